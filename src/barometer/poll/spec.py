@@ -1,0 +1,572 @@
+"""The poll specification: one YAML file that describes a multi-country, multi-wave poll.
+
+The pydantic models here are the single source of truth for the format documented in
+``docs/spec.md``.  :func:`load_spec` reads a YAML file, validates its structure with
+pydantic and then its cross-references (countries, waves, questions, levels, regions,
+targets), collecting *every* problem and raising one :class:`~barometer.errors.SpecError`
+that lists each with its location, e.g.::
+
+    sources[3].variables.us_relationship.codes: level 'aly' is not a level of question
+    us_relationship (did you mean 'ally'?)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from barometer.errors import SpecError, did_you_mean
+
+__all__ = [
+    "RESERVED_COLUMNS",
+    "Country",
+    "Level",
+    "PollSpec",
+    "Question",
+    "Region",
+    "Source",
+    "Target",
+    "VariableMap",
+    "Wave",
+    "dump_spec",
+    "load_spec",
+    "parse_spec",
+]
+
+RegionRule = Literal["mean", "population", "median"]
+SourceFormat = Literal["sav", "dta", "csv", "parquet"]
+QuestionKind = Literal["question", "weighting"]
+
+#: Columns of the store's respondents table; no question may be called one of these.
+RESERVED_COLUMNS = frozenset(
+    {"source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu", "weight"}
+)
+
+_FORMAT_BY_SUFFIX = {".sav": "sav", ".zsav": "sav", ".dta": "dta", ".csv": "csv"}
+_FORMAT_BY_SUFFIX |= {".parquet": "parquet", ".pq": "parquet"}
+_QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_SHARE_TOLERANCE = 1e-3
+
+
+def _as_name(value: Any) -> Any:
+    """Let YAML numbers stand for names: ``wave: 2024`` becomes ``"2024"``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value
+
+
+Name = Annotated[str, BeforeValidator(_as_name), Field(min_length=1)]
+#: A code as it appears in a source file: a number (SPSS/Stata) or a string (CSV).
+SourceCode = int | float | str
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Country(_Model):
+    """A polled country: ISO 3166-1 alpha-2 ``code``, ``name`` and adult ``population``."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    name: Name
+    population: Annotated[float, Field(gt=0)] | None = None
+
+
+class Region(_Model):
+    """A named group of countries and the rule that combines their results.
+
+    ``rule``: ``mean`` (each country counts equally; the default), ``population``
+    (each country weighted by its adult population) or ``median``.
+    """
+
+    id: Name
+    name: Name
+    members: Annotated[list[str], Field(min_length=1)]
+    rule: RegionRule = "mean"
+
+    @field_validator("members")
+    @classmethod
+    def _unique_members(cls, members: list[str]) -> list[str]:
+        dupes = sorted({m for m in members if members.count(m) > 1})
+        if dupes:
+            raise ValueError(f"countries listed twice: {', '.join(dupes)}")
+        return members
+
+
+class Wave(_Model):
+    """A wave of fieldwork: ``id`` (e.g. ``"2025-11"``) and its fieldwork dates."""
+
+    id: Name
+    start: date | None = None
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Wave:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"wave {self.id!r} ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class Level(_Model):
+    """One answer option: a stable ``code`` (used everywhere) and its published ``label``."""
+
+    code: Name
+    label: Name
+
+
+class Question(_Model):
+    """A question (or a weighting variable) with its ordered answer levels.
+
+    ``kind: weighting`` marks demographics used for weighting (age, gender, …).
+    ``non_substantive`` lists level codes such as ``dont_know``.
+    """
+
+    id: Name
+    wording: str = ""
+    levels: Annotated[list[Level], Field(min_length=1)]
+    non_substantive: list[Name] = Field(default_factory=list)
+    kind: QuestionKind = "question"
+
+    @field_validator("id")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _QUESTION_ID.match(value):
+            raise ValueError(
+                f"question id {value!r} must be lower case letters, digits and '_', "
+                "starting with a letter"
+            )
+        if value in RESERVED_COLUMNS:
+            raise ValueError(f"question id {value!r} is reserved; choose another id")
+        return value
+
+    @model_validator(mode="after")
+    def _levels_consistent(self) -> Question:
+        codes = [lv.code for lv in self.levels]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"question {self.id!r} lists level(s) twice: {', '.join(dupes)}")
+        for code in self.non_substantive:
+            if code not in codes:
+                raise ValueError(
+                    f"non_substantive level {code!r} is not a level of question "
+                    f"{self.id!r}{did_you_mean(code, codes)}"
+                )
+        return self
+
+    @property
+    def level_codes(self) -> list[str]:
+        """The level codes in questionnaire order."""
+        return [lv.code for lv in self.levels]
+
+
+class VariableMap(_Model):
+    """Where a question lives in one source file and how its codes map to levels.
+
+    ``codes`` maps each source code to a level code, or to ``null`` for "missing".
+    Omit ``codes`` when the column already holds the level codes as text.
+    """
+
+    column: Name
+    codes: dict[SourceCode, Name | None] | None = None
+
+
+class Source(_Model):
+    """One respondent file: where it is, which wave and country, and how to read it."""
+
+    id: Name
+    file: Name
+    format: SourceFormat | None = None
+    wave: Name
+    country: str | None = None
+    country_column: str | None = None
+    country_codes: dict[SourceCode, str] | None = None
+    firm: str | None = None
+    mode: str | None = None
+    respondent_id: Name
+    weight: str | None = None
+    strata: str | None = None
+    psu: str | None = None
+    variables: dict[str, VariableMap] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _country_given_once(self) -> Source:
+        if (self.country is None) == (self.country_column is None):
+            raise ValueError("give exactly one of 'country' and 'country_column'")
+        if self.country_codes is not None and self.country_column is None:
+            raise ValueError("'country_codes' needs 'country_column'")
+        if self.format is None and Path(self.file).suffix.lower() not in _FORMAT_BY_SUFFIX:
+            raise ValueError(
+                f"cannot tell the format of {self.file!r} from its extension; "
+                "set format: sav|dta|csv|parquet"
+            )
+        return self
+
+    @property
+    def file_format(self) -> str:
+        """The file format, from ``format`` or else the file's extension."""
+        return self.format or _FORMAT_BY_SUFFIX[Path(self.file).suffix.lower()]
+
+
+class Target(_Model):
+    """Weighting targets of one country (in one wave, or every wave when ``wave`` is null).
+
+    ``margins`` maps each weighting variable to ``{level: share}`` (shares summing to 1)
+    or ``{level: population total}``.
+    """
+
+    country: str
+    wave: str | None = None
+    margins: Annotated[dict[str, dict[Name, Annotated[float, Field(ge=0)]]], Field(min_length=1)]
+
+    @field_validator("wave", mode="before")
+    @classmethod
+    def _wave_name(cls, value: Any) -> Any:
+        return _as_name(value)
+
+    @property
+    def are_shares(self) -> bool:
+        """True when every margin sums to 1 (shares) rather than to a population total."""
+        return all(abs(sum(m.values()) - 1.0) <= _SHARE_TOLERANCE for m in self.margins.values())
+
+
+class PollSpec(_Model):
+    """A whole poll: countries, regions, waves, questionnaire, sources and targets.
+
+    Build one with :func:`load_spec` (from YAML) or :func:`parse_spec` (from a dict);
+    both check cross-references.  ``base_dir`` (the spec file's folder) resolves the
+    sources' relative file names.
+    """
+
+    name: Name
+    countries: Annotated[list[Country], Field(min_length=1)]
+    regions: list[Region] = Field(default_factory=list)
+    waves: Annotated[list[Wave], Field(min_length=1)]
+    questions: Annotated[list[Question], Field(min_length=1)]
+    sources: list[Source] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative file names are read from."""
+        return self._base_dir
+
+    def question(self, qid: str) -> Question:
+        """The question ``qid``; :class:`SpecError` with a suggestion when there is none."""
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        ids = [q.id for q in self.questions]
+        raise SpecError(f"no question {qid!r} in the spec{did_you_mean(qid, ids)}")
+
+    def source_path(self, source: Source) -> Path:
+        """The absolute path of a source's file."""
+        path = Path(source.file)
+        return path if path.is_absolute() else self._base_dir / path
+
+    def region(self, rid: str) -> Region:
+        """The region ``rid``; :class:`SpecError` with a suggestion when there is none."""
+        for r in self.regions:
+            if r.id == rid:
+                return r
+        ids = [r.id for r in self.regions]
+        raise SpecError(f"no region {rid!r} in the spec{did_you_mean(rid, ids)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Cross-reference checks: every problem, with its location.
+
+
+def _duplicates(items: list[str]) -> list[str]:
+    return sorted({i for i in items if items.count(i) > 1})
+
+
+def _unknown(value: str, known: list[str], what: str) -> str:
+    return f"{what} {value!r} is not in the spec{did_you_mean(value, known)}"
+
+
+def _check_ids(spec: PollSpec, problems: list[str]) -> None:
+    for field, ids in (
+        ("countries", [c.code for c in spec.countries]),
+        ("regions", [r.id for r in spec.regions]),
+        ("waves", [w.id for w in spec.waves]),
+        ("questions", [q.id for q in spec.questions]),
+        ("sources", [s.id for s in spec.sources]),
+    ):
+        for dup in _duplicates(ids):
+            problems.append(f"{field}: id {dup!r} is used more than once")
+    codes = {c.code for c in spec.countries}
+    for i, region in enumerate(spec.regions):
+        if region.id in codes:
+            problems.append(f"regions[{i}].id: {region.id!r} is also a country code")
+
+
+def _check_regions(spec: PollSpec, problems: list[str]) -> None:
+    countries = {c.code: c for c in spec.countries}
+    for i, region in enumerate(spec.regions):
+        for j, member in enumerate(region.members):
+            if member not in countries:
+                problems.append(
+                    f"regions[{i}].members[{j}]: " + _unknown(member, list(countries), "country")
+                )
+            elif region.rule == "population" and countries[member].population is None:
+                problems.append(
+                    f"regions[{i}].members[{j}]: region {region.id!r} combines by population "
+                    f"but country {member!r} has no population; add one to countries"
+                )
+
+
+def _check_codes(
+    loc: str, qid: str, vmap: VariableMap, question: Question, problems: list[str]
+) -> None:
+    if vmap.codes is None:
+        return
+    levels = question.level_codes
+    for code, level in vmap.codes.items():
+        if level is not None and level not in levels:
+            problems.append(
+                f"{loc}.codes: level {level!r} (for code {code!r}) is not a level of question "
+                f"{qid}{did_you_mean(level, levels)}"
+            )
+    floats = [float(c) for c in vmap.codes if isinstance(c, int | float)]
+    if len(set(floats)) < len(floats):
+        problems.append(f"{loc}.codes: the same number is mapped more than once")
+
+
+def _check_sources(spec: PollSpec, problems: list[str]) -> None:
+    countries = [c.code for c in spec.countries]
+    waves = [w.id for w in spec.waves]
+    questions = {q.id: q for q in spec.questions}
+    for i, src in enumerate(spec.sources):
+        loc = f"sources[{i}]"
+        if src.wave not in waves:
+            problems.append(f"{loc}.wave: " + _unknown(src.wave, waves, "wave"))
+        if src.country is not None and src.country not in countries:
+            problems.append(f"{loc}.country: " + _unknown(src.country, countries, "country"))
+        for code, country in (src.country_codes or {}).items():
+            if country not in countries:
+                problems.append(
+                    f"{loc}.country_codes.{code}: " + _unknown(country, countries, "country")
+                )
+        columns: dict[str, str] = {}
+        for qid, vmap in src.variables.items():
+            vloc = f"{loc}.variables.{qid}"
+            if qid not in questions:
+                problems.append(f"{vloc}: " + _unknown(qid, list(questions), "question"))
+                continue
+            if vmap.column in columns:
+                problems.append(
+                    f"{vloc}.column: column {vmap.column!r} is already used for "
+                    f"{columns[vmap.column]}"
+                )
+            columns[vmap.column] = qid
+            _check_codes(vloc, qid, vmap, questions[qid], problems)
+
+
+def _check_targets(spec: PollSpec, problems: list[str]) -> None:
+    countries = [c.code for c in spec.countries]
+    waves = [w.id for w in spec.waves]
+    questions = {q.id: q for q in spec.questions}
+    seen: set[tuple[str, str | None]] = set()
+    for i, target in enumerate(spec.targets):
+        loc = f"targets[{i}]"
+        if target.country not in countries:
+            problems.append(f"{loc}.country: " + _unknown(target.country, countries, "country"))
+        if target.wave is not None and target.wave not in waves:
+            problems.append(f"{loc}.wave: " + _unknown(target.wave, waves, "wave"))
+        key = (target.country, target.wave)
+        if key in seen:
+            problems.append(f"{loc}: a second target for country {key[0]!r}, wave {key[1]!r}")
+        seen.add(key)
+        sums = {}
+        for var, margin in target.margins.items():
+            mloc = f"{loc}.margins.{var}"
+            if var not in questions:
+                problems.append(f"{mloc}: " + _unknown(var, list(questions), "question"))
+                continue
+            levels = questions[var].level_codes
+            for level in margin:
+                if level not in levels:
+                    problems.append(
+                        f"{mloc}.{level}: {level!r} is not a level of question "
+                        f"{var}{did_you_mean(level, levels)}"
+                    )
+            total = sum(margin.values())
+            sums[var] = total
+            if total <= 1.0 + _SHARE_TOLERANCE and abs(total - 1.0) > _SHARE_TOLERANCE:
+                problems.append(
+                    f"{mloc}: shares sum to {total:.4g}, not 1; fix the shares "
+                    "(or give population totals)"
+                )
+        totals = {v: s for v, s in sums.items() if s > 1.0 + _SHARE_TOLERANCE}
+        if totals and len(totals) < len(sums):
+            problems.append(
+                f"{loc}.margins: mixes shares and totals ({', '.join(sorted(totals))} "
+                "are totals); give all margins the same way"
+            )
+        elif totals and not all(
+            math.isclose(s, next(iter(totals.values())), rel_tol=1e-3) for s in totals.values()
+        ):
+            listing = ", ".join(f"{v}={s:.6g}" for v, s in totals.items())
+            problems.append(f"{loc}.margins: totals disagree between variables ({listing})")
+
+
+def check_spec(spec: PollSpec) -> list[str]:
+    """Every cross-reference problem of ``spec``, each prefixed by its location."""
+    problems: list[str] = []
+    _check_ids(spec, problems)
+    _check_regions(spec, problems)
+    _check_sources(spec, problems)
+    _check_targets(spec, problems)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Reading and writing YAML.
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans only: ``NO`` (Norway), ``yes``, ``on`` stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _pydantic_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        # Union members and dict keys repeat the same location; keep the message readable.
+        loc = tuple(p for p in e["loc"] if p not in ("int", "float", "str", "[key]"))
+        problems.append(f"{_location(loc)}: {msg}")
+    return list(dict.fromkeys(problems))
+
+
+_SECTIONS: dict[str, type[_Model]] = {
+    "countries": Country,
+    "regions": Region,
+    "waves": Wave,
+    "questions": Question,
+    "sources": Source,
+    "targets": Target,
+}
+
+
+def _partial_problems(data: dict[str, Any]) -> list[str]:
+    """Cross-reference problems among the items that are valid on their own.
+
+    Run when some items fail pydantic, so that one bad item does not hide the rest.
+    Problems that only say an invalid item's id is unknown are left out.
+    """
+    parts: dict[str, Any] = {"name": str(data.get("name") or "spec")}
+    dropped: set[str] = set()
+    for section, model in _SECTIONS.items():
+        items = data.get(section)
+        good = []
+        for item in items if isinstance(items, list) else []:
+            try:
+                good.append(model.model_validate(item))
+            except ValidationError:
+                if isinstance(item, dict):
+                    dropped.update(str(item.get(k)) for k in ("code", "id") if k in item)
+        parts[section] = good
+    problems = check_spec(PollSpec.model_construct(**parts))
+    return [p for p in problems if not any(f"{d!r} is not in the spec" in p for d in dropped)]
+
+
+def parse_spec(data: Any, base_dir: str | Path | None = None, origin: str = "spec") -> PollSpec:
+    """Validate a spec given as a dict (as read from YAML).
+
+    Parameters
+    ----------
+    data : dict
+        The parsed YAML document.
+    base_dir : path, optional
+        Folder that relative source file names are resolved against (default: cwd).
+    origin : str
+        Name used in error messages (the file name).
+
+    Raises
+    ------
+    SpecError
+        Listing every problem found, each with its location.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: expected a mapping with name, countries, waves, ...")
+    try:
+        spec = PollSpec.model_validate(data)
+    except ValidationError as err:
+        problems = _pydantic_problems(err) + _partial_problems(data)
+    else:
+        problems = check_spec(spec)
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        raise SpecError(f"{origin} has {len(problems)} problem(s):\n{listing}")
+    spec._base_dir = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
+    return spec
+
+
+def load_spec(path: str | Path) -> PollSpec:
+    """Read and validate a YAML poll specification.
+
+    Examples
+    --------
+    >>> spec = load_spec("spec.yaml")  # doctest: +SKIP
+    >>> [c.code for c in spec.countries]  # doctest: +SKIP
+    ['DE', 'FR', 'KR']
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(f"cannot read spec {str(path)!r}: {err.strerror or err}") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    return parse_spec(data, base_dir=path.parent, origin=str(path))
+
+
+def spec_to_dict(spec: PollSpec) -> dict[str, Any]:
+    """The spec as plain data (dates stay dates), ready for YAML."""
+    return spec.model_dump(mode="python", exclude_none=False)
+
+
+def dump_spec(spec: PollSpec, path: str | Path) -> Path:
+    """Write ``spec`` as YAML to ``path`` (it reads back with :func:`load_spec`)."""
+    path = Path(path)
+    text = yaml.safe_dump(spec_to_dict(spec), sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(text, encoding="utf-8")
+    return path
