@@ -1,0 +1,433 @@
+# Reference fixtures for barometer, computed with R's `survey` package.
+#
+# Regenerate (from the repository root):
+#   apt-get install r-cran-survey r-cran-mass r-cran-jsonlite
+#   Rscript tests/reference/make_fixtures.R
+#
+# Writes tests/reference/{core,replicates,weighting,compare}.json, the generated poll
+# tests/reference/data/gen_poll.csv, and the replicate-weight CSVs
+# tests/reference/data/rep_*.csv. Every case stores the R design and the exact R call
+# beside its numbers; see tests/reference/README.md for the JSON layout.
+#
+# The api data are read back from the committed CSVs (not from data(api)) so that R
+# and barometer see exactly the same numbers.
+
+suppressPackageStartupMessages({
+  library(survey)
+  library(jsonlite)
+})
+stopifnot(as.character(packageVersion("survey")) == "4.1.1")
+
+script_dir <- local({
+  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
+})
+data_dir <- file.path(script_dir, "data")
+
+read_data <- function(name) {
+  read.csv(file.path(data_dir, paste0(name, ".csv")), na.strings = "", stringsAsFactors = TRUE)
+}
+write_data <- function(df, name) {
+  write.csv(df, file.path(data_dir, paste0(name, ".csv")), row.names = FALSE, na = "")
+  read_data(name) # read back so R uses exactly what the CSV holds
+}
+
+options(survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
+        survey.replicates.mse = FALSE)
+
+# ---------------------------------------------------------------------------
+# JSON building blocks
+# ---------------------------------------------------------------------------
+
+empty_obj <- structure(list(), names = character(0))
+num <- function(x) {
+  x <- unname(as.numeric(x))
+  if (length(x) != 1 || !is.finite(x)) NA else x
+}
+by_obj <- function(by) if (length(by) == 0) empty_obj else lapply(by, as.character)
+
+result_row <- function(by, variable, level, estimate, se = NA, deff = NA,
+                       ci_low = NA, ci_high = NA) {
+  list(by = by_obj(by), variable = variable, level = if (is.null(level)) NA else level,
+       estimate = num(estimate), se = num(se), deff = num(deff),
+       ci_low = num(ci_low), ci_high = num(ci_high))
+}
+
+# (variable, level) of every coefficient R returns for ~v1+v2+...: a factor gives one
+# coefficient per level (named <var><level>), a numeric variable one.
+stat_labels <- function(vars, data) {
+  out <- list()
+  for (v in vars) {
+    x <- data[[v]]
+    if (is.factor(x) || is.character(x)) {
+      for (l in levels(factor(x))) out[[length(out) + 1]] <- list(variable = v, level = l)
+    } else {
+      out[[length(out) + 1]] <- list(variable = v, level = NULL)
+    }
+  }
+  out
+}
+
+# rows of an svystat (svymean / svytotal without by)
+rows_stat <- function(st, vars, data, by = list(), ci = FALSE) {
+  labs <- stat_labels(vars, data)
+  est <- coef(st)
+  se <- SE(st)
+  dd <- if (!is.null(attr(st, "deff"))) deff(st) else rep(NA, length(est))
+  stopifnot(length(labs) == length(est))
+  cis <- if (ci) confint(st) else matrix(NA, length(est), 2)
+  lapply(seq_along(est), function(i) {
+    result_row(by, labs[[i]]$variable, labs[[i]]$level, est[i], se[i], dd[i],
+               cis[i, 1], cis[i, 2])
+  })
+}
+
+# rows of an svyby(..., keep.var=TRUE) result: by columns, then the statistics, then
+# their SEs, then their design effects.
+rows_by <- function(b, byvars, vars, data, ci = FALSE) {
+  labs <- stat_labels(vars, data)
+  info <- attr(b, "svyby")
+  k <- length(byvars)
+  ns <- info$nstats
+  stopifnot(ns == length(labs))
+  df <- as.data.frame(b)
+  out <- list()
+  for (r in seq_len(nrow(df))) {
+    by <- setNames(lapply(byvars, function(v) as.character(df[[v]][r])), byvars)
+    for (j in seq_len(ns)) {
+      est <- df[r, k + j]
+      se <- df[r, k + ns + j]
+      dd <- if (isTRUE(info$deffs)) df[r, k + 2 * ns + j] else NA
+      lo <- hi <- NA
+      if (ci) {
+        lo <- est - qnorm(0.975) * se
+        hi <- est + qnorm(0.975) * se
+      }
+      out[[length(out) + 1]] <- result_row(by, labs[[j]]$variable, labs[[j]]$level,
+                                           est, se, dd, lo, hi)
+    }
+  }
+  out
+}
+
+# rows of svyquantile(..., ci=TRUE, se=TRUE): level = the probability as R labels it
+rows_quantile <- function(q, by = list()) {
+  out <- list()
+  for (v in names(q)) {
+    m <- q[[v]]
+    for (p in rownames(m)) {
+      out[[length(out) + 1]] <- result_row(by, v, p, m[p, "quantile"], m[p, "se"], NA,
+                                           m[p, 2], m[p, 3])
+    }
+  }
+  out
+}
+
+# ---------------------------------------------------------------------------
+# Designs: one spec gives both the barometer arguments and the R svydesign call
+# ---------------------------------------------------------------------------
+
+make_design <- function(data, weights, strata = NULL, psu = NULL, fpc = NULL,
+                        nest = FALSE, lonely_psu = "fail", r_id = NULL) {
+  id <- if (!is.null(r_id)) r_id else if (is.null(psu)) "1" else psu
+  parts <- c(sprintf("id=~%s", id))
+  if (!is.null(strata)) parts <- c(parts, sprintf("strata=~%s", strata))
+  parts <- c(parts, sprintf("weights=~%s", weights))
+  if (!is.null(fpc)) parts <- c(parts, sprintf("fpc=~%s", fpc))
+  if (nest) parts <- c(parts, "nest=TRUE")
+  call <- sprintf("svydesign(%s, data=%s)", paste(parts, collapse = ", "), data)
+  df <- read_data(data)
+  env <- new.env()
+  assign(data, df, envir = env)
+  list(
+    data = data,
+    df = df,
+    r = eval(parse(text = call), envir = env),
+    r_design = call,
+    lonely = lonely_psu,
+    spec = list(weights = weights, strata = if (is.null(strata)) NA else strata,
+                psu = if (is.null(psu)) NA else psu, fpc = if (is.null(fpc)) NA else fpc,
+                nest = nest, lonely_psu = lonely_psu)
+  )
+}
+
+# Evaluate an R call string with `d` bound to the design, under the design's
+# lonely-PSU option.
+run_r <- function(D, call, extra = list()) {
+  old <- options(survey.lonely.psu = if (D$lonely == "fail") "fail" else D$lonely)
+  on.exit(options(old))
+  env <- list2env(c(list(d = D$r), extra))
+  eval(parse(text = call), envir = env)
+}
+
+store <- new.env()
+for (area in c("core", "replicates", "weighting", "compare")) store[[area]] <- list()
+
+add_case <- function(area, id, D, r_call, method, args, results, extra = list()) {
+  stopifnot(!(id %in% vapply(store[[area]], function(c) c$id, "")))
+  case <- c(list(id = id, data = D$data, design_class = if (is.null(D$class)) "Design" else D$class,
+                 design = D$spec, r_design = D$r_design, r_call = r_call),
+            extra,
+            list(method = method, args = args, results = results))
+  store[[area]][[length(store[[area]]) + 1]] <- case
+}
+
+# ---- estimator cases ------------------------------------------------------
+
+# mean / total of numeric variables (optionally by domains)
+case_stat <- function(area, id, D, fun, vars, by = NULL, na_rm = FALSE, ci = FALSE) {
+  method <- if (fun == "svymean") "mean" else "total"
+  f <- paste0("~", paste(vars, collapse = "+"))
+  na <- if (na_rm) ", na.rm=TRUE" else ""
+  if (is.null(by)) {
+    call <- sprintf("%s(%s, d, deff=TRUE%s)", fun, f, na)
+    res <- rows_stat(run_r(D, call), vars, D$df, ci = ci)
+  } else {
+    call <- sprintf("svyby(%s, ~%s, d, %s, deff=TRUE, keep.var=TRUE%s)", f,
+                    paste(by, collapse = "+"), fun, na)
+    res <- rows_by(run_r(D, call), by, vars, D$df, ci = ci)
+  }
+  args <- list(variables = if (length(vars) == 1) vars else as.list(vars))
+  if (!is.null(by)) args$by <- if (length(by) == 1) by else as.list(by)
+  add_case(area, id, D, call, method, args, res)
+}
+
+# share of every level of a categorical variable: R svymean(~factor)
+case_prop <- function(area, id, D, var, by = NULL, na_rm = FALSE) {
+  na <- if (na_rm) ", na.rm=TRUE" else ""
+  if (is.null(by)) {
+    call <- sprintf("svymean(~%s, d, deff=TRUE%s)", var, na)
+    res <- rows_stat(run_r(D, call), var, D$df, ci = TRUE)
+  } else {
+    call <- sprintf("svyby(~%s, ~%s, d, svymean, deff=TRUE, keep.var=TRUE%s)", var,
+                    paste(by, collapse = "+"), na)
+    res <- rows_by(run_r(D, call), by, var, D$df, ci = TRUE)
+  }
+  args <- list(variable = var)
+  if (!is.null(by)) args$by <- if (length(by) == 1) by else as.list(by)
+  add_case(area, paste0(id), D, paste0(call, "; confint(., df=Inf)"), "proportion", args, res)
+}
+
+# one level's share with an svyciprop interval; by-domains as svyby does (design[domain, ])
+case_ciprop <- function(area, id, D, var, level, method, by = NULL, na_rm = FALSE) {
+  na <- if (na_rm) ", na.rm=TRUE" else ""
+  one <- function(design, byv) {
+    if (method == "wald") {
+      m <- eval(parse(text = sprintf("svymean(~I(%s=='%s'), design%s)", var, level, na)))
+      ci <- confint(m, df = Inf)
+      result_row(byv, var, level, coef(m)[2], SE(m)[2], NA, ci[2, 1], ci[2, 2])
+    } else {
+      p <- eval(parse(text = sprintf("svyciprop(~I(%s=='%s'), design, method='%s'%s)",
+                                     var, level, method, na)))
+      ci <- attr(p, "ci")
+      result_row(byv, var, level, p[1], sqrt(attr(p, "var")), NA, ci[1], ci[2])
+    }
+  }
+  old <- options(survey.lonely.psu = D$lonely)
+  on.exit(options(old))
+  if (method == "wald") {
+    call <- sprintf("svymean(~I(%s=='%s'), d%s); confint(., df=Inf)", var, level, na)
+  } else {
+    call <- sprintf("svyciprop(~I(%s=='%s'), d, method='%s'%s)", var, level, method, na)
+  }
+  if (is.null(by)) {
+    res <- list(one(D$r, list()))
+  } else {
+    call <- paste0("for each domain g of ", by, ": ", sub("\\bd\\b", perl = TRUE, sprintf("d[d$variables$%s == g, ]", by), call))
+    res <- list()
+    for (g in levels(factor(D$df[[by]]))) {
+      sub_d <- D$r[D$r$variables[[by]] == g, ]
+      res[[length(res) + 1]] <- one(sub_d, setNames(list(g), by))
+    }
+  }
+  args <- list(variable = var, level = level, ci = method)
+  if (!is.null(by)) args$by <- by
+  add_case(area, id, D, call, "proportion", args, res)
+}
+
+case_quantile <- function(area, id, D, var, probs, by = NULL, na_rm = FALSE) {
+  na <- if (na_rm) ", na.rm=TRUE" else ""
+  pr <- paste0("c(", paste(probs, collapse = ", "), ")")
+  call <- sprintf("svyquantile(~%s, d, quantiles=%s, ci=TRUE, se=TRUE%s)", var, pr, na)
+  old <- options(survey.lonely.psu = D$lonely)
+  on.exit(options(old))
+  if (is.null(by)) {
+    res <- rows_quantile(run_r(D, call))
+  } else {
+    res <- list()
+    for (g in levels(factor(D$df[[by]]))) {
+      sub_d <- D$r[D$r$variables[[by]] == g, ]
+      q <- eval(parse(text = sub("\\bd\\b", "sub_d", call, perl = TRUE)))
+      res <- c(res, rows_quantile(q, setNames(list(g), by)))
+    }
+    call <- paste0("for each domain g of ", by, ": ",
+                   sub("\\bd\\b", perl = TRUE, sprintf("d[d$variables$%s == g, ]", by), call))
+  }
+  args <- list(variable = var, probs = as.list(probs))
+  if (!is.null(by)) args$by <- by
+  add_case(area, id, D, call, "quantile", args, res)
+}
+
+write_area <- function(area) {
+  out <- list(r_version = R.version.string,
+              survey_version = as.character(packageVersion("survey")),
+              generated_by = "Rscript tests/reference/make_fixtures.R",
+              cases = store[[area]])
+  path <- file.path(script_dir, paste0(area, ".json"))
+  writeLines(toJSON(out, auto_unbox = TRUE, digits = I(17), na = "null", null = "null",
+                    pretty = TRUE), path)
+  message(sprintf("%s: %d cases", path, length(store[[area]])))
+}
+
+# ---------------------------------------------------------------------------
+# Generated poll: 3 countries x 4 strata, 6-10 PSUs per stratum (PSU ids repeat across
+# strata, so nest=TRUE is needed), one stratum with a single PSU, ~3% missing answers.
+# ---------------------------------------------------------------------------
+
+make_gen_poll <- function() {
+  set.seed(20251124)
+  countries <- c("DE", "FR", "KR")
+  rows <- list()
+  for (ci in seq_along(countries)) {
+    cc <- countries[ci]
+    p_ally <- list(DE = c(0.18, 0.50, 0.12, 0.08, 0.12), FR = c(0.14, 0.52, 0.13, 0.09, 0.12),
+                   KR = c(0.41, 0.48, 0.04, 0.02, 0.05))[[cc]]
+    for (h in 1:4) {
+      stratum <- sprintf("%s-%d", cc, h)
+      n_psu <- if (cc == "KR" && h == 4) 1L else sample(6:10, 1)
+      pop_psu <- n_psu * sample(5:20, 1)
+      for (j in seq_len(n_psu)) {
+        m <- sample(20:45, 1)
+        shift <- rnorm(1, 0, 0.4) # PSU effect
+        lp <- log(p_ally) + c(shift, 0, -shift, 0, 0)
+        pa <- exp(lp) / sum(exp(lp))
+        base_w <- 1000 * (1 + h / 2) * (1 + 0.3 * ci)
+        rows[[length(rows) + 1]] <- data.frame(
+          country = cc, stratum = stratum, psu = j, fpc = pop_psu,
+          w = round(base_w * runif(m, 0.5, 2), 6),
+          gender = sample(c("female", "male"), m, TRUE),
+          age_group = sample(c("18-34", "35-54", "55+"), m, TRUE, c(0.3, 0.35, 0.35)),
+          q_ally = sample(c("ally", "partner", "rival", "adversary", "dont_know"), m, TRUE, pa),
+          q_trend = sample(c("stronger", "same", "weaker"), m, TRUE,
+                           c(0.3 + shift / 5, 0.42, 0.28 - shift / 5)),
+          q_eu = sample(c("yes", "no"), m, TRUE, c(0.55 + shift / 4, 0.45 - shift / 4)),
+          score = round(pmin(10, pmax(0, rnorm(m, 5 + shift + (ci - 2) / 2, 2))), 1),
+          stringsAsFactors = FALSE)
+      }
+    }
+  }
+  df <- do.call(rbind, rows)
+  n <- nrow(df)
+  for (q in c("q_ally", "q_trend", "q_eu")) df[[q]][runif(n) < 0.03] <- NA
+  df$score[runif(n) < 0.05] <- NA
+  df$psu_uid <- paste(df$stratum, df$psu, sep = "/")
+  df
+}
+gen <- write_data(make_gen_poll(), "gen_poll")
+message(sprintf("gen_poll: %d rows, %d strata, %d PSUs", nrow(gen),
+                length(unique(gen$stratum)), length(unique(gen$psu_uid))))
+
+# ---------------------------------------------------------------------------
+# core.json: designs and estimators (issue 2)
+# ---------------------------------------------------------------------------
+
+dsrs <- make_design("apisrs", "pw", fpc = "fpc")
+dsrs_nofpc <- make_design("apisrs", "pw")
+dstrat <- make_design("apistrat", "pw", strata = "stype", fpc = "fpc")
+dstrat_nofpc <- make_design("apistrat", "pw", strata = "stype")
+dclus1 <- make_design("apiclus1", "pw", psu = "dnum", fpc = "fpc")
+dclus1_nofpc <- make_design("apiclus1", "pw", psu = "dnum")
+# two-stage design without fpc: R's variance is the ultimate-cluster one (first stage)
+dclus2 <- make_design("apiclus2", "pw", psu = "dnum", r_id = "dnum+snum")
+dclus2_fpc1 <- make_design("apiclus2", "pw", psu = "dnum", fpc = "fpc1")
+
+case_stat("core", "srs_mean_api00_enroll", dsrs, "svymean", c("api00", "enroll"))
+case_stat("core", "srs_total_enroll", dsrs, "svytotal", "enroll")
+case_stat("core", "srs_nofpc_mean_api00", dsrs_nofpc, "svymean", "api00")
+case_prop("core", "srs_prop_stype", dsrs, "stype")
+case_stat("core", "srs_mean_api00_by_stype", dsrs, "svymean", "api00", by = "stype")
+
+case_stat("core", "strat_mean_api00", dstrat, "svymean", "api00")
+case_stat("core", "strat_total_enroll", dstrat, "svytotal", "enroll")
+case_stat("core", "strat_nofpc_mean_api00", dstrat_nofpc, "svymean", "api00")
+case_stat("core", "strat_mean_acsk3_na", dstrat, "svymean", "acs.k3", na_rm = TRUE)
+case_stat("core", "strat_total_acsk3_na", dstrat, "svytotal", "acs.k3", na_rm = TRUE)
+case_prop("core", "strat_prop_schwide", dstrat, "sch.wide")
+case_stat("core", "strat_total_schwide", dstrat, "svytotal", "sch.wide")
+case_stat("core", "strat_mean_api00_api99_by_stype", dstrat, "svymean", c("api00", "api99"),
+          by = "stype")
+case_stat("core", "strat_total_enroll_by_stype", dstrat, "svytotal", "enroll", by = "stype")
+case_prop("core", "strat_prop_schwide_by_stype", dstrat, "sch.wide", by = "stype")
+case_stat("core", "strat_mean_acsk3_na_by_schwide", dstrat, "svymean", "acs.k3", by = "sch.wide",
+          na_rm = TRUE)
+
+case_stat("core", "clus1_mean_api00", dclus1, "svymean", "api00")
+case_stat("core", "clus1_total_enroll", dclus1, "svytotal", "enroll")
+case_stat("core", "clus1_nofpc_mean_api00_enroll", dclus1_nofpc, "svymean", c("api00", "enroll"))
+case_stat("core", "clus1_nofpc_total_enroll", dclus1_nofpc, "svytotal", "enroll")
+case_prop("core", "clus1_prop_stype", dclus1, "stype")
+case_stat("core", "clus1_total_stype", dclus1, "svytotal", "stype")
+case_stat("core", "clus1_mean_avged_na", dclus1, "svymean", "avg.ed", na_rm = TRUE)
+case_stat("core", "clus1_mean_api00_enroll_by_stype_schwide", dclus1, "svymean",
+          c("api00", "enroll"), by = c("stype", "sch.wide"))
+case_prop("core", "clus1_prop_schwide_by_stype", dclus1, "sch.wide", by = "stype")
+case_stat("core", "clus1_total_schwide_by_stype", dclus1, "svytotal", "sch.wide", by = "stype")
+
+case_stat("core", "clus2_mean_api00", dclus2, "svymean", "api00")
+case_stat("core", "clus2_total_enroll", dclus2, "svytotal", "enroll", na_rm = TRUE)
+case_prop("core", "clus2_prop_stype", dclus2, "stype")
+case_stat("core", "clus2_fpc1_mean_api00_by_stype", dclus2_fpc1, "svymean", "api00", by = "stype")
+case_stat("core", "clus2_fpc1_total_api00", dclus2_fpc1, "svytotal", "api00")
+
+for (m in c("wald", "logit", "likelihood", "asin", "beta", "mean", "xlogit")) {
+  case_ciprop("core", paste0("clus1_ciprop_schwide_", m), dclus1, "sch.wide", "Yes", m)
+  case_ciprop("core", paste0("strat_ciprop_schwide_", m, "_by_stype"), dstrat, "sch.wide",
+              "Yes", m, by = "stype")
+}
+
+case_quantile("core", "srs_quantile_api00", dsrs, "api00", c(0.25, 0.5, 0.75))
+case_quantile("core", "clus1_quantile_api00", dclus1, "api00", c(0.1, 0.5, 0.9))
+case_quantile("core", "strat_quantile_enroll_by_stype", dstrat, "enroll", c(0.5), by = "stype")
+
+# generated poll: stratified, clustered, nested PSU ids, fpc, missing answers
+gp <- make_design("gen_poll", "w", strata = "stratum", psu = "psu", fpc = "fpc", nest = TRUE,
+                  lonely_psu = "adjust")
+gp_uid <- make_design("gen_poll", "w", strata = "stratum", psu = "psu_uid",
+                      lonely_psu = "certainty")
+case_prop("core", "gen_prop_ally_by_country", gp, "q_ally", by = "country", na_rm = TRUE)
+case_prop("core", "gen_prop_trend", gp, "q_trend", na_rm = TRUE)
+case_prop("core", "gen_prop_ally_by_country_gender", gp, "q_ally", by = c("country", "gender"),
+          na_rm = TRUE)
+case_stat("core", "gen_mean_score_by_country", gp, "svymean", "score", by = "country",
+          na_rm = TRUE)
+case_stat("core", "gen_mean_score", gp, "svymean", "score", na_rm = TRUE)
+case_stat("core", "gen_total_score", gp, "svytotal", "score", na_rm = TRUE)
+case_stat("core", "gen_total_eu", gp, "svytotal", "q_eu", na_rm = TRUE)
+case_stat("core", "gen_total_ally_by_country", gp, "svytotal", "q_ally", by = "country",
+          na_rm = TRUE)
+case_stat("core", "gen_uid_mean_score_by_country", gp_uid, "svymean", "score", by = "country",
+          na_rm = TRUE)
+case_prop("core", "gen_uid_prop_eu", gp_uid, "q_eu", na_rm = TRUE)
+for (m in c("wald", "logit", "beta", "xlogit")) {
+  case_ciprop("core", paste0("gen_ciprop_eu_", m, "_by_country"), gp, "q_eu", "yes", m,
+              by = "country", na_rm = TRUE)
+}
+case_ciprop("core", "gen_ciprop_ally_likelihood", gp, "q_ally", "ally", "likelihood",
+            na_rm = TRUE)
+case_quantile("core", "gen_quantile_score", gp, "score", c(0.25, 0.5), na_rm = TRUE)
+case_quantile("core", "gen_quantile_score_by_country", gp, "score", c(0.5), by = "country",
+              na_rm = TRUE)
+for (lp in c("adjust", "average", "certainty", "remove")) {
+  gl <- make_design("gen_poll", "w", strata = "stratum", psu = "psu", fpc = "fpc", nest = TRUE,
+                    lonely_psu = lp)
+  case_stat("core", paste0("gen_lonely_", lp, "_mean_score"), gl, "svymean", "score",
+            na_rm = TRUE)
+  case_prop("core", paste0("gen_lonely_", lp, "_prop_ally_by_country"), gl, "q_ally",
+            by = "country", na_rm = TRUE)
+}
+gl_nofpc <- make_design("gen_poll", "w", strata = "stratum", psu = "psu", nest = TRUE,
+                        lonely_psu = "average")
+case_stat("core", "gen_lonely_average_nofpc_mean_score", gl_nofpc, "svymean", "score",
+          na_rm = TRUE)
+
+write_area("core")
