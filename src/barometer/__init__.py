@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from barometer.design import Design, ReplicateDesign
 from barometer.errors import (
     BarometerError,
     DesignError,
@@ -10,12 +11,17 @@ from barometer.errors import (
     SpecError,
     WeightingError,
 )
+from barometer.estimates import Contrast, Estimates
 
 __all__ = [
     "BarometerError",
+    "Contrast",
+    "Design",
     "DesignError",
+    "Estimates",
     "EstimationError",
     "IngestError",
+    "ReplicateDesign",
     "SpecError",
     "WeightingError",
 ]

@@ -1,0 +1,107 @@
+"""The door: convert a user's table once, find its columns and encode them as integer codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from barometer.errors import BarometerError, did_you_mean
+
+
+def to_polars(data: object) -> pl.DataFrame:
+    """Return ``data`` (polars, pandas or pyarrow) as a polars DataFrame, never modifying it."""
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pl.from_pandas(data)  # type: ignore[arg-type]
+    if module == "pyarrow":
+        return pl.from_arrow(data)  # type: ignore[arg-type,return-value]
+    raise TypeError(f"data must be a polars, pandas or pyarrow table, not {type(data).__name__}")
+
+
+def as_list(names: str | Sequence[str] | None) -> list[str]:
+    """``None`` -> [], ``"a"`` -> ["a"], a sequence -> a list."""
+    if names is None:
+        return []
+    if isinstance(names, str):
+        return [names]
+    return list(names)
+
+
+def check_columns(
+    frame: pl.DataFrame, names: Sequence[str], role: str, error: type[BarometerError]
+) -> None:
+    """Raise ``error`` naming the first column of ``names`` that ``frame`` lacks."""
+    for name in names:
+        if name not in frame.columns:
+            raise error(
+                f"{role} column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
+            )
+
+
+def first_rows(mask: np.ndarray, k: int = 5) -> str:
+    """The first ``k`` row numbers where ``mask`` holds, for error messages."""
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r) for r in rows[:k])
+    return f"rows {shown}{', ...' if rows.size > k else ''} ({rows.size} in all)"
+
+
+@dataclass(frozen=True, eq=False)
+class Coding:
+    """Integer codes of one or several columns: ``codes[i]`` indexes ``levels``; -1 = missing."""
+
+    codes: np.ndarray
+    levels: pl.DataFrame  # one row per code, one column per encoded column
+    size: int
+
+
+def _encode_series(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    if isinstance(s.dtype, pl.Enum):
+        levels = pl.Series(s.name, s.dtype.categories, dtype=s.dtype)
+        codes = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+        return codes, levels
+    if isinstance(s.dtype, pl.Categorical):
+        s = s.cast(pl.String)
+    elif s.dtype == pl.Boolean:
+        s = s.cast(pl.Int8)
+    if s.dtype.is_float():
+        s = s.fill_nan(None)
+    levels = s.drop_nulls().unique().sort()
+    codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
+    return codes, levels
+
+
+def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
+    """Encode the combinations of ``names`` present in ``frame`` as codes 0..K-1.
+
+    Levels are sorted (an ``Enum`` column keeps its declared order); a row with a null in any
+    of the columns gets code -1.
+    """
+    n = frame.height
+    if not names:
+        return Coding(np.zeros(n, dtype=np.int64), pl.DataFrame(), 1)
+    parts = [_encode_series(frame.get_column(c)) for c in names]
+    if len(parts) == 1:
+        codes, levels = parts[0]
+        return Coding(codes, pl.DataFrame([levels.alias(names[0])]), levels.len())
+    combined = np.zeros(n, dtype=np.int64)
+    missing = np.zeros(n, dtype=bool)
+    for codes, levels in parts:
+        missing |= codes < 0
+        combined = combined * max(levels.len(), 1) + np.maximum(codes, 0)
+    present, inverse = np.unique(combined[~missing], return_inverse=True)
+    out = np.full(n, -1, dtype=np.int64)
+    out[~missing] = inverse
+    columns = []
+    rest = present
+    for (_, levels), name in zip(reversed(parts), reversed(list(names)), strict=True):
+        size = max(levels.len(), 1)
+        columns.append(levels.gather(rest % size).alias(name))
+        rest = rest // size
+    return Coding(out, pl.DataFrame(list(reversed(columns))), present.size)

@@ -1,0 +1,446 @@
+"""Survey designs: a table bound to its weights, strata, clusters and finite-population sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from barometer import estimators
+from barometer._frame import as_list, check_columns, encode, first_rows, to_polars
+from barometer.errors import DesignError
+from barometer.options import CIMethod, LonelyPSU, ReplicateType, check_option
+from barometer.variance.steps import CalibrationStep
+
+if TYPE_CHECKING:
+    from barometer.estimates import Estimates
+    from barometer.significance import ChisqTest
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """The sampling structure as integer codes, fixed at construction.
+
+    PSUs are numbered 0..P-1 in stratum order, so each stratum's PSUs are a contiguous block.
+    ``scale[h]`` is R ``onestrat``'s factor ``f_h n_h / (n_h - 1)`` (``f_h`` alone for a lonely
+    PSU), with ``f_h = (N_h - n_h) / N_h`` the finite-population correction (1 without fpc).
+    """
+
+    n: int
+    strata: np.ndarray  # (n,) stratum code per row
+    psu: np.ndarray  # (n,) PSU code per row, 0..P-1, sorted by stratum
+    psu_stratum: np.ndarray  # (P,) stratum of each PSU
+    n_psu: np.ndarray  # (H,) PSUs per stratum
+    scale: np.ndarray  # (H,)
+    census: np.ndarray  # (H,) bool: f_h ~ 0, the stratum contributes nothing
+    lonely_psu: str
+    stratum_labels: pl.DataFrame  # one row per stratum (empty frame when unstratified)
+    element: bool  # every row is its own PSU
+
+    @property
+    def n_strata(self) -> int:
+        return self.n_psu.size
+
+    @property
+    def n_psus(self) -> int:
+        return self.psu_stratum.size
+
+
+def _weights(frame: pl.DataFrame, weights: str | None) -> np.ndarray:
+    if weights is None:
+        return np.ones(frame.height)
+    check_columns(frame, [weights], "weights", DesignError)
+    col = frame.get_column(weights)
+    if not col.dtype.is_numeric():
+        raise DesignError(f"weights column {weights!r} must be numeric, not {col.dtype}")
+    w = col.cast(pl.Float64).to_numpy().copy()
+    bad = ~np.isfinite(w)
+    if bad.any():
+        raise DesignError(f"weights column {weights!r} has missing values in {first_rows(bad)}")
+    bad = w <= 0
+    if bad.any():
+        raise DesignError(
+            f"weights column {weights!r} must be positive; it is not in {first_rows(bad)}"
+        )
+    return w
+
+
+def _structure(
+    frame: pl.DataFrame,
+    strata: str | None,
+    psu: str | None,
+    fpc: str | None,
+    nest: bool,
+    lonely_psu: str,
+) -> Structure:
+    n = frame.height
+    for role, name in (("strata", strata), ("psu", psu), ("fpc", fpc)):
+        if name is not None:
+            check_columns(frame, [name], role, DesignError)
+    for role, name in (("strata", strata), ("psu", psu)):
+        if name is not None and frame.get_column(name).null_count():
+            miss = frame.get_column(name).is_null().to_numpy()
+            raise DesignError(f"{role} column {name!r} has missing values in {first_rows(miss)}")
+    if strata is not None:
+        st = encode(frame, [strata])
+        h_code, labels = st.codes, st.levels
+    else:
+        h_code, labels = np.zeros(n, dtype=np.int64), pl.DataFrame()
+    n_strata = int(h_code.max()) + 1 if n else 1
+    if psu is None:
+        raw_psu = np.arange(n, dtype=np.int64)
+    else:
+        raw_psu = encode(frame, [psu]).codes
+        if not nest and strata is not None:
+            per_psu = np.full(int(raw_psu.max()) + 1, -1, dtype=np.int64)
+            per_psu[raw_psu] = h_code
+            clash = per_psu[raw_psu] != h_code
+            if clash.any():
+                raise DesignError(
+                    f"psu column {psu!r} has PSUs that lie in more than one stratum of "
+                    f"{strata!r} ({first_rows(clash)}); pass nest=True if PSU ids are only "
+                    "unique within strata"
+                )
+    # number PSUs in (stratum, psu) order so strata are contiguous blocks
+    key = h_code * (int(raw_psu.max()) + 1 if n else 1) + raw_psu
+    uniq, psu_code = np.unique(key, return_inverse=True)
+    psu_stratum = uniq // (int(raw_psu.max()) + 1 if n else 1)
+    n_psu = np.bincount(psu_stratum, minlength=n_strata)
+    f = np.ones(n_strata)
+    if fpc is not None:
+        f = _fpc_factor(frame, fpc, strata, h_code, n_psu)
+    lonely = n_psu == 1
+    scale = np.where(lonely, f, f * n_psu / np.maximum(n_psu - 1, 1))
+    if lonely.any() and lonely_psu == "fail":
+        which = labels.row(int(np.flatnonzero(lonely)[0])) if labels.width else ("(all)",)
+        raise DesignError(
+            f"stratum {which[0]!r} of {strata!r} has only one PSU "
+            f"({int(lonely.sum())} such strata); choose lonely_psu='adjust', 'average', "
+            "'certainty' or 'remove' (R's survey.lonely.psu)"
+        )
+    return Structure(
+        n=n,
+        strata=h_code,
+        psu=psu_code.astype(np.int64),
+        psu_stratum=psu_stratum.astype(np.int64),
+        n_psu=n_psu,
+        scale=scale,
+        census=f < 1e-7,
+        lonely_psu=lonely_psu,
+        stratum_labels=labels,
+        element=psu is None,
+    )
+
+
+def _fpc_factor(
+    frame: pl.DataFrame, fpc: str, strata: str | None, h_code: np.ndarray, n_psu: np.ndarray
+) -> np.ndarray:
+    """``f_h = (N_h - n_h) / N_h`` per stratum from a population-size or fraction column.
+
+    As R ``as.fpc``: values all <= 1 are sampling fractions, otherwise population sizes.
+    """
+    col = frame.get_column(fpc)
+    if not col.dtype.is_numeric():
+        raise DesignError(f"fpc column {fpc!r} must be numeric, not {col.dtype}")
+    values = col.cast(pl.Float64).to_numpy()
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise DesignError(f"fpc column {fpc!r} must be positive and present: {first_rows(bad)}")
+    n_strata = n_psu.size
+    first = np.full(n_strata, np.nan)
+    first[h_code[::-1]] = values[::-1]
+    varies = values != first[h_code]
+    if varies.any():
+        raise DesignError(
+            f"fpc column {fpc!r} varies within a stratum{f' of {strata!r}' if strata else ''} "
+            f"({first_rows(varies)}); it must hold one value per stratum"
+        )
+    if np.all(values <= 1):
+        return 1.0 - first
+    if np.any(values < 1):
+        raise DesignError(
+            f"fpc column {fpc!r} mixes sampling fractions (<= 1) and population sizes (> 1)"
+        )
+    small = first < n_psu
+    if small.any():
+        raise DesignError(
+            f"fpc column {fpc!r} gives a population size smaller than the number of sampled "
+            f"PSUs in {int(small.sum())} strata"
+        )
+    return (first - n_psu) / first
+
+
+class _Estimating:
+    """The estimator methods, shared by linearisation and replicate designs."""
+
+    data: pl.DataFrame
+    weights: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of rows (respondents)."""
+        return self.data.height
+
+    def mean(
+        self,
+        variables: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+    ) -> Estimates:
+        """Weighted mean of each numeric variable (R ``svymean``, ``svyby``); see ``estimators``."""
+        return estimators.mean(self, as_list(variables), as_list(by))
+
+    def total(
+        self,
+        variables: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+    ) -> Estimates:
+        """Weighted total of numeric variables, or of every level of categorical ones."""
+        return estimators.total(self, as_list(variables), as_list(by))
+
+    def proportion(
+        self,
+        variable: str,
+        by: str | Sequence[str] | None = None,
+        level: Any = None,
+        ci: CIMethod = "wald",
+        level_ci: float = 0.95,
+    ) -> Estimates:
+        """Share of every level of ``variable`` (or of one ``level``), with intervals."""
+        ci = check_option(ci, CIMethod, "ci", DesignError)  # type: ignore[assignment]
+        return estimators.proportion(self, variable, as_list(by), level, ci, level_ci)
+
+    def quantile(
+        self,
+        variable: str,
+        probs: float | Sequence[float],
+        by: str | Sequence[str] | None = None,
+        level_ci: float = 0.95,
+    ) -> Estimates:
+        """Quantiles with Woodruff intervals (R ``svyquantile``, ``qrule='math'``)."""
+        from barometer.quantiles import quantile
+
+        p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type]
+        return quantile(self, variable, p, as_list(by), level_ci)
+
+    def chisq(self, a: str, b: str, statistic: str = "F") -> ChisqTest:
+        """Rao-Scott test of independence of two categorical variables (R ``svychisq``)."""
+        from barometer.significance import chisq
+
+        return chisq(self, a, b, statistic)
+
+    # weighting: thin delegations to barometer.weighting
+    def rake(
+        self,
+        margins: Mapping[Any, Any],
+        by: str | None = None,
+        tol: float = 1e-10,
+        max_iter: int = 100,
+        cap: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Rake to marginal totals by iterative proportional fitting; see ``weighting.rake``."""
+        from barometer import weighting
+
+        return weighting.rake(self, margins, by=by, tol=tol, max_iter=max_iter, cap=cap, **kwargs)
+
+    def calibrate(
+        self,
+        margins: Mapping[Any, Any],
+        method: str = "linear",
+        bounds: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Generalised regression calibration; see ``weighting.calibrate``."""
+        from barometer import weighting
+
+        return weighting.calibrate(self, margins, method=method, bounds=bounds, **kwargs)
+
+    def poststratify(self, variables: str | Sequence[str], table: Any) -> Any:
+        """Post-stratification to a cell table; see ``weighting.poststratify``."""
+        from barometer import weighting
+
+        return weighting.poststratify(self, variables, table)
+
+    def weight_summary(self) -> Any:
+        """Weighting diagnostics: effective sample size, design effect, margins."""
+        from barometer import weighting
+
+        return weighting.weight_summary(self)
+
+
+class Design(_Estimating):
+    """A table bound to its sampling design, for Taylor-linearisation variances.
+
+    Parameters
+    ----------
+    data : polars, pandas or pyarrow table
+        One row per respondent. It is converted once and never modified.
+    weights : str, optional
+        Column of sampling (or base) weights; positive. Equal weights if omitted.
+    strata : str, optional
+        Column of first-stage strata.
+    psu : str, optional
+        Column of first-stage clusters (primary sampling units). Omitted: each row is a PSU.
+        Variances follow the ultimate-cluster approximation (R ``svyrecvar``, first stage).
+    fpc : str, optional
+        Column of the number of PSUs in the population per stratum, or the sampling fraction
+        (all values <= 1), constant within a stratum (R ``svydesign(fpc=)``).
+    nest : bool
+        PSU ids repeat across strata and are only unique within them (R ``nest=TRUE``).
+        barometer's default is True, R's is False; with ``nest=False`` a PSU in two strata is
+        an error.
+    lonely_psu : {"fail", "adjust", "average", "certainty", "remove"}
+        What to do with a stratum that has a single PSU (R ``options(survey.lonely.psu)``).
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"w": [1.0, 2.0, 1.0, 3.0], "y": [1.0, 2.0, 3.0, 4.0]})
+    >>> round(bm.Design(df, weights="w").mean("y").to_polars()["estimate"][0], 4)
+    2.7143
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        weights: str | None = None,
+        strata: str | None = None,
+        psu: str | None = None,
+        fpc: str | None = None,
+        nest: bool = True,
+        lonely_psu: LonelyPSU = "fail",
+    ) -> None:
+        lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)  # type: ignore[assignment]
+        frame = to_polars(data)
+        if frame.height == 0:
+            raise DesignError("data has no rows")
+        self.data = frame
+        self.weights = _weights(frame, weights)
+        self.weights.setflags(write=False)
+        self.structure = _structure(frame, strata, psu, fpc, nest, lonely_psu)
+        self.calibration: tuple[CalibrationStep, ...] = ()
+        self.weighting: Any = None
+        self.spec = {
+            "weights": weights,
+            "strata": strata,
+            "psu": psu,
+            "fpc": fpc,
+            "nest": nest,
+            "lonely_psu": lonely_psu,
+        }
+
+    def __repr__(self) -> str:
+        s = self.structure
+        cal = f", {len(self.calibration)} calibration step(s)" if self.calibration else ""
+        return (
+            f"Design({self.n} rows, {s.n_strata} strata, {s.n_psus} PSUs{cal}; "
+            f"{', '.join(f'{k}={v!r}' for k, v in self.spec.items() if v is not None)})"
+        )
+
+    @property
+    def degf(self) -> int:
+        """Design degrees of freedom: PSUs minus strata (R ``degf``)."""
+        return self.structure.n_psus - self.structure.n_strata
+
+    def _calibrated(
+        self,
+        new_weights: np.ndarray,
+        step: CalibrationStep,
+        info: Any = None,
+        replicate_weights: np.ndarray | None = None,
+    ) -> Design:
+        """A new design with the same sample, ``new_weights`` and ``step`` recorded."""
+        new = object.__new__(Design)
+        new.__dict__.update(self.__dict__)
+        w = np.asarray(new_weights, dtype=float).copy()
+        w.setflags(write=False)
+        new.weights = w
+        new.calibration = (*self.calibration, step)
+        new.weighting = info
+        return new
+
+    def to_replicates(
+        self, type: ReplicateType = "jk1", replicates: int | None = None, seed: int | None = None
+    ) -> ReplicateDesign:
+        """Replicate weights for this design, as R ``as.svrepdesign``; see ``replicates``."""
+        from barometer.replicates import to_replicates
+
+        type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
+        return to_replicates(self, type, replicates, seed)
+
+
+class ReplicateDesign(_Estimating):
+    """A table with replicate weights, for replication variances (R ``svrepdesign``).
+
+    Variance ``scale * sum_r rscales_r (theta_r - theta_bar)^2`` (R ``svrVar``), centred on
+    the mean of the replicates, or on the full-sample estimate with ``mse=True``.
+    Default ``scale`` per type (R): jk1 (R-1)/R, jkn 1 (``rscales`` required: (n_h-1)/n_h),
+    brr 1/R, fay 1/(R (1-rho)^2), bootstrap 1/(R-1), sdr 4/R. Replicate columns hold
+    the full replicate weights (R's ``combined.weights=TRUE``).
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        weights: str | None,
+        replicates: str | Sequence[str],
+        type: ReplicateType,
+        rscales: float | Sequence[float] | None = None,
+        scale: float | None = None,
+        mse: bool = False,
+        rho: float | None = None,
+    ) -> None:
+        from barometer.replicates import replicate_setup
+
+        type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
+        frame = to_polars(data)
+        if frame.height == 0:
+            raise DesignError("data has no rows")
+        self.data = frame
+        self.weights = _weights(frame, weights)
+        self.weights.setflags(write=False)
+        setup = replicate_setup(frame, replicates, type, rscales, scale, rho)
+        self.replicate_weights = setup.weights
+        self.type = type
+        self.scale = setup.scale
+        self.rscales = setup.rscales
+        self.mse = bool(mse)
+        self.calibration: tuple[CalibrationStep, ...] = ()
+        self.weighting: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplicateDesign({self.n} rows, {self.replicate_weights.shape[1]} "
+            f"{self.type} replicates, scale={self.scale:.6g})"
+        )
+
+    @property
+    def degf(self) -> int:
+        """Degrees of freedom: as R's ``degf`` for replicate designs, the rank of the
+        replicate weights minus one."""
+        return int(np.linalg.matrix_rank(self.replicate_weights)) - 1
+
+    def _calibrated(
+        self,
+        new_weights: np.ndarray,
+        step: CalibrationStep,
+        info: Any = None,
+        replicate_weights: np.ndarray | None = None,
+    ) -> ReplicateDesign:
+        if replicate_weights is None:
+            raise DesignError("a calibrated replicate design needs re-calibrated replicates")
+        new = object.__new__(ReplicateDesign)
+        new.__dict__.update(self.__dict__)
+        w = np.asarray(new_weights, dtype=float).copy()
+        w.setflags(write=False)
+        new.weights = w
+        new.replicate_weights = np.asarray(replicate_weights, dtype=float)
+        new.calibration = (*self.calibration, step)
+        new.weighting = info
+        return new
+
+
+__all__ = ["Design", "ReplicateDesign", "Structure"]

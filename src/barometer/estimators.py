@@ -1,0 +1,335 @@
+"""Means, totals and proportions by domain, with design-based variances.
+
+Every estimator here is a ratio ``theta = sum_d w y / sum_d w x`` (a total has no
+denominator) over a domain ``d`` (a combination of ``by`` values) and, for a categorical
+variable, one indicator ``y`` per level. Its influence values are
+``z_i = w_i (y_i - theta x_i) / X_d`` for ``i`` in the domain and 0 outside (Lumley 2010,
+sec. 2.3; R ``svymean``/``svytotal`` under ``svyby``): missing values of the variable, like
+rows outside the domain, contribute zero, while the variance keeps the whole design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from barometer import reduce
+from barometer.estimates import Estimates
+from barometer.intervals import proportion_interval, wald_interval
+from barometer.reduce import Variable
+from barometer.variance import linearisation as lin
+
+#: Column-block size (in cells of n x K) for the dense calibrated path, to bound memory.
+_DENSE_CELLS = 20_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class RatioFamily:
+    """K = D x L ratio estimates of one variable, and what their variances need."""
+
+    design: object
+    var: Variable
+    dom: np.ndarray  # (n,) domain code of rows where the variable is observed, else -1
+    n_domains: int
+    ratio: bool  # mean/proportion (True) or total (False)
+    theta: np.ndarray  # (D, L)
+    denom: np.ndarray  # (D,) weighted base sum_d w
+    count: np.ndarray  # (D,) unweighted base
+
+    @property
+    def n_levels(self) -> int:
+        return self.var.n_levels
+
+    def influence(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Influence values (n x L) of each row for its own domain's L estimates."""
+        w = self.design.weights  # type: ignore[attr-defined]
+        d = self.dom
+        inside = d >= 0
+        dd = np.where(inside, d, 0)
+        if self.var.codes is not None:
+            y = (self.var.codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
+        else:
+            y = np.nan_to_num(self.var.values)[:, None]  # type: ignore[index]
+        if self.ratio:
+            z = w[:, None] * (y - self.theta[dd]) / self.denom[dd][:, None]
+        else:
+            z = w[:, None] * y
+        z[~inside] = 0.0
+        return z
+
+
+def _family(
+    design: object, var: Variable, dom_coding_codes: np.ndarray, n_domains: int, ratio: bool
+) -> RatioFamily:
+    w = design.weights  # type: ignore[attr-defined]
+    dom = reduce.domain_codes(dom_coding_codes, var)
+    cells, n_levels = reduce.cell_codes(dom, var)
+    if var.codes is not None:
+        num = reduce.sums(cells, n_domains * n_levels, w).reshape(n_domains, n_levels)
+    else:
+        num = reduce.sums(dom, n_domains, w * np.nan_to_num(var.values))[:, None]  # type: ignore[arg-type]
+    denom = reduce.sums(dom, n_domains, w)
+    count = reduce.sums(dom, n_domains)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = num / denom[:, None] if ratio else num
+    return RatioFamily(design, var, dom, n_domains, ratio, theta, denom, count)
+
+
+def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """S2 and S1 (see ``variance.linearisation``) of the family's K estimates."""
+    design = fam.design
+    s = design.structure  # type: ignore[attr-defined]
+    n_est = fam.n_domains * fam.n_levels
+    if design.calibration:  # type: ignore[attr-defined]
+        return _calibrated_sums(fam, full)
+    if s.element:
+        return _element_sums(fam, full)
+    # clustered: PSU totals from one bincount over (domain, level, PSU)
+    w = design.weights  # type: ignore[attr-defined]
+    n_psu = s.n_psus
+    cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
+    code = np.where(cells >= 0, cells * n_psu + s.psu, -1)
+    if fam.var.codes is not None:
+        num = reduce.sums(code, n_est * n_psu, w).reshape(fam.n_domains, n_levels, n_psu)
+        den = num.sum(axis=1)
+    else:
+        num = reduce.sums(code, n_est * n_psu, w * np.nan_to_num(fam.var.values))
+        num = num.reshape(fam.n_domains, 1, n_psu)
+        den = reduce.sums(code, n_est * n_psu, w).reshape(fam.n_domains, n_psu)
+    if fam.ratio:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (num - fam.theta[:, :, None] * den[:, None, :]) / fam.denom[:, None, None]
+        z = np.nan_to_num(z)
+    else:
+        z = num
+    return lin.psu_sums(z.reshape(n_est, n_psu), s, full)
+
+
+def _element_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each row its own PSU: the sums straight from the rows' influence values."""
+    s = fam.design.structure  # type: ignore[attr-defined]
+    scale, _ = lin.stratum_factors(s)
+    z = fam.influence()
+    n_levels = fam.n_levels
+    inside = fam.dom >= 0
+    d, h, zi = fam.dom[inside], s.strata[inside], z[inside]
+    n_est, n_strata = fam.n_domains * n_levels, s.n_strata
+    lv = np.arange(n_levels)
+    k = (d[:, None] * n_levels + lv[None, :]).ravel()
+    s1 = np.bincount(
+        (k * n_strata + np.repeat(h, n_levels)), zi.ravel(), minlength=n_est * n_strata
+    ).reshape(n_est, n_strata)
+    sc = scale[h]
+    if not full:
+        s2 = np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est)
+        return s2, s1
+    # within a row only its own domain's levels are non-zero: L x L blocks per domain
+    blocks = np.zeros((fam.n_domains, n_levels, n_levels))
+    for a in range(n_levels):
+        for b in range(a, n_levels):
+            v = np.bincount(d, zi[:, a] * zi[:, b] * sc, minlength=fam.n_domains)
+            blocks[:, a, b] = v
+            blocks[:, b, a] = v
+    s2 = np.zeros((n_est, n_est))
+    for dd in range(fam.n_domains):
+        sl = slice(dd * n_levels, (dd + 1) * n_levels)
+        s2[sl, sl] = blocks[dd]
+    return s2, s1
+
+
+def _calibrated_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated designs: dense influence columns, residualised on the calibration steps."""
+    design = fam.design
+    s = design.structure  # type: ignore[attr-defined]
+    n = s.n
+    n_levels = fam.n_levels
+    n_est = fam.n_domains * n_levels
+    z = fam.influence()
+    inside = fam.dom >= 0
+    scale, _ = lin.stratum_factors(s)
+    group = s.strata if s.element else s.psu
+    n_group = s.n_strata if s.element else s.n_psus
+    onehot = sp.csr_matrix((np.ones(n), (group, np.arange(n))), shape=(n_group, n))
+    block = max(1, _DENSE_CELLS // n)
+    out_s1 = np.zeros((n_est, s.n_strata))
+    out_s2 = np.zeros((n_est, n_est)) if full else np.zeros(n_est)
+    cols_all = []
+    for start in range(0, n_est, block):
+        ks = np.arange(start, min(n_est, start + block))
+        x = np.zeros((n, ks.size))
+        for j, k in enumerate(ks):
+            dd, lv = divmod(int(k), n_levels)
+            rows = inside & (fam.dom == dd)
+            x[rows, j] = z[rows, lv]
+        x = lin.apply_steps(x, design.calibration)  # type: ignore[attr-defined]
+        if s.element:
+            sc = scale[s.strata]
+            out_s1[ks] = np.asarray(onehot @ x).T
+            if full:
+                cols_all.append((ks, x))
+            else:
+                out_s2[ks] = np.einsum("ik,ik,i->k", x, x, sc)
+        else:
+            zp = np.asarray(onehot @ x).T  # (k, P)
+            s2, s1 = lin.psu_sums(zp, s, False)
+            out_s1[ks] = s1
+            if full:
+                cols_all.append((ks, zp))
+            else:
+                out_s2[ks] = s2
+    if full:
+        weights = scale[s.strata] if s.element else scale[s.psu_stratum]
+        for ka, xa in cols_all:
+            for kb, xb in cols_all:
+                if s.element:
+                    out_s2[np.ix_(ka, kb)] = (xa * weights[:, None]).T @ xb
+                else:
+                    out_s2[np.ix_(ka, kb)] = (xa * weights) @ xb.T
+    return out_s2, out_s1
+
+
+def strata_present(fam: RatioFamily) -> np.ndarray | None:
+    """Per estimate, which strata hold rows of its domain (for lonely_psu='average')."""
+    design = fam.design
+    s = getattr(design, "structure", None)
+    if s is None or s.lonely_psu != "average":
+        return None
+    if design.calibration:  # type: ignore[attr-defined]
+        return None  # R keeps every row of a calibrated design in a subset
+    h = s.n_strata
+    inside = fam.dom >= 0
+    counts = np.bincount(fam.dom[inside] * h + s.strata[inside], minlength=fam.n_domains * h)
+    present = counts.reshape(fam.n_domains, h) > 0
+    return np.repeat(present, fam.n_levels, axis=0)
+
+
+def family_variance(fam: RatioFamily, full: bool = False) -> np.ndarray:
+    """Variances (or the covariance matrix) of the family's K estimates."""
+    from barometer.design import ReplicateDesign
+
+    if isinstance(fam.design, ReplicateDesign):
+        from barometer.variance.replicate import replicate_variance
+
+        return replicate_variance(fam, full)
+    s2, s1 = linearised_sums(fam, full)
+    return lin.combine(s2, s1, fam.design.structure, strata_present(fam))  # type: ignore[attr-defined]
+
+
+def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
+    """R's ``deff=TRUE``: the variance over that of a simple random sample without
+    replacement of the same size, ``s^2 (N - n) / (N n)`` with ``N`` the weighted base
+    (``svymean``/``svytotal``); for a total, times ``N^2``."""
+    w = fam.design.weights  # type: ignore[attr-defined]
+    nobs = fam.count[:, None]
+    psum = fam.denom[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if fam.var.codes is not None:
+            p = fam.theta / psum if not fam.ratio else fam.theta
+            mean_sq = p
+            mean = p
+        else:
+            y = np.nan_to_num(fam.var.values)  # type: ignore[arg-type]
+            sq = reduce.sums(fam.dom, fam.n_domains, w * y * y)[:, None]
+            mean_sq = sq / psum
+            mean = fam.theta / psum if not fam.ratio else fam.theta
+        s2 = (mean_sq - mean * mean) * nobs / (nobs - 1)
+        vsrs = s2 * (psum - nobs) / (psum * nobs)
+        vsrs = np.where(psum < nobs, np.nan, vsrs)
+        if not fam.ratio:
+            vsrs = vsrs * psum * psum
+        return variance.reshape(fam.theta.shape) / vsrs
+
+
+def _table(
+    fam: RatioFamily, by_levels: pl.DataFrame, variance: np.ndarray, deff: np.ndarray | None
+) -> pl.DataFrame:
+    d, l_ = fam.n_domains, fam.n_levels
+    est = fam.theta.ravel()
+    se = np.sqrt(np.maximum(variance, 0.0))
+    se = np.where(np.isnan(variance), np.nan, se)
+    low, high = wald_interval(est, se, 0.95)
+    cols: dict[str, object] = {}
+    rows = np.repeat(np.arange(d), l_)
+    for name in by_levels.columns:
+        cols[name] = by_levels.get_column(name).gather(rows)
+    cols["variable"] = pl.Series("variable", [fam.var.name] * (d * l_), dtype=pl.String)
+    if fam.var.levels is not None:
+        cols["level"] = pl.Series(
+            "level", fam.var.levels.cast(pl.String).to_list() * d, dtype=pl.String
+        )
+    else:
+        cols["level"] = pl.Series("level", [None] * (d * l_), dtype=pl.String)
+    cols["estimate"] = est
+    cols["se"] = se
+    cols["ci_low"] = low
+    cols["ci_high"] = high
+    cols["n"] = np.repeat(fam.count, l_).astype(np.int64)
+    cols["deff"] = deff.ravel() if deff is not None else np.full(d * l_, np.nan)
+    return pl.DataFrame(cols)
+
+
+def _run(
+    design: object,
+    variables: list[str],
+    by: list[str],
+    ratio: bool,
+    categorical: bool | None,
+    kind: str,
+) -> Estimates:
+    frame = design.data  # type: ignore[attr-defined]
+    coding = reduce.domains(frame, by)
+    parts, families = [], []
+    for name in variables:
+        var = reduce.variable(frame, name, categorical)
+        fam = _family(design, var, coding.codes, coding.size, ratio)
+        v = family_variance(fam)
+        parts.append(_table(fam, coding.levels, v, design_effect(fam, v)))
+        families.append(fam)
+    table = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+    return Estimates(table, by=tuple(by), statistic=kind, families=tuple(families))
+
+
+def mean(design: object, variables: list[str], by: list[str]) -> Estimates:
+    """Weighted means ``sum w y / sum w`` of numeric variables, by domain (R ``svymean``)."""
+    return _run(design, variables, by, ratio=True, categorical=False, kind="mean")
+
+
+def total(design: object, variables: list[str], by: list[str]) -> Estimates:
+    """Weighted totals ``sum w y`` (R ``svytotal``); a categorical variable gives the
+    weighted count of each level."""
+    return _run(design, variables, by, ratio=False, categorical=None, kind="total")
+
+
+def proportion(
+    design: object, variable: str, by: list[str], level: object, ci: str, level_ci: float
+) -> Estimates:
+    """The share of every level of a variable by domain (R ``svymean`` of a factor), with
+    intervals by ``ci`` (``wald`` as ``confint(svymean(...))``, the others as
+    R ``svyciprop``; see ``intervals``). ``level=`` keeps one level."""
+    est = _run(design, [variable], by, ratio=True, categorical=True, kind="proportion")
+    table = est.table
+    if level is not None:
+        keep = table.get_column("level") == str(level)
+        if not keep.any():
+            from barometer.errors import EstimationError, did_you_mean
+
+            levels = table.get_column("level").unique().to_list()
+            raise EstimationError(
+                f"level {level!r} does not occur in variable {variable!r}"
+                f"{did_you_mean(str(level), levels)}"
+            )
+    fam = est.families[0]
+    low, high = proportion_interval(fam, table, ci, level_ci)
+    table = table.with_columns(ci_low=pl.Series(low), ci_high=pl.Series(high))
+    if level is not None:
+        table = table.filter(keep)
+    return Estimates(
+        table,
+        by=est.by,
+        statistic="proportion",
+        families=est.families,
+        rows=None if level is None else np.flatnonzero(keep.to_numpy()),
+    )

@@ -1,0 +1,474 @@
+"""Ingest: read respondent files, harmonise them to the spec, write them to the store.
+
+Every source is read and checked in memory first; only when *all* of them are clean is
+the store written, in one transaction (see :mod:`barometer.poll.store`).  A problem — a
+code the mapping does not cover, a duplicate respondent id, a missing column, a country
+not in the spec, a truncated file, a column of the wrong type — raises one
+:class:`~barometer.errors.IngestError` that names the file, column, code(s) and counts,
+and nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from barometer.errors import IngestError, did_you_mean
+from barometer.poll.spec import PollSpec, Question, Source, load_spec
+
+__all__ = ["Harmonised", "IngestReport", "file_sha256", "harmonise", "ingest", "source_digest"]
+
+#: progress(step, done, total): called as each source is read.
+Progress = Callable[[str, int, int], None]
+
+_MAX_LISTED = 6
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """What the file says about one mapped column (kept in the store for the codebook)."""
+
+    question: str
+    column: str
+    variable_label: str | None
+    value_labels: dict[str, str]
+    n_missing: int
+    n_user_missing: int
+
+
+@dataclass(frozen=True)
+class Harmonised:
+    """One source, read and mapped: ``frame`` has the store's respondent columns."""
+
+    source: Source
+    path: Path
+    sha256: str
+    digest: str
+    frame: pl.DataFrame
+    columns: list[ColumnInfo] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: source ids added, replaced, unchanged and removed."""
+
+    store: Path
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    respondents: int = 0
+    metadata_changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """True when the store was written."""
+        return bool(self.added or self.replaced or self.removed or self.metadata_changed)
+
+
+# ---------------------------------------------------------------------------------------
+# Hashes
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_digest(spec: PollSpec, source: Source) -> str:
+    """SHA-256 of what decides a source's rows besides its bytes: its spec entry."""
+    entry = source.model_dump(mode="json")
+    levels = {q: spec.question(q).level_codes for q in source.variables}
+    blob = json.dumps({"source": entry, "levels": levels}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Reading files
+
+
+@dataclass
+class _Raw:
+    frame: pl.DataFrame
+    value_labels: dict[str, dict[Any, str]]
+    variable_labels: dict[str, str | None]
+    user_missing: dict[str, list[tuple[float, float]]]
+
+
+def _needed_columns(source: Source) -> list[str]:
+    cols = [source.respondent_id]
+    cols += [c for c in (source.country_column, source.weight, source.strata, source.psu) if c]
+    cols += [v.column for v in source.variables.values()]
+    return list(dict.fromkeys(cols))
+
+
+def _check_columns(path: Path, source: Source, present: list[str]) -> None:
+    missing = [c for c in _needed_columns(source) if c not in present]
+    if missing:
+        lines = [f"column {c!r} is not in the file{did_you_mean(c, present)}" for c in missing]
+        raise IngestError(f"{path.name}: " + "; ".join(lines))
+
+
+def _read_readstat(path: Path, source: Source) -> _Raw:
+    import pyreadstat
+
+    reader = pyreadstat.read_sav if source.file_format == "sav" else pyreadstat.read_dta
+    extra = {"user_missing": True} if source.file_format == "sav" else {}
+    try:
+        _, meta = reader(str(path), metadataonly=True)
+        _check_columns(path, source, list(meta.column_names))
+        frame, meta = reader(
+            str(path), usecols=_needed_columns(source), output_format="polars", **extra
+        )
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as err:
+        raise IngestError(
+            f"{path.name}: cannot read this {source.file_format} file ({err}); "
+            "it may be truncated or corrupt — export it again"
+        ) from None
+    expected = getattr(meta, "number_rows", None)
+    if expected is not None and expected >= 0 and frame.height != expected:
+        raise IngestError(
+            f"{path.name}: the file says it holds {expected} rows but {frame.height} could be "
+            "read; it is truncated or corrupt — export it again"
+        )
+    ranges: dict[str, list[tuple[float, float]]] = {}
+    for col, spans in (getattr(meta, "missing_ranges", None) or {}).items():
+        ranges[col] = [(float(s["lo"]), float(s["hi"])) for s in spans]
+    for col, values in (getattr(meta, "missing_user_values", None) or {}).items():
+        ranges.setdefault(col, []).extend(
+            (float(v), float(v)) for v in values if isinstance(v, int | float)
+        )
+    return _Raw(
+        frame=frame,
+        value_labels=dict(meta.variable_value_labels or {}),
+        variable_labels=dict(meta.column_names_to_labels or {}),
+        user_missing=ranges,
+    )
+
+
+def _read_polars(path: Path, source: Source) -> _Raw:
+    try:
+        if source.file_format == "csv":
+            present = pl.read_csv(path, n_rows=0).columns
+            _check_columns(path, source, present)
+            frame = pl.read_csv(path, columns=_needed_columns(source), infer_schema_length=None)
+        else:
+            present = list(pl.read_parquet_schema(path))
+            _check_columns(path, source, present)
+            frame = pl.read_parquet(path, columns=_needed_columns(source))
+    except (pl.exceptions.PolarsError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise IngestError(
+            f"{path.name}: cannot read this {source.file_format} file ({first}); "
+            "it may be truncated or corrupt — export it again"
+        ) from None
+    return _Raw(frame=frame, value_labels={}, variable_labels={}, user_missing={})
+
+
+def _read(path: Path, source: Source) -> _Raw:
+    if not path.is_file():
+        raise IngestError(f"source {source.id!r}: file {str(path)!r} does not exist")
+    if source.file_format in ("sav", "dta"):
+        return _read_readstat(path, source)
+    return _read_polars(path, source)
+
+
+# ---------------------------------------------------------------------------------------
+# Harmonising columns
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_float(value: Any) -> float | None:
+    if _is_number(value):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _code_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
+    parts = []
+    for value, n in sorted(counts, key=lambda vc: (-vc[1], str(vc[0])))[:_MAX_LISTED]:
+        label = labels.get(value)
+        lab = f" {label!r}" if label else ""
+        parts.append(f"{_code_text(value)}{lab} ({n} respondent{'s' if n != 1 else ''})")
+    more = len(counts) - _MAX_LISTED
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _map_column(
+    series: pl.Series,
+    codes: dict[Any, str | None] | None,
+    allowed: list[str],
+    user_missing: list[tuple[float, float]],
+) -> tuple[pl.Series, list[tuple[Any, int]], int]:
+    """Map source codes to level codes.
+
+    Returns the mapped column, the (code, count) pairs the mapping does not cover, and
+    the number of user-missing values set to missing.
+    """
+    numeric = series.dtype.is_numeric()
+    if not numeric and series.dtype != pl.String:
+        raise TypeError(str(series.dtype))
+    if codes is None:
+        keymap: dict[Any, str | None] = {lv: lv for lv in allowed}
+        values = series.cast(pl.String) if numeric else series
+    elif numeric:
+        keymap = {f: lv for k, lv in codes.items() if (f := _as_float(k)) is not None}
+        values = series.cast(pl.Float64)
+    else:
+        keymap = {_code_text(k): lv for k, lv in codes.items()}
+        values = series
+    counts = values.drop_nulls().value_counts()
+    uncovered: list[tuple[Any, int]] = []
+    n_user_missing = 0
+    old, new = [], []
+    for value, n in counts.iter_rows():
+        if value in keymap:
+            old.append(value)
+            new.append(keymap[value])
+        elif numeric and any(lo <= value <= hi for lo, hi in user_missing):
+            n_user_missing += n
+        else:
+            uncovered.append((value, n))
+    mapped = values.replace_strict(old, new, default=None, return_dtype=pl.String)
+    return mapped, uncovered, n_user_missing
+
+
+def _map_question(
+    raw: _Raw, source: Source, index: int, qid: str, question: Question, problems: list[str]
+) -> tuple[pl.Series | None, ColumnInfo | None]:
+    vmap = source.variables[qid]
+    col = vmap.column
+    series = raw.frame.get_column(col)
+    labels = raw.value_labels.get(col, {})
+    where = f"column {col!r} ({qid})"
+    try:
+        mapped, uncovered, n_um = _map_column(
+            series, vmap.codes, question.level_codes, raw.user_missing.get(col, [])
+        )
+    except TypeError as err:
+        problems.append(f"{where} has type {err}; expected numeric codes or text")
+        return None, None
+    if uncovered:
+        n = sum(c for _, c in uncovered)
+        hint = ""
+        if vmap.codes and not series.dtype.is_numeric() and all(map(_is_number, vmap.codes)):
+            hint = " (the column holds text but the mapping's codes are numbers)"
+        problems.append(
+            f"{where}: {len(uncovered)} code(s) not in the mapping, {n} respondent(s): "
+            f"{_listing(uncovered, labels)}{hint}; add them to "
+            f"sources[{index}].variables.{qid}.codes (map a code to null for missing)"
+        )
+        return None, None
+    info = ColumnInfo(
+        question=qid,
+        column=col,
+        variable_label=raw.variable_labels.get(col),
+        value_labels={_code_text(k): str(v) for k, v in labels.items()},
+        n_missing=int(mapped.null_count()),
+        n_user_missing=n_um,
+    )
+    return mapped.alias(qid), info
+
+
+def _respondent_ids(series: pl.Series, problems: list[str]) -> pl.Series:
+    if series.null_count():
+        problems.append(f"{series.null_count()} respondent(s) have no id")
+    if series.dtype.is_float():
+        whole = series.drop_nulls()
+        if (whole == whole.round(0)).all():
+            series = series.cast(pl.Int64)
+    ids = series.cast(pl.String)
+    counts = ids.drop_nulls().value_counts()
+    dupes = counts.filter(pl.col("count") > 1)
+    if dupes.height:
+        n = int(dupes.get_column("count").sum())
+        examples = ", ".join(repr(v) for v in dupes.get_column(ids.name).head(_MAX_LISTED))
+        problems.append(
+            f"{dupes.height} duplicate respondent id(s) shared by {n} rows: {examples}; "
+            "respondent ids must be unique within a file"
+        )
+    return ids
+
+
+def _countries(
+    raw: _Raw, source: Source, spec: PollSpec, index: int, problems: list[str]
+) -> pl.Series:
+    n = raw.frame.height
+    if source.country is not None:
+        return pl.Series("country", [source.country] * n, dtype=pl.String)
+    col = str(source.country_column)
+    known = [c.code for c in spec.countries]
+    codes = source.country_codes or {c: c for c in known}
+    try:
+        mapped, uncovered, _ = _map_column(raw.frame.get_column(col), codes, known, [])
+    except TypeError as err:
+        problems.append(f"country column {col!r} has type {err}")
+        return pl.Series("country", [None] * n, dtype=pl.String)
+    if uncovered:
+        problems.append(
+            f"country column {col!r}: {len(uncovered)} value(s) are not countries of the spec: "
+            f"{_listing(uncovered, raw.value_labels.get(col, {}))}; add them to "
+            f"sources[{index}].country_codes or to countries"
+        )
+    elif mapped.null_count():
+        problems.append(f"country column {col!r}: {mapped.null_count()} respondent(s) have none")
+    return mapped.alias("country")
+
+
+def _design_column(raw: _Raw, column: str | None, name: str, problems: list[str]) -> pl.Series:
+    n = raw.frame.height
+    if column is None:
+        if name == "base_weight":
+            return pl.Series(name, [1.0] * n, dtype=pl.Float64)
+        return pl.Series(name, [None] * n, dtype=pl.String)
+    series = raw.frame.get_column(column)
+    if series.null_count():
+        problems.append(f"{name} column {column!r}: {series.null_count()} value(s) missing")
+    if name != "base_weight":
+        return series.cast(pl.String).alias(name)
+    if not series.dtype.is_numeric():
+        problems.append(f"weight column {column!r} has type {series.dtype}; expected numbers")
+        return pl.Series(name, [1.0] * n, dtype=pl.Float64)
+    bad = int((series <= 0).sum())
+    if bad:
+        problems.append(f"weight column {column!r}: {bad} weight(s) are zero or negative")
+    return series.cast(pl.Float64).alias(name)
+
+
+def harmonise(spec: PollSpec, source: Source, index: int = 0) -> Harmonised:
+    """Read one source and map it to the spec's questions and levels.
+
+    Returns a :class:`Harmonised` whose frame has the columns ``respondent_id, country,
+    wave, base_weight, strata, psu`` and one column of level codes per mapped question.
+
+    Raises
+    ------
+    IngestError
+        Listing every problem found in this file.
+    """
+    path = spec.source_path(source)
+    raw = _read(path, source)
+    problems: list[str] = []
+    if raw.frame.height == 0:
+        raise IngestError(f"{path.name}: the file holds no respondents")
+    ids = _respondent_ids(raw.frame.get_column(source.respondent_id), problems)
+    columns = [
+        ids.alias("respondent_id"),
+        _countries(raw, source, spec, index, problems),
+        pl.Series("wave", [source.wave] * raw.frame.height, dtype=pl.String),
+        _design_column(raw, source.weight, "base_weight", problems),
+        _design_column(raw, source.strata, "strata", problems),
+        _design_column(raw, source.psu, "psu", problems),
+    ]
+    infos = []
+    for qid in source.variables:
+        mapped, info = _map_question(raw, source, index, qid, spec.question(qid), problems)
+        if mapped is not None and info is not None:
+            columns.append(mapped)
+            infos.append(info)
+    if problems:
+        listing = "\n".join(f"    - {p}" for p in problems)
+        raise IngestError(f"{path.name} (source {source.id!r}):\n{listing}")
+    return Harmonised(
+        source=source,
+        path=path,
+        sha256=file_sha256(path),
+        digest=source_digest(spec, source),
+        frame=pl.DataFrame(columns),
+        columns=infos,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The whole spec
+
+
+def ingest(
+    spec: PollSpec | str | Path,
+    store: str | Path,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest every source of a spec into a store, in one transaction.
+
+    The store mirrors the spec: sources whose file and spec entry are unchanged (same
+    SHA-256) are left alone, new ones are added, changed ones have their rows replaced,
+    and sources no longer in the spec are removed.  Running it twice changes nothing.
+    Weights are cleared whenever respondents or targets change (weight again).
+
+    Parameters
+    ----------
+    spec : PollSpec or path to a YAML spec
+    store : path of the DuckDB store (created when missing)
+    progress : callable(step, done, total), optional
+
+    Raises
+    ------
+    IngestError
+        Listing the problems of every file; nothing is written.
+
+    Examples
+    --------
+    >>> report = ingest("spec.yaml", "poll.duckdb")  # doctest: +SKIP
+    >>> report.added  # doctest: +SKIP
+    ['de-2025-11', 'kr-2025-11']
+    """
+    from barometer.poll.store import Store
+
+    if not isinstance(spec, PollSpec):
+        spec = load_spec(spec)
+    db = Store(store)
+    known = db.source_fingerprints()
+    report = IngestReport(store=db.path)
+    todo: list[tuple[int, Source, str, str]] = []
+    for i, source in enumerate(spec.sources):
+        path = spec.source_path(source)
+        if not path.is_file():
+            raise IngestError(f"sources[{i}] ({source.id!r}): file {str(path)!r} does not exist")
+        fingerprint = (file_sha256(path), source_digest(spec, source))
+        if known.get(source.id) == fingerprint:
+            report.unchanged.append(source.id)
+        else:
+            todo.append((i, source, *fingerprint))
+    problems: list[str] = []
+    loaded: list[Harmonised] = []
+    for done, (i, source, _, _) in enumerate(todo):
+        if progress is not None:
+            progress(f"reading {Path(source.file).name}", done, len(todo))
+        try:
+            loaded.append(harmonise(spec, source, i))
+        except IngestError as err:
+            problems.append(str(err))
+    if progress is not None:
+        progress("writing the store", len(todo), len(todo))
+    if problems:
+        raise IngestError(
+            f"nothing was ingested; {len(problems)} file(s) have problems:\n" + "\n".join(problems)
+        )
+    for h in loaded:
+        (report.replaced if h.source.id in known else report.added).append(h.source.id)
+    report.removed = sorted(set(known) - {s.id for s in spec.sources})
+    report.metadata_changed = db.write(spec, loaded, report.removed)
+    report.respondents = db.respondent_count()
+    return report

@@ -1,0 +1,102 @@
+"""The grouped pass: weighted sums of a variable by domain (x level) (x PSU), from integer codes.
+
+Every estimator reduces the respondents once to these sums with ``np.bincount``; the variance
+algebra then runs on the small arrays that come out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from barometer._frame import Coding, encode
+from barometer.errors import EstimationError
+
+
+@dataclass(frozen=True, eq=False)
+class Variable:
+    """One analysed variable as arrays.
+
+    Numeric: ``values`` (float, nan = missing) and ``levels is None``. Categorical: ``codes``
+    (int, -1 = missing) into ``levels`` (a one-column frame of level values).
+    """
+
+    name: str
+    values: np.ndarray | None
+    codes: np.ndarray | None
+    levels: pl.Series | None
+
+    @property
+    def categorical(self) -> bool:
+        return self.codes is not None
+
+    @property
+    def n_levels(self) -> int:
+        return 1 if self.levels is None else self.levels.len()
+
+    @property
+    def valid(self) -> np.ndarray:
+        if self.codes is not None:
+            return self.codes >= 0
+        assert self.values is not None
+        return ~np.isnan(self.values)
+
+
+def is_numeric(series: pl.Series) -> bool:
+    return series.dtype.is_numeric() and not isinstance(series.dtype, pl.Enum | pl.Categorical)
+
+
+def variable(frame: pl.DataFrame, name: str, categorical: bool | None) -> Variable:
+    """Read column ``name`` as numeric (``categorical=False``), categorical (True) or by type."""
+    from barometer._frame import check_columns
+
+    check_columns(frame, [name], "variable", EstimationError)
+    col = frame.get_column(name)
+    if col.dtype == pl.Boolean and categorical is False:
+        col = col.cast(pl.Float64)
+    numeric = is_numeric(col)
+    if categorical is None:
+        categorical = not numeric
+    if not categorical:
+        if not numeric:
+            raise EstimationError(
+                f"variable {name!r} is {col.dtype}, not numeric: use proportion() for the "
+                "share of each level, or total() for the weighted count of each level"
+            )
+        values = col.cast(pl.Float64).fill_nan(None).fill_null(float("nan")).to_numpy()
+        return Variable(name, values, None, None)
+    coding = encode(frame, [name])
+    return Variable(name, None, coding.codes, coding.levels.get_column(name))
+
+
+def domains(frame: pl.DataFrame, by: list[str]) -> Coding:
+    """The domains of ``by`` (their observed combinations); rows with a null by-value: -1."""
+    from barometer._frame import check_columns
+
+    check_columns(frame, by, "by", EstimationError)
+    return encode(frame, by)
+
+
+def domain_codes(dom: np.ndarray, var: Variable) -> np.ndarray:
+    """Domain codes restricted to rows where ``var`` is observed (others -1): R's ``na.rm``."""
+    return np.where(var.valid, dom, -1)
+
+
+def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """``np.bincount`` over the non-negative ``codes`` (negative codes are dropped)."""
+    keep = codes >= 0
+    if keep.all():
+        return np.bincount(codes, weights, minlength=size).astype(float)
+    return np.bincount(
+        codes[keep], None if weights is None else weights[keep], minlength=size
+    ).astype(float)
+
+
+def cell_codes(dom: np.ndarray, var: Variable) -> tuple[np.ndarray, int]:
+    """Code of (domain, level) for every row (-1 outside), and the number of levels."""
+    n_levels = var.n_levels
+    if var.codes is None:
+        return dom.copy(), 1
+    return np.where(dom >= 0, dom * n_levels + var.codes, -1), n_levels

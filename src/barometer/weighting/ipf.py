@@ -1,0 +1,121 @@
+"""Iterative proportional fitting on a table of cells: arrays in, arrays out.
+
+The kernel never sees respondents. It works on the C distinct cells of the raking
+variables (times the group, for raking by group): ``weights`` holds each cell's sum of
+base weights (one column per weight set, so replicate weights rake in the same sweeps),
+``codes[m]`` each cell's level of margin ``m`` (group x level), and ``targets[m]`` the
+target of every margin level (NaN: leave the level alone). One sweep post-stratifies on
+each margin in turn, as R's ``survey::rake`` does with ``postStratify``:
+``f <- f * target / sum(weights * f)`` within each level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class IpfResult:
+    """Cell factors after the last sweep and after each margin in that sweep.
+
+    ``errors[m]`` holds, per margin level (and weight column), the absolute difference
+    between the weighted total and the target divided by ``scale`` (the group's total);
+    ``converged`` says whether the largest is <= ``tol``.
+    """
+
+    factors: np.ndarray
+    sweep: tuple[np.ndarray, ...]
+    iterations: int
+    errors: tuple[np.ndarray, ...]
+    converged: bool
+
+    @property
+    def max_error(self) -> float:
+        return max((float(e.max(initial=0.0)) for e in self.errors), default=0.0)
+
+    def worst(self) -> tuple[int, int, int]:
+        """(margin, level, weight column) of the largest remaining error."""
+        best = (0, 0, 0)
+        top = -1.0
+        for m, e in enumerate(self.errors):
+            e2 = np.nan_to_num(e.reshape(e.shape[0], -1), nan=-1.0)
+            idx = np.unravel_index(int(np.argmax(e2)), e2.shape)
+            if e2[idx] > top:
+                top = float(e2[idx])
+                best = (m, int(idx[0]), int(idx[1]))
+        return best
+
+
+def _totals(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Sum ``values`` (C,) or (C, R) within ``codes`` -> (size,) or (size, R)."""
+    if values.ndim == 1:
+        return np.bincount(codes, values, minlength=size)
+    r = values.shape[1]
+    flat = (codes[:, None] * r + np.arange(r)).ravel()
+    return np.bincount(flat, values.ravel(), minlength=size * r).reshape(size, r)
+
+
+def ipf(
+    weights: np.ndarray,
+    codes: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    scale: Sequence[np.ndarray],
+    *,
+    tol: float,
+    max_iter: int,
+    offset: np.ndarray | None = None,
+) -> IpfResult:
+    """Rake cell weights to margin targets; return factors (see module doc).
+
+    Parameters
+    ----------
+    weights : (C,) or (C, R) array of cell base weights (the adjustable part).
+    codes : per margin, (C,) int array of margin-level codes in ``0..K_m-1``.
+    targets : per margin, (K_m,) array of targets; NaN leaves the level unadjusted.
+    scale : per margin, (K_m,) array the errors are divided by (the group total).
+    tol, max_iter : stop after the first sweep whose largest relative margin error is
+        <= ``tol``; give up (``converged=False``) after ``max_iter`` sweeps.
+    offset : (C,) or (C, R) fixed weight in each cell that raking does not scale (weights
+        held at a cap or floor); the targets include it.
+
+    Notes
+    -----
+    At least one sweep is always made, as in R's ``rake``; the margin errors are checked
+    after every sweep. Source: Deming & Stephan (1940); R ``survey::rake``.
+    """
+    f = np.ones_like(weights, dtype=np.float64)
+    sizes = [t.size for t in targets]
+    col = (lambda a: a[:, None]) if weights.ndim == 2 else (lambda a: a)
+    fixed = [
+        np.zeros(k) if offset is None else _totals(c, offset, k)
+        for c, k in zip(codes, sizes, strict=True)
+    ]
+    goal = [np.nan_to_num(col(t) - o, nan=0.0) for t, o in zip(targets, fixed, strict=True)]
+    free = [np.isnan(t) for t in targets]
+    sweep: list[np.ndarray] = []
+    iterations = 0
+    errors: tuple[np.ndarray, ...] = ()
+    converged = False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while iterations < max_iter:
+            iterations += 1
+            sweep = []
+            for m, c in enumerate(codes):
+                tot = _totals(c, weights * f, sizes[m])
+                ratio = np.where(col(free[m]) | (tot == 0), 1.0, goal[m] / tot)
+                f = f * ratio[c]
+                sweep.append(f)
+            errors = tuple(
+                np.where(col(fr), 0.0, np.abs(_totals(c, weights * f, k) + o - col(t)) / col(s))
+                for c, k, o, t, s, fr in zip(codes, sizes, fixed, targets, scale, free, strict=True)
+            )
+            worst = max(float(e.max(initial=0.0)) for e in errors)
+            if not np.isfinite(worst):
+                break
+            if worst <= tol:
+                converged = True
+                break
+    return IpfResult(f, tuple(sweep), iterations, errors, converged)

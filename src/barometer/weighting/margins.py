@@ -1,0 +1,283 @@
+"""Read and check weighting targets against the data, before any weight changes.
+
+Targets come as ``{variable: {level: total}}`` (or, with ``by=``, keyed first by group). A
+margin whose targets sum to 1 (within ``SHARE_TOL``) is read as *shares*: it is scaled to
+the group's total, which is the common sum of the group's other margins given as totals,
+or, when every margin is given as shares, the group's weighted total before weighting (so
+weighting then keeps each group's total weight). Every problem is reported as a
+``WeightingError`` naming the variable, level and group at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from barometer.errors import WeightingError, did_you_mean
+from barometer.weighting._codes import Column, encode_column
+
+SHARE_TOL = 1e-6
+"""Margins summing to 1 within this are shares."""
+TOTAL_TOL = 1e-6
+"""Relative disagreement allowed between the totals of a group's margins."""
+
+
+@dataclass(frozen=True, eq=False)
+class MarginSet:
+    """Targets aligned with the data's codes.
+
+    ``variables[m]`` is margin ``m``'s column (levels = the levels present in the data,
+    sorted); ``targets[m]`` is a (G, L_m) array of totals, NaN where group ``g`` is not
+    weighted on that variable; ``group`` codes each row's group 0..G-1 (all 0 without
+    ``by``); ``totals`` holds each group's total.
+    """
+
+    variables: tuple[Column, ...]
+    targets: tuple[np.ndarray, ...]
+    group: np.ndarray
+    group_labels: tuple[object, ...]
+    by: str | None
+    totals: np.ndarray
+    shares: tuple[tuple[bool, ...], ...]  # [g][m]: was margin m given as shares in group g
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_labels)
+
+    def where(self, m: int, g: int, level: int | None = None) -> str:
+        """Human description of a margin cell, for messages."""
+        var = self.variables[m]
+        out = repr(var.name) if level is None else f"{var.name!r}={var.levels[level]!r}"
+        if self.by is not None:
+            out += f" (group {self.by}={self.group_labels[g]!r})"
+        return out
+
+
+def _lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
+    """Index of each key among ``levels``: exact match first, then by string form."""
+    exact = {lv: i for i, lv in enumerate(levels)}
+    as_str = {str(lv): i for i, lv in enumerate(levels)}
+    out: list[int | None] = []
+    for key in keys:
+        try:
+            idx = exact.get(key)
+        except TypeError:
+            idx = None
+        out.append(idx if idx is not None else as_str.get(str(key)))
+    return out
+
+
+def _where(var: str, level: object, by: str | None, group: object) -> str:
+    out = f"{var!r}={level!r}"
+    return out if by is None else f"{out} (group {by}={group!r})"
+
+
+def check_target(value: object, var: str, level: object, by: str | None, group: object) -> float:
+    """A target as a float, or a WeightingError if it is missing, NaN, infinite or negative."""
+    where = _where(var, level, by, group)
+    if value is None or isinstance(value, bool):
+        raise WeightingError(f"target for {where} is {value!r}; give a number >= 0")
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise WeightingError(f"target for {where} is {value!r}; give a number >= 0") from None
+    if not math.isfinite(x) or x < 0:
+        raise WeightingError(f"target for {where} is {x!r}; targets must be finite and >= 0")
+    return x
+
+
+def _group_column(frame: pl.DataFrame, by: str | None) -> Column:
+    if by is None:
+        return Column("", np.zeros(frame.height, dtype=np.int64), (None,))
+    col = encode_column(frame, by, "by column")
+    if (col.codes < 0).any():
+        rows = np.flatnonzero(col.codes < 0)
+        raise WeightingError(
+            f"by column {by!r} has missing values in {rows.size} rows (first: row {rows[0]}); "
+            "every respondent must belong to a group"
+        )
+    return col
+
+
+def _check_groups(
+    margins: Mapping[object, object], groups: Column, by: str
+) -> tuple[list[int], list[object]]:
+    """Map margin keys to the data's groups; every group with respondents needs margins."""
+    keys = list(margins.keys())
+    index = _lookup(keys, groups.levels)
+    for key, idx in zip(keys, index, strict=True):
+        if idx is None:
+            raise WeightingError(
+                f"margins are given for group {by}={key!r}, which has no respondents"
+                f"{did_you_mean(str(key), [str(v) for v in groups.levels])}"
+            )
+        if not isinstance(margins[key], Mapping):
+            raise WeightingError(
+                f"with by={by!r}, margins must be keyed by group: margins[{key!r}] should be "
+                f"{{variable: {{level: target}}}}, not {type(margins[key]).__name__}"
+            )
+    missing = sorted(set(range(groups.size)) - {i for i in index if i is not None})
+    if missing:
+        labels = ", ".join(repr(groups.levels[i]) for i in missing[:5])
+        raise WeightingError(
+            f"groups of {by!r} with respondents but no margins: {labels}; "
+            "give margins for every group or drop those respondents first"
+        )
+    return [i for i in index if i is not None], keys
+
+
+def parse_margins(
+    frame: pl.DataFrame,
+    margins: Mapping[object, object],
+    by: str | None,
+    weights: np.ndarray,
+    role: str = "raking variable",
+) -> MarginSet:
+    """Check ``margins`` against ``frame`` and align them with integer codes (see module doc)."""
+    if not isinstance(margins, Mapping) or not margins:
+        raise WeightingError(
+            "margins must be a non-empty mapping {variable: {level: target}}"
+            + ("" if by is None else " keyed by group")
+        )
+    groups = _group_column(frame, by)
+    if by is None:
+        group_index, per_group = [0], [margins]
+    else:
+        group_index, keys = _check_groups(margins, groups, by)
+        per_group = [margins[k] for k in keys]
+        order = np.argsort(group_index)
+        group_index = [group_index[i] for i in order]
+        per_group = [per_group[i] for i in order]
+    G = groups.size if by is not None else 1
+    names: list[str] = []
+    for spec in per_group:
+        for var in spec:
+            if not isinstance(var, str):
+                raise WeightingError(f"margin keys must be column names, not {var!r}")
+            if var not in names:
+                names.append(var)
+    columns = [encode_column(frame, name, role) for name in names]
+    gcodes = groups.codes
+    base_total = np.bincount(gcodes, weights, minlength=G)
+    targets = [np.full((G, c.size), np.nan) for c in columns]
+    raw: list[dict[str, np.ndarray]] = [{} for _ in range(G)]
+    for g, spec in zip(group_index, per_group, strict=True):
+        glabel = groups.levels[g]
+        for var, table in spec.items():  # type: ignore[union-attr]
+            m = names.index(var)
+            raw[g][var] = _align(table, columns[m], by, glabel)
+    for m, col in enumerate(columns):
+        _check_missing(col, gcodes, [g for g in range(G) if col.name in raw[g]], by, groups)
+    totals = np.zeros(G)
+    shares: list[tuple[bool, ...]] = []
+    for g in range(G):
+        glabel = groups.levels[g]
+        total, is_share = _group_total(raw[g], base_total[g], by, glabel)
+        totals[g] = total
+        shares.append(tuple(is_share.get(c.name, False) for c in columns))
+        for var, t in raw[g].items():
+            m = names.index(var)
+            targets[m][g] = t * total if is_share[var] else t
+    ms = MarginSet(
+        tuple(columns), tuple(targets), gcodes, tuple(groups.levels), by, totals, tuple(shares)
+    )
+    _check_support(ms, weights)
+    return ms
+
+
+def _align(table: object, col: Column, by: str | None, group: object) -> np.ndarray:
+    """Targets of one variable in one group, as an array over ``col``'s levels."""
+    if not isinstance(table, Mapping) or not table:
+        raise WeightingError(
+            f"targets for {col.name!r}"
+            + ("" if by is None else f" (group {by}={group!r})")
+            + f" must be a non-empty mapping {{level: target}}, not {table!r}"
+        )
+    keys = list(table.keys())
+    out = np.zeros(col.size)
+    for key, idx in zip(keys, _lookup(keys, col.levels), strict=True):
+        value = check_target(table[key], col.name, key, by, group)
+        if idx is None:
+            if value > 0:
+                raise WeightingError(
+                    f"target level {_where(col.name, key, by, group)} has no respondents"
+                    f"{did_you_mean(str(key), [str(v) for v in col.levels])}; "
+                    "merge it with a neighbouring level or drop it from the targets"
+                )
+            continue
+        out[idx] = value
+    given = np.zeros(col.size, dtype=bool)
+    given[[i for i in _lookup(keys, col.levels) if i is not None]] = True
+    return np.where(given, out, np.nan)
+
+
+def _check_missing(
+    col: Column, gcodes: np.ndarray, used: list[int], by: str | None, groups: Column
+) -> None:
+    bad = col.codes < 0
+    if by is not None and len(used) < groups.size:
+        bad &= np.isin(gcodes, used)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(str(r) for r in rows[:5])
+        raise WeightingError(
+            f"{col.name!r} has missing values in rows {shown}{', ...' if rows.size > 5 else ''}"
+            f" ({rows.size} in all); impute them or give them a level of their own with a target"
+        )
+
+
+def _group_total(
+    raw: dict[str, np.ndarray], base_total: float, by: str | None, group: object
+) -> tuple[float, dict[str, bool]]:
+    sums = {var: float(np.nansum(t)) for var, t in raw.items()}
+    is_share = {var: abs(s - 1.0) <= SHARE_TOL for var, s in sums.items()}
+    given = [(var, s) for var, s in sums.items() if not is_share[var]]
+    if not given:
+        return base_total, is_share
+    first_var, total = given[0]
+    for var, s in given[1:]:
+        if abs(s - total) > TOTAL_TOL * max(abs(total), abs(s)):
+            where = "" if by is None else f" in group {by}={group!r}"
+            raise WeightingError(
+                f"margins disagree on the total{where}: {first_var!r} sums to {total:,.6g} "
+                f"but {var!r} to {s:,.6g} (relative difference "
+                f"{abs(s - total) / max(abs(total), abs(s)):.2g} > {TOTAL_TOL:g}); "
+                "make every margin add up to the same population total"
+            )
+    if total <= 0:
+        raise WeightingError(
+            f"targets for {first_var!r} sum to {total!r}; a population total must be positive"
+        )
+    return total, is_share
+
+
+def _check_support(ms: MarginSet, weights: np.ndarray) -> None:
+    """Every level with respondents has a target; every positive target has weight."""
+    G = ms.n_groups
+    for m, col in enumerate(ms.variables):
+        L = col.size
+        codes = ms.group * L + np.maximum(col.codes, 0)
+        count = np.bincount(codes, minlength=G * L).reshape(G, L)
+        wsum = np.bincount(codes, weights, minlength=G * L).reshape(G, L)
+        t = ms.targets[m]
+        used = ~np.isnan(t).all(axis=1)
+        for g, lv in zip(*np.nonzero(used[:, None] & (count > 0) & ~(t > 0)), strict=True):
+            what = "no target" if np.isnan(t[g, lv]) else "a target of 0"
+            raise WeightingError(
+                f"level {ms.where(m, g, lv)} has {count[g, lv]} respondents but {what}; "
+                "add a target for it or recode those respondents into a level with one"
+            )
+        for g, lv in zip(*np.nonzero(used[:, None] & (t > 0) & (count == 0)), strict=True):
+            raise WeightingError(
+                f"target level {ms.where(m, g, lv)} has no respondents; "
+                "merge it with a neighbouring level or drop it from the targets"
+            )
+        for g, lv in zip(*np.nonzero((t > 0) & (count > 0) & ~(wsum > 0)), strict=True):
+            raise WeightingError(
+                f"level {ms.where(m, g, lv)} has {count[g, lv]} respondents but their weights "
+                "sum to zero, so no factor can reach its target"
+            )
