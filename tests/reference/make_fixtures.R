@@ -116,7 +116,7 @@ rows_quantile <- function(q, by = list()) {
   for (v in names(q)) {
     m <- q[[v]]
     for (p in rownames(m)) {
-      out[[length(out) + 1]] <- result_row(by, v, p, m[p, "quantile"], m[p, "se"], NA,
+      out[[length(out) + 1]] <- result_row(by, v, p, m[p, 1], m[p, 4], NA,
                                            m[p, 2], m[p, 3])
     }
   }
@@ -431,3 +431,128 @@ case_stat("core", "gen_lonely_average_nofpc_mean_score", gl_nofpc, "svymean", "s
           na_rm = TRUE)
 
 write_area("core")
+
+# ---------------------------------------------------------------------------
+# replicates.json: replicate-weight designs (issue 2, item 4)
+# ---------------------------------------------------------------------------
+
+rep_keep <- c("cds", "stype", "sch.wide", "api00", "api99", "enroll", "dnum", "pw")
+
+# Export a data set with combined (analysis) replicate weights rw001.. as columns.
+export_replicates <- function(df, repw, name) {
+  repw <- matrix(as.numeric(repw), nrow = NROW(repw))
+  colnames(repw) <- sprintf("rw%03d", seq_len(ncol(repw)))
+  out <- cbind(df, as.data.frame(repw))
+  list(df = write_data(out, name), cols = colnames(repw))
+}
+
+# A ReplicateDesign spec + the R svrepdesign built from the same columns.
+make_rep_design <- function(data, cols, type, r_type, scale = NULL, rscales = NULL,
+                            mse = FALSE, rho = NULL) {
+  df <- read_data(data)
+  parts <- c(sprintf("data=%s", data), "weights=~pw", "repweights='^rw[0-9]+$'",
+             sprintf("type='%s'", r_type), "combined.weights=TRUE")
+  if (!is.null(scale)) parts <- c(parts, sprintf("scale=%.17g", scale))
+  if (!is.null(rscales)) parts <- c(parts, "rscales=<design$rscales>")
+  if (!is.null(rho)) parts <- c(parts, sprintf("rho=%.17g", rho))
+  if (mse) parts <- c(parts, "mse=TRUE")
+  call <- sprintf("svrepdesign(%s)", paste(parts, collapse = ", "))
+  r <- suppressWarnings(svrepdesign(data = df, weights = ~pw, repweights = "^rw[0-9]+$",
+                                    type = r_type, combined.weights = TRUE, scale = scale,
+                                    rscales = rscales, rho = rho, mse = mse))
+  list(data = data, df = df, r = r, r_design = call, lonely = "fail",
+       class = "ReplicateDesign",
+       spec = list(weights = "pw", replicates = as.list(cols), type = type,
+                   rscales = if (is.null(rscales)) NA else as.list(unname(rscales)),
+                   scale = if (is.null(scale)) NA else scale, mse = mse,
+                   rho = if (is.null(rho)) NA else rho))
+}
+
+rep_cases <- function(prefix, R, area = "replicates", byvar = "stype", totvar = "stype") {
+  case_stat(area, paste0(prefix, "_mean_api00_enroll"), R, "svymean", c("api00", "enroll"))
+  case_stat(area, paste0(prefix, "_total_enroll"), R, "svytotal", "enroll")
+  case_prop(area, paste0(prefix, "_prop_schwide"), R, "sch.wide")
+  case_stat(area, paste0(prefix, "_total_", totvar), R, "svytotal", totvar)
+  case_stat(area, paste0(prefix, "_mean_api00_by_", byvar), R, "svymean", "api00", by = byvar)
+}
+
+# JK1 from the one-stage cluster sample (with its fpc folded into scale)
+r_jk1 <- as.svrepdesign(dclus1$r, type = "JK1", compress = FALSE)
+x <- export_replicates(dclus1$df[rep_keep], weights(r_jk1, "analysis"), "rep_clus1_jk1")
+R <- make_rep_design("rep_clus1_jk1", x$cols, "jk1", "JK1", scale = r_jk1$scale)
+rep_cases("jk1", R)
+case_quantile("replicates", "jk1_quantile_api00", R, "api00", c(0.5))
+case_ciprop("replicates", "jk1_ciprop_schwide_logit", R, "sch.wide", "Yes", "logit")
+# default scale (n-1)/n with n = number of replicates
+rep_cases("jk1_default_scale", make_rep_design("rep_clus1_jk1", x$cols, "jk1", "JK1"))
+rep_cases("jk1_mse", make_rep_design("rep_clus1_jk1", x$cols, "jk1", "JK1",
+                                     scale = r_jk1$scale, mse = TRUE))
+
+# JKn from the stratified sample (rscales = (n_h - 1)/n_h times the fpc (1 - n_h/N_h))
+r_jkn <- as.svrepdesign(dstrat$r, type = "JKn", compress = FALSE)
+x <- export_replicates(dstrat$df[rep_keep], weights(r_jkn, "analysis"), "rep_strat_jkn")
+R <- make_rep_design("rep_strat_jkn", x$cols, "jkn", "JKn", scale = r_jkn$scale,
+                     rscales = r_jkn$rscales)
+rep_cases("jkn", R, byvar = "sch.wide", totvar = "sch.wide")
+
+# BRR and Fay on apistrat with variance strata of 2 PSUs each (vstrat x vpsu)
+brr_df <- local({
+  df <- dstrat$df[rep_keep]
+  df$vstrat <- NA
+  df$vpsu <- NA
+  for (s in levels(df$stype)) {
+    idx <- which(df$stype == s)
+    k <- length(idx) # 100, 50, 50: pair consecutive rows into strata of 2 PSUs
+    df$vstrat[idx] <- sprintf("%s%02d", s, (seq_len(k) - 1) %/% (k / 10) + 1)
+    df$vpsu[idx] <- ((seq_len(k) - 1) %% 2) + 1
+  }
+  write_data(df, "apistrat_pairs")
+})
+dpairs <- make_design("apistrat_pairs", "pw", strata = "vstrat", psu = "vpsu", nest = TRUE)
+r_brr <- as.svrepdesign(dpairs$r, type = "BRR", compress = FALSE)
+x <- export_replicates(brr_df, weights(r_brr, "analysis"), "rep_pairs_brr")
+rep_cases("brr", make_rep_design("rep_pairs_brr", x$cols, "brr", "BRR"), totvar = "sch.wide")
+r_fay <- as.svrepdesign(dpairs$r, type = "Fay", fay.rho = 0.3, compress = FALSE)
+x <- export_replicates(brr_df, weights(r_fay, "analysis"), "rep_pairs_fay")
+rep_cases("fay", make_rep_design("rep_pairs_fay", x$cols, "fay", "Fay", rho = 0.3),
+          totvar = "sch.wide")
+
+# bootstrap replicates of the cluster sample (fixed seed; default scale 1/(R-1))
+set.seed(42)
+r_boot <- as.svrepdesign(dclus1_nofpc$r, type = "bootstrap", replicates = 50, compress = FALSE)
+x <- export_replicates(dclus1$df[rep_keep], weights(r_boot, "analysis"), "rep_clus1_boot")
+rep_cases("bootstrap", make_rep_design("rep_clus1_boot", x$cols, "bootstrap", "bootstrap"))
+
+# successive-difference replicates (80, ACS style) on the simple random sample
+sdr_df <- local({
+  df <- dsrs$df[rep_keep]
+  a <- 2 * hadamard(80)[, 1:80] - 1 # +-1 Hadamard entries
+  n <- nrow(df)
+  i <- ((seq_len(n) - 1) %% 80) + 1
+  i2 <- (seq_len(n) %% 80) + 1
+  f <- 1 + 2^(-1.5) * (a[i, ] - a[i2, ])
+  list(df = df, repw = df$pw * f)
+})
+x <- export_replicates(sdr_df$df, sdr_df$repw, "rep_srs_sdr")
+rep_cases("sdr", make_rep_design("rep_srs_sdr", x$cols, "sdr", "successive-difference"))
+rep_cases("sdr_mse", make_rep_design("rep_srs_sdr", x$cols, "sdr", "successive-difference",
+                                     mse = TRUE))
+
+# Design.to_replicates(type): as.svrepdesign on the linearisation design
+to_rep_cases <- function(prefix, D, type, r_type, byvar = "stype", totvar = "stype", ...) {
+  r <- as.svrepdesign(D$r, type = r_type, ...)
+  RD <- D
+  RD$r <- r
+  RD$r_design <- sprintf("as.svrepdesign(%s, type='%s')", D$r_design, r_type)
+  n0 <- length(store$replicates)
+  rep_cases(prefix, RD, byvar = byvar, totvar = totvar)
+  for (i in (n0 + 1):length(store$replicates)) store$replicates[[i]]$to_replicates <- type
+}
+to_rep_cases("to_jk1_clus1", dclus1, "jk1", "JK1")
+to_rep_cases("to_jk1_clus1_nofpc", dclus1_nofpc, "jk1", "JK1")
+to_rep_cases("to_jkn_strat", dstrat, "jkn", "JKn", byvar = "sch.wide", totvar = "sch.wide")
+to_rep_cases("to_jkn_strat_nofpc", dstrat_nofpc, "jkn", "JKn", byvar = "sch.wide",
+             totvar = "sch.wide")
+to_rep_cases("to_brr_pairs", dpairs, "brr", "BRR", totvar = "sch.wide")
+
+write_area("replicates")
