@@ -1,0 +1,390 @@
+"""The store: one DuckDB file that holds a harmonised poll.
+
+Tables
+------
+``meta``                key/value: schema version, the spec (JSON), ingest and weighting times
+``countries``, ``regions``, ``region_members``, ``waves``
+``questions``, ``levels``  the questionnaire (order, labels, non-substantive levels)
+``sources``             one row per file: sha256 of its bytes and of its spec entry, rows, time
+``source_columns``      per source and question: the file's column, its variable and value labels
+``targets``             weighting targets, one row per country × wave × variable × level
+``respondents``         wide: source_id, _row, respondent_id, country, wave, base_weight, strata,
+                        psu, then one text column of level codes per question id
+``weights``             after weighting: source_id, respondent_id, weight
+``weight_diagnostics``  per country × wave: n, weight range, Kish design effect, effective n
+
+Every write is one transaction: a failure (or a killed process) part-way leaves the
+store as it was, since DuckDB replays only committed transactions from its WAL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from barometer.errors import BarometerError
+from barometer.poll.spec import PollSpec, parse_spec
+
+if TYPE_CHECKING:
+    from barometer.poll.ingest import Harmonised
+
+__all__ = ["SCHEMA_VERSION", "Store"]
+
+SCHEMA_VERSION = "1"
+
+#: Test hook: called inside the ingest transaction after the first source's rows are
+#: inserted, so tests can fail or kill an ingest midway.  Always ``None`` in use.
+_after_partial_write: Callable[[], None] | None = None
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS countries (
+    code VARCHAR, name VARCHAR, population DOUBLE, position INTEGER);
+CREATE TABLE IF NOT EXISTS regions (id VARCHAR, name VARCHAR, rule VARCHAR, position INTEGER);
+CREATE TABLE IF NOT EXISTS region_members (region VARCHAR, country VARCHAR, position INTEGER);
+CREATE TABLE IF NOT EXISTS waves (
+    id VARCHAR, start_date DATE, end_date DATE, position INTEGER);
+CREATE TABLE IF NOT EXISTS questions (
+    id VARCHAR, wording VARCHAR, kind VARCHAR, position INTEGER);
+CREATE TABLE IF NOT EXISTS levels (
+    question VARCHAR, code VARCHAR, label VARCHAR, position INTEGER, non_substantive BOOLEAN);
+CREATE TABLE IF NOT EXISTS sources (
+    id VARCHAR, file VARCHAR, format VARCHAR, sha256 VARCHAR, spec_sha256 VARCHAR,
+    n_rows BIGINT, ingested_at TIMESTAMP, firm VARCHAR, mode VARCHAR, wave VARCHAR,
+    country VARCHAR, position INTEGER);
+CREATE TABLE IF NOT EXISTS source_columns (
+    source_id VARCHAR, question VARCHAR, column_name VARCHAR, variable_label VARCHAR,
+    value_labels VARCHAR, n_missing BIGINT, n_user_missing BIGINT);
+CREATE TABLE IF NOT EXISTS targets (
+    country VARCHAR, wave VARCHAR, variable VARCHAR, level VARCHAR, value DOUBLE,
+    kind VARCHAR);
+CREATE TABLE IF NOT EXISTS respondents (
+    source_id VARCHAR, _row BIGINT, respondent_id VARCHAR, country VARCHAR, wave VARCHAR,
+    base_weight DOUBLE, strata VARCHAR, psu VARCHAR);
+CREATE TABLE IF NOT EXISTS weights (source_id VARCHAR, respondent_id VARCHAR, weight DOUBLE);
+CREATE TABLE IF NOT EXISTS weight_diagnostics (
+    country VARCHAR, wave VARCHAR, n BIGINT, sum_weights DOUBLE, min_weight DOUBLE,
+    max_weight DOUBLE, ratio DOUBLE, deff_kish DOUBLE, n_effective DOUBLE);
+"""
+
+_META_TABLES = (
+    "countries",
+    "regions",
+    "region_members",
+    "waves",
+    "questions",
+    "levels",
+    "targets",
+)
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Store:
+    """A poll store on disk (a DuckDB file); connections are opened per operation.
+
+    Parameters
+    ----------
+    path : path of the DuckDB file; created on the first write.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).resolve()
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as err:
+            first = str(err).splitlines()[0]
+            raise BarometerError(
+                f"cannot open store {str(self.path)!r}: {first}. Is it a barometer store "
+                "(a DuckDB file), and is no other program writing to it?"
+            ) from None
+
+    def exists(self) -> bool:
+        """True when the file exists and holds a barometer store."""
+        if not self.path.is_file():
+            return False
+        con = self._connect(read_only=True)
+        try:
+            found = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+            ).fetchone()
+            return bool(found and found[0])
+        finally:
+            con.close()
+
+    def require(self) -> None:
+        """Raise a clear error unless the store exists."""
+        if not self.exists():
+            raise BarometerError(
+                f"{str(self.path)!r} is not a barometer store; create one with "
+                "`barometer ingest SPEC --store PATH`"
+            )
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Run a read-only SQL query and return a polars frame."""
+        con = self._connect(read_only=True)
+        try:
+            return con.sql(sql, params=list(params) if params else None).pl()
+        finally:
+            con.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table as a dict ({} for a new store)."""
+        if not self.exists():
+            return {}
+        return dict(self.query("SELECT key, value FROM meta").iter_rows())
+
+    def spec(self) -> PollSpec:
+        """The spec the store was last ingested from."""
+        meta = self.meta()
+        if "spec" not in meta:
+            self.require()
+            raise BarometerError(f"store {str(self.path)!r} holds no spec; ingest one first")
+        return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+
+    def source_fingerprints(self) -> dict[str, tuple[str, str]]:
+        """{source id: (file sha256, spec-entry sha256)} of the sources in the store."""
+        if not self.exists():
+            return {}
+        rows = self.query("SELECT id, sha256, spec_sha256 FROM sources").iter_rows()
+        return {sid: (sha, dig) for sid, sha, dig in rows}
+
+    def respondent_count(self) -> int:
+        """Number of respondents in the store."""
+        if not self.exists():
+            return 0
+        return int(self.query("SELECT count(*) AS n FROM respondents").item())
+
+    def has_weights(self) -> bool:
+        """True when the store holds weights for its respondents."""
+        return self.exists() and bool(self.query("SELECT count(*) FROM weights").item())
+
+    def respondents(
+        self,
+        columns: Sequence[str],
+        countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None,
+        with_weights: bool = False,
+    ) -> pl.DataFrame:
+        """Respondents (in a fixed order), optionally with their weights and a filter.
+
+        ``columns`` are taken from the respondents table; ``weight`` is added when
+        ``with_weights``.
+        """
+        cols = ", ".join(f"r.{_quote(c)}" for c in columns)
+        sql = f"SELECT {cols}"
+        if with_weights:
+            sql += ", w.weight"
+        sql += " FROM respondents r"
+        if with_weights:
+            sql += " LEFT JOIN weights w USING (source_id, respondent_id)"
+        where, params = [], []
+        if countries is not None:
+            where.append("r.country IN (SELECT unnest(?))")
+            params.append(list(countries))
+        if waves is not None:
+            where.append("r.wave IN (SELECT unnest(?))")
+            params.append(list(waves))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.source_id, r._row"
+        return self.query(sql, params)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write_metadata(self, con: duckdb.DuckDBPyConnection, spec: PollSpec) -> None:
+        for table in _META_TABLES:
+            con.execute(f"DELETE FROM {table}")
+        con.executemany(
+            "INSERT INTO countries VALUES (?, ?, ?, ?)",
+            [(c.code, c.name, c.population, i) for i, c in enumerate(spec.countries)],
+        )
+        regions = [(r.id, r.name, r.rule, i) for i, r in enumerate(spec.regions)]
+        members = [(r.id, m, j) for r in spec.regions for j, m in enumerate(r.members)]
+        waves = [(w.id, w.start, w.end, i) for i, w in enumerate(spec.waves)]
+        questions = [(q.id, q.wording, q.kind, i) for i, q in enumerate(spec.questions)]
+        levels = [
+            (q.id, lv.code, lv.label, j, lv.code in q.non_substantive)
+            for q in spec.questions
+            for j, lv in enumerate(q.levels)
+        ]
+        targets = [
+            (t.country, t.wave, var, level, value, "share" if t.are_shares else "total")
+            for t in spec.targets
+            for var, margin in t.margins.items()
+            for level, value in margin.items()
+        ]
+        for table, rows, width in (
+            ("regions", regions, 4),
+            ("region_members", members, 3),
+            ("waves", waves, 4),
+            ("questions", questions, 4),
+            ("levels", levels, 5),
+            ("targets", targets, 6),
+        ):
+            if rows:
+                marks = ", ".join("?" * width)
+                con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        for q in spec.questions:
+            con.execute(f"ALTER TABLE respondents ADD COLUMN IF NOT EXISTS {_quote(q.id)} VARCHAR")
+
+    def _write_source(self, con: duckdb.DuckDBPyConnection, h: Harmonised, position: int) -> None:
+        sid = h.source.id
+        for table, key in (("respondents", "source_id"), ("source_columns", "source_id")):
+            con.execute(f"DELETE FROM {table} WHERE {key} = ?", [sid])
+        con.execute("DELETE FROM sources WHERE id = ?", [sid])
+        frame = h.frame.with_columns(
+            pl.lit(sid).alias("source_id"), pl.int_range(h.frame.height).alias("_row")
+        )
+        incoming = frame.to_arrow()
+        con.register("incoming", incoming)
+        try:
+            con.execute("INSERT INTO respondents BY NAME SELECT * FROM incoming")
+        finally:
+            con.unregister("incoming")
+        src = h.source
+        con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sid,
+                src.file,
+                src.file_format,
+                h.sha256,
+                h.digest,
+                h.frame.height,
+                _now(),
+                src.firm,
+                src.mode,
+                src.wave,
+                src.country,
+                position,
+            ],
+        )
+        if h.columns:
+            con.executemany(
+                "INSERT INTO source_columns VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        sid,
+                        c.question,
+                        c.column,
+                        c.variable_label,
+                        json.dumps(c.value_labels),
+                        c.n_missing,
+                        c.n_user_missing,
+                    )
+                    for c in h.columns
+                ],
+            )
+
+    def write(self, spec: PollSpec, loaded: Sequence[Harmonised], removed: Sequence[str]) -> bool:
+        """Write a spec's metadata and harmonised sources in ONE transaction.
+
+        Sources in ``loaded`` replace any rows they had; sources in ``removed`` are
+        deleted.  Weights are cleared when respondents or targets change.
+
+        Returns
+        -------
+        bool
+            True when the spec's metadata changed.
+        """
+        meta = self.meta()
+        spec_json = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+        spec_sha = _sha(spec_json)
+        targets_sha = _sha([t.model_dump(mode="json") for t in spec.targets])
+        meta_changed = meta.get("spec_sha256") != spec_sha
+        if not (meta_changed or loaded or removed):
+            return False
+        clear_weights = bool(loaded or removed) or meta.get("targets_sha256") != targets_sha
+        positions = {s.id: i for i, s in enumerate(spec.sources)}
+        con = self._connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(_SCHEMA)
+            self._write_metadata(con, spec)
+            for sid in removed:
+                con.execute("DELETE FROM respondents WHERE source_id = ?", [sid])
+                con.execute("DELETE FROM source_columns WHERE source_id = ?", [sid])
+                con.execute("DELETE FROM sources WHERE id = ?", [sid])
+            for i, h in enumerate(loaded):
+                self._write_source(con, h, positions[h.source.id])
+                if i == 0 and _after_partial_write is not None:
+                    _after_partial_write()
+            for sid, pos in positions.items():
+                con.execute("UPDATE sources SET position = ? WHERE id = ?", [pos, sid])
+            if clear_weights:
+                con.execute("DELETE FROM weights")
+                con.execute("DELETE FROM weight_diagnostics")
+                con.execute("DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings')")
+            new_meta = {
+                "schema_version": SCHEMA_VERSION,
+                "spec": spec_json,
+                "spec_dir": str(spec.base_dir),
+                "spec_sha256": spec_sha,
+                "targets_sha256": targets_sha,
+                "ingested_at": _now().isoformat(timespec="seconds"),
+            }
+            con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(new_meta.items()))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+        return meta_changed
+
+    def write_weights(
+        self, weights: pl.DataFrame, diagnostics: pl.DataFrame, settings: dict[str, Any]
+    ) -> None:
+        """Replace the weights and their diagnostics in one transaction.
+
+        ``weights`` has columns ``source_id, respondent_id, weight``; ``diagnostics``
+        the columns of the ``weight_diagnostics`` table.
+        """
+        con = self._connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM weights")
+            con.execute("DELETE FROM weight_diagnostics")
+            con.register("w_in", weights.select("source_id", "respondent_id", "weight").to_arrow())
+            con.register("d_in", diagnostics.to_arrow())
+            try:
+                con.execute("INSERT INTO weights SELECT * FROM w_in")
+                con.execute("INSERT INTO weight_diagnostics BY NAME SELECT * FROM d_in")
+            finally:
+                con.unregister("w_in")
+                con.unregister("d_in")
+            rows = [
+                ("weighted_at", _now().isoformat(timespec="seconds")),
+                ("weight_settings", json.dumps(settings, sort_keys=True)),
+            ]
+            con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
