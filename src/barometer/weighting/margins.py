@@ -170,7 +170,7 @@ def parse_margins(
         for var, table in spec.items():  # type: ignore[union-attr]
             m = names.index(var)
             raw[g][var] = _align(table, columns[m], by, glabel)
-    for m, col in enumerate(columns):
+    for col in columns:
         _check_missing(col, gcodes, [g for g in range(G) if col.name in raw[g]], by, groups)
     totals = np.zeros(G)
     shares: list[tuple[bool, ...]] = []

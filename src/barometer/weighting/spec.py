@@ -126,7 +126,6 @@ def margin_table(
     Shares are within the group: unweighted sample share, weighted share before and after
     weighting, and the target share.
     """
-    G, L = count.shape
     keep = ~np.isnan(target) | (count > 0)
     keep &= ~np.isnan(target).all(axis=1, keepdims=True)
     g_idx, l_idx = np.nonzero(keep)

@@ -1,0 +1,23 @@
+"""Weighting: raking, GREG calibration and post-stratification, with diagnostics.
+
+Each function takes a design and returns a new one whose weights meet the targets and
+whose calibration record lets variances account for the weighting (as R ``survey`` does).
+"""
+
+from __future__ import annotations
+
+from barometer.weighting.raking import rake
+from barometer.weighting.spec import (
+    CalibrationSpec,
+    PostStratSpec,
+    RakeSpec,
+    WeightingInfo,
+)
+
+__all__ = [
+    "CalibrationSpec",
+    "PostStratSpec",
+    "RakeSpec",
+    "WeightingInfo",
+    "rake",
+]

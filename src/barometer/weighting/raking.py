@@ -1,0 +1,317 @@
+"""Raking (iterative proportional fitting) of a design's weights to marginal targets.
+
+The respondents are reduced once to the table of distinct cells of the raking variables
+(and the group, with ``by=``): one ``bincount`` of the weights per cell. The IPF kernel
+(``weighting.ipf``) rakes that small table; the factors are broadcast back to the rows.
+Raking by group is one vectorised IPF whose margin levels are group x level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from barometer.errors import WeightingError
+from barometer.variance.steps import RakingStep
+from barometer.weighting._codes import Column, combine, split
+from barometer.weighting.ipf import IpfResult, _totals, ipf
+from barometer.weighting.margins import MarginSet, parse_margins
+from barometer.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
+
+if TYPE_CHECKING:
+    from barometer.design import Design
+
+
+@dataclass(frozen=True, eq=False)
+class Cells:
+    """The cell table: ``cell[i]`` is row i's cell; per margin, each cell's level code
+    (group x level) with the targets and group totals of those codes."""
+
+    cell: np.ndarray
+    n_cells: int
+    codes: tuple[np.ndarray, ...]
+    targets: tuple[np.ndarray, ...]
+    scale: tuple[np.ndarray, ...]
+    group: np.ndarray  # group of each cell
+
+
+def build_cells(ms: MarginSet) -> Cells:
+    """Form the cells of (group, raking variables) and the margin codes of each cell."""
+    G = ms.n_groups
+    group_col = Column("", ms.group, tuple(range(G)))
+    cols = [group_col] + [Column(v.name, np.maximum(v.codes, 0), v.levels) for v in ms.variables]
+    cell, present = combine(cols)
+    parts = split(present, [c.size for c in cols])
+    g_cell = parts[0]
+    codes, targets, scale = [], [], []
+    for m, var in enumerate(ms.variables):
+        L = max(var.size, 1)
+        codes.append(g_cell * L + parts[m + 1])
+        targets.append(ms.targets[m].reshape(-1))
+        scale.append(np.repeat(ms.totals, L))
+    return Cells(cell, present.size, tuple(codes), tuple(targets), tuple(scale), g_cell)
+
+
+def _check_options(tol: float, max_iter: int, cap: float | None, floor: float | None) -> None:
+    if not (isinstance(tol, int | float) and tol > 0):
+        raise WeightingError(f"tol must be a positive number, not {tol!r}")
+    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
+        raise WeightingError(f"max_iter must be a positive integer, not {max_iter!r}")
+    if cap is not None and not (isinstance(cap, int | float) and cap >= 1):
+        raise WeightingError(
+            f"cap={cap!r}: a cap is a multiple of the mean weight and must be >= 1 (e.g. 5)"
+        )
+    if floor is not None and not (isinstance(floor, int | float) and 0 <= floor <= 1):
+        raise WeightingError(
+            f"floor={floor!r}: a floor is a multiple of the mean weight between 0 and 1"
+        )
+
+
+def _not_converged(ms: MarginSet, cells: Cells, res: IpfResult, max_iter: int, what: str) -> str:
+    m, k, _ = res.worst()
+    L = max(ms.variables[m].size, 1)
+    g, lv = divmod(k, L)
+    return (
+        f"{what} did not converge in {max_iter} sweeps: the largest margin error left is "
+        f"{res.max_error:.3g} of the total, at {ms.where(m, g, lv)}; raise max_iter, "
+        "loosen tol, or collapse sparse levels"
+    )
+
+
+def rake(
+    design: Design,
+    margins: Mapping[Any, Any],
+    *,
+    by: str | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    cap: float | None = None,
+    floor: float | None = None,
+) -> Design:
+    """Rake the design's weights to marginal targets by iterative proportional fitting.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+        Its current weights are the base weights (they are honoured, not replaced).
+    margins : mapping
+        ``{variable: {level: target}}``; with ``by``, ``{group: {variable: {level: target}}}``.
+        Targets are population totals; a margin whose targets sum to 1 is read as shares
+        and scaled to the group's total: the sum of its margins given as totals, or, if all
+        are shares, the group's weighted total before raking (which raking then keeps).
+        A group may omit a variable other groups are raked on.
+    by : str, optional
+        Column whose groups (e.g. countries) are each raked to their own margins, all in
+        one vectorised IPF.
+    tol : float
+        Convergence: every margin's weighted total is within ``tol`` x the group total of
+        its target.
+    max_iter : int
+        Largest number of sweeps (and, with ``cap``/``floor``, of trimming rounds).
+    cap, floor : float, optional
+        Bounds on the final weights as multiples of the group's mean weight. Weights
+        beyond them are held at the bound and the others re-raked (the excess is
+        redistributed), until every weight is within bounds and every margin holds;
+        a ``WeightingError`` says when they cannot both hold.
+
+    Returns
+    -------
+    Design
+        A new design with the raked weights; its standard errors account for the raking
+        (the ``RakingStep`` record: each margin's codes and the weights after each margin
+        in the last sweep, as R keeps in ``design$postStrata``). For a replicate design
+        every replicate is raked to the same targets (R ``rake`` on a ``svyrep.design``).
+
+    Notes
+    -----
+    Each sweep post-stratifies on every margin in turn (R ``survey::rake``), on the table
+    of distinct cells. R stops when the full cross-table changes by less than its
+    ``epsilon``; barometer stops when the margins themselves are met, which is what a
+    weighting analyst checks. With ``cap``/``floor`` the variance record treats the
+    result as raking (R ``trimWeights`` is not reflected in variances either).
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"sex": ["f", "m", "m", "m"], "age": ["y", "y", "o", "o"]})
+    >>> d = bm.Design(df).rake({"sex": {"f": 50, "m": 50}, "age": {"y": 40, "o": 60}})
+    >>> [round(w, 3) for w in d.weights]
+    [34.495, 5.505, 30.0, 30.0]
+    """
+    _check_options(tol, max_iter, cap, floor)
+    spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
+    weights = np.asarray(design.weights, dtype=np.float64)
+    reps = getattr(design, "replicate_weights", None)
+    if reps is not None and (cap is not None or floor is not None):
+        raise WeightingError(
+            "cap= and floor= are not supported for replicate designs; rake the full-sample "
+            "design with a cap and build replicates from it"
+        )
+    ms = parse_margins(design.data, margins, by, weights)
+    cells = build_cells(ms)
+    cell_before = np.bincount(cells.cell, weights, minlength=cells.n_cells)
+    if cap is None and floor is None:
+        new, step, res = _rake_plain(weights, cell_before, ms, cells, max_iter, tol, reps)
+        f = res.factors[:, 0] if res.factors.ndim == 2 else res.factors
+        cell_after, n_capped, n_floored = cell_before * f, 0, 0
+    else:
+        new, step, res, n_capped, n_floored = _rake_capped(
+            weights, ms, cells, max_iter, tol, cap, floor
+        )
+        cell_after = np.bincount(cells.cell, new[0], minlength=cells.n_cells)
+    info = WeightingInfo(
+        method="rake",
+        spec=spec,
+        by=by,
+        iterations=res.iterations,
+        max_error=res.max_error,
+        n_capped=n_capped,
+        n_floored=n_floored,
+        margins=_table(ms, cells, cell_before, cell_after),
+        before=weights,
+    )
+    if reps is None:
+        return design._calibrated(new[0], step, info)
+    return design._calibrated(new[0], step, info, replicate_weights=new[1])
+
+
+def _rake_plain(
+    weights: np.ndarray,
+    W: np.ndarray,
+    ms: MarginSet,
+    cells: Cells,
+    max_iter: int,
+    tol: float,
+    reps: np.ndarray | None,
+) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult]:
+    C = cells.n_cells
+    if reps is not None:
+        W = np.column_stack([W, _totals(cells.cell, np.asarray(reps, dtype=np.float64), C)])
+    res = ipf(W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter)
+    if not res.converged:
+        raise WeightingError(_not_converged(ms, cells, res, max_iter, "raking"))
+    main = (lambda f: f[:, 0]) if reps is not None else (lambda f: f)
+    new = weights * main(res.factors)[cells.cell]
+    step = RakingStep(
+        margins=tuple(c[cells.cell] for c in cells.codes),
+        weights=(*(weights * main(s)[cells.cell] for s in res.sweep[:-1]), new),
+    )
+    if reps is None:
+        return (new,), step, res
+    new_reps = reps * res.factors[:, 1:][cells.cell]
+    return (new, new_reps), step, res
+
+
+def _rake_capped(
+    weights: np.ndarray,
+    ms: MarginSet,
+    cells: Cells,
+    max_iter: int,
+    tol: float,
+    cap: float | None,
+    floor: float | None,
+) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult, int, int]:
+    """Rake with weights held at ``cap``/``floor`` x the group mean (active-set rounds)."""
+    C = cells.n_cells
+    n_g = np.bincount(ms.group, minlength=ms.n_groups)
+    mean = (ms.totals / np.maximum(n_g, 1))[ms.group]
+    upper = np.inf if cap is None else cap * mean
+    lower = 0.0 if floor is None else floor * mean
+    status = np.zeros(weights.size, dtype=np.int8)  # 0 free, 1 at cap, 2 at floor
+    sweeps = 0
+    for _ in range(max_iter):
+        free = status == 0
+        held = np.where(status == 1, upper, np.where(status == 2, lower, 0.0))
+        W = np.bincount(cells.cell, np.where(free, weights, 0.0), minlength=C)
+        offset = np.bincount(cells.cell, held, minlength=C)
+        _check_feasible(ms, cells, W, offset, status, cap, floor)
+        res = ipf(
+            W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter, offset=offset
+        )
+        sweeps += res.iterations
+        if not res.converged:
+            raise WeightingError(_not_converged(ms, cells, res, max_iter, _bounds_text(cap, floor)))
+        new = np.where(free, weights * res.factors[cells.cell], held)
+        over = free & (new > upper)
+        under = free & (new < lower)
+        if not (over.any() or under.any()):
+            break
+        status[over] = 1
+        status[under] = 2
+    else:
+        raise WeightingError(
+            f"{_bounds_text(cap, floor)} did not settle in {max_iter} rounds of trimming "
+            "and re-raking; raise max_iter or loosen the bounds"
+        )
+    step = RakingStep(
+        margins=tuple(c[cells.cell] for c in cells.codes),
+        weights=(*(np.where(free, weights * s[cells.cell], held) for s in res.sweep[:-1]), new),
+    )
+    res = IpfResult(res.factors, res.sweep, sweeps, res.errors, res.converged)
+    return (new,), step, res, int((status == 1).sum()), int((status == 2).sum())
+
+
+def _bounds_text(cap: float | None, floor: float | None) -> str:
+    parts = ([] if cap is None else [f"cap={cap:g}"]) + (
+        [] if floor is None else [f"floor={floor:g}"]
+    )
+    return "raking with " + " and ".join(parts) + " x the mean weight"
+
+
+def _check_feasible(
+    ms: MarginSet,
+    cells: Cells,
+    free_w: np.ndarray,
+    offset: np.ndarray,
+    status: np.ndarray,
+    cap: float | None,
+    floor: float | None,
+) -> None:
+    """Raise if a margin level's held weights alone already miss its target."""
+    for m, codes in enumerate(cells.codes):
+        K = cells.targets[m].size
+        held = np.bincount(codes, offset, minlength=K)
+        movable = np.bincount(codes, free_w, minlength=K)
+        t = cells.targets[m]
+        with np.errstate(invalid="ignore"):
+            gap = t - held
+            bad = ~np.isnan(t) & (
+                (gap < -1e-12 * cells.scale[m]) | ((movable <= 0) & (np.abs(gap) > 1e-12 * t))
+            )
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            L = max(ms.variables[m].size, 1)
+            g, lv = divmod(k, L)
+            raise WeightingError(
+                f"{_bounds_text(cap, floor)} cannot be met: after holding "
+                f"{int((status == 1).sum())} weights at the cap and {int((status == 2).sum())} "
+                f"at the floor, {ms.where(m, g, lv)} has held weight {held[k]:.6g} against a "
+                f"target of {t[k]:.6g} and nothing left to adjust; loosen the bounds or "
+                "collapse levels"
+            )
+
+
+def _table(ms: MarginSet, cells: Cells, wb: np.ndarray, wa: np.ndarray) -> pl.DataFrame:
+    """The before/after margin table, from cell sums of the weights before and after."""
+    count = np.bincount(cells.cell, minlength=cells.n_cells).astype(np.float64)
+    parts = []
+    for m, var in enumerate(ms.variables):
+        K = cells.targets[m].size
+        shape = (ms.n_groups, max(var.size, 1))
+        parts.append(
+            margin_table(
+                ms.by,
+                ms.group_labels,
+                var.name,
+                var.levels,
+                np.bincount(cells.codes[m], count, minlength=K).reshape(shape).astype(np.int64),
+                np.bincount(cells.codes[m], wb, minlength=K).reshape(shape),
+                np.bincount(cells.codes[m], wa, minlength=K).reshape(shape),
+                ms.targets[m],
+            )
+        )
+    return pl.concat(parts, how="vertical")
