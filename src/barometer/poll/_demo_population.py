@@ -80,31 +80,49 @@ class CountryFacts:
     education: tuple[float, float, float]
     urban: float
     n: int
-    waves: tuple[str, ...] = ("2024-11", "2025-11")
+    waves: tuple[str, ...]
 
 
-_BOTH = ("2024-11", "2025-11")
-# Approximate real-world magnitudes (adults 18+, shares from Eurostat/OECD-style tables,
-# rounded); the demo needs plausible, not official, figures.
-COUNTRIES: dict[str, CountryFacts] = {
-    "BG": CountryFacts("Bulgaria", 5.6e6, (0.14, 0.24, 0.25, 0.37), 0.53, (0.20, 0.53, 0.27), 0.73, 1000),
-    "DK": CountryFacts("Denmark", 4.7e6, (0.20, 0.23, 0.25, 0.32), 0.50, (0.22, 0.40, 0.38), 0.88, 1000),
-    "EE": CountryFacts("Estonia", 1.08e6, (0.17, 0.26, 0.24, 0.33), 0.54, (0.12, 0.47, 0.41), 0.69, 1000),
-    "FR": CountryFacts("France", 52.5e6, (0.18, 0.23, 0.25, 0.34), 0.53, (0.20, 0.42, 0.38), 0.81, 1500),
-    "DE": CountryFacts("Germany", 70.0e6, (0.16, 0.23, 0.25, 0.36), 0.51, (0.17, 0.52, 0.31), 0.77, 1500),
-    "HU": CountryFacts("Hungary", 8.0e6, (0.16, 0.25, 0.25, 0.34), 0.53, (0.17, 0.56, 0.27), 0.72, 1000),
-    "IT": CountryFacts("Italy", 50.5e6, (0.14, 0.21, 0.28, 0.37), 0.52, (0.37, 0.43, 0.20), 0.71, 1500),
-    "PL": CountryFacts("Poland", 31.0e6, (0.16, 0.27, 0.23, 0.34), 0.53, (0.08, 0.58, 0.34), 0.60, 1200),
-    "PT": CountryFacts("Portugal", 8.7e6, (0.15, 0.22, 0.27, 0.36), 0.54, (0.44, 0.30, 0.26), 0.66, 1000),
-    "ES": CountryFacts("Spain", 39.5e6, (0.15, 0.24, 0.29, 0.32), 0.51, (0.36, 0.23, 0.41), 0.81, 1200),
-    "RO": CountryFacts(
-        "Romania", 15.2e6, (0.16, 0.25, 0.27, 0.32), 0.52, (0.22, 0.59, 0.19), 0.54, 1000,
-        waves=("2024-11",),
-    ),
-    "KR": CountryFacts("South Korea", 44.5e6, (0.18, 0.23, 0.28, 0.31), 0.51, (0.12, 0.38, 0.50), 0.81, 1500),
-    "GB": CountryFacts("United Kingdom", 53.5e6, (0.20, 0.25, 0.24, 0.31), 0.51, (0.18, 0.36, 0.46), 0.84, 1500),
-    "US": CountryFacts("United States", 262.0e6, (0.21, 0.26, 0.24, 0.29), 0.51, (0.09, 0.43, 0.48), 0.83, 1500),
-}  # fmt: skip
+# Approximate real-world magnitudes (adults 18+; census shares rounded from
+# Eurostat/OECD-style tables): the demo needs plausible, not official, figures.
+# Columns: code | name | adults | age 18-29, 30-44, 45-59, 60+ | female |
+# education low, middle, high | urban | respondents per wave | waves polled.
+_COUNTRY_TABLE = """
+BG | Bulgaria       |   5.6e6 | .14 .24 .25 .37 | .53 | .20 .53 .27 | .73 | 1000 | 2024-11 2025-11
+DK | Denmark        |   4.7e6 | .20 .23 .25 .32 | .50 | .22 .40 .38 | .88 | 1000 | 2024-11 2025-11
+EE | Estonia        |  1.08e6 | .17 .26 .24 .33 | .54 | .12 .47 .41 | .69 | 1000 | 2024-11 2025-11
+FR | France         |  52.5e6 | .18 .23 .25 .34 | .53 | .20 .42 .38 | .81 | 1500 | 2024-11 2025-11
+DE | Germany        |  70.0e6 | .16 .23 .25 .36 | .51 | .17 .52 .31 | .77 | 1500 | 2024-11 2025-11
+HU | Hungary        |   8.0e6 | .16 .25 .25 .34 | .53 | .17 .56 .27 | .72 | 1000 | 2024-11 2025-11
+IT | Italy          |  50.5e6 | .14 .21 .28 .37 | .52 | .37 .43 .20 | .71 | 1500 | 2024-11 2025-11
+PL | Poland         |  31.0e6 | .16 .27 .23 .34 | .53 | .08 .58 .34 | .60 | 1200 | 2024-11 2025-11
+PT | Portugal       |   8.7e6 | .15 .22 .27 .36 | .54 | .44 .30 .26 | .66 | 1000 | 2024-11 2025-11
+ES | Spain          |  39.5e6 | .15 .24 .29 .32 | .51 | .36 .23 .41 | .81 | 1200 | 2024-11 2025-11
+RO | Romania        |  15.2e6 | .16 .25 .27 .32 | .52 | .22 .59 .19 | .54 | 1000 | 2024-11
+KR | South Korea    |  44.5e6 | .18 .23 .28 .31 | .51 | .12 .38 .50 | .81 | 1500 | 2024-11 2025-11
+GB | United Kingdom |  53.5e6 | .20 .25 .24 .31 | .51 | .18 .36 .46 | .84 | 1500 | 2024-11 2025-11
+US | United States  | 262.0e6 | .21 .26 .24 .29 | .51 | .09 .43 .48 | .83 | 1500 | 2024-11 2025-11
+"""
+
+
+def _parse_countries(table: str) -> dict[str, CountryFacts]:
+    out = {}
+    for line in table.strip().splitlines():
+        code, name, adults, age, female, edu, urban, n, waves = (f.strip() for f in line.split("|"))
+        out[code] = CountryFacts(
+            name=name,
+            adults=float(adults),
+            age=tuple(float(x) for x in age.split()),  # type: ignore[arg-type]
+            female=float(female),
+            education=tuple(float(x) for x in edu.split()),  # type: ignore[arg-type]
+            urban=float(urban),
+            n=int(n),
+            waves=tuple(waves.split()),
+        )
+    return out
+
+
+COUNTRIES: dict[str, CountryFacts] = _parse_countries(_COUNTRY_TABLE)
 
 #: EU member states among the demo countries.
 EU_MEMBERS: tuple[str, ...] = ("BG", "DK", "EE", "FR", "DE", "HU", "IT", "PL", "PT", "ES", "RO")
@@ -164,8 +182,10 @@ QUESTIONS: dict[str, QuestionFacts] = {
         eu={"2024-11": (0.21, 0.50, 0.11, 0.06, 0.12), "2025-11": (0.16, 0.51, 0.12, 0.08, 0.13)},
         countries={
             # SEED-FACTS: KR 2025-11 ally 41%, partner 48%.
-            "KR": {"2024-11": (0.44, 0.46, 0.04, 0.02, 0.04), "2025-11": (0.41, 0.48, 0.05, 0.02, 0.04)},
-            "GB": {"2024-11": (0.26, 0.48, 0.09, 0.05, 0.12), "2025-11": (0.19, 0.50, 0.11, 0.08, 0.12)},
+            "KR": {"2024-11": (0.44, 0.46, 0.04, 0.02, 0.04),
+                   "2025-11": (0.41, 0.48, 0.05, 0.02, 0.04)},
+            "GB": {"2024-11": (0.26, 0.48, 0.09, 0.05, 0.12),
+                   "2025-11": (0.19, 0.50, 0.11, 0.08, 0.12)},
         },
         score="atlanticism",
         direction=(0.6, 0.1, -0.3, -0.6, -0.1),
@@ -202,7 +222,9 @@ QUESTIONS: dict[str, QuestionFacts] = {
             "policies are good or bad for our country?"
         ),
         levels=("good", "bad", "neither", "dont_know"),
-        labels=("Good for our country", "Bad for our country", "Neither good nor bad", "Don't know"),
+        labels=(
+            "Good for our country", "Bad for our country", "Neither good nor bad", "Don't know",
+        ),
         # SEED-FACTS (direction only): majorities in Europe and South Korea say bad.
         eu={"2024-11": (0.22, 0.45, 0.20, 0.13), "2025-11": (0.15, 0.56, 0.18, 0.11)},
         countries={

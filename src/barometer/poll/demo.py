@@ -1,0 +1,508 @@
+"""The demo poll: simulated respondent files from several fieldwork firms plus a spec.
+
+:func:`build_demo` writes what a poll analyst receives — one respondent file per
+country and wave (or per wave, for a firm that fields several countries), mostly
+SPSS ``.sav`` with value labels, variable labels and user-missing codes, each firm with
+its own variable names, codes and respondent id column — and the ``spec.yaml`` that
+maps them onto one questionnaire, with census-style weighting targets per country.
+``barometer demo`` then ingests, weights and queries it through the same path a user
+takes.
+
+The respondents are drawn from the simulated populations of
+:mod:`barometer.poll._demo_population`, whose shares equal the published figures of
+the poll the project is built for (European Council on Foreign Relations, 2024-11 and
+2025-11 waves; see ../shared/SEED-FACTS.md) exactly.  Samples come from an online
+panel that is too young, too educated and too urban (a multiplicative selection on
+age, education and urbanity), so raw shares are biased and raking to the census
+margins — the model under which raking is consistent — recovers the population.
+
+Examples
+--------
+>>> from barometer.poll.demo import build_demo
+>>> spec_path = build_demo(tmp_path / "demo")  # doctest: +SKIP
+>>> spec_path.name  # doctest: +SKIP
+'spec.yaml'
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from barometer.errors import BarometerError
+from barometer.poll import _demo_population as popn
+from barometer.poll._demo_population import DEMOGRAPHICS, QUESTIONS, WAVES
+
+__all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
+
+#: Relative selection odds of an online panel by demographic level (the skew weighting
+#: must undo): the young, the highly educated and city dwellers join panels more often.
+PANEL_SKEW: dict[str, dict[str, float]] = {
+    "age": {"18-29": 1.45, "30-44": 1.2, "45-59": 0.95, "60+": 0.6},
+    "gender": {"female": 1.0, "male": 1.0},
+    "education": {"low": 0.45, "middle": 0.95, "high": 1.6},
+    "urbanity": {"urban": 1.25, "rural": 0.65},
+}
+
+#: Share of respondents with no answer (refused / skipped) per question, at random.
+ITEM_MISSING: dict[str, float] = {
+    "us_relationship": 0.01,
+    "us_relations_outlook": 0.0,
+    "us_president_effect": 0.02,
+    "eu_equal_terms": 0.015,
+    "defence_spending": 0.01,
+}
+
+_MISSING = -1  # level index of an item non-response in a harmonised sample
+
+
+# ---------------------------------------------------------------------------------------
+# Sampling.
+
+
+def draw_sample(country: str, wave: str, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw ``n`` online-panel respondents of ``country`` in ``wave``.
+
+    Cells are drawn with probability ``share[cell] * prod(PANEL_SKEW)`` (normalised),
+    answers from the population's answer probabilities in the respondent's cell, and
+    item non-response at random with the rates of :data:`ITEM_MISSING`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per respondent: a level index (0-based, questionnaire order) for each
+        weighting variable and each question asked, ``-1`` for no answer.
+    """
+    pop = popn.population(country, wave)
+    select = pop.cell_share.copy()
+    for j, var in enumerate(DEMOGRAPHICS):
+        select *= np.array(list(PANEL_SKEW[var].values()))[pop.cells[:, j]]
+    cell = rng.choice(len(select), size=n, p=select / select.sum())
+    out: dict[str, np.ndarray] = {}
+    for j, var in enumerate(DEMOGRAPHICS):
+        out[var] = pop.cells[cell, j]
+    for qid, probs in pop.answers.items():
+        cum = np.cumsum(probs, axis=1)[cell]
+        level = np.minimum((rng.random(n)[:, None] > cum).sum(axis=1), probs.shape[1] - 1)
+        level[rng.random(n) < ITEM_MISSING[qid]] = _MISSING
+        out[qid] = level
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Fieldwork firms' file layouts.
+
+
+@dataclass(frozen=True)
+class Firm:
+    """How one fieldwork firm delivers its files.
+
+    ``names`` maps question ids to the firm's column names; ``codes(var, levels)``
+    gives the firm's code of each level; ``missing`` is the code of an item
+    non-response (``None``: left empty).  ``country_codes`` (firms delivering one file
+    per wave) are the numeric codes of the country column.
+    """
+
+    name: str
+    fmt: str
+    id_column: str
+    names: dict[str, str]
+    codes: Callable[[str, tuple[str, ...]], list[int]]
+    missing: int | None
+    countries: dict[str, str] = field(default_factory=dict)
+    country_column: str | None = None
+    country_codes: dict[str, int] = field(default_factory=dict)
+    upper_labels: bool = False
+
+
+def _substantive_then(dk: int, first: int) -> Callable[[str, tuple[str, ...]], list[int]]:
+    """Codes ``first, first+1, ...`` for substantive levels and ``dk`` for don't know."""
+
+    def codes(var: str, levels: tuple[str, ...]) -> list[int]:
+        out, k = [], first
+        for lv in levels:
+            if lv == "dont_know":
+                out.append(dk)
+            else:
+                out.append(k)
+                k += 1
+        if var == "gender":  # firms code men first
+            out = out[::-1]
+        return out
+
+    return codes
+
+
+def _yougov_codes(var: str, levels: tuple[str, ...]) -> list[int]:
+    codes = _substantive_then(dk=8, first=0)(var, levels)
+    return codes[::-1] if var == "urbanity" else codes  # 0 = rural, 1 = urban
+
+
+#: The demo's four firms; file formats differ by country (``countries``: code -> format).
+FIRMS: dict[str, Firm] = {
+    "Datapraxis": Firm(
+        name="Datapraxis",
+        fmt="sav",
+        id_column="respid",
+        names={"us_relationship": "q1", "us_relations_outlook": "q2",
+               "us_president_effect": "q3", "eu_equal_terms": "q4", "defence_spending": "q5",
+               "age": "d1_age", "gender": "d2_gender", "education": "d3_edu",
+               "urbanity": "d4_urban"},
+        codes=_substantive_then(dk=99, first=1),
+        missing=98,
+        countries={cc: "sav" for cc in ("FR", "DE", "IT", "ES", "PL", "RO")},
+    ),
+    "YouGov": Firm(
+        name="YouGov",
+        fmt="sav",
+        id_column="yougov_id",
+        names={"us_relationship": "US_Relationship", "us_relations_outlook": "US_Relations_Future",
+               "us_president_effect": "Trump_Effect", "eu_equal_terms": "EU_Equal_Terms",
+               "defence_spending": "Defence_Spending", "age": "age_group", "gender": "gender",
+               "education": "educ3", "urbanity": "urbrur"},
+        codes=_yougov_codes,
+        missing=9,
+        countries={"GB": "sav", "US": "sav", "DK": "csv"},
+    ),
+    "Gallup International": Firm(
+        name="Gallup International",
+        fmt="sav",
+        id_column="ID",
+        names={"us_relationship": "Q10", "us_relations_outlook": "Q11",
+               "us_president_effect": "Q12", "eu_equal_terms": "Q13", "defence_spending": "Q14",
+               "age": "AGEGR", "gender": "SEX", "education": "EDU", "urbanity": "SETTLEMENT"},
+        codes=_substantive_then(dk=7, first=1),
+        missing=9,
+        countries={cc: "sav" for cc in ("KR", "BG", "HU")},
+        country_column="COUNTRY",
+        country_codes={"KR": 410, "BG": 100, "HU": 348},  # ISO 3166-1 numeric
+        upper_labels=True,
+    ),
+    "Norstat": Firm(
+        name="Norstat",
+        fmt="dta",
+        id_column="resp_no",
+        names={"us_relationship": "s1_us_rel", "us_relations_outlook": "s2_us_future",
+               "us_president_effect": "s3_president", "eu_equal_terms": "s4_eu_equal",
+               "defence_spending": "s5_defence", "age": "agecat", "gender": "sex",
+               "education": "edu_level", "urbanity": "urban_rural"},
+        codes=_substantive_then(dk=9, first=1),
+        missing=None,
+        countries={"EE": "dta", "PT": "parquet"},
+    ),
+}  # fmt: skip
+
+
+def _firm_of(country: str) -> Firm:
+    for firm in FIRMS.values():
+        if country in firm.countries:
+            return firm
+    raise BarometerError(f"demo: no fieldwork firm polls {country!r}")  # pragma: no cover
+
+
+def _levels(var: str) -> tuple[str, ...]:
+    return DEMOGRAPHICS[var] if var in DEMOGRAPHICS else QUESTIONS[var].levels
+
+
+def _labels(var: str) -> tuple[str, ...]:
+    if var in QUESTIONS:
+        return QUESTIONS[var].labels
+    return tuple(lv.capitalize() if lv[0].isalpha() else lv for lv in DEMOGRAPHICS[var])
+
+
+def _variable_label(var: str) -> str:
+    if var in QUESTIONS:
+        wording = QUESTIONS[var].wording
+        return wording if len(wording) <= 120 else wording[:117] + "..."
+    return {"age": "Age group", "gender": "Gender", "education": "Education (3 groups)",
+            "urbanity": "Urban or rural area"}[var]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Writing files.
+
+
+@dataclass
+class _File:
+    """One respondent file to write: its firm, wave, countries and harmonised rows."""
+
+    firm: Firm
+    wave: str
+    fmt: str
+    countries: list[str]
+    samples: list[pd.DataFrame]
+
+    @property
+    def name(self) -> str:
+        firm = self.firm.name.split()[0].lower()
+        who = "all" if self.firm.country_column else self.countries[0].lower()
+        return f"{firm}_{who}_{self.wave}.{self.fmt}"
+
+
+def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[str, str]]:
+    """The firm's table for ``file``, with its value labels and variable labels."""
+    firm = file.firm
+    frame = pd.concat(file.samples, ignore_index=True)
+    n = len(frame)
+    cols: dict[str, Any] = {}
+    value_labels: dict[str, dict[int, str]] = {}
+    var_labels: dict[str, str] = {}
+    if firm.name == "YouGov":
+        ids = np.arange(n) * 7 + 104_729
+        cols[firm.id_column] = [f"YG{i:08d}" for i in ids]
+    else:
+        cols[firm.id_column] = np.arange(1, n + 1, dtype=np.int64) + (
+            0 if firm.country_column else 10_000
+        )
+    var_labels[firm.id_column] = "Respondent id"
+    if firm.country_column:
+        sizes = [len(s) for s in file.samples]
+        codes = np.repeat([firm.country_codes[cc] for cc in file.countries], sizes)
+        cols[firm.country_column] = codes
+        value_labels[firm.country_column] = {
+            firm.country_codes[cc]: popn.COUNTRIES[cc].name.upper() for cc in file.countries
+        }
+        var_labels[firm.country_column] = "Country"
+    for var in (*DEMOGRAPHICS, *QUESTIONS):
+        if var not in frame.columns:
+            continue
+        column = firm.names[var]
+        level_codes = np.asarray(firm.codes(var, _levels(var)), dtype=float)
+        index = frame[var].to_numpy()
+        answered = index >= 0
+        values = np.full(n, np.nan)
+        values[answered] = level_codes[index[answered]]
+        if firm.missing is not None:
+            values[~answered] = firm.missing
+        cols[column] = values
+        labels = _labels(var)
+        if firm.upper_labels:
+            labels = tuple(lb.upper() for lb in labels)
+        value_labels[column] = dict(zip(level_codes.astype(int).tolist(), labels, strict=True))
+        if firm.missing is not None and var in QUESTIONS:
+            value_labels[column][firm.missing] = "No answer"
+        var_labels[column] = _variable_label(var)
+    return pd.DataFrame(cols), value_labels, var_labels
+
+
+def _stamp_sav(path: Path, day: str) -> None:
+    """Set a ``.sav`` header's creation date and time (bytes 92-108) to ``day`` 12:00:00.
+
+    pyreadstat stamps the time of writing; a fixed stamp makes the demo's files
+    byte-identical for a seed (IBM SPSS Statistics header layout: ``$FL2``, 60-byte
+    product name, five int32 fields, a float64 bias, then ``dd mmm yy`` and ``hh:mm:ss``).
+    """
+    data = bytearray(path.read_bytes())
+    if data[:4] != b"$FL2":  # pragma: no cover
+        raise BarometerError(f"demo: {path} is not an SPSS system file")
+    stamp = pd.Timestamp(day).strftime("%d %b %y").encode("ascii") + b"12:00:00"
+    data[92:109] = stamp
+    path.write_bytes(bytes(data))
+
+
+def _stamp_dta(path: Path, day: str) -> None:
+    """Set a Stata 118/119 header's ``<timestamp>`` (``dd Mon yyyy hh:mm``) to ``day`` 12:00."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"<timestamp>")
+    if at < 0 or data[at + 11] != 17:  # pragma: no cover
+        raise BarometerError(f"demo: {path} has no Stata timestamp to set")
+    stamp = pd.Timestamp(day).strftime("%d %b %Y").encode("ascii") + b" 12:00"
+    data[at + 12 : at + 12 + 17] = stamp
+    path.write_bytes(bytes(data))
+
+
+def _write(file: _File, path: Path) -> None:
+    """Write ``file`` in its format (value labels and user-missing codes where it has them)."""
+    import pyreadstat
+
+    table, value_labels, var_labels = _encode(file)
+    day = WAVES[file.wave][1]
+    label = f"{file.firm.name}: {', '.join(file.countries)} {file.wave} (simulated demo data)"
+    if file.fmt == "sav":
+        missing = {
+            file.firm.names[q]: [file.firm.missing]
+            for q in QUESTIONS
+            if file.firm.missing is not None and file.firm.names[q] in table.columns
+        }
+        pyreadstat.write_sav(
+            table, path, file_label=label, column_labels=var_labels,
+            variable_value_labels=value_labels, missing_ranges=missing,
+        )  # fmt: skip
+        _stamp_sav(path, day)
+    elif file.fmt == "dta":
+        short = {c: lb if len(lb) <= 80 else lb[:77] + "..." for c, lb in var_labels.items()}
+        pyreadstat.write_dta(
+            table, path, file_label=label[:80], column_labels=short,
+            variable_value_labels=value_labels,
+        )  # fmt: skip
+        _stamp_dta(path, day)
+    elif file.fmt == "parquet":
+        table = table.astype({c: "Int64" for c in table.columns if table[c].dtype == float})
+        table.to_parquet(path, index=False, engine="pyarrow")
+    else:
+        table.astype({c: "Int64" for c in table.columns if table[c].dtype == float}).to_csv(
+            path, index=False, lineterminator="\n"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# The spec.
+
+
+def _source(file: _File) -> dict[str, Any]:
+    firm = file.firm
+    src: dict[str, Any] = {
+        "id": file.name.rsplit(".", 1)[0],
+        "file": f"data/{file.name}",
+        "wave": file.wave,
+    }
+    if firm.country_column:
+        src["country_column"] = firm.country_column
+        src["country_codes"] = {firm.country_codes[cc]: cc for cc in file.countries}
+    else:
+        src["country"] = file.countries[0]
+    src |= {"firm": firm.name, "mode": "online panel", "respondent_id": firm.id_column}
+    variables: dict[str, Any] = {}
+    asked = set(file.samples[0].columns)
+    for var in (*QUESTIONS, *DEMOGRAPHICS):
+        if var not in asked:
+            continue
+        codes = dict(zip(firm.codes(var, _levels(var)), _levels(var), strict=True))
+        if firm.missing is not None and var in QUESTIONS:
+            codes[firm.missing] = None
+        variables[var] = {"column": firm.names[var], "codes": codes}
+    src["variables"] = variables
+    return src
+
+
+def _spec(files: list[_File]) -> dict[str, Any]:
+    """The demo's spec as plain data, in the order a reader expects."""
+    questions = [
+        {
+            "id": qid,
+            "wording": q.wording,
+            "levels": [{"code": c, "label": lb} for c, lb in zip(q.levels, q.labels, strict=True)],
+            "non_substantive": ["dont_know"],
+        }
+        for qid, q in QUESTIONS.items()
+    ]
+    questions += [
+        {
+            "id": var,
+            "wording": _variable_label(var),
+            "levels": [
+                {"code": c, "label": lb} for c, lb in zip(levels, _labels(var), strict=True)
+            ],
+            "kind": "weighting",
+        }
+        for var, levels in DEMOGRAPHICS.items()
+    ]
+    return {
+        "name": "Demo poll: Europe, South Korea and the United States (simulated)",
+        "countries": [
+            {"code": cc, "name": f.name, "population": f.adults} for cc, f in popn.COUNTRIES.items()
+        ],
+        "regions": [
+            {
+                "id": "EU",
+                "name": "EU member states polled",
+                "members": list(popn.EU_MEMBERS),
+                "rule": "mean",
+            }
+        ],
+        "waves": [{"id": w, "start": s, "end": e} for w, (s, e) in WAVES.items()],
+        "questions": questions,
+        "sources": [_source(f) for f in files],
+        "targets": [
+            {"country": cc, "wave": None, "margins": popn.census_margins(cc)}
+            for cc in popn.COUNTRIES
+        ],
+    }
+
+
+_HEADER = """\
+# Demo poll written by `barometer demo` (barometer.poll.demo.build_demo, seed {seed}).
+# Respondents are SIMULATED: drawn from populations whose shares equal the figures
+# published for the ECFR global poll (waves 2024-11 and 2025-11), through an online panel
+# that is too young, too educated and too urban. Weight (rake to the targets below) to
+# recover the population figures; population_truth.csv lists them.
+"""
+
+
+def _plan(seed: int) -> list[_File]:
+    """Draw every sample and group them into the firms' files (deterministic for a seed)."""
+    files: list[_File] = []
+    for w_index, wave in enumerate(WAVES):
+        by_firm: dict[str, _File] = {}
+        for c_index, cc in enumerate(popn.COUNTRIES):
+            if cc not in popn.polled(wave):
+                continue
+            rng = np.random.default_rng([seed, w_index, c_index])
+            sample = draw_sample(cc, wave, popn.COUNTRIES[cc].n, rng)
+            firm = _firm_of(cc)
+            fmt = firm.countries[cc]
+            if firm.country_column and firm.name in by_firm:
+                by_firm[firm.name].countries.append(cc)
+                by_firm[firm.name].samples.append(sample)
+                continue
+            entry = _File(firm, wave, fmt, [cc], [sample])
+            files.append(entry)
+            if firm.country_column:
+                by_firm[firm.name] = entry
+    return files
+
+
+def _write_truth(path: Path) -> None:
+    """The population shares (the truth) per country, wave, question and level."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(["country", "wave", "question", "level", "share"])
+        for wave in WAVES:
+            for cc in popn.polled(wave):
+                pop = popn.population(cc, wave)
+                for qid in pop.answers:
+                    for level, share in pop.shares(qid).items():
+                        out.writerow([cc, wave, qid, level, f"{share:.12f}"])
+
+
+def build_demo(out_dir: Path, seed: int = 2026) -> Path:
+    """Write the demo poll's respondent files and spec to ``out_dir``.
+
+    Writes ``out_dir/spec.yaml``, the respondent files under ``out_dir/data/`` (SPSS
+    ``.sav`` from Datapraxis, YouGov and Gallup International, a YouGov ``.csv``, a
+    Norstat Stata ``.dta`` and ``.parquet``) and ``out_dir/population_truth.csv``
+    (the simulated population shares a correct pipeline recovers).  The output is
+    byte-identical for a given ``seed``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Folder to write to (created if needed; existing demo files are overwritten).
+    seed : int
+        Seed of the numpy random generator the samples are drawn with.
+
+    Returns
+    -------
+    Path
+        The path of the ``spec.yaml`` written (validated with the spec models).
+    """
+    from barometer.poll.spec import load_spec
+
+    out_dir = Path(out_dir)
+    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    files = _plan(seed)
+    for f in files:
+        _write(f, out_dir / "data" / f.name)
+    _write_truth(out_dir / "population_truth.csv")
+    spec_path = out_dir / "spec.yaml"
+    text = yaml.safe_dump(_spec(files), sort_keys=False, allow_unicode=True, width=100)
+    spec_path.write_text(_HEADER.format(seed=seed) + text, encoding="utf-8")
+    load_spec(spec_path)  # the demo must always satisfy the spec models
+    return spec_path
