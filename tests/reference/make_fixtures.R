@@ -436,7 +436,8 @@ write_area("core")
 # replicates.json: replicate-weight designs (issue 2, item 4)
 # ---------------------------------------------------------------------------
 
-rep_keep <- c("cds", "stype", "sch.wide", "api00", "api99", "enroll", "dnum", "pw")
+rep_keep <- c("cds", "stype", "sch.wide", "awards", "comp.imp", "api00", "api99", "enroll", "dnum",
+              "pw")
 
 # Export a data set with combined (analysis) replicate weights rw001.. as columns.
 export_replicates <- function(df, repw, name) {
@@ -556,3 +557,234 @@ to_rep_cases("to_jkn_strat_nofpc", dstrat_nofpc, "jkn", "JKn", byvar = "sch.wide
 to_rep_cases("to_brr_pairs", dpairs, "brr", "BRR", totvar = "sch.wide")
 
 write_area("replicates")
+
+# ---------------------------------------------------------------------------
+# weighting.json: rake, calibrate, poststratify (issue 3)
+# ---------------------------------------------------------------------------
+
+apipop <- read_data("apipop")
+pop_table <- function(var) {
+  t <- table(apipop[[var]])
+  setNames(as.list(as.numeric(t)), names(t))
+}
+pop_df <- function(var) {
+  t <- table(apipop[[var]])
+  df <- data.frame(names(t), as.numeric(t))
+  names(df) <- c(var, "Freq")
+  df
+}
+
+# Apply an R weighting call to D; every estimator case added by `estimates(D2)` is tagged
+# with the barometer weighting spec, and the first one also carries the final weights.
+weighting_group <- function(prefix, D, method, args, r_expr, estimates) {
+  D2 <- D
+  D2$r <- suppressWarnings(run_r(D, r_expr)) # R warns only about compressing, not convergence
+  D2$r_design <- paste0("d <- ", D$r_design, "; d <- ", r_expr)
+  n0 <- length(store$weighting)
+  estimates(D2, prefix)
+  w <- if (inherits(D2$r, "svyrep.design")) D2$r$pweights else weights(D2$r)
+  for (i in (n0 + 1):length(store$weighting)) {
+    case <- store$weighting[[i]]
+    case$weighting <- list(method = method, args = args)
+    if (i == n0 + 1) case$weights <- as.list(unname(as.numeric(w)))
+    store$weighting[[i]] <- case
+  }
+}
+
+api_estimates <- function(D, prefix) {
+  case_stat("weighting", paste0(prefix, "_mean_api00_enroll"), D, "svymean", c("api00", "enroll"))
+  case_stat("weighting", paste0(prefix, "_total_enroll"), D, "svytotal", "enroll")
+  case_prop("weighting", paste0(prefix, "_prop_awards"), D, "awards")
+  case_stat("weighting", paste0(prefix, "_mean_api00_by_stype"), D, "svymean", "api00",
+            by = "stype")
+}
+
+rake_ctl <- "control=list(maxit=1000, epsilon=1e-13)"
+pop_types <- pop_table("stype")
+pop_schwide <- pop_table("sch.wide")
+margins_r <- "list(~stype, ~sch.wide), list(pop_df('stype'), pop_df('sch.wide'))"
+weighting_group("rake_clus1", dclus1, "rake",
+                list(margins = list(stype = pop_types, sch.wide = pop_schwide),
+                     tol = 1e-12, max_iter = 1000),
+                sprintf("rake(d, %s, %s)", margins_r, rake_ctl), api_estimates)
+weighting_group("rake_strat", dstrat, "rake",
+                list(margins = list(sch.wide = pop_schwide, comp.imp = pop_table("comp.imp")),
+                     tol = 1e-12, max_iter = 1000),
+                sprintf("rake(d, list(~sch.wide, ~comp.imp), list(pop_df('sch.wide'), pop_df('comp.imp')), %s)",
+                        rake_ctl),
+                api_estimates)
+
+api99_total <- sum(apipop$api99)
+cal_totals_r <- sprintf("c(`(Intercept)`=%d, stypeH=%d, stypeM=%d, api99=%.17g)",
+                        sum(unlist(pop_types)), pop_types$H, pop_types$M, api99_total)
+for (cal in list(list("linear", NULL), list("linear", c(0.7, 1.7)), list("raking", NULL),
+                 list("raking", c(0.7, 1.7)), list("logit", c(0.7, 1.7)))) {
+  calfun <- cal[[1]]
+  bounds <- cal[[2]]
+  args <- list(margins = list(stype = pop_types, api99 = api99_total), method = calfun)
+  r_bounds <- ""
+  id <- paste0("calibrate_", calfun)
+  if (!is.null(bounds)) {
+    args$bounds <- as.list(bounds)
+    r_bounds <- sprintf(", bounds=c(%g, %g)", bounds[1], bounds[2])
+    id <- paste0(id, "_bounded")
+  }
+  weighting_group(paste0(id, "_clus1"), dclus1, "calibrate", args,
+                  sprintf("calibrate(d, ~stype+api99, %s, calfun='%s'%s, epsilon=1e-12, maxit=200)",
+                          cal_totals_r, calfun, r_bounds),
+                  api_estimates)
+}
+
+weighting_group("poststratify_clus1", dclus1, "poststratify",
+                list(variables = "stype", table = pop_types),
+                "postStratify(d, ~stype, pop_df('stype'))", api_estimates)
+two_way <- as.data.frame(table(stype = apipop$stype, sch.wide = apipop$sch.wide))
+two_way_records <- lapply(seq_len(nrow(two_way)), function(i) {
+  list(stype = as.character(two_way$stype[i]), sch.wide = as.character(two_way$sch.wide[i]),
+       total = two_way$Freq[i])
+})
+weighting_group("poststratify2_clus1", dclus1, "poststratify",
+                list(variables = list("stype", "sch.wide"), table = two_way_records),
+                "postStratify(d, ~stype+sch.wide, two_way)", api_estimates)
+
+# raking a replicate design re-rakes every replicate
+R_jk1 <- make_rep_design("rep_clus1_jk1", sprintf("rw%03d", 1:15), "jk1", "JK1",
+                         scale = r_jk1$scale)
+weighting_group("rake_rep_jk1", R_jk1, "rake",
+                list(margins = list(stype = pop_types, sch.wide = pop_schwide),
+                     tol = 1e-12, max_iter = 1000),
+                sprintf("rake(d, %s, %s)", margins_r, rake_ctl), api_estimates)
+weighting_group("poststratify_rep_jk1", R_jk1, "poststratify",
+                list(variables = "stype", table = pop_types),
+                "postStratify(d, ~stype, pop_df('stype'))", api_estimates)
+
+# generated poll: rake each country to its own margins (R: margins crossed with country)
+gen_pop <- list(
+  DE = list(gender = c(female = 35.1e6, male = 34.0e6),
+            age_group = c(`18-34` = 18.2e6, `35-54` = 22.6e6, `55+` = 28.3e6)),
+  FR = list(gender = c(female = 27.4e6, male = 25.3e6),
+            age_group = c(`18-34` = 14.6e6, `35-54` = 16.9e6, `55+` = 21.2e6)),
+  KR = list(gender = c(female = 22.3e6, male = 21.9e6),
+            age_group = c(`18-34` = 11.9e6, `35-54` = 16.4e6, `55+` = 15.9e6))
+)
+cross_df <- function(var) {
+  do.call(rbind, lapply(names(gen_pop), function(cc) {
+    v <- gen_pop[[cc]][[var]]
+    df <- data.frame(country = cc, names(v), as.numeric(v))
+    names(df) <- c("country", var, "Freq")
+    df
+  }))
+}
+gen_estimates <- function(D, prefix) {
+  case_stat("weighting", paste0(prefix, "_mean_score_by_country"), D, "svymean", "score",
+            by = "country", na_rm = TRUE)
+  case_prop("weighting", paste0(prefix, "_prop_ally_by_country"), D, "q_ally", by = "country",
+            na_rm = TRUE)
+  case_stat("weighting", paste0(prefix, "_mean_score"), D, "svymean", "score", na_rm = TRUE)
+}
+gen_margins <- lapply(gen_pop, function(m) lapply(m, as.list))
+weighting_group("rake_by_country_gen", gp, "rake",
+                list(margins = gen_margins, by = "country", tol = 1e-12, max_iter = 1000),
+                sprintf("rake(d, list(~country+gender, ~country+age_group), list(cross_df('gender'), cross_df('age_group')), %s)",
+                        rake_ctl),
+                gen_estimates)
+
+write_area("weighting")
+
+# ---------------------------------------------------------------------------
+# compare.json: contrasts and Rao-Scott tests (issue 5)
+# ---------------------------------------------------------------------------
+
+# A contrast of the rows of one estimator's result. `coefficients` identifies rows by
+# (by, variable, level) as in the estimator's results; rows not listed have coefficient 0.
+coef_row <- function(by, variable, level, coef) {
+  list(by = by_obj(by), variable = variable, level = if (is.null(level)) NA else level,
+       coef = coef)
+}
+
+case_contrast <- function(id, D, estimator, r_stat, r_coefs, coefficients) {
+  call <- sprintf("svycontrast(%s, %s)", r_stat, r_coefs)
+  ct <- run_r(D, call)
+  res <- list(list(estimate = num(coef(ct)), se = num(SE(ct))))
+  add_case("compare", id, D, call, "contrast", list(),
+           res, extra = list(compare = list(kind = "contrast", estimator = estimator,
+                                             coefficients = coefficients)))
+}
+
+stype_by <- function(v, s) setNames(list(s), v)
+for (D in list(dclus1, dstrat)) {
+  nm <- if (identical(D, dclus1)) "clus1" else "strat"
+  est <- list(method = "mean", args = list(variables = "api00", by = "stype"))
+  r_stat <- "svyby(~api00, ~stype, d, svymean, covmat=TRUE)"
+  case_contrast(paste0(nm, "_contrast_mean_api00_E_minus_H"), D, est, r_stat,
+                "c(E=1, H=-1, M=0)",
+                list(coef_row(stype_by("stype", "E"), "api00", NULL, 1),
+                     coef_row(stype_by("stype", "H"), "api00", NULL, -1)))
+  case_contrast(paste0(nm, "_contrast_mean_api00_average"), D, est, r_stat,
+                "c(E=1/3, H=1/3, M=1/3)",
+                lapply(c("E", "H", "M"), function(s) {
+                  coef_row(stype_by("stype", s), "api00", NULL, 1 / 3)
+                }))
+}
+case_contrast("clus1_contrast_mean_api00_schwide_yes_minus_no", dclus1,
+              list(method = "mean", args = list(variables = "api00", by = "sch.wide")),
+              "svyby(~api00, ~sch.wide, d, svymean, covmat=TRUE)", "c(No=-1, Yes=1)",
+              list(coef_row(stype_by("sch.wide", "Yes"), "api00", NULL, 1),
+                   coef_row(stype_by("sch.wide", "No"), "api00", NULL, -1)))
+case_contrast("clus1_contrast_prop_stype_E_minus_H", dclus1,
+              list(method = "proportion", args = list(variable = "stype")),
+              "svymean(~stype, d)", "c(1, -1, 0)",
+              list(coef_row(list(), "stype", "E", 1), coef_row(list(), "stype", "H", -1)))
+case_contrast("clus1_contrast_total_enroll_E_minus_M", dclus1,
+              list(method = "total", args = list(variables = "enroll", by = "stype")),
+              "svyby(~enroll, ~stype, d, svytotal, covmat=TRUE)", "c(E=1, H=0, M=-1)",
+              list(coef_row(stype_by("stype", "E"), "enroll", NULL, 1),
+                   coef_row(stype_by("stype", "M"), "enroll", NULL, -1)))
+
+# generated poll: gaps between countries, a country against a two-country average, two
+# levels in one sample, a net
+ally_est <- list(method = "proportion", args = list(variable = "q_ally", by = "country"))
+# (svyby(..., covmat=TRUE, na.rm=TRUE) fails on a factor in survey 4.1.1; dropping the
+# missing answers with subset() is the same domain estimate)
+ally_by <- "svyby(~q_ally, ~country, subset(d, !is.na(q_ally)), svymean, covmat=TRUE)"
+cn <- function(cc, lev, coef) coef_row(stype_by("country", cc), "q_ally", lev, coef)
+case_contrast("gen_contrast_ally_KR_minus_DE", gp, ally_est, ally_by,
+              "c('KR:q_allyally'=1, 'DE:q_allyally'=-1)",
+              list(cn("KR", "ally", 1), cn("DE", "ally", -1)))
+case_contrast("gen_contrast_ally_DE_minus_average_DE_FR", gp, ally_est, ally_by,
+              "c('DE:q_allyally'=0.5, 'FR:q_allyally'=-0.5)",
+              list(cn("DE", "ally", 0.5), cn("FR", "ally", -0.5)))
+case_contrast("gen_contrast_partner_KR_minus_average_DE_FR", gp, ally_est, ally_by,
+              "c('KR:q_allypartner'=1, 'DE:q_allypartner'=-0.5, 'FR:q_allypartner'=-0.5)",
+              list(cn("KR", "partner", 1), cn("DE", "partner", -0.5),
+                   cn("FR", "partner", -0.5)))
+case_contrast("gen_contrast_ally_minus_partner", gp,
+              list(method = "proportion", args = list(variable = "q_ally")),
+              "svymean(~q_ally, d, na.rm=TRUE)", "c(q_allyally=1, q_allypartner=-1)",
+              list(coef_row(list(), "q_ally", "ally", 1),
+                   coef_row(list(), "q_ally", "partner", -1)))
+case_contrast("gen_contrast_net_ally_plus_partner_KR", gp, ally_est, ally_by,
+              "c('KR:q_allyally'=1, 'KR:q_allypartner'=1)",
+              list(cn("KR", "ally", 1), cn("KR", "partner", 1)))
+
+# Rao-Scott tests
+case_chisq <- function(id, D, a, b, statistic) {
+  call <- sprintf("svychisq(~%s+%s, d, statistic='%s')", a, b, statistic)
+  t <- run_r(D, call)
+  p <- t$parameter
+  res <- list(list(statistic = num(t$statistic),
+                   ndf = if ("ndf" %in% names(p)) num(p[["ndf"]]) else num(p[["df"]]),
+                   ddf = if ("ddf" %in% names(p)) num(p[["ddf"]]) else NA,
+                   p_value = num(t$p.value)))
+  add_case("compare", id, D, call, "chisq", list(a = a, b = b, statistic = statistic), res,
+           extra = list(compare = list(kind = "chisq")))
+}
+case_chisq("strat_chisq_schwide_stype_F", dstrat, "sch.wide", "stype", "F")
+case_chisq("clus1_chisq_schwide_stype_F", dclus1, "sch.wide", "stype", "F")
+case_chisq("clus1_chisq_schwide_stype_Chisq", dclus1, "sch.wide", "stype", "Chisq")
+case_chisq("clus1_chisq_awards_stype_F", dclus1, "awards", "stype", "F")
+case_chisq("gen_chisq_ally_country_F", gp, "q_ally", "country", "F")
+case_chisq("gen_chisq_trend_gender_F", gp, "q_trend", "gender", "F")
+case_chisq("gen_chisq_ally_country_Chisq", gp, "q_ally", "country", "Chisq")
+
+write_area("compare")
