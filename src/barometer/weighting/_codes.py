@@ -60,6 +60,18 @@ def _encode_numeric(s: pl.Series) -> tuple[np.ndarray, list[object]]:
     return codes, levels.to_list()
 
 
+def _encode_categorical(s: pl.Series) -> tuple[np.ndarray, list[object]]:
+    """Codes of a Categorical column from its physical codes (no string hashing)."""
+    present = s.drop_nulls().unique()
+    labels = present.cast(pl.String).to_list()
+    phys = present.to_physical().to_numpy().astype(np.int64)
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    lut = np.full(int(phys.max(initial=0)) + 2, -1, dtype=np.int64)
+    lut[phys[order]] = np.arange(len(order))
+    row_phys = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    return lut[row_phys], [labels[i] for i in order]
+
+
 def encode_column(frame: pl.DataFrame, name: str, role: str) -> Column:
     """Encode column ``name`` of ``frame``; ``role`` names it in errors ("raking variable")."""
     if name not in frame.columns:
@@ -70,6 +82,9 @@ def encode_column(frame: pl.DataFrame, name: str, role: str) -> Column:
     if isinstance(s.dtype, pl.Enum):
         codes = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
         return Column(name, codes, tuple(s.dtype.categories.to_list()))
+    if isinstance(s.dtype, pl.Categorical):
+        codes, levels = _encode_categorical(s)
+        return Column(name, codes, tuple(levels))
     if s.dtype == pl.Boolean:
         s = s.cast(pl.Int8)
     if s.dtype.is_numeric():

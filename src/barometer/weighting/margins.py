@@ -185,7 +185,6 @@ def parse_margins(
     ms = MarginSet(
         tuple(columns), tuple(targets), gcodes, tuple(groups.levels), by, totals, tuple(shares)
     )
-    _check_support(ms, weights)
     return ms
 
 
@@ -255,29 +254,39 @@ def _group_total(
     return total, is_share
 
 
-def _check_support(ms: MarginSet, weights: np.ndarray) -> None:
-    """Every level with respondents has a target; every positive target has weight."""
+def row_codes(ms: MarginSet) -> list[np.ndarray]:
+    """Each row's margin-level code (group x level) for every margin (missing -> level 0)."""
+    return [ms.group * max(v.size, 1) + np.maximum(v.codes, 0) for v in ms.variables]
+
+
+def check_support(
+    ms: MarginSet, codes: Sequence[np.ndarray], count: np.ndarray, weight: np.ndarray
+) -> None:
+    """Every level with respondents has a target; every positive target has weight.
+
+    ``codes[m]`` gives each cell's (or row's) group x level code of margin ``m``;
+    ``count`` and ``weight`` the cells' respondent counts and weight sums.
+    """
     G = ms.n_groups
     for m, col in enumerate(ms.variables):
-        L = col.size
-        codes = ms.group * L + np.maximum(col.codes, 0)
-        count = np.bincount(codes, minlength=G * L).reshape(G, L)
-        wsum = np.bincount(codes, weights, minlength=G * L).reshape(G, L)
+        L = max(col.size, 1)
+        n_m = np.bincount(codes[m], count, minlength=G * L).reshape(G, L).astype(np.int64)
+        wsum = np.bincount(codes[m], weight, minlength=G * L).reshape(G, L)
         t = ms.targets[m]
         used = ~np.isnan(t).all(axis=1)
-        for g, lv in zip(*np.nonzero(used[:, None] & (count > 0) & ~(t > 0)), strict=True):
+        for g, lv in zip(*np.nonzero(used[:, None] & (n_m > 0) & ~(t > 0)), strict=True):
             what = "no target" if np.isnan(t[g, lv]) else "a target of 0"
             raise WeightingError(
-                f"level {ms.where(m, g, lv)} has {count[g, lv]} respondents but {what}; "
+                f"level {ms.where(m, g, lv)} has {n_m[g, lv]} respondents but {what}; "
                 "add a target for it or recode those respondents into a level with one"
             )
-        for g, lv in zip(*np.nonzero(used[:, None] & (t > 0) & (count == 0)), strict=True):
+        for g, lv in zip(*np.nonzero(used[:, None] & (t > 0) & (n_m == 0)), strict=True):
             raise WeightingError(
                 f"target level {ms.where(m, g, lv)} has no respondents; "
                 "merge it with a neighbouring level or drop it from the targets"
             )
-        for g, lv in zip(*np.nonzero((t > 0) & (count > 0) & ~(wsum > 0)), strict=True):
+        for g, lv in zip(*np.nonzero((t > 0) & (n_m > 0) & ~(wsum > 0)), strict=True):
             raise WeightingError(
-                f"level {ms.where(m, g, lv)} has {count[g, lv]} respondents but their weights "
+                f"level {ms.where(m, g, lv)} has {n_m[g, lv]} respondents but their weights "
                 "sum to zero, so no factor can reach its target"
             )

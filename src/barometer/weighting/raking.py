@@ -19,7 +19,7 @@ from barometer.errors import WeightingError
 from barometer.variance.steps import RakingStep
 from barometer.weighting._codes import Column, combine, split
 from barometer.weighting.ipf import IpfResult, _totals, ipf
-from barometer.weighting.margins import MarginSet, parse_margins
+from barometer.weighting.margins import MarginSet, check_support, parse_margins
 from barometer.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
 
 if TYPE_CHECKING:
@@ -154,6 +154,8 @@ def rake(
     ms = parse_margins(design.data, margins, by, weights)
     cells = build_cells(ms)
     cell_before = np.bincount(cells.cell, weights, minlength=cells.n_cells)
+    cell_count = np.bincount(cells.cell, minlength=cells.n_cells).astype(np.float64)
+    check_support(ms, cells.codes, cell_count, cell_before)
     if cap is None and floor is None:
         new, step, res = _rake_plain(weights, cell_before, ms, cells, max_iter, tol, reps)
         f = res.factors[:, 0] if res.factors.ndim == 2 else res.factors
@@ -171,7 +173,7 @@ def rake(
         max_error=res.max_error,
         n_capped=n_capped,
         n_floored=n_floored,
-        margins=_table(ms, cells, cell_before, cell_after),
+        margins=_table(ms, cells, cell_count, cell_before, cell_after),
         before=weights,
     )
     if reps is None:
@@ -295,9 +297,10 @@ def _check_feasible(
             )
 
 
-def _table(ms: MarginSet, cells: Cells, wb: np.ndarray, wa: np.ndarray) -> pl.DataFrame:
-    """The before/after margin table, from cell sums of the weights before and after."""
-    count = np.bincount(cells.cell, minlength=cells.n_cells).astype(np.float64)
+def _table(
+    ms: MarginSet, cells: Cells, count: np.ndarray, wb: np.ndarray, wa: np.ndarray
+) -> pl.DataFrame:
+    """The before/after margin table, from cell counts and weight sums before and after."""
     parts = []
     for m, var in enumerate(ms.variables):
         K = cells.targets[m].size
