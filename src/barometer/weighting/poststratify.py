@@ -1,0 +1,224 @@
+"""Post-stratification of a design's weights to a table of population cell totals."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from barometer.errors import WeightingError
+from barometer.variance.steps import PostStratStep
+from barometer.weighting._codes import Column, combine, encode_column, split
+from barometer.weighting.ipf import _totals
+from barometer.weighting.margins import SHARE_TOL, _lookup, check_target
+from barometer.weighting.spec import PostStratSpec, WeightingInfo, freeze, margin_table
+
+if TYPE_CHECKING:
+    from barometer.design import Design
+
+
+def _table_items(variables: list[str], table: Any) -> list[tuple[tuple[object, ...], object]]:
+    """The population table as (cell key, target) pairs."""
+    k = len(variables)
+    if isinstance(table, Mapping):
+        items = []
+        for key, value in table.items():
+            key_t = key if isinstance(key, tuple) else (key,)
+            if len(key_t) != k:
+                raise WeightingError(
+                    f"population cell {key!r} does not give one level for each of {variables}"
+                    + ("; key cells by tuples of levels" if k > 1 else "")
+                )
+            items.append((key_t, value))
+        return items
+    if type(table).__module__.split(".")[0] in {"pandas", "pyarrow", "polars"}:
+        from barometer._frame import to_polars
+
+        frame = to_polars(table)
+        missing = [v for v in variables if v not in frame.columns]
+        extra = [c for c in frame.columns if c not in variables]
+        if missing or len(extra) != 1:
+            raise WeightingError(
+                f"a population table needs the columns {variables} and one column of totals; "
+                f"it has {frame.columns}"
+            )
+        keys = frame.select(variables).rows()
+        return list(zip(keys, frame.get_column(extra[0]).to_list(), strict=True))
+    raise WeightingError(
+        "table must be a mapping {level: total} ({(level, level, ...): total} for several "
+        "variables) or a data frame of the variables and a total column, not "
+        f"{type(table).__name__}"
+    )
+
+
+def poststratify(
+    design: Design,
+    variables: str | Sequence[str],
+    table: Any,
+    *,
+    partial: bool = False,
+) -> Design:
+    """Post-stratify the design's weights to population cell totals (R ``postStratify``).
+
+    Within each cell ``c`` of ``variables``, ``w_new = w * N_c / sum_c(w)``.
+
+    Parameters
+    ----------
+    design : Design or ReplicateDesign
+    variables : str or list of str
+        The post-stratification variables; their combinations are the cells. No missing
+        values are allowed (R's ``na.fail``).
+    table : mapping or data frame
+        ``{level: total}`` for one variable, ``{(level_1, level_2, ...): total}`` for
+        several, or a data frame with the variables and one column of totals (R's
+        ``population`` data frame with ``Freq``). Totals summing to 1 are shares, scaled to
+        the design's weighted total.
+    partial : bool
+        Ignore population cells with no respondents (with a warning), as R's
+        ``partial=TRUE``; by default they are an error.
+
+    Returns
+    -------
+    Design
+        A new design; its variances account for the post-stratification (the
+        ``PostStratStep`` record, as R's ``design$postStrata``). A replicate design has every
+        replicate post-stratified to the same totals (R ``postStratify.svyrep.design``).
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"sex": ["f", "m", "m", "m"]})
+    >>> [float(w) for w in bm.Design(df).poststratify("sex", {"f": 50, "m": 60}).weights]
+    [50.0, 20.0, 20.0, 20.0]
+    """
+    names = [variables] if isinstance(variables, str) else list(variables)
+    if not names:
+        raise WeightingError("poststratify needs at least one variable")
+    spec = PostStratSpec(tuple(names), freeze(table), partial)
+    weights = np.asarray(design.weights, dtype=np.float64)
+    cols = [encode_column(design.data, v, "post-stratification variable") for v in names]
+    for col in cols:
+        if (col.codes < 0).any():
+            rows = np.flatnonzero(col.codes < 0)
+            raise WeightingError(
+                f"post-stratification variable {col.name!r} has missing values in "
+                f"{rows.size} rows (first: row {rows[0]}); impute them or give them a cell"
+            )
+    cell, present = combine(cols)
+    C = present.size
+    pop = _population(cols, present, _table_items(names, table), partial)
+    W = np.bincount(cell, weights, minlength=C)
+    if pop.sum() > 0 and abs(pop.sum() - 1.0) <= SHARE_TOL:
+        pop = pop * W.sum()
+    empty = (W <= 0) & (pop > 0)
+    if empty.any():
+        raise WeightingError(
+            f"cell {_label(cols, present, int(np.flatnonzero(empty)[0]))} has respondents "
+            "but their weights sum to zero; no factor can reach its total"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(W > 0, pop / W, 0.0)
+    new = weights * ratio[cell]
+    step = PostStratStep(cells=cell, old_weights=weights, new_weights=new)
+    info = WeightingInfo(
+        method="poststratify",
+        spec=spec,
+        by=None,
+        iterations=1,
+        max_error=0.0,
+        n_capped=0,
+        n_floored=0,
+        margins=_margins(cols, present, cell, W, pop),
+        before=weights,
+    )
+    reps = getattr(design, "replicate_weights", None)
+    if reps is None:
+        return design._calibrated(new, step, info)
+    reps = np.asarray(reps, dtype=np.float64)
+    Wr = _totals(cell, reps, C)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rratio = np.where(Wr > 0, pop[:, None] / Wr, 0.0)
+    return design._calibrated(new, step, info, replicate_weights=reps * rratio[cell])
+
+
+def _label(cols: Sequence[Column], present: np.ndarray, c: int) -> str:
+    parts = split(present[c : c + 1], [col.size for col in cols])
+    return ", ".join(
+        f"{col.name}={col.levels[int(p[0])]!r}" for col, p in zip(cols, parts, strict=True)
+    )
+
+
+def _population(
+    cols: Sequence[Column],
+    present: np.ndarray,
+    items: list[tuple[tuple[object, ...], object]],
+    partial: bool,
+) -> np.ndarray:
+    """Population totals aligned with the sample cells ``present``."""
+    names = [c.name for c in cols]
+    pop = np.full(present.size, np.nan)
+    idx = [_lookup([k[j] for k, _ in items], col.levels) for j, col in enumerate(cols)]
+    absent: list[tuple[object, ...]] = []
+    for i, (key, value) in enumerate(items):
+        where = ", ".join(f"{n}={v!r}" for n, v in zip(names, key, strict=True))
+        x = check_target(value, "/".join(names), key if len(key) > 1 else key[0], None, None)
+        code = 0
+        found = True
+        for j, col in enumerate(cols):
+            if idx[j][i] is None:
+                found = False
+                break
+            code = code * max(col.size, 1) + int(idx[j][i])  # type: ignore[arg-type]
+        pos = int(np.searchsorted(present, code)) if found else present.size
+        if pos >= present.size or present[pos] != code:
+            if x > 0:
+                absent.append(key)
+                if not partial:
+                    raise WeightingError(
+                        f"population cell {where} has no respondents; merge it with a "
+                        "neighbouring cell, or pass partial=True to ignore it (as R does)"
+                    )
+            continue
+        if not np.isnan(pop[pos]):
+            raise WeightingError(f"population cell {where} is given twice")
+        pop[pos] = x
+    if absent:
+        warnings.warn(
+            f"{len(absent)} population cells have no respondents and were ignored "
+            f"(first: {absent[0]!r})",
+            UserWarning,
+            stacklevel=3,
+        )
+    bad = np.isnan(pop) | (pop <= 0)
+    if bad.any():
+        c = int(np.flatnonzero(bad)[0])
+        what = "no population total" if np.isnan(pop[c]) else "a population total of 0"
+        raise WeightingError(
+            f"sample cell {_label(cols, present, c)} has respondents but {what}; add it "
+            "to the table or recode those respondents"
+        )
+    return pop
+
+
+def _margins(
+    cols: Sequence[Column], present: np.ndarray, cell: np.ndarray, W: np.ndarray, pop: np.ndarray
+) -> pl.DataFrame:
+    count = np.bincount(cell, minlength=present.size)
+    parts = split(present, [col.size for col in cols])
+    labels = [
+        ":".join(str(col.levels[int(p[c])]) for col, p in zip(cols, parts, strict=True))
+        for c in range(present.size)
+    ]
+    return margin_table(
+        None,
+        [None],
+        " x ".join(c.name for c in cols),
+        labels,
+        count[None, :],
+        W[None, :],
+        pop[None, :],
+        pop[None, :],
+    )
