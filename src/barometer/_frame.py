@@ -66,14 +66,43 @@ def _encode_series(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
         levels = pl.Series(s.name, s.dtype.categories, dtype=s.dtype)
         codes = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
         return codes, levels
-    if isinstance(s.dtype, pl.Categorical):
-        s = s.cast(pl.String)
-    elif s.dtype == pl.Boolean:
+    if s.dtype == pl.Boolean:
         s = s.cast(pl.Int8)
+    if s.dtype.is_integer():
+        return _encode_integers(s)
     if s.dtype.is_float():
         s = s.fill_nan(None)
+    if s.dtype in (pl.String, pl.Categorical):
+        # a categorical cast is the fastest way to codes; then renumber in sorted order
+        cat = s.cast(pl.Categorical)
+        present = cat.unique().drop_nulls()
+        phys = present.to_physical().cast(pl.Int64).to_numpy()
+        levels = present.cast(pl.String)
+        order = np.argsort(levels.to_numpy(), kind="stable")
+        lookup = np.full(int(phys.max()) + 1 if phys.size else 1, -1, dtype=np.int64)
+        lookup[phys[order]] = np.arange(phys.size)
+        raw = cat.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+        codes = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
+        return codes, levels.gather(order).alias(s.name)
     levels = s.drop_nulls().unique().sort()
     codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
+    return codes, levels
+
+
+def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    valid = s.drop_nulls()
+    if valid.len() == 0:
+        return np.full(s.len(), -1, dtype=np.int64), valid
+    lo, hi = int(valid.min()), int(valid.max())  # type: ignore[arg-type]
+    if hi - lo > 10_000_000:
+        levels = valid.unique().sort()
+        codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
+        return codes, levels
+    v = s.cast(pl.Int64).fill_null(lo - 1).to_numpy() - lo
+    seen = np.bincount(v[v >= 0], minlength=hi - lo + 1) > 0
+    lookup = np.cumsum(seen) - 1
+    codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1)
+    levels = pl.Series(s.name, np.flatnonzero(seen) + lo).cast(s.dtype)
     return codes, levels
 
 

@@ -95,14 +95,22 @@ def _structure(
     else:
         raw_psu = encode(frame, [psu]).codes
         if not nest and strata is not None:
-            per_psu = np.full(int(raw_psu.max()) + 1, -1, dtype=np.int64)
-            per_psu[raw_psu] = h_code
-            clash = per_psu[raw_psu] != h_code
+            size = int(raw_psu.max()) + 1
+            lo = np.full(size, np.iinfo(np.int64).max)
+            hi = np.full(size, -1)
+            np.minimum.at(lo, raw_psu, h_code)
+            np.maximum.at(hi, raw_psu, h_code)
+            clash = lo[raw_psu] != hi[raw_psu]
             if clash.any():
+                row = int(np.flatnonzero(clash)[0])
+                p_val = frame.get_column(psu)[row]
+                names = [
+                    labels.get_column(strata)[int(c)] for c in (lo[raw_psu[row]], hi[raw_psu[row]])
+                ]
                 raise DesignError(
-                    f"psu column {psu!r} has PSUs that lie in more than one stratum of "
-                    f"{strata!r} ({first_rows(clash)}); pass nest=True if PSU ids are only "
-                    "unique within strata"
+                    f"psu column {psu!r}: PSU {p_val!r} lies in more than one stratum of "
+                    f"{strata!r} ({names[0]!r} and {names[1]!r}; {first_rows(clash)}); pass "
+                    "nest=True if PSU ids are only unique within strata"
                 )
     # number PSUs in (stratum, psu) order so strata are contiguous blocks
     key = h_code * (int(raw_psu.max()) + 1 if n else 1) + raw_psu

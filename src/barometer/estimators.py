@@ -249,7 +249,8 @@ def _table(
     d, l_ = fam.n_domains, fam.n_levels
     est = fam.theta.ravel()
     se = np.sqrt(np.maximum(variance, 0.0))
-    se = np.where(np.isnan(variance), np.nan, se)
+    empty = np.repeat(fam.count == 0, l_)
+    se = np.where(np.isnan(variance) | empty, np.nan, se)
     low, high = wald_interval(est, se, 0.95)
     cols: dict[str, object] = {}
     rows = np.repeat(np.arange(d), l_)
@@ -279,11 +280,10 @@ def _run(
     categorical: bool | None,
     kind: str,
 ) -> Estimates:
-    frame = design.data  # type: ignore[attr-defined]
-    coding = reduce.domains(frame, by)
+    coding = reduce.domains(design, by)
     parts, families = [], []
     for name in variables:
-        var = reduce.variable(frame, name, categorical)
+        var = reduce.variable(design, name, categorical)
         fam = _family(design, var, coding.codes, coding.size, ratio)
         v = family_variance(fam)
         parts.append(_table(fam, coding.levels, v, design_effect(fam, v)))

@@ -48,10 +48,20 @@ def is_numeric(series: pl.Series) -> bool:
     return series.dtype.is_numeric() and not isinstance(series.dtype, pl.Enum | pl.Categorical)
 
 
-def variable(frame: pl.DataFrame, name: str, categorical: bool | None) -> Variable:
+def coding(design: object, names: list[str]) -> Coding:
+    """``encode(design.data, names)``, computed once per design (its data never change)."""
+    cache = design.__dict__.setdefault("_codings", {})
+    key = tuple(names)
+    if key not in cache:
+        cache[key] = encode(design.data, names)  # type: ignore[attr-defined]
+    return cache[key]
+
+
+def variable(design: object, name: str, categorical: bool | None) -> Variable:
     """Read column ``name`` as numeric (``categorical=False``), categorical (True) or by type."""
     from barometer._frame import check_columns
 
+    frame: pl.DataFrame = design.data  # type: ignore[attr-defined]
     check_columns(frame, [name], "variable", EstimationError)
     col = frame.get_column(name)
     if col.dtype == pl.Boolean and categorical is False:
@@ -67,16 +77,19 @@ def variable(frame: pl.DataFrame, name: str, categorical: bool | None) -> Variab
             )
         values = col.cast(pl.Float64).fill_nan(None).fill_null(float("nan")).to_numpy()
         return Variable(name, values, None, None)
-    coding = encode(frame, [name])
-    return Variable(name, None, coding.codes, coding.levels.get_column(name))
+    if col.dtype == pl.Boolean:
+        col_coding = encode(frame.select(pl.col(name).cast(pl.String)), [name])
+    else:
+        col_coding = coding(design, [name])
+    return Variable(name, None, col_coding.codes, col_coding.levels.get_column(name))
 
 
-def domains(frame: pl.DataFrame, by: list[str]) -> Coding:
+def domains(design: object, by: list[str]) -> Coding:
     """The domains of ``by`` (their observed combinations); rows with a null by-value: -1."""
     from barometer._frame import check_columns
 
-    check_columns(frame, by, "by", EstimationError)
-    return encode(frame, by)
+    check_columns(design.data, by, "by", EstimationError)  # type: ignore[attr-defined]
+    return coding(design, by)
 
 
 def domain_codes(dom: np.ndarray, var: Variable) -> np.ndarray:
@@ -85,13 +98,10 @@ def domain_codes(dom: np.ndarray, var: Variable) -> np.ndarray:
 
 
 def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """``np.bincount`` over the non-negative ``codes`` (negative codes are dropped)."""
-    keep = codes >= 0
-    if keep.all():
-        return np.bincount(codes, weights, minlength=size).astype(float)
-    return np.bincount(
-        codes[keep], None if weights is None else weights[keep], minlength=size
-    ).astype(float)
+    """``np.bincount`` over ``codes`` into ``size`` bins; rows with a negative code are dropped
+    (sent to one spare bin, which is cheaper than selecting the others)."""
+    binned = np.where(codes < 0, size, codes)
+    return np.bincount(binned, weights, minlength=size + 1)[:size].astype(float, copy=False)
 
 
 def cell_codes(dom: np.ndarray, var: Variable) -> tuple[np.ndarray, int]:
