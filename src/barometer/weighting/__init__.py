@@ -6,6 +6,7 @@ whose calibration record lets variances account for the weighting (as R ``survey
 
 from __future__ import annotations
 
+from barometer.weighting.calibration import calibrate
 from barometer.weighting.poststratify import poststratify
 from barometer.weighting.raking import rake
 from barometer.weighting.spec import (
@@ -20,6 +21,7 @@ __all__ = [
     "PostStratSpec",
     "RakeSpec",
     "WeightingInfo",
+    "calibrate",
     "poststratify",
     "rake",
 ]

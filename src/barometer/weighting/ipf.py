@@ -89,9 +89,8 @@ def ipf(
     f = np.ones_like(weights, dtype=np.float64)
     sizes = [t.size for t in targets]
     col = (lambda a: a[:, None]) if weights.ndim == 2 else (lambda a: a)
-    fixed = [
-        np.zeros(k) if offset is None else _totals(c, offset, k)
-        for c, k in zip(codes, sizes, strict=True)
+    fixed: list[np.ndarray | float] = [
+        0.0 if offset is None else _totals(c, offset, k) for c, k in zip(codes, sizes, strict=True)
     ]
     goal = [np.nan_to_num(col(t) - o, nan=0.0) for t, o in zip(targets, fixed, strict=True)]
     free = [np.isnan(t) for t in targets]
