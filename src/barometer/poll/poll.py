@@ -208,13 +208,19 @@ class Poll:
         )
         return design.rake(self._margins(frame), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap)
 
-    def _frame(self) -> pl.DataFrame:
-        """All respondents with every question column, levels as ordered enums."""
+    def _frame(
+        self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Respondents with every question column, levels as ordered enums."""
         columns = list(_DESIGN_COLUMNS)
         for q in self.spec.questions:
             if q.id in self._store_columns():
                 columns.append(q.id)
-        frame = self.store.respondents(columns)
+        frame = self.store.respondents(columns, countries=countries, waves=waves)
+        if frame.height == 0:
+            raise EstimationError(
+                f"no respondents in {str(self.path)!r} for countries={countries}, waves={waves}"
+            )
         return frame.with_columns(
             pl.col(q.id).cast(pl.Enum(q.level_codes))
             for q in self.spec.questions
@@ -273,19 +279,28 @@ class Poll:
         meta = self.store.meta()
         return f"{meta.get('ingested_at')}|{meta.get('weighted_at')}|{meta.get('spec_sha256')}"
 
-    def design(self, weights: WeightsChoice = "raked") -> Any:
+    def design(
+        self,
+        weights: WeightsChoice = "raked",
+        countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None,
+    ) -> Any:
         """The core ``Design`` behind :meth:`estimate` (cached until the store changes).
 
         ``weights="raked"`` rakes again from the base weights with the stored settings,
         so standard errors account for the raking; ``"base"`` uses the sources' base
-        weights (equal weights when a source has none).
+        weights (equal weights when a source has none).  ``countries``/``waves`` keep
+        only those respondents: whole strata and raking groups, so estimates and
+        variances are those of the full design.
         """
         import barometer as bm
 
-        key = (weights, self._state())
+        scope = (tuple(countries) if countries is not None else None,)
+        scope += (tuple(waves) if waves is not None else None,)
+        key = (weights, self._state(), scope)
         if key in self._designs:
             return self._designs[key]
-        frame = self._frame()
+        frame = self._frame(countries, waves)
         if weights == "raked":
             if not self.weighted:
                 raise EstimationError(
@@ -363,16 +378,13 @@ class Poll:
         self._check_names(waves, [w.id for w in spec.waves], "wave")
         if region is not None and "country" not in by_list:
             by_list = ["country", *by_list]
-        design = self.design(weights)
-        est = design.proportion(question, by=by_list, level_ci=level)
-        keep = pl.lit(True)
-        if countries is not None and region is None:
-            keep = keep & pl.col("country").is_in(list(countries))
-        if waves is not None and "wave" in by_list:
-            keep = keep & pl.col("wave").is_in(list(waves))
+        scope = list(countries) if countries is not None else None
         if region is not None:
-            keep = keep & pl.col("country").is_in(spec.region(region).members)
-        est = _subset(est, keep & (pl.col("n") > 0))
+            members = spec.region(region).members
+            scope = [m for m in members if scope is None or m in scope]
+        design = self.design(weights, scope, list(waves) if waves is not None else None)
+        est = design.proportion(question, by=by_list, level_ci=level)
+        est = _subset(est, pl.col("n") > 0)
         if region is None:
             return est
         return self._combine(est, region, countries, like_for_like)
