@@ -1,0 +1,600 @@
+"""Tests and comparisons: Rao-Scott chi-square, differences, nets, multiplicity adjustment.
+
+Everything here is small dense algebra on the estimates and their covariance matrix, which
+the estimators already compute from one grouped pass over the data (``Estimates.vcov``,
+``estimators.family_variance``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from barometer import estimators, reduce
+from barometer.errors import EstimationError, did_you_mean
+from barometer.estimates import Estimates, linear_contrast
+from barometer.intervals import wald_interval
+from barometer.options import check_option
+
+ChisqStatistic = Literal["F", "Chisq", "Wald", "adjWald"]
+PAdjustMethod = Literal["holm", "bh", "bonferroni", "none"]
+
+_METHODS = {
+    "F": "Pearson's X^2: Rao & Scott adjustment (second order, F)",
+    "Chisq": "Pearson's X^2: Rao & Scott adjustment (first order, chi-square)",
+    "Wald": "Design-based Wald test of association",
+    "adjWald": "Design-based Wald test of association (adjusted F)",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Rao-Scott chi-square
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ChisqTest:
+    """Result of a design-based test of independence of two categorical variables.
+
+    ``statistic`` is the F statistic (``"F"``, ``"Wald"``, ``"adjWald"``) or Pearson's X^2
+    (``"Chisq"``, whose p-value uses X^2 divided by the mean generalised design effect);
+    ``ndf``/``ddf`` are the numerator and denominator degrees of freedom (``ddf`` is
+    infinite for ``"Chisq"``). ``table`` holds the weighted share of every cell
+    (rows with either variable missing excluded), with the weighted total and the
+    unweighted count.
+    """
+
+    statistic: float
+    ndf: float
+    ddf: float
+    p_value: float
+    method: str
+    variables: tuple[str, str]
+    table: pl.DataFrame = field(repr=False)
+    pearson: float = field(default=float("nan"), repr=False)
+    design_effects: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+
+def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
+    """Test the independence of categorical variables ``a`` and ``b`` (R ``svychisq``).
+
+    The cells of the ``a`` x ``b`` table are estimated as shares of the rows where both are
+    observed (R's ``na.rm=TRUE``), with their full design-based covariance ``V``. Pearson's
+    ``X^2`` is computed on the table of shares scaled to the number of rows ``N``. With
+    ``C`` a basis of the interaction contrasts (orthogonal to the main effects) and
+    ``P = diag(p)``, the generalised design effects are the eigenvalues of
+    ``Delta = (C' P^-1 C / N)^-1 C' P^-1 V P^-1 C`` (Rao and Scott 1984).
+
+    ``statistic="F"`` (R's default, second-order): ``F = X^2 / tr(Delta)`` on
+    ``d0 = tr(Delta)^2 / tr(Delta^2)`` and ``d0 * nu`` degrees of freedom, ``nu`` the design
+    degrees of freedom (``design.degf``). ``"Chisq"`` (first-order): ``X^2 / mean(diag
+    Delta)`` against chi-square on ``(r-1)(c-1)`` df. ``"Wald"``: the Wald statistic of the
+    interaction residuals of the cell totals over ``(r-1)(c-1)``, F on ``(r-1)(c-1)`` and
+    ``nu`` df; ``"adjWald"`` scales it by ``(nu - d + 1) / (d nu)`` with ``d = (r-1)(c-1)``,
+    on ``d`` and ``nu - d + 1`` df (Thomas and Rao 1987). Source: R ``svychisq``
+    (``survey`` 4.1, ``svychisq.survey.design`` and ``svychisq.svyrep.design``).
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"a": ["x", "y"] * 20, "b": ["u"] * 15 + ["v"] * 25})
+    >>> t = bm.Design(df).chisq("a", "b")
+    >>> round(t.statistic, 4), round(t.ndf, 4)
+    (0.0, 1.0)
+    """
+    statistic = check_option(statistic, ChisqStatistic, "statistic", EstimationError)
+    frame = design.data
+    if a == b:
+        raise EstimationError(f"chisq needs two different variables, got {a!r} twice")
+    va = reduce.variable(design, a, categorical=True)
+    vb = reduce.variable(design, b, categorical=True)
+    nr, nc = va.n_levels, vb.n_levels
+    for v in (va, vb):
+        if v.n_levels < 2:
+            raise EstimationError(
+                f"chisq: variable {v.name!r} has {v.n_levels} observed level(s); "
+                "a test of independence needs at least two"
+            )
+    assert va.codes is not None and vb.codes is not None and va.levels is not None
+    assert vb.levels is not None
+    both = (va.codes >= 0) & (vb.codes >= 0)
+    if not both.any():
+        raise EstimationError(f"chisq: no row has both {a!r} and {b!r} observed")
+    # cells numbered with the row variable varying fastest, as R's interaction()
+    cell = np.where(both, va.codes + nr * vb.codes, -1)
+    row_lab = va.levels.cast(pl.String).to_list()
+    col_lab = vb.levels.cast(pl.String).to_list()
+    labels = [f"{r}.{c}" for c in col_lab for r in row_lab]
+    var = reduce.Variable(f"{a}:{b}", None, cell, pl.Series("cell", labels))
+    zeros = np.zeros(frame.height, dtype=np.int64)
+    nu = float(design.degf)
+    n_rows = frame.height
+    if statistic in ("Wald", "adjWald"):
+        fam = estimators._family(design, var, zeros, 1, ratio=False)
+        stat, ndf, ddf = _wald(fam, nr, nc, nu, statistic)
+        p_value = float(stats.f.sf(stat, ndf, ddf))
+        pearson = float("nan")
+        deltas = np.empty(0)
+    else:
+        fam = estimators._family(design, var, zeros, 1, ratio=True)
+        p = fam.theta.ravel()
+        cov = estimators.family_variance(fam, full=True)
+        pearson = _pearson(p * n_rows, nr, nc)
+        delta = _design_effect_matrix(p, cov, n_rows, nr, nc)
+        deltas = np.sort(np.linalg.eigvals(delta).real)[::-1]
+        trace = float(np.trace(delta))
+        if statistic == "F":
+            d0 = trace**2 / float(np.trace(delta @ delta))
+            stat, ndf, ddf = pearson / trace, d0, d0 * nu
+            p_value = float(stats.f.sf(stat, ndf, ddf))
+        else:
+            k = delta.shape[0]
+            stat, ndf, ddf = pearson, float(k), float("inf")
+            p_value = float(stats.chi2.sf(pearson / (trace / k), k))
+    totals = fam.theta.ravel() * (fam.denom[0] if fam.ratio else 1.0)
+    counts = np.bincount(cell[both], minlength=nr * nc)
+    table = pl.DataFrame(
+        {
+            a: [r for _ in col_lab for r in row_lab],
+            b: [c for c in col_lab for _ in row_lab],
+            "share": totals / totals.sum(),
+            "total": totals,
+            "n": counts.astype(np.int64),
+        }
+    )
+    return ChisqTest(
+        statistic=float(stat),
+        ndf=float(ndf),
+        ddf=float(ddf),
+        p_value=p_value,
+        method=_METHODS[statistic],
+        variables=(a, b),
+        table=table,
+        pearson=pearson,
+        design_effects=deltas,
+    )
+
+
+def _pearson(table: np.ndarray, nr: int, nc: int) -> float:
+    """Pearson's X^2 of an r x c table given column-major (rows fastest), as R
+    ``chisq.test(correct=FALSE)``."""
+    t = table.reshape(nc, nr).T
+    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / t.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(((t - expected) ** 2 / expected).sum())
+
+
+def _interaction_basis(nr: int, nc: int) -> np.ndarray:
+    """Interaction contrasts of an r x c table (rows fastest), residualised on the main
+    effects: R's ``qr.resid(qr(X1), X12[, interaction columns])``."""
+    rows = np.tile(np.arange(nr), nc)
+    cols = np.repeat(np.arange(nc), nr)
+    main = np.column_stack(
+        [np.ones(nr * nc)]
+        + [(rows == i).astype(float) for i in range(1, nr)]
+        + [(cols == j).astype(float) for j in range(1, nc)]
+    )
+    inter = np.column_stack(
+        [((rows == i) & (cols == j)).astype(float) for j in range(1, nc) for i in range(1, nr)]
+    )
+    coef, *_ = np.linalg.lstsq(main, inter, rcond=None)
+    return inter - main @ coef
+
+
+def _design_effect_matrix(
+    p: np.ndarray, cov: np.ndarray, n_rows: int, nr: int, nc: int
+) -> np.ndarray:
+    """Rao-Scott's ``Delta``: the design covariance of the interaction contrasts relative
+    to their multinomial covariance (R ``svychisq``, with empty cells given weight 0)."""
+    c = _interaction_basis(nr, nc)
+    inv_p = np.divide(1.0, p, out=np.zeros_like(p), where=p != 0)
+    cp = c * inv_p[:, None]
+    denom = c.T @ cp / n_rows
+    numer = cp.T @ cov @ cp
+    return np.linalg.solve(denom, numer)
+
+
+def _wald(fam: Any, nr: int, nc: int, nu: float, statistic: str) -> tuple[float, float, float]:
+    """Wald test on the cell totals' departures from independence ``T - R C' / G``."""
+    t = fam.theta.ravel()
+    cov = estimators.family_variance(fam, full=True)
+    rows = np.tile(np.arange(nr), nc)
+    cols = np.repeat(np.arange(nc), nr)
+    row_tot = np.bincount(rows, t, minlength=nr)
+    col_tot = np.bincount(cols, t, minlength=nc)
+    grand = t.sum()
+    y = t - row_tot[rows] * col_tot[cols] / grand
+    # Jacobian of y with respect to the cell totals
+    same_row = rows[:, None] == rows[None, :]
+    same_col = cols[:, None] == cols[None, :]
+    jac = (
+        np.eye(nr * nc)
+        - same_row * (col_tot[cols] / grand)[:, None]
+        - same_col * (row_tot[rows] / grand)[:, None]
+        + (row_tot[rows] * col_tot[cols] / grand**2)[:, None]
+    )
+    v = jac @ cov @ jac.T
+    use = (rows > 0) & (cols > 0)
+    try:
+        wald = float(y[use] @ np.linalg.solve(v[np.ix_(use, use)], y[use]))
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError(
+            "chisq: the covariance of the table is singular (an empty row or column?); "
+            "use statistic='F'"
+        ) from exc
+    d = (nr - 1) * (nc - 1)
+    if statistic == "Wald":
+        return wald / d, float(d), nu
+    ddf = nu - d + 1
+    return wald * ddf / (d * nu), float(d), ddf
+
+
+# ---------------------------------------------------------------------------------------
+# Comparisons: differences, nets and regions as linear combinations of estimates
+# ---------------------------------------------------------------------------------------
+
+#: A row of an ``Estimates`` table: its position, a mapping of column values that picks
+#: exactly one row (e.g. ``{"country": "KR", "level": "ally"}``), or a vector of
+#: coefficients over all rows (a linear combination of them).
+Selector = int | Mapping[str, Any] | np.ndarray
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``first - second`` with its standard error, normal interval and two-sided p-value.
+
+    ``independent`` tells whether the two estimates were taken as independent samples
+    (variances added) or from one design (their covariance subtracted).
+    """
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    first: float
+    second: float
+    independent: bool
+
+
+@dataclass(frozen=True, eq=False)
+class DerivedEstimates(Estimates):
+    """Estimates that are linear combinations ``C theta`` of another table's rows (nets,
+    regions): ``vcov()`` is ``C V C'`` with ``V`` the source's covariance, so they can be
+    compared with one another and with the source rows they were built from."""
+
+    source: Estimates | None = field(default=None, repr=False)
+    coefficients: np.ndarray | None = field(default=None, repr=False)
+
+    def vcov(self) -> np.ndarray:
+        """Covariance ``C V C'`` of the derived estimates."""
+        assert self.source is not None and self.coefficients is not None
+        c = self.coefficients
+        return c @ self.source.vcov() @ c.T
+
+
+def select(estimates: Estimates, selector: Selector) -> np.ndarray:
+    """The coefficient vector (one entry per row of ``estimates``) that ``selector`` stands
+    for: a unit vector for one row, or the given coefficients."""
+    table = estimates.table
+    k = table.height
+    if isinstance(selector, np.ndarray):
+        if selector.shape != (k,):
+            raise EstimationError(
+                f"a coefficient vector needs {k} entries (one per row), not {selector.size}"
+            )
+        return selector.astype(float)
+    out = np.zeros(k)
+    if isinstance(selector, int | np.integer):
+        if not -k <= int(selector) < k:
+            raise EstimationError(f"row {selector} is out of range: the table has {k} rows")
+        out[int(selector)] = 1.0
+        return out
+    if not isinstance(selector, Mapping):
+        raise EstimationError(
+            "a row is an int, a mapping of column values or a coefficient vector, "
+            f"not {type(selector).__name__}"
+        )
+    mask = np.ones(k, dtype=bool)
+    for column, value in selector.items():
+        if column not in table.columns:
+            raise EstimationError(
+                f"column {column!r} is not in the estimates{did_you_mean(column, table.columns)}"
+            )
+        col = table.get_column(column)
+        hit = (col.cast(pl.String) == str(value)).fill_null(False).to_numpy()
+        if not hit.any():
+            seen = [str(x) for x in col.unique(maintain_order=True).to_list()]
+            raise EstimationError(
+                f"{column}={value!r} matches no row{did_you_mean(str(value), seen)}; "
+                f"values: {', '.join(seen[:12])}"
+            )
+        mask &= hit
+    rows = np.flatnonzero(mask)
+    if rows.size != 1:
+        raise EstimationError(
+            f"{dict(selector)!r} matches {rows.size} rows, not one; name more columns "
+            f"(of {', '.join([*estimates.by, 'variable', 'level'])})"
+        )
+    out[rows[0]] = 1.0
+    return out
+
+
+def _source_design(estimates: Estimates) -> object | None:
+    src = estimates.source if isinstance(estimates, DerivedEstimates) else estimates
+    fams = src.families if src is not None else ()
+    return fams[0].design if fams else None
+
+
+def difference(
+    e1: Estimates,
+    row1: Selector,
+    e2: Estimates | None = None,
+    row2: Selector | None = None,
+    level: float = 0.95,
+) -> Difference:
+    """Difference ``row1 of e1 - row2 of e2`` with a normal (z) interval and test.
+
+    * ``e2`` omitted or the same table as ``e1`` (two domains of one design — two
+      countries, a country and a region built from it with :func:`region`, two levels of
+      one question, two nets): ``var = c' V c`` with ``c`` the difference of the two
+      coefficient vectors and ``V = e1.vcov()``; this is R ``svycontrast`` on
+      ``svyby(..., covmat=TRUE)``.
+    * ``e2`` another table from an independent sample (another wave, another country
+      surveyed separately): ``var = var1 + var2``.
+
+    Two different tables from the same design are refused: their covariance is unknown
+    here; estimate both in one call (``by=``) instead.
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> from barometer.significance import difference
+    >>> df = pl.DataFrame({"g": ["a", "b"] * 50, "y": [1.0, 0.0, 1.0, 1.0] * 25})
+    >>> e = bm.Design(df).mean("y", by="g")
+    >>> round(difference(e, {"g": "a"}, e, {"g": "b"}).estimate, 2)
+    0.5
+    """
+    if row2 is None:
+        raise EstimationError("difference needs a second row (row2)")
+    same = e2 is None or e2 is e1
+    if same:
+        c1, c2 = select(e1, row1), select(e1, row2)
+        theta = e1.table.get_column("estimate").to_numpy()
+        res = linear_contrast(theta, e1.vcov(), c1 - c2, level)
+        return Difference(
+            res.estimate, res.se, res.ci_low, res.ci_high, res.p_value,
+            float(c1 @ theta), float(c2 @ theta), independent=False,
+        )  # fmt: skip
+    assert e2 is not None
+    d1, d2 = _source_design(e1), _source_design(e2)
+    if d1 is not None and d1 is d2:
+        raise EstimationError(
+            "the two estimates come from the same design, so they are not independent; "
+            "estimate them in one table (by=...) and call difference(e, row1, e, row2)"
+        )
+    est1, var1 = _one(e1, row1)
+    est2, var2 = _one(e2, row2)
+    theta = np.array([est1, est2])
+    res = linear_contrast(theta, np.diag([var1, var2]), np.array([1.0, -1.0]), level)
+    return Difference(
+        res.estimate, res.se, res.ci_low, res.ci_high, res.p_value, est1, est2,
+        independent=True,
+    )  # fmt: skip
+
+
+def _one(estimates: Estimates, selector: Selector) -> tuple[float, float]:
+    """Estimate and variance of one selected row (from the table) or combination (vcov)."""
+    c = select(estimates, selector)
+    theta = estimates.table.get_column("estimate").to_numpy()
+    if isinstance(selector, np.ndarray):
+        return float(c @ theta), float(c @ estimates.vcov() @ c)
+    k = int(np.flatnonzero(c)[0])
+    se = float(estimates.table.get_column("se")[k])
+    return float(theta[k]), se * se
+
+
+def level_difference(
+    estimates: Estimates,
+    first: Any,
+    second: Any,
+    where: Mapping[str, Any] | None = None,
+    level: float = 0.95,
+) -> Difference:
+    """Difference between two levels of one question in one domain (e.g. the share who say
+    "ally" minus the share who say "partner" in South Korea), with their covariance.
+
+    ``where`` picks the domain and variable (e.g. ``{"country": "KR"}``).
+    """
+    base = dict(where or {})
+    return difference(
+        estimates, {**base, "level": first}, estimates, {**base, "level": second}, level=level
+    )
+
+
+def _derived(
+    estimates: Estimates, keys: pl.DataFrame, coef: np.ndarray, n: np.ndarray, note: str
+) -> DerivedEstimates:
+    """The source rows followed by new rows ``coef @ theta`` (with ``keys`` their by,
+    variable and level columns), all with their covariance."""
+    theta = estimates.table.get_column("estimate").to_numpy()
+    v = estimates.vcov()
+    est = coef @ theta
+    var = np.einsum("ik,kl,il->i", coef, v, coef)
+    se = np.sqrt(np.maximum(var, 0.0))
+    low, high = wald_interval(est, se, 0.95)
+    new = keys.with_columns(
+        estimate=pl.Series(est),
+        se=pl.Series(se),
+        ci_low=pl.Series(low),
+        ci_high=pl.Series(high),
+        n=pl.Series(n.astype(np.int64)),
+        deff=pl.lit(None, dtype=pl.Float64),
+    )
+    table = pl.concat(
+        [estimates.table, new.select(estimates.table.columns)], how="vertical_relaxed"
+    )
+    full = np.vstack([np.eye(theta.size), coef])
+    return DerivedEstimates(
+        table,
+        by=estimates.by,
+        statistic=estimates.statistic,
+        notes=(*estimates.notes, note),
+        source=estimates,
+        coefficients=full,
+    )
+
+
+def net(estimates: Estimates, nets: Mapping[str, Sequence[Any]]) -> DerivedEstimates:
+    """Add nets — sums of levels, e.g. ``{"ally_or_partner": ["ally", "partner"]}`` — as
+    new levels in every domain, with standard errors from the covariance of the levels.
+
+    The result holds the original rows followed by the nets (their ``deff`` is null), and
+    its ``vcov()`` covers both, so nets can be compared like any other level.
+    """
+    table = estimates.table
+    if "level" not in table.columns or table.get_column("level").null_count() == table.height:
+        raise EstimationError("nets need the estimates of a categorical variable (levels)")
+    levels = table.get_column("level").cast(pl.String)
+    known = set(levels.drop_nulls().to_list())
+    for name, members in nets.items():
+        if isinstance(members, str) or not members:
+            raise EstimationError(f"net {name!r} needs a list of levels, not {members!r}")
+        if str(name) in known:
+            raise EstimationError(f"net {name!r} has the name of an existing level")
+        for m in members:
+            if str(m) not in known:
+                raise EstimationError(
+                    f"net {name!r}: level {m!r} does not occur{did_you_mean(str(m), known)}"
+                )
+    group_cols = [*estimates.by, "variable"]
+    groups = table.select(group_cols).with_row_index("_row")
+    first = groups.group_by(group_cols, maintain_order=True).agg(pl.col("_row"))
+    gid = np.zeros(table.height, dtype=np.int64)
+    for g, rows in enumerate(first.get_column("_row").to_list()):
+        gid[rows] = g
+    n_groups = first.height
+    rows_per_net = []
+    keys = []
+    n_net = []
+    n_all = table.get_column("n").to_numpy()
+    for name, members in nets.items():
+        hit = levels.is_in([str(m) for m in members]).fill_null(False).to_numpy()
+        c = np.zeros((n_groups, table.height))
+        c[gid[hit], np.flatnonzero(hit)] = 1.0
+        rows_per_net.append(c)
+        keys.append(first.select(group_cols).with_columns(level=pl.lit(str(name))))
+        n_net.append(np.array([n_all[r[0]] for r in first.get_column("_row").to_list()]))
+    coef = np.vstack(rows_per_net)
+    key_frame = pl.concat(keys, how="vertical_relaxed")
+    note = "nets: " + "; ".join(f"{k} = {' + '.join(map(str, v))}" for k, v in nets.items())
+    return _derived(estimates, key_frame, coef, np.concatenate(n_net), note)
+
+
+def region(
+    estimates: Estimates,
+    over: str,
+    members: Sequence[Any],
+    name: str,
+    rule: Literal["mean", "population"] = "mean",
+    weights: Mapping[Any, float] | None = None,
+) -> DerivedEstimates:
+    """Add a region (e.g. "EU") combining the rows of ``members`` of the by-column
+    ``over`` — their simple mean (each member counts equally, ``rule="mean"``) or a
+    ``weights``-weighted mean (``"population"``) — within every combination of the other
+    columns. Unlike :meth:`Estimates.combine`, the result keeps the member rows and the
+    covariance between them and the region, so a country can be compared with a region
+    that contains it (:func:`difference`).
+    """
+    if over not in estimates.by:
+        raise EstimationError(
+            f"region over {over!r}: it is not a by-column of these estimates "
+            f"({', '.join(estimates.by) or 'none'}){did_you_mean(over, estimates.by)}"
+        )
+    if rule not in ("mean", "population"):
+        raise EstimationError(f"rule={rule!r} is not one of 'mean', 'population'")
+    if rule == "population" and weights is None:
+        raise EstimationError("rule='population' needs weights (e.g. adult population)")
+    table = estimates.table
+    names = [str(m) for m in members]
+    col = table.get_column(over).cast(pl.String)
+    absent = [m for m in names if m not in set(col.to_list())]
+    if absent:
+        raise EstimationError(
+            f"region {name!r}: {absent[0]!r} does not occur in column {over!r}"
+            f"{did_you_mean(absent[0], col.unique().to_list())}"
+        )
+    if weights is not None:
+        missing = [m for m in members if m not in weights]
+        if missing:
+            raise EstimationError(f"region {name!r}: no weight for member {missing[0]!r}")
+    w_member = {str(m): (1.0 if weights is None else float(weights[m])) for m in members}
+    others = [c for c in estimates.by if c != over] + ["variable", "level"]
+    present = (
+        table.select(others)
+        .with_columns(_row=pl.int_range(pl.len()), _who=col)
+        .filter(pl.col("_who").is_in(names))
+    )
+    grouped = present.group_by(others, maintain_order=True).agg(pl.col("_row"), pl.col("_who"))
+    coef = np.zeros((grouped.height, table.height))
+    n_all = table.get_column("n").to_numpy()
+    n_new = np.zeros(grouped.height)
+    for g, (rows, who) in enumerate(
+        zip(grouped.get_column("_row").to_list(), grouped.get_column("_who").to_list(), strict=True)
+    ):
+        w = np.array([w_member[x] for x in who])
+        coef[g, rows] = w / w.sum()
+        n_new[g] = n_all[rows].sum()
+    keys = grouped.select(others).with_columns(pl.lit(str(name)).alias(over))
+    note = f"{name}: {rule} of {over} over {', '.join(sorted(names))}"
+    return _derived(estimates, keys, coef, n_new, note)
+
+
+# ---------------------------------------------------------------------------------------
+# Multiplicity
+# ---------------------------------------------------------------------------------------
+
+
+def adjust_pvalues(p: Sequence[float] | np.ndarray, method: PAdjustMethod = "holm") -> np.ndarray:
+    """Adjust p-values for multiple comparisons, as R ``p.adjust``.
+
+    ``"holm"``: Holm's step-down, ``max_{j<=i} min(1, (m - j + 1) p_(j))``;
+    ``"bh"``: Benjamini-Hochberg false-discovery rate, ``min_{j>=i} min(1, m p_(j) / j)``;
+    ``"bonferroni"``: ``min(1, m p)``; ``"none"``. ``m`` counts the non-missing p-values;
+    missing (NaN) ones stay missing. Results are in the input order.
+
+    Examples
+    --------
+    >>> from barometer.significance import adjust_pvalues
+    >>> adjust_pvalues([0.01, 0.04, 0.03], "holm").round(2).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    method = check_option(method, PAdjustMethod, "method", EstimationError)  # type: ignore[assignment]
+    p = np.asarray(p, dtype=float)
+    if np.any((p < 0) | (p > 1)):
+        raise EstimationError("p-values must lie between 0 and 1")
+    out = p.copy()
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m == 0 or method == "none":
+        return out
+    if method == "bonferroni":
+        out[ok] = np.minimum(1.0, m * q)
+        return out
+    order = np.argsort(q, kind="stable")
+    ranked = q[order]
+    i = np.arange(1, m + 1)
+    if method == "holm":
+        adj = np.minimum(1.0, np.maximum.accumulate((m - i + 1) * ranked))
+    else:
+        adj = np.minimum(1.0, np.minimum.accumulate((m / i * ranked)[::-1])[::-1])
+    res = np.empty(m)
+    res[order] = adj
+    out[ok] = res
+    return out
