@@ -1,0 +1,78 @@
+"""Shared plumbing of the benchmark scripts: timing, memory, child processes.
+
+Every tool runs in its own child process (so that peak memories do not mix); the child
+prints one line ``RESULT {json}`` that the parent parses. Timings cover the work only
+(design construction and estimation or raking on data already in memory), never file
+I/O. A piece of work is run once; if that took under ``REPEAT_BELOW`` seconds it is run
+twice more and the fastest run is kept — the same rule for every tool, R included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = Path(sys.executable)
+BALANCE_PYTHON = HERE / "_venvs" / "balance" / "bin" / "python"
+REPEAT_BELOW = 10.0
+MARK = "RESULT "
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux ``ru_maxrss`` is kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(work: Callable[[], Any]) -> tuple[list[float], Any]:
+    """Run ``work`` once, or three times when fast; return the run times and last result."""
+    times: list[float] = []
+    result = None
+    while True:
+        t0 = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 3 or times[0] >= REPEAT_BELOW:
+            return times, result
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Hand a result to the parent process."""
+    print(MARK + json.dumps(result), flush=True)
+
+
+def pkg_version(name: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def run_child(cmd: list[str], timeout: float = 1800.0) -> dict[str, Any]:
+    """Run a benchmark child process and parse its ``RESULT`` line.
+
+    A failure is returned as ``{"error": ...}`` (with the end of stderr) rather than
+    raised, so one broken peer does not stop the side-by-side run.
+    """
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
