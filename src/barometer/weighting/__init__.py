@@ -7,6 +7,7 @@ whose calibration record lets variances account for the weighting (as R ``survey
 from __future__ import annotations
 
 from barometer.weighting.calibration import calibrate
+from barometer.weighting.diagnostics import WeightStats, WeightSummary, weight_summary
 from barometer.weighting.poststratify import poststratify
 from barometer.weighting.raking import rake
 from barometer.weighting.spec import (
@@ -20,8 +21,11 @@ __all__ = [
     "CalibrationSpec",
     "PostStratSpec",
     "RakeSpec",
+    "WeightStats",
+    "WeightSummary",
     "WeightingInfo",
     "calibrate",
     "poststratify",
     "rake",
+    "weight_summary",
 ]

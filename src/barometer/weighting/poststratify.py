@@ -34,10 +34,11 @@ def _table_items(variables: list[str], table: Any) -> list[tuple[tuple[object, .
                 )
             items.append((key_t, value))
         return items
-    if type(table).__module__.split(".")[0] in {"pandas", "pyarrow", "polars"}:
+    records = isinstance(table, list | tuple) and all(isinstance(r, Mapping) for r in table)
+    if records or type(table).__module__.split(".")[0] in {"pandas", "pyarrow", "polars"}:
         from barometer._frame import to_polars
 
-        frame = to_polars(table)
+        frame = pl.DataFrame(list(table)) if records else to_polars(table)
         missing = [v for v in variables if v not in frame.columns]
         extra = [c for c in frame.columns if c not in variables]
         if missing or len(extra) != 1:
@@ -73,9 +74,9 @@ def poststratify(
         values are allowed (R's ``na.fail``).
     table : mapping or data frame
         ``{level: total}`` for one variable, ``{(level_1, level_2, ...): total}`` for
-        several, or a data frame with the variables and one column of totals (R's
-        ``population`` data frame with ``Freq``). Totals summing to 1 are shares, scaled to
-        the design's weighted total.
+        several, or a data frame (or list of records) with the variables and one column
+        of totals (R's ``population`` data frame with ``Freq``). Totals summing to 1 are
+        shares, scaled to the design's weighted total.
     partial : bool
         Ignore population cells with no respondents (with a warning), as R's
         ``partial=TRUE``; by default they are an error.

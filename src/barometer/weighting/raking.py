@@ -159,11 +159,10 @@ def rake(
     if cap is None and floor is None:
         new, step, res = _rake_plain(weights, cell_before, ms, cells, max_iter, tol, reps)
         f = res.factors[:, 0] if res.factors.ndim == 2 else res.factors
-        cell_after, n_capped, n_floored = cell_before * f, 0, 0
+        cell_after, n_capped, n_floored, held = cell_before * f, 0, 0, None
     else:
-        new, step, res, n_capped, n_floored = _rake_capped(
-            weights, ms, cells, max_iter, tol, cap, floor
-        )
+        new, step, res, held = _rake_capped(weights, ms, cells, max_iter, tol, cap, floor)
+        n_capped, n_floored = int((held == 1).sum()), int((held == 2).sum())
         cell_after = np.bincount(cells.cell, new[0], minlength=cells.n_cells)
     info = WeightingInfo(
         method="rake",
@@ -175,6 +174,7 @@ def rake(
         n_floored=n_floored,
         margins=_table(ms, cells, cell_count, cell_before, cell_after),
         before=weights,
+        held=held,
     )
     if reps is None:
         return design._calibrated(new[0], step, info)
@@ -216,7 +216,7 @@ def _rake_capped(
     tol: float,
     cap: float | None,
     floor: float | None,
-) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult, int, int]:
+) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult, np.ndarray]:
     """Rake with weights held at ``cap``/``floor`` x the group mean (active-set rounds)."""
     C = cells.n_cells
     n_g = np.bincount(ms.group, minlength=ms.n_groups)
@@ -254,7 +254,7 @@ def _rake_capped(
         weights=(*(np.where(free, weights * s[cells.cell], held) for s in res.sweep[:-1]), new),
     )
     res = IpfResult(res.factors, res.sweep, sweeps, res.errors, res.converged)
-    return (new,), step, res, int((status == 1).sum()), int((status == 2).sum())
+    return (new,), step, res, status
 
 
 def _bounds_text(cap: float | None, floor: float | None) -> str:

@@ -97,7 +97,8 @@ class WeightingInfo:
 
     ``margins`` is the before/after table of every margin (see ``weight_summary``);
     ``max_error`` the largest |weighted total - target| divided by the group's total;
-    ``before`` the weights the run started from.
+    ``before`` the weights the run started from; ``held`` (raking with a cap or floor)
+    marks each row 0 free, 1 held at the cap, 2 held at the floor.
     """
 
     method: Literal["rake", "calibrate", "poststratify"]
@@ -109,6 +110,7 @@ class WeightingInfo:
     n_floored: int
     margins: pl.DataFrame
     before: np.ndarray
+    held: np.ndarray | None = None
 
 
 def margin_table(

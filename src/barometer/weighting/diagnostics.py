@@ -1,0 +1,162 @@
+"""Weighting diagnostics: what the weights cost in precision, and whether the margins hold.
+
+Kish's effective sample size ``n_eff = (sum w)^2 / sum w^2`` and design effect due to
+weighting ``deff_w = n sum w^2 / (sum w)^2 = 1 + CV^2`` (CV with the population variance of
+the weights; Kish 1965, 11.7), efficiency ``1 / deff_w``, over the respondents with a
+positive weight. Raked by group, every figure is also given per group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from barometer.weighting._codes import encode_column
+from barometer.weighting.spec import WeightingInfo
+
+if TYPE_CHECKING:
+    from barometer.design import Design
+
+
+@dataclass(frozen=True)
+class WeightStats:
+    """Spread of one set of weights (one group, or all respondents when ``group`` is None)."""
+
+    group: str | None
+    n: int
+    total: float
+    mean: float
+    min: float
+    max: float
+    ratio: float
+    cv: float
+    n_eff: float
+    deff: float
+    efficiency: float
+    deff_before: float
+    n_capped: int
+    n_floored: int
+
+
+def _stats(
+    group: str | None, w: np.ndarray, before: np.ndarray | None, capped: int, floored: int
+) -> WeightStats:
+    pos = w[w > 0]
+    n = int(pos.size)
+    total = float(pos.sum())
+    sq = float(pos @ pos)
+    deff = n * sq / total**2 if total > 0 else float("nan")
+    b = before[before > 0] if before is not None else pos
+    deff_b = b.size * float(b @ b) / float(b.sum()) ** 2 if b.size else float("nan")
+    lo = float(pos.min()) if n else float("nan")
+    hi = float(pos.max()) if n else float("nan")
+    return WeightStats(
+        group=group,
+        n=n,
+        total=total,
+        mean=total / n if n else float("nan"),
+        min=lo,
+        max=hi,
+        ratio=hi / lo if n else float("nan"),
+        cv=float(np.sqrt(max(deff - 1.0, 0.0))),
+        n_eff=total**2 / sq if sq > 0 else float("nan"),
+        deff=deff,
+        efficiency=1.0 / deff if deff > 0 else float("nan"),
+        deff_before=deff_b,
+        n_capped=capped,
+        n_floored=floored,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class WeightSummary:
+    """Diagnostics of a design's weights (see module doc).
+
+    ``overall`` covers all respondents and ``groups`` each group when the last weighting
+    was by group. ``method``, ``iterations`` and ``max_margin_error`` (largest
+    |weighted total - target| / group total) describe the last weighting run, and
+    ``margins`` is its before/after table: per margin level the respondents ``n``, the
+    unweighted ``sample_share``, the weighted share ``before_share`` and ``after_share``,
+    the ``target_share``, the ``target`` total and the total reached (``after``).
+    """
+
+    overall: WeightStats
+    groups: tuple[WeightStats, ...]
+    method: str | None
+    iterations: int | None
+    max_margin_error: float | None
+    margins: pl.DataFrame
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per group (and one for all respondents, group null)."""
+        rows = [self.overall, *self.groups]
+        names = [f.name for f in fields(WeightStats)]
+        return pl.DataFrame(
+            {name: [getattr(r, name) for r in rows] for name in names},
+            schema_overrides={"group": pl.String},
+        )
+
+    def __str__(self) -> str:
+        o = self.overall
+        lines = [
+            f"weights of {o.n} respondents: min {o.min:.4g}, max {o.max:.4g} "
+            f"(ratio {o.ratio:.3g}), CV {o.cv:.3f}",
+            f"design effect of weighting {o.deff:.3f} (before: {o.deff_before:.3f}); "
+            f"effective n {o.n_eff:,.0f}; efficiency {o.efficiency:.1%}",
+        ]
+        if self.method is not None:
+            lines.append(
+                f"last weighting: {self.method}, {self.iterations} iteration(s), largest "
+                f"margin error {self.max_margin_error:.2g} of the total"
+                + (
+                    f", {o.n_capped} capped, {o.n_floored} floored"
+                    if o.n_capped or o.n_floored
+                    else ""
+                )
+            )
+        return "\n".join(lines)
+
+
+def weight_summary(design: Design) -> WeightSummary:
+    """Diagnostics of ``design``'s weights and of the weighting that produced them.
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"sex": ["f", "m", "m", "m"]})
+    >>> s = bm.Design(df).poststratify("sex", {"f": 50, "m": 50}).weight_summary()
+    >>> round(s.overall.deff, 4), round(s.overall.n_eff, 3)
+    (1.3333, 3.0)
+    """
+    w = np.asarray(design.weights, dtype=np.float64)
+    info: WeightingInfo | None = getattr(design, "weighting", None)
+    before = info.before if info is not None else None
+    held = info.held if info is not None else None
+    capped = int((held == 1).sum()) if held is not None else 0
+    floored = int((held == 2).sum()) if held is not None else 0
+    overall = _stats(None, w, before, capped, floored)
+    groups: list[WeightStats] = []
+    if info is not None and info.by is not None:
+        col = encode_column(design.data, info.by, "by column")
+        for g, label in enumerate(col.levels):
+            rows = col.codes == g
+            groups.append(
+                _stats(
+                    str(label),
+                    w[rows],
+                    before[rows] if before is not None else None,
+                    int((held[rows] == 1).sum()) if held is not None else 0,
+                    int((held[rows] == 2).sum()) if held is not None else 0,
+                )
+            )
+    return WeightSummary(
+        overall=overall,
+        groups=tuple(groups),
+        method=info.method if info is not None else None,
+        iterations=info.iterations if info is not None else None,
+        max_margin_error=info.max_error if info is not None else None,
+        margins=info.margins if info is not None else pl.DataFrame(),
+    )
