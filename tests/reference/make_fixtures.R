@@ -576,8 +576,13 @@ pop_df <- function(var) {
 
 # Apply an R weighting call to D; every estimator case added by `estimates(D2)` is tagged
 # with the barometer weighting spec, and the first one also carries the final weights.
-weighting_group <- function(prefix, D, method, args, r_expr, estimates) {
+weighting_group <- function(prefix, D, method, args, r_expr, estimates, to_replicates = NULL) {
   D2 <- D
+  if (!is.null(to_replicates)) {
+    D$r <- as.svrepdesign(D$r, type = toupper(to_replicates))
+    D$r_design <- sprintf("as.svrepdesign(%s, type='%s')", D$r_design, toupper(to_replicates))
+    D2 <- D
+  }
   D2$r <- suppressWarnings(run_r(D, r_expr)) # R warns only about compressing, not convergence
   D2$r_design <- paste0("d <- ", D$r_design, "; d <- ", r_expr)
   n0 <- length(store$weighting)
@@ -586,6 +591,7 @@ weighting_group <- function(prefix, D, method, args, r_expr, estimates) {
   for (i in (n0 + 1):length(store$weighting)) {
     case <- store$weighting[[i]]
     case$weighting <- list(method = method, args = args)
+    if (!is.null(to_replicates)) case$to_replicates <- to_replicates
     if (i == n0 + 1) case$weights <- as.list(unname(as.numeric(w)))
     store$weighting[[i]] <- case
   }
@@ -657,6 +663,11 @@ weighting_group("rake_rep_jk1", R_jk1, "rake",
 weighting_group("poststratify_rep_jk1", R_jk1, "poststratify",
                 list(variables = "stype", table = pop_types),
                 "postStratify(d, ~stype, pop_df('stype'))", api_estimates)
+weighting_group("rake_to_jk1_clus1", dclus1, "rake",
+                list(margins = list(stype = pop_types, sch.wide = pop_schwide),
+                     tol = 1e-12, max_iter = 1000),
+                sprintf("rake(d, %s, %s)", margins_r, rake_ctl), api_estimates,
+                to_replicates = "jk1")
 
 # generated poll: rake each country to its own margins (R: margins crossed with country)
 gen_pop <- list(
@@ -688,6 +699,15 @@ weighting_group("rake_by_country_gen", gp, "rake",
                 sprintf("rake(d, list(~country+gender, ~country+age_group), list(cross_df('gender'), cross_df('age_group')), %s)",
                         rake_ctl),
                 gen_estimates)
+gen_cells <- cross_df("age_group")
+gen_cells$Freq <- round(gen_cells$Freq * c(1.02, 0.97, 1.01, 0.99, 1.03, 0.98, 1, 1.01, 0.99))
+weighting_group("poststratify_country_age_gen", gp, "poststratify",
+                list(variables = list("country", "age_group"),
+                     table = lapply(seq_len(nrow(gen_cells)), function(i) {
+                       list(country = gen_cells$country[i], age_group = gen_cells$age_group[i],
+                            total = gen_cells$Freq[i])
+                     })),
+                "postStratify(d, ~country+age_group, gen_cells)", gen_estimates)
 
 write_area("weighting")
 
