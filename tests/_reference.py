@@ -99,7 +99,12 @@ def run_method(design: Any, method: str, args: dict[str, Any]) -> Any:
 def _level_key(value: Any, quantile: bool) -> Any:
     if value is None:
         return None
-    return float(value) if quantile else str(value)
+    if quantile:
+        try:
+            return float(value)
+        except ValueError:
+            return str(value)  # not a probability: the row will be reported missing
+    return str(value)
 
 
 def row_key(
