@@ -1,30 +1,112 @@
-"""Confidence intervals for estimates and, for proportions, R ``svyciprop``'s methods."""
+"""Confidence intervals: normal/t intervals, and R ``svyciprop``'s methods for proportions.
+
+``proportion_interval`` gives, for every level's share in every domain, the interval of
+``ci=`` (``options.CIMethod``). Apart from ``wald`` (R ``confint(svymean(...))``, normal
+quantile) every method follows R ``svyciprop`` (survey 4.1.1) under ``svyby``: it uses the
+degrees of freedom ``degf`` of the *domain's* design (see ``domain_degf``).
+
+Sources: R ``survey`` functions ``svyciprop``, ``confint.svyglm``, ``MASSprofile_glm``,
+``confint_profile``, ``degf``; Korn and Graubard (1998), "Confidence intervals for
+proportions with small expected number of positive counts estimated from survey data",
+Survey Methodology 24, 193-201; Lumley (2010), *Complex Surveys*, sec. 2.4.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
+
+from barometer._frame import encode
+
+
+def t_quantile(level: float, df: float | np.ndarray = np.inf) -> np.ndarray:
+    """Upper ``(1 + level) / 2`` quantile of the t distribution with ``df`` degrees of freedom
+    (normal when ``df`` is infinite; NaN when ``df <= 0``, as R's ``qt``)."""
+    df = np.asarray(df, dtype=float)
+    upper = 0.5 + level / 2
+    with np.errstate(invalid="ignore"):
+        t = stats.t.ppf(upper, np.where(np.isinf(df) | (df <= 0), 1.0, df))
+    return np.where(np.isinf(df), stats.norm.ppf(upper), np.where(df > 0, t, np.nan))
 
 
 def wald_interval(
     est: np.ndarray, se: np.ndarray, level: float = 0.95, df: float | np.ndarray = np.inf
 ) -> tuple[np.ndarray, np.ndarray]:
     """``est -/+ q se`` with ``q`` the normal (``df=inf``, R ``confint.svystat``) or the
-    t quantile with ``df`` degrees of freedom."""
-    q = _quantile(level, df)
+    t quantile with ``df`` degrees of freedom (R ``confint(..., df=)``)."""
+    q = t_quantile(level, df)
     return est - q * se, est + q * se
 
 
-def _quantile(level: float, df: float | np.ndarray) -> np.ndarray:
-    df = np.asarray(df, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.where(
-            np.isinf(df),
-            stats.norm.ppf(0.5 + level / 2),
-            stats.t.ppf(0.5 + level / 2, np.where(np.isinf(df), 1.0, df)),
+# ---------------------------------------------------------------------------------------
+# the domain's own design, as R's svyby sees it (design[domain, ])
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class DomainDesign:
+    """Per domain, the facts of R's subset design ``design[domain, ]`` that intervals need.
+
+    ``degf``: R ``degf`` of the subset (distinct PSUs minus distinct strata among its rows
+    with non-zero weight; for a replicate design the rank of its rows' replicate weights
+    minus one). ``nrow``: R ``nrow(subset)`` (a calibrated design keeps all its rows, with
+    zero weight outside the domain). ``weight_sum``: the sum of the weights over the domain.
+    """
+
+    degf: np.ndarray
+    nrow: np.ndarray
+    weight_sum: np.ndarray
+
+
+def domain_design(design: Any, dom: np.ndarray, n_domains: int) -> DomainDesign:
+    """The ``DomainDesign`` of the domains coded by ``dom`` (-1: row outside every domain)."""
+    inside = dom >= 0
+    d = dom[inside]
+    count = np.bincount(d, minlength=n_domains).astype(float)
+    weight_sum = np.bincount(d, design.weights[inside], minlength=n_domains)
+    replicate = hasattr(design, "replicate_weights")
+    calibrated = bool(getattr(design, "calibration", ()))
+    nrow = np.full(n_domains, float(design.n)) if calibrated and not replicate else count
+    if replicate:
+        degf = _replicate_degf(design.replicate_weights, dom, n_domains, count)
+    else:
+        s = design.structure
+        psus = np.unique(d * s.n_psus + s.psu[inside])
+        strata = np.unique(d * s.n_strata + s.strata[inside])
+        degf = np.bincount(psus // s.n_psus, minlength=n_domains) - np.bincount(
+            strata // s.n_strata, minlength=n_domains
         )
+    return DomainDesign(degf.astype(float), nrow, weight_sum)
+
+
+def _replicate_degf(
+    reps: np.ndarray, dom: np.ndarray, n_domains: int, count: np.ndarray
+) -> np.ndarray:
+    """Rank of each domain's rows of the replicate weights, minus one (R ``degf`` of a
+    subset of an ``svyrep.design``). The rank is taken from the R x R cross-product with a
+    relative tolerance of 1e-5 on the singular values (R: ``qr(..., tol=1e-5)$rank``)."""
+    out = np.full(n_domains, np.nan)
+    full = bool(np.all(dom == dom[0])) and dom[0] >= 0
+    for k in range(n_domains):
+        if count[k] == 0:
+            continue
+        sub = reps if full else reps[dom == k]
+        eig = np.linalg.eigvalsh(sub.T @ sub)
+        out[k] = np.count_nonzero(eig > eig.max() * 1e-10) - 1
+    return out
+
+
+def _by_columns(table: Any) -> list[str]:
+    cols = list(table.columns)
+    return cols[: cols.index("variable")]
+
+
+# ---------------------------------------------------------------------------------------
+# proportion intervals
+# ---------------------------------------------------------------------------------------
 
 
 def proportion_interval(
@@ -32,18 +114,300 @@ def proportion_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval for each level's share in each domain by ``method``.
 
-    ``wald``: normal interval (R ``confint(svymean(...))``). The others follow R
-    ``svyciprop`` with ``df = degf`` of the domain's design: ``mean`` (t interval), ``logit``
-    and ``xlogit`` (t interval on the logit scale, back-transformed; equal for a one-sample
-    proportion), ``asin`` (arcsine square-root scale), ``beta`` (Korn and Graubard 1998:
-    Clopper-Pearson with the effective sample size ``p(1-p)/var`` adjusted by
-    ``(t_{n-1} / t_df)^2``), ``wilson`` (Wilson score interval with the effective sample
-    size; not in R ``survey`` 4.1) and ``likelihood`` (see ``likelihood_interval``).
+    ``table`` holds the family's D x L rows (``*by, variable, level, estimate, se, ...``),
+    domain-major. Methods, with ``q`` the t quantile on ``degf`` of the domain's design:
+
+    * ``wald``: ``p -/+ z se``, normal (R ``confint(svymean(...))``);
+    * ``mean``: ``p -/+ q se`` (R ``svyciprop(method="mean")``);
+    * ``xlogit``: ``logit p -/+ q se / (p (1 - p))``, back-transformed;
+    * ``logit``: R fits ``svyglm(y ~ 1, family=quasibinomial)``; for a linearisation design
+      its sandwich SE equals the delta method, so this equals ``xlogit``; for a replicate
+      design the SE of ``logit p`` comes from the replicates' ``logit p_r`` (R ``svrepglm``);
+    * ``asin``: ``asin(sqrt p) -/+ q se / (2 sqrt(p (1 - p)))``, back-transformed by
+      ``sin(.)^2`` (without clipping, as R);
+    * ``beta``: Korn and Graubard (1998): Clopper-Pearson limits with the effective sample
+      size ``n* = p (1 - p) / var`` times ``(t_{n-1} / t_degf)^2``, ``n`` = R's
+      ``nrow`` of the domain's design;
+    * ``wilson`` (not in R survey 4.1.1): the Wilson score interval with the effective
+      sample size ``n* = p (1 - p) / var`` and ``q`` in place of the normal quantile;
+    * ``likelihood``: see ``likelihood_interval``.
+
+    A share of exactly 0 or 1 has no variance: ``beta`` and ``wilson`` then use the domain's
+    unweighted count as the sample size (Clopper-Pearson / Wilson with design effect 1),
+    every other method returns the degenerate interval ``[p, p]`` (R gives NaN, or for
+    ``likelihood`` an error, for most of them).
     """
-    p = table.get_column("estimate").to_numpy()
-    se = table.get_column("se").to_numpy()
+    p = table.get_column("estimate").to_numpy().astype(float)
+    se = table.get_column("se").to_numpy().astype(float)
     if method == "wald":
         return wald_interval(p, se, level)
-    from barometer.intervals_svyciprop import svyciprop_interval
+    n_levels = fam.n_levels
+    by = _by_columns(table)
+    design = fam.design
+    dom_all = encode(design.data, by).codes
+    info = domain_design(design, dom_all, fam.n_domains)
+    df = np.repeat(info.degf, n_levels)
+    q = t_quantile(level, df)
+    var = se * se
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "mean":
+            low, high = p - q * se, p + q * se
+        elif method == "asin":
+            centre = np.arcsin(np.sqrt(p))
+            half = q * se / (2 * np.sqrt(p * (1 - p)))
+            low, high = np.sin(centre - half) ** 2, np.sin(centre + half) ** 2
+        elif method == "xlogit" or (method == "logit" and not _is_replicate(design)):
+            low, high = _logit_interval(p, se / (p * (1 - p)), q)
+        elif method == "logit":
+            low, high = _logit_interval(p, np.sqrt(_replicate_logit_variance(fam)), q)
+        elif method == "beta":
+            n_eff = p * (1 - p) / var
+            n_eff = np.where(var > 0, n_eff, np.repeat(fam.count, n_levels))
+            alpha = 1 - level
+            nrow = np.repeat(info.nrow, n_levels)
+            ratio = stats.t.ppf(alpha / 2, nrow - 1) / stats.t.ppf(alpha / 2, df)
+            n_eff = np.where(var > 0, n_eff * ratio**2, n_eff)
+            low, high = _clopper_pearson(p, n_eff, alpha)
+        elif method == "wilson":
+            n_eff = np.where(var > 0, p * (1 - p) / var, np.repeat(fam.count, n_levels))
+            low, high = _wilson(p, n_eff, q)
+        elif method == "likelihood":
+            low, high = likelihood_interval(fam, dom_all, info, p, se, level)
+        else:  # pragma: no cover - options.check_option guards the boundary
+            raise ValueError(method)
+    if method not in ("beta", "wilson"):
+        edge = (var == 0) & ((p == 0) | (p == 1))
+        low, high = np.where(edge, p, low), np.where(edge, p, high)
+    return low, high
 
-    return svyciprop_interval(fam, p, se, method, level)
+
+def _is_replicate(design: Any) -> bool:
+    return hasattr(design, "replicate_weights")
+
+
+def _logit_interval(
+    p: np.ndarray, se_logit: np.ndarray, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    centre = special.logit(p)
+    return special.expit(centre - q * se_logit), special.expit(centre + q * se_logit)
+
+
+def _clopper_pearson(p: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """R: ``qbeta(a/2, n p, n (1-p) + 1)`` and ``qbeta(1 - a/2, n p + 1, n (1-p))``; a shape
+    of 0 puts the limit at 0 (lower) or 1 (upper)."""
+    x = n * p
+    lo = np.where(x > 0, stats.beta.ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
+    hi = np.where(n - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0)
+    bad = ~np.isfinite(n)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def _wilson(p: np.ndarray, n: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson (1927) score interval for a share ``p`` of ``n`` with critical value ``q``."""
+    q2n = q * q / n
+    centre = (p + q2n / 2) / (1 + q2n)
+    half = q / (1 + q2n) * np.sqrt(p * (1 - p) / n + q2n / (4 * n))
+    return np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)
+
+
+def _replicate_logit_variance(fam: Any) -> np.ndarray:
+    """R ``svrepglm``: the replicate variance of ``logit p_r`` (intercept-only quasibinomial
+    fits under each replicate weight), centred as the design asks (R ``svrVar``)."""
+    from barometer.variance.replicate import replicate_thetas
+
+    design = fam.design
+    with np.errstate(invalid="ignore", divide="ignore"):
+        thetas = special.logit(replicate_thetas(fam))
+        theta = special.logit(fam.theta.ravel())
+    rscales = np.broadcast_to(np.asarray(design.rscales, dtype=float), (thetas.shape[1],))
+    ok = np.isfinite(thetas)
+    if design.mse:
+        centre = theta
+    else:
+        use = ok & (rscales > 0)[None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = np.where(use, thetas, 0.0).sum(axis=1) / use.sum(axis=1)
+    dev = np.where(ok, thetas - centre[:, None], 0.0)
+    return design.scale * np.einsum("kr,kr,r->k", dev, dev, rscales)
+
+
+# ---------------------------------------------------------------------------------------
+# likelihood: R's profile of the quasi-binomial deviance (confint.svyglm, method="likelihood")
+# ---------------------------------------------------------------------------------------
+
+
+def likelihood_interval(
+    fam: Any,
+    dom_all: np.ndarray,
+    info: DomainDesign,
+    p: np.ndarray,
+    se: np.ndarray,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """R ``svyciprop(method="likelihood")``: invert the profile of the quasi-binomial
+    deviance of ``svyglm(y ~ 1, family=quasibinomial)``, at a level adjusted for the design
+    (Rao-Scott style): with ``lambda`` = sandwich variance / model variance of ``logit p``,
+    R profiles at ``alpha = Phi(t_{degf, (1-level)/2} sqrt(lambda)) / 2`` and reads the
+    limits where the signed root deviance ``z(b)`` reaches ``-/+ qnorm(2 alpha)``.
+
+    The deviance difference of an intercept-only binomial fit is closed-form:
+    ``D(b) - D(b0) = 2 S_W KL(p, expit b)``; the dispersion is R's ``svyvar`` of the Pearson
+    residuals (for a replicate design: their weighted mean square, ``summary.svrepglm``).
+    As R, the profile is evaluated on MASS's grid (steps of ``zmax/5`` SEs, at most 9 each
+    way), interpolated with an FMM cubic spline at ``3 x`` as many points and inverted
+    linearly: barometer reproduces that algorithm, so it agrees with R to about 1e-10;
+    its distance from the exact profile root is about 1e-4.
+    """
+    design = fam.design
+    n_levels = fam.n_levels
+    n_d = fam.n_domains
+    replicate = _is_replicate(design)
+    calibrated = bool(getattr(design, "calibration", ())) and not replicate
+    n_est = n_d * n_levels
+    s_w = np.repeat(fam.denom, n_levels)  # sum of w over observed rows of the domain
+    n_obs = np.repeat(fam.count, n_levels)
+    # R's glm prior weights are W = w / c, c the mean weight over the domain design's rows
+    # (a calibrated design keeps all its rows, with zero weight outside the domain)
+    all_rows = np.full(n_est, float(design.n)) if calibrated else np.repeat(info.nrow, n_levels)
+    c = np.repeat(info.weight_sum, n_levels) / all_rows
+    pq = p * (1 - p)
+    if replicate:
+        # summary.svrepglm: sum(pw r^2) / sum(pw), r = (y - mu) sqrt(W / (pw / sum pw)) / sd
+        dispersion = s_w / c
+        var_logit = _replicate_logit_variance(fam)
+    else:
+        # summary.svyglm: svyvar of r = (y - mu) sqrt(W / pw') / sd, pw' = w / mean(w) over
+        # the rows kept after dropping missing values: a constant times the standardised
+        # residual, whose weighted variance is n / (n - 1)
+        mean_pw = s_w / (all_rows if calibrated else n_obs)
+        dispersion = mean_pw / c * n_obs / (n_obs - 1)
+        var_logit = (se / pq) ** 2
+    sum_w_glm = s_w / c
+    lam = var_logit * sum_w_glm * pq
+    df = np.repeat(info.degf, n_levels)
+    if calibrated:
+        n_glm = np.full(n_est, float(np.count_nonzero(fam.var.codes >= 0)))
+    else:
+        n_glm = n_obs
+    low = np.full(n_est, np.nan)
+    high = np.full(n_est, np.nan)
+    for j in np.flatnonzero((pq > 0) & (df > 0) & (var_logit > 0)):
+        low[j], high[j] = _profile_limits(
+            p[j],
+            np.sqrt(var_logit[j]),
+            sum_w_glm[j],
+            dispersion[j],
+            lam[j],
+            df[j],
+            n_glm[j],
+            level,
+        )
+    return low, high
+
+
+def _profile_limits(
+    p: float,
+    se_logit: float,
+    sum_w: float,
+    dispersion: float,
+    lam: float,
+    df: float,
+    n: float,
+    level: float,
+) -> tuple[float, float]:
+    """One estimate's limits by R's ``MASSprofile_glm`` + ``confint_profile``."""
+    alpha = stats.norm.cdf(stats.t.ppf((1 - level) / 2, df) * np.sqrt(lam)) / 2
+    zmax = np.sqrt(stats.f.isf(alpha, 1, n - 1))
+    step_size = zmax / 5
+    b0 = special.logit(p)
+    zs, bs = [0.0], [b0]
+    for sgn in (-1.0, 1.0):
+        z = 0.0
+        step = 0
+        while (step := step + 1) < 10 and abs(z) < zmax:
+            b = b0 + sgn * step * step_size * se_logit
+            mu = special.expit(b)
+            kl = special.xlogy(p, p / mu) + special.xlogy(1 - p, (1 - p) / (1 - mu))
+            zz = max(2 * sum_w * kl / dispersion, 0.0)
+            z = sgn * np.sqrt(zz)
+            zs.append(z)
+            bs.append(b)
+    order = np.argsort(zs, kind="stable")
+    z_arr, b_arr = np.asarray(zs)[order], np.asarray(bs)[order]
+    grid_b, grid_z = _r_spline(b_arr, z_arr)
+    cut = stats.norm.ppf(2 * alpha)
+    lo = _r_approx(grid_z, grid_b, cut)
+    hi = _r_approx(grid_z, grid_b, -cut)
+    return float(special.expit(lo)), float(special.expit(hi))
+
+
+def _r_spline(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R ``spline(x, y)``: the FMM interpolating cubic spline (Forsythe, Malcolm and Moler
+    1977) evaluated at ``3 * length(x)`` equally spaced points over the range of ``x``."""
+    n_out = 3 * x.size
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    b, c, d = _fmm_coefficients(x, y)
+    lo, hi = x[0], x[-1]
+    i = np.arange(n_out, dtype=float)
+    by = (hi - lo) / (n_out - 1)
+    grid = np.where(i < n_out // 2, lo + i * by, hi - (n_out - 1 - i) * by)
+    grid[0], grid[-1] = lo, hi
+    idx = np.clip(np.searchsorted(x, grid, side="right") - 1, 0, x.size - 1)
+    dx = grid - x[idx]
+    return grid, y[idx] + dx * (b[idx] + dx * (c[idx] + dx * d[idx]))
+
+
+def _fmm_coefficients(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients of R's ``fmm_spline``: end conditions match the third derivative of the
+    cubic through the four points at each end."""
+    n = x.size
+    b, c, d = np.zeros(n), np.zeros(n), np.zeros(n)
+    if n < 3:
+        b[:] = (y[1] - y[0]) / (x[1] - x[0]) if n == 2 else 0.0
+        return b, c, d
+    m = n - 1
+    d[0] = x[1] - x[0]
+    c[1] = (y[1] - y[0]) / d[0]
+    for i in range(1, m):
+        d[i] = x[i + 1] - x[i]
+        b[i] = 2.0 * (d[i - 1] + d[i])
+        c[i + 1] = (y[i + 1] - y[i]) / d[i]
+        c[i] = c[i + 1] - c[i]
+    b[0] = -d[0]
+    b[m] = -d[n - 2]
+    c[0] = c[m] = 0.0
+    if n > 3:
+        c[0] = c[2] / (x[3] - x[1]) - c[1] / (x[2] - x[0])
+        c[m] = c[n - 2] / (x[m] - x[n - 3]) - c[n - 3] / (x[n - 2] - x[n - 4])
+        c[0] = c[0] * d[0] * d[0] / (x[3] - x[0])
+        c[m] = -c[m] * d[n - 2] * d[n - 2] / (x[m] - x[n - 4])
+    for i in range(1, n):
+        t = d[i - 1] / b[i - 1]
+        b[i] = b[i] - t * d[i - 1]
+        c[i] = c[i] - t * c[i - 1]
+    c[m] = c[m] / b[m]
+    for i in range(n - 2, -1, -1):
+        c[i] = (c[i] - d[i] * c[i + 1]) / b[i]
+    b[m] = (y[m] - y[n - 2]) / d[n - 2] + d[n - 2] * (c[n - 2] + 2.0 * c[m])
+    for i in range(m):
+        b[i] = (y[i + 1] - y[i]) / d[i] - d[i] * (c[i + 1] + 2.0 * c[i])
+        d[i] = (c[i + 1] - c[i]) / d[i]
+        c[i] = 3.0 * c[i]
+    c[m] = 3.0 * c[m]
+    d[m] = d[n - 2]
+    return b, c, d
+
+
+def _r_approx(x: np.ndarray, y: np.ndarray, v: float) -> float:
+    """R ``approx(x, y, xout=v)``: linear interpolation after sorting ``x`` (ties averaged);
+    NaN outside the range of ``x``."""
+    xs, inv = np.unique(x, return_inverse=True)
+    ys = np.bincount(inv, y) / np.bincount(inv)
+    if not xs[0] <= v <= xs[-1]:
+        return float("nan")
+    j = int(np.searchsorted(xs, v, side="left"))
+    if xs[j] == v:
+        return float(ys[j])
+    i = j - 1
+    return float(ys[i] + (ys[j] - ys[i]) * ((v - xs[i]) / (xs[j] - xs[i])))
