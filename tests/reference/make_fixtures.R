@@ -321,6 +321,9 @@ make_gen_poll <- function() {
   for (q in c("q_ally", "q_trend", "q_eu")) df[[q]][runif(n) < 0.03] <- NA
   df$score[runif(n) < 0.05] <- NA
   df$psu_uid <- paste(df$stratum, df$psu, sep = "/")
+  # the same fpc given as the first-stage sampling fraction (R: all values <= 1)
+  n_h <- tapply(df$psu, df$stratum, function(p) length(unique(p)))
+  df$fpc_frac <- as.numeric(n_h[df$stratum]) / df$fpc
   df
 }
 gen <- write_data(make_gen_poll(), "gen_poll")
@@ -408,6 +411,10 @@ case_stat("core", "gen_total_ally_by_country", gp, "svytotal", "q_ally", by = "c
 case_stat("core", "gen_uid_mean_score_by_country", gp_uid, "svymean", "score", by = "country",
           na_rm = TRUE)
 case_prop("core", "gen_uid_prop_eu", gp_uid, "q_eu", na_rm = TRUE)
+gp_frac <- make_design("gen_poll", "w", strata = "stratum", psu = "psu", fpc = "fpc_frac",
+                       nest = TRUE, lonely_psu = "adjust")
+case_stat("core", "gen_fpc_fraction_mean_score_by_country", gp_frac, "svymean", "score",
+          by = "country", na_rm = TRUE)
 for (m in c("wald", "logit", "beta", "xlogit")) {
   case_ciprop("core", paste0("gen_ciprop_eu_", m, "_by_country"), gp, "q_eu", "yes", m,
               by = "country", na_rm = TRUE)
