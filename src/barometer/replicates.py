@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from barometer._frame import as_list, check_columns, first_rows
 from barometer.errors import DesignError
+
+#: Largest replicate-weight matrix (rows x replicates) to_replicates will build.
+_MAX_CELLS = 200_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +90,320 @@ def replicate_setup(
     return ReplicateSetup(np.ascontiguousarray(reps), sc, rs)
 
 
-def to_replicates(design: object, type: str, replicates: int | None, seed: int | None) -> object:
-    """Build replicate weights from a linearisation design, as R ``as.svrepdesign``."""
-    raise NotImplementedError("to_replicates is being written")
+def to_replicates(
+    design: Any, type: str, replicates: int | None = None, seed: int | None = None
+) -> Any:
+    """Replicate weights for a linearisation design, as R ``as.svrepdesign``.
+
+    Parameters
+    ----------
+    design : Design
+        An uncalibrated design (build replicates first, then weight the replicate design,
+        so the replicates carry the weighting).
+    type : {"jk1", "jkn", "brr", "bootstrap"}
+        * ``"jk1"`` (unstratified designs): drop one PSU at a time, the others weighted
+          ``n / (n - 1)``; ``scale = f (n - 1) / n`` with ``f`` the finite-population
+          correction (R ``jk1weights``).
+        * ``"jkn"`` (stratified): drop one PSU of one stratum at a time, the stratum's other
+          PSUs weighted ``n_h / (n_h - 1)``; ``rscales = f_h (n_h - 1) / n_h``. Fully
+          sampled strata (``f_h = 0``) give no replicate; lonely PSUs follow the design's
+          ``lonely_psu`` as R ``jknweights`` does (``adjust``: one replicate dropping the
+          stratum with the other strata weighted ``H / (H - 1)``, ``rscale (H - 1) / H``;
+          ``average``: ``scale`` = PSUs / replicates; ``remove``/``certainty``: none).
+        * ``"brr"`` (balanced repeated replication; every stratum must have exactly two
+          PSUs): one replicate per column of a Hadamard matrix of order greater than the
+          number of strata, chosen as R ``hadamard`` does (Sylvester doublings of order 4
+          and Paley constructions); the PSU picked in stratum ``k`` follows row ``k + 1``.
+          ``scale = 1 / R``. An fpc is dropped with a warning, as in R.
+        * ``"bootstrap"``: in every stratum ``n_h`` PSUs are drawn with replacement (or,
+          with an fpc, without replacement from the PSUs repeated to the population size
+          ``N_h``); a PSU's replicate weight is its weight times the number of times it was
+          drawn; ``scale = n~ / ((n~ - 1)(R - 1))`` with ``n~`` the harmonic mean of the
+          ``n_h`` (R ``bootweights``, Canty and Davison 1999). ``replicates`` defaults to 50
+          as in R; ``seed`` seeds a NumPy ``Generator`` (R's random draws are not
+          reproduced).
+    replicates : int, optional
+        Number of bootstrap replicates (bootstrap only).
+    seed : int, optional
+        Seed of the bootstrap draws (bootstrap only).
+
+    Returns
+    -------
+    ReplicateDesign
+        The same data and full-sample weights, with replicate weights (in memory; the
+        user's table is not modified) and R's ``scale``/``rscales``; ``mse=False``.
+
+    Notes
+    -----
+    Replicates are numbered in barometer's stratum/PSU order, not R's order of first
+    appearance; variances do not depend on it. For BRR, strata are ordered by their label
+    as text and each stratum's first PSU is the one that appears first in the data, as in R.
+    Where R's ``hadamard`` would use one of its stored matrices of order 28 or 36 (or a
+    doubling of them), barometer uses the Sylvester matrix of the next power of two instead:
+    standard errors of totals are the same, those of non-linear statistics differ slightly.
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"psu": [1, 1, 2, 2, 3, 3], "y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    >>> r = bm.Design(df, psu="psu").to_replicates("jk1")
+    >>> r.replicate_weights.shape
+    (6, 3)
+    """
+    from barometer.design import ReplicateDesign
+
+    if getattr(design, "calibration", ()):
+        raise DesignError(
+            "to_replicates needs an uncalibrated design: build the replicates first "
+            "(design.to_replicates(...)), then rake or calibrate the replicate design"
+        )
+    s = design.structure
+    stratified = design.spec.get("strata") is not None
+    if type != "bootstrap" and (replicates is not None or seed is not None):
+        raise DesignError(f"replicates= and seed= are for type='bootstrap', not {type!r}")
+    f = np.where(s.n_psu > 1, s.scale * (s.n_psu - 1) / s.n_psu, s.scale)
+    if type == "jk1":
+        if stratified:
+            raise DesignError(
+                f"type='jk1' is for unstratified designs; this one is stratified by "
+                f"{design.spec['strata']!r}: use type='jkn' (or 'bootstrap')"
+            )
+        factors, scale, rscales = _jk1(s, float(f[0]))
+    elif type == "jkn":
+        if not stratified:
+            raise DesignError("type='jkn' is for stratified designs: use type='jk1' or 'bootstrap'")
+        factors, scale, rscales = _jkn(s, f)
+    elif type == "brr":
+        if not stratified:
+            raise DesignError("type='brr' is for stratified designs with two PSUs per stratum")
+        if design.spec.get("fpc") is not None:
+            warnings.warn(
+                "to_replicates('brr'): the finite-population correction is dropped (as R)",
+                UserWarning,
+                stacklevel=3,
+            )
+        factors, scale, rscales = _brr(design)
+    elif type == "bootstrap":
+        n_rep = 50 if replicates is None else int(replicates)
+        if n_rep < 2:
+            raise DesignError(f"replicates={replicates!r}: the bootstrap needs at least 2")
+        factors, scale, rscales = _bootstrap(s, f, n_rep, np.random.default_rng(seed), design)
+    else:
+        raise DesignError(
+            f"to_replicates builds 'jk1', 'jkn', 'brr' or 'bootstrap' replicates, not {type!r}; "
+            "supply other replicate weights as columns to ReplicateDesign"
+        )
+    n_rep = factors.shape[1]
+    if s.n * n_rep > _MAX_CELLS:
+        raise DesignError(
+            f"{n_rep} {type} replicates of {s.n} rows would need {s.n * n_rep * 8 / 1e9:.1f} GB; "
+            "give the design PSUs (psu=) or use type='bootstrap'"
+        )
+    new = object.__new__(ReplicateDesign)
+    new.data = design.data
+    new.weights = design.weights
+    new.replicate_weights = np.ascontiguousarray(design.weights[:, None] * factors[s.psu])
+    new.type = type
+    new.scale = float(scale)
+    new.rscales = np.asarray(rscales, dtype=float)
+    new.mse = False
+    new.calibration = ()
+    new.weighting = None
+    return new
+
+
+def _jk1(s: Any, f: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Delete-one-PSU jackknife factors (PSUs x replicates), R ``jk1weights``."""
+    n = s.n_psus
+    if n < 2:
+        raise DesignError("type='jk1' needs at least two PSUs")
+    if f == 0:
+        raise DesignError("every PSU of the population was sampled (fpc): variances are zero")
+    factors = np.full((n, n), n / (n - 1))
+    np.fill_diagonal(factors, 0.0)
+    return factors, f * (n - 1) / n, np.ones(n)
+
+
+def _jkn(s: Any, f: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Stratified jackknife factors (PSUs x replicates), R ``jknweights``."""
+    n_h = s.n_psu
+    h_of = s.psu_stratum
+    n_strata = n_h.size
+    lonely = n_h == 1
+    census = f == 0
+    # one replicate per PSU of every sampled stratum with two or more PSUs
+    dropped = np.flatnonzero(~lonely[h_of] & ~census[h_of])
+    in_stratum = h_of[:, None] == h_of[dropped][None, :]
+    ratio = n_h[h_of] / np.maximum(n_h[h_of] - 1.0, 1.0)
+    factors = np.where(in_stratum, ratio[:, None], 1.0)
+    factors[dropped, np.arange(dropped.size)] = 0.0
+    rscales = f[h_of[dropped]] * (n_h[h_of[dropped]] - 1) / n_h[h_of[dropped]]
+    scale = 1.0
+    extra = []
+    if s.lonely_psu == "adjust":
+        for h in np.flatnonzero(lonely & ~census):
+            col = np.where(h_of == h, 0.0, n_strata / (n_strata - 1.0))
+            extra.append(col)
+        if extra:
+            factors = np.column_stack([factors, *extra])
+            rscales = np.concatenate([rscales, np.full(len(extra), (n_strata - 1) / n_strata)])
+    n_rep = factors.shape[1]
+    if n_rep == 0:
+        raise DesignError("every stratum was fully sampled (fpc): variances are zero")
+    if n_rep < s.n_psus and s.lonely_psu == "average":
+        scale = s.n_psus / n_rep
+    return factors, scale, rscales
+
+
+def _brr(design: Any) -> tuple[np.ndarray, float, np.ndarray]:
+    """Balanced half-sample factors (PSUs x replicates), R ``brrweights`` (``fay.rho=0``)."""
+    s = design.structure
+    if np.any(s.n_psu != 2):
+        h = int(np.flatnonzero(s.n_psu != 2)[0])
+        label = s.stratum_labels.row(h)[0]
+        raise DesignError(
+            f"type='brr' needs exactly two PSUs in every stratum; stratum {label!r} of "
+            f"{design.spec['strata']!r} has {int(s.n_psu[h])} "
+            f"({int((s.n_psu != 2).sum())} such strata): use type='jkn' or 'bootstrap'"
+        )
+    n_strata = s.n_strata
+    # strata in the order of their labels as text; in each, the PSU seen first comes first
+    labels = [str(x) for x in s.stratum_labels.get_column(s.stratum_labels.columns[0])]
+    rank = np.empty(n_strata, dtype=np.int64)
+    rank[sorted(range(n_strata), key=labels.__getitem__)] = np.arange(n_strata)
+    first_row = np.empty(s.n_psus, dtype=np.int64)
+    first_row[s.psu[::-1]] = np.arange(s.n)[::-1]
+    pair = first_row.reshape(n_strata, 2)  # PSUs 2h, 2h+1 form stratum h
+    leads = np.where(pair[:, 0] < pair[:, 1], 0, 1)  # which of the two appears first
+    h_mat = hadamard(n_strata)
+    signs = h_mat[1 + rank, :]  # (H, R): 0 -> the first PSU is dropped, 1 -> the second
+    n_rep = h_mat.shape[1]
+    factors = np.zeros((s.n_psus, n_rep))
+    keep_first = signs == 1
+    first_psu = 2 * np.arange(n_strata) + leads
+    second_psu = 2 * np.arange(n_strata) + 1 - leads
+    factors[first_psu] = np.where(keep_first, 2.0, 0.0)
+    factors[second_psu] = np.where(keep_first, 0.0, 2.0)
+    return factors, 1.0 / n_rep, np.ones(n_rep)
+
+
+def _bootstrap(
+    s: Any, f: np.ndarray, n_rep: int, rng: np.random.Generator, design: Any
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """PSU draw counts (PSUs x replicates), R ``bootweights``."""
+    n_h = s.n_psu
+    has_fpc = design.spec.get("fpc") is not None
+    counts = np.zeros((s.n_psus, n_rep))
+    start = 0
+    for h, m in enumerate(n_h.tolist()):
+        block = slice(start, start + m)
+        start += m
+        if not has_fpc:
+            counts[block] = rng.multinomial(m, np.full(m, 1.0 / m), size=n_rep).T
+            continue
+        # without replacement from the stratum's PSUs repeated to the population size
+        # (R: the first N_h mod n_h PSUs of a random order get one copy more)
+        pop = round(m / (1.0 - f[h]))
+        copies = np.full(m, pop // m, dtype=np.int64)
+        copies[rng.permutation(m)[: pop % m]] += 1
+        counts[block] = rng.multivariate_hypergeometric(copies, m, size=n_rep).T
+    harmonic = 1.0 / np.mean(1.0 / n_h)
+    if harmonic <= 1:
+        raise DesignError("the bootstrap needs strata with two or more PSUs")
+    return counts, harmonic / ((harmonic - 1.0) * (n_rep - 1)), np.ones(n_rep)
+
+
+# ---------------------------------------------------------------------------------------
+# Hadamard matrices (0/1 form, first row and column all ones), chosen as R ``hadamard``
+# ---------------------------------------------------------------------------------------
+
+
+def _double(h: np.ndarray) -> np.ndarray:
+    """Sylvester doubling ``[[H, H], [H, 1 - H]]``."""
+    return np.block([[h, h], [h, 1 - h]])
+
+
+def _sylvester(order: int) -> np.ndarray:
+    """Sylvester matrix of a power-of-two ``order`` >= 4 (0/1 form)."""
+    h = np.ones((1, 1), dtype=np.int8)
+    while h.shape[0] < order:
+        h = _double(h)
+    return h
+
+
+def _primes_3_mod_4(limit: int = 7919) -> np.ndarray:
+    sieve = np.ones(limit + 1, dtype=bool)
+    sieve[:2] = False
+    for i in range(2, int(limit**0.5) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = False
+    p = np.flatnonzero(sieve)
+    return p[p % 4 == 3]
+
+
+_PRIMES = _primes_3_mod_4()
+
+
+def _paley_prime(p: int) -> np.ndarray:
+    """Paley's construction of order ``p + 1`` from a prime ``p = 3 (mod 4)``: entry
+    ``(i, j)`` is 0 when ``i + j`` is zero or a quadratic residue mod ``p``, bordered by ones."""
+    residues = np.zeros(p, dtype=bool)
+    residues[(np.arange(1, (p - 1) // 2 + 1) ** 2) % p] = True
+    residues[0] = True
+    core = np.where(residues[np.add.outer(np.arange(p), np.arange(p)) % p], 0, 1)
+    out = np.ones((p + 1, p + 1), dtype=np.int8)
+    out[1:, 1:] = core
+    return out
+
+
+def _paley(n: int, nmax: int | None = None) -> np.ndarray | None:
+    """R ``paley(n, nmax)``: a Paley matrix (possibly doubled) of order > ``n`` and at most
+    ``nmax``, or None."""
+    nmax = 2 * n if nmax is None else nmax
+    nceil = nn = n + 4 - n % 4
+    if n % 4 + 4 == n % 8:
+        while nn % 8 == 0:
+            nn //= 2
+        if nn - 1 in _PRIMES:
+            m = _paley_prime(nn - 1)
+            while nn < nceil:
+                m = _double(m)
+                nn *= 2
+            return m
+    if n > _PRIMES[-1]:
+        return None
+    p = int(_PRIMES[_PRIMES >= n][0])
+    if p + 1 > nceil + 4 and nceil + 4 < nmax:
+        return _paley(nceil + 3)
+    if p > nmax:
+        return None
+    return _paley_prime(p)
+
+
+def hadamard(n: int) -> np.ndarray:
+    """A Hadamard matrix (0/1 form) of order greater than ``n``, as R ``survey::hadamard``.
+
+    R keeps four stored matrices (orders 4, 16, 28, 36) and otherwise doubles one of them
+    or uses Paley's construction. The orders-4 and -16 matrices are Sylvester matrices and
+    are rebuilt here exactly; where R would use its stored order-28 or -36 matrix (or a
+    doubling of one), the Sylvester matrix of the next power of two above ``n`` is used.
+    """
+    sizes = np.array([4, 16, 28, 36])
+    m = n - n % 4
+    pre = sizes[(m < sizes) & (m + 4 >= sizes)]
+    if pre.size:
+        chosen = int(pre.min())
+        return _sylvester(chosen) if chosen in (4, 16) else _sylvester(_next_pow2(n))
+    fit = sizes * 2 ** np.maximum(0, np.ceil(np.log2((n + 1) / sizes))).astype(np.int64)
+    best = int(np.argmin(fit - n))
+    h = _paley(n, int(fit[best])) if fit[best] - n > 4 else None
+    if h is not None:
+        return h
+    if sizes[best] in (4, 16):
+        return _sylvester(int(fit[best]))
+    return _sylvester(_next_pow2(n))
+
+
+def _next_pow2(n: int) -> int:
+    """The smallest power of two (at least 4) greater than ``n``."""
+    return max(4, 1 << int(n).bit_length())
