@@ -492,18 +492,28 @@ def _partial_problems(data: dict[str, Any]) -> list[str]:
     """
     parts: dict[str, Any] = {"name": str(data.get("name") or "spec")}
     dropped: set[str] = set()
+    where: dict[str, list[int]] = {}  # position among the valid items -> original index
     for section, model in _SECTIONS.items():
         items = data.get(section)
-        good = []
-        for item in items if isinstance(items, list) else []:
+        good, where[section] = [], []
+        for i, item in enumerate(items if isinstance(items, list) else []):
             try:
                 good.append(model.model_validate(item))
+                where[section].append(i)
             except ValidationError:
                 if isinstance(item, dict):
                     dropped.update(str(item.get(k)) for k in ("code", "id") if k in item)
         parts[section] = good
     problems = check_spec(PollSpec.model_construct(**parts))
-    return [p for p in problems if not any(f"{d!r} is not in the spec" in p for d in dropped)]
+
+    def original(match: re.Match[str]) -> str:
+        return f"{match[1]}[{where[match[1]][int(match[2])]}]"
+
+    return [
+        re.sub(r"^(\w+)\[(\d+)\]", original, p)
+        for p in problems
+        if not any(f"{d!r} is not in the spec" in p for d in dropped)
+    ]
 
 
 def parse_spec(data: Any, base_dir: str | Path | None = None, origin: str = "spec") -> PollSpec:

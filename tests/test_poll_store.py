@@ -1,0 +1,103 @@
+"""The DuckDB store: atomic writes, killed ingests, idempotence (barometer.poll.store)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from _pollkit import make_poll, sample, snapshot, write_sav
+from barometer.errors import BarometerError
+from barometer.poll import store as store_module
+from barometer.poll.ingest import ingest
+from barometer.poll.store import Store
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Path:
+    make_poll(tmp_path, n=80)
+    ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    # a corrected file, so the next ingest has rows to replace
+    write_sav(sample("DE", "2024-11", 60, seed=42), tmp_path / "data/de_202411.sav")
+    write_sav(sample("DE", "2025-11", 60, seed=43), tmp_path / "data/de_202511.sav")
+    return tmp_path
+
+
+def test_failure_midway_rolls_back(ingested: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(ingested / "poll.duckdb")
+
+    def fail() -> None:
+        raise RuntimeError("injected failure after a partial insert")
+
+    monkeypatch.setattr(store_module, "_after_partial_write", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        ingest(ingested / "spec.yaml", ingested / "poll.duckdb")
+    assert snapshot(ingested / "poll.duckdb") == before
+    monkeypatch.setattr(store_module, "_after_partial_write", None)
+    report = ingest(ingested / "spec.yaml", ingested / "poll.duckdb")
+    assert sorted(report.replaced) == ["de-2024-11", "de-2025-11"]
+
+
+def test_killed_ingest_leaves_the_store_intact(ingested: Path) -> None:
+    before = snapshot(ingested / "poll.duckdb")
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(TESTS)!r})
+        from barometer.poll import store
+        from barometer.poll.ingest import ingest
+
+        def hang():
+            print("partial", flush=True)
+            time.sleep(60)
+
+        store._after_partial_write = hang
+        ingest({str(ingested / "spec.yaml")!r}, {str(ingested / "poll.duckdb")!r})
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline()
+            assert line.strip() == "partial", proc.stderr.read()
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(ingested / "poll.duckdb") == before
+    report = ingest(ingested / "spec.yaml", ingested / "poll.duckdb")
+    assert sorted(report.replaced) == ["de-2024-11", "de-2025-11"]
+
+
+def test_store_tables_and_metadata(ingested: Path) -> None:
+    store = Store(ingested / "poll.duckdb")
+    assert store.exists()
+    meta = store.meta()
+    assert meta["schema_version"] == "1" and "spec" in meta
+    spec = store.spec()
+    assert [c.code for c in spec.countries] == ["DE", "FR", "IT", "PL"]
+    levels = store.query("SELECT code, non_substantive FROM levels ORDER BY question, position")
+    assert ("dont_know", True) in levels.rows()
+    src = store.query("SELECT * FROM sources WHERE id = 'pl-2024-11'").row(0, named=True)
+    assert src["format"] == "parquet" and src["n_rows"] == 80 and len(src["sha256"]) == 64
+    assert src["firm"] == "Norstat" and src["ingested_at"] is not None
+    targets = store.query("SELECT * FROM targets WHERE country = 'DE' AND variable = 'gender'")
+    assert sorted(targets["level"]) == ["female", "male"] and set(targets["kind"]) == {"share"}
+
+
+def test_not_a_store(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.duckdb"
+    bogus.write_text("hello")
+    with pytest.raises(BarometerError, match="cannot open store"):
+        Store(bogus).exists()
+    with pytest.raises(BarometerError, match="is not a barometer store"):
+        Store(tmp_path / "missing.duckdb").require()
