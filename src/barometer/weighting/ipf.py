@@ -83,8 +83,11 @@ def ipf(
 
     Notes
     -----
-    At least one sweep is always made, as in R's ``rake``; the margin errors are checked
-    after every sweep. Source: Deming & Stephan (1940); R ``survey::rake``.
+    Converged after a sweep in which no margin moved by more than ``tol`` x its group
+    total (R's ``rake`` criterion: the table changed by less than ``epsilon``) and after
+    which every margin is within ``tol``. So at least one sweep is made, and the weights
+    after each margin in the last sweep equal the final weights to ``tol``, as the raking
+    variance (R ``svyrecvar``) assumes. Source: Deming & Stephan (1940); R ``survey::rake``.
     """
     f = np.ones_like(weights, dtype=np.float64)
     sizes = [t.size for t in targets]
@@ -98,13 +101,17 @@ def ipf(
     iterations = 0
     errors: tuple[np.ndarray, ...] = ()
     converged = False
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         while iterations < max_iter:
             iterations += 1
             sweep = []
+            moved = 0.0
             for m, c in enumerate(codes):
                 tot = _totals(c, weights * f, sizes[m])
-                ratio = np.where(col(free[m]) | (tot == 0), 1.0, goal[m] / tot)
+                keep = col(free[m]) | (tot == 0)
+                ratio = np.where(keep, 1.0, goal[m] / tot)
+                change = np.where(keep, 0.0, np.abs(goal[m] - tot) / col(scale[m]))
+                moved = max(moved, float(change.max(initial=0.0)))
                 f = f * ratio[c]
                 sweep.append(f)
             errors = tuple(
@@ -114,7 +121,7 @@ def ipf(
             worst = max(float(e.max(initial=0.0)) for e in errors)
             if not np.isfinite(worst):
                 break
-            if worst <= tol:
+            if worst <= tol and moved <= tol:
                 converged = True
                 break
     return IpfResult(f, tuple(sweep), iterations, errors, converged)

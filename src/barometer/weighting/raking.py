@@ -208,6 +208,11 @@ def _rake_plain(
     return (new, new_reps), step, res
 
 
+_RELEASE_ROUNDS = 20
+"""Rounds in which held weights may be released again; after them the held set only grows,
+so the rounds end."""
+
+
 def _rake_capped(
     weights: np.ndarray,
     ms: MarginSet,
@@ -217,38 +222,52 @@ def _rake_capped(
     cap: float | None,
     floor: float | None,
 ) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult, np.ndarray]:
-    """Rake with weights held at ``cap``/``floor`` x the group mean (active-set rounds)."""
+    """Rake with weights held at ``cap``/``floor`` x the group mean.
+
+    The fixed point sought is ``w_i = clip(b_i f_c, lower, upper)`` with cell factors
+    ``f`` that make the margins hold. Each round rakes the free rows (the held ones enter
+    the margins as fixed offsets), then holds every row whose raked weight falls outside
+    the bounds and frees every held row whose weight would fall inside them.
+    """
     C = cells.n_cells
     n_g = np.bincount(ms.group, minlength=ms.n_groups)
     mean = (ms.totals / np.maximum(n_g, 1))[ms.group]
     upper = np.inf if cap is None else cap * mean
     lower = 0.0 if floor is None else floor * mean
+    _check_reachable(ms, cells, upper, lower, cap, floor)
     status = np.zeros(weights.size, dtype=np.int8)  # 0 free, 1 at cap, 2 at floor
     sweeps = 0
-    for _ in range(max_iter):
-        free = status == 0
+    for round_ in range(max_iter):
+        releasing = round_ < _RELEASE_ROUNDS
         held = np.where(status == 1, upper, np.where(status == 2, lower, 0.0))
+        free = status == 0
         W = np.bincount(cells.cell, np.where(free, weights, 0.0), minlength=C)
         offset = np.bincount(cells.cell, held, minlength=C)
-        _check_feasible(ms, cells, W, offset, status, cap, floor)
+        stuck = _stuck_levels(cells, W, offset)
+        if stuck is not None and releasing:
+            status[np.isin(cells.codes[stuck[0]][cells.cell], stuck[1])] = 0
+            continue
+        if stuck is not None:
+            _raise_stuck(ms, cells, stuck, offset, status, cap, floor)
         res = ipf(
             W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter, offset=offset
         )
         sweeps += res.iterations
         if not res.converged:
             raise WeightingError(_not_converged(ms, cells, res, max_iter, _bounds_text(cap, floor)))
-        new = np.where(free, weights * res.factors[cells.cell], held)
-        over = free & (new > upper)
-        under = free & (new < lower)
-        if not (over.any() or under.any()):
+        cand = weights * res.factors[cells.cell]
+        want = np.where(cand > upper, 1, np.where(cand < lower, 2, 0)).astype(np.int8)
+        if not releasing:
+            want = np.where(free, want, status)
+        if np.array_equal(want, status):
             break
-        status[over] = 1
-        status[under] = 2
+        status = want
     else:
         raise WeightingError(
             f"{_bounds_text(cap, floor)} did not settle in {max_iter} rounds of trimming "
             "and re-raking; raise max_iter or loosen the bounds"
         )
+    new = np.where(free, cand, held)
     step = RakingStep(
         margins=tuple(c[cells.cell] for c in cells.codes),
         weights=(*(np.where(free, weights * s[cells.cell], held) for s in res.sweep[:-1]), new),
@@ -257,44 +276,88 @@ def _rake_capped(
     return (new,), step, res, status
 
 
-def _bounds_text(cap: float | None, floor: float | None) -> str:
-    parts = ([] if cap is None else [f"cap={cap:g}"]) + (
-        [] if floor is None else [f"floor={floor:g}"]
-    )
-    return "raking with " + " and ".join(parts) + " x the mean weight"
-
-
-def _check_feasible(
+def _check_reachable(
     ms: MarginSet,
     cells: Cells,
-    free_w: np.ndarray,
-    offset: np.ndarray,
-    status: np.ndarray,
+    upper: np.ndarray | float,
+    lower: np.ndarray | float,
     cap: float | None,
     floor: float | None,
 ) -> None:
-    """Raise if a margin level's held weights alone already miss its target."""
+    """A level whose respondents, all at the cap (floor), fall short of (exceed) its target."""
+    C = cells.n_cells
+    hi = np.bincount(cells.cell, np.broadcast_to(upper, cells.cell.shape), minlength=C)
+    lo = np.bincount(cells.cell, np.broadcast_to(lower, cells.cell.shape), minlength=C)
+    count = np.bincount(cells.cell, minlength=C)
     for m, codes in enumerate(cells.codes):
         K = cells.targets[m].size
+        t = cells.targets[m]
+        most = np.bincount(codes, hi, minlength=K)
+        least = np.bincount(codes, lo, minlength=K)
+        n = np.bincount(codes, count, minlength=K)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(t) & ((most < t) | (least > t))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            g, lv = divmod(k, max(ms.variables[m].size, 1))
+            side = (
+                f"at most the cap they reach {most[k]:,.6g}"
+                if most[k] < t[k]
+                else f"at least the floor they reach {least[k]:,.6g}"
+            )
+            raise WeightingError(
+                f"{_bounds_text(cap, floor)} cannot be met: {ms.where(m, g, lv)} has "
+                f"{int(n[k])} respondents, and {side} against a target of {t[k]:,.6g}; "
+                "loosen the bounds or collapse levels"
+            )
+
+
+def _stuck_levels(
+    cells: Cells, free_w: np.ndarray, offset: np.ndarray
+) -> tuple[int, np.ndarray] | None:
+    """The first margin with levels whose held weights miss the target and nothing is free."""
+    for m, codes in enumerate(cells.codes):
+        K = cells.targets[m].size
+        t = cells.targets[m]
         held = np.bincount(codes, offset, minlength=K)
         movable = np.bincount(codes, free_w, minlength=K)
-        t = cells.targets[m]
         with np.errstate(invalid="ignore"):
             gap = t - held
             bad = ~np.isnan(t) & (
                 (gap < -1e-12 * cells.scale[m]) | ((movable <= 0) & (np.abs(gap) > 1e-12 * t))
             )
         if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            L = max(ms.variables[m].size, 1)
-            g, lv = divmod(k, L)
-            raise WeightingError(
-                f"{_bounds_text(cap, floor)} cannot be met: after holding "
-                f"{int((status == 1).sum())} weights at the cap and {int((status == 2).sum())} "
-                f"at the floor, {ms.where(m, g, lv)} has held weight {held[k]:.6g} against a "
-                f"target of {t[k]:.6g} and nothing left to adjust; loosen the bounds or "
-                "collapse levels"
-            )
+            return m, np.flatnonzero(bad)
+    return None
+
+
+def _raise_stuck(
+    ms: MarginSet,
+    cells: Cells,
+    stuck: tuple[int, np.ndarray],
+    offset: np.ndarray,
+    status: np.ndarray,
+    cap: float | None,
+    floor: float | None,
+) -> None:
+    m, levels = stuck
+    k = int(levels[0])
+    g, lv = divmod(k, max(ms.variables[m].size, 1))
+    held = float(np.bincount(cells.codes[m], offset, minlength=cells.targets[m].size)[k])
+    raise WeightingError(
+        f"{_bounds_text(cap, floor)} cannot be met: after holding {int((status == 1).sum())} "
+        f"weights at the cap and {int((status == 2).sum())} at the floor, "
+        f"{ms.where(m, g, lv)} has held weight {held:,.6g} against a target of "
+        f"{cells.targets[m][k]:,.6g} and nothing left to adjust; loosen the bounds or "
+        "collapse levels"
+    )
+
+
+def _bounds_text(cap: float | None, floor: float | None) -> str:
+    parts = ([] if cap is None else [f"cap={cap:g}"]) + (
+        [] if floor is None else [f"floor={floor:g}"]
+    )
+    return "raking with " + " and ".join(parts) + " x the mean weight"
 
 
 def _table(
