@@ -41,9 +41,11 @@ def quantile(
     with the variable observed; ``deff`` is null. Missing values are left out (R
     ``na.rm=TRUE``). See the module docstring for the estimator and its interval.
 
-    One deliberate difference from R 4.1.1: for ``p`` below the smallest observation's
-    weight share R's ``qrule_math`` returns the *second* smallest value; barometer returns
-    the smallest (the inverse CDF), which is what the rule defines.
+    R's rule is kept exactly, with one quirk of R 4.1.1: for ``p`` below the smallest
+    observation's weight share, ``qrule_math`` returns the *second* smallest value, not the
+    smallest. Point estimates rarely meet it, but the lower Woodruff limit in a small
+    domain often does (e.g. 14 equal weights and ``F - t se < 1/14``); barometer returns
+    what R returns.
 
     Examples
     --------
@@ -123,8 +125,9 @@ class _WeightedCDF:
         """``min{x : F(x) >= p_d}`` in each domain ``d`` (NaN for an empty domain).
 
         As R ``qs``: the position is the last sorted row whose cumulative weight is at most
-        ``p W``; if that weight equals ``p W`` exactly the value there is the quantile,
-        otherwise the next value.
+        ``p W`` (the first row if none is); if that weight equals ``p W`` exactly the value
+        there is the quantile, otherwise the next value. So for ``p`` below the smallest
+        value's weight share R, and barometer, give the *second* smallest value.
         """
         n_dom = self.count.size
         out = np.full(n_dom, np.nan)
@@ -135,7 +138,8 @@ class _WeightedCDF:
         n_below = np.bincount(self.dom, below, minlength=n_dom).astype(np.int64)
         has = self.count > 0
         last = self.start + self.count - 1
-        pos = self.start + n_below - 1  # last row with cumw <= p W (start - 1 if none)
+        # R's last(): the last row with cumw <= p W, or the first row if there is none
+        pos = self.start + np.maximum(n_below, 1) - 1
         exact = (n_below > 0) & (
             (p - self.cumw[np.clip(pos, 0, self.x.size - 1)] / self.total) == 0
         )
