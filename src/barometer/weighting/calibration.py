@@ -22,7 +22,13 @@ import polars as pl
 from barometer.errors import WeightingError, did_you_mean
 from barometer.options import CalibrationMethod, check_option
 from barometer.variance.steps import GregStep
-from barometer.weighting.margins import MarginSet, check_support, parse_margins, row_codes
+from barometer.weighting.margins import (
+    MarginSet,
+    check_convergence,
+    check_support,
+    parse_margins,
+    row_codes,
+)
 from barometer.weighting.spec import CalibrationSpec, WeightingInfo, freeze, margin_table
 
 if TYPE_CHECKING:
@@ -357,10 +363,7 @@ def calibrate(
     [40.0, 15.0, 20.0, 25.0]
     """
     method = check_option(method, CalibrationMethod, "method", WeightingError)  # type: ignore[assignment]
-    if not (isinstance(tol, int | float) and tol > 0):
-        raise WeightingError(f"tol must be a positive number, not {tol!r}")
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
-        raise WeightingError(f"max_iter must be a positive integer, not {max_iter!r}")
+    check_convergence(tol, max_iter)
     lo, hi = _bounds(method, bounds)
     spec = CalibrationSpec(
         freeze(margins), method, None if bounds is None else (lo, hi), tol, max_iter

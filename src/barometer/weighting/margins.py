@@ -57,6 +57,14 @@ class MarginSet:
         return out
 
 
+def check_convergence(tol: float, max_iter: int) -> None:
+    """Validate the ``tol`` and ``max_iter`` options shared by raking and calibration."""
+    if isinstance(tol, bool) or not (isinstance(tol, int | float) and tol > 0):
+        raise WeightingError(f"tol must be a positive number, not {tol!r}")
+    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
+        raise WeightingError(f"max_iter must be a positive integer, not {max_iter!r}")
+
+
 def _lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
     """Index of each key among ``levels``: exact match first, then by string form."""
     exact = {lv: i for i, lv in enumerate(levels)}

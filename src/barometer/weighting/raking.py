@@ -19,7 +19,12 @@ from barometer.errors import WeightingError
 from barometer.variance.steps import RakingStep
 from barometer.weighting._codes import Column, combine, split
 from barometer.weighting.ipf import IpfResult, _totals, ipf
-from barometer.weighting.margins import MarginSet, check_support, parse_margins
+from barometer.weighting.margins import (
+    MarginSet,
+    check_convergence,
+    check_support,
+    parse_margins,
+)
 from barometer.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
 
 if TYPE_CHECKING:
@@ -57,10 +62,7 @@ def build_cells(ms: MarginSet) -> Cells:
 
 
 def _check_options(tol: float, max_iter: int, cap: float | None, floor: float | None) -> None:
-    if not (isinstance(tol, int | float) and tol > 0):
-        raise WeightingError(f"tol must be a positive number, not {tol!r}")
-    if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
-        raise WeightingError(f"max_iter must be a positive integer, not {max_iter!r}")
+    check_convergence(tol, max_iter)
     if cap is not None and not (isinstance(cap, int | float) and cap >= 1):
         raise WeightingError(
             f"cap={cap!r}: a cap is a multiple of the mean weight and must be >= 1 (e.g. 5)"
