@@ -1,0 +1,280 @@
+"""``bm.Poll``: weighting by country × wave, estimates, regions (barometer.poll.poll)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from _pollkit import (
+    AGE_TARGET,
+    COUNTRIES,
+    GENDER_TARGET,
+    TRUTH,
+    edit_spec,
+    make_poll,
+    sample,
+    write_sav,
+)
+from barometer.errors import EstimationError, SpecError, WeightingError
+from barometer.poll.ingest import ingest
+from barometer.poll.poll import Poll
+
+#: Raking tolerance asked for, and the check on the margins it implies.
+TOL = 1e-10
+#: Region arithmetic is exact linear algebra on the country estimates.
+EXACT = 1e-12
+
+
+@pytest.fixture(scope="module")
+def poll(tmp_path_factory: pytest.TempPathFactory) -> Poll:
+    root = tmp_path_factory.mktemp("poll")
+    make_poll(root, n=400, seed=7)
+    p, _ = Poll.ingest(root / "spec.yaml", root / "poll.duckdb")
+    p.weight(tol=TOL)
+    return p
+
+
+def test_weights_meet_every_margin(poll: Poll) -> None:
+    rows = poll.store.respondents(["country", "wave", "gender", "age"], with_weights=True)
+    assert rows["weight"].null_count() == 0 and rows.height == 7 * 400
+    for (country, wave), grp in rows.group_by("country", "wave"):
+        total = grp["weight"].sum()
+        assert total == pytest.approx(COUNTRIES[country], rel=1e-9)  # shares x population
+        for var, target in (("gender", GENDER_TARGET), ("age", AGE_TARGET)):
+            for level, share in target.items():
+                got = grp.filter(pl.col(var) == level)["weight"].sum() / total
+                assert got == pytest.approx(share, abs=10 * TOL), (country, wave, var)
+
+
+def test_diagnostics(poll: Poll) -> None:
+    diag = poll.diagnostics()
+    assert diag.height == 7
+    assert diag.columns[:3] == ["country", "wave", "n"]
+    assert (diag["deff_kish"] > 1).all() and (diag["n_effective"] < diag["n"]).all()
+    assert poll.weight_settings()["tol"] == TOL and poll.weighted
+    bases = poll.bases()
+    assert bases["n"].to_list() == [400] * 7
+    assert bases["country"].to_list() == ["DE", "DE", "FR", "FR", "IT", "IT", "PL"]
+
+
+def test_estimates_recover_the_population(poll: Poll) -> None:
+    est = poll.estimate("us_relationship")
+    table = est.to_polars()
+    assert table.columns == [
+        *("country", "wave", "variable", "level", "estimate", "se"),
+        *("ci_low", "ci_high", "n", "deff"),
+    ]
+    # levels in questionnaire order, shares summing to one in every country x wave
+    first = table.filter((pl.col("country") == "DE") & (pl.col("wave") == "2024-11"))
+    assert first["level"].to_list() == ["ally", "partner", "dont_know"]
+    sums = table.group_by("country", "wave").agg(pl.col("estimate").sum())
+    assert np.allclose(sums["estimate"], 1.0)
+    z = []
+    for row in table.iter_rows(named=True):
+        truth = TRUTH[row["country"]][["ally", "partner", "dont_know"].index(row["level"])]
+        z.append((row["estimate"] - truth) / row["se"])
+        assert row["ci_low"] < row["estimate"] < row["ci_high"]
+    # gross errors only; coverage is checked properly in test_intervals_cover_the_truth
+    assert np.max(np.abs(z)) < 5 and np.mean(np.abs(z)) < 1.3, z
+
+
+def test_weighting_corrects_the_skew(poll: Poll) -> None:
+    # young respondents are over-sampled and answer "partner" more often
+    raked = poll.estimate("us_relationship", countries=["DE"])
+    base = poll.estimate("us_relationship", countries=["DE"], weights="base")
+    pick = pl.col("level") == "partner"
+    raked_p = raked.to_polars().filter(pick)["estimate"].mean()
+    base_p = base.to_polars().filter(pick)["estimate"].mean()
+    assert base_p > raked_p
+
+
+def test_filters(poll: Poll) -> None:
+    est = poll.estimate("us_relationship", by=["country"], waves=["2025-11"], countries=["FR"])
+    table = est.to_polars()
+    assert table["country"].unique().to_list() == ["FR"] and table["n"].to_list() == [400] * 3
+    banner = poll.estimate("us_relationship", by=["country", "wave", "gender"], countries=["IT"])
+    assert set(banner.to_polars()["gender"]) == {"female", "male"}
+
+
+def test_region_mean_is_like_for_like_by_default(poll: Poll) -> None:
+    countries = poll.estimate("us_relationship").to_polars()
+    eu = poll.estimate("us_relationship", region="EU")
+    table = eu.to_polars()
+    assert set(table["country"]) == {"EU"}
+    assert all(c == ["DE", "FR", "IT"] for c in table["countries"].to_list())  # PL: first wave only
+    assert any("left out, not polled in every wave: PL" in n for n in eu.notes)
+    for row in table.iter_rows(named=True):
+        members = countries.filter(
+            pl.col("country").is_in(["DE", "FR", "IT"])
+            & (pl.col("wave") == row["wave"])
+            & (pl.col("level") == row["level"])
+        )
+        assert row["estimate"] == pytest.approx(members["estimate"].mean(), abs=EXACT)
+        # independent samples: var(mean) = sum of variances / k^2
+        se = float(np.sqrt((members["se"] ** 2).sum()) / 3)
+        assert row["se"] == pytest.approx(se, rel=1e-9)
+
+
+def test_region_each_wave_and_population_rule(poll: Poll) -> None:
+    countries = poll.estimate("us_relationship").to_polars()
+    each = poll.estimate("us_relationship", region="EU", like_for_like=False).to_polars()
+    first = each.filter(pl.col("wave") == "2024-11")
+    assert first["countries"].to_list()[0] == ["DE", "FR", "IT", "PL"]
+    pooled = poll.estimate("us_relationship", region="EUP", waves=["2024-11"]).to_polars()
+    ally = countries.filter((pl.col("wave") == "2024-11") & (pl.col("level") == "ally"))
+    pop = np.array([COUNTRIES[c] for c in ally["country"]])
+    expected = float((ally["estimate"].to_numpy() * pop).sum() / pop.sum())
+    got = pooled.filter(pl.col("level") == "ally")["estimate"][0]
+    assert got == pytest.approx(expected, abs=EXACT)
+
+
+def test_errors_name_the_fix(poll: Poll) -> None:
+    with pytest.raises(SpecError, match="did you mean 'us_relationship'"):
+        poll.estimate("us_relationshp")
+    with pytest.raises(EstimationError, match="cannot break down by 'contry'"):
+        poll.estimate("us_relationship", by=["contry"])
+    with pytest.raises(SpecError, match="no country 'XX'"):
+        poll.estimate("us_relationship", countries=["XX"])
+    with pytest.raises(SpecError, match="no region 'ASIA'"):
+        poll.estimate("us_relationship", region="ASIA")
+
+
+def test_unweighted_store_and_stale_weights(tmp_path: Path) -> None:
+    make_poll(tmp_path, n=60, waves=["2024-11"])
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    with pytest.raises(EstimationError, match="not weighted"):
+        p.estimate("us_relationship")
+    assert p.estimate("us_relationship", weights="base").to_polars().height == 12
+    p.weight()
+    assert p.weighted
+    write_sav(sample("DE", "2024-11", 50, seed=5), tmp_path / "data/de_202411.sav")
+    ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    assert not p.weighted  # data changed: weights cleared
+    with pytest.raises(EstimationError, match="not weighted"):
+        p.estimate("us_relationship")
+
+
+def test_weighting_problems(tmp_path: Path) -> None:
+    make_poll(tmp_path, n=60, waves=["2024-11"])
+    edit_spec(tmp_path / "spec.yaml", lambda s: s["targets"].pop(0))  # no DE targets
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    with pytest.raises(WeightingError, match="no weighting targets for DE 2024-11"):
+        p.weight()
+
+    def unmap(spec: dict) -> None:
+        spec["targets"].insert(0, {"country": "DE", "margins": {"gender": GENDER_TARGET}})
+        spec["sources"][0]["variables"]["gender"]["codes"][2] = None
+
+    edit_spec(tmp_path / "spec.yaml", unmap)
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    with pytest.raises(WeightingError, match=r"DE 2024-11: \d+ respondent\(s\) have no gender"):
+        p.weight()
+
+
+def test_cap_limits_the_weights(tmp_path: Path) -> None:
+    make_poll(tmp_path, n=200, waves=["2024-11"])
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    free = p.weight()
+    capped = p.weight(cap=1.5)
+    mean = capped["sum_weights"] / capped["n"]
+    assert (capped["max_weight"] <= 1.5 * mean * (1 + 1e-9)).all()
+    assert (free["max_weight"] > 1.5 * mean).any()  # the cap had work to do
+
+
+@pytest.mark.slow
+def test_intervals_cover_the_truth(tmp_path: Path) -> None:
+    """200 polls (waves) from one known population: 95% intervals cover 93-97%."""
+    rng = np.random.default_rng(20261124)
+    p_young, p_female = 0.3, 0.52
+    # P(answer) in each age x gender cell: ally, partner, dont_know
+    cells = {
+        ("young", "female"): (0.15, 0.60, 0.25),
+        ("young", "male"): (0.25, 0.60, 0.15),
+        ("old", "female"): (0.30, 0.50, 0.20),
+        ("old", "male"): (0.40, 0.45, 0.15),
+    }
+    share = {
+        (a, g): (p_young if a == "young" else 1 - p_young)
+        * (p_female if g == "female" else 1 - p_female)
+        for a, g in cells
+    }
+    truth = np.sum([np.array(cells[k]) * share[k] for k in cells], axis=0)
+    n_polls, n = 200, 400
+    data = tmp_path / "data"
+    data.mkdir()
+    sources, waves = [], []
+    for i in range(n_polls):
+        young = rng.random(n) < 0.5  # the panel: too young, too male
+        female = rng.random(n) < 0.42
+        probs = np.array([cells[("young" if y else "old", "female" if f else "male")]
+                          for y, f in zip(young, female, strict=True)])  # fmt: skip
+        answer = (rng.random(n)[:, None] > probs.cumsum(axis=1)).sum(axis=1)
+        pl.DataFrame(
+            {
+                "id": np.arange(n),
+                "q": np.array(["ally", "partner", "dont_know"])[answer],
+                "age": np.where(young, "young", "old"),
+                "gender": np.where(female, "female", "male"),
+            }
+        ).write_parquet(data / f"p{i:03d}.parquet")
+        wave = f"w{i:03d}"
+        waves.append({"id": wave})
+        sources.append(
+            {
+                "id": wave,
+                "file": f"data/p{i:03d}.parquet",
+                "wave": wave,
+                "country": "DE",
+                "respondent_id": "id",
+                "variables": {
+                    "us_relationship": {"column": "q"},
+                    "age": {"column": "age"},
+                    "gender": {"column": "gender"},
+                },
+            }
+        )
+    spec = {
+        "name": "coverage",
+        "countries": [{"code": "DE", "name": "Germany"}],
+        "waves": waves,
+        "questions": [
+            {
+                "id": "us_relationship",
+                "levels": [{"code": c, "label": c} for c in ("ally", "partner", "dont_know")],
+            },
+            {
+                "id": "age",
+                "levels": [{"code": "young", "label": "y"}, {"code": "old", "label": "o"}],
+            },
+            {
+                "id": "gender",
+                "levels": [{"code": "female", "label": "f"}, {"code": "male", "label": "m"}],
+            },
+        ],
+        "sources": sources,
+        "targets": [
+            {
+                "country": "DE",
+                "margins": {
+                    "age": {"young": p_young, "old": 1 - p_young},
+                    "gender": {"female": p_female, "male": 1 - p_female},
+                },
+            }
+        ],
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    p.weight()
+    table = p.estimate("us_relationship").to_polars()
+    level = {"ally": 0, "partner": 1, "dont_know": 2}
+    t = np.array([truth[level[lv]] for lv in table["level"]])
+    covered = (table["ci_low"].to_numpy() <= t) & (t <= table["ci_high"].to_numpy())
+    assert table.height == 3 * n_polls
+    assert 0.93 <= covered.mean() <= 0.97, covered.mean()
+    unweighted = p.estimate("us_relationship", weights="base").to_polars()
+    cov_base = (unweighted["ci_low"].to_numpy() <= t) & (t <= unweighted["ci_high"].to_numpy())
+    assert cov_base.mean() < 0.9  # without weighting the skewed panel misses the truth
