@@ -84,8 +84,8 @@ def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
     >>> import polars as pl, barometer as bm
     >>> df = pl.DataFrame({"a": ["x", "y"] * 20, "b": ["u"] * 15 + ["v"] * 25})
     >>> t = bm.Design(df).chisq("a", "b")
-    >>> round(t.statistic, 4), round(t.ndf, 4)
-    (0.0, 1.0)
+    >>> round(t.statistic, 3), t.ndf, t.ddf, round(t.p_value, 3)
+    (0.104, 1.0, 39.0, 0.749)
     """
     statistic = check_option(statistic, ChisqStatistic, "statistic", EstimationError)
     frame = design.data
