@@ -214,7 +214,8 @@ def _wilson(p: np.ndarray, n: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np
     q2n = q * q / n
     centre = (p + q2n / 2) / (1 + q2n)
     half = q / (1 + q2n) * np.sqrt(p * (1 - p) / n + q2n / (4 * n))
-    return np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)
+    low = np.where(p == 0, 0.0, np.maximum(centre - half, 0.0))
+    return low, np.where(p == 1, 1.0, np.minimum(centre + half, 1.0))
 
 
 def _replicate_logit_variance(fam: Any) -> np.ndarray:
