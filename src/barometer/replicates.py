@@ -162,6 +162,8 @@ def to_replicates(
     if type != "bootstrap" and (replicates is not None or seed is not None):
         raise DesignError(f"replicates= and seed= are for type='bootstrap', not {type!r}")
     f = np.where(s.n_psu > 1, s.scale * (s.n_psu - 1) / s.n_psu, s.scale)
+    if type in ("jk1", "jkn"):  # before building the PSUs x replicates factors
+        _check_size(s.n, s.n_psus, type)
     if type == "jk1":
         if stratified:
             raise DesignError(
@@ -187,18 +189,14 @@ def to_replicates(
         n_rep = 50 if replicates is None else int(replicates)
         if n_rep < 2:
             raise DesignError(f"replicates={replicates!r}: the bootstrap needs at least 2")
+        _check_size(s.n, n_rep, type)
         factors, scale, rscales = _bootstrap(s, f, n_rep, np.random.default_rng(seed), design)
     else:
         raise DesignError(
             f"to_replicates builds 'jk1', 'jkn', 'brr' or 'bootstrap' replicates, not {type!r}; "
             "supply other replicate weights as columns to ReplicateDesign"
         )
-    n_rep = factors.shape[1]
-    if s.n * n_rep > _MAX_CELLS:
-        raise DesignError(
-            f"{n_rep} {type} replicates of {s.n} rows would need {s.n * n_rep * 8 / 1e9:.1f} GB; "
-            "give the design PSUs (psu=) or use type='bootstrap'"
-        )
+    _check_size(s.n, factors.shape[1], type)
     new = object.__new__(ReplicateDesign)
     new.data = design.data
     new.weights = design.weights
@@ -210,6 +208,16 @@ def to_replicates(
     new.calibration = ()
     new.weighting = None
     return new
+
+
+def _check_size(n_rows: int, n_rep: int, type: str) -> None:
+    """Refuse replicate weights that would not fit in memory (see ``_MAX_CELLS``)."""
+    if n_rows * n_rep > _MAX_CELLS:
+        raise DesignError(
+            f"{n_rep} {type} replicates of {n_rows} rows would need "
+            f"{n_rows * n_rep * 8 / 1e9:.1f} GB; give the design PSUs (psu=) or use "
+            "type='bootstrap'"
+        )
 
 
 def _jk1(s: Any, f: float) -> tuple[np.ndarray, float, np.ndarray]:
