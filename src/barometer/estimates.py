@@ -53,6 +53,23 @@ class Estimates:
     def __getitem__(self, column: str) -> pl.Series:
         return self.table.get_column(column)
 
+    def filter(self, predicate: pl.Expr) -> Estimates:
+        """The rows where ``predicate`` (a polars expression) holds, keeping their covariance."""
+        table = self.table.with_row_index("_i")
+        kept = table.filter(predicate)
+        if kept.height == table.height:
+            return self
+        idx = kept.get_column("_i").to_numpy()
+        rows = idx if self.rows is None else np.asarray(self.rows)[idx]
+        return Estimates(
+            kept.drop("_i"),
+            by=self.by,
+            statistic=self.statistic,
+            families=self.families,
+            rows=rows,
+            notes=self.notes,
+        )
+
     def vcov(self) -> np.ndarray:
         """Covariance matrix of the estimates, in row order (R ``vcov(svyby(..., covmat=TRUE))``).
 
