@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from barometer._frame import encode
+from barometer import reduce
 from barometer.errors import EstimationError
 
 
@@ -145,7 +145,7 @@ def proportion_interval(
     n_levels = fam.n_levels
     by = _by_columns(table)
     design = fam.design
-    dom_all = encode(design.data, by).codes
+    dom_all = reduce.domains(design, by).codes
     info = domain_design(design, dom_all, fam.n_domains)
     df = np.repeat(info.degf, n_levels)
     q = t_quantile(level, df)

@@ -22,12 +22,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from barometer import estimators
-from barometer._frame import check_columns, encode
+from barometer import estimators, reduce
 from barometer.errors import EstimationError
 from barometer.estimates import Estimates
 from barometer.intervals import domain_design, t_quantile
-from barometer.reduce import Variable, is_numeric
+from barometer.reduce import Variable
 
 
 def quantile(
@@ -54,23 +53,14 @@ def quantile(
     >>> bm.Design(df, weights="w").quantile("y", 0.5).to_polars()["estimate"][0]
     2.0
     """
-    frame: pl.DataFrame = design.data  # type: ignore[attr-defined]
-    check_columns(frame, [variable], "variable", EstimationError)
     bad = [p for p in probs if not 0.0 <= p <= 1.0]
     if bad:
         raise EstimationError(f"quantile probabilities must lie in [0, 1]; got {bad}")
     if not 0.0 < level_ci < 1.0:
         raise EstimationError(f"level_ci must lie strictly between 0 and 1, not {level_ci}")
-    col = frame.get_column(variable)
-    if col.dtype == pl.Boolean:
-        col = col.cast(pl.Float64)
-    if not is_numeric(col):
-        raise EstimationError(
-            f"variable {variable!r} is {col.dtype}, not numeric: quantiles need an ordered "
-            "numeric variable (use proportion() for the share of each level)"
-        )
-    x = col.cast(pl.Float64).fill_nan(None).fill_null(float("nan")).to_numpy()
-    coding = encode(frame, by)
+    x = reduce.variable(design, variable, categorical=False).values
+    assert x is not None
+    coding = reduce.domains(design, by)
     n_dom = coding.size
     w = design.weights  # type: ignore[attr-defined]
     valid = ~np.isnan(x) & (w != 0)
