@@ -24,6 +24,7 @@ from barometer.significance import (
     difference,
     level_difference,
     net,
+    pairwise_differences,
     region,
     select,
 )
@@ -102,6 +103,17 @@ def test_chisq_replicate_design_matches_r(dclus1: bm.Design) -> None:
     c = r.chisq("sch.wide", "stype", statistic="Chisq")
     assert _close(c.statistic, 11.940892080745339)
     assert _close(c.p_value, 0.011517295902777879)
+
+
+def test_chisq_calibrated_design_matches_r(dclus1: bm.Design) -> None:
+    # ps <- postStratify(dclus1, ~stype, data.frame(stype=c("E","H","M"),
+    #   Freq=c(4421,755,1018))); svychisq(~sch.wide+awards, ps, statistic=s)
+    ps = dclus1.poststratify("stype", {"E": 4421.0, "H": 755.0, "M": 1018.0})
+    f = ps.chisq("sch.wide", "awards")
+    assert _close(f.statistic, 140.60250393808104) and _close(f.p_value, 1.0900653810845532e-08)
+    assert _close(f.ndf, 1.0) and _close(f.ddf, 14.0)
+    w = ps.chisq("sch.wide", "awards", statistic="adjWald")
+    assert _close(w.statistic, 60.553768772485732) and _close(w.p_value, 1.8871713768005233e-06)
 
 
 def test_chisq_result_and_table(gen: bm.Design) -> None:
@@ -322,6 +334,34 @@ def test_net_bad_input(ally: bm.Estimates, dclus1: bm.Design) -> None:
         net(ally, {"x": "ally"})
     with pytest.raises(bm.EstimationError, match="categorical"):
         net(dclus1.mean("api00"), {"x": ["a"]})
+
+
+# --- pairwise (banner column tests) ---------------------------------------------------
+
+
+def test_pairwise_differences_agree_with_difference(ally: bm.Estimates) -> None:
+    t = pairwise_differences(ally, "country", adjust="holm")
+    assert t.height == 5 * 3  # 5 levels x 3 pairs of countries
+    assert {"first", "second", "difference", "se", "p_value", "p_adjusted"} <= set(t.columns)
+    for rec in t.filter(pl.col("level") == "ally").to_dicts():
+        d = difference(
+            ally,
+            {"country": rec["first"], "level": "ally"},
+            ally,
+            {"country": rec["second"], "level": "ally"},
+        )
+        assert _close(rec["difference"], d.estimate) and _close(rec["se"], d.se)
+        assert _close(rec["p_value"], d.p_value)
+    for (_lev,), grp in t.group_by(["level"]):
+        want = adjust_pvalues(grp["p_value"].to_numpy(), "holm")
+        assert np.allclose(grp["p_adjusted"].to_numpy(), want, rtol=1e-12)
+
+
+def test_pairwise_differences_bad_input(ally: bm.Estimates) -> None:
+    with pytest.raises(bm.EstimationError, match="did you mean 'country'"):
+        pairwise_differences(ally, "contry")
+    with pytest.raises(bm.EstimationError, match="adjust='sidak'"):
+        pairwise_differences(ally, "country", adjust="sidak")  # type: ignore[arg-type]
 
 
 # --- multiplicity ------------------------------------------------------------------------

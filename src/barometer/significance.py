@@ -555,6 +555,73 @@ def region(
     return _derived(estimates, keys, coef, n_new, note)
 
 
+def pairwise_differences(
+    estimates: Estimates,
+    over: str,
+    adjust: PAdjustMethod = "holm",
+    level: float = 0.95,
+) -> pl.DataFrame:
+    """Every pair of values of the by-column ``over`` compared within each combination of
+    the other columns (and variable and level): the column-proportion tests of a banner
+    table, design-based (their covariance from ``estimates.vcov()``), normal (z) tests.
+
+    Returns one row per pair: the other by-columns, ``variable``, ``level``, ``first`` and
+    ``second`` (the two values of ``over``, in table order), ``estimate_first``,
+    ``estimate_second``, ``difference`` (first - second), ``se``, ``ci_low``, ``ci_high``,
+    ``p_value`` and ``p_adjusted`` — adjusted by ``adjust`` (:func:`adjust_pvalues`)
+    within each group, i.e. over the pairs of one row of the banner.
+    """
+    if over not in estimates.by:
+        raise EstimationError(
+            f"pairwise over {over!r}: it is not a by-column of these estimates "
+            f"({', '.join(estimates.by) or 'none'}){did_you_mean(over, estimates.by)}"
+        )
+    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
+    table = estimates.table
+    theta = table.get_column("estimate").to_numpy()
+    v = estimates.vcov()
+    others = [c for c in estimates.by if c != over] + ["variable", "level"]
+    groups = (
+        table.select(others)
+        .with_columns(_row=pl.int_range(pl.len()))
+        .group_by(others, maintain_order=True)
+        .agg(pl.col("_row"))
+    )
+    first, second, gid = [], [], []
+    for g, rows in enumerate(groups.get_column("_row").to_list()):
+        i, j = np.triu_indices(len(rows), k=1)
+        r = np.asarray(rows)
+        first.append(r[i])
+        second.append(r[j])
+        gid.append(np.full(i.size, g))
+    a = np.concatenate(first) if first else np.zeros(0, dtype=np.int64)
+    b = np.concatenate(second) if second else np.zeros(0, dtype=np.int64)
+    g_of = np.concatenate(gid) if gid else np.zeros(0, dtype=np.int64)
+    diff = theta[a] - theta[b]
+    se = np.sqrt(np.maximum(v[a, a] + v[b, b] - 2 * v[a, b], 0.0))
+    low, high = wald_interval(diff, se, level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(se > 0, 2 * stats.norm.sf(np.abs(diff) / se), np.nan)
+    p_adj = np.full(p.size, np.nan)
+    for g in range(groups.height):
+        sel = g_of == g
+        p_adj[sel] = adjust_pvalues(p[sel], adjust)
+    labels = table.get_column(over)
+    out = groups.select(others)[g_of.tolist()] if g_of.size else groups.select(others).head(0)
+    return out.with_columns(
+        first=labels.gather(a),
+        second=labels.gather(b),
+        estimate_first=pl.Series(theta[a]),
+        estimate_second=pl.Series(theta[b]),
+        difference=pl.Series(diff),
+        se=pl.Series(se),
+        ci_low=pl.Series(low),
+        ci_high=pl.Series(high),
+        p_value=pl.Series(p),
+        p_adjusted=pl.Series(p_adj),
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Multiplicity
 # ---------------------------------------------------------------------------------------
