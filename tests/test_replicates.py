@@ -24,11 +24,6 @@ REL = 1e-8
 
 
 @pytest.fixture(scope="module")
-def apiclus1() -> pl.DataFrame:
-    return load_data("apiclus1")
-
-
-@pytest.fixture(scope="module")
 def gen_poll() -> pl.DataFrame:
     return load_data("gen_poll")
 
