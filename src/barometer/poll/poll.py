@@ -384,7 +384,7 @@ class Poll:
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
         est = design.proportion(question, by=by_list, level_ci=level)
-        est = _subset(est, pl.col("n") > 0)
+        est = est.filter(pl.col("n") > 0)
         if region is None:
             return est
         return self._combine(est, region, countries, like_for_like)
@@ -434,23 +434,3 @@ class Poll:
         )
         out = combined.to_polars().rename({"members": "countries"})
         return Estimates(out, by=combined.by, statistic=combined.statistic, notes=tuple(notes))
-
-
-def _subset(est: Any, keep: pl.Expr) -> Any:
-    """The rows of ``est`` where ``keep`` holds, keeping their covariance."""
-    from barometer.estimates import Estimates
-
-    table = est.to_polars().with_row_index("_i")
-    kept = table.filter(keep)
-    if kept.height == table.height:
-        return est
-    idx = kept.get_column("_i").to_numpy()
-    rows = idx if est.rows is None else np.asarray(est.rows)[idx]
-    return Estimates(
-        kept.drop("_i"),
-        by=est.by,
-        statistic=est.statistic,
-        families=est.families,
-        rows=rows,
-        notes=est.notes,
-    )

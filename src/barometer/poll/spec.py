@@ -248,6 +248,15 @@ class Target(_Model):
         return all(abs(sum(m.values()) - 1.0) <= _SHARE_TOLERANCE for m in self.margins.values())
 
 
+def _find(items: list[Any], wanted: str, what: str) -> Any:
+    """The item whose ``id`` is ``wanted``; :class:`SpecError` with a suggestion if none."""
+    for item in items:
+        if item.id == wanted:
+            return item
+    ids = [i.id for i in items]
+    raise SpecError(f"no {what} {wanted!r} in the spec{did_you_mean(wanted, ids)}")
+
+
 class PollSpec(_Model):
     """A whole poll: countries, regions, waves, questionnaire, sources and targets.
 
@@ -272,11 +281,7 @@ class PollSpec(_Model):
 
     def question(self, qid: str) -> Question:
         """The question ``qid``; :class:`SpecError` with a suggestion when there is none."""
-        for q in self.questions:
-            if q.id == qid:
-                return q
-        ids = [q.id for q in self.questions]
-        raise SpecError(f"no question {qid!r} in the spec{did_you_mean(qid, ids)}")
+        return _find(self.questions, qid, "question")
 
     def source_path(self, source: Source) -> Path:
         """The absolute path of a source's file."""
@@ -285,11 +290,7 @@ class PollSpec(_Model):
 
     def region(self, rid: str) -> Region:
         """The region ``rid``; :class:`SpecError` with a suggestion when there is none."""
-        for r in self.regions:
-            if r.id == rid:
-                return r
-        ids = [r.id for r in self.regions]
-        raise SpecError(f"no region {rid!r} in the spec{did_you_mean(rid, ids)}")
+        return _find(self.regions, rid, "region")
 
 
 # ---------------------------------------------------------------------------------------

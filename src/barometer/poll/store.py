@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,20 @@ def _sha(obj: Any) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT on ``con``; ROLLBACK on any error; the connection is closed."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
 
 
 def _quote(name: str) -> str:
@@ -320,9 +335,7 @@ class Store:
             return False
         clear_weights = bool(loaded or removed) or meta.get("targets_sha256") != targets_sha
         positions = {s.id: i for i, s in enumerate(spec.sources)}
-        con = self._connect()
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with _transaction(self._connect()) as con:
             con.execute(_SCHEMA)
             self._write_metadata(con, spec)
             for sid in removed:
@@ -348,12 +361,6 @@ class Store:
                 "ingested_at": _now().isoformat(timespec="seconds"),
             }
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(new_meta.items()))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
         return meta_changed
 
     def write_weights(
@@ -364,9 +371,7 @@ class Store:
         ``weights`` has columns ``source_id, respondent_id, weight``; ``diagnostics``
         the columns of the ``weight_diagnostics`` table.
         """
-        con = self._connect()
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with _transaction(self._connect()) as con:
             con.execute("DELETE FROM weights")
             con.execute("DELETE FROM weight_diagnostics")
             con.register("w_in", weights.select("source_id", "respondent_id", "weight").to_arrow())
@@ -382,9 +387,3 @@ class Store:
                 ("weight_settings", json.dumps(settings, sort_keys=True)),
             ]
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
