@@ -73,7 +73,7 @@ def test_linear_unbounded_matches_newton() -> None:
 def test_calibration_functions_are_one_at_zero_and_increasing(lo, hi, u) -> None:
     for fm1, df in CALFUNS.values():
         assert fm1(np.array([0.0]), lo, hi)[0] == pytest.approx(0.0, abs=1e-12)
-        assert df(np.array([u]), lo, hi)[0] >= 0
+        assert df(np.array([u]), lo, hi)[0] >= -1e-12  # R's logit dF cancels near 0
 
 
 def test_replicates_are_recalibrated() -> None:

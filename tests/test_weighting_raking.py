@@ -321,7 +321,7 @@ def test_missing_values_in_a_raking_variable() -> None:
             "margins are given for group country='FR', which has no respondents",
         ),
         (
-            {"KR": GOOD, "DE": {"sex": {"f": 50, "m": 50}, "age": {"o": 100, "z": 5}}},
+            {"KR": GOOD, "DE": {"sex": {"f": 50, "m": 50}, "age": {"y": 45, "o": 50, "z": 5}}},
             "country",
             "target level 'age'='z' (group country='DE') has no respondents",
         ),

@@ -17,6 +17,10 @@ import polars as pl
 from barometer.errors import WeightingError, did_you_mean
 
 _LUT_SPAN = 1 << 20  # integer columns whose range fits here are coded by a lookup table
+_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93],
+    dtype=np.uint64,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +76,48 @@ def _encode_categorical(s: pl.Series) -> tuple[np.ndarray, list[object]]:
     return lut[row_phys], [labels[i] for i in order]
 
 
-def encode_column(frame: pl.DataFrame, name: str, role: str) -> Column:
-    """Encode column ``name`` of ``frame``; ``role`` names it in errors ("raking variable")."""
+def _encode_by_hash(s: pl.Series, expected: Sequence[object]) -> Column | None:
+    """Codes of a string column whose values should all be among ``expected`` (the target
+    levels), by a perfect hash of the expected levels: one hashing pass, no sort or string
+    comparison. Returns None (use the general path) if any value is not expected or null.
+
+    Each row's 64-bit hash is mapped to a small table by multiply-shift; a multiplier is
+    chosen that separates the expected levels, and every row's full hash is then checked
+    against its level's, so a value outside ``expected`` can never pass as one of them.
+    """
+    if not expected or not all(isinstance(e, str) for e in expected):
+        return None
+    levels = sorted(set(expected))  # type: ignore[type-var]
+    h_lv = pl.Series(levels, dtype=pl.String).hash().to_numpy()
+    if np.unique(h_lv).size < h_lv.size:
+        return None
+    bits = max(4, int(np.ceil(np.log2(len(levels)))) + 4)
+    shift = np.uint64(64 - bits)
+    for mult in _MULTIPLIERS:
+        slots = (h_lv * mult) >> shift
+        if np.unique(slots).size == slots.size:
+            break
+    else:
+        return None
+    lut = np.zeros(1 << bits, dtype=np.int64)
+    lut[slots.astype(np.int64)] = np.arange(len(levels))
+    h = s.hash().to_numpy()
+    with np.errstate(over="ignore"):
+        codes = lut[((h * mult) >> shift).astype(np.int64)]
+    if not np.array_equal(h_lv[codes], h):
+        return None
+    return Column(s.name, codes, tuple(levels))
+
+
+def encode_column(
+    frame: pl.DataFrame, name: str, role: str, expected: Sequence[object] | None = None
+) -> Column:
+    """Encode column ``name`` of ``frame``; ``role`` names it in errors ("raking variable").
+
+    ``expected``, the levels the column should hold (a target's keys), enables a fast path
+    for string columns; the levels are then the expected ones, sorted, whether or not each
+    occurs (a level with no respondents has no rows).
+    """
     if name not in frame.columns:
         raise WeightingError(
             f"{role} {name!r} is not in the data{did_you_mean(name, frame.columns)}"
@@ -91,14 +135,13 @@ def encode_column(frame: pl.DataFrame, name: str, role: str) -> Column:
         codes, levels = _encode_numeric(s)
         return Column(name, codes, tuple(levels))
     s = s.cast(pl.String)
+    if expected is not None and s.null_count() == 0:
+        fast = _encode_by_hash(s, expected)
+        if fast is not None:
+            return fast
     levels = s.drop_nulls().unique().sort().to_list()
     codes = s.cast(pl.Enum(levels)).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
     return Column(name, codes, tuple(levels))
-
-
-def encode_columns(frame: pl.DataFrame, names: Sequence[str], role: str) -> list[Column]:
-    """Encode several columns (see ``encode_column``)."""
-    return [encode_column(frame, name, role) for name in names]
 
 
 def combine(columns: Sequence[Column]) -> tuple[np.ndarray, np.ndarray]:

@@ -98,10 +98,10 @@ def check_target(value: object, var: str, level: object, by: str | None, group: 
     return x
 
 
-def _group_column(frame: pl.DataFrame, by: str | None) -> Column:
+def _group_column(frame: pl.DataFrame, by: str | None, keys: list[object]) -> Column:
     if by is None:
         return Column("", np.zeros(frame.height, dtype=np.int64), (None,))
-    col = encode_column(frame, by, "by column")
+    col = encode_column(frame, by, "by column", expected=keys)
     if (col.codes < 0).any():
         rows = np.flatnonzero(col.codes < 0)
         raise WeightingError(
@@ -117,8 +117,9 @@ def _check_groups(
     """Map margin keys to the data's groups; every group with respondents needs margins."""
     keys = list(margins.keys())
     index = _lookup(keys, groups.levels)
+    count = np.bincount(groups.codes, minlength=groups.size)
     for key, idx in zip(keys, index, strict=True):
-        if idx is None:
+        if idx is None or count[idx] == 0:
             raise WeightingError(
                 f"margins are given for group {by}={key!r}, which has no respondents"
                 f"{did_you_mean(str(key), [str(v) for v in groups.levels])}"
@@ -128,7 +129,8 @@ def _check_groups(
                 f"with by={by!r}, margins must be keyed by group: margins[{key!r}] should be "
                 f"{{variable: {{level: target}}}}, not {type(margins[key]).__name__}"
             )
-    missing = sorted(set(range(groups.size)) - {i for i in index if i is not None})
+    present = set(np.flatnonzero(count).tolist())
+    missing = sorted(present - {i for i in index if i is not None})
     if missing:
         labels = ", ".join(repr(groups.levels[i]) for i in missing[:5])
         raise WeightingError(
@@ -151,7 +153,7 @@ def parse_margins(
             "margins must be a non-empty mapping {variable: {level: target}}"
             + ("" if by is None else " keyed by group")
         )
-    groups = _group_column(frame, by)
+    groups = _group_column(frame, by, list(margins.keys()))
     if by is None:
         group_index, per_group = [0], [margins]
     else:
@@ -168,7 +170,12 @@ def parse_margins(
                 raise WeightingError(f"margin keys must be column names, not {var!r}")
             if var not in names:
                 names.append(var)
-    columns = [encode_column(frame, name, role) for name in names]
+    expected: dict[str, list[object]] = {name: [] for name in names}
+    for spec in per_group:
+        for var, table in spec.items():  # type: ignore[union-attr]
+            if isinstance(table, Mapping):
+                expected[var].extend(table.keys())
+    columns = [encode_column(frame, name, role, expected=expected[name]) for name in names]
     gcodes = groups.codes
     base_total = np.bincount(gcodes, weights, minlength=G)
     targets = [np.full((G, c.size), np.nan) for c in columns]
