@@ -397,18 +397,20 @@ def _cell_shares(country: str, cells: np.ndarray) -> np.ndarray:
     # Older adults are less often highly educated and more often rural.
     assoc = np.exp(np.array([0.3, 0.2, -0.1, -0.4])[age] * (edu - 1) - 0.15 * age * urb)
     share = assoc / assoc.sum()
+    targets = [np.array(list(margins[var].values())) for var in DEMOGRAPHICS]
     for _ in range(1000):
-        for j, var in enumerate(DEMOGRAPHICS):
-            target = np.array(list(margins[var].values()))
+        for j, target in enumerate(targets):
             current = np.bincount(cells[:, j], weights=share, minlength=len(target))
             share = share * (target / current)[cells[:, j]]
         worst = max(
-            np.max(np.abs(np.bincount(cells[:, j], weights=share) - list(margins[var].values())))
-            for j, var in enumerate(DEMOGRAPHICS)
+            np.max(np.abs(np.bincount(cells[:, j], weights=share) - target))
+            for j, target in enumerate(targets)
         )
-        if worst < 1e-15:
-            break
-    return share / share.sum()
+        if worst < 1e-14:
+            return share
+    raise BarometerError(
+        f"demo population: census margins of {country} not met"
+    )  # pragma: no cover
 
 
 @dataclass(frozen=True)

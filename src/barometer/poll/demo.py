@@ -104,14 +104,14 @@ def draw_sample(country: str, wave: str, n: int, rng: np.random.Generator) -> pd
 class Firm:
     """How one fieldwork firm delivers its files.
 
-    ``names`` maps question ids to the firm's column names; ``codes(var, levels)``
-    gives the firm's code of each level; ``missing`` is the code of an item
+    ``countries`` maps each country the firm polls to its file format; ``names`` maps
+    question ids to the firm's column names; ``codes(var, levels)`` gives the firm's
+    code of each level; ``missing`` is the code of an item
     non-response (``None``: left empty).  ``country_codes`` (firms delivering one file
-    per wave) are the numeric codes of the country column.
+    per wave) are the numeric codes of the country column; ``id_prefix`` makes text ids.
     """
 
     name: str
-    fmt: str
     id_column: str
     names: dict[str, str]
     codes: Callable[[str, tuple[str, ...]], list[int]]
@@ -120,6 +120,7 @@ class Firm:
     country_column: str | None = None
     country_codes: dict[str, int] = field(default_factory=dict)
     upper_labels: bool = False
+    id_prefix: str | None = None
 
 
 def _substantive_then(dk: int, first: int) -> Callable[[str, tuple[str, ...]], list[int]]:
@@ -149,7 +150,6 @@ def _yougov_codes(var: str, levels: tuple[str, ...]) -> list[int]:
 FIRMS: dict[str, Firm] = {
     "Datapraxis": Firm(
         name="Datapraxis",
-        fmt="sav",
         id_column="respid",
         names={"us_relationship": "q1", "us_relations_outlook": "q2",
                "us_president_effect": "q3", "eu_equal_terms": "q4", "defence_spending": "q5",
@@ -161,7 +161,6 @@ FIRMS: dict[str, Firm] = {
     ),
     "YouGov": Firm(
         name="YouGov",
-        fmt="sav",
         id_column="yougov_id",
         names={"us_relationship": "US_Relationship", "us_relations_outlook": "US_Relations_Future",
                "us_president_effect": "Trump_Effect", "eu_equal_terms": "EU_Equal_Terms",
@@ -170,10 +169,10 @@ FIRMS: dict[str, Firm] = {
         codes=_yougov_codes,
         missing=9,
         countries={"GB": "sav", "US": "sav", "DK": "csv"},
+        id_prefix="YG",
     ),
     "Gallup International": Firm(
         name="Gallup International",
-        fmt="sav",
         id_column="ID",
         names={"us_relationship": "Q10", "us_relations_outlook": "Q11",
                "us_president_effect": "Q12", "eu_equal_terms": "Q13", "defence_spending": "Q14",
@@ -187,7 +186,6 @@ FIRMS: dict[str, Firm] = {
     ),
     "Norstat": Firm(
         name="Norstat",
-        fmt="dta",
         id_column="resp_no",
         names={"us_relationship": "s1_us_rel", "us_relations_outlook": "s2_us_future",
                "us_president_effect": "s3_president", "eu_equal_terms": "s4_eu_equal",
@@ -254,9 +252,9 @@ def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[
     cols: dict[str, Any] = {}
     value_labels: dict[str, dict[int, str]] = {}
     var_labels: dict[str, str] = {}
-    if firm.name == "YouGov":
+    if firm.id_prefix:  # text ids, not consecutive
         ids = np.arange(n) * 7 + 104_729
-        cols[firm.id_column] = [f"YG{i:08d}" for i in ids]
+        cols[firm.id_column] = [f"{firm.id_prefix}{i:08d}" for i in ids]
     else:
         cols[firm.id_column] = np.arange(1, n + 1, dtype=np.int64) + (
             0 if firm.country_column else 10_000
