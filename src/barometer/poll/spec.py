@@ -353,16 +353,24 @@ def _check_codes(
         problems.append(f"{loc}.codes: the same number is mapped more than once")
 
 
-def _check_sources(spec: PollSpec, problems: list[str]) -> None:
+def _check_country_wave(
+    spec: PollSpec, loc: str, country: str | None, wave: str | None, problems: list[str]
+) -> None:
+    """Problems of a ``country`` and ``wave`` reference (either may be None: not given)."""
     countries = [c.code for c in spec.countries]
     waves = [w.id for w in spec.waves]
+    if country is not None and country not in countries:
+        problems.append(f"{loc}.country: " + _unknown(country, countries, "country"))
+    if wave is not None and wave not in waves:
+        problems.append(f"{loc}.wave: " + _unknown(wave, waves, "wave"))
+
+
+def _check_sources(spec: PollSpec, problems: list[str]) -> None:
+    countries = [c.code for c in spec.countries]
     questions = {q.id: q for q in spec.questions}
     for i, src in enumerate(spec.sources):
         loc = f"sources[{i}]"
-        if src.wave not in waves:
-            problems.append(f"{loc}.wave: " + _unknown(src.wave, waves, "wave"))
-        if src.country is not None and src.country not in countries:
-            problems.append(f"{loc}.country: " + _unknown(src.country, countries, "country"))
+        _check_country_wave(spec, loc, src.country, src.wave, problems)
         for code, country in (src.country_codes or {}).items():
             if country not in countries:
                 problems.append(
@@ -384,16 +392,11 @@ def _check_sources(spec: PollSpec, problems: list[str]) -> None:
 
 
 def _check_targets(spec: PollSpec, problems: list[str]) -> None:
-    countries = [c.code for c in spec.countries]
-    waves = [w.id for w in spec.waves]
     questions = {q.id: q for q in spec.questions}
     seen: set[tuple[str, str | None]] = set()
     for i, target in enumerate(spec.targets):
         loc = f"targets[{i}]"
-        if target.country not in countries:
-            problems.append(f"{loc}.country: " + _unknown(target.country, countries, "country"))
-        if target.wave is not None and target.wave not in waves:
-            problems.append(f"{loc}.wave: " + _unknown(target.wave, waves, "wave"))
+        _check_country_wave(spec, loc, target.country, target.wave, problems)
         key = (target.country, target.wave)
         if key in seen:
             problems.append(f"{loc}: a second target for country {key[0]!r}, wave {key[1]!r}")
