@@ -119,6 +119,21 @@ def test_brr_totals_equal_linearisation(n_strata: int) -> None:
     assert set(np.unique(factors)) == {0.0, 2.0}
 
 
+def test_brr_paley_matches_r() -> None:
+    # df <- apistrat_pairs[apistrat_pairs$stype == "E", ][((0:99) * 37) %% 100 + 1, ]
+    # r <- as.svrepdesign(svydesign(id=~vpsu, strata=~vstrat, weights=~pw, nest=TRUE,
+    #   data=df), type="BRR")   # 10 strata: R's hadamard(10) is Paley's order 12
+    # SE(svymean(~api00+enroll, r)); SE(svytotal(~enroll, r))
+    data = load_data("apistrat_pairs").filter(pl.col("stype") == "E")
+    data = data[((np.arange(100) * 37) % 100).tolist()]
+    r = bm.Design(data, weights="pw", strata="vstrat", psu="vpsu").to_replicates("brr")
+    assert r.replicate_weights.shape == (100, 12)
+    se = r.mean(["api00", "enroll"])["se"].to_list()
+    assert math.isclose(se[0], 10.775087006609271, rel_tol=REL)
+    assert math.isclose(se[1], 12.60507834168436, rel_tol=REL)
+    assert math.isclose(r.total("enroll")["se"][0], 55727.050194557225, rel_tol=REL)
+
+
 def test_brr_picks_first_psu_by_appearance() -> None:
     # stratum "a": PSU 2 appears first in the data, so it is the stratum's first PSU and
     # follows row 2 of the Hadamard matrix: dropped (factor 0) where that row has 0
