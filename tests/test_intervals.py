@@ -264,6 +264,31 @@ def test_share_of_zero_or_one(method: str) -> None:
         np.testing.assert_array_equal(high, p)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_empty_domain_and_lonely_psu(method: str) -> None:
+    # domain "b" has no answers (NaN throughout); domain "c" is a single PSU (degf 0)
+    df = pl.DataFrame(
+        {
+            "g": ["a", "a", "a", "b", "b", "c"],
+            "psu": [1, 2, 3, 4, 5, 6],
+            "z": ["x", "y", "x", None, None, "x"],
+        }
+    )
+    t = bm.Design(df, psu="psu").proportion("z", by="g", ci=method).to_polars()
+    b = t.filter(pl.col("g") == "b")
+    assert b["estimate"].is_nan().all() and b["ci_low"].is_nan().all()
+    assert b["ci_high"].is_nan().all()
+    a = t.filter(pl.col("g") == "a")
+    assert a["ci_low"].is_not_nan().all() or method == "likelihood"
+
+
+def test_asin_limits_do_not_wrap() -> None:
+    # two PSUs, p = 1/2 with a huge t quantile (df 1): R's limits wrap past pi/2 and 0
+    df = pl.DataFrame({"psu": [1, 2], "z": ["x", "y"]})
+    t = bm.Design(df, psu="psu").proportion("z", level="x", ci="asin").to_polars()
+    assert t["ci_low"][0] == 0.0 and t["ci_high"][0] == 1.0
+
+
 def test_domain_degf_counts_rows_with_missing_values() -> None:
     # R's svyciprop takes df = degf(design[domain, ]) before dropping missing answers:
     # PSU 3 holds only missing answers yet counts: df = 3 PSUs - 1 stratum.

@@ -167,6 +167,14 @@ def test_quantiles_are_nondecreasing_in_p(clus1: bm.Design) -> None:
         assert np.all(np.diff(grp["estimate"].to_numpy()) >= 0)
 
 
+def test_domain_without_observations() -> None:
+    df = pl.DataFrame({"g": ["a", "a", "a", "b"], "psu": [1, 2, 3, 4], "y": [1.0, 2.0, 3.0, None]})
+    t = bm.Design(df, psu="psu").quantile("y", 0.5, by="g").to_polars()
+    assert t["estimate"].to_list()[0] == 2.0
+    b = t.filter(pl.col("g") == "b")
+    assert b["estimate"].is_nan().all() and b["se"].is_nan().all() and b["n"][0] == 0
+
+
 def test_columns_and_deff(clus1: bm.Design) -> None:
     e = clus1.quantile("api00", 0.5)
     t = e.to_polars()
@@ -180,5 +188,7 @@ def test_bad_input(clus1: bm.Design) -> None:
         clus1.quantile("stype", 0.5)
     with pytest.raises(EstimationError, match=r"must lie in \[0, 1\]"):
         clus1.quantile("api00", [0.5, 1.5])
+    with pytest.raises(EstimationError, match="at least one probability"):
+        clus1.quantile("api00", [])
     with pytest.raises(EstimationError, match="'api0' is not in the data"):
         clus1.quantile("api0", 0.5)

@@ -124,17 +124,22 @@ def proportion_interval(
     * ``logit``: R fits ``svyglm(y ~ 1, family=quasibinomial)``; for a linearisation design
       its sandwich SE equals the delta method, so this equals ``xlogit``; for a replicate
       design the SE of ``logit p`` comes from the replicates' ``logit p_r`` (R ``svrepglm``);
-    * ``asin``: ``asin(sqrt p) -/+ q se / (2 sqrt(p (1 - p)))``, back-transformed by
-      ``sin(.)^2`` (without clipping, as R);
+    * ``asin``: ``asin(sqrt p) -/+ q se / (2 sqrt(p (1 - p)))``, clipped to
+      ``[0, pi/2]`` and back-transformed by ``sin(.)^2``. R does not clip, so its limits
+      wrap around (a lower limit above ``p``) when the interval passes 0 or ``pi/2``;
+      elsewhere the two agree;
     * ``beta``: Korn and Graubard (1998): Clopper-Pearson limits with the effective sample
       size ``n* = p (1 - p) / var`` times ``(t_{n-1} / t_degf)^2``, ``n`` = R's
       ``nrow`` of the domain's design;
     * ``wilson`` (not in R survey 4.1.1): the Wilson score interval with the effective
       sample size ``n* = p (1 - p) / var`` and ``q`` in place of the normal quantile;
-    * ``likelihood``: see ``likelihood_interval``.
+    * ``likelihood``: see ``likelihood_interval`` (linearisation designs only; NaN where
+      R's profile does not reach its cut-off, where R gives NA).
 
-    A share of exactly 0 or 1 has no variance: ``beta`` and ``wilson`` then use the domain's
-    unweighted count as the sample size (Clopper-Pearson / Wilson with design effect 1),
+    ``mean`` and ``asin`` can leave [0, 1] or be NaN as in R. A domain with ``degf <= 0``
+    (one PSU) gets NaN limits from every t-based method, as R. A share of exactly 0 or 1
+    has no variance: ``beta`` and ``wilson`` then give the simple-random-sample interval
+    for the domain's unweighted count (Clopper-Pearson; Wilson with the normal quantile);
     every other method returns the degenerate interval ``[p, p]`` (R gives NaN, or for
     ``likelihood`` an error, for most of them).
     """
@@ -150,28 +155,29 @@ def proportion_interval(
     df = np.repeat(info.degf, n_levels)
     q = t_quantile(level, df)
     var = se * se
+    edge = (var == 0) & ((p == 0) | (p == 1))
+    count = np.repeat(fam.count, n_levels).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         if method == "mean":
             low, high = p - q * se, p + q * se
         elif method == "asin":
             centre = np.arcsin(np.sqrt(p))
             half = q * se / (2 * np.sqrt(p * (1 - p)))
-            low, high = np.sin(centre - half) ** 2, np.sin(centre + half) ** 2
+            low = np.sin(np.clip(centre - half, 0, np.pi / 2)) ** 2
+            high = np.sin(np.clip(centre + half, 0, np.pi / 2)) ** 2
         elif method == "xlogit" or (method == "logit" and not _is_replicate(design)):
             low, high = _logit_interval(p, se / (p * (1 - p)), q)
         elif method == "logit":
             low, high = _logit_interval(p, np.sqrt(_replicate_logit_variance(fam)), q)
         elif method == "beta":
-            n_eff = p * (1 - p) / var
-            n_eff = np.where(var > 0, n_eff, np.repeat(fam.count, n_levels))
             alpha = 1 - level
             nrow = np.repeat(info.nrow, n_levels)
             ratio = stats.t.ppf(alpha / 2, nrow - 1) / stats.t.ppf(alpha / 2, df)
-            n_eff = np.where(var > 0, n_eff * ratio**2, n_eff)
+            n_eff = np.where(edge, count, p * (1 - p) / var * ratio**2)
             low, high = _clopper_pearson(p, n_eff, alpha)
         elif method == "wilson":
-            n_eff = np.where(var > 0, p * (1 - p) / var, np.repeat(fam.count, n_levels))
-            low, high = _wilson(p, n_eff, q)
+            n_eff = np.where(edge, count, p * (1 - p) / var)
+            low, high = _wilson(p, n_eff, np.where(edge, t_quantile(level), q))
         elif method == "likelihood":
             if _is_replicate(design):
                 raise EstimationError(
@@ -183,7 +189,6 @@ def proportion_interval(
         else:  # pragma: no cover - options.check_option guards the boundary
             raise ValueError(method)
     if method not in ("beta", "wilson"):
-        edge = (var == 0) & ((p == 0) | (p == 1))
         low, high = np.where(edge, p, low), np.where(edge, p, high)
     return low, high
 

@@ -53,6 +53,8 @@ def quantile(
     >>> bm.Design(df, weights="w").quantile("y", 0.5).to_polars()["estimate"][0]
     2.0
     """
+    if not probs:
+        raise EstimationError("quantile() needs at least one probability in probs")
     bad = [p for p in probs if not 0.0 <= p <= 1.0]
     if bad:
         raise EstimationError(f"quantile probabilities must lie in [0, 1]; got {bad}")
