@@ -333,3 +333,18 @@ def test_weighted_intervals_cover_the_truth_95_percent() -> None:
     hits, total = int(inside.sum()), table.height
     assert total == polls * sum(len(f.levels) for f in popn.QUESTIONS.values())
     assert 0.93 <= hits / total <= 0.97, hits / total
+
+
+def test_demo_goes_through_ingest_and_rebuilding_changes_nothing(
+    demo: Path, respondents: pl.DataFrame, tmp_path: Path
+) -> None:
+    from barometer.poll.ingest import ingest
+
+    store = tmp_path / "poll.duckdb"
+    first = ingest(demo, store)
+    assert len(first.added) == len(load_spec(demo).sources)
+    assert first.respondents == respondents.height
+    build_demo(demo.parent)  # same seed, same bytes: the store is up to date
+    again = ingest(demo, store)
+    assert sorted(again.unchanged) == sorted(first.added)
+    assert not (again.added or again.replaced or again.removed)
