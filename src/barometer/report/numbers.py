@@ -1,0 +1,56 @@
+"""How the report prints numbers: the one rounding rule, in one place.
+
+Every number is rounded half away from zero on its shortest decimal representation
+(``Decimal(repr(x))`` with ``ROUND_HALF_UP``), so what is printed is what a reader
+rounding the stored value by hand would write.  Shares are printed as percentages
+(``100 * share`` in double precision, then rounded).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+__all__ = ["format_count", "format_moe", "format_number", "format_percent", "round_half_up"]
+
+
+def round_half_up(x: float, digits: int = 0) -> Decimal:
+    """``x`` rounded to ``digits`` decimals, half away from zero, as a Decimal."""
+    return Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def _text(value: Decimal, digits: int) -> str:
+    if value == 0:
+        value = abs(value)
+    return f"{value:,.{digits}f}".replace("-", "−")
+
+
+def format_percent(share: float | None, digits: int = 0) -> str:
+    """``share`` (a proportion) as a percentage without the sign: ``0.165`` → ``17``.
+
+    ``None`` prints as ``–``.
+    """
+    if share is None:
+        return "–"
+    return _text(round_half_up(100.0 * float(share), digits), digits)
+
+
+def format_moe(ci_low: float | None, ci_high: float | None) -> str:
+    """The modelled margin of error: ``±`` half the interval's width in percentage
+    points, one decimal (``(ci_high - ci_low) / 2``)."""
+    if ci_low is None or ci_high is None:
+        return "–"
+    return "±" + format_percent((float(ci_high) - float(ci_low)) / 2, 1)
+
+
+def format_count(n: float | None) -> str:
+    """A count with thousands separators, rounded to a whole number: ``1234.5`` → ``1,235``."""
+    if n is None:
+        return "–"
+    return _text(round_half_up(n, 0), 0)
+
+
+def format_number(x: float | None, digits: int = 2) -> str:
+    """A plain number to ``digits`` decimals (design effects, weight ratios)."""
+    if x is None:
+        return "–"
+    return _text(round_half_up(x, digits), digits)
