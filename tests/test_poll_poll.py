@@ -106,7 +106,7 @@ def test_region_mean_is_like_for_like_by_default(poll: Poll) -> None:
     table = eu.to_polars()
     assert set(table["country"]) == {"EU"}
     assert all(c == ["DE", "FR", "IT"] for c in table["countries"].to_list())  # PL: first wave only
-    assert any("left out, not polled in every wave: PL" in n for n in eu.notes)
+    assert any("not asked) in every wave: PL" in n for n in eu.notes)
     for row in table.iter_rows(named=True):
         members = countries.filter(
             pl.col("country").is_in(["DE", "FR", "IT"])
@@ -130,6 +130,19 @@ def test_region_each_wave_and_population_rule(poll: Poll) -> None:
     expected = float((ally["estimate"].to_numpy() * pop).sum() / pop.sum())
     got = pooled.filter(pl.col("level") == "ally")["estimate"][0]
     assert got == pytest.approx(expected, abs=EXACT)
+
+
+def test_question_not_asked_in_a_source(tmp_path: Path) -> None:
+    make_poll(tmp_path, n=60)
+    edit_spec(tmp_path / "spec.yaml", lambda s: s["sources"][2]["variables"].pop("us_relationship"))
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    p.weight()
+    table = p.estimate("us_relationship").to_polars()
+    it = table.filter(pl.col("country") == "IT")
+    assert it["wave"].unique().to_list() == ["2025-11"]  # it-2024-11 did not ask it
+    eu = p.estimate("us_relationship", region="EU")
+    assert eu.to_polars()["countries"].to_list()[0] == ["DE", "FR"]
+    assert "left out, not polled (or not asked) in every wave: IT, PL" in eu.notes[-1]
 
 
 def test_errors_name_the_fix(poll: Poll) -> None:

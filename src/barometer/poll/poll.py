@@ -419,7 +419,8 @@ class Poll:
                     f"wave ({', '.join(members)})"
                 )
                 if left_out:
-                    note += f"; left out, not polled in every wave: {', '.join(left_out)}"
+                    absent = ", ".join(left_out)
+                    note += f"; left out, not polled (or not asked) in every wave: {absent}"
                 notes.append(note)
         elif "wave" in est.by:
             notes.append(f"{region_id} ({region.rule} rule): each wave's own polled members")
