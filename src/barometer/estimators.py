@@ -20,6 +20,7 @@ from barometer import reduce
 from barometer.estimates import Estimates
 from barometer.intervals import proportion_interval, wald_interval
 from barometer.reduce import Variable
+from barometer.variance import calibrated
 from barometer.variance import linearisation as lin
 
 #: Column-block size (in cells of n x K) for the dense calibrated path, to bound memory.
@@ -82,12 +83,34 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     """S2 and S1 (see ``variance.linearisation``) of the family's K estimates."""
     design = fam.design
     s = design.structure  # type: ignore[attr-defined]
-    n_est = fam.n_domains * fam.n_levels
-    if design.calibration:  # type: ignore[attr-defined]
+    steps = design.calibration  # type: ignore[attr-defined]
+    if not steps:
+        if s.element:
+            return _element_sums(fam, full, fam.influence())
+        return lin.psu_sums(_psu_totals(fam), s, full)
+    z = fam.influence()
+    found = calibrated.accumulate(z, fam.dom, fam.n_domains, steps)
+    if found is None:
         return _calibrated_sums(fam, full)
+    distinct, acc = found
     if s.element:
-        return _element_sums(fam, full)
-    # clustered: PSU totals from one bincount over (domain, level, PSU)
+        s2, s1 = _element_sums(fam, full, z)
+        s1 = s1 - calibrated.group_corrections(distinct, acc, s.strata, s.n_strata).T
+        scale, _ = lin.stratum_factors(s)
+        s2 = s2 + calibrated.element_second_moments(
+            distinct, acc, z, fam.dom, fam.n_domains, scale[s.strata], full
+        )
+        return s2, s1
+    zp = _psu_totals(fam) - calibrated.group_corrections(distinct, acc, s.psu, s.n_psus).T
+    return lin.psu_sums(zp, s, full)
+
+
+def _psu_totals(fam: RatioFamily) -> np.ndarray:
+    """PSU totals of the influence values (K x P), from one bincount over
+    (domain, level, PSU) of the weights and weighted values."""
+    design = fam.design
+    s = design.structure  # type: ignore[attr-defined]
+    n_est = fam.n_domains * fam.n_levels
     w = design.weights  # type: ignore[attr-defined]
     n_psu = s.n_psus
     cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
@@ -105,14 +128,13 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
         z = np.nan_to_num(z)
     else:
         z = num
-    return lin.psu_sums(z.reshape(n_est, n_psu), s, full)
+    return z.reshape(n_est, n_psu)
 
 
-def _element_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each row its own PSU: the sums straight from the rows' influence values."""
+def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row its own PSU: the sums straight from the rows' influence values ``z``."""
     s = fam.design.structure  # type: ignore[attr-defined]
     scale, _ = lin.stratum_factors(s)
-    z = fam.influence()
     n_levels = fam.n_levels
     inside = fam.dom >= 0
     d, h, zi = fam.dom[inside], s.strata[inside], z[inside]
