@@ -21,6 +21,7 @@ from barometer.significance import (
     ChisqTest,
     DerivedEstimates,
     adjust_pvalues,
+    chisq,
     difference,
     level_difference,
     net,
@@ -114,6 +115,47 @@ def test_chisq_calibrated_design_matches_r(dclus1: bm.Design) -> None:
     assert _close(f.ndf, 1.0) and _close(f.ddf, 14.0)
     w = ps.chisq("sch.wide", "awards", statistic="adjWald")
     assert _close(w.statistic, 60.553768772485732) and _close(w.p_value, 1.8871713768005233e-06)
+
+
+# svychisq(formula, subset(gp, country == ...), statistic=s): (a, b, statistic, where, R)
+R_DOMAIN = [
+    ("q_ally", "gender", "F", {"country": "DE"},
+     (0.3781141358774574, 3.5505571465724777, 127.82005727660919, 0.80168432135079537)),
+    ("q_ally", "gender", "F", {"country": "KR"},
+     (0.29413580835171194, 2.6935078853708934, 45.789634051305185, 0.808480586967119)),
+    ("q_trend", "age_group", "Chisq", {"country": ["DE", "FR"]},
+     (1.6437606924317811, 4, math.inf, 0.84007732265765378)),
+    ("q_ally", "gender", "adjWald", {"country": "KR"},
+     (0.41939241553726342, 4, 14, 0.79203178985365841)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("a", "b", "statistic", "where", "want"), R_DOMAIN)
+def test_chisq_in_a_domain_matches_r_subset(
+    gen: bm.Design, a: str, b: str, statistic: str, where: dict, want: tuple
+) -> None:
+    t = chisq(gen, a, b, statistic, where=where)
+    got = (t.statistic, t.ndf, t.ddf, t.p_value)
+    assert all(g == w or _close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+
+
+def test_chisq_in_a_domain_of_replicate_design(dclus1: bm.Design) -> None:
+    # svychisq(~sch.wide+awards, subset(dclus1, stype=="E")) and the same on
+    # subset(as.svrepdesign(dclus1, type="JK1"), stype=="E")
+    t = chisq(dclus1, "sch.wide", "awards", where={"stype": "E"})
+    assert _close(t.statistic, 71.197503637261676) and _close(t.p_value, 7.3251239223603731e-07)
+    r = chisq(dclus1.to_replicates("jk1"), "sch.wide", "awards", where={"stype": "E"})
+    assert _close(r.statistic, 60.051382179690385) and _close(r.p_value, 1.9799662660462009e-06)
+    assert r.ddf == 14
+
+
+def test_chisq_domain_bad_input(gen: bm.Design) -> None:
+    with pytest.raises(bm.EstimationError, match="did you mean 'country'"):
+        chisq(gen, "q_ally", "gender", where={"contry": "DE"})
+    with pytest.raises(bm.EstimationError, match="selects no row"):
+        chisq(gen, "q_ally", "gender", where={"country": "XX"})
+    with pytest.raises(bm.EstimationError, match="'country' has 1 observed level"):
+        chisq(gen, "q_ally", "country", where={"country": "DE"})
 
 
 def test_chisq_result_and_table(gen: bm.Design) -> None:

@@ -60,7 +60,13 @@ class ChisqTest:
     design_effects: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
 
-def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
+def chisq(
+    design: Any,
+    a: str,
+    b: str,
+    statistic: str = "F",
+    where: Mapping[str, Any] | None = None,
+) -> ChisqTest:
     """Test the independence of categorical variables ``a`` and ``b`` (R ``svychisq``).
 
     The cells of the ``a`` x ``b`` table are estimated as shares of the rows where both are
@@ -79,6 +85,12 @@ def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
     on ``d`` and ``nu - d + 1`` df (Thomas and Rao 1987). Source: R ``svychisq``
     (``survey`` 4.1, ``svychisq.survey.design`` and ``svychisq.svyrep.design``).
 
+    Only levels observed (in the domain) count, as R's ``factor()``. ``where`` (e.g.
+    ``{"country": "DE"}``; a list of values keeps any of them) tests within a domain, as
+    R's ``svychisq(~a+b, subset(design, ...))``: the variance keeps the whole design,
+    ``N`` is the number of rows in the domain and ``nu`` counts the PSUs and strata that
+    hold them (R's subset drops the others; a calibrated design keeps every row, as R).
+
     Examples
     --------
     >>> import polars as pl, barometer as bm
@@ -91,13 +103,15 @@ def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
     frame = design.data
     if a == b:
         raise EstimationError(f"chisq needs two different variables, got {a!r} twice")
-    va = reduce.variable(design, a, categorical=True)
-    vb = reduce.variable(design, b, categorical=True)
+    inside = _domain_mask(frame, where)
+    va = _observed(reduce.variable(design, a, categorical=True), inside)
+    vb = _observed(reduce.variable(design, b, categorical=True), inside)
     nr, nc = va.n_levels, vb.n_levels
     for v in (va, vb):
         if v.n_levels < 2:
             raise EstimationError(
-                f"chisq: variable {v.name!r} has {v.n_levels} observed level(s); "
+                f"chisq: variable {v.name!r} has {v.n_levels} observed level(s)"
+                f"{' in ' + repr(dict(where)) if where else ''}; "
                 "a test of independence needs at least two"
             )
     assert va.codes is not None and vb.codes is not None and va.levels is not None
@@ -112,8 +126,8 @@ def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
     labels = [f"{r}.{c}" for c in col_lab for r in row_lab]
     var = reduce.Variable(f"{a}:{b}", None, cell, pl.Series("cell", labels))
     zeros = np.zeros(frame.height, dtype=np.int64)
-    nu = float(design.degf)
-    n_rows = frame.height
+    nu = float(design.degf if where is None else _domain_degf(design, inside))
+    n_rows = int(inside.sum())
     if statistic in ("Wald", "adjWald"):
         fam = estimators._family(design, var, zeros, 1, ratio=False)
         stat, ndf, ddf = _wald(fam, nr, nc, nu, statistic)
@@ -158,6 +172,50 @@ def chisq(design: Any, a: str, b: str, statistic: str = "F") -> ChisqTest:
         pearson=pearson,
         design_effects=deltas,
     )
+
+
+def _domain_mask(frame: pl.DataFrame, where: Mapping[str, Any] | None) -> np.ndarray:
+    """Rows in the domain ``where`` (column -> value or list of values); all rows if None."""
+    mask = np.ones(frame.height, dtype=bool)
+    for column, value in (where or {}).items():
+        if column not in frame.columns:
+            raise EstimationError(
+                f"where: column {column!r} is not in the data{did_you_mean(column, frame.columns)}"
+            )
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        col = frame.get_column(column)
+        mask &= (
+            col.is_in(pl.Series(values).cast(col.dtype, strict=False)).fill_null(False).to_numpy()
+        )
+    if not mask.any():
+        raise EstimationError(f"where={dict(where or {})!r} selects no row")
+    return mask
+
+
+def _observed(var: reduce.Variable, inside: np.ndarray) -> reduce.Variable:
+    """The variable restricted to the domain, with only the levels observed there."""
+    assert var.codes is not None and var.levels is not None
+    codes = np.where(inside, var.codes, -1)
+    present = np.bincount(codes[codes >= 0], minlength=var.n_levels) > 0
+    if present.all():
+        return reduce.Variable(var.name, None, codes, var.levels)
+    new_code = np.cumsum(present) - 1
+    codes = np.where(codes >= 0, new_code[np.maximum(codes, 0)], -1)
+    return reduce.Variable(var.name, None, codes, var.levels.filter(pl.Series(present)))
+
+
+def _domain_degf(design: Any, inside: np.ndarray) -> int:
+    """Degrees of freedom of R's ``subset(design, domain)``: PSUs minus strata holding the
+    domain's rows (a calibrated design keeps all rows); for replicate weights, the rank of
+    the domain's replicate weights minus one."""
+    if getattr(design, "calibration", ()):
+        return int(design.degf)
+    reps = getattr(design, "replicate_weights", None)
+    if reps is not None:
+        return int(np.linalg.matrix_rank(reps[inside])) - 1
+    s = design.structure
+    psus = np.unique(s.psu[inside])
+    return int(psus.size - np.unique(s.psu_stratum[psus]).size)
 
 
 def _pearson(table: np.ndarray, nr: int, nc: int) -> float:
