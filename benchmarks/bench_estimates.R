@@ -23,6 +23,7 @@ hwm_mb <- function() {
   as.numeric(gsub("[^0-9]", "", s)) / 1024
 }
 now <- function() as.numeric(Sys.time())
+cpu <- function() sum(proc.time()[c("user.self", "sys.self")])
 
 df <- as.data.frame(fread(csv, showProgress = FALSE))
 qs <- sprintf("q%02d", 1:20)
@@ -32,6 +33,7 @@ df$wave <- factor(df$wave)
 load_mb <- hwm_mb()
 
 work <- function() {
+  c0 <- cpu()
   t0 <- now()
   des <- svydesign(ids = ~psu, strata = ~stratum, weights = ~w, data = df)
   t1 <- now()
@@ -39,7 +41,7 @@ work <- function() {
     svyby(as.formula(paste0("~", q)), ~ country + wave, des, svymean, na.rm = TRUE)
   })
   t2 <- now()
-  list(setup = t1 - t0, total = t2 - t0, res = res)
+  list(setup = t1 - t0, total = t2 - t0, cpu = cpu() - c0, res = res)
 }
 
 runs <- list()
@@ -68,6 +70,6 @@ fwrite(long, out)
 
 cat("RESULT ", toJSON(list(
   tool = "R survey", version = as.character(packageVersion("survey")),
-  r = R.version.string, n = nrow(df), times = totals, seconds = min(totals),
+  r = R.version.string, n = nrow(df), times = totals, seconds = min(totals), cpu_seconds = best$cpu,
   setup_seconds = best$setup, peak_mb = hwm_mb(), load_mb = load_mb
 ), auto_unbox = TRUE, digits = NA), "\n", sep = "")

@@ -50,8 +50,10 @@ def out_path(task: str, tool: str, n: int) -> Path:
     return data.DATA_DIR / f"est_{task}_{tool}_{n}.{ext}"
 
 
-def _result(tool: str, version: str, n: int, runs: list[tuple[float, float]], **extra: Any) -> dict:
-    totals = [t for t, _ in runs]
+def _result(
+    tool: str, version: str, n: int, runs: list[tuple[float, float, float]], **extra: Any
+) -> dict:
+    totals = [t for t, _, _ in runs]
     best = int(np.argmin(totals))
     return {
         "tool": tool,
@@ -59,26 +61,25 @@ def _result(tool: str, version: str, n: int, runs: list[tuple[float, float]], **
         "n": n,
         "times": totals,
         "seconds": totals[best],
+        "cpu_seconds": runs[best][2],
         "setup_seconds": runs[best][1],
         "peak_mb": peak_rss_mb(),
         **extra,
     }
 
 
-def _two_step(setup: Any, work: Any) -> tuple[list[tuple[float, float]], Any]:
-    """Time ``work(setup())``; return [(total, setup)] per run and the last result."""
-    runs: list[tuple[float, float]] = []
+def _two_step(setup: Any, work: Any) -> tuple[list[tuple[float, float, float]], Any]:
+    """Time ``work(setup())``; return [(total, setup, cpu)] per run and the last result."""
+    setups: list[float] = []
 
     def once() -> Any:
         t0 = time.perf_counter()
         obj = setup()
-        t1 = time.perf_counter()
-        res = work(obj)
-        runs.append((time.perf_counter() - t0, t1 - t0))
-        return res
+        setups.append(time.perf_counter() - t0)
+        return work(obj)
 
-    _, res = timed(once)
-    return runs, res
+    walls, cpus, res = timed(once)
+    return list(zip(walls, setups, cpus, strict=True)), res
 
 
 # --- shares ------------------------------------------------------------------------------

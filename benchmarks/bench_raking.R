@@ -23,6 +23,7 @@ hwm_mb <- function() {
   as.numeric(gsub("[^0-9]", "", s)) / 1024
 }
 now <- function() as.numeric(Sys.time())
+cpu <- function() sum(proc.time()[c("user.self", "sys.self")])
 
 vars <- c("age", "gender", "education", "region")
 df <- as.data.frame(fread(args[1], showProgress = FALSE,
@@ -39,6 +40,7 @@ sample_margins <- lapply(vars, function(v) as.formula(paste0("~", v)))
 load_mb <- hwm_mb()
 
 work <- function() {
+  c0 <- cpu()
   t0 <- now()
   parts <- split(df, df$country)
   res <- lapply(names(parts), function(c) {
@@ -46,7 +48,7 @@ work <- function() {
     r <- rake(des, sample_margins, pop[[c]], control = list(maxit = 100, epsilon = 1e-6))
     data.table(id = parts[[c]]$id, weight = weights(r))
   })
-  list(seconds = now() - t0, res = res)
+  list(seconds = now() - t0, cpu = cpu() - c0, res = res)
 }
 
 runs <- list()
@@ -59,5 +61,5 @@ fwrite(rbindlist(runs[[which.min(times)]]$res), args[3])
 
 cat("RESULT ", toJSON(list(
   tool = "r", version = as.character(packageVersion("survey")), n = nrow(df),
-  times = times, seconds = min(times), peak_mb = hwm_mb(), load_mb = load_mb
+  times = times, seconds = min(times), cpu_seconds = runs[[which.min(times)]]$cpu, peak_mb = hwm_mb(), load_mb = load_mb
 ), auto_unbox = TRUE, digits = NA), "\n", sep = "")

@@ -1,0 +1,415 @@
+"""Run every benchmark side by side and write benchmarks/RESULTS.md.
+
+One command, one run: the estimates benchmark (issue 2: shares by country x wave with
+linearisation SEs, and a mean with 80 SDR replicate weights), the raking benchmark
+(issue 3) and the ingest benchmark (issue 4), each tool in its own process. The data are
+generated first (deterministic, untimed). A peer that is too slow at the full size can be
+measured at a smaller one with ``--size TASK.TOOL=N``; barometer (and the NumPy floor) is
+then also measured at that size, so every ratio compares like with like, and RESULTS.md
+says which size each figure is for.
+
+Usage::
+
+    python benchmarks/run_all.py                       # recorded run: 1,000,000 respondents
+    python benchmarks/run_all.py --n 100000            # quick run
+    python benchmarks/run_all.py --size shares.r=200000 --skip ingest.barometer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import bench_estimates
+import bench_ingest
+import bench_raking
+import data
+from _common import HERE, ROOT, pkg_version
+
+TASKS: dict[str, tuple[str, ...]] = {
+    "shares": bench_estimates.SHARES_TOOLS,
+    "sdr": bench_estimates.SDR_TOOLS,
+    "rake": bench_raking.TOOLS,
+    "ingest": ("barometer",),
+}
+# tools measured at every size any peer of the task is measured at (like-for-like ratios)
+ANCHORS = {"shares": ("barometer", "floor"), "sdr": ("barometer",), "rake": ("barometer",)}
+LABEL = {
+    "barometer": "barometer",
+    "svy": "svy",
+    "r": "R survey",
+    "floor": "NumPy bincount floor",
+    "samplics": "samplics",
+    "weightipy": "weightipy",
+    "balance": "balance",
+}
+GB = 1024.0
+
+
+def run_one(task: str, tool: str, n: int) -> dict[str, Any]:
+    """Run one tool on one task at size ``n`` (in its own process)."""
+    if task in ("shares", "sdr"):
+        return bench_estimates.run(tool, task, n)
+    if task == "rake":
+        return bench_raking.run(tool, n)
+    return bench_ingest.run(n)
+
+
+def plan(n: int, sizes: dict[str, int], skip: set[str]) -> list[tuple[str, str, int]]:
+    """Every (task, tool, size) to measure."""
+    todo: list[tuple[str, str, int]] = []
+    for task, tools in TASKS.items():
+        size = {t: sizes.get(f"{task}.{t}", n) for t in tools if f"{task}.{t}" not in skip}
+        anchor_sizes = sorted(set(size.values()), reverse=True)
+        for tool in tools:
+            if tool not in size:
+                continue
+            at = anchor_sizes if tool in ANCHORS.get(task, ()) else [size[tool]]
+            todo += [(task, tool, m) for m in at]
+    return todo
+
+
+def machine() -> dict[str, Any]:
+    """What the run ran on."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
+        ).stdout.strip()
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(mem_kb / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_before": os.getloadavg(),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", "src")),
+        "versions": {p: pkg_version(p) for p in ("numpy", "polars", "pandas", "pyarrow", "scipy")},
+    }
+
+
+def _index(results: list[dict]) -> dict[tuple[str, str, int], dict]:
+    return {(r["task"], r["tool"], r["n"]): r for r in results}
+
+
+def _secs(r: dict | None) -> float | None:
+    return None if r is None or "error" in r else r.get("seconds")
+
+
+def _ratio(theirs: dict | None, ours: dict | None, key: str) -> float | None:
+    """Their time over ours (wall-clock ``seconds`` or ``cpu_seconds``)."""
+    if not theirs or not ours or "error" in theirs or "error" in ours:
+        return None
+    a, b = theirs.get(key), ours.get(key)
+    return a / b if a and b else None
+
+
+def ratios(results: list[dict], n: int) -> dict[str, Any]:
+    """Each peer's time over barometer's at the peer's size, and the targets."""
+    idx = _index(results)
+    main: dict[str, dict[str, Any]] = {}
+    for task, tools in TASKS.items():
+        for tool in tools:
+            rs = [r for r in results if r["task"] == task and r["tool"] == tool]
+            if not rs:
+                continue
+            r = next((x for x in rs if x["n"] == n), rs[0])
+            ours = idx.get((task, "barometer", r["n"]))
+            main[f"{task}.{tool}"] = {
+                "n": r["n"],
+                "seconds": _secs(r),
+                "ratio": _ratio(r, ours, "seconds"),
+                "cpu_ratio": _ratio(r, ours, "cpu_seconds"),
+            }
+    return main
+
+
+def targets(
+    results: list[dict], main: dict[str, Any], n: int
+) -> list[tuple[str, str, bool | None]]:
+    """The issues' targets: (target, measured, passed)."""
+    idx = _index(results)
+
+    def ratio(key: str) -> float | None:
+        return main.get(key, {}).get("ratio")
+
+    def fmt(x: float | None, unit: str = "x") -> str:
+        return "n/a" if x is None else f"{x:,.1f}{unit}"
+
+    out: list[tuple[str, str, bool | None]] = []
+
+    def check(
+        name: str, value: float | None, ok: bool | None, unit: str = "x", cpu: float | None = None
+    ) -> None:
+        shown = fmt(value, unit) + (f" (CPU time: {fmt(cpu, unit)})" if cpu else "")
+        out.append((name, shown, None if value is None else ok))
+
+    def cpu(key: str) -> float | None:
+        return main.get(key, {}).get("cpu_ratio")
+
+    r = ratio("shares.r")
+    check("shares: >= 50x faster than R survey", r, r is not None and r >= 50, cpu=cpu("shares.r"))
+    r = ratio("shares.svy")
+    check("shares: >= 30x faster than svy", r, r is not None and r >= 30, cpu=cpu("shares.svy"))
+    f = ratio("shares.floor")
+    within = 1 / f if f else None
+    fc = cpu("shares.floor")
+    check(
+        "shares: within 5x of the NumPy floor",
+        within,
+        within is not None and within <= 5,
+        cpu=1 / fc if fc else None,
+    )
+    b = idx.get(("shares", "barometer", n))
+    peak = b.get("peak_mb") if b and "error" not in b else None
+    check("shares: barometer peak memory < 2 GB", peak, peak is not None and peak < 2 * GB, " MB")
+    r = ratio("sdr.svy")
+    check(
+        "SDR replicate mean: >= 2x faster than svy", r, r is not None and r >= 2, cpu=cpu("sdr.svy")
+    )
+    rake_peers = [k for k in main if k.startswith("rake.") and k != "rake.barometer"]
+    fastest = min((main[k]["ratio"] for k in rake_peers if main[k]["ratio"]), default=None)
+    fastest_cpu = min(
+        (main[k]["cpu_ratio"] for k in rake_peers if main[k]["cpu_ratio"]), default=None
+    )
+    check(
+        "raking: >= 20x faster than the fastest peer",
+        fastest,
+        fastest is not None and fastest >= 20,
+        cpu=fastest_cpu,
+    )
+
+    def sound(k: str) -> bool:
+        c = idx.get(("rake", k.split(".")[1], main[k]["n"]), {}).get("check", {})
+        return bool(c.get("totals_met") and c.get("base_weights_honoured"))
+
+    fair = min(
+        (main[k]["ratio"] for k in rake_peers if main[k]["ratio"] and sound(k)), default=None
+    )
+    check(
+        "raking: >= 20x faster than the fastest peer that honours base weights and totals",
+        fair,
+        fair is not None and fair >= 20,
+    )
+    b = idx.get(("rake", "barometer", n))
+    peak = b.get("peak_mb") if b and "error" not in b else None
+    check("raking: barometer peak memory < 1 GB", peak, peak is not None and peak < GB, " MB")
+    ok = None
+    if b and "check" in b:
+        c = b["check"]
+        ok = bool(c.get("totals_met") and c.get("base_weights_honoured"))
+        out.append(
+            (
+                "raking: barometer meets every margin to 1e-6 (relative to its target) "
+                "and honours base weights",
+                f"max error {c.get('max_rel_error_totals', float('nan')):.1e}, "
+                f"honoured={c.get('base_weights_honoured')}",
+                ok,
+            )
+        )
+    return out
+
+
+# --- RESULTS.md ----------------------------------------------------------------------------
+
+TITLES = {
+    "shares": "Shares of every level of 20 questions by country x wave, linearisation SEs",
+    "sdr": "Mean of an indicator by country, 80 SDR replicate weights",
+    "rake": "Raking 12 countries separately on 4 margins (age 5, gender 2, education 3, "
+    "region 5), tolerance 1e-6",
+}
+
+
+def _f(x: Any, spec: str = ".3f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def _row_notes(task: str, r: dict) -> str:
+    if "error" in r:
+        return f"**failed**: {r['error'][:300]}"
+    notes = []
+    if r.get("traced_work_mb") is not None:
+        notes.append(f"tracemalloc peak of the work {r['traced_work_mb']:.0f} MB")
+    c = r.get("check")
+    if c:
+        if "error" in c:
+            notes.append(c["error"])
+        else:
+            notes.append(
+                f"margins: max rel. error {c['max_rel_error_totals']:.1e} (totals), "
+                f"{c['max_rel_error_shares']:.1e} (shares); "
+                f"base weights honoured: {'yes' if c['base_weights_honoured'] else '**no**'}"
+            )
+    return "; ".join(notes)
+
+
+def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> str:
+    """RESULTS.md."""
+    main = ratios(results, n)
+    m = meta["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Recorded {meta['date']} with `{command}` (total {meta['wall_seconds'] / 60:.1f} min).",
+        "Reproduce: `.venv/bin/pip install -e '.[bench]'` (balance: see README.md in this "
+        f"folder), then `{command}`.",
+        "",
+        "## Machine and versions",
+        "",
+        f"- {m['nproc']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, {m['os']}; "
+        f"load average before the run {', '.join(f'{x:.1f}' for x in m['load_before'])}, "
+        f"after {', '.join(f'{x:.1f}' for x in meta['load_after'])} "
+        "(a shared machine: timings of every tool carry the same contention).",
+        f"- barometer {pkg_version('barometer')} at commit {m['commit']}"
+        f"{' (with uncommitted changes in src/)' if m['dirty'] else ''}; Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + ".",
+    ]
+    peers = {}
+    for r in results:
+        if "error" not in r and r["tool"] != "barometer":
+            peers[LABEL.get(r["tool"], r["tool"])] = r.get("version")
+    lines.append("- Peers: " + ", ".join(f"{k} {v}" for k, v in sorted(peers.items())) + ".")
+    r_info = next((r.get("r") for r in results if r.get("r")), None)
+    if r_info:
+        lines.append(f"- {r_info}.")
+    lines += [
+        "",
+        "## Data",
+        "",
+        f"`benchmarks/data.py` (seed {data.SEED}): {n:,} respondents, 12 countries x 2 waves, "
+        "4-6 strata per country-wave, 35-45 PSUs per stratum, 20 questions with 3-5 levels as "
+        "integer codes with ~3% missing, raking variables as labels with an online panel's "
+        "skew, base weights, 80 SDR replicate weights. Times cover design construction plus "
+        "estimation (or raking) on data already in memory, never file I/O; a run under 10 s "
+        "is repeated three times and the fastest kept, for every tool alike. Peak memory is "
+        "the peak resident set of the tool's own process, data included.",
+        "",
+    ]
+    for task in ("shares", "sdr", "rake"):
+        rows = [r for r in results if r["task"] == task]
+        if not rows:
+            continue
+        lines += [f"## {TITLES[task]}", ""]
+        lines += [
+            "| tool | respondents | seconds | CPU s | setup s | x barometer (wall) "
+            "| x barometer (CPU) | peak MB | notes |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        idx = _index(results)
+        for r in sorted(rows, key=lambda x: (TASKS[task].index(x["tool"]), -x["n"])):
+            ours = idx.get((task, "barometer", r["n"]))
+            lines.append(
+                f"| {LABEL.get(r['tool'], r['tool'])} | {r['n']:,} | {_f(_secs(r))} | "
+                f"{_f(r.get('cpu_seconds'))} | {_f(r.get('setup_seconds'))} | "
+                f"{_f(_ratio(r, ours, 'seconds'), '.1f')} | "
+                f"{_f(_ratio(r, ours, 'cpu_seconds'), '.1f')} | "
+                f"{_f(r.get('peak_mb'), '.0f')} | {_row_notes(task, r)} |"
+            )
+        for key, value in meta.get("agreement", {}).items():
+            if key.startswith(task + "."):
+                lines.append("")
+                lines.append(
+                    f"Agreement, barometer vs {key.split('.', 2)[1]} at "
+                    f"{key.split('.', 2)[2]} respondents: {value}"
+                )
+        lines.append("")
+    ing = next((r for r in results if r["task"] == "ingest"), None)
+    if ing:
+        lines += ["## Ingest of one .sav and a full weighting (issue 4)", ""]
+        if "error" in ing and "ingest_seconds" not in ing:
+            lines.append(f"Not measured: {ing['error'][:300]}")
+        else:
+            lines += [
+                f"{ing['n']:,} respondents in one SPSS file ({_f(ing.get('sav_mb'), '.0f')} MB, "
+                "value labels, user-missing codes), written by `bench_ingest.py`.",
+                "",
+                "| step | seconds |",
+                "|---|---:|",
+                f"| `pyreadstat.read_sav` alone (floor) | {_f(ing.get('read_sav_seconds'))} |",
+                f"| `barometer.poll.ingest(spec, store)` | {_f(ing.get('ingest_seconds'))} |",
+                f"| `Poll.open(store).weight(tol=1e-6)` | {_f(ing.get('weight_seconds'))} |",
+                "",
+                f"Peak memory {_f(ing.get('peak_mb'), '.0f')} MB; weighting: "
+                f"{ing.get('weight_settings')}.",
+            ]
+        lines.append("")
+    lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
+    for name, value, ok in targets(results, main, n):
+        verdict = "not measured" if ok is None else ("PASS" if ok else "**FAIL**")
+        lines.append(f"| {name} | {value} | {verdict} |")
+    lines += [
+        "",
+        "Ratios compare each peer with barometer at the peer's size "
+        "(barometer is measured at every size a peer was).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def agreements(results: list[dict]) -> dict[str, Any]:
+    """barometer vs R (shares) and vs svy (shares, sdr) at every size both ran."""
+    out = {}
+    for task, other in (("shares", "r"), ("shares", "svy"), ("sdr", "svy")):
+        for r in results:
+            if r["task"] == task and r["tool"] == other and "error" not in r:
+                a = bench_estimates.agreement(task, other, r["n"])
+                if a:
+                    out[f"{task}.{other}.{r['n']:,}"] = (
+                        f"{a['rows']:,} estimates, max relative difference "
+                        f"{a['estimate']:.1e} (estimates), {a['se']:.1e} (SEs)"
+                        + (f", {a['unmatched']} unmatched" if a["unmatched"] else "")
+                    )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--size", action="append", default=[], metavar="TASK.TOOL=N")
+    ap.add_argument("--skip", action="append", default=[], metavar="TASK.TOOL")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    a = ap.parse_args()
+    sizes = {k: int(v) for k, v in (s.split("=", 1) for s in a.size)}
+    todo = plan(a.n, sizes, set(a.skip))
+    command = f"python benchmarks/run_all.py --n {a.n}"
+    command += "".join(f" --size {x}" for x in a.size) + "".join(f" --skip {x}" for x in a.skip)
+    meta: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    t0 = time.perf_counter()
+    for m in sorted({m for _, _, m in todo}):
+        data.ensure(m)
+    results = []
+    for task, tool, m in todo:
+        print(f"{task:7s} {tool:10s} n={m:>9,} ...", end=" ", flush=True)
+        r = run_one(task, tool, m) | {"task": task, "tool": tool, "n": m}
+        print(r.get("error") or f"{r.get('seconds', float('nan')):.3f} s", flush=True)
+        results.append(r)
+    meta["wall_seconds"] = time.perf_counter() - t0
+    meta["load_after"] = os.getloadavg()
+    meta["agreement"] = agreements(results)
+    a.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    a.out.write_text(render(results, meta, a.n, command))
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
