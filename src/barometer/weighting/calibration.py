@@ -14,6 +14,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -387,7 +388,7 @@ def calibrate(
         ),
         n_capped=0,
         n_floored=0,
-        margins=_table(design.data, model, w, new),
+        build_margins=partial(_table, design.data, model, w, new),
         before=w,
     )
     if reps is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -132,7 +133,7 @@ def poststratify(
         max_error=0.0,
         n_capped=0,
         n_floored=0,
-        margins=_margins(cols, present, cell, W, pop),
+        build_margins=functools.partial(_margins, cols, present, cell, W, pop),
         before=weights,
     )
     reps = getattr(design, "replicate_weights", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -174,7 +175,7 @@ def rake(
         max_error=res.max_error,
         n_capped=n_capped,
         n_floored=n_floored,
-        margins=_table(ms, cells, cell_count, cell_before, cell_after),
+        build_margins=partial(_table, ms, cells, cell_count, cell_before, cell_after),
         before=weights,
         held=held,
     )
@@ -201,7 +202,7 @@ def _rake_plain(
     main = (lambda f: f[:, 0]) if reps is not None else (lambda f: f)
     new = weights * main(res.factors)[cells.cell]
     step = RakingStep(
-        margins=tuple(c[cells.cell] for c in cells.codes),
+        margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
         weights=(*(weights * main(s)[cells.cell] for s in res.sweep[:-1]), new),
     )
     if reps is None:
@@ -271,7 +272,7 @@ def _rake_capped(
         )
     new = np.where(free, cand, held)
     step = RakingStep(
-        margins=tuple(c[cells.cell] for c in cells.codes),
+        margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
         weights=(*(np.where(free, weights * s[cells.cell], held) for s in res.sweep[:-1]), new),
     )
     res = IpfResult(res.factors, res.sweep, sweeps, res.errors, res.converged)

@@ -7,8 +7,9 @@ run leaves on the new design (``design.weighting``) for ``weight_summary``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -95,7 +96,8 @@ class PostStratSpec:
 class WeightingInfo:
     """What one weighting run did, kept on the new design as ``design.weighting``.
 
-    ``margins`` is the before/after table of every margin (see ``weight_summary``);
+    ``margins`` is the before/after table of every margin (see ``weight_summary``), built
+    on first use by ``build_margins``;
     ``max_error`` the largest |weighted total - target| divided by the group's total;
     ``before`` the weights the run started from; ``held`` (raking with a cap or floor)
     marks each row 0 free, 1 held at the cap, 2 held at the floor.
@@ -108,9 +110,14 @@ class WeightingInfo:
     max_error: float
     n_capped: int
     n_floored: int
-    margins: pl.DataFrame
-    before: np.ndarray
-    held: np.ndarray | None = None
+    build_margins: Callable[[], pl.DataFrame] = field(repr=False)
+    before: np.ndarray = field(repr=False)
+    held: np.ndarray | None = field(default=None, repr=False)
+
+    @cached_property
+    def margins(self) -> pl.DataFrame:
+        """The before/after table of every margin (built on first use)."""
+        return self.build_margins()
 
 
 def margin_table(
