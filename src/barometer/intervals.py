@@ -3,7 +3,7 @@
 ``proportion_interval`` gives, for every level's share in every domain, the interval of
 ``ci=`` (``options.CIMethod``). Apart from ``wald`` (R ``confint(svymean(...))``, normal
 quantile) every method follows R ``svyciprop`` (survey 4.1.1) under ``svyby``: it uses the
-degrees of freedom ``degf`` of the *domain's* design (see ``domain_degf``).
+degrees of freedom ``degf`` of the *domain's* design (see ``domain_design``).
 
 Sources: R ``survey`` functions ``svyciprop``, ``confint.svyglm``, ``MASSprofile_glm``,
 ``confint_profile``, ``degf``; Korn and Graubard (1998), "Confidence intervals for
@@ -90,11 +90,10 @@ def _replicate_degf(
     subset of an ``svyrep.design``). The rank is taken from the R x R cross-product with a
     relative tolerance of 1e-5 on the singular values (R: ``qr(..., tol=1e-5)$rank``)."""
     out = np.full(n_domains, np.nan)
-    full = bool(np.all(dom == dom[0])) and dom[0] >= 0
-    for k in range(n_domains):
-        if count[k] == 0:
-            continue
-        sub = reps if full else reps[dom == k]
+    order = np.argsort(dom, kind="stable")
+    bounds = np.searchsorted(dom[order], np.arange(n_domains + 1))
+    for k in np.flatnonzero(count > 0):
+        sub = reps[order[bounds[k] : bounds[k + 1]]]
         eig = np.linalg.eigvalsh(sub.T @ sub)
         out[k] = np.count_nonzero(eig > eig.max() * 1e-10) - 1
     return out
