@@ -257,7 +257,7 @@ def test_to_replicates_bad_input(apiclus1: pl.DataFrame, gen_poll: pl.DataFrame)
     with pytest.raises(bm.DesignError, match="variances are zero"):
         bm.Design(census, weights="pw", psu="dnum", fpc="N").to_replicates("jk1")
     big = pl.DataFrame({"y": np.ones(20_000)})
-    with pytest.raises(bm.DesignError, match="GB; give the design PSUs"):
+    with pytest.raises(bm.DesignError, match=r"GB \(limit 1.6 GB\); use type=.bootstrap."):
         bm.Design(big).to_replicates("jk1")
 
 

@@ -215,8 +215,8 @@ def _check_size(n_rows: int, n_rep: int, type: str) -> None:
     if n_rows * n_rep > _MAX_CELLS:
         raise DesignError(
             f"{n_rep} {type} replicates of {n_rows} rows would need "
-            f"{n_rows * n_rep * 8 / 1e9:.1f} GB; give the design PSUs (psu=) or use "
-            "type='bootstrap'"
+            f"{n_rows * n_rep * 8 / 1e9:.1f} GB (limit {_MAX_CELLS * 8 / 1e9:.1f} GB); use "
+            "type='bootstrap' with fewer replicates, or linearisation (the Design itself)"
         )
 
 
