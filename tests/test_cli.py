@@ -87,6 +87,10 @@ def test_estimate_formats(store: Path) -> None:
     assert all(r["deff"] is None for r in records)  # no NaN in JSON
     each = runner.invoke(app, [*base, "--region", "EU", "--each-wave", "--format", "csv"])
     assert "DE;FR;IT;PL" in each.stdout
+    logit = runner.invoke(app, [*base, "--ci", "logit", "--level", "0.9", "--format", "json"])
+    assert json.loads(logit.stdout)[0]["ci_low"] > 0
+    bad_ci = runner.invoke(app, [*base, "--ci", "walt"])
+    assert bad_ci.exit_code == 1 and "ci='walt' is not one of" in bad_ci.output
     unknown = runner.invoke(app, ["estimate", "us_relatonship", "--store", str(store)])
     assert unknown.exit_code == 1 and "did you mean 'us_relationship'" in unknown.output
 

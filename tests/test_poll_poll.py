@@ -96,6 +96,10 @@ def test_filters(poll: Poll) -> None:
     est = poll.estimate("us_relationship", by=["country"], waves=["2025-11"], countries=["FR"])
     table = est.to_polars()
     assert table["country"].unique().to_list() == ["FR"] and table["n"].to_list() == [400] * 3
+    wide = poll.estimate("us_relationship", countries=["FR"]).to_polars()
+    narrow = poll.estimate("us_relationship", countries=["FR"], level=0.9, ci="logit")
+    width = narrow.to_polars()["ci_high"] - narrow.to_polars()["ci_low"]
+    assert (width < wide["ci_high"] - wide["ci_low"]).all()
     banner = poll.estimate("us_relationship", by=["country", "wave", "gender"], countries=["IT"])
     assert set(banner.to_polars()["gender"]) == {"female", "male"}
 

@@ -383,8 +383,12 @@ def estimate(
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
+    ci: Annotated[
+        str, typer.Option(help="Interval method: wald, logit, wilson, beta, likelihood, ...")
+    ] = "wald",
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
 ) -> None:
-    """Weighted shares of every level of QUESTION with 95% intervals."""
+    """Weighted shares of every level of QUESTION with their intervals (95% by default)."""
     with _bad_input():
         from barometer.poll.poll import Poll
 
@@ -397,6 +401,8 @@ def estimate(
             waves=_split(waves),
             like_for_like=like_for_like,
             weights=weights.value,
+            ci=ci,  # type: ignore[arg-type]  # checked by the core
+            level=level,
         )
         frame = est.to_polars()
         if format is OutputFormat.json:
@@ -409,7 +415,8 @@ def estimate(
             sys.stdout.write(frame.write_csv())
         else:
             console = _console()
-            console.print(_rich_table(frame, title=f"{question} (shares in %, 95% intervals)"))
+            title = f"{question} (shares in %, {100 * level:g}% intervals)"
+            console.print(_rich_table(frame, title=title))
             for note in est.notes:
                 console.print(f"note: {note}")
 

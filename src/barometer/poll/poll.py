@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from barometer.errors import EstimationError, SpecError, WeightingError, did_you_mean
+from barometer.options import CIMethod
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.spec import PollSpec
 from barometer.poll.store import Store
@@ -338,6 +339,7 @@ class Poll:
         waves: Sequence[str] | None = None,
         like_for_like: bool = True,
         weights: WeightsChoice = "raked",
+        ci: CIMethod = "wald",
         level: float = 0.95,
     ) -> Any:
         """Weighted shares of every level of ``question``, by country × wave or a region.
@@ -361,6 +363,10 @@ class Poll:
             wave's own members.
         weights : {"raked", "base"}
             Raked weights (after :meth:`weight`) or the sources' base weights.
+        ci : str
+            Interval method for the countries' shares (the core's ``proportion``:
+            ``wald``, ``logit``, ``wilson``, …); regional intervals are Wald intervals
+            on the combined estimate.
         level : float
             Confidence level of the intervals.
 
@@ -383,11 +389,11 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        est = design.proportion(question, by=by_list, level_ci=level)
+        est = design.proportion(question, by=by_list, ci=ci, level_ci=level)
         est = est.filter(pl.col("n") > 0)
         if region is None:
             return est
-        return self._combine(est, region, countries, like_for_like)
+        return self._combine(est, region, countries, like_for_like, level)
 
     @staticmethod
     def _check_names(given: Sequence[str] | None, known: list[str], what: str) -> None:
@@ -396,7 +402,12 @@ class Poll:
                 raise SpecError(f"no {what} {name!r} in the poll{did_you_mean(name, known)}")
 
     def _combine(
-        self, est: Any, region_id: str, countries: Sequence[str] | None, like_for_like: bool
+        self,
+        est: Any,
+        region_id: str,
+        countries: Sequence[str] | None,
+        like_for_like: bool,
+        level: float,
     ) -> Any:
         from barometer.estimates import Estimates
 
@@ -431,7 +442,12 @@ class Poll:
         population = {c.code: c.population for c in spec.countries}
         weights = {m: population[m] for m in members} if region.rule == "population" else None
         combined = est.combine(
-            over="country", members=members, name=region_id, rule=region.rule, weights=weights
+            over="country",
+            members=members,
+            name=region_id,
+            rule=region.rule,
+            weights=weights,
+            level=level,
         )
         out = combined.to_polars().rename({"members": "countries"})
         return Estimates(out, by=combined.by, statistic=combined.statistic, notes=tuple(notes))
