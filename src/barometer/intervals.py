@@ -230,17 +230,17 @@ def _replicate_logit_variance(fam: Any) -> np.ndarray:
     design = fam.design
     with np.errstate(invalid="ignore", divide="ignore"):
         thetas = special.logit(replicate_thetas(fam))
-        theta = special.logit(fam.theta.ravel())
-    rscales = np.broadcast_to(np.asarray(design.rscales, dtype=float), (thetas.shape[1],))
-    ok = np.isfinite(thetas)
-    if design.mse:
-        centre = theta
-    else:
-        use = ok & (rscales > 0)[None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centre = np.where(use, thetas, 0.0).sum(axis=1) / use.sum(axis=1)
-    dev = np.where(ok, thetas - centre[:, None], 0.0)
-    return design.scale * np.einsum("kr,kr,r->k", dev, dev, rscales)
+        rscales = np.broadcast_to(np.asarray(design.rscales, dtype=float), thetas.shape[1:])
+        ok = np.isfinite(thetas)
+        # replicates without an estimate are left out (R's na.omit)
+        use = ok & (rscales > 0)
+        centre = (
+            special.logit(fam.theta.ravel())
+            if design.mse
+            else np.sum(thetas, axis=1, where=use) / use.sum(axis=1)
+        )
+        sq = np.square(thetas - centre[:, None], where=ok, out=np.zeros_like(thetas))
+    return design.scale * (sq @ rscales)
 
 
 # ---------------------------------------------------------------------------------------
