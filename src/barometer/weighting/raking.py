@@ -140,10 +140,22 @@ def rake(
     Examples
     --------
     >>> import polars as pl, barometer as bm
-    >>> df = pl.DataFrame({"sex": ["f", "m", "m", "m"], "age": ["y", "y", "o", "o"]})
-    >>> d = bm.Design(df).rake({"sex": {"f": 50, "m": 50}, "age": {"y": 40, "o": 60}})
-    >>> [round(w, 3) for w in d.weights]
-    [34.495, 5.505, 30.0, 30.0]
+    >>> df = pl.DataFrame({"sex": ["f", "f", "m", "m"], "age": ["y", "o", "y", "o"]})
+    >>> d = bm.Design(df).rake({"sex": {"f": 60, "m": 40}, "age": {"y": 50, "o": 50}})
+    >>> [round(float(w), 3) for w in d.weights]
+    [30.0, 30.0, 20.0, 20.0]
+    >>> print(d.weight_summary().margins.select("variable", "level", "after_share"))
+    shape: (4, 3)
+    ┌──────────┬───────┬─────────────┐
+    │ variable ┆ level ┆ after_share │
+    │ ---      ┆ ---   ┆ ---         │
+    │ str      ┆ str   ┆ f64         │
+    ╞══════════╪═══════╪═════════════╡
+    │ sex      ┆ f     ┆ 0.6         │
+    │ sex      ┆ m     ┆ 0.4         │
+    │ age      ┆ o     ┆ 0.5         │
+    │ age      ┆ y     ┆ 0.5         │
+    └──────────┴───────┴─────────────┘
     """
     _check_options(tol, max_iter, cap, floor)
     spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
