@@ -116,3 +116,10 @@ def test_a_cell_given_twice_is_an_error() -> None:
     table = pl.DataFrame({"sex": ["f", "f", "m"], "Freq": [1, 2, 3]})
     with pytest.raises(bm.WeightingError, match="population cell sex='f' is given twice"):
         bm.Design(data()).poststratify("sex", table)
+
+
+def test_a_replicate_with_no_weight_in_a_cell_is_reported() -> None:
+    df = data().with_columns(r1=pl.lit(1.0), r2=pl.Series([0.0, 1, 1, 1, 0, 1]))
+    rd = bm.ReplicateDesign(df, weights="w", replicates=["r1", "r2"], type="bootstrap")
+    with pytest.raises(bm.WeightingError, match="replicate 2 has no weight in cell sex='f'"):
+        rd.poststratify("sex", {"f": 40, "m": 60})

@@ -367,3 +367,10 @@ def test_cap_on_a_replicate_design_is_refused() -> None:
     rd = bm.ReplicateDesign(df, weights="w", replicates=["r1", "r2"], type="bootstrap")
     with pytest.raises(bm.WeightingError, match="not supported for replicate designs"):
         rake(rd, {"sex": {"f": 1, "m": 1}}, cap=3)
+
+
+def test_a_replicate_with_no_weight_in_a_level_is_reported() -> None:
+    df = grid().with_columns(w=pl.lit(1.0), r1=pl.Series([0.0, 0.0, 2.0, 2.0]), r2=pl.lit(1.0))
+    rd = bm.ReplicateDesign(df, weights="w", replicates=["r1", "r2"], type="bootstrap")
+    with pytest.raises(bm.WeightingError, match="replicate 1 has no weight in 'sex'='f'"):
+        rd.rake({"sex": {"f": 1, "m": 1}})

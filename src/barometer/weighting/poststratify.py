@@ -141,6 +141,14 @@ def poststratify(
         return design._calibrated(new, step, info)
     reps = np.asarray(reps, dtype=np.float64)
     Wr = _totals(cell, reps, C)
+    empty = (Wr <= 0) & (pop[:, None] > 0)
+    if empty.any():
+        c, r = (int(i[0]) for i in np.nonzero(empty))
+        raise WeightingError(
+            f"replicate {r + 1} has no weight in cell {_label(cols, present, c)} (all its "
+            "respondents are in the replicate's dropped units), so it cannot be "
+            "post-stratified; collapse that cell with a neighbour"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         rratio = np.where(Wr > 0, pop[:, None] / Wr, 0.0)
     return design._calibrated(new, step, info, replicate_weights=reps * rratio[cell])

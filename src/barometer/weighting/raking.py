@@ -208,6 +208,7 @@ def _rake_plain(
     C = cells.n_cells
     if reps is not None:
         W = np.column_stack([W, _totals(cells.cell, np.asarray(reps, dtype=np.float64), C)])
+        _check_replicates(ms, cells, W[:, 1:])
     res = ipf(W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter)
     if not res.converged:
         raise WeightingError(_not_converged(ms, cells, res, max_iter, "raking"))
@@ -221,6 +222,22 @@ def _rake_plain(
         return (new,), step, res
     new_reps = reps * res.factors[:, 1:][cells.cell]
     return (new, new_reps), step, res
+
+
+def _check_replicates(ms: MarginSet, cells: Cells, W: np.ndarray) -> None:
+    """Every replicate needs weight in every level with a positive target."""
+    for m, codes in enumerate(cells.codes):
+        tot = _totals(codes, W, cells.targets[m].size)
+        with np.errstate(invalid="ignore"):
+            bad = (cells.targets[m] > 0)[:, None] & (tot <= 0)
+        if bad.any():
+            k, r = (int(i[0]) for i in np.nonzero(bad))
+            g, lv = divmod(k, max(ms.variables[m].size, 1))
+            raise WeightingError(
+                f"replicate {r + 1} has no weight in {ms.where(m, g, lv)} (all its respondents "
+                "are in the replicate's dropped units), so it cannot be raked to the target; "
+                "collapse that level with a neighbour"
+            )
 
 
 _RELEASE_ROUNDS = 20
