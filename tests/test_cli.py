@@ -98,7 +98,8 @@ def test_estimate_formats(store: Path) -> None:
 def test_info(store: Path) -> None:
     result = runner.invoke(app, ["info", "--store", str(store)])
     assert result.exit_code == 0
-    for fragment in ("Sources", "Respondents by country × wave", "Questionnaire", "deff_kish"):
+    fragments = ("Sources", "Respondents by country × wave", "Questionnaire", "deff_kish")
+    for fragment in (*fragments, "Region EU (mean): DE, FR, IT, PL"):
         assert fragment in result.output
 
 

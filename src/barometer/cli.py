@@ -458,6 +458,8 @@ def info(store: StoreOption) -> None:
             }
         )
         console.print(_rich_table(questions, title="Questionnaire"))
+        for region in spec.regions:
+            console.print(f"Region {region.id} ({region.rule}): {', '.join(region.members)}")
         if poll.weighted:
             settings = poll.weight_settings()
             console.print(_rich_table(poll.diagnostics(), title=f"Weights ({settings})"))
