@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import barometer as bm
@@ -192,3 +194,47 @@ def test_bad_input(clus1: bm.Design) -> None:
         clus1.quantile("api00", [])
     with pytest.raises(EstimationError, match="'api0' is not in the data"):
         clus1.quantile("api0", 0.5)
+
+
+def _r_qs(x: list[float], w: list[float], p: float) -> float:
+    """R 4.1.1 ``qrule_math`` written out row by row (the reference for the property)."""
+    order = sorted(range(len(x)), key=lambda i: x[i])  # stable, as R's order()
+    xs = [x[i] for i in order]
+    total = sum(w)
+    cum, run = [], 0.0
+    for i in order:
+        run += w[i]
+        cum.append(run)
+    below = [i for i, c in enumerate(cum) if c <= p * total]
+    pos = below[-1] if below else 0
+    nxt = min(pos + 1, len(xs) - 1)
+    return xs[pos] if p - cum[pos] / total == 0 else xs[nxt]
+
+
+@st.composite
+def samples(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(2, 40))
+    return pl.DataFrame(
+        {
+            "g": draw(st.lists(st.sampled_from("ab"), min_size=n, max_size=n)),
+            # integer weights and values: exact sums, and ties
+            "w": draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)),
+            "y": draw(st.lists(st.one_of(st.none(), st.integers(0, 6)), min_size=n, max_size=n)),
+        },
+        schema={"g": pl.String, "w": pl.Float64, "y": pl.Float64},
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples(), st.lists(st.integers(0, 20), min_size=1, max_size=4))
+def test_estimate_is_r_rule_math(df: pl.DataFrame, grid: list[int]) -> None:
+    probs = [k / 20 for k in grid]
+    t = bm.Design(df, weights="w").quantile("y", probs, by="g").to_polars()
+    for g in t["g"].unique().to_list():
+        sub = df.filter((pl.col("g") == g) & pl.col("y").is_not_null())
+        got = t.filter(pl.col("g") == g)["estimate"].to_list()
+        if sub.height == 0:
+            assert all(np.isnan(got))
+            continue
+        want = [_r_qs(sub["y"].to_list(), sub["w"].to_list(), p) for p in probs]
+        assert got == want

@@ -101,17 +101,10 @@ class _WeightedCDF:
         self.dom = dom[order]
         self.count = np.bincount(self.dom, minlength=n_dom)
         self.start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
-        ws = w[order].astype(np.longdouble)
-        run = np.cumsum(ws)
-        before = np.where(self.start > 0, run[np.maximum(self.start - 1, 0)], 0)
-        self.cumw = (run - np.repeat(before, self.count)).astype(float)
+        self.cumw, _ = _segment_cumsum(w[order], self.start, self.count)
         # R's sum(w) adds the domain's weights in row order
         row_order = keep[np.argsort(dom[keep], kind="stable")]
-        run_rows = np.cumsum(w[row_order].astype(np.longdouble))
-        last = self.start + self.count - 1
-        end = np.where(self.count > 0, run_rows[np.maximum(last, 0)], 0)
-        start_sum = np.where(self.start > 0, run_rows[np.maximum(self.start - 1, 0)], 0)
-        self.total = (end - start_sum).astype(float)
+        _, self.total = _segment_cumsum(w[row_order], self.start, self.count)
 
     def quantile(self, p: np.ndarray) -> np.ndarray:
         """``min{x : F(x) >= p_d}`` in each domain ``d`` (NaN for an empty domain).
@@ -132,12 +125,20 @@ class _WeightedCDF:
         last = self.start + self.count - 1
         # R's last(): the last row with cumw <= p W, or the first row if there is none
         pos = self.start + np.maximum(n_below, 1) - 1
-        exact = (n_below > 0) & (
-            (p - self.cumw[np.clip(pos, 0, self.x.size - 1)] / self.total) == 0
-        )
-        pick = np.where(exact, pos, np.minimum(pos + 1, last))
-        out[has] = self.x[np.clip(pick, 0, self.x.size - 1)][has]
+        pos, last = pos[has], last[has]
+        exact = (n_below[has] > 0) & (p[has] - self.cumw[pos] / self.total[has] == 0)
+        out[has] = self.x[np.where(exact, pos, np.minimum(pos + 1, last))]
         return out
+
+
+def _segment_cumsum(
+    w: np.ndarray, start: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative sums of ``w`` restarting at every segment ``start``, and the segments'
+    totals, accumulated in extended precision and rounded to double (R's ``cumsum``)."""
+    run = np.concatenate([[0], np.cumsum(w.astype(np.longdouble))])
+    cum = (run[1:] - np.repeat(run[start], count)).astype(float)
+    return cum, (run[start + count] - run[start]).astype(float)
 
 
 def _table(
