@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import barometer as bm
@@ -311,3 +313,30 @@ def test_t_quantile() -> None:
     lo, hi = wald_interval(np.array([0.5]), np.array([0.1]), 0.9, 5)
     assert hi[0] - 0.5 == pytest.approx(0.1 * stats.t.ppf(0.95, 5))
     assert lo[0] == pytest.approx(1 - hi[0])
+
+
+@st.composite
+def polls(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(8, 60))
+    return pl.DataFrame(
+        {
+            "g": draw(st.lists(st.sampled_from("ab"), min_size=n, max_size=n)),
+            "psu": draw(st.lists(st.integers(0, 7), min_size=n, max_size=n)),
+            "w": draw(st.lists(st.floats(0.2, 5.0), min_size=n, max_size=n)),
+            "z": draw(st.lists(st.sampled_from(["x", "y", None]), min_size=n, max_size=n)),
+        }
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(polls(), st.sampled_from(METHODS), st.sampled_from([0.8, 0.95]))
+def test_intervals_are_ordered_and_bounded(df: pl.DataFrame, method: str, level: float) -> None:
+    if df["z"].drop_nulls().n_unique() < 2:
+        return
+    t = bm.Design(df, weights="w", psu="psu").proportion("z", by="g", ci=method, level_ci=level)
+    t = t.to_polars().filter(pl.col("ci_low").is_not_nan() & pl.col("ci_high").is_not_nan())
+    eps = 1e-12
+    assert (t["ci_low"] <= t["estimate"] + eps).all()
+    assert (t["estimate"] <= t["ci_high"] + eps).all()
+    if method in [*BOUNDED, "asin"]:
+        assert (t["ci_low"] >= 0).all() and (t["ci_high"] <= 1).all()
