@@ -197,6 +197,16 @@ def test_wrong_types(poll_dir: Path) -> None:
     )
 
 
+def test_numbers_where_text_codes_are_mapped(poll_dir: Path) -> None:
+    df = pl.DataFrame({"rid": [1, 2, 3], "q": [1, 2, 1], "g": ["M", "F", "F"], "a": [1, 2, 1]})
+    df.write_parquet(poll_dir / "data/pl_202411.parquet")
+    _assert_refused(
+        poll_dir,
+        "column 'q' (us_relationship): 2 code(s) not in the mapping, 3 respondent(s)",
+        "the column holds numbers but the mapping's codes are text",
+    )
+
+
 def test_boolean_column_is_refused(poll_dir: Path) -> None:
     df = pl.DataFrame({"rid": [1, 2], "q": [True, False], "g": ["M", "F"], "a": [1, 2]})
     df.write_parquet(poll_dir / "data/pl_202411.parquet")

@@ -275,6 +275,10 @@ def _map_question(
         hint = ""
         if vmap.codes and not series.dtype.is_numeric() and all(map(_is_number, vmap.codes)):
             hint = " (the column holds text but the mapping's codes are numbers)"
+        elif series.dtype.is_numeric() and not any(
+            _as_float(k) is not None for k in (vmap.codes or {})
+        ):
+            hint = " (the column holds numbers but the mapping's codes are text)"
         problems.append(
             f"{where}: {len(uncovered)} code(s) not in the mapping, {n} respondent(s): "
             f"{_listing(uncovered, labels)}{hint}; add them to "
