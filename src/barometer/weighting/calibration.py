@@ -396,7 +396,7 @@ def calibrate(
     reps = np.asarray(reps, dtype=np.float64)
     new_reps = np.empty_like(reps)
     for r in range(reps.shape[1]):
-        new_reps[:, r] = reps[:, r] * solve(reps[:, r])[0]
+        new_reps[:, r] = reps[:, r] * solve(reps[:, r], r)[0]
     return design._calibrated(new, step, info, replicate_weights=new_reps)
 
 
@@ -405,19 +405,25 @@ def _solver(
 ) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
     """g-weights for a weight vector: closed form or Newton (as R chooses)."""
 
-    def solve(w: np.ndarray) -> tuple[np.ndarray, int]:
+    def solve(w: np.ndarray, replicate: int | None = None) -> tuple[np.ndarray, int]:
         if method == "linear" and not (math.isfinite(lo) or math.isfinite(hi)):
             return linear_g(model.X, w, model.population), 1
         res = grake(model.X, w, model.population, method, lo, hi, tol=tol, max_iter=max_iter)
         if not res.converged:
             j = int(np.nanargmax(np.nan_to_num(res.misfit, nan=np.inf)))
+            which = "" if replicate is None else f"replicate {replicate + 1}: "
             raise WeightingError(
-                f"{method} calibration did not converge in {max_iter} iterations: the largest "
-                f"relative misfit left is {res.misfit[j]:.3g}, on {model.names[j]!r}"
+                f"{which}{method} calibration did not converge in {max_iter} iterations: the "
+                f"largest relative misfit left is {res.misfit[j]:.3g}, on {model.names[j]!r}"
                 + (
                     f"; the bounds ({lo:g}, {hi:g}) may be too tight to meet the targets"
                     if math.isfinite(lo) or math.isfinite(hi)
                     else "; raise max_iter or check the targets"
+                )
+                + (
+                    ""
+                    if replicate is None
+                    else " (R's calibrate only warns, keeping the replicate's unconverged weights)"
                 )
             )
         return res.g, res.iterations
