@@ -99,9 +99,9 @@ class LevelStyle:
         for i, code in enumerate(substantive):
             t = 0.5 if len(substantive) == 1 else i / (len(substantive) - 1)
             colors[code] = _interpolate(_DIVERGING, t)
-        greys = iter(_GREYS * len(codes))
-        for code in codes:
-            colors.setdefault(code, next(greys))
+        others = [c for c in codes if c not in colors]
+        for i, code in enumerate(others):
+            colors[code] = _GREYS[i % len(_GREYS)]
         return cls(codes, labels, tuple(colors[c] for c in codes))
 
     @classmethod
