@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import barometer as bm
 from barometer.variance.steps import RakingStep
-from barometer.weighting import RakeSpec, rake
+from barometer.weighting import RakeSpec
 
 # Margins are met to tol x the group total; comparisons of two raked weight vectors allow
 # a few tol of slack, as each carries its own convergence error.
@@ -362,11 +362,29 @@ def test_an_infeasible_cap_is_reported() -> None:
         bm.Design(df).rake({"sex": {"f": 50, "m": 50}}, cap=2)
 
 
-def test_cap_on_a_replicate_design_is_refused() -> None:
-    df = grid().with_columns(w=pl.lit(1.0), r1=pl.lit(1.0), r2=pl.lit(1.0))
-    rd = bm.ReplicateDesign(df, weights="w", replicates=["r1", "r2"], type="bootstrap")
-    with pytest.raises(bm.WeightingError, match="not supported for replicate designs"):
-        rake(rd, {"sex": {"f": 1, "m": 1}}, cap=3)
+def test_replicates_are_capped_like_the_full_sample() -> None:
+    rng = np.random.default_rng(11)
+    n = 300
+    df = pl.DataFrame(
+        {
+            "sex": rng.choice(["f", "m"], n, p=[0.3, 0.7]),
+            "age": rng.choice(["y", "m", "o"], n, p=[0.2, 0.3, 0.5]),
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+    drop = rng.integers(0, 3, n)  # three jackknife-like replicates dropping a third each
+    reps = {f"r{k}": np.where(drop == k, 0.0, 1.5) * df["w"].to_numpy() for k in range(3)}
+    df = df.with_columns(**{k: pl.Series(v) for k, v in reps.items()})
+    rd = bm.ReplicateDesign(df, weights="w", replicates=list(reps), type="bootstrap")
+    margins = {"sex": {"f": 500, "m": 500}, "age": {"y": 300, "m": 300, "o": 400}}
+    out = rd.rake(margins, cap=3.5, floor=0.3)
+    mean = 1000 / n
+    for r in range(3):
+        w = out.replicate_weights[:, r]
+        assert (w[drop == r] == 0).all()
+        kept = w[drop != r]
+        assert kept.max() <= 3.5 * mean * (1 + 1e-12) and kept.min() >= 0.3 * mean * (1 - 1e-12)
+        assert margin_totals(df, w, "age") == pytest.approx({"y": 300, "m": 300, "o": 400})
 
 
 def test_a_replicate_with_no_weight_in_a_level_is_reported() -> None:

@@ -127,7 +127,9 @@ def rake(
         A new design with the raked weights; its standard errors account for the raking
         (the ``RakingStep`` record: each margin's codes and the weights after each margin
         in the last sweep, as R keeps in ``design$postStrata``). For a replicate design
-        every replicate is raked to the same targets (R ``rake`` on a ``svyrep.design``).
+        every replicate is raked to the same targets (R ``rake`` on a ``svyrep.design``),
+        and with ``cap``/``floor`` held within the same bounds (rows a replicate drops stay
+        at 0).
 
     Notes
     -----
@@ -161,11 +163,6 @@ def rake(
     spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
     weights = np.asarray(design.weights, dtype=np.float64)
     reps = getattr(design, "replicate_weights", None)
-    if reps is not None and (cap is not None or floor is not None):
-        raise WeightingError(
-            "cap= and floor= are not supported for replicate designs; rake the full-sample "
-            "design with a cap and build replicates from it"
-        )
     ms = parse_margins(design.data, margins, by, weights)
     cells = build_cells(ms)
     cell_before = np.bincount(cells.cell, weights, minlength=cells.n_cells)
@@ -176,7 +173,10 @@ def rake(
         f = res.factors[:, 0] if res.factors.ndim == 2 else res.factors
         cell_after, n_capped, n_floored, held = cell_before * f, 0, 0, None
     else:
-        new, step, res, held = _rake_capped(weights, ms, cells, max_iter, tol, cap, floor)
+        bounds = _bounds(ms, cap, floor)
+        new, step, res, held = _rake_capped(weights, ms, cells, max_iter, tol, bounds)
+        if reps is not None:
+            new = (new[0], _rake_replicates_capped(reps, ms, cells, max_iter, tol, bounds))
         n_capped, n_floored = int((held == 1).sum()), int((held == 2).sum())
         cell_after = np.bincount(cells.cell, new[0], minlength=cells.n_cells)
     info = WeightingInfo(
@@ -245,28 +245,59 @@ _RELEASE_ROUNDS = 20
 so the rounds end."""
 
 
+@dataclass(frozen=True, eq=False)
+class _Bounds:
+    """Per-row upper and lower bounds on the weights (cap, floor x the group mean)."""
+
+    upper: np.ndarray | float
+    lower: np.ndarray | float
+    cap: float | None
+    floor: float | None
+
+
+def _bounds(ms: MarginSet, cap: float | None, floor: float | None) -> _Bounds:
+    n_g = np.bincount(ms.group, minlength=ms.n_groups)
+    mean = (ms.totals / np.maximum(n_g, 1))[ms.group]
+    return _Bounds(
+        np.inf if cap is None else cap * mean, 0.0 if floor is None else floor * mean, cap, floor
+    )
+
+
+def _rake_replicates_capped(
+    reps: np.ndarray, ms: MarginSet, cells: Cells, max_iter: int, tol: float, bounds: _Bounds
+) -> np.ndarray:
+    """Every replicate raked to the same targets within the same bounds (rows a replicate
+    drops, with weight 0, stay at 0)."""
+    reps = np.asarray(reps, dtype=np.float64)
+    out = np.empty_like(reps)
+    for r in range(reps.shape[1]):
+        try:
+            out[:, r] = _rake_capped(reps[:, r], ms, cells, max_iter, tol, bounds)[0][0]
+        except WeightingError as e:
+            raise WeightingError(f"replicate {r + 1}: {e}") from None
+    return out
+
+
 def _rake_capped(
     weights: np.ndarray,
     ms: MarginSet,
     cells: Cells,
     max_iter: int,
     tol: float,
-    cap: float | None,
-    floor: float | None,
+    bounds: _Bounds,
 ) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult, np.ndarray]:
     """Rake with weights held at ``cap``/``floor`` x the group mean.
 
     The fixed point sought is ``w_i = clip(b_i f_c, lower, upper)`` with cell factors
     ``f`` that make the margins hold. Each round rakes the free rows (the held ones enter
     the margins as fixed offsets), then holds every row whose raked weight falls outside
-    the bounds and frees every held row whose weight would fall inside them.
+    the bounds and frees every held row whose weight would fall inside them. Rows with a
+    base weight of 0 are never held.
     """
     C = cells.n_cells
-    n_g = np.bincount(ms.group, minlength=ms.n_groups)
-    mean = (ms.totals / np.maximum(n_g, 1))[ms.group]
-    upper = np.inf if cap is None else cap * mean
-    lower = 0.0 if floor is None else floor * mean
-    _check_reachable(ms, cells, upper, lower, cap, floor)
+    upper, lower, cap, floor = bounds.upper, bounds.lower, bounds.cap, bounds.floor
+    positive = weights > 0
+    _check_reachable(ms, cells, positive, upper, lower, cap, floor)
     status = np.zeros(weights.size, dtype=np.int8)  # 0 free, 1 at cap, 2 at floor
     sweeps = 0
     for round_ in range(max_iter):
@@ -289,6 +320,7 @@ def _rake_capped(
             raise WeightingError(_not_converged(ms, cells, res, max_iter, _bounds_text(cap, floor)))
         cand = weights * res.factors[cells.cell]
         want = np.where(cand > upper, 1, np.where(cand < lower, 2, 0)).astype(np.int8)
+        want[~positive] = 0
         if not releasing:
             want = np.where(free, want, status)
         if np.array_equal(want, status):
@@ -311,6 +343,7 @@ def _rake_capped(
 def _check_reachable(
     ms: MarginSet,
     cells: Cells,
+    positive: np.ndarray,
     upper: np.ndarray | float,
     lower: np.ndarray | float,
     cap: float | None,
@@ -318,9 +351,12 @@ def _check_reachable(
 ) -> None:
     """A level whose respondents, all at the cap (floor), fall short of (exceed) its target."""
     C = cells.n_cells
-    hi = np.bincount(cells.cell, np.broadcast_to(upper, cells.cell.shape), minlength=C)
-    lo = np.bincount(cells.cell, np.broadcast_to(lower, cells.cell.shape), minlength=C)
-    count = np.bincount(cells.cell, minlength=C)
+    shape = cells.cell.shape
+    hi = np.bincount(cells.cell, np.where(positive, upper, 0.0), minlength=C)
+    lo = np.bincount(
+        cells.cell, np.where(positive, np.broadcast_to(lower, shape), 0.0), minlength=C
+    )
+    count = np.bincount(cells.cell, positive.astype(np.float64), minlength=C)
     for m, codes in enumerate(cells.codes):
         K = cells.targets[m].size
         t = cells.targets[m]
