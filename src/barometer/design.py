@@ -12,7 +12,13 @@ import polars as pl
 from barometer import estimators
 from barometer._frame import as_list, check_columns, encode, first_rows, to_polars
 from barometer.errors import DesignError
-from barometer.options import CIMethod, LonelyPSU, ReplicateType, check_option
+from barometer.options import (
+    ChisqStatistic,
+    CIMethod,
+    LonelyPSU,
+    ReplicateType,
+    check_option,
+)
 from barometer.variance.steps import CalibrationStep
 
 if TYPE_CHECKING:
@@ -233,11 +239,18 @@ class _Estimating:
         p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type]
         return quantile(self, variable, p, as_list(by), level_ci)
 
-    def chisq(self, a: str, b: str, statistic: str = "F") -> ChisqTest:
-        """Rao-Scott test of independence of two categorical variables (R ``svychisq``)."""
+    def chisq(
+        self,
+        a: str,
+        b: str,
+        statistic: ChisqStatistic = "F",
+        where: Mapping[str, Any] | None = None,
+    ) -> ChisqTest:
+        """Rao-Scott test of independence of two categorical variables (R ``svychisq``);
+        ``where`` (e.g. ``{"country": "DE"}``) tests within a domain, as R on ``subset()``."""
         from barometer.significance import chisq
 
-        return chisq(self, a, b, statistic)
+        return chisq(self, a, b, statistic, where)
 
     # weighting: thin delegations to barometer.weighting
     def rake(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -31,6 +31,10 @@ class Estimates:
     families: tuple[Any, ...] = field(default=(), repr=False)
     rows: np.ndarray | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    #: Derived estimates (regions, nets, contrasts) are ``coefficients @ source``; their
+    #: covariance is ``C V C'`` with ``V`` the source's.
+    source: Estimates | None = field(default=None, repr=False)
+    coefficients: np.ndarray | None = field(default=None, repr=False)
 
     def to_polars(self) -> pl.DataFrame:
         """The estimates as a polars DataFrame."""
@@ -60,15 +64,11 @@ class Estimates:
         if kept.height == table.height:
             return self
         idx = kept.get_column("_i").to_numpy()
+        if self.source is not None:
+            assert self.coefficients is not None
+            return replace(self, table=kept.drop("_i"), coefficients=self.coefficients[idx])
         rows = idx if self.rows is None else np.asarray(self.rows)[idx]
-        return Estimates(
-            kept.drop("_i"),
-            by=self.by,
-            statistic=self.statistic,
-            families=self.families,
-            rows=rows,
-            notes=self.notes,
-        )
+        return replace(self, table=kept.drop("_i"), rows=rows)
 
     def vcov(self) -> np.ndarray:
         """Covariance matrix of the estimates, in row order (R ``vcov(svyby(..., covmat=TRUE))``).
@@ -78,6 +78,10 @@ class Estimates:
         """
         from barometer.estimators import family_variance
 
+        if self.source is not None:
+            c = self.coefficients
+            assert c is not None
+            return c @ self.source.vcov() @ c.T
         if len(self.families) != 1:
             raise EstimationError(
                 "vcov() needs the estimates of a single variable; estimate each variable separately"
@@ -119,9 +123,10 @@ class Estimates:
         ``"population"``: weighted by ``weights`` (e.g. adult population), normalised;
         ``"median"``: the median of the members' estimates — its SE is that of the middle
         member (the average of the two middle ones for an even count), conditional on the
-        ranking, an approximation. Variances use the full covariance of the estimates, so
-        members that share a design are handled as well as independent samples. The result
-        has a ``countries``-style column ``members`` listing who is behind each figure.
+        ranking, an approximation. The combined rows are linear combinations of these rows,
+        so their covariance (``vcov()``) follows from this table's, whether the members are
+        independent samples or domains of one design. A column ``members`` lists who is
+        behind each figure; ``n`` is the members' summed base.
         """
         from barometer.intervals import wald_interval
 
@@ -130,60 +135,79 @@ class Estimates:
                 f"combine over {over!r}: it is not a by-column of these estimates "
                 f"({', '.join(self.by) or 'none'}){did_you_mean(over, self.by)}"
             )
-        if rule == "population" and weights is None:
-            raise EstimationError("rule='population' needs weights (e.g. adult population)")
-        table = self.table.with_row_index("_row")
+        if rule not in ("mean", "population", "median"):
+            raise EstimationError(f"rule={rule!r} is not one of 'mean', 'population', 'median'")
+        wanted = [str(m) for m in members]
+        table = self.table.with_columns(_who=pl.col(over).cast(pl.String))
+        known = set(table.get_column("_who").to_list())
+        absent = [m for m in wanted if m not in known]
+        if absent:
+            raise EstimationError(
+                f"{name}: member {absent[0]!r} does not occur in column {over!r}"
+                f"{did_you_mean(absent[0], known)}"
+            )
+        if rule == "population":
+            if weights is None:
+                raise EstimationError("rule='population' needs weights (e.g. adult population)")
+            lacking = [m for m in members if m not in weights]
+            if lacking:
+                raise EstimationError(f"{name}: no population weight for member {lacking[0]!r}")
         others = [c for c in self.by if c != over] + ["variable", "level"]
-        present = table.filter(pl.col(over).is_in(list(members)))
-        if present.height == 0:
-            raise EstimationError(f"none of {list(members)!r} occurs in column {over!r}")
-        v = self.vcov()
-        est_all = table.get_column("estimate").to_numpy()
-        out_rows = []
-        for key, grp in present.group_by(others, maintain_order=True):
-            idx = grp.get_column("_row").to_numpy()
-            who = grp.get_column(over).to_list()
-            vals = est_all[idx]
-            c = np.zeros(est_all.size)
+        grouped = (
+            table.with_row_index("_row")
+            .filter(pl.col("_who").is_in(wanted))
+            .group_by(others, maintain_order=True)
+            .agg(pl.col("_row"), pl.col("_who"), pl.col("n").sum())
+        )
+        theta = self.table.get_column("estimate").to_numpy()
+        coef = np.zeros((grouped.height, theta.size))
+        share = {str(m): float(weights[m]) for m in members} if rule == "population" else {}
+        for g, (rows, who) in enumerate(
+            zip(
+                grouped.get_column("_row").to_list(),
+                grouped.get_column("_who").to_list(),
+                strict=True,
+            )
+        ):
+            rows = np.asarray(rows)
             if rule == "mean":
-                c[idx] = 1.0 / idx.size
+                coef[g, rows] = 1.0 / rows.size
             elif rule == "population":
-                pw = np.array([float(weights[m]) for m in who])  # type: ignore[index]
-                c[idx] = pw / pw.sum()
+                pw = np.array([share[x] for x in who])
+                coef[g, rows] = pw / pw.sum()
             else:
-                order = idx[np.argsort(vals, kind="stable")]
+                order = rows[np.argsort(theta[rows], kind="stable")]
                 mid = order.size // 2
                 if order.size % 2:
-                    c[order[mid]] = 1.0
+                    coef[g, order[mid]] = 1.0
                 else:
-                    c[order[mid - 1]] = c[order[mid]] = 0.5
-            estimate = float(c @ est_all)
-            se = float(np.sqrt(max(c @ v @ c, 0.0)))
-            lo, hi = wald_interval(np.array([estimate]), np.array([se]), level)
-            row = dict(zip(others, key, strict=True))
-            row.update(
-                {
-                    over: name,
-                    "estimate": estimate,
-                    "se": se,
-                    "ci_low": float(lo[0]),
-                    "ci_high": float(hi[0]),
-                    "n": int(grp.get_column("n").sum()),
-                    "deff": None,
-                    "members": sorted(str(m) for m in who),
-                }
-            )
-            out_rows.append(row)
-        columns = [*self.by, *COLUMNS, "members"]
-        schema = {c: self.table.schema[c] for c in columns if c in self.table.schema}
-        schema[over] = pl.String
-        schema["members"] = pl.List(pl.String)
-        out = pl.DataFrame(out_rows, schema=schema).select(columns)
+                    coef[g, order[mid - 1 : mid + 1]] = 0.5
+        est = coef @ theta
+        se = np.sqrt(np.maximum(np.einsum("ik,kl,il->i", coef, self.vcov(), coef), 0.0))
+        low, high = wald_interval(est, se, level)
+        out = grouped.select(
+            *[
+                pl.lit(name).alias(over) if c == over else pl.col(c)
+                for c in self.by
+                if c in grouped.columns or c == over
+            ],
+            *[c for c in ("variable", "level") if c in grouped.columns],
+        ).with_columns(
+            estimate=pl.Series(est),
+            se=pl.Series(se),
+            ci_low=pl.Series(low),
+            ci_high=pl.Series(high),
+            n=grouped.get_column("n").cast(pl.Int64),
+            deff=pl.lit(None, dtype=pl.Float64),
+            members=grouped.get_column("_who").list.sort(),
+        )
         return Estimates(
-            out,
+            out.select([*self.by, *COLUMNS, "members"]),
             by=self.by,
             statistic=f"{self.statistic} ({rule} of {over})",
-            notes=(f"{name}: {rule} of {over} over the members listed",),
+            notes=(*self.notes, f"{name}: {rule} of {over} over {', '.join(sorted(wanted))}"),
+            source=self,
+            coefficients=coef,
         )
 
 

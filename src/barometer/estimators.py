@@ -149,17 +149,39 @@ def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarr
         s2 = np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est)
         return s2, s1
     # within a row only its own domain's levels are non-zero: L x L blocks per domain
-    blocks = np.zeros((fam.n_domains, n_levels, n_levels))
-    for a in range(n_levels):
-        for b in range(a, n_levels):
-            v = np.bincount(d, zi[:, a] * zi[:, b] * sc, minlength=fam.n_domains)
-            blocks[:, a, b] = v
-            blocks[:, b, a] = v
+    if fam.var.codes is not None:
+        blocks = _indicator_blocks(fam, d, sc, inside)
+    else:
+        blocks = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)[:, None, None]
     s2 = np.zeros((n_est, n_est))
     for dd in range(fam.n_domains):
         sl = slice(dd * n_levels, (dd + 1) * n_levels)
         s2[sl, sl] = blocks[dd]
     return s2, s1
+
+
+def _indicator_blocks(
+    fam: RatioFamily, d: np.ndarray, sc: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
+    """``sum_i s_i z_i z_i'`` per domain for level indicators, in closed form:
+    with ``u_i = s_i w_i^2 / X_d^2`` (``s_i w_i^2`` for totals), ``A_dl = sum_{code=l} u``
+    and ``B_d = sum u``, the block is ``diag(A) - A theta' - theta A' + B theta theta'``."""
+    w = fam.design.weights[inside]  # type: ignore[attr-defined]
+    codes = fam.var.codes[inside]  # type: ignore[index]
+    n_dom, n_lev = fam.n_domains, fam.n_levels
+    u = sc * w * w
+    if fam.ratio:
+        u = u / fam.denom[d] ** 2
+    a = np.bincount(d * n_lev + codes, u, minlength=n_dom * n_lev).reshape(n_dom, n_lev)
+    blocks = np.zeros((n_dom, n_lev, n_lev))
+    diag = np.arange(n_lev)
+    blocks[:, diag, diag] = a
+    if fam.ratio:
+        b = np.bincount(d, u, minlength=n_dom)
+        th = np.nan_to_num(fam.theta)
+        blocks -= a[:, :, None] * th[:, None, :] + th[:, :, None] * a[:, None, :]
+        blocks += b[:, None, None] * th[:, :, None] * th[:, None, :]
+    return blocks
 
 
 def _calibrated_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:

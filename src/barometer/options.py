@@ -10,6 +10,8 @@ LonelyPSU = Literal["fail", "adjust", "average", "certainty", "remove"]
 CIMethod = Literal["wald", "logit", "likelihood", "beta", "mean", "xlogit", "wilson", "asin"]
 ReplicateType = Literal["jk1", "jkn", "brr", "fay", "bootstrap", "sdr"]
 CalibrationMethod = Literal["linear", "raking", "logit"]
+ChisqStatistic = Literal["F", "Chisq", "Wald", "adjWald"]
+PAdjustMethod = Literal["holm", "bh", "bonferroni", "none"]
 
 
 def check_option(value: object, kind: object, name: str, error: type[BarometerError]) -> str:

@@ -19,10 +19,7 @@ from barometer import estimators, reduce
 from barometer.errors import EstimationError, did_you_mean
 from barometer.estimates import Estimates, linear_contrast
 from barometer.intervals import wald_interval
-from barometer.options import check_option
-
-ChisqStatistic = Literal["F", "Chisq", "Wald", "adjWald"]
-PAdjustMethod = Literal["holm", "bh", "bonferroni", "none"]
+from barometer.options import ChisqStatistic, PAdjustMethod, check_option
 
 _METHODS = {
     "F": "Pearson's X^2: Rao & Scott adjustment (second order, F)",
@@ -320,22 +317,6 @@ class Difference:
     independent: bool
 
 
-@dataclass(frozen=True, eq=False)
-class DerivedEstimates(Estimates):
-    """Estimates that are linear combinations ``C theta`` of another table's rows (nets,
-    regions): ``vcov()`` is ``C V C'`` with ``V`` the source's covariance, so they can be
-    compared with one another and with the source rows they were built from."""
-
-    source: Estimates | None = field(default=None, repr=False)
-    coefficients: np.ndarray | None = field(default=None, repr=False)
-
-    def vcov(self) -> np.ndarray:
-        """Covariance ``C V C'`` of the derived estimates."""
-        assert self.source is not None and self.coefficients is not None
-        c = self.coefficients
-        return c @ self.source.vcov() @ c.T
-
-
 def select(estimates: Estimates, selector: Selector) -> np.ndarray:
     """The coefficient vector (one entry per row of ``estimates``) that ``selector`` stands
     for: a unit vector for one row, or the given coefficients."""
@@ -384,8 +365,9 @@ def select(estimates: Estimates, selector: Selector) -> np.ndarray:
 
 
 def _source_design(estimates: Estimates) -> object | None:
-    src = estimates.source if isinstance(estimates, DerivedEstimates) else estimates
-    fams = src.families if src is not None else ()
+    while estimates.source is not None:
+        estimates = estimates.source
+    fams = estimates.families
     return fams[0].design if fams else None
 
 
@@ -477,7 +459,7 @@ def level_difference(
 
 def _derived(
     estimates: Estimates, keys: pl.DataFrame, coef: np.ndarray, n: np.ndarray, note: str
-) -> DerivedEstimates:
+) -> Estimates:
     """The source rows followed by new rows ``coef @ theta`` (with ``keys`` their by,
     variable and level columns), all with their covariance."""
     theta = estimates.table.get_column("estimate").to_numpy()
@@ -498,7 +480,7 @@ def _derived(
         [estimates.table, new.select(estimates.table.columns)], how="vertical_relaxed"
     )
     full = np.vstack([np.eye(theta.size), coef])
-    return DerivedEstimates(
+    return Estimates(
         table,
         by=estimates.by,
         statistic=estimates.statistic,
@@ -508,7 +490,7 @@ def _derived(
     )
 
 
-def net(estimates: Estimates, nets: Mapping[str, Sequence[Any]]) -> DerivedEstimates:
+def net(estimates: Estimates, nets: Mapping[str, Sequence[Any]]) -> Estimates:
     """Add nets — sums of levels, e.g. ``{"ally_or_partner": ["ally", "partner"]}`` — as
     new levels in every domain, with standard errors from the covariance of the levels.
 
@@ -561,7 +543,7 @@ def region(
     name: str,
     rule: Literal["mean", "population"] = "mean",
     weights: Mapping[Any, float] | None = None,
-) -> DerivedEstimates:
+) -> Estimates:
     """Add a region (e.g. "EU") combining the rows of ``members`` of the by-column
     ``over`` — their simple mean (each member counts equally, ``rule="mean"``) or a
     ``weights``-weighted mean (``"population"``) — within every combination of the other
@@ -569,48 +551,14 @@ def region(
     covariance between them and the region, so a country can be compared with a region
     that contains it (:func:`difference`).
     """
-    if over not in estimates.by:
-        raise EstimationError(
-            f"region over {over!r}: it is not a by-column of these estimates "
-            f"({', '.join(estimates.by) or 'none'}){did_you_mean(over, estimates.by)}"
-        )
     if rule not in ("mean", "population"):
         raise EstimationError(f"rule={rule!r} is not one of 'mean', 'population'")
-    if rule == "population" and weights is None:
-        raise EstimationError("rule='population' needs weights (e.g. adult population)")
-    table = estimates.table
-    names = [str(m) for m in members]
-    col = table.get_column(over).cast(pl.String)
-    absent = [m for m in names if m not in set(col.to_list())]
-    if absent:
-        raise EstimationError(
-            f"region {name!r}: {absent[0]!r} does not occur in column {over!r}"
-            f"{did_you_mean(absent[0], col.unique().to_list())}"
-        )
-    if weights is not None:
-        missing = [m for m in members if m not in weights]
-        if missing:
-            raise EstimationError(f"region {name!r}: no weight for member {missing[0]!r}")
-    w_member = {str(m): (1.0 if weights is None else float(weights[m])) for m in members}
-    others = [c for c in estimates.by if c != over] + ["variable", "level"]
-    present = (
-        table.select(others)
-        .with_columns(_row=pl.int_range(pl.len()), _who=col)
-        .filter(pl.col("_who").is_in(names))
-    )
-    grouped = present.group_by(others, maintain_order=True).agg(pl.col("_row"), pl.col("_who"))
-    coef = np.zeros((grouped.height, table.height))
-    n_all = table.get_column("n").to_numpy()
-    n_new = np.zeros(grouped.height)
-    for g, (rows, who) in enumerate(
-        zip(grouped.get_column("_row").to_list(), grouped.get_column("_who").to_list(), strict=True)
-    ):
-        w = np.array([w_member[x] for x in who])
-        coef[g, rows] = w / w.sum()
-        n_new[g] = n_all[rows].sum()
-    keys = grouped.select(others).with_columns(pl.lit(str(name)).alias(over))
-    note = f"{name}: {rule} of {over} over {', '.join(sorted(names))}"
-    return _derived(estimates, keys, coef, n_new, note)
+    combined = estimates.combine(over, members, name, rule=rule, weights=weights)
+    assert combined.coefficients is not None
+    keys = combined.table.select([*estimates.by, "variable", "level"])
+    n_new = combined.table.get_column("n").to_numpy()
+    note = combined.notes[-1]
+    return _derived(estimates, keys, combined.coefficients, n_new, note)
 
 
 def pairwise_differences(
