@@ -814,4 +814,15 @@ case_chisq("gen_chisq_ally_country_F", gp, "q_ally", "country", "F")
 case_chisq("gen_chisq_trend_gender_F", gp, "q_trend", "gender", "F")
 case_chisq("gen_chisq_ally_country_Chisq", gp, "q_ally", "country", "Chisq")
 
+# replicate designs: covariances and tests from the replicates
+R_brr <- make_rep_design("rep_pairs_brr", sprintf("rw%03d", 1:32), "brr", "BRR")
+for (RD in list(list("jk1", R_jk1), list("brr", R_brr))) {
+  case_contrast(paste0(RD[[1]], "_contrast_mean_api00_E_minus_H"), RD[[2]],
+                list(method = "mean", args = list(variables = "api00", by = "stype")),
+                "svyby(~api00, ~stype, d, svymean, covmat=TRUE)", "c(E=1, H=-1, M=0)",
+                list(coef_row(stype_by("stype", "E"), "api00", NULL, 1),
+                     coef_row(stype_by("stype", "H"), "api00", NULL, -1)))
+  case_chisq(paste0(RD[[1]], "_chisq_schwide_stype_F"), RD[[2]], "sch.wide", "stype", "F")
+}
+
 write_area("compare")
