@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from barometer.weighting._codes import encode_column
-from barometer.weighting.spec import WeightingInfo
+from barometer.weighting.spec import RakeSpec, WeightingInfo
 
 if TYPE_CHECKING:
     from barometer.design import Design
@@ -42,33 +42,63 @@ class WeightStats:
 
 
 def _stats(
-    group: str | None, w: np.ndarray, before: np.ndarray | None, capped: int, floored: int
-) -> WeightStats:
-    pos = w[w > 0]
-    n = int(pos.size)
-    total = float(pos.sum())
-    sq = float(pos @ pos)
-    deff = n * sq / total**2 if total > 0 else float("nan")
-    b = before[before > 0] if before is not None else pos
-    deff_b = b.size * float(b @ b) / float(b.sum()) ** 2 if b.size else float("nan")
-    lo = float(pos.min()) if n else float("nan")
-    hi = float(pos.max()) if n else float("nan")
-    return WeightStats(
-        group=group,
-        n=n,
-        total=total,
-        mean=total / n if n else float("nan"),
-        min=lo,
-        max=hi,
-        ratio=hi / lo if n else float("nan"),
-        cv=float(np.sqrt(max(deff - 1.0, 0.0))),
-        n_eff=total**2 / sq if sq > 0 else float("nan"),
-        deff=deff,
-        efficiency=1.0 / deff if deff > 0 else float("nan"),
-        deff_before=deff_b,
-        n_capped=capped,
-        n_floored=floored,
-    )
+    labels: list[str | None],
+    codes: np.ndarray,
+    w: np.ndarray,
+    before: np.ndarray | None,
+    held: np.ndarray | None,
+) -> list[WeightStats]:
+    """Weight statistics for each group ``codes`` 0..G-1 (bincounts; min/max by polars)."""
+    G = len(labels)
+    pos = w > 0
+    n = np.bincount(codes, pos, minlength=G)
+    wp = np.where(pos, w, 0.0)
+    total = np.bincount(codes, wp, minlength=G)
+    sq = np.bincount(codes, wp * wp, minlength=G)
+    b = np.where(before > 0, before, 0.0) if before is not None else wp
+    nb = np.bincount(codes, b > 0, minlength=G)
+    tb = np.bincount(codes, b, minlength=G)
+    sb = np.bincount(codes, b * b, minlength=G)
+    lo = np.full(G, np.nan)
+    hi = np.full(G, np.nan)
+    if G == 1:
+        if pos.any():
+            lo[0], hi[0] = wp[pos].min(), wp[pos].max()
+    else:
+        agg = (
+            pl.DataFrame({"g": codes, "w": w})
+            .filter(pl.col("w") > 0)
+            .group_by("g")
+            .agg(lo=pl.col("w").min(), hi=pl.col("w").max())
+        )
+        idx = agg["g"].to_numpy()
+        lo[idx], hi[idx] = agg["lo"].to_numpy(), agg["hi"].to_numpy()
+    capped = np.bincount(codes, held == 1, minlength=G) if held is not None else np.zeros(G)
+    floored = np.bincount(codes, held == 2, minlength=G) if held is not None else np.zeros(G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deff = n * sq / total**2
+        deff_b = nb * sb / tb**2
+        mean = total / n
+        n_eff = total**2 / sq
+    return [
+        WeightStats(
+            group=labels[g],
+            n=int(n[g]),
+            total=float(total[g]),
+            mean=float(mean[g]),
+            min=float(lo[g]),
+            max=float(hi[g]),
+            ratio=float(hi[g] / lo[g]),
+            cv=float(np.sqrt(max(deff[g] - 1.0, 0.0))),
+            n_eff=float(n_eff[g]),
+            deff=float(deff[g]),
+            efficiency=float(1.0 / deff[g]),
+            deff_before=float(deff_b[g]),
+            n_capped=int(capped[g]),
+            n_floored=int(floored[g]),
+        )
+        for g in range(G)
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,23 +165,14 @@ def weight_summary(design: Design) -> WeightSummary:
     info: WeightingInfo | None = getattr(design, "weighting", None)
     before = info.before if info is not None else None
     held = info.held if info is not None else None
-    capped = int((held == 1).sum()) if held is not None else 0
-    floored = int((held == 2).sum()) if held is not None else 0
-    overall = _stats(None, w, before, capped, floored)
+    (overall,) = _stats([None], np.zeros(w.size, dtype=np.int64), w, before, held)
     groups: list[WeightStats] = []
     if info is not None and info.by is not None:
-        col = encode_column(design.data, info.by, "by column")
-        for g, label in enumerate(col.levels):
-            rows = col.codes == g
-            groups.append(
-                _stats(
-                    str(label),
-                    w[rows],
-                    before[rows] if before is not None else None,
-                    int((held[rows] == 1).sum()) if held is not None else 0,
-                    int((held[rows] == 2).sum()) if held is not None else 0,
-                )
-            )
+        keys = list(info.spec.margins.keys()) if isinstance(info.spec, RakeSpec) else None
+        col = encode_column(design.data, info.by, "by column", expected=keys)
+        present = np.bincount(np.maximum(col.codes, 0), minlength=col.size) > 0
+        stats = _stats([str(v) for v in col.levels], np.maximum(col.codes, 0), w, before, held)
+        groups = [st for st, keep in zip(stats, present, strict=True) if keep]
     return WeightSummary(
         overall=overall,
         groups=tuple(groups),
