@@ -163,8 +163,20 @@ run_r <- function(D, call, extra = list()) {
 store <- new.env()
 for (area in c("core", "replicates", "weighting", "compare")) store[[area]] <- list()
 
+# n: the unweighted base of each row, R's unwtd.count(~variable, design[domain, ]) -- the
+# rows of the domain with the variable observed (every weight here is positive)
+add_n <- function(results, df) {
+  lapply(results, function(r) {
+    m <- !is.na(df[[r$variable]])
+    for (b in names(r$by)) m <- m & as.character(df[[b]]) == r$by[[b]]
+    r$n <- sum(m)
+    r
+  })
+}
+
 add_case <- function(area, id, D, r_call, method, args, results, extra = list()) {
   stopifnot(!(id %in% vapply(store[[area]], function(c) c$id, "")))
+  if (method %in% c("mean", "total", "proportion", "quantile")) results <- add_n(results, D$df)
   case <- c(list(id = id, data = D$data, design_class = if (is.null(D$class)) "Design" else D$class,
                  design = D$spec, r_design = D$r_design, r_call = r_call),
             extra,
