@@ -42,25 +42,21 @@ def _design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     return out, has_psu
 
 
-def _diagnostics(frame: pl.DataFrame, weights: np.ndarray) -> pl.DataFrame:
-    """Per country × wave: n, sum, range, Kish design effect n·Σw²/(Σw)² and effective n."""
-    groups = frame.select("country", "wave").with_columns(pl.Series("w", weights))
-    return (
-        groups.group_by("country", "wave", maintain_order=True)
-        .agg(
-            pl.len().alias("n"),
-            pl.col("w").sum().alias("sum_weights"),
-            pl.col("w").min().alias("min_weight"),
-            pl.col("w").max().alias("max_weight"),
-            (pl.col("w") ** 2).sum().alias("_w2"),
-        )
-        .with_columns(
-            (pl.col("max_weight") / pl.col("min_weight")).alias("ratio"),
-            (pl.col("n") * pl.col("_w2") / pl.col("sum_weights") ** 2).alias("deff_kish"),
-        )
-        .with_columns((pl.col("n") / pl.col("deff_kish")).alias("n_effective"))
-        .drop("_w2")
-        .with_columns(pl.col("n").cast(pl.Int64))
+def _diagnostics(raked: Any) -> pl.DataFrame:
+    """Per country × wave, from the core's weighting diagnostics: n, sum, range, Kish's
+    design effect of weighting and effective n."""
+    summary = raked.weight_summary().to_polars().filter(pl.col("group").is_not_null())
+    parts = pl.col("group").str.split_exact("/", 1)
+    return summary.select(
+        parts.struct.field("field_0").alias("country"),
+        parts.struct.field("field_1").alias("wave"),
+        pl.col("n").cast(pl.Int64),
+        pl.col("total").alias("sum_weights"),
+        pl.col("min").alias("min_weight"),
+        pl.col("max").alias("max_weight"),
+        pl.col("ratio"),
+        pl.col("deff").alias("deff_kish"),
+        pl.col("n_eff").alias("n_effective"),
     )
 
 
@@ -259,7 +255,7 @@ class Poll:
         frame = self._frame()
         raked = self._raked_design(frame, tol, max_iter, cap)
         weights = np.asarray(raked.weights, dtype=float)
-        diagnostics = _diagnostics(frame, weights)
+        diagnostics = _diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
         if info is not None:
