@@ -217,7 +217,7 @@ case_prop <- function(area, id, D, var, by = NULL, na_rm = FALSE) {
   }
   args <- list(variable = var)
   if (!is.null(by)) args$by <- if (length(by) == 1) by else as.list(by)
-  add_case(area, paste0(id), D, paste0(call, "; confint(., df=Inf)"), "proportion", args, res)
+  add_case(area, id, D, paste0(call, "; confint(., df=Inf)"), "proportion", args, res)
 }
 
 # one level's share with an svyciprop interval; by-domains as svyby does (design[domain, ])
@@ -245,7 +245,8 @@ case_ciprop <- function(area, id, D, var, level, method, by = NULL, na_rm = FALS
   if (is.null(by)) {
     res <- list(one(D$r, list()))
   } else {
-    call <- paste0("for each domain g of ", by, ": ", sub("\\bd\\b", perl = TRUE, sprintf("d[d$variables$%s == g, ]", by), call))
+    call <- paste0("for each domain g of ", by, ": ",
+                   sub("\\bd\\b", perl = TRUE, sprintf("d[d$variables$%s == g, ]", by), call))
     res <- list()
     for (g in levels(factor(D$df[[by]]))) {
       sub_d <- D$r[D$r$variables[[by]] == g, ]
