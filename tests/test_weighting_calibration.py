@@ -156,3 +156,9 @@ def test_singular_model_is_reported() -> None:
     df = pl.DataFrame({"sex": ["f", "m", "m"], "x": [2.0, 2.0, 2.0]})
     with pytest.raises(bm.WeightingError, match="model matrix is singular"):
         bm.Design(df).calibrate({"sex": {"f": 1, "m": 2}, "x": 6})
+
+
+def test_a_level_without_respondents_and_a_zero_target_has_no_column() -> None:
+    d = bm.Design(small()).calibrate({"sex": {"f": 40, "m": 60, "x": 0}, "x": 230})
+    assert d.weights.tolist() == pytest.approx([40.0, 15.0, 20.0, 25.0], rel=1e-12)
+    assert d.calibration[0].model_matrix.shape == (4, 3)

@@ -245,7 +245,9 @@ def build_model(frame: pl.DataFrame, margins: Mapping[Any, Any], weights: np.nda
         pop.append(intercept)
     if ms is not None:
         for m, var in enumerate(ms.variables):
-            for lv in range(1, var.size):
+            # levels with no respondents (and so a zero target) have no column, as in R
+            present = np.flatnonzero(np.bincount(np.maximum(var.codes, 0), minlength=var.size))
+            for lv in present[1:]:
                 columns.append((var.codes == lv).astype(np.float64))
                 names.append(f"{var.name}{var.levels[lv]}")
                 pop.append(float(ms.targets[m][0, lv]))
@@ -308,7 +310,7 @@ def _check_bounds_feasible(model: Model, w: np.ndarray, lo: float, hi: float) ->
     for m, var in enumerate(ms.variables):
         wsum = np.bincount(np.maximum(var.codes, 0), w, minlength=var.size)
         t = ms.targets[m][0]
-        for lv in range(var.size):
+        for lv in np.flatnonzero(wsum > 0):
             need = t[lv] / wsum[lv]
             if need < lo or need > hi:
                 raise WeightingError(
