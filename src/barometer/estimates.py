@@ -82,6 +82,11 @@ class Estimates:
             c = self.coefficients
             assert c is not None
             return c @ self.source.vcov() @ c.T
+        if not self.families:
+            raise EstimationError(
+                f"these {self.statistic or ''} estimates carry no covariance matrix "
+                "(only means, totals, proportions and combinations of them do)"
+            )
         if len(self.families) != 1:
             raise EstimationError(
                 "vcov() needs the estimates of a single variable; estimate each variable separately"

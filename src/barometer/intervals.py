@@ -225,22 +225,12 @@ def _wilson(p: np.ndarray, n: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np
 def _replicate_logit_variance(fam: Any) -> np.ndarray:
     """R ``svrepglm``: the replicate variance of ``logit p_r`` (intercept-only quasibinomial
     fits under each replicate weight), centred as the design asks (R ``svrVar``)."""
-    from barometer.variance.replicate import replicate_thetas
+    from barometer.variance.replicate import replicate_thetas, svr_variance
 
-    design = fam.design
     with np.errstate(invalid="ignore", divide="ignore"):
         thetas = special.logit(replicate_thetas(fam))
-        rscales = np.broadcast_to(np.asarray(design.rscales, dtype=float), thetas.shape[1:])
-        ok = np.isfinite(thetas)
-        # replicates without an estimate are left out (R's na.omit)
-        use = ok & (rscales > 0)
-        centre = (
-            special.logit(fam.theta.ravel())
-            if design.mse
-            else np.sum(thetas, axis=1, where=use) / use.sum(axis=1)
-        )
-        sq = np.square(thetas - centre[:, None], where=ok, out=np.zeros_like(thetas))
-    return design.scale * (sq @ rscales)
+        theta = special.logit(fam.theta.ravel())
+    return svr_variance(thetas, theta, fam.design, full=False)
 
 
 # ---------------------------------------------------------------------------------------

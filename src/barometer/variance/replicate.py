@@ -33,13 +33,11 @@ def replicate_thetas(fam: Any) -> np.ndarray:
         return num / np.repeat(den, n_levels, axis=0)
 
 
-def replicate_variance(fam: Any, full: bool) -> np.ndarray:
-    """``scale * sum_r rscales_r (theta_r - centre)^2`` with the centre the mean of the
-    replicates (R's default) or the full-sample estimate (``mse=True``). Replicates that
-    give no estimate (an empty domain) are left out, as R's ``na.omit`` does."""
-    design = fam.design
-    thetas = replicate_thetas(fam)
-    theta = fam.theta.ravel()
+def svr_variance(thetas: np.ndarray, theta: np.ndarray, design: Any, full: bool) -> np.ndarray:
+    """R ``svrVar``: ``scale * sum_r rscales_r (theta_r - centre)^2`` for replicate
+    estimates ``thetas`` (K x R), with the centre the mean of the replicates (R's default)
+    or the full-sample ``theta`` (``mse=True``). Replicates that give no estimate (an empty
+    domain) are left out, as R's ``na.omit`` does."""
     rscales = np.broadcast_to(np.asarray(design.rscales, dtype=float), (thetas.shape[1],))
     ok = np.isfinite(thetas)
     if design.mse:
@@ -52,3 +50,8 @@ def replicate_variance(fam: Any, full: bool) -> np.ndarray:
     if full:
         return design.scale * (dev @ dev.T)
     return design.scale * np.einsum("kr,kr->k", dev, dev)
+
+
+def replicate_variance(fam: Any, full: bool) -> np.ndarray:
+    """Replicate variances of the family's K estimates (see ``svr_variance``)."""
+    return svr_variance(replicate_thetas(fam), fam.theta.ravel(), fam.design, full)
