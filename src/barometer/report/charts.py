@@ -195,6 +195,20 @@ def _text(values: pl.Series, fmt: Any, name: str = "text") -> pl.Series:
     return pl.Series(name, [fmt(v) for v in values.to_list()], dtype=pl.String)
 
 
+def _tooltip(*extra: tuple[str, str]) -> list[Any]:
+    """Tooltip fields: who, ``extra`` (field, title) pairs, share, interval and base."""
+    import altair as alt
+
+    return [
+        alt.Tooltip("who:N", title="Country"),
+        *(alt.Tooltip(f"{name}:N", title=title) for name, title in extra),
+        alt.Tooltip("estimate:Q", title="Share", format=".1%"),
+        alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
+        alt.Tooltip("ci_high:Q", title="to", format=".1%"),
+        alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
+    ]
+
+
 def _level_scale(style: LevelStyle) -> Any:
     import altair as alt
 
@@ -300,14 +314,7 @@ def stacked_bars(
             sort=list(style.labels),
             legend=alt.Legend(title=None, orient="bottom", direction="vertical", columns=2),
         ),
-        tooltip=[
-            alt.Tooltip("who:N", title="Country"),
-            alt.Tooltip("level_label:N", title="Answer"),
-            alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-            alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
-            alt.Tooltip("ci_high:Q", title="to", format=".1%"),
-            alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
-        ],
+        tooltip=_tooltip(("level_label", "Answer")),
     )
     text = stacked.mark_text(fontSize=11, fontWeight="bold").encode(
         x="xm:Q",
@@ -386,14 +393,7 @@ def trend(
     line = base.mark_line(color=colour, strokeWidth=2).encode(y="estimate:Q")
     points = base.mark_point(color=colour, filled=True, size=45, opacity=1).encode(
         y="estimate:Q",
-        tooltip=[
-            alt.Tooltip("who:N", title="Country"),
-            alt.Tooltip("wave:N", title="Wave"),
-            alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-            alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
-            alt.Tooltip("ci_high:Q", title="to", format=".1%"),
-            alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
-        ],
+        tooltip=_tooltip(("wave", "Wave")),
     )
     labels = base.mark_text(dy=-11, fontSize=11, fontWeight="bold", color="#1a1a1a").encode(
         y="estimate:Q", text="text:N"
@@ -471,13 +471,7 @@ def gap_dots(
     )
     points = base.mark_point(color=colour, filled=True, size=70, opacity=1).encode(
         x="estimate:Q",
-        tooltip=[
-            alt.Tooltip("who:N", title="Country"),
-            alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-            alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
-            alt.Tooltip("ci_high:Q", title="to", format=".1%"),
-            alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
-        ],
+        tooltip=_tooltip(),
     )
     labels = base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
         x="ci_high:Q", text="text:N"

@@ -105,6 +105,20 @@ def _fieldwork(poll: Any) -> pl.DataFrame:
     )
 
 
+def _region_estimates(
+    poll: Any, ids: Sequence[str], region: str, like_for_like: bool
+) -> dict[str, Any]:
+    """``poll.estimate(q, region=...)`` per question; a question none of the region's
+    members was asked is left out of that region (its section shows countries only)."""
+    out = {}
+    for qid in ids:
+        try:
+            out[qid] = poll.estimate(qid, region=region, like_for_like=like_for_like)
+        except EstimationError:
+            continue
+    return out
+
+
 def collect(
     poll: Any,
     questions: Sequence[str] | None = None,
@@ -140,11 +154,8 @@ def collect(
     focus = dict(focus or {})
     # Estimate in an order that reuses the poll's cached design (one per scope).
     countries = {qid: poll.estimate(qid) for qid in ids}
-    by_region = {
-        r: {qid: poll.estimate(qid, region=r, like_for_like=False) for qid in ids}
-        for r in region_ids
-    }
-    trends = {r: {qid: poll.estimate(qid, region=r) for qid in ids} for r in region_ids}
+    by_region = {r: _region_estimates(poll, ids, r, like_for_like=False) for r in region_ids}
+    trends = {r: _region_estimates(poll, ids, r, like_for_like=True) for r in region_ids}
     results = []
     for qid in ids:
         q = spec.question(qid)
@@ -159,8 +170,8 @@ def collect(
                 style=style,
                 focus=level,
                 countries=countries[qid],
-                regions={r: by_region[r][qid] for r in region_ids},
-                trends={r: trends[r][qid] for r in region_ids},
+                regions={r: by_region[r][qid] for r in region_ids if qid in by_region[r]},
+                trends={r: trends[r][qid] for r in region_ids if qid in trends[r]},
             )
         )
     settings = poll.weight_settings()
@@ -188,13 +199,19 @@ def collect(
 # Building the template's view: formatted strings with the source of every number.
 
 
-def _svg_image(chart: Any) -> dict[str, Any]:
-    """The chart as an inline SVG image (base64 data URI) with its pixel size."""
+def _figure(chart: Any, alt: str, caption: str) -> dict[str, Any]:
+    """The chart as an inline SVG image (base64 data URI) with its pixel size and text."""
     svg = to_svg(chart)
     size = re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', svg)
     width, height = (float(size.group(1)), float(size.group(2))) if size else (800.0, 500.0)
     src = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    return {"src": src, "width": round(width), "height": round(height)}
+    return {
+        "src": src,
+        "width": round(width),
+        "height": round(height),
+        "alt": alt,
+        "caption": caption,
+    }
 
 
 def _names(data: ReportData) -> dict[str, str]:
@@ -292,61 +309,57 @@ def _question_view(
     current = _stack([*q.regions.values(), q.countries])
     label = q.style.label(q.focus)
     figures = [
-        {
-            **_svg_image(
-                stacked_bars(
-                    current,
-                    q.style,
-                    wave=latest,
-                    order=order,
-                    names=names,
-                    title=f"Answers by country, {latest}",
-                )
+        _figure(
+            stacked_bars(
+                current,
+                q.style,
+                wave=latest,
+                order=order,
+                names=names,
+                title=f"Answers by country, {latest}",
             ),
-            "alt": f"Stacked bars of the answers to {q.question.id} by country, {latest}",
-            "caption": "Percentages inside the bars; unweighted bases at the right; the "
-            "modelled margins of error are in the tables below.",
-        }
+            f"Stacked bars of the answers to {q.question.id} by country, {latest}",
+            "Percentages inside the bars; unweighted bases at the right; the modelled "
+            "margins of error are in the tables below.",
+        )
     ]
-    for rid in regions:
+    for rid in regions or [None]:
+        chart = gap_dots(
+            current,
+            q.style,
+            q.focus,
+            wave=latest,
+            reference=rid,
+            names=names,
+            title=f"“{label}” by country, {latest}",
+        )
         figures.append(
-            {
-                **_svg_image(
-                    gap_dots(
-                        current,
-                        q.style,
-                        q.focus,
-                        wave=latest,
-                        reference=rid,
-                        names=names,
-                        title=f"“{label}” by country, {latest}",
-                    )
-                ),
-                "alt": f"Dot plot of “{label}” by country with 95% intervals, {latest}, "
-                f"against {names.get(rid, rid)}",
-                "caption": "Whiskers show modelled 95% margins of error; the shaded band "
-                "around the dashed line is the region's.",
-            }
+            _figure(
+                chart,
+                f"Dot plot of “{label}” by country with 95% intervals, {latest}"
+                + (f", against {names.get(rid, rid)}" if rid else ""),
+                "Whiskers show modelled 95% margins of error"
+                + ("; the shaded band around the dashed line is the region's." if rid else "."),
+            )
         )
     if len(waves) > 1:
         trend_data = _stack([*q.trends.values(), q.countries])
+        chart = trend(
+            trend_data,
+            q.style,
+            q.focus,
+            waves=waves,
+            order=order,
+            names=names,
+            title=f"“{label}” across waves",
+        )
         figures.append(
-            {
-                **_svg_image(
-                    trend(
-                        trend_data,
-                        q.style,
-                        q.focus,
-                        waves=waves,
-                        order=order,
-                        names=names,
-                        title=f"“{label}” across waves",
-                    )
-                ),
-                "alt": f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
-                "caption": "Bands show modelled 95% margins of error; regional lines compare "
-                "the same member countries in every wave.",
-            }
+            _figure(
+                chart,
+                f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
+                "Bands show modelled 95% margins of error; regional lines compare the same "
+                "member countries in every wave.",
+            )
         )
     return {
         "id": q.question.id,
@@ -363,7 +376,7 @@ def _question_view(
         ],
         "figures": figures,
         "tables": [_wave_table(q, w, countries, names) for w in reversed(waves)],
-        "trend_tables": [_trend_table(q, rid, names) for rid in regions] if len(waves) > 1 else [],
+        "trend_tables": [_trend_table(q, rid, names) for rid in q.trends] if len(waves) > 1 else [],
         "notes": sorted({n for e in q.regions.values() for n in e.notes}),
     }
 
