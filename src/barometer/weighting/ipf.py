@@ -49,11 +49,16 @@ class IpfResult:
         return best
 
 
+_FLAT_LIMIT = 1 << 22
+
+
 def _totals(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Sum ``values`` (C,) or (C, R) within ``codes`` -> (size,) or (size, R)."""
     if values.ndim == 1:
         return np.bincount(codes, values, minlength=size)
     r = values.shape[1]
+    if codes.size * r > _FLAT_LIMIT:  # many rows: one bincount per column, no big index
+        return np.column_stack([np.bincount(codes, values[:, j], minlength=size) for j in range(r)])
     flat = (codes[:, None] * r + np.arange(r)).ravel()
     return np.bincount(flat, values.ravel(), minlength=size * r).reshape(size, r)
 

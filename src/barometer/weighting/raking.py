@@ -220,7 +220,8 @@ def _rake_plain(
     )
     if reps is None:
         return (new,), step, res
-    new_reps = reps * res.factors[:, 1:][cells.cell]
+    new_reps = res.factors[:, 1:][cells.cell]
+    new_reps *= reps
     return (new, new_reps), step, res
 
 
