@@ -135,9 +135,13 @@ def rake(
     -----
     Each sweep post-stratifies on every margin in turn (R ``survey::rake``), on the table
     of distinct cells. R stops when the full cross-table changes by less than its
-    ``epsilon``; barometer stops when the margins themselves are met, which is what a
-    weighting analyst checks. With ``cap``/``floor`` the variance record treats the
-    result as raking (R ``trimWeights`` is not reflected in variances either).
+    ``epsilon`` in a sweep; barometer stops after a sweep in which no margin moved by more
+    than ``tol`` x the group total and after which every margin is within ``tol`` of its
+    target (what a weighting analyst checks). So R's ``control=list(epsilon=e)`` with
+    ``e < 1`` and barometer's ``tol=e`` give the same weights to about ``e``. Replicates
+    are raked in the same sweeps and must meet the same tolerance. With ``cap``/``floor``
+    the variance record treats the result as raking (R's ``trimWeights`` is not reflected
+    in variances either).
 
     Examples
     --------
