@@ -75,12 +75,13 @@ def _check_options(tol: float, max_iter: int, cap: float | None, floor: float | 
 
 
 def _not_converged(ms: MarginSet, cells: Cells, res: IpfResult, max_iter: int, what: str) -> str:
-    m, k, _ = res.worst()
+    m, k, j = res.worst()
     L = max(ms.variables[m].size, 1)
     g, lv = divmod(k, L)
+    where = ms.where(m, g, lv) + (f" in replicate {j}" if j > 0 else "")
     return (
         f"{what} did not converge in {max_iter} sweeps: the largest margin error left is "
-        f"{res.max_error:.3g} of the total, at {ms.where(m, g, lv)}; raise max_iter, "
+        f"{res.max_error:.3g} of the total, at {where}; raise max_iter, "
         "loosen tol, or collapse sparse levels"
     )
 
