@@ -46,7 +46,8 @@ import polars as pl
 
 from barometer.errors import BarometerError, EstimationError
 from barometer.report.charts import LevelStyle, gap_dots, stacked_bars, to_svg, trend
-from barometer.report.numbers import format_count, format_moe, format_number, format_percent
+from barometer.report.methodology import methodology_view
+from barometer.report.numbers import format_count, format_moe, format_percent
 
 __all__ = ["QuestionResults", "ReportData", "collect", "render_report", "write_report"]
 
@@ -398,129 +399,6 @@ def _findings_view(findings: Any) -> list[dict[str, str]]:
     return out
 
 
-def _methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, Any]:
-    wave_ids = [w.id for w in data.waves]
-    bases = {(c, w): n for c, w, n in data.bases.select("country", "wave", "n").iter_rows()}
-    base_rows = []
-    for c in data.countries:
-        cells = [
-            {
-                "wave": w,
-                "n": format_count(bases[(c.code, w)]) if (c.code, w) in bases else "–",
-                "present": (c.code, w) in bases,
-            }
-            for w in wave_ids
-        ]
-        base_rows.append({"code": c.code, "name": c.name, "cells": cells})
-    totals = []
-    for w in wave_ids:
-        wb = data.bases.filter(pl.col("wave") == w)
-        totals.append(
-            {
-                "wave": w,
-                "n": format_count(int(wb["n"].sum())) if wb.height else "–",
-                "countries": wb.height,
-            }
-        )
-    dates = {w.id: (w.start, w.end) for w in data.waves}
-    fieldwork = [
-        {
-            "country": r["country"],
-            "name": names.get(r["country"], r["country"]),
-            "wave": r["wave"],
-            "firm": r["firm"] or "not recorded",
-            "mode": r["mode"] or "not recorded",
-            "start": str(dates[r["wave"]][0] or "not recorded"),
-            "end": str(dates[r["wave"]][1] or "not recorded"),
-            "n": format_count(r["n"]),
-        }
-        for r in data.fieldwork.to_dicts()
-    ]
-    diagnostics = [
-        {
-            "country": r["country"],
-            "name": names.get(r["country"], r["country"]),
-            "wave": r["wave"],
-            "n": format_count(r["n"]),
-            "deff": format_number(r["deff_kish"], 2),
-            "n_effective": format_count(r["n_effective"]),
-            "ratio": format_number(r["ratio"], 1),
-        }
-        for r in data.diagnostics.to_dicts()
-    ]
-    variables = data.weighting_variables
-    target_cols = [(v.id, lv.code, lv.label) for v in variables for lv in v.levels]
-    targets = []
-    for (country, wave), t in data.targets.group_by(["country", "wave"], maintain_order=True):
-        values = {(r["variable"], r["level"]): r for r in t.to_dicts()}
-        cells = []
-        for var, code, _ in target_cols:
-            r = values.get((var, code))
-            shown = "–"
-            if r is not None:
-                shown = (
-                    format_percent(r["value"], 1)
-                    if r["kind"] == "share"
-                    else format_count(r["value"])
-                )
-            cells.append({"variable": var, "level": code, "text": shown})
-        targets.append(
-            {
-                "country": country,
-                "name": names.get(country, country),
-                "wave": wave or "all waves",
-                "cells": cells,
-            }
-        )
-    firms = sorted({f for f in data.fieldwork["firm"].to_list() if f})
-    modes = sorted({m for m in data.fieldwork["mode"].to_list() if m})
-    return {
-        "bases": base_rows,
-        "totals": totals,
-        "waves": wave_ids,
-        "fieldwork": fieldwork,
-        "diagnostics": diagnostics,
-        "targets": targets,
-        "target_cols": [{"variable": v, "level": c, "label": lab} for v, c, lab in target_cols],
-        "variables": [
-            {"id": v.id, "wording": v.wording, "levels": [lv.label for lv in v.levels]}
-            for v in variables
-        ],
-        "settings": data.weight_settings,
-        "firms": firms,
-        "modes": modes,
-        "regions": [
-            {
-                "id": r.id,
-                "name": r.name,
-                "rule": r.rule,
-                "members": [names.get(m, m) for m in r.members],
-            }
-            for r in data.regions
-        ],
-        "countries": [
-            {
-                "code": c.code,
-                "name": c.name,
-                "population": format_count(c.population) if c.population else "not recorded",
-            }
-            for c in data.countries
-        ],
-        "sources": [
-            {
-                "id": r["id"],
-                "file": r["file"],
-                "format": r["format"],
-                "wave": r["wave"],
-                "firm": r["firm"] or "not recorded",
-                "n": format_count(r["n_rows"]),
-                "sha": (r["sha256"] or "")[:12],
-            }
-            for r in data.sources.to_dicts()
-        ],
-    }
-
-
 def render_report(
     data: ReportData,
     findings: Any = None,
@@ -546,7 +424,7 @@ def render_report(
         title=data.title,
         findings=_findings_view(findings),
         questions=[_question_view(q, data, names) for q in data.questions],
-        method=_methodology_view(data, names),
+        method=methodology_view(data, names),
         sponsor=sponsor,
         contact=contact,
         probability_sample=probability_sample,
