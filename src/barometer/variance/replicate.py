@@ -11,26 +11,36 @@ from barometer import reduce
 
 
 def replicate_thetas(fam: Any) -> np.ndarray:
-    """The family's K estimates under each replicate weight: (K x R)."""
-    design = fam.design
-    reps = design.replicate_weights
+    """The family's K estimates under each replicate weight: (K x R).
+
+    One sparse product reads the replicate weights once: every observed row is a column
+    with its value in its (domain, level) numerator row and, for a ratio, a 1 in its
+    domain's denominator row (built directly in CSC form, which walks the n x R weights
+    row by row).
+    """
+    reps = fam.design.replicate_weights
     n = reps.shape[0]
     cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
     n_est = fam.n_domains * n_levels
-    inside = cells >= 0
-    rows = np.flatnonzero(inside)
-    if fam.var.codes is not None:
-        y = np.ones(rows.size)
-    else:
-        y = np.nan_to_num(fam.var.values)[rows]
-    num_map = sp.csr_matrix((y, (cells[rows], rows)), shape=(n_est, n))
-    num = np.asarray(num_map @ reps)
+    rows = np.flatnonzero(cells >= 0)
+    y = np.ones(rows.size) if fam.var.codes is not None else np.nan_to_num(fam.var.values)[rows]
+    per = 2 if fam.ratio else 1
+    indices = np.empty(rows.size * per, dtype=np.int64)
+    data = np.empty(rows.size * per)
+    indices[0::per] = cells[rows]
+    data[0::per] = y
+    if fam.ratio:
+        indices[1::per] = n_est + fam.dom[rows]
+        data[1::per] = 1.0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr[rows + 1] = per
+    np.cumsum(indptr, out=indptr)
+    shape = (n_est + (fam.n_domains if fam.ratio else 0), n)
+    sums = np.asarray(sp.csc_matrix((data, indices, indptr), shape=shape) @ reps)
     if not fam.ratio:
-        return num
-    den_map = sp.csr_matrix((np.ones(rows.size), (fam.dom[rows], rows)), shape=(fam.n_domains, n))
-    den = np.asarray(den_map @ reps)
+        return sums
     with np.errstate(invalid="ignore", divide="ignore"):
-        return num / np.repeat(den, n_levels, axis=0)
+        return sums[:n_est] / np.repeat(sums[n_est:], n_levels, axis=0)
 
 
 def svr_variance(thetas: np.ndarray, theta: np.ndarray, design: Any, full: bool) -> np.ndarray:
