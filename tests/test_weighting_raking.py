@@ -392,3 +392,28 @@ def test_a_replicate_with_no_weight_in_a_level_is_reported() -> None:
     rd = bm.ReplicateDesign(df, weights="w", replicates=["r1", "r2"], type="bootstrap")
     with pytest.raises(bm.WeightingError, match="replicate 1 has no weight in 'sex'='f'"):
         rd.rake({"sex": {"f": 1, "m": 1}})
+
+
+def test_targets_from_a_long_table() -> None:
+    df = pl.concat([grid().with_columns(c=pl.lit("KR")), grid().with_columns(c=pl.lit("DE"))])
+    table = pl.DataFrame(
+        {
+            "c": ["KR"] * 4 + ["DE"] * 4,
+            "variable": ["sex", "sex", "age", "age"] * 2,
+            "level": ["f", "m", "y", "o"] * 2,
+            "target": [60.0, 40, 50, 50, 0.5, 0.5, 0.3, 0.7],
+        }
+    )
+    d = bm.Design(df).rake(table, by="c")
+    nested = bm.Design(df).rake(
+        {
+            "KR": {"sex": {"f": 60, "m": 40}, "age": {"y": 50, "o": 50}},
+            "DE": {"sex": {"f": 0.5, "m": 0.5}, "age": {"y": 0.3, "o": 0.7}},
+        },
+        by="c",
+    )
+    np.testing.assert_allclose(d.weights, nested.weights)
+    with pytest.raises(bm.WeightingError, match="needs the columns"):
+        bm.Design(df).rake(table.drop("c"), by="c")
+    with pytest.raises(bm.WeightingError, match="twice"):
+        bm.Design(df).rake(pl.concat([table, table.head(1)]), by="c")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,6 +56,38 @@ class MarginSet:
         if self.by is not None:
             out += f" (group {self.by}={self.group_labels[g]!r})"
         return out
+
+
+def from_table(table: Any, by: str | None) -> Any:
+    """Targets given as a long table -> the nested mapping; anything else is returned as is.
+
+    The table (polars, pandas or pyarrow) has columns ``variable``, ``level`` and one
+    numeric column of targets (any name), plus the ``by`` column when raking by group:
+    one row per (group,) variable and level, as targets are usually kept in a spreadsheet.
+    """
+    if type(table).__module__.split(".")[0] not in {"polars", "pandas", "pyarrow"}:
+        return table
+    from barometer._frame import to_polars
+
+    frame = to_polars(table)
+    keys = ([by] if by is not None else []) + ["variable", "level"]
+    missing = [k for k in keys if k not in frame.columns]
+    values = [c for c in frame.columns if c not in keys]
+    if missing or len(values) != 1:
+        raise WeightingError(
+            f"a table of targets needs the columns {keys} and one column of targets; it has "
+            f"{frame.columns}"
+        )
+    nested: dict[Any, Any] = {}
+    for row in frame.select([*keys, values[0]]).iter_rows():
+        *path, level, target = row
+        node = nested
+        for key in path:
+            node = node.setdefault(key, {})
+        if level in node:
+            raise WeightingError(f"the table of targets gives {[*path, level]} twice")
+        node[level] = target
+    return nested
 
 
 def check_convergence(tol: float, max_iter: int) -> None:

@@ -24,6 +24,7 @@ from barometer.weighting.margins import (
     MarginSet,
     check_convergence,
     check_support,
+    from_table,
     parse_margins,
 )
 from barometer.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
@@ -102,8 +103,10 @@ def rake(
     ----------
     design : Design or ReplicateDesign
         Its current weights are the base weights (they are honoured, not replaced).
-    margins : mapping
-        ``{variable: {level: target}}``; with ``by``, ``{group: {variable: {level: target}}}``.
+    margins : mapping or table
+        ``{variable: {level: target}}``; with ``by``, ``{group: {variable: {level: target}}}``;
+        or a long table (polars, pandas, pyarrow) with columns ``variable``, ``level``, one
+        column of targets, and the ``by`` column when raking by group.
         Targets are population totals; a margin whose targets sum to 1 is read as shares
         and scaled to the group's total: the sum of its margins given as totals, or, if all
         are shares, the group's weighted total before raking (which raking then keeps).
@@ -165,6 +168,7 @@ def rake(
     └──────────┴───────┴─────────────┘
     """
     _check_options(tol, max_iter, cap, floor)
+    margins = from_table(margins, by)
     spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
     weights = np.asarray(design.weights, dtype=np.float64)
     reps = getattr(design, "replicate_weights", None)
