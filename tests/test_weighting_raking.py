@@ -46,6 +46,7 @@ def test_two_by_two_with_one_respondent_per_cell_gives_independence() -> None:
     d = bm.Design(grid()).rake({"sex": {"f": 60, "m": 40}, "age": {"y": 50, "o": 50}})
     assert d.weights.tolist() == pytest.approx([30, 30, 20, 20], rel=1e-12)
     assert d.weighting.iterations == 2  # the second sweep confirms nothing moves
+    assert len(d.weighting.trace) == 2 and d.weighting.trace[-1] <= 1e-10
 
 
 def test_base_weights_are_honoured() -> None:

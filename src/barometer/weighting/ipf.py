@@ -31,6 +31,7 @@ class IpfResult:
     iterations: int
     errors: tuple[np.ndarray, ...]
     converged: bool
+    trace: tuple[float, ...] = ()  # the largest margin error after each sweep
 
     @property
     def max_error(self) -> float:
@@ -106,6 +107,7 @@ def ipf(
     iterations = 0
     errors: tuple[np.ndarray, ...] = ()
     converged = False
+    trace: list[float] = []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         while iterations < max_iter:
             iterations += 1
@@ -124,9 +126,10 @@ def ipf(
                 for c, k, o, t, s, fr in zip(codes, sizes, fixed, targets, scale, free, strict=True)
             )
             worst = max(float(e.max(initial=0.0)) for e in errors)
+            trace.append(worst)
             if not np.isfinite(worst):
                 break
             if worst <= tol and moved <= tol:
                 converged = True
                 break
-    return IpfResult(f, tuple(sweep), iterations, errors, converged)
+    return IpfResult(f, tuple(sweep), iterations, errors, converged, tuple(trace))

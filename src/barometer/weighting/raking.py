@@ -199,6 +199,7 @@ def rake(
         build_margins=partial(_table, ms, cells, cell_count, cell_before, cell_after),
         before=weights,
         held=held,
+        trace=res.trace,
     )
     if reps is None:
         return design._calibrated(new[0], step, info)
@@ -346,7 +347,7 @@ def _rake_capped(
         margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
         weights=(*(np.where(free, weights * s[cells.cell], held) for s in res.sweep[:-1]), new),
     )
-    res = IpfResult(res.factors, res.sweep, sweeps, res.errors, res.converged)
+    res = IpfResult(res.factors, res.sweep, sweeps, res.errors, res.converged, res.trace)
     return (new,), step, res, status
 
 

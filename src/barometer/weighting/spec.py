@@ -100,7 +100,8 @@ class WeightingInfo:
     on first use by ``build_margins``;
     ``max_error`` the largest |weighted total - target| divided by the group's total;
     ``before`` the weights the run started from; ``held`` (raking with a cap or floor)
-    marks each row 0 free, 1 held at the cap, 2 held at the floor.
+    marks each row 0 free, 1 held at the cap, 2 held at the floor; ``trace`` (raking) the
+    largest margin error after each sweep.
     """
 
     method: Literal["rake", "calibrate", "poststratify"]
@@ -113,6 +114,7 @@ class WeightingInfo:
     build_margins: Callable[[], pl.DataFrame] = field(repr=False)
     before: np.ndarray = field(repr=False)
     held: np.ndarray | None = field(default=None, repr=False)
+    trace: tuple[float, ...] = ()
 
     @cached_property
     def margins(self) -> pl.DataFrame:
