@@ -337,7 +337,13 @@ def test_write_report_one_question(report: DemoReport, tmp_path: Path) -> None:
         questions=["eu_equal_terms"],
         focus={"eu_equal_terms": "disagree"},
         contact="poll@example.org",
+        charts_dir=tmp_path / "charts",
     )
+    files = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    stems = ["eu_equal_terms_bars", "eu_equal_terms_gaps_EU", "eu_equal_terms_trend"]
+    assert files == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
+    for stem in stems:
+        assert (tmp_path / "charts" / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
     dom = parse(path.read_text(encoding="utf-8"))
     assert [s.attrs["data-question"] for s in dom.find_all("section", **{"class": "question"})] == [
         "eu_equal_terms"

@@ -45,7 +45,7 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import BarometerError, EstimationError
-from barometer.report.charts import LevelStyle, gap_dots, stacked_bars, to_svg, trend
+from barometer.report.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
 from barometer.report.methodology import methodology_view
 from barometer.report.numbers import format_count, format_moe, format_percent
 
@@ -200,9 +200,13 @@ def collect(
 # Building the template's view: formatted strings with the source of every number.
 
 
-def _figure(chart: Any, alt: str, caption: str) -> dict[str, Any]:
-    """The chart as an inline SVG image (base64 data URI) with its pixel size and text."""
+def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> dict[str, Any]:
+    """The chart as an inline SVG image (base64 data URI) with its pixel size and text;
+    also written to ``save_as`` + ``.svg`` and ``.png`` when given."""
     svg = to_svg(chart)
+    if save_as is not None:
+        save_as.with_suffix(".svg").write_text(svg, encoding="utf-8")
+        save_png(chart, save_as.with_suffix(".png"))
     size = re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', svg)
     width, height = (float(size.group(1)), float(size.group(2))) if size else (800.0, 500.0)
     src = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
@@ -300,8 +304,13 @@ def _heading(question: Any) -> str:
 
 
 def _question_view(
-    q: QuestionResults, data: ReportData, names: Mapping[str, str]
+    q: QuestionResults, data: ReportData, names: Mapping[str, str], charts_dir: Path | None
 ) -> dict[str, Any]:
+    qid = q.question.id
+
+    def stem(kind: str) -> Path | None:
+        return charts_dir / f"{qid}_{kind}" if charts_dir is not None else None
+
     waves = [w.id for w in data.waves if w.id in set(q.countries["wave"].to_list())]
     latest = waves[-1]
     regions = list(q.regions)
@@ -322,6 +331,7 @@ def _question_view(
             f"Stacked bars of the answers to {q.question.id} by country, {latest}",
             "Percentages inside the bars; unweighted bases at the right; the modelled "
             "margins of error are in the tables below.",
+            stem("bars"),
         )
     ]
     for rid in regions or [None]:
@@ -341,6 +351,7 @@ def _question_view(
                 + (f", against {names.get(rid, rid)}" if rid else ""),
                 "Whiskers show modelled 95% margins of error"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
+                stem(f"gaps_{rid}" if rid else "gaps"),
             )
         )
     if len(waves) > 1:
@@ -360,6 +371,7 @@ def _question_view(
                 f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
                 "Bands show modelled 95% margins of error; regional lines compare the same "
                 "member countries in every wave.",
+                stem("trend"),
             )
         )
     return {
@@ -405,6 +417,7 @@ def render_report(
     sponsor: str | None = None,
     contact: str | None = None,
     probability_sample: bool = False,
+    charts_dir: Path | None = None,
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     import jinja2
@@ -423,7 +436,7 @@ def render_report(
     return template.render(
         title=data.title,
         findings=_findings_view(findings),
-        questions=[_question_view(q, data, names) for q in data.questions],
+        questions=[_question_view(q, data, names, charts_dir) for q in data.questions],
         method=methodology_view(data, names),
         sponsor=sponsor,
         contact=contact,
@@ -444,6 +457,7 @@ def write_report(
     sponsor: str | None = None,
     contact: str | None = None,
     probability_sample: bool = False,
+    charts_dir: str | Path | None = None,
 ) -> Path:
     """Write the poll's report to ``path``: one self-contained HTML file.
 
@@ -464,6 +478,10 @@ def write_report(
     probability_sample : bool
         ``False`` (the default) words precision as AAPOR advises for opt-in online
         samples: a *modelled* margin of error, never a margin of sampling error.
+    charts_dir : path, optional
+        Also write every chart there as SVG and PNG (``<question>_bars``,
+        ``<question>_gaps_<region>``, ``<question>_trend``), for publications; created
+        if missing.
 
     Returns
     -------
@@ -476,9 +494,17 @@ def write_report(
             f"cannot write the report to {str(path)!r}: folder {str(path.parent)!r} does not "
             "exist; create it or choose another --out"
         )
+    charts = Path(charts_dir) if charts_dir is not None else None
+    if charts is not None:
+        charts.mkdir(parents=True, exist_ok=True)
     data = collect(poll, questions=questions, regions=regions, focus=focus)
     html = render_report(
-        data, findings, sponsor=sponsor, contact=contact, probability_sample=probability_sample
+        data,
+        findings,
+        sponsor=sponsor,
+        contact=contact,
+        probability_sample=probability_sample,
+        charts_dir=charts,
     )
     path.write_text(html, encoding="utf-8")
     return path
