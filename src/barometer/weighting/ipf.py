@@ -73,6 +73,7 @@ def ipf(
     tol: float,
     max_iter: int,
     offset: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> IpfResult:
     """Rake cell weights to margin targets; return factors (see module doc).
 
@@ -86,6 +87,7 @@ def ipf(
         <= ``tol``; give up (``converged=False``) after ``max_iter`` sweeps.
     offset : (C,) or (C, R) fixed weight in each cell that raking does not scale (weights
         held at a cap or floor); the targets include it.
+    start : factors to start from (a warm start), default all 1.
 
     Notes
     -----
@@ -95,7 +97,7 @@ def ipf(
     after each margin in the last sweep equal the final weights to ``tol``, as the raking
     variance (R ``svyrecvar``) assumes. Source: Deming & Stephan (1940); R ``survey::rake``.
     """
-    f = np.ones_like(weights, dtype=np.float64)
+    f = np.ones_like(weights, dtype=np.float64) if start is None else start.copy()
     sizes = [t.size for t in targets]
     col = (lambda a: a[:, None]) if weights.ndim == 2 else (lambda a: a)
     fixed: list[np.ndarray | float] = [

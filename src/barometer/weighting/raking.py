@@ -118,7 +118,8 @@ def rake(
         Convergence: every margin's weighted total is within ``tol`` x the group total of
         its target.
     max_iter : int
-        Largest number of sweeps (and, with ``cap``/``floor``, of trimming rounds).
+        Largest number of sweeps; with ``cap``/``floor``, of rounds of trimming and
+        re-raking (each of at most 50 sweeps).
     cap, floor : float, optional
         Bounds on the final weights as multiples of the group's mean weight. Weights
         beyond them are held at the bound and the others re-raked (the excess is
@@ -251,6 +252,8 @@ def _check_replicates(ms: MarginSet, cells: Cells, W: np.ndarray) -> None:
             )
 
 
+_SWEEPS_PER_ROUND = 50
+"""With caps, the held rows are revised after at most this many sweeps."""
 _RELEASE_ROUNDS = 20
 """Rounds in which held weights may be released again; after them the held set only grows,
 so the rounds end."""
@@ -311,6 +314,7 @@ def _rake_capped(
     _check_reachable(ms, cells, positive, upper, lower, cap, floor)
     status = np.zeros(weights.size, dtype=np.int8)  # 0 free, 1 at cap, 2 at floor
     sweeps = 0
+    start = None
     for round_ in range(max_iter):
         releasing = round_ < _RELEASE_ROUNDS
         held = np.where(status == 1, upper, np.where(status == 2, lower, 0.0))
@@ -324,20 +328,30 @@ def _rake_capped(
         if stuck is not None:
             _raise_stuck(ms, cells, stuck, offset, status, cap, floor)
         res = ipf(
-            W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter, offset=offset
+            W,
+            cells.codes,
+            cells.targets,
+            cells.scale,
+            tol=tol,
+            max_iter=min(max_iter, _SWEEPS_PER_ROUND),
+            offset=offset,
+            start=start,
         )
+        start = res.factors
         sweeps += res.iterations
-        if not res.converged:
-            raise WeightingError(_not_converged(ms, cells, res, max_iter, _bounds_text(cap, floor)))
         cand = weights * res.factors[cells.cell]
         want = np.where(cand > upper, 1, np.where(cand < lower, 2, 0)).astype(np.int8)
         want[~positive] = 0
         if not releasing:
             want = np.where(free, want, status)
         if np.array_equal(want, status):
-            break
+            if res.converged:
+                break
+            continue  # same rows held: keep raking from where this round stopped
         status = want
     else:
+        if not res.converged:
+            raise WeightingError(_not_converged(ms, cells, res, sweeps, _bounds_text(cap, floor)))
         raise WeightingError(
             f"{_bounds_text(cap, floor)} did not settle in {max_iter} rounds of trimming "
             "and re-raking; raise max_iter or loosen the bounds"
