@@ -182,8 +182,8 @@ def demo(
 ) -> None:
     """Build the simulated demo poll, ingest and weight it, print the headline figures.
 
-    Writes OUT/spec.yaml, the respondent files (.sav, .dta, .csv, .parquet) and
-    OUT/poll.duckdb, through the same path a user takes.
+    Writes OUT/spec.yaml, the respondent files (.sav, .dta, .csv, .parquet),
+    OUT/poll.duckdb and OUT/report.html, through the same path a user takes.
     """
     console = _console()
     with _bad_input():
@@ -201,6 +201,28 @@ def demo(
             f"store: {poll.path.name}\n"
         )
         _headline(poll, console)
+        from barometer.report import write_report
+
+        with _progress("writing the report") as update:
+            update("writing the report", 0, 1)
+            report_path = write_report(poll, out / "report.html")
+        console.print(f"\nReport: {report_path}")
+
+
+@app.command()
+def report(
+    store: StoreOption,
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+) -> None:
+    """Write the self-contained HTML report: findings, a section per question, methodology."""
+    with _bad_input():
+        from barometer.poll.poll import Poll
+        from barometer.report import write_report
+
+        path = write_report(Poll.open(store), out)
+        _console().print(f"Report: {path}")
 
 
 # ---------------------------------------------------------------------------------------
