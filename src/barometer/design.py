@@ -203,7 +203,21 @@ class _Estimating:
         variables: str | Sequence[str],
         by: str | Sequence[str] | None = None,
     ) -> Estimates:
-        """Weighted mean of each numeric variable (R ``svymean``, ``svyby``); see ``estimators``."""
+        """Weighted mean of each numeric variable, overall or by domain.
+
+        The ratio estimator ``sum w y / sum w`` over the domain's rows with ``y`` observed,
+        with a linearisation (or replicate) standard error that treats missing values and
+        rows outside the domain as a domain, not as dropped rows (R ``svymean(...,
+        na.rm=TRUE)`` under ``svyby``; Lumley 2010, sec. 2.3). Each variable has its own base.
+
+        Examples
+        --------
+        >>> import polars as pl, barometer as bm
+        >>> df = pl.DataFrame({"w": [1.0, 2.0, 1.0, 3.0], "g": ["a", "a", "b", "b"],
+        ...                    "y": [1.0, 2.0, 3.0, None]})
+        >>> bm.Design(df, weights="w").mean("y", by="g").to_polars()["estimate"].to_list()
+        [1.6666666666666667, 3.0]
+        """
         return estimators.mean(self, as_list(variables), as_list(by))
 
     def total(
@@ -211,7 +225,16 @@ class _Estimating:
         variables: str | Sequence[str],
         by: str | Sequence[str] | None = None,
     ) -> Estimates:
-        """Weighted total of numeric variables, or of every level of categorical ones."""
+        """Weighted total ``sum w y`` of numeric variables, or the weighted count of every
+        level of categorical ones, overall or by domain (R ``svytotal``, ``svyby``).
+
+        Examples
+        --------
+        >>> import polars as pl, barometer as bm
+        >>> df = pl.DataFrame({"w": [10.0, 20.0, 30.0], "q": ["yes", "no", "yes"]})
+        >>> bm.Design(df, weights="w").total("q").to_polars()["estimate"].to_list()
+        [20.0, 40.0]
+        """
         return estimators.total(self, as_list(variables), as_list(by))
 
     def proportion(
@@ -222,7 +245,23 @@ class _Estimating:
         ci: CIMethod = "wald",
         level_ci: float = 0.95,
     ) -> Estimates:
-        """Share of every level of ``variable`` (or of one ``level``), with intervals."""
+        """Share of every level of ``variable`` (or of one ``level``), with intervals.
+
+        The shares are R's ``svymean`` of a factor (rows with the variable missing left out
+        of the base); ``ci`` chooses the interval: ``"wald"`` (normal, as
+        ``confint(svymean(...))``), or R ``svyciprop``'s ``"logit"``, ``"likelihood"``,
+        ``"asin"``, ``"beta"`` (Korn-Graubard), ``"mean"``, ``"xlogit"``, which use a t
+        quantile with the domain's design degrees of freedom; ``"wilson"`` is the Wilson
+        score interval on the effective sample size (not in R ``survey`` 4.1).
+        ``level_ci`` is the confidence level.
+
+        Examples
+        --------
+        >>> import polars as pl, barometer as bm
+        >>> df = pl.DataFrame({"w": [1.0, 1.0, 2.0, 4.0], "q": ["ally", "rival", "ally", None]})
+        >>> bm.Design(df, weights="w").proportion("q").to_polars()["estimate"].to_list()
+        [0.75, 0.25]
+        """
         ci = check_option(ci, CIMethod, "ci", DesignError)  # type: ignore[assignment]
         return estimators.proportion(self, variable, as_list(by), level, ci, level_ci)
 
@@ -321,7 +360,7 @@ class Design(_Estimating):
     >>> import polars as pl, barometer as bm
     >>> df = pl.DataFrame({"w": [1.0, 2.0, 1.0, 3.0], "y": [1.0, 2.0, 3.0, 4.0]})
     >>> round(bm.Design(df, weights="w").mean("y").to_polars()["estimate"][0], 4)
-    2.7143
+    2.8571
     """
 
     def __init__(
