@@ -255,6 +255,41 @@ def test_a_cap_is_never_exceeded(problem, cap) -> None:
         assert all(abs(got[lv] - t) <= 1e-8 * total for lv, t in targets.items())
 
 
+def _lp_feasible(df: pl.DataFrame, margins: dict, lower: float, upper: float) -> bool:
+    """Is there any weight vector within [lower, upper] meeting every margin? (an LP)"""
+    from scipy.optimize import linprog
+
+    rows, b = [], []
+    for var, targets in margins.items():
+        values = df[var].to_numpy()
+        for level, t in targets.items():
+            rows.append((values == level).astype(float))
+            b.append(t)
+    lp = linprog(
+        np.zeros(df.height),
+        A_eq=np.array(rows),
+        b_eq=np.array(b),
+        bounds=[(lower, upper)] * df.height,
+        method="highs",
+    )
+    return lp.status == 0
+
+
+@PROPS
+@given(raking_problems(), st.floats(1.5, 4.0), st.floats(0.1, 0.8))
+def test_bounds_that_can_be_met_are_met(problem, cap, floor) -> None:
+    df, margins = problem
+    total = sum(next(iter(margins.values())).values())
+    mean = total / df.height
+    try:
+        bm.Design(df, weights="w").rake(margins, tol=1e-9, max_iter=2000, cap=cap, floor=floor)
+    except bm.WeightingError:
+        # then no weights fit strictly inside the bounds (boundary cases aside)
+        assert not _lp_feasible(df, margins, floor * mean * (1 + 1e-6), cap * mean * (1 - 1e-6))
+    else:
+        assert _lp_feasible(df, margins, floor * mean * (1 - 1e-9), cap * mean * (1 + 1e-9))
+
+
 # --- errors: each names what is wrong, and nothing changes -----------------------------------
 
 

@@ -339,8 +339,9 @@ def _rake_capped(
         )
         start = res.factors
         sweeps += res.iterations
-        cand = weights * res.factors[cells.cell]
-        want = np.where(cand > upper, 1, np.where(cand < lower, 2, 0)).astype(np.int8)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging round: inf factors
+            cand = weights * res.factors[cells.cell]
+            want = np.where(cand > upper, 1, np.where(cand < lower, 2, 0)).astype(np.int8)
         want[~positive] = 0
         if not releasing:
             want = np.where(free, want, status)
