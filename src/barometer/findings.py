@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
+from barometer.estimates import Estimates
 from barometer.options import PAdjustMethod, check_option
 from barometer.report.numbers import format_percent
 from barometer.significance import adjust_pvalues, pairwise_differences, region
@@ -41,6 +42,7 @@ FindingKind = Literal["change", "gap"]
 #: Longest answer label quoted in a sentence before it is cut (at a word) with "…".
 _LABEL_CHARS = 40
 #: Country names read with an article ("in the United Kingdom").
+_DANGLING = {"a", "an", "and", "or", "the", "of", "to", "in", "with", "which", "that", "we"}
 _WITH_ARTICLE = ("United ", "Netherlands", "Czech Republic", "Philippines", "Gambia")
 
 
@@ -196,6 +198,18 @@ _ADJUST_NAMES["none"] = "no"
 # ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class _Fixed(Estimates):
+    """Estimates whose covariance matrix is computed once: the scan derives many tables
+    (regions, subsets) from one, and each asks for it."""
+
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+
+    def vcov(self) -> np.ndarray:
+        v = self.matrix
+        return v if self.rows is None else v[np.ix_(self.rows, self.rows)]
+
+
 @dataclass(frozen=True)
 class _Regions:
     """The regions added to one table: id -> members used, and the rule."""
@@ -296,7 +310,8 @@ def _scan_question(
 ) -> list[dict[str, Any]]:
     """Every change and gap candidate of one question (before any filtering)."""
     spec = poll.spec
-    est = poll.estimate(question, by=["country", "wave"], weights=weights, level=confidence)
+    raw = poll.estimate(question, by=["country", "wave"], weights=weights, level=confidence)
+    est = _Fixed(raw.table, raw.by, raw.statistic, notes=raw.notes, matrix=raw.vcov())
     table = est.to_polars()
     order = [w.id for w in spec.waves]
     polled = {
@@ -516,8 +531,10 @@ class _Wording:
 def _short(label: str) -> str:
     if len(label) <= _LABEL_CHARS:
         return label
-    cut = label[: _LABEL_CHARS - 1].rsplit(" ", 1)[0].rstrip(",;:")
-    return cut + "…"
+    words = label[: _LABEL_CHARS - 1].split(" ")[:-1]
+    while len(words) > 1 and words[-1].lower() in _DANGLING:
+        words.pop()
+    return " ".join(words).rstrip(",;:") + "…"
 
 
 def _pct(share: float) -> str:

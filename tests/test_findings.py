@@ -1,0 +1,199 @@
+"""Findings of the demo poll: the seed facts are found, worded and tested like for like.
+
+Tolerances:
+* EXACT = 1e-12 — a finding's numbers are the core's estimates and contrasts, unchanged.
+* SEED = 0.01 — the demo's simulated samples recover the published shares within about
+  one point (its 95% margins are 1-2 points).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from _report_demo import demo_poll
+from barometer.errors import BarometerError, EstimationError
+from barometer.findings import Finding, Findings, find
+from barometer.significance import difference, region
+
+EXACT = 1e-12
+SEED = 0.01
+ALLY = {"us_relationship": {"ally": "see the US as an ally"}}
+EU_2025 = ["BG", "DK", "EE", "FR", "DE", "HU", "IT", "PL", "PT", "ES"]
+
+
+@pytest.fixture(scope="module")
+def poll(tmp_path_factory: pytest.TempPathFactory):
+    return demo_poll(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def findings(poll) -> Findings:
+    return find(poll, phrases=ALLY)
+
+
+def _one(findings: Findings, **want: object) -> Finding:
+    hits = [
+        f
+        for f in findings
+        if all(
+            (getattr(f.first, k[6:]) if k.startswith("first_") else
+             getattr(f.second, k[7:]) if k.startswith("second_") else getattr(f, k)) == v
+            for k, v in want.items()
+        )
+    ]  # fmt: skip
+    assert len(hits) == 1, f"{len(hits)} findings match {want}"
+    return hits[0]
+
+
+def test_eu_ally_fell_like_for_like(poll, findings: Findings) -> None:
+    f = _one(findings, kind="change", question="us_relationship", level="ally", first_id="EU")
+    assert (f.first.wave, f.second.wave) == ("2025-11", "2024-11")
+    assert f.first.type == "region"
+    assert list(f.first.countries) == EU_2025 == list(f.second.countries)  # Romania left out
+    assert f.first.estimate == pytest.approx(0.16, abs=SEED)
+    assert f.second.estimate == pytest.approx(0.21, abs=SEED)
+    # the same figures as the poll's own like-for-like regional estimate
+    eu = poll.estimate("us_relationship", region="EU").to_polars().filter(pl.col("level") == "ally")
+    by_wave = {w: (e, s) for w, e, s in eu.select("wave", "estimate", "se").rows()}
+    assert f.first.estimate == pytest.approx(by_wave["2025-11"][0], rel=EXACT)
+    assert f.second.estimate == pytest.approx(by_wave["2024-11"][0], rel=EXACT)
+    # waves are independent samples: var = v1 + v2
+    assert f.se == pytest.approx(math.hypot(by_wave["2025-11"][1], by_wave["2024-11"][1]), rel=1e-9)
+    assert f.difference == pytest.approx(f.first.estimate - f.second.estimate, rel=EXACT)
+    assert f.ci_high < 0
+    assert f.sentence.startswith(
+        "EU: 16% see the US as an ally in 2025-11, down from 21% in 2024-11 (−5."
+    )
+    assert "average of the 10 members polled in both waves" in f.sentence
+
+
+def test_korea_far_more_likely_than_eu_to_see_an_ally(findings: Findings) -> None:
+    f = _one(
+        findings, kind="gap", level="ally", first_id="KR", second_id="EU", first_wave="2025-11"
+    )
+    assert f.first.estimate == pytest.approx(0.41, abs=SEED)
+    assert f.second.estimate == pytest.approx(0.16, abs=SEED)
+    assert f.difference > 0.2 and f.ci_low > 0.2
+    assert f.sentence.startswith("South Korea: 42% see the US as an ally in 2025-11, against 16%")
+    assert "in the EU" in f.sentence
+
+
+def test_no_finding_whose_interval_includes_zero(findings: Findings) -> None:
+    assert len(findings) > 0
+    for f in findings:
+        assert not f.ci_low <= 0 <= f.ci_high, f.sentence
+        assert f.p_adjusted < 0.05 and f.p_value <= f.p_adjusted
+        assert min(f.first.n, f.second.n) >= 100
+
+
+def test_ranked_by_smallest_supported_difference(findings: Findings) -> None:
+    scores = [f.score for f in findings]
+    assert scores == sorted(scores, reverse=True)
+    assert [f.rank for f in findings] == list(range(1, len(findings) + 1))
+    for f in findings:
+        assert f.score == pytest.approx(min(abs(f.ci_low), abs(f.ci_high)), rel=EXACT)
+
+
+def test_gaps_oriented_and_country_pairs_notable(findings: Findings) -> None:
+    for f in findings:
+        if f.kind == "gap":
+            assert f.difference > 0 and f.first.wave == f.second.wave
+            if f.first.type == f.second.type == "country":
+                assert f.difference >= 0.10
+        else:
+            assert f.first.id == f.second.id and f.first.wave > f.second.wave
+
+
+def test_country_against_its_region_uses_the_overlap(poll, findings: Findings) -> None:
+    f = next(
+        f
+        for f in findings
+        if f.kind == "gap"
+        and {f.first.type, f.second.type} == {"country", "region"}
+        and (f.first.id in f.second.countries or f.second.id in f.first.countries)
+    )
+    wave = f.first.wave
+    est = poll.estimate(f.question).filter(pl.col("wave") == wave)
+    members = list(f.first.countries if f.first.type == "region" else f.second.countries)
+    ext = region(est, "country", members, "EU")
+    want = difference(
+        ext,
+        {"country": f.first.id, "level": f.level},
+        ext,
+        {"country": f.second.id, "level": f.level},
+    )
+    assert f.difference == pytest.approx(want.estimate, rel=EXACT)
+    assert f.se == pytest.approx(want.se, rel=1e-9)
+    # a member moves its region: the covariance lowers the variance of the gap
+    assert f.se < math.hypot(f.first.se, f.second.se)
+    assert any("accounts for the overlap" in n for n in f.notes)
+
+
+def test_records_hold_what_a_reader_needs(findings: Findings, tmp_path) -> None:
+    md, js = findings.write(tmp_path)
+    doc = json.loads(js.read_text(encoding="utf-8"))
+    assert doc["n_tests"] == findings.n_tests and doc["settings"]["adjust"] == "holm"
+    rec = doc["findings"][0]
+    for key in ("kind", "question", "level", "difference", "ci_low", "ci_high", "p_value",
+                "p_adjusted", "sentence"):  # fmt: skip
+        assert key in rec
+    for key in ("id", "wave", "estimate", "n", "countries"):
+        assert key in rec["first"] and key in rec["second"]
+    text = md.read_text(encoding="utf-8")
+    assert "## Changes between waves" in text and "## Gaps between countries and regions" in text
+    assert findings[0].sentence in text
+    flat = findings.to_polars()
+    assert flat.height == len(findings) and "first_countries" in flat.columns
+
+
+def test_min_base_and_adjustment(poll) -> None:
+    none = find(poll, questions=["us_relationship"], min_base=10**6)
+    assert len(none) == 0 and none.n_tests == 0
+    holm = find(poll, questions=["us_relationship"], kinds=["change"])
+    bh = find(poll, questions=["us_relationship"], kinds=["change"], adjust="bh")
+    assert len(bh) >= len(holm) > 0
+    assert {f.kind for f in bh} == {"change"}
+
+
+def test_default_phrase_quotes_the_label(poll) -> None:
+    f = find(poll, questions=["us_relationship"], kinds=["change"], top=3)
+    assert len(f) == 3
+    ally = [x for x in find(poll, questions=["us_relationship"]) if x.level == "ally"]
+    assert "answer 'An ally that shares our interests…' (us_relationship)" in ally[0].sentence
+
+
+def test_non_substantive_levels_only_when_asked(poll) -> None:
+    plain = find(poll, questions=["us_relationship"])
+    assert "dont_know" not in {f.level for f in plain}
+    every = find(poll, questions=["us_relationship"], include_non_substantive=True)
+    assert every.n_tests > plain.n_tests
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"questions": ["us_relationshp"]}, "did you mean 'us_relationship'"),
+        ({"questions": ["age"]}, "no question 'age'"),
+        ({"adjust": "fdr"}, "adjust='fdr'"),
+        ({"waves": ["2023-11"]}, "no wave '2023-11'"),
+        ({"kinds": ["trend"]}, "kinds='trend'"),
+        ({"alpha": 5}, "alpha=5"),
+    ],
+)
+def test_bad_input_one_clear_error(poll, kwargs: dict, message: str) -> None:
+    with pytest.raises(EstimationError, match=message) as err:
+        find(poll, **kwargs)
+    assert isinstance(err.value, BarometerError)
+
+
+def test_findings_feed_the_report(findings: Findings) -> None:
+    from barometer.report.html import _findings_view
+
+    view = _findings_view(findings)
+    assert [v["sentence"] for v in view][:3] == [f.sentence for f in findings][:3]
+    assert np.isfinite([f.p_adjusted for f in findings]).all()
