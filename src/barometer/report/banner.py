@@ -222,6 +222,11 @@ def _weighted_bases(design: Any, question: str, by: list[str], where: Mapping[st
     return {str(k): float(v) for k, v in summed.iter_rows()}
 
 
+def _is_poll(source: Any) -> bool:
+    """A :class:`~barometer.poll.Poll` (told apart without importing the poll layer)."""
+    return callable(getattr(source, "design", None)) and hasattr(source, "estimate")
+
+
 def _column_letters(k: int) -> str:
     """Spreadsheet-style letters: 0 -> A, 25 -> Z, 26 -> AA."""
     out = ""
@@ -302,8 +307,7 @@ def banner(
         )
     banner_list = [banners] if isinstance(banners, str) else list(banners)
     where = dict(where or {})
-    is_poll = hasattr(source, "spec") and hasattr(source, "estimate")
-    if is_poll:
+    if _is_poll(source):
         src = _poll_source(source, question, weights)
         if "wave" not in banner_list and "wave" not in where:
             polled = source.bases().get_column("wave").unique().to_list()
@@ -437,7 +441,7 @@ def banner_tables(
     """The banner tables of several questions (default: every question of a poll's spec
     that is not a weighting variable), with the same banners and options."""
     if questions is None:
-        if not hasattr(source, "spec"):
+        if not _is_poll(source):
             raise EstimationError("banner_tables: name the questions of a design")
         questions = [q.id for q in source.spec.questions if q.kind == "question"]
     return [banner(source, q, banners, **options) for q in questions]
