@@ -19,6 +19,7 @@ import polars as pl
 from barometer.errors import WeightingError
 from barometer.variance.steps import RakingStep
 from barometer.weighting._codes import Column, combine, split
+from barometer.weighting.bounded import bounded_rake
 from barometer.weighting.ipf import IpfResult, _totals, ipf
 from barometer.weighting.margins import (
     MarginSet,
@@ -123,8 +124,10 @@ def rake(
     cap, floor : float, optional
         Bounds on the final weights as multiples of the group's mean weight. Weights
         beyond them are held at the bound and the others re-raked (the excess is
-        redistributed), until every weight is within bounds and every margin holds;
-        a ``WeightingError`` says when they cannot both hold.
+        redistributed), until every weight is within bounds and every margin holds. Should
+        that stall, the bounded raking problem is solved exactly on its dual
+        (``weighting.bounded``); a ``WeightingError`` then means that no weights within the
+        bounds meet the margins.
 
     Returns
     -------
@@ -184,7 +187,7 @@ def rake(
         cell_after, n_capped, n_floored, held = cell_before * f, 0, 0, None
     else:
         bounds = _bounds(ms, cap, floor)
-        new, step, res, held = _rake_capped(weights, ms, cells, max_iter, tol, bounds)
+        new, step, res, held = _capped(weights, ms, cells, max_iter, tol, bounds)
         if reps is not None:
             new = (new[0], _rake_replicates_capped(reps, ms, cells, max_iter, tol, bounds))
         n_capped, n_floored = int((held == 1).sum()), int((held == 2).sum())
@@ -259,6 +262,10 @@ _RELEASE_ROUNDS = 20
 so the rounds end."""
 
 
+class _NotFound(WeightingError):
+    """Trimming and re-raking found no weights within the bounds (some may still exist)."""
+
+
 @dataclass(frozen=True, eq=False)
 class _Bounds:
     """Per-row upper and lower bounds on the weights (cap, floor x the group mean)."""
@@ -277,6 +284,40 @@ def _bounds(ms: MarginSet, cap: float | None, floor: float | None) -> _Bounds:
     )
 
 
+def _capped(
+    weights: np.ndarray, ms: MarginSet, cells: Cells, max_iter: int, tol: float, bounds: _Bounds
+) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult, np.ndarray]:
+    """Trim and re-rake on the cell table; if that finds nothing, solve the bounded raking
+    problem exactly on its dual (``weighting.bounded``), which fails only when no weights
+    within the bounds meet the margins."""
+    try:
+        return _rake_capped(weights, ms, cells, max_iter, tol, bounds)
+    except _NotFound as first:
+        new = bounded_rake(weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200))
+        if new is None:
+            raise WeightingError(
+                f"{_bounds_text(bounds.cap, bounds.floor)} cannot be met: no weights within "
+                f"the bounds meet every margin (trimming and re-raking ended with: {first}); "
+                "loosen the bounds or collapse levels"
+            ) from None
+    positive = weights > 0
+    held = np.zeros(weights.size, dtype=np.int8)
+    held[positive & (new >= bounds.upper * (1 - 1e-12))] = 1
+    held[positive & (new <= bounds.lower * (1 + 1e-12))] = 2
+    cell_w = np.bincount(cells.cell, new, minlength=cells.n_cells)
+    errors = tuple(
+        np.where(np.isnan(t), 0.0, np.abs(np.bincount(c, cell_w, minlength=t.size) - t) / sc)
+        for c, t, sc in zip(cells.codes, cells.targets, cells.scale, strict=True)
+    )
+    f = np.ones(cells.n_cells)
+    res = IpfResult(f, (f,) * len(cells.codes), 0, errors, True)
+    step = RakingStep(
+        margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
+        weights=(new,) * len(cells.codes),
+    )
+    return (new,), step, res, held
+
+
 def _rake_replicates_capped(
     reps: np.ndarray, ms: MarginSet, cells: Cells, max_iter: int, tol: float, bounds: _Bounds
 ) -> np.ndarray:
@@ -286,7 +327,7 @@ def _rake_replicates_capped(
     out = np.empty_like(reps)
     for r in range(reps.shape[1]):
         try:
-            out[:, r] = _rake_capped(reps[:, r], ms, cells, max_iter, tol, bounds)[0][0]
+            out[:, r] = _capped(reps[:, r], ms, cells, max_iter, tol, bounds)[0][0]
         except WeightingError as e:
             raise WeightingError(f"replicate {r + 1}: {e}") from None
     return out
@@ -352,8 +393,8 @@ def _rake_capped(
         status = want
     else:
         if not res.converged:
-            raise WeightingError(_not_converged(ms, cells, res, sweeps, _bounds_text(cap, floor)))
-        raise WeightingError(
+            raise _NotFound(_not_converged(ms, cells, res, sweeps, _bounds_text(cap, floor)))
+        raise _NotFound(
             f"{_bounds_text(cap, floor)} did not settle in {max_iter} rounds of trimming "
             "and re-raking; raise max_iter or loosen the bounds"
         )
@@ -438,7 +479,7 @@ def _raise_stuck(
     k = int(levels[0])
     g, lv = divmod(k, max(ms.variables[m].size, 1))
     held = float(np.bincount(cells.codes[m], offset, minlength=cells.targets[m].size)[k])
-    raise WeightingError(
+    raise _NotFound(
         f"{_bounds_text(cap, floor)} cannot be met: after holding {int((status == 1).sum())} "
         f"weights at the cap and {int((status == 2).sum())} at the floor, "
         f"{ms.where(m, g, lv)} has held weight {held:,.6g} against a target of "
