@@ -61,3 +61,17 @@ def test_impossible_bounds_give_none() -> None:
     b = np.ones(4)
     # four weights of at most 2 cannot reach 10
     assert solve_group(X, b, np.zeros(4), np.full(4, 2.0), np.array([10.0]), 10, 1e-10, 50) is None
+
+
+def test_bounds_no_weights_can_meet_are_reported_with_the_group() -> None:
+    df, margins = stalling_case()
+    df = pl.concat([df.with_columns(c=pl.lit("A")), df.with_columns(c=pl.lit("B"))])
+    # each level alone can reach its target under the cap (4 rows x 2.5), but together
+    # v0=L0 can reach at most 2.5 + 2 + 2 = 6.5 of its 8 (the L1 margins hold 2 each)
+    skewed = {v: {"L0": 8.0, "L1": 2.0} for v in ("v0", "v1", "v2")}
+    with pytest.raises(bm.WeightingError) as err:
+        bm.Design(df, weights="w").rake({"A": margins, "B": skewed}, by="c", cap=2)
+    assert str(err.value) == (
+        "raking with cap=2 x the mean weight cannot be met: no weights within the bounds "
+        "meet every margin in group c='B'; loosen the bounds or collapse levels"
+    )

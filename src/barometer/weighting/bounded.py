@@ -86,10 +86,9 @@ def bounded_rake(
     lower: np.ndarray | float,
     tol: float,
     max_iter: int,
-) -> np.ndarray | None:
-    """Weights within ``[lower, upper]`` meeting every margin of every group, or None.
-
-    Rows with a base weight of 0 keep it.
+) -> tuple[np.ndarray | None, int | None]:
+    """Weights within ``[lower, upper]`` meeting every margin of every group, or None and
+    the first group for which there are none. Rows with a base weight of 0 keep it.
     """
     n = weights.size
     up = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
@@ -121,6 +120,6 @@ def bounded_rake(
             max_iter,
         )
         if g_w is None:
-            return None
+            return None, g
         out[rows] = b * g_w
-    return out
+    return out, None

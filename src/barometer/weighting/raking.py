@@ -292,13 +292,13 @@ def _capped(
     within the bounds meet the margins."""
     try:
         return _rake_capped(weights, ms, cells, max_iter, tol, bounds)
-    except _NotFound as first:
-        new = bounded_rake(weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200))
+    except _NotFound:
+        new, failed = bounded_rake(weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200))
         if new is None:
+            where = "" if ms.by is None else f" in group {ms.by}={ms.group_labels[failed]!r}"
             raise WeightingError(
                 f"{_bounds_text(bounds.cap, bounds.floor)} cannot be met: no weights within "
-                f"the bounds meet every margin (trimming and re-raking ended with: {first}); "
-                "loosen the bounds or collapse levels"
+                f"the bounds meet every margin{where}; loosen the bounds or collapse levels"
             ) from None
     positive = weights > 0
     held = np.zeros(weights.size, dtype=np.int8)
