@@ -197,3 +197,30 @@ def test_findings_feed_the_report(findings: Findings) -> None:
     view = _findings_view(findings)
     assert [v["sentence"] for v in view][:3] == [f.sentence for f in findings][:3]
     assert np.isfinite([f.p_adjusted for f in findings]).all()
+
+
+def test_headlines_lead_with_the_seed_facts(findings: Findings) -> None:
+    heads = findings.headlines(8)
+    assert len(heads) == 8
+    keys = {(f.kind, f.question, f.level) for f in heads}
+    assert len(keys) == 8  # one per kind × question × level
+    assert any(f.kind == "change" and f.first.id == "EU" and f.level == "ally" for f in heads)
+    assert any(
+        f.kind == "gap" and (f.first.id, f.second.id) == ("KR", "EU") and f.level == "ally"
+        for f in heads
+    )
+    assert [f.kind for f in heads[:4]] == ["change", "gap", "change", "gap"]
+
+
+def test_like_for_like_set_is_said(findings: Findings) -> None:
+    (note,) = [n for n in findings.notes if "like for like" in n]
+    assert "10 members polled in both waves" in note and "left out" in note and "RO" in note
+    assert note in findings.to_markdown()
+
+
+def test_adjusting_per_kind_is_less_strict(poll) -> None:
+    scan = find(poll, questions=["us_relationship", "defence_spending"])
+    per_kind = find(poll, questions=["us_relationship", "defence_spending"], family="kind")
+    assert per_kind.n_tests == scan.n_tests and len(per_kind) >= len(scan)
+    with pytest.raises(EstimationError, match="family='wave'"):
+        find(poll, family="wave")  # type: ignore[arg-type]

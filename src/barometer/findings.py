@@ -179,6 +179,29 @@ class Findings:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
+    def headlines(self, k: int = 8) -> list[Finding]:
+        """At most ``k`` findings to lead a publication with: those about a region
+        first (a regional figure is what a poll of several countries is read for), then
+        the rest, in rank order, one per kind × question × level, changes and gaps
+        taken in turn."""
+        seen: set[tuple[str, str, str]] = set()
+        queues: dict[str, list[Finding]] = {"change": [], "gap": []}
+        ordered = sorted(
+            self.findings,
+            key=lambda f: (f.first.type != "region" and f.second.type != "region", f.rank),
+        )
+        for f in ordered:
+            key = (f.kind, f.question, f.level)
+            if key not in seen:
+                seen.add(key)
+                queues[f.kind].append(f)
+        out: list[Finding] = []
+        while len(out) < k and (queues["change"] or queues["gap"]):
+            for kind in ("change", "gap"):
+                if queues[kind] and len(out) < k:
+                    out.append(queues[kind].pop(0))
+        return out
+
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``findings.md`` and ``findings.json`` into ``out_dir``; return their paths."""
         out = Path(out_dir)
@@ -326,6 +349,19 @@ def _scan_question(
             both = [c.code for c in spec.countries if c.code in polled[w1] & polled[w2]]
             sub = est.filter(pl.col("wave").is_in([w1, w2]))
             ext, info = _with_regions(sub, spec, both, notes)
+            for rid, used in info.members.items():
+                left = [
+                    m
+                    for m in spec.region(rid).members
+                    if m in polled[w1] | polled[w2] and m not in used
+                ]
+                _note_once(
+                    notes,
+                    f"{rid}, {w1} to {w2}: changes compare like for like, the "
+                    f"{_rule_words(info.rules[rid])} of the {len(used)} members polled in both "
+                    f"waves ({', '.join(used)})"
+                    + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
+                )
             pw = pairwise_differences(ext, "wave", adjust="none", level=confidence)
             out += _candidates(
                 pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
@@ -337,6 +373,12 @@ def _scan_question(
             here = [c.code for c in spec.countries if c.code in polled[w]]
             sub = est.filter(pl.col("wave") == w)
             ext, info = _with_regions(sub, spec, here, notes)
+            for rid, used in info.members.items():
+                _note_once(
+                    notes,
+                    f"{rid} in {w}: the {_rule_words(info.rules[rid])} of the {len(used)} "
+                    f"members polled ({', '.join(used)})",
+                )
             pw = pairwise_differences(ext, "country", adjust="none", level=confidence)
             out += _candidates(pw, "gap", question, "country", "wave", info, _lookup(ext), w)
     return out
@@ -357,6 +399,7 @@ def find(
     weights: Literal["raked", "base"] = "raked",
     confidence: float = 0.95,
     top: int | None = None,
+    family: Literal["scan", "kind"] = "scan",
 ) -> Findings:
     """Scan a poll for significant changes between waves and gaps between countries and
     regions, rank them and word each as a sentence.
@@ -411,6 +454,9 @@ def find(
         Level of the intervals.
     top : int, optional
         Keep only the ``top`` best-ranked findings.
+    family : {"scan", "kind"}
+        Adjust the p-values over the whole scan (the default, the stricter) or over the
+        changes and over the gaps separately.
 
     Returns
     -------
@@ -425,6 +471,8 @@ def find(
     adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
     for kind in kinds:
         check_option(kind, FindingKind, "kinds", EstimationError)
+    if family not in ("scan", "kind"):
+        raise EstimationError(f"family={family!r} is not one of 'scan', 'kind'")
     if not 0 < alpha < 1:
         raise EstimationError(f"alpha={alpha!r} must lie between 0 and 1")
     if not 0 < confidence < 1:
@@ -451,7 +499,11 @@ def find(
             keep -= set(spec.question(qid).non_substantive)
         cands += [c for c in found if c["level"] in keep]
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= min_base]
-    p_adj = adjust_pvalues(np.array([c["p_value"] for c in cands], dtype=float), adjust)
+    raw = np.array([c["p_value"] for c in cands], dtype=float)
+    group = np.array([c["kind"] if family == "kind" else "" for c in cands], dtype=object)
+    p_adj = np.empty(raw.size)
+    for g in set(group.tolist()):
+        p_adj[group == g] = adjust_pvalues(raw[group == g], adjust)
     kept = []
     for c, p in zip(cands, p_adj, strict=True):
         if not p < alpha or c["ci_low"] <= 0 <= c["ci_high"]:
@@ -482,6 +534,7 @@ def find(
         "questions": chosen,
         "kinds": list(kinds),
         "include_non_substantive": include_non_substantive,
+        "family": family,
     }
     return Findings(result, settings, len(cands), tuple(notes))
 
