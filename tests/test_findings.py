@@ -145,7 +145,8 @@ def test_records_hold_what_a_reader_needs(findings: Findings, tmp_path) -> None:
     for key in ("id", "wave", "estimate", "n", "countries"):
         assert key in rec["first"] and key in rec["second"]
     text = md.read_text(encoding="utf-8")
-    assert "## Changes between waves" in text and "## Gaps between countries and regions" in text
+    for section in ("## Headlines", "## Changes between waves", "## Gaps between countries"):
+        assert section in text
     assert findings[0].sentence in text
     flat = findings.to_polars()
     assert flat.height == len(findings) and "first_countries" in flat.columns
@@ -224,3 +225,23 @@ def test_adjusting_per_kind_is_less_strict(poll) -> None:
     assert per_kind.n_tests == scan.n_tests and len(per_kind) >= len(scan)
     with pytest.raises(EstimationError, match="family='wave'"):
         find(poll, family="wave")  # type: ignore[arg-type]
+
+
+def test_phrase_from_the_spec_when_it_has_one() -> None:
+    from types import SimpleNamespace
+
+    from barometer.findings import _Wording
+
+    levels = [
+        SimpleNamespace(code="ally", label="An ally", finding_label="see the US as an ally"),
+        SimpleNamespace(code="rival", label="A rival with which we need to compete and more"),
+    ]
+    q = SimpleNamespace(levels=levels)
+    spec = SimpleNamespace(countries=[], waves=[], question=lambda qid: q)
+    w = _Wording(spec, {})
+    assert w.phrase("q", "ally") == "see the US as an ally"
+    assert w.phrase("q", "rival") == "answer 'A rival with which we need to compete…' (q)"
+    assert _Wording(spec, {"q": {"ally": "call the US an ally"}}).phrase("q", "ally") == (
+        "call the US an ally"
+    )
+    assert w.place("EU") == "in the EU"

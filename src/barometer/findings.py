@@ -152,8 +152,9 @@ class Findings:
         return text
 
     def to_markdown(self, path: str | Path | None = None) -> str:
-        """The findings as a Markdown document: changes, then gaps, each ranked, with how
-        they were found (also written to ``path`` when given)."""
+        """The findings as a Markdown document: how they were found, the headlines
+        (:meth:`headlines`), then every change and every gap, ranked, and the notes on
+        regions (also written to ``path`` when given)."""
         s = self.settings
         conf = format_percent(s.get("confidence", 0.95))
         lines = [
@@ -164,6 +165,10 @@ class Findings:
             f"adjustment over all of them; bases of at least {s.get('min_base')} "
             f"respondents; intervals are {conf}% intervals).",
         ]
+        heads = self.headlines()
+        if heads:
+            lines += ["", "## Headlines", ""]
+            lines += [f"- {f.sentence}" for f in heads]
         titles = {"change": "Changes between waves", "gap": "Gaps between countries and regions"}
         for kind, title in titles.items():
             these = [f for f in self.findings if f.kind == kind]
