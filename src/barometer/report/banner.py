@@ -522,6 +522,9 @@ def _method_notes(t: BannerTable) -> list[str]:
         "Tests: design-based z tests of the difference between two columns' shares, with "
         "their covariance from the survey design (weights, strata, clusters, weighting); "
         f"p-values adjusted within each row of a banner: {how}.",
+        "Total: every respondent in the base, weighted; across countries each counts in "
+        "proportion to its weighted total (its adult population when the weights gross up "
+        "to it), unlike a regional figure, which is the simple average of its countries.",
         f"* Unweighted base under {s['flag_base']}: read with caution. "
         f"Under {s['min_base']}: shares suppressed (–) and not tested.",
     ]
@@ -596,6 +599,10 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
         row += 1
         ws.write(row, 0, note)
     ws.freeze_panes(6, 1)
+    ws.set_landscape()
+    ws.repeat_rows(3, 7)
+    ws.repeat_columns(0)
+    ws.fit_to_pages(1, 0)
     ws.set_column(0, 0, 42)
     ws.set_column(1, ncol, 11)
     ws.set_row(4, 30)
