@@ -132,16 +132,21 @@ def test_a_group_may_skip_a_variable() -> None:
     assert d.weights[4:].tolist() == pytest.approx([0.5, 0.5, 1.5, 1.5])
 
 
-def test_cap_and_floor_hold_and_margins_still_hold() -> None:
-    rng = np.random.default_rng(7)
-    n = 400
-    df = pl.DataFrame(
+def skewed_sample(seed: int, n: int, age: list[float]) -> pl.DataFrame:
+    """A sample with too few women and a skewed age mix, and varying base weights."""
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame(
         {
             "sex": rng.choice(["f", "m"], n, p=[0.3, 0.7]),
-            "age": rng.choice(["y", "m", "o"], n, p=[0.15, 0.3, 0.55]),
+            "age": rng.choice(["y", "m", "o"], n, p=age),
             "w": rng.uniform(0.5, 2.0, n),
         }
     )
+
+
+def test_cap_and_floor_hold_and_margins_still_hold() -> None:
+    n = 400
+    df = skewed_sample(7, n, [0.15, 0.3, 0.55])
     margins = {"sex": {"f": 500, "m": 500}, "age": {"y": 300, "m": 300, "o": 400}}
     free = bm.Design(df, weights="w").rake(margins)
     mean = 1000 / n
@@ -401,13 +406,7 @@ def test_an_infeasible_cap_is_reported() -> None:
 def test_replicates_are_capped_like_the_full_sample() -> None:
     rng = np.random.default_rng(11)
     n = 300
-    df = pl.DataFrame(
-        {
-            "sex": rng.choice(["f", "m"], n, p=[0.3, 0.7]),
-            "age": rng.choice(["y", "m", "o"], n, p=[0.2, 0.3, 0.5]),
-            "w": rng.uniform(0.5, 2.0, n),
-        }
-    )
+    df = skewed_sample(11, n, [0.2, 0.3, 0.5])
     drop = rng.integers(0, 3, n)  # three jackknife-like replicates dropping a third each
     reps = {f"r{k}": np.where(drop == k, 0.0, 1.5) * df["w"].to_numpy() for k in range(3)}
     df = df.with_columns(**{k: pl.Series(v) for k, v in reps.items()})

@@ -58,6 +58,28 @@ class MarginSet:
         return out
 
 
+def is_table(obj: object) -> bool:
+    """A polars, pandas or pyarrow table, or a list of records (mappings)."""
+    if isinstance(obj, list | tuple) and obj and all(isinstance(r, Mapping) for r in obj):
+        return True
+    return type(obj).__module__.split(".")[0] in {"polars", "pandas", "pyarrow"}
+
+
+def keyed_rows(table: Any, keys: list[str], what: str) -> list[tuple[Any, ...]]:
+    """Rows ``(*keys, value)`` of a table with the ``keys`` columns and one value column."""
+    from barometer._frame import to_polars
+
+    records = isinstance(table, list | tuple)
+    frame = pl.DataFrame(list(table)) if records else to_polars(table)
+    missing = [k for k in keys if k not in frame.columns]
+    values = [c for c in frame.columns if c not in keys]
+    if missing or len(values) != 1:
+        raise WeightingError(
+            f"{what} needs the columns {keys} and one column of numbers; it has {frame.columns}"
+        )
+    return frame.select([*keys, values[0]]).rows()
+
+
 def from_table(table: Any, by: str | None) -> Any:
     """Targets given as a long table -> the nested mapping; anything else is returned as is.
 
@@ -65,21 +87,11 @@ def from_table(table: Any, by: str | None) -> Any:
     numeric column of targets (any name), plus the ``by`` column when raking by group:
     one row per (group,) variable and level, as targets are usually kept in a spreadsheet.
     """
-    if type(table).__module__.split(".")[0] not in {"polars", "pandas", "pyarrow"}:
+    if not is_table(table):
         return table
-    from barometer._frame import to_polars
-
-    frame = to_polars(table)
     keys = ([by] if by is not None else []) + ["variable", "level"]
-    missing = [k for k in keys if k not in frame.columns]
-    values = [c for c in frame.columns if c not in keys]
-    if missing or len(values) != 1:
-        raise WeightingError(
-            f"a table of targets needs the columns {keys} and one column of targets; it has "
-            f"{frame.columns}"
-        )
     nested: dict[Any, Any] = {}
-    for row in frame.select([*keys, values[0]]).iter_rows():
+    for row in keyed_rows(table, keys, "a table of targets"):
         *path, level, target = row
         node = nested
         for key in path:

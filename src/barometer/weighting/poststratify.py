@@ -14,7 +14,7 @@ from barometer.errors import WeightingError
 from barometer.variance.steps import PostStratStep
 from barometer.weighting._codes import Column, combine, encode_column, split
 from barometer.weighting.ipf import _totals
-from barometer.weighting.margins import SHARE_TOL, _lookup, check_target
+from barometer.weighting.margins import SHARE_TOL, _lookup, check_target, is_table, keyed_rows
 from barometer.weighting.spec import PostStratSpec, WeightingInfo, freeze, margin_table
 
 if TYPE_CHECKING:
@@ -35,20 +35,9 @@ def _table_items(variables: list[str], table: Any) -> list[tuple[tuple[object, .
                 )
             items.append((key_t, value))
         return items
-    records = isinstance(table, list | tuple) and all(isinstance(r, Mapping) for r in table)
-    if records or type(table).__module__.split(".")[0] in {"pandas", "pyarrow", "polars"}:
-        from barometer._frame import to_polars
-
-        frame = pl.DataFrame(list(table)) if records else to_polars(table)
-        missing = [v for v in variables if v not in frame.columns]
-        extra = [c for c in frame.columns if c not in variables]
-        if missing or len(extra) != 1:
-            raise WeightingError(
-                f"a population table needs the columns {variables} and one column of totals; "
-                f"it has {frame.columns}"
-            )
-        keys = frame.select(variables).rows()
-        return list(zip(keys, frame.get_column(extra[0]).to_list(), strict=True))
+    if is_table(table):
+        rows = keyed_rows(table, variables, "a population table")
+        return [(tuple(r[:-1]), r[-1]) for r in rows]
     raise WeightingError(
         "table must be a mapping {level: total} ({(level, level, ...): total} for several "
         "variables) or a data frame of the variables and a total column, not "
