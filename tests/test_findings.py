@@ -161,11 +161,13 @@ def test_min_base_and_adjustment(poll) -> None:
     assert {f.kind for f in bh} == {"change"}
 
 
-def test_default_phrase_quotes_the_label(poll) -> None:
+def test_phrase_comes_from_the_specs_finding_label(poll) -> None:
     f = find(poll, questions=["us_relationship"], kinds=["change"], top=3)
     assert len(f) == 3
     ally = [x for x in find(poll, questions=["us_relationship"]) if x.level == "ally"]
-    assert "answer 'An ally that shares our interests…' (us_relationship)" in ally[0].sentence
+    assert "see the US as an ally" in ally[0].sentence
+    given = find(poll, questions=["us_relationship"], phrases={"us_relationship": {"ally": "X"}})
+    assert any(x.level == "ally" and "% X " in x.sentence for x in given)
 
 
 def test_non_substantive_levels_only_when_asked(poll) -> None:

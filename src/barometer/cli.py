@@ -182,8 +182,9 @@ def demo(
 ) -> None:
     """Build the simulated demo poll, ingest and weight it, print the headline figures.
 
-    Writes OUT/spec.yaml, the respondent files (.sav, .dta, .csv, .parquet),
-    OUT/poll.duckdb and OUT/report.html, through the same path a user takes.
+    Writes OUT/spec.yaml, the respondent files (.sav, .dta, .csv, .parquet) and
+    OUT/poll.duckdb through the same path a user takes, then the publication:
+    OUT/report.html, OUT/findings.md, OUT/findings.json and OUT/banners.xlsx.
     """
     console = _console()
     with _bad_input():
@@ -201,12 +202,32 @@ def demo(
             f"store: {poll.path.name}\n"
         )
         _headline(poll, console)
-        from barometer.report import write_report
+        written = _publish(poll, out, demo_banners=True)
+        console.print("\nWritten: " + ", ".join(str(p) for p in written))
 
-        with _progress("writing the report") as update:
-            update("writing the report", 0, 1)
-            report_path = write_report(poll, out / "report.html")
-        console.print(f"\nReport: {report_path}")
+
+def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
+    """Findings (Markdown, JSON), banner workbook and HTML report of a weighted poll."""
+    from barometer.findings import find
+    from barometer.report import write_report
+    from barometer.report.banner import banner, banner_tables, write_xlsx
+
+    with _progress("publishing") as update:
+        update("scanning for findings", 0, 3)
+        found = find(poll)
+        md, js = found.write(out)
+        update("writing banner tables", 1, 3)
+        tables = banner_tables(poll, banners=["country"])
+        if demo_banners:
+            tables += [
+                banner(poll, q, ["age", "gender", "education"], where={"country": "KR"})
+                for q in ("us_relationship", "us_relations_outlook")
+            ]
+        xlsx = write_xlsx(tables, out / "banners.xlsx")
+        update("writing the report", 2, 3)
+        html = write_report(poll, out / "report.html", findings=found.headlines(8))
+        update("done", 3, 3)
+    return [html, md, js, Path(xlsx)]
 
 
 @app.command()
@@ -221,8 +242,49 @@ def report(
         from barometer.poll.poll import Poll
         from barometer.report import write_report
 
-        path = write_report(Poll.open(store), out)
+        poll = Poll.open(store)
+        path = write_report(poll, out, findings=poll.findings().headlines(8))
         _console().print(f"Report: {path}")
+
+
+@app.command()
+def findings(
+    store: StoreOption,
+    out: Annotated[Path, typer.Option("--out", help="Folder for findings.md/.json.")] = Path("."),
+    alpha: Annotated[float, typer.Option(help="Significance level after adjustment.")] = 0.05,
+    adjust: Annotated[str, typer.Option(help="Multiple-comparison adjustment: holm|bh.")] = "holm",
+    min_base: Annotated[int, typer.Option(help="Smallest unweighted base to claim.")] = 100,
+    top: Annotated[int, typer.Option(help="How many findings to print.")] = 10,
+) -> None:
+    """Scan for significant changes and gaps; write findings.md and findings.json."""
+    with _bad_input():
+        from barometer.poll.poll import Poll
+
+        found = Poll.open(store).findings(alpha=alpha, adjust=adjust, min_base=min_base)
+        md, js = found.write(out)
+        console = _console()
+        for f in found.headlines(top):
+            console.print(f"• {f.sentence}")
+        console.print(f"\n{len(found)} findings written to {md} and {js}")
+
+
+@app.command()
+def banners(
+    store: StoreOption,
+    out: Annotated[Path, typer.Option("--out", help="The workbook to write.")] = Path(
+        "banners.xlsx"
+    ),
+    by: Annotated[str, typer.Option(help="Comma-separated banner variables.")] = "country",
+    csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of xlsx.")] = False,
+) -> None:
+    """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
+    with _bad_input():
+        from barometer.poll.poll import Poll
+        from barometer.report.banner import banner_tables, write_csv, write_xlsx
+
+        tables = banner_tables(Poll.open(store), banners=_split(by) or ["country"])
+        path = write_csv(tables, out) if csv else write_xlsx(tables, out)
+        _console().print(f"Banner tables: {path}")
 
 
 # ---------------------------------------------------------------------------------------

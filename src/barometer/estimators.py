@@ -10,7 +10,7 @@ rows outside the domain, contribute zero, while the variance keeps the whole des
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -39,6 +39,9 @@ class RatioFamily:
     theta: np.ndarray  # (D, L)
     denom: np.ndarray  # (D,) weighted base sum_d w
     count: np.ndarray  # (D,) unweighted base
+    #: the full covariance matrix, once computed (estimates derived from this family
+    #: — subsets, regions, nets — all ask for it)
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_levels(self) -> int:
@@ -252,6 +255,15 @@ def strata_present(fam: RatioFamily) -> np.ndarray | None:
 
 def family_variance(fam: RatioFamily, full: bool = False) -> np.ndarray:
     """Variances (or the covariance matrix) of the family's K estimates."""
+    if full:
+        if "vcov" not in fam.cache:
+            fam.cache["vcov"] = _family_variance(fam, True)
+            fam.cache["vcov"].setflags(write=False)
+        return fam.cache["vcov"]
+    return _family_variance(fam, False)
+
+
+def _family_variance(fam: RatioFamily, full: bool) -> np.ndarray:
     from barometer.design import ReplicateDesign
 
     if isinstance(fam.design, ReplicateDesign):

@@ -30,7 +30,6 @@ import numpy as np
 import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
-from barometer.estimates import Estimates
 from barometer.options import PAdjustMethod, check_option
 from barometer.report.numbers import format_percent
 from barometer.significance import adjust_pvalues, pairwise_differences, region
@@ -226,18 +225,6 @@ _ADJUST_NAMES["none"] = "no"
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class _Fixed(Estimates):
-    """Estimates whose covariance matrix is computed once: the scan derives many tables
-    (regions, subsets) from one, and each asks for it."""
-
-    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
-
-    def vcov(self) -> np.ndarray:
-        v = self.matrix
-        return v if self.rows is None else v[np.ix_(self.rows, self.rows)]
-
-
 @dataclass(frozen=True)
 class _Regions:
     """The regions added to one table: id -> members used, and the rule."""
@@ -339,7 +326,7 @@ def _scan_question(
     """Every change and gap candidate of one question (before any filtering)."""
     spec = poll.spec
     raw = poll.estimate(question, by=["country", "wave"], weights=weights, level=confidence)
-    est = _Fixed(raw.table, raw.by, raw.statistic, notes=raw.notes, matrix=raw.vcov())
+    est = raw
     table = est.to_polars()
     order = [w.id for w in spec.waves]
     polled = {

@@ -380,13 +380,53 @@ def _source(file: _File) -> dict[str, Any]:
     return src
 
 
+#: How findings speak of the people who gave an answer ("16% see the US as an ally").
+FINDING_LABELS: dict[str, dict[str, str]] = {
+    "us_relationship": {
+        "ally": "see the US as an ally",
+        "partner": "see the US as a necessary partner",
+        "rival": "see the US as a rival",
+        "adversary": "see the US as an adversary",
+        "dont_know": "cannot say how they see the US",
+    },
+    "us_relations_outlook": {
+        "stronger": "expect relations with the US to become stronger",
+        "remain_strong": "expect relations with the US to remain strong",
+        "weaker": "expect relations with the US to become weaker",
+        "dont_know": "cannot say how relations with the US will develop",
+    },
+    "us_president_effect": {
+        "good": "say the US president and his policies are good for their country",
+        "bad": "say the US president and his policies are bad for their country",
+        "neither": "say the US president and his policies are neither good nor bad for them",
+        "dont_know": "cannot say whether the US president is good or bad for their country",
+    },
+    "eu_equal_terms": {
+        "agree": "think the EU can deal with major powers on equal terms",
+        "disagree": "doubt that the EU can deal with major powers on equal terms",
+        "dont_know": "cannot say whether the EU can deal with major powers on equal terms",
+    },
+    "defence_spending": {
+        "increase": "want defence spending increased",
+        "keep": "want defence spending kept at its current level",
+        "decrease": "want defence spending cut",
+        "dont_know": "cannot say what should happen to defence spending",
+    },
+}
+
+
+def _level(qid: str, code: str, label: str) -> dict[str, str]:
+    phrase = FINDING_LABELS.get(qid, {}).get(code)
+    return {"code": code, "label": label} | ({"finding_label": phrase} if phrase else {})
+
+
 def _spec(files: list[_File]) -> dict[str, Any]:
     """The demo's spec as plain data, in the order a reader expects."""
     questions = [
         {
             "id": qid,
             "wording": q.wording,
-            "levels": [{"code": c, "label": lb} for c, lb in zip(q.levels, q.labels, strict=True)],
+            "levels": [_level(qid, c, lb) for c, lb in zip(q.levels, q.labels, strict=True)],
             "non_substantive": ["dont_know"],
         }
         for qid, q in QUESTIONS.items()

@@ -326,6 +326,13 @@ class Poll:
                 )
         return list(by)
 
+    def findings(self, **options: Any) -> Any:
+        """Significant changes between waves and gaps between countries and regions, as
+        ranked plain sentences; see :func:`barometer.findings.find` for the options."""
+        from barometer.findings import find
+
+        return find(self, **options)
+
     def estimate(
         self,
         question: str,

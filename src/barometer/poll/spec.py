@@ -127,10 +127,13 @@ class Wave(_Model):
 
 
 class Level(_Model):
-    """One answer option: a stable ``code`` (used everywhere) and its published ``label``."""
+    """One answer option: a stable ``code`` (used everywhere), its published ``label`` and,
+    optionally, the phrase findings use for the people who gave it (``finding_label``,
+    e.g. "see the US as an ally")."""
 
     code: Name
     label: Name
+    finding_label: str | None = None
 
 
 class Question(_Model):
