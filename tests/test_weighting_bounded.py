@@ -50,8 +50,8 @@ def test_the_solution_has_the_clipped_raking_form() -> None:
     X = np.column_stack([np.ones(40), rng.integers(0, 2, 40)]).astype(float)
     b = rng.uniform(0.5, 2.0, 40)
     t = np.array([60.0, 35.0])
-    g = solve_group(X, b, np.full(40, 0.8), np.full(40, 2.5), t, 60.0, 1e-12, 100)
-    assert g is not None
+    g, iterations = solve_group(X, b, np.full(40, 0.8), np.full(40, 2.5), t, 60.0, 1e-12, 100)
+    assert g is not None and 0 < iterations < 100
     np.testing.assert_allclose(X.T @ (b * g), t, rtol=1e-10)
     assert g.min() >= 0.8 - 1e-12 and g.max() <= 2.5 + 1e-12
 
@@ -60,7 +60,8 @@ def test_impossible_bounds_give_none() -> None:
     X = np.ones((4, 1))
     b = np.ones(4)
     # four weights of at most 2 cannot reach 10
-    assert solve_group(X, b, np.zeros(4), np.full(4, 2.0), np.array([10.0]), 10, 1e-10, 50) is None
+    g, _ = solve_group(X, b, np.zeros(4), np.full(4, 2.0), np.array([10.0]), 10, 1e-10, 50)
+    assert g is None
 
 
 def test_bounds_no_weights_can_meet_are_reported_with_the_group() -> None:

@@ -48,16 +48,17 @@ def solve_group(
     scale: float,
     tol: float,
     max_iter: int,
-) -> np.ndarray | None:
-    """g-weights ``clip(exp(X lambda), lo, hi)`` meeting ``X' (b g) = t`` to ``tol * scale``,
-    or None when Newton finds none (the bounds and margins are then taken as incompatible).
+) -> tuple[np.ndarray | None, int]:
+    """g-weights ``clip(exp(X lambda), lo, hi)`` meeting ``X' (b g) = t`` to ``tol * scale``
+    (None when Newton finds none: the bounds and margins are then taken as incompatible),
+    and the Newton iterations used.
     """
     lam = np.zeros(X.shape[1])
     value, w, h = _dual(X, b, lo, hi, t, lam)
-    for _ in range(max_iter):
+    for it in range(max_iter):
         grad = X.T @ w - t
         if np.max(np.abs(grad)) <= tol * scale:
-            return w / b
+            return w / b, it
         H = (X * h[:, None]).T @ X
         top = max(float(np.max(np.diag(H))), scale)  # all rows clipped: H = 0
         for damping in _DAMPING:  # Levenberg-Marquardt: Newton first, then towards gradient
@@ -66,9 +67,9 @@ def solve_group(
             if found is not None:
                 break
         else:
-            return None
+            return None, it
         lam, value, w, h = found
-    return None
+    return None, max_iter
 
 
 _DAMPING = (1e-12, 1e-8, 1e-5, 1e-3, 1e-1, 10.0, 1e3)
@@ -115,14 +116,16 @@ def bounded_rake(
     lower: np.ndarray | float,
     tol: float,
     max_iter: int,
-) -> tuple[np.ndarray | None, int | None]:
+) -> tuple[np.ndarray | None, int | None, int]:
     """Weights within ``[lower, upper]`` meeting every margin of every group, or None and
-    the first group for which there are none. Rows with a base weight of 0 keep it.
+    the first group for which there are none; and the most Newton iterations a group
+    took. Rows with a base weight of 0 keep it.
     """
     n = weights.size
     up = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
     low = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,))
     out = weights.astype(np.float64, copy=True)
+    most = 0
     for g in range(ms.n_groups):
         rows = np.flatnonzero((ms.group == g) & (weights > 0))
         if rows.size == 0:
@@ -138,7 +141,7 @@ def bounded_rake(
                 targets.append(t[lv])
         X = np.column_stack(cols).astype(np.float64)
         b = weights[rows]
-        g_w = solve_group(
+        g_w, iterations = solve_group(
             X,
             b,
             low[rows] / b,
@@ -148,7 +151,8 @@ def bounded_rake(
             tol,
             max_iter,
         )
+        most = max(most, iterations)
         if g_w is None:
-            return None, g
+            return None, g, most
         out[rows] = b * g_w
-    return out, None
+    return out, None, most

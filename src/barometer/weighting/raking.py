@@ -293,7 +293,9 @@ def _capped(
     try:
         return _rake_capped(weights, ms, cells, max_iter, tol, bounds)
     except _NotFound:
-        new, failed = bounded_rake(weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200))
+        new, failed, iterations = bounded_rake(
+            weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200)
+        )
         if new is None:
             where = "" if ms.by is None else f" in group {ms.by}={ms.group_labels[failed]!r}"
             raise WeightingError(
@@ -310,7 +312,7 @@ def _capped(
         for c, t, sc in zip(cells.codes, cells.targets, cells.scale, strict=True)
     )
     f = np.ones(cells.n_cells)
-    res = IpfResult(f, (f,) * len(cells.codes), 0, errors, True)
+    res = IpfResult(f, (f,) * len(cells.codes), iterations, errors, True)
     step = RakingStep(
         margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
         weights=(new,) * len(cells.codes),
