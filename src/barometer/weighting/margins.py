@@ -10,6 +10,7 @@ weighting then keeps each group's total weight). Every problem is reported as a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,10 +111,14 @@ def check_convergence(tol: float, max_iter: int) -> None:
         raise WeightingError(f"max_iter must be a positive integer, not {max_iter!r}")
 
 
+@functools.lru_cache(maxsize=64)
+def _indexes(levels: tuple[object, ...]) -> tuple[dict[object, int], dict[str, int]]:
+    return {lv: i for i, lv in enumerate(levels)}, {str(lv): i for i, lv in enumerate(levels)}
+
+
 def _lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
     """Index of each key among ``levels``: exact match first, then by string form."""
-    exact = {lv: i for i, lv in enumerate(levels)}
-    as_str = {str(lv): i for i, lv in enumerate(levels)}
+    exact, as_str = _indexes(tuple(levels))
     out: list[int | None] = []
     for key in keys:
         try:
@@ -257,7 +262,7 @@ def _align(table: object, col: Column, by: str | None, group: object) -> np.ndar
             + f" must be a non-empty mapping {{level: target}}, not {table!r}"
         )
     keys = list(table.keys())
-    out = np.zeros(col.size)
+    out = np.full(col.size, np.nan)
     for key, idx in zip(keys, _lookup(keys, col.levels), strict=True):
         value = check_target(table[key], col.name, key, by, group)
         if idx is None:
@@ -269,9 +274,7 @@ def _align(table: object, col: Column, by: str | None, group: object) -> np.ndar
                 )
             continue
         out[idx] = value
-    given = np.zeros(col.size, dtype=bool)
-    given[[i for i in _lookup(keys, col.levels) if i is not None]] = True
-    return np.where(given, out, np.nan)
+    return out
 
 
 def _check_missing(
