@@ -162,3 +162,42 @@ def test_a_level_without_respondents_and_a_zero_target_has_no_column() -> None:
     d = bm.Design(small()).calibrate({"sex": {"f": 40, "m": 60, "x": 0}, "x": 230})
     assert d.weights.tolist() == pytest.approx([40.0, 15.0, 20.0, 25.0], rel=1e-12)
     assert d.calibration[0].model_matrix.shape == (4, 3)
+
+
+def calibration_sample(base: list[float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"g": ["a", "b", "c"] * 4, "x": [float(i % 5) for i in range(12)], "w": base}
+    )
+
+
+CAL_TARGETS = {"g": {"a": 40.0, "b": 30.0, "c": 30.0}, "x": 190.0}
+BASES = st.lists(st.floats(0.5, 3.0), min_size=12, max_size=12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(BASES, st.floats(0.01, 100.0), st.sampled_from(["linear", "raking"]))
+def test_unbounded_calibration_is_scale_free(base, factor, method) -> None:
+    # (bounds are on g = new / old weight, so bounded calibration is not scale-free)
+    df = calibration_sample(base)
+    try:
+        once = bm.Design(df, weights="w").calibrate(CAL_TARGETS, method=method)
+    except bm.WeightingError:
+        return  # out of reach of these weights: reported
+    scaled = bm.Design(df.with_columns(pl.col("w") * factor), weights="w")
+    np.testing.assert_allclose(
+        scaled.calibrate(CAL_TARGETS, method=method).weights, once.weights, rtol=1e-7
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(BASES, st.sampled_from(["linear", "raking", "logit"]))
+def test_calibrating_twice_changes_nothing(base, method) -> None:
+    bounds = (0.2, 5.0) if method == "logit" else None
+    try:
+        once = bm.Design(calibration_sample(base), weights="w").calibrate(
+            CAL_TARGETS, method=method, bounds=bounds
+        )
+    except bm.WeightingError:
+        return
+    again = once.calibrate(CAL_TARGETS, method=method, bounds=bounds)
+    np.testing.assert_allclose(again.weights, once.weights, rtol=1e-8)
