@@ -119,9 +119,16 @@ def _structure(
                     "nest=True if PSU ids are only unique within strata"
                 )
     # number PSUs in (stratum, psu) order so strata are contiguous blocks
-    key = h_code * (int(raw_psu.max()) + 1 if n else 1) + raw_psu
-    uniq, psu_code = np.unique(key, return_inverse=True)
-    psu_stratum = uniq // (int(raw_psu.max()) + 1 if n else 1)
+    if psu is None and n_strata < 2**15:
+        # each row a PSU: a stable radix sort of the 16-bit stratum codes is enough
+        order = np.argsort(h_code.astype(np.int16), kind="stable")
+        psu_code = np.empty(n, dtype=np.int64)
+        psu_code[order] = np.arange(n)
+        psu_stratum = h_code[order]
+    else:
+        key = h_code * (int(raw_psu.max()) + 1) + raw_psu
+        uniq, psu_code = np.unique(key, return_inverse=True)
+        psu_stratum = uniq // (int(raw_psu.max()) + 1)
     n_psu = np.bincount(psu_stratum, minlength=n_strata)
     f = np.ones(n_strata)
     if fpc is not None:
@@ -318,11 +325,12 @@ class _Estimating:
 
         return weighting.calibrate(self, margins, method=method, bounds=bounds, **kwargs)
 
-    def poststratify(self, variables: str | Sequence[str], table: Any) -> Any:
-        """Post-stratification to a cell table; see ``weighting.poststratify``."""
+    def poststratify(self, variables: str | Sequence[str], table: Any, **kwargs: Any) -> Any:
+        """Post-stratification to a cell table (R ``postStratify``; ``partial=True`` lets
+        cells without respondents go); see ``weighting.poststratify``."""
         from barometer import weighting
 
-        return weighting.poststratify(self, variables, table)
+        return weighting.poststratify(self, variables, table, **kwargs)
 
     def weight_summary(self) -> Any:
         """Weighting diagnostics: effective sample size, design effect, margins."""
