@@ -19,11 +19,11 @@ from barometer.errors import (
 )
 
 if TYPE_CHECKING:
+    from barometer.chisq import ChisqTest
     from barometer.design import Design, ReplicateDesign
     from barometer.estimates import Contrast, Estimates
     from barometer.poll import Poll
     from barometer.significance import (
-        ChisqTest,
         Difference,
         adjust_pvalues,
         difference,
@@ -39,7 +39,7 @@ _LAZY = {
     "Contrast": "barometer.estimates",
     "Estimates": "barometer.estimates",
     "Poll": "barometer.poll",
-    "ChisqTest": "barometer.significance",
+    "ChisqTest": "barometer.chisq",
     "Difference": "barometer.significance",
     "adjust_pvalues": "barometer.significance",
     "difference": "barometer.significance",

@@ -22,8 +22,8 @@ from barometer.options import (
 from barometer.variance.steps import CalibrationStep
 
 if TYPE_CHECKING:
+    from barometer.chisq import ChisqTest
     from barometer.estimates import Estimates
-    from barometer.significance import ChisqTest
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,7 +294,7 @@ class _Estimating:
     ) -> ChisqTest:
         """Rao-Scott test of independence of two categorical variables (R ``svychisq``);
         ``where`` (e.g. ``{"country": "DE"}``) tests within a domain, as R on ``subset()``."""
-        from barometer.significance import chisq
+        from barometer.chisq import chisq
 
         return chisq(self, a, b, statistic, where)
 
