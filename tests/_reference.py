@@ -77,13 +77,18 @@ def build_design(case: dict[str, Any]) -> Any:
     return design
 
 
-def apply_weighting(design: Any, weighting: dict[str, Any]) -> Any:
-    """Call ``design.rake``, ``.calibrate`` or ``.poststratify`` with the fixture's args.
+def apply_weighting(design: Any, weighting: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    """Call ``design.rake``, ``.calibrate`` or ``.poststratify`` with the fixture's args;
+    a list of such steps is applied in order (each to the previous step's design).
 
     A post-stratification table over several variables is stored as a list of records
     ``{var1: level, var2: level, "total": N}``; it is passed as a data frame of the
     variables and a ``total`` column.
     """
+    if isinstance(weighting, list):
+        for step in weighting:
+            design = apply_weighting(design, step)
+        return design
     args = dict(weighting["args"])
     if args.get("bounds") is not None:
         args["bounds"] = tuple(args["bounds"])

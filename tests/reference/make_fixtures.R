@@ -229,8 +229,14 @@ case_ciprop <- function(area, id, D, var, level, method, by = NULL, na_rm = FALS
       ci <- confint(m, df = Inf)
       result_row(byv, var, level, coef(m)[2], SE(m)[2], NA, ci[2, 1], ci[2, 2])
     } else {
-      p <- eval(parse(text = sprintf("svyciprop(~I(%s=='%s'), design, method='%s'%s)",
-                                     var, level, method, na)))
+      # a domain of a calibrated design keeps its other rows with weight 0, of which
+      # svyciprop's glm says they do not count for the dispersion (true, and harmless)
+      p <- withCallingHandlers(
+        eval(parse(text = sprintf("svyciprop(~I(%s=='%s'), design, method='%s'%s)",
+                                  var, level, method, na))),
+        warning = function(w) {
+          if (grepl("zero weight not used", conditionMessage(w))) invokeRestart("muffleWarning")
+        })
       ci <- attr(p, "ci")
       result_row(byv, var, level, p[1], sqrt(attr(p, "var")), NA, ci[1], ci[2])
     }
@@ -596,21 +602,29 @@ pop_df <- function(var) {
 
 # Apply an R weighting call to D; every estimator case added by `estimates(D2)` is tagged
 # with the barometer weighting spec, and the first one also carries the final weights.
+# `method` is a barometer method name with its `args`, or (args = NULL) a list of steps
+# list(method=, args=) applied in order, as the nested R calls in `r_expr` are.
 weighting_group <- function(prefix, D, method, args, r_expr, estimates, to_replicates = NULL) {
+  spec <- if (is.list(method)) method else list(method = method, args = args)
   D2 <- D
   if (!is.null(to_replicates)) {
     D$r <- as.svrepdesign(D$r, type = toupper(to_replicates))
     D$r_design <- sprintf("as.svrepdesign(%s, type='%s')", D$r_design, toupper(to_replicates))
     D2 <- D
   }
-  D2$r <- suppressWarnings(run_r(D, r_expr)) # R warns only about compressing, not convergence
+  # R's calibrate on a replicate design does not stop when a replicate fails to converge
+  # (grake only warns), nor does rake: any warning other than about compressing is an error
+  D2$r <- withCallingHandlers(run_r(D, r_expr), warning = function(w) {
+    if (!grepl("compress", conditionMessage(w))) stop(prefix, ": ", conditionMessage(w))
+    invokeRestart("muffleWarning")
+  })
   D2$r_design <- paste0("d <- ", D$r_design, "; d <- ", r_expr)
   n0 <- length(store$weighting)
   estimates(D2, prefix)
   w <- if (inherits(D2$r, "svyrep.design")) D2$r$pweights else weights(D2$r)
   for (i in (n0 + 1):length(store$weighting)) {
     case <- store$weighting[[i]]
-    case$weighting <- list(method = method, args = args)
+    case$weighting <- spec
     if (!is.null(to_replicates)) case$to_replicates <- to_replicates
     if (i == n0 + 1) case$weights <- as.list(unname(as.numeric(w)))
     store$weighting[[i]] <- case
@@ -643,23 +657,29 @@ weighting_group("rake_strat", dstrat, "rake",
 api99_total <- sum(apipop$api99)
 cal_totals_r <- sprintf("c(`(Intercept)`=%d, stypeH=%d, stypeM=%d, api99=%.17g)",
                         sum(unlist(pop_types)), pop_types$H, pop_types$M, api99_total)
-for (cal in list(list("linear", NULL), list("linear", c(0.7, 1.7)), list("raking", NULL),
-                 list("raking", c(0.7, 1.7)), list("logit", c(0.7, 1.7)))) {
-  calfun <- cal[[1]]
-  bounds <- cal[[2]]
-  args <- list(margins = list(stype = pop_types, api99 = api99_total), method = calfun)
-  r_bounds <- ""
-  id <- paste0("calibrate_", calfun)
-  if (!is.null(bounds)) {
-    args$bounds <- as.list(bounds)
-    r_bounds <- sprintf(", bounds=c(%g, %g)", bounds[1], bounds[2])
-    id <- paste0(id, "_bounded")
+# one weighting group per (calfun, bounds or NULL) in `cals`: calibrate dclus1 on
+# ~stype+api99, optionally after to_replicates
+calibrate_groups <- function(cals, suffix, estimates, to_replicates = NULL) {
+  for (cal in cals) {
+    calfun <- cal[[1]]
+    bounds <- cal[[2]]
+    args <- list(margins = list(stype = pop_types, api99 = api99_total), method = calfun)
+    r_bounds <- ""
+    id <- paste0("calibrate_", calfun)
+    if (!is.null(bounds)) {
+      args$bounds <- as.list(bounds)
+      r_bounds <- sprintf(", bounds=c(%g, %g)", bounds[1], bounds[2])
+      id <- paste0(id, "_bounded")
+    }
+    weighting_group(paste0(id, suffix), dclus1, "calibrate", args,
+                    sprintf("calibrate(d, ~stype+api99, %s, calfun='%s'%s, epsilon=1e-12, maxit=200)",
+                            cal_totals_r, calfun, r_bounds),
+                    estimates, to_replicates = to_replicates)
   }
-  weighting_group(paste0(id, "_clus1"), dclus1, "calibrate", args,
-                  sprintf("calibrate(d, ~stype+api99, %s, calfun='%s'%s, epsilon=1e-12, maxit=200)",
-                          cal_totals_r, calfun, r_bounds),
-                  api_estimates)
 }
+calibrate_groups(list(list("linear", NULL), list("linear", c(0.7, 1.7)), list("raking", NULL),
+                      list("raking", c(0.7, 1.7)), list("logit", c(0.7, 1.7))),
+                 "_clus1", api_estimates)
 
 weighting_group("poststratify_clus1", dclus1, "poststratify",
                 list(variables = "stype", table = pop_types),
@@ -728,6 +748,94 @@ weighting_group("poststratify_country_age_gen", gp, "poststratify",
                             total = gen_cells$Freq[i])
                      })),
                 "postStratify(d, ~country+age_group, gen_cells)", gen_estimates)
+
+# calibrating a replicate design re-calibrates every replicate (R calibrate.svyrep.design;
+# a replicate that does not converge is an error above: grake only warns). Bounds (0.5, 2.5)
+# are the ones with which every replicate converges for logit: with (0.7, 1.7) four of the 15
+# JK1 replicates cannot reach the totals. For bounded raking they bind in some replicates.
+rep_cal_estimates <- function(D, prefix) {
+  api_estimates(D, prefix)
+  case_stat("weighting", paste0(prefix, "_total_enroll_by_schwide"), D, "svytotal", "enroll",
+            by = "sch.wide")
+  case_prop("weighting", paste0(prefix, "_prop_compimp_by_stype"), D, "comp.imp", by = "stype")
+}
+calibrate_groups(list(list("linear", NULL), list("raking", NULL), list("logit", c(0.5, 2.5)),
+                      list("raking", c(0.5, 2.5)), list("linear", c(0.5, 2.5))),
+                 "_to_jk1_clus1", rep_cal_estimates, to_replicates = "jk1")
+
+# two calibrations in a row: post-stratify, then rake the post-stratified weights. R keeps
+# both records (design$postStrata) and applies their projections in that order.
+chain_estimates <- function(D, prefix) {
+  case_stat("weighting", paste0(prefix, "_mean_api00_enroll"), D, "svymean", c("api00", "enroll"))
+  case_stat("weighting", paste0(prefix, "_total_enroll"), D, "svytotal", "enroll")
+  case_stat("weighting", paste0(prefix, "_total_enroll_by_stype"), D, "svytotal", "enroll",
+            by = "stype")
+  case_prop("weighting", paste0(prefix, "_prop_awards_by_stype"), D, "awards", by = "stype")
+  # (not by sch.wide: in apiclus1 every sch.wide = "No" school has yr.rnd = "No", so the
+  # domain's SE is zero and its deff 0/0, which R reports as round-off, e.g. 7e30)
+  case_prop("weighting", paste0(prefix, "_prop_yrrnd_by_both"), D, "yr.rnd", by = "both")
+}
+rake_schwide_compimp <- list(
+  method = "rake",
+  args = list(margins = list(sch.wide = pop_schwide, comp.imp = pop_table("comp.imp")),
+              tol = 1e-12, max_iter = 1000))
+rake_schwide_compimp_r <- sprintf(
+  "list(~sch.wide, ~comp.imp), list(pop_df('sch.wide'), pop_df('comp.imp')), %s", rake_ctl)
+weighting_group("poststratify_rake_clus1", dclus1,
+                list(list(method = "poststratify",
+                          args = list(variables = "stype", table = pop_types)),
+                     rake_schwide_compimp),
+                NULL,
+                sprintf("rake(postStratify(d, ~stype, pop_df('stype')), %s)",
+                        rake_schwide_compimp_r),
+                chain_estimates)
+# (dstrat is stratified by stype with weights N_h/n_h: post-stratifying it on stype would
+# change nothing, so it is post-stratified on awards)
+weighting_group("poststratify_rake_strat", dstrat,
+                list(list(method = "poststratify",
+                          args = list(variables = "awards", table = pop_table("awards"))),
+                     rake_schwide_compimp),
+                NULL,
+                sprintf("rake(postStratify(d, ~awards, pop_df('awards')), %s)",
+                        rake_schwide_compimp_r),
+                chain_estimates)
+
+# svyciprop (logit) and svyquantile on a linearly calibrated design, overall and by domain
+weighting_group("calibrate_linear_clus1_ci", dclus1, "calibrate",
+                list(margins = list(stype = pop_types, api99 = api99_total), method = "linear"),
+                sprintf("calibrate(d, ~stype+api99, %s, calfun='linear')", cal_totals_r),
+                function(D, prefix) {
+                  case_ciprop("weighting", paste0(prefix, "prop_schwide_logit"), D, "sch.wide",
+                              "Yes", "logit")
+                  case_ciprop("weighting", paste0(prefix, "prop_schwide_logit_by_stype"), D,
+                              "sch.wide", "Yes", "logit", by = "stype")
+                  case_ciprop("weighting", paste0(prefix, "prop_stypeE_logit_by_compimp"), D,
+                              "stype", "E", "logit", by = "comp.imp")
+                  case_quantile("weighting", paste0(prefix, "quantile_api00"), D, "api00",
+                                c(0.25, 0.5, 0.75))
+                  case_quantile("weighting", paste0(prefix, "quantile_api00_by_stype"), D,
+                                "api00", c(0.25, 0.5), by = "stype")
+                  case_quantile("weighting", paste0(prefix, "quantile_enroll_by_schwide"), D,
+                                "enroll", c(0.5), by = "sch.wide")
+                })
+
+# domains that are not raking variables: rake on stype and sch.wide, estimate by `both`
+weighting_group("rake_clus1_offmargin", dclus1, "rake",
+                list(margins = list(stype = pop_types, sch.wide = pop_schwide),
+                     tol = 1e-12, max_iter = 1000),
+                sprintf("rake(d, %s, %s)", margins_r, rake_ctl),
+                function(D, prefix) {
+                  case_prop("weighting", paste0(prefix, "_prop_awards_by_both"), D, "awards",
+                            by = "both")
+                  case_prop("weighting", paste0(prefix, "_prop_yrrnd_by_both"), D, "yr.rnd",
+                            by = "both")
+                  case_stat("weighting", paste0(prefix, "_mean_api00_by_both"), D, "svymean",
+                            "api00", by = "both")
+                  case_stat("weighting", paste0(prefix, "_total_enroll_by_compimp"), D,
+                            "svytotal", "enroll", by = "comp.imp")
+                  case_prop("weighting", paste0(prefix, "_prop_awards_by_stype_both"), D,
+                            "awards", by = c("stype", "both"))
+                })
 
 write_area("weighting")
 
