@@ -775,30 +775,24 @@ chain_estimates <- function(D, prefix) {
   # domain's SE is zero and its deff 0/0, which R reports as round-off, e.g. 7e30)
   case_prop("weighting", paste0(prefix, "_prop_yrrnd_by_both"), D, "yr.rnd", by = "both")
 }
-rake_schwide_compimp <- list(
-  method = "rake",
-  args = list(margins = list(sch.wide = pop_schwide, comp.imp = pop_table("comp.imp")),
-              tol = 1e-12, max_iter = 1000))
-rake_schwide_compimp_r <- sprintf(
-  "list(~sch.wide, ~comp.imp), list(pop_df('sch.wide'), pop_df('comp.imp')), %s", rake_ctl)
-weighting_group("poststratify_rake_clus1", dclus1,
-                list(list(method = "poststratify",
-                          args = list(variables = "stype", table = pop_types)),
-                     rake_schwide_compimp),
-                NULL,
-                sprintf("rake(postStratify(d, ~stype, pop_df('stype')), %s)",
-                        rake_schwide_compimp_r),
-                chain_estimates)
+# post-stratify D on `ps_var`, then rake on sch.wide and comp.imp
+poststratify_rake_group <- function(prefix, D, ps_var, to_replicates = NULL) {
+  steps <- list(
+    list(method = "poststratify", args = list(variables = ps_var, table = pop_table(ps_var))),
+    list(method = "rake",
+         args = list(margins = list(sch.wide = pop_schwide, comp.imp = pop_table("comp.imp")),
+                     tol = 1e-12, max_iter = 1000)))
+  r_expr <- sprintf(
+    "rake(postStratify(d, ~%s, pop_df('%s')), list(~sch.wide, ~comp.imp), list(pop_df('sch.wide'), pop_df('comp.imp')), %s)",
+    ps_var, ps_var, rake_ctl)
+  weighting_group(prefix, D, steps, NULL, r_expr, chain_estimates, to_replicates = to_replicates)
+}
+poststratify_rake_group("poststratify_rake_clus1", dclus1, "stype")
 # (dstrat is stratified by stype with weights N_h/n_h: post-stratifying it on stype would
 # change nothing, so it is post-stratified on awards)
-weighting_group("poststratify_rake_strat", dstrat,
-                list(list(method = "poststratify",
-                          args = list(variables = "awards", table = pop_table("awards"))),
-                     rake_schwide_compimp),
-                NULL,
-                sprintf("rake(postStratify(d, ~awards, pop_df('awards')), %s)",
-                        rake_schwide_compimp_r),
-                chain_estimates)
+poststratify_rake_group("poststratify_rake_strat", dstrat, "awards")
+# the same on a replicate design: every replicate is post-stratified, then raked
+poststratify_rake_group("poststratify_rake_to_jk1_clus1", dclus1, "stype", to_replicates = "jk1")
 
 # svyciprop (logit) and svyquantile on a linearly calibrated design, overall and by domain
 weighting_group("calibrate_linear_clus1_ci", dclus1, "calibrate",
