@@ -227,23 +227,3 @@ def test_adjusting_per_kind_is_less_strict(poll) -> None:
     assert per_kind.n_tests == scan.n_tests and len(per_kind) >= len(scan)
     with pytest.raises(EstimationError, match="family='wave'"):
         find(poll, family="wave")  # type: ignore[arg-type]
-
-
-def test_phrase_from_the_spec_when_it_has_one() -> None:
-    from types import SimpleNamespace
-
-    from barometer.findings import _Wording
-
-    levels = [
-        SimpleNamespace(code="ally", label="An ally", finding_label="see the US as an ally"),
-        SimpleNamespace(code="rival", label="A rival with which we need to compete and more"),
-    ]
-    q = SimpleNamespace(levels=levels)
-    spec = SimpleNamespace(countries=[], waves=[], question=lambda qid: q)
-    w = _Wording(spec, {})
-    assert w.phrase("q", "ally") == "see the US as an ally"
-    assert w.phrase("q", "rival") == "answer 'A rival with which we need to compete…' (q)"
-    assert _Wording(spec, {"q": {"ally": "call the US an ally"}}).phrase("q", "ally") == (
-        "call the US an ally"
-    )
-    assert w.place("EU") == "in the EU"

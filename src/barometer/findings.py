@@ -14,7 +14,9 @@ Every comparison is a design-based difference from the core
 (:func:`barometer.significance.pairwise_differences` on estimates extended with
 :func:`barometer.significance.region`); the p-values of the whole scan are adjusted
 together (:func:`barometer.significance.adjust_pvalues`, Holm by default). This module
-only chooses what to compare, filters, ranks and words; it does no statistics of its own.
+only chooses what to compare, filters and ranks; it does no statistics of its own, and
+the words (names, phrases, sentences, the Markdown document) are in
+:mod:`barometer._findings_text`.
 """
 
 from __future__ import annotations
@@ -29,20 +31,14 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from barometer._findings_text import Wording, markdown, rule_words
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
-from barometer.report.numbers import format_percent
 from barometer.significance import adjust_pvalues, pairwise_differences, region
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
 
 FindingKind = Literal["change", "gap"]
-
-#: Longest answer label quoted in a sentence before it is cut (at a word) with "…".
-_LABEL_CHARS = 40
-#: Country names read with an article ("in the United Kingdom").
-_DANGLING = {"a", "an", "and", "or", "the", "of", "to", "in", "with", "which", "that", "we"}
-_WITH_ARTICLE = ("United ", "Netherlands", "Czech Republic", "Philippines", "Gambia")
 
 
 @dataclass(frozen=True)
@@ -154,31 +150,7 @@ class Findings:
         """The findings as a Markdown document: how they were found, the headlines
         (:meth:`headlines`), then every change and every gap, ranked, and the notes on
         regions (also written to ``path`` when given)."""
-        s = self.settings
-        conf = format_percent(s.get("confidence", 0.95))
-        lines = [
-            "# Findings",
-            "",
-            f"{len(self)} significant differences out of {self.n_tests} comparisons "
-            f"(p < {s.get('alpha')} after {_ADJUST_NAMES.get(str(s.get('adjust')), '')} "
-            f"adjustment over all of them; bases of at least {s.get('min_base')} "
-            f"respondents; intervals are {conf}% intervals).",
-        ]
-        heads = self.headlines()
-        if heads:
-            lines += ["", "## Headlines", ""]
-            lines += [f"- {f.sentence}" for f in heads]
-        titles = {"change": "Changes between waves", "gap": "Gaps between countries and regions"}
-        for kind, title in titles.items():
-            these = [f for f in self.findings if f.kind == kind]
-            if not these:
-                continue
-            lines += ["", f"## {title}", ""]
-            lines += [f"{i}. {f.sentence}" for i, f in enumerate(these, start=1)]
-        if self.notes:
-            lines += ["", "## Notes", ""]
-            lines += [f"- {n}" for n in self.notes]
-        text = "\n".join(lines) + "\n"
+        text = markdown(self)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -214,10 +186,6 @@ class Findings:
         self.to_markdown(md)
         self.to_json(js)
         return md, js
-
-
-_ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni"}
-_ADJUST_NAMES["none"] = "no"
 
 
 # ---------------------------------------------------------------------------------------
@@ -350,7 +318,7 @@ def _scan_question(
                 _note_once(
                     notes,
                     f"{rid}, {w1} to {w2}: changes compare like for like, the "
-                    f"{_rule_words(info.rules[rid])} of the {len(used)} members polled in both "
+                    f"{rule_words(info.rules[rid])} of the {len(used)} members polled in both "
                     f"waves ({', '.join(used)})"
                     + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
                 )
@@ -368,7 +336,7 @@ def _scan_question(
             for rid, used in info.members.items():
                 _note_once(
                     notes,
-                    f"{rid} in {w}: the {_rule_words(info.rules[rid])} of the {len(used)} "
+                    f"{rid} in {w}: the {rule_words(info.rules[rid])} of the {len(used)} "
                     f"members polled ({', '.join(used)})",
                 )
             pw = pairwise_differences(ext, "country", adjust="none", level=confidence)
@@ -510,7 +478,7 @@ def find(
     kept.sort(key=lambda t: (-t[0], t[1]))
     if top is not None:
         kept = kept[:top]
-    wording = _Wording(spec, phrases or {})
+    wording = Wording(spec, phrases or {})
     result = tuple(
         _finding(i, c, score, p, adjust, confidence, wording)
         for i, (score, p, c) in enumerate(kept, start=1)
@@ -531,70 +499,6 @@ def find(
     return Findings(result, settings, len(cands), tuple(notes))
 
 
-# ---------------------------------------------------------------------------------------
-# Wording
-# ---------------------------------------------------------------------------------------
-
-
-class _Wording:
-    """Names of countries and regions and phrases of answer levels, from the spec."""
-
-    def __init__(self, spec: Any, phrases: Mapping[str, Mapping[str, str]]) -> None:
-        self.spec = spec
-        self.phrases = phrases
-        self.countries = {c.code: c.name for c in spec.countries}
-        self.waves = {w.id: i for i, w in enumerate(spec.waves)}
-
-    def wave_order(self, wave: str) -> int:
-        return self.waves[wave]
-
-    def name(self, subject: str) -> str:
-        return self.countries.get(subject, subject)
-
-    def place(self, subject: str) -> str:
-        """``in South Korea``, ``in the United Kingdom``, ``in the EU``."""
-        name = self.name(subject)
-        article = subject not in self.countries or name.startswith(_WITH_ARTICLE)
-        return f"in the {name}" if article else f"in {name}"
-
-    def label(self, question: str, level: str) -> str:
-        q = self.spec.question(question)
-        return next(lv.label for lv in q.levels if lv.code == level)
-
-    def phrase(self, question: str, level: str) -> str:
-        given = self.phrases.get(question, {}).get(level)
-        if given:
-            return given
-        q = self.spec.question(question)
-        lv = next(lv for lv in q.levels if lv.code == level)
-        own = getattr(lv, "finding_label", None) or getattr(lv, "phrase", None)
-        if own:
-            return str(own)
-        return f"answer '{_short(lv.label)}' ({question})"
-
-
-def _short(label: str) -> str:
-    if len(label) <= _LABEL_CHARS:
-        return label
-    words = label[: _LABEL_CHARS - 1].split(" ")[:-1]
-    while len(words) > 1 and words[-1].lower() in _DANGLING:
-        words.pop()
-    return " ".join(words).rstrip(",;:") + "…"
-
-
-def _pct(share: float) -> str:
-    return format_percent(share) + "%"
-
-
-def _points(x: float) -> str:
-    text = format_percent(x, 1)
-    return text if text.startswith("−") or text == "0.0" else "+" + text
-
-
-def _rule_words(rule: str) -> str:
-    return "average" if rule == "mean" else "population-weighted average"
-
-
 def _finding(
     rank: int,
     c: dict[str, Any],
@@ -602,8 +506,10 @@ def _finding(
     p_adj: float,
     adjust: str,
     confidence: float,
-    wording: _Wording,
+    wording: Wording,
 ) -> Finding:
+    """The finding of candidate ``c``, oriented (changes: the later wave first; gaps: the
+    higher share first), with its subjects, sentence and notes."""
     info: _Regions = c["regions"]
     sign = 1.0
     a, b, sa, sb = c["a"], c["b"], c["stats_a"], c["stats_b"]
@@ -629,51 +535,7 @@ def _finding(
         )
 
     first, second = subject(a, sa), subject(b, sb)
-    notes = []
-    for s in {s.id: s for s in (first, second)}.values():
-        if s.type == "region":
-            k = len(s.countries)
-            who = (
-                f"the {k} members polled in both {second.wave} and {first.wave} (like for like)"
-                if c["kind"] == "change"
-                else f"the {k} members polled in {s.wave}"
-            )
-            notes.append(
-                f"{s.id}: {_rule_words(info.rules[s.id])} of {who}: {', '.join(s.countries)}"
-            )
-    overlap = [
-        s.id
-        for s, o in ((first, second), (second, first))
-        if s.type == "country" and o.type == "region" and s.id in o.countries
-    ]
-    if overlap:
-        notes.append(
-            f"{wording.name(overlap[0])} is one of the members of the region it is compared "
-            "with; the test accounts for the overlap"
-        )
     phrase = wording.phrase(c["question"], c["level"])
-    conf = format_percent(confidence)
-    interval = (
-        f"{_points(diff)} points, {conf}% CI {format_percent(lo, 1)} to {format_percent(hi, 1)}"
-    )
-    regions = {s.id: s for s in (first, second) if s.type == "region"}
-    region_note = "; ".join(
-        f"{s.id}: {_rule_words(info.rules[s.id])} of the {len(s.countries)} members polled"
-        + (" in both waves" if c["kind"] == "change" else "")
-        for s in regions.values()
-    )
-    tail = f" ({interval}{'; ' + region_note if region_note else ''})."
-    if c["kind"] == "change":
-        direction = "up" if diff > 0 else "down"
-        sentence = (
-            f"{first.name}: {_pct(first.estimate)} {phrase} in {first.wave}, {direction} from "
-            f"{_pct(second.estimate)} in {second.wave}" + tail
-        )
-    else:
-        sentence = (
-            f"{first.name}: {_pct(first.estimate)} {phrase} in {first.wave}, against "
-            f"{_pct(second.estimate)} {wording.place(second.id)}" + tail
-        )
     return Finding(
         rank=rank,
         kind=c["kind"],
@@ -691,6 +553,8 @@ def _finding(
         p_adjusted=p_adj,
         adjust=adjust,
         score=score,
-        sentence=sentence,
-        notes=tuple(notes),
+        sentence=wording.sentence(
+            c["kind"], phrase, first, second, diff, (lo, hi), confidence, info.rules
+        ),
+        notes=wording.notes(c["kind"], first, second, info.rules),
     )

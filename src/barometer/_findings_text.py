@@ -1,0 +1,185 @@
+"""The words of findings: names, phrases, numbers, sentences, notes and the Markdown document.
+
+:mod:`barometer.findings` decides what is compared, kept and ranked; this module only
+says it. Countries and regions are named from the spec (``in South Korea``, ``in the
+EU``); an answer level reads as the phrase given to :func:`barometer.findings.find`, its
+``finding_label`` in the spec, or ``answer '<label>'``. Shares print as whole
+percentages and differences as signed points with one decimal, by the report's one
+rounding rule (:mod:`barometer.report.numbers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from barometer.report.numbers import format_percent
+
+if TYPE_CHECKING:
+    from barometer.findings import Findings, Subject
+
+#: Longest answer label quoted in a sentence before it is cut (at a word) with "…".
+_LABEL_CHARS = 40
+#: Country names read with an article ("in the United Kingdom").
+_DANGLING = {"a", "an", "and", "or", "the", "of", "to", "in", "with", "which", "that", "we"}
+_WITH_ARTICLE = ("United ", "Netherlands", "Czech Republic", "Philippines", "Gambia")
+
+_ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni"}
+_ADJUST_NAMES["none"] = "no"
+
+
+class Wording:
+    """Names of countries and regions and phrases of answer levels, from the spec, and
+    the sentence and notes of a finding built from them."""
+
+    def __init__(self, spec: Any, phrases: Mapping[str, Mapping[str, str]]) -> None:
+        self.spec = spec
+        self.phrases = phrases
+        self.countries = {c.code: c.name for c in spec.countries}
+        self.waves = {w.id: i for i, w in enumerate(spec.waves)}
+
+    def wave_order(self, wave: str) -> int:
+        return self.waves[wave]
+
+    def name(self, subject: str) -> str:
+        return self.countries.get(subject, subject)
+
+    def place(self, subject: str) -> str:
+        """``in South Korea``, ``in the United Kingdom``, ``in the EU``."""
+        name = self.name(subject)
+        article = subject not in self.countries or name.startswith(_WITH_ARTICLE)
+        return f"in the {name}" if article else f"in {name}"
+
+    def label(self, question: str, level: str) -> str:
+        q = self.spec.question(question)
+        return next(lv.label for lv in q.levels if lv.code == level)
+
+    def phrase(self, question: str, level: str) -> str:
+        given = self.phrases.get(question, {}).get(level)
+        if given:
+            return given
+        q = self.spec.question(question)
+        lv = next(lv for lv in q.levels if lv.code == level)
+        own = getattr(lv, "finding_label", None) or getattr(lv, "phrase", None)
+        if own:
+            return str(own)
+        return f"answer '{_short(lv.label)}' ({question})"
+
+    def notes(
+        self, kind: str, first: Subject, second: Subject, rules: Mapping[str, str]
+    ) -> tuple[str, ...]:
+        """What a reader needs to know behind the figures: which members make each region
+        (by its ``rules`` entry) and whether a country is compared with its own region."""
+        notes = []
+        for s in {s.id: s for s in (first, second)}.values():
+            if s.type == "region":
+                k = len(s.countries)
+                who = (
+                    f"the {k} members polled in both {second.wave} and {first.wave} (like for like)"
+                    if kind == "change"
+                    else f"the {k} members polled in {s.wave}"
+                )
+                notes.append(
+                    f"{s.id}: {rule_words(rules[s.id])} of {who}: {', '.join(s.countries)}"
+                )
+        overlap = [
+            s.id
+            for s, o in ((first, second), (second, first))
+            if s.type == "country" and o.type == "region" and s.id in o.countries
+        ]
+        if overlap:
+            notes.append(
+                f"{self.name(overlap[0])} is one of the members of the region it is compared "
+                "with; the test accounts for the overlap"
+            )
+        return tuple(notes)
+
+    def sentence(
+        self,
+        kind: str,
+        phrase: str,
+        first: Subject,
+        second: Subject,
+        diff: float,
+        interval: tuple[float, float],
+        confidence: float,
+        rules: Mapping[str, str],
+    ) -> str:
+        """The finding as one sentence: ``first`` (the later wave of a change, the higher
+        side of a gap) against ``second``, the difference ``diff`` with its ``interval``
+        in points, and how any region is combined."""
+        lo, hi = interval
+        conf = format_percent(confidence)
+        points = (
+            f"{_points(diff)} points, {conf}% CI {format_percent(lo, 1)} to {format_percent(hi, 1)}"
+        )
+        regions = {s.id: s for s in (first, second) if s.type == "region"}
+        region_note = "; ".join(
+            f"{s.id}: {rule_words(rules[s.id])} of the {len(s.countries)} members polled"
+            + (" in both waves" if kind == "change" else "")
+            for s in regions.values()
+        )
+        tail = f" ({points}{'; ' + region_note if region_note else ''})."
+        if kind == "change":
+            direction = "up" if diff > 0 else "down"
+            return (
+                f"{first.name}: {_pct(first.estimate)} {phrase} in {first.wave}, {direction} from "
+                f"{_pct(second.estimate)} in {second.wave}" + tail
+            )
+        return (
+            f"{first.name}: {_pct(first.estimate)} {phrase} in {first.wave}, against "
+            f"{_pct(second.estimate)} {self.place(second.id)}" + tail
+        )
+
+
+def markdown(findings: Findings) -> str:
+    """The findings as a Markdown document: how they were found, the headlines, then
+    every change and every gap, ranked, and the notes on regions."""
+    s = findings.settings
+    conf = format_percent(s.get("confidence", 0.95))
+    lines = [
+        "# Findings",
+        "",
+        f"{len(findings)} significant differences out of {findings.n_tests} comparisons "
+        f"(p < {s.get('alpha')} after {_ADJUST_NAMES.get(str(s.get('adjust')), '')} "
+        f"adjustment over all of them; bases of at least {s.get('min_base')} "
+        f"respondents; intervals are {conf}% intervals).",
+    ]
+    heads = findings.headlines()
+    if heads:
+        lines += ["", "## Headlines", ""]
+        lines += [f"- {f.sentence}" for f in heads]
+    titles = {"change": "Changes between waves", "gap": "Gaps between countries and regions"}
+    for kind, title in titles.items():
+        these = [f for f in findings.findings if f.kind == kind]
+        if not these:
+            continue
+        lines += ["", f"## {title}", ""]
+        lines += [f"{i}. {f.sentence}" for i, f in enumerate(these, start=1)]
+    if findings.notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n}" for n in findings.notes]
+    return "\n".join(lines) + "\n"
+
+
+def rule_words(rule: str) -> str:
+    """How a region's combining rule reads: ``average`` or ``population-weighted average``."""
+    return "average" if rule == "mean" else "population-weighted average"
+
+
+def _short(label: str) -> str:
+    if len(label) <= _LABEL_CHARS:
+        return label
+    words = label[: _LABEL_CHARS - 1].split(" ")[:-1]
+    while len(words) > 1 and words[-1].lower() in _DANGLING:
+        words.pop()
+    return " ".join(words).rstrip(",;:") + "…"
+
+
+def _pct(share: float) -> str:
+    return format_percent(share) + "%"
+
+
+def _points(x: float) -> str:
+    text = format_percent(x, 1)
+    return text if text.startswith("−") or text == "0.0" else "+" + text
