@@ -78,7 +78,8 @@ class Poll:
         store.require()
         self.store = store
         self._spec: PollSpec | None = None
-        self._designs: dict[tuple[str, str], Any] = {}
+        self._designs: dict[tuple[Any, ...], Any] = {}
+        self._stamp: tuple[Any, str] | None = None
 
     # -- construction ----------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class Poll:
             settings |= {"iterations": int(info.iterations), "max_error": float(info.max_error)}
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
         self.store.write_weights(out, diagnostics, settings)
-        self._designs = {("raked", self._state()): raked}
+        self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 
     def weight_settings(self) -> dict[str, Any]:
@@ -273,8 +274,26 @@ class Poll:
     # -- estimation ------------------------------------------------------------------------
 
     def _state(self) -> str:
-        meta = self.store.meta()
-        return f"{meta.get('ingested_at')}|{meta.get('weighted_at')}|{meta.get('spec_sha256')}"
+        """What the store holds now; re-read only when its files changed on disk."""
+        files = [self.path, self.path.with_name(self.path.name + ".wal")]
+        stamp = tuple(
+            (f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files
+        )
+        if self._stamp is None or self._stamp[0] != stamp:
+            meta = self.store.meta()
+            state = f"{meta.get('ingested_at')}|{meta.get('weighted_at')}|{meta.get('spec_sha256')}"
+            self._stamp = (stamp, state)
+        return self._stamp[1]
+
+    #: designs kept at once (each scope — all, a wave, some countries — is one)
+    _DESIGNS_KEPT = 8
+
+    def _remember(self, key: tuple[Any, ...], design: Any) -> None:
+        state = key[1]
+        self._designs = {k: v for k, v in self._designs.items() if k[1] == state}
+        if len(self._designs) >= self._DESIGNS_KEPT:
+            self._designs.pop(next(iter(self._designs)))
+        self._designs[key] = design
 
     def design(
         self,
@@ -313,7 +332,7 @@ class Poll:
             )
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
-        self._designs = {key: design}
+        self._remember(key, design)
         return design
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
