@@ -513,7 +513,9 @@ def gap_dots(
 
 
 def _spec(chart: Any) -> dict[str, Any]:
-    return chart.to_dict() if hasattr(chart, "to_dict") else dict(chart)
+    # the charts are built here and checked against the Vega-Lite schema by the tests;
+    # validating every one again at render time would double the report's cost
+    return chart.to_dict(validate=False) if hasattr(chart, "to_dict") else dict(chart)
 
 
 def to_svg(chart: Any) -> str:
