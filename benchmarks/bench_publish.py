@@ -1,0 +1,167 @@
+"""Benchmark of issue 5: findings, banner workbook and report of a large poll.
+
+A 12-country, 2-wave, 30-question poll of N respondents (1,000,000 for the recorded run),
+written as one Parquet file per country x wave with a poll spec (an "EU" region of ten
+members, raking targets per country), ingested and weighted through the public path, then
+timed step by step in this process:
+
+* ``find(poll)``: every question x level x country/region for changes and gaps;
+* ``banner_tables(poll, banners=["country"])`` and ``write_xlsx`` (30 sheets);
+* ``write_report(poll, ...)``: the HTML report with its 90 charts.
+
+Usage::
+
+    python benchmarks/bench_publish.py --n 1000000      # prints JSON, appends to _data/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+
+DATA = Path(__file__).parent / "_data"
+COUNTRIES = ["AT", "BE", "DE", "DK", "ES", "FR", "IT", "NL", "PL", "SE", "GB", "US"]
+EU = COUNTRIES[:10]
+WAVES = ["2024-11", "2025-11"]
+N_QUESTIONS = 30
+LEVELS = ["a", "b", "c", "d", "dont_know"]
+RAKING = {
+    "age": ["18-29", "30-44", "45-59", "60-74", "75+"],
+    "gender": ["female", "male"],
+    "education": ["low", "middle", "high"],
+    "region": ["r1", "r2", "r3", "r4", "r5"],
+}
+SEED = 20261124
+
+
+def write_poll(n: int, out: Path) -> Path:
+    """Parquet sources and spec of the benchmark poll; returns the spec's path."""
+    rng = np.random.default_rng(SEED)
+    out.mkdir(parents=True, exist_ok=True)
+    per = n // (len(COUNTRIES) * len(WAVES))
+    sources, targets = [], []
+    for c_i, country in enumerate(COUNTRIES):
+        margins = {}
+        for var, levels in RAKING.items():
+            share = rng.dirichlet(np.full(len(levels), 20.0))
+            margins[var] = {lv: float(s) for lv, s in zip(levels, share, strict=True)}
+        targets.append({"country": country, "margins": margins})
+        for w_i, wave in enumerate(WAVES):
+            cols: dict[str, object] = {"rid": np.arange(per)}
+            for var, levels in RAKING.items():
+                # an online panel's skew: the sample shares differ from the targets
+                skew = rng.dirichlet(np.full(len(levels), 5.0))
+                cols[var] = np.array(levels)[rng.choice(len(levels), per, p=skew)]
+            tilt = (cols["education"] == "high").astype(float)
+            for q in range(N_QUESTIONS):
+                base = rng.dirichlet(np.full(len(LEVELS), 4.0))
+                shift = 0.02 * (c_i - 5) + 0.01 * w_i
+                p_hi = np.clip(base[0] + shift + 0.05 * tilt, 0.01, 0.9)
+                u = rng.random(per)
+                rest = rng.choice(len(LEVELS) - 1, per, p=base[1:] / base[1:].sum()) + 1
+                code = np.where(u < p_hi, 0, rest)
+                answer = np.array(LEVELS, dtype=object)[code]
+                answer[rng.random(per) < 0.03] = None
+                cols[f"q{q:02d}"] = pl.Series(answer.tolist(), dtype=pl.String)
+            file = out / f"{country}_{wave}.parquet"
+            pl.DataFrame(cols).write_parquet(file)
+            sources.append(
+                {
+                    "id": f"{country}-{wave}",
+                    "file": file.name,
+                    "wave": wave,
+                    "country": country,
+                    "respondent_id": "rid",
+                    "firm": "Benchmark fieldwork",
+                    "mode": "online panel",
+                    "variables": {q: {"column": q} for q in [*RAKING, *_questions()]},
+                }
+            )
+    spec = {
+        "name": f"Publishing benchmark ({n:,} respondents)",
+        "countries": [{"code": c, "name": c, "population": 1e7} for c in COUNTRIES],
+        "regions": [{"id": "EU", "name": "EU members", "members": EU, "rule": "mean"}],
+        "waves": [{"id": w} for w in WAVES],
+        "questions": [
+            {
+                "id": q,
+                "wording": f"Benchmark question {q}",
+                "levels": [{"code": lv, "label": lv} for lv in LEVELS],
+                "non_substantive": ["dont_know"],
+            }
+            for q in _questions()
+        ]
+        + [
+            {"id": var, "kind": "weighting", "levels": [{"code": lv, "label": lv} for lv in lvs]}
+            for var, lvs in RAKING.items()
+        ],
+        "sources": sources,
+        "targets": targets,
+    }
+    path = out / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _questions() -> list[str]:
+    return [f"q{q:02d}" for q in range(N_QUESTIONS)]
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    args = parser.parse_args()
+    from barometer.findings import find
+    from barometer.poll.poll import Poll
+    from barometer.report import write_report
+    from barometer.report.banner import banner_tables, write_xlsx
+
+    out = DATA / f"publish_{args.n}"
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    spec = write_poll(args.n, out)
+    times["write files"] = time.perf_counter() - t
+    store = out / "poll.duckdb"
+    store.unlink(missing_ok=True)
+    t = time.perf_counter()
+    poll, _ = Poll.ingest(spec, store)
+    times["ingest"] = time.perf_counter() - t
+    t = time.perf_counter()
+    poll.weight(tol=1e-6)
+    times["weight"] = time.perf_counter() - t
+    t = time.perf_counter()
+    found = find(poll)
+    found.write(out)
+    times["findings"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_xlsx(banner_tables(poll, banners=["country"]), out / "banners.xlsx")
+    times["banners"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_report(poll, out / "report.html", findings=found.headlines(8))
+    times["report"] = time.perf_counter() - t
+    result = {
+        "n": args.n,
+        "countries": len(COUNTRIES),
+        "waves": len(WAVES),
+        "questions": N_QUESTIONS,
+        "seconds": {k: round(v, 2) for k, v in times.items()},
+        "findings": len(found),
+        "peak_mb": round(_peak_mb()),
+    }
+    (DATA / f"publish_{args.n}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
