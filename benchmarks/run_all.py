@@ -30,13 +30,14 @@ import bench_estimates
 import bench_ingest
 import bench_raking
 import data
-from _common import HERE, ROOT, pkg_version
+from _common import HERE, PYTHON, ROOT, pkg_version
 
 TASKS: dict[str, tuple[str, ...]] = {
     "shares": bench_estimates.SHARES_TOOLS,
     "sdr": bench_estimates.SDR_TOOLS,
     "rake": bench_raking.TOOLS,
     "ingest": ("barometer",),
+    "publish": ("barometer",),
 }
 # tools measured at every size any peer of the task is measured at (like-for-like ratios)
 ANCHORS = {"shares": ("barometer", "floor"), "sdr": ("barometer",), "rake": ("barometer",)}
@@ -58,7 +59,24 @@ def run_one(task: str, tool: str, n: int) -> dict[str, Any]:
         return bench_estimates.run(tool, task, n)
     if task == "rake":
         return bench_raking.run(tool, n)
+    if task == "publish":
+        return run_publish(n)
     return bench_ingest.run(n)
+
+
+def run_publish(n: int) -> dict[str, Any]:
+    """Issue 5's benchmark (``bench_publish.py``, its own process; it writes its JSON)."""
+    out = data.DATA_DIR / f"publish_{n}.json"
+    out.unlink(missing_ok=True)
+    cmd = [str(PYTHON), str(HERE / "bench_publish.py"), "--n", str(n)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if proc.returncode != 0 or not out.exists():
+        tail = " | ".join(proc.stderr.strip().splitlines()[-6:])
+        return {"error": f"exit {proc.returncode}: {tail}"}
+    res = json.loads(out.read_text())
+    steps = res.get("seconds", {})
+    timed_steps = {k: v for k, v in steps.items() if k != "write files"}
+    return res | {"steps": steps, "seconds": sum(timed_steps.values())}
 
 
 def plan(n: int, sizes: dict[str, int], skip: set[str]) -> list[tuple[str, str, int]]:
@@ -352,6 +370,24 @@ def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> s
                 "",
                 f"Peak memory {_f(ing.get('peak_mb'), '.0f')} MB; weighting: "
                 f"{ing.get('weight_settings')}.",
+            ]
+        lines.append("")
+    pub = next((r for r in results if r["task"] == "publish"), None)
+    if pub:
+        lines += ["## Publishing: findings, banner workbook, report (issue 5)", ""]
+        if "error" in pub:
+            lines.append(f"Not measured: {pub['error'][:300]}")
+        else:
+            lines += [
+                f"`bench_publish.py` (its own poll: {pub['n']:,} respondents, "
+                f"{pub.get('countries')} countries x {pub.get('waves')} waves, "
+                f"{pub.get('questions')} questions; {pub.get('findings'):,} findings).",
+                "",
+                "| step | seconds |",
+                "|---|---:|",
+                *(f"| {k} | {v:.2f} |" for k, v in pub["steps"].items()),
+                "",
+                f"Peak memory {_f(pub.get('peak_mb'), '.0f')} MB.",
             ]
         lines.append("")
     lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
