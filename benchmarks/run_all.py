@@ -275,7 +275,8 @@ def _row_notes(task: str, r: dict) -> str:
         else:
             notes.append(
                 f"margins: max rel. error {c['max_rel_error_totals']:.1e} (totals), "
-                f"{c['max_rel_error_shares']:.1e} (shares); "
+                f"{c['max_rel_error_shares']:.1e} (shares); within 1e-6: "
+                f"{'yes' if c['totals_met'] else ('shares only' if c['shares_met'] else '**no**')}; "
                 f"base weights honoured: {'yes' if c['base_weights_honoured'] else '**no**'}"
             )
     return "; ".join(notes)
@@ -289,8 +290,8 @@ def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> s
         "# Benchmark results",
         "",
         f"Recorded {meta['date']} with `{command}` (total {meta['wall_seconds'] / 60:.1f} min).",
-        "Reproduce: `.venv/bin/pip install -e '.[bench]'` (balance: see README.md in this "
-        f"folder), then `{command}`.",
+        "Reproduce: install the peers as benchmarks/README.md says (balance needs its own "
+        f"virtual environment), then `.venv/bin/{command}`.",
         "",
         "## Machine and versions",
         "",
@@ -321,7 +322,21 @@ def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> s
         "skew, base weights, 80 SDR replicate weights. Times cover design construction plus "
         "estimation (or raking) on data already in memory, never file I/O; a run under 10 s "
         "is repeated three times and the fastest kept, for every tool alike. Peak memory is "
-        "the peak resident set of the tool's own process, data included.",
+        "the peak resident set of the tool's own process, data included. CPU seconds "
+        "(all threads of the process) are the check on a shared machine; svy is multi-threaded, "
+        "so its CPU time exceeds its wall time.",
+        "",
+        "How each peer is called: svy `Sample(...).estimation.prop(q, by=(country, wave), "
+        "drop_nulls=True)` and `weighting.rake(controls=..., tol=1e-6)` per country; R "
+        "`svyby(~q, ~country+wave, design, svymean, na.rm=TRUE)` and per-country "
+        "`rake(..., control=list(maxit=100, epsilon=1e-6))` (R's epsilon is relative to the "
+        "sum of weights and bounds the change between sweeps, not the margin error); samplics "
+        "`SampleWeight().rake(..., tol=1e-6, ctrl_tol=1e-6)` per country, given integer codes "
+        "prepared untimed (it is ~10x slower on labels); weightipy `weight(df, "
+        "scheme_from_dict(shares))` per country with `convcrit=1e-6` (it has no base-weight "
+        "input: it starts from 1, so its weights meet the shares but neither the totals nor the "
+        "base weights); balance `rake(..., target_margins=..., transformations=None, "
+        "convergence_rate=1e-6)` per country, in its own virtual environment (numpy < 2).",
         "",
     ]
     for task in ("shares", "sdr", "rake"):
