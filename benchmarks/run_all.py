@@ -262,6 +262,12 @@ def _f(x: Any, spec: str = ".3f") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def _met(check: dict) -> str:
+    if check["totals_met"]:
+        return "yes"
+    return "shares only" if check["shares_met"] else "**no**"
+
+
 def _row_notes(task: str, r: dict) -> str:
     if "error" in r:
         return f"**failed**: {r['error'][:300]}"
@@ -276,7 +282,7 @@ def _row_notes(task: str, r: dict) -> str:
             notes.append(
                 f"margins: max rel. error {c['max_rel_error_totals']:.1e} (totals), "
                 f"{c['max_rel_error_shares']:.1e} (shares); within 1e-6: "
-                f"{'yes' if c['totals_met'] else ('shares only' if c['shares_met'] else '**no**')}; "
+                f"{_met(c)}; "
                 f"base weights honoured: {'yes' if c['base_weights_honoured'] else '**no**'}"
             )
     return "; ".join(notes)
