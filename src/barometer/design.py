@@ -471,7 +471,7 @@ class ReplicateDesign(_Estimating):
         self.weights = _weights(frame, weights)
         self.weights.setflags(write=False)
         setup = replicate_setup(frame, replicates, type, rscales, scale, rho)
-        self.replicate_weights = setup.weights
+        self.replicate_frame = setup.weights
         self.type = type
         self.scale = setup.scale
         self.rscales = setup.rscales
@@ -481,9 +481,36 @@ class ReplicateDesign(_Estimating):
 
     def __repr__(self) -> str:
         return (
-            f"ReplicateDesign({self.n} rows, {self.replicate_weights.shape[1]} "
+            f"ReplicateDesign({self.n} rows, {self.replicate_frame.width} "
             f"{self.type} replicates, scale={self.scale:.6g})"
         )
+
+    @property
+    def replicate_frame(self) -> pl.DataFrame:
+        """The replicate weights as a polars frame, one Float64 column per replicate."""
+        if self._frame is None:
+            assert self._array is not None
+            self._frame = pl.DataFrame(
+                self._array, schema=[f"r{i}" for i in range(self._array.shape[1])]
+            )
+        return self._frame
+
+    @replicate_frame.setter
+    def replicate_frame(self, frame: pl.DataFrame) -> None:
+        self._frame, self._array = frame, None
+
+    @property
+    def replicate_weights(self) -> np.ndarray:
+        """The replicate weights as an n x R array (row order; formed on first use)."""
+        if self._array is None:
+            assert self._frame is not None
+            self._array = np.ascontiguousarray(self._frame.to_numpy())
+            self._array.setflags(write=False)
+        return self._array
+
+    @replicate_weights.setter
+    def replicate_weights(self, weights: np.ndarray) -> None:
+        self._array, self._frame = np.asarray(weights, dtype=float), None
 
     @property
     def degf(self) -> int:

@@ -68,7 +68,7 @@ def domain_design(design: Any, dom: np.ndarray, n_domains: int) -> DomainDesign:
     d = dom[inside]
     count = np.bincount(d, minlength=n_domains).astype(float)
     weight_sum = np.bincount(d, design.weights[inside], minlength=n_domains)
-    replicate = hasattr(design, "replicate_weights")
+    replicate = hasattr(design, "rscales")
     calibrated = bool(getattr(design, "calibration", ()))
     nrow = np.full(n_domains, float(design.n)) if calibrated and not replicate else count
     if replicate:
@@ -193,7 +193,7 @@ def proportion_interval(
 
 
 def _is_replicate(design: Any) -> bool:
-    return hasattr(design, "replicate_weights")
+    return hasattr(design, "rscales")
 
 
 def _logit_interval(

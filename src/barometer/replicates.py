@@ -19,7 +19,7 @@ _MAX_CELLS = 200_000_000
 
 @dataclass(frozen=True, eq=False)
 class ReplicateSetup:
-    weights: np.ndarray  # (n, R)
+    weights: pl.DataFrame  # the R replicate weight columns, as Float64
     scale: float
     rscales: np.ndarray  # (R,)
 
@@ -62,17 +62,20 @@ def replicate_setup(
         col = frame.get_column(name)
         if not col.dtype.is_numeric():
             raise DesignError(f"replicate weight column {name!r} must be numeric, not {col.dtype}")
-    reps = frame.select([pl.col(c).cast(pl.Float64) for c in names]).to_numpy()
-    bad = ~np.isfinite(reps)
-    if bad.any():
-        col = names[int(np.flatnonzero(bad.any(axis=0))[0])]
+    reps = frame.select([pl.col(c).cast(pl.Float64).fill_nan(None) for c in names])
+    # checked in polars, column by column, without forming the n x R matrix
+    missing = reps.null_count().row(0)
+    if any(missing):
+        col = names[next(i for i, m in enumerate(missing) if m)]
+        rows = reps.get_column(col).is_null().to_numpy()
         raise DesignError(
-            f"replicate weight column {col!r} has missing values in {first_rows(bad.any(axis=1))}"
+            f"replicate weight column {col!r} has missing values in {first_rows(rows)}"
         )
-    if (reps < 0).any():
-        col = names[int(np.flatnonzero((reps < 0).any(axis=0))[0])]
+    lows = reps.min().row(0)
+    if any(lo < 0 for lo in lows):
+        col = names[next(i for i, lo in enumerate(lows) if lo < 0)]
         raise DesignError(f"replicate weight column {col!r} has negative weights")
-    n_rep = reps.shape[1]
+    n_rep = reps.width
     if type == "jkn" and rscales is None:
         raise DesignError("type='jkn' needs rscales: (n_h - 1) / n_h for each replicate")
     rs = (
@@ -87,7 +90,7 @@ def replicate_setup(
         if scale is None or type in ("brr", "fay", "sdr")
         else float(scale)
     )
-    return ReplicateSetup(np.ascontiguousarray(reps), sc, rs)
+    return ReplicateSetup(reps, sc, rs)
 
 
 def to_replicates(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 from barometer import reduce
@@ -13,15 +14,65 @@ from barometer import reduce
 def replicate_thetas(fam: Any) -> np.ndarray:
     """The family's K estimates under each replicate weight: (K x R).
 
-    One sparse product reads the replicate weights once: every observed row is a column
-    with its value in its (domain, level) numerator row and, for a ratio, a 1 in its
-    domain's denominator row (built directly in CSC form, which walks the n x R weights
-    row by row).
+    Each needs, per replicate, the weighted sums of the variable and of the rows in each
+    (domain, level) cell: one grouped pass over the replicate weights. Columns the user
+    supplied stay in polars and are summed there (multi-threaded, without forming the
+    n x R matrix); weights built here (calibrated, ``to_replicates``) are an array and go
+    through one sparse product.
     """
-    reps = fam.design.replicate_weights
-    n = reps.shape[0]
+    design = fam.design
     cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
     n_est = fam.n_domains * n_levels
+    if design._array is None:
+        num, den = _frame_sums(fam, cells, n_est)
+    else:
+        num, den = _array_sums(fam, cells, n_est)
+    if not fam.ratio:
+        return num
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / np.repeat(den, n_levels, axis=0)
+
+
+def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator (K x R) and denominator (D x R) sums with a polars group-by."""
+    frame = fam.design.replicate_frame
+    n_rep = frame.width
+    if fam.var.codes is not None:
+        sums = _grouped(frame, cells, n_est)
+        den = sums.reshape(fam.n_domains, -1, n_rep).sum(axis=1)
+        return sums, den
+    y = np.nan_to_num(fam.var.values)
+    values = np.sort(pl.Series(y[cells >= 0]).unique().to_numpy())
+    if values.size <= 16:
+        # few distinct values (an indicator, a scale): group by (domain, value) and weight
+        # the sums by the values afterwards — half the work of summing w * y and w
+        key = np.where(cells >= 0, cells * values.size + np.searchsorted(values, y), -1)
+        sums = _grouped(frame, key, n_est * values.size).reshape(n_est, values.size, n_rep)
+        return np.einsum("kvr,v->kr", sums, values), sums.sum(axis=1)
+    keyed = frame.with_columns(pl.Series("_y", y))
+    exprs = [(pl.col(c) * pl.col("_y")).sum().alias(f"{c}_y") for c in frame.columns]
+    both = _grouped(keyed, cells, n_est, [*exprs, *(pl.col(c).sum() for c in frame.columns)])
+    return both[:, :n_rep], both[:, n_rep:]
+
+
+def _grouped(
+    frame: pl.DataFrame, key: np.ndarray, size: int, exprs: list[pl.Expr] | None = None
+) -> np.ndarray:
+    """Sums of ``frame``'s replicate columns (or of ``exprs``) by ``key`` (rows with a
+    negative key left out): a (size x columns) array."""
+    columns = [c for c in frame.columns if c != "_y"]
+    agg = exprs if exprs is not None else [pl.col(c).sum() for c in columns]
+    out = frame.with_columns(pl.Series("_k", key)).filter(pl.col("_k") >= 0).group_by("_k").agg(agg)
+    result = np.zeros((size, out.width - 1))
+    result[out.get_column("_k").to_numpy()] = out.drop("_k").to_numpy()
+    return result
+
+
+def _array_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator sums from one sparse product, built directly in CSC form
+    (which walks the n x R weights row by row, reading them once)."""
+    reps = fam.design.replicate_weights
+    n = reps.shape[0]
     rows = np.flatnonzero(cells >= 0)
     y = np.ones(rows.size) if fam.var.codes is not None else np.nan_to_num(fam.var.values)[rows]
     per = 2 if fam.ratio else 1
@@ -37,10 +88,7 @@ def replicate_thetas(fam: Any) -> np.ndarray:
     np.cumsum(indptr, out=indptr)
     shape = (n_est + (fam.n_domains if fam.ratio else 0), n)
     sums = np.asarray(sp.csc_matrix((data, indices, indptr), shape=shape) @ reps)
-    if not fam.ratio:
-        return sums
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums[:n_est] / np.repeat(sums[n_est:], n_levels, axis=0)
+    return sums[:n_est], sums[n_est:]
 
 
 def svr_variance(thetas: np.ndarray, theta: np.ndarray, design: Any, full: bool) -> np.ndarray:
