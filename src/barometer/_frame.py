@@ -99,7 +99,10 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
         codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
         return codes, levels
     v = s.cast(pl.Int64).fill_null(lo - 1).to_numpy() - lo
-    seen = np.bincount(v[v >= 0], minlength=hi - lo + 1) > 0
+    seen = np.bincount(v + 1, minlength=hi - lo + 2)[1:] > 0
+    if seen.all():
+        # no gaps in the code range (the usual case for answer codes): v is the code
+        return v, pl.Series(s.name, np.arange(lo, hi + 1)).cast(s.dtype)
     lookup = np.cumsum(seen) - 1
     codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1)
     levels = pl.Series(s.name, np.flatnonzero(seen) + lo).cast(s.dtype)

@@ -71,15 +71,47 @@ def _family(
     w = design.weights  # type: ignore[attr-defined]
     dom = reduce.domain_codes(dom_coding_codes, var)
     cells, n_levels = reduce.cell_codes(dom, var)
-    if var.codes is not None:
-        num = reduce.sums(cells, n_domains * n_levels, w).reshape(n_domains, n_levels)
+    n_cells = n_domains * n_levels
+    cache: dict = {"cells": cells}
+    s = getattr(design, "structure", None)
+    if s is not None and not s.element and not design.calibration:  # type: ignore[attr-defined]
+        # clustered: the one grouped pass by (domain, level, PSU) that the variance needs
+        # also gives the point estimates, summed over the PSUs
+        by_psu = _psu_sums(var, cells, dom, n_cells, n_domains, w, s)
+        cache["by_psu"] = by_psu
+        num = by_psu[0].sum(axis=2)
+        denom = by_psu[1].sum(axis=1)
+    elif var.codes is not None:
+        num = reduce.sums(cells, n_cells, w).reshape(n_domains, n_levels)
+        denom = num.sum(axis=1)
     else:
         num = reduce.sums(dom, n_domains, w * np.nan_to_num(var.values))[:, None]  # type: ignore[arg-type]
-    denom = reduce.sums(dom, n_domains, w)
-    count = reduce.sums(dom, n_domains)
+        denom = reduce.sums(dom, n_domains, w)
+    count = reduce.sums(cells, n_cells).reshape(n_domains, n_levels).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-    return RatioFamily(design, var, dom, n_domains, ratio, theta, denom, count)
+    return RatioFamily(design, var, dom, n_domains, ratio, theta, denom, count, cache)
+
+
+def _psu_sums(
+    var: Variable,
+    cells: np.ndarray,
+    dom: np.ndarray,
+    n_cells: int,
+    n_domains: int,
+    w: np.ndarray,
+    s: object,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted sums of the variable (D x L x P) and of the weights (D x P) by PSU."""
+    n_psu = s.n_psus  # type: ignore[attr-defined]
+    size = n_cells * n_psu
+    code = np.where(cells >= 0, cells * n_psu + s.psu, size)  # type: ignore[attr-defined]
+    if var.codes is not None:
+        num = reduce.binned_sums(code, size, w).reshape(n_domains, -1, n_psu)
+        return num, num.sum(axis=1)
+    num = reduce.binned_sums(code, size, w * np.nan_to_num(var.values))
+    den = reduce.binned_sums(code, size, w)
+    return num.reshape(n_domains, 1, n_psu), den.reshape(n_domains, n_psu)
 
 
 def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -114,24 +146,20 @@ def _psu_totals(fam: RatioFamily) -> np.ndarray:
     design = fam.design
     s = design.structure  # type: ignore[attr-defined]
     n_est = fam.n_domains * fam.n_levels
-    w = design.weights  # type: ignore[attr-defined]
-    n_psu = s.n_psus
-    cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
-    code = np.where(cells >= 0, cells * n_psu + s.psu, -1)
-    if fam.var.codes is not None:
-        num = reduce.sums(code, n_est * n_psu, w).reshape(fam.n_domains, n_levels, n_psu)
-        den = num.sum(axis=1)
+    if "by_psu" in fam.cache:
+        num, den = fam.cache["by_psu"]
     else:
-        num = reduce.sums(code, n_est * n_psu, w * np.nan_to_num(fam.var.values))
-        num = num.reshape(fam.n_domains, 1, n_psu)
-        den = reduce.sums(code, n_est * n_psu, w).reshape(fam.n_domains, n_psu)
+        cells = fam.cache.get("cells")
+        if cells is None:
+            cells, _ = reduce.cell_codes(fam.dom, fam.var)
+        num, den = _psu_sums(fam.var, cells, fam.dom, n_est, fam.n_domains, design.weights, s)  # type: ignore[attr-defined]
     if fam.ratio:
         with np.errstate(invalid="ignore", divide="ignore"):
             z = (num - fam.theta[:, :, None] * den[:, None, :]) / fam.denom[:, None, None]
         z = np.nan_to_num(z)
     else:
         z = num
-    return z.reshape(n_est, n_psu)
+    return z.reshape(n_est, s.n_psus)
 
 
 def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -100,13 +100,22 @@ def domain_codes(dom: np.ndarray, var: Variable) -> np.ndarray:
 def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
     """``np.bincount`` over ``codes`` into ``size`` bins; rows with a negative code are dropped
     (sent to one spare bin, which is cheaper than selecting the others)."""
-    binned = np.where(codes < 0, size, codes)
-    return np.bincount(binned, weights, minlength=size + 1)[:size].astype(float, copy=False)
+    return binned_sums(np.where(codes < 0, size, codes), size, weights)
 
 
 def cell_codes(dom: np.ndarray, var: Variable) -> tuple[np.ndarray, int]:
-    """Code of (domain, level) for every row (-1 outside), and the number of levels."""
+    """Code of (domain, level) for every row (negative outside), and the number of levels.
+
+    ``dom`` comes from ``domain_codes`` (-1 where the variable is missing), so
+    ``dom * L + level`` is negative exactly for the rows outside: no selection needed.
+    """
     n_levels = var.n_levels
     if var.codes is None:
-        return dom.copy(), 1
-    return np.where(dom >= 0, dom * n_levels + var.codes, -1), n_levels
+        return dom, 1
+    return dom * n_levels + var.codes, n_levels
+
+
+def binned_sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """``np.bincount`` of codes already in ``0..size`` where ``size`` is a spare bin for the
+    rows to leave out."""
+    return np.bincount(codes, weights, minlength=size + 1)[:size].astype(float, copy=False)
