@@ -200,6 +200,16 @@ class _Estimating:
     data: pl.DataFrame
     weights: np.ndarray
 
+    def _bind(self, data: Any, weights: str | None) -> pl.DataFrame:
+        """Convert the table once, at the door, and read and check its weights."""
+        frame = to_polars(data)
+        if frame.height == 0:
+            raise DesignError("data has no rows")
+        self.data = frame
+        self.weights = _weights(frame, weights)
+        self.weights.setflags(write=False)
+        return frame
+
     @property
     def n(self) -> int:
         """Number of rows (respondents)."""
@@ -382,12 +392,7 @@ class Design(_Estimating):
         lonely_psu: LonelyPSU = "fail",
     ) -> None:
         lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)  # type: ignore[assignment]
-        frame = to_polars(data)
-        if frame.height == 0:
-            raise DesignError("data has no rows")
-        self.data = frame
-        self.weights = _weights(frame, weights)
-        self.weights.setflags(write=False)
+        frame = self._bind(data, weights)
         self.structure = _structure(frame, strata, psu, fpc, nest, lonely_psu)
         self.calibration: tuple[CalibrationStep, ...] = ()
         self.weighting: Any = None
@@ -464,12 +469,7 @@ class ReplicateDesign(_Estimating):
         from barometer.replicates import replicate_setup
 
         type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
-        frame = to_polars(data)
-        if frame.height == 0:
-            raise DesignError("data has no rows")
-        self.data = frame
-        self.weights = _weights(frame, weights)
-        self.weights.setflags(write=False)
+        frame = self._bind(data, weights)
         setup = replicate_setup(frame, replicates, type, rscales, scale, rho)
         self.replicate_frame = setup.weights
         self.type = type
