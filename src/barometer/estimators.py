@@ -105,7 +105,9 @@ def _psu_sums(
     """Weighted sums of the variable (D x L x P) and of the weights (D x P) by PSU."""
     n_psu = s.n_psus  # type: ignore[attr-defined]
     size = n_cells * n_psu
-    code = np.where(cells >= 0, cells * n_psu + s.psu, size)  # type: ignore[attr-defined]
+    code = cells * n_psu
+    code += s.psu  # type: ignore[attr-defined]
+    np.putmask(code, cells < 0, size)
     if var.codes is not None:
         num = reduce.binned_sums(code, size, w).reshape(n_domains, -1, n_psu)
         return num, num.sum(axis=1)
