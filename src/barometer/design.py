@@ -199,6 +199,8 @@ class _Estimating:
 
     data: pl.DataFrame
     weights: np.ndarray
+    calibration: tuple[CalibrationStep, ...]
+    weighting: Any
 
     def _bind(self, data: Any, weights: str | None) -> pl.DataFrame:
         """Convert the table once, at the door, and read and check its weights."""
@@ -209,6 +211,24 @@ class _Estimating:
         self.weights = _weights(frame, weights)
         self.weights.setflags(write=False)
         return frame
+
+    def _calibrated(
+        self,
+        new_weights: np.ndarray,
+        step: CalibrationStep,
+        info: Any = None,
+        replicate_weights: np.ndarray | None = None,
+    ) -> Any:
+        """A new design of the same kind with the same sample, ``new_weights`` and ``step``
+        added to its calibration record (what the variance residualises on)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        w = np.asarray(new_weights, dtype=float).copy()
+        w.setflags(write=False)
+        new.weights = w
+        new.calibration = (*self.calibration, step)
+        new.weighting = info
+        return new
 
     @property
     def n(self) -> int:
@@ -418,23 +438,6 @@ class Design(_Estimating):
         """Design degrees of freedom: PSUs minus strata (R ``degf``)."""
         return self.structure.n_psus - self.structure.n_strata
 
-    def _calibrated(
-        self,
-        new_weights: np.ndarray,
-        step: CalibrationStep,
-        info: Any = None,
-        replicate_weights: np.ndarray | None = None,
-    ) -> Design:
-        """A new design with the same sample, ``new_weights`` and ``step`` recorded."""
-        new = object.__new__(Design)
-        new.__dict__.update(self.__dict__)
-        w = np.asarray(new_weights, dtype=float).copy()
-        w.setflags(write=False)
-        new.weights = w
-        new.calibration = (*self.calibration, step)
-        new.weighting = info
-        return new
-
     def to_replicates(
         self, type: ReplicateType = "jk1", replicates: int | None = None, seed: int | None = None
     ) -> ReplicateDesign:
@@ -524,17 +527,11 @@ class ReplicateDesign(_Estimating):
         step: CalibrationStep,
         info: Any = None,
         replicate_weights: np.ndarray | None = None,
-    ) -> ReplicateDesign:
+    ) -> Any:
         if replicate_weights is None:
             raise DesignError("a calibrated replicate design needs re-calibrated replicates")
-        new = object.__new__(ReplicateDesign)
-        new.__dict__.update(self.__dict__)
-        w = np.asarray(new_weights, dtype=float).copy()
-        w.setflags(write=False)
-        new.weights = w
+        new = super()._calibrated(new_weights, step, info)
         new.replicate_weights = np.asarray(replicate_weights, dtype=float)
-        new.calibration = (*self.calibration, step)
-        new.weighting = info
         return new
 
 
