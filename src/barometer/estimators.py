@@ -290,6 +290,8 @@ def family_variance(fam: RatioFamily, full: bool = False) -> np.ndarray:
             fam.cache["vcov"] = _family_variance(fam, True)
             fam.cache["vcov"].setflags(write=False)
         return fam.cache["vcov"]
+    if "vcov" in fam.cache:
+        return np.diag(fam.cache["vcov"]).copy()
     return _family_variance(fam, False)
 
 
