@@ -98,15 +98,33 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
         levels = valid.unique().sort()
         codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
         return codes, levels
-    v = s.cast(pl.Int64).fill_null(lo - 1).to_numpy() - lo
-    seen = np.bincount(v + 1, minlength=hi - lo + 2)[1:] > 0
+    nulls = s.null_count() > 0
+    v = s.cast(pl.Int64).fill_null(lo - 1).to_numpy() if nulls else s.cast(pl.Int64).to_numpy()
+    v = v - lo if lo else v.copy()
+    seen = np.bincount(v + 1 if nulls else v, minlength=hi - lo + 1 + nulls)[int(nulls) :] > 0
     if seen.all():
         # no gaps in the code range (the usual case for answer codes): v is the code
         return v, pl.Series(s.name, np.arange(lo, hi + 1)).cast(s.dtype)
     lookup = np.cumsum(seen) - 1
-    codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1)
+    codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1) if nulls else lookup[v]
     levels = pl.Series(s.name, np.flatnonzero(seen) + lo).cast(s.dtype)
     return codes, levels
+
+
+def dense_codes(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber non-negative integer keys below ``span`` as 0..K-1 in sorted key order.
+
+    Returns ``(codes, present)`` with ``present`` the sorted distinct keys. A key range
+    within a few times the row count is renumbered through a lookup table (two linear
+    passes); a wider one by sorting.
+    """
+    if span <= max(4 * key.size, 1 << 16):
+        present = np.flatnonzero(np.bincount(key, minlength=span))
+        lut = np.zeros(span, dtype=np.int64)
+        lut[present] = np.arange(present.size)
+        return lut[key], present
+    present, codes = np.unique(key, return_inverse=True)
+    return codes.astype(np.int64, copy=False), present
 
 
 def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
@@ -127,9 +145,13 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     for codes, levels in parts:
         missing |= codes < 0
         combined = combined * max(levels.len(), 1) + np.maximum(codes, 0)
-    present, inverse = np.unique(combined[~missing], return_inverse=True)
-    out = np.full(n, -1, dtype=np.int64)
-    out[~missing] = inverse
+    span = int(np.prod([max(levels.len(), 1) for _, levels in parts], dtype=np.float64))
+    if missing.any():
+        inverse, present = dense_codes(combined[~missing], span)
+        out = np.full(n, -1, dtype=np.int64)
+        out[~missing] = inverse
+    else:
+        out, present = dense_codes(combined, span)
     columns = []
     rest = present
     for (_, levels), name in zip(reversed(parts), reversed(list(names)), strict=True):

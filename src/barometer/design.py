@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from barometer import estimators
-from barometer._frame import as_list, check_columns, encode, first_rows, to_polars
+from barometer._frame import as_list, check_columns, dense_codes, encode, first_rows, to_polars
 from barometer.errors import DesignError
 from barometer.options import (
     ChisqStatistic,
@@ -36,8 +38,6 @@ class Structure:
     """
 
     n: int
-    strata: np.ndarray  # (n,) stratum code per row
-    psu: np.ndarray  # (n,) PSU code per row, 0..P-1, sorted by stratum
     psu_stratum: np.ndarray  # (P,) stratum of each PSU
     n_psu: np.ndarray  # (H,) PSUs per stratum
     scale: np.ndarray  # (H,)
@@ -45,6 +45,24 @@ class Structure:
     lonely_psu: str
     stratum_labels: pl.DataFrame  # one row per stratum (empty frame when unstratified)
     element: bool  # every row is its own PSU
+    # (strata, psu) codes per row; validation needs only the per-stratum counts, so the
+    # per-row codes are formed when an estimate first asks for them (raking never does)
+    rows: Callable[[], tuple[np.ndarray, np.ndarray]]
+
+    @cached_property
+    def _row_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        h, p = self.rows()
+        return h.astype(np.int64, copy=False), p.astype(np.int64, copy=False)
+
+    @property
+    def strata(self) -> np.ndarray:
+        """(n,) stratum code per row."""
+        return self._row_codes[0]
+
+    @property
+    def psu(self) -> np.ndarray:
+        """(n,) PSU code per row, 0..P-1, sorted by stratum."""
+        return self._row_codes[1]
 
     @property
     def n_strata(self) -> int:
@@ -62,16 +80,47 @@ def _weights(frame: pl.DataFrame, weights: str | None) -> np.ndarray:
     col = frame.get_column(weights)
     if not col.dtype.is_numeric():
         raise DesignError(f"weights column {weights!r} must be numeric, not {col.dtype}")
-    w = col.cast(pl.Float64).to_numpy().copy()
-    bad = ~np.isfinite(w)
-    if bad.any():
-        raise DesignError(f"weights column {weights!r} has missing values in {first_rows(bad)}")
-    bad = w <= 0
-    if bad.any():
+    w = col.cast(pl.Float64).to_numpy()  # read-only, and a copy only if it must convert
+    # min and max propagate NaN, so two reductions check everything without a temporary
+    if not (w.size == 0 or (w.min() > 0 and w.max() < np.inf)):
+        bad = ~np.isfinite(w)
+        if bad.any():
+            raise DesignError(f"weights column {weights!r} has missing values in {first_rows(bad)}")
         raise DesignError(
-            f"weights column {weights!r} must be positive; it is not in {first_rows(bad)}"
+            f"weights column {weights!r} must be positive; it is not in {first_rows(w <= 0)}"
         )
     return w
+
+
+def _integer_ids(
+    frame: pl.DataFrame, strata: str, psu: str
+) -> tuple[pl.DataFrame, np.ndarray, Callable[[], tuple[np.ndarray, np.ndarray]]] | None:
+    """Strata and PSUs given as integer ids in a modest range (the usual case), coded from
+    the (stratum, psu) keys: the stratum labels, each PSU's stratum (PSUs numbered in
+    (stratum, psu) order) and a function giving the per-row codes. ``None`` when the
+    columns are not such ids (the general path codes them)."""
+    hs, ps = frame.get_column(strata), frame.get_column(psu)
+    if not (hs.dtype.is_integer() and ps.dtype.is_integer()) or frame.height == 0:
+        return None
+    h_lo, p_lo = int(hs.min()), int(ps.min())  # type: ignore[arg-type]
+    h_span, p_span = int(hs.max()) - h_lo + 1, int(ps.max()) - p_lo + 1  # type: ignore[arg-type]
+    span = h_span * p_span
+    if span > max(4 * frame.height, 1 << 16):
+        return None
+    key = hs.cast(pl.Int64).to_numpy() * p_span
+    key += ps.cast(pl.Int64).to_numpy()
+    key -= h_lo * p_span + p_lo
+    keys = np.flatnonzero(np.bincount(key, minlength=span))
+    h_present, psu_stratum = np.unique(keys // p_span, return_inverse=True)
+    labels = pl.DataFrame([pl.Series(strata, h_present + h_lo).cast(hs.dtype)])
+
+    def rows() -> tuple[np.ndarray, np.ndarray]:
+        lut = np.zeros(span, dtype=np.int64)
+        lut[keys] = np.arange(keys.size)
+        psu_code = lut[key]
+        return psu_stratum[psu_code], psu_code
+
+    return labels, psu_stratum, rows
 
 
 def _structure(
@@ -90,49 +139,25 @@ def _structure(
         if name is not None and frame.get_column(name).null_count():
             miss = frame.get_column(name).is_null().to_numpy()
             raise DesignError(f"{role} column {name!r} has missing values in {first_rows(miss)}")
-    if strata is not None:
-        st = encode(frame, [strata])
-        h_code, labels = st.codes, st.levels
+    ids = _integer_ids(frame, strata, psu) if strata is not None and psu is not None else None
+    if ids is not None:
+        labels, psu_stratum, rows = ids
+        n_strata = labels.height
+        if not nest or fpc is not None:
+            _check_nesting(frame, strata, psu, nest, rows()[0], labels)  # type: ignore[arg-type]
     else:
-        h_code, labels = np.zeros(n, dtype=np.int64), pl.DataFrame()
-    n_strata = int(h_code.max()) + 1 if n else 1
-    if psu is None:
-        raw_psu = np.arange(n, dtype=np.int64)
-    else:
-        raw_psu = encode(frame, [psu]).codes
-        if not nest and strata is not None:
-            size = int(raw_psu.max()) + 1
-            lo = np.full(size, np.iinfo(np.int64).max)
-            hi = np.full(size, -1)
-            np.minimum.at(lo, raw_psu, h_code)
-            np.maximum.at(hi, raw_psu, h_code)
-            clash = lo[raw_psu] != hi[raw_psu]
-            if clash.any():
-                row = int(np.flatnonzero(clash)[0])
-                p_val = frame.get_column(psu)[row]
-                names = [
-                    labels.get_column(strata)[int(c)] for c in (lo[raw_psu[row]], hi[raw_psu[row]])
-                ]
-                raise DesignError(
-                    f"psu column {psu!r}: PSU {p_val!r} lies in more than one stratum of "
-                    f"{strata!r} ({names[0]!r} and {names[1]!r}; {first_rows(clash)}); pass "
-                    "nest=True if PSU ids are only unique within strata"
-                )
-    # number PSUs in (stratum, psu) order so strata are contiguous blocks
-    if psu is None and n_strata < 2**15:
-        # each row a PSU: a stable radix sort of the 16-bit stratum codes is enough
-        order = np.argsort(h_code.astype(np.int16), kind="stable")
-        psu_code = np.empty(n, dtype=np.int64)
-        psu_code[order] = np.arange(n)
-        psu_stratum = h_code[order]
-    else:
-        key = h_code * (int(raw_psu.max()) + 1) + raw_psu
-        uniq, psu_code = np.unique(key, return_inverse=True)
-        psu_stratum = uniq // (int(raw_psu.max()) + 1)
+        if strata is not None:
+            st = encode(frame, [strata])
+            h_code, labels = st.codes, st.levels
+        else:
+            h_code, labels = np.zeros(n, dtype=np.int64), pl.DataFrame()
+        n_strata = int(h_code.max()) + 1 if n else 1
+        psu_code, psu_stratum = _number_psus(frame, strata, psu, nest, h_code, n_strata, labels)
+        rows = functools.partial(tuple, (h_code, psu_code))  # type: ignore[assignment]
     n_psu = np.bincount(psu_stratum, minlength=n_strata)
     f = np.ones(n_strata)
     if fpc is not None:
-        f = _fpc_factor(frame, fpc, strata, h_code, n_psu)
+        f = _fpc_factor(frame, fpc, strata, rows()[0], n_psu)
     lonely = n_psu == 1
     scale = np.where(lonely, f, f * n_psu / np.maximum(n_psu - 1, 1))
     if lonely.any() and lonely_psu == "fail":
@@ -144,16 +169,72 @@ def _structure(
         )
     return Structure(
         n=n,
-        strata=h_code,
-        psu=psu_code.astype(np.int64),
-        psu_stratum=psu_stratum.astype(np.int64),
+        psu_stratum=psu_stratum.astype(np.int64, copy=False),
         n_psu=n_psu,
         scale=scale,
         census=f < 1e-7,
         lonely_psu=lonely_psu,
         stratum_labels=labels,
         element=psu is None,
+        rows=functools.cache(rows),
     )
+
+
+def _number_psus(
+    frame: pl.DataFrame,
+    strata: str | None,
+    psu: str | None,
+    nest: bool,
+    h_code: np.ndarray,
+    n_strata: int,
+    labels: pl.DataFrame,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Number PSUs 0..P-1 in (stratum, psu) order, so strata are contiguous blocks:
+    each row's PSU code and each PSU's stratum."""
+    n = frame.height
+    if psu is None and n_strata < 2**15:
+        # each row a PSU: a stable radix sort of the 16-bit stratum codes is enough
+        order = np.argsort(h_code.astype(np.int16), kind="stable")
+        psu_code = np.empty(n, dtype=np.int64)
+        psu_code[order] = np.arange(n)
+        return psu_code, h_code[order]
+    raw_psu = np.arange(n, dtype=np.int64) if psu is None else encode(frame, [psu]).codes
+    if psu is not None:
+        _check_nesting(frame, strata, psu, nest, h_code, labels, raw_psu)
+    width = int(raw_psu.max()) + 1
+    psu_code, uniq = dense_codes(h_code * width + raw_psu, n_strata * width)
+    return psu_code, uniq // width
+
+
+def _check_nesting(
+    frame: pl.DataFrame,
+    strata: str | None,
+    psu: str,
+    nest: bool,
+    h_code: np.ndarray,
+    labels: pl.DataFrame,
+    raw_psu: np.ndarray | None = None,
+) -> None:
+    """With ``nest=False`` (R's default), a PSU id in two strata is an error."""
+    if nest or strata is None:
+        return
+    if raw_psu is None:
+        raw_psu = encode(frame, [psu]).codes
+    size = int(raw_psu.max()) + 1
+    lo = np.full(size, np.iinfo(np.int64).max)
+    hi = np.full(size, -1)
+    np.minimum.at(lo, raw_psu, h_code)
+    np.maximum.at(hi, raw_psu, h_code)
+    clash = lo[raw_psu] != hi[raw_psu]
+    if clash.any():
+        row = int(np.flatnonzero(clash)[0])
+        p_val = frame.get_column(psu)[row]
+        names = [labels.get_column(strata)[int(c)] for c in (lo[raw_psu[row]], hi[raw_psu[row]])]
+        raise DesignError(
+            f"psu column {psu!r}: PSU {p_val!r} lies in more than one stratum of "
+            f"{strata!r} ({names[0]!r} and {names[1]!r}; {first_rows(clash)}); pass "
+            "nest=True if PSU ids are only unique within strata"
+        )
 
 
 def _fpc_factor(
@@ -220,10 +301,11 @@ class _Estimating:
         replicate_weights: np.ndarray | None = None,
     ) -> Any:
         """A new design of the same kind with the same sample, ``new_weights`` and ``step``
-        added to its calibration record (what the variance residualises on)."""
+        added to its calibration record (what the variance residualises on). The new
+        design owns ``new_weights`` (made read-only): weighting passes a fresh array."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        w = np.asarray(new_weights, dtype=float).copy()
+        w = np.asarray(new_weights, dtype=float)
         w.setflags(write=False)
         new.weights = w
         new.calibration = (*self.calibration, step)

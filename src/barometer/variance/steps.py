@@ -8,6 +8,7 @@ in order, to the influence values before the PSU totals are formed (``svyrecvar`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,10 +31,35 @@ class RakingStep:
     that margin in the last sweep (at convergence, all equal the final weights).
 
     Variance: ten sweeps of ``x - psw * ave(x / psw, margin)`` over the margins, as R does.
+
+    Raking works on the table of cells, so the record is kept there: ``cell`` maps rows to
+    cells, ``cell_margins[m]`` cells to the levels of margin ``m`` and ``factors[m]`` holds
+    each cell's factor after margin ``m`` in the last sweep. The per-row ``margins`` and
+    ``weights`` R keeps are formed only when a variance first asks for them: raking alone
+    then never pays for them. Row ``i``'s weight after margin ``m`` is
+    ``base[i] * factors[m][cell[i]] + fixed[i]`` (``fixed``: weights held at a cap or floor,
+    which raking does not scale).
     """
 
-    margins: tuple[np.ndarray, ...]
-    weights: tuple[np.ndarray, ...]
+    cell: np.ndarray
+    cell_margins: tuple[np.ndarray, ...]
+    base: np.ndarray
+    factors: tuple[np.ndarray, ...]
+    fixed: np.ndarray | None = None
+
+    @cached_property
+    def margins(self) -> tuple[np.ndarray, ...]:
+        """Each row's level code of every margin."""
+        return tuple(c.astype(np.int32)[self.cell] for c in self.cell_margins)
+
+    @cached_property
+    def weights(self) -> tuple[np.ndarray, ...]:
+        """Each row's weight after each margin's post-stratification in the last sweep."""
+        out = []
+        for f in self.factors:
+            w = self.base * f[self.cell]
+            out.append(w if self.fixed is None else w + self.fixed)
+        return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)

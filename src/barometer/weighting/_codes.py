@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from barometer._frame import dense_codes
 from barometer.errors import WeightingError, did_you_mean
 
 _LUT_SPAN = 1 << 20  # integer columns whose range fits here are coded by a lookup table
@@ -25,7 +26,11 @@ _MULTIPLIERS = np.array(
 
 @dataclass(frozen=True, eq=False)
 class Column:
-    """One encoded column: ``codes[i]`` indexes ``levels`` (python values); -1 = missing."""
+    """One encoded column: ``codes[i]`` indexes ``levels`` (python values); -1 = missing.
+
+    ``codes`` is an integer array of any width; an unsigned one (an enum's codes, read
+    without a copy) has no missing values.
+    """
 
     name: str
     codes: np.ndarray
@@ -35,8 +40,12 @@ class Column:
     def size(self) -> int:
         return len(self.levels)
 
-    def missing(self) -> np.ndarray:
-        return self.codes < 0
+    def any_missing(self) -> bool:
+        return self.codes.dtype.kind != "u" and bool((self.codes < 0).any())
+
+    def nonnegative(self) -> np.ndarray:
+        """The codes with missing values as level 0 (what cell building needs)."""
+        return self.codes if self.codes.dtype.kind == "u" else np.maximum(self.codes, 0)
 
 
 def _encode_numeric(s: pl.Series) -> tuple[np.ndarray, list[object]]:
@@ -124,8 +133,10 @@ def encode_column(
         )
     s = frame.get_column(name)
     if isinstance(s.dtype, pl.Enum):
-        codes = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-        return Column(name, codes, tuple(s.dtype.categories.to_list()))
+        phys = s.to_physical()
+        # without nulls the enum's own (unsigned) codes serve as they are: no copy
+        codes = phys.cast(pl.Int64).fill_null(-1) if s.null_count() else phys
+        return Column(name, codes.to_numpy(), tuple(s.dtype.categories.to_list()))
     if isinstance(s.dtype, pl.Categorical):
         codes, levels = _encode_categorical(s)
         return Column(name, codes, tuple(levels))
@@ -144,30 +155,31 @@ def encode_column(
     return Column(name, codes, tuple(levels))
 
 
-def combine(columns: Sequence[Column]) -> tuple[np.ndarray, np.ndarray]:
+def combine(columns: Sequence[Column], empty_cells: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Cells of the combinations of ``columns`` present in the data.
 
     Returns ``(cell, present)``: ``cell[i]`` in 0..C-1 is row ``i``'s cell and ``present[c]``
     the mixed-radix code (first column most significant) of cell ``c``. Codes must be >= 0.
-    When the full grid is small the cells come from one ``bincount`` instead of a sort.
+    ``empty_cells=True`` lets a small grid (at most one cell per row and 65,536 cells) be
+    used whole, empty cells included, which saves renumbering the rows.
     """
     n = columns[0].codes.size if columns else 0
     sizes = [max(c.size, 1) for c in columns]
     grid = int(np.prod(sizes, dtype=np.float64)) if columns else 1
     if grid >= 2**62:
         raise WeightingError("too many combinations of weighting variables to form cells")
-    code = np.zeros(n, dtype=np.int64)
-    for col, size in zip(columns, sizes, strict=True):
+    if not columns:
+        return np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    # narrow arithmetic while the grid allows (half the memory traffic), then widen once
+    narrow = np.uint16 if grid <= 1 << 16 else np.int32 if grid < 2**31 else np.int64
+    code = columns[0].codes.astype(narrow)
+    for col, size in zip(columns[1:], sizes[1:], strict=True):
         code *= size
-        code += col.codes
-    if grid <= max(4 * n, 1 << 16):
-        counts = np.bincount(code, minlength=grid)
-        present = np.flatnonzero(counts)
-        lut = np.zeros(grid, dtype=np.int64)
-        lut[present] = np.arange(present.size)
-        return lut[code], present
-    present, cell = np.unique(code, return_inverse=True)
-    return cell.astype(np.int64, copy=False), present
+        np.add(code, col.codes, out=code, casting="unsafe")  # in range: codes < size
+    code = code.astype(np.int64, copy=False)
+    if empty_cells and grid <= min(n, 1 << 16):
+        return code, np.arange(grid)
+    return dense_codes(code, grid)
 
 
 def split(present: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,7 +152,7 @@ def _group_column(frame: pl.DataFrame, by: str | None, keys: list[object]) -> Co
     if by is None:
         return Column("", np.zeros(frame.height, dtype=np.int64), (None,))
     col = encode_column(frame, by, "by column", expected=keys)
-    if (col.codes < 0).any():
+    if col.any_missing():
         rows = np.flatnonzero(col.codes < 0)
         raise WeightingError(
             f"by column {by!r} has missing values in {rows.size} rows (first: row {rows[0]}); "
@@ -161,43 +161,67 @@ def _group_column(frame: pl.DataFrame, by: str | None, keys: list[object]) -> Co
     return col
 
 
-def _check_groups(
+def _map_groups(
     margins: Mapping[object, object], groups: Column, by: str
 ) -> tuple[list[int], list[object]]:
-    """Map margin keys to the data's groups; every group with respondents needs margins."""
+    """Map margin keys to the data's groups (each group's index and margins, in group order)."""
     keys = list(margins.keys())
     index = _lookup(keys, groups.levels)
-    count = np.bincount(groups.codes, minlength=groups.size)
     for key, idx in zip(keys, index, strict=True):
-        if idx is None or count[idx] == 0:
-            raise WeightingError(
-                f"margins are given for group {by}={key!r}, which has no respondents"
-                f"{did_you_mean(str(key), [str(v) for v in groups.levels])}"
-            )
+        if idx is None:
+            _no_respondents(by, key, groups)
         if not isinstance(margins[key], Mapping):
             raise WeightingError(
                 f"with by={by!r}, margins must be keyed by group: margins[{key!r}] should be "
                 f"{{variable: {{level: target}}}}, not {type(margins[key]).__name__}"
             )
-    present = set(np.flatnonzero(count).tolist())
-    missing = sorted(present - {i for i in index if i is not None})
+    order = np.argsort(index)  # type: ignore[arg-type]
+    return [index[i] for i in order], [keys[i] for i in order]  # type: ignore[misc]
+
+
+def _no_respondents(by: str, key: object, groups: Column) -> None:
+    raise WeightingError(
+        f"margins are given for group {by}={key!r}, which has no respondents"
+        f"{did_you_mean(str(key), [str(v) for v in groups.levels])}"
+    )
+
+
+def _check_groups(enc: EncodedMargins, count: np.ndarray) -> None:
+    """Every group given margins has respondents, and every group with respondents has margins."""
+    by = enc.by
+    assert by is not None
+    for g, key in zip(enc.group_index, enc.keys, strict=True):
+        if count[g] == 0:
+            _no_respondents(by, key, enc.groups)
+    missing = sorted(set(np.flatnonzero(count).tolist()) - set(enc.group_index))
     if missing:
-        labels = ", ".join(repr(groups.levels[i]) for i in missing[:5])
+        labels = ", ".join(repr(enc.groups.levels[i]) for i in missing[:5])
         raise WeightingError(
             f"groups of {by!r} with respondents but no margins: {labels}; "
             "give margins for every group or drop those respondents first"
         )
-    return [i for i in index if i is not None], keys
 
 
-def parse_margins(
+@dataclass(frozen=True, eq=False)
+class EncodedMargins:
+    """Targets read and their columns encoded, before they are checked against the data's
+    group counts and aligned (``align_margins``)."""
+
+    groups: Column
+    columns: tuple[Column, ...]
+    by: str | None
+    group_index: list[int]  # the data group of each group given margins, in group order
+    keys: list[object]  # the margins' key of each of those groups
+    per_group: list[Mapping[object, object]]
+
+
+def encode_margins(
     frame: pl.DataFrame,
     margins: Mapping[object, object],
     by: str | None,
-    weights: np.ndarray,
     role: str = "raking variable",
-) -> MarginSet:
-    """Check ``margins`` against ``frame`` and align them with integer codes (see module doc)."""
+) -> EncodedMargins:
+    """Read ``margins`` and encode the group and variable columns they name."""
     if not isinstance(margins, Mapping) or not margins:
         raise WeightingError(
             "margins must be a non-empty mapping {variable: {level: target}}"
@@ -205,14 +229,10 @@ def parse_margins(
         )
     groups = _group_column(frame, by, list(margins.keys()))
     if by is None:
-        group_index, per_group = [0], [margins]
+        group_index, keys, per_group = [0], [None], [margins]
     else:
-        group_index, keys = _check_groups(margins, groups, by)
-        per_group = [margins[k] for k in keys]
-        order = np.argsort(group_index)
-        group_index = [group_index[i] for i in order]
-        per_group = [per_group[i] for i in order]
-    G = groups.size if by is not None else 1
+        group_index, keys = _map_groups(margins, groups, by)
+        per_group = [margins[k] for k in keys]  # type: ignore[misc]
     names: list[str] = []
     for spec in per_group:
         for var in spec:
@@ -225,32 +245,61 @@ def parse_margins(
         for var, table in spec.items():  # type: ignore[union-attr]
             if isinstance(table, Mapping):
                 expected[var].extend(table.keys())
-    columns = [encode_column(frame, name, role, expected=expected[name]) for name in names]
+    columns = tuple(encode_column(frame, name, role, expected=expected[name]) for name in names)
+    return EncodedMargins(groups, columns, by, group_index, keys, per_group)  # type: ignore[arg-type]
+
+
+def parse_margins(
+    frame: pl.DataFrame,
+    margins: Mapping[object, object],
+    by: str | None,
+    weights: np.ndarray,
+    role: str = "raking variable",
+) -> MarginSet:
+    """Check ``margins`` against ``frame`` and align them with integer codes (see module doc)."""
+    enc = encode_margins(frame, margins, by, role)
+    g, size = enc.groups.codes, enc.groups.size
+    count = np.bincount(g, minlength=size)
+    return align_margins(enc, count, lambda: np.bincount(g, weights, minlength=size))
+
+
+def align_margins(
+    enc: EncodedMargins, count: np.ndarray, group_weight: Callable[[], np.ndarray]
+) -> MarginSet:
+    """Check the encoded targets against the data and align them with its codes.
+
+    ``count`` says which groups have respondents (> 0); ``group_weight`` gives each group's
+    weighted total (asked for only when a group's margins are all shares).
+    """
+    groups, columns, by = enc.groups, enc.columns, enc.by
+    if by is not None:
+        _check_groups(enc, count)
+    names = [c.name for c in columns]
+    G = groups.size if by is not None else 1
     gcodes = groups.codes
-    base_total = np.bincount(gcodes, weights, minlength=G)
+    base_total = functools.cache(group_weight)
     targets = [np.full((G, c.size), np.nan) for c in columns]
     raw: list[dict[str, np.ndarray]] = [{} for _ in range(G)]
-    for g, spec in zip(group_index, per_group, strict=True):
+    for g, spec in zip(enc.group_index, enc.per_group, strict=True):
         glabel = groups.levels[g]
         for var, table in spec.items():  # type: ignore[union-attr]
-            m = names.index(var)
-            raw[g][var] = _align(table, columns[m], by, glabel)
+            m = names.index(var)  # type: ignore[arg-type]
+            raw[g][var] = _align(table, columns[m], by, glabel)  # type: ignore[index]
     for col in columns:
         _check_missing(col, gcodes, [g for g in range(G) if col.name in raw[g]], by, groups)
     totals = np.zeros(G)
     shares: list[tuple[bool, ...]] = []
     for g in range(G):
         glabel = groups.levels[g]
-        total, is_share = _group_total(raw[g], base_total[g], by, glabel)
+        total, is_share = _group_total(raw[g], lambda g=g: base_total()[g], by, glabel)
         totals[g] = total
         shares.append(tuple(is_share.get(c.name, False) for c in columns))
         for var, t in raw[g].items():
             m = names.index(var)
             targets[m][g] = t * total if is_share[var] else t
-    ms = MarginSet(
+    return MarginSet(
         tuple(columns), tuple(targets), gcodes, tuple(groups.levels), by, totals, tuple(shares)
     )
-    return ms
 
 
 def _align(table: object, col: Column, by: str | None, group: object) -> np.ndarray:
@@ -280,6 +329,8 @@ def _align(table: object, col: Column, by: str | None, group: object) -> np.ndar
 def _check_missing(
     col: Column, gcodes: np.ndarray, used: list[int], by: str | None, groups: Column
 ) -> None:
+    if not col.any_missing():
+        return
     bad = col.codes < 0
     if by is not None and len(used) < groups.size:
         bad &= np.isin(gcodes, used)
@@ -293,13 +344,13 @@ def _check_missing(
 
 
 def _group_total(
-    raw: dict[str, np.ndarray], base_total: float, by: str | None, group: object
+    raw: dict[str, np.ndarray], base_total: Callable[[], float], by: str | None, group: object
 ) -> tuple[float, dict[str, bool]]:
     sums = {var: float(np.nansum(t)) for var, t in raw.items()}
     is_share = {var: abs(s - 1.0) <= SHARE_TOL for var, s in sums.items()}
     given = [(var, s) for var, s in sums.items() if not is_share[var]]
     if not given:
-        return base_total, is_share
+        return float(base_total()), is_share
     first_var, total = given[0]
     for var, s in given[1:]:
         if abs(s - total) > TOTAL_TOL * max(abs(total), abs(s)):
@@ -319,7 +370,8 @@ def _group_total(
 
 def row_codes(ms: MarginSet) -> list[np.ndarray]:
     """Each row's margin-level code (group x level) for every margin (missing -> level 0)."""
-    return [ms.group * max(v.size, 1) + np.maximum(v.codes, 0) for v in ms.variables]
+    group = ms.group.astype(np.int64)  # codes may be narrow (an enum's): widen first
+    return [group * max(v.size, 1) + v.nonnegative() for v in ms.variables]
 
 
 def check_support(

@@ -8,9 +8,9 @@ Raking by group is one vectorised IPF whose margin levels are group x level.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,11 +22,13 @@ from barometer.weighting._codes import Column, combine, split
 from barometer.weighting.bounded import bounded_rake
 from barometer.weighting.ipf import IpfResult, _totals, ipf
 from barometer.weighting.margins import (
+    EncodedMargins,
     MarginSet,
+    align_margins,
     check_convergence,
     check_support,
+    encode_margins,
     from_table,
-    parse_margins,
 )
 from barometer.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
 
@@ -47,13 +49,15 @@ class Cells:
     group: np.ndarray  # group of each cell
 
 
-def build_cells(ms: MarginSet) -> Cells:
-    """Form the cells of (group, raking variables) and the margin codes of each cell."""
-    G = ms.n_groups
-    group_col = Column("", ms.group, tuple(range(G)))
-    cols = [group_col] + [Column(v.name, np.maximum(v.codes, 0), v.levels) for v in ms.variables]
-    cell, present = combine(cols)
-    parts = split(present, [c.size for c in cols])
+def _cell_codes(enc: EncodedMargins) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's cell of (group, raking variables), and the cells' mixed-radix codes."""
+    cols = [enc.groups, *(Column(v.name, v.nonnegative(), v.levels) for v in enc.columns)]
+    return combine(cols, empty_cells=True)
+
+
+def build_cells(ms: MarginSet, cell: np.ndarray, present: np.ndarray) -> Cells:
+    """The cell table of (group, raking variables): the margin codes of each cell."""
+    parts = split(present, [ms.n_groups, *(v.size for v in ms.variables)])
     g_cell = parts[0]
     codes, targets, scale = [], [], []
     for m, var in enumerate(ms.variables):
@@ -176,11 +180,27 @@ def rake(
     spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
     weights = np.asarray(design.weights, dtype=np.float64)
     reps = getattr(design, "replicate_weights", None)
-    ms = parse_margins(design.data, margins, by, weights)
-    cells = build_cells(ms)
-    cell_before = np.bincount(cells.cell, weights, minlength=cells.n_cells)
-    cell_count = np.bincount(cells.cell, minlength=cells.n_cells).astype(np.float64)
-    check_support(ms, cells.codes, cell_count, cell_before)
+    enc = encode_margins(design.data, margins, by)
+    cell, present = _cell_codes(enc)
+    cell_before = np.bincount(cell, weights, minlength=present.size)
+    n_groups = enc.groups.size
+    group = present // int(np.prod([max(v.size, 1) for v in enc.columns]))  # of each cell
+    group_weight = np.bincount(group, cell_before, minlength=n_groups)
+    # with every weight positive, a cell (a group) has respondents iff it has weight, so the
+    # respondents need counting only for the margin table or an error message
+    positive = weights.size == 0 or weights.min() > 0
+    cell_count = functools.cache(
+        lambda: np.bincount(cell, minlength=present.size).astype(np.float64)
+    )
+    has_rows = (cell_before > 0).astype(np.float64) if positive else cell_count()
+    group_rows = np.bincount(group, has_rows, minlength=n_groups)
+    ms = align_margins(enc, group_rows, lambda: group_weight)
+    cells = build_cells(ms, cell, present)
+    try:
+        check_support(ms, cells.codes, has_rows, cell_before)
+    except WeightingError:
+        check_support(ms, cells.codes, cell_count(), cell_before)  # the message with counts
+        raise
     if cap is None and floor is None:
         new, step, res = _rake_plain(weights, cell_before, ms, cells, max_iter, tol, reps)
         f = res.factors[:, 0] if res.factors.ndim == 2 else res.factors
@@ -200,7 +220,7 @@ def rake(
         max_error=res.max_error,
         n_capped=n_capped,
         n_floored=n_floored,
-        build_margins=partial(_table, ms, cells, cell_count, cell_before, cell_after),
+        build_margins=lambda: _table(ms, cells, cell_count(), cell_before, cell_after),
         before=weights,
         held=held,
         trace=res.trace,
@@ -228,10 +248,7 @@ def _rake_plain(
         raise WeightingError(_not_converged(ms, cells, res, max_iter, "raking"))
     main = (lambda f: f[:, 0]) if reps is not None else (lambda f: f)
     new = weights * main(res.factors)[cells.cell]
-    step = RakingStep(
-        margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
-        weights=(*(weights * main(s)[cells.cell] for s in res.sweep[:-1]), new),
-    )
+    step = RakingStep(cells.cell, cells.codes, weights, tuple(main(s) for s in res.sweep))
     if reps is None:
         return (new,), step, res
     new_reps = res.factors[:, 1:][cells.cell]
@@ -313,10 +330,7 @@ def _capped(
     )
     f = np.ones(cells.n_cells)
     res = IpfResult(f, (f,) * len(cells.codes), iterations, errors, True)
-    step = RakingStep(
-        margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
-        weights=(new,) * len(cells.codes),
-    )
+    step = RakingStep(cells.cell, cells.codes, new, (np.ones(cells.n_cells),) * len(cells.codes))
     return (new,), step, res, held
 
 
@@ -401,10 +415,7 @@ def _rake_capped(
             "and re-raking; raise max_iter or loosen the bounds"
         )
     new = np.where(free, cand, held)
-    step = RakingStep(
-        margins=tuple(c.astype(np.int32)[cells.cell] for c in cells.codes),
-        weights=(*(np.where(free, weights * s[cells.cell], held) for s in res.sweep[:-1]), new),
-    )
+    step = RakingStep(cells.cell, cells.codes, np.where(free, weights, 0.0), res.sweep, held)
     res = IpfResult(res.factors, res.sweep, sweeps, res.errors, res.converged, res.trace)
     return (new,), step, res, status
 
