@@ -33,19 +33,27 @@ class RatioFamily:
 
     design: object
     var: Variable
-    dom: np.ndarray  # (n,) domain code of rows where the variable is observed, else -1
+    domains: np.ndarray  # (n,) domain code of every row (-1: outside every domain)
     n_domains: int
     ratio: bool  # mean/proportion (True) or total (False)
     theta: np.ndarray  # (D, L)
     denom: np.ndarray  # (D,) weighted base sum_d w
     count: np.ndarray  # (D,) unweighted base
-    #: the full covariance matrix, once computed (estimates derived from this family
-    #: — subsets, regions, nets — all ask for it)
+    #: what the variances need, once computed: the sums by (domain, PSU) pair
+    #: (``pairs``), the full covariance matrix (``vcov``: estimates derived from this
+    #: family — subsets, regions, nets — all ask for it), ``dom``
     cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_levels(self) -> int:
         return self.var.n_levels
+
+    @property
+    def dom(self) -> np.ndarray:
+        """(n,) domain code of the rows where the variable is observed, else -1."""
+        if "dom" not in self.cache:
+            self.cache["dom"] = reduce.domain_codes(self.domains, self.var)
+        return self.cache["dom"]
 
     def influence(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Influence values (n x L) of each row for its own domain's L estimates."""
@@ -53,8 +61,8 @@ class RatioFamily:
         d = self.dom
         inside = d >= 0
         dd = np.where(inside, d, 0)
-        if self.var.codes is not None:
-            y = (self.var.codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
+        if self.var.categorical:
+            y = (self.var.codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)  # type: ignore[index]
         else:
             y = np.nan_to_num(self.var.values)[:, None]  # type: ignore[index]
         if self.ratio:
@@ -65,23 +73,30 @@ class RatioFamily:
         return z
 
 
+def _clustered(design: object) -> bool:
+    """A linearisation design with PSUs (not one row each): sums by (domain, PSU) pair."""
+    s = getattr(design, "structure", None)
+    return s is not None and not s.element
+
+
 def _family(
-    design: object, var: Variable, dom_coding_codes: np.ndarray, n_domains: int, ratio: bool
+    design: object,
+    var: Variable,
+    dom_coding_codes: np.ndarray,
+    n_domains: int,
+    ratio: bool,
+    pairs: reduce.PsuPairs | None = None,
 ) -> RatioFamily:
     w = design.weights  # type: ignore[attr-defined]
+    if _clustered(design):
+        if pairs is None:
+            pairs = reduce.make_pairs(dom_coding_codes, n_domains, design.structure)  # type: ignore[attr-defined]
+        sums = reduce.pair_sums(var, pairs, dom_coding_codes, w)
+        return _pair_family(design, sums, pairs, dom_coding_codes, ratio)
     dom = reduce.domain_codes(dom_coding_codes, var)
     cells, n_levels = reduce.cell_codes(dom, var)
     n_cells = n_domains * n_levels
-    cache: dict = {"cells": cells}
-    s = getattr(design, "structure", None)
-    if s is not None and not s.element and not design.calibration:  # type: ignore[attr-defined]
-        # clustered: the one grouped pass by (domain, level, PSU) that the variance needs
-        # also gives the point estimates, summed over the PSUs
-        by_psu = _psu_sums(var, cells, dom, n_cells, n_domains, w, s)
-        cache["by_psu"] = by_psu
-        num = by_psu[0].sum(axis=2)
-        denom = by_psu[1].sum(axis=1)
-    elif var.codes is not None:
+    if var.categorical:
         num = reduce.sums(cells, n_cells, w).reshape(n_domains, n_levels)
         denom = num.sum(axis=1)
     else:
@@ -90,30 +105,27 @@ def _family(
     count = reduce.sums(cells, n_cells).reshape(n_domains, n_levels).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-    return RatioFamily(design, var, dom, n_domains, ratio, theta, denom, count, cache)
+    cache = {"dom": dom}
+    return RatioFamily(design, var, dom_coding_codes, n_domains, ratio, theta, denom, count, cache)
 
 
-def _psu_sums(
-    var: Variable,
-    cells: np.ndarray,
-    dom: np.ndarray,
-    n_cells: int,
-    n_domains: int,
-    w: np.ndarray,
-    s: object,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted sums of the variable (D x L x P) and of the weights (D x P) by PSU."""
-    n_psu = s.n_psus  # type: ignore[attr-defined]
-    size = n_cells * n_psu
-    code = cells * n_psu
-    code += s.psu  # type: ignore[attr-defined]
-    np.putmask(code, cells < 0, size)
-    if var.codes is not None:
-        num = reduce.binned_sums(code, size, w).reshape(n_domains, -1, n_psu)
-        return num, num.sum(axis=1)
-    num = reduce.binned_sums(code, size, w * np.nan_to_num(var.values))
-    den = reduce.binned_sums(code, size, w)
-    return num.reshape(n_domains, 1, n_psu), den.reshape(n_domains, n_psu)
+def _pair_family(
+    design: object, sums: reduce.PairSums, pairs: reduce.PsuPairs, domains: np.ndarray, ratio: bool
+) -> RatioFamily:
+    """The family from its sums by (domain, PSU) pair: each domain's total is the sum of its
+    pairs (a contiguous block)."""
+    n_dom, n_lev = pairs.n_domains, sums.num.shape[0]
+    if pairs.size:
+        num = np.add.reduceat(sums.num, pairs.starts, axis=1).T
+        denom = np.add.reduceat(sums.den, pairs.starts)
+    else:
+        num, denom = np.zeros((n_dom, n_lev)), np.zeros(n_dom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = num / denom[:, None] if ratio else num
+    cache = {"pairs": (pairs, sums)}
+    return RatioFamily(
+        design, sums.var, domains, n_dom, ratio, theta, denom, sums.count.copy(), cache
+    )
 
 
 def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +136,8 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     if not steps:
         if s.element:
             return _element_sums(fam, full, fam.influence())
+        if not full:
+            return _pair_sums(fam)
         return lin.psu_sums(_psu_totals(fam), s, full)
     z = fam.influence()
     found = calibrated.accumulate(z, fam.dom, fam.n_domains, steps)
@@ -142,26 +156,43 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     return lin.psu_sums(zp, s, full)
 
 
+def _pair_influence(fam: RatioFamily) -> tuple[reduce.PsuPairs, np.ndarray]:
+    """Each pair's total of the influence values (L x M): ``sum w (y - theta x) / X_d``."""
+    pairs, sums = fam.cache["pairs"]
+    if not fam.ratio:
+        return pairs, sums.num
+    d = pairs.domain
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (sums.num - fam.theta.T[:, d] * sums.den) / fam.denom[d]
+    return pairs, np.nan_to_num(z, copy=False)
+
+
 def _psu_totals(fam: RatioFamily) -> np.ndarray:
-    """PSU totals of the influence values (K x P), from one bincount over
-    (domain, level, PSU) of the weights and weighted values."""
-    design = fam.design
-    s = design.structure  # type: ignore[attr-defined]
-    n_est = fam.n_domains * fam.n_levels
-    if "by_psu" in fam.cache:
-        num, den = fam.cache["by_psu"]
-    else:
-        cells = fam.cache.get("cells")
-        if cells is None:
-            cells, _ = reduce.cell_codes(fam.dom, fam.var)
-        num, den = _psu_sums(fam.var, cells, fam.dom, n_est, fam.n_domains, design.weights, s)  # type: ignore[attr-defined]
-    if fam.ratio:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = (num - fam.theta[:, :, None] * den[:, None, :]) / fam.denom[:, None, None]
-        z = np.nan_to_num(z)
-    else:
-        z = num
-    return z.reshape(n_est, s.n_psus)
+    """PSU totals of the influence values (K x P), from the pairs' totals."""
+    s = fam.design.structure  # type: ignore[attr-defined]
+    pairs, z = _pair_influence(fam)
+    zp = np.zeros((fam.n_domains, fam.n_levels, s.n_psus))
+    zp[pairs.domain, :, pairs.psu] = z.T
+    return zp.reshape(-1, s.n_psus)
+
+
+def _pair_sums(fam: RatioFamily) -> tuple[np.ndarray, np.ndarray]:
+    """S2 (diagonal) and S1 straight from the pairs' influence totals: S2 sums
+    ``scale_h Z^2`` over each domain's pairs, S1 over each (domain, stratum) block."""
+    s = fam.design.structure  # type: ignore[attr-defined]
+    pairs, z = _pair_influence(fam)
+    n_dom, n_lev = fam.n_domains, fam.n_levels
+    if not pairs.size:
+        return np.zeros(n_dom * n_lev), np.zeros((n_dom * n_lev, s.n_strata))
+    scale, _ = lin.stratum_factors(s)
+    zz = z * z
+    zz *= scale[s.psu_stratum[pairs.psu]]
+    s2 = np.add.reduceat(zz, pairs.starts, axis=1).T.ravel()
+    s1 = np.zeros((n_dom, n_lev, s.n_strata))
+    s1[pairs.block_domain, :, pairs.block_stratum] = np.add.reduceat(
+        z, pairs.block_starts, axis=1
+    ).T
+    return s2, s1.reshape(-1, s.n_strata)
 
 
 def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +213,7 @@ def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarr
         s2 = np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est)
         return s2, s1
     # within a row only its own domain's levels are non-zero: L x L blocks per domain
-    if fam.var.codes is not None:
+    if fam.var.categorical:
         blocks = _indicator_blocks(fam, d, sc, inside)
     else:
         blocks = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)[:, None, None]
@@ -314,7 +345,7 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
     nobs = fam.count[:, None]
     psum = fam.denom[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        if fam.var.codes is not None:
+        if fam.var.categorical:
             p = fam.theta / psum if not fam.ratio else fam.theta
             mean_sq = p
             mean = p
@@ -341,9 +372,9 @@ def _table(
     se = np.where(np.isnan(variance) | empty, np.nan, se)
     low, high = wald_interval(est, se, 0.95)
     cols: dict[str, object] = {}
-    rows = np.repeat(np.arange(d), l_)
-    for name in by_levels.columns:
-        cols[name] = by_levels.get_column(name).gather(rows)
+    if by_levels.width:
+        rows = pl.Series(np.repeat(np.arange(d, dtype=np.uint32), l_))
+        cols.update(by_levels.select(pl.all().gather(rows)).to_dict())
     cols["variable"] = pl.Series("variable", [fam.var.name] * (d * l_), dtype=pl.String)
     if fam.var.levels is not None:
         cols["level"] = pl.Series(
@@ -369,10 +400,15 @@ def _run(
     kind: str,
 ) -> Estimates:
     coding = reduce.domains(design, by)
+    pairs = reduce.psu_pairs(design, by) if _clustered(design) else None
     parts, families = [], []
     for name in variables:
-        var = reduce.variable(design, name, categorical)
-        fam = _family(design, var, coding.codes, coding.size, ratio)
+        if pairs is not None:
+            sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
+            fam = _pair_family(design, sums, pairs, coding.codes, ratio)
+        else:
+            var = reduce.variable(design, name, categorical)
+            fam = _family(design, var, coding.codes, coding.size, ratio)
         v = family_variance(fam)
         parts.append(_table(fam, coding.levels, v, design_effect(fam, v)))
         families.append(fam)
@@ -410,8 +446,9 @@ def proportion(
                 f"{did_you_mean(str(level), levels)}"
             )
     fam = est.families[0]
-    low, high = proportion_interval(fam, table, ci, level_ci)
-    table = table.with_columns(ci_low=pl.Series(low), ci_high=pl.Series(high))
+    if ci != "wald" or level_ci != 0.95:  # the table's own are the 95% Wald limits
+        low, high = proportion_interval(fam, table, ci, level_ci)
+        table = table.with_columns(ci_low=pl.Series(low), ci_high=pl.Series(high))
     if level is not None:
         table = table.filter(keep)
     return Estimates(

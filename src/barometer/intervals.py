@@ -13,6 +13,7 @@ Survey Methodology 24, 193-201; Lumley (2010), *Complex Surveys*, sec. 2.4.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,19 @@ from barometer.errors import EstimationError
 def t_quantile(level: float, df: float | np.ndarray = np.inf) -> np.ndarray:
     """Upper ``(1 + level) / 2`` quantile of the t distribution with ``df`` degrees of freedom
     (normal when ``df`` is infinite; NaN when ``df <= 0``, as R's ``qt``)."""
-    df = np.asarray(df, dtype=float)
+    if np.ndim(df) == 0:
+        return _scalar_quantile(float(level), float(df))  # type: ignore[arg-type]
+    return _t_quantile(level, np.asarray(df, dtype=float))
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_quantile(level: float, df: float) -> np.ndarray:
+    q = _t_quantile(level, np.asarray(df))
+    q.setflags(write=False)  # shared by every caller
+    return q
+
+
+def _t_quantile(level: float, df: np.ndarray) -> np.ndarray:
     upper = 0.5 + level / 2
     with np.errstate(invalid="ignore"):
         t = stats.t.ppf(upper, np.where(np.isinf(df) | (df <= 0), 1.0, df))

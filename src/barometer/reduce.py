@@ -6,7 +6,8 @@ algebra then runs on the small arrays that come out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -20,17 +21,29 @@ class Variable:
     """One analysed variable as arrays.
 
     Numeric: ``values`` (float, nan = missing) and ``levels is None``. Categorical: ``codes``
-    (int, -1 = missing) into ``levels`` (a one-column frame of level values).
+    (int, -1 = missing) into ``levels`` (a one-column frame of level values). The codes may
+    be left to ``lazy_codes``, computed on first use: the grouped pass by PSU does not need
+    them.
     """
 
     name: str
     values: np.ndarray | None
-    codes: np.ndarray | None
+    _codes: np.ndarray | None
     levels: pl.Series | None
+    lazy_codes: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def codes(self) -> np.ndarray | None:
+        if self._codes is not None or self.lazy_codes is None:
+            return self._codes
+        if "codes" not in self._cache:
+            self._cache["codes"] = self.lazy_codes()
+        return self._cache["codes"]
 
     @property
     def categorical(self) -> bool:
-        return self.codes is not None
+        return self.levels is not None
 
     @property
     def n_levels(self) -> int:
@@ -38,8 +51,8 @@ class Variable:
 
     @property
     def valid(self) -> np.ndarray:
-        if self.codes is not None:
-            return self.codes >= 0
+        if self.categorical:
+            return self.codes >= 0  # type: ignore[operator]
         assert self.values is not None
         return ~np.isnan(self.values)
 
@@ -119,3 +132,164 @@ def binned_sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None)
     """``np.bincount`` of codes already in ``0..size`` where ``size`` is a spare bin for the
     rows to leave out."""
     return np.bincount(codes, weights, minlength=size + 1)[:size].astype(float, copy=False)
+
+
+# ---------------------------------------------------------------------------------------
+# the grouped pass by (domain, PSU) pair, for clustered designs
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PsuPairs:
+    """The (domain, PSU) pairs that hold rows, numbered 0..M-1 in (domain, PSU) order.
+
+    Sums by pair are all that the point estimates and their linearisation variance need
+    (a domain's PSU total is its pair's sum; a PSU outside the domain contributes zero).
+    PSUs are numbered in stratum order, so each domain's pairs, and each (domain, stratum)
+    block of them, are contiguous: sums over them are ``np.add.reduceat``.
+    """
+
+    codes: np.ndarray  # (n,) pair of each row; M (a spare pair) for a row outside all domains
+    size: int  # M
+    n_domains: int
+    domain: np.ndarray  # (M,) domain of each pair
+    psu: np.ndarray  # (M,) PSU of each pair
+    starts: np.ndarray  # (D,) first pair of each domain
+    rows: np.ndarray  # (D,) rows in each domain
+    block_starts: np.ndarray  # (B,) first pair of each (domain, stratum) block
+    block_domain: np.ndarray  # (B,)
+    block_stratum: np.ndarray  # (B,)
+
+
+def psu_pairs(design: object, by: list[str]) -> PsuPairs:
+    """The pairs of the domains of ``by`` and the design's PSUs, computed once per design."""
+    cache = design.__dict__.setdefault("_psu_pairs", {})
+    key = tuple(by)
+    if key not in cache:
+        dom = coding(design, by)
+        cache[key] = make_pairs(dom.codes, dom.size, design.structure)  # type: ignore[attr-defined]
+    return cache[key]
+
+
+def make_pairs(dom: np.ndarray, n_domains: int, structure: object) -> PsuPairs:
+    """Pairs of the domain codes ``dom`` (-1: outside every domain) and the PSUs."""
+    from barometer._frame import dense_codes
+
+    s = structure
+    n_psus = s.n_psus  # type: ignore[attr-defined]
+    inside = dom >= 0
+    key = dom * n_psus
+    key += s.psu  # type: ignore[attr-defined]
+    span = n_domains * n_psus
+    if inside.all():
+        codes, present = dense_codes(key, span)
+        rows = np.bincount(dom, minlength=n_domains)
+    else:
+        found, present = dense_codes(key[inside], span)
+        codes = np.full(dom.size, present.size, dtype=np.int64)
+        codes[inside] = found
+        rows = np.bincount(dom[inside], minlength=n_domains)
+    domain, psu = np.divmod(present, n_psus)
+    stratum = s.psu_stratum[psu]  # type: ignore[attr-defined]
+    new_domain = np.diff(domain, prepend=-1) != 0
+    new_block = new_domain | (np.diff(stratum, prepend=-1) != 0)
+    block_starts = np.flatnonzero(new_block)
+    return PsuPairs(
+        codes=codes,
+        size=present.size,
+        n_domains=n_domains,
+        domain=domain,
+        psu=psu,
+        starts=np.flatnonzero(new_domain),
+        rows=rows,
+        block_starts=block_starts,
+        block_domain=domain[block_starts],
+        block_stratum=stratum[block_starts],
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PairSums:
+    """A variable's weighted sums by (domain, PSU) pair."""
+
+    var: Variable
+    num: np.ndarray  # (L, M): sum w y (numeric) or sum w [level l] (categorical) per pair
+    den: np.ndarray  # (M,): sum w over the pair's rows where the variable is observed
+    count: np.ndarray  # (D,): rows in each domain where the variable is observed
+
+
+def pair_sums(var: Variable, pairs: PsuPairs, dom: np.ndarray, w: np.ndarray) -> PairSums:
+    """The one grouped pass by (pair, level) of ``var`` with weights ``w``."""
+    if var.categorical:
+        assert var.codes is not None
+        sums, count = _level_pass(var.codes, -1, var.n_levels, pairs, dom, w)
+        num = sums[:, : pairs.size]
+        return PairSums(var, num, num.sum(axis=0), count)
+    assert var.values is not None
+    missing = np.isnan(var.values)
+    code = np.where(missing, pairs.size, pairs.codes)
+    num = binned_sums(code, pairs.size, w * np.nan_to_num(var.values))
+    den = binned_sums(code, pairs.size, w)
+    return PairSums(var, num[None, :], den, _observed(pairs, dom, missing))
+
+
+def column_pair_sums(
+    design: object, name: str, categorical: bool | None, pairs: PsuPairs, dom: np.ndarray
+) -> PairSums:
+    """``pair_sums`` of column ``name`` read as ``variable(design, name, categorical)``.
+
+    A categorical integer column (answer codes) with a short range is binned straight from
+    its values, not first renumbered as codes (that waits until something asks for
+    ``var.codes``); its levels are the values with a positive weighted sum, which needs
+    positive weights: a design that is not calibrated.
+    """
+    frame: pl.DataFrame = design.data  # type: ignore[attr-defined]
+    w: np.ndarray = design.weights  # type: ignore[attr-defined]
+    col = frame.get_column(name) if name in frame.columns else None
+    if (
+        col is None
+        or categorical is not True
+        or not col.dtype.is_integer()
+        or design.calibration  # type: ignore[attr-defined]
+        or col.null_count() == col.len()
+    ):
+        return pair_sums(variable(design, name, categorical), pairs, dom, w)
+    lo, hi = int(col.min()), int(col.max())  # type: ignore[arg-type]
+    if (hi - lo + 2) * (pairs.size + 1) > max(4 * col.len(), 1 << 16):
+        return pair_sums(variable(design, name, categorical), pairs, dom, w)
+    if lo < 1:
+        col = col.cast(pl.Int64)
+    raw = col.fill_null(lo - 1).to_numpy() if col.null_count() else col.to_numpy()
+    sums, count = _level_pass(raw, lo - 1, hi - lo + 1, pairs, dom, w)
+    seen = sums.sum(axis=1) > 0  # the spare pair's column too: a value seen anywhere
+    levels = pl.Series(name, np.flatnonzero(seen) + lo).cast(col.dtype)
+    var = Variable(name, None, None, levels, lazy_codes=lambda: coding(design, [name]).codes)
+    num = sums[:, : pairs.size] if seen.all() else sums[seen, : pairs.size]
+    return PairSums(var, num, num.sum(axis=0), count)
+
+
+def _level_pass(
+    raw: np.ndarray, shift: int, n_range: int, pairs: PsuPairs, dom: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted sums by (value, pair) of integer values ``raw`` in ``shift`` (= missing)
+    ``.. shift + n_range``, by one ``np.bincount`` into (n_range + 1) x (M + 1) bins.
+
+    Returns the sums (n_range x (M + 1): the missing value's row dropped, the spare pair's
+    column last) and the rows per domain where the value is not missing.
+    """
+    width = pairs.size + 1
+    code = np.multiply(raw, width, dtype=np.intp)
+    if shift:
+        code -= shift * width
+    code += pairs.codes
+    sums = np.bincount(code, w, minlength=(n_range + 1) * width).reshape(n_range + 1, width)
+    return sums[1:], _observed(pairs, dom, raw == shift)
+
+
+def _observed(pairs: PsuPairs, dom: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Rows per domain where the variable is observed: the domain's rows less its missing."""
+    rows = np.flatnonzero(missing)
+    if rows.size == 0:
+        return pairs.rows
+    lost = np.bincount(dom[rows] + 1, minlength=pairs.n_domains + 1)[1:]
+    return pairs.rows - lost
