@@ -102,15 +102,16 @@ def _integer_ids(
     hs, ps = frame.get_column(strata), frame.get_column(psu)
     if not (hs.dtype.is_integer() and ps.dtype.is_integer()) or frame.height == 0:
         return None
-    h_lo, p_lo = int(hs.min()), int(ps.min())  # type: ignore[arg-type]
-    h_span, p_span = int(hs.max()) - h_lo + 1, int(ps.max()) - p_lo + 1  # type: ignore[arg-type]
+    h, p = hs.cast(pl.Int64).to_numpy(), ps.cast(pl.Int64).to_numpy()
+    h_lo, p_lo = int(h.min()), int(p.min())
+    h_span, p_span = int(h.max()) - h_lo + 1, int(p.max()) - p_lo + 1
     span = h_span * p_span
     if span > max(4 * frame.height, 1 << 16):
         return None
-    key = hs.cast(pl.Int64).to_numpy() * p_span
-    key += ps.cast(pl.Int64).to_numpy()
+    key = h * p_span
+    key += p
     key -= h_lo * p_span + p_lo
-    keys = np.flatnonzero(np.bincount(key, minlength=span))
+    keys = np.flatnonzero(np.bincount(key, minlength=span) > 0)  # on bools: ~6x faster
     h_present, psu_stratum = np.unique(keys // p_span, return_inverse=True)
     labels = pl.DataFrame([pl.Series(strata, h_present + h_lo).cast(hs.dtype)])
 

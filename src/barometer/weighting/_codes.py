@@ -132,15 +132,16 @@ def encode_column(
             f"{role} {name!r} is not in the data{did_you_mean(name, frame.columns)}"
         )
     s = frame.get_column(name)
-    if isinstance(s.dtype, pl.Enum):
+    dtype = s.dtype
+    if isinstance(dtype, pl.Enum):
         phys = s.to_physical()
         # without nulls the enum's own (unsigned) codes serve as they are: no copy
         codes = phys.cast(pl.Int64).fill_null(-1) if s.null_count() else phys
-        return Column(name, codes.to_numpy(), tuple(s.dtype.categories.to_list()))
-    if isinstance(s.dtype, pl.Categorical):
+        return Column(name, codes.to_numpy(), tuple(dtype.categories.to_list()))
+    if isinstance(dtype, pl.Categorical):
         codes, levels = _encode_categorical(s)
         return Column(name, codes, tuple(levels))
-    if s.dtype == pl.Boolean:
+    if dtype == pl.Boolean:
         s = s.cast(pl.Int8)
     if s.dtype.is_numeric():
         codes, levels = _encode_numeric(s)

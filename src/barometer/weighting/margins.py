@@ -279,7 +279,7 @@ def align_margins(
     gcodes = groups.codes
     base_total = functools.cache(group_weight)
     targets = [np.full((G, c.size), np.nan) for c in columns]
-    raw: list[dict[str, np.ndarray]] = [{} for _ in range(G)]
+    raw: list[dict[str, tuple[np.ndarray, float]]] = [{} for _ in range(G)]
     for g, spec in zip(enc.group_index, enc.per_group, strict=True):
         glabel = groups.levels[g]
         for var, table in spec.items():  # type: ignore[union-attr]
@@ -294,7 +294,7 @@ def align_margins(
         total, is_share = _group_total(raw[g], lambda g=g: base_total()[g], by, glabel)
         totals[g] = total
         shares.append(tuple(is_share.get(c.name, False) for c in columns))
-        for var, t in raw[g].items():
+        for var, (t, _) in raw[g].items():
             m = names.index(var)
             targets[m][g] = t * total if is_share[var] else t
     return MarginSet(
@@ -302,8 +302,8 @@ def align_margins(
     )
 
 
-def _align(table: object, col: Column, by: str | None, group: object) -> np.ndarray:
-    """Targets of one variable in one group, as an array over ``col``'s levels."""
+def _align(table: object, col: Column, by: str | None, group: object) -> tuple[np.ndarray, float]:
+    """Targets of one variable in one group, as an array over ``col``'s levels, and their sum."""
     if not isinstance(table, Mapping) or not table:
         raise WeightingError(
             f"targets for {col.name!r}"
@@ -312,6 +312,7 @@ def _align(table: object, col: Column, by: str | None, group: object) -> np.ndar
         )
     keys = list(table.keys())
     out = np.full(col.size, np.nan)
+    total = 0.0
     for key, idx in zip(keys, _lookup(keys, col.levels), strict=True):
         value = check_target(table[key], col.name, key, by, group)
         if idx is None:
@@ -323,7 +324,8 @@ def _align(table: object, col: Column, by: str | None, group: object) -> np.ndar
                 )
             continue
         out[idx] = value
-    return out
+        total += value
+    return out, total
 
 
 def _check_missing(
@@ -344,9 +346,12 @@ def _check_missing(
 
 
 def _group_total(
-    raw: dict[str, np.ndarray], base_total: Callable[[], float], by: str | None, group: object
+    raw: dict[str, tuple[np.ndarray, float]],
+    base_total: Callable[[], float],
+    by: str | None,
+    group: object,
 ) -> tuple[float, dict[str, bool]]:
-    sums = {var: float(np.nansum(t)) for var, t in raw.items()}
+    sums = {var: s for var, (_, s) in raw.items()}
     is_share = {var: abs(s - 1.0) <= SHARE_TOL for var, s in sums.items()}
     given = [(var, s) for var, s in sums.items() if not is_share[var]]
     if not given:

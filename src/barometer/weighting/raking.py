@@ -247,7 +247,7 @@ def _rake_plain(
     if not res.converged:
         raise WeightingError(_not_converged(ms, cells, res, max_iter, "raking"))
     main = (lambda f: f[:, 0]) if reps is not None else (lambda f: f)
-    new = weights * main(res.factors)[cells.cell]
+    new = weights * np.take(main(res.factors), cells.cell)
     step = RakingStep(cells.cell, cells.codes, weights, tuple(main(s) for s in res.sweep))
     if reps is None:
         return (new,), step, res
