@@ -47,7 +47,9 @@ work <- function() {
 runs <- list()
 repeat {
   runs[[length(runs) + 1]] <- work()
-  if (length(runs) >= 3 || runs[[1]]$total >= 10) break
+  spent <- sum(vapply(runs, function(r) r$total, 0))
+  # as _common.py: runs under 10 s are repeated, at least 3 times and until 2 s are spent
+  if (runs[[1]]$total >= 10 || length(runs) >= 25 || (length(runs) >= 3 && spent >= 2)) break
 }
 totals <- vapply(runs, function(r) r$total, 0)
 best <- runs[[which.min(totals)]]

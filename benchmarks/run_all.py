@@ -43,6 +43,7 @@ TASKS: dict[str, tuple[str, ...]] = {
 ANCHORS = {"shares": ("barometer", "floor"), "sdr": ("barometer",), "rake": ("barometer",)}
 LABEL = {
     "barometer": "barometer",
+    "barometer-strings": "barometer (string labels)",
     "svy": "svy",
     "r": "R survey",
     "floor": "NumPy bincount floor",
@@ -219,7 +220,7 @@ def targets(results: list[dict], main: dict[str, Any], n: int) -> list[tuple[str
         lambda x: x >= 2,
     )
 
-    peers = [k for k in main if k.startswith("rake.") and k != "rake.barometer"]
+    peers = [k for k in main if k.startswith("rake.") and not k.startswith("rake.barometer")]
 
     def sound(k: str) -> bool:
         c = idx.get(("rake", k.split(".")[1], main[k]["n"]), {}).get("check", {})
@@ -312,7 +313,7 @@ def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> s
     ]
     peers = {}
     for r in results:
-        if "error" not in r and r["tool"] != "barometer":
+        if "error" not in r and not r["tool"].startswith("barometer"):
             peers[LABEL.get(r["tool"], r["tool"])] = r.get("version")
     lines.append("- Peers: " + ", ".join(f"{k} {v}" for k, v in sorted(peers.items())) + ".")
     r_info = next((r.get("r") for r in results if r.get("r")), None)
@@ -327,7 +328,12 @@ def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> s
         "integer codes with ~3% missing, raking variables as labels with an online panel's "
         "skew, base weights, 80 SDR replicate weights. Times cover design construction plus "
         "estimation (or raking) on data already in memory, never file I/O; a run under 10 s "
-        "is repeated three times and the fastest kept, for every tool alike. Peak memory is "
+        "is repeated (at least three times and until the runs add up to 2 s, at most 25) and "
+        "the fastest kept, for every tool alike. For raking, the country and raking "
+        "variables come in each tool's categorical type or whichever form it is fastest with "
+        "(polars enums for barometer and svy, pandas categoricals for weightipy, strings for "
+        "balance, integer codes for samplics, factors for R; see `LABELS` in "
+        "`bench_raking.py`). Peak memory is "
         "the peak resident set of the tool's own process, data included. CPU seconds "
         "(all threads of the process) are the check on a shared machine; svy is multi-threaded, "
         "so its CPU time exceeds its wall time.",
