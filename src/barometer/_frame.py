@@ -136,16 +136,24 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     n = frame.height
     if not names:
         return Coding(np.zeros(n, dtype=np.int64), pl.DataFrame(), 1)
-    parts = [_encode_series(frame.get_column(c)) for c in names]
-    if len(parts) == 1:
-        codes, levels = parts[0]
-        return Coding(codes, pl.DataFrame([levels.alias(names[0])]), levels.len())
-    combined = np.zeros(n, dtype=np.int64)
-    missing = np.zeros(n, dtype=bool)
-    for codes, levels in parts:
-        missing |= codes < 0
-        combined = combined * max(levels.len(), 1) + np.maximum(codes, 0)
-    span = int(np.prod([max(levels.len(), 1) for _, levels in parts], dtype=np.float64))
+    if all(frame.schema[c] in (pl.String, pl.Categorical) for c in names):
+        combined, levels = _combine_strings(frame, names)
+    else:
+        parts = [_encode_series(frame.get_column(c)) for c in names]
+        levels = [lv.alias(c) for (_, lv), c in zip(parts, names, strict=True)]
+        if len(parts) == 1:
+            return Coding(parts[0][0], pl.DataFrame(levels), levels[0].len())
+        combined = np.zeros(n, dtype=np.int64)
+        missing = np.zeros(n, dtype=bool)
+        for codes, lv in parts:
+            missing |= codes < 0
+            combined = combined * max(lv.len(), 1) + np.maximum(codes, 0)
+        combined[missing] = -1
+    if len(names) == 1:
+        return Coding(combined, pl.DataFrame(levels), levels[0].len())
+    sizes = [max(lv.len(), 1) for lv in levels]
+    span = int(np.prod(sizes, dtype=np.float64))
+    missing = combined < 0
     if missing.any():
         inverse, present = dense_codes(combined[~missing], span)
         out = np.full(n, -1, dtype=np.int64)
@@ -154,8 +162,22 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
         out, present = dense_codes(combined, span)
     columns = []
     rest = present
-    for (_, levels), name in zip(reversed(parts), reversed(list(names)), strict=True):
-        size = max(levels.len(), 1)
-        columns.append(levels.gather(rest % size).alias(name))
+    for lv, size in zip(reversed(levels), reversed(sizes), strict=True):
+        columns.append(lv.gather(rest % size))
         rest = rest // size
     return Coding(out, pl.DataFrame(list(reversed(columns))), present.size)
+
+
+def _combine_strings(frame: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, list]:
+    """Mixed-radix codes (-1: a null) of string columns and their sorted levels, in polars:
+    the levels of every column in one parallel select, the codes in one expression."""
+    found = frame.select(
+        pl.col(c).cast(pl.String).drop_nulls().unique().sort().implode() for c in names
+    )
+    levels = [found.get_column(c)[0].alias(c) for c in names]
+    code: pl.Expr | None = None
+    for c, lv in zip(names, levels, strict=True):
+        one = pl.col(c).cast(pl.String).cast(pl.Enum(lv)).to_physical().cast(pl.Int64)
+        code = one if code is None else code * max(lv.len(), 1) + one
+    combined = frame.select(code.fill_null(-1)).to_series().to_numpy()  # type: ignore[union-attr]
+    return combined, levels
