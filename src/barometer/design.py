@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)
 class Structure:
-    """The sampling structure as integer codes, fixed at construction.
+    """The sampling structure as integer codes.
 
     PSUs are numbered 0..P-1 in stratum order, so each stratum's PSUs are a contiguous block.
     ``scale[h]`` is R ``onestrat``'s factor ``f_h n_h / (n_h - 1)`` (``f_h`` alone for a lonely
@@ -124,6 +124,19 @@ def _integer_ids(
     return labels, psu_stratum, rows
 
 
+def _check_layout(
+    frame: pl.DataFrame, strata: str | None, psu: str | None, fpc: str | None
+) -> None:
+    """The design columns exist, and strata and PSU ids are never missing."""
+    for role, name in (("strata", strata), ("psu", psu), ("fpc", fpc)):
+        if name is not None:
+            check_columns(frame, [name], role, DesignError)
+    for role, name in (("strata", strata), ("psu", psu)):
+        if name is not None and frame.get_column(name).null_count():
+            miss = frame.get_column(name).is_null().to_numpy()
+            raise DesignError(f"{role} column {name!r} has missing values in {first_rows(miss)}")
+
+
 def _structure(
     frame: pl.DataFrame,
     strata: str | None,
@@ -133,13 +146,6 @@ def _structure(
     lonely_psu: str,
 ) -> Structure:
     n = frame.height
-    for role, name in (("strata", strata), ("psu", psu), ("fpc", fpc)):
-        if name is not None:
-            check_columns(frame, [name], role, DesignError)
-    for role, name in (("strata", strata), ("psu", psu)):
-        if name is not None and frame.get_column(name).null_count():
-            miss = frame.get_column(name).is_null().to_numpy()
-            raise DesignError(f"{role} column {name!r} has missing values in {first_rows(miss)}")
     ids = _integer_ids(frame, strata, psu) if strata is not None and psu is not None else None
     if ids is not None:
         labels, psu_stratum, rows = ids
@@ -476,6 +482,14 @@ class Design(_Estimating):
     lonely_psu : {"fail", "adjust", "average", "certainty", "remove"}
         What to do with a stratum that has a single PSU (R ``options(survey.lonely.psu)``).
 
+    Notes
+    -----
+    Construction checks the columns, the weights, missing strata or PSU ids, an fpc that
+    varies within a stratum and (with ``nest=False``) a PSU in two strata. The strata and
+    clusters themselves are coded when a variance first needs them, so a lonely PSU under
+    ``lonely_psu="fail"`` is reported by the first estimate, as R reports it from
+    ``svyrecvar`` rather than from ``svydesign``; weighting alone never pays for them.
+
     Examples
     --------
     >>> import polars as pl, barometer as bm
@@ -496,7 +510,10 @@ class Design(_Estimating):
     ) -> None:
         lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)  # type: ignore[assignment]
         frame = self._bind(data, weights)
-        self.structure = _structure(frame, strata, psu, fpc, nest, lonely_psu)
+        _check_layout(frame, strata, psu, fpc)
+        self._layout = (strata, psu, fpc, nest, lonely_psu)
+        if fpc is not None or (not nest and strata is not None and psu is not None):
+            self.structure  # noqa: B018 - fpc and nesting are checked now (see the class doc)
         self.calibration: tuple[CalibrationStep, ...] = ()
         self.weighting: Any = None
         self.spec = {
@@ -507,6 +524,13 @@ class Design(_Estimating):
             "nest": nest,
             "lonely_psu": lonely_psu,
         }
+
+    @cached_property
+    def structure(self) -> Structure:
+        """The sampling structure as integer codes (R ``svydesign``'s strata, clusters, fpc).
+
+        Formed when a variance first needs it: raking and point estimates do not."""
+        return _structure(self.data, *self._layout)
 
     def __repr__(self) -> str:
         s = self.structure

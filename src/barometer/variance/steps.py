@@ -50,14 +50,14 @@ class RakingStep:
     @cached_property
     def margins(self) -> tuple[np.ndarray, ...]:
         """Each row's level code of every margin."""
-        return tuple(c.astype(np.int32)[self.cell] for c in self.cell_margins)
+        return tuple(np.take(c.astype(np.int32), self.cell) for c in self.cell_margins)
 
     @cached_property
     def weights(self) -> tuple[np.ndarray, ...]:
         """Each row's weight after each margin's post-stratification in the last sweep."""
         out = []
         for f in self.factors:
-            w = self.base * f[self.cell]
+            w = self.base * np.take(f, self.cell)
             out.append(w if self.fixed is None else w + self.fixed)
         return tuple(out)
 

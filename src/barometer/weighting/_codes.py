@@ -171,16 +171,19 @@ def combine(columns: Sequence[Column], empty_cells: bool = False) -> tuple[np.nd
         raise WeightingError("too many combinations of weighting variables to form cells")
     if not columns:
         return np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
-    # narrow arithmetic while the grid allows (half the memory traffic), then widen once
+    # the narrowest integers the grid allows: less memory traffic in every pass
     narrow = np.uint16 if grid <= 1 << 16 else np.int32 if grid < 2**31 else np.int64
-    code = columns[0].codes.astype(narrow)
-    for col, size in zip(columns[1:], sizes[1:], strict=True):
-        code *= size
+    if len(columns) == 1:
+        code = columns[0].codes.astype(narrow)
+    else:
+        code = np.multiply(columns[0].codes, sizes[1], dtype=narrow, casting="unsafe")
+    for k, col in enumerate(columns[1:], start=1):
         np.add(code, col.codes, out=code, casting="unsafe")  # in range: codes < size
-    code = code.astype(np.int64, copy=False)
+        if k + 1 < len(columns):
+            code *= sizes[k + 1]
     if empty_cells and grid <= min(n, 1 << 16):
-        return code, np.arange(grid)
-    return dense_codes(code, grid)
+        return code, np.arange(grid)  # uint16 cells: gather with np.take, not indexing
+    return dense_codes(code.astype(np.int64, copy=False), grid)
 
 
 def split(present: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:

@@ -251,7 +251,7 @@ def _rake_plain(
     step = RakingStep(cells.cell, cells.codes, weights, tuple(main(s) for s in res.sweep))
     if reps is None:
         return (new,), step, res
-    new_reps = res.factors[:, 1:][cells.cell]
+    new_reps = np.take(res.factors[:, 1:], cells.cell, axis=0)
     new_reps *= reps
     return (new, new_reps), step, res
 
@@ -397,7 +397,7 @@ def _rake_capped(
         start = res.factors
         sweeps += res.iterations
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging round: inf factors
-            cand = weights * res.factors[cells.cell]
+            cand = weights * np.take(res.factors, cells.cell, axis=0)
             want = np.where(cand > upper, 1, np.where(cand < lower, 2, 0)).astype(np.int8)
         want[~positive] = 0
         if not releasing:
