@@ -289,3 +289,24 @@ def test_replicate_columns_by_prefix(apiclus1: pl.DataFrame) -> None:
         bm.ReplicateDesign(data, weights="pw", replicates="rw", type="fay")
     with pytest.raises(bm.DesignError, match="did you mean"):
         bm.ReplicateDesign(data, weights="pw", replicates=["rw00", "rw0x"], type="jk1")
+
+
+def test_replicate_weight_values_checked() -> None:
+    base = {"w": [1.0, 2.0, 3.0, 4.0], "ok": [1.0, 2.0, 2.0, 1.0]}
+    bad = {
+        "nan": [1.0, 2.0, float("nan"), 1.0],
+        "null": [1.0, None, 2.0, None],
+        "neg": [1.0, -2.0, 2.0, 1.0],
+    }
+    df = pl.DataFrame(base | bad)
+
+    def build(*reps: str) -> bm.ReplicateDesign:
+        return bm.ReplicateDesign(df, weights="w", replicates=list(reps), type="sdr")
+
+    with pytest.raises(bm.DesignError, match=r"'nan' has missing values in rows 2 \(1 in all\)"):
+        build("ok", "nan", "null")
+    with pytest.raises(bm.DesignError, match=r"'null' has missing values in rows 1, 3 \(2 in"):
+        build("neg", "null", "nan")
+    with pytest.raises(bm.DesignError, match="'neg' has negative weights"):
+        build("ok", "neg")
+    assert build("ok").replicate_frame.get_column("ok").to_list() == base["ok"]

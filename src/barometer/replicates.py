@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from barometer.errors import DesignError
 
 #: Largest replicate-weight matrix (rows x replicates) to_replicates will build.
 _MAX_CELLS = 200_000_000
+
+_POOL: ThreadPoolExecutor | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +43,37 @@ def _default_scale(type: str, n_rep: int, rho: float | None) -> float:
     return 1.0  # jkn: the per-replicate factors are in rscales
 
 
+def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[fn(x) for x in items]`` on polars' thread count (one pool, made on first use): for
+    work that releases the GIL (NumPy reductions, Arrow kernels), so the replicate columns
+    are read by all cores at once."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max(1, pl.thread_pool_size()), "barometer")
+    if len(items) == 1:
+        return [fn(items[0])]
+    return list(_POOL.map(fn, items))
+
+
+def _check_values(reps: pl.DataFrame) -> None:
+    """Missing (null or NaN) or negative replicate weights: a DesignError naming the first
+    column at fault. Nulls are counted from polars' metadata; one NumPy ``min`` per column
+    (NaN if the column holds one) finds the rest in a single parallel read."""
+    if not any(reps.null_count().row(0)):
+        lows = np.array(parallel_map(lambda c: np.min(c.to_numpy()), reps.get_columns()))
+        if not np.isnan(lows).any():
+            if (lows < 0).any():
+                col = reps.columns[int(np.argmax(lows < 0))]
+                raise DesignError(f"replicate weight column {col!r} has negative weights")
+            return
+    missing = reps.select((pl.all().is_null() | pl.all().is_nan()).any()).row(0)
+    col = reps.get_column(reps.columns[missing.index(True)])
+    rows = (col.is_null() | col.is_nan()).to_numpy()
+    raise DesignError(
+        f"replicate weight column {col.name!r} has missing values in {first_rows(rows)}"
+    )
+
+
 def replicate_setup(
     frame: pl.DataFrame,
     replicates: str | Sequence[str],
@@ -62,19 +96,8 @@ def replicate_setup(
         col = frame.get_column(name)
         if not col.dtype.is_numeric():
             raise DesignError(f"replicate weight column {name!r} must be numeric, not {col.dtype}")
-    reps = frame.select([pl.col(c).cast(pl.Float64).fill_nan(None) for c in names])
-    # checked in polars, column by column, without forming the n x R matrix
-    missing = reps.null_count().row(0)
-    if any(missing):
-        col = names[next(i for i, m in enumerate(missing) if m)]
-        rows = reps.get_column(col).is_null().to_numpy()
-        raise DesignError(
-            f"replicate weight column {col!r} has missing values in {first_rows(rows)}"
-        )
-    lows = reps.min().row(0)
-    if any(lo < 0 for lo in lows):
-        col = names[next(i for i, lo in enumerate(lows) if lo < 0)]
-        raise DesignError(f"replicate weight column {col!r} has negative weights")
+    reps = frame.select([pl.col(c).cast(pl.Float64) for c in names])
+    _check_values(reps)
     n_rep = reps.width
     if type == "jkn" and rscales is None:
         raise DesignError("type='jkn' needs rscales: (n_h - 1) / n_h for each replicate")

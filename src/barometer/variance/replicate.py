@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import scipy.sparse as sp
 
 from barometer import reduce
+from barometer.replicates import parallel_map
 
 
 def replicate_thetas(fam: Any) -> np.ndarray:
@@ -59,13 +61,35 @@ def _grouped(
     frame: pl.DataFrame, key: np.ndarray, size: int, exprs: list[pl.Expr] | None = None
 ) -> np.ndarray:
     """Sums of ``frame``'s replicate columns (or of ``exprs``) by ``key`` (rows with a
-    negative key left out): a (size x columns) array."""
-    columns = [c for c in frame.columns if c != "_y"]
-    agg = exprs if exprs is not None else [pl.col(c).sum() for c in columns]
-    out = frame.with_columns(pl.Series("_k", key)).filter(pl.col("_k") >= 0).group_by("_k").agg(agg)
-    result = np.zeros((size, out.width - 1))
+    negative key left out): a (size x columns) array.
+
+    Plain column sums go through Arrow's hash aggregation, the columns split into one block
+    per thread (zero-copy from polars; each block reads its columns once); ``exprs`` through
+    a polars group-by."""
+    key = np.where(key < 0, size, key).astype(np.int32)  # a spare group for the rows left out
+    if exprs is None:
+        table = frame.to_arrow()
+        names = frame.columns
+        n_blocks = min(len(names), max(1, pl.thread_pool_size()))
+        blocks = [list(range(i, len(names), n_blocks)) for i in range(n_blocks)]
+        k = pa.array(key)
+
+        def block_sums(cols: list[int]) -> tuple[list[int], pa.Table]:
+            part = pa.table([k, *(table.column(c) for c in cols)], names=["_k", *map(str, cols)])
+            return cols, part.group_by("_k", use_threads=False).aggregate(
+                [(str(c), "sum") for c in cols]
+            )
+
+        result = np.zeros((size + 1, len(names)))
+        for cols, out in parallel_map(block_sums, blocks):
+            rows = out.column("_k").to_numpy()
+            for c in cols:
+                result[rows, c] = out.column(f"{c}_sum").to_numpy()
+        return result[:size]
+    out = frame.with_columns(pl.Series("_k", key)).group_by("_k").agg(exprs)
+    result = np.zeros((size + 1, out.width - 1))
     result[out.get_column("_k").to_numpy()] = out.drop("_k").to_numpy()
-    return result
+    return result[:size]
 
 
 def _array_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
