@@ -44,17 +44,34 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
         den = sums.reshape(fam.n_domains, -1, n_rep).sum(axis=1)
         return sums, den
     y = np.nan_to_num(fam.var.values)
-    values = np.sort(pl.Series(y[cells >= 0]).unique().to_numpy())
-    if values.size <= 16:
+    coded = _value_codes(y, cells)
+    if coded is not None:
         # few distinct values (an indicator, a scale): group by (domain, value) and weight
         # the sums by the values afterwards — half the work of summing w * y and w
-        key = np.where(cells >= 0, cells * values.size + np.searchsorted(values, y), -1)
+        codes, values = coded
+        key = np.where(cells >= 0, cells * values.size + codes, -1)
         sums = _grouped(frame, key, n_est * values.size).reshape(n_est, values.size, n_rep)
         return np.einsum("kvr,v->kr", sums, values), sums.sum(axis=1)
     keyed = frame.with_columns(pl.Series("_y", y))
     exprs = [(pl.col(c) * pl.col("_y")).sum().alias(f"{c}_y") for c in frame.columns]
     both = _grouped(keyed, cells, n_est, [*exprs, *(pl.col(c).sum() for c in frame.columns)])
     return both[:, :n_rep], both[:, n_rep:]
+
+
+def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes 0..V-1 of the values of ``y`` and the V values (at most 16), or None when the
+    rows inside (``cells >= 0``) take more values. Integers in a short range (indicators,
+    scales) are coded by an offset, without sorting or searching."""
+    lo, hi = float(y.min()), float(y.max())
+    if hi - lo < 16:
+        shifted = y - lo
+        codes = shifted.astype(np.int8)
+        if np.array_equal(codes, shifted):
+            return codes, lo + np.arange(int(hi - lo) + 1, dtype=float)
+    values = np.sort(pl.Series(y[cells >= 0]).unique().to_numpy())
+    if values.size > 16:
+        return None
+    return np.searchsorted(values, y), values
 
 
 def _grouped(
