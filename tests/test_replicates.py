@@ -291,8 +291,14 @@ def test_replicate_columns_by_prefix(apiclus1: pl.DataFrame) -> None:
         bm.ReplicateDesign(data, weights="pw", replicates=["rw00", "rw0x"], type="jk1")
 
 
-def test_replicate_weight_values_checked() -> None:
-    base = {"w": [1.0, 2.0, 3.0, 4.0], "ok": [1.0, 2.0, 2.0, 1.0]}
+@pytest.mark.parametrize("compiled", [False, True])
+def test_replicate_weight_values_checked(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # nulls are refused on construction; NaN and negative weights by the first pass that
+    # reads the weights (the compiled grouped pass finds them as it sums)
+    if compiled:
+        pytest.importorskip("numba")
+        monkeypatch.setattr("barometer.variance.replicate._COMPILED_FROM", 0)
+    base = {"w": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 0.0, 1.0, 1.0], "ok": [1.0, 2.0, 2.0, 1.0]}
     bad = {
         "nan": [1.0, 2.0, float("nan"), 1.0],
         "null": [1.0, None, 2.0, None],
@@ -307,6 +313,17 @@ def test_replicate_weight_values_checked() -> None:
         build("ok", "nan", "null")
     with pytest.raises(bm.DesignError, match=r"'null' has missing values in rows 1, 3 \(2 in"):
         build("neg", "null", "nan")
-    with pytest.raises(bm.DesignError, match="'neg' has negative weights"):
-        build("ok", "neg")
-    assert build("ok").replicate_frame.get_column("ok").to_list() == base["ok"]
+    for use in ("mean", "replicate_weights", "degf", "mean"):
+        for reps, msg in (
+            (("ok", "nan"), "'nan' has missing values in rows 2 "),
+            (("ok", "neg"), "'neg' has negative weights"),
+        ):
+            design = build(*reps)
+            assert "2 sdr replicates" in repr(design)
+            with pytest.raises(bm.DesignError, match=msg):
+                design.mean("y") if use == "mean" else getattr(design, use)
+            with pytest.raises(bm.DesignError, match=msg):  # and on every later use
+                design.mean("y", by="y")
+    good = build("ok")
+    assert good.mean("y", by="y")["se"].len() == 2
+    assert good.replicate_frame.get_column("ok").to_list() == base["ok"]

@@ -9,12 +9,24 @@ import polars as pl
 import pytest
 
 import barometer as bm
+from barometer.variance import replicate
+
+
+@pytest.fixture(params=["compiled", "arrow"])
+def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both grouped passes: numba's loops (where installed) and the Arrow/polars one."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(replicate, "_COMPILED_FROM", 0)
+    else:
+        monkeypatch.setattr(replicate, "_kernels", lambda cells: None)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
 def poll() -> pl.DataFrame:
     rng = np.random.default_rng(7)
-    n = 400
+    n = 403  # not a multiple of the loops' unrolling
     y_missing = rng.random(n) < 0.1
     g = rng.choice(["a", "b", "c"], n).astype(object)
     g[rng.random(n) < 0.05] = None
@@ -34,7 +46,7 @@ def poll() -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("var", ["ind", "scale", "halves", "cont"])
-def test_frame_sums_match_array_sums(poll: pl.DataFrame, var: str) -> None:
+def test_frame_sums_match_array_sums(poll: pl.DataFrame, var: str, kernels: str) -> None:
     cols = bm.ReplicateDesign(poll, weights="w", replicates="rw", type="bootstrap")
     arr = bm.ReplicateDesign(poll, weights="w", replicates="rw", type="bootstrap")
     arr.replicate_weights = cols.replicate_weights.copy()
@@ -45,10 +57,26 @@ def test_frame_sums_match_array_sums(poll: pl.DataFrame, var: str) -> None:
         np.testing.assert_allclose(a["se"], b["se"], rtol=1e-10)
 
 
-def test_frame_sums_match_array_sums_categorical(poll: pl.DataFrame) -> None:
+def test_frame_sums_match_array_sums_categorical(poll: pl.DataFrame, kernels: str) -> None:
     cols = bm.ReplicateDesign(poll, weights="w", replicates="rw", type="bootstrap")
     arr = bm.ReplicateDesign(poll, weights="w", replicates="rw", type="bootstrap")
     arr.replicate_weights = cols.replicate_weights.copy()
     a = cols.proportion("cat", by="g").to_polars()
     b = arr.proportion("cat", by="g").to_polars()
     np.testing.assert_allclose(a["se"], b["se"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 1001])
+def test_kernels_match_bincount(n: int) -> None:
+    kernels = pytest.importorskip("barometer.variance._kernels")
+    rng = np.random.default_rng(n)
+    key = rng.integers(0, 7, n).astype(np.int32)
+    x, y = rng.random(n) - 0.1, rng.normal(size=n)
+    low = x.min() if n else np.inf
+    sums, lo = kernels.key_sums(key, x, np.empty(0), False, 7)
+    np.testing.assert_allclose(sums[0], np.bincount(key, x, 7), rtol=1e-13, atol=1e-15)
+    assert lo == low
+    both, lo = kernels.key_sums(key, x, y, True, 7)
+    np.testing.assert_allclose(both[0], np.bincount(key, x * y, 7), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(both[1], np.bincount(key, x, 7), rtol=1e-13, atol=1e-15)
+    assert lo == low

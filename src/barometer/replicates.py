@@ -55,23 +55,42 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return list(_POOL.map(fn, items))
 
 
-def _check_values(reps: pl.DataFrame) -> None:
+def check_values(reps: pl.DataFrame, lows: np.ndarray | None = None) -> None:
     """Missing (null or NaN) or negative replicate weights: a DesignError naming the first
-    column at fault. Nulls are counted from polars' metadata; one NumPy ``min`` per column
-    (NaN if the column holds one) finds the rest in a single parallel read."""
-    if not any(reps.null_count().row(0)):
-        lows = np.array(parallel_map(lambda c: np.min(c.to_numpy()), reps.get_columns()))
-        if not np.isnan(lows).any():
-            if (lows < 0).any():
-                col = reps.columns[int(np.argmax(lows < 0))]
-                raise DesignError(f"replicate weight column {col!r} has negative weights")
-            return
+    column at fault (missing values first).
+
+    ``lows`` are the columns' smallest values if a pass over them has already found them
+    (``variance.replicate``'s grouped pass; NaN where that pass saw a NaN). Otherwise
+    nulls are counted from polars' metadata and one NumPy ``min`` per column (NaN if the
+    column holds one) finds the rest, in a single parallel read."""
+    if lows is None or np.isnan(lows).any():
+        lows = None
+        if not any(reps.null_count().row(0)):
+            lows = np.array(parallel_map(lambda c: np.min(c.to_numpy()), reps.get_columns()))
+    if lows is not None and not np.isnan(lows).any():
+        if (lows < 0).any():
+            col = reps.columns[int(np.argmax(lows < 0))]
+            raise DesignError(f"replicate weight column {col!r} has negative weights")
+        return
     missing = reps.select((pl.all().is_null() | pl.all().is_nan()).any()).row(0)
     col = reps.get_column(reps.columns[missing.index(True)])
     rows = (col.is_null() | col.is_nan()).to_numpy()
     raise DesignError(
         f"replicate weight column {col.name!r} has missing values in {first_rows(rows)}"
     )
+
+
+def unchecked_frame(design: Any) -> pl.DataFrame | None:
+    """A replicate design's frame if its values (NaN, negative weights) are still to be
+    checked — by the first pass that reads them, which then calls ``mark_checked`` — else
+    None."""
+    return design.__dict__.get("_frame") if design.__dict__.get("_unchecked") else None
+
+
+def mark_checked(design: Any, lows: np.ndarray | None) -> None:
+    """Check the values of ``unchecked_frame(design)`` (``check_values``) and record it."""
+    check_values(design.__dict__["_frame"], lows)
+    design._unchecked = False
 
 
 def replicate_setup(
@@ -81,9 +100,14 @@ def replicate_setup(
     rscales: float | Sequence[float] | None,
     scale: float | None,
     rho: float | None,
+    check: bool = True,
 ) -> ReplicateSetup:
     """Validate replicate columns (a list, or a prefix shared by their names) and set R's
-    default ``scale``/``rscales`` for the type (R ``svrepdesign``)."""
+    default ``scale``/``rscales`` for the type (R ``svrepdesign``).
+
+    With ``check=False`` the values are checked here only if polars' metadata shows a
+    null; NaN and negative weights are left to the first pass over the columns (see
+    ``unchecked_frame``), which finds them as it reads them."""
     names = as_list(replicates)
     if len(names) == 1 and names[0] not in frame.columns:
         prefixed = [c for c in frame.columns if c.startswith(names[0])]
@@ -97,7 +121,8 @@ def replicate_setup(
         if not col.dtype.is_numeric():
             raise DesignError(f"replicate weight column {name!r} must be numeric, not {col.dtype}")
     reps = frame.select([pl.col(c).cast(pl.Float64) for c in names])
-    _check_values(reps)
+    if check or any(reps.null_count().row(0)):
+        check_values(reps)
     n_rep = reps.width
     if type == "jkn" and rscales is None:
         raise DesignError("type='jkn' needs rscales: (n_h - 1) / n_h for each replicate")

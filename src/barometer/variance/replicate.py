@@ -10,7 +10,10 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from barometer import reduce
-from barometer.replicates import parallel_map
+from barometer.replicates import mark_checked, parallel_map, unchecked_frame
+
+#: Rows x replicates from which the grouped pass uses numba's compiled loops, if installed.
+_COMPILED_FROM = 20_000_000
 
 
 def replicate_thetas(fam: Any) -> np.ndarray:
@@ -36,26 +39,35 @@ def replicate_thetas(fam: Any) -> np.ndarray:
 
 
 def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
-    """Numerator (K x R) and denominator (D x R) sums with a polars group-by."""
-    frame = fam.design.replicate_frame
+    """Numerator (K x R) and denominator (D x R) sums in one grouped pass over the columns.
+
+    A design whose weights are not yet checked (``replicates.unchecked_frame``) is checked
+    from the same pass (the compiled loops give each column's smallest value as they sum
+    it), before any sum is used."""
+    design = fam.design
+    unchecked = unchecked_frame(design)
+    frame = design.replicate_frame if unchecked is None else unchecked
     n_rep = frame.width
-    if fam.var.codes is not None:
-        sums = _grouped(frame, cells, n_est)
-        den = sums.reshape(fam.n_domains, -1, n_rep).sum(axis=1)
-        return sums, den
-    y = np.nan_to_num(fam.var.values)
-    coded = _value_codes(y, cells)
-    if coded is not None:
+    y = None if fam.var.codes is not None else np.nan_to_num(fam.var.values)
+    coded = None if y is None else _value_codes(y, cells)
+    if y is None:
+        sums, lows = _grouped(frame, cells, n_est)
+    elif coded is not None:
         # few distinct values (an indicator, a scale): group by (domain, value) and weight
         # the sums by the values afterwards — half the work of summing w * y and w
         codes, values = coded
         key = np.where(cells >= 0, cells * values.size + codes, -1)
-        sums = _grouped(frame, key, n_est * values.size).reshape(n_est, values.size, n_rep)
-        return np.einsum("kvr,v->kr", sums, values), sums.sum(axis=1)
-    keyed = frame.with_columns(pl.Series("_y", y))
-    exprs = [(pl.col(c) * pl.col("_y")).sum().alias(f"{c}_y") for c in frame.columns]
-    both = _grouped(keyed, cells, n_est, [*exprs, *(pl.col(c).sum() for c in frame.columns)])
-    return both[:, :n_rep], both[:, n_rep:]
+        sums, lows = _grouped(frame, key, n_est * values.size)
+    else:
+        sums, lows = _grouped(frame, cells, n_est, y)
+    if unchecked is not None:
+        mark_checked(design, lows)
+    if y is None:
+        return sums, sums.reshape(fam.n_domains, -1, n_rep).sum(axis=1)
+    if coded is not None:
+        sums = sums.reshape(n_est, coded[1].size, n_rep)
+        return np.einsum("kvr,v->kr", sums, coded[1]), sums.sum(axis=1)
+    return sums[:, :n_rep], sums[:, n_rep:]
 
 
 def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -74,17 +86,43 @@ def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.searchsorted(values, y), values
 
 
-def _grouped(
-    frame: pl.DataFrame, key: np.ndarray, size: int, exprs: list[pl.Expr] | None = None
-) -> np.ndarray:
-    """Sums of ``frame``'s replicate columns (or of ``exprs``) by ``key`` (rows with a
-    negative key left out): a (size x columns) array.
+def _kernels(cells: int) -> Any:
+    """The compiled loops of ``_kernels`` for a pass over ``cells`` values (rows x
+    replicates), or None: where numba is not installed, or for less data than it takes to
+    repay loading them (about half a second, once per process)."""
+    if cells < _COMPILED_FROM:
+        return None
+    try:
+        from barometer.variance import _kernels
+    except ImportError:
+        return None
+    return _kernels
 
-    Plain column sums go through Arrow's hash aggregation, the columns split into one block
-    per thread (zero-copy from polars; each block reads its columns once); ``exprs`` through
-    a polars group-by."""
+
+def _grouped(
+    frame: pl.DataFrame, key: np.ndarray, size: int, y: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sums of ``frame``'s replicate columns by ``key`` (rows with a negative key left out):
+    a (size x columns) array; with ``y``, the sums of each column times ``y`` and then
+    those of the columns (size x 2 columns). Also each column's smallest value (NaN if a
+    sum is NaN), where the pass finds it, else None.
+
+    One read of every column, the columns shared among threads: a compiled loop per column
+    (``_kernels``); else Arrow's hash aggregation (zero-copy from polars) over one block of
+    columns per thread, or with ``y`` a polars group-by."""
     key = np.where(key < 0, size, key).astype(np.int32)  # a spare group for the rows left out
-    if exprs is None:
+    kernels = _kernels(frame.height * frame.width)
+    if kernels is not None:
+        y_in = np.empty(0) if y is None else np.ascontiguousarray(y, dtype=float)
+        out = parallel_map(
+            lambda c: kernels.key_sums(key, c.to_numpy(), y_in, y is not None, size + 1),
+            frame.get_columns(),
+        )
+        sums = np.hstack([np.column_stack([o[0][j] for o in out]) for j in range(len(out[0][0]))])
+        lows = np.array([o[1] for o in out])
+        lows[np.isnan(sums).reshape(sums.shape[0], -1, lows.size).any(axis=(0, 1))] = np.nan
+        return sums[:size], lows
+    if y is None:
         table = frame.to_arrow()
         names = frame.columns
         n_blocks = min(len(names), max(1, pl.thread_pool_size()))
@@ -98,15 +136,18 @@ def _grouped(
             )
 
         result = np.zeros((size + 1, len(names)))
-        for cols, out in parallel_map(block_sums, blocks):
-            rows = out.column("_k").to_numpy()
+        for cols, part_sums in parallel_map(block_sums, blocks):
+            rows = part_sums.column("_k").to_numpy()
             for c in cols:
-                result[rows, c] = out.column(f"{c}_sum").to_numpy()
-        return result[:size]
-    out = frame.with_columns(pl.Series("_k", key)).group_by("_k").agg(exprs)
-    result = np.zeros((size + 1, out.width - 1))
-    result[out.get_column("_k").to_numpy()] = out.drop("_k").to_numpy()
-    return result[:size]
+                result[rows, c] = part_sums.column(f"{c}_sum").to_numpy()
+        return result[:size], None
+    exprs = [(pl.col(c) * pl.col("_y")).sum().alias(f"{c}_y") for c in frame.columns]
+    exprs += [pl.col(c).sum() for c in frame.columns]
+    keyed = frame.with_columns(pl.Series("_y", y), pl.Series("_k", key))
+    grouped = keyed.group_by("_k").agg(exprs)
+    result = np.zeros((size + 1, grouped.width - 1))
+    result[grouped.get_column("_k").to_numpy()] = grouped.drop("_k").to_numpy()
+    return result[:size], None
 
 
 def _array_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
