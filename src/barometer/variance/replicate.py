@@ -51,15 +51,15 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
     y = None if fam.var.codes is not None else np.nan_to_num(fam.var.values)
     coded = None if y is None else _value_codes(y, cells)
     if y is None:
-        sums, lows = _grouped(frame, cells, n_est)
+        sums, lows = _grouped(frame, _key(cells, n_est), n_est)
     elif coded is not None:
         # few distinct values (an indicator, a scale): group by (domain, value) and weight
         # the sums by the values afterwards — half the work of summing w * y and w
         codes, values = coded
-        key = np.where(cells >= 0, cells * values.size + codes, -1)
+        key = _key(cells, n_est, codes, values.size)
         sums, lows = _grouped(frame, key, n_est * values.size)
     else:
-        sums, lows = _grouped(frame, cells, n_est, y)
+        sums, lows = _grouped(frame, _key(cells, n_est), n_est, y)
     if unchecked is not None:
         mark_checked(design, lows)
     if y is None:
@@ -68,6 +68,20 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
         sums = sums.reshape(n_est, coded[1].size, n_rep)
         return np.einsum("kvr,v->kr", sums, coded[1]), sums.sum(axis=1)
     return sums[:, :n_rep], sums[:, n_rep:]
+
+
+def _key(
+    cells: np.ndarray, n_cells: int, codes: np.ndarray | None = None, n_codes: int = 1
+) -> np.ndarray:
+    """Group of every row for ``_grouped`` (int32): ``cell * n_codes + code``, and for the
+    rows outside every cell (``cells < 0``) a spare group ``n_cells * n_codes``, cheaper
+    than selecting the others."""
+    key = cells.astype(np.int32)
+    if codes is not None:
+        key *= n_codes
+        key += codes
+    key[cells < 0] = n_cells * n_codes
+    return key
 
 
 def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -102,7 +116,8 @@ def _kernels(cells: int) -> Any:
 def _grouped(
     frame: pl.DataFrame, key: np.ndarray, size: int, y: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Sums of ``frame``'s replicate columns by ``key`` (rows with a negative key left out):
+    """Sums of ``frame``'s replicate columns by ``key`` (from ``_key``: ``size`` is the
+    spare group of the rows left out):
     a (size x columns) array; with ``y``, the sums of each column times ``y`` and then
     those of the columns (size x 2 columns). Also each column's smallest value (NaN if a
     sum is NaN), where the pass finds it, else None.
@@ -110,7 +125,6 @@ def _grouped(
     One read of every column, the columns shared among threads: a compiled loop per column
     (``_kernels``); else Arrow's hash aggregation (zero-copy from polars) over one block of
     columns per thread, or with ``y`` a polars group-by."""
-    key = np.where(key < 0, size, key).astype(np.int32)  # a spare group for the rows left out
     kernels = _kernels(frame.height * frame.width)
     if kernels is not None:
         y_in = np.empty(0) if y is None else np.ascontiguousarray(y, dtype=float)
