@@ -1,4 +1,4 @@
-"""Compiled loops for the replicate sums (numba; imported only where available).
+"""Compiled loops for the replicate sums (numba, where installed: see ``AVAILABLE``).
 
 The sums of every replicate weight column by a small integer key are bound by memory
 bandwidth: a loop that reads each column once, with the key, runs at that speed where
@@ -12,8 +12,20 @@ column's smallest value (NaNs ignored: they show in the sums), for the checks of
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-from numba import njit
+
+try:
+    from numba import njit
+
+    AVAILABLE = True
+except ModuleNotFoundError:  # the module stays importable; callers check AVAILABLE
+    AVAILABLE = False
+
+    def njit(**_: Any) -> Callable[[Any], Any]:  # type: ignore[no-redef]
+        return lambda fn: fn
 
 
 @njit(nogil=True, cache=True)

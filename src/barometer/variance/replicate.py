@@ -112,11 +112,9 @@ def _kernels(cells: int) -> Any:
     repay loading them (about half a second, once per process)."""
     if cells < _COMPILED_FROM:
         return None
-    try:
-        from barometer.variance import _kernels
-    except ImportError:
-        return None
-    return _kernels
+    from barometer.variance import _kernels
+
+    return _kernels if _kernels.AVAILABLE else None
 
 
 def _grouped(
