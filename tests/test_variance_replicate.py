@@ -39,7 +39,7 @@ def poll() -> pl.DataFrame:
         "cont": rng.normal(10, 3, n),
         "cat": rng.choice(["x", "y", "z"], n),
     }
-    reps = rng.uniform(0.0, 2.0, (n, 12)) * cols["w"][:, None]
+    reps = rng.uniform(0.0, 2.0, (n, 10)) * cols["w"][:, None]  # 10: not a multiple of 4
     return pl.DataFrame(cols).with_columns(
         **{f"rw{r:02d}": reps[:, r] for r in range(reps.shape[1])}
     )
@@ -73,12 +73,14 @@ def test_kernels_match_bincount(n: int) -> None:
 
     rng = np.random.default_rng(n)
     key = rng.integers(0, 7, n).astype(np.int32)
-    x, y = rng.random(n) - 0.1, rng.normal(size=n)
-    low = x.min() if n else np.inf
-    sums, lo = kernels.key_sums(key, x, np.empty(0), False, 7)
-    np.testing.assert_allclose(sums[0], np.bincount(key, x, 7), rtol=1e-13, atol=1e-15)
-    assert lo == low
-    both, lo = kernels.key_sums(key, x, y, True, 7)
-    np.testing.assert_allclose(both[0], np.bincount(key, x * y, 7), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(both[1], np.bincount(key, x, 7), rtol=1e-13, atol=1e-15)
-    assert lo == low
+    xs, y = rng.random((4, n)) - 0.1, rng.normal(size=n)
+    lows = xs.min(axis=1) if n else np.full(4, np.inf)
+    for with_y in (False, True):
+        sums, lo = kernels.key_sums(key, *xs, y, with_y, 7)
+        assert sums.shape == (4, 1 + with_y, 7)
+        np.testing.assert_array_equal(lo, lows)
+        for x, got in zip(xs, sums, strict=True):
+            np.testing.assert_allclose(got[-1], np.bincount(key, x, 7), rtol=1e-13, atol=1e-15)
+            if with_y:
+                want = np.bincount(key, x * y, 7)
+                np.testing.assert_allclose(got[0], want, rtol=1e-12, atol=1e-14)

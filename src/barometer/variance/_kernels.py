@@ -3,11 +3,10 @@
 The sums of every replicate weight column by a small integer key are bound by memory
 bandwidth: a loop that reads each column once, with the key, runs at that speed where
 NumPy's ``bincount`` and Arrow's hash aggregation spend several cycles a row. Each call
-handles one column and releases the GIL, so the columns are shared among threads. Four
-interleaved accumulators keep consecutive rows of one key from waiting on each other's
-additions; the sums are those of ``np.bincount`` up to rounding. The same read gives the
-column's smallest value (NaNs ignored: they show in the sums), for the checks of
-``replicates.check_values``.
+handles four columns (their four sums of a row are independent, and the key is read once
+for them) and releases the GIL, so the columns are shared among threads; the sums are
+those of ``np.bincount`` up to rounding. The same read gives each column's smallest value
+(NaNs ignored: they show in the sums), for the checks of ``replicates.check_values``.
 """
 
 from __future__ import annotations
@@ -30,20 +29,40 @@ except ModuleNotFoundError:  # the module stays importable; callers check AVAILA
 
 @njit(nogil=True, cache=True)
 def key_sums(
-    key: np.ndarray, x: np.ndarray, y: np.ndarray, with_y: bool, size: int
-) -> tuple[np.ndarray, float]:  # pragma: no cover
-    """``np.bincount(key, x, minlength=size)`` for ``key`` in ``0..size-1`` (1 x size) —
-    ``with_y``, ``bincount(key, x * y)`` first (2 x size) — and ``min(x)``."""
-    parts = 2 if with_y else 1
-    acc = np.zeros((4, parts, size))
-    lo = np.full(4, np.inf)
-    n = x.size
-    for i in range(n):
-        j = i % 4
-        v = x[i]
-        acc[j, parts - 1, key[i]] += v
-        if parts == 2:
-            acc[j, 0, key[i]] += v * y[i]
-        if v < lo[j]:
-            lo[j] = v
-    return acc[0] + acc[1] + acc[2] + acc[3], lo.min()
+    key: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    d: np.ndarray,
+    y: np.ndarray,
+    with_y: bool,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """For four columns ``a``-``d`` at once (one read of the key): ``np.bincount(key, x,
+    minlength=size)`` of each, for ``key`` in ``0..size-1`` (4 x 1 x size) — ``with_y``,
+    ``bincount(key, x * y)`` first (4 x 2 x size) — and each column's minimum (4,)."""
+    acc = np.zeros((4, 2 if with_y else 1, size))
+    sums = acc[:, -1]  # a view: the plain sums
+    lo_a = lo_b = lo_c = lo_d = np.inf
+    for i in range(key.size):
+        k = key[i]
+        va, vb, vc, vd = a[i], b[i], c[i], d[i]
+        sums[0, k] += va
+        sums[1, k] += vb
+        sums[2, k] += vc
+        sums[3, k] += vd
+        if with_y:
+            yi = y[i]
+            acc[0, 0, k] += va * yi
+            acc[1, 0, k] += vb * yi
+            acc[2, 0, k] += vc * yi
+            acc[3, 0, k] += vd * yi
+        if va < lo_a:
+            lo_a = va
+        if vb < lo_b:
+            lo_b = vb
+        if vc < lo_c:
+            lo_c = vc
+        if vd < lo_d:
+            lo_d = vd
+    return acc, np.array([lo_a, lo_b, lo_c, lo_d])

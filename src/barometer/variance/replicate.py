@@ -132,12 +132,17 @@ def _grouped(
     kernels = _kernels(frame.height * frame.width)
     if kernels is not None:
         y_in = np.empty(0) if y is None else np.ascontiguousarray(y, dtype=float)
-        out = parallel_map(
-            lambda c: kernels.key_sums(key, c.to_numpy(), y_in, y is not None, size + 1),
-            frame.get_columns(),
-        )
-        sums = np.hstack([np.column_stack([o[0][j] for o in out]) for j in range(len(out[0][0]))])
-        lows = np.array([o[1] for o in out])
+        columns = [c.to_numpy() for c in frame.get_columns()]
+        quads = [columns[i : i + 4] for i in range(0, len(columns), 4)]
+        quads[-1] += [quads[-1][0]] * (4 - len(quads[-1]))  # padding, dropped below
+
+        def four(q: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            return kernels.key_sums(key, *q, y_in, y is not None, size + 1)
+
+        out = parallel_map(four, quads)
+        acc = np.concatenate([o[0] for o in out])[: len(columns)]  # (R, parts, size + 1)
+        sums = acc.transpose(2, 1, 0).reshape(size + 1, -1)
+        lows = np.concatenate([o[1] for o in out])[: len(columns)]
         lows[np.isnan(sums).reshape(sums.shape[0], -1, lows.size).any(axis=(0, 1))] = np.nan
         return sums[:size], lows
     if y is None:
