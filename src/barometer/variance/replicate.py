@@ -72,7 +72,7 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
 
 def _finite(values: np.ndarray) -> np.ndarray:
     """``np.nan_to_num(values)``, without its copy and its checks for infinities when every
-    value is finite already (the usual case: missing values are rows outside the cells)."""
+    value is finite already (an indicator or a score without missing values)."""
     return values if np.isfinite(values).all() else np.nan_to_num(values)
 
 
@@ -86,7 +86,9 @@ def _key(
     if codes is not None:
         key *= n_codes
         key += codes
-    key[cells < 0] = n_cells * n_codes
+    outside = cells < 0
+    if outside.any():
+        key[outside] = n_cells * n_codes
     return key
 
 
@@ -96,7 +98,7 @@ def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarr
     scales) are coded by an offset, without sorting or searching."""
     lo, hi = float(y.min()), float(y.max())
     if hi - lo < 16:
-        shifted = y - lo
+        shifted = y - lo if lo else y
         codes = shifted.astype(np.int8)
         if np.array_equal(codes, shifted):
             return codes, lo + np.arange(int(hi - lo) + 1, dtype=float)
