@@ -562,7 +562,9 @@ class ReplicateDesign(_Estimating):
     the mean of the replicates, or on the full-sample estimate with ``mse=True``.
     Default ``scale`` per type (R): jk1 (R-1)/R, jkn 1 (``rscales`` required: (n_h-1)/n_h),
     brr 1/R, fay 1/(R (1-rho)^2), bootstrap 1/(R-1), sdr 4/R. Replicate columns hold
-    the full replicate weights (R's ``combined.weights=TRUE``).
+    the full replicate weights (R's ``combined.weights=TRUE``). Missing replicate weights
+    (nulls) are refused here; NaN or negative ones when the weights are first read (the
+    first estimate checks them in the pass that sums them).
     """
 
     def __init__(
@@ -580,8 +582,9 @@ class ReplicateDesign(_Estimating):
 
         type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
         frame = self._bind(data, weights)
-        setup = replicate_setup(frame, replicates, type, rscales, scale, rho)
+        setup = replicate_setup(frame, replicates, type, rscales, scale, rho, check=False)
         self.replicate_frame = setup.weights
+        self._unchecked = True  # NaN/negative weights: found by the first pass that reads them
         self.type = type
         self.scale = setup.scale
         self.rscales = setup.rscales
@@ -591,7 +594,7 @@ class ReplicateDesign(_Estimating):
 
     def __repr__(self) -> str:
         return (
-            f"ReplicateDesign({self.n} rows, {self.replicate_frame.width} "
+            f"ReplicateDesign({self.n} rows, {len(self.rscales)} "
             f"{self.type} replicates, scale={self.scale:.6g})"
         )
 
@@ -603,24 +606,27 @@ class ReplicateDesign(_Estimating):
             self._frame = pl.DataFrame(
                 self._array, schema=[f"r{i}" for i in range(self._array.shape[1])]
             )
+        elif self.__dict__.get("_unchecked"):
+            from barometer.replicates import mark_checked
+
+            mark_checked(self, None)
         return self._frame
 
     @replicate_frame.setter
     def replicate_frame(self, frame: pl.DataFrame) -> None:
-        self._frame, self._array = frame, None
+        self._frame, self._array, self._unchecked = frame, None, False
 
     @property
     def replicate_weights(self) -> np.ndarray:
         """The replicate weights as an n x R array (row order; formed on first use)."""
         if self._array is None:
-            assert self._frame is not None
-            self._array = np.ascontiguousarray(self._frame.to_numpy())
+            self._array = np.ascontiguousarray(self.replicate_frame.to_numpy())
             self._array.setflags(write=False)
         return self._array
 
     @replicate_weights.setter
     def replicate_weights(self, weights: np.ndarray) -> None:
-        self._array, self._frame = np.asarray(weights, dtype=float), None
+        self._array, self._frame, self._unchecked = np.asarray(weights, dtype=float), None, False
 
     @property
     def degf(self) -> int:

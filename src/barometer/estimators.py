@@ -64,7 +64,7 @@ class RatioFamily:
         if self.var.categorical:
             y = (self.var.codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)  # type: ignore[index]
         else:
-            y = np.nan_to_num(self.var.values)[:, None]  # type: ignore[index]
+            y = self.var.filled[:, None]
         if self.ratio:
             z = w[:, None] * (y - self.theta[dd]) / self.denom[dd][:, None]
         else:
@@ -100,7 +100,7 @@ def _family(
         num = reduce.sums(cells, n_cells, w).reshape(n_domains, n_levels)
         denom = num.sum(axis=1)
     else:
-        num = reduce.sums(dom, n_domains, w * np.nan_to_num(var.values))[:, None]  # type: ignore[arg-type]
+        num = reduce.sums(dom, n_domains, w * var.filled)[:, None]
         denom = reduce.sums(dom, n_domains, w)
     count = reduce.sums(cells, n_cells).reshape(n_domains, n_levels).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -350,7 +350,7 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
             mean_sq = p
             mean = p
         else:
-            y = np.nan_to_num(fam.var.values)  # type: ignore[arg-type]
+            y = fam.var.filled
             sq = reduce.sums(fam.dom, fam.n_domains, w * y * y)[:, None]
             mean_sq = sq / psum
             mean = fam.theta / psum if not fam.ratio else fam.theta

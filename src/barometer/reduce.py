@@ -50,6 +50,16 @@ class Variable:
         return 1 if self.levels is None else self.levels.len()
 
     @property
+    def filled(self) -> np.ndarray:
+        """``np.nan_to_num(values)`` (missing values as 0), formed once; the values
+        themselves when all are finite (no copy, no checks for infinities)."""
+        if "filled" not in self._cache:
+            v = self.values
+            assert v is not None
+            self._cache["filled"] = v if np.isfinite(v).all() else np.nan_to_num(v)
+        return self._cache["filled"]
+
+    @property
     def valid(self) -> np.ndarray:
         if self.categorical:
             return self.codes >= 0  # type: ignore[operator]
@@ -113,6 +123,8 @@ def domain_codes(dom: np.ndarray, var: Variable) -> np.ndarray:
 def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
     """``np.bincount`` over ``codes`` into ``size`` bins; rows with a negative code are dropped
     (sent to one spare bin, which is cheaper than selecting the others)."""
+    if codes.size and codes.min() >= 0:  # no row left out: no copy of the codes
+        return np.bincount(codes, weights, minlength=size).astype(float, copy=False)
     return binned_sums(np.where(codes < 0, size, codes), size, weights)
 
 
@@ -228,7 +240,7 @@ def pair_sums(var: Variable, pairs: PsuPairs, dom: np.ndarray, w: np.ndarray) ->
     assert var.values is not None
     missing = np.isnan(var.values)
     code = np.where(missing, pairs.size, pairs.codes)
-    num = binned_sums(code, pairs.size, w * np.nan_to_num(var.values))
+    num = binned_sums(code, pairs.size, w * var.filled)
     den = binned_sums(code, pairs.size, w)
     return PairSums(var, num[None, :], den, _observed(pairs, dom, missing))
 
