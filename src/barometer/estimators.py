@@ -139,20 +139,19 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
         if not full:
             return _pair_sums(fam)
         return lin.psu_sums(_psu_totals(fam), s, full)
-    z = fam.influence()
-    found = calibrated.accumulate(z, fam.dom, fam.n_domains, steps)
-    if found is None:
+    plan = calibrated.plan(design)
+    if plan is None:
         return _calibrated_sums(fam, full)
-    distinct, acc = found
+    z = fam.influence()
+    rows = calibrated.DomainRows.of(z, fam.dom, fam.n_domains)
+    acc = calibrated.accumulate(rows, plan)
     if s.element:
         s2, s1 = _element_sums(fam, full, z)
-        s1 = s1 - calibrated.group_corrections(distinct, acc, s.strata, s.n_strata).T
+        s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
         scale, _ = lin.stratum_factors(s)
-        s2 = s2 + calibrated.element_second_moments(
-            distinct, acc, z, fam.dom, fam.n_domains, scale[s.strata], full
-        )
+        s2 = s2 + calibrated.element_second_moments(plan, acc, rows, scale[s.strata], full)
         return s2, s1
-    zp = _psu_totals(fam) - calibrated.group_corrections(distinct, acc, s.psu, s.n_psus).T
+    zp = _psu_totals(fam) - calibrated.group_corrections(plan, acc, s.psu, s.n_psus, "psu").T
     return lin.psu_sums(zp, s, full)
 
 

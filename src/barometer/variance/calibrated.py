@@ -17,7 +17,9 @@ which keeps calibrated variances linear in the respondents with a small constant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +38,37 @@ class Projection:
     a: np.ndarray
     q: np.ndarray
     norm: np.ndarray
+
+
+@dataclass(eq=False)
+class Plan:
+    """A design's projections and their cross tables: design constants, formed once and
+    reused by every estimate on the design (a banner asks for hundreds)."""
+
+    steps: tuple[CalibrationStep, ...]
+    distinct: list[Projection]
+    order: list[int]
+    tables: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)
+
+    def table(self, key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self.tables:
+            self.tables[key] = make()
+        return self.tables[key]
+
+
+def plan(design: Any) -> Plan | None:
+    """The design's ``Plan``, cached on it; ``None`` when a step is not a cell projection.
+
+    A calibrated copy of a design starts from the same attributes, so the cache is trusted
+    only while it belongs to the design's current calibration steps."""
+    steps = design.calibration
+    cached = design.__dict__.get("_calibration_plan")
+    if cached is not None and cached[0] is steps:
+        return cached[1]
+    found = projections(steps)
+    made = None if found is None else Plan(steps, *found)
+    design.__dict__["_calibration_plan"] = (steps, made)
+    return made
 
 
 def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], list[int]] | None:
@@ -83,63 +116,79 @@ def cross_table(
     return np.bincount(g1 * size2 + g2, values, minlength=size1 * size2).reshape(size1, size2)
 
 
-def cell_sums(
-    g: np.ndarray, size: int, r: np.ndarray, z: np.ndarray, dom: np.ndarray, n_domains: int
-) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class DomainRows:
+    """The rows inside a family's domains (``rows`` is None when all are) with their
+    influence values and domain codes, selected once for all the projections."""
+
+    rows: np.ndarray | None
+    z: np.ndarray
+    dom: np.ndarray
+    n_domains: int
+
+    @classmethod
+    def of(cls, z: np.ndarray, dom: np.ndarray, n_domains: int) -> DomainRows:
+        inside = dom >= 0
+        if inside.all():  # the usual domains (countries, waves): no row to leave out
+            return cls(None, z, dom, n_domains)
+        rows = np.flatnonzero(inside)
+        return cls(rows, z[rows], dom[rows], n_domains)
+
+    def pick(self, x: np.ndarray) -> np.ndarray:
+        return x if self.rows is None else np.take(x, self.rows)
+
+
+def cell_sums(g: np.ndarray, size: int, r: np.ndarray, d: DomainRows) -> np.ndarray:
     """``rowsum(z * r, g)`` for domain-sparse influence values: (cells x K), K = D x L."""
-    inside = dom >= 0
-    n_levels = z.shape[1]
-    code = g[inside] * n_domains + dom[inside]
-    out = np.empty((size * n_domains, n_levels))
-    zr = z[inside] * r[inside][:, None]
+    code = d.pick(g) * d.n_domains + d.dom
+    r = d.pick(r)
+    n_levels = d.z.shape[1]
+    out = np.empty((size * d.n_domains, n_levels))
     for lv in range(n_levels):
-        out[:, lv] = np.bincount(code, zr[:, lv], minlength=size * n_domains)
-    return out.reshape(size, n_domains * n_levels)
+        out[:, lv] = np.bincount(code, d.z[:, lv] * r, minlength=size * d.n_domains)
+    return out.reshape(size, d.n_domains * n_levels)
 
 
-def accumulate(
-    z: np.ndarray, dom: np.ndarray, n_domains: int, steps: tuple[CalibrationStep, ...]
-) -> tuple[list[Projection], list[np.ndarray]] | None:
+def accumulate(d: DomainRows, plan: Plan) -> list[np.ndarray]:
     """Run the projections on the cell table: the accumulated ``A_v`` of every projection."""
-    found = projections(steps)
-    if found is None:
-        return None
-    distinct, order = found
-    base = [cell_sums(p.g, p.size, p.q, z, dom, n_domains) for p in distinct]
-    cross: dict[tuple[int, int], np.ndarray] = {}
+    distinct = plan.distinct
+    base = [cell_sums(p.g, p.size, p.q, d) for p in distinct]
     acc = [np.zeros_like(b) for b in base]
-    for u in order:
+    for u in plan.order:
         pu = distinct[u]
         m = base[u].copy()
         for v, av in enumerate(acc):
             if not av.any():
                 continue
-            if (u, v) not in cross:
-                pv = distinct[v]
-                cross[(u, v)] = cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
-            m -= cross[(u, v)] @ av
+            pv = distinct[v]
+            cross = plan.table(
+                ("cross", u, v),
+                lambda pu=pu, pv=pv: cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q),
+            )
+            m -= cross @ av
         acc[u] += m / pu.norm[:, None]
-    return distinct, acc
+    return acc
 
 
 def group_corrections(
-    distinct: list[Projection], acc: list[np.ndarray], group: np.ndarray, n_groups: int
+    plan: Plan, acc: list[np.ndarray], group: np.ndarray, n_groups: int, kind: str
 ) -> np.ndarray:
     """``sum_v rowsum(a_v * A_v[g_v], group)``: what the projections take off each group's
-    total (groups: PSUs or strata), (groups x K)."""
+    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K)."""
     out = np.zeros((n_groups, acc[0].shape[1]))
-    for p, av in zip(distinct, acc, strict=True):
+    for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True)):
         if av.any():
-            out += cross_table(group, n_groups, p.g, p.size, p.a) @ av
+            table = plan.table(
+                (kind, v), lambda p=p: cross_table(group, n_groups, p.g, p.size, p.a)
+            )
+            out += table @ av
     return out
 
 
 def element_second_moments(
-    distinct: list[Projection],
+    plan: Plan,
     acc: list[np.ndarray],
-    z: np.ndarray,
-    dom: np.ndarray,
-    n_domains: int,
+    d: DomainRows,
     row_scale: np.ndarray,
     full: bool,
 ) -> np.ndarray:
@@ -147,16 +196,21 @@ def element_second_moments(
     what the projections change in ``sum_i s_i x_i x_i'`` (element designs)."""
     k = acc[0].shape[1]
     out = np.zeros((k, k)) if full else np.zeros(k)
-    live = [(p, av) for p, av in zip(distinct, acc, strict=True) if av.any()]
-    for p, av in live:
-        w = cell_sums(p.g, p.size, row_scale * p.a, z, dom, n_domains)  # (G_v x K)
+    live = [(v, p, av) for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True))]
+    live = [item for item in live if item[2].any()]
+    for v, p, av in live:
+        sa = plan.table(("scaled", v), lambda p=p: row_scale * p.a)
+        w = cell_sums(p.g, p.size, sa, d)  # (G_v x K)
         if full:
             cross = w.T @ av
             out -= cross + cross.T
         else:
             out -= 2.0 * np.einsum("gk,gk->k", w, av)
-        for p2, av2 in live:
-            q = cross_table(p.g, p.size, p2.g, p2.size, row_scale * p.a * p2.a)
+        for v2, p2, av2 in live:
+            q = plan.table(
+                ("second", v, v2),
+                lambda p=p, p2=p2, sa=sa: cross_table(p.g, p.size, p2.g, p2.size, sa * p2.a),
+            )
             if full:
                 out += av.T @ q @ av2
             else:
