@@ -140,3 +140,17 @@ def test_estimator_errors_name_the_variable() -> None:
         d.mean("y", by="sst")
     with pytest.raises(bm.EstimationError, match=r"level 'c' does not occur in variable 'st'"):
         d.proportion("st", level="c")
+
+
+def test_extreme_integer_ids_code_as_small_ones() -> None:
+    # ids near the int64 limits, and UInt64 ids beyond them, are strata and PSUs like any
+    base = pl.DataFrame(
+        {"st": [1, 1, 1, 2, 2, 2], "p": [1, 2, 3, 4, 5, 6], "y": [1.0, 2.0, 4.0, 3.0, 5.0, 9.0]}
+    )
+    big = 9_000_000_000_000_000_000
+    near = base.with_columns(pl.col("st") + big, pl.col("p") - big)
+    beyond = base.with_columns(pl.col("p").cast(pl.UInt64) + 2**63)
+    want = bm.Design(base, strata="st", psu="p").mean("y").to_polars()
+    for df in (near, beyond):
+        got = bm.Design(df, strata="st", psu="p").mean("y").to_polars()
+        assert got.select("estimate", "se").equals(want.select("estimate", "se"))

@@ -94,7 +94,7 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     if valid.len() == 0:
         return np.full(s.len(), -1, dtype=np.int64), valid
     lo, hi = int(valid.min()), int(valid.max())  # type: ignore[arg-type]
-    if hi - lo > 10_000_000:
+    if hi - lo > 10_000_000 or hi >= 2**63:  # a wide range, or ids beyond int64: sort
         levels = valid.unique().sort()
         codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
         return codes, levels

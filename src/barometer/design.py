@@ -100,17 +100,19 @@ def _integer_ids(
     (stratum, psu) order) and a function giving the per-row codes. ``None`` when the
     columns are not such ids (the general path codes them)."""
     hs, ps = frame.get_column(strata), frame.get_column(psu)
-    if not (hs.dtype.is_integer() and ps.dtype.is_integer()) or frame.height == 0:
-        return None
+    signed = (hs.dtype, ps.dtype)
+    if not all(t.is_integer() and t != pl.UInt64 for t in signed) or frame.height == 0:
+        return None  # (UInt64 ids may not fit in int64: the general path codes them)
     h, p = hs.cast(pl.Int64).to_numpy(), ps.cast(pl.Int64).to_numpy()
     h_lo, p_lo = int(h.min()), int(p.min())
     h_span, p_span = int(h.max()) - h_lo + 1, int(p.max()) - p_lo + 1
     span = h_span * p_span
     if span > max(4 * frame.height, 1 << 16):
         return None
-    key = h * p_span
+    key = h - h_lo  # offsets first: ids near the int64 limits must not overflow
+    key *= p_span
     key += p
-    key -= h_lo * p_span + p_lo
+    key -= p_lo
     keys = np.flatnonzero(np.bincount(key, minlength=span) > 0)  # on bools: ~6x faster
     h_present, psu_stratum = np.unique(keys // p_span, return_inverse=True)
     labels = pl.DataFrame([pl.Series(strata, h_present + h_lo).cast(hs.dtype)])
