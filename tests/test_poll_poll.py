@@ -168,9 +168,12 @@ def test_unweighted_store_and_stale_weights(tmp_path: Path) -> None:
     assert p.estimate("us_relationship", weights="base").to_polars().height == 12
     p.weight()
     assert p.weighted
+    de = pl.col("country") == "DE"
+    assert p.bases().filter(de)["n"].to_list() == [60]
     write_sav(sample("DE", "2024-11", 50, seed=5), tmp_path / "data/de_202411.sav")
     ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
     assert not p.weighted  # data changed: weights cleared
+    assert p.bases().filter(de)["n"].to_list() == [50]  # not the bases kept from before
     with pytest.raises(EstimationError, match="not weighted"):
         p.estimate("us_relationship")
 

@@ -9,7 +9,7 @@ shares and ``Estimates.combine`` for regions.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +80,7 @@ class Poll:
         self._spec: PollSpec | None = None
         self._designs: dict[tuple[Any, ...], Any] = {}
         self._stamp: tuple[Any, str] | None = None
+        self._memo: dict[str, tuple[str, Any]] = {}
 
     # -- construction ----------------------------------------------------------------------
 
@@ -117,12 +118,25 @@ class Poll:
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
-        return self.store.query(
-            "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
-            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-            "GROUP BY r.country, r.wave, c.position, w.position "
-            "ORDER BY c.position, w.position"
+        return self._while_unchanged(
+            "bases",
+            lambda: self.store.query(
+                "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
+                "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+                "GROUP BY r.country, r.wave, c.position, w.position "
+                "ORDER BY c.position, w.position"
+            ),
         )
+
+    def _while_unchanged(self, name: str, read: Callable[[], Any]) -> Any:
+        """``read()``, kept until the store changes (a banner workbook asks once per
+        question, and each query opens the DuckDB file)."""
+        state = self._state()
+        kept = self._memo.get(name)
+        if kept is None or kept[0] != state:
+            kept = (state, read())
+            self._memo[name] = kept
+        return kept[1]
 
     def sources(self) -> pl.DataFrame:
         """The sources ingested: id, file, format, sha256, rows, time, firm, mode."""
@@ -225,8 +239,11 @@ class Poll:
             if q.id in frame.columns
         )
 
-    def _store_columns(self) -> set[str]:
-        return set(self.store.query("SELECT * FROM respondents LIMIT 0").columns)
+    def _store_columns(self) -> frozenset[str]:
+        return self._while_unchanged(
+            "columns",
+            lambda: frozenset(self.store.query("SELECT * FROM respondents LIMIT 0").columns),
+        )
 
     def weight(
         self, tol: float = 1e-8, cap: float | None = None, max_iter: int = 100
