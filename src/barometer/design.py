@@ -162,6 +162,7 @@ def _structure(
             h_code, labels = np.zeros(n, dtype=np.int64), pl.DataFrame()
         n_strata = int(h_code.max()) + 1 if n else 1
         psu_code, psu_stratum = _number_psus(frame, strata, psu, nest, h_code, n_strata, labels)
+        # the codes are at hand here: a callable that just returns them
         rows = functools.partial(tuple, (h_code, psu_code))  # type: ignore[assignment]
     n_psu = np.bincount(psu_stratum, minlength=n_strata)
     f = np.ones(n_strata)

@@ -85,12 +85,10 @@ def _family(
     dom_coding_codes: np.ndarray,
     n_domains: int,
     ratio: bool,
-    pairs: reduce.PsuPairs | None = None,
 ) -> RatioFamily:
     w = design.weights  # type: ignore[attr-defined]
     if _clustered(design):
-        if pairs is None:
-            pairs = reduce.make_pairs(dom_coding_codes, n_domains, design.structure)  # type: ignore[attr-defined]
+        pairs = reduce.make_pairs(dom_coding_codes, n_domains, design.structure)  # type: ignore[attr-defined]
         sums = reduce.pair_sums(var, pairs, dom_coding_codes, w)
         return _pair_family(design, sums, pairs, dom_coding_codes, ratio)
     dom = reduce.domain_codes(dom_coding_codes, var)

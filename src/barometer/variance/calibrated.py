@@ -129,7 +129,7 @@ class DomainRows:
     @classmethod
     def of(cls, z: np.ndarray, dom: np.ndarray, n_domains: int) -> DomainRows:
         inside = dom >= 0
-        if inside.all():  # the usual domains (countries, waves): no row to leave out
+        if inside.all():  # domains that cover every row: none to leave out
             return cls(None, z, dom, n_domains)
         rows = np.flatnonzero(inside)
         return cls(rows, z[rows], dom[rows], n_domains)

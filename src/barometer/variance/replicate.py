@@ -48,7 +48,7 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
     unchecked = unchecked_frame(design)
     frame = design.replicate_frame if unchecked is None else unchecked
     n_rep = frame.width
-    y = None if fam.var.codes is not None else _finite(fam.var.values)
+    y = None if fam.var.codes is not None else fam.var.filled
     coded = None if y is None else _value_codes(y, cells)
     if y is None:
         sums, lows = _grouped(frame, _key(cells, n_est), n_est)
@@ -68,12 +68,6 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
         sums = sums.reshape(n_est, coded[1].size, n_rep)
         return np.einsum("kvr,v->kr", sums, coded[1]), sums.sum(axis=1)
     return sums[:, :n_rep], sums[:, n_rep:]
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    """``np.nan_to_num(values)``, without its copy and its checks for infinities when every
-    value is finite already (an indicator or a score without missing values)."""
-    return values if np.isfinite(values).all() else np.nan_to_num(values)
 
 
 def _key(
