@@ -122,10 +122,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=1_000_000)
     args = parser.parse_args()
-    from barometer.findings import find
     from barometer.poll.poll import Poll
-    from barometer.report import write_report
-    from barometer.report.banner import banner_tables, write_xlsx
+    from barometer.publish import write_report
+    from barometer.publish.banner.tables import banner_tables, write_xlsx
+    from barometer.publish.findings.find import find
 
     out = DATA / f"publish_{args.n}"
     times: dict[str, float] = {}

@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from _pollkit import make_poll, sample
 from barometer.cli import app
 from barometer.poll.spec import load_spec
+from tests.support.pollkit import make_poll, sample
 
 runner = CliRunner()
 

@@ -6,9 +6,9 @@ The public API is re-exported here. Names are loaded on first use, so that
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from barometer._lazy import lazy_exports
 from barometer.errors import (
     BarometerError,
     DesignError,
@@ -19,11 +19,8 @@ from barometer.errors import (
 )
 
 if TYPE_CHECKING:
-    from barometer.chisq import ChisqTest
-    from barometer.design import Design, ReplicateDesign
-    from barometer.estimates import Contrast, Estimates
-    from barometer.poll import Poll
-    from barometer.significance import (
+    from barometer.core.chisq import ChisqTest
+    from barometer.core.comparisons import (
         Difference,
         adjust_pvalues,
         difference,
@@ -32,21 +29,26 @@ if TYPE_CHECKING:
         pairwise_differences,
         region,
     )
+    from barometer.core import weighting
+    from barometer.core.design import Design, ReplicateDesign
+    from barometer.core.estimates import Contrast, Estimates
+    from barometer.poll import Poll
 
 _LAZY = {
-    "Design": "barometer.design",
-    "ReplicateDesign": "barometer.design",
-    "Contrast": "barometer.estimates",
-    "Estimates": "barometer.estimates",
+    "Design": "barometer.core.design",
+    "ReplicateDesign": "barometer.core.design",
+    "Contrast": "barometer.core.estimates",
+    "Estimates": "barometer.core.estimates",
     "Poll": "barometer.poll",
-    "ChisqTest": "barometer.chisq",
-    "Difference": "barometer.significance",
-    "adjust_pvalues": "barometer.significance",
-    "difference": "barometer.significance",
-    "level_difference": "barometer.significance",
-    "net": "barometer.significance",
-    "pairwise_differences": "barometer.significance",
-    "region": "barometer.significance",
+    "ChisqTest": "barometer.core.chisq",
+    "Difference": "barometer.core.comparisons",
+    "adjust_pvalues": "barometer.core.comparisons",
+    "difference": "barometer.core.comparisons",
+    "level_difference": "barometer.core.comparisons",
+    "net": "barometer.core.comparisons",
+    "pairwise_differences": "barometer.core.comparisons",
+    "region": "barometer.core.comparisons",
+    "weighting": "barometer.core.weighting",
 }
 
 __all__ = [
@@ -69,18 +71,9 @@ __all__ = [
     "net",
     "pairwise_differences",
     "region",
+    "weighting",
 ]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'barometer' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -188,7 +188,7 @@ def demo(
     """
     console = _console()
     with _bad_input():
-        from barometer.poll.demo import build_demo
+        from barometer.demo.build import build_demo
         from barometer.poll.poll import Poll
 
         with _progress("writing the demo poll's files") as update:
@@ -208,9 +208,9 @@ def demo(
 
 def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
     """Findings (Markdown, JSON), banner workbook and HTML report of a weighted poll."""
-    from barometer.findings import find
-    from barometer.report import write_report
-    from barometer.report.banner import banner, banner_tables, write_xlsx
+    from barometer.publish import write_report
+    from barometer.publish.banner.tables import banner, banner_tables, write_xlsx
+    from barometer.publish.findings.find import find
 
     with _progress("publishing") as update:
         update("scanning for findings", 0, 3)
@@ -240,7 +240,7 @@ def report(
     """Write the self-contained HTML report: findings, a section per question, methodology."""
     with _bad_input():
         from barometer.poll.poll import Poll
-        from barometer.report import write_report
+        from barometer.publish import write_report
 
         poll = Poll.open(store)
         path = write_report(poll, out, findings=poll.findings().headlines(8))
@@ -280,7 +280,7 @@ def banners(
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
         from barometer.poll.poll import Poll
-        from barometer.report.banner import banner_tables, write_csv, write_xlsx
+        from barometer.publish.banner.tables import banner_tables, write_csv, write_xlsx
 
         tables = banner_tables(Poll.open(store), banners=_split(by) or ["country"])
         path = write_csv(tables, out) if csv else write_xlsx(tables, out)

@@ -1,4 +1,4 @@
-"""Rao-Scott chi-square (barometer.chisq), against R ``svychisq``.
+"""Rao-Scott chi-square (barometer.core.chisq), against R ``svychisq``.
 
 The F/Chisq cases are also checked against the committed R fixtures in
 test_reference_compare.py; here the R numbers not in those fixtures are given inline with
@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from _designs import clus1, gen_poll
-from _reference import load_data
-from barometer.chisq import ChisqTest, chisq
+from barometer.core.chisq import ChisqTest, chisq
+from tests.support.designs import clus1, gen_poll
+from tests.support.reference import load_data
 
 # R's survey reports these to ~1e-15; the contract is 1e-8 relative.
 REL = 1e-8

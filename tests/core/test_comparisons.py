@@ -1,5 +1,5 @@
 """Differences, nets, regions, pairwise tests and p-value adjustment
-(barometer.significance).
+(barometer.core.comparisons).
 
 The svycontrast contrasts are also checked against the committed R fixtures in
 test_reference_compare.py; here the R numbers not in those fixtures are given inline with
@@ -16,9 +16,7 @@ import pytest
 from scipy import stats
 
 import barometer as bm
-from _designs import clus1, gen_poll
-from _reference import cases, load_data
-from barometer.significance import (
+from barometer.core.comparisons import (
     adjust_pvalues,
     difference,
     level_difference,
@@ -27,6 +25,8 @@ from barometer.significance import (
     region,
     select,
 )
+from tests.support.designs import clus1, gen_poll
+from tests.support.reference import cases, load_data
 
 # R's survey reports these to ~1e-15; the contract is 1e-8 relative.
 REL = 1e-8

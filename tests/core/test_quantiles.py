@@ -24,7 +24,7 @@ from barometer.errors import EstimationError
 # (upper - lower) / (2 t): R prints 15 significant digits.
 REL_TOL = 1e-13
 
-DATA = Path(__file__).parent / "reference" / "data"
+DATA = Path(__file__).parents[1] / "reference" / "data"
 POP = {"E": 4421, "H": 755, "M": 1018}
 NAN = float("nan")
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import barometer as bm
-from _reference import AREAS, case_ids, cases, check_case, load_data, load_fixture
+from tests.support.reference import AREAS, case_ids, cases, check_case, load_data, load_fixture
 
 
 @pytest.mark.parametrize("case", cases("core"), ids=case_ids("core"))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from _reference import case_ids, cases, check_case
+from tests.support.reference import case_ids, cases, check_case
 
 
 @pytest.mark.parametrize("case", cases("replicates"), ids=case_ids("replicates"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from _reference import case_ids, cases, check_case
+from tests.support.reference import case_ids, cases, check_case
 
 
 @pytest.mark.parametrize("case", cases("weighting"), ids=case_ids("weighting"))

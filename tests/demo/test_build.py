@@ -13,8 +13,8 @@ import pyreadstat
 import pytest
 
 import barometer as bm
-from barometer.poll import _demo_population as popn
-from barometer.poll.demo import FIRMS, ITEM_MISSING, build_demo, draw_sample
+from barometer.demo import population as popn
+from barometer.demo.build import FIRMS, ITEM_MISSING, build_demo, draw_sample
 from barometer.poll.spec import PollSpec, Source, load_spec
 
 # Population shares are fitted by IPF to 1e-14; allow rounding in sums of ~50 cells.

@@ -9,10 +9,10 @@ import polars as pl
 import pyreadstat
 import pytest
 
-from _pollkit import edit_spec, make_poll, sample, snapshot, write_sav
 from barometer.errors import IngestError
 from barometer.poll.ingest import ingest
 from barometer.poll.store import Store
+from tests.support.pollkit import edit_spec, make_poll, sample, snapshot, write_sav
 
 
 @pytest.fixture

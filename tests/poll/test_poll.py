@@ -9,7 +9,10 @@ import polars as pl
 import pytest
 import yaml
 
-from _pollkit import (
+from barometer.errors import EstimationError, SpecError, WeightingError
+from barometer.poll.ingest import ingest
+from barometer.poll.poll import Poll
+from tests.support.pollkit import (
     AGE_TARGET,
     COUNTRIES,
     GENDER_TARGET,
@@ -19,9 +22,6 @@ from _pollkit import (
     sample,
     write_sav,
 )
-from barometer.errors import EstimationError, SpecError, WeightingError
-from barometer.poll.ingest import ingest
-from barometer.poll.poll import Poll
 
 #: Raking tolerance asked for, and the check on the margins it implies.
 TOL = 1e-10

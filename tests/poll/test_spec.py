@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _pollkit import base_spec, make_poll
 from barometer.errors import SpecError
 from barometer.poll.spec import dump_spec, load_spec, parse_spec
+from tests.support.pollkit import base_spec, make_poll
 
 
 def _spec_with_sources() -> dict:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from _pollkit import make_poll, sample, snapshot, write_sav
 from barometer.errors import BarometerError
 from barometer.poll import store as store_module
 from barometer.poll.ingest import ingest
 from barometer.poll.store import Store
+from tests.support.pollkit import make_poll, sample, snapshot, write_sav
 
 TESTS = Path(__file__).parent
 

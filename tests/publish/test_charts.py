@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError
-from barometer.estimates import Estimates
-from barometer.report.charts import (
+from barometer.publish.charts import (
     LevelStyle,
     gap_dots,
     save_png,

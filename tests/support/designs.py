@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 import barometer as bm
-from _reference import load_data
+from tests.support.reference import load_data
 
 
 @cache

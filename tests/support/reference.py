@@ -20,7 +20,7 @@ import polars as pl
 
 import barometer as bm
 
-REFERENCE_DIR = Path(__file__).parent / "reference"
+REFERENCE_DIR = Path(__file__).parents[1] / "reference"
 DATA_DIR = REFERENCE_DIR / "data"
 
 # --- tolerances ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ _CACHE: dict[str, Any] = {}
 def demo_poll(factory: pytest.TempPathFactory) -> Any:
     """The weighted demo poll (built in a session temp dir)."""
     if "poll" not in _CACHE:
-        from barometer.poll.demo import build_demo
+        from barometer.demo.build import build_demo
         from barometer.poll.poll import Poll
 
         root = factory.mktemp("report_demo")
@@ -50,7 +50,7 @@ def demo_poll(factory: pytest.TempPathFactory) -> Any:
 def demo_report(factory: pytest.TempPathFactory) -> DemoReport:
     """The demo poll's report, written once with :data:`FINDINGS`."""
     if "report" not in _CACHE:
-        from barometer.report.html import collect, render_report
+        from barometer.publish.report.html import collect, render_report
 
         poll = demo_poll(factory)
         data = collect(poll)

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from barometer import estimators, reduce
+from barometer.core import estimators, reduce
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import ChisqStatistic, check_option
 

@@ -3,7 +3,7 @@ column-proportion tests and multiplicity adjustment.
 
 Everything here is small dense algebra on the estimates and their covariance matrix, which
 the estimators already compute from one grouped pass over the data (``Estimates.vcov``,
-``estimators.family_variance``). The Rao-Scott chi-square lives in :mod:`barometer.chisq`.
+``estimators.family_variance``). The Rao-Scott chi-square lives in :mod:`barometer.core.chisq`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from barometer.core.estimates import Estimates, linear_contrast
+from barometer.core.intervals import wald_interval
 from barometer.errors import EstimationError, did_you_mean
-from barometer.estimates import Estimates, linear_contrast
-from barometer.intervals import wald_interval
 from barometer.options import PAdjustMethod, check_option
 
 # ---------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def difference(
     Examples
     --------
     >>> import polars as pl, barometer as bm
-    >>> from barometer.significance import difference
+    >>> from barometer.core.comparisons import difference
     >>> df = pl.DataFrame({"g": ["a", "b"] * 50, "y": [1.0, 0.0, 1.0, 1.0] * 25})
     >>> e = bm.Design(df).mean("y", by="g")
     >>> round(difference(e, {"g": "a"}, e, {"g": "b"}).estimate, 2)
@@ -375,7 +375,7 @@ def adjust_pvalues(p: Sequence[float] | np.ndarray, method: PAdjustMethod = "hol
 
     Examples
     --------
-    >>> from barometer.significance import adjust_pvalues
+    >>> from barometer.core.comparisons import adjust_pvalues
     >>> adjust_pvalues([0.01, 0.04, 0.03], "holm").round(2).tolist()
     [0.03, 0.06, 0.06]
     """

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from barometer import estimators
-from barometer._frame import as_list, check_columns, dense_codes, encode, first_rows, to_polars
+from barometer.core import estimators
+from barometer.core._frame import as_list, check_columns, dense_codes, encode, first_rows, to_polars
+from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError
 from barometer.options import (
     ChisqStatistic,
@@ -21,11 +22,10 @@ from barometer.options import (
     ReplicateType,
     check_option,
 )
-from barometer.variance.steps import CalibrationStep
 
 if TYPE_CHECKING:
-    from barometer.chisq import ChisqTest
-    from barometer.estimates import Estimates
+    from barometer.core.chisq import ChisqTest
+    from barometer.core.estimates import Estimates
 
 
 @dataclass(frozen=True, eq=False)
@@ -402,7 +402,7 @@ class _Estimating:
         level_ci: float = 0.95,
     ) -> Estimates:
         """Quantiles with Woodruff intervals (R ``svyquantile``, ``qrule='math'``)."""
-        from barometer.quantiles import quantile
+        from barometer.core.quantiles import quantile
 
         p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type]
         return quantile(self, variable, p, as_list(by), level_ci)
@@ -416,11 +416,11 @@ class _Estimating:
     ) -> ChisqTest:
         """Rao-Scott test of independence of two categorical variables (R ``svychisq``);
         ``where`` (e.g. ``{"country": "DE"}``) tests within a domain, as R on ``subset()``."""
-        from barometer.chisq import chisq
+        from barometer.core.chisq import chisq
 
         return chisq(self, a, b, statistic, where)
 
-    # weighting: thin delegations to barometer.weighting
+    # weighting: thin delegations to barometer.core.weighting
     def rake(
         self,
         margins: Mapping[Any, Any],
@@ -431,7 +431,7 @@ class _Estimating:
         **kwargs: Any,
     ) -> Any:
         """Rake to marginal totals by iterative proportional fitting; see ``weighting.rake``."""
-        from barometer import weighting
+        from barometer.core import weighting
 
         return weighting.rake(self, margins, by=by, tol=tol, max_iter=max_iter, cap=cap, **kwargs)
 
@@ -443,20 +443,20 @@ class _Estimating:
         **kwargs: Any,
     ) -> Any:
         """Generalised regression calibration; see ``weighting.calibrate``."""
-        from barometer import weighting
+        from barometer.core import weighting
 
         return weighting.calibrate(self, margins, method=method, bounds=bounds, **kwargs)
 
     def poststratify(self, variables: str | Sequence[str], table: Any, **kwargs: Any) -> Any:
         """Post-stratification to a cell table (R ``postStratify``; ``partial=True`` lets
         cells without respondents go); see ``weighting.poststratify``."""
-        from barometer import weighting
+        from barometer.core import weighting
 
         return weighting.poststratify(self, variables, table, **kwargs)
 
     def weight_summary(self) -> Any:
         """Weighting diagnostics: effective sample size, design effect, margins."""
-        from barometer import weighting
+        from barometer.core import weighting
 
         return weighting.weight_summary(self)
 
@@ -552,7 +552,7 @@ class Design(_Estimating):
         self, type: ReplicateType = "jk1", replicates: int | None = None, seed: int | None = None
     ) -> ReplicateDesign:
         """Replicate weights for this design, as R ``as.svrepdesign``; see ``replicates``."""
-        from barometer.replicates import to_replicates
+        from barometer.core.replication.weights import to_replicates
 
         type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
         return to_replicates(self, type, replicates, seed)
@@ -581,7 +581,7 @@ class ReplicateDesign(_Estimating):
         mse: bool = False,
         rho: float | None = None,
     ) -> None:
-        from barometer.replicates import replicate_setup
+        from barometer.core.replication.weights import replicate_setup
 
         type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
         frame = self._bind(data, weights)
@@ -610,7 +610,7 @@ class ReplicateDesign(_Estimating):
                 self._array, schema=[f"r{i}" for i in range(self._array.shape[1])]
             )
         elif self.__dict__.get("_unchecked"):
-            from barometer.replicates import mark_checked
+            from barometer.core.replication.weights import mark_checked
 
             mark_checked(self, None)
         return self._frame

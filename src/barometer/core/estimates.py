@@ -76,7 +76,7 @@ class Estimates:
         Estimates of one variable from one design; covariances between different domains of
         the same design include what their shared PSUs and strata bring.
         """
-        from barometer.estimators import family_variance
+        from barometer.core.estimators import family_variance
 
         if self.source is not None:
             c = self.coefficients
@@ -133,7 +133,7 @@ class Estimates:
         independent samples or domains of one design. A column ``members`` lists who is
         behind each figure; ``n`` is the members' summed base.
         """
-        from barometer.intervals import wald_interval
+        from barometer.core.intervals import wald_interval
 
         if over not in self.by:
             raise EstimationError(
@@ -233,7 +233,7 @@ def linear_contrast(
     """``c' theta`` with variance ``c' V c`` (R ``svycontrast``); normal interval and test."""
     from scipy import stats
 
-    from barometer.intervals import wald_interval
+    from barometer.core.intervals import wald_interval
 
     est = float(c @ theta)
     se = float(np.sqrt(max(float(c @ vcov @ c), 0.0)))

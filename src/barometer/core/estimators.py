@@ -16,12 +16,12 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from barometer import reduce
-from barometer.estimates import Estimates
-from barometer.intervals import proportion_interval, wald_interval
-from barometer.reduce import Variable
-from barometer.variance import calibrated
-from barometer.variance import linearisation as lin
+from barometer.core import reduce
+from barometer.core.estimates import Estimates
+from barometer.core.intervals import proportion_interval, wald_interval
+from barometer.core.reduce import Variable
+from barometer.core.variance import calibrated
+from barometer.core.variance import linearisation as lin
 
 #: Column-block size (in cells of n x K) for the dense calibrated path, to bound memory.
 _DENSE_CELLS = 20_000_000
@@ -324,10 +324,10 @@ def family_variance(fam: RatioFamily, full: bool = False) -> np.ndarray:
 
 
 def _family_variance(fam: RatioFamily, full: bool) -> np.ndarray:
-    from barometer.design import ReplicateDesign
+    from barometer.core.design import ReplicateDesign
 
     if isinstance(fam.design, ReplicateDesign):
-        from barometer.variance.replicate import replicate_variance
+        from barometer.core.variance.replicate import replicate_variance
 
         return replicate_variance(fam, full)
     s2, s1 = linearised_sums(fam, full)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from barometer import reduce
+from barometer.core import reduce
 from barometer.errors import EstimationError
 
 
@@ -238,7 +238,7 @@ def _wilson(p: np.ndarray, n: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np
 def _replicate_logit_variance(fam: Any) -> np.ndarray:
     """R ``svrepglm``: the replicate variance of ``logit p_r`` (intercept-only quasibinomial
     fits under each replicate weight), centred as the design asks (R ``svrVar``)."""
-    from barometer.variance.replicate import replicate_thetas, svr_variance
+    from barometer.core.variance.replicate import replicate_thetas, svr_variance
 
     with np.errstate(invalid="ignore", divide="ignore"):
         thetas = special.logit(replicate_thetas(fam))

@@ -22,11 +22,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from barometer import estimators, reduce
+from barometer.core import estimators, reduce
+from barometer.core.estimates import Estimates
+from barometer.core.intervals import domain_design, t_quantile
+from barometer.core.reduce import Variable
 from barometer.errors import EstimationError
-from barometer.estimates import Estimates
-from barometer.intervals import domain_design, t_quantile
-from barometer.reduce import Variable
 
 
 def quantile(

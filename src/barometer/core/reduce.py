@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from barometer._frame import Coding, encode
+from barometer.core._frame import Coding, encode
 from barometer.errors import EstimationError
 
 
@@ -82,7 +82,7 @@ def coding(design: object, names: list[str]) -> Coding:
 
 def variable(design: object, name: str, categorical: bool | None) -> Variable:
     """Read column ``name`` as numeric (``categorical=False``), categorical (True) or by type."""
-    from barometer._frame import check_columns
+    from barometer.core._frame import check_columns
 
     frame: pl.DataFrame = design.data  # type: ignore[attr-defined]
     check_columns(frame, [name], "variable", EstimationError)
@@ -109,7 +109,7 @@ def variable(design: object, name: str, categorical: bool | None) -> Variable:
 
 def domains(design: object, by: list[str]) -> Coding:
     """The domains of ``by`` (their observed combinations); rows with a null by-value: -1."""
-    from barometer._frame import check_columns
+    from barometer.core._frame import check_columns
 
     check_columns(design.data, by, "by", EstimationError)  # type: ignore[attr-defined]
     return coding(design, by)
@@ -185,7 +185,7 @@ def psu_pairs(design: object, by: list[str]) -> PsuPairs:
 
 def make_pairs(dom: np.ndarray, n_domains: int, structure: object) -> PsuPairs:
     """Pairs of the domain codes ``dom`` (-1: outside every domain) and the PSUs."""
-    from barometer._frame import dense_codes
+    from barometer.core._frame import dense_codes
 
     s = structure
     n_psus = s.n_psus  # type: ignore[attr-defined]

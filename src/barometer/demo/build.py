@@ -9,7 +9,7 @@ maps them onto one questionnaire, with census-style weighting targets per countr
 takes.
 
 The respondents are drawn from the simulated populations of
-:mod:`barometer.poll._demo_population`, whose shares equal the published figures of
+:mod:`barometer.demo.population`, whose shares equal the published figures of
 the poll the project is built for (European Council on Foreign Relations, 2024-11 and
 2025-11 waves; see ../shared/SEED-FACTS.md) exactly.  Samples come from an online
 panel that is too young, too educated and too urban (a multiplicative selection on
@@ -18,7 +18,7 @@ margins — the model under which raking is consistent — recovers the populati
 
 Examples
 --------
->>> from barometer.poll.demo import build_demo
+>>> from barometer.demo.build import build_demo
 >>> spec_path = build_demo(tmp_path / "demo")  # doctest: +SKIP
 >>> spec_path.name  # doctest: +SKIP
 'spec.yaml'
@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from barometer.demo import population as popn
+from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
 from barometer.errors import BarometerError
-from barometer.poll import _demo_population as popn
-from barometer.poll._demo_population import DEMOGRAPHICS, QUESTIONS, WAVES
 
 __all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
 
@@ -466,7 +466,7 @@ def _spec(files: list[_File]) -> dict[str, Any]:
 
 
 _HEADER = """\
-# Demo poll written by `barometer demo` (barometer.poll.demo.build_demo, seed {seed}).
+# Demo poll written by `barometer demo` (barometer.demo.build.build_demo, seed {seed}).
 # Respondents are SIMULATED: drawn from populations whose shares equal the figures
 # published for the ECFR global poll (waves 2024-11 and 2025-11), through an online panel
 # that is too young, too educated and too urban. Weight (rake to the targets below) to

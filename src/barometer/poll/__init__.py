@@ -5,7 +5,9 @@ Import is lazy: ``barometer.poll.Poll`` loads DuckDB only when first used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from barometer._lazy import lazy_exports
 
 __all__ = ["Poll", "PollSpec", "dump_spec", "ingest", "load_spec", "parse_spec"]
 
@@ -24,9 +26,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'barometer.poll' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

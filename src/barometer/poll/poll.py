@@ -364,8 +364,8 @@ class Poll:
 
     def findings(self, **options: Any) -> Any:
         """Significant changes between waves and gaps between countries and regions, as
-        ranked plain sentences; see :func:`barometer.findings.find` for the options."""
-        from barometer.findings import find
+        ranked plain sentences; see :func:`barometer.publish.findings.find.find` for the options."""
+        from barometer.publish.findings.find import find
 
         return find(self, **options)
 
@@ -448,7 +448,7 @@ class Poll:
         like_for_like: bool,
         level: float,
     ) -> Any:
-        from barometer.estimates import Estimates
+        from barometer.core.estimates import Estimates
 
         spec = self.spec
         region = spec.region(region_id)

@@ -1,4 +1,4 @@
-"""Outputs: charts and the self-contained HTML report (they read Estimates; no statistics).
+"""The publish band: findings, banners, charts and the report (they read estimates; no statistics).
 
 Import is lazy so that ``import barometer`` stays cheap: Altair, vl-convert and Jinja2
 load only when a chart or report is made.
@@ -6,7 +6,9 @@ load only when a chart or report is made.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from barometer._lazy import lazy_exports
 
 __all__ = [
     "LevelStyle",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from barometer.report.charts import (
+    from barometer.publish.charts import (
         LevelStyle,
         gap_dots,
         save_png,
@@ -27,16 +29,11 @@ if TYPE_CHECKING:
         stacked_bars,
         trend,
     )
-    from barometer.report.html import write_report
+    from barometer.publish.report.html import write_report
 
-_WHERE = {name: "barometer.report.charts" for name in __all__} | {
-    "write_report": "barometer.report.html"
+_WHERE = {name: "barometer.publish.charts" for name in __all__} | {
+    "write_report": "barometer.publish.report.html"
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'barometer.report' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

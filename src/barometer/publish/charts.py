@@ -5,7 +5,7 @@ Why Altair + vl-convert rather than matplotlib: a chart is a declarative Vega-Li
 bundles the Vega engine and fonts in one wheel, no browser or network), embeds in the
 HTML report as a vector image and could later drive an interactive explorer unchanged.
 
-Every chart reads the columns of an :class:`~barometer.estimates.Estimates` table —
+Every chart reads the columns of an :class:`~barometer.core.estimates.Estimates` table —
 ``estimate``, ``ci_low``, ``ci_high``, ``n`` and the by-columns — and does no statistics
 of its own: the bars, bands and whiskers are the estimates and the intervals the core
 computed.  Answer levels keep their questionnaire order and one colour per level across
@@ -14,7 +14,7 @@ palette in questionnaire order, non-substantive levels (e.g. ``dont_know``) in g
 
 Examples
 --------
->>> from barometer.report.charts import LevelStyle, stacked_bars, save_png
+>>> from barometer.publish.charts import LevelStyle, stacked_bars, save_png
 >>> style = LevelStyle.from_question(poll.spec.question("us_relationship"))  # doctest: +SKIP
 >>> est = poll.estimate("us_relationship", waves=["2025-11"])  # doctest: +SKIP
 >>> save_png(stacked_bars(est, style), "us_relationship.png")  # doctest: +SKIP
@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
-from barometer.report.numbers import format_percent
+from barometer.publish.numbers import format_percent
 
 __all__ = [
     "LevelStyle",

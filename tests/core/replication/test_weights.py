@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from _reference import load_data
-from barometer.replicates import hadamard
+from barometer.core.replication.weights import hadamard
+from tests.support.reference import load_data
 
 # R's survey reports these to ~1e-15; the contract is 1e-8 relative.
 REL = 1e-8
@@ -297,7 +297,7 @@ def test_replicate_weight_values_checked(compiled: bool, monkeypatch: pytest.Mon
     # reads the weights (the compiled grouped pass finds them as it sums)
     if compiled:
         pytest.importorskip("numba")
-        monkeypatch.setattr("barometer.variance.replicate._COMPILED_FROM", 0)
+        monkeypatch.setattr("barometer.core.variance.replicate._COMPILED_FROM", 0)
     base = {"w": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 0.0, 1.0, 1.0], "ok": [1.0, 2.0, 2.0, 1.0]}
     bad = {
         "nan": [1.0, 2.0, float("nan"), 1.0],

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from barometer import estimators
+from barometer.core import estimators
 
 REL = 1e-9  # the two paths differ only in the order of floating-point sums
 

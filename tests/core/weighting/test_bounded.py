@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from barometer.weighting.bounded import solve_group
+from barometer.core.weighting.bounded import solve_group
 
 
 def stalling_case() -> tuple[pl.DataFrame, dict]:

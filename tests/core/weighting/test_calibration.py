@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import barometer as bm
-from barometer.variance.steps import GregStep
-from barometer.weighting.calibration import CALFUNS, grake, linear_g
+from barometer.core.variance.steps import GregStep
+from barometer.core.weighting.calibration import CALFUNS, grake, linear_g
 
 TOL = 1e-10  # calibration tolerance on |misfit| / (1 + |total|)
 

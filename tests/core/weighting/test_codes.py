@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from barometer.weighting._codes import combine, encode_column, split
+from barometer.core.weighting._codes import combine, encode_column, split
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from barometer.weighting.ipf import ipf
+from barometer.core.weighting.ipf import ipf
 
 
 def problem() -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from barometer.variance.steps import PostStratStep
+from barometer.core.variance.steps import PostStratStep
 
 
 def data() -> pl.DataFrame:

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import barometer as bm
-from barometer.variance.steps import RakingStep
-from barometer.weighting import RakeSpec
+from barometer.core.variance.steps import RakingStep
+from barometer.core.weighting import RakeSpec
 
 # Margins are met to tol x the group total; comparisons of two raked weight vectors allow
 # a few tol of slack, as each carries its own convergence error.

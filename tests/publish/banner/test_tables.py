@@ -15,16 +15,16 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from _report_demo import demo_poll
+from barometer.core.comparisons import pairwise_differences
 from barometer.errors import BarometerError, EstimationError, SpecError
-from barometer.report.banner import (
+from barometer.publish.banner.tables import (
     BannerTable,
     banner,
     banner_tables,
     write_csv,
     write_xlsx,
 )
-from barometer.significance import pairwise_differences
+from tests.support.report_demo import demo_poll
 
 SUM = 1e-14
 XLSX = 1e-15

@@ -15,10 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from _report_demo import demo_poll
+from barometer.core.comparisons import difference, region
 from barometer.errors import BarometerError, EstimationError
-from barometer.findings import Finding, Findings, find
-from barometer.significance import difference, region
+from barometer.publish.findings.find import Finding, Findings, find
+from tests.support.report_demo import demo_poll
 
 EXACT = 1e-12
 SEED = 0.01
@@ -195,7 +195,7 @@ def test_bad_input_one_clear_error(poll, kwargs: dict, message: str) -> None:
 
 
 def test_findings_feed_the_report(findings: Findings) -> None:
-    from barometer.report.html import _findings_view
+    from barometer.publish.report.html import _findings_view
 
     view = _findings_view(findings)
     assert [v["sentence"] for v in view][:3] == [f.sentence for f in findings][:3]

@@ -1,4 +1,4 @@
-"""The words of findings (barometer._findings_text): names, phrases, numbers, sentences,
+"""The words of findings (barometer.publish.findings.wording): names, phrases, numbers, sentences,
 notes and the Markdown document, on a small hand-made spec (no poll needed).
 
 The sentences of the demo poll's findings are checked end to end in test_findings.py.
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from barometer._findings_text import Wording, markdown, rule_words
-from barometer.findings import Finding, Findings, Subject
+from barometer.publish.findings.find import Finding, Findings, Subject
+from barometer.publish.findings.wording import Wording, markdown, rule_words
 
 LEVELS = [
     SimpleNamespace(code="ally", label="An ally", finding_label="see the US as an ally"),

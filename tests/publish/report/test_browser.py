@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _report_demo import DemoReport, demo_report
+from tests.support.report_demo import DemoReport, demo_report
 
 pytestmark = pytest.mark.browser
 

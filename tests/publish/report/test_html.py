@@ -18,10 +18,10 @@ from types import SimpleNamespace
 import polars as pl
 import pytest
 
-from _report_demo import FINDINGS, DemoReport, demo_report
 from barometer.errors import BarometerError, EstimationError
-from barometer.report.html import collect, render_report, write_report
-from barometer.report.numbers import format_count, format_moe, format_number, format_percent
+from barometer.publish.numbers import format_count, format_moe, format_number, format_percent
+from barometer.publish.report.html import collect, render_report, write_report
+from tests.support.report_demo import FINDINGS, DemoReport, demo_report
 
 # -- a small DOM ----------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from barometer._frame import as_list, check_columns, first_rows
+from barometer.core._frame import as_list, check_columns, first_rows
 from barometer.errors import DesignError
 
 #: Largest replicate-weight matrix (rows x replicates) to_replicates will build.
@@ -201,7 +201,7 @@ def to_replicates(
     >>> r.replicate_weights.shape
     (6, 3)
     """
-    from barometer.design import ReplicateDesign
+    from barometer.core.design import ReplicateDesign
 
     if getattr(design, "calibration", ()):
         raise DesignError(

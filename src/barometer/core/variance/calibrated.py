@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from barometer.variance.steps import CalibrationStep, PostStratStep, RakingStep
+from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
 RAKING_SWEEPS = 10

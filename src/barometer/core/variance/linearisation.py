@@ -17,7 +17,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from barometer.variance.steps import CalibrationStep, GregStep, PostStratStep, RakingStep
+from barometer.core.variance.steps import CalibrationStep, GregStep, PostStratStep, RakingStep
 
 
 def stratum_factors(structure: object) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ import polars as pl
 import pyarrow as pa
 import scipy.sparse as sp
 
-from barometer import reduce
-from barometer.replicates import mark_checked, parallel_map, unchecked_frame
+from barometer.core import reduce
+from barometer.core.replication.weights import mark_checked, parallel_map, unchecked_frame
 
 #: Rows x replicates from which the grouped pass uses numba's compiled loops, if installed.
 _COMPILED_FROM = 20_000_000
@@ -108,7 +108,7 @@ def _kernels(cells: int) -> Any:
     repay loading them (about half a second, once per process)."""
     if cells < _COMPILED_FROM:
         return None
-    from barometer.variance import _kernels
+    from barometer.core.variance import _kernels
 
     return _kernels if _kernels.AVAILABLE else None
 

@@ -6,11 +6,11 @@ whose calibration record lets variances account for the weighting (as R ``survey
 
 from __future__ import annotations
 
-from barometer.weighting.calibration import calibrate
-from barometer.weighting.diagnostics import WeightStats, WeightSummary, weight_summary
-from barometer.weighting.poststratify import poststratify
-from barometer.weighting.raking import rake
-from barometer.weighting.spec import (
+from barometer.core.weighting.calibration import calibrate
+from barometer.core.weighting.diagnostics import WeightStats, WeightSummary, weight_summary
+from barometer.core.weighting.poststratify import poststratify
+from barometer.core.weighting.raking import rake
+from barometer.core.weighting.spec import (
     CalibrationSpec,
     PostStratSpec,
     RakeSpec,

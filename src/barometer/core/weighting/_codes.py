@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from barometer._frame import dense_codes
+from barometer.core._frame import dense_codes
 from barometer.errors import WeightingError, did_you_mean
 
 _LUT_SPAN = 1 << 20  # integer columns whose range fits here are coded by a lookup table

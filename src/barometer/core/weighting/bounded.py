@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from barometer.weighting.margins import MarginSet
+from barometer.core.weighting.margins import MarginSet
 
 _ARMIJO = 1e-4
 

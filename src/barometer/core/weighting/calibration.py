@@ -20,20 +20,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from barometer.errors import WeightingError, did_you_mean
-from barometer.options import CalibrationMethod, check_option
-from barometer.variance.steps import GregStep
-from barometer.weighting.margins import (
+from barometer.core.variance.steps import GregStep
+from barometer.core.weighting.margins import (
     MarginSet,
     check_convergence,
     check_support,
     parse_margins,
     row_codes,
 )
-from barometer.weighting.spec import CalibrationSpec, WeightingInfo, freeze, margin_table
+from barometer.core.weighting.spec import CalibrationSpec, WeightingInfo, freeze, margin_table
+from barometer.errors import WeightingError, did_you_mean
+from barometer.options import CalibrationMethod, check_option
 
 if TYPE_CHECKING:
-    from barometer.design import Design
+    from barometer.core.design import Design
 
 INTERCEPT = "(Intercept)"
 _RESCALE = 20.0  # R grake's SOMETHRESHOLD

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from barometer.weighting._codes import encode_column
-from barometer.weighting.spec import RakeSpec, WeightingInfo
+from barometer.core.weighting._codes import encode_column
+from barometer.core.weighting.spec import RakeSpec, WeightingInfo
 
 if TYPE_CHECKING:
-    from barometer.design import Design
+    from barometer.core.design import Design
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from barometer.core.weighting._codes import Column, encode_column
 from barometer.errors import WeightingError, did_you_mean
-from barometer.weighting._codes import Column, encode_column
 
 SHARE_TOL = 1e-6
 """Margins summing to 1 within this are shares."""
@@ -68,7 +68,7 @@ def is_table(obj: object) -> bool:
 
 def keyed_rows(table: Any, keys: list[str], what: str) -> list[tuple[Any, ...]]:
     """Rows ``(*keys, value)`` of a table with the ``keys`` columns and one value column."""
-    from barometer._frame import to_polars
+    from barometer.core._frame import to_polars
 
     records = isinstance(table, list | tuple)
     frame = pl.DataFrame(list(table)) if records else to_polars(table)

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from barometer.core.variance.steps import PostStratStep
+from barometer.core.weighting._codes import Column, combine, encode_column, split
+from barometer.core.weighting.ipf import _totals
+from barometer.core.weighting.margins import SHARE_TOL, _lookup, check_target, is_table, keyed_rows
+from barometer.core.weighting.spec import PostStratSpec, WeightingInfo, freeze, margin_table
 from barometer.errors import WeightingError
-from barometer.variance.steps import PostStratStep
-from barometer.weighting._codes import Column, combine, encode_column, split
-from barometer.weighting.ipf import _totals
-from barometer.weighting.margins import SHARE_TOL, _lookup, check_target, is_table, keyed_rows
-from barometer.weighting.spec import PostStratSpec, WeightingInfo, freeze, margin_table
 
 if TYPE_CHECKING:
-    from barometer.design import Design
+    from barometer.core.design import Design
 
 
 def _table_items(variables: list[str], table: Any) -> list[tuple[tuple[object, ...], object]]:

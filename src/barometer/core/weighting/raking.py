@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from barometer.errors import WeightingError
-from barometer.variance.steps import RakingStep
-from barometer.weighting._codes import Column, combine, split
-from barometer.weighting.bounded import bounded_rake
-from barometer.weighting.ipf import IpfResult, _totals, ipf
-from barometer.weighting.margins import (
+from barometer.core.variance.steps import RakingStep
+from barometer.core.weighting._codes import Column, combine, split
+from barometer.core.weighting.bounded import bounded_rake
+from barometer.core.weighting.ipf import IpfResult, _totals, ipf
+from barometer.core.weighting.margins import (
     EncodedMargins,
     MarginSet,
     align_margins,
@@ -30,10 +29,11 @@ from barometer.weighting.margins import (
     encode_margins,
     from_table,
 )
-from barometer.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
+from barometer.core.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
+from barometer.errors import WeightingError
 
 if TYPE_CHECKING:
-    from barometer.design import Design
+    from barometer.core.design import Design
 
 
 @dataclass(frozen=True, eq=False)

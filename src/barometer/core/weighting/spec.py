@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
-    from barometer.design import Design
+    from barometer.core.design import Design
 
 
 def freeze(obj: Any) -> Any:
@@ -29,7 +29,7 @@ def freeze(obj: Any) -> Any:
 
 @dataclass(frozen=True)
 class RakeSpec:
-    """Raking to marginal targets (see ``barometer.weighting.rake``)."""
+    """Raking to marginal targets (see ``barometer.core.weighting.rake``)."""
 
     margins: Mapping[Any, Any]
     by: str | None = None
@@ -40,7 +40,7 @@ class RakeSpec:
 
     def apply(self, design: Design) -> Design:
         """Rake ``design`` with these targets and options."""
-        from barometer.weighting.raking import rake
+        from barometer.core.weighting.raking import rake
 
         return rake(
             design,
@@ -55,7 +55,7 @@ class RakeSpec:
 
 @dataclass(frozen=True)
 class CalibrationSpec:
-    """GREG calibration (see ``barometer.weighting.calibrate``)."""
+    """GREG calibration (see ``barometer.core.weighting.calibrate``)."""
 
     margins: Mapping[Any, Any]
     method: str = "linear"
@@ -65,7 +65,7 @@ class CalibrationSpec:
 
     def apply(self, design: Design) -> Design:
         """Calibrate ``design`` with these targets and options."""
-        from barometer.weighting.calibration import calibrate
+        from barometer.core.weighting.calibration import calibrate
 
         return calibrate(
             design,
@@ -79,7 +79,7 @@ class CalibrationSpec:
 
 @dataclass(frozen=True)
 class PostStratSpec:
-    """Post-stratification to a cell table (see ``barometer.weighting.poststratify``)."""
+    """Post-stratification to a cell table (see ``barometer.core.weighting.poststratify``)."""
 
     variables: tuple[str, ...]
     table: Any
@@ -87,7 +87,7 @@ class PostStratSpec:
 
     def apply(self, design: Design) -> Design:
         """Post-stratify ``design`` to this table."""
-        from barometer.weighting.poststratify import poststratify
+        from barometer.core.weighting.poststratify import poststratify
 
         return poststratify(design, list(self.variables), self.table, partial=self.partial)
 

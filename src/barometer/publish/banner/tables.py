@@ -9,7 +9,7 @@ upper case at the 95% level and lower case at 90%.
 
 Everything comes from the core: shares from ``Design.proportion`` (by the banner), bases
 from ``Estimates.n`` and ``Design.total``, the tests from
-:func:`barometer.significance.pairwise_differences` — design-based z tests of the
+:func:`barometer.core.comparisons.pairwise_differences` — design-based z tests of the
 difference of two columns' shares with their covariance from the design (not unweighted
 counts), adjusted within each row of a banner (Bonferroni by default, or
 Benjamini-Hochberg). Written to ``.xlsx`` (:func:`write_xlsx`: a contents sheet and one
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from barometer.core.comparisons import pairwise_differences
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
-from barometer.significance import pairwise_differences
 
 __all__ = ["BannerColumn", "BannerTable", "banner", "banner_tables", "write_csv", "write_xlsx"]
 
@@ -255,7 +255,7 @@ def banner(
     banner])`` (the domain ``where`` is fixed by estimating by its columns and keeping
     its rows, so variances are domain estimates of the full design). Within a banner,
     every pair of columns is compared with the design-based z test of
-    :func:`barometer.significance.pairwise_differences` (the difference of two shares
+    :func:`barometer.core.comparisons.pairwise_differences` (the difference of two shares
     with the covariance of the design, R ``svycontrast`` on ``svyby(..., covmat=TRUE)``);
     the p-values of a row of a banner are adjusted together (``adjust``); a share shows
     the letter of every column of its banner it is higher than, upper case when the
@@ -293,7 +293,7 @@ def banner(
     Examples
     --------
     >>> import polars as pl, barometer as bm
-    >>> from barometer.report.banner import banner
+    >>> from barometer.publish.banner.tables import banner
     >>> df = pl.DataFrame({"q": ["yes", "no"] * 60, "g": ["a"] * 70 + ["b"] * 50})
     >>> t = banner(bm.Design(df), "q", ["g"], min_base=10, flag_base=60)
     >>> [(c.label, c.letter, c.n, c.flagged) for c in t.columns]

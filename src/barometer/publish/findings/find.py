@@ -11,12 +11,12 @@
   variance) and between regions.
 
 Every comparison is a design-based difference from the core
-(:func:`barometer.significance.pairwise_differences` on estimates extended with
-:func:`barometer.significance.region`); the p-values of the whole scan are adjusted
-together (:func:`barometer.significance.adjust_pvalues`, Holm by default). This module
+(:func:`barometer.core.comparisons.pairwise_differences` on estimates extended with
+:func:`barometer.core.comparisons.region`); the p-values of the whole scan are adjusted
+together (:func:`barometer.core.comparisons.adjust_pvalues`, Holm by default). This module
 only chooses what to compare, filters and ranks; it does no statistics of its own, and
 the words (names, phrases, sentences, the Markdown document) are in
-:mod:`barometer._findings_text`.
+:mod:`barometer.publish.findings.wording`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from barometer._findings_text import Wording, markdown, rule_words
+from barometer.core.comparisons import adjust_pvalues, pairwise_differences, region
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
-from barometer.significance import adjust_pvalues, pairwise_differences, region
+from barometer.publish.findings.wording import Wording, markdown, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
 
@@ -365,13 +365,13 @@ def find(
     regions, rank them and word each as a sentence.
 
     Each comparison is the difference of two design-based shares with a normal (z)
-    interval and test, from :func:`barometer.significance.pairwise_differences` (R
+    interval and test, from :func:`barometer.core.comparisons.pairwise_differences` (R
     ``svycontrast`` on ``svyby(..., covmat=TRUE)``): changes between consecutive waves of
     a country (independent samples: ``var = v1 + v2``) or of a region over its members
     polled in both waves (like for like); gaps within a wave between any two of the
     countries and regions, a country's overlap with a region that contains it entering
     through the covariance. Regions are combined by the spec's rule (``mean``: each
-    member counts equally; ``population``) with :func:`barometer.significance.region`.
+    member counts equally; ``population``) with :func:`barometer.core.comparisons.region`.
 
     The p-values of every comparison scanned (both bases at least ``min_base``) are
     adjusted together (``adjust``: ``holm`` controls the family-wise error rate, ``bh``
@@ -424,7 +424,7 @@ def find(
 
     Examples
     --------
-    >>> from barometer.findings import find
+    >>> from barometer.publish.findings.find import find
     >>> findings = find(poll, adjust="bh")  # doctest: +SKIP
     >>> print(findings.to_markdown())  # doctest: +SKIP
     """

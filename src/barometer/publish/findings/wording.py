@@ -1,11 +1,11 @@
 """The words of findings: names, phrases, numbers, sentences, notes and the Markdown document.
 
-:mod:`barometer.findings` decides what is compared, kept and ranked; this module only
+:mod:`barometer.publish.findings.find` decides what is compared, kept and ranked; this module only
 says it. Countries and regions are named from the spec (``in South Korea``, ``in the
-EU``); an answer level reads as the phrase given to :func:`barometer.findings.find`, its
+EU``); an answer level reads as the phrase given to :func:`barometer.publish.findings.find.find`, its
 ``finding_label`` in the spec, or ``answer '<label>'``. Shares print as whole
 percentages and differences as signed points with one decimal, by the report's one
-rounding rule (:mod:`barometer.report.numbers`).
+rounding rule (:mod:`barometer.publish.numbers`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from barometer.report.numbers import format_percent
+from barometer.publish.numbers import format_percent
 
 if TYPE_CHECKING:
-    from barometer.findings import Findings, Subject
+    from barometer.publish.findings.find import Findings, Subject
 
 #: Longest answer label quoted in a sentence before it is cut (at a word) with "…".
 _LABEL_CHARS = 40

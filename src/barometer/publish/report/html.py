@@ -1,7 +1,7 @@
 """The poll report: one self-contained HTML file (no network needed to read it).
 
 :func:`write_report` collects the estimates of every question from the poll's public
-API (``poll.estimate``), draws the charts of :mod:`barometer.report.charts` as inline
+API (``poll.estimate``), draws the charts of :mod:`barometer.publish.charts` as inline
 SVG images (base64 ``data:`` URIs: no scripts, no CDN, no external file) and renders a
 Jinja2 template with inline CSS.  The report holds
 
@@ -20,7 +20,7 @@ Jinja2 template with inline CSS.  The report holds
 
 Rounding (the one rule for every number printed): shares as whole percentages and
 margins of error to one decimal place, both rounded half away from zero
-(:func:`~barometer.report.charts.format_percent`).  The margin of error printed beside a
+(:func:`~barometer.publish.charts.format_percent`).  The margin of error printed beside a
 share is half the width of its 95% interval, ``(ci_high - ci_low) / 2``.  Every number in
 the tables carries ``data-*`` attributes naming the estimate it came from, so tests (and
 readers' tools) can trace it.  Outputs do no statistics: they read ``Estimates``.
@@ -28,7 +28,7 @@ readers' tools) can trace it.  Outputs do no statistics: they read ``Estimates``
 Examples
 --------
 >>> from barometer.poll import Poll
->>> from barometer.report import write_report
+>>> from barometer.publish import write_report
 >>> write_report(Poll.open("poll.duckdb"), "report.html")  # doctest: +SKIP
 """
 
@@ -45,9 +45,9 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import BarometerError, EstimationError
-from barometer.report.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
-from barometer.report.methodology import methodology_view
-from barometer.report.numbers import format_count, format_moe, format_percent
+from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
+from barometer.publish.numbers import format_count, format_moe, format_percent
+from barometer.publish.report.methodology import methodology_view
 
 __all__ = ["QuestionResults", "ReportData", "collect", "render_report", "write_report"]
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from barometer.report.numbers import format_count, format_number, format_percent
+from barometer.publish.numbers import format_count, format_number, format_percent
 
 if TYPE_CHECKING:
-    from barometer.report.html import ReportData
+    from barometer.publish.report.html import ReportData
 
 __all__ = ["methodology_view"]
 
@@ -25,7 +25,7 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
     """The methodology section's view: fieldwork, bases, weighting, precision, sources.
 
     Every number is read from the store (bases, weighting diagnostics, targets) and
-    formatted by :mod:`barometer.report.numbers`."""
+    formatted by :mod:`barometer.publish.numbers`."""
     wave_ids = [w.id for w in data.waves]
     bases = {(c, w): n for c, w, n in data.bases.select("country", "wave", "n").iter_rows()}
     base_rows = []

@@ -1,0 +1,1 @@
+"""Replicate weights: binding a replicate design's weights and building them from a design."""

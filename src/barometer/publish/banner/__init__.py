@@ -1,0 +1,1 @@
+"""Banner tables: questions down the side, breakdowns across, with significance letters."""

@@ -1,0 +1,1 @@
+"""The self-contained HTML report: the poll's findings, charts and methodology."""
