@@ -19,6 +19,7 @@ from barometer.errors import (
 )
 
 if TYPE_CHECKING:
+    from barometer.core import weighting
     from barometer.core.chisq import ChisqTest
     from barometer.core.comparisons import (
         Difference,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
         pairwise_differences,
         region,
     )
-    from barometer.core import weighting
     from barometer.core.design import Design, ReplicateDesign
     from barometer.core.estimates import Contrast, Estimates
     from barometer.poll import Poll

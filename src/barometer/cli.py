@@ -29,22 +29,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-#: Figures published for the poll the demo simulates (../shared/SEED-FACTS.md):
-#: (population, question, level, wave) -> share.
-PUBLISHED: dict[tuple[str, str, str, str], float] = {
-    ("EU", "us_relationship", "ally", "2024-11"): 0.21,
-    ("EU", "us_relationship", "ally", "2025-11"): 0.16,
-    ("EU", "us_relationship", "partner", "2025-11"): 0.51,
-    ("EU", "us_relationship", "rival", "2025-11"): 0.12,
-    ("EU", "us_relationship", "adversary", "2025-11"): 0.08,
-    ("EU", "us_relationship", "dont_know", "2025-11"): 0.13,
-    ("KR", "us_relationship", "ally", "2025-11"): 0.41,
-    ("KR", "us_relationship", "partner", "2025-11"): 0.48,
-    ("KR", "us_relations_outlook", "remain_strong", "2025-11"): 0.42,
-    ("KR", "us_relations_outlook", "stronger", "2025-11"): 0.30,
-}
-
-
 class OutputFormat(StrEnum):
     """How ``estimate`` prints its results."""
 
@@ -133,45 +117,13 @@ def _progress(description: str) -> Iterator[Any]:
 
 def _headline(poll: Any, console: Console) -> None:
     """Print the demo's headline figures with 95% intervals and the published values."""
-    import polars as pl
+    from barometer.demo.figures import HeadlineTable, headline
 
-    def show(est: Any, population: str, title: str) -> None:
-        frame = est.to_polars()
-        published = [
-            PUBLISHED.get((population, r["variable"], r["level"], r["wave"]))
-            for r in frame.iter_rows(named=True)
-        ]
-        moe = (frame["ci_high"] - frame["ci_low"]) / 2
-        cols = ["wave", "level", "estimate", "ci_low", "ci_high", "n"]
-        inside = [
-            "" if p is None else ("yes" if lo <= p <= hi else "NO")
-            for p, lo, hi in zip(published, frame["ci_low"], frame["ci_high"], strict=True)
-        ]
-        shown = frame.select(cols).with_columns(
-            pl.Series("± pts", [f"{100 * m:.1f}" for m in moe]),
-            pl.Series("published %", [_pct(p) for p in published]),
-            pl.Series("in interval", inside),
-        )
-        console.print(_rich_table(shown, title=title))
-
-    eu = poll.estimate("us_relationship", region="EU", like_for_like=False)
-    show(eu, "EU", "Europeans (mean of the EU countries polled in each wave): the US is ...")
-    waves = eu.to_polars().select("wave", "countries").unique("wave").sort("wave")
-    for wave, members in waves.rows():
-        console.print(f"  EU {wave}: {len(members)} countries ({', '.join(members)})")
-    trend = poll.estimate("us_relationship", region="EU").to_polars()
-    ally = trend.filter(pl.col("level") == "ally").sort("wave")
-    if ally.height == 2:
-        a, b = ally.rows(named=True)
-        console.print(
-            f"  Like-for-like ({len(a['countries'])} countries polled in both waves): ally "
-            f"{_pct(a['estimate'])}% → {_pct(b['estimate'])}%\n"
-        )
-    kr = poll.estimate("us_relationship", countries=["KR"])
-    show(kr, "KR", "South Koreans: the US is ...")
-    outlook = poll.estimate("us_relations_outlook", countries=["KR"])
-    show(outlook, "KR", "South Koreans: relations with the US will ...")
-    console.print("Shares in %, 95% intervals (design-based, after raking each country × wave).")
+    for item in headline(poll):
+        if isinstance(item, HeadlineTable):
+            console.print(_rich_table(item.frame, title=item.title))
+        else:
+            console.print(item)
 
 
 @app.command()
@@ -219,9 +171,11 @@ def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
         update("writing banner tables", 1, 3)
         tables = banner_tables(poll, banners=["country"])
         if demo_banners:
+            from barometer.demo.figures import DEMO_BANNERS
+
             tables += [
-                banner(poll, q, ["age", "gender", "education"], where={"country": "KR"})
-                for q in ("us_relationship", "us_relations_outlook")
+                banner(poll, q, list(by), where={"country": country})
+                for q, by, country in DEMO_BANNERS
             ]
         xlsx = write_xlsx(tables, out / "banners.xlsx")
         update("writing the report", 2, 3)

@@ -1,0 +1,100 @@
+"""The figures published for the poll the demo simulates, and the demo's headline view.
+
+The demo's populations are set so that a correct pipeline recovers these figures within
+their margins of error (../shared/SEED-FACTS.md); :func:`headline` puts each estimate
+beside the published value and says whether the value falls inside its 95% interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from barometer.core.estimates import Estimates
+    from barometer.poll.poll import Poll
+
+#: Figures published for the poll the demo simulates (../shared/SEED-FACTS.md):
+#: (population, question, level, wave) -> share.
+PUBLISHED: dict[tuple[str, str, str, str], float] = {
+    ("EU", "us_relationship", "ally", "2024-11"): 0.21,
+    ("EU", "us_relationship", "ally", "2025-11"): 0.16,
+    ("EU", "us_relationship", "partner", "2025-11"): 0.51,
+    ("EU", "us_relationship", "rival", "2025-11"): 0.12,
+    ("EU", "us_relationship", "adversary", "2025-11"): 0.08,
+    ("EU", "us_relationship", "dont_know", "2025-11"): 0.13,
+    ("KR", "us_relationship", "ally", "2025-11"): 0.41,
+    ("KR", "us_relationship", "partner", "2025-11"): 0.48,
+    ("KR", "us_relations_outlook", "remain_strong", "2025-11"): 0.42,
+    ("KR", "us_relations_outlook", "stronger", "2025-11"): 0.30,
+}
+
+#: The demo's extra banner tables: (question, breakdowns, country) for South Korea.
+DEMO_BANNERS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
+    (q, ("age", "gender", "education"), "KR")
+    for q in ("us_relationship", "us_relations_outlook")
+)
+
+
+@dataclass(frozen=True)
+class HeadlineTable:
+    """One table of the headline: estimates beside the published figures."""
+
+    title: str
+    frame: pl.DataFrame
+
+
+def _points(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def _table(est: Estimates, population: str, title: str) -> HeadlineTable:
+    import polars as pl
+
+    frame = est.to_polars()
+    published = [
+        PUBLISHED.get((population, r["variable"], r["level"], r["wave"]))
+        for r in frame.iter_rows(named=True)
+    ]
+    moe = (frame["ci_high"] - frame["ci_low"]) / 2
+    cols = ["wave", "level", "estimate", "ci_low", "ci_high", "n"]
+    inside = [
+        "" if p is None else ("yes" if lo <= p <= hi else "NO")
+        for p, lo, hi in zip(published, frame["ci_low"], frame["ci_high"], strict=True)
+    ]
+    shown = frame.select(cols).with_columns(
+        pl.Series("± pts", [f"{100 * m:.1f}" for m in moe]),
+        pl.Series("published %", [_points(p) for p in published]),
+        pl.Series("in interval", inside),
+    )
+    return HeadlineTable(title, shown)
+
+
+def headline(poll: Poll) -> list[HeadlineTable | str]:
+    """The demo's headline: its tables and lines of text, in the order they print."""
+    import polars as pl
+
+    out: list[HeadlineTable | str] = []
+    eu = poll.estimate("us_relationship", region="EU", like_for_like=False)
+    out.append(
+        _table(eu, "EU", "Europeans (mean of the EU countries polled in each wave): the US is ...")
+    )
+    waves = eu.to_polars().select("wave", "countries").unique("wave").sort("wave")
+    for wave, members in waves.rows():
+        out.append(f"  EU {wave}: {len(members)} countries ({', '.join(members)})")
+    trend = poll.estimate("us_relationship", region="EU").to_polars()
+    ally = trend.filter(pl.col("level") == "ally").sort("wave")
+    if ally.height == 2:
+        a, b = ally.rows(named=True)
+        out.append(
+            f"  Like-for-like ({len(a['countries'])} countries polled in both waves): ally "
+            f"{_points(a['estimate'])}% → {_points(b['estimate'])}%\n"
+        )
+    kr = poll.estimate("us_relationship", countries=["KR"])
+    out.append(_table(kr, "KR", "South Koreans: the US is ..."))
+    outlook = poll.estimate("us_relations_outlook", countries=["KR"])
+    out.append(_table(outlook, "KR", "South Koreans: relations with the US will ..."))
+    out.append("Shares in %, 95% intervals (design-based, after raking each country × wave).")
+    return out
