@@ -26,6 +26,8 @@ from barometer.options import (
 if TYPE_CHECKING:
     from barometer.core.chisq import ChisqTest
     from barometer.core.estimates import Estimates
+    from barometer.core.models import Family, Model
+    from barometer.core.ttest import TTest
 
 
 @dataclass(frozen=True, eq=False)
@@ -459,6 +461,35 @@ class _Estimating:
         from barometer.core import weighting
 
         return weighting.weight_summary(self)
+
+    # models, ratios, t-tests (issue 19): thin delegations to core.models, ratio, ttest
+    def glm(
+        self, formula: str, family: Family = "gaussian", offset: str | None = None
+    ) -> Model:
+        """Design-based generalised linear model (R ``svyglm``); see ``core.models.glm``."""
+        from barometer.core.models import fit
+
+        return fit(self, formula, family, offset)  # type: ignore[arg-type]
+
+    def ratio(
+        self,
+        numerator: str | Sequence[str],
+        denominator: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+        confidence: float = 0.95,
+    ) -> Estimates:
+        """Ratio of weighted totals ``sum w y / sum w x`` (R ``svyratio``); see ``core.ratio``."""
+        from barometer.core.ratio import ratio
+
+        return ratio(self, as_list(numerator), as_list(denominator), as_list(by), confidence)  # type: ignore[arg-type]
+
+    def ttest(
+        self, variable: str, group: str | None = None, confidence: float = 0.95
+    ) -> TTest:
+        """Design-based t-test of a difference in means (R ``svyttest``); see ``core.ttest``."""
+        from barometer.core.ttest import ttest
+
+        return ttest(self, variable, group, confidence)  # type: ignore[arg-type]
 
 
 class Design(_Estimating):
