@@ -464,12 +464,18 @@ class _Estimating:
 
     # models, ratios, t-tests (issue 19): thin delegations to core.models, ratio, ttest
     def glm(
-        self, formula: str, family: Family = "gaussian", offset: str | None = None
+        self,
+        formula: str,
+        family: Family = "gaussian",
+        offset: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> Model:
-        """Design-based generalised linear model (R ``svyglm``); see ``core.models.glm``."""
-        from barometer.core.models import fit
+        """Design-based generalised linear model (R ``svyglm``; ``where`` fits within a
+        domain, as ``svyglm(subset=)``); see ``core.models.glm``."""
+        from barometer.core.models import domain_rows, fit
 
-        return fit(self, formula, family, offset)  # type: ignore[arg-type]
+        rows = None if where is None else domain_rows(self.data, where)
+        return fit(self, formula, family, offset, rows)  # type: ignore[arg-type]
 
     def ratio(
         self,
@@ -483,9 +489,7 @@ class _Estimating:
 
         return ratio(self, as_list(numerator), as_list(denominator), as_list(by), confidence)  # type: ignore[arg-type]
 
-    def ttest(
-        self, variable: str, group: str | None = None, confidence: float = 0.95
-    ) -> TTest:
+    def ttest(self, variable: str, group: str | None = None, confidence: float = 0.95) -> TTest:
         """Design-based t-test of a difference in means (R ``svyttest``); see ``core.ttest``."""
         from barometer.core.ttest import ttest
 

@@ -12,7 +12,7 @@ replicate weight, each fit starting from the full-sample coefficients (R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -232,6 +232,20 @@ def _offset(design: AnyDesign, offset: str | None) -> np.ndarray:
     return col.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
+def domain_rows(frame: pl.DataFrame, where: Mapping[str, object] | None) -> np.ndarray:
+    """Rows in the domain ``where`` (column -> value, or a list of values)."""
+    mask = np.ones(frame.height, dtype=bool)
+    for column, value in (where or {}).items():
+        check_columns(frame, [column], "where", EstimationError)
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        col = frame.get_column(column)
+        wanted = pl.Series(values).cast(col.dtype, strict=False)
+        mask &= col.is_in(wanted).fill_null(False).to_numpy()
+    if not mask.any():
+        raise EstimationError(f"where={dict(where or {})!r} selects no row")
+    return mask
+
+
 def fit(
     design: AnyDesign,
     formula: str,
@@ -240,7 +254,8 @@ def fit(
     rows: np.ndarray | None = None,
 ) -> Model:
     """Fit ``formula`` on the design (R ``svyglm``); ``rows`` (bool) restricts it to a
-    domain (R ``svyglm(subset=)``). See the module docstring for the variance."""
+    domain (R ``svyglm(subset=)``), whose complement counts as zero in the variance while
+    the design keeps all its PSUs and strata. See the module docstring for the variance."""
     family = check_option(family, Family, "family", EstimationError)  # type: ignore[assignment]
     from barometer.core.design import ReplicateDesign
 
@@ -293,8 +308,11 @@ def _replicate_cov(
         if total <= 0:
             thetas[:, r] = np.nan
             continue
-        thetas[:, r] = irls(mf.x, mf.y, wr / total, link, off, mf.columns, full.beta).beta
+        try:
+            thetas[:, r] = irls(mf.x, mf.y, wr / total, link, off, mf.columns, full.beta).beta
+        except EstimationError as exc:
+            raise EstimationError(f"replicate {r + 1} of {reps.shape[1]}: {exc}") from exc
     return influence.replicate_vcov(design, thetas, full.beta)
 
 
-__all__ = ["COLUMNS", "Model", "WaldTest", "fit"]
+__all__ = ["COLUMNS", "Model", "WaldTest", "domain_rows", "fit"]
