@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     )
     from barometer.core.design import Design, ReplicateDesign
     from barometer.core.estimates import Contrast, Estimates
+    from barometer.core.models import Margins, Model, Models, WaldTest
+    from barometer.core.ttest import TTest
     from barometer.poll import Poll
 
 _LAZY = {
@@ -49,6 +51,11 @@ _LAZY = {
     "pairwise_differences": "barometer.core.comparisons",
     "region": "barometer.core.comparisons",
     "weighting": "barometer.core.weighting",
+    "Margins": "barometer.core.models",
+    "Model": "barometer.core.models",
+    "Models": "barometer.core.models",
+    "WaldTest": "barometer.core.models",
+    "TTest": "barometer.core.ttest",
 }
 
 __all__ = [
@@ -61,9 +68,14 @@ __all__ = [
     "Estimates",
     "EstimationError",
     "IngestError",
+    "Margins",
+    "Model",
+    "Models",
     "Poll",
     "ReplicateDesign",
     "SpecError",
+    "TTest",
+    "WaldTest",
     "WeightingError",
     "adjust_pvalues",
     "difference",

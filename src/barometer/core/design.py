@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,7 @@ from barometer.options import (
 if TYPE_CHECKING:
     from barometer.core.chisq import ChisqTest
     from barometer.core.estimates import Estimates
-    from barometer.core.models import Family, Model
+    from barometer.core.models import Family, Model, Models
     from barometer.core.ttest import TTest
 
 
@@ -463,18 +463,41 @@ class _Estimating:
         return weighting.weight_summary(self)
 
     # models, ratios, t-tests (issue 19): thin delegations to core.models, ratio, ttest
+    @overload
+    def glm(
+        self,
+        formula: str,
+        family: Family = ...,
+        offset: str | None = ...,
+        where: Mapping[str, Any] | None = ...,
+        by: None = ...,
+    ) -> Model: ...
+    @overload
+    def glm(
+        self,
+        formula: str,
+        family: Family = ...,
+        offset: str | None = ...,
+        where: Mapping[str, Any] | None = ...,
+        *,
+        by: str | Sequence[str],
+    ) -> Models: ...
     def glm(
         self,
         formula: str,
         family: Family = "gaussian",
         offset: str | None = None,
         where: Mapping[str, Any] | None = None,
-    ) -> Model:
+        by: str | Sequence[str] | None = None,
+    ) -> Model | Models:
         """Design-based generalised linear model (R ``svyglm``; ``where`` fits within a
-        domain, as ``svyglm(subset=)``); see ``core.models.glm``."""
-        from barometer.core.models import domain_rows, fit
+        domain, as ``svyglm(subset=)``; ``by`` fits one model per domain); see
+        ``core.models.glm``."""
+        from barometer.core.models import domain_rows, fit, fit_by
 
         rows = None if where is None else domain_rows(self.data, where)
+        if by is not None:
+            return fit_by(self, formula, family, offset, rows, as_list(by))  # type: ignore[arg-type]
         return fit(self, formula, family, offset, rows)  # type: ignore[arg-type]
 
     def ratio(

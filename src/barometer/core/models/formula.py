@@ -173,18 +173,15 @@ def build(
 
 def new_matrix(model: ModelFrame, data: pl.DataFrame) -> np.ndarray:
     """The model matrix of new rows under the fitted coding (R ``model.frame(xlev=)``)."""
-    names = [n for n in model.variables if n != model.response]
-    rhs_names = formula_variables(_strip_strings(model.formula.split("~", 1)[1]), data.columns)
-    absent = [
-        n
-        for n in formula_variables(_strip_strings(model.formula.split("~", 1)[1]), names)
-        if n not in data.columns
-    ]
+    rhs = _strip_strings(model.formula.split("~", 1)[1])
+    needed = [n for n in model.variables if n in formula_variables(rhs, list(model.variables))]
+    absent = [n for n in needed if n not in data.columns]
     if absent:
         raise EstimationError(
             f"new data lack column {absent[0]!r} of the model "
             f"{model.formula!r}{did_you_mean(absent[0], data.columns)}"
         )
+    rhs_names = needed
     miss = missing_rows(data, rhs_names)
     if miss.any():
         raise EstimationError(

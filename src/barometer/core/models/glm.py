@@ -81,7 +81,7 @@ class Model:
     covariance: np.ndarray = field(repr=False)
     df_residual: float
     n: int
-    design: object = field(repr=False)
+    design: AnyDesign = field(repr=False)
     offset: str | None = None
     naive_covariance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
 
@@ -180,11 +180,11 @@ class Model:
         kind = check_option(type, PredictType, "type", EstimationError)
         if new_data is None:
             x = self.frame.x
-            off = self._offset_values(None)
+            off = self.offset_values(None)
         else:
             data = to_polars(new_data)
             x = fm.new_matrix(self.frame, data)
-            off = self._offset_values(data)
+            off = self.offset_values(data)
         eta = x @ self.coefficients + off
         var = np.einsum("ij,jk,ik->i", x, self.covariance, x)
         se = np.sqrt(np.maximum(var, 0.0))
@@ -198,13 +198,15 @@ class Model:
             {"estimate": est, "se": se, "ci_low": est - q * se, "ci_high": est + q * se}
         )
 
-    def _offset_values(self, data: pl.DataFrame | None) -> np.ndarray:
+    def offset_values(self, data: pl.DataFrame | None) -> np.ndarray:
+        """The offset of the model's rows (``data=None``) or of new rows (zeros without one)."""
         if self.offset is None:
             n = self.frame.rows.size if data is None else data.height
             return np.zeros(n)
         if data is None:
-            frame = self.design.data  # type: ignore[attr-defined]
-            return frame.get_column(self.offset).cast(pl.Float64).to_numpy()[self.frame.rows]
+            col = self.design.data.get_column(self.offset).cast(pl.Float64)
+            values: np.ndarray = col.to_numpy()[self.frame.rows]
+            return values
         check_columns(data, [self.offset], "offset", EstimationError)
         return data.get_column(self.offset).cast(pl.Float64).to_numpy()
 
@@ -309,10 +311,75 @@ def _replicate_cov(
             thetas[:, r] = np.nan
             continue
         try:
-            thetas[:, r] = irls(mf.x, mf.y, wr / total, link, off, mf.columns, full.beta).beta
+            thetas[:, r] = irls(
+                mf.x, mf.y, wr / total, link, off, mf.columns, full.beta, False
+            ).beta
         except EstimationError as exc:
             raise EstimationError(f"replicate {r + 1} of {reps.shape[1]}: {exc}") from exc
     return influence.replicate_vcov(design, thetas, full.beta)
 
 
-__all__ = ["COLUMNS", "Model", "WaldTest", "domain_rows", "fit"]
+@dataclass(frozen=True, eq=False)
+class Models:
+    """One fitted model per domain of ``by`` (``Design.glm(..., by=)``), each as R's
+    ``svyglm(subset=)`` on that domain; ``to_polars()`` stacks the coefficient tables
+    behind the ``by`` columns."""
+
+    by: tuple[str, ...]
+    keys: tuple[tuple[object, ...], ...]
+    models: tuple[Model, ...] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __getitem__(self, key: object) -> Model:
+        want = key if isinstance(key, tuple) else (key,)
+        for k, model in zip(self.keys, self.models, strict=True):
+            if tuple(str(v) for v in k) == tuple(str(v) for v in want):
+                return model
+        raise EstimationError(f"no model for {key!r}; domains: {', '.join(map(str, self.keys))}")
+
+    def to_polars(self, confidence: float = 0.95) -> pl.DataFrame:
+        """``*by, term, estimate, se, statistic, p_value, ci_low, ci_high``."""
+        parts = []
+        for key, model in zip(self.keys, self.models, strict=True):
+            table = model.to_polars(confidence)
+            parts.append(
+                table.select(
+                    *[pl.lit(v).alias(name) for name, v in zip(self.by, key, strict=True)],
+                    pl.all(),
+                )
+            )
+        return pl.concat(parts, how="vertical_relaxed")
+
+    def to_pandas(self, confidence: float = 0.95) -> pd.DataFrame:
+        """The stacked coefficient tables as a pandas DataFrame."""
+        return self.to_polars(confidence).to_pandas()
+
+
+def fit_by(
+    design: AnyDesign,
+    formula: str,
+    family: Family,
+    offset: str | None,
+    rows: np.ndarray | None,
+    by: list[str],
+) -> Models:
+    """One model per domain of ``by`` (within ``rows``), each R ``svyglm(subset=)``."""
+    from barometer.core import reduce
+
+    coding = reduce.domains(design, by)
+    keys = [tuple(r) for r in coding.levels.iter_rows()]
+    models = []
+    for k in range(coding.size):
+        mask = coding.codes == k
+        if rows is not None:
+            mask &= rows
+        try:
+            models.append(fit(design, formula, family, offset, mask))
+        except EstimationError as exc:
+            raise EstimationError(f"domain {dict(zip(by, keys[k], strict=True))}: {exc}") from exc
+    return Models(tuple(by), tuple(keys), tuple(models))
+
+
+__all__ = ["COLUMNS", "Model", "Models", "WaldTest", "domain_rows", "fit", "fit_by"]

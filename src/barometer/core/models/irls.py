@@ -42,15 +42,17 @@ class Link:
             out: np.ndarray = special.expit(eta)
             return out
         if self.kind == "poisson":
-            return np.exp(eta)
+            exp: np.ndarray = np.exp(eta)
+            return exp
         return eta
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
         if self.kind == "binomial":
-            mu = special.expit(eta)
+            mu: np.ndarray = special.expit(eta)
             return mu * (1.0 - mu)
         if self.kind == "poisson":
-            return np.exp(eta)
+            exp: np.ndarray = np.exp(eta)
+            return exp
         return np.ones_like(eta)
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
@@ -139,10 +141,12 @@ def irls(
     offset: np.ndarray,
     columns: tuple[str, ...],
     start: np.ndarray | None = None,
+    full: bool = True,
 ) -> Fit:
     """Fit by IRLS with prior weights ``w`` (zero-weight rows do not count), from ``start``
     (coefficients; R's replicate fits start from the full-sample fit) or from R's
-    ``mustart``. Converges when no coefficient moves by more than 1e-13 relative; a binary
+    ``mustart``; ``full=False`` skips what only the variance of a full-sample fit needs.
+    Converges when no coefficient moves by more than 1e-13 relative; a binary
     response that some term separates perfectly is an error naming the term."""
     use = w > 0
     if not use.all():
@@ -183,10 +187,12 @@ def irls(
         )
     d = link.mu_eta(eta)
     var = link.variance(mu)
+    if not full:  # a replicate's re-fit: only its coefficients are used
+        return Fit(beta, np.empty((0, 0)), np.empty(0), np.empty(0))
     ww = w * d * d / var
     # (X'WX)^-1 = R^-1 R^-T from the QR of sqrt(W) X: no squared condition number
-    r = scipy.linalg.qr(x * np.sqrt(ww)[:, None], mode="r")[0][: x.shape[1]]
-    r_inv = scipy.linalg.solve_triangular(r, np.eye(x.shape[1]))
+    r = scipy.linalg.qr(x * np.sqrt(ww)[:, None], mode="economic")[1]
+    r_inv = np.linalg.inv(r)
     bread = r_inv @ r_inv.T
     score_used = w * d * (y - mu) / var
     score = np.zeros(use.size)

@@ -93,7 +93,7 @@ def predmeans(model: Model, group: str, confidence: float = 0.95) -> Margins:
     from barometer.core.models.glm import fit
 
     design = model.design
-    data: pl.DataFrame = design.data  # type: ignore[attr-defined]
+    data = design.data
     if group not in data.columns:
         raise EstimationError(
             f"group column {group!r} is not in the data{did_you_mean(group, data.columns)}"
@@ -107,12 +107,12 @@ def predmeans(model: Model, group: str, confidence: float = 0.95) -> Margins:
     else:
         lhs, rhs = model.formula.split("~", 1)
         name = group if group.isidentifier() else f"`{group}`"
-        adjusted = fit(design, f"{lhs}~{rhs} + C({name})", model.family, model.offset, keep)  # type: ignore[arg-type]
+        adjusted = fit(design, f"{lhs}~{rhs} + C({name})", model.family, model.offset, keep)
     sub = data[rows]
     values = sub.get_column(group).drop_nulls().unique().sort()
-    w = np.asarray(design.weights, dtype=float)[rows]  # type: ignore[attr-defined]
+    w = np.asarray(design.weights, dtype=np.float64)[rows]
     link = Link(model.family)
-    off = model._offset_values(None)
+    off = model.offset_values(None)
     fits = np.empty((rows.size, values.len()))
     grad = np.empty((adjusted.coefficients.size, values.len()))
     for j, value in enumerate(values):
@@ -130,7 +130,7 @@ def predmeans(model: Model, group: str, confidence: float = 0.95) -> Margins:
     else:
         z = np.zeros((n, values.len()))
         z[rows] = w[:, None] * (fits - means) / w.sum()
-        cond = influence.linearised_vcov(design, z, keep)  # type: ignore[arg-type]
+        cond = influence.linearised_vcov(design, z, keep)
     cov = grad.T @ adjusted.covariance @ grad + cond
     labels = tuple(str(v) for v in values.to_list())
     return Margins(group, labels, means, cov, confidence)
