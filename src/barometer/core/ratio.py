@@ -45,7 +45,7 @@ def ratio(
     >>> import polars as pl, barometer as bm
     >>> df = pl.DataFrame({"w": [1.0, 2.0, 1.0], "y": [2.0, 4.0, 6.0], "x": [1.0, 2.0, 2.0]})
     >>> bm.Design(df, weights="w").ratio("y", "x").to_polars()["estimate"].to_list()
-    [2.4]
+    [2.2857142857142856]
     """
     from barometer.core.design import ReplicateDesign
 

@@ -257,7 +257,19 @@ def fit(
 ) -> Model:
     """Fit ``formula`` on the design (R ``svyglm``); ``rows`` (bool) restricts it to a
     domain (R ``svyglm(subset=)``), whose complement counts as zero in the variance while
-    the design keeps all its PSUs and strata. See the module docstring for the variance."""
+    the design keeps all its PSUs and strata. See the module docstring for the variance.
+
+    Examples
+    --------
+    >>> import polars as pl, barometer as bm
+    >>> df = pl.DataFrame({"w": [1.0, 2.0, 1.0, 3.0, 2.0], "y": [1.0, 3.0, 2.0, 5.0, 4.0],
+    ...                    "x": [0.0, 1.0, 1.0, 2.0, 2.0]})
+    >>> m = bm.Design(df, weights="w").glm("y ~ x")
+    >>> m.to_polars()["term"].to_list()
+    ['Intercept', 'x']
+    >>> round(float(m.to_polars()["estimate"][1]), 4)
+    1.8421
+    """
     family = check_option(family, Family, "family", EstimationError)  # type: ignore[assignment]
     from barometer.core.design import ReplicateDesign
 
