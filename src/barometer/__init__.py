@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     )
     from barometer.core.design import Design, ReplicateDesign
     from barometer.core.estimates import Contrast, Estimates
-    from barometer.core.models import Margins, Model, Models, WaldTest
+    from barometer.core.models import Margins, Model, Models, OrdinalModel, WaldTest
     from barometer.core.ttest import TTest
     from barometer.poll import Poll
 
@@ -54,6 +54,7 @@ _LAZY = {
     "Margins": "barometer.core.models",
     "Model": "barometer.core.models",
     "Models": "barometer.core.models",
+    "OrdinalModel": "barometer.core.models",
     "WaldTest": "barometer.core.models",
     "TTest": "barometer.core.ttest",
 }
@@ -71,6 +72,7 @@ __all__ = [
     "Margins",
     "Model",
     "Models",
+    "OrdinalModel",
     "Poll",
     "ReplicateDesign",
     "SpecError",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from barometer.core.chisq import ChisqTest
     from barometer.core.estimates import Estimates
     from barometer.core.models import Family, Model, Models
+    from barometer.core.models.olr import OrdinalModel
     from barometer.core.ttest import TTest
 
 
@@ -499,6 +500,20 @@ class _Estimating:
         if by is not None:
             return fit_by(self, formula, family, offset, rows, as_list(by))  # type: ignore[arg-type]
         return fit(self, formula, family, offset, rows)  # type: ignore[arg-type]
+
+    def olr(
+        self,
+        formula: str,
+        levels: Sequence[Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> OrdinalModel:
+        """Proportional-odds regression of an ordered response (R ``svyolr``); ``levels``
+        orders the response (default: sorted); see ``core.models.olr``."""
+        from barometer.core.models import domain_rows
+        from barometer.core.models.olr import olr
+
+        rows = None if where is None else domain_rows(self.data, where)
+        return olr(self, formula, levels, rows)  # type: ignore[arg-type]
 
     def ratio(
         self,

@@ -1,7 +1,8 @@
 """Models, ratios and t-tests against R ``survey`` (tests/reference/models.json).
 
 The fixtures come from tests/reference/make_models.R (R ``svyglm``, ``regTermTest``,
-``predict.svyglm``, ``svypredmeans`` with ``svycontrast``, ``svyratio``, ``svyttest``) on the
+``predict.svyglm``, ``svypredmeans`` with ``svycontrast``, ``svyratio``, ``svyttest``,
+``svyolr``) on the
 api data and the generated poll: stratified, clustered, fpc, lonely-PSU, raked and replicate
 (JK1, JKn, bootstrap) designs, with missing values and domains.
 
@@ -12,6 +13,9 @@ are run with ``glm.control(epsilon=1e-15)`` and barometer iterates until no coef
 moves by more than 1e-13 relative, so both are the converged estimator and agree to
 rounding; R's default stopping rule alone would leave ~1e-9 differences in logistic and
 Poisson coefficients. The fixtures store 15 significant digits (jsonlite), far inside 1e-8.
+``svyolr``'s optimiser (BFGS) stops ~1e-7 short of the optimum, so its reference values
+are R's ``svyolr`` evaluated at the MLE (found in the R script by Newton steps on the
+score; see make_models.R); barometer reproduces R's finite-difference Hessian there.
 Interval ends are ``estimate -/+ q se``: an end near zero is compared on the scale of the SE
 (absolute tolerance REL_TOL x se), since cancellation there turns the 1e-9 relative
 agreement of a raked design's SE (R's raking stops at its own epsilon) into more, relative
@@ -51,7 +55,7 @@ def _ids(cases: list[dict[str, Any]]) -> list[str]:
 
 def test_fixture_covers_the_issue() -> None:
     methods = {c["method"] for c in CASES}
-    assert methods == {"glm", "wald_test", "predict", "predmeans", "ratio", "ttest"}
+    assert methods == {"glm", "wald_test", "predict", "predmeans", "ratio", "ttest", "olr"}
     kinds = {c["design_class"] for c in CASES}
     assert kinds == {"Design", "ReplicateDesign"}
     assert any("weighting" in c for c in CASES)
@@ -149,3 +153,18 @@ def test_ttest(case: dict[str, Any]) -> None:
     for field in ("estimate", "statistic", "df", "p_value", "ci_low", "ci_high"):
         close(float(getattr(got, field)), want[field], field)
     assert np.isfinite(got.se)
+
+
+OLR = _by_method("olr")
+
+
+@pytest.mark.parametrize("case", OLR, ids=_ids(OLR))
+def test_olr(case: dict[str, Any]) -> None:
+    model = build_design(case).olr(**case["args"])
+    table = model.to_polars()
+    rows = case["results"]
+    assert table.height == len(rows), (table["term"].to_list(), [r["term_r"] for r in rows])
+    assert model.df_residual == case["df_residual"]
+    for got, want in zip(table.iter_rows(named=True), rows, strict=True):
+        close(got["estimate"], want["estimate"], f"{want['term_r']} estimate")
+        close(got["se"], want["se"], f"{want['term_r']} se")
