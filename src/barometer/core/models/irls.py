@@ -4,8 +4,8 @@ Families with their canonical links, as R's ``gaussian()``, ``binomial()``/``qua
 and ``poisson()``/``quasipoisson()``: a survey fit uses only the mean and variance functions
 (the quasi-families estimate the same coefficients; ``svyglm``'s sandwich variance does not
 use the dispersion). Each step is the weighted least-squares step of IRLS (McCullagh and
-Nelder 1989, sec. 2.5) written as a Newton step, ``beta += (X'WX)^-1 X'W (y - mu) / mu'``, solved on the
-equilibrated p x p Gram matrix; the bread of the sandwich is the inverse of that
+Nelder 1989, sec. 2.5) written as a Newton step, ``beta += (X'WX)^-1 X'W (y - mu) / mu'``,
+solved on the equilibrated p x p Gram matrix; the bread of the sandwich is the inverse of that
 matrix at the optimum (R takes it from the QR; the equilibrated inverse agrees to ~1e-12).
 """
 
