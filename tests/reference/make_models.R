@@ -104,6 +104,21 @@ raked <- function(D) {
   D2
 }
 
+# the same design calibrated (GREG, linear) on stype and api99
+calibrated <- function(D) {
+  D2 <- D
+  pt <- pop_table("stype")
+  tot <- c(`(Intercept)` = nrow(apipop), stypeH = pt$H, stypeM = pt$M, api99 = sum(apipop$api99))
+  D2$r <- calibrate(D$r, ~stype + api99, tot, calfun = "linear", epsilon = 1e-12, maxit = 200)
+  D2$r_design <- paste0("d <- ", D$r_design, sprintf(
+    "; d <- calibrate(d, ~stype+api99, c(`(Intercept)`=%d, stypeH=%d, stypeM=%d, api99=%.17g), calfun='linear', epsilon=1e-12, maxit=200)",
+    nrow(apipop), pt$H, pt$M, sum(apipop$api99)))
+  D2$weighting <- list(method = "calibrate",
+                       args = list(margins = list(stype = pt, api99 = sum(apipop$api99)),
+                                   method = "linear"))
+  D2
+}
+
 run_r <- function(D, call) {
   old <- options(survey.lonely.psu = D$lonely)
   on.exit(options(old))
@@ -285,6 +300,7 @@ case_olr <- function(id, D, r_formula, formula) {
 dstrat <- make_design("apistrat", "pw", strata = "stype", fpc = "fpc")
 dclus1 <- make_design("apiclus1", "pw", psu = "dnum", fpc = "fpc")
 dclus1_rake <- raked(dclus1)
+dclus1_cal <- calibrated(dclus1)
 gp <- make_design("gen_poll", "w", strata = "stratum", psu = "psu", fpc = "fpc", nest = TRUE,
                   lonely_psu = "adjust")
 gp_avg <- make_design("gen_poll", "w", strata = "stratum", psu = "psu", fpc = "fpc",
@@ -322,6 +338,10 @@ for (D in list(list("strat", dstrat), list("clus1", dclus1), list("clus1_raked",
   case_ratio(paste0(p, "_ratio_api00_api99_by_stype"), D[[2]], "api00", "api99", by = "stype")
   case_ttest(paste0(p, "_ttest_api00_awards"), D[[2]], "api00", "awards")
 }
+case_glm("clus1_cal_glm_quasibinomial", dclus1_cal, logit_f_r, logit_f, "quasibinomial")
+case_glm("clus1_cal_glm_gaussian_missing", dclus1_cal, "api00 ~ avg.ed + meals",
+         "api00 ~ `avg.ed` + meals", "gaussian")
+case_ratio("clus1_cal_ratio_by_stype", dclus1_cal, "api00", "api99", by = "stype")
 case_glm("strat_glm_binomial", dstrat, logit_f_r, logit_f, "binomial")
 case_glm("strat_glm_poisson", dstrat, pois_f, pois_fb, "poisson")
 # missing values: rows without acs.k3 drop out of the model (a domain)
