@@ -314,7 +314,7 @@ def pairwise_differences(
             f"pairwise over {over!r}: it is not a by-column of these estimates "
             f"({', '.join(estimates.by) or 'none'}){did_you_mean(over, estimates.by)}"
         )
-    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
+    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)
     table = estimates.table
     theta = table.get_column("estimate").to_numpy()
     v = estimates.vcov()
@@ -379,7 +379,7 @@ def adjust_pvalues(p: Sequence[float] | np.ndarray, method: PAdjustMethod = "hol
     >>> adjust_pvalues([0.01, 0.04, 0.03], "holm").round(2).tolist()
     [0.03, 0.06, 0.06]
     """
-    method = check_option(method, PAdjustMethod, "method", EstimationError)  # type: ignore[assignment]
+    method = check_option(method, PAdjustMethod, "method", EstimationError)
     p = np.asarray(p, dtype=float)
     if np.any((p < 0) | (p > 1)):
         raise EstimationError("p-values must lie between 0 and 1")

@@ -428,7 +428,7 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        est = design.proportion(question, by=by_list, ci=ci, level_ci=level)
+        est = design.proportion(question, by=by_list, ci=ci, confidence=level)
         est = est.filter(pl.col("n") > 0)
         if region is None:
             return est

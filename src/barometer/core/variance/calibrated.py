@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from barometer.core._protocols import SurveyDesign
 from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
@@ -56,18 +56,17 @@ class Plan:
         return self.tables[key]
 
 
-def plan(design: Any) -> Plan | None:
-    """The design's ``Plan``, cached on it; ``None`` when a step is not a cell projection.
-
-    A calibrated copy of a design starts from the same attributes, so the cache is trusted
-    only while it belongs to the design's current calibration steps."""
+def plan(design: SurveyDesign) -> Plan | None:
+    """The design's ``Plan``, cached on it (``design.cache``); ``None`` when a step is not a
+    cell projection. The cache is trusted only while it belongs to the design's current
+    calibration steps."""
     steps = design.calibration
-    cached = design.__dict__.get("_calibration_plan")
+    cached = design.cache.calibration_plan
     if cached is not None and cached[0] is steps:
         return cached[1]
     found = projections(steps)
     made = None if found is None else Plan(steps, *found)
-    design.__dict__["_calibration_plan"] = (steps, made)
+    design.cache.calibration_plan = (steps, made)
     return made
 
 

@@ -11,15 +11,15 @@ when every population total exceeds 20 times the sample total, and step halving)
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 
+from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import GregStep
 from barometer.core.weighting.margins import (
     MarginSet,
@@ -29,11 +29,10 @@ from barometer.core.weighting.margins import (
     row_codes,
 )
 from barometer.core.weighting.spec import CalibrationSpec, WeightingInfo, freeze, margin_table
-from barometer.errors import WeightingError, did_you_mean
+from barometer.errors import WeightingError, did_you_mean, warn
 from barometer.options import CalibrationMethod, check_option
 
-if TYPE_CHECKING:
-    from barometer.core.design import Design
+D = TypeVar("D", bound=SurveyDesign)
 
 INTERCEPT = "(Intercept)"
 _RESCALE = 20.0  # R grake's SOMETHRESHOLD
@@ -124,11 +123,9 @@ def grake(
         w = w * scale
         sample_total = sample_total * scale
         if math.isfinite(lower) or math.isfinite(upper):
-            warnings.warn(
+            warn(
                 f"bounds are interpreted after rescaling the weights by {scale:.3g} (as R's "
-                "calibrate does when every population total is over 20x the sample's)",
-                UserWarning,
-                stacklevel=4,
+                "calibrate does when every population total is over 20x the sample's)"
             )
     denom = 1.0 + np.abs(population)
     converged = False
@@ -321,14 +318,14 @@ def _check_bounds_feasible(model: Model, w: np.ndarray, lo: float, hi: float) ->
 
 
 def calibrate(
-    design: Design,
-    margins: Mapping[Any, Any],
+    design: D,
+    margins: Targets,
     *,
     method: CalibrationMethod = "linear",
     bounds: tuple[float, float] | None = None,
     tol: float = 1e-10,
     max_iter: int = 100,
-) -> Design:
+) -> D:
     """Calibrate the design's weights to population totals (GREG; R ``calibrate``).
 
     Parameters
@@ -365,7 +362,7 @@ def calibrate(
     >>> [round(float(w), 4) for w in d.weights]
     [40.0, 15.0, 20.0, 25.0]
     """
-    method = check_option(method, CalibrationMethod, "method", WeightingError)  # type: ignore[assignment]
+    method = check_option(method, CalibrationMethod, "method", WeightingError)
     check_convergence(tol, max_iter)
     lo, hi = _bounds(method, bounds)
     spec = CalibrationSpec(
@@ -377,7 +374,7 @@ def calibrate(
     solve = _solver(model, method, lo, hi, tol, max_iter)
     g, iterations = solve(w)
     new = w * g
-    reps = getattr(design, "replicate_weights", None)
+    reps = design.replicate_weights
     step = GregStep(model_matrix=model.X, old_weights=w, g=g)
     achieved = model.X.T @ new
     info = WeightingInfo(
@@ -394,12 +391,12 @@ def calibrate(
         before=w,
     )
     if reps is None:
-        return design._calibrated(new, step, info)
+        return design.with_weights(new, step, info)
     reps = np.asarray(reps, dtype=np.float64)
     new_reps = np.empty_like(reps)
     for r in range(reps.shape[1]):
         new_reps[:, r] = reps[:, r] * solve(reps[:, r], r)[0]
-    return design._calibrated(new, step, info, replicate_weights=new_reps)
+    return design.with_weights(new, step, info, replicate_weights=new_reps)
 
 
 def _solver(

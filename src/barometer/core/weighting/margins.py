@@ -116,7 +116,7 @@ def _indexes(levels: tuple[object, ...]) -> tuple[dict[object, int], dict[str, i
     return {lv: i for i, lv in enumerate(levels)}, {str(lv): i for i, lv in enumerate(levels)}
 
 
-def _lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
+def lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
     """Index of each key among ``levels``: exact match first, then by string form."""
     exact, as_str = _indexes(tuple(levels))
     out: list[int | None] = []
@@ -166,7 +166,7 @@ def _map_groups(
 ) -> tuple[list[int], list[object]]:
     """Map margin keys to the data's groups (each group's index and margins, in group order)."""
     keys = list(margins.keys())
-    index = _lookup(keys, groups.levels)
+    index = lookup(keys, groups.levels)
     for key, idx in zip(keys, index, strict=True):
         if idx is None:
             _no_respondents(by, key, groups)
@@ -313,7 +313,7 @@ def _align(table: object, col: Column, by: str | None, group: object) -> tuple[n
     keys = list(table.keys())
     out = np.full(col.size, np.nan)
     total = 0.0
-    for key, idx in zip(keys, _lookup(keys, col.levels), strict=True):
+    for key, idx in zip(keys, lookup(keys, col.levels), strict=True):
         value = check_target(table[key], col.name, key, by, group)
         if idx is None:
             if value > 0:
