@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from barometer.errors import BarometerError, did_you_mean
+from barometer.core._protocols import IntArray
+from barometer.errors import BarometerError, column_not_found, did_you_mean
 
 
 def to_polars(data: object) -> pl.DataFrame:
@@ -35,13 +37,23 @@ def as_list(names: str | Sequence[str] | None) -> list[str]:
 
 
 def check_columns(
-    frame: pl.DataFrame, names: Sequence[str], role: str, error: type[BarometerError]
+    frame: pl.DataFrame,
+    names: Sequence[str],
+    role: str,
+    error: type[BarometerError],
+    noun: str = " column",
 ) -> None:
-    """Raise ``error`` naming the first column of ``names`` that ``frame`` lacks."""
+    """Raise a ``ColumnNotFoundError`` (also an ``error``: the caller's layer) naming the
+    first column of ``names`` that ``frame`` lacks (as ``role + noun``, "by column"), with
+    the closest ones as candidates."""
     for name in names:
         if name not in frame.columns:
-            raise error(
-                f"{role} column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
+            candidates = difflib.get_close_matches(name, frame.columns, n=3, cutoff=0.6)
+            what = role + noun
+            raise column_not_found(error)(
+                f"{what} {name!r} is not in the data{did_you_mean(name, frame.columns)}",
+                name,
+                candidates,
             )
 
 
@@ -61,7 +73,13 @@ class Coding:
     size: int
 
 
-def _encode_series(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+def encode_series(s: pl.Series) -> tuple[IntArray, pl.Series]:
+    """The one column encoder: ``int64`` codes of ``s`` into its sorted levels present
+    (an ``Enum`` keeps all its declared categories, in order; a boolean is coded as 0/1),
+    -1 for a missing value (null, or NaN in a float column), and the levels as a Series.
+
+    Integers in a modest range go through a lookup table, strings through a categorical
+    cast; anything else is ranked."""
     if isinstance(s.dtype, pl.Enum):
         levels = pl.Series(s.name, s.dtype.categories, dtype=s.dtype)
         codes = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
@@ -139,7 +157,7 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     if all(frame.schema[c] in (pl.String, pl.Categorical) for c in names):
         combined, levels = _combine_strings(frame, names)
     else:
-        parts = [_encode_series(frame.get_column(c)) for c in names]
+        parts = [encode_series(frame.get_column(c)) for c in names]
         levels = [lv.alias(c) for (_, lv), c in zip(parts, names, strict=True)]
         if len(parts) == 1:
             return Coding(parts[0][0], pl.DataFrame(levels), levels[0].len())

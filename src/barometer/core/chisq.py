@@ -15,9 +15,10 @@ import polars as pl
 from scipy import stats
 
 from barometer.core import estimators, reduce
+from barometer.core._frame import check_columns
 from barometer.core._protocols import BoolArray, SurveyDesign
 from barometer.core.estimators import RatioFamily
-from barometer.errors import EstimationError, did_you_mean
+from barometer.errors import EstimationError
 from barometer.options import ChisqStatistic, check_option
 
 _METHODS = {
@@ -169,10 +170,7 @@ def _domain_mask(frame: pl.DataFrame, where: Mapping[str, object] | None) -> Boo
     """Rows in the domain ``where`` (column -> value or list of values); all rows if None."""
     mask = np.ones(frame.height, dtype=bool)
     for column, value in (where or {}).items():
-        if column not in frame.columns:
-            raise EstimationError(
-                f"where: column {column!r} is not in the data{did_you_mean(column, frame.columns)}"
-            )
+        check_columns(frame, [column], "where:", EstimationError)
         values: list[object] = list(value) if isinstance(value, list | tuple | set) else [value]
         col = frame.get_column(column)
         mask &= (

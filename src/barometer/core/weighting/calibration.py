@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 import polars as pl
 
+from barometer.core._frame import check_columns
 from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import GregStep
 from barometer.core.weighting.margins import (
@@ -29,7 +30,7 @@ from barometer.core.weighting.margins import (
     row_codes,
 )
 from barometer.core.weighting.spec import CalibrationSpec, WeightingInfo, freeze, margin_table
-from barometer.errors import WeightingError, did_you_mean, warn
+from barometer.errors import WeightingError, warn
 from barometer.options import CalibrationMethod, check_option
 
 D = TypeVar("D", bound=SurveyDesign)
@@ -257,10 +258,7 @@ def build_model(frame: pl.DataFrame, margins: Mapping[Any, Any], weights: np.nda
 
 
 def _numeric(frame: pl.DataFrame, var: str) -> np.ndarray:
-    if var not in frame.columns:
-        raise WeightingError(
-            f"calibration variable {var!r} is not in the data{did_you_mean(var, frame.columns)}"
-        )
+    check_columns(frame, [var], "calibration variable", WeightingError, noun="")
     s = frame.get_column(var)
     if not s.dtype.is_numeric():
         raise WeightingError(
