@@ -11,7 +11,6 @@ caller's frame itself: the warning points at the user's line, however deep it wa
 from __future__ import annotations
 
 import difflib
-import functools
 import os
 import sys
 import warnings
@@ -73,12 +72,21 @@ class ColumnNotFoundError(DesignError):
         self.candidates = tuple(candidates)
 
 
-@functools.cache
+_COLUMN_ERRORS: dict[type[BarometerError], type[ColumnNotFoundError]] = {}
+
+
 def column_not_found(layer: type[BarometerError]) -> type[ColumnNotFoundError]:
-    """``ColumnNotFoundError`` as an error of ``layer`` too (one class per layer)."""
+    """``ColumnNotFoundError`` as an error of ``layer`` too (one class per layer), so that
+    ``except layer`` catches it as before."""
     if issubclass(ColumnNotFoundError, layer):
         return ColumnNotFoundError
-    return type(f"ColumnNotFound{layer.__name__}", (ColumnNotFoundError, layer), {})
+    if layer not in _COLUMN_ERRORS:
+        _COLUMN_ERRORS[layer] = type(
+            f"ColumnNotFound{layer.__name__}",
+            (ColumnNotFoundError, layer),
+            {"__module__": __name__, "__doc__": f"A missing column, as a {layer.__name__}."},
+        )
+    return _COLUMN_ERRORS[layer]
 
 
 class BarometerWarning(UserWarning):

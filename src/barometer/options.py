@@ -54,17 +54,22 @@ def check_option(value: T, kind: object, name: str, error: type[BarometerError])
 
 
 def confidence_level(
-    confidence: float, level_ci: float | None, error: type[BarometerError], where: str
+    confidence: float,
+    deprecated: float | None,
+    error: type[BarometerError],
+    where: str,
+    old: str = "level_ci",
 ) -> float:
-    """The confidence level of an interval from ``confidence=`` (or the deprecated
-    ``level_ci=``, which warns and is used when given), checked to lie in (0, 1)."""
-    if level_ci is not None:
+    """The confidence level of an interval from ``confidence=``, or from its deprecated
+    spelling ``old=`` (``deprecated``, used when given, with a warning), checked to lie
+    strictly between 0 and 1."""
+    if deprecated is not None:
         warn(
-            f"{where}(level_ci=...) is deprecated; use confidence={level_ci!r} "
-            "(level= names an answer level)",
+            f"{where}({old}=...) is deprecated; use confidence={deprecated!r} "
+            "(level names an answer level)",
             BarometerDeprecationWarning,
         )
-        confidence = level_ci
+        confidence = deprecated
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
         raise error(f"confidence={confidence!r} must be a number between 0 and 1")
     if not 0.0 < float(confidence) < 1.0:

@@ -21,9 +21,11 @@ def to_polars(data: object) -> pl.DataFrame:
         return data.collect()
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pl.from_pandas(data)  # type: ignore[arg-type]
+        return pl.from_pandas(data)
     if module == "pyarrow":
-        return pl.from_arrow(data)  # type: ignore[arg-type,return-value]
+        frame = pl.from_arrow(data)
+        if isinstance(frame, pl.DataFrame):
+            return frame
     raise TypeError(f"data must be a polars, pandas or pyarrow table, not {type(data).__name__}")
 
 
@@ -111,7 +113,7 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     valid = s.drop_nulls()
     if valid.len() == 0:
         return np.full(s.len(), -1, dtype=np.int64), valid
-    lo, hi = int(valid.min()), int(valid.max())  # type: ignore[arg-type]
+    lo, hi = integer_range(valid)
     if hi - lo > 10_000_000 or hi >= 2**63:  # a wide range, or ids beyond int64: sort
         levels = valid.unique().sort()
         codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
@@ -127,6 +129,13 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1) if nulls else lookup[v]
     levels = pl.Series(s.name, np.flatnonzero(seen) + lo).cast(s.dtype)
     return codes, levels
+
+
+def integer_range(s: pl.Series) -> tuple[int, int]:
+    """The smallest and largest value of an integer column with a value that is not null."""
+    lo, hi = s.min(), s.max()
+    assert isinstance(lo, int) and isinstance(hi, int), "an integer column with values"
+    return lo, hi
 
 
 def dense_codes(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +195,9 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     return Coding(out, pl.DataFrame(list(reversed(columns))), present.size)
 
 
-def _combine_strings(frame: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, list]:
+def _combine_strings(
+    frame: pl.DataFrame, names: Sequence[str]
+) -> tuple[np.ndarray, list[pl.Series]]:
     """Mixed-radix codes (-1: a null) of string columns and their sorted levels, in polars:
     the levels of every column in one parallel select, the codes in one expression."""
     found = frame.select(
@@ -197,5 +208,6 @@ def _combine_strings(frame: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndar
     for c, lv in zip(names, levels, strict=True):
         one = pl.col(c).cast(pl.String).cast(pl.Enum(lv)).to_physical().cast(pl.Int64)
         code = one if code is None else code * max(lv.len(), 1) + one
-    combined = frame.select(code.fill_null(-1)).to_series().to_numpy()  # type: ignore[union-attr]
+    assert code is not None  # names is not empty
+    combined = frame.select(code.fill_null(-1)).to_series().to_numpy()
     return combined, levels

@@ -231,7 +231,8 @@ def _interaction_basis(nr: int, nc: int) -> np.ndarray:
         [((rows == i) & (cols == j)).astype(float) for j in range(1, nc) for i in range(1, nr)]
     )
     coef, *_ = np.linalg.lstsq(main, inter, rcond=None)
-    return inter - main @ coef
+    basis: np.ndarray = inter - main @ coef
+    return basis
 
 
 def _design_effect_matrix(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
@@ -158,11 +159,12 @@ def _structure(
 ) -> Structure:
     n = frame.height
     ids = _integer_ids(frame, strata, psu) if strata is not None and psu is not None else None
+    rows: Callable[[], tuple[np.ndarray, np.ndarray]]
     if ids is not None:
         labels, psu_stratum, rows = ids
         n_strata = labels.height
-        if not nest or fpc is not None:
-            _check_nesting(frame, strata, psu, nest, rows()[0], labels)  # type: ignore[arg-type]
+        if psu is not None and (not nest or fpc is not None):
+            _check_nesting(frame, strata, psu, nest, rows()[0], labels)
     else:
         if strata is not None:
             st = encode(frame, [strata])
@@ -172,7 +174,11 @@ def _structure(
         n_strata = int(h_code.max()) + 1 if n else 1
         psu_code, psu_stratum = _number_psus(frame, strata, psu, nest, h_code, n_strata, labels)
         # the codes are at hand here: a callable that just returns them
-        rows = functools.partial(tuple, (h_code, psu_code))  # type: ignore[assignment]
+        codes = (h_code, psu_code)
+
+        def rows() -> tuple[np.ndarray, np.ndarray]:
+            return codes
+
     n_psu = np.bincount(psu_stratum, minlength=n_strata)
     f = np.ones(n_strata)
     if fpc is not None:
@@ -291,17 +297,38 @@ def _fpc_factor(
             f"fpc column {fpc!r} gives a population size smaller than the number of sampled "
             f"PSUs in {int(small.sum())} strata"
         )
-    return (first - n_psu) / first
+    out: FloatArray = (first - n_psu) / first
+    return out
 
 
-class _Estimating:
-    """The estimator methods, shared by linearisation and replicate designs."""
+class _Estimating(abc.ABC):
+    """The estimator methods, shared by linearisation and replicate designs; each kind
+    supplies what ``SurveyDesign`` asks of it beyond these."""
 
     data: pl.DataFrame
     weights: FloatArray
     calibration: tuple[CalibrationStep, ...]
     weighting: WeightingInfo | None
     cache: DesignCache
+
+    @property
+    @abc.abstractmethod
+    def structure(self) -> Structure | None:
+        """The sampling structure (None: a replicate design)."""
+
+    @property
+    @abc.abstractmethod
+    def replicate_weights(self) -> FloatArray | None:
+        """The replicate weights (None: a linearisation design)."""
+
+    @property
+    @abc.abstractmethod
+    def degf(self) -> int:
+        """Design degrees of freedom (R ``degf``)."""
+
+    @abc.abstractmethod
+    def variance(self, family: RatioFamily, full: bool) -> FloatArray:
+        """Variances (``full``: covariance) of a family of ratio estimates."""
 
     def _bind(self, data: TableLike, weights: str | None) -> pl.DataFrame:
         """Convert the table once, at the door, and read and check its weights."""

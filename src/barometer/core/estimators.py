@@ -59,7 +59,8 @@ class RatioFamily:
         """(n,) domain code of the rows where the variable is observed, else -1."""
         if "dom" not in self.cache:
             self.cache["dom"] = reduce.domain_codes(self.domains, self.var)
-        return self.cache["dom"]
+        dom: IntArray = self.cache["dom"]
+        return dom
 
     def influence(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Influence values (n x L) of each row for its own domain's L estimates."""
@@ -68,7 +69,7 @@ class RatioFamily:
         inside = d >= 0
         dd = np.where(inside, d, 0)
         if self.var.categorical:
-            y = (_codes(self.var)[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
+            y = (self.var.level_codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
         else:
             y = self.var.filled[:, None]
         if self.ratio:
@@ -76,14 +77,8 @@ class RatioFamily:
         else:
             z = w[:, None] * y
         z[~inside] = 0.0
-        return z
-
-
-def _codes(var: Variable) -> IntArray:
-    """The codes of a categorical variable."""
-    codes = var.codes
-    assert codes is not None, "a categorical variable has codes"
-    return codes
+        out: FloatArray = z
+        return out
 
 
 def _structure(design: SurveyDesign) -> Structure:
@@ -235,13 +230,14 @@ def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarr
     ).reshape(n_est, n_strata)
     sc = scale[h]
     if not full:
-        s2 = np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est)
-        return s2, s1
+        return np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est), s1
     # within a row only its own domain's levels are non-zero: L x L blocks per domain
+    blocks: FloatArray
     if fam.var.categorical:
         blocks = _indicator_blocks(fam, d, sc, inside)
     else:
-        blocks = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)[:, None, None]
+        squares = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)
+        blocks = squares.astype(float, copy=False)[:, None, None]
     s2 = np.zeros((n_est, n_est))
     for dd in range(fam.n_domains):
         sl = slice(dd * n_levels, (dd + 1) * n_levels)
@@ -256,7 +252,7 @@ def _indicator_blocks(
     with ``u_i = s_i w_i^2 / X_d^2`` (``s_i w_i^2`` for totals), ``A_dl = sum_{code=l} u``
     and ``B_d = sum u``, the block is ``diag(A) - A theta' - theta A' + B theta theta'``."""
     w = fam.design.weights[inside]
-    codes = _codes(fam.var)[inside]
+    codes = fam.var.level_codes[inside]
     n_dom, n_lev = fam.n_domains, fam.n_levels
     u = sc * w * w
     if fam.ratio:
@@ -345,7 +341,8 @@ def family_variance(fam: RatioFamily, full: bool = False) -> np.ndarray:
         if "vcov" not in fam.cache:
             fam.cache["vcov"] = _family_variance(fam, True)
             fam.cache["vcov"].setflags(write=False)
-        return fam.cache["vcov"]
+        vcov: FloatArray = fam.cache["vcov"]
+        return vcov
     if "vcov" in fam.cache:
         return np.diag(fam.cache["vcov"]).copy()
     return _family_variance(fam, False)
@@ -378,7 +375,8 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
         vsrs = np.where(psum < nobs, np.nan, vsrs)
         if not fam.ratio:
             vsrs = vsrs * psum * psum
-        return variance.reshape(fam.theta.shape) / vsrs
+        deff: FloatArray = variance.reshape(fam.theta.shape) / vsrs
+        return deff
 
 
 def _table(

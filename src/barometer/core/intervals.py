@@ -34,7 +34,7 @@ def t_quantile(level: float, df: float | np.ndarray = np.inf) -> np.ndarray:
     """Upper ``(1 + level) / 2`` quantile of the t distribution with ``df`` degrees of freedom
     (normal when ``df`` is infinite; NaN when ``df <= 0``, as R's ``qt``)."""
     if np.ndim(df) == 0:
-        return _scalar_quantile(float(level), float(df))  # type: ignore[arg-type]
+        return _scalar_quantile(float(level), float(np.asarray(df)))
     return _t_quantile(level, np.asarray(df, dtype=float))
 
 
@@ -301,7 +301,7 @@ def likelihood_interval(
     lam = var_logit * _glm_information(fam, c, p, sum_w_glm)
     df = np.repeat(info.degf, n_levels)
     if calibrated:
-        n_glm = np.full(n_est, float(np.count_nonzero(fam.var.codes >= 0)))
+        n_glm = np.full(n_est, float(np.count_nonzero(fam.var.level_codes >= 0)))
     else:
         n_glm = n_obs
     low = np.full(n_est, np.nan)
@@ -334,7 +334,7 @@ def _glm_information(
     n_est = fam.n_domains * n_levels
     inside = fam.dom >= 0
     d = fam.dom[inside]
-    k = d * n_levels + fam.var.codes[inside]
+    k = d * n_levels + fam.var.level_codes[inside]
     big_w = fam.design.weights[inside] / c[k]
 
     def per_estimate(g1: np.ndarray, g0: np.ndarray) -> np.ndarray:

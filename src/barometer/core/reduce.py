@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from barometer.core._frame import Coding, check_columns, dense_codes, encode
+from barometer.core._frame import Coding, check_columns, dense_codes, encode, integer_range
 from barometer.core._protocols import IntArray, SurveyDesign
 from barometer.errors import EstimationError
 
@@ -36,7 +36,7 @@ class Variable:
     _codes: np.ndarray | None
     levels: pl.Series | None
     lazy_codes: Callable[[], np.ndarray] | None = field(default=None, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def codes(self) -> np.ndarray | None:
@@ -45,6 +45,13 @@ class Variable:
         if "codes" not in self._cache:
             self._cache["codes"] = self.lazy_codes()
         return self._cache["codes"]
+
+    @property
+    def level_codes(self) -> np.ndarray:
+        """The codes of a categorical variable (which always has them)."""
+        codes = self.codes
+        assert codes is not None, f"variable {self.name!r} is not categorical"
+        return codes
 
     @property
     def categorical(self) -> bool:
@@ -67,9 +74,12 @@ class Variable:
     @property
     def valid(self) -> np.ndarray:
         if self.categorical:
-            return self.codes >= 0  # type: ignore[operator]
+            codes = self.codes
+            assert codes is not None
+            return codes >= 0
         assert self.values is not None
-        return ~np.isnan(self.values)
+        valid: np.ndarray = ~np.isnan(self.values)
+        return valid
 
 
 def is_numeric(series: pl.Series) -> bool:
@@ -266,7 +276,7 @@ def column_pair_sums(
         or col.null_count() == col.len()
     ):
         return pair_sums(variable(design, name, categorical), pairs, dom, w)
-    lo, hi = int(col.min()), int(col.max())  # type: ignore[arg-type]
+    lo, hi = integer_range(col)
     if (hi - lo + 2) * (pairs.size + 1) > max(4 * col.len(), 1 << 16):
         return pair_sums(variable(design, name, categorical), pairs, dom, w)
     if lo < 1:

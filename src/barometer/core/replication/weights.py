@@ -75,8 +75,8 @@ def check_values(reps: pl.DataFrame, lows: np.ndarray | None = None) -> None:
             lows = np.array(parallel_map(lambda c: np.min(c.to_numpy()), reps.get_columns()))
     if lows is not None and not np.isnan(lows).any():
         if (lows < 0).any():
-            col = reps.columns[int(np.argmax(lows < 0))]
-            raise DesignError(f"replicate weight column {col!r} has negative weights")
+            name = reps.columns[int(np.argmax(lows < 0))]
+            raise DesignError(f"replicate weight column {name!r} has negative weights")
         return
     missing = reps.select((pl.all().is_null() | pl.all().is_nan()).any()).row(0)
     col = reps.get_column(reps.columns[missing.index(True)])
@@ -349,7 +349,7 @@ def _bootstrap(
     harmonic = 1.0 / np.mean(1.0 / n_h)
     if harmonic <= 1:
         raise DesignError("the bootstrap needs strata with two or more PSUs")
-    return counts, harmonic / ((harmonic - 1.0) * (n_rep - 1)), np.ones(n_rep)
+    return counts, float(harmonic / ((harmonic - 1.0) * (n_rep - 1))), np.ones(n_rep)
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,7 +377,8 @@ def _primes_3_mod_4(limit: int = 7919) -> np.ndarray:
         if sieve[i]:
             sieve[i * i :: i] = False
     p = np.flatnonzero(sieve)
-    return p[p % 4 == 3]
+    out: np.ndarray = p[p % 4 == 3]
+    return out
 
 
 _PRIMES = _primes_3_mod_4()

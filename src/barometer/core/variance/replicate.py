@@ -140,7 +140,10 @@ def _grouped(
         quads[-1] += [quads[-1][0]] * (4 - len(quads[-1]))  # padding, dropped below
 
         def four(q: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            return kernels.key_sums(key, *q, y_in, y is not None, size + 1)
+            acc: tuple[np.ndarray, np.ndarray] = kernels.key_sums(
+                key, *q, y_in, y is not None, size + 1
+            )
+            return acc
 
         out = parallel_map(four, quads)
         acc = np.concatenate([o[0] for o in out])[: len(columns)]  # (R, parts, size + 1)
@@ -183,7 +186,7 @@ def _array_sums(
     (which walks the n x R weights row by row, reading them once)."""
     n = reps.shape[0]
     rows = np.flatnonzero(cells >= 0)
-    y = np.ones(rows.size) if fam.var.codes is not None else np.nan_to_num(fam.var.values)[rows]
+    y = np.ones(rows.size) if fam.var.codes is not None else fam.var.filled[rows]
     per = 2 if fam.ratio else 1
     indices = np.empty(rows.size * per, dtype=np.int64)
     data = np.empty(rows.size * per)
@@ -216,9 +219,10 @@ def svr_variance(
         with np.errstate(invalid="ignore", divide="ignore"):
             centre = np.where(use, thetas, 0.0).sum(axis=1) / use.sum(axis=1)
     dev = np.where(ok, thetas - centre[:, None], 0.0) * np.sqrt(rscales)[None, :]
-    if full:
-        return design.scale * (dev @ dev.T)
-    return design.scale * np.einsum("kr,kr->k", dev, dev)
+    out: FloatArray = (
+        design.scale * (dev @ dev.T) if full else design.scale * np.einsum("kr,kr->k", dev, dev)
+    )
+    return out
 
 
 def replicate_variance(design: ReplicateDesign, fam: RatioFamily, full: bool) -> FloatArray:

@@ -57,9 +57,10 @@ def _encode_by_hash(s: pl.Series, expected: Sequence[object]) -> Column | None:
     chosen that separates the expected levels, and every row's full hash is then checked
     against its level's, so a value outside ``expected`` can never pass as one of them.
     """
-    if not expected or not all(isinstance(e, str) for e in expected):
+    texts = [e for e in expected if isinstance(e, str)]
+    if not expected or len(texts) < len(expected):
         return None
-    levels = sorted(set(expected))  # type: ignore[type-var]
+    levels = sorted(set(texts))
     h_lv = pl.Series(levels, dtype=pl.String).hash().to_numpy()
     if np.unique(h_lv).size < h_lv.size:
         return None
@@ -125,6 +126,7 @@ def combine(columns: Sequence[Column], empty_cells: bool = False) -> tuple[np.nd
         return np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
     # the narrowest integers the grid allows: less memory traffic in every pass
     narrow = np.uint16 if grid <= 1 << 16 else np.int32 if grid < 2**31 else np.int64
+    code: np.ndarray
     if len(columns) == 1:
         code = columns[0].codes.astype(narrow)
     else:

@@ -54,7 +54,8 @@ def _linear_df(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _raking_fm1(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return np.clip(np.exp(u), lo, hi) - 1.0
+    out: np.ndarray = np.clip(np.exp(u), lo, hi) - 1.0
+    return out
 
 
 def _raking_df(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -189,7 +190,7 @@ class Model:
 
 
 def _split_margins(
-    margins: Mapping[Any, Any],
+    margins: Targets,
 ) -> tuple[dict[str, Any], dict[str, float], float | None]:
     if not isinstance(margins, Mapping) or not margins:
         raise WeightingError(
@@ -219,7 +220,7 @@ def _split_margins(
     return cats, nums, intercept
 
 
-def build_model(frame: pl.DataFrame, margins: Mapping[Any, Any], weights: np.ndarray) -> Model:
+def build_model(frame: pl.DataFrame, margins: Targets, weights: np.ndarray) -> Model:
     """Check the targets and build the calibration model matrix and population vector."""
     cats, nums, intercept = _split_margins(margins)
     ms = None
@@ -249,9 +250,9 @@ def build_model(frame: pl.DataFrame, margins: Mapping[Any, Any], weights: np.nda
                 columns.append((var.codes == lv).astype(np.float64))
                 names.append(f"{var.name}{var.levels[lv]}")
                 pop.append(float(ms.targets[m][0, lv]))
-    for var, total in nums.items():
-        columns.append(_numeric(frame, var))
-        names.append(var)
+    for name, total in nums.items():
+        columns.append(_numeric(frame, name))
+        names.append(name)
         pop.append(total)
     X = np.column_stack(columns)
     return Model(X, np.asarray(pop), tuple(names), ms, tuple(nums))
@@ -370,7 +371,7 @@ def calibrate(
     model = build_model(design.data, margins, w)
     _check_bounds_feasible(model, w, lo, hi)
     solve = _solver(model, method, lo, hi, tol, max_iter)
-    g, iterations = solve(w)
+    g, iterations = solve(w, None)
     new = w * g
     reps = design.replicate_weights
     step = GregStep(model_matrix=model.X, old_weights=w, g=g)
@@ -399,7 +400,7 @@ def calibrate(
 
 def _solver(
     model: Model, method: str, lo: float, hi: float, tol: float, max_iter: int
-) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
+) -> Callable[[np.ndarray, int | None], tuple[np.ndarray, int]]:
     """g-weights for a weight vector: closed form or Newton (as R chooses)."""
 
     def solve(w: np.ndarray, replicate: int | None = None) -> tuple[np.ndarray, int]:

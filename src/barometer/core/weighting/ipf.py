@@ -99,7 +99,11 @@ def ipf(
     """
     f = np.ones_like(weights, dtype=np.float64) if start is None else start.copy()
     sizes = [t.size for t in targets]
-    col = (lambda a: a[:, None]) if weights.ndim == 2 else (lambda a: a)
+    two_d = weights.ndim == 2
+
+    def col(a: np.ndarray) -> np.ndarray:
+        return a[:, None] if two_d else a
+
     fixed: list[np.ndarray | float] = [
         0.0 if offset is None else totals(c, offset, k) for c, k in zip(codes, sizes, strict=True)
     ]

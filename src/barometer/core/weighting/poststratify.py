@@ -166,10 +166,11 @@ def _population(
         code = 0
         found = True
         for j, col in enumerate(cols):
-            if idx[j][i] is None:
+            level = idx[j][i]
+            if level is None:
                 found = False
                 break
-            code = code * max(col.size, 1) + int(idx[j][i])  # type: ignore[arg-type]
+            code = code * max(col.size, 1) + level
         pos = int(np.searchsorted(present, code)) if found else present.size
         if pos >= present.size or present[pos] != code:
             if x > 0:

@@ -175,11 +175,11 @@ def rake(
     └──────────┴───────┴─────────────┘
     """
     _check_options(tol, max_iter, cap, floor)
-    margins = from_table(margins, by)
-    spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
+    targets = from_table(margins, by)
+    spec = RakeSpec(freeze(targets), by, tol, max_iter, cap, floor)
     weights = np.asarray(design.weights, dtype=np.float64)
     reps = design.replicate_weights
-    enc = encode_margins(design.data, margins, by)
+    enc = encode_margins(design.data, targets, by)
     cell, present = _cell_codes(enc)
     cell_before = np.bincount(cell, weights, minlength=present.size)
     n_groups = enc.groups.size
@@ -245,7 +245,10 @@ def _rake_plain(
     res = ipf(W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter)
     if not res.converged:
         raise WeightingError(_not_converged(ms, cells, res, max_iter, "raking"))
-    main = (lambda f: f[:, 0]) if reps is not None else (lambda f: f)
+
+    def main(f: np.ndarray) -> np.ndarray:
+        return f[:, 0] if reps is not None else f
+
     new = weights * np.take(main(res.factors), cells.cell)
     step = RakingStep(cells.cell, cells.codes, weights, tuple(main(s) for s in res.sweep))
     if reps is None:
@@ -313,6 +316,7 @@ def _capped(
             weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200)
         )
         if new is None:
+            assert failed is not None
             where = "" if ms.by is None else f" in group {ms.by}={ms.group_labels[failed]!r}"
             raise WeightingError(
                 f"{_bounds_text(bounds.cap, bounds.floor)} cannot be met: no weights within "

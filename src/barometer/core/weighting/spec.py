@@ -146,15 +146,16 @@ def margin_table(
     def share(a: np.ndarray) -> np.ndarray:
         tot = np.nansum(a, axis=1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (a / tot)[g_idx, l_idx]
+            out: np.ndarray = (a / tot)[g_idx, l_idx]
+        return out
 
     cols: dict[str, Any] = {}
     if by is not None:
-        cols["group"] = pl.Series([str(group_labels[g]) for g in g_idx], dtype=pl.String)
+        cols["group"] = pl.Series([str(group_labels[g]) for g in g_idx.tolist()], dtype=pl.String)
     t = np.nan_to_num(target, nan=0.0)
     cols.update(
         variable=pl.Series([variable] * g_idx.size, dtype=pl.String),
-        level=pl.Series([str(levels[lv]) for lv in l_idx], dtype=pl.String),
+        level=pl.Series([str(levels[lv]) for lv in l_idx.tolist()], dtype=pl.String),
         n=count[g_idx, l_idx].astype(np.int64),
         sample_share=share(count.astype(np.float64)),
         before_share=share(before),
