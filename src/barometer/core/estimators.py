@@ -418,7 +418,7 @@ def _run(
 ) -> Estimates:
     coding = reduce.domains(design, by)
     s = clusters(design)
-    pairs = reduce.psu_pairs(design, s, by) if s is not None else None
+    pairs = reduce.psu_pairs(design, by) if s is not None else None
     parts, families = [], []
     for name in variables:
         if pairs is not None:

@@ -184,12 +184,14 @@ class PsuPairs:
     block_stratum: np.ndarray  # (B,)
 
 
-def psu_pairs(design: SurveyDesign, structure: Structure, by: list[str]) -> PsuPairs:
-    """The pairs of the domains of ``by`` and the PSUs of ``structure`` (the design's),
-    computed once per design."""
+def psu_pairs(design: SurveyDesign, by: list[str]) -> PsuPairs:
+    """The pairs of the domains of ``by`` and the PSUs of a linearisation design, computed
+    once per design."""
     cache = design.cache.psu_pairs
     key = tuple(by)
     if key not in cache:
+        structure = design.structure
+        assert structure is not None, "PSU pairs need a linearisation design"
         dom = coding(design, by)
         cache[key] = make_pairs(dom.codes, dom.size, structure)
     return cache[key]

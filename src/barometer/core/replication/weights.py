@@ -117,6 +117,8 @@ def replicate_setup(
     if check or any(reps.null_count().row(0)):
         check_values(reps)
     n_rep = reps.width
+    if type == "bootstrap" and n_rep < 2:  # its scale is 1 / (R - 1)
+        raise DesignError(f"type={type!r} needs at least two replicate weight columns")
     if type == "jkn" and rscales is None:
         raise DesignError("type='jkn' needs rscales: (n_h - 1) / n_h for each replicate")
     rs = (
