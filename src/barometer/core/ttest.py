@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 from scipy import stats
 
+from barometer.core._frame import check_columns
 from barometer.core.intervals import t_quantile
-from barometer.errors import EstimationError, did_you_mean
+from barometer.errors import EstimationError
 
 if TYPE_CHECKING:
     from barometer.core.design import Design, ReplicateDesign
@@ -71,11 +72,9 @@ def ttest(
 ) -> TTest:
     """The t-test of ``variable`` between the two levels of ``group`` (or against 0)."""
     frame = design.data
-    for column in [variable] if group is None else [variable, group]:
-        if column not in frame.columns:
-            raise EstimationError(
-                f"column {column!r} is not in the data{did_you_mean(column, frame.columns)}"
-            )
+    check_columns(
+        frame, [variable] if group is None else [variable, group], "ttest", EstimationError
+    )
     if group is None:
         est = design.mean(variable).to_polars()
         mean, se = float(est["estimate"][0]), float(est["se"][0])

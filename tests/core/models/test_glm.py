@@ -106,8 +106,9 @@ def test_offset_shifts_the_linear_predictor(strat: bm.Design) -> None:
 
 
 def test_unknown_column_is_named_with_a_suggestion(strat: bm.Design) -> None:
-    with pytest.raises(bm.EstimationError, match=r"'mealz'.*did you mean 'meals'"):
+    with pytest.raises(bm.ColumnNotFoundError, match=r"'mealz'.*did you mean 'meals'") as err:
         strat.glm("api00 ~ mealz")
+    assert isinstance(err.value, bm.EstimationError) and err.value.column == "mealz"
 
 
 def test_separation_names_the_term() -> None:

@@ -10,6 +10,7 @@ against their first level in sorted order, as R's factors do.
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import re
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ import pandas as pd
 import polars as pl
 from formulaic import Formula, ModelSpec
 
-from barometer.errors import EstimationError, did_you_mean
+from barometer.errors import (
+    BarometerError,
+    ColumnNotFoundError,
+    EstimationError,
+    column_not_found,
+    did_you_mean,
+)
 
 _NAME = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*)")
 #: names a formula may use that are not columns (formulaic's transforms, NumPy)
@@ -96,13 +103,19 @@ def _pandas(frame: pl.DataFrame, names: list[str], rows: np.ndarray) -> pd.DataF
     return out
 
 
-def _formula_error(formula: str, columns: list[str], exc: Exception) -> EstimationError:
+def _missing_column(formula: str, name: str, columns: list[str]) -> ColumnNotFoundError:
+    """A ``ColumnNotFoundError`` (as an ``EstimationError``) for a formula's unknown name."""
+    return column_not_found(EstimationError)(
+        f"formula {formula!r}: column {name!r} is not in the data{did_you_mean(name, columns)}",
+        name,
+        difflib.get_close_matches(name, columns, n=3, cutoff=0.6),
+    )
+
+
+def _formula_error(formula: str, columns: list[str], exc: Exception) -> BarometerError:
     unknown = _unknown_names(_strip_strings(formula), columns)
     if unknown:
-        name = unknown[0]
-        return EstimationError(
-            f"formula {formula!r}: column {name!r} is not in the data{did_you_mean(name, columns)}"
-        )
+        return _missing_column(formula, unknown[0], columns)
     return EstimationError(f"formula {formula!r} cannot be read: {exc}")
 
 
@@ -120,10 +133,7 @@ def build(
         raise EstimationError(f"formula {formula!r} has no response: write 'y ~ x1 + x2'")
     unknown = _unknown_names(text, columns)
     if unknown:
-        name = unknown[0]
-        raise EstimationError(
-            f"formula {formula!r}: column {name!r} is not in the data{did_you_mean(name, columns)}"
-        )
+        raise _missing_column(formula, unknown[0], columns)
     names = formula_variables(text, columns)
     extra = [e for e in (extra or []) if e not in names]
     rows = np.flatnonzero(keep & ~missing_rows(frame, names + extra))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,15 +27,14 @@ from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
 from barometer.core.models.irls import Family, Fit, Link, check_rank, check_response, irls
 from barometer.errors import EstimationError, did_you_mean
-from barometer.options import check_option
+from barometer.options import PredictType, check_option
 
 if TYPE_CHECKING:
     from barometer.core.design import Design, ReplicateDesign
     from barometer.core.models.margins import Margins
 
-    AnyDesign = Design | ReplicateDesign
+    SampleDesign = Design | ReplicateDesign
 
-PredictType = Literal["link", "response"]
 COLUMNS = ("term", "estimate", "se", "statistic", "p_value", "ci_low", "ci_high")
 
 
@@ -81,7 +80,7 @@ class Model:
     covariance: np.ndarray = field(repr=False)
     df_residual: float
     n: int
-    design: AnyDesign = field(repr=False)
+    design: SampleDesign = field(repr=False)
     offset: str | None = None
     naive_covariance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
 
@@ -223,7 +222,7 @@ class Model:
 # ---------------------------------------------------------------------------------------
 
 
-def _offset(design: AnyDesign, offset: str | None) -> np.ndarray:
+def _offset(design: SampleDesign, offset: str | None) -> np.ndarray:
     frame = design.data
     if offset is None:
         return np.zeros(frame.height)
@@ -249,7 +248,7 @@ def domain_rows(frame: pl.DataFrame, where: Mapping[str, object] | None) -> np.n
 
 
 def fit(
-    design: AnyDesign,
+    design: SampleDesign,
     formula: str,
     family: Family = "gaussian",
     offset: str | None = None,
@@ -270,7 +269,7 @@ def fit(
     >>> round(float(m.to_polars()["estimate"][1]), 4)
     1.8421
     """
-    family = check_option(family, Family, "family", EstimationError)  # type: ignore[assignment]
+    family = check_option(family, Family, "family", EstimationError)
     from barometer.core.design import ReplicateDesign
 
     frame = design.data
@@ -370,7 +369,7 @@ class Models:
 
 
 def fit_by(
-    design: AnyDesign,
+    design: SampleDesign,
     formula: str,
     family: Family,
     offset: str | None,

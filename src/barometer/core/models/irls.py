@@ -12,15 +12,13 @@ matrix at the optimum (R takes it from the QR; the equilibrated inverse agrees t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.linalg
 from scipy import special
 
 from barometer.errors import EstimationError
-
-Family = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
+from barometer.options import ModelFamily as Family
 
 #: coefficients have converged when no step moves one by more than this, relative
 _TOL = 1e-13

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from barometer.core import influence
+from barometer.core._frame import check_columns
 from barometer.core.estimates import Contrast, linear_contrast
 from barometer.core.intervals import wald_interval
 from barometer.core.models import formula as fm
@@ -94,10 +95,7 @@ def predmeans(model: Model, group: str, confidence: float = 0.95) -> Margins:
 
     design = model.design
     data = design.data
-    if group not in data.columns:
-        raise EstimationError(
-            f"group column {group!r} is not in the data{did_you_mean(group, data.columns)}"
-        )
+    check_columns(data, [group], "group", EstimationError)
     n = data.height
     rows = model.frame.rows
     keep = np.zeros(n, dtype=bool)
