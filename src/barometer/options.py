@@ -24,6 +24,9 @@ CombineRule = Literal["mean", "population", "median"]
 #: The rules ``comparisons.region`` accepts (a linear combination that keeps the members).
 RegionCombineRule = Literal["mean", "population"]
 WeightingMethod = Literal["rake", "calibrate", "poststratify"]
+#: GLM families (R ``svyglm``'s, canonical links), and what ``Model.predict`` returns.
+ModelFamily = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
+PredictType = Literal["link", "response"]
 
 # --- the poll and publish bands ---------------------------------------------------------
 #: How a region of the spec pools its member countries (as ``CombineRule``).
