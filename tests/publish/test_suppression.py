@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 
 from barometer.cli import app
 from barometer.poll.poll import Poll
-from barometer.publish.banner.tables import banner, write_csv, write_xlsx
+from barometer.publish.banner.build import banner
+from barometer.publish.banner.tables import write_csv, write_xlsx
+from barometer.publish.findings import find
 from barometer.publish.report.html import write_report
 from tests.publish.report.test_html import parse
 from tests.support.pollkit import edit_spec, make_poll
@@ -93,7 +95,7 @@ def test_banners_show_no_suppressed_estimate(poll: Poll, tmp_path: Path) -> None
 
 def test_findings_claim_nothing_about_a_suppressed_cell(poll: Poll) -> None:
     def subjects(rules_flag: int | None) -> set[str]:
-        found = poll.findings(rules=_rules(poll, rules_flag), min_base=0)
+        found = find(poll.publication(rules=_rules(poll, rules_flag)), min_base=0)
         records = json.loads(found.to_json())["findings"]
         return {r[side]["id"] for r in records for side in ("first", "second")}
 

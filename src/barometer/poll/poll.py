@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -26,9 +26,6 @@ from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store
-
-if TYPE_CHECKING:
-    from barometer.publish.findings.find import Findings
 
 __all__ = ["Poll"]
 
@@ -391,21 +388,6 @@ class Poll:
                     f"{did_you_mean(col, allowed)}"
                 )
         return list(by)
-
-    def findings(
-        self,
-        *,
-        weights: WeightsChoice = "raked",
-        rules: PublicationRules | None = None,
-        **options: Any,
-    ) -> Findings:
-        """Significant changes between waves and gaps between countries and regions, as
-        ranked plain sentences, from :meth:`publication`; see
-        :func:`barometer.publish.findings.find.find` for the options."""
-        from barometer.publish.findings.find import find
-
-        pub = self.publication(options.get("questions"), rules=rules, weights=weights)
-        return find(pub, **options)
 
     def estimate(
         self,
