@@ -158,3 +158,17 @@ def test_estimate_rows_carry_scope_and_marks(store: Path) -> None:
     marked = pl.read_csv(io.StringIO(low.stdout)).filter(pl.col("n") < 148)
     assert marked.height and marked["suppressed"].all() and marked["flagged"].all()
     assert marked["estimate"].null_count() == marked.height
+
+
+def test_every_error_is_one_line_on_stderr(tmp_path: Path, store: Path) -> None:
+    spec = make_poll(tmp_path, n=30, waves=["2024-11"])
+    text = spec.read_text(encoding="utf-8").replace("code: DE", "code: de", 1)
+    spec.write_text(text.replace("rule: mean", "rule: average", 1), encoding="utf-8")
+    bad_spec = runner.invoke(app, ["ingest", str(spec)])
+    assert bad_spec.exit_code == 1 and bad_spec.stdout == ""
+    # (the progress bar's transient display may leave an empty line)
+    (line,) = [x for x in bad_spec.stderr.splitlines() if x.strip()]
+    assert line.startswith("error: ") and "problem(s):" in line and "regions[0].rule" in line
+    bad_rule = runner.invoke(app, ["findings", "--store", str(store), "--adjust", "fdr"])
+    assert bad_rule.exit_code == 1 and len(bad_rule.stderr.strip().splitlines()) == 1
+    assert "adjust" in bad_rule.stderr and "Traceback" not in bad_rule.output

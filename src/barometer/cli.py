@@ -508,8 +508,13 @@ def _print_estimates(
         added = ("scope", "scope_kind", "members", "missing", "suppressed", "flagged")
         shown = frame.drop([c for c in added if c in frame.columns])
         if frame.get_column("flagged").any():
-            flag = pl.when(pl.col("suppressed")).then(pl.lit("suppressed"))
-            flag = flag.when(pl.col("flagged")).then(pl.lit("low base")).otherwise(pl.lit(""))
+            flag = (
+                pl.when(pl.col("suppressed"))
+                .then(pl.lit("suppressed"))
+                .when(pl.col("flagged"))
+                .then(pl.lit("low base"))
+                .otherwise(pl.lit(""))
+            )
             shown = shown.with_columns(frame.select(flag.alias("flag")))
         console.print(_rich_table(shown, title=title))
         for note in notes:

@@ -347,7 +347,7 @@ def _question_figures(
 ) -> list[dict[str, Any]]:
     """A question's charts: stacked bars (latest wave), a dot plot per region (or one
     without), and the trend when there are several waves."""
-    regions = list(q.regions)
+    regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
     figures = [
         _figure(
