@@ -465,15 +465,7 @@ def estimate(
 
 
 def _deprecated(message: str) -> None:
-    """A deprecation warning, shown once on stderr (the command still runs)."""
-    import warnings
-
-    from barometer import errors
-
-    category = getattr(errors, "BarometerWarning", DeprecationWarning)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.warn(message, category, stacklevel=2)
+    """Say on stderr that a spelling is deprecated (the command still runs)."""
     typer.echo(f"warning: {message}", err=True)
 
 
