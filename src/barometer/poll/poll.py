@@ -9,19 +9,24 @@ shares and ``Estimates.combine`` for regions.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from barometer.core.design import Design
 from barometer.core.estimates import Estimates
-from barometer.errors import EstimationError, SpecError, did_you_mean
-from barometer.options import CIMethod
+from barometer.errors import (
+    BarometerDeprecationWarning,
+    EstimationError,
+    SpecError,
+    did_you_mean,
+    warn,
+)
+from barometer.options import CIMethod, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
@@ -32,17 +37,14 @@ from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
 
-WeightsChoice = Literal["raked", "base"]
-
 
 def _confidence(confidence: float | None, level: float | None, default: float) -> float:
     """``confidence``, or the deprecated ``level=`` (with a warning), or ``default``."""
     if level is not None:
-        warnings.warn(
+        warn(
             "Poll.estimate(level=) is deprecated; write confidence= (an answer level is "
             "never read from it)",
-            DeprecationWarning,
-            stacklevel=3,
+            BarometerDeprecationWarning,
         )
         if confidence is None:
             confidence = level
@@ -218,7 +220,7 @@ class Poll:
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 
-    def weight_settings(self) -> dict[str, Any]:
+    def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
         raw = self.store.meta().get("weight_settings")
         return json.loads(raw) if raw else {}
@@ -361,7 +363,7 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        est = design.proportion(question, by=by_list, ci=ci, level_ci=confidence)
+        est = design.proportion(question, by=by_list, ci=ci, confidence=confidence)
         est = est.filter(pl.col("n") > 0)
         if region is None:
             return est

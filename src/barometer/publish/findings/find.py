@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -34,14 +34,12 @@ import polars as pl
 from barometer.core.comparisons import adjust_pvalues, pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
-from barometer.options import PAdjustMethod, check_option
+from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
 from barometer.poll.spec import PublicationRules, publication_rules
 from barometer.publish.findings.wording import Wording, markdown, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
-
-FindingKind = Literal["change", "gap"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Subject:
 
     id: str
     name: str
-    type: Literal["country", "region"]
+    type: ScopeKind
     wave: str
     estimate: float
     se: float
@@ -319,7 +317,7 @@ def _changes(
                 f"waves ({', '.join(used)})"
                 + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
             )
-        pw = pairwise_differences(ext, "wave", adjust="none", level=confidence)
+        pw = pairwise_differences(ext, "wave", adjust="none", confidence=confidence)
         out += _candidates(
             pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
         )
@@ -343,7 +341,7 @@ def _gaps(
                 f"{rid} in {w}: the {rule_words(info.rules[rid])} of the {len(used)} "
                 f"members polled ({', '.join(used)})",
             )
-        pw = pairwise_differences(ext, "country", adjust="none", level=confidence)
+        pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
         out += _candidates(pw, "gap", question, "country", "wave", info, _lookup(ext), w)
     return out
 
@@ -362,7 +360,7 @@ def find(
     phrases: Mapping[str, Mapping[str, str]] | None = None,
     confidence: float | None = None,
     top: int | None = None,
-    family: Literal["scan", "kind"] = "scan",
+    family: AdjustFamily = "scan",
 ) -> Findings:
     """Scan a publication for significant changes between waves and gaps between
     countries and regions, rank them and word each as a sentence.
@@ -476,8 +474,7 @@ def _rules(
         check_option(adjust, PAdjustMethod, "adjust", EstimationError)
     for kind in kinds:
         check_option(kind, FindingKind, "kinds", EstimationError)
-    if family not in ("scan", "kind"):
-        raise EstimationError(f"family={family!r} is not one of 'scan', 'kind'")
+    check_option(family, AdjustFamily, "family", EstimationError)
     if alpha is not None and not 0 < alpha < 1:
         raise EstimationError(f"alpha={alpha!r} must lie between 0 and 1")
     if confidence is not None and not 0 < confidence < 1:
