@@ -140,14 +140,17 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     plan = calibrated.plan(design)
     if plan is None:
         return _calibrated_sums(fam, full)
-    z = fam.influence()
-    rows = calibrated.DomainRows.of(z, fam.dom, fam.n_domains)
-    acc = calibrated.accumulate(rows, plan)
+    kinds = ("q", "scaled") if s.element else ("q",)
+    sums = calibrated.table_sums(plan, fam, kinds)
+    z = fam.influence() if s.element or sums is None else None
+    if sums is None:
+        assert z is not None
+        sums = calibrated.row_sums(plan, calibrated.DomainRows.of(z, fam.dom, fam.n_domains))
+    acc = calibrated.accumulate(sums, plan)
     if s.element:
         s2, s1 = _element_sums(fam, full, z)
         s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
-        scale, _ = lin.stratum_factors(s)
-        s2 = s2 + calibrated.element_second_moments(plan, acc, rows, scale[s.strata], full)
+        s2 = s2 + calibrated.element_second_moments(plan, acc, sums, full)
         return s2, s1
     zp = _psu_totals(fam) - calibrated.group_corrections(plan, acc, s.psu, s.n_psus, "psu").T
     return lin.psu_sums(zp, s, full)
