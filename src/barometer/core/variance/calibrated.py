@@ -193,9 +193,12 @@ def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], l
 
 def cross_table(
     g1: np.ndarray, size1: int, g2: np.ndarray, size2: int, values: np.ndarray
-) -> np.ndarray:
-    """``rowsum(values)`` over the cells (g1, g2): a (size1 x size2) table."""
-    return np.bincount(g1 * size2 + g2, values, minlength=size1 * size2).reshape(size1, size2)
+) -> sp.csr_matrix:
+    """``rowsum(values)`` over the cells (g1, g2): a (size1 x size2) table, sparse (cells
+    of different calibration groups never meet; and a sparse product is single-threaded,
+    where BLAS threads on a shared machine can cost more than the product)."""
+    dense = np.bincount(g1 * size2 + g2, values, minlength=size1 * size2)
+    return sp.csr_matrix(dense.reshape(size1, size2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -303,7 +306,7 @@ def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
         for v, av in enumerate(acc):
             if not av.any():
                 continue
-            m -= plan.cross(u, v) @ av
+            m -= np.asarray(plan.cross(u, v) @ av)
         acc[u] += m / pu.norm[:, None]
     return acc
 
@@ -348,7 +351,7 @@ def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: 
                 plan.tables[key] = cross_table(p.g, p.size, p2.g, p2.size, sa)
             q = plan.tables[key]
             if full:
-                out += av.T @ q @ av2
+                out += av.T @ np.asarray(q @ av2)
             else:
-                out += np.einsum("gk,gh,hk->k", av, q, av2)
+                out += (av * np.asarray(q @ av2)).sum(axis=0)
     return out
