@@ -46,7 +46,7 @@ from typing import Any
 import data
 import numpy as np
 import polars as pl
-from _common import PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
+from _common import PYTHON, SVY_PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
 
 HERE = Path(__file__).resolve().parent
 SHARES_TOOLS = ("barometer", "svy", "r", "floor")
@@ -263,7 +263,8 @@ def run(tool: str, task: str, n: int) -> dict:
             str(out_path(task, "r", n)),
         ]
     else:
-        cmd = [str(PYTHON), str(Path(__file__))]
+        python = SVY_PYTHON if tool == "svy" and SVY_PYTHON.exists() else PYTHON
+        cmd = [str(python), str(Path(__file__))]
         cmd += ["--child", "--tool", tool, "--task", task, "--n", str(n)]
     res = run_child(cmd)
     res.setdefault("n", n)
