@@ -125,6 +125,7 @@ def main() -> None:
             d = Poll.open(store).design("raked")
             return [d.proportion(f"q{i:02d}", by=BY) for i in range(N_ASKED)]
 
+        once()  # first-call imports out of the profile
         cProfile.runctx("once()", {"once": once}, {}, str(a.profile))
         print(json.dumps({"profiled_seconds": time.perf_counter() - t}))
         return
