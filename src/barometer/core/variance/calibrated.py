@@ -30,6 +30,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import scipy.sparse as sp
 
+from barometer.core._protocols import SurveyDesign
 from barometer.core.variance import cells as cell_stats
 from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
@@ -127,29 +128,27 @@ class Plan:
         return self.maps[key]
 
 
-def plan(design: Any) -> Plan | None:
-    """The design's ``Plan``, cached on it; ``None`` when a step is not a cell projection.
-
-    A calibrated copy of a design starts from the same attributes, so the cache is trusted
-    only while it belongs to the design's current calibration steps and weights."""
+def plan(design: SurveyDesign) -> Plan | None:
+    """The design's ``Plan``, cached on it (``design.cache``); ``None`` when a step is not a
+    cell projection. The cache is trusted only while it belongs to the design's current
+    calibration steps (a copy with new weights starts its own)."""
     steps = design.calibration
-    weights = design.weights
-    cached = design.__dict__.get("_calibration_plan")
-    if cached is not None and cached[0] is steps and cached[1] is weights:
-        found_plan: Plan | None = cached[2]
-        return found_plan
+    cached = design.cache.calibration_plan
+    if cached is not None and cached[0] is steps:
+        return cached[1]
     found = projections(steps)
     made = None
     if found is not None:
         s = design.structure
+        assert s is not None  # a linearisation design
         row_scale = None
         if s.element:
             from barometer.core.variance.linearisation import stratum_factors
 
             row_scale = np.take(stratum_factors(s)[0], s.strata)
-        joint = cell_stats.joint_cells(steps, weights, row_scale)
-        made = Plan(steps, *found, weights=weights, row_scale=row_scale, cells=joint)
-    design.__dict__["_calibration_plan"] = (steps, weights, made)
+        joint = cell_stats.joint_cells(steps, design.weights, row_scale)
+        made = Plan(steps, *found, weights=design.weights, row_scale=row_scale, cells=joint)
+    design.cache.calibration_plan = (steps, made)
     return made
 
 
