@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from barometer.poll.spec import PollSpec, parse_spec
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
 
-__all__ = ["SCHEMA_VERSION", "Store"]
+__all__ = ["SCHEMA_VERSION", "Store", "spec_of"]
 
 SCHEMA_VERSION = "1"
 
@@ -108,6 +108,18 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
+    """The spec held in a store's ``meta`` table (read from the store at ``path``)."""
+    if "spec" not in meta:
+        raise BarometerError(f"store {str(path)!r} holds no spec; ingest one first")
+    return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    found = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(found[0]) if found else 0
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -137,14 +149,19 @@ class Store:
 
     def exists(self) -> bool:
         """True when the file exists and holds a barometer store."""
+        return self._read(lambda con: True) is not None
+
+    def _read(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """``read(con)`` on one read-only connection, or None when the path holds no store
+        (one connection per read: each opening of the file costs more than a small query)."""
         if not self.path.is_file():
-            return False
+            return None
         con = self._connect(read_only=True)
         try:
             found = con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
             ).fetchone()
-            return bool(found and found[0])
+            return read(con) if found and found[0] else None
         finally:
             con.close()
 
@@ -168,17 +185,15 @@ class Store:
 
     def meta(self) -> dict[str, str]:
         """The ``meta`` table as a dict ({} for a new store)."""
-        if not self.exists():
-            return {}
-        return dict(self.query("SELECT key, value FROM meta").iter_rows())
+        rows = self._read(lambda con: con.execute("SELECT key, value FROM meta").fetchall())
+        return dict(rows or ())
 
     def spec(self) -> PollSpec:
         """The spec the store was last ingested from."""
         meta = self.meta()
         if "spec" not in meta:
             self.require()
-            raise BarometerError(f"store {str(self.path)!r} holds no spec; ingest one first")
-        return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+        return spec_of(meta, self.path)
 
     def source_fingerprints(self) -> dict[str, tuple[str, str]]:
         """{source id: (file sha256, spec-entry sha256)} of the sources in the store."""
@@ -189,13 +204,11 @@ class Store:
 
     def respondent_count(self) -> int:
         """Number of respondents in the store."""
-        if not self.exists():
-            return 0
-        return int(self.query("SELECT count(*) AS n FROM respondents").item())
+        return int(self._read(lambda con: _count(con, "respondents")) or 0)
 
     def has_weights(self) -> bool:
         """True when the store holds weights for its respondents."""
-        return self.exists() and bool(self.query("SELECT count(*) FROM weights").item())
+        return bool(self._read(lambda con: _count(con, "weights")))
 
     def respondents(
         self,
@@ -203,13 +216,18 @@ class Store:
         countries: Sequence[str] | None = None,
         waves: Sequence[str] | None = None,
         with_weights: bool = False,
+        levels: Mapping[str, Sequence[str]] | None = None,
     ) -> pl.DataFrame:
-        """Respondents (in a fixed order), optionally with their weights and a filter.
+        """Respondents (in a fixed order: source, row), optionally with their weights and a
+        filter.
 
         ``columns`` are taken from the respondents table; ``weight`` is added when
-        ``with_weights``.
+        ``with_weights``; the columns named in ``levels`` become ordered enums of those
+        level codes.  The rows are read in the table's order and sorted (after the enum
+        casts: integers sort faster than text) only when that is not the fixed one — a
+        DuckDB ``ORDER BY`` costs as much as the read itself.
         """
-        cols = ", ".join(f"r.{_quote(c)}" for c in columns)
+        cols = ", ".join(f"r.{_quote(c)}" for c in dict.fromkeys(("source_id", "_row", *columns)))
         sql = f"SELECT {cols}"
         if with_weights:
             sql += ", w.weight"
@@ -225,8 +243,16 @@ class Store:
             params.append(list(waves))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.source_id, r._row"
-        return self.query(sql, params)
+        frame = self.query(sql, params).with_columns(
+            pl.col(c).cast(pl.Enum(codes)) for c, codes in (levels or {}).items()
+        )
+        source, before = pl.col("source_id"), pl.col("source_id").shift(1)
+        in_order = frame.select(
+            (source > before) | ((source == before) & (pl.col("_row").diff() > 0))
+        ).to_series()
+        if in_order.slice(1).not_().any():
+            frame = frame.sort("source_id", "_row")
+        return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 
