@@ -31,7 +31,7 @@ from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
-from barometer.poll.store import Store, spec_of
+from barometer.poll.store import Store, StoreState, spec_of
 from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
@@ -69,11 +69,11 @@ class Poll:
     """
 
     def __init__(self, store: Store) -> None:
-        store.require()
         self.store = store
         self._designs: dict[tuple[Any, ...], Design] = {}
-        self._stamp: tuple[Any, str, dict[str, str]] | None = None
+        self._stamp: tuple[Any, str, StoreState] | None = None
         self._memo: dict[str, tuple[str, Any]] = {}
+        self._state()  # raises unless the store exists
 
     # -- construction ----------------------------------------------------------------------
 
@@ -100,13 +100,15 @@ class Poll:
     @property
     def spec(self) -> PollSpec:
         """The spec the store was ingested from."""
-        spec: PollSpec = self._while_unchanged("spec", lambda: spec_of(self._meta(), self.path))
+        spec: PollSpec = self._while_unchanged(
+            "spec", lambda: spec_of(self._snapshot().meta, self.path)
+        )
         return spec
 
     @property
     def weighted(self) -> bool:
         """True when the store holds weights (cleared by any change of data or targets)."""
-        return bool(self._while_unchanged("weighted", self.store.has_weights))
+        return self._snapshot().weighted
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
@@ -186,7 +188,7 @@ class Poll:
         )
 
     def _store_columns(self) -> frozenset[str]:
-        return self._while_unchanged("columns", self.store.columns)
+        return self._snapshot().columns
 
     def weight(
         self, tol: float = 1e-8, cap: float | None = None, max_iter: int = 100
@@ -230,7 +232,7 @@ class Poll:
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
-        raw = self._meta().get("weight_settings")
+        raw = self._snapshot().meta.get("weight_settings")
         return json.loads(raw) if raw else {}
 
     # -- estimation ------------------------------------------------------------------------
@@ -242,13 +244,17 @@ class Poll:
             (f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files
         )
         if self._stamp is None or self._stamp[0] != stamp:
-            meta = self.store.meta()
+            snapshot = self.store.snapshot()
+            if snapshot is None:
+                self.store.require()  # the one error for "not a store"
+            assert snapshot is not None
+            meta = snapshot.meta
             state = f"{meta.get('ingested_at')}|{meta.get('weighted_at')}|{meta.get('spec_sha256')}"
-            self._stamp = (stamp, state, meta)
+            self._stamp = (stamp, state, snapshot)
         return self._stamp[1]
 
-    def _meta(self) -> dict[str, str]:
-        """The store's ``meta`` table, read once per state of its files."""
+    def _snapshot(self) -> StoreState:
+        """The store's meta table, columns and weights flag, read once per state of its files."""
         self._state()
         assert self._stamp is not None
         return self._stamp[2]

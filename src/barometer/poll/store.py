@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
 import polars as pl
@@ -36,7 +36,7 @@ from barometer.poll.spec import PollSpec, parse_spec
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
 
-__all__ = ["SCHEMA_VERSION", "Store", "spec_of"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreState", "spec_of"]
 
 SCHEMA_VERSION = "1"
 
@@ -106,6 +106,14 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         raise
     finally:
         con.close()
+
+
+class StoreState(NamedTuple):
+    """What :meth:`Store.snapshot` reads at once."""
+
+    meta: dict[str, str]
+    columns: frozenset[str]
+    weighted: bool
 
 
 def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
@@ -205,6 +213,18 @@ class Store:
     def respondent_count(self) -> int:
         """Number of respondents in the store."""
         return int(self._read(lambda con: _count(con, "respondents")) or 0)
+
+    def snapshot(self) -> StoreState | None:
+        """The meta table, the respondents' columns and whether weights are held, read on one
+        connection (None when the path holds no store)."""
+
+        def read(con: duckdb.DuckDBPyConnection) -> StoreState:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
+            return StoreState(meta, columns, bool(_count(con, "weights")))
+
+        state: StoreState | None = self._read(read)
+        return state
 
     def has_weights(self) -> bool:
         """True when the store holds weights for its respondents."""
