@@ -343,8 +343,11 @@ def _missing_table(quality: pl.DataFrame) -> Any:
     ).otherwise(pl.lit(""))
     cells = quality.select("question", "source_id", cell.alias("cell"))
     table = cells.pivot(on="source_id", index="question", values="cell")
-    title = "Missing answers by question × source (in brackets: of them, SPSS user-missing)"
-    return _rich_table(table, title=title)
+    from rich.console import Group
+    from rich.text import Text
+
+    heading = "Missing answers by question × source (in brackets: of them, SPSS user-missing)"
+    return Group(Text(heading, style="italic"), _rich_table(table))
 
 
 @app.command("ingest")

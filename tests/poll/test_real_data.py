@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from barometer.cli import app
 from barometer.poll.ingest import ingest
 from barometer.poll.poll import Poll
 from barometer.publish import write_report
@@ -25,6 +28,8 @@ from barometer.publish.findings import find
 
 REAL = Path(__file__).parents[1] / "data" / "real"
 FIGURES = json.loads((REAL / "figures.json").read_text(encoding="utf-8"))
+
+runner = CliRunner()
 
 #: The contract: R `survey` to 1e-8 relative (abs. floor for values that are 0 in exact
 #: arithmetic).
@@ -103,7 +108,30 @@ def test_report_of_a_real_poll(name: str, polls: dict[str, Poll], tmp_path: Path
     for question in spec.questions:
         if question.kind == "question":
             assert question.wording in text, question.id
-    # the headline share of the first question, as the report prints it (whole percent)
+    # each level's share of the first question, as the report prints it (whole percent),
+    # is R's raked estimate
     first = next(q for q in spec.questions if q.kind == "question")
-    share = real_poll.estimate(first.id).to_polars()["estimate"][0]
-    assert f"{100 * share:.0f}" in text
+    case = next(
+        c
+        for c in FIGURES["cases"]
+        if (c["poll"], c["question"], c["weights"], c["by"]) == (name, first.id, "raked", [])
+    )
+    for want in case["results"]:
+        level = want["level"]
+        assert f'data-level="{level}">{100 * want["estimate"]:.0f}</span>' in text, level
+
+
+def test_ingest_and_info_show_missing_answers(tmp_path: Path) -> None:
+    store = tmp_path / "nhanes.duckdb"
+    result = runner.invoke(app, ["ingest", str(REAL / "nhanes.yaml"), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "Missing answers by question × source" in result.output
+    # hi_chol: 745 missing, all of them SPSS user-missing; the other questions complete
+    assert re.search(r"hi_chol\s+│\s+745 \(745\)", result.output), result.output
+    assert re.search(r"race\s+│\s+0\s", result.output)
+    again = runner.invoke(app, ["ingest", str(REAL / "nhanes.yaml"), "--store", str(store)])
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    assert "Missing answers" not in again.output  # no file was read
+    info = runner.invoke(app, ["info", "--store", str(store)])
+    assert info.exit_code == 0, info.output
+    assert re.search(r"hi_chol\s+│\s+745 \(745\)", info.output), info.output

@@ -342,13 +342,16 @@ def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
         if value == "":
             continue
         label = labels.get(value) or _code_text(value)
-        if plain:
-            code = str(value)
+        if value in labels:
+            code = _slug(labels[value]) or _code_text(value)
+        elif isinstance(value, str) and not _PLAIN.match(value):
+            code = _slug(value) or value
         else:
-            code = _slug(labels[value]) if value in labels else _code_text(value)
-            code = code or _code_text(value)
-            if code in used:
-                code = f"{code}_{_slug(_code_text(value)) or len(used)}"
+            code = _code_text(value)
+        # two codes with one label ("Other") get two levels, told apart by their codes
+        base, n = code, 1
+        while code in used:
+            code, n = f"{base}_{_slug(_code_text(value)) or n}" + ("" if n == 1 else f"_{n}"), n + 1
         used.add(code)
         levels.append(_Level(value, code, label))
     return levels, not plain
@@ -469,7 +472,7 @@ def draft(found: FileInspection, file: str | None = None) -> str:
     out += _source_yaml(found, name)
     out += ["    variables:", *(variables or ["      {}"])]
     if skipped:
-        out += ["# Not drafted (too many values for a question; map or band them):", *skipped]
+        out += ["# Not drafted (too many distinct values, or none): map or band them", *skipped]
     return "\n".join(out) + "\n"
 
 
