@@ -405,7 +405,7 @@ def _source_yaml(found: FileInspection, file: str) -> list[str]:
     stem = found.path.stem
     lines = [
         f"  - id: {_yaml_text(_slug(stem).replace('_', '-') or 'source')}",
-        f"    file: {_yaml_text(file)}",
+        f"    file: {_yaml_text(file)}          # relative to the spec file",
     ]
     if found.format != format_of(file):
         lines.append(f"    format: {found.format}")
