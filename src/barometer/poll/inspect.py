@@ -90,7 +90,7 @@ class ColumnSummary:
     ``n_missing`` counts null values (SPSS system-missing, Stata ``.``/``.a``–``.z``, empty
     CSV fields); ``n_user_missing`` the values declared user-missing in an SPSS file;
     ``n_distinct`` the distinct values that are neither.  ``values`` lists distinct values
-    (user-missing ones flagged) in file order of value — every one when ``complete``,
+    (user-missing ones flagged) in order of value — every one when ``complete``,
     else the ``MAX_LEVELS`` most frequent.
     """
 
@@ -166,25 +166,21 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
     labels = {_as_code(k): str(v) for k, v in (raw.value_labels.get(name) or {}).items()}
     spans = tuple(raw.user_missing.get(name, []))
     values = series.cast(pl.Float64) if kind == "numeric" else series.cast(pl.String)
-    counts = values.drop_nulls().value_counts(sort=True)
-    found: list[ValueCount] = []
-    n_user_missing = n_distinct = 0
-    for value, n in counts.iter_rows():
-        code = _as_code(value)
-        missing = isinstance(code, float) and any(lo <= code <= hi for lo, hi in spans)
-        if missing:
-            n_user_missing += n
-        else:
-            n_distinct += 1
-        if missing or n_distinct <= max_levels:
-            found.append(ValueCount(code, int(n), labels.get(code), missing))
-    found.sort(key=lambda v: (isinstance(v.value, str), v.value))
-    valid = values.filter(values.is_not_null())
-    if kind == "numeric" and spans:
-        user = pl.Series([False] * valid.len())
+    # one row per distinct value, most frequent first: the work is on the distinct values
+    counts = values.alias("value").drop_nulls().value_counts(sort=True, name="count")
+    distinct = counts.get_column("value")
+    user = pl.zeros(counts.height, dtype=pl.Boolean, eager=True)
+    if kind == "numeric":
         for lo, hi in spans:
-            user = user | valid.is_between(lo, hi)
-        valid = valid.filter(~user)
+            user = user | distinct.is_between(lo, hi)
+    valid = distinct.filter(~user)
+    flagged = counts.with_columns(user.alias("user_missing"))
+    shown = pl.concat([flagged.filter(~user).head(max_levels), flagged.filter(user)])
+    found = [
+        ValueCount(_as_code(v), int(n), labels.get(_as_code(v)), um)
+        for v, n, um in shown.iter_rows()
+    ]
+    found.sort(key=lambda v: (isinstance(v.value, str), v.value))
     numeric = kind == "numeric" and valid.len() > 0
     return ColumnSummary(
         name=name,
@@ -195,8 +191,8 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
         value_labels=tuple(labels.items()),
         user_missing=spans,
         n_missing=int(series.null_count()),
-        n_user_missing=n_user_missing,
-        n_distinct=n_distinct,
+        n_user_missing=int(counts.filter(user).get_column("count").sum()),
+        n_distinct=valid.len(),
         values=tuple(found),
         minimum=float(valid.min()) if numeric else None,  # type: ignore[arg-type]
         maximum=float(valid.max()) if numeric else None,  # type: ignore[arg-type]
