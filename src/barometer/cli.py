@@ -562,7 +562,7 @@ def inspect_command(
 
         from barometer.poll.inspect import draft, inspect_file, table_rows
 
-        found = inspect_file(file, format=format)  # type: ignore[arg-type]  # checked there
+        found = inspect_file(file, format=format)
         if not draft_only:
             title = (
                 f"{file.name}: {found.format}, {found.n_rows:,} rows, {len(found.columns)} columns"

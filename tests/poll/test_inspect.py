@@ -256,8 +256,8 @@ def test_bad_files_are_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "broken.sav").write_bytes(b"$FL2 not really an SPSS file")
     with pytest.raises(IngestError, match="cannot read this sav file"):
         inspect_file(tmp_path / "broken.sav")
-    with pytest.raises(IngestError, match="is not one of"):
-        inspect_file(tmp_path / "notes.txt", format="xlsx")  # type: ignore[arg-type]
+    with pytest.raises(IngestError, match="format='xlsx' is not one of"):
+        inspect_file(tmp_path / "notes.txt", format="xlsx")
 
 
 # ---------------------------------------------------------------------------------------

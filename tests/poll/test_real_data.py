@@ -100,8 +100,9 @@ def test_user_missing_codes_are_counted(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(FIGURES["polls"]))
 def test_report_of_a_real_poll(name: str, polls: dict[str, Poll], tmp_path: Path) -> None:
     real_poll = polls[name]
-    found = find(real_poll)
-    html = write_report(real_poll, tmp_path / "report.html", findings=found.headlines(8))
+    publication = real_poll.publication()
+    found = find(publication)
+    html = write_report(publication, tmp_path / "report.html", findings=found.headlines(8))
     text = html.read_text(encoding="utf-8")
     spec = real_poll.spec
     assert spec.name in text

@@ -17,19 +17,21 @@ every value present in a drafted column is covered by its ``codes``.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, cast
 
 import polars as pl
 
 from barometer.errors import IngestError
+from barometer.options import SourceFormat, check_option
 from barometer.poll.ingest import RawFile, read_file
-from barometer.poll.spec import RESERVED_COLUMNS, SourceFormat, format_of
+from barometer.poll.spec import RESERVED_COLUMNS, format_of
 
 __all__ = [
     "ColumnSummary",
@@ -157,6 +159,10 @@ def _as_code(value: object) -> Code:
     return str(value)
 
 
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
 def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
     series = raw.frame.get_column(name)
     dtype = series.dtype
@@ -194,8 +200,8 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
         n_user_missing=int(counts.filter(user).get_column("count").sum()),
         n_distinct=valid.len(),
         values=tuple(found),
-        minimum=float(valid.min()) if numeric else None,  # type: ignore[arg-type]
-        maximum=float(valid.max()) if numeric else None,  # type: ignore[arg-type]
+        minimum=_number(valid.min()) if numeric else None,
+        maximum=_number(valid.max()) if numeric else None,
         whole_numbers=numeric and bool((valid == valid.round(0)).all()),
     )
 
@@ -230,7 +236,7 @@ def _guess_roles(columns: Sequence[ColumnSummary], n_rows: int) -> dict[Role, st
 
 
 def inspect_file(
-    path: str | Path, format: SourceFormat | None = None, max_levels: int = MAX_LEVELS
+    path: str | Path, format: SourceFormat | str | None = None, max_levels: int = MAX_LEVELS
 ) -> FileInspection:
     """Summarise every column of a respondent file and guess its design columns.
 
@@ -254,14 +260,16 @@ def inspect_file(
     >>> print(draft(found))  # doctest: +SKIP
     """
     path = Path(path)
-    fmt = format or format_of(path)
-    if fmt is None:
-        raise IngestError(
-            f"{path.name}: cannot tell the format from its extension; "
-            "give it as sav, dta, csv or parquet (--format)"
-        )
-    if fmt not in ("sav", "dta", "csv", "parquet"):
-        raise IngestError(f"format {fmt!r} is not one of sav, dta, csv, parquet")
+    if format is not None:
+        fmt = cast(SourceFormat, check_option(format, SourceFormat, "format", IngestError))
+    else:
+        found = format_of(path)
+        if found is None:
+            raise IngestError(
+                f"{path.name}: cannot tell the format from its extension; "
+                "give it as sav, dta, csv or parquet (--format)"
+            )
+        fmt = found
     raw = read_file(path, fmt)
     columns = tuple(_summarise(raw, name, max_levels) for name in raw.frame.columns)
     n_rows = raw.frame.height
