@@ -12,6 +12,8 @@ ReplicateType = Literal["jk1", "jkn", "brr", "fay", "bootstrap", "sdr"]
 CalibrationMethod = Literal["linear", "raking", "logit"]
 ChisqStatistic = Literal["F", "Chisq", "Wald", "adjWald"]
 PAdjustMethod = Literal["holm", "bh", "bonferroni", "none"]
+#: How a banner's Total / "all countries" figure combines the countries.
+TotalRule = Literal["mean", "population"]
 
 
 def check_option(value: object, kind: object, name: str, error: type[BarometerError]) -> str:

@@ -97,7 +97,7 @@ def test_filters(poll: Poll) -> None:
     table = est.to_polars()
     assert table["country"].unique().to_list() == ["FR"] and table["n"].to_list() == [400] * 3
     wide = poll.estimate("us_relationship", countries=["FR"]).to_polars()
-    narrow = poll.estimate("us_relationship", countries=["FR"], level=0.9, ci="logit")
+    narrow = poll.estimate("us_relationship", countries=["FR"], confidence=0.9, ci="logit")
     width = narrow.to_polars()["ci_high"] - narrow.to_polars()["ci_low"]
     assert (width < wide["ci_high"] - wide["ci_low"]).all()
     banner = poll.estimate("us_relationship", by=["country", "wave", "gender"], countries=["IT"])

@@ -24,10 +24,11 @@ __all__ = ["methodology_view"]
 def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, Any]:
     """The methodology section's view: fieldwork, bases, weighting, precision, sources.
 
-    Every number is read from the store (bases, weighting diagnostics, targets) and
+    Every number is the publication's facts from the store (bases, weighting
+    diagnostics, targets) and
     formatted by :mod:`barometer.publish.numbers`."""
     wave_ids = [w.id for w in data.waves]
-    bases = {(c, w): n for c, w, n in data.bases.select("country", "wave", "n").iter_rows()}
+    bases = {(c, w): n for c, w, n in data.facts.bases.select("country", "wave", "n").iter_rows()}
     base_rows = []
     for c in data.countries:
         cells = [
@@ -41,7 +42,7 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
         base_rows.append({"code": c.code, "name": c.name, "cells": cells})
     totals = []
     for w in wave_ids:
-        wb = data.bases.filter(pl.col("wave") == w)
+        wb = data.facts.bases.filter(pl.col("wave") == w)
         totals.append(
             {
                 "wave": w,
@@ -61,7 +62,7 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
             "end": str(dates[r["wave"]][1] or "not recorded"),
             "n": format_count(r["n"]),
         }
-        for r in data.fieldwork.to_dicts()
+        for r in data.facts.fieldwork.to_dicts()
     ]
     diagnostics = [
         {
@@ -73,12 +74,12 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
             "n_effective": format_count(r["n_effective"]),
             "ratio": format_number(r["ratio"], 1),
         }
-        for r in data.diagnostics.to_dicts()
+        for r in data.facts.diagnostics.to_dicts()
     ]
     variables = data.weighting_variables
     target_cols = [(v.id, lv.code, lv.label) for v in variables for lv in v.levels]
     targets = []
-    for (country, wave), t in data.targets.group_by(["country", "wave"], maintain_order=True):
+    for (country, wave), t in data.facts.targets.group_by(["country", "wave"], maintain_order=True):
         values = {(r["variable"], r["level"]): r for r in t.to_dicts()}
         cells = []
         for var, code, _ in target_cols:
@@ -99,8 +100,8 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
                 "cells": cells,
             }
         )
-    firms = sorted({f for f in data.fieldwork["firm"].to_list() if f})
-    modes = sorted({m for m in data.fieldwork["mode"].to_list() if m})
+    firms = sorted({f for f in data.facts.fieldwork["firm"].to_list() if f})
+    modes = sorted({m for m in data.facts.fieldwork["mode"].to_list() if m})
     return {
         "bases": base_rows,
         "totals": totals,
@@ -113,7 +114,7 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
             {"id": v.id, "wording": v.wording, "levels": [lv.label for lv in v.levels]}
             for v in variables
         ],
-        "settings": data.weight_settings,
+        "settings": data.facts.weight_settings,
         "firms": firms,
         "modes": modes,
         "regions": [
@@ -143,6 +144,6 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
                 "n": format_count(r["n_rows"]),
                 "sha": (r["sha256"] or "")[:12],
             }
-            for r in data.sources.to_dicts()
+            for r in data.facts.sources.to_dicts()
         ],
     }
