@@ -647,13 +647,13 @@ def serve(
         from barometer.publish.explorer.cube import build_cube
         from barometer.publish.explorer.serve import run, warn_if_exposed
 
-        poll = Poll.open(store)
-        poll.store.require()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             warn_if_exposed(host)
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
+        poll = Poll.open(store)
+        poll.store.require()
         pub = poll.publication(breakdowns=poll.spec.publication.breakdowns)
         cube = build_cube(pub)
     shown = f"[{host}]" if ":" in host else host
