@@ -70,10 +70,33 @@ def test_marks_are_the_findings(explorer) -> None:
     gaps = marks_of((f for f in found if f.kind == "gap"), home)
     served = plain.filter(pl.col("region_mark").is_not_null())
     assert served.height == gaps.height
-    assert (
-        explorer.cube.rows.filter(pl.col("breakdown").is_not_null())["change_mark"].null_count()
-        == explorer.cube.rows.filter(pl.col("breakdown").is_not_null()).height
+
+
+def test_breakdown_marks_point_the_right_way_and_follow_the_adjustment(explorer) -> None:
+    rows = explorer.cube.rows.filter(pl.col("breakdown").is_not_null())
+    countries = rows.filter(pl.col("scope_kind") == "country")
+    marked = countries.filter(
+        pl.col("change_mark").is_not_null() | pl.col("region_mark").is_not_null()
     )
+    assert marked.height > 0, "the fixture poll should have a marked breakdown cell"
+    key = ["breakdown", "breakdown_level", "level"]
+    for r in marked.iter_rows(named=True):
+        same = rows.filter(*(pl.col(c) == r[c] for c in key))
+        if r["region_mark"] is not None:
+            region = same.filter(pl.col("scope") == r["mark_region"], pl.col("wave") == r["wave"])
+            assert (r["estimate"] > region["estimate"][0]) == (r["region_mark"] == "above")
+        if r["change_mark"] is not None:
+            before = same.filter(pl.col("scope") == r["scope"], pl.col("wave") != r["wave"])
+            assert (r["estimate"] > before["estimate"][0]) == (r["change_mark"] == "up")
+    # one family per breakdown: without adjustment at least as many cells are marked
+    from barometer.poll.spec import publication_rules
+    from barometer.publish.explorer.marks import breakdown_marks
+
+    loose = explorer.poll.publication(
+        breakdowns=["age"], rules=publication_rules(explorer.pub.rules, adjust="none")
+    )
+    strict = breakdown_marks(explorer.pub, "age")
+    assert breakdown_marks(loose, "age").height >= strict.height > 0
 
 
 def test_a_region_gap_mark_points_the_right_way(explorer) -> None:

@@ -23,7 +23,7 @@ import polars as pl
 
 from barometer.poll.publication import Publication
 from barometer.publish.explorer.disclosure import protect
-from barometer.publish.explorer.marks import MARK_COLUMNS, marks
+from barometer.publish.explorer.marks import breakdown_marks, marks
 
 __all__ = ["ROW_COLUMNS", "Breakdown", "Cube", "QuestionInfo", "Scope", "build_cube"]
 
@@ -167,14 +167,18 @@ def _rows(pub: Publication) -> pl.DataFrame:
         empty = {c: pl.String for c in ROW_COLUMNS}
         return pl.DataFrame(schema=empty)
     table = pl.concat(parts, how="vertical_relaxed")
-    found = marks(pub)
-    keys = ["question", "scope", "wave", "level"]
-    table = table.join(found, on=keys, how="left", maintain_order="left")
-    # marks belong to the cells without a breakdown (see .marks)
-    table = table.with_columns(
-        pl.when(pl.col("breakdown").is_null()).then(pl.col(c)).otherwise(None).alias(c)
-        for c in MARK_COLUMNS[4:]
+    keys = ["breakdown", "breakdown_level", "question", "scope", "wave", "level"]
+    found = pl.concat(
+        [
+            marks(pub).with_columns(
+                breakdown=pl.lit(None, dtype=pl.String),
+                breakdown_level=pl.lit(None, dtype=pl.String),
+            ),
+            *(breakdown_marks(pub, b) for b in pub.breakdowns if b is not None),
+        ],
+        how="diagonal_relaxed",
     )
+    table = table.join(found, on=keys, how="left", nulls_equal=True, maintain_order="left")
     return protect(table).select(ROW_COLUMNS)
 
 
@@ -275,7 +279,8 @@ def _methodology(pub: Publication, rules: Mapping[str, Any]) -> dict[str, Any]:
             f"p-values adjusted by {pub.rules.adjust}, significant at alpha "
             f"{pub.rules.alpha:g}, both bases at least {pub.rules.claim_min_base}. "
             "A regional change compares the members polled in both waves (like for like). "
-            "Breakdown cells carry no marks."
+            "Breakdown cells are marked by the same comparisons within each breakdown "
+            "level, every test of one breakdown adjusted together."
         ),
         "notes": list(pub.notes),
     }
