@@ -82,7 +82,9 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(dumps(body), status_code=status, media_type="application/json")
 
 
-def _error(status: int, message: str, parameter: str | None = None, value: str | None = None):
+def _error(
+    status: int, message: str, parameter: str | None = None, value: str | None = None
+) -> Response:
     body = {"status": status, "message": message, "parameter": parameter, "value": value}
     return _json({"error": body}, status)
 

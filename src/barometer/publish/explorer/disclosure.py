@@ -66,7 +66,8 @@ def _groups(cells: pl.DataFrame) -> list[tuple[Cell | None, list[Cell]]]:
     ):
         question, breakdown, _, wave, level = key
         parts = [(question, breakdown, m, wave, level) for m in members]
-        groups.append((tuple(key), [p for p in parts if p in known]))
+        region: Cell = (question, breakdown, key[2], wave, level)
+        groups.append((region, [p for p in parts if p in known]))
     return groups
 
 

@@ -52,6 +52,8 @@ __all__ = [
 
 #: The key and mark columns of :func:`marks`.
 MARK_COLUMNS = ("question", "scope", "wave", "level", "change_mark", "region_mark", "mark_region")
+Key = tuple[str, str, str, str]
+
 #: The key and mark columns of :func:`breakdown_marks`.
 BREAKDOWN_MARK_COLUMNS = ("breakdown", "breakdown_level", *MARK_COLUMNS)
 
@@ -116,7 +118,7 @@ def _tests(pub: Publication, question: str, breakdown: str, floor: int) -> list[
     conf = pub.rules.confidence
     out: list[dict[str, Any]] = []
 
-    def add(row: dict[str, Any], bases: dict[Any, int], a: tuple, b: tuple, **mark: Any) -> None:
+    def add(row: dict[str, Any], bases: dict[Any, int], a: Key, b: Key, **mark: Any) -> None:
         if row["level"] not in keep or row["p_value"] is None or not np.isfinite(row["p_value"]):
             return
         if min(bases.get(a, 0), bases.get(b, 0)) < floor:

@@ -112,7 +112,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _param(name: str, description: str, schema: dict[str, Any], required: bool = False):
+def _param(
+    name: str, description: str, schema: dict[str, Any], required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name, "in": "query", "required": required, "description": description,
         "schema": schema,
