@@ -165,8 +165,9 @@ def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
     """Findings (Markdown, JSON), banner workbook and HTML report of a weighted poll,
     all read from one publication."""
     from barometer.publish import write_report
-    from barometer.publish.banner.tables import banner, banner_tables, write_xlsx
-    from barometer.publish.findings.find import find
+    from barometer.publish.banner.build import banner, banner_tables
+    from barometer.publish.banner.tables import write_xlsx
+    from barometer.publish.findings import find
 
     with _progress("publishing") as update:
         update("estimating every question", 0, 4)
@@ -229,7 +230,7 @@ def report(
     with _bad_input():
         from barometer.poll.poll import Poll
         from barometer.publish import write_report
-        from barometer.publish.findings.find import find
+        from barometer.publish.findings import find
 
         poll = Poll.open(store)
         rules = _rules(
@@ -260,7 +261,7 @@ def findings(
     """Scan for significant changes and gaps; write findings.md and findings.json."""
     with _bad_input():
         from barometer.poll.poll import Poll
-        from barometer.publish.findings.find import find
+        from barometer.publish.findings import find
 
         poll = Poll.open(store)
         rules = _rules(
@@ -289,7 +290,8 @@ def banners(
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
         from barometer.poll.poll import Poll
-        from barometer.publish.banner.tables import banner_tables, write_csv, write_xlsx
+        from barometer.publish.banner.build import banner_tables
+        from barometer.publish.banner.tables import write_csv, write_xlsx
 
         poll = Poll.open(store)
         rules = _rules(poll, suppress_below=suppress_below, flag_below=flag_below)
@@ -304,71 +306,6 @@ def banners(
 # ---------------------------------------------------------------------------------------
 # init
 
-_STARTER = """\
-# A barometer poll specification. Documented in docs/spec.md.
-name: My poll
-countries:                       # ISO 3166-1 alpha-2 codes; adult population
-  - {code: DE, name: Germany, population: 69400000}
-  - {code: FR, name: France, population: 52500000}
-regions:                         # rule: mean (each country counts equally) | population | median
-  - {id: EU, name: European Union, members: [DE, FR], rule: mean}
-waves:
-  - {id: "2025-11", start: 2025-11-01, end: 2025-11-25}
-questions:
-  - id: us_relationship
-    wording: "Thinking about the United States, which of the following best describes it?"
-    levels:
-      - {code: ally, label: "An ally that shares our interests and values"}
-      - {code: partner, label: "A necessary partner with which we must strategically cooperate"}
-      - {code: rival, label: "A rival with which we need to compete"}
-      - {code: adversary, label: "An adversary with which we are in conflict"}
-      - {code: dont_know, label: "Don't know"}
-    non_substantive: [dont_know]
-  - id: gender
-    kind: weighting
-    levels: [{code: female, label: Female}, {code: male, label: Male}]
-  - id: age
-    kind: weighting
-    levels:
-      - {code: "18-34", label: "18-34"}
-      - {code: "35-54", label: "35-54"}
-      - {code: "55+", label: "55+"}
-sources:
-  - id: de-2025-11
-    file: data/de_2025-11.sav    # relative to this file; .sav .dta .csv .parquet
-    wave: "2025-11"
-    country: DE
-    firm: Fieldwork firm
-    mode: online panel
-    respondent_id: resp_id
-    variables:       # question id -> column; source code -> level (null = missing)
-      us_relationship:
-        column: Q7
-        codes: {1: ally, 2: partner, 3: rival, 4: adversary, 8: dont_know, 9: null}
-      gender: {column: sex, codes: {1: male, 2: female}}
-      age: {column: agegrp, codes: {1: "18-34", 2: "35-54", 3: "55+"}}
-  - id: fr-2025-11
-    file: data/fr_2025-11.csv
-    wave: "2025-11"
-    country: FR
-    respondent_id: id
-    variables:                    # text columns that already hold the level codes need no codes
-      us_relationship: {column: us_relationship}
-      gender: {column: gender}
-      age: {column: age}
-targets:            # shares summing to 1 (or population totals); wave: null = every wave
-  - country: DE
-    wave: null
-    margins:
-      gender: {female: 0.51, male: 0.49}
-      age: {"18-34": 0.25, "35-54": 0.33, "55+": 0.42}
-  - country: FR
-    wave: null
-    margins:
-      gender: {female: 0.52, male: 0.48}
-      age: {"18-34": 0.26, "35-54": 0.32, "55+": 0.42}
-"""
-
 
 @app.command()
 def init(
@@ -379,7 +316,9 @@ def init(
     if path.exists() and not force:
         typer.echo(f"error: {path} exists; pass --force to overwrite it", err=True)
         raise typer.Exit(1)
-    path.write_text(_STARTER, encoding="utf-8")
+    from barometer.poll.starter import STARTER_SPEC
+
+    path.write_text(STARTER_SPEC, encoding="utf-8")
     typer.echo(f"Wrote {path}. Edit it, then run: barometer ingest {path}")
 
 
@@ -526,15 +465,7 @@ def estimate(
 
 
 def _deprecated(message: str) -> None:
-    """A deprecation warning, shown once on stderr (the command still runs)."""
-    import warnings
-
-    from barometer import errors
-
-    category = getattr(errors, "BarometerWarning", DeprecationWarning)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.warn(message, category, stacklevel=2)
+    """Say on stderr that a spelling is deprecated (the command still runs)."""
     typer.echo(f"warning: {message}", err=True)
 
 
@@ -569,8 +500,13 @@ def _print_estimates(
         added = ("scope", "scope_kind", "members", "missing", "suppressed", "flagged")
         shown = frame.drop([c for c in added if c in frame.columns])
         if frame.get_column("flagged").any():
-            flag = pl.when(pl.col("suppressed")).then(pl.lit("suppressed"))
-            flag = flag.when(pl.col("flagged")).then(pl.lit("low base")).otherwise(pl.lit(""))
+            flag = (
+                pl.when(pl.col("suppressed"))
+                .then(pl.lit("suppressed"))
+                .when(pl.col("flagged"))
+                .then(pl.lit("low base"))
+                .otherwise(pl.lit(""))
+            )
             shown = shown.with_columns(frame.select(flag.alias("flag")))
         console.print(_rich_table(shown, title=title))
         for note in notes:

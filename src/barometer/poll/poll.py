@@ -18,51 +18,21 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from barometer.core.design import Design
 from barometer.core.estimates import Estimates
-from barometer.errors import EstimationError, SpecError, WeightingError, did_you_mean
+from barometer.errors import EstimationError, SpecError, did_you_mean
 from barometer.options import CIMethod
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store
+from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
+from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
 
 WeightsChoice = Literal["raked", "base"]
-
-_DESIGN_COLUMNS = ["source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu"]
-_GROUP = "_country_wave"
-_STRATUM = "_stratum"
-_PSU = "_psu"
-
-
-def _design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
-    """Add the design columns: group (country × wave), stratum (× source strata), PSU."""
-    has_psu = frame.get_column("psu").null_count() < frame.height
-    cw = pl.col("country") + "/" + pl.col("wave")
-    stratum = pl.when(pl.col("strata").is_null()).then(cw).otherwise(cw + "/" + pl.col("strata"))
-    psu = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
-    out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), psu.alias(_PSU))
-    return out, has_psu
-
-
-def _diagnostics(raked: Any) -> pl.DataFrame:
-    """Per country × wave, from the core's weighting diagnostics: n, sum, range, Kish's
-    design effect of weighting and effective n."""
-    summary = raked.weight_summary().to_polars().filter(pl.col("group").is_not_null())
-    parts = pl.col("group").str.split_exact("/", 1)
-    return summary.select(
-        parts.struct.field("field_0").alias("country"),
-        parts.struct.field("field_1").alias("wave"),
-        pl.col("n").cast(pl.Int64),
-        pl.col("total").alias("sum_weights"),
-        pl.col("min").alias("min_weight"),
-        pl.col("max").alias("max_weight"),
-        pl.col("ratio"),
-        pl.col("deff").alias("deff_kish"),
-        pl.col("n_eff").alias("n_effective"),
-    )
 
 
 def _confidence(confidence: float | None, level: float | None, default: float) -> float:
@@ -100,7 +70,7 @@ class Poll:
         store.require()
         self.store = store
         self._spec: PollSpec | None = None
-        self._designs: dict[tuple[Any, ...], Any] = {}
+        self._designs: dict[tuple[Any, ...], Design] = {}
         self._stamp: tuple[Any, str] | None = None
         self._memo: dict[str, tuple[str, Any]] = {}
 
@@ -188,73 +158,11 @@ class Poll:
 
     # -- weighting -------------------------------------------------------------------------
 
-    def _weighting_variables(self) -> list[str]:
-        return list(dict.fromkeys(v for t in self.spec.targets for v in t.margins))
-
-    def _margins(self, frame: pl.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-        """Targets per country × wave group: wave-specific first, else the country's."""
-        spec = self.spec
-        population = {c.code: c.population for c in spec.countries}
-        by_key = {(t.country, t.wave): t for t in spec.targets}
-        margins: dict[str, dict[str, dict[str, float]]] = {}
-        missing = []
-        for country, wave in frame.select("country", "wave").unique(maintain_order=True).rows():
-            target = by_key.get((country, wave)) or by_key.get((country, None))
-            if target is None:
-                missing.append(f"{country} {wave}")
-                continue
-            scale = population[country] if target.are_shares and population[country] else 1.0
-            margins[f"{country}/{wave}"] = {
-                var: {lv: v * scale for lv, v in m.items()} for var, m in target.margins.items()
-            }
-        if missing:
-            raise WeightingError(
-                f"no weighting targets for {', '.join(missing)}; add them to the spec's "
-                "targets (wave: null applies a country's targets to every wave)"
-            )
-        return margins
-
-    def _check_weighting_data(self, frame: pl.DataFrame, variables: list[str]) -> None:
-        problems = []
-        for var in variables:
-            if var not in frame.columns:
-                problems.append(f"no source maps weighting variable {var!r}")
-                continue
-            gaps = (
-                frame.filter(pl.col(var).is_null())
-                .group_by("country", "wave", maintain_order=True)
-                .len()
-            )
-            for country, wave, n in gaps.rows():
-                problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
-        if problems:
-            raise WeightingError(
-                "cannot weight: "
-                + "; ".join(problems)
-                + ". Map every code of a weighting variable to a level (or impute it), "
-                "then ingest again"
-            )
-
-    def _raked_design(
-        self, frame: pl.DataFrame, tol: float, max_iter: int, cap: float | None
-    ) -> Any:
-        import barometer as bm
-
-        variables = self._weighting_variables()
-        if not variables:
-            raise WeightingError("the spec has no targets; add targets to weight the poll")
-        self._check_weighting_data(frame, variables)
-        data, has_psu = _design_frame(frame)
-        design = bm.Design(
-            data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None
-        )
-        return design.rake(self._margins(frame), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap)
-
     def _frame(
         self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
     ) -> pl.DataFrame:
         """Respondents with every question column, levels as ordered enums."""
-        columns = list(_DESIGN_COLUMNS)
+        columns = list(DESIGN_COLUMNS)
         for q in self.spec.questions:
             if q.id in self._store_columns():
                 columns.append(q.id)
@@ -298,9 +206,9 @@ class Poll:
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
         frame = self._frame()
-        raked = self._raked_design(frame, tol, max_iter, cap)
+        raked = raked_design(self.spec, frame, tol, max_iter, cap)
         weights = np.asarray(raked.weights, dtype=float)
-        diagnostics = _diagnostics(raked)
+        diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
         if info is not None:
@@ -332,7 +240,7 @@ class Poll:
     #: designs kept at once (each scope — all, a wave, some countries — is one)
     _DESIGNS_KEPT = 8
 
-    def _remember(self, key: tuple[Any, ...], design: Any) -> None:
+    def _remember(self, key: tuple[Any, ...], design: Design) -> None:
         state = key[1]
         self._designs = {k: v for k, v in self._designs.items() if k[1] == state}
         if len(self._designs) >= self._DESIGNS_KEPT:
@@ -344,7 +252,7 @@ class Poll:
         weights: WeightsChoice = "raked",
         countries: Sequence[str] | None = None,
         waves: Sequence[str] | None = None,
-    ) -> Any:
+    ) -> Design:
         """The core ``Design`` behind :meth:`estimate` (cached until the store changes).
 
         ``weights="raked"`` rakes again from the base weights with the stored settings,
@@ -353,10 +261,10 @@ class Poll:
         only those respondents: whole strata and raking groups, so estimates and
         variances are those of the full design.
         """
-        import barometer as bm
-
-        scope = (tuple(countries) if countries is not None else None,)
-        scope += (tuple(waves) if waves is not None else None,)
+        scope = (
+            tuple(countries) if countries is not None else None,
+            tuple(waves) if waves is not None else None,
+        )
         key = (weights, self._state(), scope)
         if key in self._designs:
             return self._designs[key]
@@ -368,12 +276,9 @@ class Poll:
                     "run poll.weight() or `barometer weight`, or ask for weights='base'"
                 )
             s = self.weight_settings()
-            design = self._raked_design(frame, s["tol"], s["max_iter"], s["cap"])
+            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"])
         elif weights == "base":
-            data, has_psu = _design_frame(frame)
-            design = bm.Design(
-                data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None
-            )
+            design = base_design(frame)
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)

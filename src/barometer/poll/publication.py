@@ -29,7 +29,7 @@ from barometer.poll.spec import PollSpec, PublicationRules
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from barometer.poll.poll import Poll
+    from barometer.poll.poll import Poll, WeightsChoice
 
 __all__ = ["SHARE_COLUMNS", "PollFacts", "Publication", "QuestionCells", "build", "mark"]
 
@@ -296,7 +296,7 @@ def build(
     waves: Sequence[str] | None = None,
     breakdowns: Sequence[str | None] | None = None,
     rules: PublicationRules | None = None,
-    weights: str = "raked",
+    weights: WeightsChoice = "raked",
 ) -> Publication:
     """The publication of ``poll`` (see :meth:`barometer.poll.Poll.publication`)."""
     spec = poll.spec
@@ -310,7 +310,7 @@ def build(
     chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
     _checked([b for b in chosen if b is not None], [q.id for q in spec.questions], "breakdown")
     design = poll.design(
-        weights,  # type: ignore[arg-type]
+        weights,
         list(countries) if countries is not None else None,
         list(waves) if waves is not None else None,
     )

@@ -17,13 +17,8 @@ import pytest
 import barometer as bm
 from barometer.core.comparisons import pairwise_differences
 from barometer.errors import BarometerError, EstimationError, SpecError
-from barometer.publish.banner.tables import (
-    BannerTable,
-    banner,
-    banner_tables,
-    write_csv,
-    write_xlsx,
-)
+from barometer.publish.banner.build import banner, banner_tables
+from barometer.publish.banner.tables import BannerTable, write_csv, write_xlsx
 from tests.support.report_demo import demo_poll
 
 SUM = 1e-14

@@ -8,7 +8,7 @@ SVG images (base64 ``data:`` URIs: no scripts, no CDN, no external file) and ren
 Jinja2 template with inline CSS.  The report holds
 
 * the headline findings, when given (records with a ``sentence`` field, such as the
-  result of a later ``poll.findings()``);
+  result of :func:`barometer.publish.findings.find`);
 * a section per question: its wording, stacked bars by country for the latest wave, a
   dot plot of country gaps around each region, a trend across waves with interval
   bands, and tables of weighted percentages with modelled margins of error and
@@ -309,6 +309,45 @@ def _question_view(
     countries = [c.code for c in data.countries]
     order = regions + countries
     current = _stack([*q.regions.values(), q.countries])
+    figures = _question_figures(q, latest, waves, order, current, names, stem)
+    return {
+        "id": q.question.id,
+        "wording": q.question.wording,
+        "heading": _heading(q.question),
+        "levels": [
+            {
+                "code": c,
+                "label": lab,
+                "color": col,
+                "non_substantive": c in q.question.non_substantive,
+            }
+            for c, lab, col in zip(q.style.codes, q.style.labels, q.style.colors, strict=True)
+        ],
+        "figures": figures,
+        "tables": [
+            _wave_table(q, w, countries, names, data.rules.decimals) for w in reversed(waves)
+        ],
+        "trend_tables": (
+            [_trend_table(q, rid, names, data.rules.decimals) for rid in q.trends]
+            if len(waves) > 1
+            else []
+        ),
+        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
+    }
+
+
+def _question_figures(
+    q: QuestionResults,
+    latest: str,
+    waves: Sequence[str],
+    order: Sequence[str],
+    current: pl.DataFrame,
+    names: Mapping[str, str],
+    stem: Any,
+) -> list[dict[str, Any]]:
+    """A question's charts: stacked bars (latest wave), a dot plot per region (or one
+    without), and the trend when there are several waves."""
+    regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
     figures = [
         _figure(
@@ -366,30 +405,7 @@ def _question_view(
                 stem("trend"),
             )
         )
-    return {
-        "id": q.question.id,
-        "wording": q.question.wording,
-        "heading": _heading(q.question),
-        "levels": [
-            {
-                "code": c,
-                "label": lab,
-                "color": col,
-                "non_substantive": c in q.question.non_substantive,
-            }
-            for c, lab, col in zip(q.style.codes, q.style.labels, q.style.colors, strict=True)
-        ],
-        "figures": figures,
-        "tables": [
-            _wave_table(q, w, countries, names, data.rules.decimals) for w in reversed(waves)
-        ],
-        "trend_tables": (
-            [_trend_table(q, rid, names, data.rules.decimals) for rid in q.trends]
-            if len(waves) > 1
-            else []
-        ),
-        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
-    }
+    return figures
 
 
 def _findings_view(findings: Any) -> list[dict[str, str]]:
@@ -403,7 +419,7 @@ def _findings_view(findings: Any) -> list[dict[str, str]]:
         sentence = f.get("sentence") if isinstance(f, Mapping) else getattr(f, "sentence", None)
         if not sentence:
             raise BarometerError(
-                f"finding {i} has no 'sentence'; pass records like those of poll.findings()"
+                f"finding {i} has no 'sentence'; pass records like those of find()"
             )
         out.append({"sentence": str(sentence)})
     return out
@@ -467,7 +483,7 @@ def write_report(
         The HTML file to write (its folder must exist).
     findings : list, optional
         Headline findings: records (dicts) or objects with a ``sentence`` field, in the
-        order to print them (e.g. ``poll.findings()``); omitted when ``None``.
+        order to print them (e.g. ``find(pub).headlines(8)``); omitted when ``None``.
     questions, regions, focus
         What to report; see :func:`collect`.
     sponsor, contact : str, optional
