@@ -218,7 +218,7 @@ class Poll:
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 
-    def weight_settings(self) -> dict[str, Any]:
+    def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
         raw = self.store.meta().get("weight_settings")
         return json.loads(raw) if raw else {}
@@ -361,7 +361,7 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        est = design.proportion(question, by=by_list, ci=ci, level_ci=confidence)
+        est = design.proportion(question, by=by_list, ci=ci, confidence=confidence)
         est = est.filter(pl.col("n") > 0)
         if region is None:
             return est

@@ -255,12 +255,12 @@ def _question_cells(
     """One core call for the countries, one for the pooled total; regions and marks."""
     extra = [breakdown] if breakdown else []
     by = [OVER, "wave", *extra]
-    est = design.proportion(question, by=by, level_ci=rules.confidence)
+    est = design.proportion(question, by=by, confidence=rules.confidence)
     est = est.filter(pl.col("n") > 0)
     regional = with_regions(est, spec, confidence=rules.confidence)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
     pooled_by = ["wave", *extra]
-    total = design.proportion(question, by=pooled_by, level_ci=rules.confidence)
+    total = design.proportion(question, by=pooled_by, confidence=rules.confidence)
     total = total.filter(pl.col("n") > 0)
     total = _with_marks(_scoped_total(total), rules, _weighted_bases(design, question, pooled_by))
     return QuestionCells(question, breakdown, stacked, total, regional.regions)

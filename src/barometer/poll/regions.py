@@ -201,7 +201,7 @@ def with_regions(
             rid,
             rule=region.rule,
             weights=weights if region.rule == "population" else None,
-            level=confidence,
+            confidence=confidence,
         )
         assert combined.coefficients is not None
         coefficients.append(combined.coefficients)

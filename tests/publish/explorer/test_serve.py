@@ -22,8 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from barometer.cli import app as cli
+from barometer.errors import BarometerWarning
 from barometer.publish.explorer.api import create_app
-from barometer.publish.explorer.serve import Warning_, is_loopback, warn_if_exposed
+from barometer.publish.explorer.serve import is_loopback, warn_if_exposed
 
 LOAD_CLIENTS = 4
 LOAD_REQUESTS = 400
@@ -44,7 +45,7 @@ def test_loopback_hosts(host: str, local: bool) -> None:
 
 
 def test_a_non_loopback_host_warns() -> None:
-    with pytest.warns(Warning_, match="not a loopback address"):
+    with pytest.warns(BarometerWarning, match="not a loopback address"):
         warn_if_exposed("0.0.0.0")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

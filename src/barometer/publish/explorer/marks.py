@@ -130,7 +130,7 @@ def _tests(pub: Publication, question: str, breakdown: str, floor: int) -> list[
     for w1, w2 in pairwise(waves):
         est = _without_median(pub.trend(question, [w1, w2], breakdown=breakdown).estimates, pub)
         bases = _bases(est, breakdown)
-        for row in pairwise_differences(est, "wave", adjust="none", level=conf).iter_rows(
+        for row in pairwise_differences(est, "wave", adjust="none", confidence=conf).iter_rows(
             named=True
         ):
             scope, blevel, lv = row["country"], str(row[breakdown]), row["level"]
@@ -141,7 +141,7 @@ def _tests(pub: Publication, question: str, breakdown: str, floor: int) -> list[
             )  # fmt: skip
     est = _without_median(cells, pub)
     bases = _bases(est, breakdown)
-    for row in pairwise_differences(est, "country", adjust="none", level=conf).iter_rows(
+    for row in pairwise_differences(est, "country", adjust="none", confidence=conf).iter_rows(
         named=True
     ):
         a, b = row["first"], row["second"]

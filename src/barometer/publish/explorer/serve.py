@@ -9,16 +9,16 @@ band never touches the store.
 from __future__ import annotations
 
 import ipaddress
-import warnings
 
-from barometer import errors
+from barometer.errors import BarometerWarning, warn
 from barometer.publish.explorer.api import create_app
 from barometer.publish.explorer.cube import Cube
 
-__all__ = ["is_loopback", "run", "warn_if_exposed"]
+__all__ = ["ExposedWarning", "is_loopback", "run", "warn_if_exposed"]
 
-#: The warning category of barometer (``BarometerWarning`` once errors.py has it).
-Warning_: type[Warning] = getattr(errors, "BarometerWarning", UserWarning)
+
+class ExposedWarning(BarometerWarning):
+    """The explorer would listen on an address beyond this machine."""
 
 
 def is_loopback(host: str) -> bool:
@@ -34,12 +34,11 @@ def is_loopback(host: str) -> bool:
 def warn_if_exposed(host: str) -> None:
     """Warn when the server would listen beyond this machine."""
     if not is_loopback(host):
-        warnings.warn(
+        warn(
             f"serving on {host!r}, which is not a loopback address: anyone who can reach "
             "this machine can read the explorer. Use --host 127.0.0.1 to keep it local, or "
             "put it behind a reverse proxy that terminates TLS.",
-            Warning_,
-            stacklevel=2,
+            ExposedWarning,
         )
 
 
