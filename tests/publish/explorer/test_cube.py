@@ -128,3 +128,16 @@ def test_questions_say_where_and_when_asked(explorer) -> None:
     assert q.asked["2025-11"] == ("DE", "FR", "IT")
     assert q.breakdowns == ("age", "gender")
     assert [c for c, _ in q.levels] == ["ally", "partner", "dont_know"]
+
+
+def test_a_breakdown_must_be_a_question_of_the_spec() -> None:
+    from barometer.errors import SpecError
+    from barometer.poll.spec import parse_spec
+    from tests.support.pollkit import base_spec
+
+    spec = base_spec()
+    spec["publication"] = {"breakdowns": ["age", "educaton"]}
+    with pytest.raises(SpecError, match=r"publication\.breakdowns\[1\].*'educaton'"):
+        parse_spec(spec)
+    spec["publication"] = {"breakdowns": ["age", "gender"]}
+    assert parse_spec(spec).publication.breakdowns == ["age", "gender"]
