@@ -186,7 +186,9 @@ def _serve(store: Path, port: int) -> subprocess.Popen[str]:
             time.sleep(0.5)
         finally:
             conn.close()
-    raise RuntimeError("barometer serve did not start")
+    proc.kill()
+    proc.communicate()
+    raise RuntimeError("barometer serve did not start within 600 s")
 
 
 def main() -> None:
@@ -197,6 +199,7 @@ def main() -> None:
     args = parser.parse_args()
     store = _store(args.n)
     startup = _startup(store)
+    print(json.dumps({"n": args.n, "startup_s": startup}), flush=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
