@@ -9,7 +9,6 @@ shares and ``Estimates.combine`` for regions.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -20,7 +19,13 @@ import polars as pl
 
 from barometer.core.design import Design
 from barometer.core.estimates import Estimates
-from barometer.errors import EstimationError, SpecError, did_you_mean
+from barometer.errors import (
+    BarometerDeprecationWarning,
+    EstimationError,
+    SpecError,
+    did_you_mean,
+    warn,
+)
 from barometer.options import CIMethod
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
@@ -38,11 +43,10 @@ WeightsChoice = Literal["raked", "base"]
 def _confidence(confidence: float | None, level: float | None, default: float) -> float:
     """``confidence``, or the deprecated ``level=`` (with a warning), or ``default``."""
     if level is not None:
-        warnings.warn(
+        warn(
             "Poll.estimate(level=) is deprecated; write confidence= (an answer level is "
             "never read from it)",
-            DeprecationWarning,
-            stacklevel=3,
+            BarometerDeprecationWarning,
         )
         if confidence is None:
             confidence = level

@@ -14,11 +14,7 @@ from barometer.errors import BarometerWarning, warn
 from barometer.publish.explorer.api import create_app
 from barometer.publish.explorer.cube import Cube
 
-__all__ = ["ExposedWarning", "is_loopback", "run", "warn_if_exposed"]
-
-
-class ExposedWarning(BarometerWarning):
-    """The explorer would listen on an address beyond this machine."""
+__all__ = ["is_loopback", "run", "warn_if_exposed"]
 
 
 def is_loopback(host: str) -> bool:
@@ -38,7 +34,7 @@ def warn_if_exposed(host: str) -> None:
             f"serving on {host!r}, which is not a loopback address: anyone who can reach "
             "this machine can read the explorer. Use --host 127.0.0.1 to keep it local, or "
             "put it behind a reverse proxy that terminates TLS.",
-            ExposedWarning,
+            BarometerWarning,
         )
 
 
