@@ -9,7 +9,12 @@ import polars as pl
 import pytest
 import yaml
 
-from barometer.errors import EstimationError, SpecError, WeightingError
+from barometer.errors import (
+    BarometerDeprecationWarning,
+    EstimationError,
+    SpecError,
+    WeightingError,
+)
 from barometer.poll.ingest import ingest
 from barometer.poll.poll import Poll
 from tests.support.pollkit import (
@@ -302,7 +307,7 @@ def test_intervals_cover_the_truth(tmp_path: Path) -> None:
 
 def test_confidence_spelling_and_the_deprecated_level(poll: Poll) -> None:
     new = poll.estimate("us_relationship", countries=["FR"], confidence=0.9).to_polars()
-    with pytest.warns(DeprecationWarning, match=r"level=\) is deprecated"):
+    with pytest.warns(BarometerDeprecationWarning, match=r"level=\) is deprecated"):
         old = poll.estimate("us_relationship", countries=["FR"], level=0.9).to_polars()
     assert old.equals(new)  # the same numbers: level= is the confidence, never a level
     assert set(old["level"]) == {"ally", "partner", "dont_know"}

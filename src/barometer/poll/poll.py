@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,7 @@ from barometer.errors import (
     did_you_mean,
     warn,
 )
-from barometer.options import CIMethod
+from barometer.options import CIMethod, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
@@ -36,8 +36,6 @@ from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
-
-WeightsChoice = Literal["raked", "base"]
 
 
 def _confidence(confidence: float | None, level: float | None, default: float) -> float:

@@ -29,7 +29,8 @@ from barometer.poll.spec import PollSpec, PublicationRules
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from barometer.poll.poll import Poll, WeightsChoice
+    from barometer.options import WeightsChoice
+    from barometer.poll.poll import Poll
 
 __all__ = ["SHARE_COLUMNS", "PollFacts", "Publication", "QuestionCells", "build", "mark"]
 

@@ -16,7 +16,7 @@ import math
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -31,7 +31,14 @@ from pydantic import (
 )
 
 from barometer.errors import SpecError, did_you_mean
-from barometer.options import CIMethod, PAdjustMethod, TotalRule
+from barometer.options import (
+    CIMethod,
+    PAdjustMethod,
+    QuestionKind,
+    RegionRule,
+    SourceFormat,
+    TotalRule,
+)
 
 __all__ = [
     "RESERVED_COLUMNS",
@@ -51,9 +58,6 @@ __all__ = [
     "publication_rules",
 ]
 
-RegionRule = Literal["mean", "population", "median"]
-SourceFormat = Literal["sav", "dta", "csv", "parquet"]
-QuestionKind = Literal["question", "weighting"]
 
 #: Columns of the store's respondents table; no question may be called one of these.
 RESERVED_COLUMNS = frozenset(

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -34,14 +34,12 @@ import polars as pl
 from barometer.core.comparisons import adjust_pvalues, pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
-from barometer.options import PAdjustMethod, check_option
+from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
 from barometer.poll.spec import PublicationRules, publication_rules
 from barometer.publish.findings.wording import Wording, markdown, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
-
-FindingKind = Literal["change", "gap"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Subject:
 
     id: str
     name: str
-    type: Literal["country", "region"]
+    type: ScopeKind
     wave: str
     estimate: float
     se: float
@@ -362,7 +360,7 @@ def find(
     phrases: Mapping[str, Mapping[str, str]] | None = None,
     confidence: float | None = None,
     top: int | None = None,
-    family: Literal["scan", "kind"] = "scan",
+    family: AdjustFamily = "scan",
 ) -> Findings:
     """Scan a publication for significant changes between waves and gaps between
     countries and regions, rank them and word each as a sentence.
@@ -476,8 +474,7 @@ def _rules(
         check_option(adjust, PAdjustMethod, "adjust", EstimationError)
     for kind in kinds:
         check_option(kind, FindingKind, "kinds", EstimationError)
-    if family not in ("scan", "kind"):
-        raise EstimationError(f"family={family!r} is not one of 'scan', 'kind'")
+    check_option(family, AdjustFamily, "family", EstimationError)
     if alpha is not None and not 0 < alpha < 1:
         raise EstimationError(f"alpha={alpha!r} must lie between 0 and 1")
     if confidence is not None and not 0 < confidence < 1:
