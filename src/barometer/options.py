@@ -41,8 +41,6 @@ FindingKind = Literal["change", "gap"]
 ScopeKind = Literal["country", "region"]
 #: Over which p-values a findings scan adjusts: the whole scan, or each kind of finding.
 AdjustFamily = Literal["scan", "kind"]
-#: How a banner's Total / "all countries" figure combines the countries.
-TotalRule = Literal["mean", "population"]
 
 #: The default confidence level of every interval.
 CONFIDENCE = 0.95
