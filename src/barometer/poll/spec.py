@@ -53,6 +53,7 @@ __all__ = [
     "VariableMap",
     "Wave",
     "dump_spec",
+    "format_of",
     "load_spec",
     "parse_spec",
     "publication_rules",
@@ -64,10 +65,20 @@ RESERVED_COLUMNS = frozenset(
     {"source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu", "weight"}
 )
 
-_FORMAT_BY_SUFFIX = {".sav": "sav", ".zsav": "sav", ".dta": "dta", ".csv": "csv"}
+_FORMAT_BY_SUFFIX: dict[str, SourceFormat] = {
+    ".sav": "sav",
+    ".zsav": "sav",
+    ".dta": "dta",
+    ".csv": "csv",
+}
 _FORMAT_BY_SUFFIX |= {".parquet": "parquet", ".pq": "parquet"}
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SHARE_TOLERANCE = 1e-3
+
+
+def format_of(file: str | Path) -> SourceFormat | None:
+    """The format a file's extension names (``.sav .zsav .dta .csv .parquet .pq``), or None."""
+    return _FORMAT_BY_SUFFIX.get(Path(file).suffix.lower())
 
 
 def _as_name(value: Any) -> Any:
@@ -286,6 +297,8 @@ class PublicationRules(_Model):
     max_member_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     #: interval used where a share is exactly 0 or 1
     boundary_ci: CIMethod = "beta"
+    #: the variables the explorer may break a country's figures down by (one at a time)
+    breakdowns: list[Name] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ordered(self) -> PublicationRules:
@@ -384,6 +397,15 @@ def _check_regions(spec: PollSpec, problems: list[str]) -> None:
                     f"regions[{i}].members[{j}]: region {region.id!r} combines by population "
                     f"but country {member!r} has no population; add one to countries"
                 )
+
+
+def _check_breakdowns(spec: PollSpec, problems: list[str]) -> None:
+    questions = [q.id for q in spec.questions]
+    for i, name in enumerate(spec.publication.breakdowns):
+        if name not in questions:
+            problems.append(
+                f"publication.breakdowns[{i}]: " + _unknown(name, questions, "question")
+            )
 
 
 def _check_codes(
@@ -489,6 +511,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     problems: list[str] = []
     _check_ids(spec, problems)
     _check_regions(spec, problems)
+    _check_breakdowns(spec, problems)
     _check_sources(spec, problems)
     _check_targets(spec, problems)
     return problems
