@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from barometer.atomic import write_text
 from barometer.core.comparisons import adjust_pvalues, pairwise_differences, region
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
@@ -143,7 +144,7 @@ class Findings:
             ensure_ascii=False,
         )
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            write_text(path, text + "\n")
         return text
 
     def to_markdown(self, path: str | Path | None = None) -> str:
@@ -152,7 +153,7 @@ class Findings:
         regions (also written to ``path`` when given)."""
         text = markdown(self)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            write_text(path, text)
         return text
 
     def headlines(self, k: int = 8) -> list[Finding]:
