@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MAX_CHARS", "MAX_QUOTED", "printable", "quote_value", "quote_values"]
+__all__ = ["MAX_CHARS", "MAX_QUOTED", "printable", "quote_value", "quote_values", "shorten"]
 
 #: Longest value an error message quotes, in characters (longer ones are cut with "…").
 MAX_CHARS = 80
@@ -43,12 +43,17 @@ def printable(text: Any, keep_newlines: bool = False) -> str:
     return "".join(ch for ch in out if unicodedata.category(ch) not in ("Cn", "Co", "Cs"))
 
 
-def quote_value(value: Any, limit: int = MAX_CHARS) -> str:
-    """A value read from a file as it may appear in a message: printable, quoted,
-    at most ``limit`` characters (cut with "…")."""
+def shorten(value: Any, limit: int = MAX_CHARS) -> str:
+    """A value read from a file, printable and at most ``limit`` characters (cut
+    with "…")."""
     text = printable(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quote_value(value: Any, limit: int = MAX_CHARS) -> str:
+    """A value read from a file as it may appear in a message: :func:`shorten`, and
+    quoted when it is text."""
+    text = shorten(value, limit)
     return repr(text) if isinstance(value, str) else text
 
 

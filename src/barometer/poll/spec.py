@@ -245,7 +245,12 @@ class Target(_Model):
 
     country: str
     wave: str | None = None
-    margins: Annotated[dict[str, dict[Name, Annotated[float, Field(ge=0)]]], Field(min_length=1)]
+    # NaN and inf are refused as such ("Input should be a finite number"), not as a
+    # share below 0 or a mixture of shares and totals.
+    margins: Annotated[
+        dict[str, dict[Name, Annotated[float, Field(ge=0, allow_inf_nan=False)]]],
+        Field(min_length=1),
+    ]
 
     @field_validator("wave", mode="before")
     @classmethod

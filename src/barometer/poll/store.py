@@ -193,6 +193,20 @@ class Store:
             return 0
         return int(self.query("SELECT count(*) AS n FROM respondents").item())
 
+    def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
+        """``source_id, country, wave, respondent_id`` of the given sources' respondents
+        (what ingest checks for respondents stored twice)."""
+        empty = pl.DataFrame(
+            schema={c: pl.String for c in ("source_id", "country", "wave", "respondent_id")}
+        )
+        if not source_ids or not self.exists():
+            return empty
+        return self.query(
+            "SELECT source_id, country, wave, respondent_id FROM respondents "
+            "WHERE source_id IN (SELECT unnest(?))",
+            [list(source_ids)],
+        )
+
     def has_weights(self) -> bool:
         """True when the store holds weights for its respondents."""
         return self.exists() and bool(self.query("SELECT count(*) FROM weights").item())
