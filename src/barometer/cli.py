@@ -1,6 +1,8 @@
 """The ``barometer`` command: demo, init, ingest, weight, estimate, info.
 
-Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.
+Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.  No
+command prints a traceback, whatever the input; ``barometer --debug COMMAND`` does, for
+bug reports.
 Heavy modules (polars, DuckDB, the core) are imported inside the commands, so
 ``barometer --help`` stays instant.
 """
@@ -29,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 class OutputFormat(StrEnum):
     """How ``estimate`` prints its results."""
 
@@ -50,16 +53,47 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=120)
 
 
+#: Set by the global ``--debug`` option: errors print their traceback too.
+_DEBUG = False
+
+
 @contextmanager
 def _bad_input() -> Iterator[None]:
-    """Turn barometer's own errors into one message on stderr and exit code 1."""
+    """Turn every error into one message on stderr and exit code 1 (no traceback,
+    unless ``--debug``): barometer's own errors as they are, anything else as a bug to
+    report.  Messages are stripped of control characters (they quote files' values)."""
     from barometer.errors import BarometerError
+    from barometer.untrusted import printable
 
     try:
         yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
     except BarometerError as err:
-        typer.echo(f"error: {err}", err=True)
+        if _DEBUG:
+            raise
+        typer.echo(f"error: {printable(err, keep_newlines=True)}", err=True)
         raise typer.Exit(1) from None
+    except Exception as err:
+        if _DEBUG:
+            raise
+        first = printable(str(err).strip().splitlines()[0] if str(err).strip() else "")[:300]
+        typer.echo(
+            f"error: unexpected {type(err).__name__}: {first}. This is a bug in barometer; "
+            "run the command again with `barometer --debug ...` and report the traceback",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _text(value: Any) -> str:
+    """Text from data as the terminal should show it: control characters (ESC
+    sequences) stripped and rich markup escaped, so ``[link=…]`` prints as typed."""
+    from rich.markup import escape
+
+    from barometer.untrusted import printable
+
+    return escape(printable(value))
 
 
 def _pct(x: float | None) -> str:
@@ -73,7 +107,7 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
     table = Table(title=title, title_justify="left", header_style="bold")
     share_cols = {"estimate", "se", "ci_low", "ci_high"}
     for col in frame.columns:
-        label = f"{col} %" if col in share_cols else col
+        label = f"{col} %" if col in share_cols else _text(col)
         table.add_column(label, justify="right" if frame.schema[col].is_numeric() else "left")
     for row in frame.iter_rows(named=True):
         cells = []
@@ -81,11 +115,11 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
             if col in share_cols:
                 cells.append(_pct(value))
             elif isinstance(value, list):
-                cells.append(", ".join(map(str, value)))
+                cells.append(_text(", ".join(map(str, value))))
             elif isinstance(value, float):
                 cells.append("" if math.isnan(value) else f"{value:.4g}")
             else:
-                cells.append("" if value is None else str(value))
+                cells.append("" if value is None else _text(value))
         table.add_row(*cells)
     return table
 
@@ -218,7 +252,7 @@ def findings(
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):
-            console.print(f"• {f.sentence}")
+            console.print(f"• {_text(f.sentence)}")
         console.print(f"\n{len(found)} findings written to {md} and {js}")
 
 
@@ -319,7 +353,10 @@ def init(
     if path.exists() and not force:
         typer.echo(f"error: {path} exists; pass --force to overwrite it", err=True)
         raise typer.Exit(1)
-    path.write_text(_STARTER, encoding="utf-8")
+    with _bad_input():
+        from barometer.atomic import write_text
+
+        write_text(path, _STARTER)
     typer.echo(f"Wrote {path}. Edit it, then run: barometer ingest {path}")
 
 
@@ -337,6 +374,14 @@ def ingest_command(
         Path | None,
         typer.Option("--store", help="The store to write (default: poll.duckdb beside SPEC)."),
     ] = None,
+    data_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data-dir",
+            help="A folder source files may also be read from (repeatable). By default "
+            "a spec may only read files under its own folder.",
+        ),
+    ] = None,
 ) -> None:
     """Read the spec's respondent files, harmonise them and write the store (atomically)."""
     with _bad_input():
@@ -344,7 +389,7 @@ def ingest_command(
 
         target = store if store is not None else spec.parent / "poll.duckdb"
         with _progress("reading the spec") as update:
-            report = ingest(spec, target, progress=update)
+            report = ingest(spec, target, progress=update, data_dirs=data_dir or ())
         parts = [
             f"{len(ids)} {what}"
             for what, ids in (
@@ -456,7 +501,7 @@ def estimate(
             title = f"{question} (shares in %, {100 * level:g}% intervals)"
             console.print(_rich_table(frame, title=title))
             for note in est.notes:
-                console.print(f"note: {note}")
+                console.print(f"note: {_text(note)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,7 +519,7 @@ def info(store: StoreOption) -> None:
         poll = Poll.open(store)
         spec = poll.spec
         console = _console()
-        console.print(f"[bold]{spec.name}[/bold] — {poll.path}")
+        console.print(f"[bold]{_text(spec.name)}[/bold] — {_text(poll.path)}")
         sources = poll.sources().select(
             "id",
             "file",
@@ -497,14 +542,21 @@ def info(store: StoreOption) -> None:
         )
         console.print(_rich_table(questions, title="Questionnaire"))
         for region in spec.regions:
-            console.print(f"Region {region.id} ({region.rule}): {', '.join(region.members)}")
+            members = ", ".join(region.members)
+            console.print(_text(f"Region {region.id} ({region.rule}): {members}"))
         if poll.weighted:
             settings = poll.weight_settings()
-            console.print(_rich_table(poll.diagnostics(), title=f"Weights ({settings})"))
+            console.print(_rich_table(poll.diagnostics(), title=_text(f"Weights ({settings})")))
         else:
             console.print(f"Not weighted: run `barometer weight --store {store}`.")
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an error (for bug reports).")
+    ] = False,
+) -> None:
     """barometer: from respondent files to published findings."""
+    global _DEBUG
+    _DEBUG = debug
