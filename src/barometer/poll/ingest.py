@@ -163,6 +163,17 @@ def _check_columns(path: Path, source: Source, present: list[str]) -> None:
         raise IngestError(f"{path.name}: " + "; ".join(lines))
 
 
+def _dta_cut(path: Path) -> bool:
+    """True when a Stata 13+ file (``<stata_dta>`` … ``</stata_dta>``) lacks its end:
+    readstat reads the data of a file cut in its value labels without a word."""
+    with path.open("rb") as fh:
+        head = fh.read(11)
+        if head != b"<stata_dta>":
+            return False
+        fh.seek(max(0, path.stat().st_size - 12))
+        return not fh.read().endswith(b"</stata_dta>")
+
+
 def _read_readstat(path: Path, source: Source) -> _Raw:
     import pyreadstat
 
@@ -180,6 +191,11 @@ def _read_readstat(path: Path, source: Source) -> _Raw:
             f"({printable(err)[:200]}); "
             "it may be truncated or corrupt — export it again"
         ) from None
+    if source.file_format == "dta" and _dta_cut(path):
+        raise IngestError(
+            f"{path.name}: the Stata file does not end with its closing tag; it is "
+            "truncated — export it again"
+        )
     expected = getattr(meta, "number_rows", None)
     if expected is not None and expected >= 0 and frame.height != expected:
         raise IngestError(
