@@ -25,7 +25,8 @@ __all__ = ["atomic_path", "disk_error", "write_bytes", "write_text"]
 
 def disk_error(path: Path | str, err: OSError) -> BarometerError:
     """The one message for an OS error while writing ``path``."""
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    # Some writers (polars) raise an OSError without errno: read its text too.
+    if err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err):
         why = "no space left on the device"
     else:
         why = err.strerror or str(err)

@@ -73,3 +73,50 @@ def test_findings_markdown_shows_no_markup_from_data(poll, tmp_path) -> None:
     for bad in ("<img", "<script", "<a ", 'href="http://evil', "<strong", "<em"):
         assert bad not in html, bad
     assert "\x1b" not in md.read_text(encoding="utf-8")
+
+
+# -- the report in a browser ----------------------------------------------------------
+
+#: Marks a payload leaves on the page if it ever runs.
+RAN = "data-pwned"
+SCRIPTED = {
+    "DE": "<script>document.documentElement.setAttribute('data-pwned','script')</script>",
+    "FR": "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">",
+    "IT": "<svg onload=\"document.documentElement.setAttribute('data-pwned','svg')\">",
+    "PL": '"><iframe src="javascript:parent.document.documentElement.setAttribute('
+    "'data-pwned','iframe')\">",
+}
+
+
+@pytest.mark.browser
+def test_report_with_script_payloads_runs_nothing(tmp_path_factory, tmp_path) -> None:
+    from barometer.publish import write_report
+    from tests.publish.report.test_browser import CHROMIUM, _chromium
+    from tests.support.pollkit import edit_spec, make_poll
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    root = tmp_path_factory.mktemp("scripted")
+    spec = make_poll(root, n=150, refused=0)
+
+    def poison(s: dict) -> None:
+        for c in s["countries"]:
+            c["name"] = SCRIPTED[c["code"]]
+        q = next(q for q in s["questions"] if q["id"] == "us_relationship")
+        q["levels"][0]["label"] = SCRIPTED["DE"]
+        q["wording"] = SCRIPTED["FR"]
+        s["name"] = SCRIPTED["IT"]
+
+    edit_spec(spec, poison)
+    poll, _ = Poll.ingest(spec, root / "poll.duckdb")
+    poll.weight()
+    path = write_report(poll, tmp_path / "report.html", findings=poll.findings().headlines(8))
+    run = _chromium(
+        tmp_path / "profile", "--virtual-time-budget=10000", "--dump-dom", path.as_uri()
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    dom = run.stdout.decode("utf-8")
+    root_tag = dom[: dom.find(">", dom.find("<html")) + 1]
+    assert "<html" in root_tag and RAN not in root_tag, root_tag
+    assert "<iframe" not in dom and "<svg onload" not in dom
+    assert "data-pwned" in dom  # the payloads are on the page, as text

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from barometer.atomic import atomic_path, disk_error
+from barometer.atomic import atomic_path, write_bytes
 from barometer.core.comparisons import pairwise_differences
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
@@ -490,40 +490,39 @@ def write_xlsx(
 
     Every label is written as text, never as a formula, link or number
     (:data:`barometer.publish.cells.WORKBOOK_OPTIONS`); the file is replaced atomically."""
+    import io
+
     import xlsxwriter
-    from xlsxwriter.exceptions import FileCreateError
 
     if not tables:
         raise EstimationError("write_xlsx: no banner table to write")
     path = Path(path)
     names = _sheet_names(tables)
-    with atomic_path(path) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), WORKBOOK_OPTIONS)
-        fmt = _Formats(wb)
-        contents = wb.add_worksheet("Contents")
-        contents.write_string(0, 0, title, fmt.title)
-        for j, head in enumerate(["Table", "Question", "Base", "Banners"]):
-            contents.write_string(2, j, head, fmt.header)
-        for i, (t, name) in enumerate(zip(tables, names, strict=True)):
-            # An internal link to the table's sheet (its name is sanitised above).
-            contents.write_url(3 + i, 0, f"internal:'{name}'!A1", string=name)
-            contents.write_string(3 + i, 1, t.title, fmt.wrap)
-            contents.write_string(3 + i, 2, t.base, fmt.wrap)
-            contents.write_string(3 + i, 3, ", ".join(t.settings["banners"]), fmt.wrap)
-            _write_sheet(wb.add_worksheet(name), t, fmt)
-        row = 5 + len(tables)
-        for note in _method_notes(tables[0]):
-            contents.write_string(row, 0, note)
-            row += 1
-        contents.set_column(0, 0, 24)
-        contents.set_column(1, 1, 80)
-        contents.set_column(2, 3, 40)
-        try:
-            wb.close()
-        except FileCreateError as err:  # xlsxwriter wraps the OSError of a full disk
-            inner = err.args[0] if err.args and isinstance(err.args[0], OSError) else None
-            raise disk_error(path, inner or OSError(str(err))) from None
-    return path
+    # Built in memory, then written atomically: a full disk never meets xlsxwriter's
+    # half-written zip file.
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, WORKBOOK_OPTIONS | {"in_memory": True})
+    fmt = _Formats(wb)
+    contents = wb.add_worksheet("Contents")
+    contents.write_string(0, 0, title, fmt.title)
+    for j, head in enumerate(["Table", "Question", "Base", "Banners"]):
+        contents.write_string(2, j, head, fmt.header)
+    for i, (t, name) in enumerate(zip(tables, names, strict=True)):
+        # An internal link to the table's sheet (its name is sanitised above).
+        contents.write_url(3 + i, 0, f"internal:'{name}'!A1", string=name)
+        contents.write_string(3 + i, 1, t.title, fmt.wrap)
+        contents.write_string(3 + i, 2, t.base, fmt.wrap)
+        contents.write_string(3 + i, 3, ", ".join(t.settings["banners"]), fmt.wrap)
+        _write_sheet(wb.add_worksheet(name), t, fmt)
+    row = 5 + len(tables)
+    for note in _method_notes(tables[0]):
+        contents.write_string(row, 0, note)
+        row += 1
+    contents.set_column(0, 0, 24)
+    contents.set_column(1, 1, 80)
+    contents.set_column(2, 3, 40)
+    wb.close()
+    return write_bytes(path, buffer.getvalue())
 
 
 def _method_notes(t: BannerTable) -> list[str]:
