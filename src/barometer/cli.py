@@ -414,6 +414,14 @@ def weight(
     cap: Annotated[
         float | None, typer.Option(help="Largest weight, as a multiple of the mean weight.")
     ] = None,
+    lonely_psu: Annotated[
+        str | None,
+        typer.Option(
+            "--lonely-psu",
+            help="A stratum with one PSU: fail|adjust|average|certainty|remove "
+            "(default: the spec's sources' lonely_psu, else fail).",
+        ),
+    ] = None,
 ) -> None:
     """Rake every country × wave to its targets; store the weights and diagnostics."""
     with _bad_input():
@@ -422,7 +430,7 @@ def weight(
         poll = Poll.open(store)
         with _progress("weighting") as update:
             update("weighting (raking every country × wave)", 0, 1)
-            diagnostics = poll.weight(tol=tol, cap=cap)
+            diagnostics = poll.weight(tol=tol, cap=cap, lonely_psu=lonely_psu)
         _console().print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
 
 

@@ -100,6 +100,8 @@ def file_sha256(path: Path) -> str:
 def source_digest(spec: PollSpec, source: Source) -> str:
     """SHA-256 of what decides a source's rows besides its bytes: its spec entry."""
     entry = source.model_dump(mode="json")
+    if entry.get("lonely_psu") is None:  # a field added later: unset keeps old digests
+        entry.pop("lonely_psu", None)
     levels = {q: spec.question(q).level_codes for q in source.variables}
     blob = json.dumps({"source": entry, "levels": levels}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

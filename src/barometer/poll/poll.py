@@ -205,8 +205,32 @@ class Poll:
                 "then ingest again"
             )
 
+    def lonely_psu_rule(self, given: str | None = None) -> str:
+        """The lonely-PSU rule of the poll's design: ``given`` (the command line or the
+        caller), else the one the spec's sources set (``sources[i].lonely_psu``), else
+        ``"fail"`` (R's default).  The core applies one rule to a design, so sources
+        that set different rules are an error."""
+        from barometer.options import LonelyPSU, check_option
+
+        if given is not None:
+            return check_option(given, LonelyPSU, "lonely_psu", WeightingError)
+        rules = {s.id: s.lonely_psu for s in self.spec.sources if s.lonely_psu is not None}
+        if len(set(rules.values())) > 1:
+            listing = ", ".join(f"{sid}: {rule}" for sid, rule in rules.items())
+            raise WeightingError(
+                f"the sources set different lonely_psu rules ({listing}); one rule applies "
+                "to the poll's design: give them the same rule, or choose one with "
+                "`barometer weight --lonely-psu RULE`"
+            )
+        return next(iter(rules.values()), "fail")
+
     def _raked_design(
-        self, frame: pl.DataFrame, tol: float, max_iter: int, cap: float | None
+        self,
+        frame: pl.DataFrame,
+        tol: float,
+        max_iter: int,
+        cap: float | None,
+        lonely_psu: str = "fail",
     ) -> Any:
         import barometer as bm
 
@@ -216,7 +240,11 @@ class Poll:
         self._check_weighting_data(frame, variables)
         data, has_psu = _design_frame(frame)
         design = bm.Design(
-            data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None
+            data,
+            weights="base_weight",
+            strata=_STRATUM,
+            psu=_PSU if has_psu else None,
+            lonely_psu=lonely_psu,
         )
         return design.rake(self._margins(frame), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap)
 
@@ -246,7 +274,11 @@ class Poll:
         )
 
     def weight(
-        self, tol: float = 1e-8, cap: float | None = None, max_iter: int = 100
+        self,
+        tol: float = 1e-8,
+        cap: float | None = None,
+        max_iter: int = 100,
+        lonely_psu: str | None = None,
     ) -> pl.DataFrame:
         """Rake every country × wave to its targets and store the weights.
 
@@ -263,6 +295,10 @@ class Poll:
             Largest weight as a multiple of the group's mean weight (trimming).
         max_iter : int
             Largest number of raking sweeps.
+        lonely_psu : {"fail", "adjust", "average", "certainty", "remove"}, optional
+            What to do with a stratum that has a single PSU (R ``survey.lonely.psu``);
+            default: the rule the sources set in the spec, else "fail"
+            (:meth:`lonely_psu_rule`).  Stored with the weights and used by estimates.
 
         Returns
         -------
@@ -271,11 +307,14 @@ class Poll:
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
         frame = self._frame()
-        raked = self._raked_design(frame, tol, max_iter, cap)
+        rule = self.lonely_psu_rule(lonely_psu)
+        raked = self._raked_design(frame, tol, max_iter, cap, rule)
         weights = np.asarray(raked.weights, dtype=float)
         diagnostics = _diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
+        if rule != "fail":  # (kept out of the settings of a default weighting)
+            settings["lonely_psu"] = rule
         if info is not None:
             settings |= {"iterations": int(info.iterations), "max_error": float(info.max_error)}
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
@@ -341,11 +380,16 @@ class Poll:
                     "run poll.weight() or `barometer weight`, or ask for weights='base'"
                 )
             s = self.weight_settings()
-            design = self._raked_design(frame, s["tol"], s["max_iter"], s["cap"])
+            rule = s.get("lonely_psu", "fail")
+            design = self._raked_design(frame, s["tol"], s["max_iter"], s["cap"], rule)
         elif weights == "base":
             data, has_psu = _design_frame(frame)
             design = bm.Design(
-                data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None
+                data,
+                weights="base_weight",
+                strata=_STRATUM,
+                psu=_PSU if has_psu else None,
+                lonely_psu=self.lonely_psu_rule(),
             )
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")

@@ -32,6 +32,7 @@ from pydantic import (
 
 from barometer.atomic import write_text
 from barometer.errors import SpecError, did_you_mean
+from barometer.options import LonelyPSU
 from barometer.poll.spec_yaml import collector_paused, dump_yaml, read_yaml
 
 __all__ = [
@@ -215,6 +216,9 @@ class Source(_Model):
     weight: str | None = None
     strata: str | None = None
     psu: str | None = None
+    #: What to do with a stratum of this source that has a single PSU (R's
+    #: ``survey.lonely.psu``); ``None`` leaves it to the weighting call (default "fail").
+    lonely_psu: LonelyPSU | None = None
     variables: dict[str, VariableMap] = Field(default_factory=dict)
 
     @model_validator(mode="after")
