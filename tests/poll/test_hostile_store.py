@@ -17,6 +17,7 @@ from barometer.errors import BarometerError
 from barometer.poll.ingest import ingest
 from barometer.poll.poll import Poll
 from barometer.poll.store import Store
+from barometer.publish.findings.find import find
 from tests.poll.test_hostile_ingest import store_hash
 from tests.support.pollkit import make_poll
 
@@ -129,7 +130,7 @@ def test_full_disk_outputs(weighted: Path, small_disk: Path, output: str) -> Non
     from barometer.publish.banner.tables import banner_tables, write_csv, write_xlsx
 
     poll = Poll.open(weighted / "poll.duckdb")
-    found = poll.findings()
+    found = find(poll)
     tables = banner_tables(poll, banners=["country"])
     previous = small_disk / "previous.txt"
     targets = {

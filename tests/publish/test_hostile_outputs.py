@@ -12,6 +12,7 @@ from markdown_it import MarkdownIt
 
 from barometer.poll.poll import Poll
 from barometer.publish.banner.tables import banner_tables, write_csv, write_xlsx
+from barometer.publish.findings.find import find
 from tests.support.hostile import COUNTRY_NAMES, LEVEL_LABELS, hostile_spec
 
 
@@ -67,7 +68,7 @@ def test_csv_text_cells_neutralised_numbers_numeric(tables, tmp_path) -> None:
 
 
 def test_findings_markdown_shows_no_markup_from_data(poll, tmp_path) -> None:
-    found = poll.findings(min_base=50, alpha=0.5)
+    found = find(poll, min_base=50, alpha=0.5)
     md, _ = found.write(tmp_path)
     html = MarkdownIt("commonmark").render(md.read_text(encoding="utf-8"))
     for bad in ("<img", "<script", "<a ", 'href="http://evil', "<strong", "<em"):
@@ -110,7 +111,7 @@ def test_report_with_script_payloads_runs_nothing(tmp_path_factory, tmp_path) ->
     edit_spec(spec, poison)
     poll, _ = Poll.ingest(spec, root / "poll.duckdb")
     poll.weight()
-    path = write_report(poll, tmp_path / "report.html", findings=poll.findings().headlines(8))
+    path = write_report(poll, tmp_path / "report.html", findings=find(poll).headlines(8))
     run = _chromium(
         tmp_path / "profile", "--virtual-time-budget=10000", "--dump-dom", path.as_uri()
     )

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from barometer.core import estimators, reduce
+from barometer.core._protocols import SurveyDesign
 from barometer.core.estimates import Estimates
 from barometer.core.intervals import domain_design, t_quantile
 from barometer.core.reduce import Variable
@@ -30,7 +31,11 @@ from barometer.errors import EstimationError
 
 
 def quantile(
-    design: object, variable: str, probs: list[float], by: list[str], level_ci: float = 0.95
+    design: SurveyDesign,
+    variable: str,
+    probs: list[float],
+    by: list[str],
+    confidence: float = 0.95,
 ) -> Estimates:
     """Quantiles ``probs`` of a numeric ``variable`` in each domain of ``by``.
 
@@ -58,24 +63,22 @@ def quantile(
     bad = [p for p in probs if not 0.0 <= p <= 1.0]
     if bad:
         raise EstimationError(f"quantile probabilities must lie in [0, 1]; got {bad}")
-    if not 0.0 < level_ci < 1.0:
-        raise EstimationError(f"level_ci must lie strictly between 0 and 1, not {level_ci}")
     x = reduce.variable(design, variable, categorical=False).values
     assert x is not None
     coding = reduce.domains(design, by)
     n_dom = coding.size
-    w = design.weights  # type: ignore[attr-defined]
+    w = design.weights
     valid = ~np.isnan(x) & (w != 0)
     dom = np.where(valid, coding.codes, -1)
     cdf = _WeightedCDF(x, w, dom, n_dom)
     info = domain_design(design, dom, n_dom)
-    crit = t_quantile(level_ci, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
+    crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
     rows = []
     for p in probs:
         qhat = cdf.quantile(np.full(n_dom, p))
         indicator = np.where(dom >= 0, (x <= qhat[np.maximum(dom, 0)]).astype(float), np.nan)
         var = Variable(variable, indicator, None, None)
-        fam = estimators._family(design, var, coding.codes, n_dom, True)
+        fam = estimators.family(design, var, coding.codes, n_dom, True)
         f_hat = fam.theta[:, 0]
         se_f = np.sqrt(np.maximum(estimators.family_variance(fam), 0.0))
         with np.errstate(invalid="ignore"):
