@@ -129,9 +129,9 @@ def test_full_disk_outputs(weighted: Path, small_disk: Path, output: str) -> Non
     from barometer.publish import write_report
     from barometer.publish.banner.tables import banner_tables, write_csv, write_xlsx
 
-    poll = Poll.open(weighted / "poll.duckdb")
-    found = find(poll)
-    tables = banner_tables(poll, banners=["country"])
+    pub = Poll.open(weighted / "poll.duckdb").publication()
+    found = find(pub)
+    tables = banner_tables(pub, banners=["country"])
     previous = small_disk / "previous.txt"
     targets = {
         "report": small_disk / "report.html",
@@ -144,7 +144,7 @@ def test_full_disk_outputs(weighted: Path, small_disk: Path, output: str) -> Non
     previous.write_text("x", encoding="utf-8")
     _fill(small_disk)
     write = {
-        "report": lambda: write_report(poll, target, findings=found.headlines(8)),
+        "report": lambda: write_report(pub, target, findings=found.headlines(8)),
         "findings": lambda: found.write(small_disk),
         "banners": lambda: write_xlsx(tables, target),
         "csv": lambda: write_csv(tables, target),

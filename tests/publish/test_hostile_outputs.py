@@ -26,7 +26,7 @@ def poll(tmp_path_factory: pytest.TempPathFactory) -> Poll:
 
 @pytest.fixture(scope="module")
 def tables(poll: Poll):
-    return banner_tables(poll, banners=["country"])
+    return banner_tables(poll.publication(), banners=["country"])
 
 
 def test_workbook_has_no_formula_or_external_link(tables, tmp_path) -> None:
@@ -68,7 +68,7 @@ def test_csv_text_cells_neutralised_numbers_numeric(tables, tmp_path) -> None:
 
 
 def test_findings_markdown_shows_no_markup_from_data(poll, tmp_path) -> None:
-    found = find(poll, min_base=50, alpha=0.5)
+    found = find(poll.publication(), min_base=50, alpha=0.5)
     md, _ = found.write(tmp_path)
     html = MarkdownIt("commonmark").render(md.read_text(encoding="utf-8"))
     for bad in ("<img", "<script", "<a ", 'href="http://evil', "<strong", "<em"):
@@ -111,7 +111,8 @@ def test_report_with_script_payloads_runs_nothing(tmp_path_factory, tmp_path) ->
     edit_spec(spec, poison)
     poll, _ = Poll.ingest(spec, root / "poll.duckdb")
     poll.weight()
-    path = write_report(poll, tmp_path / "report.html", findings=find(poll).headlines(8))
+    pub = poll.publication()
+    path = write_report(pub, tmp_path / "report.html", findings=find(pub).headlines(8))
     run = _chromium(
         tmp_path / "profile", "--virtual-time-budget=10000", "--dump-dom", path.as_uri()
     )
