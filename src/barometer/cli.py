@@ -1,6 +1,8 @@
 """The ``barometer`` command: demo, init, inspect, ingest, weight, estimate, info.
 
-Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.
+Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.  No
+command prints a traceback, whatever the input; ``barometer --debug COMMAND`` does, for
+bug reports.
 Heavy modules (polars, DuckDB, the core) are imported inside the commands, so
 ``barometer --help`` stays instant.
 """
@@ -51,18 +53,50 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=120)
 
 
+#: Set by the global ``--debug`` option: errors print their traceback too.
+_DEBUG = False
+
+
 @contextmanager
 def _bad_input() -> Iterator[None]:
-    """Turn barometer's own errors into one message on stderr and exit code 1."""
+    """Turn every error into one message on stderr and exit code 1 (no traceback,
+    unless ``--debug``): barometer's own errors as they are, anything else as a bug to
+    report.  Messages are stripped of control characters (they quote files' values)."""
     from barometer.errors import BarometerError
+    from barometer.untrusted import printable
 
     try:
         yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
     except BarometerError as err:
+        if _DEBUG:
+            raise
         # one line: a listing of problems (a spec's) is joined, each item kept
-        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        clean = printable(err, keep_newlines=True)
+        text = " ".join(line.strip() for line in clean.splitlines() if line.strip())
         typer.echo(f"error: {text}", err=True)
         raise typer.Exit(1) from None
+    except Exception as err:
+        if _DEBUG:
+            raise
+        first = printable(str(err).strip().splitlines()[0] if str(err).strip() else "")[:300]
+        typer.echo(
+            f"error: unexpected {type(err).__name__}: {first}. This is a bug in barometer; "
+            "run the command again with `barometer --debug ...` and report the traceback",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _text(value: Any) -> str:
+    """Text from data as the terminal should show it: control characters (ESC
+    sequences) stripped and rich markup escaped, so ``[link=…]`` prints as typed."""
+    from rich.markup import escape
+
+    from barometer.untrusted import printable
+
+    return escape(printable(value))
 
 
 def _pct(x: float | None) -> str:
@@ -76,7 +110,7 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
     table = Table(title=title, title_justify="left", header_style="bold")
     share_cols = {"estimate", "se", "ci_low", "ci_high"}
     for col in frame.columns:
-        label = f"{col} %" if col in share_cols else col
+        label = f"{col} %" if col in share_cols else _text(col)
         table.add_column(label, justify="right" if frame.schema[col].is_numeric() else "left")
     for row in frame.iter_rows(named=True):
         cells = []
@@ -84,11 +118,11 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
             if col in share_cols:
                 cells.append(_pct(value))
             elif isinstance(value, list):
-                cells.append(", ".join(map(str, value)))
+                cells.append(_text(", ".join(map(str, value))))
             elif isinstance(value, float):
                 cells.append("" if math.isnan(value) else f"{value:.4g}")
             else:
-                cells.append("" if value is None else str(value))
+                cells.append("" if value is None else _text(value))
         table.add_row(*cells)
     return table
 
@@ -272,7 +306,7 @@ def findings(
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):
-            console.print(f"• {f.sentence}")
+            console.print(f"• {_text(f.sentence)}")
         console.print(f"\n{len(found)} findings written to {md} and {js}")
 
 
@@ -316,9 +350,11 @@ def init(
     if path.exists() and not force:
         typer.echo(f"error: {path} exists; pass --force to overwrite it", err=True)
         raise typer.Exit(1)
-    from barometer.poll.starter import STARTER_SPEC
+    with _bad_input():
+        from barometer.atomic import write_text
+        from barometer.poll.starter import STARTER_SPEC
 
-    path.write_text(STARTER_SPEC, encoding="utf-8")
+        write_text(path, STARTER_SPEC)
     typer.echo(f"Wrote {path}. Edit it, then run: barometer ingest {path}")
 
 
@@ -353,6 +389,14 @@ def ingest_command(
         Path | None,
         typer.Option("--store", help="The store to write (default: poll.duckdb beside SPEC)."),
     ] = None,
+    data_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data-dir",
+            help="A folder source files may also be read from (repeatable). By default "
+            "a spec may only read files under its own folder.",
+        ),
+    ] = None,
 ) -> None:
     """Read the spec's respondent files, harmonise them and write the store (atomically)."""
     with _bad_input():
@@ -360,7 +404,7 @@ def ingest_command(
 
         target = store if store is not None else spec.parent / "poll.duckdb"
         with _progress("reading the spec") as update:
-            report = ingest(spec, target, progress=update)
+            report = ingest(spec, target, progress=update, data_dirs=data_dir or ())
         parts = [
             f"{len(ids)} {what}"
             for what, ids in (
@@ -390,6 +434,14 @@ def weight(
     cap: Annotated[
         float | None, typer.Option(help="Largest weight, as a multiple of the mean weight.")
     ] = None,
+    lonely_psu: Annotated[
+        str | None,
+        typer.Option(
+            "--lonely-psu",
+            help="A stratum with one PSU: fail|adjust|average|certainty|remove "
+            "(default: the spec's sources' lonely_psu, else fail).",
+        ),
+    ] = None,
 ) -> None:
     """Rake every country × wave to its targets; store the weights and diagnostics."""
     with _bad_input():
@@ -398,7 +450,7 @@ def weight(
         poll = Poll.open(store)
         with _progress("weighting") as update:
             update("weighting (raking every country × wave)", 0, 1)
-            diagnostics = poll.weight(tol=tol, cap=cap)
+            diagnostics = poll.weight(tol=tol, cap=cap, lonely_psu=lonely_psu)
         _console().print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
 
 
@@ -532,7 +584,7 @@ def _print_estimates(
             shown = shown.with_columns(frame.select(flag.alias("flag")))
         console.print(_rich_table(shown, title=title))
         for note in notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {_text(note)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -596,7 +648,7 @@ def info(store: StoreOption) -> None:
         poll = Poll.open(store)
         spec = poll.spec
         console = _console()
-        console.print(f"[bold]{spec.name}[/bold] — {poll.path}")
+        console.print(f"[bold]{_text(spec.name)}[/bold] — {_text(poll.path)}")
         sources = poll.sources().select(
             "id",
             "file",
@@ -622,10 +674,11 @@ def info(store: StoreOption) -> None:
         )
         console.print(_rich_table(questions, title="Questionnaire"))
         for region in spec.regions:
-            console.print(f"Region {region.id} ({region.rule}): {', '.join(region.members)}")
+            members = ", ".join(region.members)
+            console.print(_text(f"Region {region.id} ({region.rule}): {members}"))
         if poll.weighted:
             settings = poll.weight_settings()
-            console.print(_rich_table(poll.diagnostics(), title=f"Weights ({settings})"))
+            console.print(_rich_table(poll.diagnostics(), title=_text(f"Weights ({settings})")))
         else:
             console.print(f"Not weighted: run `barometer weight --store {store}`.")
 
@@ -673,5 +726,11 @@ def serve(
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an error (for bug reports).")
+    ] = False,
+) -> None:
     """barometer: from respondent files to published findings."""
+    global _DEBUG
+    _DEBUG = debug

@@ -24,6 +24,8 @@ import polars as pl
 import pyreadstat
 import yaml
 
+from barometer.poll.spec_yaml import dump_yaml
+
 LEVELS = ["ally", "partner", "dont_know"]
 WAVES = ["2024-11", "2025-11"]
 COUNTRIES = {"DE": 69.4e6, "FR": 52.5e6, "IT": 50.5e6, "PL": 31.0e6}
@@ -215,7 +217,7 @@ def _source(sid: str, file: str, wave: str, country: str, numeric: bool) -> dict
 
 def write_spec(root: Path, spec: dict[str, Any]) -> Path:
     path = root / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(spec, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -224,7 +226,7 @@ def edit_spec(path: Path, fn: Any) -> Path:
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     new = copy.deepcopy(spec)
     fn(new)
-    path.write_text(yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(new, sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from barometer.demo import population as popn
 from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
 from barometer.errors import BarometerError
+from barometer.poll.spec_yaml import dump_yaml
 
 __all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
 
@@ -540,7 +540,7 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
         _write(f, out_dir / "data" / f.name)
     _write_truth(out_dir / "population_truth.csv")
     spec_path = out_dir / "spec.yaml"
-    text = yaml.safe_dump(_spec(files), sort_keys=False, allow_unicode=True, width=100)
+    text = dump_yaml(_spec(files), sort_keys=False, allow_unicode=True, width=100)
     spec_path.write_text(_HEADER.format(seed=seed) + text, encoding="utf-8")
     load_spec(spec_path)  # the demo must always satisfy the spec models
     return spec_path

@@ -32,7 +32,7 @@ from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store
-from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
+from barometer.poll.weighting import DESIGN_COLUMNS, base_design, lonely_psu_rule, raked_design
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
@@ -160,6 +160,11 @@ class Poll:
 
     # -- weighting -------------------------------------------------------------------------
 
+    def lonely_psu_rule(self, given: str | None = None) -> str:
+        """The lonely-PSU rule of the poll's design (see
+        :func:`barometer.poll.weighting.lonely_psu_rule`)."""
+        return lonely_psu_rule(self.spec, given)
+
     def _frame(
         self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
     ) -> pl.DataFrame:
@@ -183,7 +188,11 @@ class Poll:
         return self._while_unchanged("columns", self.store.columns)
 
     def weight(
-        self, tol: float = 1e-8, cap: float | None = None, max_iter: int = 100
+        self,
+        tol: float = 1e-8,
+        cap: float | None = None,
+        max_iter: int = 100,
+        lonely_psu: str | None = None,
     ) -> pl.DataFrame:
         """Rake every country × wave to its targets and store the weights.
 
@@ -200,6 +209,10 @@ class Poll:
             Largest weight as a multiple of the group's mean weight (trimming).
         max_iter : int
             Largest number of raking sweeps.
+        lonely_psu : {"fail", "adjust", "average", "certainty", "remove"}, optional
+            What to do with a stratum that has a single PSU (R ``survey.lonely.psu``);
+            default: the rule the sources set in the spec, else "fail"
+            (:meth:`lonely_psu_rule`).  Stored with the weights and used by estimates.
 
         Returns
         -------
@@ -208,11 +221,14 @@ class Poll:
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
         frame = self._frame()
-        raked = raked_design(self.spec, frame, tol, max_iter, cap)
+        rule = lonely_psu_rule(self.spec, lonely_psu)
+        raked = raked_design(self.spec, frame, tol, max_iter, cap, rule)
         weights = np.asarray(raked.weights, dtype=float)
         diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
+        if rule != "fail":  # (kept out of the settings of a default weighting)
+            settings["lonely_psu"] = rule
         if info is not None:
             settings |= {"iterations": int(info.iterations), "max_error": float(info.max_error)}
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
@@ -278,9 +294,10 @@ class Poll:
                     "run poll.weight() or `barometer weight`, or ask for weights='base'"
                 )
             s = self.weight_settings()
-            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"])
+            rule = s.get("lonely_psu", "fail")
+            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"], rule)
         elif weights == "base":
-            design = base_design(frame)
+            design = base_design(frame, lonely_psu_rule(self.spec))
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)

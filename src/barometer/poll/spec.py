@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -30,15 +30,18 @@ from pydantic import (
     model_validator,
 )
 
+from barometer.atomic import write_text
 from barometer.errors import SpecError, did_you_mean
 from barometer.options import (
     CIMethod,
+    LonelyPSU,
     PAdjustMethod,
     QuestionKind,
     RegionRule,
     SourceFormat,
     TotalRule,
 )
+from barometer.poll.spec_yaml import collector_paused, dump_yaml, read_yaml
 
 __all__ = [
     "RESERVED_COLUMNS",
@@ -79,6 +82,11 @@ _SHARE_TOLERANCE = 1e-3
 def format_of(file: str | Path) -> SourceFormat | None:
     """The format a file's extension names (``.sav .zsav .dta .csv .parquet .pq``), or None."""
     return _FORMAT_BY_SUFFIX.get(Path(file).suffix.lower())
+
+
+def _duplicates(items: list[str]) -> list[str]:
+    """The items listed more than once, sorted (linear: a spec may have 20,000 questions)."""
+    return sorted(item for item, n in Counter(items).items() if n > 1)
 
 
 def _as_name(value: Any) -> Any:
@@ -124,7 +132,7 @@ class Region(_Model):
     @field_validator("members")
     @classmethod
     def _unique_members(cls, members: list[str]) -> list[str]:
-        dupes = sorted({m for m in members if members.count(m) > 1})
+        dupes = _duplicates(members)
         if dupes:
             raise ValueError(f"countries listed twice: {', '.join(dupes)}")
         return members
@@ -182,7 +190,7 @@ class Question(_Model):
     @model_validator(mode="after")
     def _levels_consistent(self) -> Question:
         codes = [lv.code for lv in self.levels]
-        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        dupes = _duplicates(codes)
         if dupes:
             raise ValueError(f"question {self.id!r} lists level(s) twice: {', '.join(dupes)}")
         for code in self.non_substantive:
@@ -226,6 +234,9 @@ class Source(_Model):
     weight: str | None = None
     strata: str | None = None
     psu: str | None = None
+    #: What to do with a stratum of this source that has a single PSU (R's
+    #: ``survey.lonely.psu``); ``None`` leaves it to the weighting call (default "fail").
+    lonely_psu: LonelyPSU | None = None
     variables: dict[str, VariableMap] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -256,7 +267,12 @@ class Target(_Model):
 
     country: str
     wave: str | None = None
-    margins: Annotated[dict[str, dict[Name, Annotated[float, Field(ge=0)]]], Field(min_length=1)]
+    # NaN and inf are refused as such ("Input should be a finite number"), not as a
+    # share below 0 or a mixture of shares and totals.
+    margins: Annotated[
+        dict[str, dict[Name, Annotated[float, Field(ge=0, allow_inf_nan=False)]]],
+        Field(min_length=1),
+    ]
 
     @field_validator("wave", mode="before")
     @classmethod
@@ -358,10 +374,6 @@ class PollSpec(_Model):
 
 # ---------------------------------------------------------------------------------------
 # Cross-reference checks: every problem, with its location.
-
-
-def _duplicates(items: list[str]) -> list[str]:
-    return sorted({i for i in items if items.count(i) > 1})
 
 
 def _unknown(value: str, known: list[str], what: str) -> str:
@@ -521,19 +533,6 @@ def check_spec(spec: PollSpec) -> list[str]:
 # Reading and writing YAML.
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans only: ``NO`` (Norway), ``yes``, ``on`` stay strings."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
 def _location(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -628,6 +627,9 @@ def parse_spec(data: Any, base_dir: str | Path | None = None, origin: str = "spe
 def load_spec(path: str | Path) -> PollSpec:
     """Read and validate a YAML poll specification.
 
+    The YAML is read strictly (:func:`barometer.poll.spec_yaml.read_yaml`): duplicate
+    keys, aliases and files over 10 MB are errors.
+
     Examples
     --------
     >>> spec = load_spec("spec.yaml")  # doctest: +SKIP
@@ -635,15 +637,8 @@ def load_spec(path: str | Path) -> PollSpec:
     ['DE', 'FR', 'KR']
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SpecError(f"cannot read spec {str(path)!r}: {err.strerror or err}") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML: {err}") from None
-    return parse_spec(data, base_dir=path.parent, origin=str(path))
+    with collector_paused():
+        return parse_spec(read_yaml(path), base_dir=path.parent, origin=str(path))
 
 
 def publication_rules(
@@ -687,7 +682,5 @@ def spec_to_dict(spec: PollSpec) -> dict[str, Any]:
 
 def dump_spec(spec: PollSpec, path: str | Path) -> Path:
     """Write ``spec`` as YAML to ``path`` (it reads back with :func:`load_spec`)."""
-    path = Path(path)
-    text = yaml.safe_dump(spec_to_dict(spec), sort_keys=False, allow_unicode=True, width=100)
-    path.write_text(text, encoding="utf-8")
-    return path
+    text = dump_yaml(spec_to_dict(spec), sort_keys=False, allow_unicode=True, width=100)
+    return write_text(path, text)

@@ -14,6 +14,7 @@ import polars as pl
 
 from barometer.core.design import Design
 from barometer.errors import WeightingError
+from barometer.options import LonelyPSU, check_option
 from barometer.poll.spec import PollSpec
 
 __all__ = [
@@ -43,10 +44,35 @@ def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     return out, has_psu
 
 
-def base_design(frame: pl.DataFrame) -> Design:
+def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
+    """The lonely-PSU rule of the poll's design: ``given`` (the command line or the
+    caller), else the one the spec's sources set (``sources[i].lonely_psu``), else
+    ``"fail"`` (R's default).  The core applies one rule to a design, so sources that
+    set different rules are an error."""
+    if given is not None:
+        rule: LonelyPSU = check_option(given, LonelyPSU, "lonely_psu", WeightingError)
+        return rule
+    rules = {s.id: s.lonely_psu for s in spec.sources if s.lonely_psu is not None}
+    if len(set(rules.values())) > 1:
+        listing = ", ".join(f"{sid}: {r}" for sid, r in rules.items())
+        raise WeightingError(
+            f"the sources set different lonely_psu rules ({listing}); one rule applies "
+            "to the poll's design: give them the same rule, or choose one with "
+            "`barometer weight --lonely-psu RULE`"
+        )
+    return next(iter(rules.values()), "fail")
+
+
+def base_design(frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail") -> Design:
     """The respondents' design with the sources' base weights."""
     data, has_psu = design_frame(frame)
-    return Design(data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None)
+    return Design(
+        data,
+        weights="base_weight",
+        strata=_STRATUM,
+        psu=_PSU if has_psu else None,
+        lonely_psu=lonely_psu,
+    )
 
 
 def weighting_variables(spec: PollSpec) -> list[str]:
@@ -103,14 +129,19 @@ def check_weighting_data(frame: pl.DataFrame, variables: list[str]) -> None:
 
 
 def raked_design(
-    spec: PollSpec, frame: pl.DataFrame, tol: float, max_iter: int, cap: float | None
+    spec: PollSpec,
+    frame: pl.DataFrame,
+    tol: float,
+    max_iter: int,
+    cap: float | None,
+    lonely_psu: LonelyPSU = "fail",
 ) -> Design:
     """The respondents' design raked within each country × wave to the spec's targets."""
     variables = weighting_variables(spec)
     if not variables:
         raise WeightingError("the spec has no targets; add targets to weight the poll")
     check_weighting_data(frame, variables)
-    raked: Design = base_design(frame).rake(
+    raked: Design = base_design(frame, lonely_psu).rake(
         margins(spec, frame), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
     )
     return raked

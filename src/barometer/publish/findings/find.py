@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from barometer.atomic import write_text
 from barometer.core.comparisons import adjust_pvalues, pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
@@ -144,7 +145,7 @@ class Findings:
             ensure_ascii=False,
         )
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            write_text(path, text + "\n")
         return text
 
     def to_markdown(self, path: str | Path | None = None) -> str:
@@ -153,7 +154,7 @@ class Findings:
         regions (also written to ``path`` when given)."""
         text = markdown(self)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            write_text(path, text)
         return text
 
     def headlines(self, k: int = 8) -> list[Finding]:

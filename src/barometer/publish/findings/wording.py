@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from barometer.publish.cells import markdown_text
 from barometer.publish.numbers import format_percent
 
 if TYPE_CHECKING:
@@ -134,7 +135,10 @@ class Wording:
 
 def markdown(findings: Findings) -> str:
     """The findings as a Markdown document: how they were found, the headlines, then
-    every change and every gap, ranked, and the notes on regions."""
+    every change and every gap, ranked, and the notes on regions.
+
+    Sentences and notes carry names and labels from the spec, so they are escaped
+    (:func:`barometer.publish.cells.markdown_text`): data never becomes markup."""
     s = findings.settings
     conf = format_percent(s.get("confidence", 0.95))
     lines = [
@@ -148,17 +152,17 @@ def markdown(findings: Findings) -> str:
     heads = findings.headlines()
     if heads:
         lines += ["", "## Headlines", ""]
-        lines += [f"- {f.sentence}" for f in heads]
+        lines += [f"- {markdown_text(f.sentence)}" for f in heads]
     titles = {"change": "Changes between waves", "gap": "Gaps between countries and regions"}
     for kind, title in titles.items():
         these = [f for f in findings.findings if f.kind == kind]
         if not these:
             continue
         lines += ["", f"## {title}", ""]
-        lines += [f"{i}. {f.sentence}" for i, f in enumerate(these, start=1)]
+        lines += [f"{i}. {markdown_text(f.sentence)}" for i, f in enumerate(these, start=1)]
     if findings.notes:
         lines += ["", "## Notes", ""]
-        lines += [f"- {n}" for n in findings.notes]
+        lines += [f"- {markdown_text(n)}" for n in findings.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import polars as pl
 
+from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerError, EstimationError
 from barometer.poll.publication import PollFacts, Publication
@@ -181,7 +182,7 @@ def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> 
     also written to ``save_as`` + ``.svg`` and ``.png`` when given."""
     svg = to_svg(chart)
     if save_as is not None:
-        save_as.with_suffix(".svg").write_text(svg, encoding="utf-8")
+        write_text(save_as.with_suffix(".svg"), svg)
         save_png(chart, save_as.with_suffix(".png"))
     size = re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', svg)
     width, height = (float(size.group(1)), float(size.group(2))) if size else (800.0, 500.0)
@@ -520,5 +521,5 @@ def write_report(
         probability_sample=probability_sample,
         charts_dir=charts,
     )
-    path.write_text(html, encoding="utf-8")
+    write_text(path, html)  # atomic: a failure leaves the previous report
     return path
