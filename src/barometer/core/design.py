@@ -501,6 +501,18 @@ class Design(_Estimating):
     2.8571
     """
 
+    # --- backends: a DuckDB relation or Parquet files are estimated where they live -------
+    def __new__(cls, data: Any = None, *args: Any, **kwargs: Any) -> Design:
+        from barometer.core.backends import is_external
+
+        if cls is Design and is_external(data):
+            from barometer.core.backends.duck_design import DuckDBDesign
+
+            cls = DuckDBDesign
+        return super().__new__(cls)
+
+    # --------------------------------------------------------------------------------------
+
     def __init__(
         self,
         data: Any,

@@ -1,0 +1,159 @@
+"""``bm.Design`` over a DuckDB relation or Parquet files: estimates by grouped SQL sums.
+
+``bm.Design(data, ...)`` returns a :class:`DuckDBDesign` when ``data`` is a DuckDB relation
+or a path, glob or list of Parquet files (``core.backends.is_external``). The rows never
+enter Python: the door's checks, the sampling structure and every estimate are queries
+whose results are grouped sums (one row per (stratum, PSU), per (domain, PSU[, level]) or
+per (domain, stratum[, level])); the statistics on those sums are the in-memory path's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from functools import cached_property
+from typing import Any, NoReturn
+
+import polars as pl
+
+from barometer.core.backends.duck import Source
+from barometer.core.backends.duck_structure import Layout, check_door, structure
+from barometer.core.backends.duck_sums import Reduction
+from barometer.core.design import Design, Structure
+from barometer.core.estimates import Estimates
+from barometer.core.estimators import RatioFamily
+from barometer.core.variance.steps import CalibrationStep
+from barometer.errors import DesignError, EstimationError
+from barometer.options import CIMethod, LonelyPSU, check_option
+
+#: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
+_NOT_YET = (
+    "quantile",
+    "chisq",
+    "rake",
+    "calibrate",
+    "poststratify",
+    "weight_summary",
+    "to_replicates",
+)
+
+
+class DuckDBDesign(Design):
+    """A design whose rows stay in DuckDB (a relation, or Parquet files by path or glob).
+
+    ``mean``, ``total`` and ``proportion`` (Wald intervals) by domains, with missing values,
+    strata, clusters, fpc and every ``lonely_psu`` rule, are computed from grouped sums in
+    DuckDB and equal the in-memory design's to rounding. The table is never modified.
+    Built by ``bm.Design`` from such a table; the arguments are ``bm.Design``'s.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        weights: str | None = None,
+        strata: str | None = None,
+        psu: str | None = None,
+        fpc: str | None = None,
+        nest: bool = True,
+        lonely_psu: LonelyPSU = "fail",
+    ) -> None:
+        lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)  # type: ignore[assignment]
+        self.source = Source.of(data)
+        self.layout = Layout(weights, strata, psu, fpc, nest, lonely_psu)
+        self._rows = check_door(self.source, self.layout)
+        if fpc is not None or (not nest and strata is not None and psu is not None):
+            self.structure  # noqa: B018 - fpc and nesting are checked now, as in memory
+        self.calibration: tuple[CalibrationStep, ...] = ()
+        self.weighting: Any = None
+        self.spec = asdict(self.layout)  # bm.Design's spec: the same names, in order
+
+    @cached_property
+    def _reduction(self) -> Reduction:
+        s, units = structure(self.source, self.layout, self._rows)
+        return Reduction(self.source, self.layout, s, units)
+
+    @cached_property
+    def structure(self) -> Structure:
+        """The sampling structure, from one GROUP BY over (stratum, PSU); its per-row codes
+        are not formed (they would be the table's size)."""
+        return self._reduction.structure
+
+    @property
+    def n(self) -> int:
+        """Number of rows (respondents)."""
+        return self._rows
+
+    @property
+    def data(self) -> NoReturn:  # type: ignore[override]
+        raise EstimationError(
+            f"the rows of {self.source.label} stay in DuckDB; a DuckDB design has no "
+            "in-memory data (read a sample into polars for that)"
+        )
+
+    @property
+    def weights(self) -> NoReturn:  # type: ignore[override]
+        raise EstimationError(
+            f"the weights of {self.source.label} stay in DuckDB; a DuckDB design has no "
+            "array of weights"
+        )
+
+    @property
+    def degf(self) -> int:
+        """Design degrees of freedom: PSUs (rows, for an element design) minus strata."""
+        s = self.structure
+        return (self._rows if s.element else s.n_psus) - s.n_strata
+
+    def __repr__(self) -> str:
+        s = self.structure
+        psus = self._rows if s.element else s.n_psus
+        spec = ", ".join(f"{k}={v!r}" for k, v in self.spec.items() if v is not None)
+        return (
+            f"DuckDBDesign({self._rows} rows of {self.source.label}, {s.n_strata} strata, "
+            f"{psus} PSUs; {spec})"
+        )
+
+    def reduce_families(
+        self, variables: list[str], by: list[str], ratio: bool, categorical: bool | None
+    ) -> tuple[pl.DataFrame, Iterator[RatioFamily]]:
+        """The reduction for ``core.estimators``: the domains and each variable's family,
+        from grouped sums computed by DuckDB."""
+        red = self._reduction
+        levels = red.domains(by)
+        return levels, (
+            red.family(self, name, by, levels, ratio, categorical) for name in variables
+        )
+
+    def proportion(
+        self,
+        variable: str,
+        by: str | Sequence[str] | None = None,
+        level: Any = None,
+        ci: CIMethod = "wald",
+        level_ci: float = 0.95,
+    ) -> Estimates:
+        """Share of every level of ``variable`` by domain, as ``Design.proportion``; the
+        intervals are Wald intervals (the t-based ``svyciprop`` methods need each domain's
+        degrees of freedom, not yet computed in DuckDB)."""
+        if ci != "wald":
+            raise EstimationError(
+                f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
+            )
+        return super().proportion(variable, by, level, ci, level_ci)
+
+
+def _not_yet(name: str) -> Any:
+    def method(self: DuckDBDesign, *args: Any, **kwargs: Any) -> NoReturn:
+        raise EstimationError(
+            f"{name}() is not yet available on a DuckDB design ({self.source.label}): it "
+            "needs per-row data; mean, total and proportion run in DuckDB"
+        )
+
+    method.__name__ = name
+    return method
+
+
+for _name in _NOT_YET:
+    setattr(DuckDBDesign, _name, _not_yet(_name))
+
+
+__all__ = ["DuckDBDesign"]
