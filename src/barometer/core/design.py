@@ -582,6 +582,18 @@ class ReplicateDesign(_Estimating):
     first estimate checks them in the pass that sums them).
     """
 
+    # --- backends: a DuckDB relation or Parquet files are estimated where they live -------
+    def __new__(cls, data: Any = None, *args: Any, **kwargs: Any) -> ReplicateDesign:
+        from barometer.core.backends import is_external
+
+        if cls is ReplicateDesign and is_external(data):
+            from barometer.core.backends.duck_replicate import DuckDBReplicateDesign
+
+            cls = DuckDBReplicateDesign
+        return super().__new__(cls)
+
+    # --------------------------------------------------------------------------------------
+
     def __init__(
         self,
         data: Any,

@@ -38,7 +38,40 @@ _NOT_YET = (
 )
 
 
-class DuckDBDesign(Design):
+class InDuckDB:
+    """What a design over a DuckDB table has instead of rows: the table (``source``), its
+    row count and the reduction that queries it. ``data`` and ``weights`` are refused."""
+
+    source: Source
+    layout: Layout
+    _rows: int
+
+    @cached_property
+    def _reduction(self) -> Reduction:
+        s, units = structure(self.source, self.layout, self._rows)
+        return Reduction(self.source, self.layout, s, units)
+
+    @property
+    def n(self) -> int:
+        """Number of rows (respondents)."""
+        return self._rows
+
+    @property
+    def data(self) -> NoReturn:
+        raise EstimationError(
+            f"the rows of {self.source.label} stay in DuckDB; a DuckDB design has no "
+            "in-memory data (read a sample into polars for that)"
+        )
+
+    @property
+    def weights(self) -> NoReturn:
+        raise EstimationError(
+            f"the weights of {self.source.label} stay in DuckDB; a DuckDB design has no "
+            "array of weights"
+        )
+
+
+class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
     """A design whose rows stay in DuckDB (a relation, or Parquet files by path or glob).
 
     ``mean``, ``total`` and ``proportion`` (Wald intervals) by domains, with missing values,
@@ -68,34 +101,10 @@ class DuckDBDesign(Design):
         self.spec = asdict(self.layout)  # bm.Design's spec: the same names, in order
 
     @cached_property
-    def _reduction(self) -> Reduction:
-        s, units = structure(self.source, self.layout, self._rows)
-        return Reduction(self.source, self.layout, s, units)
-
-    @cached_property
     def structure(self) -> Structure:
         """The sampling structure, from one GROUP BY over (stratum, PSU); its per-row codes
         are not formed (they would be the table's size)."""
         return self._reduction.structure
-
-    @property
-    def n(self) -> int:
-        """Number of rows (respondents)."""
-        return self._rows
-
-    @property
-    def data(self) -> NoReturn:  # type: ignore[override]
-        raise EstimationError(
-            f"the rows of {self.source.label} stay in DuckDB; a DuckDB design has no "
-            "in-memory data (read a sample into polars for that)"
-        )
-
-    @property
-    def weights(self) -> NoReturn:  # type: ignore[override]
-        raise EstimationError(
-            f"the weights of {self.source.label} stay in DuckDB; a DuckDB design has no "
-            "array of weights"
-        )
 
     @property
     def degf(self) -> int:

@@ -64,7 +64,7 @@ class Reduction:
         self.src.check([name], "variable", EstimationError)
         categorical = self._kind(name, categorical)
         grouped, var = self._grouped(name, by, categorical)
-        grouped = _with_codes(grouped, levels, by, self.units, var)
+        grouped = with_codes(grouped, levels, by, self.units, var)
         if self.structure.element:
             return _element_family(design, grouped, var, levels, by, ratio, self.structure)
         return _pair_family(design, grouped, var, levels, ratio, self.structure)
@@ -132,11 +132,11 @@ class Reduction:
         return grouped, Variable(name, None, None, found.alias(name))
 
 
-def _with_codes(
+def with_codes(
     grouped: pl.DataFrame,
     levels: pl.DataFrame,
     by: list[str],
-    units: pl.DataFrame,
+    units: pl.DataFrame | None,
     var: Variable,
 ) -> pl.DataFrame:
     """The grouped sums of the rows inside a domain, with integer codes: ``_d`` (domain),
@@ -146,8 +146,11 @@ def _with_codes(
         inside = inside.join(levels.with_row_index("_d"), on=by, how="left", nulls_equal=True)
     else:
         inside = inside.with_columns(_d=pl.lit(0, dtype=pl.UInt32))
-    keys = [c for c in ("_h", "_p") if c in units.columns]
-    inside = inside.join(units.rename({"_code": "_u"}), on=keys, how="left")
+    if units is not None:
+        keys = [c for c in ("_h", "_p") if c in units.columns]
+        inside = inside.join(units.rename({"_code": "_u"}), on=keys, how="left")
+    else:
+        inside = inside.with_columns(_u=pl.lit(0))
     if var.levels is not None:
         lv = pl.DataFrame({"_y": var.levels, "_l": np.arange(var.levels.len())})
         inside = inside.join(lv, on="_y", how="left").with_columns(pl.col("_l").fill_null(-1))
@@ -304,4 +307,4 @@ def _finish(
         fam.cache["strata_present"] = np.repeat(present, fam.n_levels, axis=0)
 
 
-__all__ = ["Reduction"]
+__all__ = ["Reduction", "with_codes"]

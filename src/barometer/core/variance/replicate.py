@@ -25,6 +25,8 @@ def replicate_thetas(fam: Any) -> np.ndarray:
     n x R matrix); weights built here (calibrated, ``to_replicates``) are an array and go
     through one sparse product.
     """
+    if "replicate_thetas" in fam.cache:  # an engine's, from its grouped sums (core/backends)
+        return fam.cache["replicate_thetas"]  # type: ignore[no-any-return]
     design = fam.design
     cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
     n_est = fam.n_domains * n_levels
