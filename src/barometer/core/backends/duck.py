@@ -44,7 +44,7 @@ def ident(name: str) -> str:
 
 def literal(value: float) -> str:
     """A float as a SQL literal that reads back as the same double."""
-    return f"CAST('{value!r}' AS DOUBLE)"
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
 
 
 def connect(

@@ -9,9 +9,10 @@ per (domain, stratum[, level])); the statistics on those sums are the in-memory 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from functools import cached_property
+from pathlib import Path
 from typing import Any, NoReturn
 
 import polars as pl
@@ -19,20 +20,19 @@ import polars as pl
 from barometer.core.backends.duck import Source
 from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
+from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
 from barometer.core.design import Design, Structure
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.variance.steps import CalibrationStep
-from barometer.errors import DesignError, EstimationError
+from barometer.errors import DesignError, EstimationError, WeightingError
 from barometer.options import CIMethod, LonelyPSU, check_option
 
 #: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
     "quantile",
     "chisq",
-    "rake",
     "calibrate",
-    "poststratify",
     "weight_summary",
     "to_replicates",
 )
@@ -148,6 +148,61 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
                 f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
             )
         return super().proportion(variable, by, level, ci, level_ci)
+
+    def rake(  # type: ignore[override]
+        self,
+        margins: Mapping[Any, Any],
+        by: str | None = None,
+        tol: float = 1e-10,
+        max_iter: int = 100,
+        cap: float | None = None,
+        *,
+        id: str,
+        to: str | Path,
+        name: str = "weight",
+    ) -> WrittenWeights:
+        """Rake to categorical margins (as ``Design.rake``, on the cell table of the
+        raking variables and ``by``), writing the weights to a new Parquet file or table
+        ``to``, keyed by the respondent id column ``id``; see ``WrittenWeights``.
+        ``cap`` bounds single respondents' weights, which the cell table does not see."""
+        if cap is not None:
+            raise WeightingError("cap= is not available on a DuckDB design (it bounds rows)")
+        names = rake_variables(margins, by)
+        cells = ([by] if by is not None else []) + names
+        return weight_cells(
+            self.source,
+            self.layout.weights,
+            cells,
+            "rake",
+            lambda d: d.rake(margins, by=by, tol=tol, max_iter=max_iter),
+            id,
+            to,
+            name,
+        )
+
+    def poststratify(  # type: ignore[override]
+        self,
+        variables: str | Sequence[str],
+        table: Any,
+        *,
+        id: str,
+        to: str | Path,
+        name: str = "weight",
+        partial: bool = False,
+    ) -> WrittenWeights:
+        """Post-stratify to population cell totals (as ``Design.poststratify``, on the
+        cell table), writing the weights to ``to`` keyed by ``id``; see ``WrittenWeights``."""
+        names = [variables] if isinstance(variables, str) else list(variables)
+        return weight_cells(
+            self.source,
+            self.layout.weights,
+            names,
+            "poststratify",
+            lambda d: d.poststratify(names, table, partial=partial),
+            id,
+            to,
+            name,
+        )
 
 
 def _not_yet(name: str) -> Any:
