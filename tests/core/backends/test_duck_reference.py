@@ -2,7 +2,8 @@
 
 The cases are the committed R fixtures (tests/reference/*.json): linearisation and
 replicate designs (no weighting step, no ``to_replicates``) with ``mean``, ``total`` or
-``proportion`` (Wald). Their data go to DuckDB as Parquet; the design is built from the path.
+``proportion`` (Wald), and the contrasts and Rao-Scott tests of linearisation designs.
+Their data go to DuckDB as Parquet; the design is built from the path.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 import pytest
 
 import barometer as bm
-from tests.support.reference import cases, compare_rows, load_data, run_method
+from tests.support.reference import (
+    cases,
+    check_compare_case,
+    compare_rows,
+    load_data,
+    run_method,
+)
 
 _IN_SCOPE = ("mean", "total", "proportion")
 
@@ -42,3 +49,21 @@ def test_duckdb_design_matches_r(case: dict[str, Any], tmp_path: Path) -> None:
     design = cls(str(path), **case["design"])
     problems = compare_rows(case, run_method(design, case["method"], case["args"]))
     assert not problems, "\n".join([case["id"], *problems[:10]])
+
+
+COMPARE = [
+    c
+    for c in cases("compare")
+    if c.get("design_class", "Design") == "Design" and not c.get("weighting")
+]
+
+
+def test_the_duckdb_path_covers_the_contrasts_and_tests() -> None:
+    assert len(COMPARE) >= 19
+
+
+@pytest.mark.parametrize("case", COMPARE, ids=[c["id"] for c in COMPARE])
+def test_duckdb_contrasts_and_chisq_match_r(case: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / f"{case['data']}.parquet"
+    load_data(case["data"]).write_parquet(path)
+    check_compare_case(case, bm.Design(str(path), **case["design"]))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from barometer.errors import BarometerError, DesignError, did_you_mean
@@ -45,6 +46,22 @@ def ident(name: str) -> str:
 def literal(value: float) -> str:
     """A float as a SQL literal that reads back as the same double."""
     return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+def value_literal(value: Any) -> str:
+    """A level or cell value as a SQL literal (text, integer, float or boolean)."""
+    if isinstance(value, bool | np.bool_):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return literal(float(value))
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise BarometerError(
+        f"a {type(value).__name__} value cannot be matched in DuckDB here; use text, "
+        "integer, float or boolean values"
+    )
 
 
 def connect(
@@ -137,4 +154,4 @@ class Source:
         return int(found.item())
 
 
-__all__ = ["SRC", "Source", "connect", "ident", "literal"]
+__all__ = ["SRC", "Source", "connect", "ident", "literal", "value_literal"]

@@ -17,21 +17,21 @@ from typing import Any, NoReturn
 
 import polars as pl
 
-from barometer.core.backends.duck import Source
+from barometer.core.backends.duck import SRC, Source, ident, value_literal
 from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
+from barometer.core.chisq import ChisqTest
 from barometer.core.design import Design, Structure
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError, EstimationError, WeightingError
-from barometer.options import CIMethod, LonelyPSU, check_option
+from barometer.options import ChisqStatistic, CIMethod, LonelyPSU, check_option
 
 #: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
     "quantile",
-    "chisq",
     "calibrate",
     "weight_summary",
     "to_replicates",
@@ -149,6 +149,58 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
             )
         return super().proportion(variable, by, level, ci, level_ci)
 
+    def chisq(
+        self,
+        a: str,
+        b: str,
+        statistic: ChisqStatistic = "F",
+        where: Mapping[str, Any] | None = None,
+    ) -> ChisqTest:
+        """Rao-Scott test of independence (R ``svychisq``), as ``Design.chisq``: the cell
+        shares and their covariance from grouped sums in DuckDB, the test by the shared
+        ``chisq.rao_scott``."""
+        from barometer.core.chisq import rao_scott
+
+        statistic = check_option(statistic, ChisqStatistic, "statistic", EstimationError)  # type: ignore[assignment]
+        if a == b:
+            raise EstimationError(f"chisq needs two different variables, got {a!r} twice")
+        red, src = self._reduction, self.source
+        src.check([a, b], "variable", EstimationError)
+        inside = _where_sql(src, where)
+        n_rows = src.count(inside)
+        if n_rows == 0:
+            raise EstimationError(f"where={dict(where or {})!r} selects no row")
+        labels = []
+        for v in (a, b):
+            found = src.sql(
+                f"SELECT DISTINCT {red.level_sql(v)} AS _v FROM {SRC} "
+                f"WHERE NOT {src.missing(v)} AND ({inside}) ORDER BY 1"
+            )
+            if found.height < 2:
+                raise EstimationError(
+                    f"chisq: variable {v!r} has {found.height} observed level(s)"
+                    f"{' in ' + repr(dict(where)) if where else ''}; "
+                    "a test of independence needs at least two"
+                )
+            labels.append(found.get_column("_v").to_list())
+        ratio = statistic not in ("Wald", "adjWald")
+        fam, counts = red.cells_family(self, a, b, (labels[0], labels[1]), inside, ratio)
+        if counts.sum() == 0:
+            raise EstimationError(f"chisq: no row has both {a!r} and {b!r} observed")
+        nu = float(self.degf if where is None else self._domain_degf(inside))
+        text = ([str(x) for x in labels[0]], [str(x) for x in labels[1]])
+        return rao_scott(lambda _: fam, (a, b), text, counts, n_rows, nu, statistic)
+
+    def _domain_degf(self, inside: str) -> int:
+        """R ``degf(subset(design, ...))``: PSUs (rows) minus strata holding the rows."""
+        lay = self.layout
+        unit = f", {ident(lay.psu)}" if lay.psu is not None else ", row_number() OVER ()"
+        found = self.source.sql(
+            f"SELECT count(*) - count(DISTINCT _h) FROM (SELECT DISTINCT {lay.stratum_sql} "
+            f"AS _h{unit} FROM {SRC} WHERE {inside})"
+        )
+        return int(found.item())
+
     def rake(  # type: ignore[override]
         self,
         margins: Mapping[Any, Any],
@@ -203,6 +255,16 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
             to,
             name,
         )
+
+
+def _where_sql(src: Source, where: Mapping[str, Any] | None) -> str:
+    """SQL for the rows of the domain ``where`` (column -> value or list of values)."""
+    parts = []
+    for column, value in (where or {}).items():
+        src.check([column], "where:", EstimationError)
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        parts.append(f"{ident(column)} IN ({', '.join(map(value_literal, values))})")
+    return " AND ".join(parts) or "TRUE"
 
 
 def _not_yet(name: str) -> Any:

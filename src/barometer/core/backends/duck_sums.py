@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from barometer.core import estimators, reduce
-from barometer.core.backends.duck import SRC, Source, ident
+from barometer.core.backends.duck import SRC, Source, ident, value_literal
 from barometer.core.backends.duck_structure import Layout, weight_sql
 from barometer.core.design import Structure
 from barometer.core.estimators import RatioFamily
@@ -62,8 +63,61 @@ class Reduction:
     ) -> RatioFamily:
         """The ratio family of ``name`` by the domains ``levels`` of ``by``."""
         self.src.check([name], "variable", EstimationError)
-        categorical = self._kind(name, categorical)
-        grouped, var = self._grouped(name, by, categorical)
+        ok = f"NOT {self.src.missing(name)}"
+        if self._kind(name, categorical):
+            grouped = self._grouped(by, ok, level=self.level_sql(name))
+            found = grouped.get_column("_y").drop_nulls().unique().sort()
+            var = Variable(name, None, None, found.alias(name))
+        else:
+            grouped = self._grouped(by, ok, value=f"CAST({ident(name)} AS DOUBLE)")
+            var = Variable(name, None, None, None)
+        return self._family_of(design, grouped, var, by, levels, ratio)
+
+    def cells_family(
+        self,
+        design: object,
+        a: str,
+        b: str,
+        labels: tuple[list[Any], list[Any]],
+        where: str,
+        ratio: bool,
+    ) -> tuple[RatioFamily, np.ndarray]:
+        """The family of the ``r x c`` cells of ``a`` and ``b`` (levels ``labels``,
+        numbered rows fastest) over the rows ``where`` both are observed, as one domain,
+        and each cell's unweighted count: what ``chisq.rao_scott`` takes."""
+        la, lb = labels
+        code = (
+            f"CAST(list_position([{', '.join(map(value_literal, la))}], {self.level_sql(a)}) - 1 "
+            f"+ {len(la)} * (list_position([{', '.join(map(value_literal, lb))}], "
+            f"{self.level_sql(b)}) - 1) AS BIGINT)"
+        )
+        ok = f"NOT {self.src.missing(a)} AND NOT {self.src.missing(b)} AND ({where})"
+        grouped = self._grouped([], ok, level=code)
+        cells = pl.Series("cell", np.arange(len(la) * len(lb), dtype=np.int64))
+        var = Variable(f"{a}:{b}", None, None, cells)
+        fam = self._family_of(design, grouped, var, [], pl.DataFrame(), ratio)
+        inside = grouped.filter(pl.col("_y").is_not_null())
+        counts = np.bincount(
+            inside.get_column("_y").to_numpy(),
+            inside.get_column("_n").to_numpy(),
+            minlength=cells.len(),
+        )
+        return fam, counts.astype(np.int64)
+
+    def level_sql(self, name: str) -> str:
+        """SQL for a categorical column's level (a boolean as text, as in memory)."""
+        c = ident(name)
+        return c if self.src.types[name] != "BOOLEAN" else f"CAST({c} AS VARCHAR)"
+
+    def _family_of(
+        self,
+        design: object,
+        grouped: pl.DataFrame,
+        var: Variable,
+        by: list[str],
+        levels: pl.DataFrame,
+        ratio: bool,
+    ) -> RatioFamily:
         grouped = with_codes(grouped, levels, by, self.units, var)
         if self.structure.element:
             return _element_family(design, grouped, var, levels, by, ratio, self.structure)
@@ -82,11 +136,12 @@ class Reduction:
         return categorical
 
     def _grouped(
-        self, name: str, by: list[str], categorical: bool
-    ) -> tuple[pl.DataFrame, Variable]:
-        """One GROUP BY over (by, stratum[, PSU][, level]) with the sums the family needs;
-        rows with the variable missing are kept (with zero sums) so that every
-        (domain, PSU) pair with rows is present, as in memory."""
+        self, by: list[str], ok: str, level: str | None = None, value: str | None = None
+    ) -> pl.DataFrame:
+        """One GROUP BY over (by, stratum[, PSU][, level]) with the sums a family needs,
+        of the categorical ``level`` or the numeric ``value`` where ``ok``; rows outside
+        ``ok`` are kept (with zero sums) so that every (domain, PSU) pair with rows is
+        present, as in memory."""
         src, lay = self.src, self.layout
         w = weight_sql(lay.weights)
         keys = [ident(b) for b in by]
@@ -94,28 +149,21 @@ class Reduction:
         if lay.psu is not None:
             keys.append(f"{ident(lay.psu)} AS _p")
         keys.append(f"{src.present(by)} AS _in")
-        ok = f"NOT {src.missing(name)}"
-        y = f"CAST({ident(name)} AS DOUBLE)"
-        if categorical:
-            level = (
-                ident(name) if src.types[name] != "BOOLEAN" else f"CAST({ident(name)} AS VARCHAR)"
-            )
+        if level is not None:
             keys.append(f"CASE WHEN {ok} THEN {level} END AS _y")
             aggs = [f"fsum({w}) AS _sw", f"fsum({w} * {w}) AS _sww", "count(*) AS _n"]
-        else:
-            sums = {"_sw": w, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
-            if lay.psu is None:
-                # moments of the centred influence values z = w (y - theta_d) (see module doc)
-                sums |= {
-                    "_sz": f"{w} * ({y} - _t)",
-                    "_szz": f"{w} * {w} * ({y} - _t) * ({y} - _t)",
-                    "_sww_yy": f"{w} * {w} * {y} * {y}",
-                }
-            aggs = [f"fsum({e}) FILTER (WHERE {ok}) AS {k}" for k, e in sums.items()]
-            aggs.append(f"count(*) FILTER (WHERE {ok}) AS _n")
+            return src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
+        y = value
+        sums = {"_sw": w, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
         frm = SRC
-        if not categorical and lay.psu is None:
-            # each domain's mean, joined back so the moments are centred in the query
+        if lay.psu is None:
+            # moments of the centred influence values z = w (y - theta_d) (see module doc),
+            # each domain's mean joined back so that they are centred in the query
+            sums |= {
+                "_sz": f"{w} * ({y} - _t)",
+                "_szz": f"{w} * {w} * ({y} - _t) * ({y} - _t)",
+                "_sww_yy": f"{w} * {w} * {y} * {y}",
+            }
             by_cols = ", ".join(keys[: len(by)])
             theta = (
                 f"SELECT {by_cols}{',' if by else ''} fsum({w} * {y}) / fsum({w}) AS _t "
@@ -124,12 +172,11 @@ class Reduction:
             )
             join = f"USING ({by_cols})" if by else "ON TRUE"
             frm = f"{SRC} LEFT JOIN ({theta}) AS _theta {join}"
+        aggs = [f"fsum({e}) FILTER (WHERE {ok}) AS {k}" for k, e in sums.items()]
+        aggs.append(f"count(*) FILTER (WHERE {ok}) AS _n")
         grouped = src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {frm} GROUP BY ALL")
-        if not categorical:  # a group with the variable all missing sums to null: to 0
-            grouped = grouped.with_columns(pl.col(*sums).fill_null(0.0))
-            return grouped, Variable(name, None, None, None)
-        found = grouped.get_column("_y").drop_nulls().unique().sort()
-        return grouped, Variable(name, None, None, found.alias(name))
+        # a group with the variable all missing sums to null: to 0
+        return grouped.with_columns(pl.col(*sums).fill_null(0.0))
 
 
 def with_codes(

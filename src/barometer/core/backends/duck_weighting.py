@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from barometer.core.backends.duck import SRC, Source, ident, literal
+from barometer.core.backends.duck import SRC, Source, ident, literal, value_literal
 from barometer.core.backends.duck_structure import weight_sql
 from barometer.core.weighting.margins import from_table
 from barometer.errors import WeightingError
@@ -44,22 +44,6 @@ class WrittenWeights:
     cells: pl.DataFrame
     iterations: int | None
     max_error: float | None
-
-
-def _sql_value(value: Any) -> str:
-    """A cell value as a SQL literal (the VALUES table of factors joined back)."""
-    if isinstance(value, bool | np.bool_):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return literal(float(value))
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise WeightingError(
-        f"a weighting variable holds {type(value).__name__} values; DuckDB weighting takes "
-        "text, integer, float or boolean cells"
-    )
 
 
 def rake_variables(margins: Mapping[Any, Any], by: str | None) -> list[str]:
@@ -103,7 +87,7 @@ def weight_cells(
         after=pl.Series(np.asarray(done.weights)), factor=pl.Series(factor)
     )
     rows = ", ".join(
-        "(" + ", ".join([*(_sql_value(v) for v in rec[: len(variables)]), literal(f)]) + ")"
+        "(" + ", ".join([*(value_literal(v) for v in rec[: len(variables)]), literal(f)]) + ")"
         for rec, f in zip(cells.iter_rows(), factor, strict=True)
     )
     alias = ", ".join([*(ident(v) for v in variables), "_f"])
