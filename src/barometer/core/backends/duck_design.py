@@ -15,8 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import polars as pl
 
+from barometer.core._frame import as_list
 from barometer.core.backends.duck import SRC, Source, ident, value_literal
 from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
@@ -31,7 +33,6 @@ from barometer.options import ChisqStatistic, CIMethod, LonelyPSU, check_option
 
 #: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
-    "quantile",
     "calibrate",
     "weight_summary",
     "to_replicates",
@@ -148,6 +149,21 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
                 f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
             )
         return super().proportion(variable, by, level, ci, level_ci)
+
+    def quantile(
+        self,
+        variable: str,
+        probs: float | Sequence[float],
+        by: str | Sequence[str] | None = None,
+        level_ci: float = 0.95,
+    ) -> Estimates:
+        """Quantiles with Woodruff intervals (R ``svyquantile``, ``qrule='math'``), as
+        ``Design.quantile``: the weighted CDF over each domain's distinct values and the
+        CDF's variance from grouped sums, in DuckDB."""
+        from barometer.core.backends.duck_quantiles import quantile
+
+        p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type, union-attr]
+        return quantile(self, self._reduction, variable, p, as_list(by), level_ci)
 
     def chisq(
         self,

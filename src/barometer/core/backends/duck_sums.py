@@ -65,13 +65,13 @@ class Reduction:
         self.src.check([name], "variable", EstimationError)
         ok = f"NOT {self.src.missing(name)}"
         if self._kind(name, categorical):
-            grouped = self._grouped(by, ok, level=self.level_sql(name))
+            grouped = self.grouped(by, ok, level=self.level_sql(name))
             found = grouped.get_column("_y").drop_nulls().unique().sort()
             var = Variable(name, None, None, found.alias(name))
         else:
-            grouped = self._grouped(by, ok, value=f"CAST({ident(name)} AS DOUBLE)")
+            grouped = self.grouped(by, ok, value=f"CAST({ident(name)} AS DOUBLE)")
             var = Variable(name, None, None, None)
-        return self._family_of(design, grouped, var, by, levels, ratio)
+        return self.family_of(design, grouped, var, by, levels, ratio)
 
     def cells_family(
         self,
@@ -92,10 +92,10 @@ class Reduction:
             f"{self.level_sql(b)}) - 1) AS BIGINT)"
         )
         ok = f"NOT {self.src.missing(a)} AND NOT {self.src.missing(b)} AND ({where})"
-        grouped = self._grouped([], ok, level=code)
+        grouped = self.grouped([], ok, level=code)
         cells = pl.Series("cell", np.arange(len(la) * len(lb), dtype=np.int64))
         var = Variable(f"{a}:{b}", None, None, cells)
-        fam = self._family_of(design, grouped, var, [], pl.DataFrame(), ratio)
+        fam = self.family_of(design, grouped, var, [], pl.DataFrame(), ratio)
         inside = grouped.filter(pl.col("_y").is_not_null())
         counts = np.bincount(
             inside.get_column("_y").to_numpy(),
@@ -109,7 +109,7 @@ class Reduction:
         c = ident(name)
         return c if self.src.types[name] != "BOOLEAN" else f"CAST({c} AS VARCHAR)"
 
-    def _family_of(
+    def family_of(
         self,
         design: object,
         grouped: pl.DataFrame,
@@ -135,13 +135,18 @@ class Reduction:
             )
         return categorical
 
-    def _grouped(
-        self, by: list[str], ok: str, level: str | None = None, value: str | None = None
+    def grouped(
+        self,
+        by: list[str],
+        ok: str,
+        level: str | None = None,
+        value: str | None = None,
+        join: str = "",
     ) -> pl.DataFrame:
         """One GROUP BY over (by, stratum[, PSU][, level]) with the sums a family needs,
         of the categorical ``level`` or the numeric ``value`` where ``ok``; rows outside
         ``ok`` are kept (with zero sums) so that every (domain, PSU) pair with rows is
-        present, as in memory."""
+        present, as in memory. ``join`` (SQL) joins the columns ``value`` may use."""
         src, lay = self.src, self.layout
         w = weight_sql(lay.weights)
         keys = [ident(b) for b in by]
@@ -155,7 +160,7 @@ class Reduction:
             return src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
         y = value
         sums = {"_sw": w, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
-        frm = SRC
+        frm = f"{SRC} {join}"
         if lay.psu is None:
             # moments of the centred influence values z = w (y - theta_d) (see module doc),
             # each domain's mean joined back so that they are centred in the query
@@ -170,8 +175,8 @@ class Reduction:
                 f"FROM {SRC} WHERE {ok} AND {src.present(by)}"
                 + (f" GROUP BY {by_cols}" if by else "")
             )
-            join = f"USING ({by_cols})" if by else "ON TRUE"
-            frm = f"{SRC} LEFT JOIN ({theta}) AS _theta {join}"
+            using = f"USING ({by_cols})" if by else "ON TRUE"
+            frm = f"{frm} LEFT JOIN ({theta}) AS _theta {using}"
         aggs = [f"fsum({e}) FILTER (WHERE {ok}) AS {k}" for k, e in sums.items()]
         aggs.append(f"count(*) FILTER (WHERE {ok}) AS _n")
         grouped = src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {frm} GROUP BY ALL")
