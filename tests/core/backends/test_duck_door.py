@@ -128,8 +128,8 @@ def test_estimation_errors(frame: pl.DataFrame) -> None:
         d.proportion("q", level="maybe")
     with pytest.raises(bm.EstimationError, match="ci='logit' is not yet available"):
         d.proportion("q", ci="logit")
-    with pytest.raises(bm.EstimationError, match=r"calibrate\(\) is not yet available"):
-        d.calibrate({"g": {"north": 1.0}})
+    with pytest.raises(bm.EstimationError, match=r"to_replicates\(\) is not yet available"):
+        d.to_replicates()
     with pytest.raises(bm.EstimationError, match="stay in DuckDB"):
         d.weights  # noqa: B018
 

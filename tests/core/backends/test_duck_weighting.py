@@ -87,3 +87,29 @@ def test_weighting_errors(complete: pl.DataFrame, frame: pl.DataFrame, tmp_path:
             MARGINS, id="id", to=tmp_path / "new.parquet"
         )
     assert not (tmp_path / "new.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "bounds"), [("linear", None), ("raking", None), ("logit", (0.3, 3.0))]
+)
+def test_calibrated_weights_equal_in_memory(
+    complete: pl.DataFrame, tmp_path: Path, method: str, bounds: tuple[float, float] | None
+) -> None:
+    total = float(complete["w"].sum())  # targets near the sample's own: a modest calibration
+    margins = {
+        "g": {"north": 0.4 * total, "south": 0.35 * total, "east": 0.25 * total},
+        "wave": {1: 0.52 * total, 2: 0.48 * total},
+    }
+    want = bm.Design(complete, weights="w").calibrate(margins, method=method, bounds=bounds)
+    rel = duckdb.connect().from_arrow(complete.to_arrow())
+    bm.Design(rel, weights="w").calibrate(
+        margins, method, bounds, id="id", to=tmp_path / "cal.parquet"
+    )
+    got = _written(tmp_path / "cal.parquet")["weight"].to_numpy()
+    np.testing.assert_allclose(got, want.weights, rtol=1e-12)
+
+
+def test_numeric_calibration_is_refused(complete: pl.DataFrame, tmp_path: Path) -> None:
+    rel = duckdb.connect().from_arrow(complete.to_arrow())
+    with pytest.raises(bm.WeightingError, match="numeric totals \\('y'\\)"):
+        bm.Design(rel, weights="w").calibrate({"y": 1e5}, id="id", to=tmp_path / "c.parquet")

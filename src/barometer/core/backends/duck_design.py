@@ -33,7 +33,6 @@ from barometer.options import ChisqStatistic, CIMethod, LonelyPSU, check_option
 
 #: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
-    "calibrate",
     "weight_summary",
     "to_replicates",
 )
@@ -243,6 +242,42 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
             cells,
             "rake",
             lambda d: d.rake(margins, by=by, tol=tol, max_iter=max_iter),
+            id,
+            to,
+            name,
+        )
+
+    def calibrate(  # type: ignore[override]
+        self,
+        margins: Mapping[Any, Any],
+        method: str = "linear",
+        bounds: tuple[float, float] | None = None,
+        *,
+        id: str,
+        to: str | Path,
+        name: str = "weight",
+        tol: float = 1e-10,
+        max_iter: int = 100,
+    ) -> WrittenWeights:
+        """Calibrate to totals of categorical variables (as ``Design.calibrate``: the
+        g-weights of a cell are the same for all its respondents, so it runs on the cell
+        table), writing the weights to ``to`` keyed by ``id``; see ``WrittenWeights``.
+        Numeric auxiliaries (GREG on a model matrix) are not yet available in DuckDB."""
+        numeric = [k for k, v in margins.items() if not isinstance(v, Mapping)]
+        if [k for k in numeric if k != "(Intercept)"]:
+            raise WeightingError(
+                f"calibration to numeric totals ({numeric[0]!r}) is not yet available on a "
+                "DuckDB design; categorical margins are"
+            )
+        names = [str(k) for k in margins if k not in numeric]
+        return weight_cells(
+            self.source,
+            self.layout.weights,
+            names,
+            "calibrate",
+            lambda d: d.calibrate(
+                margins, method=method, bounds=bounds, tol=tol, max_iter=max_iter
+            ),
             id,
             to,
             name,
