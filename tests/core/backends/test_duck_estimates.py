@@ -24,6 +24,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("mean", {"variables": "y"}),
     ("mean", {"variables": ["y", "score"], "by": "g"}),
     ("mean", {"variables": "flag", "by": ["g", "wave"]}),
+    ("mean", {"variables": "y", "by": ["g", "wave"]}),  # a domain where y is always missing
     ("total", {"variables": "y", "by": ["g", "wave"]}),
     ("total", {"variables": "q", "by": "g"}),
     ("total", {"variables": "flag"}),

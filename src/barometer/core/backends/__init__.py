@@ -30,9 +30,9 @@ from typing import Any
 
 def is_external(data: Any) -> bool:
     """True for a table the core reduces in a query engine rather than in memory: a DuckDB
-    relation, or a path, glob or list of paths of Parquet files. Never imports DuckDB for
-    an in-memory table."""
-    if type(data).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+    relation, a path, glob or list of paths of Parquet files, or a Spark DataFrame. Never
+    imports DuckDB or Spark for an in-memory table."""
+    if type(data).__module__.split(".")[0] in ("duckdb", "_duckdb", "pyspark"):
         return True
     if isinstance(data, str | Path):
         return True

@@ -38,6 +38,10 @@ _INTEGERS = (
 )
 
 
+#: SQL for infinity, read alike by DuckDB and Spark.
+INF = "CAST('inf' AS DOUBLE)"
+
+
 def ident(name: str) -> str:
     """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -88,13 +92,23 @@ class Source:
     """The user's table as DuckDB sees it: the relation, its column types and a label for
     messages (the path, or "the DuckDB relation")."""
 
-    relation: duckdb.DuckDBPyRelation
-    types: dict[str, str]
+    relation: Any  # a DuckDBPyRelation (a Spark DataFrame for SparkSource)
+    types: dict[str, str]  # DuckDB's type names
     label: str
+
+    @property
+    def writes_tables(self) -> bool:
+        """Whether ``write`` can create a table (a relation's database has one to hold it)."""
+        return self.label == "the DuckDB relation"
 
     @classmethod
     def of(cls, data: Any) -> Source:
-        """Open a relation, or Parquet files by path, glob or list of paths."""
+        """Open a relation, or Parquet files by path, glob or list of paths (a Spark
+        DataFrame: ``backends.spark.SparkSource``)."""
+        if type(data).__module__.startswith("pyspark"):
+            from barometer.core.backends.spark import SparkSource
+
+            return SparkSource.of_frame(data)
         if isinstance(data, duckdb.DuckDBPyRelation):
             rel, label = data, "the DuckDB relation"
         else:
@@ -122,6 +136,19 @@ class Source:
             return frame
         except duckdb.Error as exc:  # pragma: no cover - the queries are built here
             raise BarometerError(f"DuckDB failed on {self.label}: {exc}") from None
+
+    def write(self, query: str, target: str) -> None:
+        """Write the result of ``query`` to a new Parquet file, or a new table of the
+        relation's database."""
+        result = self.relation.query(SRC, query)
+        assert result is not None
+        try:
+            if target.endswith(".parquet"):
+                result.write_parquet(target)
+            else:
+                result.create(target)
+        except duckdb.Error as exc:
+            raise BarometerError(str(exc)) from None
 
     # -- columns ---------------------------------------------------------------------
 
@@ -154,4 +181,4 @@ class Source:
         return int(found.item())
 
 
-__all__ = ["SRC", "Source", "connect", "ident", "literal", "value_literal"]
+__all__ = ["INF", "SRC", "Source", "connect", "ident", "literal", "value_literal"]

@@ -209,10 +209,12 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
     def _domain_degf(self, inside: str) -> int:
         """R ``degf(subset(design, ...))``: PSUs (rows) minus strata holding the rows."""
         lay = self.layout
-        unit = f", {ident(lay.psu)}" if lay.psu is not None else ", row_number() OVER ()"
+        if lay.psu is None:  # each row its own PSU
+            query = f"SELECT count(*) - count(DISTINCT {lay.stratum_sql}) AS _df FROM {SRC}"
+            return int(self.source.sql(f"{query} WHERE {inside}").item())
         found = self.source.sql(
-            f"SELECT count(*) - count(DISTINCT _h) FROM (SELECT DISTINCT {lay.stratum_sql} "
-            f"AS _h{unit} FROM {SRC} WHERE {inside})"
+            f"SELECT count(*) - count(DISTINCT _h) AS _df FROM (SELECT DISTINCT "
+            f"{lay.stratum_sql} AS _h, {ident(lay.psu)} AS _p FROM {SRC} WHERE {inside}) AS _u"
         )
         return int(found.item())
 

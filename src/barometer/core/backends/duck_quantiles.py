@@ -146,13 +146,14 @@ def _domain_degf(red: Reduction, by: list[str], levels: pl.DataFrame, ok: str) -
     PSUs (rows, for an element design) minus distinct strata."""
     lay = red.layout
     keys = [ident(b) for b in by]
-    unit = ident(lay.psu) if lay.psu is not None else "row_number() OVER ()"
-    inner = ", ".join([*keys, f"{lay.stratum_sql} AS _h", f"{unit} AS _u"])
     group = f" GROUP BY {', '.join(keys)}" if by else ""
-    found = red.src.sql(
-        f"SELECT {', '.join([*keys, 'count(*) - count(DISTINCT _h) AS _df'])} FROM "
-        f"(SELECT DISTINCT {inner} FROM {SRC} WHERE {ok}){group}"
-    )
+    select = ", ".join([*keys, "count(*) - count(DISTINCT _h) AS _df"])
+    if lay.psu is None:  # each row its own PSU
+        rows = f"SELECT {', '.join([*keys, f'{lay.stratum_sql} AS _h'])} FROM {SRC} WHERE {ok}"
+    else:
+        inner = ", ".join([*keys, f"{lay.stratum_sql} AS _h", f"{ident(lay.psu)} AS _p"])
+        rows = f"SELECT DISTINCT {inner} FROM {SRC} WHERE {ok}"
+    found = red.src.sql(f"SELECT {select} FROM ({rows}) AS _u{group}")
     out = np.zeros(max(levels.height, 1))
     if found.height:
         out[_domain_of(found, levels, by)] = found.get_column("_df").to_numpy()

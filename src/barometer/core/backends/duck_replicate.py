@@ -118,7 +118,7 @@ class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):  # type: ignore[misc]
         n_rep = len(reps)
         if fam.var.levels is not None:
             level = (
-                ident(name) if src.types[name] != "BOOLEAN" else f"CAST({ident(name)} AS VARCHAR)"
+                ident(name) if src.types[name] != "BOOLEAN" else f"CAST({ident(name)} AS STRING)"
             )
             keys.append(f"CASE WHEN {ok} THEN {level} END AS _y")
             aggs = [f"fsum({r}) AS _r{i}" for i, r in enumerate(reps)]

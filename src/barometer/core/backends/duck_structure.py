@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from barometer.core.backends.duck import SRC, Source, ident
+from barometer.core.backends.duck import INF, SRC, Source, ident
 from barometer.core.design import Structure
 from barometer.core.design import _fpc_factor as fpc_factor
 from barometer.errors import DesignError, EstimationError
@@ -51,7 +51,7 @@ def check_door(src: Source, layout: Layout) -> int:
     ):
         if name is not None:
             src.check([name], role, DesignError)
-    checks = ["count(*)"]
+    checks = ["count(*)"]  # (aliased below: Spark names unaliased columns alike)
     if layout.weights is not None:
         w = layout.weights
         if not src.is_numeric(w):
@@ -60,13 +60,14 @@ def check_door(src: Source, layout: Layout) -> int:
             )
         ww = weight_sql(w)
         checks += [
-            f"count(*) FILTER (WHERE {src.missing(w)} OR isinf({ww}))",
+            f"count(*) FILTER (WHERE {src.missing(w)} OR abs({ww}) = {INF})",
             f"count(*) FILTER (WHERE {ww} <= 0)",
         ]
     for name in (layout.strata, layout.psu):
         if name is not None:
             checks.append(f"count(*) FILTER (WHERE {src.missing(name)})")
-    found = src.sql(f"SELECT {', '.join(checks)} FROM {SRC}").row(0)
+    aliased = ", ".join(f"{c} AS _c{i}" for i, c in enumerate(checks))
+    found = src.sql(f"SELECT {aliased} FROM {SRC}").row(0)
     n = int(found[0])
     if n == 0:
         raise DesignError(f"data has no rows ({src.label})")
@@ -110,7 +111,7 @@ def structure(src: Source, layout: Layout, n: int) -> tuple[Structure, pl.DataFr
     cols.append("count(*) AS _n")
     if layout.fpc is not None:
         fpc = f"CAST({ident(layout.fpc)} AS DOUBLE)"
-        bad = src.count(f"{src.missing(layout.fpc)} OR isinf({fpc}) OR {fpc} <= 0")
+        bad = src.count(f"{src.missing(layout.fpc)} OR abs({fpc}) = {INF} OR {fpc} <= 0")
         if bad:
             raise DesignError(
                 f"fpc column {layout.fpc!r} must be positive and present: {bad} rows of "

@@ -86,11 +86,8 @@ class Reduction:
         numbered rows fastest) over the rows ``where`` both are observed, as one domain,
         and each cell's unweighted count: what ``chisq.rao_scott`` takes."""
         la, lb = labels
-        code = (
-            f"CAST(list_position([{', '.join(map(value_literal, la))}], {self.level_sql(a)}) - 1 "
-            f"+ {len(la)} * (list_position([{', '.join(map(value_literal, lb))}], "
-            f"{self.level_sql(b)}) - 1) AS BIGINT)"
-        )
+        row, col = _position(self.level_sql(a), la), _position(self.level_sql(b), lb)
+        code = f"CAST({row} + {len(la)} * {col} AS BIGINT)"
         ok = f"NOT {self.src.missing(a)} AND NOT {self.src.missing(b)} AND ({where})"
         grouped = self.grouped([], ok, level=code)
         cells = pl.Series("cell", np.arange(len(la) * len(lb), dtype=np.int64))
@@ -107,7 +104,7 @@ class Reduction:
     def level_sql(self, name: str) -> str:
         """SQL for a categorical column's level (a boolean as text, as in memory)."""
         c = ident(name)
-        return c if self.src.types[name] != "BOOLEAN" else f"CAST({c} AS VARCHAR)"
+        return c if self.src.types[name] != "BOOLEAN" else f"CAST({c} AS STRING)"
 
     def family_of(
         self,
@@ -182,6 +179,12 @@ class Reduction:
         grouped = src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {frm} GROUP BY ALL")
         # a group with the variable all missing sums to null: to 0
         return grouped.with_columns(pl.col(*sums).fill_null(0.0))
+
+
+def _position(expr: str, values: list[Any]) -> str:
+    """SQL: the 0-based position of ``expr`` among ``values`` (a CASE, portable SQL)."""
+    whens = " ".join(f"WHEN {value_literal(v)} THEN {i}" for i, v in enumerate(values))
+    return f"(CASE {expr} {whens} END)"
 
 
 def with_codes(
@@ -287,7 +290,7 @@ def _element_family(
     count = np.bincount(d, n_obs, minlength=n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-        inv = np.nan_to_num(1.0 / denom) if ratio else np.ones(n_dom)
+        inv = np.where(denom > 0, 1.0 / denom, 0.0) if ratio else np.ones(n_dom)
     if var.levels is not None:
         # S1: stratum totals of z = w ([level] - theta) / X_d
         z = swc.copy()

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import polars as pl
 
 from barometer.core.backends.duck import SRC, Source, ident, literal, value_literal
 from barometer.core.backends.duck_structure import weight_sql
 from barometer.core.weighting.margins import from_table
-from barometer.errors import WeightingError
+from barometer.errors import BarometerError, WeightingError
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,14 +94,9 @@ def weight_cells(
         f"SELECT {ident(id)}, {w} * _f AS {ident(name)} FROM {SRC} "
         f"JOIN (VALUES {rows}) AS _g({alias}) USING ({cols})"
     )
-    out = src.relation.query(SRC, query)
-    assert out is not None
     try:
-        if target.endswith(".parquet"):
-            out.write_parquet(target)
-        else:
-            out.create(target)
-    except duckdb.Error as exc:
+        src.write(query, target)
+    except BarometerError as exc:
         raise WeightingError(f"the weights cannot be written to {target!r}: {exc}") from None
     info = done.weighting
     return WrittenWeights(
@@ -125,7 +119,7 @@ def _check_target(src: Source, to: str | Path, id: str, name: str) -> str:
             raise WeightingError(
                 f"{target!r} exists; the weights go to a new file (the data are never overwritten)"
             )
-    elif not src.label.startswith("the DuckDB relation"):
+    elif not src.writes_tables:
         raise WeightingError(f"to={target!r}: weights of Parquet files go to a new *.parquet file")
     if name == id:
         raise WeightingError(f"the weight column cannot be named like the id column {id!r}")
