@@ -13,7 +13,7 @@ domain's estimate inside the query — which are exactly the ``S1`` and ``S2`` t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,17 +40,22 @@ class Reduction:
     layout: Layout
     structure: Structure
     units: pl.DataFrame  # _h[, _p], _code
+    #: the domains of each ``by`` already asked for (the table never changes)
+    found: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict, repr=False)
 
     def domains(self, by: list[str]) -> pl.DataFrame:
         """The domains of ``by``: their observed combinations, sorted (rows with a missing
         by-value are in none), one row each — the in-memory path's ``Coding.levels``."""
         if not by:
             return pl.DataFrame()
-        self.src.check(by, "by", EstimationError)
-        cols = ", ".join(ident(b) for b in by)
-        return self.src.sql(
-            f"SELECT DISTINCT {cols} FROM {SRC} WHERE {self.src.present(by)} ORDER BY {cols}"
-        )
+        key = tuple(by)
+        if key not in self.found:
+            self.src.check(by, "by", EstimationError)
+            cols = ", ".join(ident(b) for b in by)
+            self.found[key] = self.src.sql(
+                f"SELECT DISTINCT {cols} FROM {SRC} WHERE {self.src.present(by)} ORDER BY {cols}"
+            )
+        return self.found[key]
 
     def family(
         self,
