@@ -18,7 +18,8 @@ def lazy_exports(
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """Module ``__getattr__`` and ``__dir__`` that import ``where[name]`` on first use.
 
-    A name mapped to a module of its own name is the module itself. Each loaded value is stored in the package's namespace, so the import runs once.
+    A name mapped to a module of its own name is the module itself. Each loaded value
+    is stored in the package's namespace, so the import runs once.
     """
 
     def __getattr__(name: str) -> Any:

@@ -195,9 +195,10 @@ def report(
     with _bad_input():
         from barometer.poll.poll import Poll
         from barometer.publish import write_report
+        from barometer.publish.findings import find
 
         poll = Poll.open(store)
-        path = write_report(poll, out, findings=poll.findings().headlines(8))
+        path = write_report(poll, out, findings=find(poll).headlines(8))
         _console().print(f"Report: {path}")
 
 
@@ -213,8 +214,9 @@ def findings(
     """Scan for significant changes and gaps; write findings.md and findings.json."""
     with _bad_input():
         from barometer.poll.poll import Poll
+        from barometer.publish.findings import find
 
-        found = Poll.open(store).findings(alpha=alpha, adjust=adjust, min_base=min_base)
+        found = find(Poll.open(store), alpha=alpha, adjust=adjust, min_base=min_base)
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):

@@ -362,13 +362,6 @@ class Poll:
                 )
         return list(by)
 
-    def findings(self, **options: Any) -> Any:
-        """Significant changes between waves and gaps between countries and regions, as
-        ranked plain sentences; see :func:`barometer.publish.findings.find.find` for the options."""
-        from barometer.publish.findings.find import find
-
-        return find(self, **options)
-
     def estimate(
         self,
         question: str,

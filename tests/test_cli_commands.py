@@ -1,0 +1,78 @@
+"""Every ``barometer`` command, run on the demo store as a user runs it after ``demo``.
+
+A smoke test of the whole command set: each exits 0 and writes or prints what it says.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from barometer.cli import app
+
+runner = CliRunner()
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "findings.md", "findings.json", "banners.xlsx", "poll.duckdb"):
+        assert (out / name).is_file(), name
+    return out
+
+
+def _run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_info(demo: Path) -> None:
+    assert "Respondents by country × wave" in _run("info", "--store", str(demo / "poll.duckdb"))
+
+
+def test_ingest_again_changes_nothing(demo: Path) -> None:
+    out = _run("ingest", str(demo / "spec.yaml"), "--store", str(demo / "poll.duckdb"))
+    assert "unchanged" in out
+
+
+def test_weight(demo: Path) -> None:
+    assert "KR" in _run("weight", "--store", str(demo / "poll.duckdb"))
+
+
+def test_estimate(demo: Path) -> None:
+    out = _run(
+        "estimate", "us_relationship", "--store", str(demo / "poll.duckdb"), "--format", "json"
+    )
+    rows = json.loads(out)
+    assert {r["level"] for r in rows} >= {"ally", "partner", "rival", "adversary"}
+
+
+def test_findings(demo: Path, tmp_path: Path) -> None:
+    _run("findings", "--store", str(demo / "poll.duckdb"), "--out", str(tmp_path))
+    assert json.loads((tmp_path / "findings.json").read_text())
+
+
+def test_banners_xlsx_and_csv(demo: Path, tmp_path: Path) -> None:
+    store = str(demo / "poll.duckdb")
+    _run("banners", "--store", store, "--out", str(tmp_path / "b.xlsx"))
+    assert (tmp_path / "b.xlsx").stat().st_size > 0
+    _run("banners", "--store", store, "--out", str(tmp_path / "b.csv"), "--csv")
+    assert "us_relationship" in (tmp_path / "b.csv").read_text()
+
+
+def test_report(demo: Path, tmp_path: Path) -> None:
+    _run("report", "--store", str(demo / "poll.duckdb"), "--out", str(tmp_path / "r.html"))
+    assert "<html" in (tmp_path / "r.html").read_text()
+
+
+def test_init(tmp_path: Path) -> None:
+    _run("init", str(tmp_path / "spec.yaml"))
+    assert (tmp_path / "spec.yaml").read_text().startswith("#")

@@ -1,0 +1,93 @@
+"""The import contract of the three bands (../shared/DESIGN.md).
+
+- ``core/`` knows no polls: it imports nothing of ``poll``, ``publish``, ``demo`` or ``cli``;
+- ``publish/`` reads the poll's results, never its store: no ``duckdb``, no ``poll.store``;
+- ``poll/`` does not reach up into ``publish``;
+
+Imports are read from the source with :mod:`ast`, inside functions and ``TYPE_CHECKING``
+blocks too, so a lazy import cannot slip past.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+Import = tuple[int, str, list[str]]
+PACKAGE = Path(__file__).parents[1] / "src" / "barometer"
+
+#: band -> the module prefixes it must not import.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "core": ("barometer.poll", "barometer.publish", "barometer.demo", "barometer.cli"),
+    "publish": ("duckdb", "barometer.poll.store"),
+    "poll": ("barometer.publish",),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(source: str, module_name: str, is_package: bool) -> Iterator[Import]:
+    """(line, imported module, imported names) for every import in ``source``."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, []
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = module_name.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                module = ".".join([*base, module] if module else base)
+            yield node.lineno, module, [alias.name for alias in node.names]
+
+
+def _imports_in(path: Path) -> Iterator[Import]:
+    return _imports(
+        path.read_text(encoding="utf-8"), _module_name(path), path.name == "__init__.py"
+    )
+
+
+def _band_offences(band: str, files: dict[str, Iterator[Import]]) -> list[str]:
+    return sorted(
+        f"{where}:{line}: imports {module}"
+        for where, imports in files.items()
+        for line, module, _ in imports
+        if any(_starts(module, prefix) for prefix in FORBIDDEN[band])
+    )
+
+
+def _sources(band: str | None = None) -> list[Path]:
+    root = PACKAGE / band if band else PACKAGE
+    return sorted(root.rglob("*.py"))
+
+
+def _starts(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize("band", sorted(FORBIDDEN))
+def test_a_band_imports_only_what_it_may(band: str) -> None:
+    files = {str(p.relative_to(PACKAGE.parent)): _imports_in(p) for p in _sources(band)}
+    offences = _band_offences(band, files)
+    assert not offences, "imports across the bands:\n" + "\n".join(offences)
+
+
+def test_the_contract_catches_lazy_and_relative_imports() -> None:
+    source = "def f():\n    from barometer.poll.store import Store\nfrom ..poll import ingest\n"
+    found = _band_offences("publish", {"x.py": _imports(source, "barometer.publish.x", False)})
+    assert found == ["x.py:2: imports barometer.poll.store"]
+    found = _band_offences("core", {"y.py": _imports(source, "barometer.core.y", False)})
+    assert found == ["y.py:2: imports barometer.poll.store", "y.py:3: imports barometer.poll"]
+
+
+def test_every_band_is_a_package_with_a_docstring() -> None:
+    for band in ("core", "poll", "publish", "demo"):
+        init = PACKAGE / band / "__init__.py"
+        assert init.exists(), f"{band}/ has no __init__.py"
+        assert ast.get_docstring(ast.parse(init.read_text())), f"{band}/__init__.py: no docstring"
