@@ -114,10 +114,10 @@ def margins() -> dict[str, dict[str, dict[int, float]]]:
 
 def child(engine: str, n: int, memory_limit: str, threads: int) -> dict[str, Any]:
     """One timed run in this process; returns the timings and the peak RSS."""
+    import polars as pl
+
     import barometer as bm
     from barometer.core.backends.duck import connect
-
-    import polars as pl
 
     # warm-up outside the timings: the lazily imported estimators (scipy, numba)
     warm = pl.DataFrame({"w": [1.0, 2.0, 1.5], "h": [1, 1, 2], "p": [1, 2, 3], "q": [1, 2, 1]})
