@@ -295,7 +295,7 @@ def _element_family(
     count = np.bincount(d, n_obs, minlength=n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-        inv = np.where(denom > 0, 1.0 / denom, 0.0) if ratio else np.ones(n_dom)
+        inv: np.ndarray = np.where(denom > 0, 1.0 / denom, 0.0) if ratio else np.ones(n_dom)
     if var.levels is not None:
         # S1: stratum totals of z = w ([level] - theta) / X_d
         z = swc.copy()
