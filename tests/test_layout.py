@@ -3,6 +3,8 @@
 - ``core/`` knows no polls: it imports nothing of ``poll``, ``publish``, ``demo`` or ``cli``;
 - ``publish/`` reads the poll's results, never its store: no ``duckdb``, no ``poll.store``;
 - ``poll/`` does not reach up into ``publish``;
+- no module imports another module's underscore names (what one module offers another
+  is public within its band).
 
 Imports are read from the source with :mod:`ast`, inside functions and ``TYPE_CHECKING``
 blocks too, so a lazy import cannot slip past.
@@ -76,6 +78,18 @@ def test_a_band_imports_only_what_it_may(band: str) -> None:
     files = {str(p.relative_to(PACKAGE.parent)): _imports_in(p) for p in _sources(band)}
     offences = _band_offences(band, files)
     assert not offences, "imports across the bands:\n" + "\n".join(offences)
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    offences = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: from {module} import {name}"
+        for path in _sources()
+        for line, module, names in _imports_in(path)
+        if module.startswith("barometer")
+        for name in names
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert not offences, "private names imported across modules:\n" + "\n".join(offences)
 
 
 def test_the_contract_catches_lazy_and_relative_imports() -> None:

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 from barometer._lazy import lazy_exports
 from barometer.errors import (
+    BarometerDeprecationWarning,
     BarometerError,
+    BarometerWarning,
+    ColumnNotFoundError,
     DesignError,
     EstimationError,
     IngestError,
@@ -52,8 +55,11 @@ _LAZY = {
 }
 
 __all__ = [
+    "BarometerDeprecationWarning",
     "BarometerError",
+    "BarometerWarning",
     "ChisqTest",
+    "ColumnNotFoundError",
     "Contrast",
     "Design",
     "DesignError",

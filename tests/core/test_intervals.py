@@ -57,7 +57,7 @@ def jk1(clus1: bm.Design) -> bm.ReplicateDesign:
 
 
 def _limits(design: object, by: str, method: str, level: float = 0.95) -> np.ndarray:
-    e = design.proportion("awards", by=by, level="Yes", ci=method, level_ci=level)  # type: ignore[attr-defined]
+    e = design.proportion("awards", by=by, level="Yes", ci=method, confidence=level)  # type: ignore[attr-defined]
     t = e.to_polars()
     return np.column_stack([t["ci_low"].to_numpy(), t["ci_high"].to_numpy()])
 
@@ -333,7 +333,7 @@ def polls(draw: st.DrawFn) -> pl.DataFrame:
 def test_intervals_are_ordered_and_bounded(df: pl.DataFrame, method: str, level: float) -> None:
     if df["z"].drop_nulls().n_unique() < 2:
         return
-    t = bm.Design(df, weights="w", psu="psu").proportion("z", by="g", ci=method, level_ci=level)
+    t = bm.Design(df, weights="w", psu="psu").proportion("z", by="g", ci=method, confidence=level)
     t = t.to_polars().filter(pl.col("ci_low").is_not_nan() & pl.col("ci_high").is_not_nan())
     eps = 1e-12
     assert (t["ci_low"] <= t["estimate"] + eps).all()

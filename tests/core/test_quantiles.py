@@ -101,11 +101,11 @@ def test_replicates_by_domain(clus1: bm.Design) -> None:
     _check(_rows(clus1.to_replicates("jk1").quantile("api00", [0.5, 0.9], by="stype")), want)
 
 
-def test_level_ci() -> None:
+def test_confidence() -> None:
     # R: dstrat <- svydesign(id=~1, strata=~stype, weights=~pw, fpc=~fpc, data=apistrat)
     #    svyquantile(~api00, dstrat, 0.5, ci=TRUE, alpha=0.1)  # 668 [647, 681], se 10.28666
     d = bm.Design(_read("apistrat"), weights="pw", strata="stype", fpc="fpc")
-    got = _rows(d.quantile("api00", 0.5, level_ci=0.9))[0]
+    got = _rows(d.quantile("api00", 0.5, confidence=0.9))[0]
     se = (681 - 647) / (2 * stats.t.ppf(0.95, 200 - 3))
     np.testing.assert_allclose(got, [668, se, 647, 681], rtol=REL_TOL)
     assert se == pytest.approx(10.28666, abs=1e-5)
@@ -132,7 +132,7 @@ def test_rule_math_with_ties_and_r_quirk() -> None:
 def test_interval_contains_estimate_and_is_monotone_in_level(clus1: bm.Design) -> None:
     probs = [0.1, 0.25, 0.5, 0.75, 0.9]
     tables = [
-        clus1.quantile("api00", probs, by="stype", level_ci=lv).to_polars()
+        clus1.quantile("api00", probs, by="stype", confidence=lv).to_polars()
         for lv in (0.8, 0.9, 0.95)
     ]
     for t in tables:

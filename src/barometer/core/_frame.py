@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from barometer.errors import BarometerError, did_you_mean
+from barometer.core._protocols import IntArray
+from barometer.errors import BarometerError, column_not_found, did_you_mean
 
 
 def to_polars(data: object) -> pl.DataFrame:
@@ -19,9 +21,11 @@ def to_polars(data: object) -> pl.DataFrame:
         return data.collect()
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pl.from_pandas(data)  # type: ignore[arg-type]
+        return pl.from_pandas(data)
     if module == "pyarrow":
-        return pl.from_arrow(data)  # type: ignore[arg-type,return-value]
+        frame = pl.from_arrow(data)
+        if isinstance(frame, pl.DataFrame):
+            return frame
     raise TypeError(f"data must be a polars, pandas or pyarrow table, not {type(data).__name__}")
 
 
@@ -35,13 +39,23 @@ def as_list(names: str | Sequence[str] | None) -> list[str]:
 
 
 def check_columns(
-    frame: pl.DataFrame, names: Sequence[str], role: str, error: type[BarometerError]
+    frame: pl.DataFrame,
+    names: Sequence[str],
+    role: str,
+    error: type[BarometerError],
+    noun: str = " column",
 ) -> None:
-    """Raise ``error`` naming the first column of ``names`` that ``frame`` lacks."""
+    """Raise a ``ColumnNotFoundError`` (also an ``error``: the caller's layer) naming the
+    first column of ``names`` that ``frame`` lacks (as ``role + noun``, "by column"), with
+    the closest ones as candidates."""
     for name in names:
         if name not in frame.columns:
-            raise error(
-                f"{role} column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
+            candidates = difflib.get_close_matches(name, frame.columns, n=3, cutoff=0.6)
+            what = role + noun
+            raise column_not_found(error)(
+                f"{what} {name!r} is not in the data{did_you_mean(name, frame.columns)}",
+                name,
+                candidates,
             )
 
 
@@ -61,7 +75,13 @@ class Coding:
     size: int
 
 
-def _encode_series(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+def encode_series(s: pl.Series) -> tuple[IntArray, pl.Series]:
+    """The one column encoder: ``int64`` codes of ``s`` into its sorted levels present
+    (an ``Enum`` keeps all its declared categories, in order; a boolean is coded as 0/1),
+    -1 for a missing value (null, or NaN in a float column), and the levels as a Series.
+
+    Integers in a modest range go through a lookup table, strings through a categorical
+    cast; anything else is ranked."""
     if isinstance(s.dtype, pl.Enum):
         levels = pl.Series(s.name, s.dtype.categories, dtype=s.dtype)
         codes = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
@@ -93,7 +113,7 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     valid = s.drop_nulls()
     if valid.len() == 0:
         return np.full(s.len(), -1, dtype=np.int64), valid
-    lo, hi = int(valid.min()), int(valid.max())  # type: ignore[arg-type]
+    lo, hi = integer_range(valid)
     if hi - lo > 10_000_000 or hi >= 2**63:  # a wide range, or ids beyond int64: sort
         levels = valid.unique().sort()
         codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
@@ -109,6 +129,13 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1) if nulls else lookup[v]
     levels = pl.Series(s.name, np.flatnonzero(seen) + lo).cast(s.dtype)
     return codes, levels
+
+
+def integer_range(s: pl.Series) -> tuple[int, int]:
+    """The smallest and largest value of an integer column with a value that is not null."""
+    lo, hi = s.min(), s.max()
+    assert isinstance(lo, int) and isinstance(hi, int), "an integer column with values"
+    return lo, hi
 
 
 def dense_codes(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +166,7 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     if all(frame.schema[c] in (pl.String, pl.Categorical) for c in names):
         combined, levels = _combine_strings(frame, names)
     else:
-        parts = [_encode_series(frame.get_column(c)) for c in names]
+        parts = [encode_series(frame.get_column(c)) for c in names]
         levels = [lv.alias(c) for (_, lv), c in zip(parts, names, strict=True)]
         if len(parts) == 1:
             return Coding(parts[0][0], pl.DataFrame(levels), levels[0].len())
@@ -168,7 +195,9 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     return Coding(out, pl.DataFrame(list(reversed(columns))), present.size)
 
 
-def _combine_strings(frame: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, list]:
+def _combine_strings(
+    frame: pl.DataFrame, names: Sequence[str]
+) -> tuple[np.ndarray, list[pl.Series]]:
     """Mixed-radix codes (-1: a null) of string columns and their sorted levels, in polars:
     the levels of every column in one parallel select, the codes in one expression."""
     found = frame.select(
@@ -179,5 +208,6 @@ def _combine_strings(frame: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndar
     for c, lv in zip(names, levels, strict=True):
         one = pl.col(c).cast(pl.String).cast(pl.Enum(lv)).to_physical().cast(pl.Int64)
         code = one if code is None else code * max(lv.len(), 1) + one
-    combined = frame.select(code.fill_null(-1)).to_series().to_numpy()  # type: ignore[union-attr]
+    assert code is not None  # names is not empty
+    combined = frame.select(code.fill_null(-1)).to_series().to_numpy()
     return combined, levels

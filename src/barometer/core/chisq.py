@@ -1,7 +1,7 @@
 """Rao-Scott chi-square: design-based tests of independence of two categorical variables.
 
 The cell shares of the two-way table and their full covariance come from one grouped pass
-over the data (``estimators._family``, ``estimators.family_variance``); the test itself is
+over the data (``estimators.family``, ``estimators.family_variance``); the test itself is
 small dense algebra on them. Source: R ``svychisq`` (``survey`` 4.1).
 """
 
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
 from barometer.core import estimators, reduce
-from barometer.errors import EstimationError, did_you_mean
+from barometer.core._frame import check_columns
+from barometer.core._protocols import BoolArray, SurveyDesign
+from barometer.core.estimators import RatioFamily
+from barometer.errors import EstimationError
 from barometer.options import ChisqStatistic, check_option
 
 _METHODS = {
@@ -51,11 +53,11 @@ class ChisqTest:
 
 
 def chisq(
-    design: Any,
+    design: SurveyDesign,
     a: str,
     b: str,
-    statistic: str = "F",
-    where: Mapping[str, Any] | None = None,
+    statistic: ChisqStatistic = "F",
+    where: Mapping[str, object] | None = None,
 ) -> ChisqTest:
     """Test the independence of categorical variables ``a`` and ``b`` (R ``svychisq``).
 
@@ -119,7 +121,7 @@ def chisq(
     nu = float(design.degf if where is None else _domain_degf(design, inside))
     counts = np.bincount(cell[both], minlength=nr * nc)
     return rao_scott(
-        lambda ratio: estimators._family(design, var, zeros, 1, ratio=ratio),
+        lambda ratio: estimators.family(design, var, zeros, 1, ratio=ratio),
         (a, b),
         (row_lab, col_lab),
         counts,
@@ -130,7 +132,7 @@ def chisq(
 
 
 def rao_scott(
-    family: Callable[[bool], Any],
+    family: Callable[[bool], estimators.RatioFamily],
     variables: tuple[str, str],
     labels: tuple[list[str], list[str]],
     counts: np.ndarray,
@@ -190,15 +192,12 @@ def rao_scott(
     )
 
 
-def _domain_mask(frame: pl.DataFrame, where: Mapping[str, Any] | None) -> np.ndarray:
+def _domain_mask(frame: pl.DataFrame, where: Mapping[str, object] | None) -> BoolArray:
     """Rows in the domain ``where`` (column -> value or list of values); all rows if None."""
     mask = np.ones(frame.height, dtype=bool)
     for column, value in (where or {}).items():
-        if column not in frame.columns:
-            raise EstimationError(
-                f"where: column {column!r} is not in the data{did_you_mean(column, frame.columns)}"
-            )
-        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        check_columns(frame, [column], "where:", EstimationError)
+        values: list[object] = list(value) if isinstance(value, list | tuple | set) else [value]
         col = frame.get_column(column)
         mask &= (
             col.is_in(pl.Series(values).cast(col.dtype, strict=False)).fill_null(False).to_numpy()
@@ -220,16 +219,17 @@ def _observed(var: reduce.Variable, inside: np.ndarray) -> reduce.Variable:
     return reduce.Variable(var.name, None, codes, var.levels.filter(pl.Series(present)))
 
 
-def _domain_degf(design: Any, inside: np.ndarray) -> int:
+def _domain_degf(design: SurveyDesign, inside: BoolArray) -> int:
     """Degrees of freedom of R's ``subset(design, domain)``: PSUs minus strata holding the
     domain's rows (a calibrated design keeps all rows); for replicate weights, the rank of
     the domain's replicate weights minus one."""
-    if getattr(design, "calibration", ()):
+    if design.calibration:
         return int(design.degf)
-    reps = getattr(design, "replicate_weights", None)
-    if reps is not None:
-        return int(np.linalg.matrix_rank(reps[inside])) - 1
     s = design.structure
+    if s is None:
+        reps = design.replicate_weights
+        assert reps is not None
+        return int(np.linalg.matrix_rank(reps[inside])) - 1
     psus = np.unique(s.psu[inside])
     return int(psus.size - np.unique(s.psu_stratum[psus]).size)
 
@@ -257,7 +257,8 @@ def _interaction_basis(nr: int, nc: int) -> np.ndarray:
         [((rows == i) & (cols == j)).astype(float) for j in range(1, nc) for i in range(1, nr)]
     )
     coef, *_ = np.linalg.lstsq(main, inter, rcond=None)
-    return inter - main @ coef
+    basis: np.ndarray = inter - main @ coef
+    return basis
 
 
 def _design_effect_matrix(
@@ -273,7 +274,9 @@ def _design_effect_matrix(
     return np.linalg.solve(denom, numer)
 
 
-def _wald(fam: Any, nr: int, nc: int, nu: float, statistic: str) -> tuple[float, float, float]:
+def _wald(
+    fam: RatioFamily, nr: int, nc: int, nu: float, statistic: str
+) -> tuple[float, float, float]:
     """Wald test on the cell totals' departures from independence ``T - R C' / G``."""
     t = fam.theta.ravel()
     cov = estimators.family_variance(fam, full=True)

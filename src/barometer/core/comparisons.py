@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
-from barometer.core.estimates import Estimates, linear_contrast
+from barometer.core.estimates import Estimates, MemberWeights, linear_contrast
 from barometer.core.intervals import wald_interval
 from barometer.errors import EstimationError, did_you_mean
-from barometer.options import PAdjustMethod, check_option
+from barometer.options import (
+    CONFIDENCE,
+    PAdjustMethod,
+    RegionCombineRule,
+    check_option,
+    confidence_level,
+)
 
 # ---------------------------------------------------------------------------------------
 # Comparisons: differences, nets and regions as linear combinations of estimates
@@ -28,7 +33,7 @@ from barometer.options import PAdjustMethod, check_option
 #: A row of an ``Estimates`` table: its position, a mapping of column values that picks
 #: exactly one row (e.g. ``{"country": "KR", "level": "ally"}``), or a vector of
 #: coefficients over all rows (a linear combination of them).
-Selector = int | Mapping[str, Any] | np.ndarray
+Selector = int | Mapping[str, object] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,9 @@ def difference(
     row1: Selector,
     e2: Estimates | None = None,
     row2: Selector | None = None,
-    level: float = 0.95,
+    confidence: float = CONFIDENCE,
+    *,
+    level: float | None = None,
 ) -> Difference:
     """Difference ``row1 of e1 - row2 of e2`` with a normal (z) interval and test.
 
@@ -134,11 +141,12 @@ def difference(
     """
     if row2 is None:
         raise EstimationError("difference needs a second row (row2)")
+    conf = confidence_level(confidence, level, EstimationError, "difference", "level")
     same = e2 is None or e2 is e1
     if same:
         c1, c2 = select(e1, row1), select(e1, row2)
         theta = e1.table.get_column("estimate").to_numpy()
-        res = linear_contrast(theta, e1.vcov(), c1 - c2, level)
+        res = linear_contrast(theta, e1.vcov(), c1 - c2, conf)
         return Difference(
             res.estimate, res.se, res.ci_low, res.ci_high, res.p_value,
             float(c1 @ theta), float(c2 @ theta), independent=False,
@@ -153,7 +161,7 @@ def difference(
     est1, var1 = _one(e1, row1)
     est2, var2 = _one(e2, row2)
     theta = np.array([est1, est2])
-    res = linear_contrast(theta, np.diag([var1, var2]), np.array([1.0, -1.0]), level)
+    res = linear_contrast(theta, np.diag([var1, var2]), np.array([1.0, -1.0]), conf)
     return Difference(
         res.estimate, res.se, res.ci_low, res.ci_high, res.p_value, est1, est2,
         independent=True,
@@ -173,19 +181,22 @@ def _one(estimates: Estimates, selector: Selector) -> tuple[float, float]:
 
 def level_difference(
     estimates: Estimates,
-    first: Any,
-    second: Any,
-    where: Mapping[str, Any] | None = None,
-    level: float = 0.95,
+    first: object,
+    second: object,
+    where: Mapping[str, object] | None = None,
+    confidence: float = CONFIDENCE,
+    *,
+    level: float | None = None,
 ) -> Difference:
     """Difference between two levels of one question in one domain (e.g. the share who say
     "ally" minus the share who say "partner" in South Korea), with their covariance.
 
     ``where`` picks the domain and variable (e.g. ``{"country": "KR"}``).
     """
-    base = dict(where or {})
+    conf = confidence_level(confidence, level, EstimationError, "level_difference", "level")
+    base: dict[str, object] = dict(where or {})
     return difference(
-        estimates, {**base, "level": first}, estimates, {**base, "level": second}, level=level
+        estimates, {**base, "level": first}, estimates, {**base, "level": second}, conf
     )
 
 
@@ -222,7 +233,7 @@ def _derived(
     )
 
 
-def net(estimates: Estimates, nets: Mapping[str, Sequence[Any]]) -> Estimates:
+def net(estimates: Estimates, nets: Mapping[str, Sequence[object]]) -> Estimates:
     """Add nets — sums of levels, e.g. ``{"ally_or_partner": ["ally", "partner"]}`` — as
     new levels in every domain, with standard errors from the covariance of the levels.
 
@@ -271,10 +282,10 @@ def net(estimates: Estimates, nets: Mapping[str, Sequence[Any]]) -> Estimates:
 def region(
     estimates: Estimates,
     over: str,
-    members: Sequence[Any],
+    members: Sequence[object],
     name: str,
-    rule: Literal["mean", "population"] = "mean",
-    weights: Mapping[Any, float] | None = None,
+    rule: RegionCombineRule = "mean",
+    weights: MemberWeights | None = None,
 ) -> Estimates:
     """Add a region (e.g. "EU") combining the rows of ``members`` of the by-column
     ``over`` — their simple mean (each member counts equally, ``rule="mean"``) or a
@@ -283,8 +294,7 @@ def region(
     covariance between them and the region, so a country can be compared with a region
     that contains it (:func:`difference`).
     """
-    if rule not in ("mean", "population"):
-        raise EstimationError(f"rule={rule!r} is not one of 'mean', 'population'")
+    rule = check_option(rule, RegionCombineRule, "rule", EstimationError)
     combined = estimates.combine(over, members, name, rule=rule, weights=weights)
     assert combined.coefficients is not None
     keys = combined.table.select([*estimates.by, "variable", "level"])
@@ -297,7 +307,9 @@ def pairwise_differences(
     estimates: Estimates,
     over: str,
     adjust: PAdjustMethod = "holm",
-    level: float = 0.95,
+    confidence: float = CONFIDENCE,
+    *,
+    level: float | None = None,
 ) -> pl.DataFrame:
     """Every pair of values of the by-column ``over`` compared within each combination of
     the other columns (and variable and level): the column-proportion tests of a banner
@@ -307,14 +319,16 @@ def pairwise_differences(
     ``second`` (the two values of ``over``, in table order), ``estimate_first``,
     ``estimate_second``, ``difference`` (first - second), ``se``, ``ci_low``, ``ci_high``,
     ``p_value`` and ``p_adjusted`` — adjusted by ``adjust`` (:func:`adjust_pvalues`)
-    within each group, i.e. over the pairs of one row of the banner.
+    within each group, i.e. over the pairs of one row of the banner. Intervals are at
+    ``confidence`` (``level=`` is its deprecated spelling).
     """
     if over not in estimates.by:
         raise EstimationError(
             f"pairwise over {over!r}: it is not a by-column of these estimates "
             f"({', '.join(estimates.by) or 'none'}){did_you_mean(over, estimates.by)}"
         )
-    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
+    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)
+    conf = confidence_level(confidence, level, EstimationError, "pairwise_differences", "level")
     table = estimates.table
     theta = table.get_column("estimate").to_numpy()
     v = estimates.vcov()
@@ -337,7 +351,7 @@ def pairwise_differences(
     g_of = np.concatenate(gid) if gid else np.zeros(0, dtype=np.int64)
     diff = theta[a] - theta[b]
     se = np.sqrt(np.maximum(v[a, a] + v[b, b] - 2 * v[a, b], 0.0))
-    low, high = wald_interval(diff, se, level)
+    low, high = wald_interval(diff, se, conf)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(se > 0, 2 * stats.norm.sf(np.abs(diff) / se), np.nan)
     p_adj = np.full(p.size, np.nan)
@@ -379,7 +393,7 @@ def adjust_pvalues(p: Sequence[float] | np.ndarray, method: PAdjustMethod = "hol
     >>> adjust_pvalues([0.01, 0.04, 0.03], "holm").round(2).tolist()
     [0.03, 0.06, 0.06]
     """
-    method = check_option(method, PAdjustMethod, "method", EstimationError)  # type: ignore[assignment]
+    method = check_option(method, PAdjustMethod, "method", EstimationError)
     p = np.asarray(p, dtype=float)
     if np.any((p < 0) | (p > 1)):
         raise EstimationError("p-values must lie between 0 and 1")

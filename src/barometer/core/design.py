@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import abc
+import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import polars as pl
 
 from barometer.core import estimators
 from barometer.core._frame import as_list, check_columns, dense_codes, encode, first_rows, to_polars
+from barometer.core._protocols import DesignCache, FloatArray, TableLike, Targets
+from barometer.core.variance import linearisation as lin
 from barometer.core.variance.steps import CalibrationStep
-from barometer.errors import DesignError
+from barometer.errors import DesignError, EstimationError
 from barometer.options import (
+    CONFIDENCE,
+    CalibrationMethod,
     ChisqStatistic,
     CIMethod,
     LonelyPSU,
     ReplicateType,
     check_option,
+    confidence_level,
 )
 
 if TYPE_CHECKING:
     from barometer.core.chisq import ChisqTest
     from barometer.core.estimates import Estimates
+    from barometer.core.estimators import RatioFamily
+    from barometer.core.weighting.diagnostics import WeightSummary
+    from barometer.core.weighting.spec import WeightingInfo
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,11 +159,12 @@ def _structure(
 ) -> Structure:
     n = frame.height
     ids = _integer_ids(frame, strata, psu) if strata is not None and psu is not None else None
+    rows: Callable[[], tuple[np.ndarray, np.ndarray]]
     if ids is not None:
         labels, psu_stratum, rows = ids
         n_strata = labels.height
-        if not nest or fpc is not None:
-            _check_nesting(frame, strata, psu, nest, rows()[0], labels)  # type: ignore[arg-type]
+        if psu is not None and (not nest or fpc is not None):
+            _check_nesting(frame, strata, psu, nest, rows()[0], labels)
     else:
         if strata is not None:
             st = encode(frame, [strata])
@@ -163,11 +174,15 @@ def _structure(
         n_strata = int(h_code.max()) + 1 if n else 1
         psu_code, psu_stratum = _number_psus(frame, strata, psu, nest, h_code, n_strata, labels)
         # the codes are at hand here: a callable that just returns them
-        rows = functools.partial(tuple, (h_code, psu_code))  # type: ignore[assignment]
+        codes = (h_code, psu_code)
+
+        def rows() -> tuple[np.ndarray, np.ndarray]:
+            return codes
+
     n_psu = np.bincount(psu_stratum, minlength=n_strata)
     f = np.ones(n_strata)
     if fpc is not None:
-        f = _fpc_factor(frame, fpc, strata, rows()[0], n_psu)
+        f = fpc_factor(frame, fpc, strata, rows()[0], n_psu)
     lonely = n_psu == 1
     scale = np.where(lonely, f, f * n_psu / np.maximum(n_psu - 1, 1))
     if lonely.any() and lonely_psu == "fail":
@@ -247,7 +262,7 @@ def _check_nesting(
         )
 
 
-def _fpc_factor(
+def fpc_factor(
     frame: pl.DataFrame, fpc: str, strata: str | None, h_code: np.ndarray, n_psu: np.ndarray
 ) -> np.ndarray:
     """``f_h = (N_h - n_h) / N_h`` per stratum from a population-size or fraction column.
@@ -282,44 +297,73 @@ def _fpc_factor(
             f"fpc column {fpc!r} gives a population size smaller than the number of sampled "
             f"PSUs in {int(small.sum())} strata"
         )
-    return (first - n_psu) / first
+    out: FloatArray = (first - n_psu) / first
+    return out
 
 
-class _Estimating:
-    """The estimator methods, shared by linearisation and replicate designs."""
+class _Estimating(abc.ABC):
+    """The estimator methods, shared by linearisation and replicate designs; each kind
+    supplies what ``SurveyDesign`` asks of it beyond these."""
 
     data: pl.DataFrame
-    weights: np.ndarray
+    weights: FloatArray
     calibration: tuple[CalibrationStep, ...]
-    weighting: Any
+    weighting: WeightingInfo | None
+    cache: DesignCache
 
-    def _bind(self, data: Any, weights: str | None) -> pl.DataFrame:
+    @property
+    @abc.abstractmethod
+    def structure(self) -> Structure | None:
+        """The sampling structure (None: a replicate design)."""
+
+    @property
+    @abc.abstractmethod
+    def replicate_weights(self) -> FloatArray | None:
+        """The replicate weights (None: a linearisation design)."""
+
+    @property
+    @abc.abstractmethod
+    def degf(self) -> int:
+        """Design degrees of freedom (R ``degf``)."""
+
+    @abc.abstractmethod
+    def variance(self, family: RatioFamily, full: bool) -> FloatArray:
+        """Variances (``full``: covariance) of a family of ratio estimates."""
+
+    def _bind(self, data: TableLike, weights: str | None) -> pl.DataFrame:
         """Convert the table once, at the door, and read and check its weights."""
         frame = to_polars(data)
         if frame.height == 0:
             raise DesignError("data has no rows")
-        self.data = frame
-        self.weights = _weights(frame, weights)
-        self.weights.setflags(write=False)
+        w = _weights(frame, weights)
+        w.setflags(write=False)
+        self._start(frame, w)
         return frame
 
-    def _calibrated(
+    def _start(self, frame: pl.DataFrame, weights: FloatArray) -> None:
+        self.data = frame
+        self.weights = weights
+        self.calibration = ()
+        self.weighting = None
+        self.cache = DesignCache()
+
+    def with_weights(
         self,
-        new_weights: np.ndarray,
+        weights: FloatArray,
         step: CalibrationStep,
-        info: Any = None,
-        replicate_weights: np.ndarray | None = None,
-    ) -> Any:
-        """A new design of the same kind with the same sample, ``new_weights`` and ``step``
+        info: WeightingInfo | None = None,
+        replicate_weights: FloatArray | None = None,
+    ) -> Self:
+        """A new design of the same kind with the same sample, ``weights`` and ``step``
         added to its calibration record (what the variance residualises on). The new
-        design owns ``new_weights`` (made read-only): weighting passes a fresh array."""
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        w = np.asarray(new_weights, dtype=float)
+        design owns ``weights`` (made read-only): weighting passes a fresh array."""
+        new = copy.copy(self)
+        w = np.asarray(weights, dtype=float)
         w.setflags(write=False)
         new.weights = w
         new.calibration = (*self.calibration, step)
         new.weighting = info
+        new.cache = self.cache.for_new_weights()
         return new
 
     @property
@@ -370,9 +414,11 @@ class _Estimating:
         self,
         variable: str,
         by: str | Sequence[str] | None = None,
-        level: Any = None,
+        level: object = None,
         ci: CIMethod = "wald",
-        level_ci: float = 0.95,
+        confidence: float = CONFIDENCE,
+        *,
+        level_ci: float | None = None,
     ) -> Estimates:
         """Share of every level of ``variable`` (or of one ``level``), with intervals.
 
@@ -382,7 +428,7 @@ class _Estimating:
         ``"asin"``, ``"beta"`` (Korn-Graubard), ``"mean"``, ``"xlogit"``, which use a t
         quantile with the domain's design degrees of freedom; ``"wilson"`` is the Wilson
         score interval on the effective sample size (not in R ``survey`` 4.1).
-        ``level_ci`` is the confidence level.
+        ``confidence`` is the confidence level (``level_ci=`` is its deprecated spelling).
 
         Examples
         --------
@@ -391,28 +437,37 @@ class _Estimating:
         >>> bm.Design(df, weights="w").proportion("q").to_polars()["estimate"].to_list()
         [0.75, 0.25]
         """
-        ci = check_option(ci, CIMethod, "ci", DesignError)  # type: ignore[assignment]
-        return estimators.proportion(self, variable, as_list(by), level, ci, level_ci)
+        ci = check_option(ci, CIMethod, "ci", DesignError)
+        conf = confidence_level(confidence, level_ci, DesignError, "proportion")
+        return estimators.proportion(self, variable, as_list(by), level, ci, conf)
 
     def quantile(
         self,
         variable: str,
         probs: float | Sequence[float],
         by: str | Sequence[str] | None = None,
-        level_ci: float = 0.95,
+        confidence: float = CONFIDENCE,
+        *,
+        level_ci: float | None = None,
     ) -> Estimates:
-        """Quantiles with Woodruff intervals (R ``svyquantile``, ``qrule='math'``)."""
+        """Quantiles with Woodruff intervals at level ``confidence`` (R ``svyquantile``,
+        ``qrule='math'``); ``level_ci=`` is the deprecated spelling of ``confidence``."""
         from barometer.core.quantiles import quantile
 
-        p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type]
-        return quantile(self, variable, p, as_list(by), level_ci)
+        conf = confidence_level(confidence, level_ci, EstimationError, "quantile")
+        p = (
+            [float(probs)]
+            if isinstance(probs, int | float | np.number)
+            else [float(x) for x in probs]
+        )
+        return quantile(self, variable, p, as_list(by), conf)
 
     def chisq(
         self,
         a: str,
         b: str,
         statistic: ChisqStatistic = "F",
-        where: Mapping[str, Any] | None = None,
+        where: Mapping[str, object] | None = None,
     ) -> ChisqTest:
         """Rao-Scott test of independence of two categorical variables (R ``svychisq``);
         ``where`` (e.g. ``{"country": "DE"}``) tests within a domain, as R on ``subset()``."""
@@ -423,38 +478,45 @@ class _Estimating:
     # weighting: thin delegations to barometer.core.weighting
     def rake(
         self,
-        margins: Mapping[Any, Any],
+        margins: Targets,
         by: str | None = None,
         tol: float = 1e-10,
         max_iter: int = 100,
         cap: float | None = None,
-        **kwargs: Any,
-    ) -> Any:
+        floor: float | None = None,
+    ) -> Self:
         """Rake to marginal totals by iterative proportional fitting; see ``weighting.rake``."""
         from barometer.core import weighting
 
-        return weighting.rake(self, margins, by=by, tol=tol, max_iter=max_iter, cap=cap, **kwargs)
+        return weighting.rake(
+            self, margins, by=by, tol=tol, max_iter=max_iter, cap=cap, floor=floor
+        )
 
     def calibrate(
         self,
-        margins: Mapping[Any, Any],
-        method: str = "linear",
+        margins: Targets,
+        method: CalibrationMethod = "linear",
         bounds: tuple[float, float] | None = None,
-        **kwargs: Any,
-    ) -> Any:
+        tol: float = 1e-10,
+        max_iter: int = 100,
+    ) -> Self:
         """Generalised regression calibration; see ``weighting.calibrate``."""
         from barometer.core import weighting
 
-        return weighting.calibrate(self, margins, method=method, bounds=bounds, **kwargs)
+        return weighting.calibrate(
+            self, margins, method=method, bounds=bounds, tol=tol, max_iter=max_iter
+        )
 
-    def poststratify(self, variables: str | Sequence[str], table: Any, **kwargs: Any) -> Any:
+    def poststratify(
+        self, variables: str | Sequence[str], table: Targets, partial: bool = False
+    ) -> Self:
         """Post-stratification to a cell table (R ``postStratify``; ``partial=True`` lets
         cells without respondents go); see ``weighting.poststratify``."""
         from barometer.core import weighting
 
-        return weighting.poststratify(self, variables, table, **kwargs)
+        return weighting.poststratify(self, variables, table, partial=partial)
 
-    def weight_summary(self) -> Any:
+    def weight_summary(self) -> WeightSummary:
         """Weighting diagnostics: effective sample size, design effect, margins."""
         from barometer.core import weighting
 
@@ -502,7 +564,7 @@ class Design(_Estimating):
     """
 
     # --- backends: a DuckDB relation or Parquet files are estimated where they live -------
-    def __new__(cls, data: Any = None, *args: Any, **kwargs: Any) -> Design:
+    def __new__(cls, data: object = None, *args: object, **kwargs: object) -> Design:
         from barometer.core.backends import is_external
 
         if cls is Design and is_external(data):
@@ -515,7 +577,7 @@ class Design(_Estimating):
 
     def __init__(
         self,
-        data: Any,
+        data: TableLike,
         weights: str | None = None,
         strata: str | None = None,
         psu: str | None = None,
@@ -523,15 +585,13 @@ class Design(_Estimating):
         nest: bool = True,
         lonely_psu: LonelyPSU = "fail",
     ) -> None:
-        lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)  # type: ignore[assignment]
+        lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)
         frame = self._bind(data, weights)
         _check_layout(frame, strata, psu, fpc)
         self._layout = (strata, psu, fpc, nest, lonely_psu)
         if fpc is not None or (not nest and strata is not None and psu is not None):
             self.structure  # noqa: B018 - fpc and nesting are checked now (see the class doc)
-        self.calibration: tuple[CalibrationStep, ...] = ()
-        self.weighting: Any = None
-        self.spec = {
+        self.spec: dict[str, str | bool | None] = {
             "weights": weights,
             "strata": strata,
             "psu": psu,
@@ -560,13 +620,24 @@ class Design(_Estimating):
         """Design degrees of freedom: PSUs minus strata (R ``degf``)."""
         return self.structure.n_psus - self.structure.n_strata
 
+    @property
+    def replicate_weights(self) -> None:
+        """None: a linearisation design has no replicate weights (see ``SurveyDesign``)."""
+        return None
+
+    def variance(self, family: RatioFamily, full: bool) -> FloatArray:
+        """Taylor-linearisation variances of a family of ratio estimates (R ``svyrecvar``;
+        see ``variance.linearisation``), calibration residuals included."""
+        s2, s1 = estimators.linearised_sums(family, full)
+        return lin.combine(s2, s1, self.structure, estimators.strata_present(family))
+
     def to_replicates(
         self, type: ReplicateType = "jk1", replicates: int | None = None, seed: int | None = None
     ) -> ReplicateDesign:
         """Replicate weights for this design, as R ``as.svrepdesign``; see ``replicates``."""
         from barometer.core.replication.weights import to_replicates
 
-        type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
+        type = check_option(type, ReplicateType, "type", DesignError)
         return to_replicates(self, type, replicates, seed)
 
 
@@ -583,7 +654,7 @@ class ReplicateDesign(_Estimating):
     """
 
     # --- backends: a DuckDB relation or Parquet files are estimated where they live -------
-    def __new__(cls, data: Any = None, *args: Any, **kwargs: Any) -> ReplicateDesign:
+    def __new__(cls, data: object = None, *args: object, **kwargs: object) -> ReplicateDesign:
         from barometer.core.backends import is_external
 
         if cls is ReplicateDesign and is_external(data):
@@ -593,10 +664,19 @@ class ReplicateDesign(_Estimating):
         return super().__new__(cls)
 
     # --------------------------------------------------------------------------------------
+    type: ReplicateType
+    scale: float
+    rscales: FloatArray
+    mse: bool
+    # the replicate weights are held as the user's columns (``_frame``, summed in polars)
+    # or as an array (built or re-weighted here); ``_unchecked``: values not yet checked
+    _frame: pl.DataFrame | None
+    _array: FloatArray | None
+    _unchecked: bool
 
     def __init__(
         self,
-        data: Any,
+        data: TableLike,
         weights: str | None,
         replicates: str | Sequence[str],
         type: ReplicateType,
@@ -607,7 +687,7 @@ class ReplicateDesign(_Estimating):
     ) -> None:
         from barometer.core.replication.weights import replicate_setup
 
-        type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
+        type = check_option(type, ReplicateType, "type", DesignError)
         frame = self._bind(data, weights)
         setup = replicate_setup(frame, replicates, type, rscales, scale, rho, check=False)
         self.replicate_frame = setup.weights
@@ -616,14 +696,38 @@ class ReplicateDesign(_Estimating):
         self.scale = setup.scale
         self.rscales = setup.rscales
         self.mse = bool(mse)
-        self.calibration: tuple[CalibrationStep, ...] = ()
-        self.weighting: Any = None
+
+    @classmethod
+    def from_arrays(
+        cls,
+        data: pl.DataFrame,
+        weights: FloatArray,
+        replicate_weights: FloatArray,
+        type: ReplicateType,
+        scale: float,
+        rscales: FloatArray,
+    ) -> ReplicateDesign:
+        """A replicate design from replicate weights built here (``to_replicates``): the
+        table and weights as the design they came from, ``mse=False``."""
+        new = cls.__new__(cls)
+        new._start(data, weights)
+        new.replicate_weights = np.ascontiguousarray(replicate_weights)
+        new.type = type
+        new.scale = float(scale)
+        new.rscales = np.asarray(rscales, dtype=float)
+        new.mse = False
+        return new
 
     def __repr__(self) -> str:
         return (
             f"ReplicateDesign({self.n} rows, {len(self.rscales)} "
             f"{self.type} replicates, scale={self.scale:.6g})"
         )
+
+    @property
+    def structure(self) -> None:
+        """None: a replicate design's variances come from its replicate weights."""
+        return None
 
     @property
     def replicate_frame(self) -> pl.DataFrame:
@@ -633,10 +737,8 @@ class ReplicateDesign(_Estimating):
             self._frame = pl.DataFrame(
                 self._array, schema=[f"r{i}" for i in range(self._array.shape[1])]
             )
-        elif self.__dict__.get("_unchecked"):
-            from barometer.core.replication.weights import mark_checked
-
-            mark_checked(self, None)
+        elif self._unchecked:
+            self.mark_checked(None)
         return self._frame
 
     @replicate_frame.setter
@@ -644,16 +746,37 @@ class ReplicateDesign(_Estimating):
         self._frame, self._array, self._unchecked = frame, None, False
 
     @property
-    def replicate_weights(self) -> np.ndarray:
+    def replicate_weights(self) -> FloatArray:
         """The replicate weights as an n x R array (row order; formed on first use)."""
         if self._array is None:
-            self._array = np.ascontiguousarray(self.replicate_frame.to_numpy())
+            self._array = np.ascontiguousarray(self.replicate_frame.to_numpy(), dtype=float)
             self._array.setflags(write=False)
         return self._array
 
     @replicate_weights.setter
-    def replicate_weights(self, weights: np.ndarray) -> None:
+    def replicate_weights(self, weights: FloatArray) -> None:
         self._array, self._frame, self._unchecked = np.asarray(weights, dtype=float), None, False
+
+    @property
+    def replicate_array(self) -> FloatArray | None:
+        """The replicate weights if they are held as an array (built or re-weighted here),
+        None while they are the user's columns (which the variance sums in polars)."""
+        return self._array
+
+    def unchecked_frame(self) -> pl.DataFrame | None:
+        """The replicate columns if their values (NaN, negative weights) are still to be
+        checked — by the first pass that reads them, which then calls ``mark_checked`` —
+        else None."""
+        return self._frame if self._unchecked else None
+
+    def mark_checked(self, lows: FloatArray | None) -> None:
+        """Check the values of ``unchecked_frame()`` (``replication.weights.check_values``;
+        ``lows``: the columns' smallest values, if a pass has found them) and record it."""
+        from barometer.core.replication.weights import check_values
+
+        assert self._frame is not None
+        check_values(self._frame, lows)
+        self._unchecked = False
 
     @property
     def degf(self) -> int:
@@ -661,16 +784,23 @@ class ReplicateDesign(_Estimating):
         replicate weights minus one."""
         return int(np.linalg.matrix_rank(self.replicate_weights)) - 1
 
-    def _calibrated(
+    def variance(self, family: RatioFamily, full: bool) -> FloatArray:
+        """Replication variances of a family of ratio estimates (R ``svrVar``; see
+        ``variance.replicate``)."""
+        from barometer.core.variance.replicate import replicate_variance
+
+        return replicate_variance(self, family, full)
+
+    def with_weights(
         self,
-        new_weights: np.ndarray,
+        weights: FloatArray,
         step: CalibrationStep,
-        info: Any = None,
-        replicate_weights: np.ndarray | None = None,
-    ) -> Any:
+        info: WeightingInfo | None = None,
+        replicate_weights: FloatArray | None = None,
+    ) -> Self:
         if replicate_weights is None:
             raise DesignError("a calibrated replicate design needs re-calibrated replicates")
-        new = super()._calibrated(new_weights, step, info)
+        new = super().with_weights(weights, step, info)
         new.replicate_weights = np.asarray(replicate_weights, dtype=float)
         return new
 

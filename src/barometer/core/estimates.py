@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
+from barometer.options import CONFIDENCE, CombineRule, check_option, confidence_level
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from barometer.core.estimators import RatioFamily
 
 COLUMNS = ("variable", "level", "estimate", "se", "ci_low", "ci_high", "n", "deff")
-CombineRule = Literal["mean", "population", "median"]
+#: Population weights of ``Estimates.combine``: one per member, keyed by its value.
+MemberWeights = Mapping[str, float] | Mapping[int, float]
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,7 +35,7 @@ class Estimates:
     table: pl.DataFrame
     by: tuple[str, ...] = ()
     statistic: str = ""
-    families: tuple[Any, ...] = field(default=(), repr=False)
+    families: tuple[RatioFamily, ...] = field(default=(), repr=False)
     rows: np.ndarray | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
     #: Derived estimates (regions, nets, contrasts) are ``coefficients @ source``; their
@@ -40,11 +47,11 @@ class Estimates:
         """The estimates as a polars DataFrame."""
         return self.table
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self) -> pd.DataFrame:
         """The estimates as a pandas DataFrame."""
         return self.table.to_pandas()
 
-    def to_dicts(self) -> list[dict[str, Any]]:
+    def to_dicts(self) -> list[dict[str, object]]:
         """The estimates as a list of records."""
         return self.table.to_dicts()
 
@@ -81,7 +88,8 @@ class Estimates:
         if self.source is not None:
             c = self.coefficients
             assert c is not None
-            return c @ self.source.vcov() @ c.T
+            derived: np.ndarray = c @ self.source.vcov() @ c.T
+            return derived
         if not self.families:
             raise EstimationError(
                 f"these {self.statistic or ''} estimates carry no covariance matrix "
@@ -97,9 +105,15 @@ class Estimates:
         return v
 
     def contrast(
-        self, coefficients: Sequence[float] | Mapping[int, float] | np.ndarray, level: float = 0.95
+        self,
+        coefficients: Sequence[float] | Mapping[int, float] | np.ndarray,
+        confidence: float = CONFIDENCE,
+        *,
+        level: float | None = None,
     ) -> Contrast:
-        """A linear combination ``sum_k c_k theta_k`` with its SE (R ``svycontrast``)."""
+        """A linear combination ``sum_k c_k theta_k`` with its SE (R ``svycontrast``) and
+        normal interval at ``confidence`` (``level=`` is its deprecated spelling)."""
+        conf = confidence_level(confidence, level, EstimationError, "contrast", "level")
         c = np.zeros(self.table.height)
         if isinstance(coefficients, Mapping):
             for k, v in coefficients.items():
@@ -110,16 +124,18 @@ class Estimates:
                 raise EstimationError(
                     f"contrast needs {self.table.height} coefficients (one per row), not {c.size}"
                 )
-        return linear_contrast(self.table.get_column("estimate").to_numpy(), self.vcov(), c, level)
+        return linear_contrast(self.table.get_column("estimate").to_numpy(), self.vcov(), c, conf)
 
     def combine(
         self,
         over: str,
-        members: Sequence[Any],
+        members: Sequence[object],
         name: str,
         rule: CombineRule = "mean",
-        weights: Mapping[Any, float] | None = None,
-        level: float = 0.95,
+        weights: MemberWeights | None = None,
+        confidence: float = CONFIDENCE,
+        *,
+        level: float | None = None,
     ) -> Estimates:
         """Combine the rows of ``members`` (values of the by-column ``over``) into one
         group ``name``, within every combination of the other columns.
@@ -131,7 +147,8 @@ class Estimates:
         ranking, an approximation. The combined rows are linear combinations of these rows,
         so their covariance (``vcov()``) follows from this table's, whether the members are
         independent samples or domains of one design. A column ``members`` lists who is
-        behind each figure; ``n`` is the members' summed base.
+        behind each figure; ``n`` is the members' summed base. Intervals are normal, at
+        ``confidence`` (``level=`` is its deprecated spelling).
         """
         from barometer.core.intervals import wald_interval
 
@@ -140,8 +157,8 @@ class Estimates:
                 f"combine over {over!r}: it is not a by-column of these estimates "
                 f"({', '.join(self.by) or 'none'}){did_you_mean(over, self.by)}"
             )
-        if rule not in ("mean", "population", "median"):
-            raise EstimationError(f"rule={rule!r} is not one of 'mean', 'population', 'median'")
+        rule = check_option(rule, CombineRule, "rule", EstimationError)
+        conf = confidence_level(confidence, level, EstimationError, "combine", "level")
         wanted = [str(m) for m in members]
         table = self.table.with_columns(_who=pl.col(over).cast(pl.String))
         known = set(table.get_column("_who").to_list())
@@ -151,10 +168,11 @@ class Estimates:
                 f"{name}: member {absent[0]!r} does not occur in column {over!r}"
                 f"{did_you_mean(absent[0], known)}"
             )
+        if rule == "population" and weights is None:
+            raise EstimationError("rule='population' needs weights (e.g. adult population)")
+        pop: dict[object, float] = {} if weights is None else dict(weights.items())
         if rule == "population":
-            if weights is None:
-                raise EstimationError("rule='population' needs weights (e.g. adult population)")
-            lacking = [m for m in members if m not in weights]
+            lacking = [m for m in members if m not in pop]
             if lacking:
                 raise EstimationError(f"{name}: no population weight for member {lacking[0]!r}")
         others = [c for c in self.by if c != over] + ["variable", "level"]
@@ -166,7 +184,7 @@ class Estimates:
         )
         theta = self.table.get_column("estimate").to_numpy()
         coef = np.zeros((grouped.height, theta.size))
-        share = {str(m): float(weights[m]) for m in members} if rule == "population" else {}
+        share = {str(m): float(pop[m]) for m in members} if rule == "population" else {}
         for g, (rows, who) in enumerate(
             zip(
                 grouped.get_column("_row").to_list(),
@@ -189,7 +207,7 @@ class Estimates:
                     coef[g, order[mid - 1 : mid + 1]] = 0.5
         est = coef @ theta
         se = np.sqrt(np.maximum(np.einsum("ik,kl,il->i", coef, self.vcov(), coef), 0.0))
-        low, high = wald_interval(est, se, level)
+        low, high = wald_interval(est, se, conf)
         out = grouped.select(
             *[
                 pl.lit(name).alias(over) if c == over else pl.col(c)
@@ -228,7 +246,7 @@ class Contrast:
 
 
 def linear_contrast(
-    theta: np.ndarray, vcov: np.ndarray, c: np.ndarray, level: float = 0.95
+    theta: np.ndarray, vcov: np.ndarray, c: np.ndarray, confidence: float = CONFIDENCE
 ) -> Contrast:
     """``c' theta`` with variance ``c' V c`` (R ``svycontrast``); normal interval and test."""
     from scipy import stats
@@ -237,6 +255,6 @@ def linear_contrast(
 
     est = float(c @ theta)
     se = float(np.sqrt(max(float(c @ vcov @ c), 0.0)))
-    lo, hi = wald_interval(np.array([est]), np.array([se]), level)
+    lo, hi = wald_interval(np.array([est]), np.array([se]), confidence)
     p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan")
     return Contrast(est, se, float(lo[0]), float(hi[0]), p)

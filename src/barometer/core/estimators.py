@@ -12,17 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 from barometer.core import reduce
+from barometer.core._protocols import FloatArray, IntArray, SurveyDesign
 from barometer.core.estimates import Estimates
 from barometer.core.intervals import proportion_interval, wald_interval
 from barometer.core.reduce import Variable
 from barometer.core.variance import calibrated
 from barometer.core.variance import linearisation as lin
+from barometer.options import CIMethod
+
+if TYPE_CHECKING:
+    from barometer.core.design import Structure
 
 #: Column-block size (in cells of n x K) for the dense calibrated path, to bound memory.
 _DENSE_CELLS = 20_000_000
@@ -32,7 +38,7 @@ _DENSE_CELLS = 20_000_000
 class RatioFamily:
     """K = D x L ratio estimates of one variable, and what their variances need."""
 
-    design: object
+    design: SurveyDesign
     var: Variable
     domains: np.ndarray  # (n,) domain code of every row (-1: outside every domain)
     n_domains: int
@@ -43,7 +49,7 @@ class RatioFamily:
     #: what the variances need, once computed: the sums by (domain, PSU) pair
     #: (``pairs``), the full covariance matrix (``vcov``: estimates derived from this
     #: family — subsets, regions, nets — all ask for it), ``dom``
-    cache: dict = field(default_factory=dict, repr=False)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n_levels(self) -> int:
@@ -54,16 +60,17 @@ class RatioFamily:
         """(n,) domain code of the rows where the variable is observed, else -1."""
         if "dom" not in self.cache:
             self.cache["dom"] = reduce.domain_codes(self.domains, self.var)
-        return self.cache["dom"]
+        dom: IntArray = self.cache["dom"]
+        return dom
 
     def influence(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Influence values (n x L) of each row for its own domain's L estimates."""
-        w = self.design.weights  # type: ignore[attr-defined]
+        w = self.design.weights
         d = self.dom
         inside = d >= 0
         dd = np.where(inside, d, 0)
         if self.var.categorical:
-            y = (self.var.codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)  # type: ignore[index]
+            y = (self.var.level_codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
         else:
             y = self.var.filled[:, None]
         if self.ratio:
@@ -71,27 +78,39 @@ class RatioFamily:
         else:
             z = w[:, None] * y
         z[~inside] = 0.0
-        return z
+        out: FloatArray = z
+        return out
 
 
-def _clustered(design: object) -> bool:
-    """A linearisation design with PSUs (not one row each): sums by (domain, PSU) pair."""
-    s = getattr(design, "structure", None)
-    return s is not None and not s.element
+def _structure(design: SurveyDesign) -> Structure:
+    """The structure of a linearisation design (the linearised sums run on no other)."""
+    s = design.structure
+    assert s is not None, "linearised sums need a linearisation design"
+    return s
 
 
-def _family(
-    design: object,
+def clusters(design: SurveyDesign) -> Structure | None:
+    """The structure of a linearisation design with PSUs (not one row each), whose
+    estimates sum by (domain, PSU) pair; None for other designs."""
+    s = design.structure
+    return s if s is not None and not s.element else None
+
+
+def family(
+    design: SurveyDesign,
     var: Variable,
-    dom_coding_codes: np.ndarray,
+    dom_coding_codes: IntArray,
     n_domains: int,
     ratio: bool,
 ) -> RatioFamily:
-    w = design.weights  # type: ignore[attr-defined]
-    if _clustered(design):
-        pairs = reduce.make_pairs(dom_coding_codes, n_domains, design.structure)  # type: ignore[attr-defined]
+    """The ratio (``ratio=True``: mean, proportion) or total estimates of ``var`` in the
+    domains coded ``dom_coding_codes`` (-1: outside every domain), by the one grouped pass."""
+    w = design.weights
+    s = clusters(design)
+    if s is not None:
+        pairs = reduce.make_pairs(dom_coding_codes, n_domains, s)
         sums = reduce.pair_sums(var, pairs, dom_coding_codes, w)
-        return _pair_family(design, sums, pairs, dom_coding_codes, ratio)
+        return pair_family(design, sums, pairs, dom_coding_codes, ratio)
     dom = reduce.domain_codes(dom_coding_codes, var)
     cells, n_levels = reduce.cell_codes(dom, var)
     n_cells = n_domains * n_levels
@@ -104,12 +123,16 @@ def _family(
     count = reduce.sums(cells, n_cells).reshape(n_domains, n_levels).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-    cache = {"dom": dom}
+    cache: dict[str, Any] = {"dom": dom}
     return RatioFamily(design, var, dom_coding_codes, n_domains, ratio, theta, denom, count, cache)
 
 
-def _pair_family(
-    design: object, sums: reduce.PairSums, pairs: reduce.PsuPairs, domains: np.ndarray, ratio: bool
+def pair_family(
+    design: SurveyDesign,
+    sums: reduce.PairSums,
+    pairs: reduce.PsuPairs,
+    domains: np.ndarray,
+    ratio: bool,
 ) -> RatioFamily:
     """The family from its sums by (domain, PSU) pair: each domain's total is the sum of its
     pairs (a contiguous block)."""
@@ -121,7 +144,7 @@ def _pair_family(
         num, denom = np.zeros((n_dom, n_lev)), np.zeros(n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-    cache = {"pairs": (pairs, sums)}
+    cache: dict[str, Any] = {"pairs": (pairs, sums)}
     return RatioFamily(
         design, sums.var, domains, n_dom, ratio, theta, denom, sums.count.copy(), cache
     )
@@ -130,11 +153,12 @@ def _pair_family(
 def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
     """S2 and S1 (see ``variance.linearisation``) of the family's K estimates."""
     design = fam.design
-    s = design.structure  # type: ignore[attr-defined]
+    s = _structure(design)
     own = fam.cache.get("linearised")  # an engine's sums, from moments (core/backends)
     if own is not None:
-        return own(full)  # type: ignore[no-any-return]
-    steps = design.calibration  # type: ignore[attr-defined]
+        sums: tuple[FloatArray, FloatArray] = own(full)
+        return sums
+    steps = design.calibration
     if not steps:
         if s.element:
             return _element_sums(fam, full, fam.influence())
@@ -170,7 +194,7 @@ def _pair_influence(fam: RatioFamily) -> tuple[reduce.PsuPairs, np.ndarray]:
 
 def _psu_totals(fam: RatioFamily) -> np.ndarray:
     """PSU totals of the influence values (K x P), from the pairs' totals."""
-    s = fam.design.structure  # type: ignore[attr-defined]
+    s = _structure(fam.design)
     pairs, z = _pair_influence(fam)
     zp = np.zeros((fam.n_domains, fam.n_levels, s.n_psus))
     zp[pairs.domain, :, pairs.psu] = z.T
@@ -180,7 +204,7 @@ def _psu_totals(fam: RatioFamily) -> np.ndarray:
 def _pair_sums(fam: RatioFamily) -> tuple[np.ndarray, np.ndarray]:
     """S2 (diagonal) and S1 straight from the pairs' influence totals: S2 sums
     ``scale_h Z^2`` over each domain's pairs, S1 over each (domain, stratum) block."""
-    s = fam.design.structure  # type: ignore[attr-defined]
+    s = _structure(fam.design)
     pairs, z = _pair_influence(fam)
     n_dom, n_lev = fam.n_domains, fam.n_levels
     if not pairs.size:
@@ -198,7 +222,7 @@ def _pair_sums(fam: RatioFamily) -> tuple[np.ndarray, np.ndarray]:
 
 def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row its own PSU: the sums straight from the rows' influence values ``z``."""
-    s = fam.design.structure  # type: ignore[attr-defined]
+    s = _structure(fam.design)
     scale, _ = lin.stratum_factors(s)
     n_levels = fam.n_levels
     inside = fam.dom >= 0
@@ -211,13 +235,14 @@ def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarr
     ).reshape(n_est, n_strata)
     sc = scale[h]
     if not full:
-        s2 = np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est)
-        return s2, s1
+        return np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est), s1
     # within a row only its own domain's levels are non-zero: L x L blocks per domain
+    blocks: FloatArray
     if fam.var.categorical:
         blocks = _indicator_blocks(fam, d, sc, inside)
     else:
-        blocks = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)[:, None, None]
+        squares = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)
+        blocks = squares.astype(float, copy=False)[:, None, None]
     s2 = np.zeros((n_est, n_est))
     for dd in range(fam.n_domains):
         sl = slice(dd * n_levels, (dd + 1) * n_levels)
@@ -231,8 +256,8 @@ def _indicator_blocks(
     """``sum_i s_i z_i z_i'`` per domain for level indicators, in closed form:
     with ``u_i = s_i w_i^2 / X_d^2`` (``s_i w_i^2`` for totals), ``A_dl = sum_{code=l} u``
     and ``B_d = sum u``, the block is ``diag(A) - A theta' - theta A' + B theta theta'``."""
-    w = fam.design.weights[inside]  # type: ignore[attr-defined]
-    codes = fam.var.codes[inside]  # type: ignore[index]
+    w = fam.design.weights[inside]
+    codes = fam.var.level_codes[inside]
     n_dom, n_lev = fam.n_domains, fam.n_levels
     u = sc * w * w
     if fam.ratio:
@@ -252,7 +277,7 @@ def _indicator_blocks(
 def _calibrated_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated designs: dense influence columns, residualised on the calibration steps."""
     design = fam.design
-    s = design.structure  # type: ignore[attr-defined]
+    s = _structure(design)
     n = s.n
     n_levels = fam.n_levels
     n_est = fam.n_domains * n_levels
@@ -273,7 +298,7 @@ def _calibrated_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarr
             dd, lv = divmod(int(k), n_levels)
             rows = inside & (fam.dom == dd)
             x[rows, j] = z[rows, lv]
-        x = lin.apply_steps(x, design.calibration)  # type: ignore[attr-defined]
+        x = lin.apply_steps(x, design.calibration)
         if s.element:
             sc = scale[s.strata]
             out_s1[ks] = np.asarray(onehot @ x).T
@@ -303,10 +328,10 @@ def _calibrated_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarr
 def strata_present(fam: RatioFamily) -> np.ndarray | None:
     """Per estimate, which strata hold rows of its domain (for lonely_psu='average')."""
     design = fam.design
-    s = getattr(design, "structure", None)
+    s = design.structure
     if s is None or s.lonely_psu != "average":
         return None
-    if design.calibration:  # type: ignore[attr-defined]
+    if design.calibration:
         return None  # R keeps every row of a calibrated design in a subset
     if "strata_present" in fam.cache:  # an engine's, from its sums (core/backends)
         return fam.cache["strata_present"]  # type: ignore[no-any-return]
@@ -323,21 +348,16 @@ def family_variance(fam: RatioFamily, full: bool = False) -> np.ndarray:
         if "vcov" not in fam.cache:
             fam.cache["vcov"] = _family_variance(fam, True)
             fam.cache["vcov"].setflags(write=False)
-        return fam.cache["vcov"]
+        vcov: FloatArray = fam.cache["vcov"]
+        return vcov
     if "vcov" in fam.cache:
         return np.diag(fam.cache["vcov"]).copy()
     return _family_variance(fam, False)
 
 
-def _family_variance(fam: RatioFamily, full: bool) -> np.ndarray:
-    from barometer.core.design import ReplicateDesign
-
-    if isinstance(fam.design, ReplicateDesign):
-        from barometer.core.variance.replicate import replicate_variance
-
-        return replicate_variance(fam, full)
-    s2, s1 = linearised_sums(fam, full)
-    return lin.combine(s2, s1, fam.design.structure, strata_present(fam))  # type: ignore[attr-defined]
+def _family_variance(fam: RatioFamily, full: bool) -> FloatArray:
+    """The design's own variance (linearisation or replicates): dispatched once, by it."""
+    return fam.design.variance(fam, full)
 
 
 def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
@@ -355,7 +375,7 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
             if "sq" in fam.cache:  # an engine's domain sums of w y^2 (core/backends)
                 sq = fam.cache["sq"][:, None]
             else:
-                w, y = fam.design.weights, fam.var.filled  # type: ignore[attr-defined]
+                w, y = fam.design.weights, fam.var.filled
                 sq = reduce.sums(fam.dom, fam.n_domains, w * y * y)[:, None]
             mean_sq = sq / psum
             mean = fam.theta / psum if not fam.ratio else fam.theta
@@ -364,7 +384,8 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
         vsrs = np.where(psum < nobs, np.nan, vsrs)
         if not fam.ratio:
             vsrs = vsrs * psum * psum
-        return variance.reshape(fam.theta.shape) / vsrs
+        deff: FloatArray = variance.reshape(fam.theta.shape) / vsrs
+        return deff
 
 
 def _table(
@@ -397,7 +418,7 @@ def _table(
 
 
 def _run(
-    design: object,
+    design: SurveyDesign,
     variables: list[str],
     by: list[str],
     ratio: bool,
@@ -415,42 +436,50 @@ def _run(
 
 
 def _families(
-    design: object, variables: list[str], by: list[str], ratio: bool, categorical: bool | None
+    design: SurveyDesign, variables: list[str], by: list[str], ratio: bool, categorical: bool | None
 ) -> tuple[pl.DataFrame, Iterator[RatioFamily]]:
     """The reduction: the domains of ``by`` and each variable's family, from grouped sums
     formed in memory — or, for a design over a query engine's table, by that engine
     (``core.backends``: the design has ``reduce_families``)."""
     engine = getattr(design, "reduce_families", None)
     if engine is not None:
-        return engine(variables, by, ratio, categorical)  # type: ignore[no-any-return]
+        reduced: tuple[pl.DataFrame, Iterator[RatioFamily]] = engine(
+            variables, by, ratio, categorical
+        )
+        return reduced
     coding = reduce.domains(design, by)
-    pairs = reduce.psu_pairs(design, by) if _clustered(design) else None
+    pairs = reduce.psu_pairs(design, by) if clusters(design) is not None else None
 
     def each() -> Iterator[RatioFamily]:
         for name in variables:
             if pairs is not None:
                 sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
-                yield _pair_family(design, sums, pairs, coding.codes, ratio)
+                yield pair_family(design, sums, pairs, coding.codes, ratio)
             else:
                 var = reduce.variable(design, name, categorical)
-                yield _family(design, var, coding.codes, coding.size, ratio)
+                yield family(design, var, coding.codes, coding.size, ratio)
 
     return coding.levels, each()
 
 
-def mean(design: object, variables: list[str], by: list[str]) -> Estimates:
+def mean(design: SurveyDesign, variables: list[str], by: list[str]) -> Estimates:
     """Weighted means ``sum w y / sum w`` of numeric variables, by domain (R ``svymean``)."""
     return _run(design, variables, by, ratio=True, categorical=False, kind="mean")
 
 
-def total(design: object, variables: list[str], by: list[str]) -> Estimates:
+def total(design: SurveyDesign, variables: list[str], by: list[str]) -> Estimates:
     """Weighted totals ``sum w y`` (R ``svytotal``); a categorical variable gives the
     weighted count of each level."""
     return _run(design, variables, by, ratio=False, categorical=None, kind="total")
 
 
 def proportion(
-    design: object, variable: str, by: list[str], level: object, ci: str, level_ci: float
+    design: SurveyDesign,
+    variable: str,
+    by: list[str],
+    level: object,
+    ci: CIMethod,
+    confidence: float,
 ) -> Estimates:
     """The share of every level of a variable by domain (R ``svymean`` of a factor), with
     intervals by ``ci`` (``wald`` as ``confint(svymean(...))``, the others as
@@ -468,8 +497,8 @@ def proportion(
                 f"{did_you_mean(str(level), levels)}"
             )
     fam = est.families[0]
-    if ci != "wald" or level_ci != 0.95:  # the table's own are the 95% Wald limits
-        low, high = proportion_interval(fam, table, ci, level_ci)
+    if ci != "wald" or confidence != 0.95:  # the table's own are the 95% Wald limits
+        low, high = proportion_interval(fam, table, ci, confidence)
         table = table.with_columns(ci_low=pl.Series(low), ci_high=pl.Series(high))
     if level is not None:
         table = table.filter(keep)

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import polars as pl
 from scipy import special, stats
 
 from barometer.core import reduce
+from barometer.core._protocols import FloatArray, IntArray, SurveyDesign
+from barometer.options import CIMethod
+
+if TYPE_CHECKING:
+    from barometer.core.estimators import RatioFamily
 from barometer.errors import EstimationError
 
 
@@ -28,7 +34,7 @@ def t_quantile(level: float, df: float | np.ndarray = np.inf) -> np.ndarray:
     """Upper ``(1 + level) / 2`` quantile of the t distribution with ``df`` degrees of freedom
     (normal when ``df`` is infinite; NaN when ``df <= 0``, as R's ``qt``)."""
     if np.ndim(df) == 0:
-        return _scalar_quantile(float(level), float(df))  # type: ignore[arg-type]
+        return _scalar_quantile(float(level), float(np.asarray(df)))
     return _t_quantile(level, np.asarray(df, dtype=float))
 
 
@@ -75,19 +81,20 @@ class DomainDesign:
     weight_sum: np.ndarray
 
 
-def domain_design(design: Any, dom: np.ndarray, n_domains: int) -> DomainDesign:
+def domain_design(design: SurveyDesign, dom: IntArray, n_domains: int) -> DomainDesign:
     """The ``DomainDesign`` of the domains coded by ``dom`` (-1: row outside every domain)."""
     inside = dom >= 0
     d = dom[inside]
     count = np.bincount(d, minlength=n_domains).astype(float)
     weight_sum = np.bincount(d, design.weights[inside], minlength=n_domains)
-    replicate = hasattr(design, "rscales")
-    calibrated = bool(getattr(design, "calibration", ()))
-    nrow = np.full(n_domains, float(design.n)) if calibrated and not replicate else count
-    if replicate:
-        degf = _replicate_degf(design.replicate_weights, dom, n_domains, count)
+    s = design.structure  # None: a replicate design
+    calibrated = bool(design.calibration)
+    nrow = np.full(n_domains, float(design.n)) if calibrated and s is not None else count
+    if s is None:
+        reps = design.replicate_weights
+        assert reps is not None
+        degf = _replicate_degf(reps, dom, n_domains, count)
     else:
-        s = design.structure
         psus = np.unique(d * s.n_psus + s.psu[inside])
         strata = np.unique(d * s.n_strata + s.strata[inside])
         degf = np.bincount(psus // s.n_psus, minlength=n_domains) - np.bincount(
@@ -112,7 +119,7 @@ def _replicate_degf(
     return out
 
 
-def _by_columns(table: Any) -> list[str]:
+def _by_columns(table: pl.DataFrame) -> list[str]:
     cols = list(table.columns)
     return cols[: cols.index("variable")]
 
@@ -123,8 +130,8 @@ def _by_columns(table: Any) -> list[str]:
 
 
 def proportion_interval(
-    fam: Any, table: Any, method: str, level: float
-) -> tuple[np.ndarray, np.ndarray]:
+    fam: RatioFamily, table: pl.DataFrame, method: CIMethod, level: float
+) -> tuple[FloatArray, FloatArray]:
     """Interval for each level's share in each domain by ``method``.
 
     ``table`` holds the family's D x L rows (``*by, variable, level, estimate, se, ...``),
@@ -177,7 +184,7 @@ def proportion_interval(
             half = q * se / (2 * np.sqrt(p * (1 - p)))
             low = np.sin(np.clip(centre - half, 0, np.pi / 2)) ** 2
             high = np.sin(np.clip(centre + half, 0, np.pi / 2)) ** 2
-        elif method == "xlogit" or (method == "logit" and not _is_replicate(design)):
+        elif method == "xlogit" or (method == "logit" and design.structure is not None):
             low, high = _logit_interval(p, se / (p * (1 - p)), q)
         elif method == "logit":
             low, high = _logit_interval(p, np.sqrt(_replicate_logit_variance(fam)), q)
@@ -191,7 +198,7 @@ def proportion_interval(
             n_eff = np.where(edge, count, p * (1 - p) / var)
             low, high = _wilson(p, n_eff, np.where(edge, t_quantile(level), q))
         elif method == "likelihood":
-            if _is_replicate(design):
+            if design.structure is None:  # a replicate design
                 raise EstimationError(
                     "ci='likelihood' is not available for a ReplicateDesign (R's svyciprop "
                     "returns NA there: the replicate quasi-likelihood profile never reaches "
@@ -203,10 +210,6 @@ def proportion_interval(
     if method not in ("beta", "wilson"):
         low, high = np.where(edge, p, low), np.where(edge, p, high)
     return low, high
-
-
-def _is_replicate(design: Any) -> bool:
-    return hasattr(design, "rscales")
 
 
 def _logit_interval(
@@ -235,15 +238,18 @@ def _wilson(p: np.ndarray, n: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np
     return low, np.where(p == 1, 1.0, np.minimum(centre + half, 1.0))
 
 
-def _replicate_logit_variance(fam: Any) -> np.ndarray:
+def _replicate_logit_variance(fam: RatioFamily) -> FloatArray:
     """R ``svrepglm``: the replicate variance of ``logit p_r`` (intercept-only quasibinomial
     fits under each replicate weight), centred as the design asks (R ``svrVar``)."""
+    from barometer.core.design import ReplicateDesign
     from barometer.core.variance.replicate import replicate_thetas, svr_variance
 
+    design = fam.design
+    assert isinstance(design, ReplicateDesign)  # for the type checker: told by .structure
     with np.errstate(invalid="ignore", divide="ignore"):
-        thetas = special.logit(replicate_thetas(fam))
+        thetas = special.logit(replicate_thetas(design, fam))
         theta = special.logit(fam.theta.ravel())
-    return svr_variance(thetas, theta, fam.design, full=False)
+    return svr_variance(thetas, theta, design, full=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def _replicate_logit_variance(fam: Any) -> np.ndarray:
 
 
 def likelihood_interval(
-    fam: Any,
+    fam: RatioFamily,
     info: DomainDesign,
     p: np.ndarray,
     se: np.ndarray,
@@ -276,7 +282,7 @@ def likelihood_interval(
     design = fam.design
     n_levels = fam.n_levels
     n_d = fam.n_domains
-    calibrated = bool(getattr(design, "calibration", ()))
+    calibrated = bool(design.calibration)
     n_est = n_d * n_levels
     s_w = np.repeat(fam.denom, n_levels)  # sum of w over observed rows of the domain
     n_obs = np.repeat(fam.count, n_levels)
@@ -295,7 +301,7 @@ def likelihood_interval(
     lam = var_logit * _glm_information(fam, c, p, sum_w_glm)
     df = np.repeat(info.degf, n_levels)
     if calibrated:
-        n_glm = np.full(n_est, float(np.count_nonzero(fam.var.codes >= 0)))
+        n_glm = np.full(n_est, float(np.count_nonzero(fam.var.level_codes >= 0)))
     else:
         n_glm = n_obs
     low = np.full(n_est, np.nan)
@@ -314,7 +320,9 @@ def likelihood_interval(
     return low, high
 
 
-def _glm_information(fam: Any, c: np.ndarray, p: np.ndarray, sum_w: np.ndarray) -> np.ndarray:
+def _glm_information(
+    fam: RatioFamily, c: np.ndarray, p: np.ndarray, sum_w: np.ndarray
+) -> np.ndarray:
     """``1 / naive.cov`` of R's intercept-only quasi-binomial ``glm`` fit, emulating
     ``glm.fit``'s IRLS: it is ``sum W mu (1 - mu)`` at the ``mu`` of the *start* of the last
     iteration, so it lags the converged fit by one step (relative error ~1e-5), and R's
@@ -326,7 +334,7 @@ def _glm_information(fam: Any, c: np.ndarray, p: np.ndarray, sum_w: np.ndarray) 
     n_est = fam.n_domains * n_levels
     inside = fam.dom >= 0
     d = fam.dom[inside]
-    k = d * n_levels + fam.var.codes[inside]
+    k = d * n_levels + fam.var.level_codes[inside]
     big_w = fam.design.weights[inside] / c[k]
 
     def per_estimate(g1: np.ndarray, g0: np.ndarray) -> np.ndarray:

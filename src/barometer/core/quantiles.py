@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from barometer.core import estimators, reduce
+from barometer.core._protocols import SurveyDesign
 from barometer.core.estimates import Estimates
 from barometer.core.intervals import domain_design, t_quantile
 from barometer.core.reduce import Variable
@@ -32,7 +33,11 @@ from barometer.errors import EstimationError
 
 
 def quantile(
-    design: object, variable: str, probs: list[float], by: list[str], level_ci: float = 0.95
+    design: SurveyDesign,
+    variable: str,
+    probs: list[float],
+    by: list[str],
+    confidence: float = 0.95,
 ) -> Estimates:
     """Quantiles ``probs`` of a numeric ``variable`` in each domain of ``by``.
 
@@ -55,36 +60,34 @@ def quantile(
     >>> bm.Design(df, weights="w").quantile("y", 0.5).to_polars()["estimate"][0]
     2.0
     """
-    check_probs(probs, level_ci)
+    check_probs(probs)
     x = reduce.variable(design, variable, categorical=False).values
     assert x is not None
     coding = reduce.domains(design, by)
     n_dom = coding.size
-    w = design.weights  # type: ignore[attr-defined]
+    w = design.weights
     valid = ~np.isnan(x) & (w != 0)
     dom = np.where(valid, coding.codes, -1)
     cdf = _WeightedCDF(x, w, dom, n_dom)
     info = domain_design(design, dom, n_dom)
-    crit = t_quantile(level_ci, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
+    crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
 
     def below(qhat: np.ndarray) -> estimators.RatioFamily:
         indicator = np.where(dom >= 0, (x <= qhat[np.maximum(dom, 0)]).astype(float), np.nan)
         var = Variable(variable, indicator, None, None)
-        return estimators._family(design, var, coding.codes, n_dom, True)
+        return estimators.family(design, var, coding.codes, n_dom, True)
 
     rows = woodruff(cdf.quantile, below, crit, probs)
-    return _table(coding.levels, variable, probs, rows, cdf.count)
+    return quantile_table(coding.levels, variable, probs, rows, cdf.count)
 
 
-def check_probs(probs: list[float], level_ci: float) -> None:
-    """The probabilities lie in [0, 1] and the confidence level in (0, 1)."""
+def check_probs(probs: list[float]) -> None:
+    """The probabilities lie in [0, 1] (the confidence level is checked at the door)."""
     if not probs:
         raise EstimationError("quantile() needs at least one probability in probs")
     bad = [p for p in probs if not 0.0 <= p <= 1.0]
     if bad:
         raise EstimationError(f"quantile probabilities must lie in [0, 1]; got {bad}")
-    if not 0.0 < level_ci < 1.0:
-        raise EstimationError(f"level_ci must lie strictly between 0 and 1, not {level_ci}")
 
 
 Rows = list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
@@ -168,7 +171,7 @@ def _segment_cumsum(
     return cum, (run[start + count] - run[start]).astype(float)
 
 
-def _table(
+def quantile_table(
     levels: pl.DataFrame,
     variable: str,
     probs: list[float],

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from barometer.core._frame import Coding, encode
+from barometer.core._frame import Coding, check_columns, dense_codes, encode, integer_range
+from barometer.core._protocols import IntArray, SurveyDesign
 from barometer.errors import EstimationError
+
+if TYPE_CHECKING:
+    from barometer.core.design import Structure
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,7 +36,7 @@ class Variable:
     _codes: np.ndarray | None
     levels: pl.Series | None
     lazy_codes: Callable[[], np.ndarray] | None = field(default=None, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def codes(self) -> np.ndarray | None:
@@ -40,6 +45,13 @@ class Variable:
         if "codes" not in self._cache:
             self._cache["codes"] = self.lazy_codes()
         return self._cache["codes"]
+
+    @property
+    def level_codes(self) -> np.ndarray:
+        """The codes of a categorical variable (which always has them)."""
+        codes = self.codes
+        assert codes is not None, f"variable {self.name!r} is not categorical"
+        return codes
 
     @property
     def categorical(self) -> bool:
@@ -62,29 +74,30 @@ class Variable:
     @property
     def valid(self) -> np.ndarray:
         if self.categorical:
-            return self.codes >= 0  # type: ignore[operator]
+            codes = self.codes
+            assert codes is not None
+            return codes >= 0
         assert self.values is not None
-        return ~np.isnan(self.values)
+        valid: np.ndarray = ~np.isnan(self.values)
+        return valid
 
 
 def is_numeric(series: pl.Series) -> bool:
     return series.dtype.is_numeric() and not isinstance(series.dtype, pl.Enum | pl.Categorical)
 
 
-def coding(design: object, names: list[str]) -> Coding:
+def coding(design: SurveyDesign, names: list[str]) -> Coding:
     """``encode(design.data, names)``, computed once per design (its data never change)."""
-    cache = design.__dict__.setdefault("_codings", {})
+    cache = design.cache.codings
     key = tuple(names)
     if key not in cache:
-        cache[key] = encode(design.data, names)  # type: ignore[attr-defined]
+        cache[key] = encode(design.data, names)
     return cache[key]
 
 
-def variable(design: object, name: str, categorical: bool | None) -> Variable:
+def variable(design: SurveyDesign, name: str, categorical: bool | None) -> Variable:
     """Read column ``name`` as numeric (``categorical=False``), categorical (True) or by type."""
-    from barometer.core._frame import check_columns
-
-    frame: pl.DataFrame = design.data  # type: ignore[attr-defined]
+    frame = design.data
     check_columns(frame, [name], "variable", EstimationError)
     col = frame.get_column(name)
     if col.dtype == pl.Boolean and categorical is False:
@@ -107,11 +120,9 @@ def variable(design: object, name: str, categorical: bool | None) -> Variable:
     return Variable(name, None, col_coding.codes, col_coding.levels.get_column(name))
 
 
-def domains(design: object, by: list[str]) -> Coding:
+def domains(design: SurveyDesign, by: list[str]) -> Coding:
     """The domains of ``by`` (their observed combinations); rows with a null by-value: -1."""
-    from barometer.core._frame import check_columns
-
-    check_columns(design.data, by, "by", EstimationError)  # type: ignore[attr-defined]
+    check_columns(design.data, by, "by", EstimationError)
     return coding(design, by)
 
 
@@ -173,25 +184,26 @@ class PsuPairs:
     block_stratum: np.ndarray  # (B,)
 
 
-def psu_pairs(design: object, by: list[str]) -> PsuPairs:
-    """The pairs of the domains of ``by`` and the design's PSUs, computed once per design."""
-    cache = design.__dict__.setdefault("_psu_pairs", {})
+def psu_pairs(design: SurveyDesign, by: list[str]) -> PsuPairs:
+    """The pairs of the domains of ``by`` and the PSUs of a linearisation design, computed
+    once per design."""
+    cache = design.cache.psu_pairs
     key = tuple(by)
     if key not in cache:
+        structure = design.structure
+        assert structure is not None, "PSU pairs need a linearisation design"
         dom = coding(design, by)
-        cache[key] = make_pairs(dom.codes, dom.size, design.structure)  # type: ignore[attr-defined]
+        cache[key] = make_pairs(dom.codes, dom.size, structure)
     return cache[key]
 
 
-def make_pairs(dom: np.ndarray, n_domains: int, structure: object) -> PsuPairs:
+def make_pairs(dom: IntArray, n_domains: int, structure: Structure) -> PsuPairs:
     """Pairs of the domain codes ``dom`` (-1: outside every domain) and the PSUs."""
-    from barometer.core._frame import dense_codes
-
     s = structure
-    n_psus = s.n_psus  # type: ignore[attr-defined]
+    n_psus = s.n_psus
     inside = dom >= 0
     key = dom * n_psus
-    key += s.psu  # type: ignore[attr-defined]
+    key += s.psu
     span = n_domains * n_psus
     if inside.all():
         codes, present = dense_codes(key, span)
@@ -202,7 +214,7 @@ def make_pairs(dom: np.ndarray, n_domains: int, structure: object) -> PsuPairs:
         codes[inside] = found
         rows = np.bincount(dom[inside], minlength=n_domains)
     domain, psu = np.divmod(present, n_psus)
-    return pairs_of(codes, n_domains, domain, psu, rows, s.psu_stratum)  # type: ignore[attr-defined]
+    return pairs_of(codes, n_domains, domain, psu, rows, s.psu_stratum)
 
 
 def pairs_of(
@@ -258,7 +270,7 @@ def pair_sums(var: Variable, pairs: PsuPairs, dom: np.ndarray, w: np.ndarray) ->
 
 
 def column_pair_sums(
-    design: object, name: str, categorical: bool | None, pairs: PsuPairs, dom: np.ndarray
+    design: SurveyDesign, name: str, categorical: bool | None, pairs: PsuPairs, dom: IntArray
 ) -> PairSums:
     """``pair_sums`` of column ``name`` read as ``variable(design, name, categorical)``.
 
@@ -267,18 +279,18 @@ def column_pair_sums(
     ``var.codes``); its levels are the values with a positive weighted sum, which needs
     positive weights: a design that is not calibrated.
     """
-    frame: pl.DataFrame = design.data  # type: ignore[attr-defined]
-    w: np.ndarray = design.weights  # type: ignore[attr-defined]
+    frame = design.data
+    w = design.weights
     col = frame.get_column(name) if name in frame.columns else None
     if (
         col is None
         or categorical is not True
         or not col.dtype.is_integer()
-        or design.calibration  # type: ignore[attr-defined]
+        or design.calibration
         or col.null_count() == col.len()
     ):
         return pair_sums(variable(design, name, categorical), pairs, dom, w)
-    lo, hi = int(col.min()), int(col.max())  # type: ignore[arg-type]
+    lo, hi = integer_range(col)
     if (hi - lo + 2) * (pairs.size + 1) > max(4 * col.len(), 1 << 16):
         return pair_sums(variable(design, name, categorical), pairs, dom, w)
     if lo < 1:

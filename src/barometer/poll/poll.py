@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,10 @@ from barometer.options import CIMethod
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.spec import PollSpec
 from barometer.poll.store import Store
+
+if TYPE_CHECKING:
+    from barometer.core.design import Design
+    from barometer.core.estimates import Estimates
 
 __all__ = ["Poll"]
 
@@ -283,7 +287,7 @@ class Poll:
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 
-    def weight_settings(self) -> dict[str, Any]:
+    def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
         raw = self.store.meta().get("weight_settings")
         return json.loads(raw) if raw else {}
@@ -317,7 +321,7 @@ class Poll:
         weights: WeightsChoice = "raked",
         countries: Sequence[str] | None = None,
         waves: Sequence[str] | None = None,
-    ) -> Any:
+    ) -> Design:
         """The core ``Design`` behind :meth:`estimate` (cached until the store changes).
 
         ``weights="raked"`` rakes again from the base weights with the stored settings,
@@ -373,7 +377,7 @@ class Poll:
         weights: WeightsChoice = "raked",
         ci: CIMethod = "wald",
         level: float = 0.95,
-    ) -> Any:
+    ) -> Estimates:
         """Weighted shares of every level of ``question``, by country × wave or a region.
 
         Parameters
@@ -421,7 +425,7 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        est = design.proportion(question, by=by_list, ci=ci, level_ci=level)
+        est = design.proportion(question, by=by_list, ci=ci, confidence=level)
         est = est.filter(pl.col("n") > 0)
         if region is None:
             return est
@@ -479,7 +483,7 @@ class Poll:
             name=region_id,
             rule=region.rule,
             weights=weights,
-            level=level,
+            confidence=level,
         )
         out = combined.to_polars().rename({"members": "countries"})
         return Estimates(out, by=combined.by, statistic=combined.statistic, notes=tuple(notes))

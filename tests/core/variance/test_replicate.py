@@ -69,7 +69,7 @@ def test_frame_sums_match_array_sums_categorical(poll: pl.DataFrame, kernels: st
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 1001])
 def test_kernels_match_bincount(n: int) -> None:
     pytest.importorskip("numba")
-    from barometer.core.variance import _kernels as kernels
+    from barometer.core.variance import kernels
 
     rng = np.random.default_rng(n)
     key = rng.integers(0, 7, n).astype(np.int32)

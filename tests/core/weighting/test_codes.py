@@ -57,3 +57,25 @@ def test_combine_and_split_round_trip() -> None:
     assert cell.tolist() == [0, 2, 1, 3, 1]
     a, b = split(present, [2, 2])
     assert a.tolist() == [0, 0, 1, 1] and b.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pl.Series("a", [3, 1, None, 3, 7]),
+        pl.Series("a", [2**40, 5, 5, None]),
+        pl.Series("a", [0.5, float("nan"), -1.0, 0.5]),
+        pl.Series("a", ["b", None, "a", "b"]),
+        pl.Series("a", ["b", "a", "b"], dtype=pl.Categorical),
+        pl.Series("a", ["x", None, "y"], dtype=pl.Enum(["y", "x", "z"])),
+        pl.Series("a", [True, None, False]),
+    ],
+)
+def test_weighting_codes_are_the_doors(series: pl.Series) -> None:
+    """One column encoder: weighting's codes and levels are those of core._frame."""
+    from barometer.core._frame import encode_series
+
+    col = encode_column(pl.DataFrame([series]), "a", "raking variable")
+    codes, levels = encode_series(series)
+    np.testing.assert_array_equal(col.codes, codes)
+    assert col.levels == tuple(levels.to_list())

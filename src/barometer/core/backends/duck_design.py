@@ -29,7 +29,14 @@ from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError, EstimationError, WeightingError
-from barometer.options import ChisqStatistic, CIMethod, LonelyPSU, check_option
+from barometer.options import (
+    CONFIDENCE,
+    ChisqStatistic,
+    CIMethod,
+    LonelyPSU,
+    check_option,
+    confidence_level,
+)
 
 #: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
@@ -90,7 +97,7 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
         nest: bool = True,
         lonely_psu: LonelyPSU = "fail",
     ) -> None:
-        lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)  # type: ignore[assignment]
+        lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)
         self.source = Source.of(data)
         self.layout = Layout(weights, strata, psu, fpc, nest, lonely_psu)
         self._rows = check_door(self.source, self.layout)
@@ -136,9 +143,11 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
         self,
         variable: str,
         by: str | Sequence[str] | None = None,
-        level: Any = None,
+        level: object = None,
         ci: CIMethod = "wald",
-        level_ci: float = 0.95,
+        confidence: float = CONFIDENCE,
+        *,
+        level_ci: float | None = None,
     ) -> Estimates:
         """Share of every level of ``variable`` by domain, as ``Design.proportion``; the
         intervals are Wald intervals (the t-based ``svyciprop`` methods need each domain's
@@ -147,22 +156,25 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
             raise EstimationError(
                 f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
             )
-        return super().proportion(variable, by, level, ci, level_ci)
+        return super().proportion(variable, by, level, ci, confidence, level_ci=level_ci)
 
     def quantile(
         self,
         variable: str,
         probs: float | Sequence[float],
         by: str | Sequence[str] | None = None,
-        level_ci: float = 0.95,
+        confidence: float = CONFIDENCE,
+        *,
+        level_ci: float | None = None,
     ) -> Estimates:
         """Quantiles with Woodruff intervals (R ``svyquantile``, ``qrule='math'``), as
         ``Design.quantile``: the weighted CDF over each domain's distinct values and the
         CDF's variance from grouped sums, in DuckDB."""
         from barometer.core.backends.duck_quantiles import quantile
 
+        conf = confidence_level(confidence, level_ci, EstimationError, "quantile")
         p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type, union-attr]
-        return quantile(self, self._reduction, variable, p, as_list(by), level_ci)
+        return quantile(self, self._reduction, variable, p, as_list(by), conf)
 
     def chisq(
         self,
@@ -176,7 +188,7 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
         ``chisq.rao_scott``."""
         from barometer.core.chisq import rao_scott
 
-        statistic = check_option(statistic, ChisqStatistic, "statistic", EstimationError)  # type: ignore[assignment]
+        statistic = check_option(statistic, ChisqStatistic, "statistic", EstimationError)
         if a == b:
             raise EstimationError(f"chisq needs two different variables, got {a!r} twice")
         red, src = self._reduction, self.source

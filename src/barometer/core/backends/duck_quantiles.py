@@ -14,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from barometer.core._protocols import SurveyDesign
 from barometer.core.backends.duck import SRC, ident, literal, value_literal
 from barometer.core.backends.duck_structure import weight_sql
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.intervals import t_quantile
-from barometer.core.quantiles import _table, check_probs, woodruff
+from barometer.core.quantiles import check_probs, quantile_table, woodruff
 from barometer.core.reduce import Variable
 from barometer.errors import EstimationError
 
@@ -67,15 +68,15 @@ class DistinctCDF:
 
 
 def quantile(
-    design: object,
+    design: SurveyDesign,
     red: Reduction,
     variable: str,
     probs: list[float],
     by: list[str],
-    level_ci: float,
+    confidence: float,
 ) -> Estimates:
     """Quantiles by domain with Woodruff intervals, as ``core.quantiles.quantile``."""
-    check_probs(probs, level_ci)
+    check_probs(probs)
     src = red.src
     src.check([variable], "variable", EstimationError)
     if not src.is_numeric(variable):
@@ -101,7 +102,7 @@ def quantile(
         found.get_column("_n").to_numpy()[order],
         n_dom,
     )
-    crit = t_quantile(level_ci, _domain_degf(red, by, levels, ok))
+    crit = t_quantile(confidence, _domain_degf(red, by, levels, ok))
 
     def below(qhat: np.ndarray) -> RatioFamily:
         thresholds = _thresholds(levels, by, qhat)
@@ -112,7 +113,7 @@ def quantile(
         )
 
     rows = woodruff(cdf.quantile, below, crit, probs)
-    return _table(levels, variable, probs, rows, cdf.count)
+    return quantile_table(levels, variable, probs, rows, cdf.count)
 
 
 def _domain_of(frame: pl.DataFrame, levels: pl.DataFrame, by: list[str]) -> np.ndarray:

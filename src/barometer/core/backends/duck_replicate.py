@@ -43,7 +43,7 @@ class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):  # type: ignore[misc]
         mse: bool = False,
         rho: float | None = None,
     ) -> None:
-        type = check_option(type, ReplicateType, "type", DesignError)  # type: ignore[assignment]
+        type = check_option(type, ReplicateType, "type", DesignError)
         self.source = src = Source.of(data)
         self.layout = Layout(weights, None, None, None, True, "fail")
         self._rows = check_door(src, self.layout)

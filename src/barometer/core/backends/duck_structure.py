@@ -13,8 +13,7 @@ import numpy as np
 import polars as pl
 
 from barometer.core.backends.duck import INF, SRC, Source, ident
-from barometer.core.design import Structure
-from barometer.core.design import _fpc_factor as fpc_factor
+from barometer.core.design import Structure, fpc_factor
 from barometer.errors import DesignError, EstimationError
 
 
@@ -133,7 +132,7 @@ def structure(src: Source, layout: Layout, n: int) -> tuple[Structure, pl.DataFr
         n_psu = n_psu.astype(np.int64)
     f = np.ones(n_strata)
     if layout.fpc is not None:
-        f = _fpc_factor(table, h_code, n_strata, n_psu, layout)
+        f = _stratum_fpc(table, h_code, n_strata, n_psu, layout)
     labels = (
         pl.DataFrame([strata.alias(layout.strata)]) if layout.strata is not None else pl.DataFrame()
     )
@@ -181,7 +180,7 @@ def _check_nesting(table: pl.DataFrame, layout: Layout) -> None:
         )
 
 
-def _fpc_factor(
+def _stratum_fpc(
     table: pl.DataFrame, h_code: np.ndarray, n_strata: int, n_psu: np.ndarray, layout: Layout
 ) -> np.ndarray:
     """``f_h`` per stratum from the PSU table's fpc ranges: one value per stratum is

@@ -2,7 +2,7 @@
 
 This is ``core.reduce`` as queries. For a clustered design the sums by (domain, PSU) pair
 come back as the in-memory path's ``PsuPairs``/``PairSums``, so the estimates and their
-linearisation variance are computed by the same code (``estimators._pair_family`` and
+linearisation variance are computed by the same code (``estimators.pair_family`` and
 ``family_variance``). For an element design (every row its own PSU) the per-row influence
 values cannot leave the engine; the query returns instead their first and second moments
 by (domain, stratum[, level]) — ``sum z`` and ``sum z^2`` with ``z`` centred on the
@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from barometer.core import estimators, reduce
+from barometer.core._protocols import SurveyDesign
 from barometer.core.backends.duck import SRC, Source, ident, value_literal
 from barometer.core.backends.duck_structure import Layout, weight_sql
 from barometer.core.design import Structure
@@ -59,7 +60,7 @@ class Reduction:
 
     def family(
         self,
-        design: object,
+        design: SurveyDesign,
         name: str,
         by: list[str],
         levels: pl.DataFrame,
@@ -80,7 +81,7 @@ class Reduction:
 
     def cells_family(
         self,
-        design: object,
+        design: SurveyDesign,
         a: str,
         b: str,
         labels: tuple[list[Any], list[Any]],
@@ -113,7 +114,7 @@ class Reduction:
 
     def family_of(
         self,
-        design: object,
+        design: SurveyDesign,
         grouped: pl.DataFrame,
         var: Variable,
         by: list[str],
@@ -218,7 +219,7 @@ def with_codes(
 
 
 def _pair_family(
-    design: object,
+    design: SurveyDesign,
     g: pl.DataFrame,
     var: Variable,
     levels: pl.DataFrame,
@@ -248,14 +249,14 @@ def _pair_family(
         count = np.bincount(domain[pair], n_obs, minlength=n_dom)
     pairs = reduce.pairs_of(_NO_ROWS, n_dom, domain, psu, count, s.psu_stratum)
     sums = PairSums(var, num, den, count.astype(np.int64))
-    fam = estimators._pair_family(design, sums, pairs, _NO_ROWS, ratio)
+    fam = estimators.pair_family(design, sums, pairs, _NO_ROWS, ratio)
     observed = n_obs > 0 if var.levels is None else (n_obs > 0) & seen
     _finish(fam, g, observed, s, var, pair_domain=domain[pair])
     return fam
 
 
 def _element_family(
-    design: object,
+    design: SurveyDesign,
     g: pl.DataFrame,
     var: Variable,
     levels: pl.DataFrame,

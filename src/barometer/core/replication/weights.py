@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import polars as pl
 
 from barometer.core._frame import as_list, check_columns, first_rows
-from barometer.errors import DesignError
+from barometer.errors import DesignError, warn
+from barometer.options import ReplicateType
+
+if TYPE_CHECKING:
+    from barometer.core.design import Design, ReplicateDesign, Structure
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 #: Largest replicate-weight matrix (rows x replicates) to_replicates will build.
 _MAX_CELLS = 200_000_000
@@ -43,7 +49,7 @@ def _default_scale(type: str, n_rep: int, rho: float | None) -> float:
     return 1.0  # jkn: the per-replicate factors are in rscales
 
 
-def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+def parallel_map(fn: Callable[[T], U], items: Sequence[T]) -> list[U]:
     """``[fn(x) for x in items]`` on polars' thread count (one pool, made on first use): for
     work that releases the GIL (NumPy reductions, Arrow kernels), so the replicate columns
     are read by all cores at once."""
@@ -69,8 +75,8 @@ def check_values(reps: pl.DataFrame, lows: np.ndarray | None = None) -> None:
             lows = np.array(parallel_map(lambda c: np.min(c.to_numpy()), reps.get_columns()))
     if lows is not None and not np.isnan(lows).any():
         if (lows < 0).any():
-            col = reps.columns[int(np.argmax(lows < 0))]
-            raise DesignError(f"replicate weight column {col!r} has negative weights")
+            name = reps.columns[int(np.argmax(lows < 0))]
+            raise DesignError(f"replicate weight column {name!r} has negative weights")
         return
     missing = reps.select((pl.all().is_null() | pl.all().is_nan()).any()).row(0)
     col = reps.get_column(reps.columns[missing.index(True)])
@@ -78,19 +84,6 @@ def check_values(reps: pl.DataFrame, lows: np.ndarray | None = None) -> None:
     raise DesignError(
         f"replicate weight column {col.name!r} has missing values in {first_rows(rows)}"
     )
-
-
-def unchecked_frame(design: Any) -> pl.DataFrame | None:
-    """A replicate design's frame if its values (NaN, negative weights) are still to be
-    checked — by the first pass that reads them, which then calls ``mark_checked`` — else
-    None."""
-    return design.__dict__.get("_frame") if design.__dict__.get("_unchecked") else None
-
-
-def mark_checked(design: Any, lows: np.ndarray | None) -> None:
-    """Check the values of ``unchecked_frame(design)`` (``check_values``) and record it."""
-    check_values(design.__dict__["_frame"], lows)
-    design._unchecked = False
 
 
 def replicate_setup(
@@ -107,7 +100,7 @@ def replicate_setup(
 
     With ``check=False`` the values are checked here only if polars' metadata shows a
     null; NaN and negative weights are left to the first pass over the columns (see
-    ``unchecked_frame``), which finds them as it reads them."""
+    ``ReplicateDesign.unchecked_frame``), which finds them as it reads them."""
     names = as_list(replicates)
     if len(names) == 1 and names[0] not in frame.columns:
         prefixed = [c for c in frame.columns if c.startswith(names[0])]
@@ -124,6 +117,8 @@ def replicate_setup(
     if check or any(reps.null_count().row(0)):
         check_values(reps)
     n_rep = reps.width
+    if type == "bootstrap" and n_rep < 2:  # its scale is 1 / (R - 1)
+        raise DesignError(f"type={type!r} needs at least two replicate weight columns")
     if type == "jkn" and rscales is None:
         raise DesignError("type='jkn' needs rscales: (n_h - 1) / n_h for each replicate")
     rs = (
@@ -142,8 +137,8 @@ def replicate_setup(
 
 
 def to_replicates(
-    design: Any, type: str, replicates: int | None = None, seed: int | None = None
-) -> Any:
+    design: Design, type: ReplicateType, replicates: int | None = None, seed: int | None = None
+) -> ReplicateDesign:
     """Replicate weights for a linearisation design, as R ``as.svrepdesign``.
 
     Parameters
@@ -203,7 +198,7 @@ def to_replicates(
     """
     from barometer.core.design import ReplicateDesign
 
-    if getattr(design, "calibration", ()):
+    if design.calibration:
         raise DesignError(
             "to_replicates needs an uncalibrated design: build the replicates first "
             "(design.to_replicates(...)), then rake or calibrate the replicate design"
@@ -230,11 +225,7 @@ def to_replicates(
         if not stratified:
             raise DesignError("type='brr' is for stratified designs with two PSUs per stratum")
         if design.spec.get("fpc") is not None:
-            warnings.warn(
-                "to_replicates('brr'): the finite-population correction is dropped (as R)",
-                UserWarning,
-                stacklevel=3,
-            )
+            warn("to_replicates('brr'): the finite-population correction is dropped (as R)")
         factors, scale, rscales = _brr(design)
     elif type == "bootstrap":
         n_rep = 50 if replicates is None else int(replicates)
@@ -248,17 +239,8 @@ def to_replicates(
             "supply other replicate weights as columns to ReplicateDesign"
         )
     _check_size(s.n, factors.shape[1], type)
-    new = object.__new__(ReplicateDesign)
-    new.data = design.data
-    new.weights = design.weights
-    new.replicate_weights = np.ascontiguousarray(design.weights[:, None] * factors[s.psu])
-    new.type = type
-    new.scale = float(scale)
-    new.rscales = np.asarray(rscales, dtype=float)
-    new.mse = False
-    new.calibration = ()
-    new.weighting = None
-    return new
+    reps = design.weights[:, None] * factors[s.psu]
+    return ReplicateDesign.from_arrays(design.data, design.weights, reps, type, scale, rscales)
 
 
 def _check_size(n_rows: int, n_rep: int, type: str) -> None:
@@ -271,7 +253,7 @@ def _check_size(n_rows: int, n_rep: int, type: str) -> None:
         )
 
 
-def _jk1(s: Any, f: float) -> tuple[np.ndarray, float, np.ndarray]:
+def _jk1(s: Structure, f: float) -> tuple[np.ndarray, float, np.ndarray]:
     """Delete-one-PSU jackknife factors (PSUs x replicates), R ``jk1weights``."""
     n = s.n_psus
     if n < 2:
@@ -283,7 +265,7 @@ def _jk1(s: Any, f: float) -> tuple[np.ndarray, float, np.ndarray]:
     return factors, f * (n - 1) / n, np.ones(n)
 
 
-def _jkn(s: Any, f: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+def _jkn(s: Structure, f: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """Stratified jackknife factors (PSUs x replicates), R ``jknweights``."""
     n_h = s.n_psu
     h_of = s.psu_stratum
@@ -314,7 +296,7 @@ def _jkn(s: Any, f: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     return factors, scale, rscales
 
 
-def _brr(design: Any) -> tuple[np.ndarray, float, np.ndarray]:
+def _brr(design: Design) -> tuple[np.ndarray, float, np.ndarray]:
     """Balanced half-sample factors (PSUs x replicates), R ``brrweights`` (``fay.rho=0``)."""
     s = design.structure
     if np.any(s.n_psu != 2):
@@ -347,7 +329,7 @@ def _brr(design: Any) -> tuple[np.ndarray, float, np.ndarray]:
 
 
 def _bootstrap(
-    s: Any, f: np.ndarray, n_rep: int, rng: np.random.Generator, design: Any
+    s: Structure, f: np.ndarray, n_rep: int, rng: np.random.Generator, design: Design
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """PSU draw counts (PSUs x replicates), R ``bootweights``."""
     n_h = s.n_psu
@@ -369,7 +351,7 @@ def _bootstrap(
     harmonic = 1.0 / np.mean(1.0 / n_h)
     if harmonic <= 1:
         raise DesignError("the bootstrap needs strata with two or more PSUs")
-    return counts, harmonic / ((harmonic - 1.0) * (n_rep - 1)), np.ones(n_rep)
+    return counts, float(harmonic / ((harmonic - 1.0) * (n_rep - 1))), np.ones(n_rep)
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,7 +379,8 @@ def _primes_3_mod_4(limit: int = 7919) -> np.ndarray:
         if sieve[i]:
             sieve[i * i :: i] = False
     p = np.flatnonzero(sieve)
-    return p[p % 4 == 3]
+    out: np.ndarray = p[p % 4 == 3]
+    return out
 
 
 _PRIMES = _primes_3_mod_4()

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from barometer.core._protocols import SurveyDesign
 from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
@@ -56,18 +56,17 @@ class Plan:
         return self.tables[key]
 
 
-def plan(design: Any) -> Plan | None:
-    """The design's ``Plan``, cached on it; ``None`` when a step is not a cell projection.
-
-    A calibrated copy of a design starts from the same attributes, so the cache is trusted
-    only while it belongs to the design's current calibration steps."""
+def plan(design: SurveyDesign) -> Plan | None:
+    """The design's ``Plan``, cached on it (``design.cache``); ``None`` when a step is not a
+    cell projection. The cache is trusted only while it belongs to the design's current
+    calibration steps."""
     steps = design.calibration
-    cached = design.__dict__.get("_calibration_plan")
+    cached = design.cache.calibration_plan
     if cached is not None and cached[0] is steps:
         return cached[1]
     found = projections(steps)
     made = None if found is None else Plan(steps, *found)
-    design.__dict__["_calibration_plan"] = (steps, made)
+    design.cache.calibration_plan = (steps, made)
     return made
 
 
@@ -161,10 +160,11 @@ def accumulate(d: DomainRows, plan: Plan) -> list[np.ndarray]:
             if not av.any():
                 continue
             pv = distinct[v]
-            cross = plan.table(
-                ("cross", u, v),
-                lambda pu=pu, pv=pv: cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q),
-            )
+
+            def make(pu: Projection = pu, pv: Projection = pv) -> np.ndarray:
+                return cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
+
+            cross = plan.table(("cross", u, v), make)
             m -= cross @ av
         acc[u] += m / pu.norm[:, None]
     return acc
@@ -178,9 +178,11 @@ def group_corrections(
     out = np.zeros((n_groups, acc[0].shape[1]))
     for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True)):
         if av.any():
-            table = plan.table(
-                (kind, v), lambda p=p: cross_table(group, n_groups, p.g, p.size, p.a)
-            )
+
+            def make(p: Projection = p) -> np.ndarray:
+                return cross_table(group, n_groups, p.g, p.size, p.a)
+
+            table = plan.table((kind, v), make)
             out += table @ av
     return out
 
@@ -199,7 +201,12 @@ def element_second_moments(
     live = [(v, p, av) for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True))]
     live = [item for item in live if item[2].any()]
     for v, p, av in live:
-        sa = plan.table(("scaled", v), lambda p=p: row_scale * p.a)
+
+        def scaled(p: Projection = p) -> np.ndarray:
+            out: np.ndarray = row_scale * p.a
+            return out
+
+        sa = plan.table(("scaled", v), scaled)
         w = cell_sums(p.g, p.size, sa, d)  # (G_v x K)
         if full:
             cross = w.T @ av
@@ -207,10 +214,11 @@ def element_second_moments(
         else:
             out -= 2.0 * np.einsum("gk,gk->k", w, av)
         for v2, p2, av2 in live:
-            q = plan.table(
-                ("second", v, v2),
-                lambda p=p, p2=p2, sa=sa: cross_table(p.g, p.size, p2.g, p2.size, sa * p2.a),
-            )
+
+            def second(p: Projection = p, p2: Projection = p2, sa: np.ndarray = sa) -> np.ndarray:
+                return cross_table(p.g, p.size, p2.g, p2.size, sa * p2.a)
+
+            q = plan.table(("second", v, v2), second)
             if full:
                 out += av.T @ q @ av2
             else:

@@ -13,27 +13,33 @@ The functions take two sums that every path can compute cheaply:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from barometer.core._protocols import FloatArray
 from barometer.core.variance.steps import CalibrationStep, GregStep, PostStratStep, RakingStep
 
+if TYPE_CHECKING:
+    from barometer.core.design import Structure
 
-def stratum_factors(structure: object) -> tuple[np.ndarray, np.ndarray]:
+
+def stratum_factors(structure: Structure) -> tuple[np.ndarray, np.ndarray]:
     """Per-stratum ``scale_h`` and the centring factor ``c_h`` (0: stratum not centred)."""
     s = structure
-    scale = np.where(s.census, 0.0, s.scale)  # type: ignore[attr-defined]
-    lonely = s.n_psu == 1  # type: ignore[attr-defined]
-    centre = scale / s.n_psu  # type: ignore[attr-defined]
-    if s.lonely_psu == "adjust":  # type: ignore[attr-defined]
+    scale = np.where(s.census, 0.0, s.scale)
+    lonely = s.n_psu == 1
+    centre = scale / s.n_psu
+    if s.lonely_psu == "adjust":
         # R: a lonely PSU is not centred, i.e. it is centred on the grand mean (zero)
         centre = np.where(lonely, 0.0, centre)
     return scale, centre
 
 
 def combine(
-    s2: np.ndarray, s1: np.ndarray, structure: object, strata_present: np.ndarray | None
+    s2: np.ndarray, s1: np.ndarray, structure: Structure, strata_present: np.ndarray | None
 ) -> np.ndarray:
     """Variance from the sums: ``S2 - S1 diag(c) S1'`` (diagonal if ``s2`` is 1-D).
 
@@ -46,8 +52,8 @@ def combine(
         v = s2 - (s1 * s1) @ centre
     else:
         v = s2 - (s1 * centre) @ s1.T
-    if structure.lonely_psu == "average":  # type: ignore[attr-defined]
-        lonely = structure.n_psu == 1  # type: ignore[attr-defined]
+    if structure.lonely_psu == "average":
+        lonely = structure.n_psu == 1
         if lonely.any():
             present = (
                 np.ones((s1.shape[0], lonely.size), bool)
@@ -58,15 +64,16 @@ def combine(
             nok = nstrat - (present & lonely).sum(axis=1)
             factor = np.where(nok > 0, nstrat / np.maximum(nok, 1), np.nan)
             v = v * factor if v.ndim == 1 else v * np.sqrt(np.outer(factor, factor))
-    return v
+    out: FloatArray = v
+    return out
 
 
-def psu_sums(z_psu: np.ndarray, structure: object, full: bool) -> tuple[np.ndarray, np.ndarray]:
+def psu_sums(z_psu: np.ndarray, structure: Structure, full: bool) -> tuple[np.ndarray, np.ndarray]:
     """S2 and S1 from PSU totals ``z_psu`` (K x P, PSUs in stratum order)."""
     s = structure
     scale, _ = stratum_factors(s)
-    scale_p = scale[s.psu_stratum]  # type: ignore[attr-defined]
-    starts = np.concatenate([[0], np.cumsum(s.n_psu)[:-1]])  # type: ignore[attr-defined]
+    scale_p = scale[s.psu_stratum]
+    starts = np.concatenate([[0], np.cumsum(s.n_psu)[:-1]])
     s1 = np.add.reduceat(z_psu, starts, axis=1) if z_psu.shape[1] else z_psu
     s2 = (z_psu * scale_p) @ z_psu.T if full else np.einsum("kp,kp,p->k", z_psu, z_psu, scale_p)
     return s2, s1
@@ -103,7 +110,8 @@ def _poststrat_residual(x: np.ndarray, step: PostStratStep) -> np.ndarray:
         _cell_sum(g, size, x * ratio[:, None])
         / np.bincount(g, step.old_weights, minlength=size)[:, None]
     )
-    return x - means[g] * step.new_weights[:, None]
+    out: FloatArray = x - means[g] * step.new_weights[:, None]
+    return out
 
 
 def _raking_residual(x: np.ndarray, step: RakingStep) -> np.ndarray:
@@ -127,4 +135,5 @@ def _greg_residual(x: np.ndarray, step: GregStep) -> np.ndarray:
     q = q[:, :rank]
     w = step.g * whalf
     u = x / w[:, None]
-    return (u - q @ (q.T @ u)) * w[:, None]
+    out: FloatArray = (u - q @ (q.T @ u)) * w[:, None]
+    return out

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -10,13 +11,18 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from barometer.core import reduce
-from barometer.core.replication.weights import mark_checked, parallel_map, unchecked_frame
+from barometer.core._protocols import FloatArray, IntArray
+from barometer.core.replication.weights import parallel_map
+
+if TYPE_CHECKING:
+    from barometer.core.design import ReplicateDesign
+    from barometer.core.estimators import RatioFamily
 
 #: Rows x replicates from which the grouped pass uses numba's compiled loops, if installed.
 _COMPILED_FROM = 20_000_000
 
 
-def replicate_thetas(fam: Any) -> np.ndarray:
+def replicate_thetas(design: ReplicateDesign, fam: RatioFamily) -> FloatArray:
     """The family's K estimates under each replicate weight: (K x R).
 
     Each needs, per replicate, the weighted sums of the variable and of the rows in each
@@ -26,28 +32,30 @@ def replicate_thetas(fam: Any) -> np.ndarray:
     through one sparse product.
     """
     if "replicate_thetas" in fam.cache:  # an engine's, from its grouped sums (core/backends)
-        return fam.cache["replicate_thetas"]  # type: ignore[no-any-return]
-    design = fam.design
+        thetas: FloatArray = fam.cache["replicate_thetas"]
+        return thetas
     cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
     n_est = fam.n_domains * n_levels
-    if design._array is None:
-        num, den = _frame_sums(fam, cells, n_est)
+    array = design.replicate_array
+    if array is None:
+        num, den = _frame_sums(design, fam, cells, n_est)
     else:
-        num, den = _array_sums(fam, cells, n_est)
+        num, den = _array_sums(array, fam, cells, n_est)
     if not fam.ratio:
         return num
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / np.repeat(den, n_levels, axis=0)
 
 
-def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
+def _frame_sums(
+    design: ReplicateDesign, fam: RatioFamily, cells: IntArray, n_est: int
+) -> tuple[FloatArray, FloatArray]:
     """Numerator (K x R) and denominator (D x R) sums in one grouped pass over the columns.
 
-    A design whose weights are not yet checked (``replicates.unchecked_frame``) is checked
-    from the same pass (the compiled loops give each column's smallest value as they sum
-    it), before any sum is used."""
-    design = fam.design
-    unchecked = unchecked_frame(design)
+    A design whose weights are not yet checked (``ReplicateDesign.unchecked_frame``) is
+    checked from the same pass (the compiled loops give each column's smallest value as
+    they sum it), before any sum is used."""
+    unchecked = design.unchecked_frame()
     frame = design.replicate_frame if unchecked is None else unchecked
     n_rep = frame.width
     y = None if fam.var.codes is not None else fam.var.filled
@@ -63,7 +71,7 @@ def _frame_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
     else:
         sums, lows = _grouped(frame, _key(cells, n_est), n_est, y)
     if unchecked is not None:
-        mark_checked(design, lows)
+        design.mark_checked(lows)
     if y is None:
         return sums, sums.reshape(fam.n_domains, -1, n_rep).sum(axis=1)
     if coded is not None:
@@ -104,15 +112,15 @@ def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.searchsorted(values, y), values
 
 
-def _kernels(cells: int) -> Any:
-    """The compiled loops of ``_kernels`` for a pass over ``cells`` values (rows x
+def _kernels(cells: int) -> ModuleType | None:
+    """The compiled loops of ``variance.kernels`` for a pass over ``cells`` values (rows x
     replicates), or None: where numba is not installed, or for less data than it takes to
     repay loading them (about half a second, once per process)."""
     if cells < _COMPILED_FROM:
         return None
-    from barometer.core.variance import _kernels
+    from barometer.core.variance import kernels
 
-    return _kernels if _kernels.AVAILABLE else None
+    return kernels if kernels.AVAILABLE else None
 
 
 def _grouped(
@@ -125,7 +133,7 @@ def _grouped(
     sum is NaN), where the pass finds it, else None.
 
     One read of every column, the columns shared among threads: a compiled loop per column
-    (``_kernels``); else Arrow's hash aggregation (zero-copy from polars) over one block of
+    (``variance.kernels``); else Arrow's hash aggregation (zero-copy from polars) over one block of
     columns per thread, or with ``y`` a polars group-by."""
     kernels = _kernels(frame.height * frame.width)
     if kernels is not None:
@@ -135,7 +143,10 @@ def _grouped(
         quads[-1] += [quads[-1][0]] * (4 - len(quads[-1]))  # padding, dropped below
 
         def four(q: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            return kernels.key_sums(key, *q, y_in, y is not None, size + 1)
+            acc: tuple[np.ndarray, np.ndarray] = kernels.key_sums(
+                key, *q, y_in, y is not None, size + 1
+            )
+            return acc
 
         out = parallel_map(four, quads)
         acc = np.concatenate([o[0] for o in out])[: len(columns)]  # (R, parts, size + 1)
@@ -171,13 +182,14 @@ def _grouped(
     return result[:size], None
 
 
-def _array_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np.ndarray]:
+def _array_sums(
+    reps: FloatArray, fam: RatioFamily, cells: IntArray, n_est: int
+) -> tuple[FloatArray, FloatArray]:
     """Numerator and denominator sums from one sparse product, built directly in CSC form
     (which walks the n x R weights row by row, reading them once)."""
-    reps = fam.design.replicate_weights
     n = reps.shape[0]
     rows = np.flatnonzero(cells >= 0)
-    y = np.ones(rows.size) if fam.var.codes is not None else np.nan_to_num(fam.var.values)[rows]
+    y = np.ones(rows.size) if fam.var.codes is not None else fam.var.filled[rows]
     per = 2 if fam.ratio else 1
     indices = np.empty(rows.size * per, dtype=np.int64)
     data = np.empty(rows.size * per)
@@ -194,7 +206,9 @@ def _array_sums(fam: Any, cells: np.ndarray, n_est: int) -> tuple[np.ndarray, np
     return sums[:n_est], sums[n_est:]
 
 
-def svr_variance(thetas: np.ndarray, theta: np.ndarray, design: Any, full: bool) -> np.ndarray:
+def svr_variance(
+    thetas: FloatArray, theta: FloatArray, design: ReplicateDesign, full: bool
+) -> FloatArray:
     """R ``svrVar``: ``scale * sum_r rscales_r (theta_r - centre)^2`` for replicate
     estimates ``thetas`` (K x R), with the centre the mean of the replicates (R's default)
     or the full-sample ``theta`` (``mse=True``). Replicates that give no estimate (an empty
@@ -208,11 +222,12 @@ def svr_variance(thetas: np.ndarray, theta: np.ndarray, design: Any, full: bool)
         with np.errstate(invalid="ignore", divide="ignore"):
             centre = np.where(use, thetas, 0.0).sum(axis=1) / use.sum(axis=1)
     dev = np.where(ok, thetas - centre[:, None], 0.0) * np.sqrt(rscales)[None, :]
-    if full:
-        return design.scale * (dev @ dev.T)
-    return design.scale * np.einsum("kr,kr->k", dev, dev)
+    out: FloatArray = (
+        design.scale * (dev @ dev.T) if full else design.scale * np.einsum("kr,kr->k", dev, dev)
+    )
+    return out
 
 
-def replicate_variance(fam: Any, full: bool) -> np.ndarray:
+def replicate_variance(design: ReplicateDesign, fam: RatioFamily, full: bool) -> FloatArray:
     """Replicate variances of the family's K estimates (see ``svr_variance``)."""
-    return svr_variance(replicate_thetas(fam), fam.theta.ravel(), fam.design, full)
+    return svr_variance(replicate_thetas(design, fam), fam.theta.ravel(), design, full)

@@ -1,9 +1,10 @@
-"""Fast integer codes for the columns weighting works on (raking variables, groups, cells).
+"""Integer codes for the columns weighting works on (raking variables, groups, cells).
 
-Each column is encoded once, at the door, as ``int64`` codes into its sorted levels (an
-``Enum`` column keeps its declared order); a missing value (null, or NaN in a float column)
-gets code -1. String columns go through a polars ``Enum`` cast and integer columns through a
-lookup table, so a million rows take a few milliseconds per column.
+Each column is encoded once by the door's encoder (``core._frame.encode_series``) as
+``int64`` codes into its sorted levels (an ``Enum`` column keeps its declared order); a
+missing value (null, or NaN in a float column) gets code -1. A string column whose values
+should all be a target's levels is coded against them by a perfect hash (one pass); the
+cells of several columns are their mixed-radix combinations (``combine``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from barometer.core._frame import dense_codes
-from barometer.errors import WeightingError, did_you_mean
+from barometer.core._frame import check_columns, dense_codes, encode_series
+from barometer.errors import WeightingError
 
-_LUT_SPAN = 1 << 20  # integer columns whose range fits here are coded by a lookup table
 _MULTIPLIERS = np.array(
     [0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93],
     dtype=np.uint64,
@@ -48,43 +48,6 @@ class Column:
         return self.codes if self.codes.dtype.kind == "u" else np.maximum(self.codes, 0)
 
 
-def _encode_numeric(s: pl.Series) -> tuple[np.ndarray, list[object]]:
-    if s.dtype.is_float():
-        s = s.fill_nan(None)
-    levels = s.drop_nulls().unique().sort()
-    values = s.to_numpy()
-    nulls = s.is_null().to_numpy()
-    codes = np.full(s.len(), -1, dtype=np.int64)
-    if levels.len() == 0:
-        return codes, []
-    lv = levels.to_numpy()
-    ok = ~nulls
-    vals = values[ok] if nulls.any() else values
-    if s.dtype.is_integer() and int(lv[-1]) - int(lv[0]) < _LUT_SPAN:
-        lut = np.full(int(lv[-1]) - int(lv[0]) + 1, -1, dtype=np.int64)
-        lut[lv.astype(np.int64) - int(lv[0])] = np.arange(lv.size)
-        found = lut[vals.astype(np.int64) - int(lv[0])]
-    else:
-        found = np.searchsorted(lv, vals).astype(np.int64)
-    if nulls.any():
-        codes[ok] = found
-    else:
-        codes = found
-    return codes, levels.to_list()
-
-
-def _encode_categorical(s: pl.Series) -> tuple[np.ndarray, list[object]]:
-    """Codes of a Categorical column from its physical codes (no string hashing)."""
-    present = s.drop_nulls().unique()
-    labels = present.cast(pl.String).to_list()
-    phys = present.to_physical().to_numpy().astype(np.int64)
-    order = sorted(range(len(labels)), key=labels.__getitem__)
-    lut = np.full(int(phys.max(initial=0)) + 2, -1, dtype=np.int64)
-    lut[phys[order]] = np.arange(len(order))
-    row_phys = s.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-    return lut[row_phys], [labels[i] for i in order]
-
-
 def _encode_by_hash(s: pl.Series, expected: Sequence[object]) -> Column | None:
     """Codes of a string column whose values should all be among ``expected`` (the target
     levels), by a perfect hash of the expected levels: one hashing pass, no sort or string
@@ -94,9 +57,10 @@ def _encode_by_hash(s: pl.Series, expected: Sequence[object]) -> Column | None:
     chosen that separates the expected levels, and every row's full hash is then checked
     against its level's, so a value outside ``expected`` can never pass as one of them.
     """
-    if not expected or not all(isinstance(e, str) for e in expected):
+    texts = [e for e in expected if isinstance(e, str)]
+    if not expected or len(texts) < len(expected):
         return None
-    levels = sorted(set(expected))  # type: ignore[type-var]
+    levels = sorted(set(texts))
     h_lv = pl.Series(levels, dtype=pl.String).hash().to_numpy()
     if np.unique(h_lv).size < h_lv.size:
         return None
@@ -123,37 +87,26 @@ def encode_column(
 ) -> Column:
     """Encode column ``name`` of ``frame``; ``role`` names it in errors ("raking variable").
 
+    The codes are the door's (``core._frame.encode_series``). A column of another type
+    than numbers, booleans, enums and categoricals (dates, ...) is encoded as text.
     ``expected``, the levels the column should hold (a target's keys), enables a fast path
     for string columns; the levels are then the expected ones, sorted, whether or not each
     occurs (a level with no respondents has no rows).
     """
-    if name not in frame.columns:
-        raise WeightingError(
-            f"{role} {name!r} is not in the data{did_you_mean(name, frame.columns)}"
-        )
+    check_columns(frame, [name], role, WeightingError, noun="")
     s = frame.get_column(name)
     dtype = s.dtype
-    if isinstance(dtype, pl.Enum):
-        phys = s.to_physical()
-        # without nulls the enum's own (unsigned) codes serve as they are: no copy
-        codes = phys.cast(pl.Int64).fill_null(-1) if s.null_count() else phys
-        return Column(name, codes.to_numpy(), tuple(dtype.categories.to_list()))
-    if isinstance(dtype, pl.Categorical):
-        codes, levels = _encode_categorical(s)
-        return Column(name, codes, tuple(levels))
-    if dtype == pl.Boolean:
-        s = s.cast(pl.Int8)
-    if s.dtype.is_numeric():
-        codes, levels = _encode_numeric(s)
-        return Column(name, codes, tuple(levels))
-    s = s.cast(pl.String)
-    if expected is not None and s.null_count() == 0:
-        fast = _encode_by_hash(s, expected)
-        if fast is not None:
-            return fast
-    levels = s.drop_nulls().unique().sort().to_list()
-    codes = s.cast(pl.Enum(levels)).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-    return Column(name, codes, tuple(levels))
+    textual = not (
+        dtype.is_numeric() or dtype == pl.Boolean or isinstance(dtype, pl.Enum | pl.Categorical)
+    )
+    if textual:
+        s = s.cast(pl.String)
+        if expected is not None and s.null_count() == 0:
+            fast = _encode_by_hash(s, expected)
+            if fast is not None:
+                return fast
+    codes, levels = encode_series(s)
+    return Column(name, codes, tuple(levels.to_list()))
 
 
 def combine(columns: Sequence[Column], empty_cells: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +126,7 @@ def combine(columns: Sequence[Column], empty_cells: bool = False) -> tuple[np.nd
         return np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
     # the narrowest integers the grid allows: less memory traffic in every pass
     narrow = np.uint16 if grid <= 1 << 16 else np.int32 if grid < 2**31 else np.int64
+    code: np.ndarray
     if len(columns) == 1:
         code = columns[0].codes.astype(narrow)
     else:

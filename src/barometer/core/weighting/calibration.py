@@ -11,15 +11,16 @@ when every population total exceeds 20 times the sample total, and step halving)
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 
+from barometer.core._frame import check_columns
+from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import GregStep
 from barometer.core.weighting.margins import (
     MarginSet,
@@ -29,11 +30,10 @@ from barometer.core.weighting.margins import (
     row_codes,
 )
 from barometer.core.weighting.spec import CalibrationSpec, WeightingInfo, freeze, margin_table
-from barometer.errors import WeightingError, did_you_mean
+from barometer.errors import WeightingError, warn
 from barometer.options import CalibrationMethod, check_option
 
-if TYPE_CHECKING:
-    from barometer.core.design import Design
+D = TypeVar("D", bound=SurveyDesign)
 
 INTERCEPT = "(Intercept)"
 _RESCALE = 20.0  # R grake's SOMETHRESHOLD
@@ -54,7 +54,8 @@ def _linear_df(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _raking_fm1(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return np.clip(np.exp(u), lo, hi) - 1.0
+    out: np.ndarray = np.clip(np.exp(u), lo, hi) - 1.0
+    return out
 
 
 def _raking_df(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -124,11 +125,9 @@ def grake(
         w = w * scale
         sample_total = sample_total * scale
         if math.isfinite(lower) or math.isfinite(upper):
-            warnings.warn(
+            warn(
                 f"bounds are interpreted after rescaling the weights by {scale:.3g} (as R's "
-                "calibrate does when every population total is over 20x the sample's)",
-                UserWarning,
-                stacklevel=4,
+                "calibrate does when every population total is over 20x the sample's)"
             )
     denom = 1.0 + np.abs(population)
     converged = False
@@ -191,7 +190,7 @@ class Model:
 
 
 def _split_margins(
-    margins: Mapping[Any, Any],
+    margins: Targets,
 ) -> tuple[dict[str, Any], dict[str, float], float | None]:
     if not isinstance(margins, Mapping) or not margins:
         raise WeightingError(
@@ -221,7 +220,7 @@ def _split_margins(
     return cats, nums, intercept
 
 
-def build_model(frame: pl.DataFrame, margins: Mapping[Any, Any], weights: np.ndarray) -> Model:
+def build_model(frame: pl.DataFrame, margins: Targets, weights: np.ndarray) -> Model:
     """Check the targets and build the calibration model matrix and population vector."""
     cats, nums, intercept = _split_margins(margins)
     ms = None
@@ -251,19 +250,16 @@ def build_model(frame: pl.DataFrame, margins: Mapping[Any, Any], weights: np.nda
                 columns.append((var.codes == lv).astype(np.float64))
                 names.append(f"{var.name}{var.levels[lv]}")
                 pop.append(float(ms.targets[m][0, lv]))
-    for var, total in nums.items():
-        columns.append(_numeric(frame, var))
-        names.append(var)
+    for name, total in nums.items():
+        columns.append(_numeric(frame, name))
+        names.append(name)
         pop.append(total)
     X = np.column_stack(columns)
     return Model(X, np.asarray(pop), tuple(names), ms, tuple(nums))
 
 
 def _numeric(frame: pl.DataFrame, var: str) -> np.ndarray:
-    if var not in frame.columns:
-        raise WeightingError(
-            f"calibration variable {var!r} is not in the data{did_you_mean(var, frame.columns)}"
-        )
+    check_columns(frame, [var], "calibration variable", WeightingError, noun="")
     s = frame.get_column(var)
     if not s.dtype.is_numeric():
         raise WeightingError(
@@ -321,14 +317,14 @@ def _check_bounds_feasible(model: Model, w: np.ndarray, lo: float, hi: float) ->
 
 
 def calibrate(
-    design: Design,
-    margins: Mapping[Any, Any],
+    design: D,
+    margins: Targets,
     *,
     method: CalibrationMethod = "linear",
     bounds: tuple[float, float] | None = None,
     tol: float = 1e-10,
     max_iter: int = 100,
-) -> Design:
+) -> D:
     """Calibrate the design's weights to population totals (GREG; R ``calibrate``).
 
     Parameters
@@ -365,7 +361,7 @@ def calibrate(
     >>> [round(float(w), 4) for w in d.weights]
     [40.0, 15.0, 20.0, 25.0]
     """
-    method = check_option(method, CalibrationMethod, "method", WeightingError)  # type: ignore[assignment]
+    method = check_option(method, CalibrationMethod, "method", WeightingError)
     check_convergence(tol, max_iter)
     lo, hi = _bounds(method, bounds)
     spec = CalibrationSpec(
@@ -375,9 +371,9 @@ def calibrate(
     model = build_model(design.data, margins, w)
     _check_bounds_feasible(model, w, lo, hi)
     solve = _solver(model, method, lo, hi, tol, max_iter)
-    g, iterations = solve(w)
+    g, iterations = solve(w, None)
     new = w * g
-    reps = getattr(design, "replicate_weights", None)
+    reps = design.replicate_weights
     step = GregStep(model_matrix=model.X, old_weights=w, g=g)
     achieved = model.X.T @ new
     info = WeightingInfo(
@@ -394,17 +390,17 @@ def calibrate(
         before=w,
     )
     if reps is None:
-        return design._calibrated(new, step, info)
+        return design.with_weights(new, step, info)
     reps = np.asarray(reps, dtype=np.float64)
     new_reps = np.empty_like(reps)
     for r in range(reps.shape[1]):
         new_reps[:, r] = reps[:, r] * solve(reps[:, r], r)[0]
-    return design._calibrated(new, step, info, replicate_weights=new_reps)
+    return design.with_weights(new, step, info, replicate_weights=new_reps)
 
 
 def _solver(
     model: Model, method: str, lo: float, hi: float, tol: float, max_iter: int
-) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
+) -> Callable[[np.ndarray, int | None], tuple[np.ndarray, int]]:
     """g-weights for a weight vector: closed form or Newton (as R chooses)."""
 
     def solve(w: np.ndarray, replicate: int | None = None) -> tuple[np.ndarray, int]:

@@ -9,16 +9,13 @@ positive weight. Raked by group, every figure is also given per group.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from barometer.core._protocols import SurveyDesign
 from barometer.core.weighting._codes import encode_column
-from barometer.core.weighting.spec import RakeSpec, WeightingInfo
-
-if TYPE_CHECKING:
-    from barometer.core.design import Design
+from barometer.core.weighting.spec import RakeSpec
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,7 @@ class WeightSummary:
         return "\n".join(lines)
 
 
-def weight_summary(design: Design) -> WeightSummary:
+def weight_summary(design: SurveyDesign) -> WeightSummary:
     """Diagnostics of ``design``'s weights and of the weighting that produced them.
 
     Examples
@@ -162,7 +159,7 @@ def weight_summary(design: Design) -> WeightSummary:
     (1.3333, 3.0)
     """
     w = np.asarray(design.weights, dtype=np.float64)
-    info: WeightingInfo | None = getattr(design, "weighting", None)
+    info = design.weighting
     before = info.before if info is not None else None
     held = info.held if info is not None else None
     (overall,) = _stats([None], np.zeros(w.size, dtype=np.int64), w, before, held)

@@ -53,7 +53,7 @@ class IpfResult:
 _FLAT_LIMIT = 1 << 22
 
 
-def _totals(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+def totals(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Sum ``values`` (C,) or (C, R) within ``codes`` -> (size,) or (size, R)."""
     if values.ndim == 1:
         return np.bincount(codes, values, minlength=size)
@@ -99,9 +99,13 @@ def ipf(
     """
     f = np.ones_like(weights, dtype=np.float64) if start is None else start.copy()
     sizes = [t.size for t in targets]
-    col = (lambda a: a[:, None]) if weights.ndim == 2 else (lambda a: a)
+    two_d = weights.ndim == 2
+
+    def col(a: np.ndarray) -> np.ndarray:
+        return a[:, None] if two_d else a
+
     fixed: list[np.ndarray | float] = [
-        0.0 if offset is None else _totals(c, offset, k) for c, k in zip(codes, sizes, strict=True)
+        0.0 if offset is None else totals(c, offset, k) for c, k in zip(codes, sizes, strict=True)
     ]
     goal = [np.nan_to_num(col(t) - o, nan=0.0) for t, o in zip(targets, fixed, strict=True)]
     free = [np.isnan(t) for t in targets]
@@ -116,7 +120,7 @@ def ipf(
             sweep = []
             moved = 0.0
             for m, c in enumerate(codes):
-                tot = _totals(c, weights * f, sizes[m])
+                tot = totals(c, weights * f, sizes[m])
                 keep = col(free[m]) | (tot == 0)
                 ratio = np.where(keep, 1.0, goal[m] / tot)
                 change = np.where(keep, 0.0, np.abs(goal[m] - tot) / col(scale[m]))
@@ -124,7 +128,7 @@ def ipf(
                 f = f * ratio[c]
                 sweep.append(f)
             errors = tuple(
-                np.where(col(fr), 0.0, np.abs(_totals(c, weights * f, k) + o - col(t)) / col(s))
+                np.where(col(fr), 0.0, np.abs(totals(c, weights * f, k) + o - col(t)) / col(s))
                 for c, k, o, t, s, fr in zip(codes, sizes, fixed, targets, scale, free, strict=True)
             )
             worst = max(float(e.max(initial=0.0)) for e in errors)

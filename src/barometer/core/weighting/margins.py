@@ -14,11 +14,12 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, SupportsFloat, cast
 
 import numpy as np
 import polars as pl
 
+from barometer.core._protocols import Targets
 from barometer.core.weighting._codes import Column, encode_column
 from barometer.errors import WeightingError, did_you_mean
 
@@ -116,7 +117,7 @@ def _indexes(levels: tuple[object, ...]) -> tuple[dict[object, int], dict[str, i
     return {lv: i for i, lv in enumerate(levels)}, {str(lv): i for i, lv in enumerate(levels)}
 
 
-def _lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
+def lookup(keys: Sequence[object], levels: Sequence[object]) -> list[int | None]:
     """Index of each key among ``levels``: exact match first, then by string form."""
     exact, as_str = _indexes(tuple(levels))
     out: list[int | None] = []
@@ -140,7 +141,7 @@ def check_target(value: object, var: str, level: object, by: str | None, group: 
     if value is None or isinstance(value, bool):
         raise WeightingError(f"target for {where} is {value!r}; give a number >= 0")
     try:
-        x = float(value)  # type: ignore[arg-type]
+        x = float(cast(SupportsFloat | str, value))  # anything else: the TypeError below
     except (TypeError, ValueError):
         raise WeightingError(f"target for {where} is {value!r}; give a number >= 0") from None
     if not math.isfinite(x) or x < 0:
@@ -162,12 +163,12 @@ def _group_column(frame: pl.DataFrame, by: str | None, keys: list[object]) -> Co
 
 
 def _map_groups(
-    margins: Mapping[object, object], groups: Column, by: str
+    margins: Mapping[Any, Any], groups: Column, by: str
 ) -> tuple[list[int], list[object]]:
     """Map margin keys to the data's groups (each group's index and margins, in group order)."""
     keys = list(margins.keys())
-    index = _lookup(keys, groups.levels)
-    for key, idx in zip(keys, index, strict=True):
+    found: list[int] = []
+    for key, idx in zip(keys, lookup(keys, groups.levels), strict=True):
         if idx is None:
             _no_respondents(by, key, groups)
         if not isinstance(margins[key], Mapping):
@@ -175,11 +176,12 @@ def _map_groups(
                 f"with by={by!r}, margins must be keyed by group: margins[{key!r}] should be "
                 f"{{variable: {{level: target}}}}, not {type(margins[key]).__name__}"
             )
-    order = np.argsort(index)  # type: ignore[arg-type]
-    return [index[i] for i in order], [keys[i] for i in order]  # type: ignore[misc]
+        found.append(idx)
+    order = np.argsort(found).tolist()
+    return [found[i] for i in order], [keys[i] for i in order]
 
 
-def _no_respondents(by: str, key: object, groups: Column) -> None:
+def _no_respondents(by: str, key: object, groups: Column) -> NoReturn:
     raise WeightingError(
         f"margins are given for group {by}={key!r}, which has no respondents"
         f"{did_you_mean(str(key), [str(v) for v in groups.levels])}"
@@ -212,12 +214,12 @@ class EncodedMargins:
     by: str | None
     group_index: list[int]  # the data group of each group given margins, in group order
     keys: list[object]  # the margins' key of each of those groups
-    per_group: list[Mapping[object, object]]
+    per_group: list[Mapping[str, object]]
 
 
 def encode_margins(
     frame: pl.DataFrame,
-    margins: Mapping[object, object],
+    margins: Targets,
     by: str | None,
     role: str = "raking variable",
 ) -> EncodedMargins:
@@ -228,30 +230,33 @@ def encode_margins(
             + ("" if by is None else " keyed by group")
         )
     groups = _group_column(frame, by, list(margins.keys()))
+    keys: list[object]
     if by is None:
-        group_index, keys, per_group = [0], [None], [margins]
+        group_index, keys, specs = [0], [None], [margins]
     else:
         group_index, keys = _map_groups(margins, groups, by)
-        per_group = [margins[k] for k in keys]  # type: ignore[misc]
+        specs = [margins[k] for k in keys]
     names: list[str] = []
-    for spec in per_group:
+    per_group: list[Mapping[str, object]] = []
+    for spec in specs:
         for var in spec:
             if not isinstance(var, str):
                 raise WeightingError(f"margin keys must be column names, not {var!r}")
             if var not in names:
                 names.append(var)
+        per_group.append(spec)
     expected: dict[str, list[object]] = {name: [] for name in names}
     for spec in per_group:
-        for var, table in spec.items():  # type: ignore[union-attr]
+        for var, table in spec.items():
             if isinstance(table, Mapping):
                 expected[var].extend(table.keys())
     columns = tuple(encode_column(frame, name, role, expected=expected[name]) for name in names)
-    return EncodedMargins(groups, columns, by, group_index, keys, per_group)  # type: ignore[arg-type]
+    return EncodedMargins(groups, columns, by, group_index, keys, per_group)
 
 
 def parse_margins(
     frame: pl.DataFrame,
-    margins: Mapping[object, object],
+    margins: Targets,
     by: str | None,
     weights: np.ndarray,
     role: str = "raking variable",
@@ -282,16 +287,20 @@ def align_margins(
     raw: list[dict[str, tuple[np.ndarray, float]]] = [{} for _ in range(G)]
     for g, spec in zip(enc.group_index, enc.per_group, strict=True):
         glabel = groups.levels[g]
-        for var, table in spec.items():  # type: ignore[union-attr]
-            m = names.index(var)  # type: ignore[arg-type]
-            raw[g][var] = _align(table, columns[m], by, glabel)  # type: ignore[index]
+        for var, table in spec.items():
+            m = names.index(var)
+            raw[g][var] = _align(table, columns[m], by, glabel)
     for col in columns:
         _check_missing(col, gcodes, [g for g in range(G) if col.name in raw[g]], by, groups)
     totals = np.zeros(G)
     shares: list[tuple[bool, ...]] = []
     for g in range(G):
         glabel = groups.levels[g]
-        total, is_share = _group_total(raw[g], lambda g=g: base_total()[g], by, glabel)
+
+        def group_base(g: int = g) -> float:
+            return float(base_total()[g])
+
+        total, is_share = _group_total(raw[g], group_base, by, glabel)
         totals[g] = total
         shares.append(tuple(is_share.get(c.name, False) for c in columns))
         for var, (t, _) in raw[g].items():
@@ -313,7 +322,7 @@ def _align(table: object, col: Column, by: str | None, group: object) -> tuple[n
     keys = list(table.keys())
     out = np.full(col.size, np.nan)
     total = 0.0
-    for key, idx in zip(keys, _lookup(keys, col.levels), strict=True):
+    for key, idx in zip(keys, lookup(keys, col.levels), strict=True):
         value = check_target(table[key], col.name, key, by, group)
         if idx is None:
             if value > 0:

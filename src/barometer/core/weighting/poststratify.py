@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 
+from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import PostStratStep
 from barometer.core.weighting._codes import Column, combine, encode_column, split
-from barometer.core.weighting.ipf import _totals
-from barometer.core.weighting.margins import SHARE_TOL, _lookup, check_target, is_table, keyed_rows
+from barometer.core.weighting.ipf import totals
+from barometer.core.weighting.margins import SHARE_TOL, check_target, is_table, keyed_rows, lookup
 from barometer.core.weighting.spec import PostStratSpec, WeightingInfo, freeze, margin_table
-from barometer.errors import WeightingError
+from barometer.errors import WeightingError, warn
 
-if TYPE_CHECKING:
-    from barometer.core.design import Design
+D = TypeVar("D", bound=SurveyDesign)
 
 
 def _table_items(variables: list[str], table: Any) -> list[tuple[tuple[object, ...], object]]:
@@ -46,12 +45,12 @@ def _table_items(variables: list[str], table: Any) -> list[tuple[tuple[object, .
 
 
 def poststratify(
-    design: Design,
+    design: D,
     variables: str | Sequence[str],
-    table: Any,
+    table: Targets,
     *,
     partial: bool = False,
-) -> Design:
+) -> D:
     """Post-stratify the design's weights to population cell totals (R ``postStratify``).
 
     Within each cell ``c`` of ``variables``, ``w_new = w * N_c / sum_c(w)``.
@@ -125,11 +124,11 @@ def poststratify(
         build_margins=functools.partial(_margins, cols, present, cell, W, pop),
         before=weights,
     )
-    reps = getattr(design, "replicate_weights", None)
+    reps = design.replicate_weights
     if reps is None:
-        return design._calibrated(new, step, info)
+        return design.with_weights(new, step, info)
     reps = np.asarray(reps, dtype=np.float64)
-    Wr = _totals(cell, reps, C)
+    Wr = totals(cell, reps, C)
     empty = (Wr <= 0) & (pop[:, None] > 0)
     if empty.any():
         c, r = (int(i[0]) for i in np.nonzero(empty))
@@ -140,7 +139,7 @@ def poststratify(
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         rratio = np.where(Wr > 0, pop[:, None] / Wr, 0.0)
-    return design._calibrated(new, step, info, replicate_weights=reps * rratio[cell])
+    return design.with_weights(new, step, info, replicate_weights=reps * rratio[cell])
 
 
 def _label(cols: Sequence[Column], present: np.ndarray, c: int) -> str:
@@ -159,7 +158,7 @@ def _population(
     """Population totals aligned with the sample cells ``present``."""
     names = [c.name for c in cols]
     pop = np.full(present.size, np.nan)
-    idx = [_lookup([k[j] for k, _ in items], col.levels) for j, col in enumerate(cols)]
+    idx = [lookup([k[j] for k, _ in items], col.levels) for j, col in enumerate(cols)]
     absent: list[tuple[object, ...]] = []
     for i, (key, value) in enumerate(items):
         where = ", ".join(f"{n}={v!r}" for n, v in zip(names, key, strict=True))
@@ -167,10 +166,11 @@ def _population(
         code = 0
         found = True
         for j, col in enumerate(cols):
-            if idx[j][i] is None:
+            level = idx[j][i]
+            if level is None:
                 found = False
                 break
-            code = code * max(col.size, 1) + int(idx[j][i])  # type: ignore[arg-type]
+            code = code * max(col.size, 1) + level
         pos = int(np.searchsorted(present, code)) if found else present.size
         if pos >= present.size or present[pos] != code:
             if x > 0:
@@ -185,11 +185,9 @@ def _population(
             raise WeightingError(f"population cell {where} is given twice")
         pop[pos] = x
     if absent:
-        warnings.warn(
+        warn(
             f"{len(absent)} population cells have no respondents and were ignored "
-            f"(first: {absent[0]!r})",
-            UserWarning,
-            stacklevel=3,
+            f"(first: {absent[0]!r})"
         )
     bad = np.isnan(pop) | (pop <= 0)
     if bad.any():

@@ -9,17 +9,17 @@ Raking by group is one vectorised IPF whose margin levels are group x level.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
+from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import RakingStep
 from barometer.core.weighting._codes import Column, combine, split
 from barometer.core.weighting.bounded import bounded_rake
-from barometer.core.weighting.ipf import IpfResult, _totals, ipf
+from barometer.core.weighting.ipf import IpfResult, ipf, totals
 from barometer.core.weighting.margins import (
     EncodedMargins,
     MarginSet,
@@ -32,8 +32,7 @@ from barometer.core.weighting.margins import (
 from barometer.core.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
 from barometer.errors import WeightingError
 
-if TYPE_CHECKING:
-    from barometer.core.design import Design
+D = TypeVar("D", bound=SurveyDesign)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,15 +92,15 @@ def _not_converged(ms: MarginSet, cells: Cells, res: IpfResult, max_iter: int, w
 
 
 def rake(
-    design: Design,
-    margins: Mapping[Any, Any],
+    design: D,
+    margins: Targets,
     *,
     by: str | None = None,
     tol: float = 1e-10,
     max_iter: int = 100,
     cap: float | None = None,
     floor: float | None = None,
-) -> Design:
+) -> D:
     """Rake the design's weights to marginal targets by iterative proportional fitting.
 
     Parameters
@@ -176,11 +175,11 @@ def rake(
     └──────────┴───────┴─────────────┘
     """
     _check_options(tol, max_iter, cap, floor)
-    margins = from_table(margins, by)
-    spec = RakeSpec(freeze(margins), by, tol, max_iter, cap, floor)
+    targets = from_table(margins, by)
+    spec = RakeSpec(freeze(targets), by, tol, max_iter, cap, floor)
     weights = np.asarray(design.weights, dtype=np.float64)
-    reps = getattr(design, "replicate_weights", None)
-    enc = encode_margins(design.data, margins, by)
+    reps = design.replicate_weights
+    enc = encode_margins(design.data, targets, by)
     cell, present = _cell_codes(enc)
     cell_before = np.bincount(cell, weights, minlength=present.size)
     n_groups = enc.groups.size
@@ -226,8 +225,8 @@ def rake(
         trace=res.trace,
     )
     if reps is None:
-        return design._calibrated(new[0], step, info)
-    return design._calibrated(new[0], step, info, replicate_weights=new[1])
+        return design.with_weights(new[0], step, info)
+    return design.with_weights(new[0], step, info, replicate_weights=new[1])
 
 
 def _rake_plain(
@@ -241,12 +240,15 @@ def _rake_plain(
 ) -> tuple[tuple[np.ndarray, ...], RakingStep, IpfResult]:
     C = cells.n_cells
     if reps is not None:
-        W = np.column_stack([W, _totals(cells.cell, np.asarray(reps, dtype=np.float64), C)])
+        W = np.column_stack([W, totals(cells.cell, np.asarray(reps, dtype=np.float64), C)])
         _check_replicates(ms, cells, W[:, 1:])
     res = ipf(W, cells.codes, cells.targets, cells.scale, tol=tol, max_iter=max_iter)
     if not res.converged:
         raise WeightingError(_not_converged(ms, cells, res, max_iter, "raking"))
-    main = (lambda f: f[:, 0]) if reps is not None else (lambda f: f)
+
+    def main(f: np.ndarray) -> np.ndarray:
+        return f[:, 0] if reps is not None else f
+
     new = weights * np.take(main(res.factors), cells.cell)
     step = RakingStep(cells.cell, cells.codes, weights, tuple(main(s) for s in res.sweep))
     if reps is None:
@@ -259,7 +261,7 @@ def _rake_plain(
 def _check_replicates(ms: MarginSet, cells: Cells, W: np.ndarray) -> None:
     """Every replicate needs weight in every level with a positive target."""
     for m, codes in enumerate(cells.codes):
-        tot = _totals(codes, W, cells.targets[m].size)
+        tot = totals(codes, W, cells.targets[m].size)
         with np.errstate(invalid="ignore"):
             bad = (cells.targets[m] > 0)[:, None] & (tot <= 0)
         if bad.any():
@@ -314,6 +316,7 @@ def _capped(
             weights, ms, bounds.upper, bounds.lower, tol, max(max_iter, 200)
         )
         if new is None:
+            assert failed is not None
             where = "" if ms.by is None else f" in group {ms.by}={ms.group_labels[failed]!r}"
             raise WeightingError(
                 f"{_bounds_text(bounds.cap, bounds.floor)} cannot be met: no weights within "

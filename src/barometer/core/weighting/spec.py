@@ -7,20 +7,22 @@ run leaves on the new design (``design.weighting``) for ``weight_summary``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 
-if TYPE_CHECKING:
-    from barometer.core.design import Design
+from barometer.core._protocols import SurveyDesign, Targets
+from barometer.options import CalibrationMethod, WeightingMethod
+
+D = TypeVar("D", bound=SurveyDesign)
 
 
-def freeze(obj: Any) -> Any:
+def freeze(obj: object) -> Any:
     """A read-only deep copy of nested mappings (targets given by a user)."""
     if isinstance(obj, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in obj.items()})
@@ -31,14 +33,14 @@ def freeze(obj: Any) -> Any:
 class RakeSpec:
     """Raking to marginal targets (see ``barometer.core.weighting.rake``)."""
 
-    margins: Mapping[Any, Any]
+    margins: Mapping[Hashable, object]
     by: str | None = None
     tol: float = 1e-10
     max_iter: int = 100
     cap: float | None = None
     floor: float | None = None
 
-    def apply(self, design: Design) -> Design:
+    def apply(self, design: D) -> D:
         """Rake ``design`` with these targets and options."""
         from barometer.core.weighting.raking import rake
 
@@ -57,20 +59,20 @@ class RakeSpec:
 class CalibrationSpec:
     """GREG calibration (see ``barometer.core.weighting.calibrate``)."""
 
-    margins: Mapping[Any, Any]
-    method: str = "linear"
+    margins: Mapping[Hashable, object]
+    method: CalibrationMethod = "linear"
     bounds: tuple[float, float] | None = None
     tol: float = 1e-10
     max_iter: int = 100
 
-    def apply(self, design: Design) -> Design:
+    def apply(self, design: D) -> D:
         """Calibrate ``design`` with these targets and options."""
         from barometer.core.weighting.calibration import calibrate
 
         return calibrate(
             design,
             self.margins,
-            method=self.method,  # type: ignore[arg-type]
+            method=self.method,
             bounds=self.bounds,
             tol=self.tol,
             max_iter=self.max_iter,
@@ -82,10 +84,10 @@ class PostStratSpec:
     """Post-stratification to a cell table (see ``barometer.core.weighting.poststratify``)."""
 
     variables: tuple[str, ...]
-    table: Any
+    table: Targets
     partial: bool = False
 
-    def apply(self, design: Design) -> Design:
+    def apply(self, design: D) -> D:
         """Post-stratify ``design`` to this table."""
         from barometer.core.weighting.poststratify import poststratify
 
@@ -104,7 +106,7 @@ class WeightingInfo:
     largest margin error after each sweep.
     """
 
-    method: Literal["rake", "calibrate", "poststratify"]
+    method: WeightingMethod
     spec: RakeSpec | CalibrationSpec | PostStratSpec
     by: str | None
     iterations: int
@@ -144,15 +146,16 @@ def margin_table(
     def share(a: np.ndarray) -> np.ndarray:
         tot = np.nansum(a, axis=1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (a / tot)[g_idx, l_idx]
+            out: np.ndarray = (a / tot)[g_idx, l_idx]
+        return out
 
     cols: dict[str, Any] = {}
     if by is not None:
-        cols["group"] = pl.Series([str(group_labels[g]) for g in g_idx], dtype=pl.String)
+        cols["group"] = pl.Series([str(group_labels[g]) for g in g_idx.tolist()], dtype=pl.String)
     t = np.nan_to_num(target, nan=0.0)
     cols.update(
         variable=pl.Series([variable] * g_idx.size, dtype=pl.String),
-        level=pl.Series([str(levels[lv]) for lv in l_idx], dtype=pl.String),
+        level=pl.Series([str(levels[lv]) for lv in l_idx.tolist()], dtype=pl.String),
         n=count[g_idx, l_idx].astype(np.int64),
         sample_share=share(count.astype(np.float64)),
         before_share=share(before),

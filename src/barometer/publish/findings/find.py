@@ -322,7 +322,7 @@ def _scan_question(
                     f"waves ({', '.join(used)})"
                     + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
                 )
-            pw = pairwise_differences(ext, "wave", adjust="none", level=confidence)
+            pw = pairwise_differences(ext, "wave", adjust="none", confidence=confidence)
             out += _candidates(
                 pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
             )
@@ -339,7 +339,7 @@ def _scan_question(
                     f"{rid} in {w}: the {rule_words(info.rules[rid])} of the {len(used)} "
                     f"members polled ({', '.join(used)})",
                 )
-            pw = pairwise_differences(ext, "country", adjust="none", level=confidence)
+            pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
             out += _candidates(pw, "gap", question, "country", "wave", info, _lookup(ext), w)
     return out
 

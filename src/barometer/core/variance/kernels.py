@@ -12,19 +12,26 @@ those of ``np.bincount`` up to rounding. The same read gives each column's small
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 try:
-    from numba import njit
+    import numba
 
     AVAILABLE = True
 except ModuleNotFoundError:  # the module stays importable; callers check AVAILABLE
     AVAILABLE = False
 
-    def njit(**_: Any) -> Callable[[Any], Any]:  # type: ignore[no-redef]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def njit(nogil: bool, cache: bool) -> Callable[[F], Callable[..., Any]]:
+    """numba's ``njit`` where numba is installed, else the function as it is."""
+    if not AVAILABLE:
         return lambda fn: fn
+    compiled: Callable[[F], Callable[..., Any]] = numba.njit(nogil=nogil, cache=cache)
+    return compiled
 
 
 @njit(nogil=True, cache=True)
