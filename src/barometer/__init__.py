@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     )
     from barometer.core.design import Design, ReplicateDesign
     from barometer.core.estimates import Contrast, Estimates
+    from barometer.core.models import Margins, Model, Models, OrdinalModel, WaldTest
+    from barometer.core.ttest import TTest
     from barometer.poll import Poll
 
 _LAZY = {
@@ -52,6 +54,12 @@ _LAZY = {
     "pairwise_differences": "barometer.core.comparisons",
     "region": "barometer.core.comparisons",
     "weighting": "barometer.core.weighting",
+    "Margins": "barometer.core.models",
+    "Model": "barometer.core.models",
+    "Models": "barometer.core.models",
+    "OrdinalModel": "barometer.core.models",
+    "WaldTest": "barometer.core.models",
+    "TTest": "barometer.core.ttest",
 }
 
 __all__ = [
@@ -67,9 +75,15 @@ __all__ = [
     "Estimates",
     "EstimationError",
     "IngestError",
+    "Margins",
+    "Model",
+    "Models",
+    "OrdinalModel",
     "Poll",
     "ReplicateDesign",
     "SpecError",
+    "TTest",
+    "WaldTest",
     "WeightingError",
     "adjust_pvalues",
     "difference",

@@ -24,8 +24,13 @@ CombineRule = Literal["mean", "population", "median"]
 #: The rules ``comparisons.region`` accepts (a linear combination that keeps the members).
 RegionCombineRule = Literal["mean", "population"]
 WeightingMethod = Literal["rake", "calibrate", "poststratify"]
+#: GLM families (R ``svyglm``'s, canonical links), and what ``Model.predict`` returns.
+ModelFamily = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
+PredictType = Literal["link", "response"]
 
 # --- the poll and publish bands ---------------------------------------------------------
+#: How a banner's Total / "all countries" figure combines the countries.
+TotalRule = Literal["mean", "population"]
 #: How a region of the spec pools its member countries (as ``CombineRule``).
 RegionRule = CombineRule
 #: Which weights an estimate uses: the poll's raked weights or the base weights.

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, overload
 
 import numpy as np
 import polars as pl
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from barometer.core.chisq import ChisqTest
     from barometer.core.estimates import Estimates
     from barometer.core.estimators import RatioFamily
+    from barometer.core.models import Family, Model, Models
+    from barometer.core.models.olr import OrdinalModel
+    from barometer.core.ttest import TTest
     from barometer.core.weighting.diagnostics import WeightSummary
     from barometer.core.weighting.spec import WeightingInfo
 
@@ -521,6 +524,76 @@ class _Estimating(abc.ABC):
         from barometer.core import weighting
 
         return weighting.weight_summary(self)
+
+    # models, ratios, t-tests (issue 19): thin delegations to core.models, ratio, ttest
+    @overload
+    def glm(
+        self,
+        formula: str,
+        family: Family = ...,
+        offset: str | None = ...,
+        where: Mapping[str, object] | None = ...,
+        by: None = ...,
+    ) -> Model: ...
+    @overload
+    def glm(
+        self,
+        formula: str,
+        family: Family = ...,
+        offset: str | None = ...,
+        where: Mapping[str, object] | None = ...,
+        *,
+        by: str | Sequence[str],
+    ) -> Models: ...
+    def glm(
+        self,
+        formula: str,
+        family: Family = "gaussian",
+        offset: str | None = None,
+        where: Mapping[str, object] | None = None,
+        by: str | Sequence[str] | None = None,
+    ) -> Model | Models:
+        """Design-based generalised linear model (R ``svyglm``; ``where`` fits within a
+        domain, as ``svyglm(subset=)``; ``by`` fits one model per domain); see
+        ``core.models.glm``."""
+        from barometer.core.models import domain_rows, fit, fit_by
+
+        rows = None if where is None else domain_rows(self.data, where)
+        if by is not None:
+            return fit_by(self, formula, family, offset, rows, as_list(by))  # type: ignore[arg-type]
+        return fit(self, formula, family, offset, rows)  # type: ignore[arg-type]
+
+    def olr(
+        self,
+        formula: str,
+        levels: Sequence[object] | None = None,
+        where: Mapping[str, object] | None = None,
+    ) -> OrdinalModel:
+        """Proportional-odds regression of an ordered response (R ``svyolr``); ``levels``
+        orders the response (default: sorted); see ``core.models.olr``."""
+        from barometer.core.models import domain_rows
+        from barometer.core.models.olr import olr
+
+        rows = None if where is None else domain_rows(self.data, where)
+        return olr(self, formula, levels, rows)  # type: ignore[arg-type]
+
+    def ratio(
+        self,
+        numerator: str | Sequence[str],
+        denominator: str | Sequence[str],
+        by: str | Sequence[str] | None = None,
+        confidence: float = 0.95,
+    ) -> Estimates:
+        """Ratio of weighted totals ``sum w y / sum w x`` (R ``svyratio``); see ``core.ratio``."""
+        from barometer.core.ratio import ratio
+
+        return ratio(self, as_list(numerator), as_list(denominator), as_list(by), confidence)  # type: ignore[arg-type]
+
+    def ttest(self, variable: str, group: str | None = None, confidence: float = 0.95) -> TTest:
+        """Design-based t-test of a difference in means (R ``svyttest``); see ``core.ttest``."""
+        from barometer.core.ttest import ttest
+
+        return ttest(self, variable, group, confidence)  # type: ignore[arg-type]
 
 
 class Design(_Estimating):
