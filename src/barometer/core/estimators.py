@@ -156,8 +156,8 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     s = _structure(design)
     own = fam.cache.get("linearised")  # an engine's sums, from moments (core/backends)
     if own is not None:
-        sums: tuple[FloatArray, FloatArray] = own(full)
-        return sums
+        from_engine: tuple[FloatArray, FloatArray] = own(full)
+        return from_engine
     steps = design.calibration
     if not steps:
         if s.element:
@@ -382,7 +382,8 @@ def strata_present(fam: RatioFamily) -> np.ndarray | None:
     if design.calibration:
         return None  # R keeps every row of a calibrated design in a subset
     if "strata_present" in fam.cache:  # an engine's, from its sums (core/backends)
-        return fam.cache["strata_present"]  # type: ignore[no-any-return]
+        present_: np.ndarray = fam.cache["strata_present"]
+        return present_
     h = s.n_strata
     inside = fam.dom >= 0
     counts = np.bincount(fam.dom[inside] * h + s.strata[inside], minlength=fam.n_domains * h)

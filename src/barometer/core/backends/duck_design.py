@@ -78,7 +78,7 @@ class InDuckDB:
         )
 
 
-class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
+class DuckDBDesign(InDuckDB, Design):
     """A design whose rows stay in DuckDB (a relation, or Parquet files by path or glob).
 
     ``mean``, ``total`` and ``proportion`` (Wald intervals) by domains, with missing values,
@@ -173,7 +173,11 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
         from barometer.core.backends.duck_quantiles import quantile
 
         conf = confidence_level(confidence, level_ci, EstimationError, "quantile")
-        p = [float(probs)] if np.isscalar(probs) else [float(x) for x in probs]  # type: ignore[arg-type, union-attr]
+        p = (
+            [float(probs)]
+            if isinstance(probs, int | float | np.number)
+            else [float(x) for x in probs]
+        )
         return quantile(self, self._reduction, variable, p, as_list(by), conf)
 
     def chisq(
@@ -230,7 +234,7 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
         )
         return int(found.item())
 
-    def rake(  # type: ignore[override]
+    def rake(
         self,
         margins: Mapping[Any, Any],
         by: str | None = None,
@@ -261,7 +265,7 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
             name,
         )
 
-    def calibrate(  # type: ignore[override]
+    def calibrate(
         self,
         margins: Mapping[Any, Any],
         method: str = "linear",
@@ -297,7 +301,7 @@ class DuckDBDesign(InDuckDB, Design):  # type: ignore[misc]
             name,
         )
 
-    def poststratify(  # type: ignore[override]
+    def poststratify(
         self,
         variables: str | Sequence[str],
         table: Any,

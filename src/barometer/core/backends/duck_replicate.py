@@ -27,7 +27,7 @@ from barometer.errors import DesignError, EstimationError
 from barometer.options import ReplicateType, check_option
 
 
-class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):  # type: ignore[misc]
+class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):
     """Replicate weights whose rows stay in DuckDB; built by ``bm.ReplicateDesign`` from a
     DuckDB relation or Parquet files, with its arguments. ``mean``, ``total`` and
     ``proportion`` (Wald intervals) by domains run in DuckDB."""
