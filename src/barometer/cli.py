@@ -209,6 +209,32 @@ ConfidenceOption = Annotated[
 ]
 
 
+QuestionsOption = Annotated[
+    str | None, typer.Option("--questions", help="Comma-separated question ids (default: all).")
+]
+CountriesOption = Annotated[
+    str | None, typer.Option("--countries", help="Comma-separated country codes (default: all).")
+]
+WavesOption = Annotated[
+    str | None, typer.Option("--waves", help="Comma-separated wave ids (default: all).")
+]
+
+
+def _publication(
+    poll: Any, rules: Any, questions: str | None, countries: str | None, waves: str | None,
+    breakdowns: Sequence[str] = (),
+) -> Any:  # fmt: skip
+    """The publication of the questions, countries and waves chosen; what it leaves out
+    (a question no respondent answers) said on stderr."""
+    pub = poll.publication(
+        questions=_split(questions), countries=_split(countries), waves=_split(waves),
+        breakdowns=list(breakdowns), rules=rules,
+    )  # fmt: skip
+    for note in pub.notes:
+        typer.echo(f"note: {note}", err=True)
+    return pub
+
+
 def _rules(poll: Any, **flags: Any) -> Any:
     """The publication rules: each flag given over the spec's ``publication:`` section."""
     from barometer.poll.spec import publication_rules
@@ -225,6 +251,9 @@ def report(
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
     confidence: ConfidenceOption = None,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Write the self-contained HTML report: findings, a section per question, methodology."""
     with _bad_input():
@@ -236,7 +265,7 @@ def report(
         rules = _rules(
             poll, suppress_below=suppress_below, flag_below=flag_below, confidence=confidence
         )
-        pub = poll.publication(rules=rules)
+        pub = _publication(poll, rules, questions, countries, waves)
         path = write_report(pub, out, findings=find(pub).headlines(8))
         _console().print(f"Report: {path}")
 
@@ -257,6 +286,9 @@ def findings(
     suppress_below: SuppressOption = None,
     confidence: ConfidenceOption = None,
     top: Annotated[int, typer.Option(help="How many findings to print.")] = 10,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Scan for significant changes and gaps; write findings.md and findings.json."""
     with _bad_input():
@@ -268,7 +300,7 @@ def findings(
             poll, alpha=alpha, adjust=adjust, claim_min_base=min_base,
             suppress_below=suppress_below, confidence=confidence,
         )  # fmt: skip
-        found = find(poll.publication(rules=rules))
+        found = find(_publication(poll, rules, questions, countries, waves))
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):
@@ -286,19 +318,30 @@ def banners(
     csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of xlsx.")] = False,
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
+    wave: Annotated[
+        str | None, typer.Option("--wave", help="The wave shown (default: each question's latest).")
+    ] = None,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
         from barometer.poll.poll import Poll
-        from barometer.publish.banner.build import banner_tables
+        from barometer.errors import EstimationError
+        from barometer.publish.banner.build import banner_tables, unasked
         from barometer.publish.banner.tables import write_csv, write_xlsx
 
         poll = Poll.open(store)
         rules = _rules(poll, suppress_below=suppress_below, flag_below=flag_below)
         chosen = _split(by) or ["country"]
         breakdowns = [b for b in chosen if b not in ("country", "wave")]
-        pub = poll.publication(breakdowns=breakdowns, rules=rules)
-        tables = banner_tables(pub, banners=chosen)
+        pub = _publication(poll, rules, questions, countries, waves, breakdowns)
+        for _, note in unasked(pub, _split(questions) or pub.questions, wave):
+            typer.echo(f"note: {note}", err=True)
+        tables = banner_tables(pub, banners=chosen, wave=wave)
+        if not tables:
+            raise EstimationError("banners: no question has respondents in the scope chosen")
         path = write_csv(tables, out) if csv else write_xlsx(tables, out)
         _console().print(f"Banner tables: {path}")
 

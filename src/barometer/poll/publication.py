@@ -166,6 +166,27 @@ class Publication:
         seen = set(self.cells(question).estimates["wave"].to_list())
         return [w for w in self.waves if w in seen]
 
+    def absent(self, question: str) -> list[str]:
+        """Where ``question`` was not asked, in plain words, one phrase per wave (in spec
+        order): ``"not asked in 2024-11"`` when no country answered it in a wave that was
+        polled, ``"not asked in 2025-11 in FR, DE"`` when some countries polled then did
+        not ask it. A country or wave with no respondents at all is not listed (it was
+        not polled, which the fieldwork says)."""
+        asked = self.cells(question).countries().to_polars()
+        answered = {(str(c), str(w)) for c, w in asked.select("country", "wave").iter_rows()}
+        polled = _polled_cells(self.facts.bases)
+        out = []
+        for wave in self.waves:
+            here = [c for c in self.countries if (c, wave) in polled]
+            missing = [c for c in here if (c, wave) not in answered]
+            if not missing:
+                continue
+            if len(missing) == len(here):
+                out.append(f"not asked in {wave}")
+            else:
+                out.append(f"not asked in {wave} in {', '.join(missing)}")
+        return out
+
     def trend(
         self,
         question: str,
@@ -195,6 +216,15 @@ class Publication:
     def region_ids(self) -> list[str]:
         """The spec's regions, in spec order."""
         return [r.id for r in self.spec.regions]
+
+
+def _polled_cells(bases: pl.DataFrame) -> set[tuple[str, str]]:
+    """(country, wave) of every cell with respondents, from the store's bases."""
+    if not {"country", "wave"} <= set(bases.columns):
+        return set()
+    if "n" in bases.columns:
+        bases = bases.filter(pl.col("n") > 0)
+    return {(str(c), str(w)) for c, w in bases.select("country", "wave").iter_rows()}
 
 
 #: Columns this module adds to an Estimates table (left out before re-combining).
@@ -319,13 +349,15 @@ def build(
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     notes = []
     for qid in qids:
-        if qid not in present:
-            notes.append(f"{qid}: no source maps it; left out")
+        if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
+            notes.append(f"{qid}: no respondent answers it (no source maps it); left out")
             continue
         for b in chosen:
             if b is not None and (b == qid or b not in present):
                 continue
-            cells[(qid, b)] = _question_cells(design, spec, rules, qid, b)
+            found = _question_cells(design, spec, rules, qid, b)
+            if found.estimates.to_polars().height or b is None:
+                cells[(qid, b)] = found
     held = tuple(q for q in qids if (q, None) in cells)
     return Publication(
         spec=spec,

@@ -11,7 +11,7 @@ The table and its writers are in :mod:`barometer.publish.banner.tables`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from barometer.publish.banner.tables import LETTER_LEVELS, TOTAL, BannerColumn, 
 if TYPE_CHECKING:
     from barometer.core.design import Design
 
-__all__ = ["banner", "banner_tables"]
+__all__ = ["banner", "banner_tables", "unasked"]
 
 #: A banner's estimates and weighted bases: ``(Estimates restricted to the domain,
 #: {banner value (None for the total): weighted base})``.
@@ -89,12 +89,39 @@ def _publication_group(
     breakdown = b if b not in (None, "country", "wave") else None
     cells = pub.cells(question, breakdown)
     by_country = b == "country" or "country" in where
+    if b is None and not by_country and pub.rules.total_rule == "mean":
+        return _mean_total(cells.countries(), where, pub.rules.confidence)
     est = cells.countries() if by_country else cells.total
     est = _restrict(est, where)
     table = est.to_polars()
     keys = table.get_column(b).cast(pl.String) if b else pl.Series([None] * table.height)
     bases = dict(zip(keys.to_list(), table.get_column("base_weighted").to_list(), strict=True))
     return est, bases
+
+
+def _mean_total(countries: Estimates, where: Mapping[str, Any], confidence: float) -> _Group:
+    """The Total column under ``total_rule="mean"``: the simple average of the countries
+    with respondents in the domain (each counts equally, as a ``mean`` region does),
+    from the core's :meth:`~barometer.core.estimates.Estimates.combine` (its covariance
+    follows from the countries'); its weighted base is the countries' summed."""
+    est = _restrict(countries, where)
+    table = est.to_polars()
+    members = table.get_column("country").cast(pl.String).unique(maintain_order=True).to_list()
+    base = float(
+        table.group_by("country").agg(pl.col("base_weighted").first())["base_weighted"].sum()
+    )
+    plain = est.to_polars().columns
+    keep = [c for c in plain if c not in _ADDED]
+    bare = Estimates(
+        table.select(keep), by=est.by, statistic=est.statistic, source=est.source,
+        coefficients=est.coefficients,
+    )  # fmt: skip
+    combined = bare.combine("country", members, TOTAL, "mean", confidence=confidence)
+    return combined, {None: base}
+
+
+#: Columns a publication adds to its estimates (left out before combining again).
+_ADDED = ("scope", "scope_kind", "members", "missing", "base_weighted", "suppressed", "flagged")
 
 
 def _design_source(design: Any, question: str) -> _Source:
@@ -273,6 +300,7 @@ def banner(
     else:
         src = _design_source(source, question)
     _check_names(src, question, banner_list, where)
+    total_rule = _total_rule(source, banner_list, where)
     columns: list[BannerColumn] = []
     parts = []
     for b in ([None] if total else []) + banner_list:
@@ -280,7 +308,23 @@ def banner(
         if est.to_polars().height == 0:
             raise EstimationError(f"banner: no respondent answers {question!r} in {where}")
         parts.append(_group_cells(src, est, b, wbase, columns, thresholds, adjust))
-    return _assemble(question, src, parts, columns, where, banner_list, adjust, thresholds)
+    table = _assemble(question, src, parts, columns, where, banner_list, adjust, thresholds)
+    if isinstance(source, Publication):
+        absent = source.absent(question)
+        if absent:
+            table = replace(table, base=f"{table.base}; {'; '.join(absent)}")
+    return replace(table, settings={**table.settings, "total_rule": total_rule})
+
+
+def _total_rule(source: Publication | Design, banners: list[str], where: Mapping[str, Any]) -> str:
+    """How the Total column combines countries: ``mean`` (each country shown counts
+    equally), ``population`` (every respondent pooled, so each country by its weighted
+    total) or ``one country`` (a country is fixed)."""
+    if not isinstance(source, Publication):
+        return "pooled"
+    if "country" in where:
+        return "one country"
+    return source.rules.total_rule
 
 
 def _group_cells(
@@ -403,12 +447,53 @@ def banner_tables(
     source: Publication | Design,
     questions: Sequence[str] | None = None,
     banners: str | Sequence[str] = ("country",),
+    wave: str | None = None,
     **options: Any,
 ) -> list[BannerTable]:
     """The banner tables of several questions (default: every question of a
-    publication), with the same banners and options."""
+    publication), with the same banners and options, in ``wave`` (default: each
+    question's latest wave with respondents).
+
+    A question not asked in ``wave`` gets no table (:func:`unasked` says which). With
+    ``"wave"`` among the banners of a publication of several countries, the waves are
+    compared within each country (one table per question × country, no Total column:
+    adding countries' populations across waves says nothing about any one of them)."""
     if questions is None:
         if not isinstance(source, Publication):
             raise EstimationError("banner_tables: name the questions of a design")
         questions = list(source.questions)
-    return [banner(source, q, banners, **options) for q in questions]
+    banner_list = [banners] if isinstance(banners, str) else list(banners)
+    where = dict(options.pop("where", None) or {})
+    if wave is not None:
+        where["wave"] = wave
+    if not isinstance(source, Publication):
+        return [banner(source, q, banner_list, where=where, **options) for q in questions]
+    skipped = {q for q, _ in unasked(source, questions, wave)}
+    kept = [q for q in questions if q not in skipped]
+    if "wave" in banner_list and "country" not in where:
+        where.pop("wave", None)
+        out = []
+        for q in kept:
+            asked = set(source.cells(q).countries().to_polars()["country"].cast(pl.String))
+            out += [
+                banner(source, q, banner_list, where={**where, "country": c}, total=False,
+                       **options)
+                for c in source.countries if c in asked
+            ]  # fmt: skip
+        return out
+    return [banner(source, q, banner_list, where=where, **options) for q in kept]
+
+
+def unasked(pub: Publication, questions: Sequence[str], wave: str | None) -> list[tuple[str, str]]:
+    """(question, sentence) for each of ``questions`` that has no respondent in ``wave``
+    (with no wave: in any wave of the publication)."""
+    out = []
+    for q in questions:
+        if q not in pub.questions:
+            out.append((q, f"{q}: no respondent answers it; no table"))
+            continue
+        waves = pub.waves_of(q)
+        if wave is not None and wave not in waves:
+            asked = ", ".join(waves)
+            out.append((q, f"{q}: not asked in {wave} (asked in {asked}); no table"))
+    return out
