@@ -327,8 +327,8 @@ def banners(
 ) -> None:
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
-        from barometer.poll.poll import Poll
         from barometer.errors import EstimationError
+        from barometer.poll.poll import Poll
         from barometer.publish.banner.build import banner_tables, unasked
         from barometer.publish.banner.tables import write_csv, write_xlsx
 
@@ -503,6 +503,17 @@ def estimate(
             confidence=rules.confidence,
         )
         frame = mark(_scoped(est.to_polars(), scope_columns), rules, blank=True)
+        if frame.height == 0:
+            chosen = ", ".join(
+                f"{what} {value}" for what, value in (("countries", countries), ("waves", waves))
+                if value
+            )  # fmt: skip
+            typer.echo(
+                f"note: no respondent answers {question!r}"
+                + (f" in {chosen}" if chosen else "")
+                + " (the question was not asked there); nothing to show",
+                err=True,
+            )
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
 
@@ -584,6 +595,8 @@ def info(store: StoreOption) -> None:
         )
         console.print(_rich_table(sources, title="Sources"))
         bases = poll.bases().pivot(on="wave", index="country", values="n")
+        # waves in the spec's order (the pivot would follow the first country's waves)
+        bases = bases.select("country", *(w.id for w in spec.waves if w.id in bases.columns))
         console.print(_rich_table(bases, title="Respondents by country × wave"))
         questions = pl.DataFrame(
             {

@@ -17,9 +17,9 @@ import pytest
 import barometer as bm
 from barometer.core.comparisons import pairwise_differences
 from barometer.errors import BarometerError, EstimationError, SpecError
+from barometer.poll.spec import publication_rules
 from barometer.publish.banner.build import banner, banner_tables
 from barometer.publish.banner.tables import BannerTable, write_csv, write_xlsx
-from barometer.poll.spec import publication_rules
 from tests.support.report_demo import demo_poll
 
 SUM = 1e-14

@@ -80,6 +80,8 @@ class QuestionResults:
     countries: Estimates
     regions: dict[str, Estimates] = field(default_factory=dict)
     trends: dict[str, Estimates] = field(default_factory=dict)
+    #: where the question was not asked ("not asked in 2024-11 in PL"), from the publication
+    absent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def collect(
                 countries=cells.countries(),
                 regions={r: e for r, e in own.items() if len(e)},
                 trends=_trends(pub, qid, region_ids),
+                absent=tuple(pub.absent(qid)),
             )
         )
     facts = pub.facts
@@ -306,7 +309,8 @@ def _question_view(
     waves = [w.id for w in data.waves if w.id in set(q.countries["wave"].to_list())]
     latest = waves[-1]
     regions = list(q.regions)
-    countries = [c.code for c in data.countries]
+    asked = set(q.countries["country"].cast(pl.String).to_list())
+    countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
     current = _stack([*q.regions.values(), q.countries])
     figures = _question_figures(q, latest, waves, order, current, names, stem)
@@ -332,7 +336,10 @@ def _question_view(
             if len(waves) > 1
             else []
         ),
-        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
+        "notes": [
+            *(a[0].upper() + a[1:] for a in q.absent),
+            *sorted({n for e in q.regions.values() for n in e.notes}),
+        ],
     }
 
 
