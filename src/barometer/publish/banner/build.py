@@ -21,7 +21,7 @@ from barometer.core.comparisons import pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
-from barometer.poll.publication import Publication
+from barometer.poll.publication import ADDED_COLUMNS, Publication
 from barometer.poll.spec import PublicationRules
 from barometer.publish.banner.tables import LETTER_LEVELS, TOTAL, BannerColumn, BannerTable
 
@@ -111,17 +111,13 @@ def _mean_total(countries: Estimates, where: Mapping[str, Any], confidence: floa
         table.group_by("country").agg(pl.col("base_weighted").first())["base_weighted"].sum()
     )
     plain = est.to_polars().columns
-    keep = [c for c in plain if c not in _ADDED]
+    keep = [c for c in plain if c not in ADDED_COLUMNS]
     bare = Estimates(
         table.select(keep), by=est.by, statistic=est.statistic, source=est.source,
         coefficients=est.coefficients,
     )  # fmt: skip
     combined = bare.combine("country", members, TOTAL, "mean", confidence=confidence)
     return combined, {None: base}
-
-
-#: Columns a publication adds to its estimates (left out before combining again).
-_ADDED = ("scope", "scope_kind", "members", "missing", "base_weighted", "suppressed", "flagged")
 
 
 def _design_source(design: Any, question: str) -> _Source:
