@@ -502,7 +502,15 @@ def estimate(
             ci=ci,  # type: ignore[arg-type]  # checked by the core
             confidence=rules.confidence,
         )
-        frame = mark(_scoped(est.to_polars(), scope_columns), rules, blank=True)
+        frame = _boundary(
+            est.to_polars(), ci, rules.boundary_ci,
+            lambda method: poll.estimate(
+                question, by=_split(by) or [], region=region, countries=_split(countries),
+                waves=_split(waves), like_for_like=like_for_like, weights=weights.value,
+                ci=method, confidence=rules.confidence,
+            ).to_polars(),
+        )  # fmt: skip
+        frame = mark(_scoped(frame, scope_columns), rules, blank=True)
         if frame.height == 0:
             chosen = ", ".join(
                 f"{what} {value}" for what, value in (("countries", countries), ("waves", waves))
@@ -516,6 +524,26 @@ def estimate(
             )
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
+
+
+def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
+    """``frame`` with ``ci_method``: at a country's share of exactly 0 or 1 (no variance,
+    so most intervals are the point) the interval of the publication's ``boundary_ci``
+    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's row
+    keeps its Wald interval on the combined estimate."""
+    import polars as pl
+
+    edge = pl.col("estimate").is_in([0.0, 1.0])
+    if "countries" in frame.columns:  # a region's rows
+        return frame.with_columns(ci_method=pl.lit("wald"))
+    if ci == boundary or not frame.select(edge.any()).item():
+        return frame.with_columns(ci_method=pl.lit(ci))
+    other = again(boundary)
+    return frame.with_columns(
+        ci_low=pl.when(edge).then(other["ci_low"]).otherwise(pl.col("ci_low")),
+        ci_high=pl.when(edge).then(other["ci_high"]).otherwise(pl.col("ci_high")),
+        ci_method=pl.when(edge).then(pl.lit(boundary)).otherwise(pl.lit(ci)),
+    )
 
 
 def _deprecated(message: str) -> None:

@@ -96,6 +96,8 @@ def test_report_of_a_ragged_poll(pub, tmp_path: Path) -> None:
     html = path.read_text(encoding="utf-8")
     assert f"Not asked in {EARLY} in IT, PL." in html
     assert f"Not asked in {EARLY}." in html
+    assert "Unsure" not in html  # a level nobody chose is left out
+    assert "98.8–100.0" in html  # a one-sided interval at 100%, not "±0"
 
 
 def test_every_command_succeeds(built, tmp_path: Path) -> None:
@@ -116,6 +118,13 @@ def test_every_command_succeeds(built, tmp_path: Path) -> None:
     assert (tmp_path / "r.html").exists()
     out, err = _cli("estimate", "trust", "--store", store, "--waves", EARLY)
     assert f"no respondent answers 'trust' in waves {EARLY}" in err
+    # DE answers "high" to a man: beta intervals at 1 and 0, whatever ci was asked
+    out, _ = _cli("estimate", "trust", "--store", store, "--format", "csv", "--ci", "logit")
+    table = pl.read_csv(out.encode())
+    de = table.filter(pl.col("country") == "DE").sort("level")
+    assert de["ci_method"].to_list() == ["beta", "beta"]
+    assert de["ci_low"][0] < 1 and de["ci_high"][1] > 0
+    assert set(table.filter(pl.col("country") != "DE")["ci_method"]) == {"logit"}
 
 
 def test_region_with_a_member_absent_from_a_wave(built) -> None:
