@@ -314,7 +314,13 @@ def banners(
     out: Annotated[Path, typer.Option("--out", help="The workbook to write.")] = Path(
         "banners.xlsx"
     ),
-    by: Annotated[str, typer.Option(help="Comma-separated banner variables.")] = "country",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated banner variables: country, region, wave or a question "
+            "(default: country, and region when the spec has regions)."
+        ),
+    ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of xlsx.")] = False,
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
@@ -334,8 +340,8 @@ def banners(
 
         poll = Poll.open(store)
         rules = _rules(poll, suppress_below=suppress_below, flag_below=flag_below)
-        chosen = _split(by) or ["country"]
-        breakdowns = [b for b in chosen if b not in ("country", "wave")]
+        chosen = _split(by) or ["country", *(["region"] if poll.spec.regions else [])]
+        breakdowns = [b for b in chosen if b not in ("country", "wave", "region")]
         pub = _publication(poll, rules, questions, countries, waves, breakdowns)
         for _, note in unasked(pub, _split(questions) or pub.questions, wave):
             typer.echo(f"note: {note}", err=True)

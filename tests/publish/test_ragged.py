@@ -58,6 +58,14 @@ def test_banners_of_a_ragged_poll(pub) -> None:
     assert [t.question for t in tables] == list(pub.questions)
     nato = next(t for t in tables if t.question == "nato")
     assert [c.value for c in nato.columns[1:]] == ["DE", "FR"]
+    assert "unsure" not in nato.cells["level"].to_list()  # nobody chose it: left out
+    # region columns: the publication's regions, each cell's members with data
+    with_regions = banner_tables(pub, ["nato"], banners=["country", "region"])[0]
+    regions = [c for c in with_regions.columns if c.banner == "region"]
+    assert [(c.value, c.label, c.n) for c in regions] == [
+        ("EU", "EU", 600),
+        ("EUP", "EU pooled", 600),
+    ]
     assert f"not asked in {EARLY} in IT, PL" in nato.base
     # a wave in which trust was not asked: no table, and a sentence saying so
     early = banner_tables(pub, banners=["country"], wave=EARLY)

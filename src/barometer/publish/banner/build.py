@@ -55,8 +55,10 @@ def _publication_source(pub: Publication, question: str) -> _Source:
     spec = pub.spec
     q = spec.question(question)
     labels: dict[str, dict[str, str]] = {"country": {c.code: c.name for c in spec.countries}}
-    names = {"country": "Country", "wave": "Wave"}
+    labels[REGION] = {r.id: r.name or r.id for r in spec.regions}
+    names = {"country": "Country", "wave": "Wave", REGION: "Region"}
     order: dict[str, list[str]] = {"country": [c.code for c in spec.countries]}
+    order[REGION] = [r.id for r in spec.regions]
     order["wave"] = [w.id for w in spec.waves]
     for other in spec.questions:
         labels[other.id] = {lv.code: lv.label for lv in other.levels}
@@ -70,7 +72,7 @@ def _publication_source(pub: Publication, question: str) -> _Source:
         labels,
         names,
         order,
-        ["country", "wave", *held],
+        ["country", "wave", *([REGION] if spec.regions else []), *held],
         lambda b, where: _publication_group(pub, question, b, where),
     )
 
@@ -86,8 +88,10 @@ def _publication_group(
         raise EstimationError(
             f"banner: a publication's banners can fix only country and wave, not {fixed[0]!r}"
         )
-    breakdown = b if b not in (None, "country", "wave") else None
+    breakdown = b if b not in (None, "country", "wave", REGION) else None
     cells = pub.cells(question, breakdown)
+    if b == REGION:
+        return _region_group(cells.estimates, where)
     by_country = b == "country" or "country" in where
     if b is None and not by_country and pub.rules.total_rule == "mean":
         return _mean_total(cells.countries(), where, pub.rules.confidence)
@@ -97,6 +101,24 @@ def _publication_group(
     keys = table.get_column(b).cast(pl.String) if b else pl.Series([None] * table.height)
     bases = dict(zip(keys.to_list(), table.get_column("base_weighted").to_list(), strict=True))
     return est, bases
+
+
+#: The banner whose columns are the spec's regions (each cell's members with data).
+REGION = "region"
+
+
+def _region_group(estimates: Estimates, where: Mapping[str, Any]) -> _Group:
+    """The regions' rows as a banner ``region`` (the publication's, by the one region
+    policy), their covariance kept so the columns can be tested against each other."""
+    est = _restrict(estimates.filter(pl.col("scope_kind") == "region"), where)
+    table = est.to_polars().rename({"country": REGION})
+    by = tuple(REGION if c == "country" else c for c in est.by)
+    renamed = Estimates(
+        table, by=by, statistic=est.statistic, source=est.source, coefficients=est.coefficients,
+    )  # fmt: skip
+    keys = table.get_column(REGION).cast(pl.String)
+    bases = dict(zip(keys.to_list(), table.get_column("base_weighted").to_list(), strict=True))
+    return renamed, bases
 
 
 def _mean_total(countries: Estimates, where: Mapping[str, Any], confidence: float) -> _Group:
@@ -384,8 +406,11 @@ def _assemble(
         (lv, lv) for lv in pl.concat(parts).get_column("level").unique(maintain_order=True)
     )
     label_of = dict(level_pairs)
+    stacked = pl.concat(parts)
+    # a level nobody chose in any column is left out (a row of zeros says nothing)
+    chosen = set(stacked.filter(pl.col("estimate") > 0).get_column("level").to_list())
     cells = (
-        pl.concat(parts)
+        stacked.filter(pl.col("level").is_in(list(chosen)))
         .with_columns(label=pl.col("level").replace_strict(label_of, default=pl.col("level")))
         .select("column", "level", "label", "estimate", "se", "ci_low", "ci_high", "n", "letters")
     )
