@@ -4,8 +4,8 @@
 module only says it. Countries and regions are named from the spec (``in South Korea``,
 ``in the EU``); an answer level reads as the phrase given to
 :func:`barometer.publish.findings.find.find`, its ``finding_label`` in the spec, or
-``answer '<label>'``. Shares print as whole percentages and differences as signed
-points with one decimal, by the report's one rounding rule (:mod:`barometer.publish.numbers`).
+``answer '<label>'``. Shares print as whole percentages and differences as signed points
+with one decimal, by the report's one rounding rule (:mod:`barometer.publish.numbers`).
 """
 
 from __future__ import annotations
