@@ -243,6 +243,32 @@ ConfidenceOption = Annotated[
 ]
 
 
+QuestionsOption = Annotated[
+    str | None, typer.Option("--questions", help="Comma-separated question ids (default: all).")
+]
+CountriesOption = Annotated[
+    str | None, typer.Option("--countries", help="Comma-separated country codes (default: all).")
+]
+WavesOption = Annotated[
+    str | None, typer.Option("--waves", help="Comma-separated wave ids (default: all).")
+]
+
+
+def _publication(
+    poll: Any, rules: Any, questions: str | None, countries: str | None, waves: str | None,
+    breakdowns: Sequence[str] = (),
+) -> Any:  # fmt: skip
+    """The publication of the questions, countries and waves chosen; what it leaves out
+    (a question no respondent answers) said on stderr."""
+    pub = poll.publication(
+        questions=_split(questions), countries=_split(countries), waves=_split(waves),
+        breakdowns=list(breakdowns), rules=rules,
+    )  # fmt: skip
+    for note in pub.notes:
+        typer.echo(f"note: {note}", err=True)
+    return pub
+
+
 def _rules(poll: Any, **flags: Any) -> Any:
     """The publication rules: each flag given over the spec's ``publication:`` section."""
     from barometer.poll.spec import publication_rules
@@ -259,6 +285,9 @@ def report(
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
     confidence: ConfidenceOption = None,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Write the self-contained HTML report: findings, a section per question, methodology."""
     with _bad_input():
@@ -270,7 +299,7 @@ def report(
         rules = _rules(
             poll, suppress_below=suppress_below, flag_below=flag_below, confidence=confidence
         )
-        pub = poll.publication(rules=rules)
+        pub = _publication(poll, rules, questions, countries, waves)
         path = write_report(pub, out, findings=find(pub).headlines(8))
         _console().print(f"Report: {path}")
 
@@ -291,6 +320,9 @@ def findings(
     suppress_below: SuppressOption = None,
     confidence: ConfidenceOption = None,
     top: Annotated[int, typer.Option(help="How many findings to print.")] = 10,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Scan for significant changes and gaps; write findings.md and findings.json."""
     with _bad_input():
@@ -302,7 +334,7 @@ def findings(
             poll, alpha=alpha, adjust=adjust, claim_min_base=min_base,
             suppress_below=suppress_below, confidence=confidence,
         )  # fmt: skip
-        found = find(poll.publication(rules=rules))
+        found = find(_publication(poll, rules, questions, countries, waves))
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):
@@ -316,23 +348,40 @@ def banners(
     out: Annotated[Path, typer.Option("--out", help="The workbook to write.")] = Path(
         "banners.xlsx"
     ),
-    by: Annotated[str, typer.Option(help="Comma-separated banner variables.")] = "country",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated banner variables: country, region, wave or a question "
+            "(default: country, and region when the spec has regions)."
+        ),
+    ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of xlsx.")] = False,
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
+    wave: Annotated[
+        str | None, typer.Option("--wave", help="The wave shown (default: each question's latest).")
+    ] = None,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
+        from barometer.errors import EstimationError
         from barometer.poll.poll import Poll
-        from barometer.publish.banner.build import banner_tables
+        from barometer.publish.banner.build import banner_tables, unasked
         from barometer.publish.banner.tables import write_csv, write_xlsx
 
         poll = Poll.open(store)
         rules = _rules(poll, suppress_below=suppress_below, flag_below=flag_below)
-        chosen = _split(by) or ["country"]
-        breakdowns = [b for b in chosen if b not in ("country", "wave")]
-        pub = poll.publication(breakdowns=breakdowns, rules=rules)
-        tables = banner_tables(pub, banners=chosen)
+        chosen = _split(by) or ["country", *(["region"] if poll.spec.regions else [])]
+        breakdowns = [b for b in chosen if b not in ("country", "wave", "region")]
+        pub = _publication(poll, rules, questions, countries, waves, breakdowns)
+        for _, note in unasked(pub, _split(questions) or pub.questions, wave):
+            typer.echo(f"note: {note}", err=True)
+        tables = banner_tables(pub, banners=chosen, wave=wave)
+        if not tables:
+            raise EstimationError("banners: no question has respondents in the scope chosen")
         path = write_csv(tables, out) if csv else write_xlsx(tables, out)
         _console().print(f"Banner tables: {path}")
 
@@ -533,9 +582,48 @@ def estimate(
             ci=ci,  # type: ignore[arg-type]  # checked by the core
             confidence=rules.confidence,
         )
-        frame = mark(_scoped(est.to_polars(), scope_columns), rules, blank=True)
+        frame = _boundary(
+            est.to_polars(), ci, rules.boundary_ci,
+            lambda method: poll.estimate(
+                question, by=_split(by) or [], region=region, countries=_split(countries),
+                waves=_split(waves), like_for_like=like_for_like, weights=weights.value,
+                ci=method, confidence=rules.confidence,
+            ).to_polars(),
+        )  # fmt: skip
+        frame = mark(_scoped(frame, scope_columns), rules, blank=True)
+        if frame.height == 0:
+            chosen = ", ".join(
+                f"{what} {value}" for what, value in (("countries", countries), ("waves", waves))
+                if value
+            )  # fmt: skip
+            typer.echo(
+                f"note: no respondent answers {question!r}"
+                + (f" in {chosen}" if chosen else "")
+                + " (the question was not asked there); nothing to show",
+                err=True,
+            )
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
+
+
+def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
+    """``frame`` with ``ci_method``: at a country's share of exactly 0 or 1 (no variance,
+    so most intervals are the point) the interval of the publication's ``boundary_ci``
+    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's row
+    keeps its Wald interval on the combined estimate."""
+    import polars as pl
+
+    edge = pl.col("estimate").is_in([0.0, 1.0])
+    if "countries" in frame.columns:  # a region's rows
+        return frame.with_columns(ci_method=pl.lit("wald"))
+    if ci == boundary or not frame.select(edge.any()).item():
+        return frame.with_columns(ci_method=pl.lit(ci))
+    other = again(boundary)
+    return frame.with_columns(
+        ci_low=pl.when(edge).then(other["ci_low"]).otherwise(pl.col("ci_low")),
+        ci_high=pl.when(edge).then(other["ci_high"]).otherwise(pl.col("ci_high")),
+        ci_method=pl.when(edge).then(pl.lit(boundary)).otherwise(pl.lit(ci)),
+    )
 
 
 def _deprecated(message: str) -> None:
@@ -664,6 +752,8 @@ def info(store: StoreOption) -> None:
         if quality.height:
             console.print(_missing_table(quality))
         bases = poll.bases().pivot(on="wave", index="country", values="n")
+        # waves in the spec's order (the pivot would follow the first country's waves)
+        bases = bases.select("country", *(w.id for w in spec.waves if w.id in bases.columns))
         console.print(_rich_table(bases, title="Respondents by country × wave"))
         questions = pl.DataFrame(
             {

@@ -198,6 +198,18 @@ def write_xlsx(
     return write_bytes(path, buffer.getvalue())
 
 
+#: What the Total column is, by the publication's ``total_rule``.
+_TOTAL_WORDS = {
+    "mean": "Total: the simple average of the countries shown (each country counts "
+    "equally, as in the poll's regional figures); its base is theirs summed.",
+    "population": "Total: every respondent in the base, weighted; across countries each "
+    "counts in proportion to its weighted total (its adult population when the weights "
+    "gross up to it), unlike a mean region, the simple average of its countries.",
+    "one country": "Total: every respondent of the country in the base, weighted.",
+    "pooled": "Total: every respondent in the base, weighted.",
+}
+
+
 def _method_notes(t: BannerTable) -> list[str]:
     s = t.settings
     adjust = {"bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg (false discovery rate)"}
@@ -210,9 +222,7 @@ def _method_notes(t: BannerTable) -> list[str]:
         "Tests: design-based z tests of the difference between two columns' shares, with "
         "their covariance from the survey design (weights, strata, clusters, weighting); "
         f"p-values adjusted within each row of a banner: {how}.",
-        "Total: every respondent in the base, weighted; across countries each counts in "
-        "proportion to its weighted total (its adult population when the weights gross up "
-        "to it), unlike a regional figure, which is the simple average of its countries.",
+        _TOTAL_WORDS.get(s.get("total_rule", "population"), _TOTAL_WORDS["population"]),
         f"* Unweighted base under {s['flag_base']}: read with caution. "
         f"Under {s['min_base']}: shares suppressed (–) and not tested.",
     ]

@@ -37,13 +37,15 @@ class Wording:
         self.spec = spec
         self.phrases = phrases
         self.countries = {c.code: c.name for c in spec.countries}
+        self.regions = {r.id: r.name or r.id for r in spec.regions}
         self.waves = {w.id: i for i, w in enumerate(spec.waves)}
 
     def wave_order(self, wave: str) -> int:
         return self.waves[wave]
 
     def name(self, subject: str) -> str:
-        return self.countries.get(subject, subject)
+        """A country's or region's name in the spec ("Nordic countries", not "NORDIC")."""
+        return self.countries.get(subject) or self.regions.get(subject) or subject
 
     def place(self, subject: str) -> str:
         """``in South Korea``, ``in the United Kingdom``, ``in the EU``."""
@@ -74,14 +76,14 @@ class Wording:
         notes = []
         for s in {s.id: s for s in (first, second)}.values():
             if s.type == "region":
-                k = len(s.countries)
+                k = members(len(s.countries))
                 who = (
-                    f"the {k} members polled in both {second.wave} and {first.wave} (like for like)"
+                    f"the {k} polled in both {second.wave} and {first.wave} (like for like)"
                     if kind == "change"
-                    else f"the {k} members polled in {s.wave}"
+                    else f"the {k} polled in {s.wave}"
                 )
                 notes.append(
-                    f"{s.id}: {rule_words(rules[s.id])} of {who}: {', '.join(s.countries)}"
+                    f"{s.name}: {rule_words(rules[s.id])} of {who}: {', '.join(s.countries)}"
                 )
         overlap = [
             s.id
@@ -116,7 +118,7 @@ class Wording:
         )
         regions = {s.id: s for s in (first, second) if s.type == "region"}
         region_note = "; ".join(
-            f"{s.id}: {rule_words(rules[s.id])} of the {len(s.countries)} members polled"
+            f"{s.name}: {rule_words(rules[s.id])} of the {members(len(s.countries))} polled"
             + (" in both waves" if kind == "change" else "")
             for s in regions.values()
         )
@@ -164,6 +166,11 @@ def markdown(findings: Findings) -> str:
         lines += ["", "## Notes", ""]
         lines += [f"- {markdown_text(n)}" for n in findings.notes]
     return "\n".join(lines) + "\n"
+
+
+def members(k: int) -> str:
+    """``"1 member"``, ``"3 members"``."""
+    return f"{k} member" if k == 1 else f"{k} members"
 
 
 def rule_words(rule: str) -> str:

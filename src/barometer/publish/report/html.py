@@ -81,6 +81,8 @@ class QuestionResults:
     countries: Estimates
     regions: dict[str, Estimates] = field(default_factory=dict)
     trends: dict[str, Estimates] = field(default_factory=dict)
+    #: where the question was not asked ("not asked in 2024-11 in PL"), from the publication
+    absent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,11 @@ def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, 
         rows = regional.estimates.filter(pl.col("scope") == fig.region)
         out[fig.region] = replace(rows, notes=(fig.note,))
     return out
+
+
+def _levels(est: Estimates, codes: Sequence[str]) -> Estimates:
+    """The rows of ``est`` of the levels ``codes``."""
+    return est.filter(pl.col("level").is_in(list(codes)))
 
 
 def collect(
@@ -141,20 +148,28 @@ def collect(
     for qid in ids:
         q = spec.question(qid)
         cells = pub.cells(qid)
-        style = LevelStyle.from_question(q)
+        # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
+        used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
+        codes = [lv.code for lv in q.levels if lv.code in used]
+        style = LevelStyle.from_levels(
+            codes,
+            [lv.label for lv in q.levels if lv.code in used],
+            [c for c in q.non_substantive if c in used],
+        )
         level = focus.get(qid) or next(
             (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
         )
         style.color(level)
-        own = {r: cells.region(r) for r in region_ids}
+        own = {r: _levels(cells.region(r), codes) for r in region_ids}
         results.append(
             QuestionResults(
                 question=q,
                 style=style,
                 focus=level,
-                countries=cells.countries(),
+                countries=_levels(cells.countries(), codes),
                 regions={r: e for r, e in own.items() if len(e)},
-                trends=_trends(pub, qid, region_ids),
+                trends={r: _levels(e, codes) for r, e in _trends(pub, qid, region_ids).items()},
+                absent=tuple(pub.absent(qid)),
             )
         )
     facts = pub.facts
@@ -215,6 +230,14 @@ def _stack(frames: Sequence[Estimates]) -> pl.DataFrame:
     return stacked.filter(~pl.col("suppressed")).drop("suppressed")
 
 
+def _moe(r: Mapping[str, Any]) -> str:
+    """``±2.1`` for an interval around the estimate; at a share of exactly 0 or 1 (a
+    one-sided interval, ``ci_method`` beta) the interval itself, ``0–1.2``."""
+    if r["estimate"] in (0.0, 1.0):
+        return f"{format_percent(r['ci_low'], 1)}–{format_percent(r['ci_high'], 1)}"
+    return format_moe(r["ci_low"], r["ci_high"])
+
+
 def _row_cells(
     rows: pl.DataFrame, style: LevelStyle, subject: str, wave: str, decimals: int = 0
 ) -> dict[str, Any]:
@@ -226,7 +249,7 @@ def _row_cells(
             {
                 "level": code,
                 "pct": format_percent(r["estimate"], decimals) if r else "–",
-                "moe": format_moe(r["ci_low"], r["ci_high"]) if r else "",
+                "moe": _moe(r) if r else "",
                 "ci": (
                     f"95% interval {format_percent(r['ci_low'], 1)}–"
                     f"{format_percent(r['ci_high'], 1)}%"
@@ -307,7 +330,8 @@ def _question_view(
     waves = [w.id for w in data.waves if w.id in set(q.countries["wave"].to_list())]
     latest = waves[-1]
     regions = list(q.regions)
-    countries = [c.code for c in data.countries]
+    asked = set(q.countries["country"].cast(pl.String).to_list())
+    countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
     current = _stack([*q.regions.values(), q.countries])
     figures = _question_figures(q, latest, waves, order, current, names, stem)
@@ -333,7 +357,10 @@ def _question_view(
             if len(waves) > 1
             else []
         ),
-        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
+        "notes": [
+            *(a[0].upper() + a[1:] for a in q.absent),
+            *sorted({n for e in q.regions.values() for n in e.notes}),
+        ],
     }
 
 
