@@ -377,7 +377,17 @@ def weight(
         with _progress("weighting") as update:
             update("weighting (raking every country × wave)", 0, 1)
             diagnostics = poll.weight(tol=tol, cap=cap)
-        _console().print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
+        console = _console()
+        console.print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
+        _print_imputed(console, poll.imputed())
+
+
+def _print_imputed(console: Any, imputed: Any) -> None:
+    """The weighting values imputed per country × wave × variable (``weighting: {missing:
+    impute}``), used for weighting only; nothing when none were."""
+    if imputed.height:
+        title = "Weighting values imputed (hot-deck; for weighting only, never as answers)"
+        console.print(_rich_table(imputed, title=title))
 
 
 # ---------------------------------------------------------------------------------------
@@ -553,8 +563,9 @@ def info(store: StoreOption) -> None:
         for region in spec.regions:
             console.print(f"Region {region.id} ({region.rule}): {', '.join(region.members)}")
         if poll.weighted:
-            settings = poll.weight_settings()
+            settings = {k: v for k, v in poll.weight_settings().items() if k != "imputed"}
             console.print(_rich_table(poll.diagnostics(), title=f"Weights ({settings})"))
+            _print_imputed(console, poll.imputed())
         else:
             console.print(f"Not weighted: run `barometer weight --store {store}`.")
 

@@ -32,7 +32,7 @@ from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store
-from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
+from barometer.poll.weighting import DESIGN_COLUMNS, IMPUTED_SCHEMA, base_design, raked_design
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
@@ -208,17 +208,26 @@ class Poll:
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
         frame = self._frame()
-        raked = raked_design(self.spec, frame, tol, max_iter, cap)
+        raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap)
         weights = np.asarray(raked.weights, dtype=float)
         diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
         if info is not None:
             settings |= {"iterations": int(info.iterations), "max_error": float(info.max_error)}
+        if self.spec.weighting.missing == "impute":
+            settings |= {"missing": "impute", "seed": self.spec.weighting.seed}
+            settings["imputed"] = imputed.to_dicts()
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
         self.store.write_weights(out, diagnostics, settings)
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
+
+    def imputed(self) -> pl.DataFrame:
+        """Weighting values imputed in the last weighting (``weighting: {missing:
+        impute}``): ``country, wave, variable, n_imputed``; empty when none were."""
+        rows = self.weight_settings().get("imputed") or []
+        return pl.DataFrame(rows, schema=IMPUTED_SCHEMA, orient="row")
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
@@ -278,7 +287,7 @@ class Poll:
                     "run poll.weight() or `barometer weight`, or ask for weights='base'"
                 )
             s = self.weight_settings()
-            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"])
+            design, _ = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"])
         elif weights == "base":
             design = base_design(frame)
         else:
