@@ -102,7 +102,7 @@ def margins(
     no_population = []
     for (country, wave), target in schemes(spec, frame).items():
         pop = countries[country].population_in(wave)
-        if pop is None and isinstance(countries[country].population, dict):
+        if pop is None and target.are_shares and isinstance(countries[country].population, dict):
             no_population.append(f"{country} {wave}")
         scale = pop if target.are_shares and pop else 1.0
         out[f"{country}/{wave}"] = {
