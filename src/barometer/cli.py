@@ -1,4 +1,4 @@
-"""The ``barometer`` command: demo, init, ingest, weight, estimate, info.
+"""The ``barometer`` command: demo, init, inspect, ingest, weight, estimate, info.
 
 Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.
 Heavy modules (polars, DuckDB, the core) are imported inside the commands, so
@@ -329,6 +329,23 @@ def init(
 StoreOption = Annotated[Path, typer.Option("--store", help="The poll store (a DuckDB file).")]
 
 
+def _missing_table(quality: pl.DataFrame) -> Any:
+    """Missing answers per question (rows) × source (columns), user-missing in brackets."""
+    import polars as pl
+
+    user = pl.col("n_user_missing")
+    cell = pl.col("n_missing").cast(pl.String) + pl.when(user > 0).then(
+        pl.format(" ({})", user)
+    ).otherwise(pl.lit(""))
+    cells = quality.select("question", "source_id", cell.alias("cell"))
+    table = cells.pivot(on="source_id", index="question", values="cell")
+    from rich.console import Group
+    from rich.text import Text
+
+    heading = "Missing answers by question × source (in brackets: of them, SPSS user-missing)"
+    return Group(Text(heading, style="italic"), _rich_table(table))
+
+
 @app.command("ingest")
 def ingest_command(
     spec: Annotated[Path, typer.Argument(help="The poll spec (YAML).")],
@@ -359,6 +376,11 @@ def ingest_command(
             f"{report.store}: {verdict}; sources: {', '.join(parts) or 'none'}; "
             f"{report.respondents:,} respondents"
         )
+        read = report.added + report.replaced
+        if read:
+            from barometer.poll.store import Store
+
+            _console().print(_missing_table(Store(report.store).column_quality(read)))
 
 
 @app.command()
@@ -524,6 +546,52 @@ def _print_estimates(
 
 
 # ---------------------------------------------------------------------------------------
+# inspect
+
+
+@app.command("inspect")
+def inspect_command(
+    file: Annotated[Path, typer.Argument(help="A respondent file (.sav .dta .csv .parquet).")],
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="sav, dta, csv or parquet (default: from the extension)."),
+    ] = None,
+    values: Annotated[int, typer.Option(help="Distinct values shown per column.")] = 5,
+    draft_only: Annotated[
+        bool, typer.Option("--draft-only", help="Print only the draft spec entries (YAML).")
+    ] = False,
+) -> None:
+    """List a file's columns (type, labels, missing counts, values) and draft its spec entry.
+
+    Prints a `questions:` and a `sources:` entry to paste into the spec, with `codes:`
+    from the value labels. Never writes a store.
+    """
+    with _bad_input():
+        from rich.table import Table
+        from rich.text import Text
+
+        from barometer.poll.inspect import draft, inspect_file, table_rows
+
+        found = inspect_file(file, format=format)
+        if not draft_only:
+            title = (
+                f"{file.name}: {found.format}, {found.n_rows:,} rows, {len(found.columns)} columns"
+            )
+            table = Table(title=title, title_justify="left", header_style="bold", expand=True)
+            rows = table_rows(found, shown=values)
+            for name in rows[0] if rows else ():
+                numbers = name in ("missing", "user-missing", "distinct")
+                wide = {"values": 3, "value labels": 2, "label": 2}.get(name)
+                justify = "right" if numbers else "left"
+                table.add_column(name, justify=justify, ratio=wide, no_wrap=wide is None)
+            for row in rows:
+                table.add_row(*(Text(str(v)) for v in row.values()))
+            _console().print(table)
+            typer.echo('\nDraft spec entries (paste into the spec, fill in every "?"):\n')
+        typer.echo(draft(found, file=str(file)), nl=False)
+
+
+# ---------------------------------------------------------------------------------------
 # info
 
 
@@ -550,6 +618,9 @@ def info(store: StoreOption) -> None:
             pl.col("sha256").str.slice(0, 12),
         )
         console.print(_rich_table(sources, title="Sources"))
+        quality = poll.store.column_quality()
+        if quality.height:
+            console.print(_missing_table(quality))
         bases = poll.bases().pivot(on="wave", index="country", values="n")
         console.print(_rich_table(bases, title="Respondents by country × wave"))
         questions = pl.DataFrame(

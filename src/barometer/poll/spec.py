@@ -56,6 +56,7 @@ __all__ = [
     "Wave",
     "WeightingPolicy",
     "dump_spec",
+    "format_of",
     "load_spec",
     "parse_spec",
     "publication_rules",
@@ -67,10 +68,20 @@ RESERVED_COLUMNS = frozenset(
     {"source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu", "weight"}
 )
 
-_FORMAT_BY_SUFFIX = {".sav": "sav", ".zsav": "sav", ".dta": "dta", ".csv": "csv"}
+_FORMAT_BY_SUFFIX: dict[str, SourceFormat] = {
+    ".sav": "sav",
+    ".zsav": "sav",
+    ".dta": "dta",
+    ".csv": "csv",
+}
 _FORMAT_BY_SUFFIX |= {".parquet": "parquet", ".pq": "parquet"}
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SHARE_TOLERANCE = 1e-3
+
+
+def format_of(file: str | Path) -> SourceFormat | None:
+    """The format a file's extension names (``.sav .zsav .dta .csv .parquet .pq``), or None."""
+    return _FORMAT_BY_SUFFIX.get(Path(file).suffix.lower())
 
 
 def _as_name(value: Any) -> Any:

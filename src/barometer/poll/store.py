@@ -431,3 +431,36 @@ class Store:
                 ("weight_settings", json.dumps(settings, sort_keys=True)),
             ]
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+
+    # -- data quality ------------------------------------------------------------------------
+
+    def column_quality(self, sources: Sequence[str] | None = None) -> pl.DataFrame:
+        """Missing and user-missing answers per source and question (sources in spec order,
+        questions in questionnaire order), as counted at ingest.
+
+        Columns ``source_id, question, column_name, n_rows, n_missing, n_user_missing``:
+        ``n_missing`` counts the respondents left without a level (empty in the file, a
+        code mapped to null, or an SPSS user-missing code not mapped), ``n_user_missing``
+        those of them that held a user-missing code.  ``sources`` keeps only those ids.
+        """
+        if not self.exists():
+            return pl.DataFrame(
+                schema={
+                    "source_id": pl.String,
+                    "question": pl.String,
+                    "column_name": pl.String,
+                    "n_rows": pl.Int64,
+                    "n_missing": pl.Int64,
+                    "n_user_missing": pl.Int64,
+                }
+            )
+        sql = (
+            "SELECT c.source_id, c.question, c.column_name, s.n_rows, c.n_missing, "
+            "c.n_user_missing FROM source_columns c JOIN sources s ON s.id = c.source_id "
+            "LEFT JOIN questions q ON q.id = c.question"
+        )
+        params: list[Any] = []
+        if sources is not None:
+            sql += " WHERE c.source_id IN (SELECT unnest(?))"
+            params.append(list(sources))
+        return self.query(sql + " ORDER BY s.position, q.position", params)
