@@ -6,8 +6,8 @@ spec and the store."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from dataclasses import replace
+from html import unescape
 from types import MappingProxyType
 from typing import Any
 
@@ -58,7 +58,7 @@ def test_a_probability_sample_has_a_margin_of_sampling_error(report: DemoReport)
 
 
 def test_an_opt_in_sample_has_a_modelled_margin_of_error(report: DemoReport) -> None:
-    data = _with(report.data, ["opt-in"])
+    data = _with(report.data, ["opt-in"], sponsor=None)
     html = render_report(data)
     text = _text(html)
     assert "Sponsor not recorded in the poll's specification" in text
