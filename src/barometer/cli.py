@@ -500,7 +500,17 @@ def weight(
         with _progress("weighting") as update:
             update("weighting (raking every country × wave)", 0, 1)
             diagnostics = poll.weight(tol=tol, cap=cap, lonely_psu=lonely_psu)
-        _console().print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
+        console = _console()
+        console.print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
+        _print_imputed(console, poll.imputed())
+
+
+def _print_imputed(console: Any, imputed: Any) -> None:
+    """The weighting values imputed per country × wave × variable (``weighting: {missing:
+    impute}``), used for weighting only; nothing when none were."""
+    if imputed.height:
+        title = "Weighting values imputed (hot-deck; for weighting only, never as answers)"
+        console.print(_rich_table(imputed, title=title))
 
 
 # ---------------------------------------------------------------------------------------
@@ -767,8 +777,9 @@ def info(store: StoreOption) -> None:
             members = ", ".join(region.members)
             console.print(_text(f"Region {region.id} ({region.rule}): {members}"))
         if poll.weighted:
-            settings = poll.weight_settings()
+            settings = {k: v for k, v in poll.weight_settings().items() if k != "imputed"}
             console.print(_rich_table(poll.diagnostics(), title=_text(f"Weights ({settings})")))
+            _print_imputed(console, poll.imputed())
         else:
             console.print(f"Not weighted: run `barometer weight --store {store}`.")
 

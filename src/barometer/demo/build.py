@@ -366,7 +366,8 @@ def _source(file: _File) -> dict[str, Any]:
         src["country_codes"] = {firm.country_codes[cc]: cc for cc in file.countries}
     else:
         src["country"] = file.countries[0]
-    src |= {"firm": firm.name, "mode": "online panel", "respondent_id": firm.id_column}
+    src |= {"firm": firm.name, "mode": "online panel", "sampling": "opt-in"}
+    src["respondent_id"] = firm.id_column
     variables: dict[str, Any] = {}
     asked = set(file.samples[0].columns)
     for var in (*QUESTIONS, *DEMOGRAPHICS):
@@ -444,6 +445,8 @@ def _spec(files: list[_File]) -> dict[str, Any]:
     ]
     return {
         "name": "Demo poll: Europe, South Korea and the United States (simulated)",
+        "sponsor": "none: simulated data written by barometer demo",
+        "contact": "the barometer project (demo poll)",
         "countries": [
             {"code": cc, "name": f.name, "population": f.adults} for cc, f in popn.COUNTRIES.items()
         ],

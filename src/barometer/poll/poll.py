@@ -32,7 +32,13 @@ from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store
-from barometer.poll.weighting import DESIGN_COLUMNS, base_design, lonely_psu_rule, raked_design
+from barometer.poll.weighting import (
+    DESIGN_COLUMNS,
+    IMPUTED_SCHEMA,
+    base_design,
+    lonely_psu_rule,
+    raked_design,
+)
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
@@ -222,7 +228,7 @@ class Poll:
         """
         frame = self._frame()
         rule = lonely_psu_rule(self.spec, lonely_psu)
-        raked = raked_design(self.spec, frame, tol, max_iter, cap, rule)
+        raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule)
         weights = np.asarray(raked.weights, dtype=float)
         diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
@@ -231,10 +237,19 @@ class Poll:
             settings["lonely_psu"] = rule
         if info is not None:
             settings |= {"iterations": int(info.iterations), "max_error": float(info.max_error)}
+        if self.spec.weighting.missing == "impute":
+            settings |= {"missing": "impute", "seed": self.spec.weighting.seed}
+            settings["imputed"] = imputed.to_dicts()
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
         self.store.write_weights(out, diagnostics, settings)
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
+
+    def imputed(self) -> pl.DataFrame:
+        """Weighting values imputed in the last weighting (``weighting: {missing:
+        impute}``): ``country, wave, variable, n_imputed``; empty when none were."""
+        rows = self.weight_settings().get("imputed") or []
+        return pl.DataFrame(rows, schema=IMPUTED_SCHEMA, orient="row")
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
@@ -295,7 +310,7 @@ class Poll:
                 )
             s = self.weight_settings()
             rule = s.get("lonely_psu", "fail")
-            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"], rule)
+            design, _ = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"], rule)
         elif weights == "base":
             design = base_design(frame, lonely_psu_rule(self.spec))
         else:

@@ -35,9 +35,11 @@ from barometer.errors import SpecError, did_you_mean
 from barometer.options import (
     CIMethod,
     LonelyPSU,
+    MissingWeighting,
     PAdjustMethod,
     QuestionKind,
     RegionRule,
+    SamplingKind,
     SourceFormat,
     TotalRule,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "Target",
     "VariableMap",
     "Wave",
+    "WeightingPolicy",
     "dump_spec",
     "format_of",
     "load_spec",
@@ -109,12 +112,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_Population = Annotated[float, Field(gt=0)]
+
+
 class Country(_Model):
-    """A polled country: ISO 3166-1 alpha-2 ``code``, ``name`` and adult ``population``."""
+    """A polled country: ISO 3166-1 alpha-2 ``code``, ``name`` and adult ``population``.
+
+    ``population`` is one number for every wave or ``{wave: number}`` per wave (see
+    :meth:`population_in`).
+    """
 
     code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     name: Name
-    population: Annotated[float, Field(gt=0)] | None = None
+    population: _Population | dict[Name, _Population] | None = None
+
+    def population_in(self, wave: str | None = None) -> float | None:
+        """The adult population in ``wave``: its own figure when populations are given per
+        wave (None for a wave without one), else the one number.  ``wave=None`` gives the
+        latest wave's figure (the last listed), for uses that need one number."""
+        pop = self.population
+        if not isinstance(pop, dict):
+            return pop
+        if wave is None:
+            return next(reversed(pop.values()), None)
+        return pop.get(wave)
 
 
 class Region(_Model):
@@ -230,6 +251,8 @@ class Source(_Model):
     country_codes: dict[SourceCode, str] | None = None
     firm: str | None = None
     mode: str | None = None
+    #: how respondents were selected: a probability sample, an opt-in panel, or both
+    sampling: SamplingKind | None = None
     respondent_id: Name
     weight: str | None = None
     strata: str | None = None
@@ -326,6 +349,18 @@ class PublicationRules(_Model):
         return self
 
 
+class WeightingPolicy(_Model):
+    """How weighting treats a respondent lacking a weighting variable of its own scheme.
+
+    ``missing: fail`` (the default) stops with one error naming every gap; ``impute``
+    fills the gaps by a random hot-deck within country × wave (donors matching on the
+    weighting variables the respondent has), for weighting only, drawn from ``seed``.
+    """
+
+    missing: MissingWeighting = "fail"
+    seed: int = 0
+
+
 def _find(items: list[Any], wanted: str, what: str) -> Any:
     """The item whose ``id`` is ``wanted``; :class:`SpecError` with a suggestion if none."""
     for item in items:
@@ -350,6 +385,10 @@ class PollSpec(_Model):
     questions: Annotated[list[Question], Field(min_length=1)]
     sources: list[Source] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    weighting: WeightingPolicy = Field(default_factory=WeightingPolicy)
+    #: who commissioned the poll and where to ask about it (AAPOR/BPC disclosure)
+    sponsor: str | None = None
+    contact: str | None = None
     publication: PublicationRules = Field(default_factory=PublicationRules)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -449,6 +488,17 @@ def _check_country_wave(
         problems.append(f"{loc}.wave: " + _unknown(wave, waves, "wave"))
 
 
+def _check_populations(spec: PollSpec, problems: list[str]) -> None:
+    waves = [w.id for w in spec.waves]
+    for i, country in enumerate(spec.countries):
+        if isinstance(country.population, dict):
+            for wave in country.population:
+                if wave not in waves:
+                    problems.append(
+                        f"countries[{i}].population.{wave}: " + _unknown(wave, waves, "wave")
+                    )
+
+
 def _check_sources(spec: PollSpec, problems: list[str]) -> None:
     countries = [c.code for c in spec.countries]
     questions = {q.id: q for q in spec.questions}
@@ -524,6 +574,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     _check_ids(spec, problems)
     _check_regions(spec, problems)
     _check_breakdowns(spec, problems)
+    _check_populations(spec, problems)
     _check_sources(spec, problems)
     _check_targets(spec, problems)
     return problems

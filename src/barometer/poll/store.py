@@ -373,7 +373,7 @@ class Store:
             con.execute(f"DELETE FROM {table}")
         con.executemany(
             "INSERT INTO countries VALUES (?, ?, ?, ?)",
-            [(c.code, c.name, c.population, i) for i, c in enumerate(spec.countries)],
+            [(c.code, c.name, c.population_in(), i) for i, c in enumerate(spec.countries)],
         )
         regions = [(r.id, r.name, r.rule, i) for i, r in enumerate(spec.regions)]
         members = [(r.id, m, j) for r in spec.regions for j, m in enumerate(r.members)]

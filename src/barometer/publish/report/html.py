@@ -48,7 +48,7 @@ import polars as pl
 
 from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
-from barometer.errors import BarometerError, EstimationError
+from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
@@ -98,6 +98,10 @@ class ReportData:
     facts: PollFacts
     weighting_variables: list[Any]
     rules: PublicationRules = field(default_factory=PublicationRules)
+    #: the spec's sources (their sampling kind), sponsor and contact (disclosure items)
+    sources: list[Any] = field(default_factory=list)
+    sponsor: str | None = None
+    contact: str | None = None
 
 
 def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, Estimates]:
@@ -185,6 +189,9 @@ def collect(
         facts=facts,
         weighting_variables=variables,
         rules=pub.rules,
+        sources=list(spec.sources),
+        sponsor=spec.sponsor,
+        contact=spec.contact,
     )
 
 
@@ -458,13 +465,30 @@ def render_report(
     findings: Any = None,
     sponsor: str | None = None,
     contact: str | None = None,
-    probability_sample: bool = False,
+    probability_sample: bool | None = None,
     charts_dir: Path | None = None,
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     import jinja2
 
     import barometer
+
+    given = [
+        k
+        for k, v in (
+            ("sponsor", sponsor),
+            ("contact", contact),
+            ("probability_sample", probability_sample),
+        )
+        if v is not None
+    ]
+    if given:
+        warn(
+            f"write_report({', '.join(f'{k}=' for k in given)}) is deprecated: give the "
+            "spec's top-level sponsor and contact and each source's sampling "
+            "(probability | opt-in | mixed) instead",
+            BarometerDeprecationWarning,
+        )
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
@@ -479,10 +503,9 @@ def render_report(
         title=data.title,
         findings=_findings_view(findings),
         questions=[_question_view(q, data, names, charts_dir) for q in data.questions],
-        method=methodology_view(data, names),
-        sponsor=sponsor,
-        contact=contact,
-        probability_sample=probability_sample,
+        method=methodology_view(data, names, probability_sample),
+        sponsor=sponsor if sponsor is not None else data.sponsor,
+        contact=contact if contact is not None else data.contact,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=barometer.__version__,
     )
@@ -498,7 +521,7 @@ def write_report(
     focus: Mapping[str, str] | None = None,
     sponsor: str | None = None,
     contact: str | None = None,
-    probability_sample: bool = False,
+    probability_sample: bool | None = None,
     charts_dir: str | Path | None = None,
 ) -> Path:
     """Write the poll's report to ``path``: one self-contained HTML file.
@@ -515,11 +538,13 @@ def write_report(
     questions, regions, focus
         What to report; see :func:`collect`.
     sponsor, contact : str, optional
-        Who commissioned the poll and where to ask about it (AAPOR/BPC disclosure items
-        the store does not hold); the report says "not recorded" when absent.
-    probability_sample : bool
-        ``False`` (the default) words precision as AAPOR advises for opt-in online
-        samples: a *modelled* margin of error, never a margin of sampling error.
+        Deprecated (``BarometerDeprecationWarning``): overrides of the spec's top-level
+        ``sponsor`` and ``contact``; the report says "not recorded" when neither is given.
+    probability_sample : bool, optional
+        Deprecated: overrides every source's ``sampling`` in the spec (``True``: all
+        probability samples, ``False``: all opt-in). The disclosure follows each source's
+        kind: a margin of sampling error for probability samples, a *modelled* margin of
+        error (AAPOR) for opt-in ones, both when mixed.
     charts_dir : path, optional
         Also write every chart there as SVG and PNG (``<question>_bars``,
         ``<question>_gaps_<region>``, ``<question>_trend``), for publications; created
