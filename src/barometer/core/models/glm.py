@@ -25,7 +25,7 @@ from barometer.core import influence
 from barometer.core._frame import check_columns, to_polars
 from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
-from barometer.core.models.irls import Family, Fit, Link, check_rank, check_response, irls
+from barometer.core.models.irls import Family, Fit, Link, check_response, irls
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PredictType, check_option
 
@@ -282,18 +282,23 @@ def fit(
     w = w_all[mf.rows]
     w = w / w.mean()  # R rescales the weights to mean 1 (for the fit's numerics only)
     off = _offset(design, offset)[mf.rows]
-    check_rank(mf.x, mf.columns, w)
+    if mf.x.shape[1] == 0:
+        raise EstimationError(f"formula {formula!r}: the model has no coefficient")
     full = irls(mf.x, mf.y, w, link, off, mf.columns)
     p = mf.x.shape[1]
     if isinstance(design, ReplicateDesign):
         cov = _replicate_cov(design, mf, full, link, off)
         df = float(design.degf + 1 - p)
     else:
-        z = np.zeros((n, p))
-        z[mf.rows] = (mf.x * full.score[:, None]) @ full.bread
+        # influence values are u_i A^-1 with u_i = x_i score_i; every step of the
+        # linearisation is linear in them, so Cov(sum u A^-1) = A^-1 Cov(sum u) A^-1,
+        # which spares an n x p x p product
+        u = np.zeros((n, p))
+        u[mf.rows] = mf.x * full.score[:, None]
         inside = np.zeros(n, dtype=bool)
         inside[mf.rows] = True
-        cov = influence.linearised_vcov(design, z, inside)
+        cov = full.bread @ influence.linearised_vcov(design, u, inside) @ full.bread
+        cov = 0.5 * (cov + cov.T)
         df = float(influence.domain_degf(design, inside) + 1 - p)
     return Model(
         formula=formula,
