@@ -293,8 +293,9 @@ def fit(
         # influence values are u_i A^-1 with u_i = x_i score_i; every step of the
         # linearisation is linear in them, so Cov(sum u A^-1) = A^-1 Cov(sum u) A^-1,
         # which spares an n x p x p product
-        u = np.zeros((n, p))
-        u[mf.rows] = mf.x * full.score[:, None]
+        u = np.zeros((n, p), order="F")  # column-major: the PSU sums read columns
+        for j in range(p):
+            u[mf.rows, j] = mf.x[:, j] * full.score
         inside = np.zeros(n, dtype=bool)
         inside[mf.rows] = True
         cov = full.bread @ influence.linearised_vcov(design, u, inside) @ full.bread
