@@ -107,6 +107,15 @@ def _column(col: pl.Series) -> object:
     return col.to_numpy()
 
 
+def _dense(table: pd.DataFrame) -> np.ndarray:
+    """A model matrix as a column-major float array, copied column by column (pandas'
+    own conversion interleaves its mixed integer/float blocks row by row, ~20x slower)."""
+    out = np.empty(table.shape, dtype=float, order="F")
+    for j, (_, col) in enumerate(table.items()):
+        out[:, j] = col.to_numpy()
+    return out
+
+
 def _pandas(frame: pl.DataFrame, names: list[str], rows: np.ndarray) -> pd.DataFrame:
     sub = frame.select(names)[rows]
     return pd.DataFrame(
@@ -163,7 +172,7 @@ def build(
             f"such as I(q == 'yes'), not {list(lhs.columns)}"
         )
     y = np.asarray(lhs.iloc[:, 0], dtype=float)
-    x = np.asarray(rhs, dtype=float, order="F")  # column-major: IRLS's BLAS reads it
+    x = _dense(rhs)
     bad = ~(np.isfinite(y) & np.isfinite(x).all(axis=1))
     if bad.any():
         # an expression gave a non-finite value (log(0), 1/0): R drops such rows only when

@@ -25,7 +25,7 @@ from barometer.core import influence
 from barometer.core._frame import check_columns, to_polars
 from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
-from barometer.core.models.irls import Family, Fit, Link, check_response, irls
+from barometer.core.models.irls import Cells, Family, Fit, Link, check_response, irls
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PredictType, check_option
 
@@ -284,10 +284,11 @@ def fit(
     off = _offset(design, offset)[mf.rows]
     if mf.x.shape[1] == 0:
         raise EstimationError(f"formula {formula!r}: the model has no coefficient")
-    full = irls(mf.x, mf.y, w, link, off, mf.columns)
+    cells = Cells.of(mf.x)
+    full = irls(mf.x, mf.y, w, link, off, mf.columns, cells=cells)
     p = mf.x.shape[1]
     if isinstance(design, ReplicateDesign):
-        cov = _replicate_cov(design, mf, full, link, off)
+        cov = _replicate_cov(design, mf, full, link, off, cells)
         df = float(design.degf + 1 - p)
     else:
         # influence values are u_i A^-1 with u_i = x_i score_i; every step of the
@@ -295,7 +296,8 @@ def fit(
         # which spares an n x p x p product
         u = np.zeros((n, p), order="F")  # column-major: the PSU sums read columns
         for j in range(p):
-            u[mf.rows, j] = mf.x[:, j] * full.score
+            column = u[:, j]  # a view: a 1-d scatter is ~3x faster than u[rows, j] = ...
+            column[mf.rows] = mf.x[:, j] * full.score
         inside = np.zeros(n, dtype=bool)
         inside[mf.rows] = True
         cov = full.bread @ influence.linearised_vcov(design, u, inside) @ full.bread
@@ -316,7 +318,12 @@ def fit(
 
 
 def _replicate_cov(
-    design: ReplicateDesign, mf: fm.ModelFrame, full: Fit, link: Link, off: np.ndarray
+    design: ReplicateDesign,
+    mf: fm.ModelFrame,
+    full: Fit,
+    link: Link,
+    off: np.ndarray,
+    cells: Cells | None,
 ) -> np.ndarray:
     """R ``svyglm.svyrep.design``: re-fit under every replicate weight from ``beta0``."""
     reps = design.replicate_weights[mf.rows]
@@ -329,7 +336,7 @@ def _replicate_cov(
             continue
         try:
             thetas[:, r] = irls(
-                mf.x, mf.y, wr / total, link, off, mf.columns, full.beta, False
+                mf.x, mf.y, wr / total, link, off, mf.columns, full.beta, False, cells
             ).beta
         except EstimationError as exc:
             raise EstimationError(f"replicate {r + 1} of {reps.shape[1]}: {exc}") from exc

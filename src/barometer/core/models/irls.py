@@ -106,13 +106,74 @@ def check_response(y: np.ndarray, link: Link, response: str) -> None:
         )
 
 
-def _gram(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _gram_dense(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``X' diag(w) X`` (p x p) for ``w >= 0``, as ``dsyrk`` of ``sqrt(w) X`` (column-major,
     so that BLAS reads it without a copy)."""
     root = np.asfortranarray(x * np.sqrt(w)[:, None])
     upper: np.ndarray = blas.dsyrk(1.0, root, trans=1)
     g: np.ndarray = np.triu(upper) + np.triu(upper, 1).T
     return g
+
+
+@dataclass(frozen=True, eq=False)
+class Cells:
+    """The model matrix split by its 0/1 columns (dummies of factors and their interactions,
+    the intercept): every row's 0/1 part is one of ``pattern``'s K rows, ``cell[i]`` which.
+
+    ``X'WX`` then needs only sums by cell -- of the weights, and of the weights times each
+    other column -- instead of an n x p x p product: ``C'WC = P' diag(sum_k w) P``,
+    ``C'WV = P' (sum_k w v)`` and a dense ``V'WV`` over the few other columns ``V``."""
+
+    cell: np.ndarray
+    pattern: np.ndarray
+    ind: np.ndarray
+    other: np.ndarray
+    v: np.ndarray
+
+    @staticmethod
+    def of(x: np.ndarray) -> Cells | None:
+        """The split of ``x``, or None when it would not pay (fewer than two 0/1 columns,
+        more than 62 of them, or nearly as many cells as rows)."""
+        n, p = x.shape
+        binary = np.array([bool(((x[:, j] == 0.0) | (x[:, j] == 1.0)).all()) for j in range(p)])
+        ind, other = np.flatnonzero(binary), np.flatnonzero(~binary)
+        if ind.size < 2 or ind.size > 62:
+            return None
+        key = np.zeros(n, dtype=np.int64)
+        for bit, j in enumerate(ind):
+            key |= x[:, j].astype(np.int64) << bit
+        _, first, cell = np.unique(key, return_index=True, return_inverse=True)
+        if first.size > n // 4:
+            return None
+        v = np.asfortranarray(x[:, other])
+        return Cells(cell.ravel(), np.ascontiguousarray(x[np.ix_(first, ind)]), ind, other, v)
+
+    def subset(self, rows: np.ndarray) -> Cells:
+        return Cells(self.cell[rows], self.pattern, self.ind, self.other, self.v[rows])
+
+    def gram(self, w: np.ndarray) -> np.ndarray:
+        k, p = self.pattern.shape[0], self.ind.size + self.other.size
+        s0 = np.bincount(self.cell, w, minlength=k)
+        g = np.empty((p, p))
+        g[np.ix_(self.ind, self.ind)] = self.pattern.T @ (self.pattern * s0[:, None])
+        if self.other.size:
+            sv = np.stack(
+                [
+                    np.bincount(self.cell, w * self.v[:, j], minlength=k)
+                    for j in range(self.v.shape[1])
+                ],
+                axis=1,
+            )
+            cross = self.pattern.T @ sv
+            g[np.ix_(self.ind, self.other)] = cross
+            g[np.ix_(self.other, self.ind)] = cross.T
+            g[np.ix_(self.other, self.other)] = _gram_dense(self.v, w)
+        return g
+
+
+def _gram(x: np.ndarray, w: np.ndarray, cells: Cells | None = None) -> np.ndarray:
+    """``X' diag(w) X`` (p x p), by cell sums when the model matrix splits (``Cells``)."""
+    return _gram_dense(x, w) if cells is None else cells.gram(w)
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -177,6 +238,7 @@ def irls(
     columns: tuple[str, ...],
     start: np.ndarray | None = None,
     full: bool = True,
+    cells: Cells | None = None,
 ) -> Fit:
     """Fit by IRLS with prior weights ``w`` (zero-weight rows do not count), from ``start``
     (coefficients; R's replicate fits start from the full-sample fit) or from R's
@@ -186,6 +248,7 @@ def irls(
     use = w > 0
     if not use.all():
         x, y, w, offset = x[use], y[use], w[use], offset[use]
+        cells = None if cells is None else cells.subset(use)
     eta = link.start(y) if start is None else x @ start + offset
     beta = np.full(x.shape[1], np.nan) if start is None else start
     converged = False
@@ -198,7 +261,7 @@ def irls(
             z = eta - offset + (y - mu) / d
             if not (np.isfinite(ww).all() and np.isfinite(z).all()):
                 break  # fitted means at the edge of the family's range: no finite fit
-            gram = _gram(x, ww)
+            gram = _gram(x, ww, cells)
             if it == 0 and full:
                 check_rank(gram, columns)
             if np.isfinite(beta).all():
@@ -245,4 +308,4 @@ def irls(
     return Fit(beta, bread, score, mu_all)
 
 
-__all__ = ["Family", "Fit", "Link", "check_rank", "check_response", "irls"]
+__all__ = ["Cells", "Family", "Fit", "Link", "check_rank", "check_response", "irls"]
