@@ -27,6 +27,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHON = Path(sys.executable)
 BALANCE_PYTHON = HERE / "_venvs" / "balance" / "bin" / "python"
+#: svy in its own virtual environment when there is one (its polars need not be ours)
+SVY_PYTHON = HERE / "_venvs" / "svy" / "bin" / "python"
 REPEAT_BELOW = 10.0
 BUDGET = 2.0
 MAX_RUNS = 25

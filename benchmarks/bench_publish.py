@@ -5,9 +5,10 @@ written as one Parquet file per country x wave with a poll spec (an "EU" region 
 members, raking targets per country), ingested and weighted through the public path, then
 timed step by step in this process:
 
-* ``find(poll)``: every question x level x country/region for changes and gaps;
-* ``banner_tables(poll, banners=["country"])`` and ``write_xlsx`` (30 sheets);
-* ``write_report(poll, ...)``: the HTML report with its 90 charts.
+* ``pub = poll.publication()``: every question's estimates, once;
+* ``find(pub)``: every question x level x country/region for changes and gaps;
+* ``banner_tables(pub, banners=["country"])`` and ``write_xlsx`` (30 sheets);
+* ``write_report(pub, ...)``: the HTML report with its 90 charts.
 
 Usage::
 
@@ -124,7 +125,8 @@ def main() -> None:
     args = parser.parse_args()
     from barometer.poll.poll import Poll
     from barometer.publish import write_report
-    from barometer.publish.banner.tables import banner_tables, write_xlsx
+    from barometer.publish.banner.build import banner_tables
+    from barometer.publish.banner.tables import write_xlsx
     from barometer.publish.findings.find import find
 
     out = DATA / f"publish_{args.n}"
@@ -141,14 +143,17 @@ def main() -> None:
     poll.weight(tol=1e-6)
     times["weight"] = time.perf_counter() - t
     t = time.perf_counter()
-    found = find(poll)
+    pub = poll.publication()
+    times["publication"] = time.perf_counter() - t
+    t = time.perf_counter()
+    found = find(pub)
     found.write(out)
     times["findings"] = time.perf_counter() - t
     t = time.perf_counter()
-    write_xlsx(banner_tables(poll, banners=["country"]), out / "banners.xlsx")
+    write_xlsx(banner_tables(pub, banners=["country"]), out / "banners.xlsx")
     times["banners"] = time.perf_counter() - t
     t = time.perf_counter()
-    write_report(poll, out / "report.html", findings=found.headlines(8))
+    write_report(pub, out / "report.html", findings=found.headlines(8))
     times["report"] = time.perf_counter() - t
     result = {
         "n": args.n,

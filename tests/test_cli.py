@@ -87,7 +87,7 @@ def test_estimate_formats(store: Path) -> None:
     assert all(r["deff"] is None for r in records)  # no NaN in JSON
     each = runner.invoke(app, [*base, "--region", "EU", "--each-wave", "--format", "csv"])
     assert "DE;FR;IT;PL" in each.stdout
-    logit = runner.invoke(app, [*base, "--ci", "logit", "--level", "0.9", "--format", "json"])
+    logit = runner.invoke(app, [*base, "--ci", "logit", "--confidence", "0.9", "--format", "json"])
     assert json.loads(logit.stdout)[0]["ci_low"] > 0
     bad_ci = runner.invoke(app, [*base, "--ci", "walt"])
     assert bad_ci.exit_code == 1 and "ci='walt' is not one of" in bad_ci.output
@@ -137,3 +137,38 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     text = proc.stdout
     assert "Europeans" in text and "South Koreans" in text
     assert text.count(" yes ") >= 10 and " NO " not in text  # published value in every CI
+
+
+def test_deprecated_level_flag_warns_and_gives_the_same_numbers(store: Path) -> None:
+    base = ["estimate", "us_relationship", "--store", str(store), "--format", "json"]
+    new = runner.invoke(app, [*base, "--confidence", "0.9"])
+    old = runner.invoke(app, [*base, "--level", "0.9"])
+    assert old.exit_code == 0 and json.loads(old.stdout) == json.loads(new.stdout)
+    assert "--level is deprecated" in old.stderr and "deprecated" not in new.stderr
+
+
+def test_estimate_rows_carry_scope_and_marks(store: Path) -> None:
+    base = ["estimate", "us_relationship", "--store", str(store), "--format", "csv"]
+    frame = pl.read_csv(io.StringIO(runner.invoke(app, base).stdout))
+    for column in ("country", "scope", "scope_kind", "members", "suppressed", "flagged"):
+        assert column in frame.columns
+    assert (frame["scope"] == frame["country"]).all() and set(frame["scope_kind"]) == {"country"}
+    assert not frame["flagged"].any() and not frame["suppressed"].any()  # bases of 145-150
+    low = runner.invoke(app, [*base, "--flag-below", "149", "--suppress-below", "148"])
+    marked = pl.read_csv(io.StringIO(low.stdout)).filter(pl.col("n") < 148)
+    assert marked.height and marked["suppressed"].all() and marked["flagged"].all()
+    assert marked["estimate"].null_count() == marked.height
+
+
+def test_every_error_is_one_line_on_stderr(tmp_path: Path, store: Path) -> None:
+    spec = make_poll(tmp_path, n=30, waves=["2024-11"])
+    text = spec.read_text(encoding="utf-8").replace("code: DE", "code: de", 1)
+    spec.write_text(text.replace("rule: mean", "rule: average", 1), encoding="utf-8")
+    bad_spec = runner.invoke(app, ["ingest", str(spec)])
+    assert bad_spec.exit_code == 1 and bad_spec.stdout == ""
+    # (the progress bar's transient display may leave an empty line)
+    (line,) = [x for x in bad_spec.stderr.splitlines() if x.strip()]
+    assert line.startswith("error: ") and "problem(s):" in line and "regions[0].rule" in line
+    bad_rule = runner.invoke(app, ["findings", "--store", str(store), "--adjust", "fdr"])
+    assert bad_rule.exit_code == 1 and len(bad_rule.stderr.strip().splitlines()) == 1
+    assert "adjust" in bad_rule.stderr and "Traceback" not in bad_rule.output

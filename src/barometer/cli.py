@@ -1,4 +1,4 @@
-"""The ``barometer`` command: demo, init, ingest, weight, estimate, info.
+"""The ``barometer`` command: demo, init, inspect, ingest, weight, estimate, info.
 
 Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.
 Heavy modules (polars, DuckDB, the core) are imported inside the commands, so
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
 
 class OutputFormat(StrEnum):
     """How ``estimate`` prints its results."""
@@ -58,7 +59,9 @@ def _bad_input() -> Iterator[None]:
     try:
         yield
     except BarometerError as err:
-        typer.echo(f"error: {err}", err=True)
+        # one line: a listing of problems (a spec's) is joined, each item kept
+        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        typer.echo(f"error: {text}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -159,29 +162,58 @@ def demo(
 
 
 def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
-    """Findings (Markdown, JSON), banner workbook and HTML report of a weighted poll."""
+    """Findings (Markdown, JSON), banner workbook and HTML report of a weighted poll,
+    all read from one publication."""
     from barometer.publish import write_report
-    from barometer.publish.banner.tables import banner, banner_tables, write_xlsx
-    from barometer.publish.findings.find import find
+    from barometer.publish.banner.build import banner, banner_tables
+    from barometer.publish.banner.tables import write_xlsx
+    from barometer.publish.findings import find
 
     with _progress("publishing") as update:
-        update("scanning for findings", 0, 3)
-        found = find(poll)
+        update("estimating every question", 0, 4)
+        pub = poll.publication()
+        update("scanning for findings", 1, 4)
+        found = find(pub)
         md, js = found.write(out)
-        update("writing banner tables", 1, 3)
-        tables = banner_tables(poll, banners=["country"])
+        update("writing banner tables", 2, 4)
+        tables = banner_tables(pub, banners=["country"])
         if demo_banners:
             from barometer.demo.figures import DEMO_BANNERS
 
+            wanted = list(dict.fromkeys(q for q, _, _ in DEMO_BANNERS))
+            by = list(dict.fromkeys(b for _, bs, _ in DEMO_BANNERS for b in bs))
+            kr = poll.publication(questions=wanted, breakdowns=by)
             tables += [
-                banner(poll, q, list(by), where={"country": country})
-                for q, by, country in DEMO_BANNERS
+                banner(kr, q, list(bs), where={"country": country})
+                for q, bs, country in DEMO_BANNERS
             ]
         xlsx = write_xlsx(tables, out / "banners.xlsx")
-        update("writing the report", 2, 3)
-        html = write_report(poll, out / "report.html", findings=found.headlines(8))
-        update("done", 3, 3)
+        update("writing the report", 3, 4)
+        html = write_report(pub, out / "report.html", findings=found.headlines(8))
+        update("done", 4, 4)
     return [html, md, js, Path(xlsx)]
+
+
+# Publication rules given on the command line (over the spec's publication: section).
+SuppressOption = Annotated[
+    int | None,
+    typer.Option("--suppress-below", help="Suppress cells under this unweighted base (spec: 30)."),
+]
+FlagOption = Annotated[
+    int | None,
+    typer.Option("--flag-below", help="Mark cells under this unweighted base (spec: 100)."),
+]
+ConfidenceOption = Annotated[
+    float | None,
+    typer.Option("--confidence", help="Confidence level of the intervals (spec: 0.95)."),
+]
+
+
+def _rules(poll: Any, **flags: Any) -> Any:
+    """The publication rules: each flag given over the spec's ``publication:`` section."""
+    from barometer.poll.spec import publication_rules
+
+    return publication_rules(poll.spec, **flags)
 
 
 @app.command()
@@ -190,6 +222,9 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
         "report.html"
     ),
+    suppress_below: SuppressOption = None,
+    flag_below: FlagOption = None,
+    confidence: ConfidenceOption = None,
 ) -> None:
     """Write the self-contained HTML report: findings, a section per question, methodology."""
     with _bad_input():
@@ -198,7 +233,11 @@ def report(
         from barometer.publish.findings import find
 
         poll = Poll.open(store)
-        path = write_report(poll, out, findings=find(poll).headlines(8))
+        rules = _rules(
+            poll, suppress_below=suppress_below, flag_below=flag_below, confidence=confidence
+        )
+        pub = poll.publication(rules=rules)
+        path = write_report(pub, out, findings=find(pub).headlines(8))
         _console().print(f"Report: {path}")
 
 
@@ -206,9 +245,17 @@ def report(
 def findings(
     store: StoreOption,
     out: Annotated[Path, typer.Option("--out", help="Folder for findings.md/.json.")] = Path("."),
-    alpha: Annotated[float, typer.Option(help="Significance level after adjustment.")] = 0.05,
-    adjust: Annotated[str, typer.Option(help="Multiple-comparison adjustment: holm|bh.")] = "holm",
-    min_base: Annotated[int, typer.Option(help="Smallest unweighted base to claim.")] = 100,
+    alpha: Annotated[
+        float | None, typer.Option(help="Significance level after adjustment (spec: 0.05).")
+    ] = None,
+    adjust: Annotated[
+        str | None, typer.Option(help="Multiple-comparison adjustment: holm|bh|bonferroni|none.")
+    ] = None,
+    min_base: Annotated[
+        int | None, typer.Option(help="Smallest unweighted base to claim (spec: 100).")
+    ] = None,
+    suppress_below: SuppressOption = None,
+    confidence: ConfidenceOption = None,
     top: Annotated[int, typer.Option(help="How many findings to print.")] = 10,
 ) -> None:
     """Scan for significant changes and gaps; write findings.md and findings.json."""
@@ -216,7 +263,12 @@ def findings(
         from barometer.poll.poll import Poll
         from barometer.publish.findings import find
 
-        found = find(Poll.open(store), alpha=alpha, adjust=adjust, min_base=min_base)
+        poll = Poll.open(store)
+        rules = _rules(
+            poll, alpha=alpha, adjust=adjust, claim_min_base=min_base,
+            suppress_below=suppress_below, confidence=confidence,
+        )  # fmt: skip
+        found = find(poll.publication(rules=rules))
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):
@@ -232,84 +284,27 @@ def banners(
     ),
     by: Annotated[str, typer.Option(help="Comma-separated banner variables.")] = "country",
     csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of xlsx.")] = False,
+    suppress_below: SuppressOption = None,
+    flag_below: FlagOption = None,
 ) -> None:
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
         from barometer.poll.poll import Poll
-        from barometer.publish.banner.tables import banner_tables, write_csv, write_xlsx
+        from barometer.publish.banner.build import banner_tables
+        from barometer.publish.banner.tables import write_csv, write_xlsx
 
-        tables = banner_tables(Poll.open(store), banners=_split(by) or ["country"])
+        poll = Poll.open(store)
+        rules = _rules(poll, suppress_below=suppress_below, flag_below=flag_below)
+        chosen = _split(by) or ["country"]
+        breakdowns = [b for b in chosen if b not in ("country", "wave")]
+        pub = poll.publication(breakdowns=breakdowns, rules=rules)
+        tables = banner_tables(pub, banners=chosen)
         path = write_csv(tables, out) if csv else write_xlsx(tables, out)
         _console().print(f"Banner tables: {path}")
 
 
 # ---------------------------------------------------------------------------------------
 # init
-
-_STARTER = """\
-# A barometer poll specification. Documented in docs/spec.md.
-name: My poll
-countries:                       # ISO 3166-1 alpha-2 codes; adult population
-  - {code: DE, name: Germany, population: 69400000}
-  - {code: FR, name: France, population: 52500000}
-regions:                         # rule: mean (each country counts equally) | population | median
-  - {id: EU, name: European Union, members: [DE, FR], rule: mean}
-waves:
-  - {id: "2025-11", start: 2025-11-01, end: 2025-11-25}
-questions:
-  - id: us_relationship
-    wording: "Thinking about the United States, which of the following best describes it?"
-    levels:
-      - {code: ally, label: "An ally that shares our interests and values"}
-      - {code: partner, label: "A necessary partner with which we must strategically cooperate"}
-      - {code: rival, label: "A rival with which we need to compete"}
-      - {code: adversary, label: "An adversary with which we are in conflict"}
-      - {code: dont_know, label: "Don't know"}
-    non_substantive: [dont_know]
-  - id: gender
-    kind: weighting
-    levels: [{code: female, label: Female}, {code: male, label: Male}]
-  - id: age
-    kind: weighting
-    levels:
-      - {code: "18-34", label: "18-34"}
-      - {code: "35-54", label: "35-54"}
-      - {code: "55+", label: "55+"}
-sources:
-  - id: de-2025-11
-    file: data/de_2025-11.sav    # relative to this file; .sav .dta .csv .parquet
-    wave: "2025-11"
-    country: DE
-    firm: Fieldwork firm
-    mode: online panel
-    respondent_id: resp_id
-    variables:       # question id -> column; source code -> level (null = missing)
-      us_relationship:
-        column: Q7
-        codes: {1: ally, 2: partner, 3: rival, 4: adversary, 8: dont_know, 9: null}
-      gender: {column: sex, codes: {1: male, 2: female}}
-      age: {column: agegrp, codes: {1: "18-34", 2: "35-54", 3: "55+"}}
-  - id: fr-2025-11
-    file: data/fr_2025-11.csv
-    wave: "2025-11"
-    country: FR
-    respondent_id: id
-    variables:                    # text columns that already hold the level codes need no codes
-      us_relationship: {column: us_relationship}
-      gender: {column: gender}
-      age: {column: age}
-targets:            # shares summing to 1 (or population totals); wave: null = every wave
-  - country: DE
-    wave: null
-    margins:
-      gender: {female: 0.51, male: 0.49}
-      age: {"18-34": 0.25, "35-54": 0.33, "55+": 0.42}
-  - country: FR
-    wave: null
-    margins:
-      gender: {female: 0.52, male: 0.48}
-      age: {"18-34": 0.26, "35-54": 0.32, "55+": 0.42}
-"""
 
 
 @app.command()
@@ -321,7 +316,9 @@ def init(
     if path.exists() and not force:
         typer.echo(f"error: {path} exists; pass --force to overwrite it", err=True)
         raise typer.Exit(1)
-    path.write_text(_STARTER, encoding="utf-8")
+    from barometer.poll.starter import STARTER_SPEC
+
+    path.write_text(STARTER_SPEC, encoding="utf-8")
     typer.echo(f"Wrote {path}. Edit it, then run: barometer ingest {path}")
 
 
@@ -330,6 +327,23 @@ def init(
 
 
 StoreOption = Annotated[Path, typer.Option("--store", help="The poll store (a DuckDB file).")]
+
+
+def _missing_table(quality: pl.DataFrame) -> Any:
+    """Missing answers per question (rows) × source (columns), user-missing in brackets."""
+    import polars as pl
+
+    user = pl.col("n_user_missing")
+    cell = pl.col("n_missing").cast(pl.String) + pl.when(user > 0).then(
+        pl.format(" ({})", user)
+    ).otherwise(pl.lit(""))
+    cells = quality.select("question", "source_id", cell.alias("cell"))
+    table = cells.pivot(on="source_id", index="question", values="cell")
+    from rich.console import Group
+    from rich.text import Text
+
+    heading = "Missing answers by question × source (in brackets: of them, SPSS user-missing)"
+    return Group(Text(heading, style="italic"), _rich_table(table))
 
 
 @app.command("ingest")
@@ -362,6 +376,11 @@ def ingest_command(
             f"{report.store}: {verdict}; sources: {', '.join(parts) or 'none'}; "
             f"{report.respondents:,} respondents"
         )
+        read = report.added + report.replaced
+        if read:
+            from barometer.poll.store import Store
+
+            _console().print(_missing_table(Store(report.store).column_quality(read)))
 
 
 @app.command()
@@ -426,13 +445,31 @@ def estimate(
     ci: Annotated[
         str, typer.Option(help="Interval method: wald, logit, wilson, beta, likelihood, ...")
     ] = "wald",
-    level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    confidence: ConfidenceOption = None,
+    level: Annotated[
+        float | None,
+        typer.Option("--level", hidden=True, help="Deprecated: use --confidence."),
+    ] = None,
+    suppress_below: SuppressOption = None,
+    flag_below: FlagOption = None,
 ) -> None:
-    """Weighted shares of every level of QUESTION with their intervals (95% by default)."""
+    """Weighted shares of every level of QUESTION with their intervals (95% by default).
+
+    Rows carry scope (country or region id), scope_kind, members (a region's countries
+    with data), suppressed and flagged under the publication rules; a suppressed row
+    shows no estimate.
+    """
     with _bad_input():
         from barometer.poll.poll import Poll
+        from barometer.poll.publication import mark, scope_columns
 
+        if level is not None:
+            _deprecated("--level is deprecated; use --confidence")
+            confidence = level if confidence is None else confidence
         poll = Poll.open(store)
+        rules = _rules(
+            poll, suppress_below=suppress_below, flag_below=flag_below, confidence=confidence
+        )
         est = poll.estimate(
             question,
             by=_split(by) or [],
@@ -442,23 +479,106 @@ def estimate(
             like_for_like=like_for_like,
             weights=weights.value,
             ci=ci,  # type: ignore[arg-type]  # checked by the core
-            level=level,
+            confidence=rules.confidence,
         )
-        frame = est.to_polars()
-        if format is OutputFormat.json:
-            typer.echo(json.dumps(_records(frame), indent=2, default=str))
-        elif format is OutputFormat.csv:
-            import polars as pl
+        frame = mark(_scoped(est.to_polars(), scope_columns), rules, blank=True)
+        _print_estimates(frame, format, f"{question} (shares in %, "
+                         f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
 
-            if "countries" in frame.columns:
-                frame = frame.with_columns(pl.col("countries").list.join(";"))
-            sys.stdout.write(frame.write_csv())
-        else:
-            console = _console()
-            title = f"{question} (shares in %, {100 * level:g}% intervals)"
-            console.print(_rich_table(frame, title=title))
-            for note in est.notes:
-                console.print(f"note: {note}")
+
+def _deprecated(message: str) -> None:
+    """Say on stderr that a spelling is deprecated (the command still runs)."""
+    typer.echo(f"warning: {message}", err=True)
+
+
+def _scoped(frame: pl.DataFrame, scope_columns: Any) -> pl.DataFrame:
+    """The estimate's rows with scope, scope_kind and members (a region's rows from
+    ``Poll.estimate`` carry their members in ``countries``)."""
+    import polars as pl
+
+    if "countries" in frame.columns:
+        frame = frame.with_columns(scope_kind=pl.lit("region"), members=pl.col("countries"))
+    if "country" not in frame.columns:
+        return frame
+    return scope_columns(frame)
+
+
+def _print_estimates(
+    frame: pl.DataFrame, format: OutputFormat, title: str, notes: Sequence[str]
+) -> None:
+    """The rows as JSON, CSV (lists joined by ';') or a table with the notes."""
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(_records(frame), indent=2, default=str))
+    elif format is OutputFormat.csv:
+        import polars as pl
+
+        lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
+        frame = frame.with_columns(pl.col(c).list.join(";") for c in lists)
+        sys.stdout.write(frame.write_csv())
+    else:
+        import polars as pl
+
+        console = _console()
+        added = ("scope", "scope_kind", "members", "missing", "suppressed", "flagged")
+        shown = frame.drop([c for c in added if c in frame.columns])
+        if frame.get_column("flagged").any():
+            flag = (
+                pl.when(pl.col("suppressed"))
+                .then(pl.lit("suppressed"))
+                .when(pl.col("flagged"))
+                .then(pl.lit("low base"))
+                .otherwise(pl.lit(""))
+            )
+            shown = shown.with_columns(frame.select(flag.alias("flag")))
+        console.print(_rich_table(shown, title=title))
+        for note in notes:
+            console.print(f"note: {note}")
+
+
+# ---------------------------------------------------------------------------------------
+# inspect
+
+
+@app.command("inspect")
+def inspect_command(
+    file: Annotated[Path, typer.Argument(help="A respondent file (.sav .dta .csv .parquet).")],
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="sav, dta, csv or parquet (default: from the extension)."),
+    ] = None,
+    values: Annotated[int, typer.Option(help="Distinct values shown per column.")] = 5,
+    draft_only: Annotated[
+        bool, typer.Option("--draft-only", help="Print only the draft spec entries (YAML).")
+    ] = False,
+) -> None:
+    """List a file's columns (type, labels, missing counts, values) and draft its spec entry.
+
+    Prints a `questions:` and a `sources:` entry to paste into the spec, with `codes:`
+    from the value labels. Never writes a store.
+    """
+    with _bad_input():
+        from rich.table import Table
+        from rich.text import Text
+
+        from barometer.poll.inspect import draft, inspect_file, table_rows
+
+        found = inspect_file(file, format=format)
+        if not draft_only:
+            title = (
+                f"{file.name}: {found.format}, {found.n_rows:,} rows, {len(found.columns)} columns"
+            )
+            table = Table(title=title, title_justify="left", header_style="bold", expand=True)
+            rows = table_rows(found, shown=values)
+            for name in rows[0] if rows else ():
+                numbers = name in ("missing", "user-missing", "distinct")
+                wide = {"values": 3, "value labels": 2, "label": 2}.get(name)
+                justify = "right" if numbers else "left"
+                table.add_column(name, justify=justify, ratio=wide, no_wrap=wide is None)
+            for row in rows:
+                table.add_row(*(Text(str(v)) for v in row.values()))
+            _console().print(table)
+            typer.echo('\nDraft spec entries (paste into the spec, fill in every "?"):\n')
+        typer.echo(draft(found, file=str(file)), nl=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -488,6 +608,9 @@ def info(store: StoreOption) -> None:
             pl.col("sha256").str.slice(0, 12),
         )
         console.print(_rich_table(sources, title="Sources"))
+        quality = poll.store.column_quality()
+        if quality.height:
+            console.print(_missing_table(quality))
         bases = poll.bases().pivot(on="wave", index="country", values="n")
         console.print(_rich_table(bases, title="Respondents by country × wave"))
         questions = pl.DataFrame(

@@ -29,6 +29,8 @@ ModelFamily = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasi
 PredictType = Literal["link", "response"]
 
 # --- the poll and publish bands ---------------------------------------------------------
+#: How a banner's Total / "all countries" figure combines the countries.
+TotalRule = Literal["mean", "population"]
 #: How a region of the spec pools its member countries (as ``CombineRule``).
 RegionRule = CombineRule
 #: Which weights an estimate uses: the poll's raked weights or the base weights.

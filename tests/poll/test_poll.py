@@ -9,7 +9,12 @@ import polars as pl
 import pytest
 import yaml
 
-from barometer.errors import EstimationError, SpecError, WeightingError
+from barometer.errors import (
+    BarometerDeprecationWarning,
+    EstimationError,
+    SpecError,
+    WeightingError,
+)
 from barometer.poll.ingest import ingest
 from barometer.poll.poll import Poll
 from tests.support.pollkit import (
@@ -97,7 +102,7 @@ def test_filters(poll: Poll) -> None:
     table = est.to_polars()
     assert table["country"].unique().to_list() == ["FR"] and table["n"].to_list() == [400] * 3
     wide = poll.estimate("us_relationship", countries=["FR"]).to_polars()
-    narrow = poll.estimate("us_relationship", countries=["FR"], level=0.9, ci="logit")
+    narrow = poll.estimate("us_relationship", countries=["FR"], confidence=0.9, ci="logit")
     width = narrow.to_polars()["ci_high"] - narrow.to_polars()["ci_low"]
     assert (width < wide["ci_high"] - wide["ci_low"]).all()
     banner = poll.estimate("us_relationship", by=["country", "wave", "gender"], countries=["IT"])
@@ -298,3 +303,45 @@ def test_intervals_cover_the_truth(tmp_path: Path) -> None:
     unweighted = p.estimate("us_relationship", weights="base").to_polars()
     cov_base = (unweighted["ci_low"].to_numpy() <= t) & (t <= unweighted["ci_high"].to_numpy())
     assert cov_base.mean() < 0.9  # without weighting the skewed panel misses the truth
+
+
+def test_confidence_spelling_and_the_deprecated_level(poll: Poll) -> None:
+    new = poll.estimate("us_relationship", countries=["FR"], confidence=0.9).to_polars()
+    with pytest.warns(BarometerDeprecationWarning, match=r"level=\) is deprecated"):
+        old = poll.estimate("us_relationship", countries=["FR"], level=0.9).to_polars()
+    assert old.equals(new)  # the same numbers: level= is the confidence, never a level
+    assert set(old["level"]) == {"ally", "partner", "dont_know"}
+    default = poll.estimate("us_relationship", countries=["FR"]).to_polars()
+    assert (default["ci_high"] - default["ci_low"] > new["ci_high"] - new["ci_low"]).all()
+    with pytest.raises(EstimationError, match=r"confidence=1\.5"):
+        poll.estimate("us_relationship", confidence=1.5)
+
+
+def test_publication_holds_each_question_once(poll: Poll) -> None:
+    pub = poll.publication(breakdowns=["gender"])
+    assert pub.questions == ("us_relationship",) and pub.breakdowns == (None, "gender")
+    cells = pub.cells("us_relationship")
+    direct = poll.estimate("us_relationship").to_polars()
+    countries = cells.countries().to_polars()
+    assert countries.select(direct.columns).equals(direct)
+    eu = cells.region("EU").to_polars()
+    assert eu.filter(pl.col("wave") == "2025-11")["members"].to_list()[0] == ["DE", "FR", "IT"]
+    # weighted bases: sums of the weights of the respondents answering
+    w = poll.store.respondents(["country", "wave", "us_relationship"], with_weights=True)
+    fr = w.filter((pl.col("country") == "FR") & pl.col("us_relationship").is_not_null())
+    fr_base = countries.filter((pl.col("country") == "FR") & (pl.col("wave") == "2025-11"))
+    want = fr.filter(pl.col("wave") == "2025-11")["weight"].sum()
+    assert fr_base["base_weighted"][0] == pytest.approx(want, rel=1e-12)
+    assert eu["base_weighted"][0] > fr_base["base_weighted"][0]
+    by_gender = pub.cells("us_relationship", "gender")
+    assert set(by_gender.estimates["gender"].cast(pl.String)) == {"female", "male"}
+    assert by_gender.estimates.vcov().shape[0] == len(by_gender.estimates)
+    trend = pub.trend("us_relationship")
+    assert trend.figure("EU").members == ("DE", "FR", "IT")
+    with pytest.raises(EstimationError, match="no breakdown 'age'"):
+        pub.cells("us_relationship", "age")
+    with pytest.raises(EstimationError, match="no country 'XX'"):
+        poll.publication(countries=["XX"])
+    facts = pub.facts
+    assert facts.bases.equals(poll.bases()) and facts.weighted
+    assert facts.fieldwork.columns == ["country", "wave", "firm", "mode", "n"]

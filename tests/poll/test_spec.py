@@ -157,3 +157,84 @@ def test_lookups_suggest_names() -> None:
         spec.question("us_relationshp")
     with pytest.raises(SpecError, match="did you mean 'EU'"):
         spec.region("EUU")
+
+
+# -- the publication: section -----------------------------------------------------------
+
+RULE_VALUES = {
+    "claim_min_base": 150,
+    "suppress_below": 50,
+    "flag_below": 120,
+    "alpha": 0.01,
+    "adjust": "bh",
+    "confidence": 0.9,
+    "decimals": 1,
+    "total_rule": "population",
+    "max_member_share": 0.4,
+    "boundary_ci": "wilson",
+}
+FLAG_VALUES = {
+    "claim_min_base": 200,
+    "suppress_below": 60,
+    "flag_below": 130,
+    "alpha": 0.1,
+    "adjust": "bonferroni",
+    "confidence": 0.99,
+    "decimals": 2,
+    "total_rule": "mean",
+    "max_member_share": 0.3,
+    "boundary_ci": "logit",
+}
+
+
+def test_publication_rules_defaults_and_section() -> None:
+    from barometer.poll.spec import PublicationRules
+
+    plain = parse_spec(base_spec())
+    assert plain.publication == PublicationRules()
+    assert plain.publication.model_dump() == {
+        "claim_min_base": 100, "suppress_below": 30, "flag_below": 100, "alpha": 0.05,
+        "adjust": "holm", "confidence": 0.95, "decimals": 0, "total_rule": "mean",
+        "max_member_share": 0.5, "boundary_ci": "beta",
+    }  # fmt: skip
+    given = parse_spec(base_spec() | {"publication": RULE_VALUES})
+    assert given.publication.model_dump() == RULE_VALUES
+
+
+@pytest.mark.parametrize("rule", list(RULE_VALUES))
+def test_precedence_flag_over_spec_over_default(rule: str) -> None:
+    from barometer.poll.spec import PublicationRules, publication_rules
+
+    default = getattr(PublicationRules(), rule)
+    spec = parse_spec(base_spec() | {"publication": RULE_VALUES})
+    assert getattr(publication_rules(parse_spec(base_spec())), rule) == default
+    assert getattr(publication_rules(spec), rule) == RULE_VALUES[rule]
+    assert getattr(publication_rules(spec, **{rule: None}), rule) == RULE_VALUES[rule]
+    flagged = publication_rules(spec, **{rule: FLAG_VALUES[rule]})
+    assert getattr(flagged, rule) == FLAG_VALUES[rule]
+    others = {k: v for k, v in flagged.model_dump().items() if k != rule}
+    assert others == {k: v for k, v in RULE_VALUES.items() if k != rule}
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"adjust": "fdr"}, r"publication\.adjust"),
+        ({"confidence": 1.5}, r"publication\.confidence"),
+        ({"suppress_below": 200}, "suppress_below .200. is above flag_below"),
+        ({"supress_below": 20}, r"publication\.supress_below"),
+        ({"total_rule": "median"}, r"publication\.total_rule"),
+    ],
+)
+def test_publication_section_checked(section: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        parse_spec(base_spec() | {"publication": section})
+
+
+def test_publication_rules_overrides_checked() -> None:
+    from barometer.poll.spec import publication_rules
+
+    with pytest.raises(SpecError, match="did you mean 'alpha'"):
+        publication_rules(None, alpa=0.1)
+    with pytest.raises(SpecError, match=r"publication rules: .*alpha"):
+        publication_rules(None, alpha=2.0)

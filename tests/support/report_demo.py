@@ -53,7 +53,7 @@ def demo_report(factory: pytest.TempPathFactory) -> DemoReport:
         from barometer.publish.report.html import collect, render_report
 
         poll = demo_poll(factory)
-        data = collect(poll)
+        data = collect(poll.publication())
         path = factory.mktemp("report_html") / "report.html"
         path.write_text(render_report(data, FINDINGS), encoding="utf-8")
         _CACHE["report"] = DemoReport(poll, data, path)

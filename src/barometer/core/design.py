@@ -333,6 +333,11 @@ class _Estimating(abc.ABC):
     def variance(self, family: RatioFamily, full: bool) -> FloatArray:
         """Variances (``full``: covariance) of a family of ratio estimates."""
 
+    def _concrete(self) -> Design | ReplicateDesign:
+        """This design as its kind, for the estimators that read kind-specific parts."""
+        assert isinstance(self, Design | ReplicateDesign)
+        return self
+
     def _bind(self, data: TableLike, weights: str | None) -> pl.DataFrame:
         """Convert the table once, at the door, and read and check its weights."""
         frame = to_polars(data)
@@ -560,8 +565,8 @@ class _Estimating(abc.ABC):
 
         rows = None if where is None else domain_rows(self.data, where)
         if by is not None:
-            return fit_by(self, formula, family, offset, rows, as_list(by))  # type: ignore[arg-type]
-        return fit(self, formula, family, offset, rows)  # type: ignore[arg-type]
+            return fit_by(self._concrete(), formula, family, offset, rows, as_list(by))
+        return fit(self._concrete(), formula, family, offset, rows)
 
     def olr(
         self,
@@ -575,7 +580,7 @@ class _Estimating(abc.ABC):
         from barometer.core.models.olr import olr
 
         rows = None if where is None else domain_rows(self.data, where)
-        return olr(self, formula, levels, rows)  # type: ignore[arg-type]
+        return olr(self._concrete(), formula, levels, rows)
 
     def ratio(
         self,
@@ -587,13 +592,15 @@ class _Estimating(abc.ABC):
         """Ratio of weighted totals ``sum w y / sum w x`` (R ``svyratio``); see ``core.ratio``."""
         from barometer.core.ratio import ratio
 
-        return ratio(self, as_list(numerator), as_list(denominator), as_list(by), confidence)  # type: ignore[arg-type]
+        return ratio(
+            self._concrete(), as_list(numerator), as_list(denominator), as_list(by), confidence
+        )
 
     def ttest(self, variable: str, group: str | None = None, confidence: float = 0.95) -> TTest:
         """Design-based t-test of a difference in means (R ``svyttest``); see ``core.ttest``."""
         from barometer.core.ttest import ttest
 
-        return ttest(self, variable, group, confidence)  # type: ignore[arg-type]
+        return ttest(self._concrete(), variable, group, confidence)
 
 
 class Design(_Estimating):

@@ -156,21 +156,24 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     steps = design.calibration
     if not steps:
         if s.element:
-            return _element_sums(fam, full, fam.influence())
+            return _element_sums(fam, full, None if fam.var.categorical else fam.influence())
         if not full:
             return _pair_sums(fam)
         return lin.psu_sums(_psu_totals(fam), s, full)
     plan = calibrated.plan(design)
     if plan is None:
         return _calibrated_sums(fam, full)
-    z = fam.influence()
-    rows = calibrated.DomainRows.of(z, fam.dom, fam.n_domains)
-    acc = calibrated.accumulate(rows, plan)
+    kinds = ("q", "scaled") if s.element else ("q",)
+    sums = calibrated.table_sums(plan, fam, kinds)
+    z = fam.influence() if (s.element and not fam.var.categorical) or sums is None else None
+    if sums is None:
+        assert z is not None
+        sums = calibrated.row_sums(plan, calibrated.DomainRows.of(z, fam.dom, fam.n_domains))
+    acc = calibrated.accumulate(sums, plan)
     if s.element:
         s2, s1 = _element_sums(fam, full, z)
         s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
-        scale, _ = lin.stratum_factors(s)
-        s2 = s2 + calibrated.element_second_moments(plan, acc, rows, scale[s.strata], full)
+        s2 = s2 + calibrated.element_second_moments(plan, acc, sums, full)
         return s2, s1
     zp = _psu_totals(fam) - calibrated.group_corrections(plan, acc, s.psu, s.n_psus, "psu").T
     return lin.psu_sums(zp, s, full)
@@ -215,12 +218,18 @@ def _pair_sums(fam: RatioFamily) -> tuple[np.ndarray, np.ndarray]:
     return s2, s1.reshape(-1, s.n_strata)
 
 
-def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row its own PSU: the sums straight from the rows' influence values ``z``."""
+def _element_sums(
+    fam: RatioFamily, full: bool, z: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row its own PSU: the sums straight from the rows' influence values ``z``
+    (level indicators need none: ``_indicator_sums``)."""
     s = _structure(fam.design)
     scale, _ = lin.stratum_factors(s)
     n_levels = fam.n_levels
     inside = fam.dom >= 0
+    if fam.var.categorical:
+        return _indicator_sums(fam, full, scale, inside)
+    assert z is not None
     d, h, zi = fam.dom[inside], s.strata[inside], z[inside]
     n_est, n_strata = fam.n_domains * n_levels, s.n_strata
     lv = np.arange(n_levels)
@@ -231,18 +240,57 @@ def _element_sums(fam: RatioFamily, full: bool, z: np.ndarray) -> tuple[np.ndarr
     sc = scale[h]
     if not full:
         return np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est), s1
-    # within a row only its own domain's levels are non-zero: L x L blocks per domain
-    blocks: FloatArray
-    if fam.var.categorical:
-        blocks = _indicator_blocks(fam, d, sc, inside)
-    else:
-        squares = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)
-        blocks = squares.astype(float, copy=False)[:, None, None]
+    # a numeric variable: one estimate per domain, so S2 is diagonal
+    squares = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)
+    blocks: FloatArray = squares.astype(float, copy=False)[:, None, None]
     s2 = np.zeros((n_est, n_est))
     for dd in range(fam.n_domains):
         sl = slice(dd * n_levels, (dd + 1) * n_levels)
         s2[sl, sl] = blocks[dd]
     return s2, s1
+
+
+def _indicator_sums(
+    fam: RatioFamily, full: bool, scale: np.ndarray, inside: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """S2 and S1 of level indicators on an element design from sums by (domain, stratum,
+    level), without the rows' influence values: ``S1[(d, l), h] = (W_dhl - theta_dl W_dh)
+    / X_d`` (``W``: sums of ``w``; a total: ``W_dhl``), and the diagonal of S2 is
+    ``(A_dl (1 - theta_dl)^2 + (B_d - A_dl) theta_dl^2) / X_d^2`` (``A``, ``B`` as in
+    ``_indicator_blocks``; ``A_dl`` for a total)."""
+    s = _structure(fam.design)
+    n_dom, n_lev, n_strata = fam.n_domains, fam.n_levels, s.n_strata
+    d, h = fam.dom[inside], s.strata[inside]
+    w = fam.design.weights[inside]
+    codes = fam.var.level_codes[inside]
+    key = (d * n_strata + h) * n_lev + codes
+    wdhl = np.bincount(key, w, minlength=n_dom * n_strata * n_lev)
+    wdhl = wdhl.reshape(n_dom, n_strata, n_lev)
+    th = np.nan_to_num(fam.theta)
+    if fam.ratio:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s1 = (wdhl - th[:, None, :] * wdhl.sum(axis=2)[:, :, None]) / fam.denom[:, None, None]
+        s1 = np.nan_to_num(s1, copy=False)
+    else:
+        s1 = wdhl
+    s1 = s1.transpose(0, 2, 1).reshape(n_dom * n_lev, n_strata)
+    if full:
+        blocks = _indicator_blocks(fam, d, scale[h], inside)
+        s2 = np.zeros((n_dom * n_lev, n_dom * n_lev))
+        for dd in range(n_dom):
+            sl = slice(dd * n_lev, (dd + 1) * n_lev)
+            s2[sl, sl] = blocks[dd]
+        return s2, s1
+    u = scale[h] * w * w
+    a = np.bincount(d * n_lev + codes, u, minlength=n_dom * n_lev).reshape(n_dom, n_lev)
+    if fam.ratio:
+        b = np.bincount(d, u, minlength=n_dom)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = (a * (1 - th) ** 2 + (b[:, None] - a) * th**2) / fam.denom[:, None] ** 2
+        s2 = np.nan_to_num(s2, copy=False)
+    else:
+        s2 = a.astype(float, copy=False)
+    return s2.ravel(), s1
 
 
 def _indicator_blocks(

@@ -33,8 +33,7 @@ PUBLISHED: dict[tuple[str, str, str, str], float] = {
 
 #: The demo's extra banner tables: (question, breakdowns, country) for South Korea.
 DEMO_BANNERS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
-    (q, ("age", "gender", "education"), "KR")
-    for q in ("us_relationship", "us_relations_outlook")
+    (q, ("age", "gender", "education"), "KR") for q in ("us_relationship", "us_relations_outlook")
 )
 
 

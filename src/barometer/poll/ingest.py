@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,16 @@ import polars as pl
 from barometer.errors import IngestError, did_you_mean
 from barometer.poll.spec import PollSpec, Question, Source, load_spec
 
-__all__ = ["Harmonised", "IngestReport", "file_sha256", "harmonise", "ingest", "source_digest"]
+__all__ = [
+    "Harmonised",
+    "IngestReport",
+    "RawFile",
+    "file_sha256",
+    "harmonise",
+    "ingest",
+    "read_file",
+    "source_digest",
+]
 
 #: progress(step, done, total): called as each source is read.
 Progress = Callable[[str, int, int], None]
@@ -97,12 +106,22 @@ def source_digest(spec: PollSpec, source: Source) -> str:
 # Reading files
 
 
-@dataclass
-class _Raw:
+@dataclass(frozen=True)
+class RawFile:
+    """A respondent file as read, before any mapping: what ingest and ``inspect`` share.
+
+    ``frame`` holds the columns read (SPSS user-missing codes kept as their values);
+    ``value_labels`` and ``variable_labels`` are the file's labels (empty for CSV and
+    Parquet); ``user_missing`` lists each column's SPSS user-missing codes as closed
+    ranges ``(lo, hi)`` (a discrete code ``c`` is ``(c, c)``); ``file_types`` is each
+    column's type as the file declares it (SPSS ``F8.2``/``A20``, Stata ``%10.0g``).
+    """
+
     frame: pl.DataFrame
     value_labels: dict[str, dict[Any, str]]
     variable_labels: dict[str, str | None]
     user_missing: dict[str, list[tuple[float, float]]]
+    file_types: dict[str, str] = field(default_factory=dict)
 
 
 def _needed_columns(source: Source) -> list[str]:
@@ -112,27 +131,26 @@ def _needed_columns(source: Source) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _check_columns(path: Path, source: Source, present: list[str]) -> None:
-    missing = [c for c in _needed_columns(source) if c not in present]
+def _check_columns(path: Path, needed: Sequence[str] | None, present: list[str]) -> None:
+    missing = [c for c in needed or () if c not in present]
     if missing:
         lines = [f"column {c!r} is not in the file{did_you_mean(c, present)}" for c in missing]
         raise IngestError(f"{path.name}: " + "; ".join(lines))
 
 
-def _read_readstat(path: Path, source: Source) -> _Raw:
+def _read_readstat(path: Path, file_format: str, columns: Sequence[str] | None) -> RawFile:
     import pyreadstat
 
-    reader = pyreadstat.read_sav if source.file_format == "sav" else pyreadstat.read_dta
-    extra = {"user_missing": True} if source.file_format == "sav" else {}
+    reader = pyreadstat.read_sav if file_format == "sav" else pyreadstat.read_dta
+    extra = {"user_missing": True} if file_format == "sav" else {}
+    usecols = list(columns) if columns is not None else None
     try:
         _, meta = reader(str(path), metadataonly=True)
-        _check_columns(path, source, list(meta.column_names))
-        frame, meta = reader(
-            str(path), usecols=_needed_columns(source), output_format="polars", **extra
-        )
+        _check_columns(path, columns, list(meta.column_names))
+        frame, meta = reader(str(path), usecols=usecols, output_format="polars", **extra)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as err:
         raise IngestError(
-            f"{path.name}: cannot read this {source.file_format} file ({err}); "
+            f"{path.name}: cannot read this {file_format} file ({err}); "
             "it may be truncated or corrupt — export it again"
         ) from None
     expected = getattr(meta, "number_rows", None)
@@ -148,39 +166,59 @@ def _read_readstat(path: Path, source: Source) -> _Raw:
         ranges.setdefault(col, []).extend(
             (float(v), float(v)) for v in values if isinstance(v, int | float)
         )
-    return _Raw(
+    return RawFile(
         frame=frame,
         value_labels=dict(meta.variable_value_labels or {}),
         variable_labels=dict(meta.column_names_to_labels or {}),
         user_missing=ranges,
+        file_types=dict(getattr(meta, "original_variable_types", None) or {}),
     )
 
 
-def _read_polars(path: Path, source: Source) -> _Raw:
+def _read_polars(path: Path, file_format: str, columns: Sequence[str] | None) -> RawFile:
+    usecols = list(columns) if columns is not None else None
     try:
-        if source.file_format == "csv":
+        if file_format == "csv":
             present = pl.read_csv(path, n_rows=0).columns
-            _check_columns(path, source, present)
-            frame = pl.read_csv(path, columns=_needed_columns(source), infer_schema_length=None)
+            _check_columns(path, columns, present)
+            frame = pl.read_csv(path, columns=usecols, infer_schema_length=None)
         else:
             present = list(pl.read_parquet_schema(path))
-            _check_columns(path, source, present)
-            frame = pl.read_parquet(path, columns=_needed_columns(source))
+            _check_columns(path, columns, present)
+            frame = pl.read_parquet(path, columns=usecols)
     except (pl.exceptions.PolarsError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise IngestError(
-            f"{path.name}: cannot read this {source.file_format} file ({first}); "
+            f"{path.name}: cannot read this {file_format} file ({first}); "
             "it may be truncated or corrupt — export it again"
         ) from None
-    return _Raw(frame=frame, value_labels={}, variable_labels={}, user_missing={})
+    return RawFile(frame=frame, value_labels={}, variable_labels={}, user_missing={})
 
 
-def _read(path: Path, source: Source) -> _Raw:
+def read_file(path: Path, file_format: str, columns: Sequence[str] | None = None) -> RawFile:
+    """Read a respondent file (``sav``, ``dta``, ``csv`` or ``parquet``) as ingest reads it.
+
+    SPSS files are read with their user-missing codes kept as values (pyreadstat
+    ``user_missing=True``) and listed in :attr:`RawFile.user_missing`; Stata's missing
+    values (``.``, ``.a``–``.z``) arrive as null.  ``columns`` (default: all) are the
+    columns to read; one not in the file is an :class:`IngestError` naming the closest.
+
+    Raises
+    ------
+    IngestError
+        The file does not exist, lacks a column, or cannot be read (truncated, corrupt).
+    """
+    if not path.is_file():
+        raise IngestError(f"file {str(path)!r} does not exist")
+    if file_format in ("sav", "dta"):
+        return _read_readstat(path, file_format, columns)
+    return _read_polars(path, file_format, columns)
+
+
+def _read(path: Path, source: Source) -> RawFile:
     if not path.is_file():
         raise IngestError(f"source {source.id!r}: file {str(path)!r} does not exist")
-    if source.file_format in ("sav", "dta"):
-        return _read_readstat(path, source)
-    return _read_polars(path, source)
+    return read_file(path, source.file_format, _needed_columns(source))
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,7 +294,7 @@ def _map_column(
 
 
 def _map_question(
-    raw: _Raw, source: Source, index: int, qid: str, question: Question, problems: list[str]
+    raw: RawFile, source: Source, index: int, qid: str, question: Question, problems: list[str]
 ) -> tuple[pl.Series | None, ColumnInfo | None]:
     vmap = source.variables[qid]
     col = vmap.column
@@ -317,7 +355,7 @@ def _respondent_ids(series: pl.Series, problems: list[str]) -> pl.Series:
 
 
 def _countries(
-    raw: _Raw, source: Source, spec: PollSpec, index: int, problems: list[str]
+    raw: RawFile, source: Source, spec: PollSpec, index: int, problems: list[str]
 ) -> pl.Series:
     n = raw.frame.height
     if source.country is not None:
@@ -341,7 +379,7 @@ def _countries(
     return mapped.alias("country")
 
 
-def _design_column(raw: _Raw, column: str | None, name: str, problems: list[str]) -> pl.Series:
+def _design_column(raw: RawFile, column: str | None, name: str, problems: list[str]) -> pl.Series:
     n = raw.frame.height
     if column is None:
         if name == "base_weight":

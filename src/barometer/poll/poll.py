@@ -11,57 +11,47 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from barometer.errors import EstimationError, SpecError, WeightingError, did_you_mean
-from barometer.options import CIMethod
+from barometer.core.design import Design
+from barometer.core.estimates import Estimates
+from barometer.errors import (
+    BarometerDeprecationWarning,
+    EstimationError,
+    SpecError,
+    did_you_mean,
+    warn,
+)
+from barometer.options import CIMethod, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
-from barometer.poll.spec import PollSpec
+from barometer.poll.publication import PollFacts, Publication
+from barometer.poll.regions import with_regions
+from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store
-
-if TYPE_CHECKING:
-    from barometer.core.design import Design
-    from barometer.core.estimates import Estimates
+from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
+from barometer.poll.weighting import diagnostics as weighting_diagnostics
 
 __all__ = ["Poll"]
 
-WeightsChoice = Literal["raked", "base"]
 
-_DESIGN_COLUMNS = ["source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu"]
-_GROUP = "_country_wave"
-_STRATUM = "_stratum"
-_PSU = "_psu"
-
-
-def _design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
-    """Add the design columns: group (country × wave), stratum (× source strata), PSU."""
-    has_psu = frame.get_column("psu").null_count() < frame.height
-    cw = pl.col("country") + "/" + pl.col("wave")
-    stratum = pl.when(pl.col("strata").is_null()).then(cw).otherwise(cw + "/" + pl.col("strata"))
-    psu = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
-    out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), psu.alias(_PSU))
-    return out, has_psu
-
-
-def _diagnostics(raked: Any) -> pl.DataFrame:
-    """Per country × wave, from the core's weighting diagnostics: n, sum, range, Kish's
-    design effect of weighting and effective n."""
-    summary = raked.weight_summary().to_polars().filter(pl.col("group").is_not_null())
-    parts = pl.col("group").str.split_exact("/", 1)
-    return summary.select(
-        parts.struct.field("field_0").alias("country"),
-        parts.struct.field("field_1").alias("wave"),
-        pl.col("n").cast(pl.Int64),
-        pl.col("total").alias("sum_weights"),
-        pl.col("min").alias("min_weight"),
-        pl.col("max").alias("max_weight"),
-        pl.col("ratio"),
-        pl.col("deff").alias("deff_kish"),
-        pl.col("n_eff").alias("n_effective"),
-    )
+def _confidence(confidence: float | None, level: float | None, default: float) -> float:
+    """``confidence``, or the deprecated ``level=`` (with a warning), or ``default``."""
+    if level is not None:
+        warn(
+            "Poll.estimate(level=) is deprecated; write confidence= (an answer level is "
+            "never read from it)",
+            BarometerDeprecationWarning,
+        )
+        if confidence is None:
+            confidence = level
+    value = default if confidence is None else float(confidence)
+    if not 0 < value < 1:
+        raise EstimationError(f"confidence={value!r} must lie between 0 and 1")
+    return value
 
 
 class Poll:
@@ -82,7 +72,7 @@ class Poll:
         store.require()
         self.store = store
         self._spec: PollSpec | None = None
-        self._designs: dict[tuple[Any, ...], Any] = {}
+        self._designs: dict[tuple[Any, ...], Design] = {}
         self._stamp: tuple[Any, str] | None = None
         self._memo: dict[str, tuple[str, Any]] = {}
 
@@ -122,15 +112,7 @@ class Poll:
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
-        return self._while_unchanged(
-            "bases",
-            lambda: self.store.query(
-                "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
-                "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-                "GROUP BY r.country, r.wave, c.position, w.position "
-                "ORDER BY c.position, w.position"
-            ),
-        )
+        return self._while_unchanged("bases", self.store.bases)
 
     def _while_unchanged(self, name: str, read: Callable[[], Any]) -> Any:
         """``read()``, kept until the store changes (a banner workbook asks once per
@@ -144,16 +126,32 @@ class Poll:
 
     def sources(self) -> pl.DataFrame:
         """The sources ingested: id, file, format, sha256, rows, time, firm, mode."""
-        return self.store.query(
-            "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
-            "FROM sources ORDER BY position"
-        )
+        return self.store.sources()
 
     def diagnostics(self) -> pl.DataFrame:
         """Weighting diagnostics per country × wave (empty before :meth:`weight`)."""
-        return self.store.query(
-            "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
-            "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position"
+        return self.store.diagnostics()
+
+    def fieldwork(self) -> pl.DataFrame:
+        """Per country × wave: fieldwork firm(s), mode(s) and respondents."""
+        return self.store.fieldwork()
+
+    def targets(self) -> pl.DataFrame:
+        """The weighting targets, one row per country × wave × variable × level."""
+        return self.store.targets()
+
+    def facts(self) -> PollFacts:
+        """What the report's methodology prints about the poll, read from the store once."""
+        return PollFacts(
+            name=self.spec.name,
+            path=self.path,
+            weighted=self.weighted,
+            bases=self.bases(),
+            fieldwork=self.fieldwork(),
+            sources=self.sources(),
+            targets=self.targets(),
+            diagnostics=self.diagnostics(),
+            weight_settings=MappingProxyType(self.weight_settings()),
         )
 
     def __repr__(self) -> str:
@@ -162,73 +160,11 @@ class Poll:
 
     # -- weighting -------------------------------------------------------------------------
 
-    def _weighting_variables(self) -> list[str]:
-        return list(dict.fromkeys(v for t in self.spec.targets for v in t.margins))
-
-    def _margins(self, frame: pl.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-        """Targets per country × wave group: wave-specific first, else the country's."""
-        spec = self.spec
-        population = {c.code: c.population for c in spec.countries}
-        by_key = {(t.country, t.wave): t for t in spec.targets}
-        margins: dict[str, dict[str, dict[str, float]]] = {}
-        missing = []
-        for country, wave in frame.select("country", "wave").unique(maintain_order=True).rows():
-            target = by_key.get((country, wave)) or by_key.get((country, None))
-            if target is None:
-                missing.append(f"{country} {wave}")
-                continue
-            scale = population[country] if target.are_shares and population[country] else 1.0
-            margins[f"{country}/{wave}"] = {
-                var: {lv: v * scale for lv, v in m.items()} for var, m in target.margins.items()
-            }
-        if missing:
-            raise WeightingError(
-                f"no weighting targets for {', '.join(missing)}; add them to the spec's "
-                "targets (wave: null applies a country's targets to every wave)"
-            )
-        return margins
-
-    def _check_weighting_data(self, frame: pl.DataFrame, variables: list[str]) -> None:
-        problems = []
-        for var in variables:
-            if var not in frame.columns:
-                problems.append(f"no source maps weighting variable {var!r}")
-                continue
-            gaps = (
-                frame.filter(pl.col(var).is_null())
-                .group_by("country", "wave", maintain_order=True)
-                .len()
-            )
-            for country, wave, n in gaps.rows():
-                problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
-        if problems:
-            raise WeightingError(
-                "cannot weight: "
-                + "; ".join(problems)
-                + ". Map every code of a weighting variable to a level (or impute it), "
-                "then ingest again"
-            )
-
-    def _raked_design(
-        self, frame: pl.DataFrame, tol: float, max_iter: int, cap: float | None
-    ) -> Any:
-        import barometer as bm
-
-        variables = self._weighting_variables()
-        if not variables:
-            raise WeightingError("the spec has no targets; add targets to weight the poll")
-        self._check_weighting_data(frame, variables)
-        data, has_psu = _design_frame(frame)
-        design = bm.Design(
-            data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None
-        )
-        return design.rake(self._margins(frame), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap)
-
     def _frame(
         self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
     ) -> pl.DataFrame:
         """Respondents with every question column, levels as ordered enums."""
-        columns = list(_DESIGN_COLUMNS)
+        columns = list(DESIGN_COLUMNS)
         for q in self.spec.questions:
             if q.id in self._store_columns():
                 columns.append(q.id)
@@ -244,10 +180,7 @@ class Poll:
         )
 
     def _store_columns(self) -> frozenset[str]:
-        return self._while_unchanged(
-            "columns",
-            lambda: frozenset(self.store.query("SELECT * FROM respondents LIMIT 0").columns),
-        )
+        return self._while_unchanged("columns", self.store.columns)
 
     def weight(
         self, tol: float = 1e-8, cap: float | None = None, max_iter: int = 100
@@ -275,9 +208,9 @@ class Poll:
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
         frame = self._frame()
-        raked = self._raked_design(frame, tol, max_iter, cap)
+        raked = raked_design(self.spec, frame, tol, max_iter, cap)
         weights = np.asarray(raked.weights, dtype=float)
-        diagnostics = _diagnostics(raked)
+        diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
         if info is not None:
@@ -309,7 +242,7 @@ class Poll:
     #: designs kept at once (each scope — all, a wave, some countries — is one)
     _DESIGNS_KEPT = 8
 
-    def _remember(self, key: tuple[Any, ...], design: Any) -> None:
+    def _remember(self, key: tuple[Any, ...], design: Design) -> None:
         state = key[1]
         self._designs = {k: v for k, v in self._designs.items() if k[1] == state}
         if len(self._designs) >= self._DESIGNS_KEPT:
@@ -330,10 +263,10 @@ class Poll:
         only those respondents: whole strata and raking groups, so estimates and
         variances are those of the full design.
         """
-        import barometer as bm
-
-        scope = (tuple(countries) if countries is not None else None,)
-        scope += (tuple(waves) if waves is not None else None,)
+        scope = (
+            tuple(countries) if countries is not None else None,
+            tuple(waves) if waves is not None else None,
+        )
         key = (weights, self._state(), scope)
         if key in self._designs:
             return self._designs[key]
@@ -345,12 +278,9 @@ class Poll:
                     "run poll.weight() or `barometer weight`, or ask for weights='base'"
                 )
             s = self.weight_settings()
-            design = self._raked_design(frame, s["tol"], s["max_iter"], s["cap"])
+            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"])
         elif weights == "base":
-            data, has_psu = _design_frame(frame)
-            design = bm.Design(
-                data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None
-            )
+            design = base_design(frame)
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)
@@ -376,7 +306,9 @@ class Poll:
         like_for_like: bool = True,
         weights: WeightsChoice = "raked",
         ci: CIMethod = "wald",
-        level: float = 0.95,
+        confidence: float | None = None,
+        *,
+        level: float | None = None,
     ) -> Estimates:
         """Weighted shares of every level of ``question``, by country × wave or a region.
 
@@ -387,10 +319,12 @@ class Poll:
         by : str or list of str
             Breakdown: ``country``, ``wave`` and/or other question ids (banners).
         region : str, optional
-            A region of the spec (e.g. ``"EU"``): its members' results are combined by the
-            region's rule (``mean``: each country counts equally; ``population``: weighted
-            by adult population; ``median``) with the core's ``Estimates.combine``;
-            intervals are design-based (countries are independent samples).
+            A region of the spec (e.g. ``"EU"``), formed by the one region policy of
+            :mod:`barometer.poll.regions`: its members with data (listed in
+            ``countries``, the others in ``missing``), combined by the region's rule
+            (``mean``: each country counts equally; ``population``: weighted by adult
+            population; ``median``) with the core's ``Estimates.combine``; intervals are
+            design-based and ``vcov()`` works on the result.
         countries, waves : list of str, optional
             Keep only these countries / waves.
         like_for_like : bool
@@ -403,17 +337,21 @@ class Poll:
             Interval method for the countries' shares (the core's ``proportion``:
             ``wald``, ``logit``, ``wilson``, …); regional intervals are Wald intervals
             on the combined estimate.
-        level : float
-            Confidence level of the intervals.
+        confidence : float, optional
+            Confidence level of the intervals (default: the spec's
+            ``publication.confidence``, 0.95 unless set).
+        level : float, optional
+            Deprecated spelling of ``confidence`` (warns; never an answer level).
 
         Returns
         -------
         Estimates
             Columns ``*by, variable, level, estimate, se, ci_low, ci_high, n, deff``;
-            regional rows carry the region id in ``country`` and the members in
-            ``countries``.
+            regional rows carry the region id in ``country``, the members combined in
+            ``countries`` and the members left out in ``missing``.
         """
         spec = self.spec
+        confidence = _confidence(confidence, level, spec.publication.confidence)
         spec.question(question)
         by_list = self._check_by([by] if isinstance(by, str) else by)
         self._check_names(countries, [c.code for c in spec.countries], "country")
@@ -425,65 +363,48 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        est = design.proportion(question, by=by_list, ci=ci, confidence=level)
+        est = design.proportion(question, by=by_list, ci=ci, confidence=confidence)
         est = est.filter(pl.col("n") > 0)
         if region is None:
             return est
-        return self._combine(est, region, countries, like_for_like, level)
+        regional = with_regions(
+            est, spec, [region], like_for_like=like_for_like, countries=countries,
+            confidence=confidence,
+        )  # fmt: skip
+        if regional.figure(region) is None:
+            raise EstimationError(f"region {region!r} has no member with results for these waves")
+        rows = regional.region_rows()
+        table = rows.to_polars().drop("scope_kind").rename({"members": "countries"})
+        return Estimates(
+            table, by=rows.by, statistic=rows.statistic, notes=regional.notes,
+            source=rows.source, coefficients=rows.coefficients,
+        )  # fmt: skip
+
+    def publication(
+        self,
+        questions: Sequence[str] | None = None,
+        countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None,
+        breakdowns: Sequence[str | None] | None = None,
+        *,
+        rules: PublicationRules | None = None,
+        weights: WeightsChoice = "raked",
+    ) -> Publication:
+        """Every estimate a publication of the poll needs, computed once.
+
+        Per question (default: every question of kind ``question``) and breakdown
+        (always none — country × wave — plus each of ``breakdowns``, question ids such
+        as ``age``): the countries' shares, the regions (each cell's members with data,
+        covariance kept), the pooled total, unweighted and weighted bases, and the
+        suppressed / flagged marks under ``rules`` (default: the spec's
+        ``publication:`` section). See :class:`barometer.poll.publication.Publication`.
+        """
+        from barometer.poll.publication import build
+
+        return build(self, questions, countries, waves, breakdowns, rules=rules, weights=weights)
 
     @staticmethod
     def _check_names(given: Sequence[str] | None, known: list[str], what: str) -> None:
         for name in given or ():
             if name not in known:
                 raise SpecError(f"no {what} {name!r} in the poll{did_you_mean(name, known)}")
-
-    def _combine(
-        self,
-        est: Any,
-        region_id: str,
-        countries: Sequence[str] | None,
-        like_for_like: bool,
-        level: float,
-    ) -> Any:
-        from barometer.core.estimates import Estimates
-
-        spec = self.spec
-        region = spec.region(region_id)
-        table = est.to_polars()
-        members = [m for m in region.members if countries is None or m in countries]
-        polled = table.select("country", *(["wave"] if "wave" in est.by else [])).unique()
-        notes = list(est.notes)
-        if "wave" in est.by and like_for_like:
-            waves = polled.get_column("wave").unique().to_list()
-            per_country = polled.group_by("country").len()
-            full = set(per_country.filter(pl.col("len") == len(waves)).get_column("country"))
-            left_out = [m for m in members if m not in full and m in set(polled["country"])]
-            members = [m for m in members if m in full]
-            if len(waves) > 1:
-                note = (
-                    f"{region_id} ({region.rule} rule): like-for-like over waves "
-                    f"{', '.join(sorted(waves))}: the {len(members)} member(s) polled in every "
-                    f"wave ({', '.join(members)})"
-                )
-                if left_out:
-                    absent = ", ".join(left_out)
-                    note += f"; left out, not polled (or not asked) in every wave: {absent}"
-                notes.append(note)
-        elif "wave" in est.by:
-            notes.append(f"{region_id} ({region.rule} rule): each wave's own polled members")
-        if not members:
-            raise EstimationError(
-                f"region {region_id!r} has no member with results for these waves"
-            )
-        population = {c.code: c.population for c in spec.countries}
-        weights = {m: population[m] for m in members} if region.rule == "population" else None
-        combined = est.combine(
-            over="country",
-            members=members,
-            name=region_id,
-            rule=region.rule,
-            weights=weights,
-            confidence=level,
-        )
-        out = combined.to_polars().rename({"members": "countries"})
-        return Estimates(out, by=combined.by, statistic=combined.statistic, notes=tuple(notes))

@@ -16,7 +16,7 @@ import math
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -31,12 +31,21 @@ from pydantic import (
 )
 
 from barometer.errors import SpecError, did_you_mean
+from barometer.options import (
+    CIMethod,
+    PAdjustMethod,
+    QuestionKind,
+    RegionRule,
+    SourceFormat,
+    TotalRule,
+)
 
 __all__ = [
     "RESERVED_COLUMNS",
     "Country",
     "Level",
     "PollSpec",
+    "PublicationRules",
     "Question",
     "Region",
     "Source",
@@ -44,23 +53,32 @@ __all__ = [
     "VariableMap",
     "Wave",
     "dump_spec",
+    "format_of",
     "load_spec",
     "parse_spec",
+    "publication_rules",
 ]
 
-RegionRule = Literal["mean", "population", "median"]
-SourceFormat = Literal["sav", "dta", "csv", "parquet"]
-QuestionKind = Literal["question", "weighting"]
 
 #: Columns of the store's respondents table; no question may be called one of these.
 RESERVED_COLUMNS = frozenset(
     {"source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu", "weight"}
 )
 
-_FORMAT_BY_SUFFIX = {".sav": "sav", ".zsav": "sav", ".dta": "dta", ".csv": "csv"}
+_FORMAT_BY_SUFFIX: dict[str, SourceFormat] = {
+    ".sav": "sav",
+    ".zsav": "sav",
+    ".dta": "dta",
+    ".csv": "csv",
+}
 _FORMAT_BY_SUFFIX |= {".parquet": "parquet", ".pq": "parquet"}
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SHARE_TOLERANCE = 1e-3
+
+
+def format_of(file: str | Path) -> SourceFormat | None:
+    """The format a file's extension names (``.sav .zsav .dta .csv .parquet .pq``), or None."""
+    return _FORMAT_BY_SUFFIX.get(Path(file).suffix.lower())
 
 
 def _as_name(value: Any) -> Any:
@@ -251,6 +269,45 @@ class Target(_Model):
         return all(abs(sum(m.values()) - 1.0) <= _SHARE_TOLERANCE for m in self.margins.values())
 
 
+class PublicationRules(_Model):
+    """The publication rules: the one home of what every output may print.
+
+    Read by findings, banners (xlsx and CSV), the report, ``barometer estimate`` and the
+    explorer through the ``Publication``; a command-line flag overrides the spec, which
+    overrides these defaults (:func:`publication_rules`). Documented in docs/spec.md.
+    """
+
+    #: no finding is claimed when either side's unweighted base is below this
+    claim_min_base: Annotated[int, Field(ge=0)] = 100
+    #: a cell whose unweighted base is below this shows no estimate anywhere
+    suppress_below: Annotated[int, Field(ge=0)] = 30
+    #: a cell whose unweighted base is below this is marked (read with caution)
+    flag_below: Annotated[int, Field(ge=0)] = 100
+    #: significance level of findings (after adjustment) and of the explorer's marks
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    #: multiple-comparison adjustment of findings (R ``p.adjust``)
+    adjust: PAdjustMethod = "holm"
+    #: confidence level of every interval printed
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    #: decimal places of printed percentages
+    decimals: Annotated[int, Field(ge=0, le=3)] = 0
+    #: the banner Total / "all countries" column: mean of the countries or population-weighted
+    total_rule: TotalRule = "mean"
+    #: no gap between a region and a member whose share of the region is above this
+    max_member_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    #: interval used where a share is exactly 0 or 1
+    boundary_ci: CIMethod = "beta"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PublicationRules:
+        if self.suppress_below > self.flag_below:
+            raise ValueError(
+                f"suppress_below ({self.suppress_below}) is above flag_below "
+                f"({self.flag_below}); a suppressed cell must also be a flagged one"
+            )
+        return self
+
+
 def _find(items: list[Any], wanted: str, what: str) -> Any:
     """The item whose ``id`` is ``wanted``; :class:`SpecError` with a suggestion if none."""
     for item in items:
@@ -275,6 +332,7 @@ class PollSpec(_Model):
     questions: Annotated[list[Question], Field(min_length=1)]
     sources: list[Source] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    publication: PublicationRules = Field(default_factory=PublicationRules)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @property
@@ -574,6 +632,40 @@ def load_spec(path: str | Path) -> PollSpec:
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
     return parse_spec(data, base_dir=path.parent, origin=str(path))
+
+
+def publication_rules(
+    spec: PollSpec | PublicationRules | None = None, **overrides: Any
+) -> PublicationRules:
+    """The publication rules in force: each of ``overrides`` that is not None (a
+    command-line flag or a keyword argument) over the spec's ``publication:`` section
+    (or the rules ``spec`` given) over the defaults of :class:`PublicationRules`;
+    validated as the spec is.
+
+    Examples
+    --------
+    >>> publication_rules(None, suppress_below=50).suppress_below
+    50
+    >>> publication_rules(None).flag_below
+    100
+    """
+    if isinstance(spec, PublicationRules):
+        base = spec
+    else:
+        base = spec.publication if spec is not None else PublicationRules()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - set(PublicationRules.model_fields))
+    if unknown:
+        known = list(PublicationRules.model_fields)
+        raise SpecError(
+            f"no publication rule {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+            f"rules: {', '.join(known)}"
+        )
+    try:
+        return PublicationRules.model_validate(base.model_dump() | given)
+    except ValidationError as err:
+        problems = "; ".join(_pydantic_problems(err))
+        raise SpecError(f"publication rules: {problems}") from None
 
 
 def spec_to_dict(spec: PollSpec) -> dict[str, Any]:

@@ -228,6 +228,50 @@ class Store:
         sql += " ORDER BY r.source_id, r._row"
         return self.query(sql, params)
 
+    # -- the poll's facts (what Poll and the Publication expose) ---------------------------
+
+    def columns(self) -> frozenset[str]:
+        """The columns of the respondents table."""
+        return frozenset(self.query("SELECT * FROM respondents LIMIT 0").columns)
+
+    def bases(self) -> pl.DataFrame:
+        """Unweighted respondents per country × wave, in spec order."""
+        return self.query(
+            "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
+            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+            "GROUP BY r.country, r.wave, c.position, w.position "
+            "ORDER BY c.position, w.position"
+        )
+
+    def sources(self) -> pl.DataFrame:
+        """The sources ingested: id, file, format, wave, country, firm, mode, rows, sha256,
+        time, in spec order."""
+        return self.query(
+            "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
+            "FROM sources ORDER BY position"
+        )
+
+    def diagnostics(self) -> pl.DataFrame:
+        """Weighting diagnostics per country × wave, in spec order (empty before weighting)."""
+        return self.query(
+            "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
+            "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position"
+        )
+
+    def fieldwork(self) -> pl.DataFrame:
+        """Per country × wave, in spec order: fieldwork firm(s), mode(s) and respondents."""
+        return self.query(
+            "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
+            "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
+            "FROM respondents r JOIN sources s ON s.id = r.source_id "
+            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+            "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position"
+        )
+
+    def targets(self) -> pl.DataFrame:
+        """The weighting targets: country, wave, variable, level, value, kind (share|total)."""
+        return self.query("SELECT * FROM targets")
+
     # -- writing ---------------------------------------------------------------------------
 
     def _write_metadata(self, con: duckdb.DuckDBPyConnection, spec: PollSpec) -> None:
@@ -387,3 +431,36 @@ class Store:
                 ("weight_settings", json.dumps(settings, sort_keys=True)),
             ]
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+
+    # -- data quality ------------------------------------------------------------------------
+
+    def column_quality(self, sources: Sequence[str] | None = None) -> pl.DataFrame:
+        """Missing and user-missing answers per source and question (sources in spec order,
+        questions in questionnaire order), as counted at ingest.
+
+        Columns ``source_id, question, column_name, n_rows, n_missing, n_user_missing``:
+        ``n_missing`` counts the respondents left without a level (empty in the file, a
+        code mapped to null, or an SPSS user-missing code not mapped), ``n_user_missing``
+        those of them that held a user-missing code.  ``sources`` keeps only those ids.
+        """
+        if not self.exists():
+            return pl.DataFrame(
+                schema={
+                    "source_id": pl.String,
+                    "question": pl.String,
+                    "column_name": pl.String,
+                    "n_rows": pl.Int64,
+                    "n_missing": pl.Int64,
+                    "n_user_missing": pl.Int64,
+                }
+            )
+        sql = (
+            "SELECT c.source_id, c.question, c.column_name, s.n_rows, c.n_missing, "
+            "c.n_user_missing FROM source_columns c JOIN sources s ON s.id = c.source_id "
+            "LEFT JOIN questions q ON q.id = c.question"
+        )
+        params: list[Any] = []
+        if sources is not None:
+            sql += " WHERE c.source_id IN (SELECT unnest(?))"
+            params.append(list(sources))
+        return self.query(sql + " ORDER BY s.position, q.position", params)

@@ -17,13 +17,8 @@ import pytest
 import barometer as bm
 from barometer.core.comparisons import pairwise_differences
 from barometer.errors import BarometerError, EstimationError, SpecError
-from barometer.publish.banner.tables import (
-    BannerTable,
-    banner,
-    banner_tables,
-    write_csv,
-    write_xlsx,
-)
+from barometer.publish.banner.build import banner, banner_tables
+from barometer.publish.banner.tables import BannerTable, write_csv, write_xlsx
 from tests.support.report_demo import demo_poll
 
 SUM = 1e-14
@@ -38,18 +33,23 @@ def poll(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def by_country(poll) -> BannerTable:
-    return banner(poll, Q, ["country"])
+def pub(poll):
+    return poll.publication(breakdowns=["age", "gender", "education"])
 
 
 @pytest.fixture(scope="module")
-def in_korea(poll) -> BannerTable:
-    return banner(poll, Q, ["age", "gender", "education"], where={"country": "KR"})
+def by_country(pub) -> BannerTable:
+    return banner(pub, Q, ["country"])
 
 
 @pytest.fixture(scope="module")
-def workbook(poll, tmp_path_factory: pytest.TempPathFactory, by_country, in_korea):
-    tables = [*banner_tables(poll, banners=["country"]), in_korea]
+def in_korea(pub) -> BannerTable:
+    return banner(pub, Q, ["age", "gender", "education"], where={"country": "KR"})
+
+
+@pytest.fixture(scope="module")
+def workbook(pub, tmp_path_factory: pytest.TempPathFactory, by_country, in_korea):
+    tables = [*banner_tables(pub, banners=["country"]), in_korea]
     path = write_xlsx(tables, tmp_path_factory.mktemp("banner") / "banners.xlsx")
     return tables, openpyxl.load_workbook(path)
 
@@ -226,9 +226,9 @@ def test_adjustment_choice_changes_only_the_letters() -> None:
         (Q, ["country"], {"min_base": 200}, EstimationError, "min_base <= flag_base"),
     ],
 )
-def test_bad_input_one_clear_error(poll, question, banners, kwargs, error, message) -> None:
+def test_bad_input_one_clear_error(pub, question, banners, kwargs, error, message) -> None:
     with pytest.raises(error, match=message) as err:
-        banner(poll, question, banners, **kwargs)
+        banner(pub, question, banners, **kwargs)
     assert isinstance(err.value, BarometerError)
 
 

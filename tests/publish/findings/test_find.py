@@ -32,8 +32,13 @@ def poll(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def findings(poll) -> Findings:
-    return find(poll, phrases=ALLY)
+def pub(poll):
+    return poll.publication()
+
+
+@pytest.fixture(scope="module")
+def findings(pub) -> Findings:
+    return find(pub, phrases=ALLY)
 
 
 def _one(findings: Findings, **want: object) -> Finding:
@@ -152,28 +157,28 @@ def test_records_hold_what_a_reader_needs(findings: Findings, tmp_path) -> None:
     assert flat.height == len(findings) and "first_countries" in flat.columns
 
 
-def test_min_base_and_adjustment(poll) -> None:
-    none = find(poll, questions=["us_relationship"], min_base=10**6)
+def test_min_base_and_adjustment(poll, pub) -> None:
+    none = find(pub, questions=["us_relationship"], min_base=10**6)
     assert len(none) == 0 and none.n_tests == 0
-    holm = find(poll, questions=["us_relationship"], kinds=["change"])
-    bh = find(poll, questions=["us_relationship"], kinds=["change"], adjust="bh")
+    holm = find(pub, questions=["us_relationship"], kinds=["change"])
+    bh = find(pub, questions=["us_relationship"], kinds=["change"], adjust="bh")
     assert len(bh) >= len(holm) > 0
     assert {f.kind for f in bh} == {"change"}
 
 
-def test_phrase_comes_from_the_specs_finding_label(poll) -> None:
-    f = find(poll, questions=["us_relationship"], kinds=["change"], top=3)
+def test_phrase_comes_from_the_specs_finding_label(poll, pub) -> None:
+    f = find(pub, questions=["us_relationship"], kinds=["change"], top=3)
     assert len(f) == 3
-    ally = [x for x in find(poll, questions=["us_relationship"]) if x.level == "ally"]
+    ally = [x for x in find(pub, questions=["us_relationship"]) if x.level == "ally"]
     assert "see the US as an ally" in ally[0].sentence
-    given = find(poll, questions=["us_relationship"], phrases={"us_relationship": {"ally": "X"}})
+    given = find(pub, questions=["us_relationship"], phrases={"us_relationship": {"ally": "X"}})
     assert any(x.level == "ally" and "% X " in x.sentence for x in given)
 
 
-def test_non_substantive_levels_only_when_asked(poll) -> None:
-    plain = find(poll, questions=["us_relationship"])
+def test_non_substantive_levels_only_when_asked(poll, pub) -> None:
+    plain = find(pub, questions=["us_relationship"])
     assert "dont_know" not in {f.level for f in plain}
-    every = find(poll, questions=["us_relationship"], include_non_substantive=True)
+    every = find(pub, questions=["us_relationship"], include_non_substantive=True)
     assert every.n_tests > plain.n_tests
 
 
@@ -188,9 +193,9 @@ def test_non_substantive_levels_only_when_asked(poll) -> None:
         ({"alpha": 5}, "alpha=5"),
     ],
 )
-def test_bad_input_one_clear_error(poll, kwargs: dict, message: str) -> None:
+def test_bad_input_one_clear_error(poll, pub, kwargs: dict, message: str) -> None:
     with pytest.raises(EstimationError, match=message) as err:
-        find(poll, **kwargs)
+        find(pub, **kwargs)
     assert isinstance(err.value, BarometerError)
 
 
@@ -221,9 +226,9 @@ def test_like_for_like_set_is_said(findings: Findings) -> None:
     assert note in findings.to_markdown()
 
 
-def test_adjusting_per_kind_is_less_strict(poll) -> None:
-    scan = find(poll, questions=["us_relationship", "defence_spending"])
-    per_kind = find(poll, questions=["us_relationship", "defence_spending"], family="kind")
+def test_adjusting_per_kind_is_less_strict(poll, pub) -> None:
+    scan = find(pub, questions=["us_relationship", "defence_spending"])
+    per_kind = find(pub, questions=["us_relationship", "defence_spending"], family="kind")
     assert per_kind.n_tests == scan.n_tests and len(per_kind) >= len(scan)
     with pytest.raises(EstimationError, match="family='wave'"):
-        find(poll, family="wave")  # type: ignore[arg-type]
+        find(pub, family="wave")  # type: ignore[arg-type]

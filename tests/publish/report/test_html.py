@@ -324,15 +324,16 @@ def test_findings_as_objects_or_absent(report: DemoReport) -> None:
 
 def test_write_report_checks_its_inputs(report: DemoReport, tmp_path: Path) -> None:
     with pytest.raises(BarometerError, match="does not exist"):
-        write_report(report.poll, tmp_path / "missing" / "r.html")
-    unweighted = SimpleNamespace(spec=report.poll.spec, weighted=False, path=tmp_path / "p")
+        write_report(report.poll.publication(), tmp_path / "missing" / "r.html")
+    facts = SimpleNamespace(weighted=False, path=tmp_path / "p")
+    unweighted = SimpleNamespace(spec=report.poll.spec, facts=facts)
     with pytest.raises(EstimationError, match="not weighted"):
         collect(unweighted)
 
 
 def test_write_report_one_question(report: DemoReport, tmp_path: Path) -> None:
     path = write_report(
-        report.poll,
+        report.poll.publication(questions=["eu_equal_terms"]),
         tmp_path / "r.html",
         questions=["eu_equal_terms"],
         focus={"eu_equal_terms": "disagree"},

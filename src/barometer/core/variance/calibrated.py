@@ -13,20 +13,38 @@ with ``a = psw``, ``q = oldw / psw``, ``norm = rowsum(oldw)`` for ``postStratify
 cell-by-cell cross sums ``T[u, v] = rowsum(a_v q_u)`` over (g_u, g_v), which are design
 constants. The influence values of the K estimates never need to be formed row by row,
 which keeps calibrated variances linear in the respondents with a small constant.
+
+The cell sums of ``z q`` themselves come from one grouped pass per estimate family over
+the joint calibration cells (``variance.cells``, where the reduction is derived and the
+cases that stay on the row path are named); ``RowSums`` is that row path. What the
+projections take off the PSU totals is ``sum_v T_psu,v A_v`` with ``T_psu,v =
+rowsum(a_v)`` over (PSU, g_v): a sparse design constant, as each PSU meets few cells.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
+import scipy.sparse as sp
 
 from barometer.core._protocols import SurveyDesign
+from barometer.core.variance import cells as cell_stats
 from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
 RAKING_SWEEPS = 10
+
+#: Largest number of cells (over all projections) whose sweep matrix is formed.
+MAX_SWEEP_CELLS = 3000
+
+#: The cell sums of projection ``v`` for request kind ``"q"`` (``rowsum(z q_v, g_v)``) or
+#: ``"scaled"`` (``rowsum(z scale_h a_v, g_v)``, element designs): (G_v x K).
+Sums = Callable[[str, int], np.ndarray]
+
+Table: TypeAlias = "np.ndarray | sp.csr_matrix"
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,29 +61,93 @@ class Projection:
 @dataclass(eq=False)
 class Plan:
     """A design's projections and their cross tables: design constants, formed once and
-    reused by every estimate on the design (a banner asks for hundreds)."""
+    reused by every estimate on the design (a banner asks for hundreds).
+
+    ``weights`` are the design's final weights, ``row_scale`` each row's ``scale_h`` (element
+    designs only), ``cells`` the joint calibration cells (None: the row path only)."""
 
     steps: tuple[CalibrationStep, ...]
     distinct: list[Projection]
     order: list[int]
-    tables: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)
+    weights: np.ndarray
+    row_scale: np.ndarray | None = None
+    cells: cell_stats.JointCells | None = None
+    tables: dict[tuple[object, ...], Table] = field(default_factory=dict)
+    maps: dict[tuple[str, int], tuple[int, sp.csr_matrix] | None] = field(default_factory=dict)
 
-    def table(self, key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+    def offsets(self) -> np.ndarray:
+        """Where each projection's cells start in the stacked cell tables (and the end)."""
+        return np.cumsum([0] + [p.size for p in self.distinct])
+
+    def sweeps(self) -> sp.csr_matrix | None:
+        """The linear map from the stacked cell sums of ``z q_v`` to the stacked ``A_v``:
+        the projections run once on the identity (None above ``MAX_SWEEP_CELLS`` cells,
+        where the projections run per family instead). Sparse: calibrating within
+        countries, cells of different countries never meet."""
+        total = int(self.offsets()[-1])
+        if total > MAX_SWEEP_CELLS:
+            return None
+        if ("sweeps",) not in self.tables:
+            made = np.vstack(run_projections(self, np.eye(total)))
+            self.tables[("sweeps",)] = sp.csr_matrix(made)
+        return self.tables[("sweeps",)]
+
+    def cross(self, u: int, v: int) -> Table:
+        """``T[u, v] = rowsum(a_v q_u)`` over (g_u, g_v): (G_u x G_v)."""
+        key = ("cross", u, v)
         if key not in self.tables:
-            self.tables[key] = make()
+            pu, pv = self.distinct[u], self.distinct[v]
+            self.tables[key] = cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
         return self.tables[key]
+
+    def request(self, kind: str, v: int) -> np.ndarray:
+        """The per-row factor ``r`` of a cell-sum request (``rowsum(z r, g_v)``)."""
+        p = self.distinct[v]
+        if kind == "q":
+            return p.q
+        assert self.row_scale is not None
+        key = ("scaled", v)
+        if key not in self.tables:
+            self.tables[key] = self.row_scale * p.a
+        found: np.ndarray = self.tables[key]
+        return found
+
+    def cell_map(self, kind: str, v: int) -> tuple[int, sp.csr_matrix] | None:
+        """The basis and the (G_v x J) aggregator of a request on the joint cells, or None
+        when the request does not reduce to them (see ``variance.cells``)."""
+        key = (kind, v)
+        if key not in self.maps:
+            found = None
+            if self.cells is not None:
+                fit = self.cells.kappa(key, self.request(kind, v) * self.weights)
+                if fit is not None:
+                    p = self.distinct[v]
+                    agg = self.cells.aggregator(p.g, p.size, fit[1])
+                    found = None if agg is None else (fit[0], agg)
+            self.maps[key] = found
+        return self.maps[key]
 
 
 def plan(design: SurveyDesign) -> Plan | None:
     """The design's ``Plan``, cached on it (``design.cache``); ``None`` when a step is not a
     cell projection. The cache is trusted only while it belongs to the design's current
-    calibration steps."""
+    calibration steps (a copy with new weights starts its own)."""
     steps = design.calibration
     cached = design.cache.calibration_plan
     if cached is not None and cached[0] is steps:
         return cached[1]
     found = projections(steps)
-    made = None if found is None else Plan(steps, *found)
+    made = None
+    if found is not None:
+        s = design.structure
+        assert s is not None  # a linearisation design
+        row_scale = None
+        if s.element:
+            from barometer.core.variance.linearisation import stratum_factors
+
+            row_scale = np.take(stratum_factors(s)[0], s.strata)
+        joint = cell_stats.joint_cells(steps, design.weights, row_scale)
+        made = Plan(steps, *found, weights=design.weights, row_scale=row_scale, cells=joint)
     design.cache.calibration_plan = (steps, made)
     return made
 
@@ -110,9 +192,12 @@ def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], l
 
 def cross_table(
     g1: np.ndarray, size1: int, g2: np.ndarray, size2: int, values: np.ndarray
-) -> np.ndarray:
-    """``rowsum(values)`` over the cells (g1, g2): a (size1 x size2) table."""
-    return np.bincount(g1 * size2 + g2, values, minlength=size1 * size2).reshape(size1, size2)
+) -> sp.csr_matrix:
+    """``rowsum(values)`` over the cells (g1, g2): a (size1 x size2) table, sparse (cells
+    of different calibration groups never meet; and a sparse product is single-threaded,
+    where BLAS threads on a shared machine can cost more than the product)."""
+    dense = np.bincount(g1 * size2 + g2, values, minlength=size1 * size2)
+    return sp.csr_matrix(dense.reshape(size1, size2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,24 +233,79 @@ def cell_sums(g: np.ndarray, size: int, r: np.ndarray, d: DomainRows) -> np.ndar
     return out.reshape(size, d.n_domains * n_levels)
 
 
-def accumulate(d: DomainRows, plan: Plan) -> list[np.ndarray]:
-    """Run the projections on the cell table: the accumulated ``A_v`` of every projection."""
+def row_sums(plan: Plan, d: DomainRows) -> Sums:
+    """The row path: each request summed over the rows of the family's domains."""
+
+    def sums(kind: str, v: int) -> np.ndarray:
+        p = plan.distinct[v]
+        return cell_sums(p.g, p.size, plan.request(kind, v), d)
+
+    return sums
+
+
+def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
+    """The cell path: the requests of ``kinds`` for every projection from the family's
+    sums by joint cell (one grouped pass per basis, ``cells.cell_table``); None when a
+    request does not reduce to the joint cells (the caller goes the row path)."""
+    cells = plan.cells
+    if cells is None:
+        return None
+    maps = {}
+    for kind in kinds:
+        for v in range(len(plan.distinct)):
+            found = plan.cell_map(kind, v)
+            if found is None:
+                return None
+            maps[kind, v] = found
+    if cells.size * fam.n_domains * fam.n_levels > max(4 * cells.code.size, 1 << 16):
+        return None  # a table as large as the rows: nothing to gain
+    var = fam.var
+    tables = {
+        basis: cell_stats.cell_table(
+            cells,
+            cells.bases[basis],
+            fam.dom,
+            fam.n_domains,
+            var.codes if var.categorical else None,
+            None if var.categorical else var.filled,
+            fam.theta,
+            fam.denom if fam.ratio else None,
+        )
+        for basis in sorted({b for b, _ in maps.values()})
+    }
+
+    def sums(kind: str, v: int) -> np.ndarray:
+        basis, agg = maps[kind, v]
+        return np.asarray(agg @ tables[basis])
+
+    return sums
+
+
+def accumulate(sums: Sums, plan: Plan) -> list[np.ndarray]:
+    """The accumulated ``A_v`` of every projection from the cell sums of ``z q_v``.
+
+    The sequence of projections is linear in those sums, so it is a design constant: the
+    (sum_v G_v)-square matrix ``plan.sweeps()``, applied in one product."""
+    base = np.vstack([sums("q", v) for v in range(len(plan.distinct))])
+    sweeps = plan.sweeps()
+    if sweeps is None:
+        return run_projections(plan, base)
+    return np.split(np.asarray(sweeps @ base), plan.offsets()[1:-1])
+
+
+def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
+    """Run the projections in order on the stacked cell sums ``base`` (sum_v G_v x K):
+    ``M_u = (rowsum(z q_u, g_u) - sum_v T[u, v] A_v) / norm_u``, ``A_u += M_u``."""
     distinct = plan.distinct
-    base = [cell_sums(p.g, p.size, p.q, d) for p in distinct]
-    acc = [np.zeros_like(b) for b in base]
+    parts = np.split(base, plan.offsets()[1:-1])
+    acc = [np.zeros_like(b) for b in parts]
     for u in plan.order:
         pu = distinct[u]
-        m = base[u].copy()
+        m = parts[u].copy()
         for v, av in enumerate(acc):
             if not av.any():
                 continue
-            pv = distinct[v]
-
-            def make(pu: Projection = pu, pv: Projection = pv) -> np.ndarray:
-                return cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
-
-            cross = plan.table(("cross", u, v), make)
-            m -= cross @ av
+            m -= np.asarray(plan.cross(u, v) @ av)
         acc[u] += m / pu.norm[:, None]
     return acc
 
@@ -174,53 +314,43 @@ def group_corrections(
     plan: Plan, acc: list[np.ndarray], group: np.ndarray, n_groups: int, kind: str
 ) -> np.ndarray:
     """``sum_v rowsum(a_v * A_v[g_v], group)``: what the projections take off each group's
-    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K)."""
+    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K). The
+    (group x cell) tables are sparse: a PSU meets few of a margin's cells."""
     out = np.zeros((n_groups, acc[0].shape[1]))
     for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True)):
         if av.any():
-
-            def make(p: Projection = p) -> np.ndarray:
-                return cross_table(group, n_groups, p.g, p.size, p.a)
-
-            table = plan.table((kind, v), make)
-            out += table @ av
+            key = (kind, v)
+            if key not in plan.tables:
+                table = sp.csr_matrix((p.a, (group, p.g)), shape=(n_groups, p.size))
+                plan.tables[key] = table
+            out += plan.tables[key] @ av
     return out
 
 
-def element_second_moments(
-    plan: Plan,
-    acc: list[np.ndarray],
-    d: DomainRows,
-    row_scale: np.ndarray,
-    full: bool,
-) -> np.ndarray:
+def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: bool) -> np.ndarray:
     """``sum_i s_i (c_i c_i' - z_i c_i' - c_i z_i')`` with ``c_i = sum_v a_v A_v[g_v(i)]``:
     what the projections change in ``sum_i s_i x_i x_i'`` (element designs)."""
+    assert plan.row_scale is not None
+    row_scale = plan.row_scale
     k = acc[0].shape[1]
     out = np.zeros((k, k)) if full else np.zeros(k)
     live = [(v, p, av) for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True))]
     live = [item for item in live if item[2].any()]
     for v, p, av in live:
-
-        def scaled(p: Projection = p) -> np.ndarray:
-            out: np.ndarray = row_scale * p.a
-            return out
-
-        sa = plan.table(("scaled", v), scaled)
-        w = cell_sums(p.g, p.size, sa, d)  # (G_v x K)
+        w = sums("scaled", v)  # (G_v x K)
         if full:
             cross = w.T @ av
             out -= cross + cross.T
         else:
             out -= 2.0 * np.einsum("gk,gk->k", w, av)
         for v2, p2, av2 in live:
-
-            def second(p: Projection = p, p2: Projection = p2, sa: np.ndarray = sa) -> np.ndarray:
-                return cross_table(p.g, p.size, p2.g, p2.size, sa * p2.a)
-
-            q = plan.table(("second", v, v2), second)
+            key = ("second", v, v2)
+            if key not in plan.tables:
+                sa = row_scale * p.a * p2.a
+                plan.tables[key] = cross_table(p.g, p.size, p2.g, p2.size, sa)
+            q = plan.tables[key]
             if full:
-                out += av.T @ q @ av2
+                out += av.T @ np.asarray(q @ av2)
             else:
-                out += np.einsum("gk,gh,hk->k", av, q, av2)
+                out += (av * np.asarray(q @ av2)).sum(axis=0)
     return out

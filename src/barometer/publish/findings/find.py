@@ -26,19 +26,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from barometer.core.comparisons import adjust_pvalues, pairwise_differences, region
-from barometer.errors import EstimationError, did_you_mean
-from barometer.options import PAdjustMethod, check_option
+from barometer.core.comparisons import adjust_pvalues, pairwise_differences
+from barometer.core.estimates import Estimates
+from barometer.errors import EstimationError, SpecError, did_you_mean
+from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
+from barometer.poll.publication import Publication
+from barometer.poll.spec import PublicationRules, publication_rules
 from barometer.publish.findings.wording import Wording, markdown, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
-
-FindingKind = Literal["change", "gap"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Subject:
 
     id: str
     name: str
-    type: Literal["country", "region"]
+    type: ScopeKind
     wave: str
     estimate: float
     se: float
@@ -195,41 +196,41 @@ class Findings:
 
 @dataclass(frozen=True)
 class _Regions:
-    """The regions added to one table: id -> members used, and the rule."""
+    """The regions of one compared table: id -> members combined, and the rule."""
 
     members: dict[str, list[str]]
     rules: dict[str, str]
 
 
-def _with_regions(est: Any, spec: Any, present: Sequence[str], notes: list[str]) -> Any:
-    """``est`` extended with each region of the spec over its ``present`` members."""
-    members: dict[str, list[str]] = {}
-    rules: dict[str, str] = {}
-    population = {c.code: c.population for c in spec.countries}
-    for r in spec.regions:
-        used = [m for m in r.members if m in present]
-        if not used:
-            continue
-        if r.rule == "median":
-            _note_once(notes, f"{r.id}: a median region has no covariance with its members; "
-                              "it is left out of the scan")  # fmt: skip
-            continue
-        weights = None
-        if r.rule == "population":
-            if any(population[m] is None for m in used):
-                _note_once(notes, f"{r.id}: population rule but a member has no population; "
-                                  "left out of the scan")  # fmt: skip
-                continue
-            weights = {m: population[m] for m in used}
-        est = region(est, "country", used, r.id, rule=r.rule, weights=weights)
-        members[r.id] = used
-        rules[r.id] = r.rule
-    return est, _Regions(members, rules)
-
-
 def _note_once(notes: list[str], note: str) -> None:
     if note not in notes:
         notes.append(note)
+
+
+def _scanned(est: Estimates, spec: Any, notes: list[str]) -> tuple[Estimates, _Regions]:
+    """The rows of ``est`` a scan compares (median regions left out: their ranking makes
+    a test of them conditional) and the regions among them, members in spec order."""
+    members: dict[str, list[str]] = {}
+    rules: dict[str, str] = {}
+    table = est.to_polars()
+    dropped = []
+    for rid, who in (
+        table.filter(pl.col("scope_kind") == "region")
+        .select("country", "members")
+        .unique("country", maintain_order=True)
+        .iter_rows()
+    ):
+        r = spec.region(rid)
+        if r.rule == "median":
+            dropped.append(rid)
+            note = f"{rid}: a median region is left out of the scan (its covariance with "
+            _note_once(notes, note + "its members is conditional on their ranking)")
+            continue
+        members[rid] = [m for m in r.members if m in set(who)]
+        rules[rid] = r.rule
+    if dropped:
+        est = est.filter(~pl.col("country").is_in(dropped))
+    return est, _Regions(members, rules)
 
 
 def _lookup(est: Any) -> dict[tuple[str, str, str], tuple[float, float, int]]:
@@ -282,73 +283,74 @@ def _candidates(
     return out
 
 
-def _scan_question(
-    poll: Any,
-    question: str,
-    kinds: Sequence[str],
-    waves: Sequence[str] | None,
-    weights: str,
-    confidence: float,
-    notes: list[str],
-) -> list[dict[str, Any]]:
-    """Every change and gap candidate of one question (before any filtering)."""
-    spec = poll.spec
-    raw = poll.estimate(question, by=["country", "wave"], weights=weights, level=confidence)
-    est = raw
-    table = est.to_polars()
-    order = [w.id for w in spec.waves]
-    polled = {
-        w: set(table.filter(pl.col("wave") == w).get_column("country").to_list()) for w in order
+def _polled(pub: Publication, question: str) -> dict[str, set[str]]:
+    """wave -> the countries with respondents to ``question`` in it."""
+    table = pub.cells(question).countries().to_polars()
+    return {
+        w: set(table.filter(pl.col("wave") == w).get_column("country").to_list()) for w in pub.waves
     }
-    present = [w for w in order if polled[w]]
+
+
+def _changes(
+    pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
+    notes: list[str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Changes between consecutive waves of each country and, like for like, region."""
+    polled = _polled(pub, question)
+    present = [w for w, c in polled.items() if c]
     out: list[dict[str, Any]] = []
-    if "change" in kinds:
-        for w1, w2 in pairwise(present):
-            if waves is not None and w2 not in waves:
-                continue
-            both = [c.code for c in spec.countries if c.code in polled[w1] & polled[w2]]
-            sub = est.filter(pl.col("wave").is_in([w1, w2]))
-            ext, info = _with_regions(sub, spec, both, notes)
-            for rid, used in info.members.items():
-                left = [
-                    m
-                    for m in spec.region(rid).members
-                    if m in polled[w1] | polled[w2] and m not in used
-                ]
-                _note_once(
-                    notes,
-                    f"{rid}, {w1} to {w2}: changes compare like for like, the "
-                    f"{rule_words(info.rules[rid])} of the {len(used)} members polled in both "
-                    f"waves ({', '.join(used)})"
-                    + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
-                )
-            pw = pairwise_differences(ext, "wave", adjust="none", confidence=confidence)
-            out += _candidates(
-                pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
+    for w1, w2 in pairwise(present):
+        if waves is not None and w2 not in waves:
+            continue
+        regional = pub.trend(question, [w1, w2])
+        ext, info = _scanned(regional.estimates, pub.spec, notes)
+        for rid, used in info.members.items():
+            left = [
+                m
+                for m in pub.spec.region(rid).members
+                if m in polled[w1] | polled[w2] and m not in used
+            ]
+            _note_once(
+                notes,
+                f"{rid}, {w1} to {w2}: changes compare like for like, the "
+                f"{rule_words(info.rules[rid])} of the {len(used)} members polled in both "
+                f"waves ({', '.join(used)})"
+                + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
             )
-    if "gap" in kinds:
-        for w in present:
-            if waves is not None and w not in waves:
-                continue
-            here = [c.code for c in spec.countries if c.code in polled[w]]
-            sub = est.filter(pl.col("wave") == w)
-            ext, info = _with_regions(sub, spec, here, notes)
-            for rid, used in info.members.items():
-                _note_once(
-                    notes,
-                    f"{rid} in {w}: the {rule_words(info.rules[rid])} of the {len(used)} "
-                    f"members polled ({', '.join(used)})",
-                )
-            pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
-            out += _candidates(pw, "gap", question, "country", "wave", info, _lookup(ext), w)
+        pw = pairwise_differences(ext, "wave", adjust="none", confidence=confidence)
+        out += _candidates(
+            pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
+        )
+    return out
+
+
+def _gaps(
+    pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
+    notes: list[str],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Gaps within each wave between countries and regions (each wave's members)."""
+    est = pub.cells(question).estimates
+    out: list[dict[str, Any]] = []
+    for w, countries in _polled(pub, question).items():
+        if not countries or (waves is not None and w not in waves):
+            continue
+        ext, info = _scanned(est.filter(pl.col("wave") == w), pub.spec, notes)
+        for rid, used in info.members.items():
+            _note_once(
+                notes,
+                f"{rid} in {w}: the {rule_words(info.rules[rid])} of the {len(used)} "
+                f"members polled ({', '.join(used)})",
+            )
+        pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
+        out += _candidates(pw, "gap", question, "country", "wave", info, _lookup(ext), w)
     return out
 
 
 def find(
-    poll: Any,
-    min_base: int = 100,
-    alpha: float = 0.05,
-    adjust: PAdjustMethod = "holm",
+    pub: Publication,
+    min_base: int | None = None,
+    alpha: float | None = None,
+    adjust: PAdjustMethod | None = None,
     questions: Sequence[str] | None = None,
     kinds: Sequence[FindingKind] = ("change", "gap"),
     waves: Sequence[str] | None = None,
@@ -356,45 +358,41 @@ def find(
     min_change: float = 0.0,
     include_non_substantive: bool = False,
     phrases: Mapping[str, Mapping[str, str]] | None = None,
-    weights: Literal["raked", "base"] = "raked",
-    confidence: float = 0.95,
+    confidence: float | None = None,
     top: int | None = None,
-    family: Literal["scan", "kind"] = "scan",
+    family: AdjustFamily = "scan",
 ) -> Findings:
-    """Scan a poll for significant changes between waves and gaps between countries and
-    regions, rank them and word each as a sentence.
+    """Scan a publication for significant changes between waves and gaps between
+    countries and regions, rank them and word each as a sentence.
 
     Each comparison is the difference of two design-based shares with a normal (z)
     interval and test, from :func:`barometer.core.comparisons.pairwise_differences` (R
     ``svycontrast`` on ``svyby(..., covmat=TRUE)``): changes between consecutive waves of
     a country (independent samples: ``var = v1 + v2``) or of a region over its members
-    polled in both waves (like for like); gaps within a wave between any two of the
-    countries and regions, a country's overlap with a region that contains it entering
-    through the covariance. Regions are combined by the spec's rule (``mean``: each
-    member counts equally; ``population``) with :func:`barometer.core.comparisons.region`.
+    polled in both waves (like for like, :meth:`Publication.trend`); gaps within a wave
+    between any two of the countries and regions, a country's overlap with a region that
+    contains it entering through the covariance. Regions are the publication's, formed
+    by the one region policy (:mod:`barometer.poll.regions`).
 
-    The p-values of every comparison scanned (both bases at least ``min_base``) are
-    adjusted together (``adjust``: ``holm`` controls the family-wise error rate, ``bh``
-    the false-discovery rate; R ``p.adjust``). A finding is kept when its adjusted
-    p-value is below ``alpha`` — so its interval excludes zero — and, for a gap between
-    two countries, when it is at least ``min_gap`` (changes: ``min_change``). Findings
-    are ranked by the nearer interval bound's distance from zero (size and evidence at
-    once), then by adjusted p-value.
+    The p-values of every comparison scanned (both bases at least ``min_base``, and
+    neither cell suppressed) are adjusted together (``adjust``: ``holm`` controls the
+    family-wise error rate, ``bh`` the false-discovery rate; R ``p.adjust``). A finding
+    is kept when its adjusted p-value is below ``alpha`` — so its interval excludes zero
+    — and, for a gap between two countries, when it is at least ``min_gap`` (changes:
+    ``min_change``). Findings are ranked by the nearer interval bound's distance from
+    zero (size and evidence at once), then by adjusted p-value.
 
     Parameters
     ----------
-    poll : Poll
-        A weighted poll (``weights="base"`` works on an unweighted one).
-    min_base : int
-        Smallest unweighted base (respondents answering) of either side; below it
-        nothing is claimed.
-    alpha : float
-        Significance level of the adjusted p-values.
-    adjust : {"holm", "bh", "bonferroni", "none"}
-        Multiple-comparison adjustment over the whole scan.
+    pub : Publication
+        From :meth:`barometer.poll.Poll.publication`.
+    min_base, alpha, adjust, confidence : optional
+        Override the publication rules ``claim_min_base`` (smallest unweighted base of
+        either side), ``alpha`` (significance level after adjustment), ``adjust``
+        (``holm``, ``bh``, ``bonferroni``, ``none``) and ``confidence`` (of the
+        differences' intervals); by default the publication's.
     questions : list of str, optional
-        Question ids to scan (default: every question of the spec that is not a
-        weighting variable).
+        Question ids to scan (default: every question of the publication).
     kinds : list of {"change", "gap"}
         What to look for.
     waves : list of str, optional
@@ -408,10 +406,6 @@ def find(
         ``{question: {level: phrase}}``, e.g. ``{"us_relationship": {"ally": "see the US
         as an ally"}}``; otherwise a level's ``finding_label`` in the spec, otherwise
         "answer '<label>'".
-    weights : {"raked", "base"}
-        Weights of the estimates (see :meth:`Poll.estimate`).
-    confidence : float
-        Level of the intervals.
     top : int, optional
         Keep only the ``top`` best-ranked findings.
     family : {"scan", "kind"}
@@ -425,48 +419,108 @@ def find(
     Examples
     --------
     >>> from barometer.publish.findings.find import find
-    >>> findings = find(poll, adjust="bh")  # doctest: +SKIP
+    >>> findings = find(poll.publication(), adjust="bh")  # doctest: +SKIP
     >>> print(findings.to_markdown())  # doctest: +SKIP
     """
-    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
+    rules = _rules(pub, min_base, alpha, adjust, confidence, kinds, family)
+    chosen = _chosen(pub, questions, waves)
+    notes: list[str] = []
+    cands: list[dict[str, Any]] = []
+    for qid in chosen:
+        found = _changes(pub, qid, waves, rules.confidence, notes) if "change" in kinds else []
+        found += _gaps(pub, qid, waves, rules.confidence, notes) if "gap" in kinds else []
+        keep = set(pub.spec.question(qid).level_codes)
+        if not include_non_substantive:
+            keep -= set(pub.spec.question(qid).non_substantive)
+        cands += [c for c in found if c["level"] in keep]
+    floor = max(rules.claim_min_base, rules.suppress_below)
+    cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
+    kept = _significant(cands, rules, family, min_gap, min_change)
+    if top is not None:
+        kept = kept[:top]
+    wording = Wording(pub.spec, phrases or {})
+    result = tuple(
+        _finding(i, c, score, p, rules.adjust, rules.confidence, wording)
+        for i, (score, p, c) in enumerate(kept, start=1)
+    )
+    settings = {
+        "min_base": rules.claim_min_base,
+        "suppress_below": rules.suppress_below,
+        "alpha": rules.alpha,
+        "adjust": rules.adjust,
+        "confidence": rules.confidence,
+        "min_gap": min_gap,
+        "min_change": min_change,
+        "weights": pub.weights,
+        "questions": chosen,
+        "kinds": list(kinds),
+        "include_non_substantive": include_non_substantive,
+        "family": family,
+    }
+    return Findings(result, settings, len(cands), tuple(notes))
+
+
+def _rules(
+    pub: Publication,
+    min_base: int | None,
+    alpha: float | None,
+    adjust: str | None,
+    confidence: float | None,
+    kinds: Sequence[str],
+    family: str,
+) -> PublicationRules:
+    """The publication's rules with the arguments given over them, checked."""
+    if adjust is not None:
+        check_option(adjust, PAdjustMethod, "adjust", EstimationError)
     for kind in kinds:
         check_option(kind, FindingKind, "kinds", EstimationError)
-    if family not in ("scan", "kind"):
-        raise EstimationError(f"family={family!r} is not one of 'scan', 'kind'")
-    if not 0 < alpha < 1:
+    check_option(family, AdjustFamily, "family", EstimationError)
+    if alpha is not None and not 0 < alpha < 1:
         raise EstimationError(f"alpha={alpha!r} must lie between 0 and 1")
-    if not 0 < confidence < 1:
+    if confidence is not None and not 0 < confidence < 1:
         raise EstimationError(f"confidence={confidence!r} must lie between 0 and 1")
-    spec = poll.spec
-    known_q = [q.id for q in spec.questions if q.kind == "question"]
-    chosen = list(questions) if questions is not None else known_q
+    given = {"claim_min_base": min_base, "alpha": alpha, "adjust": adjust}
+    try:
+        return publication_rules(pub.rules, confidence=confidence, **given)
+    except SpecError as err:
+        raise EstimationError(f"find: {err}") from None
+
+
+def _chosen(
+    pub: Publication, questions: Sequence[str] | None, waves: Sequence[str] | None
+) -> list[str]:
+    """The questions to scan, with the waves checked."""
+    known_q = [q.id for q in pub.spec.questions if q.kind == "question"]
+    chosen = list(questions) if questions is not None else list(pub.questions)
     for qid in chosen:
         if qid not in known_q:
             raise EstimationError(
                 f"find: no question {qid!r} to scan{did_you_mean(qid, known_q)}; "
                 f"questions: {', '.join(known_q)}"
             )
-    known_w = [w.id for w in spec.waves]
+    known_w = [w.id for w in pub.spec.waves]
     for w in waves or ():
         if w not in known_w:
             raise EstimationError(f"find: no wave {w!r} in the poll{did_you_mean(w, known_w)}")
-    notes: list[str] = []
-    cands: list[dict[str, Any]] = []
-    for qid in chosen:
-        found = _scan_question(poll, qid, kinds, waves, weights, confidence, notes)
-        keep = set(spec.question(qid).level_codes)
-        if not include_non_substantive:
-            keep -= set(spec.question(qid).non_substantive)
-        cands += [c for c in found if c["level"] in keep]
-    cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= min_base]
+    return [q for q in chosen if q in pub.questions]
+
+
+def _significant(
+    cands: list[dict[str, Any]],
+    rules: PublicationRules,
+    family: str,
+    min_gap: float,
+    min_change: float,
+) -> list[tuple[float, float, dict[str, Any]]]:
+    """(score, adjusted p, candidate) of the findings kept, best first."""
     raw = np.array([c["p_value"] for c in cands], dtype=float)
     group = np.array([c["kind"] if family == "kind" else "" for c in cands], dtype=object)
     p_adj = np.empty(raw.size)
     for g in set(group.tolist()):
-        p_adj[group == g] = adjust_pvalues(raw[group == g], adjust)
+        p_adj[group == g] = adjust_pvalues(raw[group == g], rules.adjust)
     kept = []
     for c, p in zip(cands, p_adj, strict=True):
-        if not p < alpha or c["ci_low"] <= 0 <= c["ci_high"]:
+        if not p < rules.alpha or c["ci_low"] <= 0 <= c["ci_high"]:
             continue
         size = abs(c["difference"])
         both_countries = not ({c["a"][0], c["b"][0]} & set(c["regions"].members))
@@ -476,27 +530,7 @@ def find(
             continue
         kept.append((min(abs(c["ci_low"]), abs(c["ci_high"])), float(p), c))
     kept.sort(key=lambda t: (-t[0], t[1]))
-    if top is not None:
-        kept = kept[:top]
-    wording = Wording(spec, phrases or {})
-    result = tuple(
-        _finding(i, c, score, p, adjust, confidence, wording)
-        for i, (score, p, c) in enumerate(kept, start=1)
-    )
-    settings = {
-        "min_base": min_base,
-        "alpha": alpha,
-        "adjust": adjust,
-        "confidence": confidence,
-        "min_gap": min_gap,
-        "min_change": min_change,
-        "weights": weights,
-        "questions": chosen,
-        "kinds": list(kinds),
-        "include_non_substantive": include_non_substantive,
-        "family": family,
-    }
-    return Findings(result, settings, len(cands), tuple(notes))
+    return kept
 
 
 def _finding(

@@ -1,12 +1,14 @@
 """The poll report: one self-contained HTML file (no network needed to read it).
 
-:func:`write_report` collects the estimates of every question from the poll's public
-API (``poll.estimate``), draws the charts of :mod:`barometer.publish.charts` as inline
+:func:`write_report` takes the estimates of every question from the poll's
+:class:`~barometer.poll.publication.Publication` (``poll.publication()``: countries,
+regions by the one region policy, bases and the publication rules' marks — a cell
+suppressed there shows "–" here), draws the charts of :mod:`barometer.publish.charts` as inline
 SVG images (base64 ``data:`` URIs: no scripts, no CDN, no external file) and renders a
 Jinja2 template with inline CSS.  The report holds
 
 * the headline findings, when given (records with a ``sentence`` field, such as the
-  result of a later ``poll.findings()``);
+  result of :func:`barometer.publish.findings.find`);
 * a section per question: its wording, stacked bars by country for the latest wave, a
   dot plot of country gaps around each region, a trend across waves with interval
   bands, and tables of weighted percentages with modelled margins of error and
@@ -29,7 +31,7 @@ Examples
 --------
 >>> from barometer.poll import Poll
 >>> from barometer.publish import write_report
->>> write_report(Poll.open("poll.duckdb"), "report.html")  # doctest: +SKIP
+>>> write_report(Poll.open("poll.duckdb").publication(), "report.html")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -37,14 +39,17 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from barometer.core.estimates import Estimates
 from barometer.errors import BarometerError, EstimationError
+from barometer.poll.publication import PollFacts, Publication
+from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
 from barometer.publish.numbers import format_count, format_moe, format_percent
 from barometer.publish.report.methodology import methodology_view
@@ -55,127 +60,103 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 
 # ---------------------------------------------------------------------------------------
-# Collecting the estimates (through the poll's public API only).
+# Collecting the estimates (from the publication only: no store, no statistics).
 
 
 @dataclass(frozen=True)
 class QuestionResults:
-    """The estimates behind one question's section of the report.
+    """The estimates behind one question's section of the report, from the publication.
 
-    ``countries``: ``poll.estimate(q)`` (country × wave); ``regions``: per region, each
-    wave's own members (``like_for_like=False``), used in the tables, bars and dot plot;
-    ``trends``: per region, like-for-like over the waves (the members polled in every
-    wave), used in the trend chart and its table.
+    ``countries``: the countries' cells (country × wave); ``regions``: per region, each
+    wave's own members, used in the tables, bars and dot plot; ``trends``: per region,
+    like-for-like over the waves (the members polled in every wave), used in the trend
+    chart and its table. Each carries the publication's ``suppressed`` / ``flagged``
+    marks.
     """
 
     question: Any
     style: LevelStyle
     focus: str
-    countries: Any
-    regions: dict[str, Any] = field(default_factory=dict)
-    trends: dict[str, Any] = field(default_factory=dict)
+    countries: Estimates
+    regions: dict[str, Estimates] = field(default_factory=dict)
+    trends: dict[str, Estimates] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ReportData:
-    """Everything the report prints, gathered from the poll and its store."""
+    """Everything the report prints, gathered from the publication."""
 
     title: str
     questions: list[QuestionResults]
     waves: list[Any]
     countries: list[Any]
     regions: list[Any]
-    bases: pl.DataFrame
-    fieldwork: pl.DataFrame
-    sources: pl.DataFrame
-    targets: pl.DataFrame
-    diagnostics: pl.DataFrame
-    weight_settings: dict[str, Any]
+    #: bases, fieldwork, sources, targets, weighting diagnostics and settings
+    facts: PollFacts
     weighting_variables: list[Any]
-    weighted: bool
+    rules: PublicationRules = field(default_factory=PublicationRules)
 
 
-def _fieldwork(poll: Any) -> pl.DataFrame:
-    """Per country × wave: firm(s), mode(s) and respondents, from the store."""
-    return poll.store.query(
-        "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
-        "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
-        "FROM respondents r JOIN sources s ON s.id = r.source_id "
-        "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-        "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position"
-    )
-
-
-def _region_estimates(
-    poll: Any, ids: Sequence[str], region: str, like_for_like: bool
-) -> dict[str, Any]:
-    """``poll.estimate(q, region=...)`` per question; a question none of the region's
-    members was asked is left out of that region (its section shows countries only)."""
+def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, Estimates]:
+    """Per region, its like-for-like rows over every wave, with its own note."""
+    regional = pub.trend(qid, regions=region_ids)
     out = {}
-    for qid in ids:
-        try:
-            out[qid] = poll.estimate(qid, region=region, like_for_like=like_for_like)
-        except EstimationError:
-            continue
+    for fig in regional.regions:
+        rows = regional.estimates.filter(pl.col("scope") == fig.region)
+        out[fig.region] = replace(rows, notes=(fig.note,))
     return out
 
 
 def collect(
-    poll: Any,
+    pub: Publication,
     questions: Sequence[str] | None = None,
     regions: Sequence[str] | None = None,
     focus: Mapping[str, str] | None = None,
 ) -> ReportData:
-    """Gather the estimates and store facts the report prints.
+    """Gather the estimates and facts the report prints from a publication.
 
     Parameters
     ----------
-    poll : barometer.poll.Poll
-        A weighted poll (``poll.weight()`` done).
+    pub : barometer.poll.publication.Publication
+        The publication of a weighted poll (``poll.publication()``).
     questions : list of str, optional
-        Question ids to report (default: every question of kind ``question``).
+        Question ids to report (default: every question of the publication).
     regions : list of str, optional
         Regions to report (default: every region of the spec).
     focus : dict, optional
         Per question id, the level followed in the trend and dot plot (default: the
         first substantive level in questionnaire order).
     """
-    spec = poll.spec
-    if not poll.weighted:
+    spec = pub.spec
+    if not pub.facts.weighted:
         raise EstimationError(
-            f"store {str(poll.path)!r} is not weighted; run poll.weight() (or `barometer "
-            "weight`) before writing the report"
+            f"store {str(pub.facts.path)!r} is not weighted; run poll.weight() (or "
+            "`barometer weight`) before writing the report"
         )
-    ids = (
-        list(questions)
-        if questions is not None
-        else [q.id for q in spec.questions if q.kind == "question"]
-    )
-    region_ids = list(regions) if regions is not None else [r.id for r in spec.regions]
+    ids = list(questions) if questions is not None else list(pub.questions)
+    region_ids = list(regions) if regions is not None else pub.region_ids()
     focus = dict(focus or {})
-    # Estimate in an order that reuses the poll's cached design (one per scope).
-    countries = {qid: poll.estimate(qid) for qid in ids}
-    by_region = {r: _region_estimates(poll, ids, r, like_for_like=False) for r in region_ids}
-    trends = {r: _region_estimates(poll, ids, r, like_for_like=True) for r in region_ids}
     results = []
     for qid in ids:
         q = spec.question(qid)
+        cells = pub.cells(qid)
         style = LevelStyle.from_question(q)
         level = focus.get(qid) or next(
             (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
         )
         style.color(level)
+        own = {r: cells.region(r) for r in region_ids}
         results.append(
             QuestionResults(
                 question=q,
                 style=style,
                 focus=level,
-                countries=countries[qid],
-                regions={r: by_region[r][qid] for r in region_ids if qid in by_region[r]},
-                trends={r: trends[r][qid] for r in region_ids if qid in trends[r]},
+                countries=cells.countries(),
+                regions={r: e for r, e in own.items() if len(e)},
+                trends=_trends(pub, qid, region_ids),
             )
         )
-    settings = poll.weight_settings()
+    facts = pub.facts
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
     ]
@@ -185,14 +166,9 @@ def collect(
         waves=list(spec.waves),
         countries=list(spec.countries),
         regions=[spec.region(r) for r in region_ids],
-        bases=poll.bases(),
-        fieldwork=_fieldwork(poll),
-        sources=poll.sources(),
-        targets=poll.store.query("SELECT * FROM targets"),
-        diagnostics=poll.diagnostics(),
-        weight_settings=settings,
+        facts=facts,
         weighting_variables=variables,
-        weighted=True,
+        rules=pub.rules,
     )
 
 
@@ -226,21 +202,29 @@ def _names(data: ReportData) -> dict[str, str]:
     return names
 
 
-def _stack(frames: Sequence[Any]) -> pl.DataFrame:
-    tables = [f.to_polars() for f in frames]
-    cols = [c for c in tables[0].columns if c != "countries"]
-    return pl.concat([t.select(cols) for t in tables], how="vertical_relaxed")
+#: The columns the charts read (the publication's list columns left out).
+_CHART_COLUMNS = ("country", "wave", "variable", "level", "estimate", "se", "ci_low",
+                  "ci_high", "n", "suppressed")  # fmt: skip
 
 
-def _row_cells(rows: pl.DataFrame, style: LevelStyle, subject: str, wave: str) -> dict[str, Any]:
-    by_level = {r["level"]: r for r in rows.to_dicts()}
+def _stack(frames: Sequence[Estimates]) -> pl.DataFrame:
+    """The frames' rows for the charts, suppressed cells left out (no chart shows them)."""
+    tables = [f.to_polars().select(_CHART_COLUMNS) for f in frames]
+    stacked = pl.concat(tables, how="vertical_relaxed")
+    return stacked.filter(~pl.col("suppressed")).drop("suppressed")
+
+
+def _row_cells(
+    rows: pl.DataFrame, style: LevelStyle, subject: str, wave: str, decimals: int = 0
+) -> dict[str, Any]:
+    by_level = {r["level"]: r for r in rows.to_dicts() if not r["suppressed"]}
     cells = []
     for code in style.codes:
         r = by_level.get(code)
         cells.append(
             {
                 "level": code,
-                "pct": format_percent(r["estimate"]) if r else "–",
+                "pct": format_percent(r["estimate"], decimals) if r else "–",
                 "moe": format_moe(r["ci_low"], r["ci_high"]) if r else "",
                 "ci": (
                     f"95% interval {format_percent(r['ci_low'], 1)}–"
@@ -258,33 +242,41 @@ def _row_cells(rows: pl.DataFrame, style: LevelStyle, subject: str, wave: str) -
         "cells": cells,
         "n": format_count(first["n"]),
         "n_raw": int(first["n"]),
-        "members": ", ".join(first.get("countries") or []),
+        "members": ", ".join(first.get("members") or []),
+        "suppressed": bool(first["suppressed"]),
+        "flagged": bool(first["flagged"]),
     }
 
 
 def _wave_table(
-    q: QuestionResults, wave: str, order: Sequence[str], names: Mapping[str, str]
+    q: QuestionResults,
+    wave: str,
+    order: Sequence[str],
+    names: Mapping[str, str],
+    decimals: int = 0,
 ) -> dict[str, Any]:
     rows = []
     for rid, est in q.regions.items():
         t = est.to_polars().filter(pl.col("wave") == wave)
         if t.height:
-            row = _row_cells(t, q.style, rid, wave)
+            row = _row_cells(t, q.style, rid, wave, decimals)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
     table = q.countries.to_polars().filter(pl.col("wave") == wave)
     for country in order:
         t = table.filter(pl.col("country") == country)
         if t.height:
-            row = _row_cells(t, q.style, country, wave)
+            row = _row_cells(t, q.style, country, wave, decimals)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
 
 
-def _trend_table(q: QuestionResults, rid: str, names: Mapping[str, str]) -> dict[str, Any]:
+def _trend_table(
+    q: QuestionResults, rid: str, names: Mapping[str, str], decimals: int = 0
+) -> dict[str, Any]:
     table = q.trends[rid].to_polars()
     rows = []
     for (wave,), t in table.group_by("wave", maintain_order=True):
-        row = _row_cells(t, q.style, rid, str(wave))
+        row = _row_cells(t, q.style, rid, str(wave), decimals)
         rows.append(row | {"name": str(wave), "region": True})
     return {
         "region": rid,
@@ -317,6 +309,45 @@ def _question_view(
     countries = [c.code for c in data.countries]
     order = regions + countries
     current = _stack([*q.regions.values(), q.countries])
+    figures = _question_figures(q, latest, waves, order, current, names, stem)
+    return {
+        "id": q.question.id,
+        "wording": q.question.wording,
+        "heading": _heading(q.question),
+        "levels": [
+            {
+                "code": c,
+                "label": lab,
+                "color": col,
+                "non_substantive": c in q.question.non_substantive,
+            }
+            for c, lab, col in zip(q.style.codes, q.style.labels, q.style.colors, strict=True)
+        ],
+        "figures": figures,
+        "tables": [
+            _wave_table(q, w, countries, names, data.rules.decimals) for w in reversed(waves)
+        ],
+        "trend_tables": (
+            [_trend_table(q, rid, names, data.rules.decimals) for rid in q.trends]
+            if len(waves) > 1
+            else []
+        ),
+        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
+    }
+
+
+def _question_figures(
+    q: QuestionResults,
+    latest: str,
+    waves: Sequence[str],
+    order: Sequence[str],
+    current: pl.DataFrame,
+    names: Mapping[str, str],
+    stem: Any,
+) -> list[dict[str, Any]]:
+    """A question's charts: stacked bars (latest wave), a dot plot per region (or one
+    without), and the trend when there are several waves."""
+    regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
     figures = [
         _figure(
@@ -374,24 +405,7 @@ def _question_view(
                 stem("trend"),
             )
         )
-    return {
-        "id": q.question.id,
-        "wording": q.question.wording,
-        "heading": _heading(q.question),
-        "levels": [
-            {
-                "code": c,
-                "label": lab,
-                "color": col,
-                "non_substantive": c in q.question.non_substantive,
-            }
-            for c, lab, col in zip(q.style.codes, q.style.labels, q.style.colors, strict=True)
-        ],
-        "figures": figures,
-        "tables": [_wave_table(q, w, countries, names) for w in reversed(waves)],
-        "trend_tables": [_trend_table(q, rid, names) for rid in q.trends] if len(waves) > 1 else [],
-        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
-    }
+    return figures
 
 
 def _findings_view(findings: Any) -> list[dict[str, str]]:
@@ -405,7 +419,7 @@ def _findings_view(findings: Any) -> list[dict[str, str]]:
         sentence = f.get("sentence") if isinstance(f, Mapping) else getattr(f, "sentence", None)
         if not sentence:
             raise BarometerError(
-                f"finding {i} has no 'sentence'; pass records like those of poll.findings()"
+                f"finding {i} has no 'sentence'; pass records like those of find()"
             )
         out.append({"sentence": str(sentence)})
     return out
@@ -447,7 +461,7 @@ def render_report(
 
 
 def write_report(
-    poll: Any,
+    pub: Publication,
     path: str | Path,
     findings: Any = None,
     *,
@@ -463,13 +477,13 @@ def write_report(
 
     Parameters
     ----------
-    poll : barometer.poll.Poll
-        A weighted poll.
+    pub : barometer.poll.publication.Publication
+        The publication of a weighted poll (``poll.publication()``).
     path : path
         The HTML file to write (its folder must exist).
     findings : list, optional
         Headline findings: records (dicts) or objects with a ``sentence`` field, in the
-        order to print them (e.g. ``poll.findings()``); omitted when ``None``.
+        order to print them (e.g. ``find(pub).headlines(8)``); omitted when ``None``.
     questions, regions, focus
         What to report; see :func:`collect`.
     sponsor, contact : str, optional
@@ -497,7 +511,7 @@ def write_report(
     charts = Path(charts_dir) if charts_dir is not None else None
     if charts is not None:
         charts.mkdir(parents=True, exist_ok=True)
-    data = collect(poll, questions=questions, regions=regions, focus=focus)
+    data = collect(pub, questions=questions, regions=regions, focus=focus)
     html = render_report(
         data,
         findings,

@@ -1,0 +1,176 @@
+"""Sufficient statistics of calibrated variances: sums by joint calibration cell.
+
+``variance.calibrated`` runs R's projections on small tables, but each projection ``v``
+still starts from ``rowsum(z * r_v, g_v)`` — the influence values ``z`` of the K estimates
+weighted by a design constant ``r_v`` (``q_v`` of the projection, or ``scale_h a_v`` for the
+second moments of an element design), summed within the projection's cells. Row by row
+that is a pass over the respondents per projection per estimate family. It is not needed.
+
+Derivation. Every estimator here has influence values ``z_ik = w_i (y_il - theta_k x_i) /
+X_d`` for ``i`` in domain ``d`` (``k = (d, l)``; ``x_i = 1`` for a mean or proportion, and a
+total has ``z_ik = w_i y_il``): linear in the estimate's own data ``(y_il, x_i)``. Let the
+*joint cells* ``J`` be the crossing of every calibration step's cells (the post-strata, the
+raking cells of which each margin is a union). When, for some per-row basis ``b_i``,
+
+    r_v(i) w_i = kappa_v(J(i)) b_i        (kappa_v constant within joint cells),
+
+then, with ``g_v`` a union of joint cells,
+
+    rowsum(z r_v, g_v)[c, (d, l)] = sum_{J in c} kappa_v(J) U_b[J, (d, l)],
+    U_b[J, (d, l)] = (sum_{i in J, d} b_i y_il - theta_dl sum_{i in J, d} b_i x_i) / X_d,
+
+so one grouped pass per family (the sums of ``b y`` and ``b x`` by joint cell x domain x
+level) replaces one per projection, and the projections' ``kappa_v`` are design constants.
+The identity holds for the steps R records:
+
+* ``rake()``: ``r_v = q_v = 1 / psw_v`` with ``psw_v`` the weights after margin ``v`` in the
+  last sweep; the final weights are ``psw_v`` times the factors of the later margins (and
+  of later steps), all constant within joint cells: ``b = 1``, ``kappa_v = w / psw_v``.
+  R's residual, ten sweeps of ``x <- x - psw * ave(x / psw, margin)``, is linear in ``x``
+  and each sweep is a cell aggregate, so the whole sequence reduces to the cell table
+  exactly (``calibrated.accumulate``).
+* ``postStratify()``: ``r_v = oldw / psw``, the inverse of the cell's factor: ``b = w``.
+* linear or logit ``calibrate()`` on categorical margins only: the g-weights are constant
+  within the cells of the margins' crossing (raking-like steps of ``weighting.calibrate``
+  are recorded as such), the same two cases.
+* element designs' second moments: ``r_v = scale_h psw_v`` gives ``b = scale_h w^2``,
+  ``kappa_v = psw_v / w``.
+
+Which basis holds is not assumed from the step's type: it is checked on the rows, once per
+design (``kappa_v`` must be constant within joint cells to 1e-12 relative). Where none
+does, the family goes the row path (``calibrated.RowSums``, the same algebra on the rows):
+GREG on numeric auxiliaries (``GregStep``: no cells at all, ``estimators._calibrated_sums``
+goes densely), capped or bounded raking (weights held at a bound are not a cell factor
+times the base weight), and weights trimmed or otherwise changed after calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from barometer.core._frame import dense_codes
+from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
+
+#: kappa_v must be constant within each joint cell to this relative tolerance.
+CONSTANT = 1e-12
+
+
+@dataclass(eq=False)
+class JointCells:
+    """The joint calibration cells of a design's rows, and per-projection constants.
+
+    ``code`` numbers each row's joint cell 0..size-1; ``bases`` are the candidate per-row
+    bases ``b`` (None: the constant 1); ``kappas`` caches, per request key, the basis index
+    and the (size,) ``kappa`` — or None when no basis fits."""
+
+    code: np.ndarray
+    size: int
+    first: np.ndarray  # (size,) one row of each joint cell
+    bases: list[np.ndarray | None]
+    kappas: dict[tuple[object, ...], tuple[int, np.ndarray] | None] = field(default_factory=dict)
+
+    def kappa(self, key: tuple[object, ...], m: np.ndarray) -> tuple[int, np.ndarray] | None:
+        """The basis ``b`` and the ``kappa`` with ``m = kappa[J] * b`` (``m = r_v w``)."""
+        if key not in self.kappas:
+            self.kappas[key] = self._fit(m)
+        return self.kappas[key]
+
+    def _fit(self, m: np.ndarray) -> tuple[int, np.ndarray] | None:
+        for index, b in enumerate(self.bases):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = m if b is None else np.where(b == 0, 0.0, m / b)
+            if b is not None and (m[b == 0] != 0).any():
+                continue
+            if not np.isfinite(ratio).all():
+                continue
+            kappa = np.take(ratio, self.first)
+            gap = np.abs(ratio - np.take(kappa, self.code))
+            if (gap <= CONSTANT * np.abs(np.take(kappa, self.code))).all():
+                return index, kappa
+        return None
+
+    def aggregator(self, g: np.ndarray, size: int, kappa: np.ndarray) -> sp.csr_matrix | None:
+        """The (size x J) matrix summing ``kappa``-weighted joint cells into cells ``g`` (the
+        cells of a projection); None if ``g`` is not constant within joint cells."""
+        g_of = np.take(g, self.first)
+        if not np.array_equal(np.take(g_of, self.code), g):
+            return None
+        cols = np.arange(self.size)
+        return sp.csr_matrix((kappa, (g_of, cols)), shape=(size, self.size))
+
+
+def joint_cells(
+    steps: tuple[CalibrationStep, ...], weights: np.ndarray, row_scale: np.ndarray | None
+) -> JointCells | None:
+    """The crossing of the steps' cells, or None when a step has no cells (GREG) or the
+    crossing is as fine as the rows (nothing to gain)."""
+    n = weights.size
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    for step in steps:
+        if isinstance(step, PostStratStep):
+            cells = step.cells
+        elif isinstance(step, RakingStep):
+            cells = step.cell
+        else:
+            return None
+        size = int(cells.max()) + 1 if cells.size else 1
+        key = key * size + cells
+        span *= size
+        key, present = dense_codes(key, span)
+        span = present.size
+    if span * 4 > n:
+        return None
+    first = np.full(span, -1, dtype=np.int64)
+    first[key[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each cell
+    bases: list[np.ndarray | None] = [None, weights]
+    if row_scale is not None:
+        bases.append(row_scale * weights * weights)
+    return JointCells(key, span, first, bases)
+
+
+def cell_table(
+    cells: JointCells,
+    basis: np.ndarray | None,
+    dom: np.ndarray,
+    n_domains: int,
+    codes: np.ndarray | None,
+    values: np.ndarray | None,
+    theta: np.ndarray,
+    denom: np.ndarray | None,
+) -> np.ndarray:
+    """``U_b`` (J x K, K = D x L): the family's influence values summed by joint cell with
+    per-row weights ``b`` (see the module doc), from one grouped pass.
+
+    ``dom``: domain of each row where the variable is observed (-1 elsewhere); ``codes``
+    the level codes (categorical) or ``values`` (numeric, missing as 0); ``denom`` the
+    domains' weighted bases (None for totals)."""
+    inside = dom >= 0
+    rows = None if inside.all() else np.flatnonzero(inside)
+
+    def pick(x: np.ndarray) -> np.ndarray:
+        return x if rows is None else np.take(x, rows)
+
+    jd = pick(cells.code) * n_domains + pick(dom)
+    b = None if basis is None else pick(basis)
+    span = cells.size * n_domains
+    if codes is not None:
+        n_levels = theta.shape[1]
+        y = np.bincount(jd * n_levels + pick(codes), b, minlength=span * n_levels)
+        y = y.reshape(cells.size, n_domains, n_levels)
+        x = y.sum(axis=2)
+    else:
+        assert values is not None
+        v = pick(values)
+        y = np.bincount(jd, v if b is None else b * v, minlength=span)
+        y = y.reshape(cells.size, n_domains, 1)
+        x = np.bincount(jd, b, minlength=span).reshape(cells.size, n_domains)
+    if denom is None:  # a total: z = w y
+        return y.reshape(cells.size, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (y - np.nan_to_num(theta)[None] * x[:, :, None]) / denom[None, :, None]
+    out: np.ndarray = np.nan_to_num(u, copy=False).reshape(cells.size, -1)
+    return out

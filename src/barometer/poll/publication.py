@@ -1,0 +1,341 @@
+"""The ``Publication``: every estimate a publication prints, computed once, with its marks.
+
+``Poll.publication()`` estimates each question once per breakdown over every country in
+scope — one ``Design.proportion(q, by=["country", "wave", *breakdown])`` call — adds the
+regions by the one region policy (:mod:`barometer.poll.regions`: members with data in
+the cell, covariance kept) and the pooled total (``by=["wave", *breakdown]``), and marks
+every row under the publication rules (:class:`~barometer.poll.spec.PublicationRules`):
+``suppressed`` when its unweighted base is below ``suppress_below`` (no output may print
+its estimate), ``flagged`` when below ``flag_below``. Findings, banners, charts, the
+report and the explorer read it and nothing else: none of them opens the store.
+
+The result is immutable: a frozen dataclass of frozen parts over read-only mappings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from barometer.core.estimates import Estimates
+from barometer.errors import EstimationError, did_you_mean
+from barometer.poll.regions import OVER, Regional, RegionFigure, with_regions
+from barometer.poll.spec import PollSpec, PublicationRules
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from barometer.options import WeightsChoice
+    from barometer.poll.poll import Poll
+
+__all__ = ["SHARE_COLUMNS", "PollFacts", "Publication", "QuestionCells", "build", "mark"]
+
+#: The columns that hold a figure; a suppressed row has them all null in printed output.
+SHARE_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "deff")
+
+
+def mark(table: pl.DataFrame, rules: PublicationRules, blank: bool = False) -> pl.DataFrame:
+    """``table`` (with an unweighted base ``n``) with the publication marks: ``suppressed``
+    (``n < rules.suppress_below``) and ``flagged`` (``n < rules.flag_below``); with
+    ``blank``, the figures of suppressed rows set to null (what every output prints).
+
+    The one place the minimum-base rules are applied."""
+    out = table.with_columns(
+        suppressed=pl.col("n") < rules.suppress_below,
+        flagged=pl.col("n") < rules.flag_below,
+    )
+    if not blank:
+        return out
+    hidden = [c for c in SHARE_COLUMNS if c in out.columns]
+    return out.with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in hidden
+    )
+
+
+def scope_columns(table: pl.DataFrame) -> pl.DataFrame:
+    """``scope`` (the country or region id), ``scope_kind`` and ``members`` for the rows
+    of a table by country (country rows are their own members)."""
+    if "scope_kind" not in table.columns:
+        table = table.with_columns(
+            scope_kind=pl.lit("country"), members=pl.concat_list(pl.col(OVER).cast(pl.String))
+        )
+    if OVER not in table.columns:
+        return table.with_columns(scope=pl.lit("total"))
+    return table.with_columns(scope=pl.col(OVER).cast(pl.String))
+
+
+@dataclass(frozen=True)
+class PollFacts:
+    """What the store says about the poll beyond its estimates: the bases, fieldwork,
+    sources, targets and weighting diagnostics the report's methodology prints."""
+
+    name: str
+    path: Path
+    weighted: bool
+    bases: pl.DataFrame
+    fieldwork: pl.DataFrame
+    sources: pl.DataFrame
+    targets: pl.DataFrame
+    diagnostics: pl.DataFrame
+    weight_settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class QuestionCells:
+    """One question × breakdown of a publication.
+
+    ``estimates``: the countries' rows, then each region's (each cell's own members),
+    by ``country, wave[, breakdown]``, with their covariance (``vcov()``) and the columns
+    ``scope``, ``scope_kind``, ``members``, ``missing``, ``base_weighted``,
+    ``suppressed`` and ``flagged``; ``total``: every respondent in scope pooled, by
+    ``wave[, breakdown]``, with the same marks (the banner Total); ``regions``: how each
+    region was formed. Figures are unblanked here (comparisons need them); printed
+    output takes :meth:`rows`.
+    """
+
+    question: str
+    breakdown: str | None
+    estimates: Estimates
+    total: Estimates
+    regions: tuple[RegionFigure, ...]
+
+    def rows(self, blank: bool = True) -> pl.DataFrame:
+        """The estimates' table, figures of suppressed rows null (``blank``)."""
+        table = self.estimates.to_polars()
+        if not blank:
+            return table
+        hidden = [c for c in SHARE_COLUMNS if c in table.columns]
+        return table.with_columns(
+            pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in hidden
+        )
+
+    def countries(self) -> Estimates:
+        """The countries' rows only."""
+        return self.estimates.filter(pl.col("scope_kind") == "country")
+
+    def region(self, rid: str) -> Estimates:
+        """Region ``rid``'s rows only (empty when it has no member with data)."""
+        return self.estimates.filter(pl.col("scope") == rid)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Every estimate a publication of the poll needs, computed once, and its rules.
+
+    Get one from :meth:`barometer.poll.Poll.publication`. ``cells(question,
+    breakdown)`` gives a :class:`QuestionCells`; :meth:`trend` the like-for-like regional
+    figures over some waves (computed from the stored country estimates, no new pass
+    over the data); ``facts`` what the methodology prints.
+    """
+
+    spec: PollSpec
+    rules: PublicationRules
+    weights: str
+    questions: tuple[str, ...]
+    countries: tuple[str, ...]
+    waves: tuple[str, ...]
+    breakdowns: tuple[str | None, ...]
+    facts: PollFacts
+    by_question: Mapping[tuple[str, str | None], QuestionCells] = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    def cells(self, question: str, breakdown: str | None = None) -> QuestionCells:
+        """The cells of ``question`` (by ``breakdown``, or by country × wave only)."""
+        found = self.by_question.get((question, breakdown))
+        if found is not None:
+            return found
+        if question not in self.questions:
+            raise EstimationError(
+                f"the publication holds no question {question!r}"
+                f"{did_you_mean(question, self.questions)}; questions: "
+                f"{', '.join(self.questions)}"
+            )
+        known = [b for b in self.breakdowns if b is not None]
+        raise EstimationError(
+            f"the publication holds no breakdown {breakdown!r} of {question!r}"
+            f"{did_you_mean(str(breakdown), known)}; ask poll.publication(breakdowns=[...]) "
+            f"for it (held: {', '.join(known) or 'none'})"
+        )
+
+    def waves_of(self, question: str) -> list[str]:
+        """The waves in which ``question`` has respondents, in spec order."""
+        seen = set(self.cells(question).estimates["wave"].to_list())
+        return [w for w in self.waves if w in seen]
+
+    def trend(
+        self,
+        question: str,
+        waves: Sequence[str] | None = None,
+        regions: Sequence[str] | None = None,
+        breakdown: str | None = None,
+    ) -> Regional:
+        """Countries' rows over ``waves`` (default: every wave) with the regions formed
+        like for like — from the members with data in every one of those waves."""
+        base = self.cells(question, breakdown).countries()
+        if waves is not None:
+            base = base.filter(pl.col("wave").is_in(list(waves)))
+        keep = [c for c in base.to_polars().columns if c not in _ADDED]
+        plain = Estimates(
+            base.to_polars().select(keep), by=base.by, statistic=base.statistic,
+            notes=base.notes, source=base.source, coefficients=base.coefficients,
+        )  # fmt: skip
+        regional = with_regions(
+            plain, self.spec, regions, like_for_like=True, confidence=self.rules.confidence
+        )
+        return Regional(
+            _with_marks(regional.estimates, self.rules, None),
+            regional.regions,
+            regional.notes,
+        )
+
+    def region_ids(self) -> list[str]:
+        """The spec's regions, in spec order."""
+        return [r.id for r in self.spec.regions]
+
+
+#: Columns this module adds to an Estimates table (left out before re-combining).
+_ADDED = ("scope", "scope_kind", "members", "missing", "base_weighted", "suppressed", "flagged")
+
+
+def _with_marks(est: Estimates, rules: PublicationRules, wbase: pl.DataFrame | None) -> Estimates:
+    """``est`` with scope columns, weighted bases (when given: by the by-columns) and
+    marks, its covariance unchanged."""
+    table = scope_columns(est.to_polars())
+    if wbase is not None:
+        table = _join_bases(table, wbase, list(est.by))
+    table = mark(table, rules)
+    return Estimates(
+        table, by=est.by, statistic=est.statistic, families=est.families, rows=est.rows,
+        notes=est.notes, source=est.source, coefficients=est.coefficients,
+    )  # fmt: skip
+
+
+def _join_bases(table: pl.DataFrame, wbase: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """``base_weighted`` per row: the row's own (a country or the total), or for a region
+    the sum of its members' in the same cell."""
+    keyed = wbase.with_columns(pl.col(c).cast(pl.String) for c in by)
+    lookup = {tuple(r[:-1]): r[-1] for r in keyed.select(*by, "base_weighted").iter_rows()}
+    if OVER not in by:
+        keys = table.select(pl.col(c).cast(pl.String) for c in by).iter_rows()
+        values = [lookup.get(k, 0.0) for k in keys]
+        return table.with_columns(base_weighted=pl.Series(values, dtype=pl.Float64))
+    others = [c for c in by if c != OVER]
+    values = []
+    for *rest, members in table.select(
+        *(pl.col(c).cast(pl.String) for c in others), "members"
+    ).iter_rows():
+        cell = dict(zip(others, rest, strict=True))
+        values.append(sum(lookup.get(tuple(cell.get(c, m) for c in by), 0.0) for m in members))
+    return table.with_columns(base_weighted=pl.Series(values, dtype=pl.Float64))
+
+
+def _weighted_bases(design: Any, question: str, by: list[str]) -> pl.DataFrame:
+    """Sum of weights of the respondents answering ``question``, per value of ``by``
+    (a weighted count: no variance is needed for a base)."""
+    frame = design.data.select(*by, question).with_columns(
+        _w=pl.Series(design.weights, dtype=pl.Float64)
+    )
+    return (
+        frame.filter(pl.col(question).is_not_null())
+        .group_by(by)
+        .agg(base_weighted=pl.col("_w").sum())
+    )
+
+
+def _question_cells(
+    design: Any,
+    spec: PollSpec,
+    rules: PublicationRules,
+    question: str,
+    breakdown: str | None,
+) -> QuestionCells:
+    """One core call for the countries, one for the pooled total; regions and marks."""
+    extra = [breakdown] if breakdown else []
+    by = [OVER, "wave", *extra]
+    est = design.proportion(question, by=by, confidence=rules.confidence)
+    est = est.filter(pl.col("n") > 0)
+    regional = with_regions(est, spec, confidence=rules.confidence)
+    stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
+    pooled_by = ["wave", *extra]
+    total = design.proportion(question, by=pooled_by, confidence=rules.confidence)
+    total = total.filter(pl.col("n") > 0)
+    total = _with_marks(_scoped_total(total), rules, _weighted_bases(design, question, pooled_by))
+    return QuestionCells(question, breakdown, stacked, total, regional.regions)
+
+
+def _scoped_total(total: Estimates) -> Estimates:
+    """The pooled total with ``scope_kind="total"`` (no country column)."""
+    table = total.to_polars().with_columns(
+        scope_kind=pl.lit("total"), members=pl.lit(None, dtype=pl.List(pl.String))
+    )
+    return Estimates(
+        table, by=total.by, statistic=total.statistic, families=total.families,
+        rows=total.rows, notes=total.notes, source=total.source,
+        coefficients=total.coefficients,
+    )  # fmt: skip
+
+
+def _checked(given: Sequence[str] | None, known: list[str], what: str) -> list[str]:
+    if given is None:
+        return list(known)
+    for name in given:
+        if name not in known:
+            raise EstimationError(
+                f"publication: no {what} {name!r} in the poll{did_you_mean(name, known)}"
+            )
+    return list(given)
+
+
+def build(
+    poll: Poll,
+    questions: Sequence[str] | None = None,
+    countries: Sequence[str] | None = None,
+    waves: Sequence[str] | None = None,
+    breakdowns: Sequence[str | None] | None = None,
+    rules: PublicationRules | None = None,
+    weights: WeightsChoice = "raked",
+) -> Publication:
+    """The publication of ``poll`` (see :meth:`barometer.poll.Poll.publication`)."""
+    spec = poll.spec
+    rules = rules if rules is not None else spec.publication
+    asked = [q.id for q in spec.questions if q.kind == "question"]
+    qids = _checked(questions, [q.id for q in spec.questions], "question")
+    if questions is None:
+        qids = asked
+    codes = _checked(countries, [c.code for c in spec.countries], "country")
+    wave_ids = _checked(waves, [w.id for w in spec.waves], "wave")
+    chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
+    _checked([b for b in chosen if b is not None], [q.id for q in spec.questions], "breakdown")
+    design = poll.design(
+        weights,
+        list(countries) if countries is not None else None,
+        list(waves) if waves is not None else None,
+    )
+    present = set(design.data.columns)
+    cells: dict[tuple[str, str | None], QuestionCells] = {}
+    notes = []
+    for qid in qids:
+        if qid not in present:
+            notes.append(f"{qid}: no source maps it; left out")
+            continue
+        for b in chosen:
+            if b is not None and (b == qid or b not in present):
+                continue
+            cells[(qid, b)] = _question_cells(design, spec, rules, qid, b)
+    held = tuple(q for q in qids if (q, None) in cells)
+    return Publication(
+        spec=spec,
+        rules=rules,
+        weights=weights,
+        questions=held,
+        countries=tuple(codes),
+        waves=tuple(wave_ids),
+        breakdowns=tuple(chosen),
+        facts=poll.facts(),
+        by_question=MappingProxyType(cells),
+        notes=tuple(notes),
+    )

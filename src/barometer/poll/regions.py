@@ -1,0 +1,229 @@
+"""Regions: the one policy by which a poll's countries are combined into regional figures.
+
+Every output that prints a regional figure — ``Poll.estimate(region=...)``, the
+``Publication`` (and through it findings, banners, the report and the explorer) — forms
+it here, by the same rules:
+
+* **members with data**: a region's figure in a cell (question × wave × breakdown level)
+  combines the members that have respondents there; the members combined are always
+  listed (``members``) and the members left out are named (``missing``) — a member is
+  never dropped silently and never makes the region fail;
+* **like for like across waves**: a regional trend (or change) combines only the
+  members with data in every wave compared, and says who was left out; figures for one
+  wave use that wave's own members;
+* **rule** from the spec: ``mean`` (each member counts equally), ``population`` (members
+  weighted by adult population) or ``median``;
+* **covariance kept**: a region's rows are linear combinations of its members' rows
+  (the core's :meth:`~barometer.core.estimates.Estimates.combine`), stacked under the
+  country rows in one :class:`~barometer.core.estimates.Estimates` whose ``vcov()``
+  covers both — so a region can be compared with a non-member country and with one of
+  its own members (the part–whole case, where the member's share of the region enters
+  through the covariance) by :func:`barometer.core.comparisons.difference` or
+  :func:`~barometer.core.comparisons.pairwise_differences`.
+
+For the median rule the coefficients pick the middle member(s) given the ranking of the
+estimates (an approximation conditional on that ranking, as the core documents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from barometer.core.estimates import Estimates
+from barometer.poll.spec import PollSpec, Region
+
+__all__ = ["OVER", "RegionFigure", "Regional", "with_regions"]
+
+#: The by-column regions combine over.
+OVER = "country"
+
+
+@dataclass(frozen=True)
+class RegionFigure:
+    """How one region's figures in a table were formed.
+
+    ``members``: the members combined (those with data; in like-for-like mode, those
+    with data in every wave of the table), in spec order; ``missing``: the region's
+    other members, left out; ``waves``: the waves of the table (empty without a wave
+    column); ``note``: the sentence outputs print about it.
+    """
+
+    region: str
+    name: str
+    rule: str
+    members: tuple[str, ...]
+    missing: tuple[str, ...]
+    waves: tuple[str, ...]
+    like_for_like: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class Regional:
+    """Countries' estimates with regions added: the country rows first, then each
+    region's rows; ``estimates.vcov()`` covers every row.
+
+    The table gains ``scope_kind`` (``"country"`` or ``"region"``), ``members`` (the
+    countries behind each row: the country itself, or the region's members with data in
+    that cell) and ``missing`` (the region's members left out of that cell).
+    """
+
+    estimates: Estimates
+    regions: tuple[RegionFigure, ...]
+    notes: tuple[str, ...]
+
+    def region_rows(self) -> Estimates:
+        """Only the regions' rows (their covariance kept)."""
+        return self.estimates.filter(pl.col("scope_kind") == "region")
+
+    def figure(self, region: str) -> RegionFigure | None:
+        """How ``region`` was formed here (None when it has no member with data)."""
+        return next((f for f in self.regions if f.region == region), None)
+
+
+def _presence(table: pl.DataFrame) -> dict[str, set[str]]:
+    """wave -> the countries with rows in it ("" when the table has no wave column)."""
+    if "wave" not in table.columns:
+        return {"": set(table.get_column(OVER).cast(pl.String).to_list())}
+    pairs = table.select(pl.col("wave").cast(pl.String), pl.col(OVER).cast(pl.String)).unique()
+    out: dict[str, set[str]] = {}
+    for wave, country in pairs.iter_rows():
+        out.setdefault(wave, set()).add(country)
+    return out
+
+
+def _figure(
+    region: Region,
+    present: dict[str, set[str]],
+    wave_order: Sequence[str],
+    like_for_like: bool,
+    countries: Sequence[str] | None,
+) -> RegionFigure:
+    """Which members a region combines in a table with ``present`` countries per wave."""
+    waves = [w for w in wave_order if w in present] + sorted(set(present) - set(wave_order))
+    waves = [w for w in waves if w]
+    eligible = [m for m in region.members if countries is None or m in countries]
+    anywhere = set().union(*present.values()) if present else set()
+    if like_for_like:
+        everywhere = set.intersection(*present.values()) if present else set()
+        members = [m for m in eligible if m in everywhere]
+    else:
+        members = [m for m in eligible if m in anywhere]
+    missing = tuple(m for m in region.members if m not in members)
+    head = f"{region.id} ({region.rule} rule)"
+    if like_for_like and len(waves) > 1:
+        note = (
+            f"{head}: like-for-like over waves {', '.join(sorted(waves))}: the {len(members)} "
+            f"member(s) polled in every wave ({', '.join(members)})"
+        )
+        partly = [m for m in eligible if m in anywhere and m not in members]
+        if partly:
+            note += f"; left out, not polled (or not asked) in every wave: {', '.join(partly)}"
+    elif len(waves) > 1:
+        note = f"{head}: each wave's own polled members"
+    else:
+        note = f"{head}: the {len(members)} member(s) polled ({', '.join(members)})"
+    absent = [m for m in eligible if m not in anywhere]
+    if absent:
+        note += f"; no data for {', '.join(absent)}"
+    return RegionFigure(
+        region.id, region.name, region.rule, tuple(members), missing, tuple(waves),
+        like_for_like, note,
+    )  # fmt: skip
+
+
+def with_regions(
+    estimates: Estimates,
+    spec: PollSpec,
+    regions: Sequence[str] | None = None,
+    *,
+    like_for_like: bool = False,
+    countries: Sequence[str] | None = None,
+    confidence: float = 0.95,
+) -> Regional:
+    """``estimates`` (by ``country``, and optionally ``wave`` and a breakdown) with the
+    spec's ``regions`` (default: all) added under the policy of this module.
+
+    Parameters
+    ----------
+    estimates : Estimates
+        Country rows of one variable from one design (e.g. ``Design.proportion(q,
+        by=["country", "wave"])``), rows without respondents already left out.
+    spec : PollSpec
+        Gives each region's members, rule and (for ``population``) the members'
+        populations.
+    regions : list of str, optional
+        Region ids (default: every region of the spec).
+    like_for_like : bool
+        Combine only the members with data in every wave of ``estimates`` (for trends
+        and changes); otherwise each cell combines the members with data in it.
+    countries : list of str, optional
+        Restrict regions to these members.
+    confidence : float
+        Confidence level of the regions' (Wald) intervals.
+
+    Returns
+    -------
+    Regional
+        A region none of whose members has data is left out, its figure's note saying
+        so (``Regional.figure`` gives None for it).
+    """
+    table = estimates.to_polars()
+    present = _presence(table)
+    order = [w.id for w in spec.waves]
+    population = {c.code: c.population for c in spec.countries}
+    ids = list(regions) if regions is not None else [r.id for r in spec.regions]
+    k = table.height
+    coefficients = [np.eye(k)]
+    tables = [
+        table.with_columns(
+            scope_kind=pl.lit("country"),
+            members=pl.concat_list(pl.col(OVER).cast(pl.String)),
+            missing=pl.lit([], dtype=pl.List(pl.String)),
+        )
+    ]
+    figures, notes = [], list(estimates.notes)
+    for rid in ids:
+        region = spec.region(rid)
+        fig = _figure(region, present, order, like_for_like, countries)
+        notes.append(fig.note)
+        if not fig.members:
+            continue
+        figures.append(fig)
+        weights = {m: float(population[m] or 0.0) for m in fig.members}
+        combined = estimates.combine(
+            OVER,
+            fig.members,
+            rid,
+            rule=region.rule,
+            weights=weights if region.rule == "population" else None,
+            confidence=confidence,
+        )
+        assert combined.coefficients is not None
+        coefficients.append(combined.coefficients)
+        part = combined.to_polars().with_columns(pl.col(OVER).cast(table.schema[OVER]))
+        missing = [
+            [m for m in region.members if m not in set(who)]
+            for who in part.get_column("members").to_list()
+        ]
+        tables.append(
+            part.with_columns(
+                scope_kind=pl.lit("region"),
+                missing=pl.Series(missing, dtype=pl.List(pl.String)),
+            )
+        )
+    columns = [*table.columns, "scope_kind", "members", "missing"]
+    stacked = pl.concat([t.select(columns) for t in tables], how="vertical_relaxed")
+    out = Estimates(
+        stacked,
+        by=estimates.by,
+        statistic=estimates.statistic,
+        notes=tuple(dict.fromkeys(notes)),
+        source=estimates,
+        coefficients=np.vstack(coefficients),
+    )
+    return Regional(out, tuple(figures), tuple(dict.fromkeys(notes)))

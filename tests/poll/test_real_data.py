@@ -1,0 +1,138 @@
+"""Real public survey files through the whole pipeline: ingest -> weight -> estimate -> report.
+
+tests/data/real/ holds NHANES 2009-2010 (an SPSS file with strata, PSUs, a design weight
+and user-missing codes) and the 2011 Canadian Election Study extract (a Stata file,
+stratified by province), with the specs that describe them and the R `survey` figures
+of ``make_real.R`` (``figures.json``; see tests/data/real/README.md).  Every estimate,
+standard error and Wald interval must equal R's to 1e-8 relative, with raked and with
+base weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from barometer.cli import app
+from barometer.poll.ingest import ingest
+from barometer.poll.poll import Poll
+from barometer.publish import write_report
+from barometer.publish.findings import find
+
+REAL = Path(__file__).parents[1] / "data" / "real"
+FIGURES = json.loads((REAL / "figures.json").read_text(encoding="utf-8"))
+
+runner = CliRunner()
+
+#: The contract: R `survey` to 1e-8 relative (abs. floor for values that are 0 in exact
+#: arithmetic).
+REL_TOL = 1e-8
+ABS_TOL = 1e-12
+#: Raking tolerance asked of barometer: far below REL_TOL, as R's epsilon=1e-13 is.
+RAKE_TOL = 1e-13
+
+
+@pytest.fixture(scope="module")
+def polls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Poll]:
+    """Each real poll, ingested from its spec and raked to its targets."""
+    out = {}
+    for name, entry in FIGURES["polls"].items():
+        poll, _ = Poll.ingest(REAL / entry["spec"], tmp_path_factory.mktemp(name) / "p.duckdb")
+        poll.weight(tol=RAKE_TOL, max_iter=1000)
+        out[name] = poll
+    return out
+
+
+def _close(have: float, want: float) -> bool:
+    return math.isclose(have, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def test_the_files_are_small() -> None:
+    for path in REAL.iterdir():
+        assert path.stat().st_size < 400_000, path.name
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES["polls"]))
+def test_raked_weights_equal_rs(name: str, polls: dict[str, Poll]) -> None:
+    want = FIGURES["polls"][name]
+    rows = polls[name].store.respondents(["respondent_id"], with_weights=True)
+    weights = rows["weight"].to_list()
+    assert _close(sum(weights), want["weights_sum"])
+    head = want["weights_head"]
+    assert all(_close(h, w) for h, w in zip(weights[: len(head)], head, strict=True))
+
+
+@pytest.mark.parametrize("case", FIGURES["cases"], ids=[c["id"] for c in FIGURES["cases"]])
+def test_estimates_equal_rs(case: dict[str, Any], polls: dict[str, Poll]) -> None:
+    by = list(case["by"])
+    est = polls[case["poll"]].estimate(
+        case["question"], by=["country", "wave", *by], weights=case["weights"]
+    )
+    table = est.to_polars()
+    assert table.height == len(case["results"]), case["r_call"]
+    for want in case["results"]:
+        row = table.filter(pl.col("level") == want["level"])
+        for var, value in want["by"].items():
+            row = row.filter(pl.col(var) == value)
+        assert row.height == 1, (want, case["r_call"])
+        for field in ("estimate", "se", "ci_low", "ci_high"):
+            have = row[field].item()
+            assert _close(have, want[field]), (case["id"], want["by"], want["level"], field)
+
+
+def test_user_missing_codes_are_counted(tmp_path: Path) -> None:
+    report = ingest(REAL / "nhanes.yaml", tmp_path / "nhanes.duckdb")
+    assert report.respondents == 8591
+    quality = Poll.open(tmp_path / "nhanes.duckdb").store.column_quality()
+    hi_chol = quality.filter(pl.col("question") == "hi_chol").row(0, named=True)
+    # survey::nhanes has 745 missing HI_CHOL; make_real.py writes them as user-missing 9
+    assert (hi_chol["n_missing"], hi_chol["n_user_missing"]) == (745, 745)
+    assert quality.filter(pl.col("question") != "hi_chol")["n_missing"].sum() == 0
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES["polls"]))
+def test_report_of_a_real_poll(name: str, polls: dict[str, Poll], tmp_path: Path) -> None:
+    real_poll = polls[name]
+    publication = real_poll.publication()
+    found = find(publication)
+    html = write_report(publication, tmp_path / "report.html", findings=found.headlines(8))
+    text = html.read_text(encoding="utf-8")
+    spec = real_poll.spec
+    assert spec.name in text
+    for question in spec.questions:
+        if question.kind == "question":
+            assert question.wording in text, question.id
+    # each level's share of the first question, as the report prints it (whole percent),
+    # is R's raked estimate
+    first = next(q for q in spec.questions if q.kind == "question")
+    case = next(
+        c
+        for c in FIGURES["cases"]
+        if (c["poll"], c["question"], c["weights"], c["by"]) == (name, first.id, "raked", [])
+    )
+    for want in case["results"]:
+        level = want["level"]
+        assert f'data-level="{level}">{100 * want["estimate"]:.0f}</span>' in text, level
+
+
+def test_ingest_and_info_show_missing_answers(tmp_path: Path) -> None:
+    store = tmp_path / "nhanes.duckdb"
+    result = runner.invoke(app, ["ingest", str(REAL / "nhanes.yaml"), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "Missing answers by question × source" in result.output
+    # hi_chol: 745 missing, all of them SPSS user-missing; the other questions complete
+    assert re.search(r"hi_chol\s+│\s+745 \(745\)", result.output), result.output
+    assert re.search(r"race\s+│\s+0\s", result.output)
+    again = runner.invoke(app, ["ingest", str(REAL / "nhanes.yaml"), "--store", str(store)])
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    assert "Missing answers" not in again.output  # no file was read
+    info = runner.invoke(app, ["info", "--store", str(store)])
+    assert info.exit_code == 0, info.output
+    assert re.search(r"hi_chol\s+│\s+745 \(745\)", info.output), info.output
