@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import data
@@ -63,10 +64,9 @@ def _result(tool: str, version: str, n: int, walls: list[float], cpus: list[floa
     }
 
 
-def warm_up(work: object) -> None:
+def warm_up(work: Callable[[], object]) -> None:
     """One fit on 5,000 rows first, untimed: the kept run should not pay one-time costs
     (barometer's lazy imports of its modules and of formulaic; svy's first call)."""
-    assert callable(work)
     work()
 
 

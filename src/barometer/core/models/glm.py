@@ -294,13 +294,10 @@ def fit(
         # influence values are u_i A^-1 with u_i = x_i score_i; every step of the
         # linearisation is linear in them, so Cov(sum u A^-1) = A^-1 Cov(sum u) A^-1,
         # which spares an n x p x p product
-        u = np.zeros((n, p), order="F")  # column-major: the PSU sums read columns
-        for j in range(p):
-            column = u[:, j]  # a view: a 1-d scatter is ~3x faster than u[rows, j] = ...
-            column[mf.rows] = mf.x[:, j] * full.score
+        u = mf.x * full.score[:, None]  # column-major, as mf.x: the PSU sums read columns
         inside = np.zeros(n, dtype=bool)
         inside[mf.rows] = True
-        cov = full.bread @ influence.linearised_vcov(design, u, inside) @ full.bread
+        cov = full.bread @ influence.linearised_vcov(design, u, inside, mf.rows) @ full.bread
         cov = 0.5 * (cov + cov.T)
         df = float(influence.domain_degf(design, inside) + 1 - p)
     return Model(

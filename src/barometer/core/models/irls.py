@@ -50,13 +50,14 @@ class Link:
             return exp
         return eta
 
-    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+    def mu_eta(self, eta: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+        """``d mu / d eta``; ``mu`` (``linkinv(eta)``, when at hand) spares recomputing it."""
+        if mu is None:
+            mu = self.linkinv(eta)
         if self.kind == "binomial":
-            mu: np.ndarray = special.expit(eta)
             return mu * (1.0 - mu)
         if self.kind == "poisson":
-            exp: np.ndarray = np.exp(eta)
-            return exp
+            return mu
         return np.ones_like(eta)
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
@@ -255,8 +256,8 @@ def irls(
     gram = np.empty((0, 0))
     with np.errstate(all="ignore"):
         for it in range(_MAX_ITER):
-            d = link.mu_eta(eta)
             mu = link.linkinv(eta)
+            d = link.mu_eta(eta, mu)
             ww = w * d * d / link.variance(mu)
             z = eta - offset + (y - mu) / d
             if not (np.isfinite(ww).all() and np.isfinite(z).all()):
