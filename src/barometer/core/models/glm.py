@@ -63,6 +63,32 @@ class WaldTest:
         )
 
 
+@dataclass(frozen=True)
+class LRTest:
+    """R ``regTermTest(method="LRT")``: ``chisq`` the working deviance difference,
+    ``lambdas`` the design effects (eigenvalues of ``V0^-1 V``), ``p_value`` by R
+    ``pFsum``'s saddlepoint on ``ddf``; see ``models.lrt``."""
+
+    chisq: float
+    ndf: int
+    ddf: float
+    p_value: float
+    lambdas: tuple[float, ...]
+    terms: tuple[str, ...]
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row: terms, chisq, ndf, ddf, p_value."""
+        return pl.DataFrame(
+            {
+                "terms": [" + ".join(self.terms)],
+                "chisq": [self.chisq],
+                "ndf": [self.ndf],
+                "ddf": [self.ddf],
+                "p_value": [self.p_value],
+            }
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     """A fitted design-based GLM (R ``svyglm``).
@@ -164,6 +190,41 @@ class Model:
         f = chisq / ndf
         p = float(stats.f.sf(f, ndf, ddf)) if ddf > 0 else float("nan")
         return WaldTest(f, ndf, float(ddf), p, chisq, tuple(names))
+
+    def lr_test(self, terms: str | Sequence[str]) -> LRTest:
+        """Working likelihood-ratio (Rao-Scott) test that the coefficients of ``terms`` are
+        zero, R ``regTermTest(model, ~terms, method="LRT")``: the model is re-fitted without
+        the terms' columns on the same rows (R's ``update`` re-reads the data, so it would
+        also take rows missing only a dropped variable; barometer keeps the model's rows)."""
+        from barometer.core.models import lrt
+
+        names = [terms] if isinstance(terms, str) else list(terms)
+        idx = self._columns_of(names)
+        keep = np.setdiff1d(np.arange(self.coefficients.size), idx)
+        mf = self.frame
+        # R's svyglm scales the weights by their mean over the whole design (rows missing a
+        # variable and rows outside a domain included), and its deviances and naive.cov with
+        # them; the fit (and the bread) used the mean over the model's rows
+        w_all = np.asarray(self.design.weights, dtype=float)
+        w = w_all[mf.rows] / w_all.mean()
+        rescale = w_all.mean() / w_all[mf.rows].mean()
+        link = Link(self.family)
+        off = self.offset_values(None)
+        x0 = np.asfortranarray(mf.x[:, keep])
+        cols0 = tuple(mf.columns[j] for j in keep)
+        eta0 = x0 @ irls(x0, mf.y, w, link, off, cols0).beta + off
+        mu1 = link.linkinv(mf.x @ self.coefficients + off)
+        chisq = lrt.deviance(mf.y, link.linkinv(eta0), w, link.kind) - lrt.deviance(
+            mf.y, mu1, w, link.kind
+        )
+        v0 = self.naive_covariance[np.ix_(idx, idx)] * rescale
+        v = self.covariance[np.ix_(idx, idx)]
+        lam = np.sort(np.linalg.eigvals(np.linalg.solve(v0, v)).real)[::-1]
+        ddf = self.df_residual
+        p = lrt.pfsum_upper(chisq, lam, ddf) if ddf > 0 else float("nan")
+        return LRTest(
+            chisq, int(idx.size), float(ddf), p, tuple(float(x) for x in lam), tuple(names)
+        )
 
     def predict(
         self,
@@ -403,4 +464,4 @@ def fit_by(
     return Models(tuple(by), tuple(keys), tuple(models))
 
 
-__all__ = ["COLUMNS", "Model", "Models", "WaldTest", "domain_rows", "fit", "fit_by"]
+__all__ = ["COLUMNS", "LRTest", "Model", "Models", "WaldTest", "domain_rows", "fit", "fit_by"]
