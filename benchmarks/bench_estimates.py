@@ -43,10 +43,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import data
 import numpy as np
 import polars as pl
 from _common import PYTHON, SVY_PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
+
+import data
 
 HERE = Path(__file__).resolve().parent
 SHARES_TOOLS = ("barometer", "svy", "r", "floor")

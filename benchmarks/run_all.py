@@ -29,8 +29,9 @@ from typing import Any
 import bench_estimates
 import bench_ingest
 import bench_raking
-import data
 from _common import HERE, PYTHON, ROOT, pkg_version
+
+import data
 
 TASKS: dict[str, tuple[str, ...]] = {
     "shares": bench_estimates.SHARES_TOOLS,

@@ -630,6 +630,48 @@ def info(store: StoreOption) -> None:
             console.print(f"Not weighted: run `barometer weight --store {store}`.")
 
 
+# ---------------------------------------------------------------------------------------
+# serve
+
+
+@app.command()
+def serve(
+    store: StoreOption,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the explorer's JSON API over the poll: every question by country, region,
+    wave and declared breakdown, with margins, bases and suppression (Ctrl-C stops).
+
+    The store is only read. The breakdowns offered are the spec's publication.breakdowns.
+    """
+    import warnings
+
+    with _bad_input():
+        from barometer.poll.poll import Poll
+        from barometer.publish.explorer.cube import build_cube
+        from barometer.publish.explorer.serve import run, warn_if_exposed
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warn_if_exposed(host)
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+        poll = Poll.open(store)
+        poll.store.require()
+        pub = poll.publication(breakdowns=poll.spec.publication.breakdowns)
+        cube = build_cube(pub)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(
+        f"Serving {cube.name} ({len(cube.questions)} questions, {cube.rows.height} rows) "
+        f"at http://{shown}:{port}/ — Ctrl-C stops.",
+        err=True,
+    )
+    run(cube, host, port, warn=False)
+
+
 @app.callback()
 def _main() -> None:
     """barometer: from respondent files to published findings."""

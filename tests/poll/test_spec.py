@@ -172,6 +172,7 @@ RULE_VALUES = {
     "total_rule": "population",
     "max_member_share": 0.4,
     "boundary_ci": "wilson",
+    "breakdowns": ["age"],
 }
 FLAG_VALUES = {
     "claim_min_base": 200,
@@ -184,6 +185,7 @@ FLAG_VALUES = {
     "total_rule": "mean",
     "max_member_share": 0.3,
     "boundary_ci": "logit",
+    "breakdowns": ["age", "gender"],
 }
 
 
@@ -195,7 +197,7 @@ def test_publication_rules_defaults_and_section() -> None:
     assert plain.publication.model_dump() == {
         "claim_min_base": 100, "suppress_below": 30, "flag_below": 100, "alpha": 0.05,
         "adjust": "holm", "confidence": 0.95, "decimals": 0, "total_rule": "mean",
-        "max_member_share": 0.5, "boundary_ci": "beta",
+        "max_member_share": 0.5, "boundary_ci": "beta", "breakdowns": [],
     }  # fmt: skip
     given = parse_spec(base_spec() | {"publication": RULE_VALUES})
     assert given.publication.model_dump() == RULE_VALUES

@@ -297,6 +297,8 @@ class PublicationRules(_Model):
     max_member_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     #: interval used where a share is exactly 0 or 1
     boundary_ci: CIMethod = "beta"
+    #: the variables the explorer may break a country's figures down by (one at a time)
+    breakdowns: list[Name] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ordered(self) -> PublicationRules:
@@ -395,6 +397,15 @@ def _check_regions(spec: PollSpec, problems: list[str]) -> None:
                     f"regions[{i}].members[{j}]: region {region.id!r} combines by population "
                     f"but country {member!r} has no population; add one to countries"
                 )
+
+
+def _check_breakdowns(spec: PollSpec, problems: list[str]) -> None:
+    questions = [q.id for q in spec.questions]
+    for i, name in enumerate(spec.publication.breakdowns):
+        if name not in questions:
+            problems.append(
+                f"publication.breakdowns[{i}]: " + _unknown(name, questions, "question")
+            )
 
 
 def _check_codes(
@@ -500,6 +511,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     problems: list[str] = []
     _check_ids(spec, problems)
     _check_regions(spec, problems)
+    _check_breakdowns(spec, problems)
     _check_sources(spec, problems)
     _check_targets(spec, problems)
     return problems

@@ -3,9 +3,9 @@
 :mod:`barometer.publish.findings.find` decides what is compared, kept and ranked; this
 module only says it. Countries and regions are named from the spec (``in South Korea``,
 ``in the EU``); an answer level reads as the phrase given to
-:func:`barometer.publish.findings.find.find`, its ``finding_label`` in the spec, or ``answer '<label>'``. Shares print as whole
-percentages and differences as signed points with one decimal, by the report's one
-rounding rule (:mod:`barometer.publish.numbers`).
+:func:`barometer.publish.findings.find.find`, its ``finding_label`` in the spec, or
+``answer '<label>'``. Shares print as whole percentages and differences as signed points
+with one decimal, by the report's one rounding rule (:mod:`barometer.publish.numbers`).
 """
 
 from __future__ import annotations
