@@ -685,6 +685,46 @@ def _print_estimates(
             console.print(f"note: {_text(note)}")
 
 
+@app.command("model")
+def model_command(
+    formula: Annotated[
+        str, typer.Argument(help="A model formula, e.g. \"I(q1 == 'yes') ~ C(country) + age\".")
+    ],
+    store: StoreOption,
+    family: Annotated[
+        str, typer.Option(help="gaussian, binomial, quasibinomial, poisson, quasipoisson.")
+    ] = "gaussian",
+    countries: Annotated[str | None, typer.Option(help="Comma-separated country codes.")] = None,
+    waves: Annotated[str | None, typer.Option(help="Comma-separated wave ids.")] = None,
+    weights: Annotated[WeightsChoice, typer.Option(help="Raked or base weights.")] = (
+        WeightsChoice.raked
+    ),
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """A design-based regression (R svyglm) on the weighted poll: its coefficient table
+    (term, estimate, se, statistic, p_value, ci_low, ci_high; t on the design's residual
+    degrees of freedom)."""
+    with _bad_input():
+        from barometer.poll.poll import Poll
+
+        poll = Poll.open(store)
+        fitted = poll.glm(
+            formula,
+            family=family,  # type: ignore[arg-type]  # checked against ModelFamily by glm
+            countries=_split(countries),
+            waves=_split(waves),
+            weights=weights.value,
+        )
+        title = f"{formula} ({family}, n={fitted.n:,}, df={fitted.df_residual:g})"
+        table = fitted.to_polars()
+        if format is OutputFormat.table:
+            _console().print(_rich_table(table, title=title))
+        else:
+            _print_estimates(table, format, title, [])
+
+
 # ---------------------------------------------------------------------------------------
 # inspect
 

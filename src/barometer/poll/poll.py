@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -26,7 +26,7 @@ from barometer.errors import (
     did_you_mean,
     warn,
 )
-from barometer.options import CIMethod, WeightsChoice
+from barometer.options import CIMethod, ModelFamily, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
@@ -40,6 +40,9 @@ from barometer.poll.weighting import (
     raked_design,
 )
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
+
+if TYPE_CHECKING:
+    from barometer.core.models import Model  # formulaic loads only when a model is fitted
 
 __all__ = ["Poll"]
 
@@ -317,6 +320,20 @@ class Poll:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)
         return design
+
+    def glm(
+        self,
+        formula: str,
+        family: ModelFamily = "gaussian",
+        countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None,
+        weights: WeightsChoice = "raked",
+    ) -> Model:
+        """A design-based GLM (R ``svyglm``) on the poll's design -- raked by default, so
+        the SEs account for the raking -- over ``countries``/``waves``; question ids are
+        the formula's columns (``"I(q_ally == 'ally') ~ C(country) + age"``). See
+        ``Design.glm``."""
+        return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
         allowed = ["country", "wave", *(q.id for q in self.spec.questions)]
