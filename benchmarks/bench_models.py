@@ -34,10 +34,11 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-import data
 import numpy as np
 import polars as pl
 from _common import PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
+
+import data
 
 HERE = Path(__file__).resolve().parent
 TOOLS = ("barometer", "svy", "r")
