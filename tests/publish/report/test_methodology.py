@@ -49,12 +49,22 @@ def test_a_probability_sample_has_a_margin_of_sampling_error(report: DemoReport)
     text = _text(html)
     assert "Sponsor Daily Planet" in text and "Contact p@x.org" in text
     assert "Sample probability sample" in text
-    assert "Precision: margin of sampling errors" in text
+    assert "Precision: margins of sampling error" in text
     claims = _sentences(text, "margin of sampling error")
     assert claims and not any(re.search(r"\bnot\b", s) for s in claims), claims
     assert "known, non-zero chance of selection" in text
     assert "opt-in" not in text and "modelled" not in text
     assert html.count('data-kind="sampling">probability<') == len(data.sources)
+
+
+def test_chart_captions_name_the_sample_kinds_margin(report: DemoReport) -> None:
+    probability = render_report(_with(report.data, ["probability"]))
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", probability, flags=re.S)
+    assert captions and all("modelled" not in c for c in captions), captions
+    assert any("95% margins of sampling error" in c for c in captions), captions
+    opt_in = render_report(_with(report.data, ["opt-in"]))
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", opt_in, flags=re.S)
+    assert any("95% modelled margins of error" in c for c in captions), captions
 
 
 def test_an_opt_in_sample_has_a_modelled_margin_of_error(report: DemoReport) -> None:

@@ -327,7 +327,11 @@ def _heading(question: Any) -> str:
 
 
 def _question_view(
-    q: QuestionResults, data: ReportData, names: Mapping[str, str], charts_dir: Path | None
+    q: QuestionResults,
+    data: ReportData,
+    names: Mapping[str, str],
+    charts_dir: Path | None,
+    moe: str = "modelled margins of error",
 ) -> dict[str, Any]:
     qid = q.question.id
 
@@ -341,7 +345,7 @@ def _question_view(
     countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
     current = _stack([*q.regions.values(), q.countries])
-    figures = _question_figures(q, latest, waves, order, current, names, stem)
+    figures = _question_figures(q, latest, waves, order, current, names, stem, moe)
     return {
         "id": q.question.id,
         "wording": q.question.wording,
@@ -379,6 +383,7 @@ def _question_figures(
     current: pl.DataFrame,
     names: Mapping[str, str],
     stem: Any,
+    moe: str,
 ) -> list[dict[str, Any]]:
     """A question's charts: stacked bars (latest wave), a dot plot per region (or one
     without), and the trend when there are several waves."""
@@ -395,8 +400,8 @@ def _question_figures(
                 title=f"Answers by country, {latest}",
             ),
             f"Stacked bars of the answers to {q.question.id} by country, {latest}",
-            "Percentages inside the bars; unweighted bases at the right; the modelled "
-            "margins of error are in the tables below.",
+            f"Percentages inside the bars; unweighted bases at the right; the {moe} "
+            "are in the tables below.",
             stem("bars"),
         )
     ]
@@ -415,7 +420,7 @@ def _question_figures(
                 chart,
                 f"Dot plot of “{label}” by country with 95% intervals, {latest}"
                 + (f", against {names.get(rid, rid)}" if rid else ""),
-                "Whiskers show modelled 95% margins of error"
+                f"Whiskers show 95% {moe}"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
                 stem(f"gaps_{rid}" if rid else "gaps"),
             )
@@ -435,7 +440,7 @@ def _question_figures(
             _figure(
                 chart,
                 f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
-                "Bands show modelled 95% margins of error; regional lines compare the same "
+                f"Bands show 95% {moe}; regional lines compare the same "
                 "member countries in every wave.",
                 stem("trend"),
             )
@@ -498,12 +503,14 @@ def render_report(
         lstrip_blocks=True,
     )
     names = _names(data)
+    method = methodology_view(data, names, probability_sample)
+    moe = method["sampling"]["moe_plural"]
     template = env.get_template("report.html.j2")
     return template.render(
         title=data.title,
         findings=_findings_view(findings),
-        questions=[_question_view(q, data, names, charts_dir) for q in data.questions],
-        method=methodology_view(data, names, probability_sample),
+        questions=[_question_view(q, data, names, charts_dir, moe) for q in data.questions],
+        method=method,
         sponsor=sponsor if sponsor is not None else data.sponsor,
         contact=contact if contact is not None else data.contact,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

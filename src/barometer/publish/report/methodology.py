@@ -19,7 +19,7 @@ from barometer.publish.numbers import format_count, format_number, format_percen
 if TYPE_CHECKING:
     from barometer.publish.report.html import ReportData
 
-__all__ = ["MOE_NAMES", "methodology_view", "sampling_view"]
+__all__ = ["MOE_NAMES", "MOE_PLURALS", "methodology_view", "sampling_view"]
 
 
 def methodology_view(
@@ -180,6 +180,8 @@ def _source_kinds(data: ReportData, probability_sample: bool | None) -> dict[str
 #: What the ± figure is called, by the poll's kind of sample (AAPOR's wording: a margin of
 #: sampling error only for probability samples; "modelled" for opt-in ones).
 MOE_NAMES = {"probability": "margin of sampling error", "opt-in": "modelled margin of error"}
+#: The same names in the plural, as the chart captions use them.
+MOE_PLURALS = {"probability": "margins of sampling error", "opt-in": "modelled margins of error"}
 
 
 def sampling_view(data: ReportData, probability_sample: bool | None = None) -> dict[str, Any]:
@@ -208,6 +210,7 @@ def sampling_view(data: ReportData, probability_sample: bool | None = None) -> d
         "kind": kind,
         "sources": by_kind,
         "moe_name": MOE_NAMES.get(kind, "modelled margin of error"),
+        "moe_plural": MOE_PLURALS.get(kind, "modelled margins of error"),
         "probability": kind in ("probability", "mixed"),
         "opt_in": kind != "probability",
     }
