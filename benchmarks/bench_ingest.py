@@ -26,9 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import data
 import numpy as np
 from _common import PYTHON, emit, peak_rss_mb, pkg_version, run_child
+
+import data
+from barometer.poll.spec_yaml import dump_yaml
 
 WAVE = "2025-11"
 DK = 9
@@ -51,7 +53,6 @@ def prepare(n: int) -> dict[str, Path]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
     import pyreadstat
-    import yaml
 
     p = paths(n)
     if p["sav"].exists() and p["spec"].exists():
@@ -134,7 +135,7 @@ def prepare(n: int) -> dict[str, Path]:
         ],
         "targets": [{"country": c, "margins": targets[c]} for c in data.COUNTRIES],
     }
-    p["spec"].write_text(yaml.safe_dump(spec, sort_keys=False))
+    p["spec"].write_text(dump_yaml(spec, sort_keys=False))
     return p
 
 

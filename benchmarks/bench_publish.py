@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import yaml
+
+from barometer.poll.spec_yaml import dump_yaml
 
 DATA = Path(__file__).parent / "_data"
 COUNTRIES = ["AT", "BE", "DE", "DK", "ES", "FR", "IT", "NL", "PL", "SE", "GB", "US"]
@@ -107,7 +108,7 @@ def write_poll(n: int, out: Path) -> Path:
         "targets": targets,
     }
     path = out / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(dump_yaml(spec, sort_keys=False))
     return path
 
 

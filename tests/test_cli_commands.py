@@ -76,3 +76,16 @@ def test_report(demo: Path, tmp_path: Path) -> None:
 def test_init(tmp_path: Path) -> None:
     _run("init", str(tmp_path / "spec.yaml"))
     assert (tmp_path / "spec.yaml").read_text().startswith("#")
+
+
+def test_model_prints_the_coefficient_table(demo: Path) -> None:
+    store = str(demo / "poll.duckdb")
+    formula = "I(us_relationship == 'ally') ~ C(country)"
+    out = _run("model", formula, "--store", store, "--family", "quasibinomial", "--format", "json")
+    rows = json.loads(out)
+    assert rows[0]["term"] == "Intercept"
+    assert {"estimate", "se", "p_value", "ci_low", "ci_high"} <= set(rows[0])
+    assert all(r["se"] > 0 for r in rows)
+    assert "Intercept" in _run("model", formula, "--store", store, "--family", "quasibinomial")
+    bad = runner.invoke(app, ["model", "nosuch ~ C(country)", "--store", store])
+    assert bad.exit_code != 0 and "nosuch" in bad.output and "Traceback" not in bad.output

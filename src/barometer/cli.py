@@ -1,6 +1,8 @@
 """The ``barometer`` command: demo, init, inspect, ingest, weight, estimate, info.
 
-Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.
+Exit codes: 0 ok, 1 bad input (one clear message, no traceback), 2 usage.  No
+command prints a traceback, whatever the input; ``barometer --debug COMMAND`` does, for
+bug reports.
 Heavy modules (polars, DuckDB, the core) are imported inside the commands, so
 ``barometer --help`` stays instant.
 """
@@ -51,18 +53,50 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=120)
 
 
+#: Set by the global ``--debug`` option: errors print their traceback too.
+_DEBUG = False
+
+
 @contextmanager
 def _bad_input() -> Iterator[None]:
-    """Turn barometer's own errors into one message on stderr and exit code 1."""
+    """Turn every error into one message on stderr and exit code 1 (no traceback,
+    unless ``--debug``): barometer's own errors as they are, anything else as a bug to
+    report.  Messages are stripped of control characters (they quote files' values)."""
     from barometer.errors import BarometerError
+    from barometer.untrusted import printable
 
     try:
         yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
     except BarometerError as err:
+        if _DEBUG:
+            raise
         # one line: a listing of problems (a spec's) is joined, each item kept
-        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        clean = printable(err, keep_newlines=True)
+        text = " ".join(line.strip() for line in clean.splitlines() if line.strip())
         typer.echo(f"error: {text}", err=True)
         raise typer.Exit(1) from None
+    except Exception as err:
+        if _DEBUG:
+            raise
+        first = printable(str(err).strip().splitlines()[0] if str(err).strip() else "")[:300]
+        typer.echo(
+            f"error: unexpected {type(err).__name__}: {first}. This is a bug in barometer; "
+            "run the command again with `barometer --debug ...` and report the traceback",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _text(value: Any) -> str:
+    """Text from data as the terminal should show it: control characters (ESC
+    sequences) stripped and rich markup escaped, so ``[link=…]`` prints as typed."""
+    from rich.markup import escape
+
+    from barometer.untrusted import printable
+
+    return escape(printable(value))
 
 
 def _pct(x: float | None) -> str:
@@ -76,7 +110,7 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
     table = Table(title=title, title_justify="left", header_style="bold")
     share_cols = {"estimate", "se", "ci_low", "ci_high"}
     for col in frame.columns:
-        label = f"{col} %" if col in share_cols else col
+        label = f"{col} %" if col in share_cols else _text(col)
         table.add_column(label, justify="right" if frame.schema[col].is_numeric() else "left")
     for row in frame.iter_rows(named=True):
         cells = []
@@ -84,11 +118,11 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
             if col in share_cols:
                 cells.append(_pct(value))
             elif isinstance(value, list):
-                cells.append(", ".join(map(str, value)))
+                cells.append(_text(", ".join(map(str, value))))
             elif isinstance(value, float):
                 cells.append("" if math.isnan(value) else f"{value:.4g}")
             else:
-                cells.append("" if value is None else str(value))
+                cells.append("" if value is None else _text(value))
         table.add_row(*cells)
     return table
 
@@ -209,6 +243,32 @@ ConfidenceOption = Annotated[
 ]
 
 
+QuestionsOption = Annotated[
+    str | None, typer.Option("--questions", help="Comma-separated question ids (default: all).")
+]
+CountriesOption = Annotated[
+    str | None, typer.Option("--countries", help="Comma-separated country codes (default: all).")
+]
+WavesOption = Annotated[
+    str | None, typer.Option("--waves", help="Comma-separated wave ids (default: all).")
+]
+
+
+def _publication(
+    poll: Any, rules: Any, questions: str | None, countries: str | None, waves: str | None,
+    breakdowns: Sequence[str] = (),
+) -> Any:  # fmt: skip
+    """The publication of the questions, countries and waves chosen; what it leaves out
+    (a question no respondent answers) said on stderr."""
+    pub = poll.publication(
+        questions=_split(questions), countries=_split(countries), waves=_split(waves),
+        breakdowns=list(breakdowns), rules=rules,
+    )  # fmt: skip
+    for note in pub.notes:
+        typer.echo(f"note: {note}", err=True)
+    return pub
+
+
 def _rules(poll: Any, **flags: Any) -> Any:
     """The publication rules: each flag given over the spec's ``publication:`` section."""
     from barometer.poll.spec import publication_rules
@@ -225,6 +285,9 @@ def report(
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
     confidence: ConfidenceOption = None,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Write the self-contained HTML report: findings, a section per question, methodology."""
     with _bad_input():
@@ -236,7 +299,7 @@ def report(
         rules = _rules(
             poll, suppress_below=suppress_below, flag_below=flag_below, confidence=confidence
         )
-        pub = poll.publication(rules=rules)
+        pub = _publication(poll, rules, questions, countries, waves)
         path = write_report(pub, out, findings=find(pub).headlines(8))
         _console().print(f"Report: {path}")
 
@@ -257,6 +320,9 @@ def findings(
     suppress_below: SuppressOption = None,
     confidence: ConfidenceOption = None,
     top: Annotated[int, typer.Option(help="How many findings to print.")] = 10,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Scan for significant changes and gaps; write findings.md and findings.json."""
     with _bad_input():
@@ -268,11 +334,11 @@ def findings(
             poll, alpha=alpha, adjust=adjust, claim_min_base=min_base,
             suppress_below=suppress_below, confidence=confidence,
         )  # fmt: skip
-        found = find(poll.publication(rules=rules))
+        found = find(_publication(poll, rules, questions, countries, waves))
         md, js = found.write(out)
         console = _console()
         for f in found.headlines(top):
-            console.print(f"• {f.sentence}")
+            console.print(f"• {_text(f.sentence)}")
         console.print(f"\n{len(found)} findings written to {md} and {js}")
 
 
@@ -282,23 +348,40 @@ def banners(
     out: Annotated[Path, typer.Option("--out", help="The workbook to write.")] = Path(
         "banners.xlsx"
     ),
-    by: Annotated[str, typer.Option(help="Comma-separated banner variables.")] = "country",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated banner variables: country, region, wave or a question "
+            "(default: country, and region when the spec has regions)."
+        ),
+    ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Write CSV instead of xlsx.")] = False,
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
+    wave: Annotated[
+        str | None, typer.Option("--wave", help="The wave shown (default: each question's latest).")
+    ] = None,
+    questions: QuestionsOption = None,
+    countries: CountriesOption = None,
+    waves: WavesOption = None,
 ) -> None:
     """Banner tables of every question with column-proportion letters (xlsx or CSV)."""
     with _bad_input():
+        from barometer.errors import EstimationError
         from barometer.poll.poll import Poll
-        from barometer.publish.banner.build import banner_tables
+        from barometer.publish.banner.build import banner_tables, unasked
         from barometer.publish.banner.tables import write_csv, write_xlsx
 
         poll = Poll.open(store)
         rules = _rules(poll, suppress_below=suppress_below, flag_below=flag_below)
-        chosen = _split(by) or ["country"]
-        breakdowns = [b for b in chosen if b not in ("country", "wave")]
-        pub = poll.publication(breakdowns=breakdowns, rules=rules)
-        tables = banner_tables(pub, banners=chosen)
+        chosen = _split(by) or ["country", *(["region"] if poll.spec.regions else [])]
+        breakdowns = [b for b in chosen if b not in ("country", "wave", "region")]
+        pub = _publication(poll, rules, questions, countries, waves, breakdowns)
+        for _, note in unasked(pub, _split(questions) or pub.questions, wave):
+            typer.echo(f"note: {note}", err=True)
+        tables = banner_tables(pub, banners=chosen, wave=wave)
+        if not tables:
+            raise EstimationError("banners: no question has respondents in the scope chosen")
         path = write_csv(tables, out) if csv else write_xlsx(tables, out)
         _console().print(f"Banner tables: {path}")
 
@@ -316,9 +399,11 @@ def init(
     if path.exists() and not force:
         typer.echo(f"error: {path} exists; pass --force to overwrite it", err=True)
         raise typer.Exit(1)
-    from barometer.poll.starter import STARTER_SPEC
+    with _bad_input():
+        from barometer.atomic import write_text
+        from barometer.poll.starter import STARTER_SPEC
 
-    path.write_text(STARTER_SPEC, encoding="utf-8")
+        write_text(path, STARTER_SPEC)
     typer.echo(f"Wrote {path}. Edit it, then run: barometer ingest {path}")
 
 
@@ -353,6 +438,14 @@ def ingest_command(
         Path | None,
         typer.Option("--store", help="The store to write (default: poll.duckdb beside SPEC)."),
     ] = None,
+    data_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data-dir",
+            help="A folder source files may also be read from (repeatable). By default "
+            "a spec may only read files under its own folder.",
+        ),
+    ] = None,
 ) -> None:
     """Read the spec's respondent files, harmonise them and write the store (atomically)."""
     with _bad_input():
@@ -360,7 +453,7 @@ def ingest_command(
 
         target = store if store is not None else spec.parent / "poll.duckdb"
         with _progress("reading the spec") as update:
-            report = ingest(spec, target, progress=update)
+            report = ingest(spec, target, progress=update, data_dirs=data_dir or ())
         parts = [
             f"{len(ids)} {what}"
             for what, ids in (
@@ -390,6 +483,14 @@ def weight(
     cap: Annotated[
         float | None, typer.Option(help="Largest weight, as a multiple of the mean weight.")
     ] = None,
+    lonely_psu: Annotated[
+        str | None,
+        typer.Option(
+            "--lonely-psu",
+            help="A stratum with one PSU: fail|adjust|average|certainty|remove "
+            "(default: the spec's sources' lonely_psu, else fail).",
+        ),
+    ] = None,
 ) -> None:
     """Rake every country × wave to its targets; store the weights and diagnostics."""
     with _bad_input():
@@ -398,8 +499,18 @@ def weight(
         poll = Poll.open(store)
         with _progress("weighting") as update:
             update("weighting (raking every country × wave)", 0, 1)
-            diagnostics = poll.weight(tol=tol, cap=cap)
-        _console().print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
+            diagnostics = poll.weight(tol=tol, cap=cap, lonely_psu=lonely_psu)
+        console = _console()
+        console.print(_rich_table(diagnostics, title=f"Weights stored in {store}"))
+        _print_imputed(console, poll.imputed())
+
+
+def _print_imputed(console: Any, imputed: Any) -> None:
+    """The weighting values imputed per country × wave × variable (``weighting: {missing:
+    impute}``), used for weighting only; nothing when none were."""
+    if imputed.height:
+        title = "Weighting values imputed (hot-deck; for weighting only, never as answers)"
+        console.print(_rich_table(imputed, title=title))
 
 
 # ---------------------------------------------------------------------------------------
@@ -481,9 +592,48 @@ def estimate(
             ci=ci,  # type: ignore[arg-type]  # checked by the core
             confidence=rules.confidence,
         )
-        frame = mark(_scoped(est.to_polars(), scope_columns), rules, blank=True)
+        frame = _boundary(
+            est.to_polars(), ci, rules.boundary_ci,
+            lambda method: poll.estimate(
+                question, by=_split(by) or [], region=region, countries=_split(countries),
+                waves=_split(waves), like_for_like=like_for_like, weights=weights.value,
+                ci=method, confidence=rules.confidence,
+            ).to_polars(),
+        )  # fmt: skip
+        frame = mark(_scoped(frame, scope_columns), rules, blank=True)
+        if frame.height == 0:
+            chosen = ", ".join(
+                f"{what} {value}" for what, value in (("countries", countries), ("waves", waves))
+                if value
+            )  # fmt: skip
+            typer.echo(
+                f"note: no respondent answers {question!r}"
+                + (f" in {chosen}" if chosen else "")
+                + " (the question was not asked there); nothing to show",
+                err=True,
+            )
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
+
+
+def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
+    """``frame`` with ``ci_method``: at a country's share of exactly 0 or 1 (no variance,
+    so most intervals are the point) the interval of the publication's ``boundary_ci``
+    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's row
+    keeps its Wald interval on the combined estimate."""
+    import polars as pl
+
+    edge = pl.col("estimate").is_in([0.0, 1.0])
+    if "countries" in frame.columns:  # a region's rows
+        return frame.with_columns(ci_method=pl.lit("wald"))
+    if ci == boundary or not frame.select(edge.any()).item():
+        return frame.with_columns(ci_method=pl.lit(ci))
+    other = again(boundary)
+    return frame.with_columns(
+        ci_low=pl.when(edge).then(other["ci_low"]).otherwise(pl.col("ci_low")),
+        ci_high=pl.when(edge).then(other["ci_high"]).otherwise(pl.col("ci_high")),
+        ci_method=pl.when(edge).then(pl.lit(boundary)).otherwise(pl.lit(ci)),
+    )
 
 
 def _deprecated(message: str) -> None:
@@ -532,7 +682,47 @@ def _print_estimates(
             shown = shown.with_columns(frame.select(flag.alias("flag")))
         console.print(_rich_table(shown, title=title))
         for note in notes:
-            console.print(f"note: {note}")
+            console.print(f"note: {_text(note)}")
+
+
+@app.command("model")
+def model_command(
+    formula: Annotated[
+        str, typer.Argument(help="A model formula, e.g. \"I(q1 == 'yes') ~ C(country) + age\".")
+    ],
+    store: StoreOption,
+    family: Annotated[
+        str, typer.Option(help="gaussian, binomial, quasibinomial, poisson, quasipoisson.")
+    ] = "gaussian",
+    countries: Annotated[str | None, typer.Option(help="Comma-separated country codes.")] = None,
+    waves: Annotated[str | None, typer.Option(help="Comma-separated wave ids.")] = None,
+    weights: Annotated[WeightsChoice, typer.Option(help="Raked or base weights.")] = (
+        WeightsChoice.raked
+    ),
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """A design-based regression (R svyglm) on the weighted poll: its coefficient table
+    (term, estimate, se, statistic, p_value, ci_low, ci_high; t on the design's residual
+    degrees of freedom)."""
+    with _bad_input():
+        from barometer.poll.poll import Poll
+
+        poll = Poll.open(store)
+        fitted = poll.glm(
+            formula,
+            family=family,  # type: ignore[arg-type]  # checked against ModelFamily by glm
+            countries=_split(countries),
+            waves=_split(waves),
+            weights=weights.value,
+        )
+        title = f"{formula} ({family}, n={fitted.n:,}, df={fitted.df_residual:g})"
+        table = fitted.to_polars()
+        if format is OutputFormat.table:
+            _console().print(_rich_table(table, title=title))
+        else:
+            _print_estimates(table, format, title, [])
 
 
 # ---------------------------------------------------------------------------------------
@@ -596,7 +786,7 @@ def info(store: StoreOption) -> None:
         poll = Poll.open(store)
         spec = poll.spec
         console = _console()
-        console.print(f"[bold]{spec.name}[/bold] — {poll.path}")
+        console.print(f"[bold]{_text(spec.name)}[/bold] — {_text(poll.path)}")
         sources = poll.sources().select(
             "id",
             "file",
@@ -612,6 +802,8 @@ def info(store: StoreOption) -> None:
         if quality.height:
             console.print(_missing_table(quality))
         bases = poll.bases().pivot(on="wave", index="country", values="n")
+        # waves in the spec's order (the pivot would follow the first country's waves)
+        bases = bases.select("country", *(w.id for w in spec.waves if w.id in bases.columns))
         console.print(_rich_table(bases, title="Respondents by country × wave"))
         questions = pl.DataFrame(
             {
@@ -622,10 +814,12 @@ def info(store: StoreOption) -> None:
         )
         console.print(_rich_table(questions, title="Questionnaire"))
         for region in spec.regions:
-            console.print(f"Region {region.id} ({region.rule}): {', '.join(region.members)}")
+            members = ", ".join(region.members)
+            console.print(_text(f"Region {region.id} ({region.rule}): {members}"))
         if poll.weighted:
-            settings = poll.weight_settings()
-            console.print(_rich_table(poll.diagnostics(), title=f"Weights ({settings})"))
+            settings = {k: v for k, v in poll.weight_settings().items() if k != "imputed"}
+            console.print(_rich_table(poll.diagnostics(), title=_text(f"Weights ({settings})")))
+            _print_imputed(console, poll.imputed())
         else:
             console.print(f"Not weighted: run `barometer weight --store {store}`.")
 
@@ -673,5 +867,11 @@ def serve(
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an error (for bug reports).")
+    ] = False,
+) -> None:
     """barometer: from respondent files to published findings."""
+    global _DEBUG
+    _DEBUG = debug

@@ -41,6 +41,10 @@ FindingKind = Literal["change", "gap"]
 ScopeKind = Literal["country", "region"]
 #: Over which p-values a findings scan adjusts: the whole scan, or each kind of finding.
 AdjustFamily = Literal["scan", "kind"]
+#: How a source's respondents were selected (the report's disclosure follows it).
+SamplingKind = Literal["probability", "opt-in", "mixed"]
+#: What weighting does with a respondent lacking a weighting variable of its scheme.
+MissingWeighting = Literal["fail", "impute"]
 
 #: The default confidence level of every interval.
 CONFIDENCE = 0.95

@@ -234,7 +234,9 @@ def test_base_weights_strata_psu_and_country_codes(tmp_path: Path) -> None:
     make_poll(tmp_path, n=40)
     df = pd.DataFrame(
         {
-            "id": [1.0, 2.0, 3.0, 4.0],
+            # ids not used by the DE and FR sources of the same wave (issue 13 refuses a
+            # respondent stored twice)
+            "id": [9001.0, 9002.0, 9003.0, 9004.0],
             "land": [276.0, 276.0, 250.0, 250.0],
             "q7": [1.0, 2.0, 8.0, 1.0],
             "sex": [1.0, 2.0, 1.0, 2.0],
@@ -269,4 +271,4 @@ def test_base_weights_strata_psu_and_country_codes(tmp_path: Path) -> None:
     assert multi["country"].to_list() == ["DE", "DE", "FR", "FR"]
     assert multi["base_weight"].to_list() == [0.5, 1.5, 1.0, 1.0]
     assert multi["strata"].to_list() == ["n", "s", "n", "s"]
-    assert multi["respondent_id"].to_list() == ["1", "2", "3", "4"]
+    assert multi["respondent_id"].to_list() == ["9001", "9002", "9003", "9004"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,15 @@ def fill_in(
 
 
 def round_trip(path: Path, tmp: Path, country_codes: dict[Any, str] | None = None) -> Any:
-    """Inspect ``path``, fill in the draft, ingest; returns (inspection, spec, columns, store)."""
-    found = inspect_file(path)
-    spec_dict, columns = fill_in(draft(found, file=str(path)), country_codes)
+    """Inspect ``path``, fill in the draft, ingest; returns (inspection, spec, columns, store).
+
+    The file is copied beside the spec first, as a user keeps them: a spec reads only
+    files under its own folder.
+    """
+    local = tmp / path.name
+    shutil.copyfile(path, local)
+    found = inspect_file(local)
+    spec_dict, columns = fill_in(draft(found, file=local.name), country_codes)
     spec_path = tmp / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec_dict, allow_unicode=True), encoding="utf-8")
     spec = load_spec(spec_path)

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
 from barometer.errors import (
     BarometerDeprecationWarning,
@@ -17,6 +16,7 @@ from barometer.errors import (
 )
 from barometer.poll.ingest import ingest
 from barometer.poll.poll import Poll
+from barometer.poll.spec_yaml import dump_yaml
 from tests.support.pollkit import (
     AGE_TARGET,
     COUNTRIES,
@@ -291,7 +291,7 @@ def test_intervals_cover_the_truth(tmp_path: Path) -> None:
             }
         ],
     }
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (tmp_path / "spec.yaml").write_text(dump_yaml(spec, sort_keys=False))
     p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
     p.weight()
     table = p.estimate("us_relationship").to_polars()

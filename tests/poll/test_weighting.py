@@ -12,6 +12,7 @@ from barometer.poll.weighting import (
     base_design,
     check_weighting_data,
     margins,
+    schemes,
     weighting_variables,
 )
 from tests.support.pollkit import AGE_TARGET, COUNTRIES, base_spec
@@ -54,7 +55,7 @@ def test_missing_targets_and_data_are_one_error_each() -> None:
         margins(spec, _frame([("PL", "2024-11")]))
     frame = _frame([("DE", "2024-11")] * 2, gender=["male", None])
     with pytest.raises(WeightingError, match=r"DE 2024-11: 1 respondent\(s\) have no gender") as e:
-        check_weighting_data(frame, ["gender", "age"])
+        check_weighting_data(frame, schemes(spec, frame))
     assert "no source maps weighting variable 'age'" in str(e.value)
 
 

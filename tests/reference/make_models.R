@@ -179,6 +179,15 @@ case_wald <- function(id, D, r_formula, formula, r_family, r_terms, terms) {
                      p_value = num(t$p))))
 }
 
+case_lrt <- function(id, D, r_formula, formula, r_family, r_terms, terms) {
+  call <- sprintf("regTermTest(%s, %s, method='LRT')", glm_call(r_formula, r_family), r_terms)
+  t <- run_r(D, call)
+  add_case(id, D, call, "lr_test",
+           list(formula = formula, family = r_family, terms = as.list(terms)),
+           list(list(chisq = num(t$chisq), ndf = num(t$df), ddf = num(t$ddf),
+                     p_value = num(t$p), lambdas = lapply(sort(t$lambda, decreasing = TRUE), num))))
+}
+
 case_predict <- function(id, D, r_formula, formula, r_family, type, rows) {
   call <- sprintf("predict(%s, newdata=d$variables[c(%s), ], type='%s')",
                   glm_call(r_formula, r_family), paste(rows, collapse = ", "), type)
@@ -383,6 +392,13 @@ case_wald("gen_wald_age", gp, gen_logit_r, gen_logit, "quasibinomial", "~age_gro
           "C(age_group)")
 case_wald("jk1_wald_meals_mobility", r_jk1, lin_f, lin_f, "gaussian", "~api99+enroll",
           c("api99", "enroll"))
+
+# working likelihood-ratio tests (regTermTest, method = "LRT", pFsum saddlepoint)
+case_lrt("strat_lrt_stype", dstrat, logit_f_r, logit_f, "quasibinomial", "~stype", "C(stype)")
+case_lrt("clus1_lrt_interaction", dclus1, int_f_r, int_f, "gaussian", "~api99:stype",
+         "api99:C(stype)")
+case_lrt("gen_lrt_age", gp, gen_logit_r, gen_logit, "quasibinomial", "~age_group",
+         "C(age_group)")
 
 # predictions
 case_predict("strat_predict_link", dstrat, logit_f_r, logit_f, "quasibinomial", "link",

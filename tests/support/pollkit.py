@@ -24,6 +24,8 @@ import polars as pl
 import pyreadstat
 import yaml
 
+from barometer.poll.spec_yaml import dump_yaml
+
 LEVELS = ["ally", "partner", "dont_know"]
 WAVES = ["2024-11", "2025-11"]
 COUNTRIES = {"DE": 69.4e6, "FR": 52.5e6, "IT": 50.5e6, "PL": 31.0e6}
@@ -215,7 +217,7 @@ def _source(sid: str, file: str, wave: str, country: str, numeric: bool) -> dict
 
 def write_spec(root: Path, spec: dict[str, Any]) -> Path:
     path = root / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(spec, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -224,7 +226,7 @@ def edit_spec(path: Path, fn: Any) -> Path:
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     new = copy.deepcopy(spec)
     fn(new)
-    path.write_text(yaml.safe_dump(new, sort_keys=False), encoding="utf-8")
+    path.write_text(dump_yaml(new, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -240,3 +242,86 @@ def snapshot(store: Path) -> dict[str, list[tuple[Any, ...]]]:
         return out
     finally:
         con.close()
+
+
+#: The ragged poll's extra questions (see :func:`make_ragged_poll`).
+RAGGED_QUESTIONS = [
+    {
+        "id": "nato",
+        "wording": "Should your country stay in NATO?",
+        "levels": [
+            {"code": "yes", "label": "Yes"},
+            {"code": "no", "label": "No"},
+            {"code": "unsure", "label": "Unsure"},
+        ],
+        "non_substantive": ["unsure"],
+    },
+    {
+        "id": "trust",
+        "wording": "Do you trust the government?",
+        "levels": [{"code": "high", "label": "High"}, {"code": "low", "label": "Low"}],
+    },
+    {
+        "id": "ghost",
+        "wording": "A question no source maps",
+        "levels": [{"code": "a", "label": "A"}, {"code": "b", "label": "B"}],
+    },
+]
+
+
+def make_ragged_poll(root: Path, n: int = 300, seed: int = 1) -> Path:
+    """:func:`make_poll` with a questionnaire that changed between waves.
+
+    * ``nato`` (yes/no, with an "unsure" level nobody picks) is a module asked in DE and FR
+      only, both waves;
+    * ``trust`` is asked in the second wave only (DE, FR, IT); in DE everyone answers
+      "high" (a domain share of exactly 1, and 0 for "low");
+    * ``ghost`` is in the spec but no source maps it;
+    * PL is polled in the first wave only, so the regions have a member absent from a wave.
+
+    The extra answers are added as columns to each country's own file, in its format.
+    """
+    spec_path = make_poll(root, n=n, seed=seed, refused=5)
+    rng = np.random.default_rng(seed + 100)
+    data = root / "data"
+    for w, wave in enumerate(WAVES):
+        tag = wave.replace("-", "")
+        late = w == 1
+        for country, path in (("DE", data / f"de_{tag}.sav"), ("IT", data / f"it_{tag}.dta")):
+            if path.suffix == ".sav":
+                df, _ = pyreadstat.read_sav(str(path), user_missing=True)
+            else:
+                df, _ = pyreadstat.read_dta(str(path))
+            m = len(df)
+            if country == "DE":
+                df["nato"] = np.where(rng.random(m) < 0.7, 1.0, 2.0)
+            if late:
+                df["trust"] = 1.0 if country == "DE" else np.where(rng.random(m) < 0.4, 1.0, 2.0)
+            if path.suffix == ".sav":
+                write_sav(df, path)
+            else:
+                pyreadstat.write_dta(df, str(path))
+        fr_path = data / f"fr_{tag}.csv"
+        fr = pl.read_csv(fr_path)
+        m = fr.height
+        fr = fr.with_columns(nato=pl.Series(np.where(rng.random(m) < 0.9, "yes", "no")))
+        if late:
+            fr = fr.with_columns(trust=pl.Series(np.where(rng.random(m) < 0.3, "high", "low")))
+        fr.write_csv(fr_path)
+
+    def ragged(spec: dict[str, Any]) -> None:
+        spec["questions"][1:1] = copy.deepcopy(RAGGED_QUESTIONS)
+        for source in spec["sources"]:
+            country, late = source["country"], source["wave"] == WAVES[1]
+            numeric = {1: "yes", 2: "no"}
+            variables = source["variables"]
+            if country == "DE":
+                variables["nato"] = {"column": "nato", "codes": numeric}
+            if country == "FR":
+                variables["nato"] = {"column": "nato"}
+            if late and country in ("DE", "IT"):
+                variables["trust"] = {"column": "trust", "codes": {1: "high", 2: "low"}}
+            if late and country == "FR":
+                variables["trust"] = {"column": "trust"}
+
+    return edit_spec(spec_path, ragged)

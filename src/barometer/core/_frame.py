@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from barometer.core._protocols import IntArray
-from barometer.errors import BarometerError, column_not_found, did_you_mean
+from barometer.errors import BarometerError, DesignError, column_not_found, did_you_mean
 
 
 def to_polars(data: object) -> pl.DataFrame:
@@ -21,12 +22,35 @@ def to_polars(data: object) -> pl.DataFrame:
         return data.collect()
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
-        return pl.from_pandas(data)
+        return _from_pandas(data)
     if module == "pyarrow":
         frame = pl.from_arrow(data)
         if isinstance(frame, pl.DataFrame):
             return frame
     raise TypeError(f"data must be a polars, pandas or pyarrow table, not {type(data).__name__}")
+
+
+def _from_pandas(data: Any) -> pl.DataFrame:
+    """A pandas frame as polars, with the errors a user can cause named: columns that
+    share a name, and a column whose values mix types (text and numbers)."""
+    names = [str(c) for c in data.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        listing = ", ".join(repr(n) for n in repeated[:3])
+        raise DesignError(f"the data has several columns named {listing}; rename them")
+    try:
+        return pl.from_pandas(data)
+    except Exception as err:  # pyarrow/polars type errors name no column: find it
+        for name in data.columns:
+            try:
+                pl.from_pandas(data[[name]])
+            except Exception:
+                kinds = sorted({type(v).__name__ for v in data[name].dropna().head(10_000)})
+                raise DesignError(
+                    f"column {str(name)!r} mixes values of types {', '.join(kinds)}; "
+                    "give each column one type (numbers, or text)"
+                ) from None
+        raise DesignError(f"the data cannot be converted ({type(err).__name__}: {err})") from None
 
 
 def as_list(names: str | Sequence[str] | None) -> list[str]:

@@ -7,7 +7,7 @@ small dense algebra on them. Source: R ``svychisq`` (``survey`` 4.1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,19 +115,46 @@ def chisq(
     cell = np.where(both, va.codes + nr * vb.codes, -1)
     row_lab = va.levels.cast(pl.String).to_list()
     col_lab = vb.levels.cast(pl.String).to_list()
-    labels = [f"{r}.{c}" for c in col_lab for r in row_lab]
+    labels = [f"{r}.{c}" for c in col_lab for r in row_lab]  # as R's interaction()
     var = reduce.Variable(f"{a}:{b}", None, cell, pl.Series("cell", labels))
     zeros = np.zeros(frame.height, dtype=np.int64)
     nu = float(design.degf if where is None else _domain_degf(design, inside))
-    n_rows = int(inside.sum())
+    counts = np.bincount(cell[both], minlength=nr * nc)
+    return rao_scott(
+        lambda ratio: estimators.family(design, var, zeros, 1, ratio=ratio),
+        (a, b),
+        (row_lab, col_lab),
+        counts,
+        int(inside.sum()),
+        nu,
+        statistic,
+    )
+
+
+def rao_scott(
+    family: Callable[[bool], estimators.RatioFamily],
+    variables: tuple[str, str],
+    labels: tuple[list[str], list[str]],
+    counts: np.ndarray,
+    n_rows: int,
+    nu: float,
+    statistic: str,
+) -> ChisqTest:
+    """The test from the cells' family (``family(ratio)``: shares, or totals for the Wald
+    tests, of the ``r x c`` cells numbered rows fastest), the cells' unweighted ``counts``,
+    the domain's rows ``n_rows`` (R's ``N``) and the design degrees of freedom ``nu``; see
+    ``chisq``. Shared by every engine."""
+    a, b = variables
+    row_lab, col_lab = labels
+    nr, nc = len(row_lab), len(col_lab)
     if statistic in ("Wald", "adjWald"):
-        fam = estimators.family(design, var, zeros, 1, ratio=False)
+        fam = family(False)
         stat, ndf, ddf = _wald(fam, nr, nc, nu, statistic)
         p_value = float(stats.f.sf(stat, ndf, ddf))
         pearson = float("nan")
         deltas = np.empty(0)
     else:
-        fam = estimators.family(design, var, zeros, 1, ratio=True)
+        fam = family(True)
         p = fam.theta.ravel()
         cov = estimators.family_variance(fam, full=True)
         pearson = _pearson(p * n_rows, nr, nc)
@@ -143,7 +170,6 @@ def chisq(
             stat, ndf, ddf = pearson, float(k), float("inf")
             p_value = float(stats.chi2.sf(pearson / (trace / k), k))
     totals = fam.theta.ravel() * (fam.denom[0] if fam.ratio else 1.0)
-    counts = np.bincount(cell[both], minlength=nr * nc)
     table = pl.DataFrame(
         {
             a: [r for _ in col_lab for r in row_lab],

@@ -185,7 +185,7 @@ def _structure(
     n_psu = np.bincount(psu_stratum, minlength=n_strata)
     f = np.ones(n_strata)
     if fpc is not None:
-        f = _fpc_factor(frame, fpc, strata, rows()[0], n_psu)
+        f = fpc_factor(frame, fpc, strata, rows()[0], n_psu)
     lonely = n_psu == 1
     scale = np.where(lonely, f, f * n_psu / np.maximum(n_psu - 1, 1))
     if lonely.any() and lonely_psu == "fail":
@@ -265,7 +265,7 @@ def _check_nesting(
         )
 
 
-def _fpc_factor(
+def fpc_factor(
     frame: pl.DataFrame, fpc: str, strata: str | None, h_code: np.ndarray, n_psu: np.ndarray
 ) -> np.ndarray:
     """``f_h = (N_h - n_h) / N_h`` per stratum from a population-size or fraction column.
@@ -643,6 +643,18 @@ class Design(_Estimating):
     2.8571
     """
 
+    # --- backends: a DuckDB relation or Parquet files are estimated where they live -------
+    def __new__(cls, data: object = None, *args: object, **kwargs: object) -> Design:
+        from barometer.core.backends import is_external
+
+        if cls is Design and is_external(data):
+            from barometer.core.backends.duck_design import DuckDBDesign
+
+            cls = DuckDBDesign
+        return super().__new__(cls)
+
+    # --------------------------------------------------------------------------------------
+
     def __init__(
         self,
         data: TableLike,
@@ -721,6 +733,17 @@ class ReplicateDesign(_Estimating):
     first estimate checks them in the pass that sums them).
     """
 
+    # --- backends: a DuckDB relation or Parquet files are estimated where they live -------
+    def __new__(cls, data: object = None, *args: object, **kwargs: object) -> ReplicateDesign:
+        from barometer.core.backends import is_external
+
+        if cls is ReplicateDesign and is_external(data):
+            from barometer.core.backends.duck_replicate import DuckDBReplicateDesign
+
+            cls = DuckDBReplicateDesign
+        return super().__new__(cls)
+
+    # --------------------------------------------------------------------------------------
     type: ReplicateType
     scale: float
     rscales: FloatArray

@@ -10,6 +10,7 @@ rows outside the domain, contribute zero, while the variance keeps the whole des
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +110,7 @@ def family(
     if s is not None:
         pairs = reduce.make_pairs(dom_coding_codes, n_domains, s)
         sums = reduce.pair_sums(var, pairs, dom_coding_codes, w)
-        return _pair_family(design, sums, pairs, dom_coding_codes, ratio)
+        return pair_family(design, sums, pairs, dom_coding_codes, ratio)
     dom = reduce.domain_codes(dom_coding_codes, var)
     cells, n_levels = reduce.cell_codes(dom, var)
     n_cells = n_domains * n_levels
@@ -126,7 +127,7 @@ def family(
     return RatioFamily(design, var, dom_coding_codes, n_domains, ratio, theta, denom, count, cache)
 
 
-def _pair_family(
+def pair_family(
     design: SurveyDesign,
     sums: reduce.PairSums,
     pairs: reduce.PsuPairs,
@@ -153,6 +154,10 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     """S2 and S1 (see ``variance.linearisation``) of the family's K estimates."""
     design = fam.design
     s = _structure(design)
+    own = fam.cache.get("linearised")  # an engine's sums, from moments (core/backends)
+    if own is not None:
+        from_engine: tuple[FloatArray, FloatArray] = own(full)
+        return from_engine
     steps = design.calibration
     if not steps:
         if s.element:
@@ -376,6 +381,9 @@ def strata_present(fam: RatioFamily) -> np.ndarray | None:
         return None
     if design.calibration:
         return None  # R keeps every row of a calibrated design in a subset
+    if "strata_present" in fam.cache:  # an engine's, from its sums (core/backends)
+        present_: np.ndarray = fam.cache["strata_present"]
+        return present_
     h = s.n_strata
     inside = fam.dom >= 0
     counts = np.bincount(fam.dom[inside] * h + s.strata[inside], minlength=fam.n_domains * h)
@@ -405,7 +413,6 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
     """R's ``deff=TRUE``: the variance over that of a simple random sample without
     replacement of the same size, ``s^2 (N - n) / (N n)`` with ``N`` the weighted base
     (``svymean``/``svytotal``); for a total, times ``N^2``."""
-    w = fam.design.weights
     nobs = fam.count[:, None]
     psum = fam.denom[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -414,8 +421,11 @@ def design_effect(fam: RatioFamily, variance: np.ndarray) -> np.ndarray:
             mean_sq = p
             mean = p
         else:
-            y = fam.var.filled
-            sq = reduce.sums(fam.dom, fam.n_domains, w * y * y)[:, None]
+            if "sq" in fam.cache:  # an engine's domain sums of w y^2 (core/backends)
+                sq = fam.cache["sq"][:, None]
+            else:
+                w, y = fam.design.weights, fam.var.filled
+                sq = reduce.sums(fam.dom, fam.n_domains, w * y * y)[:, None]
             mean_sq = sq / psum
             mean = fam.theta / psum if not fam.ratio else fam.theta
         s2 = (mean_sq - mean * mean) * nobs / (nobs - 1)
@@ -464,22 +474,41 @@ def _run(
     categorical: bool | None,
     kind: str,
 ) -> Estimates:
-    coding = reduce.domains(design, by)
-    s = clusters(design)
-    pairs = reduce.psu_pairs(design, by) if s is not None else None
     parts, families = [], []
-    for name in variables:
-        if pairs is not None:
-            sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
-            fam = _pair_family(design, sums, pairs, coding.codes, ratio)
-        else:
-            var = reduce.variable(design, name, categorical)
-            fam = family(design, var, coding.codes, coding.size, ratio)
+    by_levels, found = _families(design, variables, by, ratio, categorical)
+    for fam in found:
         v = family_variance(fam)
-        parts.append(_table(fam, coding.levels, v, design_effect(fam, v)))
+        parts.append(_table(fam, by_levels, v, design_effect(fam, v)))
         families.append(fam)
     table = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     return Estimates(table, by=tuple(by), statistic=kind, families=tuple(families))
+
+
+def _families(
+    design: SurveyDesign, variables: list[str], by: list[str], ratio: bool, categorical: bool | None
+) -> tuple[pl.DataFrame, Iterator[RatioFamily]]:
+    """The reduction: the domains of ``by`` and each variable's family, from grouped sums
+    formed in memory — or, for a design over a query engine's table, by that engine
+    (``core.backends``: the design has ``reduce_families``)."""
+    engine = getattr(design, "reduce_families", None)
+    if engine is not None:
+        reduced: tuple[pl.DataFrame, Iterator[RatioFamily]] = engine(
+            variables, by, ratio, categorical
+        )
+        return reduced
+    coding = reduce.domains(design, by)
+    pairs = reduce.psu_pairs(design, by) if clusters(design) is not None else None
+
+    def each() -> Iterator[RatioFamily]:
+        for name in variables:
+            if pairs is not None:
+                sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
+                yield pair_family(design, sums, pairs, coding.codes, ratio)
+            else:
+                var = reduce.variable(design, name, categorical)
+                yield family(design, var, coding.codes, coding.size, ratio)
+
+    return coding.levels, each()
 
 
 def mean(design: SurveyDesign, variables: list[str], by: list[str]) -> Estimates:

@@ -25,12 +25,18 @@ if TYPE_CHECKING:
     from barometer.core.design import Design, ReplicateDesign
 
 
-def linearised_vcov(design: Design, z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def linearised_vcov(
+    design: Design,
+    z: np.ndarray,
+    rows: np.ndarray | None = None,
+    at: np.ndarray | None = None,
+) -> np.ndarray:
     """Covariance (K x K) of ``sum_i z_i`` under the design (R ``svyrecvar``).
 
-    ``z`` is n x K with zeros outside the estimator's domain; ``rows`` (n, or n x K, bool)
-    marks the domain of all (or of each) estimates, which only ``lonely_psu='average'``
-    needs (R counts the strata of the subset).
+    ``z`` is n x K with zeros outside the estimator's domain -- or, with ``at`` (row
+    positions), the values of those rows only, every other row being zero; ``rows`` (n, or
+    n x K, bool) marks the domain of all (or of each) estimates, which only
+    ``lonely_psu='average'`` needs (R counts the strata of the subset).
     On a calibrated design the values are first replaced by their calibration residuals,
     as R does with ``design$postStrata``.
     """
@@ -38,16 +44,23 @@ def linearised_vcov(design: Design, z: np.ndarray, rows: np.ndarray | None = Non
     x = np.asarray(z, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
+    psu = s.psu
+    if at is not None and design.calibration:
+        full = np.zeros((s.psu.size, x.shape[1]))
+        full[at] = x
+        x = full
+    elif at is not None:
+        psu = s.psu[at]
     if design.calibration:
         x = lin.apply_steps(x, design.calibration)
     k = x.shape[1]
     z_psu = np.empty((k, s.n_psus))
     for j in range(k):
-        z_psu[j] = np.bincount(s.psu, x[:, j], minlength=s.n_psus)
+        z_psu[j] = np.bincount(psu, x[:, j], minlength=s.n_psus)
     s2, s1 = lin.psu_sums(z_psu, s, True)
     present = None
     if s.lonely_psu == "average" and rows is not None and not design.calibration:
-        masks = np.broadcast_to(rows[:, None] if rows.ndim == 1 else rows, x.shape)
+        masks = np.broadcast_to(rows[:, None] if rows.ndim == 1 else rows, (s.psu.size, k))
         present = np.stack(
             [np.bincount(s.strata[masks[:, j]], minlength=s.n_strata) > 0 for j in range(k)]
         )

@@ -19,6 +19,8 @@ Woodruff (1952), JASA 47, 635-646; Lumley (2010), *Complex Surveys*, sec. 2.4.1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 
@@ -58,11 +60,7 @@ def quantile(
     >>> bm.Design(df, weights="w").quantile("y", 0.5).to_polars()["estimate"][0]
     2.0
     """
-    if not probs:
-        raise EstimationError("quantile() needs at least one probability in probs")
-    bad = [p for p in probs if not 0.0 <= p <= 1.0]
-    if bad:
-        raise EstimationError(f"quantile probabilities must lie in [0, 1]; got {bad}")
+    check_probs(probs)
     x = reduce.variable(design, variable, categorical=False).values
     assert x is not None
     coding = reduce.domains(design, by)
@@ -73,21 +71,50 @@ def quantile(
     cdf = _WeightedCDF(x, w, dom, n_dom)
     info = domain_design(design, dom, n_dom)
     crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
-    rows = []
-    for p in probs:
-        qhat = cdf.quantile(np.full(n_dom, p))
+
+    def below(qhat: np.ndarray) -> estimators.RatioFamily:
         indicator = np.where(dom >= 0, (x <= qhat[np.maximum(dom, 0)]).astype(float), np.nan)
         var = Variable(variable, indicator, None, None)
-        fam = estimators.family(design, var, coding.codes, n_dom, True)
+        return estimators.family(design, var, coding.codes, n_dom, True)
+
+    rows = woodruff(cdf.quantile, below, crit, probs)
+    return quantile_table(coding.levels, variable, probs, rows, cdf.count)
+
+
+def check_probs(probs: list[float]) -> None:
+    """The probabilities lie in [0, 1] (the confidence level is checked at the door)."""
+    if not probs:
+        raise EstimationError("quantile() needs at least one probability in probs")
+    bad = [p for p in probs if not 0.0 <= p <= 1.0]
+    if bad:
+        raise EstimationError(f"quantile probabilities must lie in [0, 1]; got {bad}")
+
+
+Rows = list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def woodruff(
+    quantile: Callable[[np.ndarray], np.ndarray],
+    below: Callable[[np.ndarray], estimators.RatioFamily],
+    crit: np.ndarray,
+    probs: list[float],
+) -> Rows:
+    """Estimate, SE and Woodruff limits per probability, for every engine: ``quantile(p)``
+    inverts each domain's weighted CDF (R ``qrule_math``), ``below(q)`` is the family of
+    the mean of ``y <= q_d`` (the CDF at the estimate, with its design-based variance)."""
+    rows = []
+    for p in probs:
+        qhat = quantile(np.full(crit.size, p))
+        fam = below(qhat)
         f_hat = fam.theta[:, 0]
         se_f = np.sqrt(np.maximum(estimators.family_variance(fam), 0.0))
         with np.errstate(invalid="ignore"):
             p_lo, p_hi = f_hat - crit * se_f, f_hat + crit * se_f
-        low = np.where(np.isnan(p_lo) | (p_lo < 0), np.nan, cdf.quantile(np.nan_to_num(p_lo)))
-        high = np.where(np.isnan(p_hi) | (p_hi > 1), np.nan, cdf.quantile(np.nan_to_num(p_hi)))
+        low = np.where(np.isnan(p_lo) | (p_lo < 0), np.nan, quantile(np.nan_to_num(p_lo)))
+        high = np.where(np.isnan(p_hi) | (p_hi > 1), np.nan, quantile(np.nan_to_num(p_hi)))
         se = (high - low) / (2 * crit)
         rows.append((qhat, se, low, high))
-    return _table(coding.levels, variable, probs, rows, cdf.count)
+    return rows
 
 
 class _WeightedCDF:
@@ -144,11 +171,11 @@ def _segment_cumsum(
     return cum, (run[start + count] - run[start]).astype(float)
 
 
-def _table(
+def quantile_table(
     levels: pl.DataFrame,
     variable: str,
     probs: list[float],
-    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    rows: Rows,
     count: np.ndarray,
 ) -> Estimates:
     n_dom = count.size

@@ -214,13 +214,25 @@ def make_pairs(dom: IntArray, n_domains: int, structure: Structure) -> PsuPairs:
         codes[inside] = found
         rows = np.bincount(dom[inside], minlength=n_domains)
     domain, psu = np.divmod(present, n_psus)
-    stratum = s.psu_stratum[psu]
+    return pairs_of(codes, n_domains, domain, psu, rows, s.psu_stratum)
+
+
+def pairs_of(
+    codes: np.ndarray,
+    n_domains: int,
+    domain: np.ndarray,
+    psu: np.ndarray,
+    rows: np.ndarray,
+    psu_stratum: np.ndarray,
+) -> PsuPairs:
+    """The pairs ``(domain[m], psu[m])``, sorted by (domain, PSU), with their blocks."""
+    stratum = psu_stratum[psu]
     new_domain = np.diff(domain, prepend=-1) != 0
     new_block = new_domain | (np.diff(stratum, prepend=-1) != 0)
     block_starts = np.flatnonzero(new_block)
     return PsuPairs(
         codes=codes,
-        size=present.size,
+        size=domain.size,
         n_domains=n_domains,
         domain=domain,
         psu=psu,

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from barometer.demo import population as popn
 from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
 from barometer.errors import BarometerError
+from barometer.poll.spec_yaml import dump_yaml
 
 __all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
 
@@ -366,7 +366,8 @@ def _source(file: _File) -> dict[str, Any]:
         src["country_codes"] = {firm.country_codes[cc]: cc for cc in file.countries}
     else:
         src["country"] = file.countries[0]
-    src |= {"firm": firm.name, "mode": "online panel", "respondent_id": firm.id_column}
+    src |= {"firm": firm.name, "mode": "online panel", "sampling": "opt-in"}
+    src["respondent_id"] = firm.id_column
     variables: dict[str, Any] = {}
     asked = set(file.samples[0].columns)
     for var in (*QUESTIONS, *DEMOGRAPHICS):
@@ -444,6 +445,8 @@ def _spec(files: list[_File]) -> dict[str, Any]:
     ]
     return {
         "name": "Demo poll: Europe, South Korea and the United States (simulated)",
+        "sponsor": "none: simulated data written by barometer demo",
+        "contact": "the barometer project (demo poll)",
         "countries": [
             {"code": cc, "name": f.name, "population": f.adults} for cc, f in popn.COUNTRIES.items()
         ],
@@ -540,7 +543,7 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
         _write(f, out_dir / "data" / f.name)
     _write_truth(out_dir / "population_truth.csv")
     spec_path = out_dir / "spec.yaml"
-    text = yaml.safe_dump(_spec(files), sort_keys=False, allow_unicode=True, width=100)
+    text = dump_yaml(_spec(files), sort_keys=False, allow_unicode=True, width=100)
     spec_path.write_text(_HEADER.format(seed=seed) + text, encoding="utf-8")
     load_spec(spec_path)  # the demo must always satisfy the spec models
     return spec_path

@@ -21,11 +21,13 @@ import polars as pl
 
 from barometer.errors import IngestError, did_you_mean
 from barometer.poll.spec import PollSpec, Question, Source, load_spec
+from barometer.untrusted import MAX_QUOTED, printable, quote_value, quote_values, shorten
 
 __all__ = [
     "Harmonised",
     "IngestReport",
     "RawFile",
+    "contained_path",
     "file_sha256",
     "harmonise",
     "ingest",
@@ -36,7 +38,10 @@ __all__ = [
 #: progress(step, done, total): called as each source is read.
 Progress = Callable[[str, int, int], None]
 
-_MAX_LISTED = 6
+#: Values read from a file that one message lists (barometer.untrusted's bound).
+_MAX_LISTED = MAX_QUOTED
+#: Respondent ids named when two sources share respondents.
+_MAX_IDS = 5
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,42 @@ def file_sha256(path: Path) -> str:
 def source_digest(spec: PollSpec, source: Source) -> str:
     """SHA-256 of what decides a source's rows besides its bytes: its spec entry."""
     entry = source.model_dump(mode="json")
+    if entry.get("lonely_psu") is None:  # a field added later: unset keeps old digests
+        entry.pop("lonely_psu", None)
     levels = {q: spec.question(q).level_codes for q in source.variables}
     blob = json.dumps({"source": entry, "levels": levels}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Where files may be read from
+
+
+def contained_path(spec: PollSpec, source: Source, data_dirs: Sequence[str | Path] = ()) -> Path:
+    """The resolved path of a source's file, which must lie under the spec's folder or
+    one of ``data_dirs`` (symbolic links followed).
+
+    A spec is a file someone may send: ``file: ../../../../etc/shadow`` or an absolute
+    path must not read whatever the person running it can read.  Only the caller —
+    ``barometer ingest --data-dir`` or the Python ``data_dirs=`` argument — can widen
+    where files come from, never the spec itself.
+
+    Raises
+    ------
+    IngestError
+        The file resolves outside every allowed folder.
+    """
+    path = spec.source_path(source).resolve()
+    roots = [spec.base_dir.resolve(), *(Path(d).resolve() for d in data_dirs)]
+    if any(path.is_relative_to(root) for root in roots):
+        return path
+    allowed = ", ".join(repr(str(r)) for r in roots)
+    raise IngestError(
+        f"source {source.id!r}: file {quote_value(source.file)} resolves outside the "
+        f"spec's folder ({allowed}); a spec may only read files under its own folder — "
+        "move the file there, or allow its folder with `barometer ingest --data-dir DIR` "
+        "(Python: data_dirs=[...])"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,8 +172,20 @@ def _needed_columns(source: Source) -> list[str]:
 def _check_columns(path: Path, needed: Sequence[str] | None, present: list[str]) -> None:
     missing = [c for c in needed or () if c not in present]
     if missing:
-        lines = [f"column {c!r} is not in the file{did_you_mean(c, present)}" for c in missing]
+        shown = [shorten(p) for p in present]
+        lines = [f"column {c!r} is not in the file{did_you_mean(c, shown)}" for c in missing]
         raise IngestError(f"{path.name}: " + "; ".join(lines))
+
+
+def _dta_cut(path: Path) -> bool:
+    """True when a Stata 13+ file (``<stata_dta>`` … ``</stata_dta>``) lacks its end:
+    readstat reads the data of a file cut in its value labels without a word."""
+    with path.open("rb") as fh:
+        head = fh.read(11)
+        if head != b"<stata_dta>":
+            return False
+        fh.seek(max(0, path.stat().st_size - 12))
+        return not fh.read().endswith(b"</stata_dta>")
 
 
 def _read_readstat(path: Path, file_format: str, columns: Sequence[str] | None) -> RawFile:
@@ -148,11 +198,17 @@ def _read_readstat(path: Path, file_format: str, columns: Sequence[str] | None) 
         _, meta = reader(str(path), metadataonly=True)
         _check_columns(path, columns, list(meta.column_names))
         frame, meta = reader(str(path), usecols=usecols, output_format="polars", **extra)
-    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as err:
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError) as err:
         raise IngestError(
-            f"{path.name}: cannot read this {file_format} file ({err}); "
+            f"{path.name}: cannot read this {file_format} file "
+            f"({printable(err)[:200]}); "
             "it may be truncated or corrupt — export it again"
         ) from None
+    if file_format == "dta" and _dta_cut(path):
+        raise IngestError(
+            f"{path.name}: the Stata file does not end with its closing tag; it is "
+            "truncated — export it again"
+        )
     expected = getattr(meta, "number_rows", None)
     if expected is not None and expected >= 0 and frame.height != expected:
         raise IngestError(
@@ -188,6 +244,7 @@ def _read_polars(path: Path, file_format: str, columns: Sequence[str] | None) ->
             frame = pl.read_parquet(path, columns=usecols)
     except (pl.exceptions.PolarsError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = printable(first)[:200]
         raise IngestError(
             f"{path.name}: cannot read this {file_format} file ({first}); "
             "it may be truncated or corrupt — export it again"
@@ -248,8 +305,8 @@ def _listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
     parts = []
     for value, n in sorted(counts, key=lambda vc: (-vc[1], str(vc[0])))[:_MAX_LISTED]:
         label = labels.get(value)
-        lab = f" {label!r}" if label else ""
-        parts.append(f"{_code_text(value)}{lab} ({n} respondent{'s' if n != 1 else ''})")
+        lab = f" {quote_value(str(label))}" if label else ""
+        parts.append(f"{shorten(_code_text(value))}{lab} ({n} respondent{'s' if n != 1 else ''})")
     more = len(counts) - _MAX_LISTED
     return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
@@ -265,6 +322,8 @@ def _map_column(
     Returns the mapped column, the (code, count) pairs the mapping does not cover, and
     the number of user-missing values set to missing.
     """
+    if series.dtype == pl.Null:  # every value missing: an empty text column
+        series = series.cast(pl.String)
     numeric = series.dtype.is_numeric()
     if not numeric and series.dtype != pl.String:
         raise TypeError(str(series.dtype))
@@ -337,16 +396,23 @@ def _map_question(
 def _respondent_ids(series: pl.Series, problems: list[str]) -> pl.Series:
     if series.null_count():
         problems.append(f"{series.null_count()} respondent(s) have no id")
+    if series.dtype == pl.Null:
+        series = series.cast(pl.String)
     if series.dtype.is_float():
         whole = series.drop_nulls()
-        if (whole == whole.round(0)).all():
-            series = series.cast(pl.Int64)
+        if not whole.is_finite().all():
+            problems.append(f"{int((~whole.is_finite()).sum())} respondent id(s) are NaN or inf")
+            whole = whole.filter(whole.is_finite())
+        # Ids beyond 2**53 are not whole numbers a float can hold (garbage bytes give
+        # values like -3.09e306): keep such ids as they print.
+        if (whole == whole.round(0)).all() and (whole.abs() < 2.0**53).all():
+            series = series.cast(pl.Int64, strict=False)
     ids = series.cast(pl.String)
     counts = ids.drop_nulls().value_counts()
     dupes = counts.filter(pl.col("count") > 1)
     if dupes.height:
         n = int(dupes.get_column("count").sum())
-        examples = ", ".join(repr(v) for v in dupes.get_column(ids.name).head(_MAX_LISTED))
+        examples = quote_values(dupes.get_column(ids.name).to_list(), dupes.height)
         problems.append(
             f"{dupes.height} duplicate respondent id(s) shared by {n} rows: {examples}; "
             "respondent ids must be unique within a file"
@@ -379,7 +445,9 @@ def _countries(
     return mapped.alias("country")
 
 
-def _design_column(raw: RawFile, column: str | None, name: str, problems: list[str]) -> pl.Series:
+def _design_column(
+    raw: RawFile, column: str | None, name: str, problems: list[str], ids: pl.Series
+) -> pl.Series:
     n = raw.frame.height
     if column is None:
         if name == "base_weight":
@@ -393,13 +461,24 @@ def _design_column(raw: RawFile, column: str | None, name: str, problems: list[s
     if not series.dtype.is_numeric():
         problems.append(f"weight column {column!r} has type {series.dtype}; expected numbers")
         return pl.Series(name, [1.0] * n, dtype=pl.Float64)
-    bad = int((series <= 0).sum())
-    if bad:
-        problems.append(f"weight column {column!r}: {bad} weight(s) are zero or negative")
-    return series.cast(pl.Float64).alias(name)
+    weights = series.cast(pl.Float64)
+    for bad, what in (
+        (~weights.is_finite() & weights.is_not_null(), "are NaN or infinite"),
+        (weights <= 0, "are zero or negative"),
+    ):
+        count = int(bad.sum())
+        if count:
+            who = quote_values(ids.filter(bad).to_list(), count)
+            problems.append(
+                f"weight column {column!r}: {count} weight(s) {what} "
+                f"(respondent id(s) {who}); base weights must be positive numbers"
+            )
+    return weights.alias(name)
 
 
-def harmonise(spec: PollSpec, source: Source, index: int = 0) -> Harmonised:
+def harmonise(
+    spec: PollSpec, source: Source, index: int = 0, data_dirs: Sequence[str | Path] = ()
+) -> Harmonised:
     """Read one source and map it to the spec's questions and levels.
 
     Returns a :class:`Harmonised` whose frame has the columns ``respondent_id, country,
@@ -408,9 +487,10 @@ def harmonise(spec: PollSpec, source: Source, index: int = 0) -> Harmonised:
     Raises
     ------
     IngestError
-        Listing every problem found in this file.
+        Listing every problem found in this file (or the file lies outside the spec's
+        folder and ``data_dirs``: see :func:`contained_path`).
     """
-    path = spec.source_path(source)
+    path = contained_path(spec, source, data_dirs)
     raw = _read(path, source)
     problems: list[str] = []
     if raw.frame.height == 0:
@@ -420,9 +500,9 @@ def harmonise(spec: PollSpec, source: Source, index: int = 0) -> Harmonised:
         ids.alias("respondent_id"),
         _countries(raw, source, spec, index, problems),
         pl.Series("wave", [source.wave] * raw.frame.height, dtype=pl.String),
-        _design_column(raw, source.weight, "base_weight", problems),
-        _design_column(raw, source.strata, "strata", problems),
-        _design_column(raw, source.psu, "psu", problems),
+        _design_column(raw, source.weight, "base_weight", problems, ids),
+        _design_column(raw, source.strata, "strata", problems, ids),
+        _design_column(raw, source.psu, "psu", problems, ids),
     ]
     infos = []
     for qid in source.variables:
@@ -447,10 +527,73 @@ def harmonise(spec: PollSpec, source: Source, index: int = 0) -> Harmonised:
 # The whole spec
 
 
+def _harmonise_one(
+    spec: PollSpec, source: Source, index: int, data_dirs: Sequence[str | Path]
+) -> Harmonised:
+    """:func:`harmonise`, with anything a malformed file makes a reader library raise
+    (polars, pyarrow, numpy, readstat) turned into an :class:`IngestError` naming the file."""
+    try:
+        return harmonise(spec, source, index, data_dirs)
+    except IngestError:
+        raise
+    except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError, OSError) as err:
+        first = printable(str(err).strip().splitlines()[0] if str(err).strip() else "")[:200]
+        raise IngestError(
+            f"{Path(source.file).name} (source {source.id!r}): cannot read or harmonise this "
+            f"file ({type(err).__name__}: {first}); it may be corrupt — export it again"
+        ) from None
+
+
+def _same_files(
+    todo: list[tuple[int, Source, str, str]], known: dict[str, tuple[str, str]], keep: set[str]
+) -> list[str]:
+    """Problems: two sources of the spec with the same file bytes (SHA-256)."""
+    by_sha: dict[str, list[str]] = {}
+    for sid, (sha, _) in known.items():
+        if sid in keep:
+            by_sha.setdefault(sha, []).append(sid)
+    for _, source, sha, _ in todo:
+        by_sha.setdefault(sha, []).append(source.id)
+    return [
+        f"sources {', '.join(repr(s) for s in dict.fromkeys(ids))} are the same file "
+        f"(SHA-256 {sha[:12]}…); its respondents would be counted twice — keep one source"
+        for sha, ids in by_sha.items()
+        if len(set(ids)) > 1
+    ]
+
+
+def _shared_respondents(keys: pl.DataFrame) -> list[str]:
+    """Problems: respondent ids found in two sources of the same country × wave.
+
+    ``keys`` has ``source_id, country, wave, respondent_id`` for every source the store
+    will hold.  The same ids in different waves (a panel) are allowed.
+    """
+    cell = ["country", "wave", "respondent_id"]
+    shared = (
+        keys.unique()
+        .group_by(cell)
+        .agg(pl.col("source_id").unique().sort())
+        .filter(pl.col("source_id").list.len() > 1)
+    )
+    problems = []
+    pairs = shared.group_by("source_id", "country", "wave", maintain_order=True).agg(
+        pl.col("respondent_id").sort()
+    )
+    for sources, country, wave, ids in pairs.sort("country", "wave").iter_rows():
+        problems.append(
+            f"sources {' and '.join(repr(s) for s in sources)} share {len(ids)} respondent "
+            f"id(s) in country {country!r}, wave {wave!r} (first: "
+            f"{', '.join(quote_value(i) for i in ids[:_MAX_IDS])}); a respondent may be in "
+            "one source of a country and wave — remove the overlap or fix the ids"
+        )
+    return problems
+
+
 def ingest(
     spec: PollSpec | str | Path,
     store: str | Path,
     progress: Progress | None = None,
+    data_dirs: Sequence[str | Path] = (),
 ) -> IngestReport:
     """Ingest every source of a spec into a store, in one transaction.
 
@@ -464,11 +607,16 @@ def ingest(
     spec : PollSpec or path to a YAML spec
     store : path of the DuckDB store (created when missing)
     progress : callable(step, done, total), optional
+    data_dirs : folders, optional
+        Folders besides the spec's own that source files may be read from (a spec
+        cannot widen this itself; see :func:`contained_path`).
 
     Raises
     ------
     IngestError
-        Listing the problems of every file; nothing is written.
+        Listing the problems of every file; nothing is written.  Besides each file's
+        own problems: two sources with the same bytes, or respondent ids present in two
+        sources of the same country × wave.
 
     Examples
     --------
@@ -485,7 +633,7 @@ def ingest(
     report = IngestReport(store=db.path)
     todo: list[tuple[int, Source, str, str]] = []
     for i, source in enumerate(spec.sources):
-        path = spec.source_path(source)
+        path = contained_path(spec, source, data_dirs)
         if not path.is_file():
             raise IngestError(f"sources[{i}] ({source.id!r}): file {str(path)!r} does not exist")
         fingerprint = (file_sha256(path), source_digest(spec, source))
@@ -499,9 +647,20 @@ def ingest(
         if progress is not None:
             progress(f"reading {Path(source.file).name}", done, len(todo))
         try:
-            loaded.append(harmonise(spec, source, i))
+            loaded.append(_harmonise_one(spec, source, i, data_dirs))
         except IngestError as err:
             problems.append(str(err))
+    if not problems:
+        unchanged = set(report.unchanged)
+        problems += _same_files(todo, known, unchanged)
+        keys = [
+            h.frame.select(
+                pl.lit(h.source.id).alias("source_id"), "country", "wave", "respondent_id"
+            )
+            for h in loaded
+        ]
+        keys.append(db.respondent_keys(sorted(unchanged)))
+        problems += _shared_respondents(pl.concat(keys, how="vertical_relaxed"))
     if progress is not None:
         progress("writing the store", len(todo), len(todo))
     if problems:

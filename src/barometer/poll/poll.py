@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -26,14 +26,23 @@ from barometer.errors import (
     did_you_mean,
     warn,
 )
-from barometer.options import CIMethod, WeightsChoice
+from barometer.options import CIMethod, ModelFamily, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store, StoreState, spec_of
-from barometer.poll.weighting import DESIGN_COLUMNS, base_design, raked_design
+from barometer.poll.weighting import (
+    DESIGN_COLUMNS,
+    IMPUTED_SCHEMA,
+    base_design,
+    lonely_psu_rule,
+    raked_design,
+)
 from barometer.poll.weighting import diagnostics as weighting_diagnostics
+
+if TYPE_CHECKING:
+    from barometer.core.models import Model  # formulaic loads only when a model is fitted
 
 __all__ = ["Poll"]
 
@@ -160,6 +169,11 @@ class Poll:
 
     # -- weighting -------------------------------------------------------------------------
 
+    def lonely_psu_rule(self, given: str | None = None) -> str:
+        """The lonely-PSU rule of the poll's design (see
+        :func:`barometer.poll.weighting.lonely_psu_rule`)."""
+        return lonely_psu_rule(self.spec, given)
+
     def _frame(
         self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
     ) -> pl.DataFrame:
@@ -191,7 +205,11 @@ class Poll:
         return self._snapshot().columns
 
     def weight(
-        self, tol: float = 1e-8, cap: float | None = None, max_iter: int = 100
+        self,
+        tol: float = 1e-8,
+        cap: float | None = None,
+        max_iter: int = 100,
+        lonely_psu: str | None = None,
     ) -> pl.DataFrame:
         """Rake every country × wave to its targets and store the weights.
 
@@ -208,6 +226,10 @@ class Poll:
             Largest weight as a multiple of the group's mean weight (trimming).
         max_iter : int
             Largest number of raking sweeps.
+        lonely_psu : {"fail", "adjust", "average", "certainty", "remove"}, optional
+            What to do with a stratum that has a single PSU (R ``survey.lonely.psu``);
+            default: the rule the sources set in the spec, else "fail"
+            (:meth:`lonely_psu_rule`).  Stored with the weights and used by estimates.
 
         Returns
         -------
@@ -216,19 +238,31 @@ class Poll:
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
         frame = self._frame()
-        raked = raked_design(self.spec, frame, tol, max_iter, cap)
+        rule = lonely_psu_rule(self.spec, lonely_psu)
+        raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule)
         weights = np.asarray(raked.weights, dtype=float)
         diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
+        if rule != "fail":  # (kept out of the settings of a default weighting)
+            settings["lonely_psu"] = rule
         if info is not None:
             settings |= {"iterations": int(info.iterations), "max_error": float(info.max_error)}
+        if self.spec.weighting.missing == "impute":
+            settings |= {"missing": "impute", "seed": self.spec.weighting.seed}
+            settings["imputed"] = imputed.to_dicts()
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
         self.store.write_weights(out, diagnostics, settings)
         # the respondents are unchanged by weighting: keep their frame for the new state
         self._memo["frame"] = (self._state(), frame)
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
+
+    def imputed(self) -> pl.DataFrame:
+        """Weighting values imputed in the last weighting (``weighting: {missing:
+        impute}``): ``country, wave, variable, n_imputed``; empty when none were."""
+        rows = self.weight_settings().get("imputed") or []
+        return pl.DataFrame(rows, schema=IMPUTED_SCHEMA, orient="row")
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
@@ -298,13 +332,28 @@ class Poll:
                     "run poll.weight() or `barometer weight`, or ask for weights='base'"
                 )
             s = self.weight_settings()
-            design = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"])
+            rule = s.get("lonely_psu", "fail")
+            design, _ = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"], rule)
         elif weights == "base":
-            design = base_design(frame)
+            design = base_design(frame, lonely_psu_rule(self.spec))
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)
         return design
+
+    def glm(
+        self,
+        formula: str,
+        family: ModelFamily = "gaussian",
+        countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None,
+        weights: WeightsChoice = "raked",
+    ) -> Model:
+        """A design-based GLM (R ``svyglm``) on the poll's design -- raked by default, so
+        the SEs account for the raking -- over ``countries``/``waves``; question ids are
+        the formula's columns (``"I(q_ally == 'ally') ~ C(country) + age"``). See
+        ``Design.glm``."""
+        return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
         allowed = ["country", "wave", *(q.id for q in self.spec.questions)]

@@ -32,7 +32,15 @@ if TYPE_CHECKING:
     from barometer.options import WeightsChoice
     from barometer.poll.poll import Poll
 
-__all__ = ["SHARE_COLUMNS", "PollFacts", "Publication", "QuestionCells", "build", "mark"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "SHARE_COLUMNS",
+    "PollFacts",
+    "Publication",
+    "QuestionCells",
+    "build",
+    "mark",
+]
 
 #: The columns that hold a figure; a suppressed row has them all null in printed output.
 SHARE_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "deff")
@@ -166,6 +174,27 @@ class Publication:
         seen = set(self.cells(question).estimates["wave"].to_list())
         return [w for w in self.waves if w in seen]
 
+    def absent(self, question: str) -> list[str]:
+        """Where ``question`` was not asked, in plain words, one phrase per wave (in spec
+        order): ``"not asked in 2024-11"`` when no country answered it in a wave that was
+        polled, ``"not asked in 2025-11 in FR, DE"`` when some countries polled then did
+        not ask it. A country or wave with no respondents at all is not listed (it was
+        not polled, which the fieldwork says)."""
+        asked = self.cells(question).countries().to_polars()
+        answered = {(str(c), str(w)) for c, w in asked.select("country", "wave").iter_rows()}
+        polled = _polled_cells(self.facts.bases)
+        out = []
+        for wave in self.waves:
+            here = [c for c in self.countries if (c, wave) in polled]
+            missing = [c for c in here if (c, wave) not in answered]
+            if not missing:
+                continue
+            if len(missing) == len(here):
+                out.append(f"not asked in {wave}")
+            else:
+                out.append(f"not asked in {wave} in {', '.join(missing)}")
+        return out
+
     def trend(
         self,
         question: str,
@@ -178,7 +207,7 @@ class Publication:
         base = self.cells(question, breakdown).countries()
         if waves is not None:
             base = base.filter(pl.col("wave").is_in(list(waves)))
-        keep = [c for c in base.to_polars().columns if c not in _ADDED]
+        keep = [c for c in base.to_polars().columns if c not in ADDED_COLUMNS]
         plain = Estimates(
             base.to_polars().select(keep), by=base.by, statistic=base.statistic,
             notes=base.notes, source=base.source, coefficients=base.coefficients,
@@ -197,8 +226,20 @@ class Publication:
         return [r.id for r in self.spec.regions]
 
 
+def _polled_cells(bases: pl.DataFrame) -> set[tuple[str, str]]:
+    """(country, wave) of every cell with respondents, from the store's bases."""
+    if not {"country", "wave"} <= set(bases.columns):
+        return set()
+    if "n" in bases.columns:
+        bases = bases.filter(pl.col("n") > 0)
+    return {(str(c), str(w)) for c, w in bases.select("country", "wave").iter_rows()}
+
+
 #: Columns this module adds to an Estimates table (left out before re-combining).
-_ADDED = ("scope", "scope_kind", "members", "missing", "base_weighted", "suppressed", "flagged")
+ADDED_COLUMNS = (
+    "scope", "scope_kind", "members", "missing", "base_weighted", "suppressed", "flagged",
+    "ci_method",
+)  # fmt: skip
 
 
 def _with_marks(est: Estimates, rules: PublicationRules, wbase: pl.DataFrame | None) -> Estimates:
@@ -260,11 +301,62 @@ def _question_cells(
     est = est.filter(pl.col("n") > 0)
     regional = with_regions(est, spec, confidence=rules.confidence)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
+    stacked = _boundary_ci(stacked, design, question, by, rules)
     pooled_by = ["wave", *extra]
     total = design.proportion(question, by=pooled_by, confidence=rules.confidence)
     total = total.filter(pl.col("n") > 0)
     total = _with_marks(_scoped_total(total), rules, _weighted_bases(design, question, pooled_by))
+    total = _boundary_ci(total, design, question, pooled_by, rules)
     return QuestionCells(question, breakdown, stacked, total, regional.regions)
+
+
+def _boundary_ci(
+    est: Estimates, design: Any, question: str, by: list[str], rules: PublicationRules
+) -> Estimates:
+    """``est`` with a ``ci_method`` column: ``"wald"``, or at an estimate of exactly 0 or 1
+    of a country or the total (no variance: a Wald interval is the point, a published
+    "100% ± 0") the interval of ``rules.boundary_ci`` — by default R ``svyciprop(method =
+    "beta")``, Korn and Graubard's Clopper-Pearson interval, which at 0 and 1 is the exact
+    interval of the domain's unweighted count (R's own gives NaN there;
+    tests/reference/make_boundary.R). One more core call, only when such a row exists.
+    A region's rows keep their Wald interval on the combined estimate."""
+    table = est.to_polars()
+    at_edge = (pl.col("estimate").is_in([0.0, 1.0])) & (pl.col("scope_kind") != "region")
+    table = table.with_columns(ci_method=pl.lit("wald"))
+    if not table.select(at_edge.any()).item():
+        return _replaced(est, table)
+    other = design.proportion(question, by=by, ci=rules.boundary_ci, confidence=rules.confidence)
+    keys = [*by, "level"]
+    lookup = {
+        tuple(str(v) for v in row[:-2]): row[-2:]
+        for row in other.to_polars().select(*keys, "ci_low", "ci_high").iter_rows()
+    }
+    lows, highs, methods = [], [], []
+    for *key, low, high, edge, method in (
+        table.with_columns(_edge=at_edge)
+        .select(*keys, "ci_low", "ci_high", "_edge", "ci_method")
+        .iter_rows()
+    ):
+        if edge:
+            low, high = lookup[tuple(str(v) for v in key)]
+            method = rules.boundary_ci
+        lows.append(low)
+        highs.append(high)
+        methods.append(method)
+    table = table.with_columns(
+        ci_low=pl.Series(lows, dtype=pl.Float64),
+        ci_high=pl.Series(highs, dtype=pl.Float64),
+        ci_method=pl.Series(methods, dtype=pl.String),
+    )
+    return _replaced(est, table)
+
+
+def _replaced(est: Estimates, table: pl.DataFrame) -> Estimates:
+    """``est`` with its table replaced (same rows, same covariance)."""
+    return Estimates(
+        table, by=est.by, statistic=est.statistic, families=est.families, rows=est.rows,
+        notes=est.notes, source=est.source, coefficients=est.coefficients,
+    )  # fmt: skip
 
 
 def _scoped_total(total: Estimates) -> Estimates:
@@ -319,13 +411,15 @@ def build(
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     notes = []
     for qid in qids:
-        if qid not in present:
-            notes.append(f"{qid}: no source maps it; left out")
+        if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
+            notes.append(f"{qid}: no respondent answers it (no source maps it); left out")
             continue
         for b in chosen:
             if b is not None and (b == qid or b not in present):
                 continue
-            cells[(qid, b)] = _question_cells(design, spec, rules, qid, b)
+            found = _question_cells(design, spec, rules, qid, b)
+            if found.estimates.to_polars().height or b is None:
+                cells[(qid, b)] = found
     held = tuple(q for q in qids if (q, None) in cells)
     return Publication(
         spec=spec,

@@ -175,7 +175,7 @@ def with_regions(
     table = estimates.to_polars()
     present = _presence(table)
     order = [w.id for w in spec.waves]
-    population = {c.code: c.population for c in spec.countries}
+    population = {c.code: c.population_in() for c in spec.countries}
     ids = list(regions) if regions is not None else [r.id for r in spec.regions]
     k = table.height
     coefficients = [np.eye(k)]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -30,15 +30,20 @@ from pydantic import (
     model_validator,
 )
 
+from barometer.atomic import write_text
 from barometer.errors import SpecError, did_you_mean
 from barometer.options import (
     CIMethod,
+    LonelyPSU,
+    MissingWeighting,
     PAdjustMethod,
     QuestionKind,
     RegionRule,
+    SamplingKind,
     SourceFormat,
     TotalRule,
 )
+from barometer.poll.spec_yaml import collector_paused, dump_yaml, read_yaml
 
 __all__ = [
     "RESERVED_COLUMNS",
@@ -52,6 +57,7 @@ __all__ = [
     "Target",
     "VariableMap",
     "Wave",
+    "WeightingPolicy",
     "dump_spec",
     "format_of",
     "load_spec",
@@ -81,6 +87,11 @@ def format_of(file: str | Path) -> SourceFormat | None:
     return _FORMAT_BY_SUFFIX.get(Path(file).suffix.lower())
 
 
+def _duplicates(items: list[str]) -> list[str]:
+    """The items listed more than once, sorted (linear: a spec may have 20,000 questions)."""
+    return sorted(item for item, n in Counter(items).items() if n > 1)
+
+
 def _as_name(value: Any) -> Any:
     """Let YAML numbers stand for names: ``wave: 2024`` becomes ``"2024"``."""
     if isinstance(value, bool):
@@ -101,12 +112,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_Population = Annotated[float, Field(gt=0)]
+
+
 class Country(_Model):
-    """A polled country: ISO 3166-1 alpha-2 ``code``, ``name`` and adult ``population``."""
+    """A polled country: ISO 3166-1 alpha-2 ``code``, ``name`` and adult ``population``.
+
+    ``population`` is one number for every wave or ``{wave: number}`` per wave (see
+    :meth:`population_in`).
+    """
 
     code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     name: Name
-    population: Annotated[float, Field(gt=0)] | None = None
+    population: _Population | dict[Name, _Population] | None = None
+
+    def population_in(self, wave: str | None = None) -> float | None:
+        """The adult population in ``wave``: its own figure when populations are given per
+        wave (None for a wave without one), else the one number.  ``wave=None`` gives the
+        latest wave's figure (the last listed), for uses that need one number."""
+        pop = self.population
+        if not isinstance(pop, dict):
+            return pop
+        if wave is None:
+            return next(reversed(pop.values()), None)
+        return pop.get(wave)
 
 
 class Region(_Model):
@@ -124,7 +153,7 @@ class Region(_Model):
     @field_validator("members")
     @classmethod
     def _unique_members(cls, members: list[str]) -> list[str]:
-        dupes = sorted({m for m in members if members.count(m) > 1})
+        dupes = _duplicates(members)
         if dupes:
             raise ValueError(f"countries listed twice: {', '.join(dupes)}")
         return members
@@ -182,7 +211,7 @@ class Question(_Model):
     @model_validator(mode="after")
     def _levels_consistent(self) -> Question:
         codes = [lv.code for lv in self.levels]
-        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        dupes = _duplicates(codes)
         if dupes:
             raise ValueError(f"question {self.id!r} lists level(s) twice: {', '.join(dupes)}")
         for code in self.non_substantive:
@@ -222,10 +251,15 @@ class Source(_Model):
     country_codes: dict[SourceCode, str] | None = None
     firm: str | None = None
     mode: str | None = None
+    #: how respondents were selected: a probability sample, an opt-in panel, or both
+    sampling: SamplingKind | None = None
     respondent_id: Name
     weight: str | None = None
     strata: str | None = None
     psu: str | None = None
+    #: What to do with a stratum of this source that has a single PSU (R's
+    #: ``survey.lonely.psu``); ``None`` leaves it to the weighting call (default "fail").
+    lonely_psu: LonelyPSU | None = None
     variables: dict[str, VariableMap] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -256,7 +290,12 @@ class Target(_Model):
 
     country: str
     wave: str | None = None
-    margins: Annotated[dict[str, dict[Name, Annotated[float, Field(ge=0)]]], Field(min_length=1)]
+    # NaN and inf are refused as such ("Input should be a finite number"), not as a
+    # share below 0 or a mixture of shares and totals.
+    margins: Annotated[
+        dict[str, dict[Name, Annotated[float, Field(ge=0, allow_inf_nan=False)]]],
+        Field(min_length=1),
+    ]
 
     @field_validator("wave", mode="before")
     @classmethod
@@ -310,6 +349,18 @@ class PublicationRules(_Model):
         return self
 
 
+class WeightingPolicy(_Model):
+    """How weighting treats a respondent lacking a weighting variable of its own scheme.
+
+    ``missing: fail`` (the default) stops with one error naming every gap; ``impute``
+    fills the gaps by a random hot-deck within country × wave (donors matching on the
+    weighting variables the respondent has), for weighting only, drawn from ``seed``.
+    """
+
+    missing: MissingWeighting = "fail"
+    seed: int = 0
+
+
 def _find(items: list[Any], wanted: str, what: str) -> Any:
     """The item whose ``id`` is ``wanted``; :class:`SpecError` with a suggestion if none."""
     for item in items:
@@ -334,6 +385,10 @@ class PollSpec(_Model):
     questions: Annotated[list[Question], Field(min_length=1)]
     sources: list[Source] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    weighting: WeightingPolicy = Field(default_factory=WeightingPolicy)
+    #: who commissioned the poll and where to ask about it (AAPOR/BPC disclosure)
+    sponsor: str | None = None
+    contact: str | None = None
     publication: PublicationRules = Field(default_factory=PublicationRules)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -358,10 +413,6 @@ class PollSpec(_Model):
 
 # ---------------------------------------------------------------------------------------
 # Cross-reference checks: every problem, with its location.
-
-
-def _duplicates(items: list[str]) -> list[str]:
-    return sorted({i for i in items if items.count(i) > 1})
 
 
 def _unknown(value: str, known: list[str], what: str) -> str:
@@ -435,6 +486,17 @@ def _check_country_wave(
         problems.append(f"{loc}.country: " + _unknown(country, countries, "country"))
     if wave is not None and wave not in waves:
         problems.append(f"{loc}.wave: " + _unknown(wave, waves, "wave"))
+
+
+def _check_populations(spec: PollSpec, problems: list[str]) -> None:
+    waves = [w.id for w in spec.waves]
+    for i, country in enumerate(spec.countries):
+        if isinstance(country.population, dict):
+            for wave in country.population:
+                if wave not in waves:
+                    problems.append(
+                        f"countries[{i}].population.{wave}: " + _unknown(wave, waves, "wave")
+                    )
 
 
 def _check_sources(spec: PollSpec, problems: list[str]) -> None:
@@ -512,6 +574,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     _check_ids(spec, problems)
     _check_regions(spec, problems)
     _check_breakdowns(spec, problems)
+    _check_populations(spec, problems)
     _check_sources(spec, problems)
     _check_targets(spec, problems)
     return problems
@@ -519,19 +582,6 @@ def check_spec(spec: PollSpec) -> list[str]:
 
 # ---------------------------------------------------------------------------------------
 # Reading and writing YAML.
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans only: ``NO`` (Norway), ``yes``, ``on`` stay strings."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -628,6 +678,9 @@ def parse_spec(data: Any, base_dir: str | Path | None = None, origin: str = "spe
 def load_spec(path: str | Path) -> PollSpec:
     """Read and validate a YAML poll specification.
 
+    The YAML is read strictly (:func:`barometer.poll.spec_yaml.read_yaml`): duplicate
+    keys, aliases and files over 10 MB are errors.
+
     Examples
     --------
     >>> spec = load_spec("spec.yaml")  # doctest: +SKIP
@@ -635,15 +688,8 @@ def load_spec(path: str | Path) -> PollSpec:
     ['DE', 'FR', 'KR']
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SpecError(f"cannot read spec {str(path)!r}: {err.strerror or err}") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML: {err}") from None
-    return parse_spec(data, base_dir=path.parent, origin=str(path))
+    with collector_paused():
+        return parse_spec(read_yaml(path), base_dir=path.parent, origin=str(path))
 
 
 def publication_rules(
@@ -687,7 +733,5 @@ def spec_to_dict(spec: PollSpec) -> dict[str, Any]:
 
 def dump_spec(spec: PollSpec, path: str | Path) -> Path:
     """Write ``spec`` as YAML to ``path`` (it reads back with :func:`load_spec`)."""
-    path = Path(path)
-    text = yaml.safe_dump(spec_to_dict(spec), sort_keys=False, allow_unicode=True, width=100)
-    path.write_text(text, encoding="utf-8")
-    return path
+    text = dump_yaml(spec_to_dict(spec), sort_keys=False, allow_unicode=True, width=100)
+    return write_text(path, text)

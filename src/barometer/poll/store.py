@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -32,6 +32,7 @@ import polars as pl
 
 from barometer.errors import BarometerError
 from barometer.poll.spec import PollSpec, parse_spec
+from barometer.untrusted import MAX_QUOTED, printable, quote_value
 
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
@@ -94,18 +95,57 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+#: How every connection is opened: a store may come from someone else, so SQL run on it
+#: can read no file and reach no network (``read_text('/etc/passwd')`` in a view fails),
+#: loads no extension, and cannot switch either back on (the configuration is locked).
+_CONFIG = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "lock_configuration": True,
+}
+#: The tables a barometer store holds (see _SCHEMA); anything else makes it foreign.
+_TABLES = frozenset(
+    {"meta", "countries", "regions", "region_members", "waves", "questions", "levels"}
+    | {"sources", "source_columns", "targets", "respondents", "weights", "weight_diagnostics"}
+)
+
+
+def _store_error(path: Path, err: Exception) -> BarometerError:
+    """One message for a failure of the store file: a full disk, or a damaged file."""
+    text = str(err)
+    if "No space left" in text or "disk is full" in text.lower():
+        return BarometerError(
+            f"cannot write store {str(path)!r}: no space left on the device; the store is "
+            "as it was before this command — free some space and run it again"
+        )
+    first = printable(text.splitlines()[0] if text else type(err).__name__)[:200]
+    return BarometerError(
+        f"store {str(path)!r} cannot be read or written ({first}); it may be damaged or "
+        "truncated — ingest the spec again into a new store"
+    )
+
+
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT on ``con``; ROLLBACK on any error; the connection is closed."""
+def _transaction(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT on ``con``; ROLLBACK on any error; the connection is closed.
+
+    A failed COMMIT (a full disk) has already ended the transaction, so the ROLLBACK
+    that follows may itself fail ("no transaction is active"): the first error is the
+    one reported, as a :class:`BarometerError` naming the store."""
     try:
         con.execute("BEGIN TRANSACTION")
         yield con
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as err:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        if isinstance(err, duckdb.Error):
+            raise _store_error(path, err) from None
         raise
     finally:
-        con.close()
+        with suppress(duckdb.Error):
+            con.close()
 
 
 class StoreState(NamedTuple):
@@ -142,18 +182,56 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).resolve()
+        self._checked = False
 
     # -- connections ---------------------------------------------------------------------
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection with external access off (see ``_CONFIG``); the first one of
+        this object also checks the file holds only a barometer store's tables."""
         try:
-            return duckdb.connect(str(self.path), read_only=read_only)
+            con = duckdb.connect(str(self.path), read_only=read_only, config=_CONFIG)
         except duckdb.Error as err:
-            first = str(err).splitlines()[0]
+            first = printable(str(err).splitlines()[0] if str(err) else "")[:200]
             raise BarometerError(
                 f"cannot open store {str(self.path)!r}: {first}. Is it a barometer store "
                 "(a DuckDB file), and is no other program writing to it?"
             ) from None
+        if not self._checked:
+            try:
+                self._check_contents(con)
+            except BaseException:
+                con.close()
+                raise
+            self._checked = True
+        return con
+
+    def _check_contents(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Refuse a store that holds anything a barometer store does not: views, macros,
+        sequences, types or unknown tables — SQL someone may have planted to run when
+        barometer reads the store."""
+        try:
+            found = con.execute(
+                "SELECT 'table ' || table_name FROM duckdb_tables() "
+                "WHERE NOT internal AND table_name NOT IN (SELECT unnest(?)) "
+                "UNION ALL SELECT 'table ' || table_name FROM duckdb_tables() "
+                "WHERE NOT internal AND schema_name <> 'main' "
+                "UNION ALL SELECT 'view ' || view_name FROM duckdb_views() WHERE NOT internal "
+                "UNION ALL SELECT 'macro ' || function_name FROM duckdb_functions() "
+                "WHERE NOT internal "
+                "UNION ALL SELECT 'sequence ' || sequence_name FROM duckdb_sequences() "
+                "UNION ALL SELECT 'type ' || type_name FROM duckdb_types() WHERE NOT internal",
+                [sorted(_TABLES)],
+            ).fetchall()
+        except duckdb.Error as err:
+            raise _store_error(self.path, err) from None
+        if found:
+            listing = ", ".join(quote_value(f[0]) for f in found[:MAX_QUOTED])
+            raise BarometerError(
+                f"{str(self.path)!r} is not a plain barometer store: it also holds "
+                f"{listing}{' and more' if len(found) > MAX_QUOTED else ''}; barometer "
+                "refuses to read it (it could run SQL planted in it)"
+            )
 
     def exists(self) -> bool:
         """True when the file exists and holds a barometer store."""
@@ -170,6 +248,8 @@ class Store:
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
             ).fetchone()
             return read(con) if found and found[0] else None
+        except duckdb.Error as err:  # a damaged file shows when its blocks are read
+            raise _store_error(self.path, err) from None
         finally:
             con.close()
 
@@ -186,6 +266,8 @@ class Store:
         con = self._connect(read_only=True)
         try:
             return con.sql(sql, params=list(params) if params else None).pl()
+        except duckdb.Error as err:  # a damaged file shows when its blocks are read
+            raise _store_error(self.path, err) from None
         finally:
             con.close()
 
@@ -225,6 +307,20 @@ class Store:
 
         state: StoreState | None = self._read(read)
         return state
+
+    def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
+        """``source_id, country, wave, respondent_id`` of the given sources' respondents
+        (what ingest checks for respondents stored twice)."""
+        empty = pl.DataFrame(
+            schema={c: pl.String for c in ("source_id", "country", "wave", "respondent_id")}
+        )
+        if not source_ids or not self.exists():
+            return empty
+        return self.query(
+            "SELECT source_id, country, wave, respondent_id FROM respondents "
+            "WHERE source_id IN (SELECT unnest(?))",
+            [list(source_ids)],
+        )
 
     def has_weights(self) -> bool:
         """True when the store holds weights for its respondents."""
@@ -325,7 +421,7 @@ class Store:
             con.execute(f"DELETE FROM {table}")
         con.executemany(
             "INSERT INTO countries VALUES (?, ?, ?, ?)",
-            [(c.code, c.name, c.population, i) for i, c in enumerate(spec.countries)],
+            [(c.code, c.name, c.population_in(), i) for i, c in enumerate(spec.countries)],
         )
         regions = [(r.id, r.name, r.rule, i) for i, r in enumerate(spec.regions)]
         members = [(r.id, m, j) for r in spec.regions for j, m in enumerate(r.members)]
@@ -425,7 +521,7 @@ class Store:
             return False
         clear_weights = bool(loaded or removed) or meta.get("targets_sha256") != targets_sha
         positions = {s.id: i for i, s in enumerate(spec.sources)}
-        with _transaction(self._connect()) as con:
+        with _transaction(self._connect(), self.path) as con:
             con.execute(_SCHEMA)
             self._write_metadata(con, spec)
             for sid in removed:
@@ -461,7 +557,7 @@ class Store:
         ``weights`` has columns ``source_id, respondent_id, weight``; ``diagnostics``
         the columns of the ``weight_diagnostics`` table.
         """
-        with _transaction(self._connect()) as con:
+        with _transaction(self._connect(), self.path) as con:
             con.execute("DELETE FROM weights")
             con.execute("DELETE FROM weight_diagnostics")
             con.register("w_in", weights.select("source_id", "respondent_id", "weight").to_arrow())

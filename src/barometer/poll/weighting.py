@@ -10,19 +10,26 @@ shares scaled to the adult population, so weights gross up to it).
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
 import polars as pl
 
 from barometer.core.design import Design
 from barometer.errors import WeightingError
-from barometer.poll.spec import PollSpec
+from barometer.options import LonelyPSU, check_option
+from barometer.poll.spec import PollSpec, Target
 
 __all__ = [
     "DESIGN_COLUMNS",
     "base_design",
     "check_weighting_data",
     "diagnostics",
+    "impute",
     "margins",
     "raked_design",
+    "schemes",
     "weighting_variables",
 ]
 
@@ -31,6 +38,16 @@ DESIGN_COLUMNS = ["source_id", "respondent_id", "country", "wave", "base_weight"
 _GROUP = "_country_wave"
 _STRATUM = "_stratum"
 _PSU = "_psu"
+_ROW = "_row"
+#: Prefix of the imputed copies of the weighting variables that raking uses.
+IMPUTED_PREFIX = "_w_"
+#: Counts imputed per country × wave × weighting variable.
+IMPUTED_SCHEMA = {
+    "country": pl.String,
+    "wave": pl.String,
+    "variable": pl.String,
+    "n_imputed": pl.Int64,
+}
 
 
 def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
@@ -43,33 +60,56 @@ def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     return out, has_psu
 
 
-def base_design(frame: pl.DataFrame) -> Design:
+def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
+    """The lonely-PSU rule of the poll's design: ``given`` (the command line or the
+    caller), else the one the spec's sources set (``sources[i].lonely_psu``), else
+    ``"fail"`` (R's default).  The core applies one rule to a design, so sources that
+    set different rules are an error."""
+    if given is not None:
+        rule: LonelyPSU = check_option(given, LonelyPSU, "lonely_psu", WeightingError)
+        return rule
+    rules = {s.id: s.lonely_psu for s in spec.sources if s.lonely_psu is not None}
+    if len(set(rules.values())) > 1:
+        listing = ", ".join(f"{sid}: {r}" for sid, r in rules.items())
+        raise WeightingError(
+            f"the sources set different lonely_psu rules ({listing}); one rule applies "
+            "to the poll's design: give them the same rule, or choose one with "
+            "`barometer weight --lonely-psu RULE`"
+        )
+    return next(iter(rules.values()), "fail")
+
+
+def base_design(frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail") -> Design:
     """The respondents' design with the sources' base weights."""
     data, has_psu = design_frame(frame)
-    return Design(data, weights="base_weight", strata=_STRATUM, psu=_PSU if has_psu else None)
+    return Design(
+        data,
+        weights="base_weight",
+        strata=_STRATUM,
+        psu=_PSU if has_psu else None,
+        lonely_psu=lonely_psu,
+    )
 
 
 def weighting_variables(spec: PollSpec) -> list[str]:
-    """The variables the targets name, in the order they first appear."""
+    """The variables any target names, in the order they first appear."""
     return list(dict.fromkeys(v for t in spec.targets for v in t.margins))
 
 
-def margins(spec: PollSpec, frame: pl.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-    """Targets per country × wave group: wave-specific first, else the country's."""
-    population = {c.code: c.population for c in spec.countries}
+def schemes(spec: PollSpec, frame: pl.DataFrame) -> dict[tuple[str, str], Target]:
+    """Each country × wave's own targets: the wave's, else the country's (wave: null).
+
+    One :class:`WeightingError` names every country × wave of ``frame`` without targets.
+    """
     by_key = {(t.country, t.wave): t for t in spec.targets}
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    out: dict[tuple[str, str], Target] = {}
     missing = []
     for country, wave in frame.select("country", "wave").unique(maintain_order=True).rows():
         target = by_key.get((country, wave)) or by_key.get((country, None))
         if target is None:
             missing.append(f"{country} {wave}")
-            continue
-        pop = population[country]
-        scale = pop if target.are_shares and pop else 1.0
-        out[f"{country}/{wave}"] = {
-            var: {lv: v * scale for lv, v in m.items()} for var, m in target.margins.items()
-        }
+        else:
+            out[(country, wave)] = target
     if missing:
         raise WeightingError(
             f"no weighting targets for {', '.join(missing)}; add them to the spec's "
@@ -78,42 +118,197 @@ def margins(spec: PollSpec, frame: pl.DataFrame) -> dict[str, dict[str, dict[str
     return out
 
 
-def check_weighting_data(frame: pl.DataFrame, variables: list[str]) -> None:
-    """One :class:`WeightingError` naming every weighting variable no source maps and every
-    country × wave with respondents lacking one."""
+def margins(
+    spec: PollSpec, frame: pl.DataFrame, prefix: str = ""
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Targets per country × wave group (keys ``country/wave``), shares grossed up to the
+    country's adult population in that wave; ``prefix`` names the raking columns."""
+    countries = {c.code: c for c in spec.countries}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    no_population = []
+    for (country, wave), target in schemes(spec, frame).items():
+        pop = countries[country].population_in(wave)
+        if pop is None and target.are_shares and isinstance(countries[country].population, dict):
+            no_population.append(f"{country} {wave}")
+        scale = pop if target.are_shares and pop else 1.0
+        out[f"{country}/{wave}"] = {
+            prefix + var: {lv: v * scale for lv, v in m.items()}
+            for var, m in target.margins.items()
+        }
+    if no_population:
+        raise WeightingError(
+            f"no population for {', '.join(no_population)}: the spec gives populations per "
+            "wave; add these waves to the countries' population"
+        )
+    return out
+
+
+def check_weighting_data(frame: pl.DataFrame, scheme: Mapping[tuple[str, str], Target]) -> None:
+    """One :class:`WeightingError` naming every weighting variable no source maps and, per
+    country × wave, the respondents lacking a variable of that country × wave's targets
+    (a variable other countries are raked on is not needed)."""
     problems = []
-    for var in variables:
+    for var in dict.fromkeys(v for t in scheme.values() for v in t.margins):
         if var not in frame.columns:
             problems.append(f"no source maps weighting variable {var!r}")
-            continue
-        gaps = (
-            frame.filter(pl.col(var).is_null())
-            .group_by("country", "wave", maintain_order=True)
-            .len()
-        )
-        for country, wave, n in gaps.rows():
-            problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
+    for (country, wave), target in scheme.items():
+        group = frame.filter((pl.col("country") == country) & (pl.col("wave") == wave))
+        for var in target.margins:
+            if var in frame.columns and (n := group.get_column(var).null_count()):
+                problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
     if problems:
         raise WeightingError(
             "cannot weight: "
             + "; ".join(problems)
-            + ". Map every code of a weighting variable to a level (or impute it), "
-            "then ingest again"
+            + ". Map every code of a weighting variable to a level, or set "
+            "weighting: {missing: impute} in the spec, then ingest again"
         )
 
 
 def raked_design(
-    spec: PollSpec, frame: pl.DataFrame, tol: float, max_iter: int, cap: float | None
-) -> Design:
-    """The respondents' design raked within each country × wave to the spec's targets."""
-    variables = weighting_variables(spec)
-    if not variables:
+    spec: PollSpec,
+    frame: pl.DataFrame,
+    tol: float,
+    max_iter: int,
+    cap: float | None,
+    lonely_psu: LonelyPSU = "fail",
+) -> tuple[Design, pl.DataFrame]:
+    """The respondents' design raked within each country × wave to its own targets.
+
+    With ``weighting: {missing: impute}`` the raking runs on hot-deck-imputed copies of
+    the weighting variables (:func:`impute`); the design's own columns, which every
+    estimate reads, keep the respondents' answers (missing stays missing).  Returns the
+    design and the counts imputed per country × wave × variable (empty without impute).
+    """
+    if not spec.targets:
         raise WeightingError("the spec has no targets; add targets to weight the poll")
-    check_weighting_data(frame, variables)
-    raked: Design = base_design(frame).rake(
-        margins(spec, frame), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
+    scheme = schemes(spec, frame)
+    prefix, imputed = "", pl.DataFrame(schema=IMPUTED_SCHEMA)
+    if spec.weighting.missing == "impute":
+        frame, imputed = impute(frame, scheme, spec.weighting.seed)
+        prefix = IMPUTED_PREFIX
+    else:
+        check_weighting_data(frame, scheme)
+    raked: Design = base_design(frame, lonely_psu).rake(
+        margins(spec, frame, prefix), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
     )
-    return raked
+    return raked, imputed
+
+
+def impute(
+    frame: pl.DataFrame, scheme: Mapping[tuple[str, str], Target], seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Random hot-deck imputation of the weighting variables, within country × wave.
+
+    A respondent lacking some of its country × wave's weighting variables takes all of
+    them from one donor drawn at random (``numpy`` generator seeded by ``seed`` and the
+    country × wave, so a group's draws do not depend on the others) among the group's
+    respondents with every variable, matching it on the variables it has; when no donor
+    matches them all, the last variables in the targets' order are dropped from the
+    match until one does (Andridge & Little 2010, "A review of hot deck imputation for
+    survey non-response", Int. Stat. Rev. 78(1)).
+
+    Returns the frame with ``_w_<variable>`` columns (the imputed copies raking uses; the
+    original columns are untouched) and the counts imputed per country × wave ×
+    variable (``country, wave, variable, n_imputed``). Variances do not account for
+    the imputation. A respondent lacking every variable, or a group without a donor,
+    is a :class:`WeightingError` naming it.
+    """
+    frame = frame.with_row_index(_ROW)
+    variables = list(dict.fromkeys(v for t in scheme.values() for v in t.margins))
+    missing = [v for v in variables if v not in frame.columns]
+    if missing:
+        raise WeightingError(
+            "cannot weight: no source maps weighting variable(s) "
+            + ", ".join(repr(v) for v in missing)
+        )
+    # Per variable: its levels and codes (-1 = missing); ``filled`` is raking's copy.
+    enums = {v: _enum(frame.get_column(v)) for v in variables}
+    codes = {
+        v: frame.get_column(v).cast(enums[v]).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+        for v in variables
+    }
+    filled = {v: c.copy() for v, c in codes.items()}
+    counts: list[tuple[str, str, str, int]] = []
+    problems: list[str] = []
+    for (country, wave), target in scheme.items():
+        group = frame.filter((pl.col("country") == country) & (pl.col("wave") == wave))
+        rows = group.sort("source_id", "respondent_id").get_column(_ROW).to_numpy()
+        own = list(target.margins)
+        table = np.column_stack([codes[v][rows] for v in own])
+        have = table >= 0
+        lacking = ~have.any(axis=1)
+        for r in rows[lacking][:5]:
+            problems.append(
+                f"{country} {wave}: respondent {frame[int(r), 'respondent_id']} of source "
+                f"{frame[int(r), 'source_id']} has none of {', '.join(own)}"
+            )
+        if lacking.sum() > 5:
+            problems.append(f"{country} {wave}: {int(lacking.sum()) - 5} more such respondents")
+        needy = ~have.all(axis=1) & ~lacking
+        if not needy.any():
+            counts.extend((country, wave, v, 0) for v in own)
+            continue
+        donors = np.flatnonzero(have.all(axis=1))
+        if donors.size == 0:
+            problems.append(f"{country} {wave}: no respondent has every one of {', '.join(own)}")
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(f"{country}/{wave}".encode())])
+        drawn = _hot_deck(table, have, donors, np.flatnonzero(needy), rng)
+        for j, v in enumerate(own):
+            gaps = np.flatnonzero(needy & ~have[:, j])
+            filled[v][rows[gaps]] = table[drawn[gaps], j]
+            counts.append((country, wave, v, int(gaps.size)))
+    if problems:
+        raise WeightingError(
+            "cannot impute the weighting variables: "
+            + "; ".join(problems)
+            + ". Drop these respondents from the source or map their codes to levels"
+        )
+    columns = [
+        pl.Series(IMPUTED_PREFIX + v, filled[v])
+        .replace_strict(dict(enumerate(enums[v].categories)), default=None, return_dtype=enums[v])
+        .cast(frame.schema[v])
+        for v in variables
+    ]
+    report = pl.DataFrame(counts, schema=IMPUTED_SCHEMA, orient="row")
+    return frame.drop(_ROW).with_columns(columns), report
+
+
+def _enum(column: pl.Series) -> pl.Enum:
+    """The column's levels as an enum (its own, or its sorted distinct values)."""
+    if isinstance(column.dtype, pl.Enum):
+        return column.dtype
+    return pl.Enum(sorted(str(x) for x in column.drop_nulls().unique()))
+
+
+def _hot_deck(
+    table: np.ndarray,
+    have: np.ndarray,
+    donors: np.ndarray,
+    needy: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """For each row in ``needy`` (positions in ``table``), a donor row drawn at random
+    among ``donors`` matching it on its observed columns (the last observed columns
+    dropped from the match while none matches); other rows map to themselves."""
+    drawn = np.arange(table.shape[0])
+    k = table.shape[1]
+    # One cell per (observed pattern, observed values): all its recipients share a pool.
+    keys = np.where(have, table, -1)
+    cells: dict[tuple[int, ...], list[int]] = {}
+    for i in needy:
+        cells.setdefault(tuple(keys[i].tolist()), []).append(int(i))
+    for key, members in sorted(cells.items()):
+        match = [j for j in range(k) if key[j] >= 0]
+        while True:
+            ok = np.all(table[np.ix_(donors, match)] == np.asarray([key[j] for j in match]), axis=1)
+            pool = donors[ok]
+            if pool.size or not match:
+                break
+            match = match[:-1]
+        drawn[members] = pool[rng.integers(pool.size, size=len(members))]
+    return drawn
 
 
 def diagnostics(raked: Design) -> pl.DataFrame:

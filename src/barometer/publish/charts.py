@@ -29,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from barometer.atomic import write_bytes, write_text
 from barometer.errors import EstimationError, did_you_mean
 from barometer.publish.numbers import format_percent
 
@@ -537,12 +538,12 @@ def to_png(chart: Any, scale: float = 2.0) -> bytes:
 def save_svg(chart: Any, path: str | Path) -> Path:
     """Write the chart as an SVG file; returns the path."""
     path = Path(path)
-    path.write_text(to_svg(chart), encoding="utf-8")
+    write_text(path, to_svg(chart))
     return path
 
 
 def save_png(chart: Any, path: str | Path, scale: float = 2.0) -> Path:
     """Write the chart as a PNG file (``scale`` × pixel density); returns the path."""
     path = Path(path)
-    path.write_bytes(to_png(chart, scale=scale))
+    write_bytes(path, to_png(chart, scale=scale))
     return path

@@ -55,7 +55,16 @@ def _ids(cases: list[dict[str, Any]]) -> list[str]:
 
 def test_fixture_covers_the_issue() -> None:
     methods = {c["method"] for c in CASES}
-    assert methods == {"glm", "wald_test", "predict", "predmeans", "ratio", "ttest", "olr"}
+    assert methods == {
+        "glm",
+        "wald_test",
+        "lr_test",
+        "predict",
+        "predmeans",
+        "ratio",
+        "ttest",
+        "olr",
+    }
     kinds = {c["design_class"] for c in CASES}
     assert kinds == {"Design", "ReplicateDesign"}
     assert any("weighting" in c for c in CASES)
@@ -93,6 +102,28 @@ def test_wald_test(case: dict[str, Any]) -> None:
     assert test.ndf == want["ndf"]
     close(test.ddf, want["ddf"], "ddf")
     close(test.p_value, want["p_value"], "p")
+
+
+LRT = _by_method("lr_test")
+
+
+@pytest.mark.parametrize("case", LRT, ids=_ids(LRT))
+def test_lr_test(case: dict[str, Any]) -> None:
+    """R regTermTest(method="LRT"): the deviance difference to 1e-8; the design effects
+    (eigenvalues of V0^-1 V, from two matrices each matched to ~1e-8) to 1e-7; the p-value
+    to 1e-6: in the far tail (p ~ 7e-6) it moves ~10x as much as the eigenvalues, and R's
+    uniroot stops the saddlepoint root at tol=1e-8 (another ~2e-8), where barometer solves
+    it to full precision (models.lrt)."""
+    args = case["args"]
+    model = build_design(case).glm(args["formula"], family=args["family"])
+    test = model.lr_test(args["terms"])
+    want = case["results"][0]
+    close(test.chisq, want["chisq"], "chisq")
+    assert test.ndf == want["ndf"]
+    close(test.ddf, want["ddf"], "ddf")
+    for got, lam in zip(test.lambdas, want["lambdas"], strict=True):
+        assert math.isclose(got, lam, rel_tol=1e-7), (test.lambdas, want["lambdas"])
+    assert math.isclose(test.p_value, want["p_value"], rel_tol=1e-6), (test.p_value, want)
 
 
 PREDICT = _by_method("predict")

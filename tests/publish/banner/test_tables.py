@@ -17,6 +17,7 @@ import pytest
 import barometer as bm
 from barometer.core.comparisons import pairwise_differences
 from barometer.errors import BarometerError, EstimationError, SpecError
+from barometer.poll.spec import publication_rules
 from barometer.publish.banner.build import banner, banner_tables
 from barometer.publish.banner.tables import BannerTable, write_csv, write_xlsx
 from tests.support.report_demo import demo_poll
@@ -54,6 +55,17 @@ def workbook(pub, tmp_path_factory: pytest.TempPathFactory, by_country, in_korea
     return tables, openpyxl.load_workbook(path)
 
 
+def test_population_total_is_the_pooled_estimate(poll) -> None:
+    pub = poll.publication(
+        questions=[Q], rules=publication_rules(poll.spec, total_rule="population")
+    )
+    table = banner(pub, Q, ["country"])
+    assert table.settings["total_rule"] == "population"
+    total = _estimates(poll, ["wave"], {"wave": WAVE})
+    for r in table.cells.filter(pl.col("column") == 0).iter_rows(named=True):
+        assert (r["estimate"], r["n"]) == total[(r["level"],)]
+
+
 def _estimates(poll, by: list[str], where: dict[str, str]) -> dict[tuple, tuple]:
     """(by values..., level) -> (estimate, n) from the design's own Estimates."""
     est = poll.design().proportion(Q, by=by).to_polars()
@@ -75,10 +87,17 @@ def test_country_banner_equals_estimates(poll, by_country: BannerTable) -> None:
     assert values == sorted(values, key=spec_order.index)
     assert [c.letter for c in cols[1:]] == [chr(65 + i) for i in range(len(values))]
     country = _estimates(poll, ["wave", "country"], {"wave": WAVE})
-    total = _estimates(poll, ["wave"], {"wave": WAVE})
+    # the Total by the default total_rule "mean": the simple average of the countries
+    assert by_country.settings["total_rule"] == "mean"
+    shown = [c.value for c in cols[1:]]
     for r in by_country.cells.iter_rows(named=True):
         c = cols[r["column"]]
-        want = total[(r["level"],)] if c.value is None else country[(c.value, r["level"])]
+        if c.value is None:
+            mean = sum(country[(v, r["level"])][0] for v in shown) / len(shown)
+            assert r["estimate"] == pytest.approx(mean, rel=SUM)
+            assert r["n"] == sum(country[(v, r["level"])][1] for v in shown)
+            continue
+        want = country[(c.value, r["level"])]
         assert (r["estimate"], r["n"]) == want
         assert c.n == want[1]
     # weighted bases: the design's totals of the question, summed over its levels

@@ -72,7 +72,8 @@ def test_eu_ally_fell_like_for_like(poll, findings: Findings) -> None:
     assert f.difference == pytest.approx(f.first.estimate - f.second.estimate, rel=EXACT)
     assert f.ci_high < 0
     assert f.sentence.startswith(
-        "EU: 16% see the US as an ally in 2025-11, down from 21% in 2024-11 (−5."
+        "EU member states polled: 16% see the US as an ally in 2025-11, down from 21% in "
+        "2024-11 (−5."
     )
     assert "average of the 10 members polled in both waves" in f.sentence
 

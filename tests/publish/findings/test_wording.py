@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from barometer.publish.findings.find import Finding, Findings, Subject
-from barometer.publish.findings.wording import Wording, markdown, rule_words
+from barometer.publish.findings.wording import Wording, markdown, members, rule_words
 
 LEVELS = [
     SimpleNamespace(code="ally", label="An ally", finding_label="see the US as an ally"),
@@ -22,6 +22,10 @@ SPEC = SimpleNamespace(
         SimpleNamespace(code="KR", name="South Korea"),
         SimpleNamespace(code="GB", name="United Kingdom"),
         SimpleNamespace(code="DE", name="Germany"),
+    ],
+    regions=[
+        SimpleNamespace(id="EU", name="EU"),
+        SimpleNamespace(id="NORDIC", name="Nordic countries"),
     ],
     waves=[SimpleNamespace(id="2024-11"), SimpleNamespace(id="2025-11")],
     question=lambda qid: SimpleNamespace(levels=LEVELS),
@@ -61,6 +65,9 @@ def test_names_and_places(wording: Wording) -> None:
     assert wording.place("KR") == "in South Korea"
     assert wording.place("GB") == "in the United Kingdom"
     assert wording.place("EU") == "in the EU"
+    # a region by its spec name, not its id (issue 11)
+    assert wording.place("NORDIC") == "in the Nordic countries"
+    assert members(1) == "1 member" and members(3) == "3 members"
     assert wording.wave_order("2025-11") == 1
     assert rule_words("mean") == "average"
     assert rule_words("population") == "population-weighted average"

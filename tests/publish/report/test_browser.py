@@ -133,3 +133,38 @@ def test_screenshot_shows_the_report(report: DemoReport, tmp_path: Path) -> None
     for colour in style.colors:
         rgb = [int(colour[k : k + 2], 16) for k in (1, 3, 5)]
         assert (pixels == rgb).all(axis=2).sum() > 500, f"no {colour} area in the screenshot"
+
+
+def test_report_of_a_ragged_poll_loads_without_errors(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Issue 11: a question asked in one wave, a module asked in two countries, a question
+    no source maps, a region member absent from a wave — the report opens cleanly."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    from barometer.poll.poll import Poll
+    from barometer.publish import write_report
+    from barometer.publish.findings import find
+    from tests.support.pollkit import make_ragged_poll
+
+    root = tmp_path_factory.mktemp("ragged_report")
+    make_ragged_poll(root)
+    poll, _ = Poll.ingest(root / "spec.yaml", root / "poll.duckdb")
+    poll.weight()
+    pub = poll.publication()
+    html = write_report(pub, root / "report.html", findings=find(pub).headlines(8))
+    text = html.read_text(encoding="utf-8")
+    probed = tmp_path / "probed.html"
+    probed.write_text(text.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
+    run = _chromium(
+        tmp_path / "profile", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    dom = run.stdout.decode("utf-8")
+    root_tag = re.search(r"<html[^>]*>", dom)
+    assert root_tag is not None
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', root_tag.group(0)))
+    assert attrs.get("probe") == "done" and attrs["errors"] == "0"
+    assert int(attrs["images-ok"]) == int(attrs["images"]) == text.count("<img ") > 0
+    assert "Not asked in" in dom
+    assert _page_errors(run.stderr) == []

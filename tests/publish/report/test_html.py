@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import polars as pl
 import pytest
 
-from barometer.errors import BarometerError, EstimationError
+from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError
 from barometer.publish.numbers import format_count, format_moe, format_number, format_percent
 from barometer.publish.report.html import collect, render_report, write_report
 from tests.support.report_demo import FINDINGS, DemoReport, demo_report
@@ -314,7 +314,8 @@ def test_findings_as_objects_or_absent(report: DemoReport) -> None:
     objs = [SimpleNamespace(sentence="A finding.", kind="gap")]
     with_objs = parse(render_report(sub, objs))
     assert [li.text for li in with_objs.find_all("li", **{"class": "finding"})] == ["A finding."]
-    plain = parse(render_report(sub, None, sponsor="ECFR", probability_sample=True))
+    with pytest.warns(BarometerDeprecationWarning, match="sponsor=, probability_sample="):
+        plain = parse(render_report(sub, None, sponsor="ECFR", probability_sample=True))
     assert not plain.find_all("section", id="findings")
     assert "ECFR" in plain.text
     assert "opt-in" not in plain.text
@@ -332,14 +333,15 @@ def test_write_report_checks_its_inputs(report: DemoReport, tmp_path: Path) -> N
 
 
 def test_write_report_one_question(report: DemoReport, tmp_path: Path) -> None:
-    path = write_report(
-        report.poll.publication(questions=["eu_equal_terms"]),
-        tmp_path / "r.html",
-        questions=["eu_equal_terms"],
-        focus={"eu_equal_terms": "disagree"},
-        contact="poll@example.org",
-        charts_dir=tmp_path / "charts",
-    )
+    with pytest.warns(BarometerDeprecationWarning, match="contact="):
+        path = write_report(
+            report.poll.publication(questions=["eu_equal_terms"]),
+            tmp_path / "r.html",
+            questions=["eu_equal_terms"],
+            focus={"eu_equal_terms": "disagree"},
+            contact="poll@example.org",
+            charts_dir=tmp_path / "charts",
+        )
     files = sorted(p.name for p in (tmp_path / "charts").iterdir())
     stems = ["eu_equal_terms_bars", "eu_equal_terms_gaps_EU", "eu_equal_terms_trend"]
     assert files == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))

@@ -95,12 +95,32 @@ def missing_rows(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
     return miss
 
 
+def _column(col: pl.Series) -> object:
+    """A column as formulaic reads it fast: text and categorical columns as a pandas
+    ``Categorical`` of integer codes over the sorted levels (the levels, and so the
+    treatment contrasts, of R's ``factor``), instead of an array of Python strings."""
+    if col.dtype in (pl.String, pl.Categorical) or isinstance(col.dtype, pl.Enum):
+        text = col.cast(pl.String)
+        levels = text.drop_nulls().unique().sort()
+        codes = text.cast(pl.Enum(levels.to_list())).to_physical().fill_null(-1)
+        return pd.Categorical.from_codes(codes.to_numpy(), categories=levels.to_list())
+    return col.to_numpy()
+
+
+def _dense(table: pd.DataFrame) -> np.ndarray:
+    """A model matrix as a column-major float array, copied column by column (pandas'
+    own conversion interleaves its mixed integer/float blocks row by row, ~20x slower)."""
+    out = np.empty(table.shape, dtype=float, order="F")
+    for j, (_, col) in enumerate(table.items()):
+        out[:, j] = col.to_numpy()
+    return out
+
+
 def _pandas(frame: pl.DataFrame, names: list[str], rows: np.ndarray) -> pd.DataFrame:
     sub = frame.select(names)[rows]
-    out = pd.DataFrame(
-        {n: sub.get_column(n).to_numpy() for n in names}, index=pd.RangeIndex(rows.size)
+    return pd.DataFrame(
+        {n: _column(sub.get_column(n)) for n in names}, index=pd.RangeIndex(rows.size)
     )
-    return out
 
 
 def _missing_column(formula: str, name: str, columns: list[str]) -> ColumnNotFoundError:
@@ -152,7 +172,7 @@ def build(
             f"such as I(q == 'yes'), not {list(lhs.columns)}"
         )
     y = np.asarray(lhs.iloc[:, 0], dtype=float)
-    x = np.asarray(rhs, dtype=float)
+    x = _dense(rhs)
     bad = ~(np.isfinite(y) & np.isfinite(x).all(axis=1))
     if bad.any():
         # an expression gave a non-finite value (log(0), 1/0): R drops such rows only when

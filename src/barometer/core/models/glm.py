@@ -25,7 +25,7 @@ from barometer.core import influence
 from barometer.core._frame import check_columns, to_polars
 from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
-from barometer.core.models.irls import Family, Fit, Link, check_rank, check_response, irls
+from barometer.core.models.irls import Cells, Family, Fit, Link, check_response, irls
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PredictType, check_option
 
@@ -56,6 +56,32 @@ class WaldTest:
             {
                 "terms": [" + ".join(self.terms)],
                 "statistic": [self.statistic],
+                "ndf": [self.ndf],
+                "ddf": [self.ddf],
+                "p_value": [self.p_value],
+            }
+        )
+
+
+@dataclass(frozen=True)
+class LRTest:
+    """R ``regTermTest(method="LRT")``: ``chisq`` the working deviance difference,
+    ``lambdas`` the design effects (eigenvalues of ``V0^-1 V``), ``p_value`` by R
+    ``pFsum``'s saddlepoint on ``ddf``; see ``models.lrt``."""
+
+    chisq: float
+    ndf: int
+    ddf: float
+    p_value: float
+    lambdas: tuple[float, ...]
+    terms: tuple[str, ...]
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row: terms, chisq, ndf, ddf, p_value."""
+        return pl.DataFrame(
+            {
+                "terms": [" + ".join(self.terms)],
+                "chisq": [self.chisq],
                 "ndf": [self.ndf],
                 "ddf": [self.ddf],
                 "p_value": [self.p_value],
@@ -164,6 +190,41 @@ class Model:
         f = chisq / ndf
         p = float(stats.f.sf(f, ndf, ddf)) if ddf > 0 else float("nan")
         return WaldTest(f, ndf, float(ddf), p, chisq, tuple(names))
+
+    def lr_test(self, terms: str | Sequence[str]) -> LRTest:
+        """Working likelihood-ratio (Rao-Scott) test that the coefficients of ``terms`` are
+        zero, R ``regTermTest(model, ~terms, method="LRT")``: the model is re-fitted without
+        the terms' columns on the same rows (R's ``update`` re-reads the data, so it would
+        also take rows missing only a dropped variable; barometer keeps the model's rows)."""
+        from barometer.core.models import lrt
+
+        names = [terms] if isinstance(terms, str) else list(terms)
+        idx = self._columns_of(names)
+        keep = np.setdiff1d(np.arange(self.coefficients.size), idx)
+        mf = self.frame
+        # R's svyglm scales the weights by their mean over the whole design (rows missing a
+        # variable and rows outside a domain included), and its deviances and naive.cov with
+        # them; the fit (and the bread) used the mean over the model's rows
+        w_all = np.asarray(self.design.weights, dtype=float)
+        w = w_all[mf.rows] / w_all.mean()
+        rescale = w_all.mean() / w_all[mf.rows].mean()
+        link = Link(self.family)
+        off = self.offset_values(None)
+        x0 = np.asfortranarray(mf.x[:, keep])
+        cols0 = tuple(mf.columns[j] for j in keep)
+        eta0 = x0 @ irls(x0, mf.y, w, link, off, cols0).beta + off
+        mu1 = link.linkinv(mf.x @ self.coefficients + off)
+        chisq = lrt.deviance(mf.y, link.linkinv(eta0), w, link.kind) - lrt.deviance(
+            mf.y, mu1, w, link.kind
+        )
+        v0 = self.naive_covariance[np.ix_(idx, idx)] * rescale
+        v = self.covariance[np.ix_(idx, idx)]
+        lam = np.sort(np.linalg.eigvals(np.linalg.solve(v0, v)).real)[::-1]
+        ddf = self.df_residual
+        p = lrt.pfsum_upper(chisq, lam, ddf) if ddf > 0 else float("nan")
+        return LRTest(
+            chisq, int(idx.size), float(ddf), p, tuple(float(x) for x in lam), tuple(names)
+        )
 
     def predict(
         self,
@@ -282,18 +343,23 @@ def fit(
     w = w_all[mf.rows]
     w = w / w.mean()  # R rescales the weights to mean 1 (for the fit's numerics only)
     off = _offset(design, offset)[mf.rows]
-    check_rank(mf.x, mf.columns, w)
-    full = irls(mf.x, mf.y, w, link, off, mf.columns)
+    if mf.x.shape[1] == 0:
+        raise EstimationError(f"formula {formula!r}: the model has no coefficient")
+    cells = Cells.of(mf.x)
+    full = irls(mf.x, mf.y, w, link, off, mf.columns, cells=cells)
     p = mf.x.shape[1]
     if isinstance(design, ReplicateDesign):
-        cov = _replicate_cov(design, mf, full, link, off)
+        cov = _replicate_cov(design, mf, full, link, off, cells)
         df = float(design.degf + 1 - p)
     else:
-        z = np.zeros((n, p))
-        z[mf.rows] = (mf.x * full.score[:, None]) @ full.bread
+        # influence values are u_i A^-1 with u_i = x_i score_i; every step of the
+        # linearisation is linear in them, so Cov(sum u A^-1) = A^-1 Cov(sum u) A^-1,
+        # which spares an n x p x p product
+        u = mf.x * full.score[:, None]  # column-major, as mf.x: the PSU sums read columns
         inside = np.zeros(n, dtype=bool)
         inside[mf.rows] = True
-        cov = influence.linearised_vcov(design, z, inside)
+        cov = full.bread @ influence.linearised_vcov(design, u, inside, mf.rows) @ full.bread
+        cov = 0.5 * (cov + cov.T)
         df = float(influence.domain_degf(design, inside) + 1 - p)
     return Model(
         formula=formula,
@@ -310,7 +376,12 @@ def fit(
 
 
 def _replicate_cov(
-    design: ReplicateDesign, mf: fm.ModelFrame, full: Fit, link: Link, off: np.ndarray
+    design: ReplicateDesign,
+    mf: fm.ModelFrame,
+    full: Fit,
+    link: Link,
+    off: np.ndarray,
+    cells: Cells | None,
 ) -> np.ndarray:
     """R ``svyglm.svyrep.design``: re-fit under every replicate weight from ``beta0``."""
     reps = design.replicate_weights[mf.rows]
@@ -323,7 +394,7 @@ def _replicate_cov(
             continue
         try:
             thetas[:, r] = irls(
-                mf.x, mf.y, wr / total, link, off, mf.columns, full.beta, False
+                mf.x, mf.y, wr / total, link, off, mf.columns, full.beta, False, cells
             ).beta
         except EstimationError as exc:
             raise EstimationError(f"replicate {r + 1} of {reps.shape[1]}: {exc}") from exc
@@ -393,4 +464,4 @@ def fit_by(
     return Models(tuple(by), tuple(keys), tuple(models))
 
 
-__all__ = ["COLUMNS", "Model", "Models", "WaldTest", "domain_rows", "fit", "fit_by"]
+__all__ = ["COLUMNS", "LRTest", "Model", "Models", "WaldTest", "domain_rows", "fit", "fit_by"]

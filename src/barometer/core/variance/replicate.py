@@ -31,6 +31,9 @@ def replicate_thetas(design: ReplicateDesign, fam: RatioFamily) -> FloatArray:
     n x R matrix); weights built here (calibrated, ``to_replicates``) are an array and go
     through one sparse product.
     """
+    if "replicate_thetas" in fam.cache:  # an engine's, from its grouped sums (core/backends)
+        thetas: FloatArray = fam.cache["replicate_thetas"]
+        return thetas
     cells, n_levels = reduce.cell_codes(fam.dom, fam.var)
     n_est = fam.n_domains * n_levels
     array = design.replicate_array

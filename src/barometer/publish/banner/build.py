@@ -11,7 +11,7 @@ The table and its writers are in :mod:`barometer.publish.banner.tables`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,14 +21,14 @@ from barometer.core.comparisons import pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
-from barometer.poll.publication import Publication
+from barometer.poll.publication import ADDED_COLUMNS, Publication
 from barometer.poll.spec import PublicationRules
 from barometer.publish.banner.tables import LETTER_LEVELS, TOTAL, BannerColumn, BannerTable
 
 if TYPE_CHECKING:
     from barometer.core.design import Design
 
-__all__ = ["banner", "banner_tables"]
+__all__ = ["banner", "banner_tables", "unasked"]
 
 #: A banner's estimates and weighted bases: ``(Estimates restricted to the domain,
 #: {banner value (None for the total): weighted base})``.
@@ -55,8 +55,10 @@ def _publication_source(pub: Publication, question: str) -> _Source:
     spec = pub.spec
     q = spec.question(question)
     labels: dict[str, dict[str, str]] = {"country": {c.code: c.name for c in spec.countries}}
-    names = {"country": "Country", "wave": "Wave"}
+    labels[REGION] = {r.id: r.name or r.id for r in spec.regions}
+    names = {"country": "Country", "wave": "Wave", REGION: "Region"}
     order: dict[str, list[str]] = {"country": [c.code for c in spec.countries]}
+    order[REGION] = [r.id for r in spec.regions]
     order["wave"] = [w.id for w in spec.waves]
     for other in spec.questions:
         labels[other.id] = {lv.code: lv.label for lv in other.levels}
@@ -70,7 +72,7 @@ def _publication_source(pub: Publication, question: str) -> _Source:
         labels,
         names,
         order,
-        ["country", "wave", *held],
+        ["country", "wave", *([REGION] if spec.regions else []), *held],
         lambda b, where: _publication_group(pub, question, b, where),
     )
 
@@ -86,15 +88,58 @@ def _publication_group(
         raise EstimationError(
             f"banner: a publication's banners can fix only country and wave, not {fixed[0]!r}"
         )
-    breakdown = b if b not in (None, "country", "wave") else None
+    breakdown = b if b not in (None, "country", "wave", REGION) else None
     cells = pub.cells(question, breakdown)
+    if b == REGION:
+        return _region_group(cells.estimates, where)
     by_country = b == "country" or "country" in where
+    if b is None and not by_country and pub.rules.total_rule == "mean":
+        return _mean_total(cells.countries(), where, pub.rules.confidence)
     est = cells.countries() if by_country else cells.total
     est = _restrict(est, where)
     table = est.to_polars()
     keys = table.get_column(b).cast(pl.String) if b else pl.Series([None] * table.height)
     bases = dict(zip(keys.to_list(), table.get_column("base_weighted").to_list(), strict=True))
     return est, bases
+
+
+#: The banner whose columns are the spec's regions (each cell's members with data).
+REGION = "region"
+
+
+def _region_group(estimates: Estimates, where: Mapping[str, Any]) -> _Group:
+    """The regions' rows as a banner ``region`` (the publication's, by the one region
+    policy), their covariance kept so the columns can be tested against each other."""
+    est = _restrict(estimates.filter(pl.col("scope_kind") == "region"), where)
+    table = est.to_polars().rename({"country": REGION})
+    by = tuple(REGION if c == "country" else c for c in est.by)
+    renamed = Estimates(
+        table, by=by, statistic=est.statistic, source=est.source, coefficients=est.coefficients,
+    )  # fmt: skip
+    keys = table.get_column(REGION).cast(pl.String)
+    bases = dict(zip(keys.to_list(), table.get_column("base_weighted").to_list(), strict=True))
+    return renamed, bases
+
+
+def _mean_total(countries: Estimates, where: Mapping[str, Any], confidence: float) -> _Group:
+    """The Total column under ``total_rule="mean"``: the simple average of the countries
+    with respondents in the domain (each counts equally, as a ``mean`` region does),
+    from the core's :meth:`~barometer.core.estimates.Estimates.combine` (its covariance
+    follows from the countries'); its weighted base is the countries' summed."""
+    est = _restrict(countries, where)
+    table = est.to_polars()
+    members = table.get_column("country").cast(pl.String).unique(maintain_order=True).to_list()
+    base = float(
+        table.group_by("country").agg(pl.col("base_weighted").first())["base_weighted"].sum()
+    )
+    plain = est.to_polars().columns
+    keep = [c for c in plain if c not in ADDED_COLUMNS]
+    bare = Estimates(
+        table.select(keep), by=est.by, statistic=est.statistic, source=est.source,
+        coefficients=est.coefficients,
+    )  # fmt: skip
+    combined = bare.combine("country", members, TOTAL, "mean", confidence=confidence)
+    return combined, {None: base}
 
 
 def _design_source(design: Any, question: str) -> _Source:
@@ -273,6 +318,7 @@ def banner(
     else:
         src = _design_source(source, question)
     _check_names(src, question, banner_list, where)
+    total_rule = _total_rule(source, banner_list, where)
     columns: list[BannerColumn] = []
     parts = []
     for b in ([None] if total else []) + banner_list:
@@ -280,7 +326,23 @@ def banner(
         if est.to_polars().height == 0:
             raise EstimationError(f"banner: no respondent answers {question!r} in {where}")
         parts.append(_group_cells(src, est, b, wbase, columns, thresholds, adjust))
-    return _assemble(question, src, parts, columns, where, banner_list, adjust, thresholds)
+    table = _assemble(question, src, parts, columns, where, banner_list, adjust, thresholds)
+    if isinstance(source, Publication):
+        absent = source.absent(question)
+        if absent:
+            table = replace(table, base=f"{table.base}; {'; '.join(absent)}")
+    return replace(table, settings={**table.settings, "total_rule": total_rule})
+
+
+def _total_rule(source: Publication | Design, banners: list[str], where: Mapping[str, Any]) -> str:
+    """How the Total column combines countries: ``mean`` (each country shown counts
+    equally), ``population`` (every respondent pooled, so each country by its weighted
+    total) or ``one country`` (a country is fixed)."""
+    if not isinstance(source, Publication):
+        return "pooled"
+    if "country" in where:
+        return "one country"
+    return source.rules.total_rule
 
 
 def _group_cells(
@@ -344,8 +406,11 @@ def _assemble(
         (lv, lv) for lv in pl.concat(parts).get_column("level").unique(maintain_order=True)
     )
     label_of = dict(level_pairs)
+    stacked = pl.concat(parts)
+    # a level nobody chose in any column is left out (a row of zeros says nothing)
+    chosen = set(stacked.filter(pl.col("estimate") > 0).get_column("level").to_list())
     cells = (
-        pl.concat(parts)
+        stacked.filter(pl.col("level").is_in(list(chosen)))
         .with_columns(label=pl.col("level").replace_strict(label_of, default=pl.col("level")))
         .select("column", "level", "label", "estimate", "se", "ci_low", "ci_high", "n", "letters")
     )
@@ -403,12 +468,53 @@ def banner_tables(
     source: Publication | Design,
     questions: Sequence[str] | None = None,
     banners: str | Sequence[str] = ("country",),
+    wave: str | None = None,
     **options: Any,
 ) -> list[BannerTable]:
     """The banner tables of several questions (default: every question of a
-    publication), with the same banners and options."""
+    publication), with the same banners and options, in ``wave`` (default: each
+    question's latest wave with respondents).
+
+    A question not asked in ``wave`` gets no table (:func:`unasked` says which). With
+    ``"wave"`` among the banners of a publication of several countries, the waves are
+    compared within each country (one table per question × country, no Total column:
+    adding countries' populations across waves says nothing about any one of them)."""
     if questions is None:
         if not isinstance(source, Publication):
             raise EstimationError("banner_tables: name the questions of a design")
         questions = list(source.questions)
-    return [banner(source, q, banners, **options) for q in questions]
+    banner_list = [banners] if isinstance(banners, str) else list(banners)
+    where = dict(options.pop("where", None) or {})
+    if wave is not None:
+        where["wave"] = wave
+    if not isinstance(source, Publication):
+        return [banner(source, q, banner_list, where=where, **options) for q in questions]
+    skipped = {q for q, _ in unasked(source, questions, wave)}
+    kept = [q for q in questions if q not in skipped]
+    if "wave" in banner_list and "country" not in where:
+        where.pop("wave", None)
+        out = []
+        for q in kept:
+            asked = set(source.cells(q).countries().to_polars()["country"].cast(pl.String))
+            out += [
+                banner(source, q, banner_list, where={**where, "country": c}, total=False,
+                       **options)
+                for c in source.countries if c in asked
+            ]  # fmt: skip
+        return out
+    return [banner(source, q, banner_list, where=where, **options) for q in kept]
+
+
+def unasked(pub: Publication, questions: Sequence[str], wave: str | None) -> list[tuple[str, str]]:
+    """(question, sentence) for each of ``questions`` that has no respondent in ``wave``
+    (with no wave: in any wave of the publication)."""
+    out = []
+    for q in questions:
+        if q not in pub.questions:
+            out.append((q, f"{q}: no respondent answers it; no table"))
+            continue
+        waves = pub.waves_of(q)
+        if wave is not None and wave not in waves:
+            asked = ", ".join(waves)
+            out.append((q, f"{q}: not asked in {wave} (asked in {asked}); no table"))
+    return out

@@ -28,7 +28,9 @@ from typing import Any
 
 import polars as pl
 
+from barometer.atomic import atomic_path, write_bytes
 from barometer.errors import EstimationError
+from barometer.publish.cells import WORKBOOK_OPTIONS, csv_frame, sheet_name
 
 __all__ = ["BannerColumn", "BannerTable", "write_csv", "write_xlsx"]
 
@@ -126,24 +128,27 @@ class BannerTable:
 
 
 def write_csv(tables: Sequence[BannerTable], path: str | Path) -> Path:
-    """Write the tables in long form (one row per question × column × level) as CSV."""
+    """Write the tables in long form (one row per question × column × level) as CSV.
+
+    Text cells a spreadsheet would evaluate (``=…``, ``+…``, ``-…``, ``@…``) are
+    neutralised and every text field is quoted (:func:`barometer.publish.cells.csv_frame`);
+    numbers are written as numbers.  The file is replaced atomically."""
     path = Path(path)
     if not tables:
         raise EstimationError("write_csv: no banner table to write")
-    pl.concat([t.to_polars() for t in tables], how="vertical_relaxed").write_csv(path)
+    frame = pl.concat([t.to_polars() for t in tables], how="vertical_relaxed")
+    with atomic_path(path) as tmp:
+        csv_frame(frame).write_csv(tmp, quote_style="non_numeric")
     return path
 
 
 def _sheet_names(tables: Sequence[BannerTable]) -> list[str]:
-    """Excel sheet names (31 characters, no []:*?/\\), unique."""
-    names: list[str] = []
+    """Excel sheet names (31 characters, no []:*?/\\), unique, never "Contents"."""
+    names: list[str] = ["Contents"]
     for i, t in enumerate(tables, start=1):
-        clean = "".join("_" if ch in "[]:*?/\\" else ch for ch in t.question)[:27]
-        name = clean
-        if name.lower() in (n.lower() for n in names) or name.lower() == "contents":
-            name = f"{clean[:24]}_{i}"
-        names.append(name)
-    return names
+        fallback = f"{sheet_name(t.question, [], 'table')[:24]}_{i}"
+        names.append(sheet_name(t.question, names, fallback))
+    return names[1:]
 
 
 def write_xlsx(
@@ -154,33 +159,55 @@ def write_xlsx(
     column letters, unweighted and weighted bases, then for each level its weighted
     percentages (stored as the shares themselves, shown as percentages) and, below, the
     significance letters; headers frozen; low bases flagged, suppressed shares shown
-    as "–"."""
+    as "–".
+
+    Every label is written as text, never as a formula, link or number
+    (:data:`barometer.publish.cells.WORKBOOK_OPTIONS`); the file is replaced atomically."""
+    import io
+
     import xlsxwriter
 
     if not tables:
         raise EstimationError("write_xlsx: no banner table to write")
     path = Path(path)
     names = _sheet_names(tables)
-    wb = xlsxwriter.Workbook(str(path))
+    # Built in memory, then written atomically: a full disk never meets xlsxwriter's
+    # half-written zip file.
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, WORKBOOK_OPTIONS | {"in_memory": True})
     fmt = _Formats(wb)
     contents = wb.add_worksheet("Contents")
-    contents.write(0, 0, title, fmt.title)
-    contents.write_row(2, 0, ["Table", "Question", "Base", "Banners"], fmt.header)
+    contents.write_string(0, 0, title, fmt.title)
+    for j, head in enumerate(["Table", "Question", "Base", "Banners"]):
+        contents.write_string(2, j, head, fmt.header)
     for i, (t, name) in enumerate(zip(tables, names, strict=True)):
+        # An internal link to the table's sheet (its name is sanitised above).
         contents.write_url(3 + i, 0, f"internal:'{name}'!A1", string=name)
-        contents.write(3 + i, 1, t.title, fmt.wrap)
-        contents.write(3 + i, 2, t.base, fmt.wrap)
-        contents.write(3 + i, 3, ", ".join(t.settings["banners"]), fmt.wrap)
+        contents.write_string(3 + i, 1, t.title, fmt.wrap)
+        contents.write_string(3 + i, 2, t.base, fmt.wrap)
+        contents.write_string(3 + i, 3, ", ".join(t.settings["banners"]), fmt.wrap)
         _write_sheet(wb.add_worksheet(name), t, fmt)
     row = 5 + len(tables)
     for note in _method_notes(tables[0]):
-        contents.write(row, 0, note)
+        contents.write_string(row, 0, note)
         row += 1
     contents.set_column(0, 0, 24)
     contents.set_column(1, 1, 80)
     contents.set_column(2, 3, 40)
     wb.close()
-    return path
+    return write_bytes(path, buffer.getvalue())
+
+
+#: What the Total column is, by the publication's ``total_rule``.
+_TOTAL_WORDS = {
+    "mean": "Total: the simple average of the countries shown (each country counts "
+    "equally, as in the poll's regional figures); its base is theirs summed.",
+    "population": "Total: every respondent in the base, weighted; across countries each "
+    "counts in proportion to its weighted total (its adult population when the weights "
+    "gross up to it), unlike a mean region, the simple average of its countries.",
+    "one country": "Total: every respondent of the country in the base, weighted.",
+    "pooled": "Total: every respondent in the base, weighted.",
+}
 
 
 def _method_notes(t: BannerTable) -> list[str]:
@@ -195,9 +222,7 @@ def _method_notes(t: BannerTable) -> list[str]:
         "Tests: design-based z tests of the difference between two columns' shares, with "
         "their covariance from the survey design (weights, strata, clusters, weighting); "
         f"p-values adjusted within each row of a banner: {how}.",
-        "Total: every respondent in the base, weighted; across countries each counts in "
-        "proportion to its weighted total (its adult population when the weights gross up "
-        "to it), unlike a regional figure, which is the simple average of its countries.",
+        _TOTAL_WORDS.get(s.get("total_rule", "population"), _TOTAL_WORDS["population"]),
         f"* Unweighted base under {s['flag_base']}: read with caution. "
         f"Under {s['min_base']}: shares suppressed (–) and not tested.",
     ]
@@ -225,8 +250,8 @@ class _Formats:
 
 def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
     """One question's table: title, base, headers (rows 3-5), bases (6-7), levels."""
-    ws.write(0, 0, t.title, fmt.title)
-    ws.write(1, 0, f"Base: {t.base}. Weighted column percentages.")
+    ws.write_string(0, 0, t.title, fmt.title)
+    ws.write_string(1, 0, f"Base: {t.base}. Weighted column percentages.")
     ncol = len(t.columns)
     # banner group headers, merged over their columns
     start = 0
@@ -239,17 +264,17 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
         if end > start:
             ws.merge_range(3, 1 + start, 3, 1 + end, name, fmt.group)
         else:
-            ws.write(3, 1 + start, name, fmt.group)
+            ws.write_string(3, 1 + start, name, fmt.group)
         start = end + 1
-    ws.write(4, 0, "", fmt.header)
+    ws.write_blank(4, 0, None, fmt.header)
     for j, c in enumerate(t.columns):
-        ws.write(4, 1 + j, c.label + (" *" if c.flagged else ""), fmt.column)
-        ws.write(5, 1 + j, f"({c.letter})" if c.letter else "", fmt.letter)
+        ws.write_string(4, 1 + j, c.label + (" *" if c.flagged else ""), fmt.column)
+        ws.write_string(5, 1 + j, f"({c.letter})" if c.letter else "", fmt.letter)
         base_fmt = fmt.low_base if c.flagged else fmt.base
         ws.write_number(6, 1 + j, c.n, base_fmt)
         ws.write_number(7, 1 + j, c.weighted_base, base_fmt)
-    ws.write(6, 0, "Unweighted base", fmt.header)
-    ws.write(7, 0, "Weighted base", fmt.header)
+    ws.write_string(6, 0, "Unweighted base", fmt.header)
+    ws.write_string(7, 0, "Weighted base", fmt.header)
     cell = {
         (col, lv): (est, letters)
         for col, lv, est, letters in t.cells.select(
@@ -258,7 +283,7 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
     }
     row = 8
     for code, label in t.levels:
-        ws.write(row, 0, label, fmt.label)
+        ws.write_string(row, 0, label, fmt.label)
         for j, c in enumerate(t.columns):
             est, letters = cell.get((j, code), (None, ""))
             if c.suppressed or est is None:
@@ -270,7 +295,7 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
         row += 2
     for note in _method_notes(t):
         row += 1
-        ws.write(row, 0, note)
+        ws.write_string(row, 0, note)
     ws.freeze_panes(6, 1)
     ws.set_landscape()
     ws.repeat_rows(3, 7)

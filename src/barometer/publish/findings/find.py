@@ -31,13 +31,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from barometer.atomic import write_text
 from barometer.core.comparisons import adjust_pvalues, pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
 from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
 from barometer.poll.spec import PublicationRules, publication_rules
-from barometer.publish.findings.wording import Wording, markdown, rule_words
+from barometer.publish.findings.wording import Wording, markdown, members, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
 
@@ -144,7 +145,7 @@ class Findings:
             ensure_ascii=False,
         )
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            write_text(path, text + "\n")
         return text
 
     def to_markdown(self, path: str | Path | None = None) -> str:
@@ -153,7 +154,7 @@ class Findings:
         regions (also written to ``path`` when given)."""
         text = markdown(self)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            write_text(path, text)
         return text
 
     def headlines(self, k: int = 8) -> list[Finding]:
@@ -313,7 +314,7 @@ def _changes(
             _note_once(
                 notes,
                 f"{rid}, {w1} to {w2}: changes compare like for like, the "
-                f"{rule_words(info.rules[rid])} of the {len(used)} members polled in both "
+                f"{rule_words(info.rules[rid])} of the {members(len(used))} polled in both "
                 f"waves ({', '.join(used)})"
                 + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
             )
@@ -338,8 +339,8 @@ def _gaps(
         for rid, used in info.members.items():
             _note_once(
                 notes,
-                f"{rid} in {w}: the {rule_words(info.rules[rid])} of the {len(used)} "
-                f"members polled ({', '.join(used)})",
+                f"{rid} in {w}: the {rule_words(info.rules[rid])} of the "
+                f"{members(len(used))} polled ({', '.join(used)})",
             )
         pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
         out += _candidates(pw, "gap", question, "country", "wave", info, _lookup(ext), w)
@@ -435,7 +436,8 @@ def find(
         cands += [c for c in found if c["level"] in keep]
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
-    kept = _significant(cands, rules, family, min_gap, min_change)
+    cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes)
+    kept = _mirrors_out(_significant(cands, rules, family, min_gap, min_change), pub.spec)
     if top is not None:
         kept = kept[:top]
     wording = Wording(pub.spec, phrases or {})
@@ -531,6 +533,65 @@ def _significant(
         kept.append((min(abs(c["ci_low"]), abs(c["ci_high"])), float(p), c))
     kept.sort(key=lambda t: (-t[0], t[1]))
     return kept
+
+
+def _member_share(spec: Any, rule: str, used: Sequence[str], member: str) -> float:
+    """The weight of ``member`` in a region combining ``used`` by ``rule``: ``1/k`` for a
+    mean, its population's share for a population-weighted region."""
+    if rule != "population":
+        return 1.0 / len(used)
+    pops = {c.code: float(c.population or 0.0) for c in spec.countries}
+    total = sum(pops.get(m, 0.0) for m in used)
+    return pops.get(member, 0.0) / total if total > 0 else 1.0 / len(used)
+
+
+def _not_dominated(
+    cands: list[dict[str, Any]], spec: Any, max_share: float, notes: list[str]
+) -> list[dict[str, Any]]:
+    """The candidates without a gap between a region and a member that makes more than
+    ``max_share`` of it (the region is then mostly that member: the "gap" is the rest of
+    the region against it, not a finding about the region)."""
+    out = []
+    for c in cands:
+        info: _Regions = c["regions"]
+        pair = {c["a"][0], c["b"][0]}
+        dominated = [
+            (rid, m)
+            for rid in pair & set(info.members)
+            for m in pair & set(info.members[rid])
+            if _member_share(spec, info.rules[rid], info.members[rid], m) > max_share
+        ]
+        if c["kind"] == "gap" and dominated:
+            rid, m = dominated[0]
+            _note_once(
+                notes,
+                f"{m} is not compared with {rid}: it makes more than "
+                f"{max_share:.0%} of the region's figure",
+            )
+            continue
+        out.append(c)
+    return out
+
+
+def _mirrors_out(
+    kept: list[tuple[float, float, dict[str, Any]]], spec: Any
+) -> list[tuple[float, float, dict[str, Any]]]:
+    """The findings without mirror images: for a question with two substantive levels, a
+    comparison of one level is the complement of the same comparison of the other (up to
+    the non-substantive answers), so only the better-ranked of the two is kept."""
+    seen: set[tuple[str, str, frozenset[tuple[str, str]]]] = set()
+    out = []
+    for item in kept:
+        c = item[2]
+        q = spec.question(c["question"])
+        substantive = [lv for lv in q.level_codes if lv not in set(q.non_substantive)]
+        if len(substantive) == 2:
+            key = (c["kind"], c["question"], frozenset((c["a"], c["b"])))
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(item)
+    return out
 
 
 def _finding(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from barometer.publish.cells import markdown_text
 from barometer.publish.numbers import format_percent
 
 if TYPE_CHECKING:
@@ -36,13 +37,15 @@ class Wording:
         self.spec = spec
         self.phrases = phrases
         self.countries = {c.code: c.name for c in spec.countries}
+        self.regions = {r.id: r.name or r.id for r in spec.regions}
         self.waves = {w.id: i for i, w in enumerate(spec.waves)}
 
     def wave_order(self, wave: str) -> int:
         return self.waves[wave]
 
     def name(self, subject: str) -> str:
-        return self.countries.get(subject, subject)
+        """A country's or region's name in the spec ("Nordic countries", not "NORDIC")."""
+        return self.countries.get(subject) or self.regions.get(subject) or subject
 
     def place(self, subject: str) -> str:
         """``in South Korea``, ``in the United Kingdom``, ``in the EU``."""
@@ -73,14 +76,14 @@ class Wording:
         notes = []
         for s in {s.id: s for s in (first, second)}.values():
             if s.type == "region":
-                k = len(s.countries)
+                k = members(len(s.countries))
                 who = (
-                    f"the {k} members polled in both {second.wave} and {first.wave} (like for like)"
+                    f"the {k} polled in both {second.wave} and {first.wave} (like for like)"
                     if kind == "change"
-                    else f"the {k} members polled in {s.wave}"
+                    else f"the {k} polled in {s.wave}"
                 )
                 notes.append(
-                    f"{s.id}: {rule_words(rules[s.id])} of {who}: {', '.join(s.countries)}"
+                    f"{s.name}: {rule_words(rules[s.id])} of {who}: {', '.join(s.countries)}"
                 )
         overlap = [
             s.id
@@ -115,7 +118,7 @@ class Wording:
         )
         regions = {s.id: s for s in (first, second) if s.type == "region"}
         region_note = "; ".join(
-            f"{s.id}: {rule_words(rules[s.id])} of the {len(s.countries)} members polled"
+            f"{s.name}: {rule_words(rules[s.id])} of the {members(len(s.countries))} polled"
             + (" in both waves" if kind == "change" else "")
             for s in regions.values()
         )
@@ -134,7 +137,10 @@ class Wording:
 
 def markdown(findings: Findings) -> str:
     """The findings as a Markdown document: how they were found, the headlines, then
-    every change and every gap, ranked, and the notes on regions."""
+    every change and every gap, ranked, and the notes on regions.
+
+    Sentences and notes carry names and labels from the spec, so they are escaped
+    (:func:`barometer.publish.cells.markdown_text`): data never becomes markup."""
     s = findings.settings
     conf = format_percent(s.get("confidence", 0.95))
     lines = [
@@ -148,18 +154,23 @@ def markdown(findings: Findings) -> str:
     heads = findings.headlines()
     if heads:
         lines += ["", "## Headlines", ""]
-        lines += [f"- {f.sentence}" for f in heads]
+        lines += [f"- {markdown_text(f.sentence)}" for f in heads]
     titles = {"change": "Changes between waves", "gap": "Gaps between countries and regions"}
     for kind, title in titles.items():
         these = [f for f in findings.findings if f.kind == kind]
         if not these:
             continue
         lines += ["", f"## {title}", ""]
-        lines += [f"{i}. {f.sentence}" for i, f in enumerate(these, start=1)]
+        lines += [f"{i}. {markdown_text(f.sentence)}" for i, f in enumerate(these, start=1)]
     if findings.notes:
         lines += ["", "## Notes", ""]
-        lines += [f"- {n}" for n in findings.notes]
+        lines += [f"- {markdown_text(n)}" for n in findings.notes]
     return "\n".join(lines) + "\n"
+
+
+def members(k: int) -> str:
+    """``"1 member"``, ``"3 members"``."""
+    return f"{k} member" if k == 1 else f"{k} members"
 
 
 def rule_words(rule: str) -> str:

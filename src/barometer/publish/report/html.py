@@ -46,8 +46,9 @@ from typing import Any
 
 import polars as pl
 
+from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
-from barometer.errors import BarometerError, EstimationError
+from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
@@ -80,6 +81,8 @@ class QuestionResults:
     countries: Estimates
     regions: dict[str, Estimates] = field(default_factory=dict)
     trends: dict[str, Estimates] = field(default_factory=dict)
+    #: where the question was not asked ("not asked in 2024-11 in PL"), from the publication
+    absent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ class ReportData:
     facts: PollFacts
     weighting_variables: list[Any]
     rules: PublicationRules = field(default_factory=PublicationRules)
+    #: the spec's sources (their sampling kind), sponsor and contact (disclosure items)
+    sources: list[Any] = field(default_factory=list)
+    sponsor: str | None = None
+    contact: str | None = None
 
 
 def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, Estimates]:
@@ -105,6 +112,11 @@ def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, 
         rows = regional.estimates.filter(pl.col("scope") == fig.region)
         out[fig.region] = replace(rows, notes=(fig.note,))
     return out
+
+
+def _levels(est: Estimates, codes: Sequence[str]) -> Estimates:
+    """The rows of ``est`` of the levels ``codes``."""
+    return est.filter(pl.col("level").is_in(list(codes)))
 
 
 def collect(
@@ -140,20 +152,28 @@ def collect(
     for qid in ids:
         q = spec.question(qid)
         cells = pub.cells(qid)
-        style = LevelStyle.from_question(q)
+        # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
+        used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
+        codes = [lv.code for lv in q.levels if lv.code in used]
+        style = LevelStyle.from_levels(
+            codes,
+            [lv.label for lv in q.levels if lv.code in used],
+            [c for c in q.non_substantive if c in used],
+        )
         level = focus.get(qid) or next(
             (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
         )
         style.color(level)
-        own = {r: cells.region(r) for r in region_ids}
+        own = {r: _levels(cells.region(r), codes) for r in region_ids}
         results.append(
             QuestionResults(
                 question=q,
                 style=style,
                 focus=level,
-                countries=cells.countries(),
+                countries=_levels(cells.countries(), codes),
                 regions={r: e for r, e in own.items() if len(e)},
-                trends=_trends(pub, qid, region_ids),
+                trends={r: _levels(e, codes) for r, e in _trends(pub, qid, region_ids).items()},
+                absent=tuple(pub.absent(qid)),
             )
         )
     facts = pub.facts
@@ -169,6 +189,9 @@ def collect(
         facts=facts,
         weighting_variables=variables,
         rules=pub.rules,
+        sources=list(spec.sources),
+        sponsor=spec.sponsor,
+        contact=spec.contact,
     )
 
 
@@ -181,7 +204,7 @@ def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> 
     also written to ``save_as`` + ``.svg`` and ``.png`` when given."""
     svg = to_svg(chart)
     if save_as is not None:
-        save_as.with_suffix(".svg").write_text(svg, encoding="utf-8")
+        write_text(save_as.with_suffix(".svg"), svg)
         save_png(chart, save_as.with_suffix(".png"))
     size = re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', svg)
     width, height = (float(size.group(1)), float(size.group(2))) if size else (800.0, 500.0)
@@ -214,6 +237,14 @@ def _stack(frames: Sequence[Estimates]) -> pl.DataFrame:
     return stacked.filter(~pl.col("suppressed")).drop("suppressed")
 
 
+def _moe(r: Mapping[str, Any]) -> str:
+    """``±2.1`` for an interval around the estimate; at a share of exactly 0 or 1 (a
+    one-sided interval, ``ci_method`` beta) the interval itself, ``0–1.2``."""
+    if r["estimate"] in (0.0, 1.0):
+        return f"{format_percent(r['ci_low'], 1)}–{format_percent(r['ci_high'], 1)}"
+    return format_moe(r["ci_low"], r["ci_high"])
+
+
 def _row_cells(
     rows: pl.DataFrame, style: LevelStyle, subject: str, wave: str, decimals: int = 0
 ) -> dict[str, Any]:
@@ -225,7 +256,7 @@ def _row_cells(
             {
                 "level": code,
                 "pct": format_percent(r["estimate"], decimals) if r else "–",
-                "moe": format_moe(r["ci_low"], r["ci_high"]) if r else "",
+                "moe": _moe(r) if r else "",
                 "ci": (
                     f"95% interval {format_percent(r['ci_low'], 1)}–"
                     f"{format_percent(r['ci_high'], 1)}%"
@@ -296,7 +327,11 @@ def _heading(question: Any) -> str:
 
 
 def _question_view(
-    q: QuestionResults, data: ReportData, names: Mapping[str, str], charts_dir: Path | None
+    q: QuestionResults,
+    data: ReportData,
+    names: Mapping[str, str],
+    charts_dir: Path | None,
+    moe: str = "modelled margins of error",
 ) -> dict[str, Any]:
     qid = q.question.id
 
@@ -306,10 +341,11 @@ def _question_view(
     waves = [w.id for w in data.waves if w.id in set(q.countries["wave"].to_list())]
     latest = waves[-1]
     regions = list(q.regions)
-    countries = [c.code for c in data.countries]
+    asked = set(q.countries["country"].cast(pl.String).to_list())
+    countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
     current = _stack([*q.regions.values(), q.countries])
-    figures = _question_figures(q, latest, waves, order, current, names, stem)
+    figures = _question_figures(q, latest, waves, order, current, names, stem, moe)
     return {
         "id": q.question.id,
         "wording": q.question.wording,
@@ -332,7 +368,10 @@ def _question_view(
             if len(waves) > 1
             else []
         ),
-        "notes": sorted({n for e in q.regions.values() for n in e.notes}),
+        "notes": [
+            *(a[0].upper() + a[1:] for a in q.absent),
+            *sorted({n for e in q.regions.values() for n in e.notes}),
+        ],
     }
 
 
@@ -344,6 +383,7 @@ def _question_figures(
     current: pl.DataFrame,
     names: Mapping[str, str],
     stem: Any,
+    moe: str,
 ) -> list[dict[str, Any]]:
     """A question's charts: stacked bars (latest wave), a dot plot per region (or one
     without), and the trend when there are several waves."""
@@ -360,8 +400,8 @@ def _question_figures(
                 title=f"Answers by country, {latest}",
             ),
             f"Stacked bars of the answers to {q.question.id} by country, {latest}",
-            "Percentages inside the bars; unweighted bases at the right; the modelled "
-            "margins of error are in the tables below.",
+            f"Percentages inside the bars; unweighted bases at the right; the {moe} "
+            "are in the tables below.",
             stem("bars"),
         )
     ]
@@ -380,7 +420,7 @@ def _question_figures(
                 chart,
                 f"Dot plot of “{label}” by country with 95% intervals, {latest}"
                 + (f", against {names.get(rid, rid)}" if rid else ""),
-                "Whiskers show modelled 95% margins of error"
+                f"Whiskers show 95% {moe}"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
                 stem(f"gaps_{rid}" if rid else "gaps"),
             )
@@ -400,7 +440,7 @@ def _question_figures(
             _figure(
                 chart,
                 f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
-                "Bands show modelled 95% margins of error; regional lines compare the same "
+                f"Bands show 95% {moe}; regional lines compare the same "
                 "member countries in every wave.",
                 stem("trend"),
             )
@@ -430,13 +470,30 @@ def render_report(
     findings: Any = None,
     sponsor: str | None = None,
     contact: str | None = None,
-    probability_sample: bool = False,
+    probability_sample: bool | None = None,
     charts_dir: Path | None = None,
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     import jinja2
 
     import barometer
+
+    given = [
+        k
+        for k, v in (
+            ("sponsor", sponsor),
+            ("contact", contact),
+            ("probability_sample", probability_sample),
+        )
+        if v is not None
+    ]
+    if given:
+        warn(
+            f"write_report({', '.join(f'{k}=' for k in given)}) is deprecated: give the "
+            "spec's top-level sponsor and contact and each source's sampling "
+            "(probability | opt-in | mixed) instead",
+            BarometerDeprecationWarning,
+        )
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
@@ -446,15 +503,16 @@ def render_report(
         lstrip_blocks=True,
     )
     names = _names(data)
+    method = methodology_view(data, names, probability_sample)
+    moe = method["sampling"]["moe_plural"]
     template = env.get_template("report.html.j2")
     return template.render(
         title=data.title,
         findings=_findings_view(findings),
-        questions=[_question_view(q, data, names, charts_dir) for q in data.questions],
-        method=methodology_view(data, names),
-        sponsor=sponsor,
-        contact=contact,
-        probability_sample=probability_sample,
+        questions=[_question_view(q, data, names, charts_dir, moe) for q in data.questions],
+        method=method,
+        sponsor=sponsor if sponsor is not None else data.sponsor,
+        contact=contact if contact is not None else data.contact,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=barometer.__version__,
     )
@@ -470,7 +528,7 @@ def write_report(
     focus: Mapping[str, str] | None = None,
     sponsor: str | None = None,
     contact: str | None = None,
-    probability_sample: bool = False,
+    probability_sample: bool | None = None,
     charts_dir: str | Path | None = None,
 ) -> Path:
     """Write the poll's report to ``path``: one self-contained HTML file.
@@ -487,11 +545,13 @@ def write_report(
     questions, regions, focus
         What to report; see :func:`collect`.
     sponsor, contact : str, optional
-        Who commissioned the poll and where to ask about it (AAPOR/BPC disclosure items
-        the store does not hold); the report says "not recorded" when absent.
-    probability_sample : bool
-        ``False`` (the default) words precision as AAPOR advises for opt-in online
-        samples: a *modelled* margin of error, never a margin of sampling error.
+        Deprecated (``BarometerDeprecationWarning``): overrides of the spec's top-level
+        ``sponsor`` and ``contact``; the report says "not recorded" when neither is given.
+    probability_sample : bool, optional
+        Deprecated: overrides every source's ``sampling`` in the spec (``True``: all
+        probability samples, ``False``: all opt-in). The disclosure follows each source's
+        kind: a margin of sampling error for probability samples, a *modelled* margin of
+        error (AAPOR) for opt-in ones, both when mixed.
     charts_dir : path, optional
         Also write every chart there as SVG and PNG (``<question>_bars``,
         ``<question>_gaps_<region>``, ``<question>_trend``), for publications; created
@@ -520,5 +580,5 @@ def write_report(
         probability_sample=probability_sample,
         charts_dir=charts,
     )
-    path.write_text(html, encoding="utf-8")
+    write_text(path, html)  # atomic: a failure leaves the previous report
     return path

@@ -1,9 +1,10 @@
 """The report's methodology and disclosure section, built from the store.
 
 Covers the disclosure items of the AAPOR Transparency Initiative and the British
-Polling Council that the store holds: fieldwork firm, mode and dates per country and
-wave, population, sample sizes, weighting variables and targets, design effects and
-effective sample sizes, regional rules and the respondent files behind the poll.
+Polling Council that the spec and the store hold: sponsor and contact, fieldwork firm,
+mode, sampling and dates per country and wave, population, sample sizes, weighting
+variables, targets and imputed values, design effects and effective sample sizes,
+regional rules and the respondent files behind the poll.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from barometer.publish.numbers import format_count, format_number, format_percen
 if TYPE_CHECKING:
     from barometer.publish.report.html import ReportData
 
-__all__ = ["methodology_view"]
+__all__ = ["MOE_NAMES", "MOE_PLURALS", "methodology_view", "sampling_view"]
 
 
-def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, Any]:
+def methodology_view(
+    data: ReportData, names: Mapping[str, str], probability_sample: bool | None = None
+) -> dict[str, Any]:
     """The methodology section's view: fieldwork, bases, weighting, precision, sources.
 
     Every number is one of the publication's facts from the store (bases, weighting
-    diagnostics, targets), formatted by :mod:`barometer.publish.numbers`."""
+    diagnostics, targets), formatted by :mod:`barometer.publish.numbers`.  The disclosure
+    of how respondents were selected and what the ± figures are follows each source's
+    ``sampling`` (:func:`sampling_view`); ``probability_sample`` (deprecated) overrides it.
+    """
     wave_ids = [w.id for w in data.waves]
     fieldwork = data.facts.fieldwork
     variables = data.weighting_variables
@@ -58,11 +64,13 @@ def methodology_view(data: ReportData, names: Mapping[str, str]) -> dict[str, An
             {
                 "code": c.code,
                 "name": c.name,
-                "population": format_count(c.population) if c.population else "not recorded",
+                "population": _population_text(c),
             }
             for c in data.countries
         ],
-        "sources": _source_rows(data),
+        "sources": _source_rows(data, probability_sample),
+        "sampling": sampling_view(data, probability_sample),
+        "imputed": _imputed_view(data, names),
     }
 
 
@@ -161,8 +169,89 @@ def _target_rows(
     return targets
 
 
-def _source_rows(data: ReportData) -> list[dict[str, Any]]:
-    """The respondent files behind the poll."""
+def _source_kinds(data: ReportData, probability_sample: bool | None) -> dict[str, str | None]:
+    """Each source's sampling kind (None: not recorded); the override, when given."""
+    if probability_sample is not None:
+        kind = "probability" if probability_sample else "opt-in"
+        return {s.id: kind for s in data.sources}
+    return {s.id: s.sampling for s in data.sources}
+
+
+#: What the ± figure is called, by the poll's kind of sample (AAPOR's wording: a margin of
+#: sampling error only for probability samples; "modelled" for opt-in ones).
+MOE_NAMES = {"probability": "margin of sampling error", "opt-in": "modelled margin of error"}
+#: The same names in the plural, as the chart captions use them.
+MOE_PLURALS = {"probability": "margins of sampling error", "opt-in": "modelled margins of error"}
+
+
+def sampling_view(data: ReportData, probability_sample: bool | None = None) -> dict[str, Any]:
+    """How respondents were selected, from each source's ``sampling``: the poll's kind
+    (``probability``, ``opt-in``, ``mixed``, or ``unknown`` when no source records it),
+    the sources of each kind and the name of the ± figure.
+
+    AAPOR's Code and its statement on opt-in samples (2023) allow a "margin of sampling
+    error" only for probability samples; opt-in and mixed samples get a *modelled* margin
+    of error (a credibility-interval-like measure resting on the weighting model). A poll
+    whose sampling is not recorded is worded as opt-in, the cautious reading."""
+    kinds = _source_kinds(data, probability_sample)
+    by_kind: dict[str, list[str]] = {"probability": [], "opt-in": [], "mixed": [], "unknown": []}
+    for sid, kind in kinds.items():
+        by_kind[kind or "unknown"].append(sid)
+    recorded = {k for k in ("probability", "opt-in", "mixed") if by_kind[k]}
+    if not recorded:
+        kind = "unknown"
+    elif recorded == {"probability"} and not by_kind["unknown"]:
+        kind = "probability"
+    elif recorded == {"opt-in"}:
+        kind = "opt-in"
+    else:
+        kind = "mixed"
+    return {
+        "kind": kind,
+        "sources": by_kind,
+        "moe_name": MOE_NAMES.get(kind, "modelled margin of error"),
+        "moe_plural": MOE_PLURALS.get(kind, "modelled margins of error"),
+        "probability": kind in ("probability", "mixed"),
+        "opt_in": kind != "probability",
+    }
+
+
+def _imputed_view(data: ReportData, names: Mapping[str, str]) -> dict[str, Any] | None:
+    """The weighting values imputed (``weighting: {missing: impute}``), per country ×
+    wave × variable, from the last weighting's settings; None when the poll did not."""
+    settings = data.facts.weight_settings
+    if settings.get("missing") != "impute":
+        return None
+    rows = [r for r in settings.get("imputed") or [] if r["n_imputed"]]
+    return {
+        "seed": settings.get("seed"),
+        "total": format_count(sum(r["n_imputed"] for r in rows)),
+        "rows": [
+            {
+                "country": r["country"],
+                "name": names.get(r["country"], r["country"]),
+                "wave": r["wave"],
+                "variable": r["variable"],
+                "n": format_count(r["n_imputed"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+def _population_text(country: Any) -> str:
+    """A country's adult population: one number, or each wave's."""
+    pop = country.population
+    if pop is None:
+        return "not recorded"
+    if isinstance(pop, Mapping):
+        return "; ".join(f"{format_count(v)} ({w})" for w, v in pop.items())
+    return format_count(pop)
+
+
+def _source_rows(data: ReportData, probability_sample: bool | None) -> list[dict[str, Any]]:
+    """The respondent files behind the poll, with how each one's respondents were chosen."""
+    kinds = _source_kinds(data, probability_sample)
     return [
         {
             "id": r["id"],
@@ -170,6 +259,7 @@ def _source_rows(data: ReportData) -> list[dict[str, Any]]:
             "format": r["format"],
             "wave": r["wave"],
             "firm": r["firm"] or "not recorded",
+            "sampling": kinds.get(r["id"]) or "not recorded",
             "n": format_count(r["n_rows"]),
             "sha": (r["sha256"] or "")[:12],
         }

@@ -1,0 +1,371 @@
+"""The grouped pass in DuckDB: a variable's weighted sums by (domain, PSU[, level]).
+
+This is ``core.reduce`` as queries. For a clustered design the sums by (domain, PSU) pair
+come back as the in-memory path's ``PsuPairs``/``PairSums``, so the estimates and their
+linearisation variance are computed by the same code (``estimators.pair_family`` and
+``family_variance``). For an element design (every row its own PSU) the per-row influence
+values cannot leave the engine; the query returns instead their first and second moments
+by (domain, stratum[, level]) — ``sum z`` and ``sum z^2`` with ``z`` centred on the
+domain's estimate inside the query — which are exactly the ``S1`` and ``S2`` that
+``variance.linearisation.combine`` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from barometer.core import estimators, reduce
+from barometer.core._protocols import SurveyDesign
+from barometer.core.backends.duck import SRC, Source, ident, value_literal
+from barometer.core.backends.duck_structure import Layout, weight_sql
+from barometer.core.design import Structure
+from barometer.core.estimators import RatioFamily
+from barometer.core.reduce import PairSums, Variable
+from barometer.core.variance import linearisation as lin
+from barometer.errors import EstimationError
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Reduction:
+    """What the queries need: the table, the design's columns, its structure and the
+    PSU (or stratum) numbering."""
+
+    src: Source
+    layout: Layout
+    structure: Structure
+    units: pl.DataFrame  # _h[, _p], _code
+    #: the domains of each ``by`` already asked for (the table never changes)
+    found: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict, repr=False)
+
+    def domains(self, by: list[str]) -> pl.DataFrame:
+        """The domains of ``by``: their observed combinations, sorted (rows with a missing
+        by-value are in none), one row each — the in-memory path's ``Coding.levels``."""
+        if not by:
+            return pl.DataFrame()
+        key = tuple(by)
+        if key not in self.found:
+            self.src.check(by, "by", EstimationError)
+            cols = ", ".join(ident(b) for b in by)
+            self.found[key] = self.src.sql(
+                f"SELECT DISTINCT {cols} FROM {SRC} WHERE {self.src.present(by)} ORDER BY {cols}"
+            )
+        return self.found[key]
+
+    def family(
+        self,
+        design: SurveyDesign,
+        name: str,
+        by: list[str],
+        levels: pl.DataFrame,
+        ratio: bool,
+        categorical: bool | None,
+    ) -> RatioFamily:
+        """The ratio family of ``name`` by the domains ``levels`` of ``by``."""
+        self.src.check([name], "variable", EstimationError)
+        ok = f"NOT {self.src.missing(name)}"
+        if self._kind(name, categorical):
+            grouped = self.grouped(by, ok, level=self.level_sql(name))
+            found = grouped.get_column("_y").drop_nulls().unique().sort()
+            var = Variable(name, None, None, found.alias(name))
+        else:
+            grouped = self.grouped(by, ok, value=f"CAST({ident(name)} AS DOUBLE)")
+            var = Variable(name, None, None, None)
+        return self.family_of(design, grouped, var, by, levels, ratio)
+
+    def cells_family(
+        self,
+        design: SurveyDesign,
+        a: str,
+        b: str,
+        labels: tuple[list[Any], list[Any]],
+        where: str,
+        ratio: bool,
+    ) -> tuple[RatioFamily, np.ndarray]:
+        """The family of the ``r x c`` cells of ``a`` and ``b`` (levels ``labels``,
+        numbered rows fastest) over the rows ``where`` both are observed, as one domain,
+        and each cell's unweighted count: what ``chisq.rao_scott`` takes."""
+        la, lb = labels
+        row, col = _position(self.level_sql(a), la), _position(self.level_sql(b), lb)
+        code = f"CAST({row} + {len(la)} * {col} AS BIGINT)"
+        ok = f"NOT {self.src.missing(a)} AND NOT {self.src.missing(b)} AND ({where})"
+        grouped = self.grouped([], ok, level=code)
+        cells = pl.Series("cell", np.arange(len(la) * len(lb), dtype=np.int64))
+        var = Variable(f"{a}:{b}", None, None, cells)
+        fam = self.family_of(design, grouped, var, [], pl.DataFrame(), ratio)
+        inside = grouped.filter(pl.col("_y").is_not_null())
+        counts = np.bincount(
+            inside.get_column("_y").to_numpy(),
+            inside.get_column("_n").to_numpy(),
+            minlength=cells.len(),
+        )
+        return fam, counts.astype(np.int64)
+
+    def level_sql(self, name: str) -> str:
+        """SQL for a categorical column's level (a boolean as text, as in memory)."""
+        c = ident(name)
+        return c if self.src.types[name] != "BOOLEAN" else f"CAST({c} AS STRING)"
+
+    def family_of(
+        self,
+        design: SurveyDesign,
+        grouped: pl.DataFrame,
+        var: Variable,
+        by: list[str],
+        levels: pl.DataFrame,
+        ratio: bool,
+    ) -> RatioFamily:
+        grouped = with_codes(grouped, levels, by, self.units, var)
+        if self.structure.element:
+            return _element_family(design, grouped, var, levels, by, ratio, self.structure)
+        return _pair_family(design, grouped, var, levels, ratio, self.structure)
+
+    def _kind(self, name: str, categorical: bool | None) -> bool:
+        t = self.src.types[name]
+        numeric = self.src.is_numeric(name)
+        if categorical is None:
+            return not numeric
+        if not categorical and not numeric and t != "BOOLEAN":
+            raise EstimationError(
+                f"variable {name!r} is {t}, not numeric: use proportion() for the share of "
+                "each level, or total() for the weighted count of each level"
+            )
+        return categorical
+
+    def grouped(
+        self,
+        by: list[str],
+        ok: str,
+        level: str | None = None,
+        value: str | None = None,
+        join: str = "",
+    ) -> pl.DataFrame:
+        """One GROUP BY over (by, stratum[, PSU][, level]) with the sums a family needs,
+        of the categorical ``level`` or the numeric ``value`` where ``ok``; rows outside
+        ``ok`` are kept (with zero sums) so that every (domain, PSU) pair with rows is
+        present, as in memory. ``join`` (SQL) joins the columns ``value`` may use."""
+        src, lay = self.src, self.layout
+        w = weight_sql(lay.weights)
+        keys = [ident(b) for b in by]
+        keys.append(f"{lay.stratum_sql} AS _h")
+        if lay.psu is not None:
+            keys.append(f"{ident(lay.psu)} AS _p")
+        keys.append(f"{src.present(by)} AS _in")
+        if level is not None:
+            keys.append(f"CASE WHEN {ok} THEN {level} END AS _y")
+            aggs = [f"fsum({w}) AS _sw", f"fsum({w} * {w}) AS _sww", "count(*) AS _n"]
+            return src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
+        y = value
+        sums = {"_sw": w, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
+        frm = f"{SRC} {join}"
+        if lay.psu is None:
+            # moments of the centred influence values z = w (y - theta_d) (see module doc),
+            # each domain's mean joined back so that they are centred in the query
+            sums |= {
+                "_sz": f"{w} * ({y} - _t)",
+                "_szz": f"{w} * {w} * ({y} - _t) * ({y} - _t)",
+                "_sww_yy": f"{w} * {w} * {y} * {y}",
+            }
+            by_cols = ", ".join(keys[: len(by)])
+            theta = (
+                f"SELECT {by_cols}{',' if by else ''} fsum({w} * {y}) / fsum({w}) AS _t "
+                f"FROM {SRC} WHERE {ok} AND {src.present(by)}"
+                + (f" GROUP BY {by_cols}" if by else "")
+            )
+            using = f"USING ({by_cols})" if by else "ON TRUE"
+            frm = f"{frm} LEFT JOIN ({theta}) AS _theta {using}"
+        aggs = [f"fsum({e}) FILTER (WHERE {ok}) AS {k}" for k, e in sums.items()]
+        aggs.append(f"count(*) FILTER (WHERE {ok}) AS _n")
+        grouped = src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {frm} GROUP BY ALL")
+        # a group with the variable all missing sums to null: to 0
+        return grouped.with_columns(pl.col(*sums).fill_null(0.0))
+
+
+def _position(expr: str, values: list[Any]) -> str:
+    """SQL: the 0-based position of ``expr`` among ``values`` (a CASE, portable SQL)."""
+    whens = " ".join(f"WHEN {value_literal(v)} THEN {i}" for i, v in enumerate(values))
+    return f"(CASE {expr} {whens} END)"
+
+
+def with_codes(
+    grouped: pl.DataFrame,
+    levels: pl.DataFrame,
+    by: list[str],
+    units: pl.DataFrame | None,
+    var: Variable,
+) -> pl.DataFrame:
+    """The grouped sums of the rows inside a domain, with integer codes: ``_d`` (domain),
+    ``_u`` (PSU, or stratum for an element design), ``_l`` (level; -1: missing)."""
+    inside = grouped.filter(pl.col("_in"))
+    if by:
+        inside = inside.join(levels.with_row_index("_d"), on=by, how="left", nulls_equal=True)
+    else:
+        inside = inside.with_columns(_d=pl.lit(0, dtype=pl.UInt32))
+    if units is not None:
+        keys = [c for c in ("_h", "_p") if c in units.columns]
+        inside = inside.join(units.rename({"_code": "_u"}), on=keys, how="left")
+    else:
+        inside = inside.with_columns(_u=pl.lit(0))
+    if var.levels is not None:
+        lv = pl.DataFrame({"_y": var.levels, "_l": np.arange(var.levels.len())})
+        inside = inside.join(lv, on="_y", how="left").with_columns(pl.col("_l").fill_null(-1))
+    return inside.with_columns(pl.col("_d").cast(pl.Int64), pl.col("_u").cast(pl.Int64))
+
+
+def _pair_family(
+    design: SurveyDesign,
+    g: pl.DataFrame,
+    var: Variable,
+    levels: pl.DataFrame,
+    ratio: bool,
+    s: Structure,
+) -> RatioFamily:
+    """The family from sums by (domain, PSU[, level]), through the in-memory path's pairs."""
+    n_dom = max(levels.height, 1)
+    n_psus = s.n_psus
+    key = g.get_column("_d").to_numpy() * n_psus + g.get_column("_u").to_numpy()
+    present, pair = np.unique(key, return_inverse=True)
+    domain, psu = np.divmod(present, n_psus)
+    m = present.size
+    n_obs = g.get_column("_n").to_numpy().astype(float)
+    if var.levels is not None:
+        lv = g.get_column("_l").to_numpy()
+        seen = lv >= 0
+        n_lev = var.levels.len()
+        num = np.bincount(
+            lv[seen] * m + pair[seen], g.get_column("_sw").to_numpy()[seen], minlength=n_lev * m
+        ).reshape(n_lev, m)
+        den = num.sum(axis=0)
+        count = np.bincount(domain[pair[seen]], n_obs[seen], minlength=n_dom)
+    else:
+        num = np.bincount(pair, g.get_column("_swy").to_numpy(), minlength=m)[None, :]
+        den = np.bincount(pair, g.get_column("_sw").to_numpy(), minlength=m)
+        count = np.bincount(domain[pair], n_obs, minlength=n_dom)
+    pairs = reduce.pairs_of(_NO_ROWS, n_dom, domain, psu, count, s.psu_stratum)
+    sums = PairSums(var, num, den, count.astype(np.int64))
+    fam = estimators.pair_family(design, sums, pairs, _NO_ROWS, ratio)
+    observed = n_obs > 0 if var.levels is None else (n_obs > 0) & seen
+    _finish(fam, g, observed, s, var, pair_domain=domain[pair])
+    return fam
+
+
+def _element_family(
+    design: SurveyDesign,
+    g: pl.DataFrame,
+    var: Variable,
+    levels: pl.DataFrame,
+    by: list[str],
+    ratio: bool,
+    s: Structure,
+) -> RatioFamily:
+    """The family of an element design from sums by (domain, stratum[, level])."""
+    n_dom, n_str = max(levels.height, 1), s.n_strata
+    d = g.get_column("_d").to_numpy()
+    h = g.get_column("_u").to_numpy()
+    n_obs = g.get_column("_n").to_numpy().astype(float)
+    scale, _ = lin.stratum_factors(s)
+    if var.levels is not None:
+        lv = g.get_column("_l").to_numpy()
+        seen = lv >= 0
+        n_lev = var.levels.len()
+        d, h, lv, n_obs = d[seen], h[seen], lv[seen], n_obs[seen]
+        sw = g.get_column("_sw").to_numpy()[seen]
+        cell = (d * n_lev + lv) * n_str + h
+        swc = np.bincount(cell, sw, minlength=n_dom * n_lev * n_str).reshape(n_dom, n_lev, n_str)
+        num = swc.sum(axis=2)
+        denom = num.sum(axis=1)
+        # sum over rows of scale_h w^2 by (domain, level): the second moments of z
+        a = np.bincount(
+            d * n_lev + lv,
+            g.get_column("_sww").to_numpy()[seen] * scale[h],
+            minlength=n_dom * n_lev,
+        ).reshape(n_dom, n_lev)
+    else:
+        cell = d * n_str + h
+        num = np.bincount(d, g.get_column("_swy").to_numpy(), minlength=n_dom)[:, None]
+        denom = np.bincount(d, g.get_column("_sw").to_numpy(), minlength=n_dom)
+        moment = "_szz" if ratio else "_sww_yy"
+        a = np.bincount(d, g.get_column(moment).to_numpy() * scale[h], minlength=n_dom)[:, None]
+        n_lev = 1
+    count = np.bincount(d, n_obs, minlength=n_dom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = num / denom[:, None] if ratio else num
+        inv: np.ndarray = np.where(denom > 0, 1.0 / denom, 0.0) if ratio else np.ones(n_dom)
+    if var.levels is not None:
+        # S1: stratum totals of z = w ([level] - theta) / X_d
+        z = swc.copy()
+        if ratio:
+            z -= np.nan_to_num(theta)[:, :, None] * swc.sum(axis=1)[:, None, :]
+        s1 = (z * inv[:, None, None]).reshape(n_dom * n_lev, n_str)
+        a = a * (inv * inv)[:, None]
+    else:
+        key = "_sz" if ratio else "_swy"
+        s1 = np.bincount(cell, g.get_column(key).to_numpy(), minlength=n_dom * n_str)
+        s1 = s1.reshape(n_dom, n_str) * inv[:, None]
+        a = a * (inv * inv)[:, None]
+    fam = RatioFamily(design, var, _NO_ROWS, n_dom, ratio, theta, denom, count.astype(np.int64), {})
+    fam.cache["linearised"] = _element_sums(fam, a, s1)
+    _finish(fam, g.filter(pl.col("_l") >= 0) if var.levels is not None else g, n_obs > 0, s, var)
+    return fam
+
+
+def _element_sums(
+    fam: RatioFamily, a: np.ndarray, s1: np.ndarray
+) -> Callable[[bool], tuple[np.ndarray, np.ndarray]]:
+    """S2 and S1 of an element design from the moments: for level indicators,
+    ``sum_i s_i z_i z_i'`` per domain is ``diag(A) - A theta' - theta A' + B theta theta'``
+    with ``A_dl = sum_{code=l} s w^2 / X_d^2`` and ``B_d = sum_l A_dl`` (a total: ``diag(A)``);
+    for a numeric variable it is the query's ``sum s w^2 (y - theta_d)^2 / X_d^2``."""
+    n_dom, n_lev = fam.n_domains, fam.n_levels
+    th = np.nan_to_num(fam.theta)
+    categorical_ratio = fam.var.levels is not None and fam.ratio
+    b = a.sum(axis=1)
+
+    def sums(full: bool) -> tuple[np.ndarray, np.ndarray]:
+        if not full:
+            diag = a - 2 * a * th + b[:, None] * th * th if categorical_ratio else a
+            return diag.ravel(), s1
+        blocks = np.zeros((n_dom, n_lev, n_lev))
+        idx = np.arange(n_lev)
+        blocks[:, idx, idx] = a
+        if categorical_ratio:
+            blocks -= a[:, :, None] * th[:, None, :] + th[:, :, None] * a[:, None, :]
+            blocks += b[:, None, None] * th[:, :, None] * th[:, None, :]
+        s2 = np.zeros((n_dom * n_lev, n_dom * n_lev))
+        for dd in range(n_dom):
+            sl = slice(dd * n_lev, (dd + 1) * n_lev)
+            s2[sl, sl] = blocks[dd]
+        return s2, s1
+
+    return sums
+
+
+def _finish(
+    fam: RatioFamily,
+    g: pl.DataFrame,
+    observed: np.ndarray,
+    s: Structure,
+    var: Variable,
+    pair_domain: np.ndarray | None = None,
+) -> None:
+    """What the shared statistics read from per-row data in memory, from the sums: the
+    domain sums of ``w y^2`` (the design effect of a mean) and, for
+    ``lonely_psu='average'``, the strata that hold each domain's observed rows."""
+    d = g.get_column("_d").to_numpy() if pair_domain is None else pair_domain
+    if var.levels is None:
+        fam.cache["sq"] = np.bincount(d, g.get_column("_swyy").to_numpy(), minlength=fam.n_domains)
+    if s.lonely_psu == "average":
+        unit = g.get_column("_u").to_numpy()
+        h = unit if s.element else s.psu_stratum[unit]
+        present = np.zeros((fam.n_domains, s.n_strata), dtype=bool)
+        present[d[observed], h[observed]] = True
+        fam.cache["strata_present"] = np.repeat(present, fam.n_levels, axis=0)
+
+
+__all__ = ["Reduction", "with_codes"]

@@ -1,0 +1,51 @@
+"""Intervals at a share of exactly 0 or 1 (issue 11): the core's ``beta`` interval against
+R (tests/reference/make_boundary.R), and the publication printing it with ``ci_method``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import barometer as bm
+from barometer.poll.poll import Poll
+from tests.support.pollkit import WAVES, make_ragged_poll
+
+REFERENCE = Path(__file__).parents[1] / "reference"
+TOL = 1e-8
+
+
+def test_beta_interval_at_0_and_1_equals_r() -> None:
+    fixture = json.loads((REFERENCE / "boundary.json").read_text(encoding="utf-8"))
+    data = pl.read_csv(REFERENCE / "data" / "apistrat.csv", null_values=["NA", ""])
+    design = bm.Design(data, weights="pw", strata="stype", fpc="fpc")
+    est = design.proportion("awards", by=["sch.wide"], ci="beta").to_polars()
+    assert any(c["boundary"] for c in fixture["cases"])
+    for case in fixture["cases"]:
+        (row,) = est.filter(
+            (pl.col("sch.wide") == case["domain"]) & (pl.col("level") == case["level"])
+        ).iter_rows(named=True)
+        assert row["estimate"] == pytest.approx(case["estimate"], rel=TOL, abs=1e-15)
+        assert row["ci_low"] == pytest.approx(case["ci_low"], rel=TOL, abs=1e-15)
+        assert row["ci_high"] == pytest.approx(case["ci_high"], rel=TOL, abs=1e-15)
+
+
+def test_publication_prints_the_boundary_interval(tmp_path: Path) -> None:
+    make_ragged_poll(tmp_path)
+    poll, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    poll.weight()
+    pub = poll.publication(questions=["trust"])
+    rows = pub.cells("trust").countries().to_polars()
+    de = rows.filter(pl.col("country") == "DE").sort("level")
+    # everyone in DE answers "high": 1 and 0, with beta intervals that are not the point
+    assert de["estimate"].to_list() == [1.0, 0.0]
+    assert de["ci_method"].to_list() == ["beta", "beta"]
+    assert de["ci_low"][0] < 1.0 == de["ci_high"][0]
+    assert de["ci_low"][1] == 0.0 < de["ci_high"][1]
+    beta = poll.design().proportion("trust", by=["country", "wave"], ci="beta").to_polars()
+    want = beta.filter((pl.col("country") == "DE") & (pl.col("wave") == WAVES[1])).sort("level")
+    assert de["ci_high"][1] == pytest.approx(want["ci_high"][1], rel=1e-12)
+    inside = rows.filter(pl.col("country") != "DE")
+    assert set(inside["ci_method"]) == {"wald"}

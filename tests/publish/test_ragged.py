@@ -1,0 +1,148 @@
+"""A ragged poll published end to end: a question asked in one wave only (``trust``), a
+module asked in some countries (``nato``, DE and FR), a question no source maps
+(``ghost``) and regions with a member absent from a wave (PL, first wave only).
+
+Regression tests of issue 11: every command succeeds and says what is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from barometer.cli import app
+from barometer.poll.poll import Poll
+from barometer.publish import write_report
+from barometer.publish.banner.build import banner_tables, unasked
+from barometer.publish.findings import find
+from tests.support.pollkit import WAVES, make_ragged_poll
+
+runner = CliRunner()
+EARLY, LATE = WAVES
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Poll, Path]:
+    root = tmp_path_factory.mktemp("ragged")
+    make_ragged_poll(root)
+    poll, _ = Poll.ingest(root / "spec.yaml", root / "poll.duckdb")
+    poll.weight()
+    return poll, root
+
+
+@pytest.fixture(scope="module")
+def pub(built):
+    return built[0].publication()
+
+
+def _cli(*args: str) -> tuple[str, str]:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stderr
+    return result.stdout, result.stderr
+
+
+def test_publication_says_what_is_absent(pub) -> None:
+    assert "ghost" not in pub.questions
+    assert any(n.startswith("ghost: no respondent answers it") for n in pub.notes)
+    assert pub.absent("nato") == [f"not asked in {EARLY} in IT, PL", f"not asked in {LATE} in IT"]
+    assert pub.absent("trust") == [f"not asked in {EARLY}"]
+    assert pub.absent("us_relationship") == []
+    assert pub.waves_of("trust") == [LATE]
+
+
+def test_banners_of_a_ragged_poll(pub) -> None:
+    tables = banner_tables(pub, banners=["country"])
+    assert [t.question for t in tables] == list(pub.questions)
+    nato = next(t for t in tables if t.question == "nato")
+    assert [c.value for c in nato.columns[1:]] == ["DE", "FR"]
+    assert "unsure" not in nato.cells["level"].to_list()  # nobody chose it: left out
+    # region columns: the publication's regions, each cell's members with data
+    with_regions = banner_tables(pub, ["nato"], banners=["country", "region"])[0]
+    regions = [c for c in with_regions.columns if c.banner == "region"]
+    assert [(c.value, c.label, c.n) for c in regions] == [
+        ("EU", "EU", 600),
+        ("EUP", "EU pooled", 600),
+    ]
+    assert f"not asked in {EARLY} in IT, PL" in nato.base
+    # a wave in which trust was not asked: no table, and a sentence saying so
+    early = banner_tables(pub, banners=["country"], wave=EARLY)
+    assert "trust" not in [t.question for t in early]
+    assert unasked(pub, pub.questions, EARLY) == [
+        ("trust", f"trust: not asked in {EARLY} (asked in {LATE}); no table")
+    ]
+    # by wave: within each country, no Total adding countries' populations
+    by_wave = banner_tables(pub, ["us_relationship"], banners=["wave"])
+    assert [t.settings["where"] for t in by_wave] == [{"country": c} for c in pub.countries]
+    assert all(c.banner != "total" for t in by_wave for c in t.columns)
+    pl_table = by_wave[-1]
+    assert [c.value for c in pl_table.columns] == [EARLY]
+
+
+def test_findings_no_mirror_and_no_dominant_member(pub) -> None:
+    found = find(pub)
+    pairs = [
+        (f.kind, f.question, frozenset({(f.first.id, f.first.wave), (f.second.id, f.second.wave)}))
+        for f in found
+        if f.question == "nato"
+    ]
+    assert pairs and len(pairs) == len(set(pairs))  # yes/no: no mirror pairs
+    # DE is 57% of the population-weighted EUP when only DE and FR answer nato
+    for f in found:
+        ids = {f.first.id, f.second.id}
+        assert not (f.kind == "gap" and f.question == "nato" and ids == {"DE", "EUP"})
+    assert any("DE is not compared with EUP" in n for n in found.notes)
+    regional = [f for f in found if "EUP" in {f.first.id, f.second.id}]
+    assert regional and all("EU pooled" in f.sentence for f in regional)
+    assert not any("the EUP" in f.sentence for f in found)
+
+
+def test_report_of_a_ragged_poll(pub, tmp_path: Path) -> None:
+    path = write_report(pub, tmp_path / "report.html", findings=find(pub).headlines(8))
+    html = path.read_text(encoding="utf-8")
+    assert f"Not asked in {EARLY} in IT, PL." in html
+    assert f"Not asked in {EARLY}." in html
+    assert "Unsure" not in html  # a level nobody chose is left out
+    assert "98.8–100.0" in html  # a one-sided interval at 100%, not "±0"
+
+
+def test_every_command_succeeds(built, tmp_path: Path) -> None:
+    _, root = built
+    store = str(root / "poll.duckdb")
+    out, err = _cli("info", "--store", store)
+    assert out.index(EARLY) < out.index(LATE)
+    _, err = _cli("findings", "--store", store, "--out", str(tmp_path))
+    assert "ghost: no respondent answers it" in err
+    _cli("findings", "--store", store, "--out", str(tmp_path), "--questions", "nato",
+         "--countries", "DE,FR", "--waves", LATE)  # fmt: skip
+    _, err = _cli("banners", "--store", store, "--out", str(tmp_path / "b.xlsx"),
+                  "--wave", EARLY)  # fmt: skip
+    assert f"trust: not asked in {EARLY}" in err
+    _cli("banners", "--store", store, "--out", str(tmp_path / "b.csv"), "--csv",
+         "--by", "wave", "--questions", "trust,us_relationship")  # fmt: skip
+    _cli("report", "--store", store, "--out", str(tmp_path / "r.html"), "--countries", "DE,FR")
+    assert (tmp_path / "r.html").exists()
+    out, err = _cli("estimate", "trust", "--store", store, "--waves", EARLY)
+    assert f"no respondent answers 'trust' in waves {EARLY}" in err
+    # DE answers "high" to a man: beta intervals at 1 and 0, whatever ci was asked
+    out, _ = _cli("estimate", "trust", "--store", store, "--format", "csv", "--ci", "logit")
+    table = pl.read_csv(out.encode())
+    de = table.filter(pl.col("country") == "DE").sort("level")
+    assert de["ci_method"].to_list() == ["beta", "beta"]
+    assert de["ci_low"][0] < 1 and de["ci_high"][1] > 0
+    assert set(table.filter(pl.col("country") != "DE")["ci_method"]) == {"logit"}
+
+
+def test_region_with_a_member_absent_from_a_wave(built) -> None:
+    _, root = built
+    store = str(root / "poll.duckdb")
+    for flag in ("--each-wave", "--like-for-like"):
+        out, _ = _cli("estimate", "us_relationship", "--store", store, "--region", "EU",
+                      flag, "--format", "csv")  # fmt: skip
+        table = pl.read_csv(out.encode())
+        early = table.filter(pl.col("wave") == EARLY)["countries"].unique().to_list()
+        assert early == (["DE;FR;IT;PL"] if flag == "--each-wave" else ["DE;FR;IT"])
+    out, _ = _cli("estimate", "us_relationship", "--store", store, "--region", "EU")
+    assert "PL" in out and "left" in out  # the member left out is named

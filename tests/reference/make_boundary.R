@@ -1,0 +1,69 @@
+# Reference fixture for intervals at a domain share of exactly 0 and exactly 1 (issue 11),
+# computed with R's `survey` package.
+#
+# Regenerate (from the repository root):
+#   Rscript tests/reference/make_boundary.R
+#
+# Writes tests/reference/boundary.json. The design is make_fixtures.R's dstrat (apistrat,
+# weights pw, strata stype, fpc). In the domain sch.wide == "No" no school has awards: the
+# share of awards "Yes" is exactly 0 and of "No" exactly 1; in sch.wide == "Yes" both are
+# inside (0, 1). svyciprop(method = "beta") gives NaN limits at 0 and 1 (its effective
+# sample size p (1 - p) / var is 0/0), so the reference there is the exact Clopper-Pearson
+# interval of the domain's unweighted count (binom.test), the interval barometer's "beta"
+# method falls back to and the publication's boundary_ci default prints; inside (0, 1) it
+# is svyciprop's own. Each case stores the call and svyciprop's own limits beside it.
+
+suppressPackageStartupMessages({
+  library(survey)
+  library(jsonlite)
+})
+stopifnot(as.character(packageVersion("survey")) == "4.1.1")
+
+script_dir <- local({
+  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
+})
+d <- read.csv(file.path(script_dir, "data", "apistrat.csv"), stringsAsFactors = TRUE)
+des <- svydesign(ids = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = d)
+num <- function(x) {
+  x <- unname(as.numeric(x))
+  if (length(x) != 1 || !is.finite(x)) NA else x
+}
+
+cases <- list()
+for (dom in c("No", "Yes")) {
+  sub <- subset(des, sch.wide == dom)
+  n <- sum(d$sch.wide == dom)
+  for (lv in c("No", "Yes")) {
+    call <- sprintf('svyciprop(~I(awards == "%s"), subset(dstrat, sch.wide == "%s"), method = "beta")', lv, dom)
+    ci <- svyciprop(as.formula(sprintf('~I(awards == "%s")', lv)), sub, method = "beta")
+    p <- num(coef(ci))
+    limits <- confint(ci)
+    x <- sum(d$sch.wide == dom & d$awards == lv)
+    boundary <- p == 0 || p == 1
+    if (boundary) {
+      exact <- binom.test(x, n)$conf.int
+      expected <- c(exact[1], exact[2])
+      how <- sprintf("binom.test(%d, %d)$conf.int", x, n)
+    } else {
+      expected <- c(num(limits[1]), num(limits[2]))
+      how <- call
+    }
+    cases[[length(cases) + 1]] <- list(
+      domain = dom, level = lv, n = n, count = x, estimate = p, boundary = boundary,
+      ci_low = expected[1], ci_high = expected[2], expected_from = how,
+      svyciprop_call = call,
+      svyciprop_ci = c(num(limits[1]), num(limits[2]))
+    )
+  }
+}
+
+out <- list(
+  R = R.version.string,
+  survey = as.character(packageVersion("survey")),
+  design = 'dstrat <- svydesign(ids = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)',
+  confidence = 0.95,
+  cases = cases
+)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
+           file.path(script_dir, "boundary.json"))
