@@ -61,7 +61,7 @@ def measure(n: int) -> dict[str, Any]:
     import polars as pl
 
     import barometer as bm
-    from barometer.poll import poll as poll_module
+    from barometer.poll import weighting
     from barometer.poll.poll import Poll
 
     store = store_path(n)
@@ -83,8 +83,8 @@ def measure(n: int) -> dict[str, Any]:
         p = Poll.open(store)
         d0 = p.design(weights)
         frame: pl.DataFrame = d0.data
-        psu = poll_module._PSU if frame.get_column("psu").null_count() < frame.height else None
-        margins = p._margins(frame) if weights == "raked" else None
+        psu = weighting._PSU if frame.get_column("psu").null_count() < frame.height else None
+        margins = weighting.margins(p.spec, frame) if weights == "raked" else None
         settings = p.weight_settings()
 
         def via_core(
@@ -93,9 +93,9 @@ def measure(n: int) -> dict[str, Any]:
             psu: str | None = psu,
             s: dict[str, Any] = settings,
         ) -> list[Any]:
-            d = bm.Design(frame, weights="base_weight", strata=poll_module._STRATUM, psu=psu)
+            d = bm.Design(frame, weights="base_weight", strata=weighting._STRATUM, psu=psu)
             if margins is not None:
-                d = d.rake(margins, by=poll_module._GROUP, tol=s["tol"], max_iter=s["max_iter"])
+                d = d.rake(margins, by=weighting._GROUP, tol=s["tol"], max_iter=s["max_iter"])
             return [d.proportion(q, by=BY) for q in questions]
 
         walls, cpus, _ = timed(via_core)

@@ -42,6 +42,8 @@ class Estimates:
     #: covariance is ``C V C'`` with ``V`` the source's.
     source: Estimates | None = field(default=None, repr=False)
     coefficients: np.ndarray | None = field(default=None, repr=False)
+    #: ``vcov()`` once computed (read-only); a copy made by ``replace`` starts empty.
+    _vcov: list[np.ndarray] = field(default_factory=list, init=False, repr=False)
 
     def to_polars(self) -> pl.DataFrame:
         """The estimates as a polars DataFrame."""
@@ -81,8 +83,16 @@ class Estimates:
         """Covariance matrix of the estimates, in row order (R ``vcov(svyby(..., covmat=TRUE))``).
 
         Estimates of one variable from one design; covariances between different domains of
-        the same design include what their shared PSUs and strata bring.
+        the same design include what their shared PSUs and strata bring.  Computed once
+        per result (a publication asks for it per finding) and returned read-only.
         """
+        if not self._vcov:
+            v = self._compute_vcov()
+            v.setflags(write=False)
+            self._vcov.append(v)
+        return self._vcov[0]
+
+    def _compute_vcov(self) -> np.ndarray:
         from barometer.core.estimators import family_variance
 
         if self.source is not None:
@@ -101,7 +111,7 @@ class Estimates:
             )
         v = family_variance(self.families[0], full=True)
         if self.rows is not None:
-            v = v[np.ix_(self.rows, self.rows)]
+            return v[np.ix_(self.rows, self.rows)]
         return v
 
     def contrast(

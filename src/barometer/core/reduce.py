@@ -276,8 +276,9 @@ def column_pair_sums(
 
     A categorical integer column (answer codes) with a short range is binned straight from
     its values, not first renumbered as codes (that waits until something asks for
-    ``var.codes``); its levels are the values with a positive weighted sum, which needs
-    positive weights: a design that is not calibrated.
+    ``var.codes``, and then reads them off the same values); its levels are the values
+    with a positive weighted sum, which are the values present when every weight is
+    positive (always so without calibration; a calibrated design's weights are checked).
     """
     frame = design.data
     w = design.weights
@@ -286,8 +287,8 @@ def column_pair_sums(
         col is None
         or categorical is not True
         or not col.dtype.is_integer()
-        or design.calibration
         or col.null_count() == col.len()
+        or (design.calibration and not (w > 0).all())
     ):
         return pair_sums(variable(design, name, categorical), pairs, dom, w)
     lo, hi = integer_range(col)
@@ -299,7 +300,16 @@ def column_pair_sums(
     sums, count = _level_pass(raw, lo - 1, hi - lo + 1, pairs, dom, w)
     seen = sums.sum(axis=1) > 0  # the spare pair's column too: a value seen anywhere
     levels = pl.Series(name, np.flatnonzero(seen) + lo).cast(col.dtype)
-    var = Variable(name, None, None, levels, lazy_codes=lambda: coding(design, [name]).codes)
+
+    def codes() -> np.ndarray:
+        # the codes ``encode`` gives the column (the rank of each value among those
+        # present, -1 for missing), from the values already read; kept as its coding
+        lookup = np.concatenate(([-1], np.cumsum(seen) - 1))
+        found = lookup[raw - (lo - 1)] if lo != 1 else lookup[raw]
+        design.cache.codings.setdefault((name,), Coding(found, pl.DataFrame(levels), len(levels)))
+        return design.cache.codings[(name,)].codes
+
+    var = Variable(name, None, None, levels, lazy_codes=codes)
     num = sums[:, : pairs.size] if seen.all() else sums[seen, : pairs.size]
     return PairSums(var, num, num.sum(axis=0), count)
 

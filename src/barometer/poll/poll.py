@@ -31,7 +31,7 @@ from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
-from barometer.poll.store import Store
+from barometer.poll.store import Store, StoreState, spec_of
 from barometer.poll.weighting import (
     DESIGN_COLUMNS,
     IMPUTED_SCHEMA,
@@ -78,12 +78,11 @@ class Poll:
     """
 
     def __init__(self, store: Store) -> None:
-        store.require()
         self.store = store
-        self._spec: PollSpec | None = None
         self._designs: dict[tuple[Any, ...], Design] = {}
-        self._stamp: tuple[Any, str] | None = None
+        self._stamp: tuple[Any, str, StoreState] | None = None
         self._memo: dict[str, tuple[str, Any]] = {}
+        self._state()  # raises unless the store exists
 
     # -- construction ----------------------------------------------------------------------
 
@@ -110,14 +109,15 @@ class Poll:
     @property
     def spec(self) -> PollSpec:
         """The spec the store was ingested from."""
-        if self._spec is None:
-            self._spec = self.store.spec()
-        return self._spec
+        spec: PollSpec = self._while_unchanged(
+            "spec", lambda: spec_of(self._snapshot().meta, self.path)
+        )
+        return spec
 
     @property
     def weighted(self) -> bool:
         """True when the store holds weights (cleared by any change of data or targets)."""
-        return self.store.has_weights()
+        return self._snapshot().weighted
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
@@ -177,24 +177,32 @@ class Poll:
     def _frame(
         self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
     ) -> pl.DataFrame:
-        """Respondents with every question column, levels as ordered enums."""
-        columns = list(DESIGN_COLUMNS)
-        for q in self.spec.questions:
-            if q.id in self._store_columns():
-                columns.append(q.id)
-        frame = self.store.respondents(columns, countries=countries, waves=waves)
+        """Respondents with every question column, levels as ordered enums.
+
+        The store is read (and the enums formed) once per store state; a scope of
+        countries or waves is a filter of that frame, which keeps its row order.
+        """
+        frame: pl.DataFrame = self._while_unchanged("frame", self._read_frame)
+        if countries is not None:
+            frame = frame.filter(pl.col("country").is_in(list(countries)))
+        if waves is not None:
+            frame = frame.filter(pl.col("wave").is_in(list(waves)))
         if frame.height == 0:
             raise EstimationError(
                 f"no respondents in {str(self.path)!r} for countries={countries}, waves={waves}"
             )
-        return frame.with_columns(
-            pl.col(q.id).cast(pl.Enum(q.level_codes))
-            for q in self.spec.questions
-            if q.id in frame.columns
+        return frame
+
+    def _read_frame(self) -> pl.DataFrame:
+        stored = self._store_columns()
+        questions = [q for q in self.spec.questions if q.id in stored]
+        return self.store.respondents(
+            [*DESIGN_COLUMNS, *(q.id for q in questions)],
+            levels={q.id: q.level_codes for q in questions},
         )
 
     def _store_columns(self) -> frozenset[str]:
-        return self._while_unchanged("columns", self.store.columns)
+        return self._snapshot().columns
 
     def weight(
         self,
@@ -245,6 +253,8 @@ class Poll:
             settings["imputed"] = imputed.to_dicts()
         out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
         self.store.write_weights(out, diagnostics, settings)
+        # the respondents are unchanged by weighting: keep their frame for the new state
+        self._memo["frame"] = (self._state(), frame)
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 
@@ -256,7 +266,7 @@ class Poll:
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
-        raw = self.store.meta().get("weight_settings")
+        raw = self._snapshot().meta.get("weight_settings")
         return json.loads(raw) if raw else {}
 
     # -- estimation ------------------------------------------------------------------------
@@ -268,10 +278,20 @@ class Poll:
             (f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files
         )
         if self._stamp is None or self._stamp[0] != stamp:
-            meta = self.store.meta()
+            snapshot = self.store.snapshot()
+            if snapshot is None:
+                self.store.require()  # the one error for "not a store"
+            assert snapshot is not None
+            meta = snapshot.meta
             state = f"{meta.get('ingested_at')}|{meta.get('weighted_at')}|{meta.get('spec_sha256')}"
-            self._stamp = (stamp, state)
+            self._stamp = (stamp, state, snapshot)
         return self._stamp[1]
+
+    def _snapshot(self) -> StoreState:
+        """The store's meta table, columns and weights flag, read once per state of its files."""
+        self._state()
+        assert self._stamp is not None
+        return self._stamp[2]
 
     #: designs kept at once (each scope — all, a wave, some countries — is one)
     _DESIGNS_KEPT = 8

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
 import polars as pl
@@ -37,7 +37,7 @@ from barometer.untrusted import MAX_QUOTED, printable, quote_value
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
 
-__all__ = ["SCHEMA_VERSION", "Store"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreState", "spec_of"]
 
 SCHEMA_VERSION = "1"
 
@@ -148,6 +148,26 @@ def _transaction(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[duckdb.
             con.close()
 
 
+class StoreState(NamedTuple):
+    """What :meth:`Store.snapshot` reads at once."""
+
+    meta: dict[str, str]
+    columns: frozenset[str]
+    weighted: bool
+
+
+def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
+    """The spec held in a store's ``meta`` table (read from the store at ``path``)."""
+    if "spec" not in meta:
+        raise BarometerError(f"store {str(path)!r} holds no spec; ingest one first")
+    return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    found = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(found[0]) if found else 0
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -215,14 +235,21 @@ class Store:
 
     def exists(self) -> bool:
         """True when the file exists and holds a barometer store."""
+        return self._read(lambda con: True) is not None
+
+    def _read(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """``read(con)`` on one read-only connection, or None when the path holds no store
+        (one connection per read: each opening of the file costs more than a small query)."""
         if not self.path.is_file():
-            return False
+            return None
         con = self._connect(read_only=True)
         try:
             found = con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
             ).fetchone()
-            return bool(found and found[0])
+            return read(con) if found and found[0] else None
+        except duckdb.Error as err:  # a damaged file shows when its blocks are read
+            raise _store_error(self.path, err) from None
         finally:
             con.close()
 
@@ -248,17 +275,15 @@ class Store:
 
     def meta(self) -> dict[str, str]:
         """The ``meta`` table as a dict ({} for a new store)."""
-        if not self.exists():
-            return {}
-        return dict(self.query("SELECT key, value FROM meta").iter_rows())
+        rows = self._read(lambda con: con.execute("SELECT key, value FROM meta").fetchall())
+        return dict(rows or ())
 
     def spec(self) -> PollSpec:
         """The spec the store was last ingested from."""
         meta = self.meta()
         if "spec" not in meta:
             self.require()
-            raise BarometerError(f"store {str(self.path)!r} holds no spec; ingest one first")
-        return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+        return spec_of(meta, self.path)
 
     def source_fingerprints(self) -> dict[str, tuple[str, str]]:
         """{source id: (file sha256, spec-entry sha256)} of the sources in the store."""
@@ -269,9 +294,19 @@ class Store:
 
     def respondent_count(self) -> int:
         """Number of respondents in the store."""
-        if not self.exists():
-            return 0
-        return int(self.query("SELECT count(*) AS n FROM respondents").item())
+        return int(self._read(lambda con: _count(con, "respondents")) or 0)
+
+    def snapshot(self) -> StoreState | None:
+        """The meta table, the respondents' columns and whether weights are held, read on one
+        connection (None when the path holds no store)."""
+
+        def read(con: duckdb.DuckDBPyConnection) -> StoreState:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
+            return StoreState(meta, columns, bool(_count(con, "weights")))
+
+        state: StoreState | None = self._read(read)
+        return state
 
     def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
         """``source_id, country, wave, respondent_id`` of the given sources' respondents
@@ -289,7 +324,7 @@ class Store:
 
     def has_weights(self) -> bool:
         """True when the store holds weights for its respondents."""
-        return self.exists() and bool(self.query("SELECT count(*) FROM weights").item())
+        return bool(self._read(lambda con: _count(con, "weights")))
 
     def respondents(
         self,
@@ -297,13 +332,18 @@ class Store:
         countries: Sequence[str] | None = None,
         waves: Sequence[str] | None = None,
         with_weights: bool = False,
+        levels: Mapping[str, Sequence[str]] | None = None,
     ) -> pl.DataFrame:
-        """Respondents (in a fixed order), optionally with their weights and a filter.
+        """Respondents (in a fixed order: source, row), optionally with their weights and a
+        filter.
 
         ``columns`` are taken from the respondents table; ``weight`` is added when
-        ``with_weights``.
+        ``with_weights``; the columns named in ``levels`` become ordered enums of those
+        level codes.  The rows are read in the table's order and sorted (after the enum
+        casts: integers sort faster than text) only when that is not the fixed one — a
+        DuckDB ``ORDER BY`` costs as much as the read itself.
         """
-        cols = ", ".join(f"r.{_quote(c)}" for c in columns)
+        cols = ", ".join(f"r.{_quote(c)}" for c in dict.fromkeys(("source_id", "_row", *columns)))
         sql = f"SELECT {cols}"
         if with_weights:
             sql += ", w.weight"
@@ -319,8 +359,16 @@ class Store:
             params.append(list(waves))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.source_id, r._row"
-        return self.query(sql, params)
+        frame = self.query(sql, params).with_columns(
+            pl.col(c).cast(pl.Enum(codes)) for c, codes in (levels or {}).items()
+        )
+        source, before = pl.col("source_id"), pl.col("source_id").shift(1)
+        in_order = frame.select(
+            (source > before) | ((source == before) & (pl.col("_row").diff() > 0))
+        ).to_series()
+        if in_order.slice(1).not_().any():
+            frame = frame.sort("source_id", "_row")
+        return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 

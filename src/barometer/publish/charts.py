@@ -225,23 +225,25 @@ def _percent_axis(title: str | None = None, **kw: Any) -> Any:
 def _styled(chart: Any, title: str | None, subtitle: str | None) -> Any:
     import altair as alt
 
+    # set on the chart just built (no one else holds it): each of Altair's ``properties``
+    # and ``configure_*`` methods deep-copies the whole spec, its data included
     if title is not None:
-        chart = chart.properties(
-            title=alt.TitleParams(
-                title,
-                subtitle=subtitle or "",
-                anchor="start",
-                fontSize=15,
-                subtitleFontSize=12,
-                subtitleColor="#444444",
-            )
+        chart.title = alt.TitleParams(
+            title,
+            subtitle=subtitle or "",
+            anchor="start",
+            fontSize=15,
+            subtitleFontSize=12,
+            subtitleColor="#444444",
         )
-    return (
-        chart.configure(font=_FONT, background="white")
-        .configure_view(stroke=None)
-        .configure_axis(labelFontSize=12, titleFontSize=12, labelColor="#222222")
-        .configure_legend(labelFontSize=12, titleFontSize=12, labelLimit=520)
+    chart.config = alt.Config(
+        font=_FONT,
+        background="white",
+        view=alt.ViewConfig(stroke=None),
+        axis=alt.AxisConfig(labelFontSize=12, titleFontSize=12, labelColor="#222222"),
+        legend=alt.LegendConfig(labelFontSize=12, titleFontSize=12, labelLimit=520),
     )
+    return chart
 
 
 # ---------------------------------------------------------------------------------------
