@@ -109,9 +109,10 @@ class Estimates:
             raise EstimationError(
                 "vcov() needs the estimates of a single variable; estimate each variable separately"
             )
-        v = family_variance(self.families[0], full=True)
+        v: np.ndarray = family_variance(self.families[0], full=True)
         if self.rows is not None:
-            return v[np.ix_(self.rows, self.rows)]
+            kept: np.ndarray = v[np.ix_(self.rows, self.rows)]
+            return kept
         return v
 
     def contrast(
