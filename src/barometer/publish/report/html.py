@@ -29,9 +29,11 @@ readers' tools) can trace it.  Outputs do no statistics: they read ``Estimates``
 
 Examples
 --------
->>> from barometer.poll import Poll
+The caller (the CLI, or a user's script) opens the poll and hands over its publication;
+this module never opens a store:
+
 >>> from barometer.publish import write_report
->>> write_report(Poll.open("poll.duckdb").publication(), "report.html")  # doctest: +SKIP
+>>> write_report(publication, "report.html")  # doctest: +SKIP
 """
 
 from __future__ import annotations
