@@ -64,7 +64,7 @@ class Wording:
         q = self.spec.question(question)
         if level is None:
             return "mean"
-        net = q.net(level)
+        net = _net(q, level)
         if net is not None:
             return str(net.label)
         return next(lv.label for lv in q.levels if lv.code == level)
@@ -79,7 +79,7 @@ class Wording:
         given = self.phrases.get(question, {}).get(level)
         if given:
             return given
-        lv = q.net(level) or next(lv for lv in q.levels if lv.code == level)
+        lv = _net(q, level) or next(lv for lv in q.levels if lv.code == level)
         own = getattr(lv, "finding_label", None) or getattr(lv, "phrase", None)
         if own:
             return str(own)
@@ -243,6 +243,11 @@ def members(k: int) -> str:
 def rule_words(rule: str) -> str:
     """How a region's combining rule reads: ``average`` or ``population-weighted average``."""
     return "average" if rule == "mean" else "population-weighted average"
+
+
+def _net(question: Any, code: str) -> Any:
+    """The net ``code`` of ``question``, or None (a question may have no nets)."""
+    return next((n for n in getattr(question, "nets", ()) if n.code == code), None)
 
 
 def _short(label: str) -> str:
