@@ -159,7 +159,7 @@ def _headline(poll: Any, console: Console) -> None:
 
     for item in headline(poll):
         if isinstance(item, HeadlineTable):
-            console.print(_rich_table(item.frame, title=item.title))
+            console.print(_rich_table(item.frame, title=item.title, percent=item.percent))
         else:
             console.print(item)
 
