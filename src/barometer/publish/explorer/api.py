@@ -33,6 +33,7 @@ from barometer.errors import did_you_mean
 from barometer.publish.explorer.cube import ROW_COLUMNS, Cube
 from barometer.publish.explorer.escape import dumps
 from barometer.publish.explorer.openapi import MAX_ITEMS, MAX_NAME, MAX_QUERY, openapi
+from barometer.publish.explorer.pages import VEGA, live_page, render_index, vega_bundle
 
 __all__ = ["CSP", "BadRequest", "create_app"]
 
@@ -217,20 +218,16 @@ def create_app(cube: Cube, static: Path | None = None) -> Starlette:
     package's own pages).
 
     Routes: ``GET /api/questions``, ``GET /api/estimates``, ``GET /api/methodology``,
-    ``GET /api/openapi.json``, ``GET /`` (index.html) and ``GET /static/<file>``.
+    ``GET /api/openapi.json``, ``GET /`` (index.html: the explorer's pages, reading
+    this API) and ``GET /static/<file>`` (the page files and ``vega.js``, the charting
+    library taken from vl-convert: :mod:`.pages`).
     """
     index = _Index(cube)
     checker = _Checker(cube)
     files = _static_files(static)
-    questions = dumps(
-        {
-            "poll": cube.name,
-            "questions": [q.to_dict() for q in cube.questions],
-            "scopes": [s.to_dict() for s in cube.scopes],
-            "waves": list(cube.waves),
-            "breakdowns": [b.to_dict() for b in cube.breakdowns],
-        }
-    )
+    if static is None:
+        files["index.html"] = (render_index(live_page()), _TYPES[".html"])
+    questions = dumps(cube.catalogue())
     methodology = dumps(dict(cube.methodology))
     schema = dumps(openapi(cube.name, checker.questions, checker.scopes, checker.waves,
                            checker.breakdowns))  # fmt: skip
@@ -252,6 +249,9 @@ def create_app(cube: Cube, static: Path | None = None) -> Starlette:
 
     async def static_file(request: Request) -> Response:
         name = request.path_params.get("name", "index.html")
+        if name == VEGA and name not in files:
+            # Built on first request (seconds), not at start-up: the API alone needs none.
+            files[VEGA] = (vega_bundle(), _TYPES[".js"])
         found = files.get(name)
         if found is None:
             return _error(404, "no such file")
