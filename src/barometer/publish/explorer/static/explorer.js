@@ -148,6 +148,15 @@
   }
 
   function checkboxes(box, name, items, chosen) {
+    // Rebuilt only when the choices change, so focus stays where the keyboard left it.
+    var ids = JSON.stringify(items.map(function (item) { return item.id; }));
+    if (box.getAttribute("data-items") === ids) {
+      Array.prototype.forEach.call(box.querySelectorAll("input"), function (input) {
+        input.checked = chosen.indexOf(input.value) >= 0;
+      });
+      return;
+    }
+    box.setAttribute("data-items", ids);
     clear(box);
     items.forEach(function (item, i) {
       var input = el("input", null, { type: "checkbox", id: name + "-" + i, value: item.id });
@@ -167,17 +176,24 @@
 
   function fillControls() {
     var q = question(state.q);
-    fillQuestions();
+    var select = $("question");
+    if (select.getAttribute("data-q") !== q.id) {
+      select.setAttribute("data-q", q.id);
+      fillQuestions();
+    }
     checkboxes($("scopes"), "scope",
       state.where.map(function (id) { return { id: id, name: scope(id).name }; }), state.scopes);
     checkboxes($("waves"), "wave", q.waves.map(function (w) { return { id: w, name: w }; }),
       state.waves);
     var by = $("by");
-    clear(by);
-    by.appendChild(el("option", "No breakdown", { value: "" }));
-    q.breakdowns.forEach(function (b) {
-      by.appendChild(el("option", (breakdown(b) || { label: b }).label, { value: b }));
-    });
+    if (by.getAttribute("data-q") !== q.id) {
+      by.setAttribute("data-q", q.id);
+      clear(by);
+      by.appendChild(el("option", "No breakdown", { value: "" }));
+      q.breakdowns.forEach(function (b) {
+        by.appendChild(el("option", (breakdown(b) || { label: b }).label, { value: b }));
+      });
+    }
     by.value = state.by;
     $("chart-" + state.chart).checked = true;
     $("display-" + state.display).checked = true;
