@@ -36,7 +36,9 @@ class Site:
     url: str
     api: str  # the live server's root, for the API's own numbers
 
-    def estimates(self, question: str, countries: list[str], waves: list[str], by: str) -> list[dict]:
+    def estimates(
+        self, question: str, countries: list[str], waves: list[str], by: str
+    ) -> list[dict]:
         query = f"question={question}&countries={','.join(countries)}&waves={','.join(waves)}"
         if by:
             query += f"&by={by}"
@@ -124,9 +126,7 @@ def ready(chrome: Any, after: str | None = None) -> dict:
     """Wait until the page has drawn a view (other than ``after``): its state."""
     deadline = time.monotonic() + VIEW_SECONDS
     while time.monotonic() < deadline:
-        mark = chrome.execute_script(
-            "return document.documentElement.getAttribute('data-ready')"
-        )
+        mark = chrome.execute_script("return document.documentElement.getAttribute('data-ready')")
         if mark and mark != after:
             return json.loads(mark)
         time.sleep(0.05)

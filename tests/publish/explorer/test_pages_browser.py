@@ -91,7 +91,8 @@ def _set_view(chrome: Any, site: eb.Site, chart: str = "bars") -> dict:
     eb.open_view(chrome, site.url)
     search = chrome.find_element(By.ID, "search")
     search.send_keys(SEARCH)
-    options = [o.get_attribute("value") for o in Select(chrome.find_element(By.ID, "question")).options]
+    listed = Select(chrome.find_element(By.ID, "question")).options
+    options = [o.get_attribute("value") for o in listed]
     assert options == [Q]  # the search leaves only the question whose wording matches
     eb.act(chrome, lambda: Select(chrome.find_element(By.ID, "question")).select_by_value(Q))
     _choose(chrome, COUNTRIES, "scopes")
@@ -138,7 +139,8 @@ def test_the_view_shows_the_api_numbers(chrome: Any, site: eb.Site, cube: Any) -
                             "Margin of error (± points)", "Unweighted base"]  # fmt: skip
     assert sorted(r[:7] for r in shown[1:]) == sorted(table)
     # Reading order: countries as the spec lists them (France before Germany), then waves.
-    assert [r[0] for r in shown[1:]] == sorted((r[0] for r in table), key=["France", "Germany"].index)
+    order = ["France", "Germany"]
+    assert [r[0] for r in shown[1:]] == sorted((r[0] for r in table), key=order.index)
     described = {m for m in eb.chart_marks(chrome) if " | " in m}
     assert described == marks
 
