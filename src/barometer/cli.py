@@ -195,12 +195,15 @@ def demo(
         console.print("\nWritten: " + ", ".join(str(p) for p in written))
         store = out / "poll.duckdb"
         console.print(
-            "\nExplore the demo poll in a browser:\n"
-            f"  barometer serve --store {store}      then open http://127.0.0.1:8000/\n"
-            f"  barometer explorer --store {store} --out {out / 'site'}   "
-            f"then open {out / 'site' / 'index.html'}",
+            "\nExplore the demo poll in a browser, live:\n"
+            f"  barometer serve --store {store}\n"
+            "  then open http://127.0.0.1:8000/\n"
+            "or as static files to put on any web server:\n"
+            f"  barometer explorer --store {store} --out {out / 'site'}\n"
+            f"  then open {out / 'site' / 'index.html'}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
 
 
@@ -845,8 +848,9 @@ def serve(
     ),
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the explorer's JSON API over the poll: every question by country, region,
-    wave and declared breakdown, with margins, bases and suppression (Ctrl-C stops).
+    """Serve the explorer over the poll, its pages and their JSON API: every question by
+    country, region, wave and declared breakdown, with margins, bases and suppression
+    (Ctrl-C stops).
 
     The store is only read. The breakdowns offered are the spec's publication.breakdowns.
     """

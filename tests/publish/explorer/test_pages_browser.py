@@ -145,6 +145,26 @@ def test_the_view_shows_the_api_numbers(chrome: Any, site: eb.Site, cube: Any) -
     assert described == marks
 
 
+def test_hovering_a_bar_shows_its_share_margin_and_base(chrome: Any, site: eb.Site) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    eb.open_view(chrome, site.url + VIEW)
+    bar = chrome.find_element(By.CSS_SELECTOR, '#chart svg path[aria-label*=" | "]')
+    described = bar.get_attribute("aria-label")
+    ActionChains(chrome).move_to_element(bar).perform()
+    tip = chrome.find_element(By.ID, "tooltip")
+    deadline = time.monotonic() + 5
+    while not tip.is_displayed() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = dict(line.split(": ", 1) for line in tip.text.splitlines())
+    share, rest = described.rsplit(": ", 1)[1].split("% ", 1)
+    assert lines["Share"] == share + "%"
+    assert lines["Margin of error"] == rest.split(",")[0]
+    assert lines["Unweighted base"] == rest.rsplit("base ", 1)[1]
+    assert lines["Where"] == described.split(" | ")[0]
+
+
 def test_the_permalink_restores_the_view(chrome: Any, site: eb.Site) -> None:
     from selenium.webdriver.common.by import By
 
