@@ -51,6 +51,8 @@ class QuestionInfo:
     breakdowns: tuple[str, ...]
     #: One colour per level, in ``levels`` order: the report's (:class:`LevelStyle`).
     colors: tuple[str, ...] = ()
+    #: Whether each colour is dark (a label on it is white), as in the report.
+    dark: tuple[bool, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class QuestionInfo:
             "asked": {w: list(cs) for w, cs in self.asked.items()},
             "breakdowns": list(self.breakdowns),
             "colors": list(self.colors),
+            "dark": list(self.dark),
         }
 
 
@@ -235,6 +238,7 @@ def _questions(pub: Publication, rows: pl.DataFrame) -> tuple[QuestionInfo, ...]
                 asked=MappingProxyType(asked),
                 breakdowns=held,
                 colors=style.colors,
+                dark=tuple(style.dark(c) for c in style.codes),
             )
         )
     return tuple(out)

@@ -103,6 +103,11 @@ _QUESTIONS = {
                     "asked": {"type": "object", "additionalProperties": _LIST},
                     "breakdowns": _LIST,
                     "colors": {**_LIST, "description": "one colour per level, as in the report"},
+                    "dark": {
+                        "type": "array",
+                        "items": {"type": "boolean"},
+                        "description": "whether each level's colour is dark (labels on it white)",
+                    },
                 },
             },
         },

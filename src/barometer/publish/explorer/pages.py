@@ -24,6 +24,7 @@ from typing import Any
 
 from barometer.atomic import write_bytes
 from barometer.publish.cells import FORMULA_START, PLAIN_NUMBER
+from barometer.publish.charts import MIN_LABELLED_SHARE
 from barometer.publish.explorer.cube import ROW_COLUMNS, Cube
 from barometer.publish.explorer.escape import dumps
 
@@ -62,7 +63,8 @@ def render_index(page: dict[str, Any], csp: str | None = None) -> bytes:
     """``index.html`` with ``page`` (the settings) embedded; with ``csp``, the policy as
     a ``<meta>`` element too (a static site has no headers of its own)."""
     html = page_file("index.html").decode("utf-8")
-    body = dumps({**page, "csv": _csv_rule()}).decode("utf-8")
+    chart = {"min_labelled_share": MIN_LABELLED_SHARE}
+    body = dumps({**page, "csv": _csv_rule(), "chart": chart}).decode("utf-8")
     meta = ""
     if csp is not None:
         # frame-ancestors is ignored (and reported as an error) in a <meta> policy.

@@ -307,6 +307,8 @@
         lo: r.ci_low, hi: r.ci_high, percent: r.suppressed ? "suppressed" : r.percent + "%",
         moe: r.suppressed ? "" : r.moe + " points", n: r.n, marks: marksText(r) || "none",
         suppressed: r.suppressed, order: q0LevelIndex(r.level),
+        label: r.suppressed ? "" : r.percent + (marksText(r) ? " " + marksText(r) : ""),
+        dark: q0Dark(r.level),
         // What a screen reader says of the mark (and what the tests read back).
         description: [rowLabel(c, withWave), c.wave, c.answer].join(" | ") + ": " +
           (r.suppressed ? "suppressed" : r.percent + "% " + r.moe + " points") + ", base " + r.n
@@ -315,6 +317,7 @@
   }
 
   var q0LevelIndex = function () { return 0; };
+  var q0Dark = function () { return false; };
 
   var TOOLTIP = [
     { field: "row", title: "Where" }, { field: "answer", title: "Answer" },
@@ -341,8 +344,9 @@
     var y = { field: "row", type: "nominal", sort: rows, title: null,
       axis: { labelLimit: 220 } };
     return {
-      width: "container", height: { step: 26 },
-      autosize: { type: "fit-x", contains: "padding" },
+      // A fixed width from the page's (a "container" width drops Vega's fit-y with a
+      // warning on a stepped height): the labels (at most 220 px) take the rest.
+      width: Math.max(160, Math.min(900, $("chart").clientWidth - 240)), height: { step: 26 },
       layer: [
         {
           data: { values: shown },
@@ -358,8 +362,24 @@
           }
         },
         {
+          // The share (and its marks) printed on the segment, as the report labels them.
+          data: { values: shown },
+          transform: [
+            { stack: "share", groupby: ["row"], sort: [{ field: "order" }], as: ["x0", "x1"] },
+            { calculate: "(datum.x0 + datum.x1) / 2", as: "xm" },
+            { filter: "datum.share >= " + page.chart.min_labelled_share }
+          ],
+          mark: { type: "text", fontSize: 11, fontWeight: "bold", aria: false, tooltip: true },
+          encoding: {
+            // The label carries the bar's tooltip: the pointer over it is over the bar.
+            y: y, x: { field: "xm", type: "quantitative" }, text: { field: "label" },
+            tooltip: TOOLTIP,
+            color: { condition: { test: "datum.dark", value: "white" }, value: "#1a1a1a" }
+          }
+        },
+        {
           data: { values: suppressed },
-          mark: { type: "text", align: "left", dx: 4, color: "#555555" },
+          mark: { type: "text", align: "left", dx: 4, color: "#555555", aria: false },
           encoding: { y: y, x: { datum: 0, type: "quantitative" }, text: { field: "text" } }
         }
       ],
@@ -450,16 +470,6 @@
     });
     box.appendChild(el("h3", "Reading the figures"));
     box.appendChild(list);
-    var keys = el("ul", null, { "class": "levels" });
-    q.levels.forEach(function (l, i) {
-      var li = el("li");
-      var swatch = el("span", null, { "class": "swatch", "aria-hidden": "true" });
-      swatch.style.backgroundColor = q.colors[i];
-      li.appendChild(swatch);
-      li.appendChild(document.createTextNode(" " + l.label));
-      keys.appendChild(li);
-    });
-    box.appendChild(keys);
   }
 
   function renderFacts(q) {
@@ -522,6 +532,7 @@
       var levelIndex = {};
       q.levels.forEach(function (l, i) { levelIndex[l.code] = i; });
       q0LevelIndex = function (code) { return levelIndex[code]; };
+      q0Dark = function (code) { return Boolean(q.dark[levelIndex[code]]); };
       current = cellsOf(rows, q);
       renderTable(current, q);
       var note = "";
@@ -628,6 +639,17 @@
       $("copy-link").addEventListener("click", copyLink);
       $("chart").addEventListener("mouseleave", function () { $("tooltip").hidden = true; });
       window.addEventListener("hashchange", function () { show(settle(readHash())); });
+      var drawnAt = $("chart").clientWidth, timer = null;
+      window.addEventListener("resize", function () {
+        // Charts take the page's width when drawn: redraw when it changes (a phone turned).
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          if (Math.abs($("chart").clientWidth - drawnAt) > 40 && state) {
+            drawnAt = $("chart").clientWidth;
+            show(state);
+          }
+        }, 250);
+      });
       show(settle(readHash()));
     }).catch(function (err) {
       status("Could not load the poll: " + err.message);
