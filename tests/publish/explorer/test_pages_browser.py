@@ -143,6 +143,13 @@ def test_the_view_shows_the_api_numbers(chrome: Any, site: eb.Site, cube: Any) -
     assert [r[0] for r in shown[1:]] == sorted((r[0] for r in table), key=order.index)
     described = {m for m in eb.chart_marks(chrome) if " | " in m}
     assert described == marks
+    # The question's exact wording and the methodology are on the page.
+    facts = chrome.execute_script(
+        "return [document.getElementById('question-facts').textContent,"
+        " document.getElementById('methodology-body').textContent];"
+    )
+    assert cube.question(Q).wording in facts[0]
+    assert cube.methodology["margins"] in facts[1] and cube.methodology["suppression"] in facts[1]
 
 
 def test_hovering_a_bar_shows_its_share_margin_and_base(chrome: Any, site: eb.Site) -> None:

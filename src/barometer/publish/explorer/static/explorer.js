@@ -542,6 +542,10 @@
       $("note").textContent = note;
       if (!kinds) {
         $("note").textContent = "Questions of kind " + q.kind + " are shown as a table.";
+        if (view) { view.finalize(); view = null; }
+        clear($("chart"));
+        $("chart").hidden = true;
+        $("table-wrap").hidden = false;
         return null;
       }
       return renderChart(kinds[state.chart](current, q));
