@@ -391,7 +391,8 @@
     var data = chartData(cells, false).filter(function (d) { return !d.suppressed; });
     var rows = [];
     data.forEach(function (d) { if (rows.indexOf(d.row) < 0) { rows.push(d.row); } });
-    var width = Math.max(220, Math.min(640, $("chart").clientWidth - 180));
+    // Panel titles above each panel, so a phone's width goes to the lines.
+    var width = Math.max(200, Math.min(640, $("chart").clientWidth - 90));
     var x = { field: "wave", type: "ordinal", sort: state.waves, title: "Wave",
       axis: { labelAngle: 0 } };
     var color = { field: "answer", type: "nominal", title: "Answer", scale: colours(q),
@@ -399,7 +400,8 @@
     return {
       data: { values: data },
       facet: { row: { field: "row", type: "nominal", sort: rows, title: null,
-        header: { labelAngle: 0, labelAlign: "left", labelLimit: 220 } } },
+        header: { labelAngle: 0, labelOrient: "top", labelAnchor: "start", labelLimit: 400,
+          labelFontWeight: "bold", labelFontSize: 12 } } },
       spec: {
         width: width, height: 140,
         layer: [
