@@ -119,3 +119,26 @@ def test_a_kind_without_a_chart_is_shown_as_a_table(
     assert chrome.find_elements("css selector", "#chart svg") == []
     assert len(eb.table(chrome)) > 1
     assert eb.errors(chrome) == []
+
+
+def test_a_multiple_response_question_gets_option_bars(
+    chrome: Any, explorer: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Kind ``multiple`` (issue 12) selects the unstacked option bars: one bar per option
+    and country, each with its figures, none for a suppressed cell."""
+    from dataclasses import replace
+
+    from barometer.publish.explorer.api import CSP
+    from barometer.publish.explorer.pages import write_site
+
+    cube = explorer.cube
+    multiple = replace(cube, questions=tuple(replace(q, kind="multiple") for q in cube.questions))
+    root = tmp_path_factory.mktemp("multiple_site")
+    write_site(multiple, root, CSP)
+    eb.open_view(chrome, (root / "index.html").as_uri() + f"#q={Q}&c=DE,FR,EU&w=2024-11,2025-11")
+    rows = cube.estimates(Q, ["DE", "FR", "EU"], ["2024-11", "2025-11"])
+    marks = [m for m in eb.chart_marks(chrome) if " | " in m]
+    assert len(marks) == rows.filter(~rows["suppressed"]).height > 0
+    assert all("suppressed" not in m for m in marks)
+    assert chrome.find_element("id", "note").text == ""
+    assert eb.errors(chrome) == []

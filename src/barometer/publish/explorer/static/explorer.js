@@ -508,11 +508,42 @@
     (methodology.notes || []).forEach(function (n) { body.appendChild(el("p", n)); });
   }
 
+  function optionsSpec(cells, q) {
+    // Multiple response: each option is its own share of its own base (they need not sum
+    // to 100%), so a bar per option with its interval, the countries (and waves, groups)
+    // side by side in categorical colours; not stacked.
+    var withWave = state.waves.length > 1;
+    var data = chartData(cells, withWave).filter(function (d) { return !d.suppressed; });
+    var rows = [];
+    data.forEach(function (d) { if (rows.indexOf(d.row) < 0) { rows.push(d.row); } });
+    var y = { field: "answer", type: "nominal", sort: q.levels.map(function (l) { return l.label; }),
+      title: null, axis: { labelLimit: 220 } };
+    var offset = { field: "row", type: "nominal", sort: rows };
+    var x = { field: "share", type: "quantitative", title: "Share", axis: { format: ".0%" },
+      scale: { domain: [0, 1] } };
+    return {
+      data: { values: data },
+      width: Math.max(160, Math.min(900, $("chart").clientWidth - 240)),
+      height: { step: Math.max(14, 8 * rows.length) },
+      encoding: { y: y, yOffset: offset },
+      layer: [
+        { mark: { type: "bar", tooltip: true },
+          encoding: { x: x, color: { field: "row", type: "nominal", sort: rows, title: null,
+            legend: { orient: "bottom", columns: 1, labelLimit: 480 } },
+            tooltip: TOOLTIP, description: { field: "description" } } },
+        { mark: { type: "rule", color: "#1a1a1a", aria: false },
+          encoding: { x: { field: "lo", type: "quantitative" }, x2: { field: "hi" } } }
+      ],
+      config: { font: "system-ui, sans-serif", view: { stroke: null } }
+    };
+  }
+
   var VIEWS = {
-    // A question's kind selects its view; numeric, multiple-response and grid questions
-    // get theirs when the cube carries them.
+    // A question's kind selects its view. Numeric questions (means) and grids get theirs
+    // when the cube carries them; until then they are shown as a table.
     question: { bars: barsSpec, trend: trendSpec },
-    weighting: { bars: barsSpec, trend: trendSpec }
+    weighting: { bars: barsSpec, trend: trendSpec },
+    multiple: { bars: optionsSpec, trend: trendSpec }
   };
 
   var current = []; // the cells on screen, for the CSV download
