@@ -231,3 +231,20 @@ def test_report_shows_the_scale_and_the_net(pub: Publication, tmp_path: Path) ->
     first = us.find_all("table", data_table="wave")[0]
     headers = [th.text for th in first.find_all("th", scope="col")]
     assert "Ally or partner" in headers
+
+
+def test_the_explorer_prints_a_mean_as_a_mean(pub: Publication) -> None:
+    from barometer.publish.explorer.cube import build_cube
+
+    rows = build_cube(pub).rows
+    trust = rows.filter(
+        (pl.col("question") == "trust_eu") & pl.col("breakdown").is_null() & ~pl.col("suppressed")
+    )
+    assert trust.height > 0
+    for r in trust.iter_rows(named=True):
+        assert r["percent"] == format_mean(r["estimate"], pub.rules.decimals)
+        assert r["moe"] == "±" + format_mean((r["ci_high"] - r["ci_low"]) / 2)
+    net = rows.filter(
+        (pl.col("question") == "us_relationship") & (pl.col("level") == "ally_or_partner")
+    )
+    assert net.height > 0
