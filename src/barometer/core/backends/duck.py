@@ -47,6 +47,11 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal_text(text: str) -> str:
+    """A string as a SQL literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def literal(value: float) -> str:
     """A float as a SQL literal that reads back as the same double."""
     return f"CAST('{float(value)!r}' AS DOUBLE)"
@@ -61,7 +66,7 @@ def value_literal(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return literal(float(value))
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return literal_text(value)
     raise BarometerError(
         f"a {type(value).__name__} value cannot be matched in DuckDB here; use text, "
         "integer, float or boolean values"
@@ -181,4 +186,4 @@ class Source:
         return int(found.item())
 
 
-__all__ = ["INF", "SRC", "Source", "connect", "ident", "literal", "value_literal"]
+__all__ = ["INF", "SRC", "Source", "connect", "ident", "literal", "literal_text", "value_literal"]

@@ -9,8 +9,8 @@ per (domain, stratum[, level])); the statistics on those sums are the in-memory 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from barometer.core._frame import as_list
-from barometer.core.backends.duck import SRC, Source, ident, value_literal
+from barometer.core.backends.duck import SRC, Source, ident, literal_text, value_literal
+from barometer.core.backends.duck_calibrated import CellRecord
 from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
@@ -31,6 +32,7 @@ from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError, EstimationError, WeightingError
 from barometer.options import (
     CONFIDENCE,
+    CalibrationMethod,
     ChisqStatistic,
     CIMethod,
     LonelyPSU,
@@ -52,11 +54,13 @@ class InDuckDB:
     source: Source
     layout: Layout
     _rows: int
+    #: the weighting this design's weights came from, on the cell table (None: base weights)
+    cell_record: CellRecord | None = None
 
     @cached_property
     def _reduction(self) -> Reduction:
         s, units = structure(self.source, self.layout, self._rows)
-        return Reduction(self.source, self.layout, s, units)
+        return Reduction(self.source, self.layout, s, units, self.cell_record)
 
     @property
     def n(self) -> int:
@@ -84,6 +88,9 @@ class DuckDBDesign(InDuckDB, Design):
     ``mean``, ``total`` and ``proportion`` (Wald intervals) by domains, with missing values,
     strata, clusters, fpc and every ``lonely_psu`` rule, are computed from grouped sums in
     DuckDB and equal the in-memory design's to rounding. The table is never modified.
+    ``rake``, ``poststratify`` and ``calibrate`` write the new weights beside it and return
+    them with the calibrated design (``WrittenWeights.design``), whose variances use the
+    calibration residuals from sums by cell (``backends.duck_calibrated``).
     Built by ``bm.Design`` from such a table; the arguments are ``bm.Design``'s.
     """
 
@@ -218,7 +225,8 @@ class DuckDBDesign(InDuckDB, Design):
         fam, counts = red.cells_family(self, a, b, (labels[0], labels[1]), inside, ratio)
         if counts.sum() == 0:
             raise EstimationError(f"chisq: no row has both {a!r} and {b!r} observed")
-        nu = float(self.degf if where is None else self._domain_degf(inside))
+        whole = where is None or bool(self.calibration)  # R keeps a calibrated design's rows
+        nu = float(self.degf if whole else self._domain_degf(inside))
         text = ([str(x) for x in labels[0]], [str(x) for x in labels[1]])
         return rao_scott(lambda _: fam, (a, b), text, counts, n_rows, nu, statistic)
 
@@ -254,9 +262,7 @@ class DuckDBDesign(InDuckDB, Design):
             raise WeightingError("cap= is not available on a DuckDB design (it bounds rows)")
         names = rake_variables(margins, by)
         cells = ([by] if by is not None else []) + names
-        return weight_cells(
-            self.source,
-            self.layout.weights,
+        return self._weigh(
             cells,
             "rake",
             lambda d: d.rake(margins, by=by, tol=tol, max_iter=max_iter),
@@ -268,7 +274,7 @@ class DuckDBDesign(InDuckDB, Design):
     def calibrate(
         self,
         margins: Mapping[Any, Any],
-        method: str = "linear",
+        method: CalibrationMethod = "linear",
         bounds: tuple[float, float] | None = None,
         *,
         id: str,
@@ -288,9 +294,7 @@ class DuckDBDesign(InDuckDB, Design):
                 "DuckDB design; categorical margins are"
             )
         names = [str(k) for k in margins if k not in numeric]
-        return weight_cells(
-            self.source,
-            self.layout.weights,
+        return self._weigh(
             names,
             "calibrate",
             lambda d: d.calibrate(
@@ -314,9 +318,7 @@ class DuckDBDesign(InDuckDB, Design):
         """Post-stratify to population cell totals (as ``Design.poststratify``, on the
         cell table), writing the weights to ``to`` keyed by ``id``; see ``WrittenWeights``."""
         names = [variables] if isinstance(variables, str) else list(variables)
-        return weight_cells(
-            self.source,
-            self.layout.weights,
+        return self._weigh(
             names,
             "poststratify",
             lambda d: d.poststratify(names, table, partial=partial),
@@ -324,6 +326,58 @@ class DuckDBDesign(InDuckDB, Design):
             to,
             name,
         )
+
+    def _weigh(
+        self,
+        variables: list[str],
+        method: str,
+        run: Callable[[Design], Design],
+        id: str,
+        to: str | Path,
+        name: str,
+    ) -> WrittenWeights:
+        """Weight on the cell table of ``variables`` and write the weights; the result
+        carries the calibrated design over the data joined to them."""
+        if self.cell_record is not None:
+            raise WeightingError(
+                f"this DuckDB design is already weighted (on {list(self.cell_record.variables)}"
+                "); weight its base design once, on all the variables together"
+            )
+        written, record = weight_cells(
+            self.source, self.layout.weights, variables, method, run, id, to, name
+        )
+        return replace(written, design=self._weighted(written, record))
+
+    def _weighted(self, written: WrittenWeights, record: CellRecord) -> DuckDBDesign:
+        """The design over the data joined by id to the written weights (a view: the
+        join runs inside every query), with the weighting's steps for its variances."""
+        target = written.target
+        table = (
+            f"read_parquet({literal_text(target)})"
+            if target.endswith(".parquet")
+            else ident(target)
+        )
+        key, weight = ident(written.id), ident(written.weight)
+        new = f"_bw.{weight}"
+        columns = (
+            f"{SRC}.* REPLACE ({new} AS {weight})"
+            if written.weight in self.source.types
+            else f"{SRC}.*, {new}"
+        )
+        joined = self.source.relation.query(
+            SRC, f"SELECT {columns} FROM {SRC} JOIN {table} AS _bw ON {SRC}.{key} = _bw.{key}"
+        )
+        lay = self.layout
+        lonely = check_option(lay.lonely_psu, LonelyPSU, "lonely_psu", DesignError)
+        design = DuckDBDesign(
+            joined, written.weight, lay.strata, lay.psu, lay.fpc, lay.nest, lonely
+        )
+        design.source = replace(
+            design.source, label=f"{self.source.label} with the weights of {target}"
+        )
+        design.cell_record = record
+        design.calibration = record.steps
+        return design
 
 
 def _where_sql(src: Source, where: Mapping[str, Any] | None) -> str:

@@ -107,10 +107,10 @@ def quantile(
     def below(qhat: np.ndarray) -> RatioFamily:
         thresholds = _thresholds(levels, by, qhat)
         value = f"CASE WHEN {x} <= _qv THEN 1.0 ELSE 0.0 END"
-        grouped = red.grouped(by, f"NOT {src.missing(variable)}", value=value, join=thresholds)
-        return red.family_of(
-            design, grouped, Variable(variable, None, None, None), by, levels, True
-        )
+        observed = f"NOT {src.missing(variable)}"
+        grouped = red.grouped(by, observed, value=value, join=thresholds)
+        fam = red.family_of(design, grouped, Variable(variable, None, None, None), by, levels, True)
+        return red.calibrated(fam, by, levels, observed, value=value, join=thresholds)
 
     rows = woodruff(cdf.quantile, below, crit, probs)
     return quantile_table(levels, variable, probs, rows, cdf.count)

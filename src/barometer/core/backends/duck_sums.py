@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import polars as pl
 from barometer.core import estimators, reduce
 from barometer.core._protocols import SurveyDesign
 from barometer.core.backends.duck import SRC, Source, ident, value_literal
+from barometer.core.backends.duck_calibrated import CellCalibration, CellRecord
 from barometer.core.backends.duck_structure import Layout, weight_sql
 from barometer.core.design import Structure
 from barometer.core.estimators import RatioFamily
@@ -41,6 +43,8 @@ class Reduction:
     layout: Layout
     structure: Structure
     units: pl.DataFrame  # _h[, _p], _code
+    #: the steps of a weighting on the cell table (None: not calibrated)
+    record: CellRecord | None = None
     #: the domains of each ``by`` already asked for (the table never changes)
     found: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict, repr=False)
 
@@ -71,13 +75,40 @@ class Reduction:
         self.src.check([name], "variable", EstimationError)
         ok = f"NOT {self.src.missing(name)}"
         if self._kind(name, categorical):
-            grouped = self.grouped(by, ok, level=self.level_sql(name))
+            level = self.level_sql(name)
+            grouped = self.grouped(by, ok, level=level)
             found = grouped.get_column("_y").drop_nulls().unique().sort()
             var = Variable(name, None, None, found.alias(name))
-        else:
-            grouped = self.grouped(by, ok, value=f"CAST({ident(name)} AS DOUBLE)")
-            var = Variable(name, None, None, None)
-        return self.family_of(design, grouped, var, by, levels, ratio)
+            fam = self.family_of(design, grouped, var, by, levels, ratio)
+            return self.calibrated(fam, by, levels, ok, level=level)
+        value = f"CAST({ident(name)} AS DOUBLE)"
+        grouped = self.grouped(by, ok, value=value)
+        var = Variable(name, None, None, None)
+        fam = self.family_of(design, grouped, var, by, levels, ratio)
+        return self.calibrated(fam, by, levels, ok, value=value)
+
+    @cached_property
+    def calibration(self) -> CellCalibration | None:
+        """The design constants of the calibrated variances (None: not calibrated)."""
+        return None if self.record is None else CellCalibration.of(self, self.record)
+
+    def calibrated(
+        self,
+        fam: RatioFamily,
+        by: list[str],
+        levels: pl.DataFrame,
+        ok: str,
+        level: str | None = None,
+        value: str | None = None,
+        join: str = "",
+    ) -> RatioFamily:
+        """``fam`` with its calibrated variance, on a calibrated design: the family's sums
+        by cell (``ok``, ``level``, ``value`` and ``join`` as its ``grouped`` query)."""
+        cal = self.calibration
+        if cal is not None:
+            cells = cal.cell_sums(self, by, ok, level, value, join)
+            cal.attach(self, fam, cells, fam.var, by, levels)
+        return fam
 
     def cells_family(
         self,
@@ -99,6 +130,7 @@ class Reduction:
         cells = pl.Series("cell", np.arange(len(la) * len(lb), dtype=np.int64))
         var = Variable(f"{a}:{b}", None, None, cells)
         fam = self.family_of(design, grouped, var, [], pl.DataFrame(), ratio)
+        fam = self.calibrated(fam, [], pl.DataFrame(), ok, level=code)
         inside = grouped.filter(pl.col("_y").is_not_null())
         counts = np.bincount(
             inside.get_column("_y").to_numpy(),
