@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
 import barometer as bm
@@ -120,3 +121,27 @@ def test_design_properties(frame: Any, relation: Any) -> None:
         assert engine.n == memory.n
         assert engine.degf == memory.degf
     assert "DuckDBDesign(3000 rows of the DuckDB relation" in repr(engine)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"weights": "w"},
+        {"weights": "w", "strata": "h"},
+        {"weights": "w", "strata": "h", "psu": "psu"},
+        {"weights": "w", "strata": "h", "psu": "psu", "lonely_psu": "average"},
+    ],
+    ids=["srs", "strata", "clusters", "average"],
+)
+def test_ratio_equals_in_memory(frame: pl.DataFrame, relation: Any, spec: dict[str, Any]) -> None:
+    memory, engine = both(frame, relation, **spec)
+    assert_same(memory.ratio("y", "score"), engine.ratio("y", "score"))
+    assert_same(memory.ratio("y", "score", by="g"), engine.ratio("y", "score", by="g"))
+    if "psu" in spec:  # several ratios: their covariance across numerators and domains
+        a = memory.ratio(["y", "score"], ["score", "wave"], by=["g"])
+        b = engine.ratio(["y", "score"], ["score", "wave"], by=["g"])
+        assert_same(a, b)
+        np.testing.assert_allclose(b.vcov(), a.vcov(), rtol=1e-10, atol=1e-14 * abs(a.vcov()).max())
+    else:
+        with pytest.raises(bm.EstimationError, match="one numerator and one denominator"):
+            engine.ratio(["y", "score"], "wave")

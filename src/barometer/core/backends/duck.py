@@ -155,6 +155,21 @@ class Source:
         except duckdb.Error as exc:
             raise BarometerError(str(exc)) from None
 
+    def joined(self, target: str, id: str, weight: str) -> Any:
+        """The relation with the column ``weight`` of ``target`` (written by ``write``)
+        joined by ``id``, replacing a column of that name: a view, run inside each query."""
+        parquet = target.endswith(".parquet")
+        table = f"read_parquet({literal_text(target)})" if parquet else ident(target)
+        key, new = ident(id), f"_bw.{ident(weight)}"
+        columns = (
+            f"{SRC}.* REPLACE ({new} AS {ident(weight)})"
+            if weight in self.types
+            else f"{SRC}.*, {new}"
+        )
+        return self.relation.query(
+            SRC, f"SELECT {columns} FROM {SRC} JOIN {table} AS _bw ON {SRC}.{key} = _bw.{key}"
+        )
+
     # -- columns ---------------------------------------------------------------------
 
     def check(self, names: Sequence[str], role: str, error: type[BarometerError]) -> None:

@@ -81,6 +81,8 @@ class CellCalibration:
         )
         on = [c for c in ("_h", "_p") if c in red.units.columns]
         found = found.join(red.units.rename({"_code": "_u"}), on=on, how="left")
+        # in one order, whatever the engine's: the sums over the groups add alike
+        found = found.sort(["_u", *(f"_j{i}" for i in range(len(record.variables)))])
         j = _cell_index(found, record)
         size = record.cells.height
         unit = found.get_column("_u").to_numpy()

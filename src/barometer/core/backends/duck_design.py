@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from barometer.core._frame import as_list
-from barometer.core.backends.duck import SRC, Source, ident, literal_text, value_literal
+from barometer.core.backends.duck import SRC, Source, ident, value_literal
 from barometer.core.backends.duck_calibrated import CellRecord
 from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
@@ -164,6 +164,16 @@ class DuckDBDesign(InDuckDB, Design):
                 f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
             )
         return super().proportion(variable, by, level, ci, confidence, level_ci=level_ci)
+
+    def reduce_ratio(
+        self, numerators: list[str], denominators: list[str], by: list[str], confidence: float
+    ) -> Estimates:
+        """``Design.ratio`` (R ``svyratio``) computed from sums of ``w y`` and ``w x`` by
+        (domain, PSU) in DuckDB: ``core.ratio`` hands the call here; see
+        ``backends.duck_ratio``."""
+        from barometer.core.backends.duck_ratio import ratio
+
+        return ratio(self, self._reduction, numerators, denominators, by, confidence)
 
     def quantile(
         self,
@@ -352,25 +362,10 @@ class DuckDBDesign(InDuckDB, Design):
         """The design over the data joined by id to the written weights (a view: the
         join runs inside every query), with the weighting's steps for its variances."""
         target = written.target
-        table = (
-            f"read_parquet({literal_text(target)})"
-            if target.endswith(".parquet")
-            else ident(target)
-        )
-        key, weight = ident(written.id), ident(written.weight)
-        new = f"_bw.{weight}"
-        columns = (
-            f"{SRC}.* REPLACE ({new} AS {weight})"
-            if written.weight in self.source.types
-            else f"{SRC}.*, {new}"
-        )
-        joined = self.source.relation.query(
-            SRC, f"SELECT {columns} FROM {SRC} JOIN {table} AS _bw ON {SRC}.{key} = _bw.{key}"
-        )
+        joined = self.source.joined(target, written.id, written.weight)
         lay = self.layout
-        lonely = check_option(lay.lonely_psu, LonelyPSU, "lonely_psu", DesignError)
         design = DuckDBDesign(
-            joined, written.weight, lay.strata, lay.psu, lay.fpc, lay.nest, lonely
+            joined, written.weight, lay.strata, lay.psu, lay.fpc, lay.nest, lay.lonely_psu
         )
         design.source = replace(
             design.source, label=f"{self.source.label} with the weights of {target}"

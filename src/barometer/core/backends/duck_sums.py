@@ -177,11 +177,15 @@ class Reduction:
         level: str | None = None,
         value: str | None = None,
         join: str = "",
+        x: str | None = None,
     ) -> pl.DataFrame:
         """One GROUP BY over (by, stratum[, PSU][, level]) with the sums a family needs,
         of the categorical ``level`` or the numeric ``value`` where ``ok``; rows outside
         ``ok`` are kept (with zero sums) so that every (domain, PSU) pair with rows is
-        present, as in memory. ``join`` (SQL) joins the columns ``value`` may use."""
+        present, as in memory. ``join`` (SQL) joins the columns ``value`` may use. A
+        numeric ``value`` over the denominator ``x`` (SQL; 1 if None) gives the family of
+        the ratio ``sum w y / sum w x``: ``_sw`` is then ``sum w x``, the centring
+        ``y - theta x``."""
         src, lay = self.src, self.layout
         w = weight_sql(lay.weights)
         keys = [ident(b) for b in by]
@@ -194,19 +198,21 @@ class Reduction:
             aggs = [f"fsum({w}) AS _sw", f"fsum({w} * {w}) AS _sww", "count(*) AS _n"]
             return src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
         y = value
-        sums = {"_sw": w, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
+        wx = w if x is None else f"{w} * {x}"
+        t = "_t" if x is None else f"_t * {x}"
+        sums = {"_sw": wx, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
         frm = f"{SRC} {join}"
         if lay.psu is None:
             # moments of the centred influence values z = w (y - theta_d) (see module doc),
             # each domain's mean joined back so that they are centred in the query
             sums |= {
-                "_sz": f"{w} * ({y} - _t)",
-                "_szz": f"{w} * {w} * ({y} - _t) * ({y} - _t)",
+                "_sz": f"{w} * ({y} - {t})",
+                "_szz": f"{w} * {w} * ({y} - {t}) * ({y} - {t})",
                 "_sww_yy": f"{w} * {w} * {y} * {y}",
             }
             by_cols = ", ".join(keys[: len(by)])
             theta = (
-                f"SELECT {by_cols}{',' if by else ''} fsum({w} * {y}) / fsum({w}) AS _t "
+                f"SELECT {by_cols}{',' if by else ''} fsum({w} * {y}) / fsum({wx}) AS _t "
                 f"FROM {SRC} WHERE {ok} AND {src.present(by)}"
                 + (f" GROUP BY {by_cols}" if by else "")
             )
@@ -247,7 +253,12 @@ def with_codes(
     if var.levels is not None:
         lv = pl.DataFrame({"_y": var.levels, "_l": np.arange(var.levels.len())})
         inside = inside.join(lv, on="_y", how="left").with_columns(pl.col("_l").fill_null(-1))
-    return inside.with_columns(pl.col("_d").cast(pl.Int64), pl.col("_u").cast(pl.Int64))
+    coded = inside.with_columns(pl.col("_d").cast(pl.Int64), pl.col("_u").cast(pl.Int64))
+    # the engine returns its groups in any order: sorted, every sum over them in Python
+    # adds in one order, so that a result does not depend on the engine's
+    cells = sorted(c for c in coded.columns if c.startswith("_j"))  # duck_calibrated's
+    order = [c for c in ("_d", "_u", "_l") if c in coded.columns] + cells
+    return coded.sort(order)
 
 
 def _pair_family(
