@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 import barometer as bm
+from barometer.options import CIMethod
 from tests.core.backends.conftest import assert_same
 
 MARGINS = {
@@ -155,3 +156,11 @@ def test_the_data_and_the_weights_are_read_not_copied(
     assert_same(mem.mean("y", by="g"), design.mean("y", by="g"))
     with pytest.raises(bm.WeightingError, match="already weighted"):
         design.rake(MARGINS, id="id", to=tmp_path / "again.parquet")
+
+
+@pytest.mark.parametrize("ci", ["logit", "beta", "wilson"])
+def test_calibrated_proportion_intervals_equal_in_memory(
+    weighted: dict[tuple[str, str], tuple[Any, Any]], ci: CIMethod
+) -> None:
+    mem, duck = weighted["clustered", "poststratify"]
+    assert_same(mem.proportion("q", by="wave", ci=ci), duck.proportion("q", by="wave", ci=ci))

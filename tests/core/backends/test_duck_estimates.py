@@ -10,6 +10,7 @@ import pytest
 
 import barometer as bm
 from barometer.core.backends.duck_design import DuckDBDesign
+from barometer.options import CIMethod
 from tests.core.backends.conftest import REL, assert_same, both
 
 DESIGNS: dict[str, dict[str, Any]] = {
@@ -145,3 +146,19 @@ def test_ratio_equals_in_memory(frame: pl.DataFrame, relation: Any, spec: dict[s
     else:
         with pytest.raises(bm.EstimationError, match="one numerator and one denominator"):
             engine.ratio(["y", "score"], "wave")
+
+
+@pytest.mark.parametrize("ci", ["logit", "xlogit", "beta", "wilson", "asin", "mean"])
+@pytest.mark.parametrize(
+    "spec",
+    [{"weights": "w", "strata": "h"}, {"weights": "w", "strata": "h", "psu": "psu"}],
+    ids=["strata", "clusters"],
+)
+def test_proportion_intervals_equal_in_memory(
+    frame: pl.DataFrame, relation: Any, spec: dict[str, Any], ci: CIMethod
+) -> None:
+    memory, engine = both(frame, relation, **spec)
+    for by in (None, ["g", "wave"]):
+        a = memory.proportion("q", by=by, ci=ci, confidence=0.9)
+        b = engine.proportion("q", by=by, ci=ci, confidence=0.9)
+        assert_same(a, b)

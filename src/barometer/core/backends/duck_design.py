@@ -21,13 +21,14 @@ import polars as pl
 from barometer.core._frame import as_list
 from barometer.core.backends.duck import SRC, Source, ident, value_literal
 from barometer.core.backends.duck_calibrated import CellRecord
-from barometer.core.backends.duck_structure import Layout, check_door, structure
+from barometer.core.backends.duck_structure import Layout, check_door, structure, weight_sql
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
 from barometer.core.chisq import ChisqTest
 from barometer.core.design import Design, Structure
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
+from barometer.core.intervals import DomainDesign
 from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError, EstimationError, WeightingError
 from barometer.options import (
@@ -156,14 +157,38 @@ class DuckDBDesign(InDuckDB, Design):
         *,
         level_ci: float | None = None,
     ) -> Estimates:
-        """Share of every level of ``variable`` by domain, as ``Design.proportion``; the
-        intervals are Wald intervals (the t-based ``svyciprop`` methods need each domain's
-        degrees of freedom, not yet computed in DuckDB)."""
-        if ci != "wald":
+        """Share of every level of ``variable`` by domain, as ``Design.proportion``, with
+        every ``ci`` method but ``likelihood`` (its profile refits a GLM on the rows): each
+        domain's degrees of freedom, rows and weight sum come from one grouped query
+        (``domain_design``)."""
+        if ci == "likelihood":
             raise EstimationError(
-                f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
+                "ci='likelihood' is not yet available on a DuckDB design (it profiles a GLM "
+                "over the rows); use ci='logit', 'beta', 'wilson', 'asin', 'mean' or 'wald'"
             )
         return super().proportion(variable, by, level, ci, confidence, level_ci=level_ci)
+
+    def domain_design(self, by: list[str]) -> DomainDesign:
+        """R ``degf``, ``nrow`` and the weight sum of each domain's subset (as
+        ``intervals.domain_design``), from grouped queries."""
+        from barometer.core.backends.duck_quantiles import domain_degf, domain_of
+
+        red = self._reduction
+        levels = red.domains(by)
+        inside = self.source.present(by)
+        keys = [ident(b) for b in by]
+        w = weight_sql(self.layout.weights)
+        select = ", ".join([*keys, "count(*) AS _n", f"fsum({w}) AS _w"])
+        group = f" GROUP BY {', '.join(keys)}" if by else ""
+        found = self.source.sql(f"SELECT {select} FROM {SRC} WHERE {inside}{group}")
+        n_dom = max(levels.height, 1)
+        count, weight_sum = np.zeros(n_dom), np.zeros(n_dom)
+        if found.height:
+            at = domain_of(found, levels, by)
+            count[at] = found.get_column("_n").to_numpy()
+            weight_sum[at] = found.get_column("_w").to_numpy()
+        nrow = np.full(n_dom, float(self._rows)) if self.calibration else count
+        return DomainDesign(domain_degf(red, by, levels, inside), nrow, weight_sum)
 
     def reduce_ratio(
         self, numerators: list[str], denominators: list[str], by: list[str], confidence: float
