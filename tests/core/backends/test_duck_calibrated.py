@@ -164,3 +164,14 @@ def test_calibrated_proportion_intervals_equal_in_memory(
 ) -> None:
     mem, duck = weighted["clustered", "poststratify"]
     assert_same(mem.proportion("q", by="wave", ci=ci), duck.proportion("q", by="wave", ci=ci))
+
+
+@pytest.mark.parametrize("layout", ["element", "clustered"])
+def test_calibrated_ttest_equals_in_memory(
+    weighted: dict[tuple[str, str], tuple[Any, Any]], layout: str
+) -> None:
+    mem, duck = weighted[layout, "rake"]
+    a, b = mem.ttest("y", "flag").to_polars(), duck.ttest("y", "flag").to_polars()
+    assert a["df"].equals(b["df"])
+    for col in ("estimate", "se", "p_value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(b[col].to_numpy(), a[col].to_numpy(), rtol=1e-10)

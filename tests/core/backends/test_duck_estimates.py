@@ -162,3 +162,21 @@ def test_proportion_intervals_equal_in_memory(
         a = memory.proportion("q", by=by, ci=ci, confidence=0.9)
         b = engine.proportion("q", by=by, ci=ci, confidence=0.9)
         assert_same(a, b)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"weights": "w"}, {"weights": "w", "strata": "h", "psu": "psu"}],
+    ids=["srs", "clusters"],
+)
+def test_ttest_equals_in_memory(frame: pl.DataFrame, relation: Any, spec: dict[str, Any]) -> None:
+    memory, engine = both(frame, relation, **spec)
+    for group in ("wave", "flag", None):
+        a, b = memory.ttest("y", group).to_polars(), engine.ttest("y", group).to_polars()
+        assert a.select("variable", "group", "contrast", "df").equals(
+            b.select("variable", "group", "contrast", "df")
+        )
+        for col in ("estimate", "se", "statistic", "p_value", "ci_low", "ci_high"):
+            np.testing.assert_allclose(b[col].to_numpy(), a[col].to_numpy(), rtol=REL)
+    with pytest.raises(bm.EstimationError, match="must have two levels"):
+        engine.ttest("y", "g")

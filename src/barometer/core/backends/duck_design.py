@@ -200,6 +200,36 @@ class DuckDBDesign(InDuckDB, Design):
 
         return ratio(self, self._reduction, numerators, denominators, by, confidence)
 
+    def ttest_parts(
+        self, variable: str, group: str | None
+    ) -> tuple[tuple[str, ...], float, float, float]:
+        """What ``Design.ttest`` (R ``svyttest``) reports, from grouped sums: the levels,
+        the difference of the two groups' means (second minus first; the mean without a
+        group), its SE and the degrees of freedom. The difference is the coefficient of
+        ``svyglm(variable ~ group)``, whose influence values are those of the difference
+        of the two domain means; its df are the PSUs minus strata among the rows with both
+        observed, + 1 - 2, as the in-memory model's."""
+        from barometer.core.backends.duck_quantiles import domain_degf
+
+        src = self.source
+        src.check([variable] if group is None else [variable, group], "ttest", EstimationError)
+        if group is None:
+            row = self.mean(variable).to_polars().row(0, named=True)
+            return (), float(row["estimate"]), float(row["se"]), float(self.degf - 1)
+        ok = src.present([variable, group])
+        found = src.sql(f"SELECT DISTINCT {ident(group)} AS _g FROM {SRC} WHERE {ok} ORDER BY 1")
+        if found.height != 2:
+            raise EstimationError(
+                f"ttest: group {group!r} must have two levels among the rows with {variable!r} "
+                f"observed; it has {found.height}"
+            )
+        means = self.mean(variable, by=group)
+        m, v = means.to_polars()["estimate"].to_numpy(), means.vcov()
+        se = float(np.sqrt(max(v[0, 0] + v[1, 1] - 2 * v[0, 1], 0.0)))
+        df = float(domain_degf(self._reduction, [], pl.DataFrame(), ok)[0]) - 1
+        labels = tuple(str(x) for x in found.get_column("_g").to_list())
+        return labels, float(m[1] - m[0]), se, df
+
     def quantile(
         self,
         variable: str,
