@@ -75,3 +75,13 @@ def test_the_weights_stay_in_duckdb(with_replicates: pl.DataFrame) -> None:
             getattr(d, attribute)
     assert d.n == with_replicates.height
     assert repr(d).startswith(f"DuckDBReplicateDesign({d.n} rows of the DuckDB relation, 12 brr")
+
+
+def test_replicate_degf_is_the_rank_minus_one(with_replicates: pl.DataFrame) -> None:
+    """Full rank (12 - 1), and with two replicate columns repeating others (10 - 1)."""
+    repeated = with_replicates.with_columns(rw10=pl.col("rw01"), rw11=pl.col("rw02") * 3.0)
+    for frame, want in ((with_replicates, N_REP - 1), (repeated, N_REP - 3)):
+        rel = duckdb.connect().from_arrow(frame.to_arrow())
+        memory = bm.ReplicateDesign(frame, weights="w", replicates="rw", type="bootstrap")
+        engine = bm.ReplicateDesign(rel, weights="w", replicates="rw", type="bootstrap")
+        assert engine.degf == memory.degf == want
