@@ -85,3 +85,16 @@ def test_replicate_degf_is_the_rank_minus_one(with_replicates: pl.DataFrame) -> 
         memory = bm.ReplicateDesign(frame, weights="w", replicates="rw", type="bootstrap")
         engine = bm.ReplicateDesign(rel, weights="w", replicates="rw", type="bootstrap")
         assert engine.degf == memory.degf == want
+
+
+@pytest.mark.parametrize("spec", [{"type": "brr"}, {"type": "jk1", "mse": True}], ids=str)
+def test_replicate_ratio_equals_in_memory(
+    with_replicates: pl.DataFrame, spec: dict[str, Any]
+) -> None:
+    rel = duckdb.connect().from_arrow(with_replicates.to_arrow())
+    memory = bm.ReplicateDesign(with_replicates, weights="w", replicates="rw", **spec)
+    engine = bm.ReplicateDesign(rel, weights="w", replicates="rw", **spec)
+    a = memory.ratio(["y", "score"], "wave", by="g")
+    b = engine.ratio(["y", "score"], "wave", by="g")
+    assert_same(a, b)
+    np.testing.assert_allclose(b.vcov(), a.vcov(), rtol=0, atol=REL * np.abs(a.vcov()).max())

@@ -21,6 +21,7 @@ from barometer.core.backends.duck_design import InDuckDB
 from barometer.core.backends.duck_structure import Layout, check_door, weight_sql
 from barometer.core.backends.duck_sums import with_codes
 from barometer.core.design import ReplicateDesign
+from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.replication.weights import replicate_setup
 from barometer.core.variance.steps import CalibrationStep
@@ -121,6 +122,16 @@ class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):
                 yield fam
 
         return levels, each()
+
+    def reduce_ratio(
+        self, numerators: list[str], denominators: list[str], by: list[str], confidence: float
+    ) -> Estimates:
+        """``ReplicateDesign.ratio`` (R ``svyratio`` on replicate weights) from grouped sums
+        in DuckDB: the ratio under the full-sample and every replicate weight; see
+        ``backends.duck_ratio``."""
+        from barometer.core.backends.duck_ratio import ratio
+
+        return ratio(self, self._reduction, numerators, denominators, by, confidence)
 
     def _thetas(self, fam: RatioFamily, by: list[str], levels: pl.DataFrame) -> np.ndarray:
         """The K estimates under every replicate weight (K x R), from one GROUP BY."""
