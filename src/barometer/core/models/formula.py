@@ -20,7 +20,6 @@ Any other factor (``I(...)``, transforms, contrasts) goes through formulaic on t
 from __future__ import annotations
 
 import difflib
-import keyword
 import re
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ import polars as pl
 from formulaic import Formula, ModelSpec
 
 from barometer.core._frame import dense_codes, encode_series
+from barometer.core.formulas import formula_variables, strip_strings, unknown_names
 from barometer.core.models.irls import Cells
 from barometer.errors import (
     BarometerError,
@@ -39,16 +39,10 @@ from barometer.errors import (
     did_you_mean,
 )
 
-_NAME = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_]*)")
 #: a factor ``C(name)`` or ``C(`odd name`)`` with no contrast argument
 _C_OF = re.compile(r"^C\(\s*(?:`([^`]+)`|([A-Za-z_][A-Za-z0-9_.]*))\s*\)$")
 #: prototype rows beyond which the term-by-term coding does not pay
 _MAX_PROTOTYPE = 100_000
-#: names a formula may use that are not columns (formulaic's transforms, NumPy)
-_KNOWN = frozenset(
-    {"C", "I", "np", "log", "exp", "sqrt", "center", "scale", "poly", "bs", "lag", "abs"}
-    | {"Treatment", "Sum", "Helmert", "Diff", "True", "False", "None", "contr"}
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,33 +103,6 @@ class ModelFrame:
                 out[:, block.columns] = block.values()
             self._cache["x"] = out
         return self._cache["x"]
-
-
-def formula_variables(formula: str, columns: list[str]) -> list[str]:
-    """The table's columns the formula names (bare identifiers or backticked names)."""
-    found: list[str] = []
-    for quoted, bare in _NAME.findall(formula):
-        name = quoted or bare
-        if name in columns and name not in found:
-            found.append(name)
-    return found
-
-
-def _unknown_names(formula: str, columns: list[str]) -> list[str]:
-    """Names in the formula that are neither columns nor functions it may call."""
-    out = []
-    for quoted, bare in _NAME.findall(formula.replace("'", " ' ").replace('"', ' " ')):
-        name = quoted or bare
-        if name in columns or name in _KNOWN or keyword.iskeyword(name) or bare.isdigit():
-            continue
-        out.append(name)
-    return out
-
-
-def _strip_strings(formula: str) -> str:
-    """The formula without its string literals (``I(q == 'ally')``): names inside quotes
-    are values, not columns."""
-    return re.sub(r"'[^']*'|\"[^\"]*\"", "''", formula)
 
 
 def missing_rows(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
@@ -207,7 +174,7 @@ def _missing_column(formula: str, name: str, columns: list[str]) -> ColumnNotFou
 
 
 def _formula_error(formula: str, columns: list[str], exc: Exception) -> BarometerError:
-    unknown = _unknown_names(_strip_strings(formula), columns)
+    unknown = unknown_names(formula, columns)
     if unknown:
         return _missing_column(formula, unknown[0], columns)
     return EstimationError(f"formula {formula!r} cannot be read: {exc}")
@@ -409,7 +376,7 @@ def _response(
             col = frame.get_column(name)
             if col.dtype.is_numeric() and col.dtype != pl.Boolean:
                 return col.cast(pl.Float64).to_numpy()[rows], name
-    lhs_text = _strip_strings(formula.split("~", 1)[0])
+    lhs_text = strip_strings(formula.split("~", 1)[0])
     names = formula_variables(lhs_text, frame.columns)
     try:
         lhs = parsed.lhs.get_model_matrix(_pandas(frame, names, rows), na_action="ignore")
@@ -432,10 +399,10 @@ def build(
     """The model frame of ``formula`` on the rows ``keep`` (bool) of ``frame`` that have
     every variable (and every ``extra`` column, e.g. an offset) observed."""
     columns = frame.columns
-    text = _strip_strings(formula)
+    text = strip_strings(formula)
     if "~" not in formula:
         raise EstimationError(f"formula {formula!r} has no response: write 'y ~ x1 + x2'")
-    unknown = _unknown_names(text, columns)
+    unknown = unknown_names(formula, columns)
     if unknown:
         raise _missing_column(formula, unknown[0], columns)
     names = formula_variables(text, columns)
@@ -492,7 +459,7 @@ def build(
 
 def new_matrix(model: ModelFrame, data: pl.DataFrame) -> np.ndarray:
     """The model matrix of new rows under the fitted coding (R ``model.frame(xlev=)``)."""
-    rhs = _strip_strings(model.formula.split("~", 1)[1])
+    rhs = strip_strings(model.formula.split("~", 1)[1])
     needed = [n for n in model.variables if n in formula_variables(rhs, list(model.variables))]
     absent = [n for n in needed if n not in data.columns]
     if absent:

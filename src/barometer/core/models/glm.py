@@ -147,6 +147,22 @@ class Model:
         """The coefficient table as a pandas DataFrame."""
         return self.to_polars(confidence).to_pandas()
 
+    def odds_ratios(self, confidence: float = 0.95) -> pl.DataFrame:
+        """``term, odds_ratio, ci_low, ci_high``: the exponentiated coefficients of a
+        logistic model and their interval (R ``exp(cbind(coef(m), confint(m)))``: the
+        ends of the coefficient's interval exponentiated, not a delta-method interval)."""
+        if Link(self.family).kind != "binomial":
+            raise EstimationError(
+                f"odds ratios need a binomial or quasibinomial model, not {self.family!r}"
+            )
+        table = self.to_polars(confidence)
+        return table.select(
+            "term",
+            pl.col("estimate").exp().alias("odds_ratio"),
+            pl.col("ci_low").exp(),
+            pl.col("ci_high").exp(),
+        )
+
     def __repr__(self) -> str:
         return f"Model({self.formula!r}, family={self.family!r}, n={self.n})\n{self.to_polars()}"
 
