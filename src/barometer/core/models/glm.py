@@ -211,7 +211,10 @@ class Model:
         """Working likelihood-ratio (Rao-Scott) test that the coefficients of ``terms`` are
         zero, R ``regTermTest(model, ~terms, method="LRT")``: the model is re-fitted without
         the terms' columns on the same rows (R's ``update`` re-reads the data, so it would
-        also take rows missing only a dropped variable; barometer keeps the model's rows)."""
+        also take rows missing only a dropped variable; barometer keeps the model's rows).
+        On a replicate design, as in R, ``V`` is the replicate covariance and ``V0`` the
+        full-sample fit's naive covariance (tests/reference/make_models.R: JK1, JKn and
+        bootstrap cases)."""
         from barometer.core.models import lrt
 
         names = [terms] if isinstance(terms, str) else list(terms)
