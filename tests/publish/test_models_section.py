@@ -101,3 +101,12 @@ def test_a_model_that_cannot_be_fitted_is_a_note(tmp_path: Path) -> None:
         pub.model("sep")
     html = render_report(collect(pub))
     assert "model sep:" in html
+
+
+def test_olr_on_a_question_follows_its_answer_order(built: tuple[Any, Any]) -> None:
+    """The poll hands the core its questions as enums in questionnaire order, so an
+    ordinal model of a question cuts between its levels in that order (not sorted)."""
+    poll, _ = built
+    fit = poll.design("raked").olr("us_relationship ~ C(age)")
+    assert fit.levels == ("ally", "partner", "dont_know")
+    assert fit.terms[-2:] == ("ally|partner", "partner|dont_know")
