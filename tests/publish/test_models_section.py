@@ -31,7 +31,11 @@ MODELS = [
         "countries": ["DE"],
         "waves": ["2025-11"],
     },
-    {"id": "linear", "formula": "I(us_relationship == 'partner') ~ C(age) * C(gender)"},
+    {
+        "id": "linear",
+        "title": "<script>alert('partner')</script>",
+        "formula": "I(us_relationship == 'partner') ~ C(age) * C(gender)",
+    },
 ]
 
 
@@ -65,7 +69,9 @@ def test_the_publication_fits_each_declared_model(built: tuple[Any, Any]) -> Non
 
 def test_the_report_prints_a_coefficient_table_per_model(built: tuple[Any, Any]) -> None:
     _, pub = built
-    root = parse(render_report(collect(pub)))
+    html = render_report(collect(pub))
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html  # text, not code
+    root = parse(html)
     for declared in MODELS:
         model = pub.model(declared["id"])
         (table,) = root.find_all("table", data_model=declared["id"])
