@@ -116,3 +116,25 @@ def test_olr_on_a_question_follows_its_answer_order(built: tuple[Any, Any]) -> N
     fit = poll.design("raked").olr("us_relationship ~ C(age)")
     assert fit.levels == ("ally", "partner", "dont_know")
     assert fit.terms[-2:] == ("ally|partner", "partner|dont_know")
+
+
+def test_the_report_charts_each_models_coefficients(built: tuple[Any, Any]) -> None:
+    """One dot plot per model: its terms (the intercept left out) with their intervals,
+    odds ratios on a log axis for a logistic model; a valid Vega-Lite spec."""
+    import xml.etree.ElementTree as ET
+
+    from barometer.publish.charts import coefficient_dots, to_svg
+
+    _, pub = built
+    model = pub.model("ally")
+    odds = model.odds_ratios(pub.rules.confidence)
+    chart = coefficient_dots(odds, title="Ally", odds_ratios=True)
+    spec = chart.to_dict()  # validates against the Vega-Lite schema
+    assert spec["layer"][1]["encoding"]["x"]["scale"]["type"] == "log"
+    root = ET.fromstring(to_svg(chart))
+    texts = {t.text for t in root.iter() if t.tag.endswith("text")}
+    assert set(odds["term"].to_list()[1:]) <= texts and "Intercept" not in texts
+    html = parse(render_report(collect(pub)))
+    alts = [img.attrs["alt"] for img in html.find_all("img")]
+    for declared in MODELS:
+        assert any(f"model {declared['id']} " in a for a in alts), alts

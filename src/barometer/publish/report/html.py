@@ -57,7 +57,15 @@ from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.spec import PublicationRules
-from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
+from barometer.publish.charts import (
+    LevelStyle,
+    coefficient_dots,
+    gap_dots,
+    save_png,
+    stacked_bars,
+    to_svg,
+    trend,
+)
 from barometer.publish.numbers import (
     format_count,
     format_moe,
@@ -544,9 +552,26 @@ def _model_view(m: ModelResults, confidence: float) -> dict[str, Any]:
                 else f"{format_number(o['ci_low'], 2)} to {format_number(o['ci_high'], 2)}",
             }
         )
+    figures = []
+    if m.table.height > 1:
+        chart = coefficient_dots(
+            m.odds_ratios if m.odds_ratios is not None else m.table,
+            title=d.title or d.id,
+            odds_ratios=m.odds_ratios is not None,
+        )
+        what = "odds ratios" if m.odds_ratios is not None else "coefficients"
+        figures.append(
+            _figure(
+                chart,
+                f"Dot plot of the {what} of model {d.id} with their intervals",
+                f"{what.capitalize()} of {d.formula} with {format_percent(confidence)}% "
+                "intervals (design-based).",
+            )
+        )
     return {
         "id": d.id,
         "heading": d.title or d.id,
+        "figures": figures,
         "formula": d.formula,
         "family": d.family,
         "countries": ", ".join(d.countries) if d.countries else "all countries",
