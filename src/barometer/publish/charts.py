@@ -569,7 +569,7 @@ def coefficient_dots(
         width=width, height=max(60, 22 * data.height)
     )
     what = "odds ratio" if odds_ratios else "coefficient"
-    return _styled(chart, title, f"Each {what} with its interval; dashed line: no effect.")
+    return styled(chart, title, f"Each {what} with its interval; dashed line: no effect.")
 
 
 # ---------------------------------------------------------------------------------------
