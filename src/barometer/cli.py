@@ -612,6 +612,8 @@ def estimate(
                 + " (the question was not asked there); nothing to show",
                 err=True,
             )
+            if format is OutputFormat.table:  # an empty frame would say nothing more
+                return
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
 

@@ -126,6 +126,9 @@ def test_every_command_succeeds(built, tmp_path: Path) -> None:
     assert (tmp_path / "r.html").exists()
     out, err = _cli("estimate", "trust", "--store", store, "--waves", EARLY)
     assert f"no respondent answers 'trust' in waves {EARLY}" in err
+    assert out == ""  # the note alone, no empty table frame above it
+    out, _ = _cli("estimate", "trust", "--store", store, "--waves", EARLY, "--format", "csv")
+    assert pl.read_csv(out.encode()).height == 0  # machine formats: an empty document
     # DE answers "high" to a man: beta intervals at 1 and 0, whatever ci was asked
     out, _ = _cli("estimate", "trust", "--store", store, "--format", "csv", "--ci", "logit")
     table = pl.read_csv(out.encode())
