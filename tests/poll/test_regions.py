@@ -14,7 +14,7 @@ import pytest
 
 from barometer.core.comparisons import difference, pairwise_differences
 from barometer.poll.poll import Poll
-from barometer.poll.regions import with_regions
+from barometer.poll.regions import dominant_members, member_shares, with_regions
 from barometer.poll.spec import Region
 from tests.support.pollkit import COUNTRIES, make_poll
 
@@ -138,3 +138,25 @@ def test_poll_estimate_region_has_covariance(poll: Poll) -> None:
     se = eu.to_polars()["se"].to_numpy()
     assert np.allclose(np.sqrt(np.diag(v)), se, rtol=1e-12)
     assert eu.to_polars().filter(pl.col("wave") == W2)["missing"].to_list()[0] == ["PL"]
+
+
+def test_member_shares_are_the_combination_coefficients(poll: Poll, countries) -> None:
+    """The one max_member_share rule weighs members exactly as the region's figure does."""
+    spec = poll.spec
+    one_cell = countries.filter((pl.col("wave") == W2) & (pl.col("level") == "ally"))
+    regional = with_regions(one_cell, spec, ["EU", "EUP"])
+    table = regional.estimates.to_polars()
+    coef = regional.estimates.coefficients
+    assert coef is not None
+    for rid in ("EU", "EUP"):
+        i = _row(regional.estimates, country=rid)
+        used = table["members"][i].to_list()
+        shares = member_shares(spec, rid, used)
+        for m in used:
+            assert shares[m] == pytest.approx(coef[i, _row(regional.estimates, country=m)])
+    pops = {c: COUNTRIES[c] for c in ("DE", "FR", "IT")}
+    de = pops["DE"] / sum(pops.values())  # 40%: not above one half
+    assert dominant_members(spec, "EUP", ["DE", "FR", "IT"], 0.5) == ()
+    assert dominant_members(spec, "EUP", ["DE", "FR", "IT"], de - 1e-9) == ("DE",)
+    assert dominant_members(spec, "EU", ["DE", "FR"], 0.5) == ()  # 1/2 is not above 1/2
+    assert dominant_members(spec, "EU", ["DE"], 0.5) == ("DE",)

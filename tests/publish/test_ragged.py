@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from barometer.cli import app
 from barometer.poll.poll import Poll
 from barometer.publish import write_report
 from barometer.publish.banner.build import banner_tables, unasked
+from barometer.publish.banner.tables import write_xlsx
 from barometer.publish.findings import find
 from tests.support.pollkit import WAVES, make_ragged_poll
 
@@ -67,6 +69,12 @@ def test_banners_of_a_ragged_poll(pub) -> None:
         ("EUP", "EU pooled", 600),
     ]
     assert f"not asked in {EARLY} in IT, PL" in nato.base
+    # DE is 57% of the population-weighted EUP when only DE and FR answer: flagged
+    notes = {c.value: c.note for c in regions}
+    assert notes["EU"] == ""  # a mean of two: 50%, not above max_member_share
+    assert notes["EUP"].startswith("de makes 57% of EU pooled (a population-weighted")
+    long = with_regions.to_polars()
+    assert set(long.filter(pl.col("value") == "EUP")["column_note"]) == {notes["EUP"]}
     # a wave in which trust was not asked: no table, and a sentence saying so
     early = banner_tables(pub, banners=["country"], wave=EARLY)
     assert "trust" not in [t.question for t in early]
@@ -81,6 +89,16 @@ def test_banners_of_a_ragged_poll(pub) -> None:
     assert [c.value for c in pl_table.columns] == [EARLY]
 
 
+def test_banner_sheet_marks_a_dominated_region(pub, tmp_path: Path) -> None:
+    table = banner_tables(pub, ["nato"], banners=["country", "region"])[0]
+    sheet = openpyxl.load_workbook(write_xlsx([table], tmp_path / "b.xlsx"))["nato"]
+    heads = [sheet.cell(5, 2 + j).value for j in range(len(table.columns))]
+    assert heads[-2:] == ["EU", "EU pooled †"]
+    texts = [str(c.value) for row in sheet.iter_rows() for c in row if c.value]
+    (note,) = [t for t in texts if t.startswith("† ")]
+    assert "de makes 57% of EU pooled" in note
+
+
 def test_findings_no_mirror_and_no_dominant_member(pub) -> None:
     found = find(pub)
     pairs = [
@@ -93,7 +111,10 @@ def test_findings_no_mirror_and_no_dominant_member(pub) -> None:
     for f in found:
         ids = {f.first.id, f.second.id}
         assert not (f.kind == "gap" and f.question == "nato" and ids == {"DE", "EUP"})
-    assert any("DE is not compared with EUP" in n for n in found.notes)
+    assert any("de is not compared with EU pooled" in n for n in found.notes)
+    # region notes name regions by their spec name, never by id
+    assert not any("EUP" in n for n in found.notes)
+    assert any(n.startswith("EU pooled in ") for n in found.notes)
     regional = [f for f in found if "EUP" in {f.first.id, f.second.id}]
     assert regional and all("EU pooled" in f.sentence for f in regional)
     assert not any("the EUP" in f.sentence for f in found)

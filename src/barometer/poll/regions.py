@@ -36,7 +36,7 @@ import polars as pl
 from barometer.core.estimates import Estimates
 from barometer.poll.spec import PollSpec, Region
 
-__all__ = ["OVER", "RegionFigure", "Regional", "with_regions"]
+__all__ = ["OVER", "RegionFigure", "Regional", "dominant_members", "member_shares", "with_regions"]
 
 #: The by-column regions combine over.
 OVER = "country"
@@ -83,6 +83,41 @@ class Regional:
     def figure(self, region: str) -> RegionFigure | None:
         """How ``region`` was formed here (None when it has no member with data)."""
         return next((f for f in self.regions if f.region == region), None)
+
+
+def _population_weights(spec: PollSpec, members: Sequence[str]) -> dict[str, float]:
+    """The members' adult populations (one number per country: the latest wave's when
+    given per wave), the weights of a ``population`` region."""
+    population = {c.code: c.population_in() for c in spec.countries}
+    return {m: float(population.get(m) or 0.0) for m in members}
+
+
+def member_shares(spec: PollSpec, region: str, members: Sequence[str]) -> dict[str, float]:
+    """Each member's weight in ``region``'s figure when it combines ``members`` (a cell's
+    members with data): ``1/k`` for a ``mean`` region, its population's share for a
+    ``population`` one — the coefficients :meth:`Estimates.combine` gives them. A
+    ``median`` region counts as a mean here (which member is the median depends on the
+    estimates, not on the region)."""
+    used = list(members)
+    if not used:
+        return {}
+    if spec.region(region).rule == "population":
+        pops = _population_weights(spec, used)
+        total = sum(pops.values())
+        if total > 0:
+            return {m: pops[m] / total for m in used}
+    return {m: 1.0 / len(used) for m in used}
+
+
+def dominant_members(
+    spec: PollSpec, region: str, members: Sequence[str], max_share: float
+) -> tuple[str, ...]:
+    """The members whose weight in ``region``'s figure over ``members`` is above
+    ``max_share`` (the publication rule ``max_member_share``): the region is then mostly
+    that member, so no output reports a gap between the two, and banners flag the
+    region's column. The one home of that rule."""
+    shares = member_shares(spec, region, members)
+    return tuple(m for m in members if shares[m] > max_share)
 
 
 def _presence(table: pl.DataFrame) -> dict[str, set[str]]:
@@ -175,7 +210,6 @@ def with_regions(
     table = estimates.to_polars()
     present = _presence(table)
     order = [w.id for w in spec.waves]
-    population = {c.code: c.population_in() for c in spec.countries}
     ids = list(regions) if regions is not None else [r.id for r in spec.regions]
     k = table.height
     coefficients = [np.eye(k)]
@@ -194,7 +228,7 @@ def with_regions(
         if not fig.members:
             continue
         figures.append(fig)
-        weights = {m: float(population[m] or 0.0) for m in fig.members}
+        weights = _population_weights(spec, fig.members)
         combined = estimates.combine(
             OVER,
             fig.members,

@@ -22,8 +22,10 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
 from barometer.poll.publication import ADDED_COLUMNS, Publication
+from barometer.poll.regions import dominant_members, member_shares
 from barometer.poll.spec import PublicationRules
 from barometer.publish.banner.tables import LETTER_LEVELS, TOTAL, BannerColumn, BannerTable
+from barometer.publish.findings.wording import rule_words
 
 if TYPE_CHECKING:
     from barometer.core.design import Design
@@ -49,6 +51,8 @@ class _Source:
     variables: Sequence[str]
     #: (banner or None for the total, where) -> the group's estimates and bases
     group: Callable[[str | None, Mapping[str, Any]], _Group]
+    #: (banner, the group's estimates) -> {column value: its note}
+    notes: Callable[[str | None, Estimates], Mapping[str, str]] = lambda b, est: {}
 
 
 def _publication_source(pub: Publication, question: str) -> _Source:
@@ -74,7 +78,31 @@ def _publication_source(pub: Publication, question: str) -> _Source:
         order,
         ["country", "wave", *([REGION] if spec.regions else []), *held],
         lambda b, where: _publication_group(pub, question, b, where),
+        lambda b, est: _region_notes(pub, est) if b == REGION else {},
     )
+
+
+def _region_notes(pub: Publication, est: Estimates) -> dict[str, str]:
+    """A note for each region column mostly made of one member (its weight in the
+    figure above the rule ``max_member_share``, by the one rule of
+    :func:`barometer.poll.regions.dominant_members`, which keeps findings from
+    comparing the two)."""
+    spec, limit = pub.spec, pub.rules.max_member_share
+    names = {c.code: c.name for c in spec.countries} | {r.id: r.name or r.id for r in spec.regions}
+    out: dict[str, str] = {}
+    for rid, members in est.to_polars().select(REGION, "members").iter_rows():
+        rid = str(rid)
+        shares = member_shares(spec, rid, members)
+        for m in dominant_members(spec, rid, members, limit):
+            who = names.get(m, m)
+            out.setdefault(
+                rid,
+                f"{who} makes {shares[m]:.0%} of {names[rid]} (a "
+                f"{rule_words(spec.region(rid).rule)}; publication.max_member_share is "
+                f"{limit:.0%}): the region's figure is mostly {who}'s, and findings do not "
+                "compare the two",
+            )
+    return out
 
 
 def _publication_group(
@@ -363,6 +391,7 @@ def _group_cells(
     values.sort(key=lambda v: order.index(v) if v in order else len(order))
     n_of = dict(zip(key.to_list(), table.get_column("n").to_list(), strict=True))
     letter = sum(c.banner != TOTAL for c in columns)
+    notes = src.notes(b, est)
     index = {}
     for v in values:
         index[v] = len(columns)
@@ -378,6 +407,7 @@ def _group_cells(
                 weighted_base=float(wbase[v]),
                 flagged=n < thresholds[1],
                 suppressed=n < thresholds[0],
+                note=notes.get(v, "") if v is not None else "",
             )
         )
         letter += b is not None

@@ -37,6 +37,7 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
 from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
+from barometer.poll.regions import dominant_members
 from barometer.poll.spec import PublicationRules, publication_rules
 from barometer.publish.findings.wording import Wording, markdown, members, rule_words
 
@@ -208,7 +209,9 @@ def _note_once(notes: list[str], note: str) -> None:
         notes.append(note)
 
 
-def _scanned(est: Estimates, spec: Any, notes: list[str]) -> tuple[Estimates, _Regions]:
+def _scanned(
+    est: Estimates, spec: Any, notes: list[str], wording: Wording
+) -> tuple[Estimates, _Regions]:
     """The rows of ``est`` a scan compares (median regions left out: their ranking makes
     a test of them conditional) and the regions among them, members in spec order."""
     members: dict[str, list[str]] = {}
@@ -224,8 +227,8 @@ def _scanned(est: Estimates, spec: Any, notes: list[str]) -> tuple[Estimates, _R
         r = spec.region(rid)
         if r.rule == "median":
             dropped.append(rid)
-            note = f"{rid}: a median region is left out of the scan (its covariance with "
-            _note_once(notes, note + "its members is conditional on their ranking)")
+            note = f"{wording.name(rid)}: a median region is left out of the scan (its "
+            _note_once(notes, note + "covariance with its members depends on their ranking)")
             continue
         members[rid] = [m for m in r.members if m in set(who)]
         rules[rid] = r.rule
@@ -294,7 +297,7 @@ def _polled(pub: Publication, question: str) -> dict[str, set[str]]:
 
 def _changes(
     pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
-    notes: list[str],
+    notes: list[str], wording: Wording,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Changes between consecutive waves of each country and, like for like, region."""
     polled = _polled(pub, question)
@@ -304,7 +307,7 @@ def _changes(
         if waves is not None and w2 not in waves:
             continue
         regional = pub.trend(question, [w1, w2])
-        ext, info = _scanned(regional.estimates, pub.spec, notes)
+        ext, info = _scanned(regional.estimates, pub.spec, notes, wording)
         for rid, used in info.members.items():
             left = [
                 m
@@ -313,7 +316,7 @@ def _changes(
             ]
             _note_once(
                 notes,
-                f"{rid}, {w1} to {w2}: changes compare like for like, the "
+                f"{wording.name(rid)}, {w1} to {w2}: changes compare like for like, the "
                 f"{rule_words(info.rules[rid])} of the {members(len(used))} polled in both "
                 f"waves ({', '.join(used)})"
                 + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
@@ -327,7 +330,7 @@ def _changes(
 
 def _gaps(
     pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
-    notes: list[str],
+    notes: list[str], wording: Wording,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Gaps within each wave between countries and regions (each wave's members)."""
     est = pub.cells(question).estimates
@@ -335,11 +338,11 @@ def _gaps(
     for w, countries in _polled(pub, question).items():
         if not countries or (waves is not None and w not in waves):
             continue
-        ext, info = _scanned(est.filter(pl.col("wave") == w), pub.spec, notes)
+        ext, info = _scanned(est.filter(pl.col("wave") == w), pub.spec, notes, wording)
         for rid, used in info.members.items():
             _note_once(
                 notes,
-                f"{rid} in {w}: the {rule_words(info.rules[rid])} of the "
+                f"{wording.name(rid)} in {w}: the {rule_words(info.rules[rid])} of the "
                 f"{members(len(used))} polled ({', '.join(used)})",
             )
         pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
@@ -426,21 +429,23 @@ def find(
     rules = _rules(pub, min_base, alpha, adjust, confidence, kinds, family)
     chosen = _chosen(pub, questions, waves)
     notes: list[str] = []
+    wording = Wording(pub.spec, phrases or {})
     cands: list[dict[str, Any]] = []
     for qid in chosen:
-        found = _changes(pub, qid, waves, rules.confidence, notes) if "change" in kinds else []
-        found += _gaps(pub, qid, waves, rules.confidence, notes) if "gap" in kinds else []
+        found = (
+            _changes(pub, qid, waves, rules.confidence, notes, wording) if "change" in kinds else []
+        )
+        found += _gaps(pub, qid, waves, rules.confidence, notes, wording) if "gap" in kinds else []
         keep = set(pub.spec.question(qid).level_codes)
         if not include_non_substantive:
             keep -= set(pub.spec.question(qid).non_substantive)
         cands += [c for c in found if c["level"] in keep]
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
-    cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes)
+    cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes, wording)
     kept = _mirrors_out(_significant(cands, rules, family, min_gap, min_change), pub.spec)
     if top is not None:
         kept = kept[:top]
-    wording = Wording(pub.spec, phrases or {})
     result = tuple(
         _finding(i, c, score, p, rules.adjust, rules.confidence, wording)
         for i, (score, p, c) in enumerate(kept, start=1)
@@ -535,18 +540,8 @@ def _significant(
     return kept
 
 
-def _member_share(spec: Any, rule: str, used: Sequence[str], member: str) -> float:
-    """The weight of ``member`` in a region combining ``used`` by ``rule``: ``1/k`` for a
-    mean, its population's share for a population-weighted region."""
-    if rule != "population":
-        return 1.0 / len(used)
-    pops = {c.code: float(c.population or 0.0) for c in spec.countries}
-    total = sum(pops.get(m, 0.0) for m in used)
-    return pops.get(member, 0.0) / total if total > 0 else 1.0 / len(used)
-
-
 def _not_dominated(
-    cands: list[dict[str, Any]], spec: Any, max_share: float, notes: list[str]
+    cands: list[dict[str, Any]], spec: Any, max_share: float, notes: list[str], wording: Wording
 ) -> list[dict[str, Any]]:
     """The candidates without a gap between a region and a member that makes more than
     ``max_share`` of it (the region is then mostly that member: the "gap" is the rest of
@@ -557,16 +552,16 @@ def _not_dominated(
         pair = {c["a"][0], c["b"][0]}
         dominated = [
             (rid, m)
-            for rid in pair & set(info.members)
-            for m in pair & set(info.members[rid])
-            if _member_share(spec, info.rules[rid], info.members[rid], m) > max_share
+            for rid in sorted(pair & set(info.members))
+            for m in dominant_members(spec, rid, info.members[rid], max_share)
+            if m in pair
         ]
         if c["kind"] == "gap" and dominated:
             rid, m = dominated[0]
             _note_once(
                 notes,
-                f"{m} is not compared with {rid}: it makes more than "
-                f"{max_share:.0%} of the region's figure",
+                f"{wording.name(m)} is not compared with {wording.name(rid)}: it makes more "
+                f"than {max_share:.0%} of the region's figure",
             )
             continue
         out.append(c)

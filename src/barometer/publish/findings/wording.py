@@ -174,8 +174,9 @@ def members(k: int) -> str:
 
 
 def rule_words(rule: str) -> str:
-    """How a region's combining rule reads: ``average`` or ``population-weighted average``."""
-    return "average" if rule == "mean" else "population-weighted average"
+    """How a region's combining rule reads: ``average``, ``population-weighted average``
+    or ``median``."""
+    return {"mean": "average", "median": "median"}.get(rule, "population-weighted average")
 
 
 def _short(label: str) -> str:
