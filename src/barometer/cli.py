@@ -621,13 +621,13 @@ def estimate(
 def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
     """``frame`` with ``ci_method``: at a country's share of exactly 0 or 1 (no variance,
     so most intervals are the point) the interval of the publication's ``boundary_ci``
-    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's row
-    keeps its Wald interval on the combined estimate."""
+    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's rows
+    come with their ``ci_method`` (``Poll.estimate``: Wald, or the same boundary rule)."""
     import polars as pl
 
     edge = pl.col("estimate").is_in([0.0, 1.0])
     if "countries" in frame.columns:  # a region's rows
-        return frame.with_columns(ci_method=pl.lit("wald"))
+        return frame
     if ci == boundary or not frame.select(edge.any()).item():
         return frame.with_columns(ci_method=pl.lit(ci))
     other = again(boundary)

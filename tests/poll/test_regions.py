@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+import barometer as bm
 from barometer.core.comparisons import difference, pairwise_differences
 from barometer.poll.poll import Poll
 from barometer.poll.regions import dominant_members, member_shares, with_regions
@@ -160,3 +161,45 @@ def test_member_shares_are_the_combination_coefficients(poll: Poll, countries) -
     assert dominant_members(spec, "EUP", ["DE", "FR", "IT"], de - 1e-9) == ("DE",)
     assert dominant_members(spec, "EU", ["DE", "FR"], 0.5) == ()  # 1/2 is not above 1/2
     assert dominant_members(spec, "EU", ["DE"], 0.5) == ("DE",)
+
+
+def test_region_at_the_boundary_gets_the_boundary_interval(poll: Poll) -> None:
+    """Every member at 1 (so at 0 for the other level): not a Wald point "100% ± 0" but
+    the Clopper-Pearson interval at the combination's effective size 1 / sum(c^2 / n);
+    with x = n* successes of n* it is closed-form: lower limit (alpha/2)^(1/n*)."""
+    sizes = {"DE": 50, "FR": 80, "IT": 60}
+    rows = []
+    for c, n in sizes.items():
+        answers = ["yes"] * n if c != "IT" else ["yes", "no"] * (n // 2)
+        rows += [{"country": c, "wave": W2, "q": a} for a in answers]
+    design = bm.Design(pl.DataFrame(rows), strata="country")
+    est = design.proportion("q", by=["country", "wave"])
+    regions = [
+        Region(id="WEST", name="West", members=["DE", "FR"], rule="mean"),
+        Region(id="WESTP", name="West pooled", members=["DE", "FR"], rule="population"),
+        Region(id="MIX", name="Mixed", members=["DE", "IT"], rule="mean"),
+    ]
+    spec = poll.spec.model_copy(update={"regions": regions})
+    table = with_regions(est, spec, boundary_ci="beta").estimates.to_polars()
+    pops = {c: COUNTRIES[c] for c in ("DE", "FR")}
+    shares = {
+        "WEST": {"DE": 0.5, "FR": 0.5},
+        "WESTP": {c: p / sum(pops.values()) for c, p in pops.items()},
+    }
+    for rid, c in shares.items():
+        n_eff = 1 / sum(c[m] ** 2 / sizes[m] for m in c)
+        got = table.filter(pl.col("country") == rid).sort("level")
+        assert got["ci_method"].to_list() == ["beta", "beta"]
+        assert got["estimate"].to_list() == [0.0, 1.0]
+        (no, yes) = got.iter_rows(named=True)
+        assert yes["ci_low"] == pytest.approx(0.025 ** (1 / n_eff), rel=1e-12)
+        assert yes["ci_high"] == 1.0 and no["ci_low"] == 0.0
+        assert no["ci_high"] == pytest.approx(1 - 0.025 ** (1 / n_eff), rel=1e-12)
+    mix = table.filter(pl.col("country") == "MIX")
+    assert set(mix["ci_method"]) == {"wald"}  # IT is inside (0, 1): a variance, a Wald interval
+    assert table.filter(pl.col("scope_kind") == "country")["ci_method"].null_count() == 6
+    # wilson: the same size, the normal quantile; any other method: the point
+    wilson = with_regions(est, spec, ["WEST"], boundary_ci="wilson").region_rows().to_polars()
+    assert set(wilson["ci_method"]) == {"wilson"} and wilson["ci_low"].min() == 0.0
+    logit = with_regions(est, spec, ["WEST"], boundary_ci="logit").region_rows().to_polars()
+    assert logit["ci_low"].to_list() == logit["estimate"].to_list()

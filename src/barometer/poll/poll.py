@@ -405,7 +405,10 @@ class Poll:
         ci : str
             Interval method for the countries' shares (the core's ``proportion``:
             ``wald``, ``logit``, ``wilson``, …); regional intervals are Wald intervals
-            on the combined estimate.
+            on the combined estimate (``ci_method`` ``"wald"``) except where every
+            member combined is at 0, or every one at 1: there the spec's
+            ``publication.boundary_ci`` at the combination's effective sample size
+            (:func:`barometer.poll.regions.combine`).
         confidence : float, optional
             Confidence level of the intervals (default: the spec's
             ``publication.confidence``, 0.95 unless set).
@@ -438,7 +441,7 @@ class Poll:
             return est
         regional = with_regions(
             est, spec, [region], like_for_like=like_for_like, countries=countries,
-            confidence=confidence,
+            confidence=confidence, boundary_ci=spec.publication.boundary_ci,
         )  # fmt: skip
         if regional.figure(region) is None:
             raise EstimationError(f"region {region!r} has no member with results for these waves")

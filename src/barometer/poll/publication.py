@@ -213,8 +213,9 @@ class Publication:
             notes=base.notes, source=base.source, coefficients=base.coefficients,
         )  # fmt: skip
         regional = with_regions(
-            plain, self.spec, regions, like_for_like=True, confidence=self.rules.confidence
-        )
+            plain, self.spec, regions, like_for_like=True, confidence=self.rules.confidence,
+            boundary_ci=self.rules.boundary_ci,
+        )  # fmt: skip
         return Regional(
             _with_marks(regional.estimates, self.rules, None),
             regional.regions,
@@ -299,7 +300,7 @@ def _question_cells(
     by = [OVER, "wave", *extra]
     est = design.proportion(question, by=by, confidence=rules.confidence)
     est = est.filter(pl.col("n") > 0)
-    regional = with_regions(est, spec, confidence=rules.confidence)
+    regional = with_regions(est, spec, confidence=rules.confidence, boundary_ci=rules.boundary_ci)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
     stacked = _boundary_ci(stacked, design, question, by, rules)
     pooled_by = ["wave", *extra]
@@ -319,10 +320,15 @@ def _boundary_ci(
     "beta")``, Korn and Graubard's Clopper-Pearson interval, which at 0 and 1 is the exact
     interval of the domain's unweighted count (R's own gives NaN there;
     tests/reference/make_boundary.R). One more core call, only when such a row exists.
-    A region's rows keep their Wald interval on the combined estimate."""
+    A region's rows come with theirs (:func:`barometer.poll.regions.combine`: the same
+    method at the combination's effective sample size when all its members are at 0, or
+    all at 1)."""
     table = est.to_polars()
     at_edge = (pl.col("estimate").is_in([0.0, 1.0])) & (pl.col("scope_kind") != "region")
-    table = table.with_columns(ci_method=pl.lit("wald"))
+    if "ci_method" in table.columns:
+        table = table.with_columns(pl.col("ci_method").fill_null("wald"))
+    else:
+        table = table.with_columns(ci_method=pl.lit("wald"))
     if not table.select(at_edge.any()).item():
         return _replaced(est, table)
     other = design.proportion(question, by=by, ci=rules.boundary_ci, confidence=rules.confidence)

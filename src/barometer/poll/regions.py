@@ -34,9 +34,19 @@ import numpy as np
 import polars as pl
 
 from barometer.core.estimates import Estimates
+from barometer.core.intervals import boundary_interval
+from barometer.options import CIMethod, CombineRule
 from barometer.poll.spec import PollSpec, Region
 
-__all__ = ["OVER", "RegionFigure", "Regional", "dominant_members", "member_shares", "with_regions"]
+__all__ = [
+    "OVER",
+    "RegionFigure",
+    "Regional",
+    "combine",
+    "dominant_members",
+    "member_shares",
+    "with_regions",
+]
 
 #: The by-column regions combine over.
 OVER = "country"
@@ -69,7 +79,9 @@ class Regional:
 
     The table gains ``scope_kind`` (``"country"`` or ``"region"``), ``members`` (the
     countries behind each row: the country itself, or the region's members with data in
-    that cell) and ``missing`` (the region's members left out of that cell).
+    that cell), ``missing`` (the region's members left out of that cell) and
+    ``ci_method`` (a region's: ``"wald"`` or, at the boundary, the ``boundary_ci`` of
+    :func:`combine`; null on country rows, whose interval is the one they came with).
     """
 
     estimates: Estimates
@@ -118,6 +130,67 @@ def dominant_members(
     region's column. The one home of that rule."""
     shares = member_shares(spec, region, members)
     return tuple(m for m in members if shares[m] > max_share)
+
+
+def combine(
+    estimates: Estimates,
+    members: Sequence[str],
+    name: str,
+    rule: CombineRule,
+    spec: PollSpec,
+    confidence: float = 0.95,
+    boundary_ci: CIMethod = "beta",
+) -> Estimates:
+    """``members``' rows of ``estimates`` (by ``country``) combined by ``rule`` into
+    ``name`` (:meth:`Estimates.combine`, population weights from ``spec``), with a
+    ``ci_method`` column: ``"wald"``, the combination's normal interval, or
+    ``boundary_ci`` where every member combined is at the same boundary (all 0 or all 1).
+
+    There the combined share has no variance and a Wald interval is the point (a
+    published "100% ± 0"), so it gets the interval the core gives a country at the
+    boundary (:func:`barometer.core.intervals.boundary_interval`: by default the
+    Clopper-Pearson interval, as R ``binom.test``) with the effective sample size of
+    the combination, ``n* = 1 / sum_k (c_k^2 / n_k)`` — the size of a simple random
+    sample whose share has the variance ``p (1 - p) sum_k c_k^2 / n_k`` of ``sum_k c_k
+    p_k`` over independent samples of sizes ``n_k`` (Kish 1965, sec. 11.7); for a mean
+    of ``k`` members of equal size ``n`` it is ``k n``. Its estimate is then set to the
+    boundary exactly (the weighted sum can miss it by a rounding)."""
+    weights = _population_weights(spec, members) if rule == "population" else None
+    out = estimates.combine(OVER, members, name, rule=rule, weights=weights, confidence=confidence)
+    coef = out.coefficients
+    assert coef is not None
+    theta = estimates.to_polars().get_column("estimate").to_numpy().astype(float)
+    size = estimates.to_polars().get_column("n").to_numpy().astype(float)
+    table = out.to_polars()
+    est = table.get_column("estimate").to_numpy().astype(float).copy()
+    low = table.get_column("ci_low").to_numpy().astype(float).copy()
+    high = table.get_column("ci_high").to_numpy().astype(float).copy()
+    edge, at, n_eff = [], [], []
+    for g in range(coef.shape[0]):
+        used = coef[g] != 0
+        values = theta[used]
+        if values.size and (np.all(values == 0) or np.all(values == 1)):
+            edge.append(g)
+            at.append(values[0])
+            n_eff.append(1.0 / np.sum(coef[g, used] ** 2 / size[used]))
+    methods = np.full(est.size, "wald", dtype=object)
+    if edge:
+        rows = np.asarray(edge)
+        est[rows] = at
+        low[rows], high[rows] = boundary_interval(
+            np.asarray(at), np.asarray(n_eff), boundary_ci, confidence
+        )
+        methods[rows] = boundary_ci
+    table = table.with_columns(
+        estimate=pl.Series(est),
+        ci_low=pl.Series(low),
+        ci_high=pl.Series(high),
+        ci_method=pl.Series(methods.tolist(), dtype=pl.String),
+    )
+    return Estimates(
+        table, by=out.by, statistic=out.statistic, notes=out.notes, source=out.source,
+        coefficients=coef,
+    )  # fmt: skip
 
 
 def _presence(table: pl.DataFrame) -> dict[str, set[str]]:
@@ -179,6 +252,7 @@ def with_regions(
     like_for_like: bool = False,
     countries: Sequence[str] | None = None,
     confidence: float = 0.95,
+    boundary_ci: CIMethod = "beta",
 ) -> Regional:
     """``estimates`` (by ``country``, and optionally ``wave`` and a breakdown) with the
     spec's ``regions`` (default: all) added under the policy of this module.
@@ -199,7 +273,10 @@ def with_regions(
     countries : list of str, optional
         Restrict regions to these members.
     confidence : float
-        Confidence level of the regions' (Wald) intervals.
+        Confidence level of the regions' intervals.
+    boundary_ci : str
+        The interval of a region whose members are all at 0 (or all at 1): see
+        :func:`combine` (the publication rule ``boundary_ci``).
 
     Returns
     -------
@@ -218,6 +295,7 @@ def with_regions(
             scope_kind=pl.lit("country"),
             members=pl.concat_list(pl.col(OVER).cast(pl.String)),
             missing=pl.lit([], dtype=pl.List(pl.String)),
+            ci_method=pl.lit(None, dtype=pl.String),
         )
     ]
     figures, notes = [], list(estimates.notes)
@@ -228,15 +306,7 @@ def with_regions(
         if not fig.members:
             continue
         figures.append(fig)
-        weights = _population_weights(spec, fig.members)
-        combined = estimates.combine(
-            OVER,
-            fig.members,
-            rid,
-            rule=region.rule,
-            weights=weights if region.rule == "population" else None,
-            confidence=confidence,
-        )
+        combined = combine(estimates, fig.members, rid, region.rule, spec, confidence, boundary_ci)
         assert combined.coefficients is not None
         coefficients.append(combined.coefficients)
         part = combined.to_polars().with_columns(pl.col(OVER).cast(table.schema[OVER]))
@@ -250,7 +320,7 @@ def with_regions(
                 missing=pl.Series(missing, dtype=pl.List(pl.String)),
             )
         )
-    columns = [*table.columns, "scope_kind", "members", "missing"]
+    columns = [*table.columns, "scope_kind", "members", "missing", "ci_method"]
     stacked = pl.concat([t.select(columns) for t in tables], how="vertical_relaxed")
     out = Estimates(
         stacked,
