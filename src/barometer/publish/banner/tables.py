@@ -206,10 +206,13 @@ def write_xlsx(
 #: What the Total column is, by the publication's ``total_rule``.
 _TOTAL_WORDS = {
     "mean": "Total: the simple average of the countries shown (each country counts "
-    "equally, as in the poll's regional figures); its base is theirs summed.",
+    "equally, as in the poll's regional figures); its base is theirs summed. Columns of "
+    "other banners across countries (age, gender, …) are averages of the countries' own "
+    "shares in the same way.",
     "population": "Total: every respondent in the base, weighted; across countries each "
     "counts in proportion to its weighted total (its adult population when the weights "
-    "gross up to it), unlike a mean region, the simple average of its countries.",
+    "gross up to it), unlike a mean region, the simple average of its countries. Columns "
+    "of other banners across countries pool their respondents in the same way.",
     "one country": "Total: every respondent of the country in the base, weighted.",
     "pooled": "Total: every respondent in the base, weighted.",
 }
