@@ -134,6 +134,12 @@ def test_every_command_succeeds(built, tmp_path: Path) -> None:
     store = str(root / "poll.duckdb")
     out, err = _cli("info", "--store", store)
     assert out.index(EARLY) < out.index(LATE)
+    # where each question was asked, and "not asked" rather than a blank count
+    assert f"{EARLY}: DE, FR; {LATE}: DE, FR" in out  # nato, a module of two countries
+    assert f"{EARLY}: not asked; {LATE}: DE, FR, IT" in out  # trust
+    assert "no source maps it" in out  # ghost
+    assert "every country and wave" in out and "not asked" in out
+    assert "Region EUP (population): DE, FR, IT, PL — EU pooled" in out
     _, err = _cli("findings", "--store", store, "--out", str(tmp_path))
     assert "ghost: no respondent answers it" in err
     _cli("findings", "--store", store, "--out", str(tmp_path), "--questions", "nato",
