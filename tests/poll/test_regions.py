@@ -126,7 +126,7 @@ def test_median_rule_and_a_region_without_data(poll: Poll, countries) -> None:
     spec = poll.spec.model_copy(update={"regions": regions})
     regional = with_regions(countries.filter(pl.col("wave") == W2), spec)
     assert regional.figure("NONE") is None  # PL has no data in 2025-11: left out, said
-    assert any(n.startswith("NONE") and "no data for PL" in n for n in regional.notes)
+    assert any(n.startswith("Nobody") and "not asked) for PL" in n for n in regional.notes)
     table = regional.estimates.to_polars().filter(pl.col("level") == "ally")
     e = {r["country"]: r["estimate"] for r in table.iter_rows(named=True)}
     assert e["MED"] == sorted([e["DE"], e["FR"], e["IT"]])[1]
@@ -203,3 +203,19 @@ def test_region_at_the_boundary_gets_the_boundary_interval(poll: Poll) -> None:
     assert set(wilson["ci_method"]) == {"wilson"} and wilson["ci_low"].min() == 0.0
     logit = with_regions(est, spec, ["WEST"], boundary_ci="logit").region_rows().to_polars()
     assert logit["ci_low"].to_list() == logit["estimate"].to_list()
+
+
+def test_region_notes_read_as_sentences(poll: Poll, countries) -> None:
+    """By the region's name, members counted in words, waves in spec order."""
+    spec = poll.spec
+    regional = with_regions(countries, spec, ["EUP"], like_for_like=True)
+    (note,) = [n for n in regional.notes if "like-for-like" in n]
+    assert note.startswith(f"EU pooled (population rule): like-for-like over waves {W1}, {W2}")
+    assert "the 3 members polled in every wave (DE, FR, IT)" in note
+    one = Region(id="ONE", name="Just Germany", members=["DE", "PL"], rule="mean")
+    spec = spec.model_copy(update={"regions": [one]})
+    late = with_regions(countries.filter(pl.col("wave") == W2), spec)
+    assert late.notes[-1] == (
+        "Just Germany (mean rule): the 1 member polled (DE); no data (not polled, or not "
+        "asked) for PL"
+    )

@@ -45,6 +45,7 @@ __all__ = [
     "combine",
     "dominant_members",
     "member_shares",
+    "members_phrase",
     "with_regions",
 ]
 
@@ -95,6 +96,12 @@ class Regional:
     def figure(self, region: str) -> RegionFigure | None:
         """How ``region`` was formed here (None when it has no member with data)."""
         return next((f for f in self.regions if f.region == region), None)
+
+
+def members_phrase(members: Sequence[str] | int) -> str:
+    """``"1 member"``, ``"3 members"`` (of a list, or of a count)."""
+    k = members if isinstance(members, int) else len(members)
+    return f"{k} member" if k == 1 else f"{k} members"
 
 
 def _population_weights(spec: PollSpec, members: Sequence[str]) -> dict[str, float]:
@@ -222,11 +229,11 @@ def _figure(
     else:
         members = [m for m in eligible if m in anywhere]
     missing = tuple(m for m in region.members if m not in members)
-    head = f"{region.id} ({region.rule} rule)"
+    head = f"{region.name or region.id} ({region.rule} rule)"
     if like_for_like and len(waves) > 1:
         note = (
-            f"{head}: like-for-like over waves {', '.join(sorted(waves))}: the {len(members)} "
-            f"member(s) polled in every wave ({', '.join(members)})"
+            f"{head}: like-for-like over waves {', '.join(waves)}: the {members_phrase(members)} "
+            f"polled in every wave ({', '.join(members)})"
         )
         partly = [m for m in eligible if m in anywhere and m not in members]
         if partly:
@@ -234,10 +241,10 @@ def _figure(
     elif len(waves) > 1:
         note = f"{head}: each wave's own polled members"
     else:
-        note = f"{head}: the {len(members)} member(s) polled ({', '.join(members)})"
+        note = f"{head}: the {members_phrase(members)} polled ({', '.join(members)})"
     absent = [m for m in eligible if m not in anywhere]
     if absent:
-        note += f"; no data for {', '.join(absent)}"
+        note += f"; no data (not polled, or not asked) for {', '.join(absent)}"
     return RegionFigure(
         region.id, region.name, region.rule, tuple(members), missing, tuple(waves),
         like_for_like, note,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from barometer.poll.regions import members_phrase
 from barometer.publish.cells import markdown_text
 from barometer.publish.numbers import format_percent
 
@@ -169,8 +170,8 @@ def markdown(findings: Findings) -> str:
 
 
 def members(k: int) -> str:
-    """``"1 member"``, ``"3 members"``."""
-    return f"{k} member" if k == 1 else f"{k} members"
+    """``"1 member"``, ``"3 members"`` (:func:`barometer.poll.regions.members_phrase`)."""
+    return members_phrase(k)
 
 
 def rule_words(rule: str) -> str:
