@@ -377,7 +377,10 @@ def banners(
         chosen = _split(by) or ["country", *(["region"] if poll.spec.regions else [])]
         breakdowns = [b for b in chosen if b not in ("country", "wave", "region")]
         pub = _publication(poll, rules, questions, countries, waves, breakdowns)
-        for _, note in unasked(pub, _split(questions) or pub.questions, wave):
+        # a question the publication left out was said above; the others, per wave
+        for _, note in unasked(
+            pub, [q for q in _split(questions) or () if q in pub.questions] or pub.questions, wave
+        ):
             typer.echo(f"note: {note}", err=True)
         tables = banner_tables(pub, banners=chosen, wave=wave)
         if not tables:

@@ -149,6 +149,11 @@ def test_every_command_succeeds(built, tmp_path: Path) -> None:
     assert f"trust: not asked in {EARLY}" in err
     _cli("banners", "--store", store, "--out", str(tmp_path / "b.csv"), "--csv",
          "--by", "wave", "--questions", "trust,us_relationship")  # fmt: skip
+    # a module not asked in the countries chosen: said once, and why (not "no source maps it")
+    _, err = _cli("banners", "--store", store, "--out", str(tmp_path / "it.csv"), "--csv",
+                  "--countries", "IT", "--questions", "nato,us_relationship")  # fmt: skip
+    assert err.count("nato") == 1
+    assert "nato: no respondent answers it in countries IT (not asked there); left out" in err
     _cli("report", "--store", store, "--out", str(tmp_path / "r.html"), "--countries", "DE,FR")
     assert (tmp_path / "r.html").exists()
     out, err = _cli("estimate", "trust", "--store", store, "--waves", EARLY)

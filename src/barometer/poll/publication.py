@@ -439,11 +439,23 @@ def build(
         list(waves) if waves is not None else None,
     )
     present = set(design.data.columns)
+    mapped = set(poll.store.column_quality().get_column("question").to_list())
+    scope = " and ".join(
+        f"{what} {', '.join(chosen)}"
+        for what, chosen in (("countries", countries), ("waves", waves))
+        if chosen is not None
+    )
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     notes = []
     for qid in qids:
         if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
-            notes.append(f"{qid}: no respondent answers it (no source maps it); left out")
+            if qid not in mapped:
+                why = " (no source maps it)"
+            elif scope:
+                why = f" in {scope} (not asked there)"
+            else:
+                why = " (every answer is missing)"
+            notes.append(f"{qid}: no respondent answers it{why}; left out")
             continue
         for b in chosen:
             if b is not None and (b == qid or b not in present):
