@@ -115,6 +115,21 @@ def test_findings_no_mirror_and_no_dominant_member(pub) -> None:
     # region notes name regions by their spec name, never by id
     assert not any("EUP" in n for n in found.notes)
     assert any(n.startswith("EU pooled in ") for n in found.notes)
+    # no finding that another implies: a two-member region against one of its members
+    # (a share of the gap between the two), two regions of the same members (only their
+    # rules differ), a region of one member (that country)
+    for f in found:
+        sides = (f.first, f.second)
+        regions = [s for s in sides if s.type == "region"]
+        assert all(len(s.countries) > 1 for s in regions)
+        if f.kind == "gap" and len(regions) == 2:
+            assert set(f.first.countries) != set(f.second.countries)
+        for r, o in ((f.first, f.second), (f.second, f.first)):
+            if f.kind == "gap" and r.type == "region" and o.id in r.countries:
+                assert len(r.countries) > 2
+    assert any("nato: fr is not compared with EU, which combines only fr and de" in n
+               for n in found.notes)  # fmt: skip
+    assert any("combine the same members" in n for n in found.notes)
     regional = [f for f in found if "EUP" in {f.first.id, f.second.id}]
     assert regional and all("EU pooled" in f.sentence for f in regional)
     assert not any("the EUP" in f.sentence for f in found)

@@ -384,7 +384,11 @@ def find(
     is kept when its adjusted p-value is below ``alpha`` — so its interval excludes zero
     — and, for a gap between two countries, when it is at least ``min_gap`` (changes:
     ``min_change``). Findings are ranked by the nearer interval bound's distance from
-    zero (size and evidence at once), then by adjusted p-value.
+    zero (size and evidence at once), then by adjusted p-value. A comparison another one
+    implies is not made (:func:`_not_redundant`, each left out with a note: a region of one
+    member, a member above ``max_member_share`` of its region or one of a two-member
+    region against it, two regions of the same members) nor, for a question of two
+    substantive levels, the mirror of a finding kept.
 
     Parameters
     ----------
@@ -442,7 +446,7 @@ def find(
         cands += [c for c in found if c["level"] in keep]
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
-    cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes, wording)
+    cands = _not_redundant(cands, pub.spec, rules.max_member_share, notes, wording)
     kept = _mirrors_out(_significant(cands, rules, family, min_gap, min_change), pub.spec)
     if top is not None:
         kept = kept[:top]
@@ -540,32 +544,70 @@ def _significant(
     return kept
 
 
-def _not_dominated(
+def _not_redundant(
     cands: list[dict[str, Any]], spec: Any, max_share: float, notes: list[str], wording: Wording
 ) -> list[dict[str, Any]]:
-    """The candidates without a gap between a region and a member that makes more than
-    ``max_share`` of it (the region is then mostly that member: the "gap" is the rest of
-    the region against it, not a finding about the region)."""
+    """The candidates that say something no other comparison of the scan says; left out,
+    each with a note:
+
+    * any comparison of a region with a single member in the cell (its figure *is* that
+      member's, compared on its own already);
+    * a gap between a region and a member that makes more than ``max_share`` of it
+      (:func:`barometer.poll.regions.dominant_members`: the region is then mostly that
+      member, the "gap" is the rest of the region against it);
+    * a gap between a region of two members and one of them: it is a fixed share of the
+      gap between the two members (``m - (w m + (1 - w) o) = (1 - w)(m - o)``);
+    * a gap between two regions combining the same members: it is only the difference
+      between their rules (a mean against a population-weighted mean of the same
+      countries), not between places."""
     out = []
     for c in cands:
-        info: _Regions = c["regions"]
-        pair = {c["a"][0], c["b"][0]}
-        dominated = [
-            (rid, m)
-            for rid in sorted(pair & set(info.members))
-            for m in dominant_members(spec, rid, info.members[rid], max_share)
-            if m in pair
-        ]
-        if c["kind"] == "gap" and dominated:
-            rid, m = dominated[0]
-            _note_once(
-                notes,
-                f"{wording.name(m)} is not compared with {wording.name(rid)}: it makes more "
-                f"than {max_share:.0%} of the region's figure",
-            )
-            continue
-        out.append(c)
+        why = _redundancy(c, spec, max_share, wording)
+        if why is None:
+            out.append(c)
+        else:
+            _note_once(notes, why)
     return out
+
+
+def _redundancy(c: dict[str, Any], spec: Any, max_share: float, wording: Wording) -> str | None:
+    """Why candidate ``c`` repeats another comparison (see :func:`_not_redundant`), or
+    None."""
+    info: _Regions = c["regions"]
+    a, b, q = c["a"][0], c["b"][0], c["question"]
+    regions = [x for x in dict.fromkeys((a, b)) if x in info.members]
+    for rid in regions:
+        used = info.members[rid]
+        if len(used) == 1:
+            return (
+                f"{q}: {wording.name(rid)} is not compared where {wording.name(used[0])} is "
+                "its only member polled: its figure is that country's"
+            )
+    if c["kind"] != "gap":
+        return None
+    if len(regions) == 2 and set(info.members[a]) == set(info.members[b]):
+        return (
+            f"{wording.name(a)} and {wording.name(b)} are not compared where they combine "
+            "the same members: their gap would be only that of their rules"
+        )
+    for rid in regions:
+        other = b if rid == a else a
+        used = info.members[rid]
+        if other not in used:
+            continue
+        if other in dominant_members(spec, rid, used, max_share):
+            return (
+                f"{q}: {wording.name(other)} is not compared with {wording.name(rid)}: it "
+                f"makes more than {max_share:.0%} of the region's figure"
+            )
+        if len(used) == 2:
+            rest = wording.name(next(m for m in used if m != other))
+            return (
+                f"{q}: {wording.name(other)} is not compared with {wording.name(rid)}, which "
+                f"combines only {wording.name(other)} and {rest} there: the gap would be a "
+                "share of the gap between the two countries"
+            )
+    return None
 
 
 def _mirrors_out(
