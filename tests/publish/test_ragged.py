@@ -144,6 +144,21 @@ def test_report_of_a_ragged_poll(pub, tmp_path: Path) -> None:
     assert "98.8–100.0" in html  # a one-sided interval at 100%, not "±0"
 
 
+def test_report_of_a_scope_describes_that_scope(built, tmp_path: Path) -> None:
+    """report --countries PL: the masthead and methodology are PL's (one country, the one
+    wave it was polled in), not the whole poll's."""
+    pub = built[0].publication(countries=["PL"])
+    assert set(pub.facts.bases["country"]) == {"PL"}
+    assert set(pub.facts.sources["country"]) == {"PL"}
+    html = write_report(pub, tmp_path / "pl.html").read_text(encoding="utf-8")
+    assert f"Fieldwork {EARLY}" in html and f"Fieldwork {EARLY}, {LATE}" not in html
+    assert f"300 respondents in 1 country ({EARLY})" in html
+    assert "0 countries" not in html and "1 countries" not in html
+    assert "(1 country; adult populations below)" in html
+    assert "Datapraxis" not in html  # DE's and IT's fieldwork firm
+    assert "EU (EU)" not in html and "<strong>EU</strong>" in html
+
+
 def test_every_command_succeeds(built, tmp_path: Path) -> None:
     _, root = built
     store = str(root / "poll.duckdb")

@@ -17,7 +17,7 @@ The result is immutable: a frozen dataclass of frozen parts over read-only mappi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -402,6 +402,30 @@ def _scoped_total(total: Estimates) -> Estimates:
     )  # fmt: skip
 
 
+def _scoped_facts(facts: PollFacts, countries: Sequence[str], waves: Sequence[str]) -> PollFacts:
+    """``facts`` restricted to the publication's countries and waves (a row without a
+    country, e.g. a source holding several, or without a wave, e.g. a target for every
+    wave, is kept when the rest of it is in scope), so the methodology describes what
+    was published."""
+
+    def scoped(table: pl.DataFrame) -> pl.DataFrame:
+        keep = pl.lit(True)
+        for column, values in (("country", countries), ("wave", waves)):
+            if column in table.columns:
+                value = pl.col(column).cast(pl.String)
+                keep &= value.is_null() | value.is_in(list(values))
+        return table.filter(keep)
+
+    return replace(
+        facts,
+        bases=scoped(facts.bases),
+        fieldwork=scoped(facts.fieldwork),
+        sources=scoped(facts.sources),
+        targets=scoped(facts.targets),
+        diagnostics=scoped(facts.diagnostics),
+    )
+
+
 def _checked(given: Sequence[str] | None, known: list[str], what: str) -> list[str]:
     if given is None:
         return list(known)
@@ -472,7 +496,7 @@ def build(
         countries=tuple(codes),
         waves=tuple(wave_ids),
         breakdowns=tuple(chosen),
-        facts=poll.facts(),
+        facts=_scoped_facts(poll.facts(), codes, wave_ids),
         by_question=MappingProxyType(cells),
         notes=tuple(notes),
     )

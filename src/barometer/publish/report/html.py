@@ -182,16 +182,23 @@ def collect(
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
     ]
+    # the methodology covers the publication's scope (report --countries/--waves): its
+    # waves with respondents there, its countries, their sources
+    polled = set(facts.bases.get_column("wave").cast(pl.String).to_list())
+    sources = [
+        s for s in spec.sources
+        if s.wave in pub.waves and (s.country is None or s.country in pub.countries)
+    ]  # fmt: skip
     return ReportData(
         title=spec.name,
         questions=results,
-        waves=list(spec.waves),
-        countries=list(spec.countries),
+        waves=[w for w in spec.waves if w.id in pub.waves and w.id in polled],
+        countries=[c for c in spec.countries if c.code in pub.countries],
         regions=[spec.region(r) for r in region_ids],
         facts=facts,
         weighting_variables=variables,
         rules=pub.rules,
-        sources=list(spec.sources),
+        sources=sources,
         sponsor=spec.sponsor,
         contact=spec.contact,
     )
@@ -223,7 +230,7 @@ def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> 
 def _names(data: ReportData) -> dict[str, str]:
     names = {c.code: c.name for c in data.countries}
     for r in data.regions:
-        names[r.id] = f"{r.name} ({r.id})"
+        names[r.id] = f"{r.name} ({r.id})" if r.name and r.name != r.id else r.id
     return names
 
 
