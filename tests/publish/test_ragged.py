@@ -211,3 +211,6 @@ def test_region_with_a_member_absent_from_a_wave(built) -> None:
         assert early == (["DE;FR;IT;PL"] if flag == "--each-wave" else ["DE;FR;IT"])
     out, _ = _cli("estimate", "us_relationship", "--store", store, "--region", "EU")
     assert "PL" in out and "left" in out  # the member left out is named
+    # a region none of whose members in scope asked the question: a note, not an error
+    out, err = _cli("estimate", "nato", "--store", store, "--region", "EU", "--countries", "IT")
+    assert out == "" and "no respondent answers 'nato' in countries IT" in err

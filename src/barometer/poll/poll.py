@@ -420,7 +420,8 @@ class Poll:
         Estimates
             Columns ``*by, variable, level, estimate, se, ci_low, ci_high, n, deff``;
             regional rows carry the region id in ``country``, the members combined in
-            ``countries`` and the members left out in ``missing``.
+            ``countries`` and the members left out in ``missing``. No rows when nobody
+            answers in scope (for a region: none of its members), ``notes`` saying why.
         """
         spec = self.spec
         confidence = _confidence(confidence, level, spec.publication.confidence)
@@ -443,8 +444,8 @@ class Poll:
             est, spec, [region], like_for_like=like_for_like, countries=countries,
             confidence=confidence, boundary_ci=spec.publication.boundary_ci,
         )  # fmt: skip
-        if regional.figure(region) is None:
-            raise EstimationError(f"region {region!r} has no member with results for these waves")
+        # a region none of whose members answered: no rows (as for a country), the note
+        # saying so — a question not asked there is not an error
         rows = regional.region_rows()
         table = rows.to_polars().drop("scope_kind").rename({"members": "countries"})
         return Estimates(
