@@ -19,7 +19,7 @@ from barometer.publish import write_report
 from barometer.publish.banner.build import banner_tables, unasked
 from barometer.publish.banner.tables import write_xlsx
 from barometer.publish.findings import find
-from tests.support.pollkit import WAVES, make_ragged_poll
+from tests.support.pollkit import WAVES, edit_spec, make_ragged_poll
 
 runner = CliRunner()
 EARLY, LATE = WAVES
@@ -214,3 +214,31 @@ def test_region_with_a_member_absent_from_a_wave(built) -> None:
     # a region none of whose members in scope asked the question: a note, not an error
     out, err = _cli("estimate", "nato", "--store", store, "--region", "EU", "--countries", "IT")
     assert out == "" and "no respondent answers 'nato' in countries IT" in err
+
+
+def test_a_wave_in_the_spec_not_yet_polled(tmp_path: Path) -> None:
+    """A wave listed (and dated) before its fieldwork: the default commands cover the
+    waves polled; asking for that wave is one clear error naming the waves polled."""
+    make_ragged_poll(tmp_path)
+    edit_spec(
+        tmp_path / "spec.yaml",
+        lambda s: s["waves"].append({"id": "2026-11", "start": "2026-11-01"}),
+    )
+    store = str(tmp_path / "poll.duckdb")
+    _cli("ingest", str(tmp_path / "spec.yaml"), "--store", store)
+    _cli("weight", "--store", store)
+    _cli("banners", "--store", store, "--out", str(tmp_path / "b.xlsx"))
+    _cli("findings", "--store", store, "--out", str(tmp_path))
+    _cli("report", "--store", store, "--out", str(tmp_path / "r.html"))
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert f"Fieldwork {EARLY}, {LATE} " in html and "2026-11 " not in html
+    for args in (
+        ("banners", "--store", store, "--wave", "2026-11", "--out", str(tmp_path / "x.xlsx")),
+        ("estimate", "nato", "--store", store, "--waves", "2026-11"),
+        ("report", "--store", store, "--waves", "2026-11", "--out", str(tmp_path / "x.html")),
+    ):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+        assert "2026-11" in line and f"{EARLY}, {LATE}" in line, line
+        assert "not asked" not in result.stderr and "None" not in line

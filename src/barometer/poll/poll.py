@@ -182,14 +182,28 @@ class Poll:
         The store is read (and the enums formed) once per store state; a scope of
         countries or waves is a filter of that frame, which keeps its row order.
         """
-        frame: pl.DataFrame = self._while_unchanged("frame", self._read_frame)
+        full: pl.DataFrame = self._while_unchanged("frame", self._read_frame)
+        frame = full
         if countries is not None:
             frame = frame.filter(pl.col("country").is_in(list(countries)))
         if waves is not None:
             frame = frame.filter(pl.col("wave").is_in(list(waves)))
         if frame.height == 0:
+            chosen = " and ".join(
+                f"{what} {', '.join(given)}"
+                for what, given in (("countries", countries), ("waves", waves))
+                if given is not None
+            )
+            in_waves = full if waves is None else full.filter(pl.col("wave").is_in(list(waves)))
+            seen_w, seen_c = set(full["wave"].to_list()), set(in_waves["country"].to_list())
+            polled = [
+                f"waves {', '.join(w.id for w in self.spec.waves if w.id in seen_w) or 'none'}",
+                f"countries {', '.join(c.code for c in self.spec.countries if c.code in seen_c)}"
+                + (f" in {', '.join(waves)}" if waves is not None else ""),
+            ]
             raise EstimationError(
-                f"no respondents in {str(self.path)!r} for countries={countries}, waves={waves}"
+                f"no respondents in {str(self.path)!r} in {chosen or 'the poll'} (not polled "
+                f"there); polled: {'; '.join(polled if seen_c else polled[:1])}"
             )
         return frame
 

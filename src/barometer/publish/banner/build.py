@@ -498,6 +498,12 @@ def banner_tables(
         where["wave"] = wave
     if not isinstance(source, Publication):
         return [banner(source, q, banner_list, where=where, **options) for q in questions]
+    polled = [w for w in source.waves if w in set(source.facts.bases["wave"].cast(pl.String))]
+    if wave is not None and wave not in polled:
+        raise EstimationError(
+            f"banner: nobody was polled in wave {wave!r} in this publication (waves with "
+            f"respondents: {', '.join(polled) or 'none'})"
+        )
     skipped = {q for q, _ in unasked(source, questions, wave)}
     kept = [q for q in questions if q not in skipped]
     if "wave" in banner_list and "country" not in where:
