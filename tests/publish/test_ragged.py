@@ -19,7 +19,7 @@ from barometer.publish import write_report
 from barometer.publish.banner.build import banner_tables, unasked
 from barometer.publish.banner.tables import write_xlsx
 from barometer.publish.findings import find
-from tests.support.pollkit import WAVES, edit_spec, make_ragged_poll
+from tests.support.pollkit import WAVES, edit_spec, make_poll, make_ragged_poll
 
 runner = CliRunner()
 EARLY, LATE = WAVES
@@ -242,3 +242,33 @@ def test_a_wave_in_the_spec_not_yet_polled(tmp_path: Path) -> None:
         (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
         assert "2026-11" in line and f"{EARLY}, {LATE}" in line, line
         assert "not asked" not in result.stderr and "None" not in line
+
+
+def test_a_country_not_asked_in_a_middle_wave_has_its_change(tmp_path: Path) -> None:
+    """DE skips us_relationship in the middle wave: its change compares the waves either
+    side of the gap (the waves in which DE was asked), the others' their own consecutive
+    waves; no change is reported twice."""
+    three = ["2023-11", *WAVES]
+    make_poll(tmp_path, waves=three)
+
+    def gap(spec: dict) -> None:
+        spec["waves"] = [{"id": w, "start": f"{w}-01"} for w in three]
+        for source in spec["sources"]:
+            if source["id"] == f"de-{three[1]}":
+                del source["variables"]["us_relationship"]
+
+    edit_spec(tmp_path / "spec.yaml", gap)
+    poll, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    poll.weight()
+    pub = poll.publication()
+    assert pub.absent("us_relationship") == [f"not asked in {three[1]} in DE"]
+    # every change kept (a vanishing confidence level, no adjustment): the scan's pairs
+    every = find(pub, kinds=["change"], adjust="none", alpha=0.999999, confidence=1e-6)
+    pairs = {(f.first.id, f.second.wave, f.first.wave, f.level) for f in every}
+    de = {(a, b) for s, a, b, _ in pairs if s == "DE"}
+    fr = {(a, b) for s, a, b, _ in pairs if s == "FR"}
+    assert de == {(three[0], three[2])}
+    assert fr == {(three[0], three[1]), (three[1], three[2])}
+    assert len(pairs) == len(every)
+    html = write_report(pub, tmp_path / "r.html", findings=find(pub).headlines(8))
+    assert f"Not asked in {three[1]} in DE." in html.read_text(encoding="utf-8")

@@ -299,16 +299,25 @@ def _changes(
     pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
     notes: list[str], wording: Wording,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Changes between consecutive waves of each country and, like for like, region."""
+    """Changes between consecutive waves of each country and, like for like, region —
+    consecutive among the waves in which *it* was asked (a country not asked the question
+    in a wave compares the waves either side of the gap)."""
     polled = _polled(pub, question)
     present = [w for w, c in polled.items() if c]
+    groups = {c: {c} for c in pub.countries} | {r.id: set(r.members) for r in pub.spec.regions}
+    own = {
+        sid: set(pairwise([w for w in present if polled[w] & who])) for sid, who in groups.items()
+    }
+    pairs = sorted(set().union(*own.values()), key=lambda p: (present.index(p[1]), p[0]))
     out: list[dict[str, Any]] = []
-    for w1, w2 in pairwise(present):
+    for w1, w2 in pairs:
         if waves is not None and w2 not in waves:
             continue
         regional = pub.trend(question, [w1, w2])
         ext, info = _scanned(regional.estimates, pub.spec, notes, wording)
         for rid, used in info.members.items():
+            if (w1, w2) not in own.get(rid, set()):
+                continue
             left = [
                 m
                 for m in pub.spec.region(rid).members
@@ -322,9 +331,10 @@ def _changes(
                 + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
             )
         pw = pairwise_differences(ext, "wave", adjust="none", confidence=confidence)
-        out += _candidates(
+        found = _candidates(
             pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
         )
+        out += [c for c in found if (w1, w2) in own.get(c["a"][0], set())]
     return out
 
 
