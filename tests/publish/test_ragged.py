@@ -198,6 +198,13 @@ def test_every_command_succeeds(built, tmp_path: Path) -> None:
     assert de["ci_method"].to_list() == ["beta", "beta"]
     assert de["ci_low"][0] < 1 and de["ci_high"][1] > 0
     assert set(table.filter(pl.col("country") != "DE")["ci_method"]) == {"logit"}
+    # a region whose one member in scope is at the boundary: the same interval as DE's
+    out, _ = _cli("estimate", "trust", "--store", store, "--region", "EU", "--countries", "DE",
+                  "--format", "csv")  # fmt: skip
+    eu = pl.read_csv(out.encode()).sort("level")
+    assert eu["ci_method"].to_list() == ["beta", "beta"]
+    assert eu["ci_low"].to_list() == de["ci_low"].to_list()
+    assert eu["ci_high"].to_list() == de["ci_high"].to_list()
 
 
 def test_region_with_a_member_absent_from_a_wave(built) -> None:
