@@ -142,6 +142,8 @@ def test_report_of_a_ragged_poll(pub, tmp_path: Path) -> None:
     assert f"Not asked in {EARLY}." in html
     assert "Unsure" not in html  # a level nobody chose is left out
     assert "98.8–100.0" in html  # a one-sided interval at 100%, not "±0"
+    # EU pooled is 57% DE where only DE and FR answer nato: said, as banners flag it
+    assert f"{LATE}: de makes 57% of EU pooled (a population-weighted average" in html
 
 
 def test_report_of_a_scope_describes_that_scope(built, tmp_path: Path) -> None:

@@ -43,9 +43,11 @@ __all__ = [
     "RegionFigure",
     "Regional",
     "combine",
+    "dominance_note",
     "dominant_members",
     "member_shares",
     "members_phrase",
+    "rule_words",
     "with_regions",
 ]
 
@@ -102,6 +104,31 @@ def members_phrase(members: Sequence[str] | int) -> str:
     """``"1 member"``, ``"3 members"`` (of a list, or of a count)."""
     k = members if isinstance(members, int) else len(members)
     return f"{k} member" if k == 1 else f"{k} members"
+
+
+def rule_words(rule: str) -> str:
+    """How a region's combining rule reads: ``average``, ``population-weighted average``
+    or ``median``."""
+    return {"mean": "average", "median": "median"}.get(rule, "population-weighted average")
+
+
+def dominance_note(
+    spec: PollSpec, region: str, members: Sequence[str], max_share: float
+) -> str | None:
+    """The sentence outputs print beside a figure of ``region`` over ``members`` that is
+    mostly one member (:func:`dominant_members`), or None."""
+    found = dominant_members(spec, region, members, max_share)
+    if not found:
+        return None
+    names = {c.code: c.name for c in spec.countries}
+    r = spec.region(region)
+    who = names.get(found[0], found[0])
+    share = member_shares(spec, region, members)[found[0]]
+    return (
+        f"{who} makes {share:.0%} of {r.name or r.id} (a {rule_words(r.rule)}; "
+        f"publication.max_member_share is {max_share:.0%}): the region's figure is mostly "
+        f"{who}'s, and findings do not compare the two"
+    )
 
 
 def _population_weights(spec: PollSpec, members: Sequence[str]) -> dict[str, float]:

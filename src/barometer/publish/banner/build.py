@@ -23,10 +23,9 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
 from barometer.poll.publication import Publication
-from barometer.poll.regions import dominant_members, member_shares
+from barometer.poll.regions import dominance_note
 from barometer.poll.spec import PublicationRules
 from barometer.publish.banner.tables import LETTER_LEVELS, TOTAL, BannerColumn, BannerTable
-from barometer.publish.findings.wording import rule_words
 
 if TYPE_CHECKING:
     from barometer.core.design import Design
@@ -86,23 +85,13 @@ def _publication_source(pub: Publication, question: str) -> _Source:
 def _region_notes(pub: Publication, est: Estimates) -> dict[str, str]:
     """A note for each region column mostly made of one member (its weight in the
     figure above the rule ``max_member_share``, by the one rule of
-    :func:`barometer.poll.regions.dominant_members`, which keeps findings from
-    comparing the two)."""
-    spec, limit = pub.spec, pub.rules.max_member_share
-    names = {c.code: c.name for c in spec.countries} | {r.id: r.name or r.id for r in spec.regions}
+    :func:`barometer.poll.regions.dominance_note`, which keeps findings from comparing
+    the two)."""
     out: dict[str, str] = {}
     for rid, members in est.to_polars().select(REGION, "members").iter_rows():
-        rid = str(rid)
-        shares = member_shares(spec, rid, members)
-        for m in dominant_members(spec, rid, members, limit):
-            who = names.get(m, m)
-            out.setdefault(
-                rid,
-                f"{who} makes {shares[m]:.0%} of {names[rid]} (a "
-                f"{rule_words(spec.region(rid).rule)}; publication.max_member_share is "
-                f"{limit:.0%}): the region's figure is mostly {who}'s, and findings do not "
-                "compare the two",
-            )
+        note = dominance_note(pub.spec, str(rid), members, pub.rules.max_member_share)
+        if note:
+            out.setdefault(str(rid), note)
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from barometer.poll.regions import members_phrase
+from barometer.poll.regions import members_phrase, rule_words
 from barometer.publish.cells import markdown_text
 from barometer.publish.numbers import format_percent
 
@@ -172,12 +172,6 @@ def markdown(findings: Findings) -> str:
 def members(k: int) -> str:
     """``"1 member"``, ``"3 members"`` (:func:`barometer.poll.regions.members_phrase`)."""
     return members_phrase(k)
-
-
-def rule_words(rule: str) -> str:
-    """How a region's combining rule reads: ``average``, ``population-weighted average``
-    or ``median``."""
-    return {"mean": "average", "median": "median"}.get(rule, "population-weighted average")
 
 
 def _short(label: str) -> str:

@@ -52,6 +52,7 @@ from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.poll.publication import PollFacts, Publication
+from barometer.poll.regions import dominance_note
 from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
 from barometer.publish.numbers import format_count, format_moe, format_percent
@@ -116,6 +117,18 @@ def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, 
     return out
 
 
+def _dominance(pub: Publication, rows: Estimates, rid: str) -> Estimates:
+    """``rows`` of region ``rid`` with a note for each wave in which its figure is mostly
+    one member (:func:`barometer.poll.regions.dominance_note`, as banners flag it)."""
+    notes = []
+    table = rows.to_polars()
+    for wave, members in table.select("wave", "members").unique("wave", maintain_order=True).rows():
+        note = dominance_note(pub.spec, rid, members, pub.rules.max_member_share)
+        if note:
+            notes.append(f"{wave}: {note}")
+    return replace(rows, notes=(*rows.notes, *notes)) if notes else rows
+
+
 def _levels(est: Estimates, codes: Sequence[str]) -> Estimates:
     """The rows of ``est`` of the levels ``codes``."""
     return est.filter(pl.col("level").is_in(list(codes)))
@@ -166,7 +179,7 @@ def collect(
             (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
         )
         style.color(level)
-        own = {r: _levels(cells.region(r), codes) for r in region_ids}
+        own = {r: _dominance(pub, _levels(cells.region(r), codes), r) for r in region_ids}
         results.append(
             QuestionResults(
                 question=q,
