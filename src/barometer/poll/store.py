@@ -403,6 +403,15 @@ class Store:
             "FROM sources ORDER BY position"
         )
 
+    def source_cells(self) -> pl.DataFrame:
+        """``source_id, country, wave``: the country × wave cells each source's respondents
+        fall in (one source may hold several countries), in spec order."""
+        return self.query(
+            "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, c.position AS cp "
+            "FROM respondents r JOIN sources s ON s.id = r.source_id "
+            "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp"
+        ).select("source_id", "country", "wave")
+
     def diagnostics(self) -> pl.DataFrame:
         """Weighting diagnostics per country × wave, in spec order (empty before weighting)."""
         return self.query(
