@@ -40,6 +40,10 @@ RAKING_SWEEPS = 10
 #: Largest number of cells (over all projections) whose sweep matrix is formed.
 MAX_SWEEP_CELLS = 3000
 
+#: A stacked residual table with fewer than 1 / SPARSE_SHARE of its entries non-zero is
+#: multiplied as a sparse matrix.
+SPARSE_SHARE = 4
+
 #: The cell sums of projection ``v`` for request kind ``"q"`` (``rowsum(z q_v, g_v)``) or
 #: ``"scaled"`` (``rowsum(z scale_h a_v, g_v)``, element designs): (G_v x K).
 Sums = Callable[[str, int], np.ndarray]
@@ -259,15 +263,14 @@ def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
             maps[kind, v] = found
     if cells.size * fam.n_domains * fam.n_levels > max(4 * cells.code.size, 1 << 16):
         return None  # a table as large as the rows: nothing to gain
-    var = fam.var
+    joint = cell_stats.joint_domains(cells, fam.domains, fam.n_domains)
     tables = {
         basis: cell_stats.cell_table(
             cells,
+            joint,
             cells.bases[basis],
-            fam.dom,
             fam.n_domains,
-            var.codes if var.categorical else None,
-            None if var.categorical else var.filled,
+            fam.var,
             fam.theta,
             fam.denom if fam.ratio else None,
         )
@@ -314,17 +317,29 @@ def group_corrections(
     plan: Plan, acc: list[np.ndarray], group: np.ndarray, n_groups: int, kind: str
 ) -> np.ndarray:
     """``sum_v rowsum(a_v * A_v[g_v], group)``: what the projections take off each group's
-    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K). The
-    (group x cell) tables are sparse: a PSU meets few of a margin's cells."""
-    out = np.zeros((n_groups, acc[0].shape[1]))
-    for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True)):
-        if av.any():
-            key = (kind, v)
-            if key not in plan.tables:
-                table = sp.csr_matrix((p.a, (group, p.g)), shape=(n_groups, p.size))
-                plan.tables[key] = table
-            out += plan.tables[key] @ av
-    return out
+    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K), as one
+    product of the stacked (group x cell) tables — sparse: a PSU meets few of a margin's
+    cells — with the stacked ``A_v``, taken sparse when most of it is zero (calibrating
+    within countries, a cell's residuals reach only its own country's estimates)."""
+    key = (kind,)
+    if key not in plan.tables:
+        parts = [group_table(group, n_groups, p.g, p.size, p.a) for p in plan.distinct]
+        plan.tables[key] = sp.hstack(parts, format="csr")
+    table = plan.tables[key]
+    stacked = np.vstack(acc)
+    if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
+        return np.asarray((table @ sp.csr_matrix(stacked)).toarray())
+    return np.asarray(table @ stacked)
+
+
+def group_table(
+    group: np.ndarray, n_groups: int, g: np.ndarray, size: int, values: np.ndarray
+) -> sp.csr_matrix:
+    """``rowsum(values)`` over (group, g) as a sparse (n_groups x size) table: binned
+    densely while the table is small beside the rows (a sort of the rows costs more)."""
+    if n_groups * size <= 4 * group.size:
+        return cross_table(group, n_groups, g, size, values)
+    return sp.csr_matrix((values, (group, g)), shape=(n_groups, size))
 
 
 def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: bool) -> np.ndarray:
