@@ -60,6 +60,9 @@ class Projection:
     a: np.ndarray
     q: np.ndarray
     norm: np.ndarray
+    #: a raking margin's step, position and the step's rows per cell, when its ``a`` and
+    #: ``q`` are the step's base weights times, and over, a factor of the cell
+    margin: tuple[RakingStep, int, np.ndarray] | None = None
 
 
 @dataclass(eq=False)
@@ -101,7 +104,11 @@ class Plan:
         key = ("cross", u, v)
         if key not in self.tables:
             pu, pv = self.distinct[u], self.distinct[v]
-            self.tables[key] = cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
+            if pu.margin is not None and pv.margin is not None and pu.margin[0] is pv.margin[0]:
+                step, counts = pu.margin[0], pu.margin[2]
+                self.tables[key] = margin_cross(step, counts, pu.margin[1], pv.margin[1])
+            else:
+                self.tables[key] = cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
         return self.tables[key]
 
     def request(self, kind: str, v: int) -> np.ndarray:
@@ -177,21 +184,44 @@ def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], l
             order.append(len(distinct) - 1)
         elif isinstance(step, RakingStep):
             first = len(distinct)
-            for codes, psw in zip(step.margins, step.weights, strict=True):
-                size = int(codes.max()) + 1
+            on_cells = on_cell_factors(step)
+            counts = np.bincount(step.cell, minlength=step.factors[0].size).astype(float)
+            for m, (codes, psw) in enumerate(zip(step.margins, step.weights, strict=True)):
+                of_cell = step.cell_margins[m]
+                size = int(of_cell[counts > 0].max()) + 1
                 distinct.append(
                     Projection(
                         codes,
                         size,
                         psw,
                         1.0 / psw,
-                        np.bincount(codes, minlength=size).astype(float),
+                        np.bincount(of_cell, counts, minlength=size),
+                        (step, m, counts) if on_cells else None,
                     )
                 )
             order.extend(list(range(first, len(distinct))) * RAKING_SWEEPS)
         else:
             return None
     return distinct, order
+
+
+def on_cell_factors(step: RakingStep) -> bool:
+    """Whether the step's weights after each margin are its base weights times a positive
+    factor of the cell, with nothing held at a bound (``a_v q_u`` is then a ratio of
+    factors, constant within cells: its cross tables are sums over cells)."""
+    if step.fixed is not None or not (step.base > 0).all():
+        return False
+    return all(bool((f > 0).all() and np.isfinite(f).all()) for f in step.factors)
+
+
+def margin_cross(step: RakingStep, counts: np.ndarray, u: int, v: int) -> sp.csr_matrix:
+    """``cross_table`` of margins ``u`` and ``v`` of one raking step from its cells
+    (``counts``: rows per cell): ``rowsum(a_v q_u) = rowsum(psw_v / psw_u)`` is each cell's
+    row count times the ratio of its factors, ``f_v / f_u``."""
+    inside = counts > 0
+    gu, gv = step.cell_margins[u][inside], step.cell_margins[v][inside]
+    ratio = step.factors[v][inside] / step.factors[u][inside]
+    return cross_table(gu, int(gu.max()) + 1, gv, int(gv.max()) + 1, counts[inside] * ratio)
 
 
 def cross_table(
