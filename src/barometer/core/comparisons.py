@@ -340,8 +340,11 @@ def pairwise_differences(
         .agg(pl.col("_row"))
     )
     first, second, gid = [], [], []
+    pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by group size: most are alike
     for g, rows in enumerate(groups.get_column("_row").to_list()):
-        i, j = np.triu_indices(len(rows), k=1)
+        if len(rows) not in pairs:
+            pairs[len(rows)] = np.triu_indices(len(rows), k=1)
+        i, j = pairs[len(rows)]
         r = np.asarray(rows)
         first.append(r[i])
         second.append(r[j])
@@ -354,10 +357,11 @@ def pairwise_differences(
     low, high = wald_interval(diff, se, conf)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(se > 0, 2 * stats.norm.sf(np.abs(diff) / se), np.nan)
-    p_adj = np.full(p.size, np.nan)
-    for g in range(groups.height):
-        sel = g_of == g
-        p_adj[sel] = adjust_pvalues(p[sel], adjust)
+    p_adj = p.copy() if adjust == "none" else np.full(p.size, np.nan)
+    if adjust != "none":  # each group's pairs are contiguous (g_of ascends)
+        bounds = np.searchsorted(g_of, np.arange(groups.height + 1))
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            p_adj[lo:hi] = adjust_pvalues(p[lo:hi], adjust)
     labels = table.get_column(over)
     out = groups.select(others)[g_of.tolist()] if g_of.size else groups.select(others).head(0)
     return out.with_columns(

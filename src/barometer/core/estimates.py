@@ -98,8 +98,7 @@ class Estimates:
         if self.source is not None:
             c = self.coefficients
             assert c is not None
-            derived: np.ndarray = c @ self.source.vcov() @ c.T
-            return derived
+            return sandwich(c, self.source.vcov())
         if not self.families:
             raise EstimationError(
                 f"these {self.statistic or ''} estimates carry no covariance matrix "
@@ -254,6 +253,21 @@ class Contrast:
     ci_low: float
     ci_high: float
     p_value: float
+
+
+def sandwich(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``c v c'``, the covariance of the combinations ``c`` of estimates with covariance
+    ``v``; with sparse ``c`` (a region's rows combine a few members' rows, a selection one
+    row each) as a sparse product, which costs the non-zero coefficients, not all of them."""
+    if c.size and np.count_nonzero(c) * 4 < c.size:
+        import scipy.sparse as sp
+
+        cs = sp.csr_matrix(c)
+        left = np.asarray(cs @ v)  # c v
+        out: np.ndarray = np.asarray(cs @ left.T).T  # (c (c v)')' = c v c'
+        return out
+    dense: np.ndarray = c @ v @ c.T
+    return dense
 
 
 def linear_contrast(

@@ -44,11 +44,12 @@ MAX_SWEEP_CELLS = 3000
 #: multiplied as a sparse matrix.
 SPARSE_SHARE = 4
 
-#: The cell sums of projection ``v`` for request kind ``"q"`` (``rowsum(z q_v, g_v)``) or
-#: ``"scaled"`` (``rowsum(z scale_h a_v, g_v)``, element designs): (G_v x K).
-Sums = Callable[[str, int], np.ndarray]
-
 Table: TypeAlias = "np.ndarray | sp.csr_matrix"
+
+#: The cell sums of projection ``v`` for request kind ``"q"`` (``rowsum(z q_v, g_v)``) or
+#: ``"scaled"`` (``rowsum(z scale_h a_v, g_v)``, element designs): (G_v x K), sparse on
+#: the cell path (a cell's sums reach few domains), dense on the row path.
+Sums = Callable[[str, int], Table]
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,9 +292,9 @@ def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
             if found is None:
                 return None
             maps[kind, v] = found
-    if cells.size * fam.n_domains * fam.n_levels > max(4 * cells.code.size, 1 << 16):
-        return None  # a table as large as the rows: nothing to gain
     joint = cell_stats.joint_domains(cells, fam.domains, fam.n_domains)
+    if joint.size * fam.n_levels > max(4 * cells.code.size, 1 << 16):
+        return None  # a table as large as the rows: nothing to gain
     tables = {
         basis: cell_stats.cell_table(
             cells,
@@ -307,23 +308,48 @@ def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
         for basis in sorted({b for b, _ in maps.values()})
     }
 
-    def sums(kind: str, v: int) -> np.ndarray:
+    def sums(kind: str, v: int) -> Table:
         basis, agg = maps[kind, v]
-        return np.asarray(agg @ tables[basis])
+        return sp.csr_matrix(agg @ tables[basis])
 
     return sums
 
 
-def accumulate(sums: Sums, plan: Plan) -> list[np.ndarray]:
+def accumulate(sums: Sums, plan: Plan) -> list[Table]:
     """The accumulated ``A_v`` of every projection from the cell sums of ``z q_v``.
 
     The sequence of projections is linear in those sums, so it is a design constant: the
-    (sum_v G_v)-square matrix ``plan.sweeps()``, applied in one product."""
-    base = np.vstack([sums("q", v) for v in range(len(plan.distinct))])
+    (sum_v G_v)-square matrix ``plan.sweeps()``, applied in one product (sparse when the
+    sums are: the ``A_v`` of a cell reach the domains its sums reach, and no others)."""
+    parts = [sums("q", v) for v in range(len(plan.distinct))]
     sweeps = plan.sweeps()
     if sweeps is None:
-        return run_projections(plan, base)
-    return np.split(np.asarray(sweeps @ base), plan.offsets()[1:-1])
+        return list(run_projections(plan, np.vstack([dense(p) for p in parts])))
+    bounds = plan.offsets()
+    if all(sp.issparse(p) for p in parts):
+        made = sp.csr_matrix(sweeps @ sp.vstack(parts, format="csr"))
+        return [made[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    base = np.vstack([dense(p) for p in parts])
+    return list(np.split(np.asarray(sweeps @ base), bounds[1:-1]))
+
+
+def dense(x: Table) -> np.ndarray:
+    """``x`` as a NumPy array."""
+    return np.asarray(x.toarray()) if sp.issparse(x) else np.asarray(x)
+
+
+def nonzero(x: Table) -> bool:
+    """Whether ``x`` has an entry that is not zero."""
+    return bool(x.count_nonzero() if sp.issparse(x) else np.asarray(x).any())
+
+
+def column_dots(a: Table, b: Table) -> np.ndarray:
+    """``(a * b).sum(axis=0)``: each column's dot product of ``a`` and ``b``."""
+    if sp.issparse(a):
+        return np.asarray(sp.csr_matrix(a).multiply(b).sum(axis=0)).ravel()
+    if sp.issparse(b):
+        return column_dots(b, a)
+    return np.einsum("gk,gk->k", a, b)
 
 
 def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
@@ -344,7 +370,7 @@ def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
 
 
 def group_corrections(
-    plan: Plan, acc: list[np.ndarray], group: np.ndarray, n_groups: int, kind: str
+    plan: Plan, acc: list[Table], group: np.ndarray, n_groups: int, kind: str
 ) -> np.ndarray:
     """``sum_v rowsum(a_v * A_v[g_v], group)``: what the projections take off each group's
     total (groups: the design's PSUs or strata, named by ``kind``), (groups x K), as one
@@ -356,9 +382,11 @@ def group_corrections(
         parts = [group_table(group, n_groups, p.g, p.size, p.a) for p in plan.distinct]
         plan.tables[key] = sp.hstack(parts, format="csr")
     table = plan.tables[key]
-    stacked = np.vstack(acc)
+    if all(sp.issparse(a) for a in acc):
+        return dense(table @ sp.vstack(acc, format="csr"))
+    stacked = np.vstack([dense(a) for a in acc])
     if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
-        return np.asarray((table @ sp.csr_matrix(stacked)).toarray())
+        return dense(table @ sp.csr_matrix(stacked))
     return np.asarray(table @ stacked)
 
 
@@ -372,7 +400,7 @@ def group_table(
     return sp.csr_matrix((values, (group, g)), shape=(n_groups, size))
 
 
-def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: bool) -> np.ndarray:
+def element_second_moments(plan: Plan, acc: list[Table], sums: Sums, full: bool) -> np.ndarray:
     """``sum_i s_i (c_i c_i' - z_i c_i' - c_i z_i')`` with ``c_i = sum_v a_v A_v[g_v(i)]``:
     what the projections change in ``sum_i s_i x_i x_i'`` (element designs)."""
     assert plan.row_scale is not None
@@ -380,14 +408,14 @@ def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: 
     k = acc[0].shape[1]
     out = np.zeros((k, k)) if full else np.zeros(k)
     live = [(v, p, av) for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True))]
-    live = [item for item in live if item[2].any()]
+    live = [item for item in live if nonzero(item[2])]
     for v, p, av in live:
         w = sums("scaled", v)  # (G_v x K)
         if full:
-            cross = w.T @ av
+            cross = dense(w.T @ av)
             out -= cross + cross.T
         else:
-            out -= 2.0 * np.einsum("gk,gk->k", w, av)
+            out -= 2.0 * column_dots(w, av)
         for v2, p2, av2 in live:
             key = ("second", v, v2)
             if key not in plan.tables:
@@ -395,7 +423,7 @@ def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: 
                 plan.tables[key] = cross_table(p.g, p.size, p2.g, p2.size, sa)
             q = plan.tables[key]
             if full:
-                out += av.T @ np.asarray(q @ av2)
+                out += dense(av.T @ (q @ av2))
             else:
-                out += (av * np.asarray(q @ av2)).sum(axis=0)
+                out += column_dots(av, q @ av2)
     return out

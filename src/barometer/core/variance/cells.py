@@ -184,11 +184,12 @@ def cell_table(
     var: Variable,
     theta: np.ndarray,
     denom: np.ndarray | None,
-) -> np.ndarray:
+) -> sp.csr_matrix:
     """``U_b`` (J x K, K = D x L): the family's influence values summed by joint cell with
     per-row weights ``b`` (see the module doc), from one grouped pass by (level,
     combination) over all the rows (of the column's own integer values when the first
-    pass binned those, ``reduce.RawLevels``).
+    pass binned those, ``reduce.RawLevels``). Sparse: a joint cell meets few domains (a
+    breakdown by age within countries: its own country's and age group's).
 
     ``denom`` is the domains' weighted bases (None for totals)."""
     width = joint.size + 1
@@ -218,7 +219,7 @@ def cell_table(
             u = (y - np.nan_to_num(theta)[d] * x[:, None]) / denom[d][:, None]
         u = np.nan_to_num(u, copy=False)
     n_levels = u.shape[1]
-    out = np.zeros((cells.size, n_domains * n_levels))
     cols = joint.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
-    out[joint.cell[:, None], cols] = u
-    return out
+    rows = np.repeat(joint.cell, n_levels)
+    shape = (cells.size, n_domains * n_levels)
+    return sp.csr_matrix((u.ravel(), (rows, cols.ravel())), shape=shape)
