@@ -342,6 +342,19 @@ def _level_pass(
     return sums, _observed(pairs, dom, raw == shift)
 
 
+def level_table(
+    var: Variable, groups: np.ndarray, width: int, w: np.ndarray | None
+) -> np.ndarray:
+    """Sums of ``w`` (None: counts) by (level, group) of a categorical ``var``: (L x
+    width), by one pass over all the rows (``level_sums``) — of the column's own integer
+    values when its first pass binned those (``RawLevels``), else of its codes."""
+    raw = var.raw
+    if raw is not None:
+        sums = level_sums(raw.values, raw.shift, raw.n_range, groups, width, w)
+        return sums if raw.seen.all() else sums[raw.seen]
+    return level_sums(var.level_codes, -1, var.n_levels, groups, width, w)
+
+
 def level_sums(
     raw: np.ndarray,
     shift: int,

@@ -402,28 +402,51 @@ def group_table(
 
 def element_second_moments(plan: Plan, acc: list[Table], sums: Sums, full: bool) -> np.ndarray:
     """``sum_i s_i (c_i c_i' - z_i c_i' - c_i z_i')`` with ``c_i = sum_v a_v A_v[g_v(i)]``:
-    what the projections change in ``sum_i s_i x_i x_i'`` (element designs)."""
+    what the projections change in ``sum_i s_i x_i x_i'`` (element designs).
+
+    With the projections' tables stacked — ``A = [A_v]``, ``W = [rowsum(z s a_v, g_v)]`` and
+    the block matrix ``Q = [rowsum(s a_u a_v) over (g_u, g_v)]`` — that is ``A' Q A - W' A -
+    A' W``: three products (sparse on the cell path), one dense result."""
     assert plan.row_scale is not None
-    row_scale = plan.row_scale
     k = acc[0].shape[1]
-    out = np.zeros((k, k)) if full else np.zeros(k)
-    live = [(v, p, av) for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True))]
-    live = [item for item in live if nonzero(item[2])]
-    for v, p, av in live:
-        w = sums("scaled", v)  # (G_v x K)
-        if full:
-            cross = dense(w.T @ av)
-            out -= cross + cross.T
-        else:
-            out -= 2.0 * column_dots(w, av)
-        for v2, p2, av2 in live:
-            key = ("second", v, v2)
-            if key not in plan.tables:
-                sa = row_scale * p.a * p2.a
-                plan.tables[key] = cross_table(p.g, p.size, p2.g, p2.size, sa)
-            q = plan.tables[key]
-            if full:
-                out += dense(av.T @ (q @ av2))
-            else:
-                out += column_dots(av, q @ av2)
-    return out
+    live = [v for v, av in enumerate(acc) if nonzero(av)]
+    if not live:
+        return np.zeros((k, k)) if full else np.zeros(k)
+    q = second_table(plan, tuple(live))
+    scaled = [sums("scaled", v) for v in live]
+    parts = [acc[v] for v in live]
+    if all(sp.issparse(x) for x in (*parts, *scaled)):
+        a: Table = sp.vstack(parts, format="csr")
+        w: Table = sp.vstack(scaled, format="csr")
+    else:
+        a = np.vstack([dense(x) for x in parts])
+        w = np.vstack([dense(x) for x in scaled])
+    qa = q @ a
+    if full:
+        cross = dense(w.T @ a)
+        return dense(a.T @ qa) - cross - cross.T
+    return column_dots(a, qa) - 2.0 * column_dots(w, a)
+
+
+def second_table(plan: Plan, live: tuple[int, ...]) -> sp.csr_matrix:
+    """The block matrix of ``rowsum(scale_h a_u a_v)`` over (g_u, g_v) for the projections
+    ``live`` (a design constant)."""
+    key = ("second", live)
+    if key not in plan.tables:
+        assert plan.row_scale is not None
+        blocks = [
+            [
+                cross_table(
+                    plan.distinct[u].g,
+                    plan.distinct[u].size,
+                    plan.distinct[v].g,
+                    plan.distinct[v].size,
+                    plan.row_scale * plan.distinct[u].a * plan.distinct[v].a,
+                )
+                for v in live
+            ]
+            for u in live
+        ]
+        plan.tables[key] = sp.csr_matrix(sp.bmat(blocks, format="csr"))
+    found: sp.csr_matrix = plan.tables[key]
+    return found

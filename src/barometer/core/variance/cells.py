@@ -52,7 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from barometer.core._frame import dense_codes
-from barometer.core.reduce import Variable, level_sums
+from barometer.core.reduce import Variable, level_table
 from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
 #: kappa_v must be constant within each joint cell to this relative tolerance.
@@ -194,13 +194,7 @@ def cell_table(
     ``denom`` is the domains' weighted bases (None for totals)."""
     width = joint.size + 1
     if var.categorical:
-        raw = var.raw
-        if raw is not None:
-            sums = level_sums(raw.values, raw.shift, raw.n_range, joint.code, width, basis)
-            sums = sums if raw.seen.all() else sums[raw.seen]
-        else:
-            sums = level_sums(var.level_codes, -1, var.n_levels, joint.code, width, basis)
-        y = sums[:, : joint.size].T
+        y = level_table(var, joint.code, width, basis)[:, : joint.size].T
         x = y.sum(axis=1)
     else:
         values = var.values
