@@ -342,9 +342,7 @@ def _level_pass(
     return sums, _observed(pairs, dom, raw == shift)
 
 
-def level_table(
-    var: Variable, groups: np.ndarray, width: int, w: np.ndarray | None
-) -> np.ndarray:
+def level_table(var: Variable, groups: np.ndarray, width: int, w: np.ndarray | None) -> np.ndarray:
     """Sums of ``w`` (None: counts) by (level, group) of a categorical ``var``: (L x
     width), by one pass over all the rows (``level_sums``) — of the column's own integer
     values when its first pass binned those (``RawLevels``), else of its codes."""
