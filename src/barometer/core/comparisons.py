@@ -9,6 +9,7 @@ the estimators already compute from one grouped pass over the data (``Estimates.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from dataclasses import dataclass
 
 import numpy as np
@@ -360,7 +361,7 @@ def pairwise_differences(
     p_adj = p.copy() if adjust == "none" else np.full(p.size, np.nan)
     if adjust != "none":  # each group's pairs are contiguous (g_of ascends)
         bounds = np.searchsorted(g_of, np.arange(groups.height + 1))
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in pairwise(bounds):
             p_adj[lo:hi] = adjust_pvalues(p[lo:hi], adjust)
     labels = table.get_column(over)
     out = groups.select(others)[g_of.tolist()] if g_of.size else groups.select(others).head(0)

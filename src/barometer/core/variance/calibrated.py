@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -328,28 +329,35 @@ def accumulate(sums: Sums, plan: Plan) -> list[Table]:
     bounds = plan.offsets()
     if all(sp.issparse(p) for p in parts):
         made = sp.csr_matrix(sweeps @ sp.vstack(parts, format="csr"))
-        return [made[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [made[a:b] for a, b in pairwise(bounds)]
     base = np.vstack([dense(p) for p in parts])
     return list(np.split(np.asarray(sweeps @ base), bounds[1:-1]))
 
 
 def dense(x: Table) -> np.ndarray:
     """``x`` as a NumPy array."""
-    return np.asarray(x.toarray()) if sp.issparse(x) else np.asarray(x)
+    if isinstance(x, np.ndarray):
+        return x
+    out: np.ndarray = np.asarray(sp.csr_matrix(x).toarray())
+    return out
 
 
 def nonzero(x: Table) -> bool:
     """Whether ``x`` has an entry that is not zero."""
-    return bool(x.count_nonzero() if sp.issparse(x) else np.asarray(x).any())
+    if isinstance(x, np.ndarray):
+        return bool(x.any())
+    return bool(sp.csr_matrix(x).count_nonzero())
 
 
 def column_dots(a: Table, b: Table) -> np.ndarray:
     """``(a * b).sum(axis=0)``: each column's dot product of ``a`` and ``b``."""
-    if sp.issparse(a):
-        return np.asarray(sp.csr_matrix(a).multiply(b).sum(axis=0)).ravel()
-    if sp.issparse(b):
+    if not isinstance(a, np.ndarray):
+        out: np.ndarray = np.asarray(sp.csr_matrix(a).multiply(b).sum(axis=0)).ravel()
+        return out
+    if not isinstance(b, np.ndarray):
         return column_dots(b, a)
-    return np.einsum("gk,gk->k", a, b)
+    dots: np.ndarray = np.einsum("gk,gk->k", a, b)
+    return dots
 
 
 def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
@@ -424,8 +432,10 @@ def element_second_moments(plan: Plan, acc: list[Table], sums: Sums, full: bool)
     qa = q @ a
     if full:
         cross = dense(w.T @ a)
-        return dense(a.T @ qa) - cross - cross.T
-    return column_dots(a, qa) - 2.0 * column_dots(w, a)
+        second: np.ndarray = dense(a.T @ qa) - cross - cross.T
+        return second
+    diagonal: np.ndarray = column_dots(a, qa) - 2.0 * column_dots(w, a)
+    return diagonal
 
 
 def second_table(plan: Plan, live: tuple[int, ...]) -> sp.csr_matrix:
