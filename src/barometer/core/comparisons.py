@@ -9,13 +9,13 @@ the estimators already compute from one grouped pass over the data (``Estimates.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
+from barometer.core import distributions
 from barometer.core.estimates import Estimates, MemberWeights, linear_contrast
 from barometer.core.intervals import wald_interval
 from barometer.errors import EstimationError, did_you_mean
@@ -357,7 +357,7 @@ def pairwise_differences(
     se = np.sqrt(np.maximum(v[a, a] + v[b, b] - 2 * v[a, b], 0.0))
     low, high = wald_interval(diff, se, conf)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(se > 0, 2 * stats.norm.sf(np.abs(diff) / se), np.nan)
+        p = np.where(se > 0, 2 * distributions.norm_sf(np.abs(diff) / se), np.nan)
     p_adj = p.copy() if adjust == "none" else np.full(p.size, np.nan)
     if adjust != "none":  # each group's pairs are contiguous (g_of ascends)
         bounds = np.searchsorted(g_of, np.arange(groups.height + 1))

@@ -274,12 +274,11 @@ def linear_contrast(
     theta: np.ndarray, vcov: np.ndarray, c: np.ndarray, confidence: float = CONFIDENCE
 ) -> Contrast:
     """``c' theta`` with variance ``c' V c`` (R ``svycontrast``); normal interval and test."""
-    from scipy import stats
-
+    from barometer.core import distributions
     from barometer.core.intervals import wald_interval
 
     est = float(c @ theta)
     se = float(np.sqrt(max(float(c @ vcov @ c), 0.0)))
     lo, hi = wald_interval(np.array([est]), np.array([se]), confidence)
-    p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan")
+    p = float(2 * distributions.norm_sf(abs(est) / se)) if se > 0 else float("nan")
     return Contrast(est, se, float(lo[0]), float(hi[0]), p)
