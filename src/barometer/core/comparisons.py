@@ -16,7 +16,12 @@ import numpy as np
 import polars as pl
 
 from barometer.core import distributions
-from barometer.core.estimates import Estimates, MemberWeights, linear_contrast
+from barometer.core.estimates import (
+    Estimates,
+    MemberWeights,
+    linear_contrast,
+    sandwich_diagonal,
+)
 from barometer.core.intervals import wald_interval
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import (
@@ -209,7 +214,7 @@ def _derived(
     theta = estimates.table.get_column("estimate").to_numpy()
     v = estimates.vcov()
     est = coef @ theta
-    var = np.einsum("ik,kl,il->i", coef, v, coef)
+    var = sandwich_diagonal(coef, v)
     se = np.sqrt(np.maximum(var, 0.0))
     low, high = wald_interval(est, se, 0.95)
     new = keys.with_columns(

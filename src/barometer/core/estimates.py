@@ -216,7 +216,7 @@ class Estimates:
                 else:
                     coef[g, order[mid - 1 : mid + 1]] = 0.5
         est = coef @ theta
-        se = np.sqrt(np.maximum(np.einsum("ik,kl,il->i", coef, self.vcov(), coef), 0.0))
+        se = np.sqrt(np.maximum(sandwich_diagonal(coef, self.vcov()), 0.0))
         low, high = wald_interval(est, se, conf)
         out = grouped.select(
             *[
@@ -268,6 +268,19 @@ def sandwich(c: np.ndarray, v: np.ndarray) -> np.ndarray:
         return out
     dense: np.ndarray = c @ v @ c.T
     return dense
+
+
+def sandwich_diagonal(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The diagonal of ``c v c'`` (the combinations' variances) without forming the rest:
+    ``rowsum((c v) * c)``, with ``c v`` a sparse product when ``c`` is sparse."""
+    if c.size and np.count_nonzero(c) * 4 < c.size:
+        import scipy.sparse as sp
+
+        left = np.asarray(sp.csr_matrix(c) @ v)
+    else:
+        left = c @ v
+    out: np.ndarray = (left * c).sum(axis=1)
+    return out
 
 
 def linear_contrast(
