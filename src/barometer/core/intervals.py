@@ -169,8 +169,11 @@ def proportion_interval(
     n_levels = fam.n_levels
     by = _by_columns(table)
     design = fam.design
-    dom_all = reduce.domains(design, by).codes
-    info = domain_design(design, dom_all, fam.n_domains)
+    engine = getattr(design, "domain_design", None)  # a design over an engine's table
+    if engine is not None:
+        info: DomainDesign = engine(by)
+    else:
+        info = domain_design(design, reduce.domains(design, by).codes, fam.n_domains)
     df = np.repeat(info.degf, n_levels)
     q = t_quantile(level, df)
     var = se * se

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["format_count", "format_moe", "format_number", "format_percent", "round_half_up"]
+__all__ = [
+    "format_count",
+    "format_moe",
+    "format_number",
+    "format_p",
+    "format_percent",
+    "round_half_up",
+]
 
 
 def round_half_up(x: float, digits: int = 0) -> Decimal:
@@ -54,3 +61,12 @@ def format_number(x: float | None, digits: int = 2) -> str:
     if x is None:
         return "–"
     return _text(round_half_up(x, digits), digits)
+
+
+def format_p(p: float | None) -> str:
+    """A p-value to three decimals, ``<0.001`` below that (what a table can print)."""
+    if p is None or p != p:
+        return "–"
+    if p < 0.001:
+        return "<0.001"
+    return format_number(p, 3)
