@@ -98,8 +98,7 @@ class Estimates:
         if self.source is not None:
             c = self.coefficients
             assert c is not None
-            derived: np.ndarray = c @ self.source.vcov() @ c.T
-            return derived
+            return sandwich(c, self.source.vcov())
         if not self.families:
             raise EstimationError(
                 f"these {self.statistic or ''} estimates carry no covariance matrix "
@@ -217,7 +216,7 @@ class Estimates:
                 else:
                     coef[g, order[mid - 1 : mid + 1]] = 0.5
         est = coef @ theta
-        se = np.sqrt(np.maximum(np.einsum("ik,kl,il->i", coef, self.vcov(), coef), 0.0))
+        se = np.sqrt(np.maximum(sandwich_diagonal(coef, self.vcov()), 0.0))
         low, high = wald_interval(est, se, conf)
         out = grouped.select(
             *[
@@ -256,16 +255,43 @@ class Contrast:
     p_value: float
 
 
+def sandwich(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``c v c'``, the covariance of the combinations ``c`` of estimates with covariance
+    ``v``; with sparse ``c`` (a region's rows combine a few members' rows, a selection one
+    row each) as a sparse product, which costs the non-zero coefficients, not all of them."""
+    if c.size and np.count_nonzero(c) * 4 < c.size:
+        import scipy.sparse as sp
+
+        cs = sp.csr_matrix(c)
+        left = np.asarray(cs @ v)  # c v
+        out: np.ndarray = np.asarray(cs @ left.T).T  # (c (c v)')' = c v c'
+        return out
+    dense: np.ndarray = c @ v @ c.T
+    return dense
+
+
+def sandwich_diagonal(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The diagonal of ``c v c'`` (the combinations' variances) without forming the rest:
+    ``rowsum((c v) * c)``, with ``c v`` a sparse product when ``c`` is sparse."""
+    if c.size and np.count_nonzero(c) * 4 < c.size:
+        import scipy.sparse as sp
+
+        left = np.asarray(sp.csr_matrix(c) @ v)
+    else:
+        left = c @ v
+    out: np.ndarray = (left * c).sum(axis=1)
+    return out
+
+
 def linear_contrast(
     theta: np.ndarray, vcov: np.ndarray, c: np.ndarray, confidence: float = CONFIDENCE
 ) -> Contrast:
     """``c' theta`` with variance ``c' V c`` (R ``svycontrast``); normal interval and test."""
-    from scipy import stats
-
+    from barometer.core import distributions
     from barometer.core.intervals import wald_interval
 
     est = float(c @ theta)
     se = float(np.sqrt(max(float(c @ vcov @ c), 0.0)))
     lo, hi = wald_interval(np.array([est]), np.array([se]), confidence)
-    p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan")
+    p = float(2 * distributions.norm_sf(abs(est) / se)) if se > 0 else float("nan")
     return Contrast(est, se, float(lo[0]), float(hi[0]), p)
