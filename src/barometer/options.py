@@ -36,7 +36,8 @@ RegionRule = CombineRule
 #: Which weights an estimate uses: the poll's raked weights or the base weights.
 WeightsChoice = Literal["raked", "base"]
 SourceFormat = Literal["sav", "dta", "csv", "parquet"]
-QuestionKind = Literal["question", "weighting"]
+#: A single-choice question, a weighting demographic, or a number (a 0–10 scale, an age).
+QuestionKind = Literal["question", "weighting", "numeric"]
 FindingKind = Literal["change", "gap"]
 ScopeKind = Literal["country", "region"]
 #: Over which p-values a findings scan adjusts: the whole scan, or each kind of finding.

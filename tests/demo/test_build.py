@@ -15,6 +15,7 @@ import pytest
 import barometer as bm
 from barometer.demo import population as popn
 from barometer.demo.build import FIRMS, ITEM_MISSING, build_demo, draw_sample
+from barometer.demo.scales import SCALE
 from barometer.poll.spec import PollSpec, Source, load_spec
 
 # Population shares are fitted by IPF to 1e-14; allow rounding in sums of ~50 cells.
@@ -84,6 +85,25 @@ def respondents(spec: PollSpec) -> pl.DataFrame:
             out["country"] = raw[source.country_column].map(source.country_codes)
         assert raw[source.respondent_id].is_unique
         for qid, vmap in source.variables.items():
+            question = spec.question(qid)
+            if question.is_numeric:
+                values = raw[vmap.column].astype(float)
+                out[qid] = values.where(~values.isin(question.missing))
+                continue
+            if vmap.recode is not None:
+                years = raw[vmap.column].astype(float)
+                bands = pd.Series([None] * len(years), index=years.index, dtype=object)
+                for rule in vmap.recode:
+                    assert rule.range is not None
+                    bands[years.between(*rule.range)] = rule.to
+                assert bands.notna().all(), f"{source.id}: {vmap.column} has ages in no band"
+                out[qid] = bands
+                continue
+            assert vmap.codes is not None
+            if all(isinstance(k, str) for k in vmap.codes):  # bands delivered as text
+                assert set(raw[vmap.column].dropna()) <= set(vmap.codes)
+                out[qid] = raw[vmap.column].map(vmap.codes)
+                continue
             codes = {float(k): v for k, v in vmap.codes.items()}
             values = raw[vmap.column].astype(float)
             unmapped = set(values.dropna().unique()) - set(codes)
@@ -122,8 +142,12 @@ def test_spec_validates_with_fixed_ids(spec: PollSpec) -> None:
     for q in spec.questions:
         if q.id in QUESTION_IDS:
             assert q.non_substantive == ["dont_know"] and q.kind == "question"
+        elif q.id == SCALE.id:
+            assert q.kind == "numeric" and q.range == (0, 10) and q.missing == [98, 99]
         else:
             assert q.id in WEIGHTING and q.kind == "weighting"
+    (net,) = spec.question("us_relationship").nets
+    assert (net.code, net.levels) == ("ally_or_partner", ["ally", "partner"])
     for target in spec.targets:
         assert target.are_shares and set(target.margins) == set(WEIGHTING)
         assert target.margins == popn.census_margins(target.country)
@@ -155,6 +179,8 @@ def test_sav_files_carry_labels_and_user_missing(spec: PollSpec) -> None:
             continue
         names = dict(zip(meta.column_names, meta.column_labels, strict=True))
         for qid, vmap in source.variables.items():
+            if vmap.codes is None:  # the scale, or ages in years (a recode)
+                continue
             labels = meta.variable_value_labels[vmap.column]
             mapped = {float(code) for code in vmap.codes}
             assert {float(c) for c in labels} == mapped, (source.id, vmap.column)

@@ -98,7 +98,16 @@ class Estimates:
         if self.source is not None:
             c = self.coefficients
             assert c is not None
-            return sandwich(c, self.source.vcov())
+            base = self.source.vcov()
+            missing = np.isnan(base).any(axis=1)
+            if not missing.any():
+                return sandwich(c, base)
+            # an empty domain's NaN reaches only the rows that use it (0 * NaN is NaN)
+            touched = (c[:, missing] != 0).any(axis=1)
+            out = sandwich(c, np.nan_to_num(base))
+            out[touched, :] = np.nan
+            out[:, touched] = np.nan
+            return out
         if not self.families:
             raise EstimationError(
                 f"these {self.statistic or ''} estimates carry no covariance matrix "

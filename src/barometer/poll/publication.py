@@ -25,6 +25,7 @@ import polars as pl
 
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
+from barometer.poll.kinds import distribution, estimate_question, is_scale, quartiles
 from barometer.poll.regions import OVER, Regional, RegionFigure, combine, with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
 
@@ -107,7 +108,10 @@ class QuestionCells:
     respondent in scope pooled (``"population"``), with the same marks (the banner Total
     and its breakdown columns across countries); ``regions``: how each
     region was formed. Figures are unblanked here (comparisons need them); printed
-    output takes :meth:`rows`.
+    output takes :meth:`rows`. For a numeric question the estimates are means
+    (``level`` null), and ``quantiles`` (and for a scale ``distribution``) are held
+    beside them; a single-choice question's nets are rows like its levels
+    (:mod:`barometer.poll.kinds`).
     """
 
     question: str
@@ -115,6 +119,15 @@ class QuestionCells:
     estimates: Estimates
     total: Estimates
     regions: tuple[RegionFigure, ...]
+    #: a numeric question's quartiles and median by country × wave[, breakdown], marked
+    quantiles: Estimates | None = None
+    #: a scale's share of each value by country × wave (no breakdown), marked
+    distribution: Estimates | None = None
+
+    @property
+    def numeric(self) -> bool:
+        """True for the cells of a numeric question (means, not shares)."""
+        return self.estimates.statistic == "mean"
 
     def rows(self, blank: bool = True) -> pl.DataFrame:
         """The estimates' table, figures of suppressed rows null (``blank``)."""
@@ -314,11 +327,11 @@ def _question_cells(
     breakdown: str | None,
 ) -> QuestionCells:
     """One core call for the countries (and one for a pooled total); regions, the total
-    and marks."""
+    and marks; a numeric question's quartiles (and a scale's distribution) beside them."""
+    asked = spec.question(question)
     extra = [breakdown] if breakdown else []
     by = [OVER, "wave", *extra]
-    est = design.proportion(question, by=by, confidence=rules.confidence)
-    est = est.filter(pl.col("n") > 0)
+    est = estimate_question(design, asked, by, rules.confidence)
     regional = with_regions(est, spec, confidence=rules.confidence, boundary_ci=rules.boundary_ci)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
     stacked = _boundary_ci(stacked, design, question, by, rules)
@@ -326,11 +339,18 @@ def _question_cells(
     if rules.total_rule == "mean":
         total = _mean_total(est, spec, rules, pooled_by)
     else:
-        total = design.proportion(question, by=pooled_by, confidence=rules.confidence)
-        total = _scoped_total(total.filter(pl.col("n") > 0))
+        total = _scoped_total(estimate_question(design, asked, pooled_by, rules.confidence))
     total = _with_marks(total, rules, _weighted_bases(design, question, pooled_by))
     total = _boundary_ci(total, design, question, pooled_by, rules)
-    return QuestionCells(question, breakdown, stacked, total, regional.regions)
+    quantiles = distribution_ = None
+    if asked.is_numeric:
+        quantiles = _with_marks(quartiles(design, asked, by, rules.confidence), rules, None)
+        if is_scale(asked) and breakdown is None:
+            shares = distribution(design, asked, by, rules.confidence)
+            distribution_ = _with_marks(shares, rules, None)
+    return QuestionCells(
+        question, breakdown, stacked, total, regional.regions, quantiles, distribution_
+    )
 
 
 def _mean_total(
@@ -370,7 +390,7 @@ def _boundary_ci(
     # rows with a method already are combinations (regions, a mean total): theirs stands
     at_edge = pl.col("estimate").is_in([0.0, 1.0]) & pl.col("ci_method").is_null()
     table = table.with_columns(_edge=at_edge).with_columns(pl.col("ci_method").fill_null("wald"))
-    if not table.get_column("_edge").any():
+    if est.statistic == "mean" or not table.get_column("_edge").any():
         return _replaced(est, table.drop("_edge"))
     other = design.proportion(question, by=by, ci=rules.boundary_ci, confidence=rules.confidence)
     keys = [*by, "level"]
@@ -382,8 +402,9 @@ def _boundary_ci(
     for *key, low, high, edge, method in table.select(
         *keys, "ci_low", "ci_high", "_edge", "ci_method"
     ).iter_rows():
-        if edge:
-            low, high = lookup[tuple(str(v) for v in key)]
+        found = lookup.get(tuple(str(v) for v in key)) if edge else None
+        if found is not None:  # a net at 0 or 1 keeps its Wald interval
+            low, high = found
             method = rules.boundary_ci
         lows.append(low)
         highs.append(high)
@@ -463,7 +484,7 @@ def build(
     """The publication of ``poll`` (see :meth:`barometer.poll.Poll.publication`)."""
     spec = poll.spec
     rules = rules if rules is not None else spec.publication
-    asked = [q.id for q in spec.questions if q.kind == "question"]
+    asked = [q.id for q in spec.questions if q.kind in ("question", "numeric")]
     qids = _checked(questions, [q.id for q in spec.questions], "question")
     if questions is None:
         qids = asked
@@ -471,6 +492,12 @@ def build(
     wave_ids = _checked(waves, [w.id for w in spec.waves], "wave")
     chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
     _checked([b for b in chosen if b is not None], [q.id for q in spec.questions], "breakdown")
+    for b in chosen:
+        if b is not None and spec.question(b).is_numeric:
+            raise EstimationError(
+                f"publication: breakdown {b!r} is numeric; band it into levels with a "
+                "recode (docs/spec.md) and break down by that question"
+            )
     design = poll.design(
         weights,
         list(countries) if countries is not None else None,

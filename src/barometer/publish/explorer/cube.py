@@ -25,7 +25,7 @@ from barometer.poll.publication import Publication
 from barometer.publish.charts import LevelStyle
 from barometer.publish.explorer.disclosure import protect
 from barometer.publish.explorer.marks import breakdown_marks, marks
-from barometer.publish.numbers import format_moe, format_percent
+from barometer.publish.numbers import format_mean, format_moe, format_percent
 
 __all__ = ["ROW_COLUMNS", "Breakdown", "Cube", "QuestionInfo", "Scope", "build_cube"]
 
@@ -198,18 +198,26 @@ def _rows(pub: Publication) -> pl.DataFrame:
         how="diagonal_relaxed",
     )
     table = table.join(found, on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return _printed(protect(table)).select(ROW_COLUMNS)
+    numeric = {q.id for q in pub.spec.questions if q.is_numeric}
+    return _printed(protect(table), numeric, pub.rules.decimals).select(ROW_COLUMNS)
 
 
-def _printed(table: pl.DataFrame) -> pl.DataFrame:
+def _printed(table: pl.DataFrame, numeric: set[str], decimals: int) -> pl.DataFrame:
     """``table`` with each share and margin as the report prints them (``percent``,
     ``moe``: :mod:`barometer.publish.numbers`, the one rounding rule), so the pages
-    print the same figures without a rounding rule of their own; null when suppressed."""
-    percent = [None if e is None else format_percent(e) for e in table["estimate"]]
-    moe = [
-        None if lo is None or hi is None else format_moe(lo, hi)
-        for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)
-    ]
+    print the same figures without a rounding rule of their own; null when suppressed.
+    A numeric question's mean prints as a mean (``5.4``, ``±0.1`` in its units)."""
+    percent, moe = [], []
+    for q, e, lo, hi in table.select("question", "estimate", "ci_low", "ci_high").iter_rows():
+        mean = q in numeric
+        if e is None:
+            percent.append(None)
+        else:
+            percent.append(format_mean(e, decimals) if mean else format_percent(e))
+        if lo is None or hi is None:
+            moe.append(None)
+        else:
+            moe.append("±" + format_mean((hi - lo) / 2, decimals) if mean else format_moe(lo, hi))
     return table.with_columns(
         percent=pl.Series(percent, dtype=pl.String), moe=pl.Series(moe, dtype=pl.String)
     )
