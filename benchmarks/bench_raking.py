@@ -38,9 +38,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import data
 import numpy as np
 from _common import BALANCE_PYTHON, PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
+
+import data
 
 HERE = Path(__file__).resolve().parent
 TOL = 1e-6

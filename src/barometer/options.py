@@ -36,7 +36,9 @@ RegionRule = CombineRule
 #: Which weights an estimate uses: the poll's raked weights or the base weights.
 WeightsChoice = Literal["raked", "base"]
 SourceFormat = Literal["sav", "dta", "csv", "parquet"]
-QuestionKind = Literal["question", "weighting"]
+#: What a question is: single-choice, a weighting variable, multiple response (select all
+#: that apply) or a grid (one scale asked about several items).
+QuestionKind = Literal["question", "weighting", "multiple", "grid"]
 FindingKind = Literal["change", "gap"]
 ScopeKind = Literal["country", "region"]
 #: Over which p-values a findings scan adjusts: the whole scan, or each kind of finding.

@@ -24,13 +24,17 @@ from barometer.poll.spec import PollSpec, Question, Source, load_spec
 from barometer.untrusted import MAX_QUOTED, printable, quote_value, quote_values, shorten
 
 __all__ = [
+    "ColumnInfo",
     "Harmonised",
     "IngestReport",
     "RawFile",
+    "code_text",
     "contained_path",
     "file_sha256",
     "harmonise",
     "ingest",
+    "listing",
+    "map_column",
     "read_file",
     "source_digest",
 ]
@@ -104,7 +108,12 @@ def source_digest(spec: PollSpec, source: Source) -> str:
     entry = source.model_dump(mode="json")
     if entry.get("lonely_psu") is None:  # a field added later: unset keeps old digests
         entry.pop("lonely_psu", None)
-    levels = {q: spec.question(q).level_codes for q in source.variables}
+    levels: dict[str, Any] = {}
+    for q in source.variables:
+        question = spec.question(q)
+        levels[q] = question.level_codes
+        if question.kind in ("multiple", "grid"):  # (kept out of single questions' digests)
+            levels[q] = question.model_dump(mode="json")
     blob = json.dumps({"source": entry, "levels": levels}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -165,7 +174,7 @@ class RawFile:
 def _needed_columns(source: Source) -> list[str]:
     cols = [source.respondent_id]
     cols += [c for c in (source.country_column, source.weight, source.strata, source.psu) if c]
-    cols += [v.column for v in source.variables.values()]
+    cols += [c for v in source.variables.values() for c in v.source_columns()]
     return list(dict.fromkeys(cols))
 
 
@@ -295,23 +304,25 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
-def _code_text(value: Any) -> str:
+def code_text(value: Any) -> str:
+    """A code as it prints: ``1.0`` as ``1``."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def _listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
+def listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
+    """``code "label" (n respondents), …`` for the most frequent codes (bounded)."""
     parts = []
     for value, n in sorted(counts, key=lambda vc: (-vc[1], str(vc[0])))[:_MAX_LISTED]:
         label = labels.get(value)
         lab = f" {quote_value(str(label))}" if label else ""
-        parts.append(f"{shorten(_code_text(value))}{lab} ({n} respondent{'s' if n != 1 else ''})")
+        parts.append(f"{shorten(code_text(value))}{lab} ({n} respondent{'s' if n != 1 else ''})")
     more = len(counts) - _MAX_LISTED
     return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
-def _map_column(
+def map_column(
     series: pl.Series,
     codes: dict[Any, str | None] | None,
     allowed: list[str],
@@ -334,7 +345,7 @@ def _map_column(
         keymap = {f: lv for k, lv in codes.items() if (f := _as_float(k)) is not None}
         values = series.cast(pl.Float64)
     else:
-        keymap = {_code_text(k): lv for k, lv in codes.items()}
+        keymap = {code_text(k): lv for k, lv in codes.items()}
         values = series
     counts = values.drop_nulls().value_counts()
     uncovered: list[tuple[Any, int]] = []
@@ -356,12 +367,12 @@ def _map_question(
     raw: RawFile, source: Source, index: int, qid: str, question: Question, problems: list[str]
 ) -> tuple[pl.Series | None, ColumnInfo | None]:
     vmap = source.variables[qid]
-    col = vmap.column
+    col = str(vmap.column)
     series = raw.frame.get_column(col)
     labels = raw.value_labels.get(col, {})
     where = f"column {col!r} ({qid})"
     try:
-        mapped, uncovered, n_um = _map_column(
+        mapped, uncovered, n_um = map_column(
             series, vmap.codes, question.level_codes, raw.user_missing.get(col, [])
         )
     except TypeError as err:
@@ -378,7 +389,7 @@ def _map_question(
             hint = " (the column holds numbers but the mapping's codes are text)"
         problems.append(
             f"{where}: {len(uncovered)} code(s) not in the mapping, {n} respondent(s): "
-            f"{_listing(uncovered, labels)}{hint}; add them to "
+            f"{listing(uncovered, labels)}{hint}; add them to "
             f"sources[{index}].variables.{qid}.codes (map a code to null for missing)"
         )
         return None, None
@@ -386,7 +397,7 @@ def _map_question(
         question=qid,
         column=col,
         variable_label=raw.variable_labels.get(col),
-        value_labels={_code_text(k): str(v) for k, v in labels.items()},
+        value_labels={code_text(k): str(v) for k, v in labels.items()},
         n_missing=int(mapped.null_count()),
         n_user_missing=n_um,
     )
@@ -430,14 +441,14 @@ def _countries(
     known = [c.code for c in spec.countries]
     codes = source.country_codes or {c: c for c in known}
     try:
-        mapped, uncovered, _ = _map_column(raw.frame.get_column(col), codes, known, [])
+        mapped, uncovered, _ = map_column(raw.frame.get_column(col), codes, known, [])
     except TypeError as err:
         problems.append(f"country column {col!r} has type {err}")
         return pl.Series("country", [None] * n, dtype=pl.String)
     if uncovered:
         problems.append(
             f"country column {col!r}: {len(uncovered)} value(s) are not countries of the spec: "
-            f"{_listing(uncovered, raw.value_labels.get(col, {}))}; add them to "
+            f"{listing(uncovered, raw.value_labels.get(col, {}))}; add them to "
             f"sources[{index}].country_codes or to countries"
         )
     elif mapped.null_count():
@@ -506,7 +517,15 @@ def harmonise(
     ]
     infos = []
     for qid in source.variables:
-        mapped, info = _map_question(raw, source, index, qid, spec.question(qid), problems)
+        question = spec.question(qid)
+        if question.kind in ("multiple", "grid"):
+            from barometer.poll.ingest_sets import map_set
+
+            found = map_set(raw, source, index, question, ids, problems)
+            columns += [series for series, _ in found]
+            infos += [info for _, info in found]
+            continue
+        mapped, info = _map_question(raw, source, index, qid, question, problems)
         if mapped is not None and info is not None:
             columns.append(mapped)
             infos.append(info)

@@ -195,7 +195,7 @@ class Poll:
 
     def _read_frame(self) -> pl.DataFrame:
         stored = self._store_columns()
-        questions = [q for q in self.spec.questions if q.id in stored]
+        questions = [q for q in self.spec.stored_questions() if q.id in stored]
         return self.store.respondents(
             [*DESIGN_COLUMNS, *(q.id for q in questions)],
             levels={q.id: q.level_codes for q in questions},
@@ -356,7 +356,7 @@ class Poll:
         return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
-        allowed = ["country", "wave", *(q.id for q in self.spec.questions)]
+        allowed = ["country", "wave", *(q.id for q in self.spec.stored_questions())]
         for col in by:
             if col not in allowed:
                 raise EstimationError(

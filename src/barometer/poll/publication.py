@@ -25,6 +25,7 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.poll.regions import OVER, Regional, RegionFigure, with_regions
 from barometer.poll.spec import PollSpec, PublicationRules
+from barometer.poll.spec_sets import parts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -394,14 +395,18 @@ def build(
     """The publication of ``poll`` (see :meth:`barometer.poll.Poll.publication`)."""
     spec = poll.spec
     rules = rules if rules is not None else spec.publication
-    asked = [q.id for q in spec.questions if q.kind == "question"]
-    qids = _checked(questions, [q.id for q in spec.questions], "question")
+    stored = spec.stored_questions()
+    if questions is not None:  # a multiple-response question or grid stands for its parts
+        sets = {q.id: [p.id for p in parts(q)] for q in spec.questions}
+        questions = [x for q in questions for x in sets.get(q, [q])]
+    asked = [q.id for q in stored if q.kind == "question"]
+    qids = _checked(questions, [q.id for q in stored], "question")
     if questions is None:
         qids = asked
     codes = _checked(countries, [c.code for c in spec.countries], "country")
     wave_ids = _checked(waves, [w.id for w in spec.waves], "wave")
     chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
-    _checked([b for b in chosen if b is not None], [q.id for q in spec.questions], "breakdown")
+    _checked([b for b in chosen if b is not None], [q.id for q in stored], "breakdown")
     design = poll.design(
         weights,
         list(countries) if countries is not None else None,

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -49,6 +49,7 @@ __all__ = [
     "RESERVED_COLUMNS",
     "Country",
     "Level",
+    "Option",
     "PollSpec",
     "PublicationRules",
     "Question",
@@ -183,18 +184,29 @@ class Level(_Model):
     finding_label: str | None = None
 
 
+class Option(Level):
+    """One option of a multiple-response question; an ``exclusive`` one ("None of
+    these") may not be selected together with another."""
+
+    exclusive: bool = False
+
+
 class Question(_Model):
     """A question (or a weighting variable) with its ordered answer levels.
 
     ``kind: weighting`` marks demographics used for weighting (age, gender, …).
-    ``non_substantive`` lists level codes such as ``dont_know``.
+    ``non_substantive`` lists level codes such as ``dont_know``.  ``kind: multiple``
+    (select all that apply) has ``options`` instead of levels; ``kind: grid`` has
+    ``items`` that share the ``levels`` (see :mod:`barometer.poll.spec_sets`).
     """
 
     id: Name
     wording: str = ""
-    levels: Annotated[list[Level], Field(min_length=1)]
+    levels: list[Level] = Field(default_factory=list)
     non_substantive: list[Name] = Field(default_factory=list)
     kind: QuestionKind = "question"
+    options: list[Option] = Field(default_factory=list)
+    items: list[Level] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -210,6 +222,9 @@ class Question(_Model):
 
     @model_validator(mode="after")
     def _levels_consistent(self) -> Question:
+        from barometer.poll.spec_sets import check_question_shape
+
+        check_question_shape(self)
         codes = [lv.code for lv in self.levels]
         dupes = _duplicates(codes)
         if dupes:
@@ -232,11 +247,39 @@ class VariableMap(_Model):
     """Where a question lives in one source file and how its codes map to levels.
 
     ``codes`` maps each source code to a level code, or to ``null`` for "missing".
-    Omit ``codes`` when the column already holds the level codes as text.
+    Omit ``codes`` when the column already holds the level codes as text.  A
+    multiple-response question or a grid gives ``columns`` (one per option or item)
+    or, for multiple response, one ``delimited`` column; ``selected``, ``separator``
+    and ``shown`` are theirs (:mod:`barometer.poll.spec_sets` states the rules).
     """
 
-    column: Name
+    column: Name | None = None
     codes: dict[SourceCode, Name | None] | None = None
+    #: option (or grid item) code -> the column holding it
+    columns: dict[Name, Name] | None = None
+    #: the codes of an option column that mean "selected", or ``label``: a column
+    #: holding the option's label (or a code labelled so) when selected, blank if not
+    selected: list[SourceCode] | Literal["label"] | None = None
+    #: one text column listing the options selected, split by ``separator``
+    delimited: Name | None = None
+    separator: Annotated[str, Field(min_length=1)] = ","
+    #: a column saying whether the question was asked (1 / true / "yes": asked)
+    shown: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> VariableMap:
+        given = [k for k in ("column", "columns", "delimited") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'column', 'columns' (one per option or item) and "
+                f"'delimited' (given: {', '.join(given) or 'none'})"
+            )
+        return self
+
+    def source_columns(self) -> list[str]:
+        """Every column of the file this mapping reads, in order."""
+        cols = [self.column, *(self.columns or {}).values(), self.delimited, self.shown]
+        return list(dict.fromkeys(c for c in cols if c is not None))
 
 
 class Source(_Model):
@@ -398,8 +441,24 @@ class PollSpec(_Model):
         return self._base_dir
 
     def question(self, qid: str) -> Question:
-        """The question ``qid``; :class:`SpecError` with a suggestion when there is none."""
+        """The question ``qid`` — or the stored part ``qid`` of a multiple-response
+        question or grid (``allies__us``); :class:`SpecError` with a suggestion when
+        there is none."""
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        for q in self.stored_questions():
+            if q.id == qid:
+                return q
         return _find(self.questions, qid, "question")
+
+    def stored_questions(self) -> list[Question]:
+        """The single-choice columns the store holds, in questionnaire order: each
+        question, or the parts of a multiple-response question or grid
+        (:func:`barometer.poll.spec_sets.parts`)."""
+        from barometer.poll.spec_sets import parts
+
+        return [p for q in self.questions for p in parts(q)]
 
     def source_path(self, source: Source) -> Path:
         """The absolute path of a source's file."""
@@ -459,9 +518,10 @@ def _check_breakdowns(spec: PollSpec, problems: list[str]) -> None:
             )
 
 
-def _check_codes(
+def check_codes(
     loc: str, qid: str, vmap: VariableMap, question: Question, problems: list[str]
 ) -> None:
+    """Problems of a mapping's ``codes``: a level not of the question, a number twice."""
     if vmap.codes is None:
         return
     levels = question.level_codes
@@ -500,6 +560,8 @@ def _check_populations(spec: PollSpec, problems: list[str]) -> None:
 
 
 def _check_sources(spec: PollSpec, problems: list[str]) -> None:
+    from barometer.poll.spec_sets import check_set_variables
+
     countries = [c.code for c in spec.countries]
     questions = {q.id: q for q in spec.questions}
     for i, src in enumerate(spec.sources):
@@ -516,13 +578,21 @@ def _check_sources(spec: PollSpec, problems: list[str]) -> None:
             if qid not in questions:
                 problems.append(f"{vloc}: " + _unknown(qid, list(questions), "question"))
                 continue
-            if vmap.column in columns:
+            for col in vmap.source_columns():
+                if col in columns:
+                    problems.append(f"{vloc}: column {col!r} is already used for {columns[col]}")
+                columns[col] = qid
+            question = questions[qid]
+            if question.kind in ("multiple", "grid"):
+                check_set_variables(vloc, qid, vmap, question, problems)
+            elif vmap.column is None or vmap.shown is not None or vmap.selected is not None:
                 problems.append(
-                    f"{vloc}.column: column {vmap.column!r} is already used for "
-                    f"{columns[vmap.column]}"
+                    f"{vloc}: question {qid!r} is single-choice; map it with 'column' "
+                    "(and 'codes'); 'columns', 'delimited', 'selected' and 'shown' are for "
+                    "kind: multiple or grid"
                 )
-            columns[vmap.column] = qid
-            _check_codes(vloc, qid, vmap, questions[qid], problems)
+            else:
+                check_codes(vloc, qid, vmap, question, problems)
 
 
 def _check_targets(spec: PollSpec, problems: list[str]) -> None:
@@ -570,6 +640,8 @@ def _check_targets(spec: PollSpec, problems: list[str]) -> None:
 
 def check_spec(spec: PollSpec) -> list[str]:
     """Every cross-reference problem of ``spec``, each prefixed by its location."""
+    from barometer.poll.spec_sets import check_parts
+
     problems: list[str] = []
     _check_ids(spec, problems)
     _check_regions(spec, problems)
@@ -577,6 +649,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     _check_populations(spec, problems)
     _check_sources(spec, problems)
     _check_targets(spec, problems)
+    check_parts(spec, problems)
     return problems
 
 

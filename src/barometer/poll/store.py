@@ -426,10 +426,11 @@ class Store:
         regions = [(r.id, r.name, r.rule, i) for i, r in enumerate(spec.regions)]
         members = [(r.id, m, j) for r in spec.regions for j, m in enumerate(r.members)]
         waves = [(w.id, w.start, w.end, i) for i, w in enumerate(spec.waves)]
-        questions = [(q.id, q.wording, q.kind, i) for i, q in enumerate(spec.questions)]
+        stored = spec.stored_questions()
+        questions = [(q.id, q.wording, q.kind, i) for i, q in enumerate(stored)]
         levels = [
             (q.id, lv.code, lv.label, j, lv.code in q.non_substantive)
-            for q in spec.questions
+            for q in stored
             for j, lv in enumerate(q.levels)
         ]
         targets = [
@@ -449,7 +450,7 @@ class Store:
             if rows:
                 marks = ", ".join("?" * width)
                 con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-        for q in spec.questions:
+        for q in stored:
             con.execute(f"ALTER TABLE respondents ADD COLUMN IF NOT EXISTS {_quote(q.id)} VARCHAR")
 
     def _write_source(self, con: duckdb.DuckDBPyConnection, h: Harmonised, position: int) -> None:
