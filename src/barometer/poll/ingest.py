@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import IngestError, did_you_mean
+from barometer.poll.ranges import NumericResult, read_numeric, recode_by_range
 from barometer.poll.spec import PollSpec, Question, Source, load_spec
 from barometer.untrusted import MAX_QUOTED, printable, quote_value, quote_values, shorten
 
@@ -108,13 +109,24 @@ def source_digest(spec: PollSpec, source: Source) -> str:
     entry = source.model_dump(mode="json")
     if entry.get("lonely_psu") is None:  # a field added later: unset keeps old digests
         entry.pop("lonely_psu", None)
-    levels: dict[str, Any] = {}
-    for q in source.variables:
-        question = spec.question(q)
-        levels[q] = question.level_codes
-        if question.kind in ("multiple", "grid"):  # (kept out of single questions' digests)
-            levels[q] = question.model_dump(mode="json")
-    blob = json.dumps({"source": entry, "levels": levels}, sort_keys=True, default=str)
+    for variable in entry.get("variables", {}).values():
+        if variable.get("recode") is None:  # likewise (issue 14)
+            variable.pop("recode", None)
+    levels = {q: spec.question(q).level_codes for q in source.variables}
+    content: dict[str, Any] = {"source": entry, "levels": levels}
+    sets = {
+        q.id: q.model_dump(mode="json")
+        for q in map(spec.question, source.variables)
+        if q.kind in ("multiple", "grid")
+    }
+    if sets:  # a set's rows depend on its options or items (kept out of other digests)
+        content["sets"] = sets
+    numeric = {
+        q.id: [q.range, q.missing] for q in map(spec.question, source.variables) if q.is_numeric
+    }
+    if numeric:  # a numeric question's rows depend on its range and missing codes
+        content["numeric"] = numeric
+    blob = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -363,21 +375,49 @@ def map_column(
     return mapped, uncovered, n_user_missing
 
 
+def _map_by_range(
+    raw: RawFile, source: Source, index: int, qid: str, question: Question, ids: pl.Series
+) -> NumericResult:
+    """A numeric question's values, or a column recoded by range (see barometer.poll.ranges)."""
+    vmap = source.variables[qid]
+    series = raw.frame.get_column(vmap.column)
+    spans = raw.user_missing.get(vmap.column, [])
+    where = f"column {vmap.column!r} ({qid})"
+    if question.is_numeric:
+        fix = f"questions[{question.id}]"
+        return read_numeric(series, ids, question, spans, where, fix)
+    fix = f"sources[{index}].variables.{qid}"
+    return recode_by_range(series, ids, vmap.recode or [], spans, where, fix)
+
+
 def _map_question(
-    raw: RawFile, source: Source, index: int, qid: str, question: Question, problems: list[str]
+    raw: RawFile,
+    source: Source,
+    index: int,
+    qid: str,
+    question: Question,
+    problems: list[str],
+    ids: pl.Series,
 ) -> tuple[pl.Series | None, ColumnInfo | None]:
     vmap = source.variables[qid]
     col = str(vmap.column)
     series = raw.frame.get_column(col)
     labels = raw.value_labels.get(col, {})
     where = f"column {col!r} ({qid})"
-    try:
-        mapped, uncovered, n_um = map_column(
-            series, vmap.codes, question.level_codes, raw.user_missing.get(col, [])
-        )
-    except TypeError as err:
-        problems.append(f"{where} has type {err}; expected numeric codes or text")
-        return None, None
+    if question.is_numeric or vmap.recode is not None:
+        result = _map_by_range(raw, source, index, qid, question, ids)
+        if result.values is None:
+            problems.append(str(result.problem))
+            return None, None
+        mapped, uncovered, n_um = result.values, [], result.n_user_missing
+    else:
+        try:
+            mapped, uncovered, n_um = map_column(
+                series, vmap.codes, question.level_codes, raw.user_missing.get(col, [])
+            )
+        except TypeError as err:
+            problems.append(f"{where} has type {err}; expected numeric codes or text")
+            return None, None
     if uncovered:
         n = sum(c for _, c in uncovered)
         hint = ""
@@ -525,7 +565,7 @@ def harmonise(
             columns += [series for series, _ in found]
             infos += [info for _, info in found]
             continue
-        mapped, info = _map_question(raw, source, index, qid, question, problems)
+        mapped, info = _map_question(raw, source, index, qid, question, problems, ids)
         if mapped is not None and info is not None:
             columns.append(mapped)
             infos.append(info)

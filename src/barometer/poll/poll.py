@@ -198,7 +198,7 @@ class Poll:
         questions = [q for q in self.spec.stored_questions() if q.id in stored]
         return self.store.respondents(
             [*DESIGN_COLUMNS, *(q.id for q in questions)],
-            levels={q.id: q.level_codes for q in questions},
+            levels={q.id: q.level_codes for q in questions if not q.is_numeric},
         )
 
     def _store_columns(self) -> frozenset[str]:

@@ -16,6 +16,7 @@ import math
 import re
 from collections import Counter
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -49,10 +51,12 @@ __all__ = [
     "RESERVED_COLUMNS",
     "Country",
     "Level",
+    "Net",
     "Option",
     "PollSpec",
     "PublicationRules",
     "Question",
+    "RecodeRule",
     "Region",
     "Source",
     "Target",
@@ -191,13 +195,33 @@ class Option(Level):
     exclusive: bool = False
 
 
+class Net(_Model):
+    """A published combination of a question's levels ("ally or necessary partner",
+    "top-two box"): the share of respondents who gave any of ``levels``.
+
+    A net is estimated as a level of its own, with its standard error and its covariance
+    with the question's other levels, so it is compared across waves, countries and
+    regions like any level.
+    """
+
+    code: Name
+    label: Name
+    levels: Annotated[list[Name], Field(min_length=2)]
+    finding_label: str | None = None
+
+
 class Question(_Model):
-    """A question (or a weighting variable) with its ordered answer levels.
+    """A question (or a weighting variable): single-choice with ordered answer levels, or
+    numeric.
 
     ``kind: weighting`` marks demographics used for weighting (age, gender, …).
-    ``non_substantive`` lists level codes such as ``dont_know``.  ``kind: multiple``
-    (select all that apply) has ``options`` instead of levels; ``kind: grid`` has
-    ``items`` that share the ``levels`` (see :mod:`barometer.poll.spec_sets`).
+    ``non_substantive`` lists level codes such as ``dont_know``; ``nets`` combines levels
+    into published nets.  ``kind: numeric`` is a number (a 0–10 scale, an age in years):
+    no levels; ``range`` bounds its valid values (inclusive; a value outside is an ingest
+    error), ``missing`` lists the codes that mean "no answer" (don't know, refused), and
+    ``finding_label`` is how findings name its mean ("trust in the EU").  ``kind:
+    multiple`` (select all that apply) has ``options`` instead of levels; ``kind: grid``
+    has ``items`` that share the ``levels`` (see :mod:`barometer.poll.spec_sets`).
     """
 
     id: Name
@@ -207,6 +231,10 @@ class Question(_Model):
     kind: QuestionKind = "question"
     options: list[Option] = Field(default_factory=list)
     items: list[Level] = Field(default_factory=list)
+    nets: list[Net] = Field(default_factory=list)
+    range: tuple[float, float] | None = None
+    missing: list[float] = Field(default_factory=list)
+    finding_label: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -225,6 +253,19 @@ class Question(_Model):
         from barometer.poll.spec_sets import check_question_shape
 
         check_question_shape(self)
+        if self.kind == "numeric":
+            self._check_numeric()
+            return self
+        if not self.levels and self.kind != "multiple":
+            raise ValueError(
+                f"question {self.id!r} has no levels; list them, or set kind: numeric for a number"
+            )
+        for name in ("range", "missing"):
+            if getattr(self, name):
+                raise ValueError(
+                    f"question {self.id!r} has {name!r}, which only a numeric question "
+                    "takes (kind: numeric); its codes map to levels under each source's codes"
+                )
         codes = [lv.code for lv in self.levels]
         dupes = _duplicates(codes)
         if dupes:
@@ -235,26 +276,129 @@ class Question(_Model):
                     f"non_substantive level {code!r} is not a level of question "
                     f"{self.id!r}{did_you_mean(code, codes)}"
                 )
+        self._check_nets(codes)
         return self
+
+    def _check_numeric(self) -> None:
+        for name in ("levels", "nets", "non_substantive"):
+            if getattr(self, name):
+                raise ValueError(
+                    f"question {self.id!r} is numeric and cannot have {name!r}; band it into "
+                    "levels with a recode under a source's variables instead"
+                )
+        if self.range is None:
+            return
+        low, high = self.range
+        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+            raise ValueError(
+                f"question {self.id!r}: range [{low:g}, {high:g}] must be two finite numbers, "
+                "the lower first"
+            )
+        inside = [m for m in self.missing if low <= m <= high]
+        if inside:
+            raise ValueError(
+                f"question {self.id!r}: missing code {inside[0]:g} lies inside its range "
+                f"[{low:g}, {high:g}], so it would also be a valid answer; use a code outside "
+                "the range"
+            )
+
+    def _check_nets(self, codes: list[str]) -> None:
+        net_codes = [net.code for net in self.nets]
+        for dup in _duplicates(net_codes):
+            raise ValueError(f"question {self.id!r} has net code {dup!r} more than once")
+        for net in self.nets:
+            if net.code in codes:
+                raise ValueError(
+                    f"net {net.code!r} of question {self.id!r} has the code of one of its "
+                    "levels; give the net a code of its own"
+                )
+            for level in net.levels:
+                if level not in codes:
+                    raise ValueError(
+                        f"net {net.code!r} of question {self.id!r}: {level!r} is not a level "
+                        f"of the question{did_you_mean(level, codes)}"
+                    )
+            if len(set(net.levels)) < len(net.levels):
+                raise ValueError(f"net {net.code!r} of question {self.id!r} repeats a level")
+            if set(net.levels) == set(codes):
+                raise ValueError(
+                    f"net {net.code!r} of question {self.id!r} combines every level (it "
+                    "would always be 100%); leave one out"
+                )
 
     @property
     def level_codes(self) -> list[str]:
-        """The level codes in questionnaire order."""
+        """The level codes in questionnaire order (none for a numeric question)."""
         return [lv.code for lv in self.levels]
+
+    @property
+    def is_numeric(self) -> bool:
+        """True for a numeric question (``kind: numeric``)."""
+        return self.kind == "numeric"
+
+    def net(self, code: str) -> Net | None:
+        """The net ``code`` of this question, or None."""
+        return next((net for net in self.nets if net.code == code), None)
+
+
+class RecodeRule(_Model):
+    """One rule of a range recode: ``{range: [low, high], to: level}`` maps the numbers
+    from ``low`` to ``high`` (both inclusive) to a level (``to: null``: missing), and a
+    last ``{else: level}`` catches every other number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    range: tuple[float, float] | None = None
+    to: Name | None = None
+    else_: Name | None = Field(default=None, alias="else")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RecodeRule:
+        given = self.model_fields_set
+        if (self.range is None) == ("else_" not in given):
+            raise ValueError(
+                "a recode rule is {range: [low, high], to: level} or {else: level}, "
+                "not both and not neither"
+            )
+        if self.range is not None:
+            low, high = self.range
+            if "to" not in given:
+                raise ValueError("a recode range needs 'to': a level code, or null for missing")
+            if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+                raise ValueError(
+                    f"recode range [{low:g}, {high:g}] must be two finite numbers, the lower first"
+                )
+        elif "to" in given:
+            raise ValueError("an else rule takes no 'to': write {else: level}")
+        return self
+
+    @property
+    def level(self) -> str | None:
+        """The level this rule maps to (None: missing)."""
+        return self.to if self.range is not None else self.else_
+
+    @model_serializer
+    def _plain(self) -> dict[str, Any]:
+        if self.range is None:
+            return {"else": self.else_}
+        return {"range": list(self.range), "to": self.to}
 
 
 class VariableMap(_Model):
     """Where a question lives in one source file and how its codes map to levels.
 
     ``codes`` maps each source code to a level code, or to ``null`` for "missing".
-    Omit ``codes`` when the column already holds the level codes as text.  A
-    multiple-response question or a grid gives ``columns`` (one per option or item)
+    ``recode`` maps a numeric column by inclusive ranges instead (an age in years into
+    bands), its last rule optionally ``{else: ...}``.  Omit both when the column already
+    holds the level codes as text, or for a numeric question.
+    A multiple-response question or a grid gives ``columns`` (one per option or item)
     or, for multiple response, one ``delimited`` column; ``selected``, ``separator``
     and ``shown`` are theirs (:mod:`barometer.poll.spec_sets` states the rules).
     """
 
     column: Name | None = None
     codes: dict[SourceCode, Name | None] | None = None
+    recode: Annotated[list[RecodeRule], Field(min_length=1)] | None = None
     #: option (or grid item) code -> the column holding it
     columns: dict[Name, Name] | None = None
     #: the codes of an option column that mean "selected", or ``label``: a column
@@ -268,6 +412,8 @@ class VariableMap(_Model):
 
     @model_validator(mode="after")
     def _one_layout(self) -> VariableMap:
+        if self.codes is not None and self.recode is not None:
+            raise ValueError("give 'codes' or 'recode', not both")
         given = [k for k in ("column", "columns", "delimited") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -371,7 +517,7 @@ class PublicationRules(_Model):
     adjust: PAdjustMethod = "holm"
     #: confidence level of every interval printed
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
-    #: decimal places of printed percentages
+    #: decimal places of printed percentages (means of numeric questions get one more)
     decimals: Annotated[int, Field(ge=0, le=3)] = 0
     #: the banner Total / "all countries" column: mean of the countries or population-weighted
     total_rule: TotalRule = "mean"
@@ -516,15 +662,31 @@ def _check_breakdowns(spec: PollSpec, problems: list[str]) -> None:
             problems.append(
                 f"publication.breakdowns[{i}]: " + _unknown(name, questions, "question")
             )
+        elif spec.question(name).is_numeric:
+            problems.append(
+                f"publication.breakdowns[{i}]: question {name} is numeric; break down by a "
+                "question with levels (band it with a recode)"
+            )
 
 
 def check_codes(
     loc: str, qid: str, vmap: VariableMap, question: Question, problems: list[str]
 ) -> None:
-    """Problems of a mapping's ``codes``: a level not of the question, a number twice."""
-    if vmap.codes is None:
+    """Problems of a mapping's ``codes`` (or ``recode``): a level not of the question,
+    a number twice; a numeric question takes neither."""
+    if question.is_numeric:
+        for name in ("codes", "recode"):
+            if getattr(vmap, name) is not None:
+                problems.append(
+                    f"{loc}.{name}: question {qid} is numeric, so its column is read as "
+                    "numbers; drop the mapping (don't-know codes go in the question's missing)"
+                )
         return
     levels = question.level_codes
+    if vmap.recode is not None:
+        _check_recode(loc, qid, vmap.recode, levels, problems)
+    if vmap.codes is None:
+        return
     for code, level in vmap.codes.items():
         if level is not None and level not in levels:
             problems.append(
@@ -534,6 +696,35 @@ def check_codes(
     floats = [float(c) for c in vmap.codes if isinstance(c, int | float)]
     if len(set(floats)) < len(floats):
         problems.append(f"{loc}.codes: the same number is mapped more than once")
+
+
+def _check_recode(
+    loc: str, qid: str, rules: list[RecodeRule], levels: list[str], problems: list[str]
+) -> None:
+    """Problems of a range recode: unknown levels, a misplaced ``else``, and ranges that
+    overlap or leave a gap (ranges are inclusive and meant for whole numbers, so
+    ``[18, 29]`` and ``[30, 44]`` meet)."""
+    for j, rule in enumerate(rules):
+        if rule.level is not None and rule.level not in levels:
+            problems.append(
+                f"{loc}.recode[{j}]: level {rule.level!r} is not a level of question "
+                f"{qid}{did_you_mean(rule.level, levels)}"
+            )
+        if rule.range is None and j != len(rules) - 1:
+            problems.append(f"{loc}.recode[{j}]: 'else' must be the last rule")
+    ranges = sorted((rule.range, j) for j, rule in enumerate(rules) if rule.range is not None)
+    for ((lo1, hi1), j1), ((lo2, hi2), j2) in pairwise(ranges):
+        where = f"{loc}.recode[{j2}]"
+        if lo2 <= hi1:
+            problems.append(
+                f"{where}: range [{lo2:g}, {hi2:g}] overlaps recode[{j1}]'s [{lo1:g}, {hi1:g}]; "
+                "a number must fall in one range only"
+            )
+        elif lo2 > hi1 + 1:
+            problems.append(
+                f"{where}: range [{lo2:g}, {hi2:g}] leaves a gap after recode[{j1}]'s "
+                f"[{lo1:g}, {hi1:g}]; start it at {hi1 + 1:g}, or map the gap to null"
+            )
 
 
 def _check_country_wave(
@@ -610,6 +801,12 @@ def _check_targets(spec: PollSpec, problems: list[str]) -> None:
             mloc = f"{loc}.margins.{var}"
             if var not in questions:
                 problems.append(f"{mloc}: " + _unknown(var, list(questions), "question"))
+                continue
+            if questions[var].is_numeric:
+                problems.append(
+                    f"{mloc}: question {var} is numeric; weight on a question with levels "
+                    "(band it with a recode)"
+                )
                 continue
             levels = questions[var].level_codes
             for level in margin:

@@ -109,8 +109,6 @@ def check_question_shape(question: Question) -> None:
             raise ValueError(
                 f"question {qid!r} has 'options' or 'items'; set kind: multiple or kind: grid"
             )
-        if not question.levels:
-            raise ValueError(f"question {qid!r} needs at least one level")
         return
     codes = _codes(question)
     seen: set[str] = set()
@@ -202,6 +200,8 @@ def check_set_variables(
 
     codes = _codes(question)
     what = "option" if question.kind == "multiple" else "item"
+    if vmap.recode is not None:
+        problems.append(f"{loc}.recode: a recode by range is for single-choice questions")
     if vmap.column is not None:
         problems.append(
             f"{loc}: question {qid!r} is kind: {question.kind}; map it with 'columns' "

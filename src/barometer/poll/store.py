@@ -9,7 +9,8 @@ Tables
 ``source_columns``      per source and question: the file's column, its variable and value labels
 ``targets``             weighting targets, one row per country × wave × variable × level
 ``respondents``         wide: source_id, _row, respondent_id, country, wave, base_weight, strata,
-                        psu, then one text column of level codes per question id
+                        psu, then one column per question id: its level codes as text,
+                        or its values as DOUBLE for a numeric question
 ``weights``             after weighting: source_id, respondent_id, weight
 ``weight_diagnostics``  per country × wave: n, weight range, Kish design effect, effective n
 
@@ -450,8 +451,19 @@ class Store:
             if rows:
                 marks = ", ".join("?" * width)
                 con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'respondents'"
+            ).fetchall()
+        )
         for q in stored:
-            con.execute(f"ALTER TABLE respondents ADD COLUMN IF NOT EXISTS {_quote(q.id)} VARCHAR")
+            kind = "DOUBLE" if q.is_numeric else "VARCHAR"
+            if types.get(q.id, kind) != kind:
+                # The question changed kind: every source holding it is re-read (its
+                # digest names the question's levels), so the old column can go.
+                con.execute(f"ALTER TABLE respondents DROP COLUMN {_quote(q.id)}")
+            con.execute(f"ALTER TABLE respondents ADD COLUMN IF NOT EXISTS {_quote(q.id)} {kind}")
 
     def _write_source(self, con: duckdb.DuckDBPyConnection, h: Harmonised, position: int) -> None:
         sid = h.source.id

@@ -1,0 +1,264 @@
+"""The spec's numeric questions, nets and range recodes (issue 14): syntax and every
+validation message with its location."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from barometer.errors import SpecError
+from barometer.poll.spec import dump_spec, load_spec, parse_spec
+from tests.support.pollkit import base_spec
+
+_RECODE = [
+    {"range": [18, 29], "to": "young"},
+    {"range": [30, 120], "to": "old"},
+    {"else": None},
+]
+
+
+def _spec(**question: Any) -> dict[str, Any]:
+    spec = base_spec()
+    spec["questions"].append(
+        {
+            "id": "trust_eu",
+            "kind": "numeric",
+            "wording": "How much do you trust the EU (0-10)?",
+            "range": [0, 10],
+            "missing": [98, 99],
+            "finding_label": "trust in the EU",
+        }
+        | question
+    )
+    spec["questions"][0]["nets"] = [
+        {"code": "ally_or_partner", "label": "Ally or partner", "levels": ["ally", "partner"]}
+    ]
+    spec["sources"] = [
+        {
+            "id": "de",
+            "file": "de.sav",
+            "wave": "2024-11",
+            "country": "DE",
+            "respondent_id": "id",
+            "variables": {
+                "trust_eu": {"column": "Q_TRUST"},
+                "age": {"column": "Q_AGE", "recode": [dict(r) for r in _RECODE]},
+            },
+        }
+    ]
+    return spec
+
+
+def _problems(spec: dict[str, Any]) -> str:
+    with pytest.raises(SpecError) as err:
+        parse_spec(spec, origin="poll.yaml")
+    return str(err.value)
+
+
+def test_numeric_question_nets_and_recode_parse() -> None:
+    spec = parse_spec(_spec())
+    trust = spec.question("trust_eu")
+    assert trust.is_numeric and trust.range == (0.0, 10.0) and trust.missing == [98.0, 99.0]
+    assert trust.level_codes == [] and trust.finding_label == "trust in the EU"
+    us = spec.question("us_relationship")
+    net = us.net("ally_or_partner")
+    assert net is not None and net.levels == ["ally", "partner"] and us.net("ally") is None
+    rules = spec.sources[0].variables["age"].recode
+    assert rules is not None
+    assert [(r.range, r.level) for r in rules] == [
+        ((18.0, 29.0), "young"),
+        ((30.0, 120.0), "old"),
+        (None, None),
+    ]
+
+
+def test_spec_with_the_new_kinds_round_trips_through_yaml(tmp_path: Path) -> None:
+    spec = parse_spec(_spec(), base_dir=tmp_path)
+    path = dump_spec(spec, tmp_path / "spec.yaml")
+    again = load_spec(path)
+    assert again.question("trust_eu") == spec.question("trust_eu")
+    assert again.question("us_relationship").nets == spec.question("us_relationship").nets
+    assert again.sources[0].variables["age"] == spec.sources[0].variables["age"]
+    assert "else: null" in path.read_text()
+
+
+def test_band_codes_like_18_29_stay_strings(tmp_path: Path) -> None:
+    # A banded delivery: the file's text "18-29" maps to the level "18-29"; YAML reads
+    # neither the key nor the level as a number or a date.
+    text = """
+    name: Bands
+    countries: [{code: DE, name: Germany}]
+    waves: [{id: 2025-11}]
+    questions:
+      - id: age
+        kind: weighting
+        levels: [{code: 18-29, label: 18-29}, {code: 30+, label: 30 and over}]
+    sources:
+      - id: de
+        file: de.csv
+        wave: 2025-11
+        country: DE
+        respondent_id: id
+        variables:
+          age: {column: AGEBAND, codes: {18-29: 18-29, 30+: 30+}}
+      - id: de2
+        file: de2.csv
+        wave: 2025-11
+        country: DE
+        respondent_id: id
+        variables:
+          age:
+            column: AGE
+            recode: [{range: [18, 29], to: 18-29}, {range: [30, 99], to: 30+}]
+    """
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    spec = load_spec(path)
+    assert spec.question("age").level_codes == ["18-29", "30+"]
+    assert spec.sources[0].variables["age"].codes == {"18-29": "18-29", "30+": "30+"}
+    rules = spec.sources[1].variables["age"].recode
+    assert rules is not None and [r.level for r in rules] == ["18-29", "30+"]
+
+
+def test_overlapping_and_gapped_ranges_are_located() -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["age"]["recode"] = [
+        {"range": [18, 29], "to": "young"},
+        {"range": [29, 44], "to": "old"},
+        {"range": [50, 120], "to": "old"},
+    ]
+    text = _problems(spec)
+    assert (
+        "sources[0].variables.age.recode[1]: range [29, 44] overlaps recode[0]'s [18, 29]"
+    ) in text
+    assert (
+        "sources[0].variables.age.recode[2]: range [50, 120] leaves a gap after "
+        "recode[1]'s [29, 44]; start it at 45"
+    ) in text
+    assert "2 problem(s)" in text
+
+
+def test_ranges_in_any_order_that_meet_are_valid() -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["age"]["recode"] = [
+        {"range": [30, 120], "to": "old"},
+        {"range": [18, 29], "to": "young"},
+    ]
+    parse_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (
+            [{"range": [18, 29], "to": "yung"}],
+            "sources[0].variables.age.recode[0]: level 'yung' is not a level of question age "
+            "(did you mean 'young'?)",
+        ),
+        (
+            [{"else": "old"}, {"range": [18, 29], "to": "young"}],
+            "sources[0].variables.age.recode[0]: 'else' must be the last rule",
+        ),
+        ([{"range": [18, 29]}], "a recode range needs 'to'"),
+        ([{"range": [30, 18], "to": "old"}], "recode range [30, 18] must be two finite numbers"),
+        ([{"range": [18, 29], "to": "old", "else": None}], "not both and not neither"),
+        ([{"to": "old"}], "not both and not neither"),
+        ([{"else": "old", "to": "young"}], "an else rule takes no 'to'"),
+        ([], "sources[0].variables.age.recode: List should have at least 1 item"),
+    ],
+)
+def test_bad_recode_rules(rules: list[dict[str, Any]], expected: str) -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["age"]["recode"] = rules
+    assert expected in _problems(spec)
+
+
+def test_codes_and_recode_together_are_refused() -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["age"]["codes"] = {1: "young"}
+    assert "sources[0].variables.age: give 'codes' or 'recode', not both" in _problems(spec)
+
+
+def test_a_numeric_question_takes_no_mapping() -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["trust_eu"]["codes"] = {1: "x"}
+    assert (
+        "sources[0].variables.trust_eu.codes: question trust_eu is numeric, so its column is "
+        "read as numbers"
+    ) in _problems(spec)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ({"range": [10, 0]}, "range [10, 0] must be two finite numbers, the lower first"),
+        ({"missing": [5]}, "missing code 5 lies inside its range [0, 10]"),
+        (
+            {"levels": [{"code": "a", "label": "A"}]},
+            "question 'trust_eu' is numeric and cannot have 'levels'",
+        ),
+        ({"kind": "question"}, "question 'trust_eu' has no levels; list them, or set kind"),
+    ],
+)
+def test_bad_numeric_questions(question: dict[str, Any], expected: str) -> None:
+    text = _problems(_spec(**question))
+    assert "questions[3]: " + expected in text or expected in text
+
+
+def test_range_on_a_single_choice_question_is_refused() -> None:
+    spec = _spec()
+    spec["questions"][0]["range"] = [0, 10]
+    assert (
+        "questions[0]: question 'us_relationship' has 'range', which only a numeric question"
+        in _problems(spec)
+    )
+
+
+@pytest.mark.parametrize(
+    ("net", "expected"),
+    [
+        (
+            {"code": "ap", "label": "AP", "levels": ["ally", "partnr"]},
+            "questions[0]: net 'ap' of question 'us_relationship': 'partnr' is not a level of "
+            "the question (did you mean 'partner'?)",
+        ),
+        (
+            {"code": "ally", "label": "AP", "levels": ["ally", "partner"]},
+            "questions[0]: net 'ally' of question 'us_relationship' has the code of one of its "
+            "levels",
+        ),
+        (
+            {"code": "all", "label": "All", "levels": ["ally", "partner", "dont_know"]},
+            "combines every level (it would always be 100%)",
+        ),
+        (
+            {"code": "aa", "label": "AA", "levels": ["ally", "ally"]},
+            "net 'aa' of question 'us_relationship' repeats a level",
+        ),
+        (
+            {"code": "a", "label": "A", "levels": ["ally"]},
+            "questions[0].nets[1].levels: List should have at least 2 items",
+        ),
+    ],
+)
+def test_bad_nets(net: dict[str, Any], expected: str) -> None:
+    spec = _spec()
+    spec["questions"][0]["nets"].append(net)
+    assert expected in _problems(spec)
+
+
+def test_net_code_used_twice() -> None:
+    spec = _spec()
+    spec["questions"][0]["nets"].append(dict(spec["questions"][0]["nets"][0]))
+    assert "net code 'ally_or_partner' more than once" in _problems(spec)
+
+
+def test_numeric_questions_cannot_be_targets_or_breakdowns() -> None:
+    spec = _spec()
+    spec["publication"] = {"breakdowns": ["trust_eu"]}
+    spec["targets"][0]["margins"]["trust_eu"] = {"a": 1.0}
+    text = _problems(spec)
+    assert "publication.breakdowns[0]: question trust_eu is numeric" in text
+    assert "targets[0].margins.trust_eu: question trust_eu is numeric" in text
