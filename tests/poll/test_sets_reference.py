@@ -169,3 +169,26 @@ def test_grid_item_shares_use_their_own_base(poll: Poll) -> None:
     bases = de1.group_by("part").agg(pl.col("n").first(), pl.col("estimate").sum())
     assert bases["estimate"].to_list() == pytest.approx([1.0] * 3)
     assert bases["n"].n_unique() == 3  # each item's own base
+
+
+def test_publication_holds_the_sets(poll: Poll) -> None:
+    pub = poll.publication(weights="base")
+    assert {"allies__us", "allies__none", "views__ru"} <= set(pub.questions)
+    allies, views = pub.sets["allies"], pub.sets["views"]
+    assert allies.kind == "multiple" and allies.exclusive == ("none",)
+    assert "do not sum to 100%" in allies.note and allies.gaps is None
+    assert pub.set_of("views__cn") is views and pub.set_of("allies") is allies
+    assert pub.set_of("allies__none") is allies
+    assert views.gaps is not None
+    case = fixture()["items"][0]
+    row = views.gaps.filter(
+        (pl.col("country") == case["country"]) & (pl.col("wave") == case["wave"])
+        & (pl.col("first") == "us") & (pl.col("second") == "cn") & (pl.col("level") == "ally")
+    ).row(0, named=True)  # fmt: skip
+    assert _close(row["estimate"], case["estimate"]) and _close(row["se"], case["se"])
+    assert row["suppressed"] is False
+    # 3 pairs x 4 levels x 2 countries x 2 waves
+    assert views.gaps.height == 48
+    only = poll.publication(questions=["allies"], weights="base")
+    assert only.questions == ("allies__us", "allies__cn", "allies__ru", "allies__none")
+    assert list(only.sets) == ["allies"]

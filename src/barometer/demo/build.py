@@ -37,6 +37,13 @@ import pandas as pd
 
 from barometer.demo import population as popn
 from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
+from barometer.demo.sets import (
+    draw_sets,
+    encode_sets,
+    set_missing,
+    set_questions,
+    set_variables,
+)
 from barometer.errors import BarometerError
 from barometer.poll.spec_yaml import dump_yaml
 
@@ -287,6 +294,12 @@ def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[
         if firm.missing is not None and var in QUESTIONS:
             value_labels[column][firm.missing] = "No answer"
         var_labels[column] = _variable_label(var)
+    if "allies__us" in frame.columns:
+        grid = firm.codes("views", QUESTIONS["us_relationship"].levels)
+        extra = encode_sets(firm.name, frame, file.fmt, grid, firm.missing)
+        cols |= extra[0]
+        value_labels |= extra[1]
+        var_labels |= extra[2]
     return pd.DataFrame(cols), value_labels, var_labels
 
 
@@ -329,6 +342,7 @@ def _write(file: _File, path: Path) -> None:
             for q in QUESTIONS
             if file.firm.missing is not None and file.firm.names[q] in table.columns
         }
+        missing |= set_missing(file.firm.name, file.firm.missing)
         pyreadstat.write_sav(
             table, path, file_label=label, column_labels=var_labels,
             variable_value_labels=value_labels, missing_ranges=missing,
@@ -377,6 +391,9 @@ def _source(file: _File) -> dict[str, Any]:
         if firm.missing is not None and var in QUESTIONS:
             codes[firm.missing] = None
         variables[var] = {"column": firm.names[var], "codes": codes}
+    if "allies__us" in asked:
+        grid = firm.codes("views", QUESTIONS["us_relationship"].levels)
+        variables |= set_variables(firm.name, grid, firm.missing)
     src["variables"] = variables
     return src
 
@@ -432,6 +449,7 @@ def _spec(files: list[_File]) -> dict[str, Any]:
         }
         for qid, q in QUESTIONS.items()
     ]
+    questions += set_questions()
     questions += [
         {
             "id": var,
@@ -487,6 +505,10 @@ def _plan(seed: int) -> list[_File]:
                 continue
             rng = np.random.default_rng([seed, w_index, c_index])
             sample = draw_sample(cc, wave, popn.COUNTRIES[cc].n, rng)
+            # the sets' own generator: every other column stays as it was drawn
+            sample = draw_sets(
+                sample, cc, wave, np.random.default_rng([seed, w_index, c_index, 15])
+            )
             firm = _firm_of(cc)
             fmt = firm.countries[cc]
             if firm.country_column and firm.name in by_firm:

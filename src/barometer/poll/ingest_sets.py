@@ -132,10 +132,11 @@ def _multiple(
     in_base = asked & any_chosen if has_exclusive else asked
     out = []
     for opt in question.options:
-        values = np.where(chosen[opt.code], SELECTED, NOT_SELECTED).astype(object)
-        values[~in_base] = None
         stored = part_id(qid, opt.code)
-        series = pl.Series(stored, values, dtype=pl.String)
+        label = pl.when(pl.Series(chosen[opt.code])).then(pl.lit(SELECTED))
+        series = pl.select(
+            pl.when(pl.Series(in_base)).then(label.otherwise(pl.lit(NOT_SELECTED))).alias(stored)
+        ).to_series()
         col = vmap.delimited or (vmap.columns or {})[opt.code]
         out.append((series, _info(raw, stored, col, series, user_missing.get(opt.code, 0))))
     return out
@@ -158,6 +159,8 @@ def _option_columns(
         where = f"column {col!r} ({question.id}, option {opt.code!r})"
         if series.dtype == pl.Null:
             series = series.cast(pl.String)
+        if series.dtype.is_float():  # a NaN is a system-missing value
+            series = series.fill_nan(None)
         if not (series.dtype.is_numeric() or series.dtype in (pl.String, pl.Boolean)):
             problems.append(f"{where} has type {series.dtype}; expected numeric codes or text")
             ok = False

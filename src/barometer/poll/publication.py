@@ -24,6 +24,7 @@ import polars as pl
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.poll.regions import OVER, Regional, RegionFigure, with_regions
+from barometer.poll.sets import SetView, item_gaps, set_view
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.spec_sets import parts
 
@@ -151,6 +152,18 @@ class Publication:
     facts: PollFacts
     by_question: Mapping[tuple[str, str | None], QuestionCells] = field(repr=False)
     notes: tuple[str, ...] = ()
+    #: the multiple-response questions and grids whose parts it holds, by question id
+    sets: Mapping[str, SetView] = field(default_factory=lambda: MappingProxyType({}))
+
+    def set_of(self, question: str) -> SetView | None:
+        """The multiple-response question or grid that ``question`` (a stored part such
+        as ``allies__us``, or the set's own id) belongs to; None for other questions."""
+        if question in self.sets:
+            return self.sets[question]
+        for view in self.sets.values():
+            if view.part(question) is not None:
+                return view
+        return None
 
     def cells(self, question: str, breakdown: str | None = None) -> QuestionCells:
         """The cells of ``question`` (by ``breakdown``, or by country × wave only)."""
@@ -437,4 +450,24 @@ def build(
         facts=poll.facts(),
         by_question=MappingProxyType(cells),
         notes=tuple(notes),
+        sets=MappingProxyType(_sets(design, spec, rules, set(held))),
     )
+
+
+def _sets(
+    design: Any, spec: PollSpec, rules: PublicationRules, held: set[str]
+) -> dict[str, SetView]:
+    """The set views of the multiple-response questions and grids with parts held; a
+    grid's item-versus-item differences by country × wave (one core call), marked on
+    their joint base."""
+    out = {}
+    for q in spec.questions:
+        if q.kind not in ("multiple", "grid"):
+            continue
+        gaps = None
+        if q.kind == "grid":
+            gaps = mark(item_gaps(design, q, [OVER, "wave"], rules.confidence), rules)
+        view = set_view(q, held, gaps)
+        if view is not None:
+            out[q.id] = view
+    return out

@@ -38,11 +38,13 @@ __all__ = [
     "NOT_ADDITIVE",
     "PAIR_PREFIX",
     "ItemPair",
+    "SetView",
     "item_gaps",
     "pair_column",
     "pair_columns",
     "pairs",
     "set_estimates",
+    "set_view",
 ]
 
 #: What every table of a multiple-response question says under its figures.
@@ -120,9 +122,12 @@ def item_gaps(
     """
     present = set(design.data.columns)
     wanted = [p for p in pairs(question) if p.column in present]
-    schema_cols = [*by, "first", "second", "level", "estimate", "se", "ci_low", "ci_high"]
     if not wanted:
-        return pl.DataFrame(schema={c: pl.String for c in schema_cols})
+        text = [*by, "first", "second", "level"]
+        floats = ["estimate", "se", "ci_low", "ci_high", "p_value"]
+        schema = {c: pl.String for c in text} | {c: pl.Float64 for c in floats}
+        ints = {c: pl.Int64 for c in ("n", "n_first", "n_second")}
+        return pl.DataFrame(schema=schema | ints)
     est = design.mean([p.column for p in wanted], by=by)
     table = est.to_polars().filter(pl.col("n") > 0)
     by_col = {p.column: p for p in wanted}
@@ -219,3 +224,69 @@ def set_estimates(
         stacked = stacked.with_columns(rank=rank.over(by) if by else rank)
         notes = (NOT_ADDITIVE,)
     return Estimates(stacked, by=tuple(by), statistic="proportion", notes=notes)
+
+
+@dataclass(frozen=True)
+class SetView:
+    """A multiple-response question or grid as a publication holds it.
+
+    ``parts`` are ``(code, label, stored id)`` of its options or items held in the
+    publication (each a question of the publication, with its own cells); ``levels``
+    the grid's ``(code, label)`` (a multiple-response question's: ``selected``);
+    ``exclusive`` the exclusive options; ``gaps`` a grid's item-versus-item differences
+    by country × wave (:func:`item_gaps`, with ``suppressed`` / ``flagged`` marks on the
+    joint base), None for a multiple-response question; ``note`` what its tables say
+    under the figures.
+    """
+
+    question: str
+    kind: str
+    wording: str
+    parts: tuple[tuple[str, str, str], ...]
+    levels: tuple[tuple[str, str], ...]
+    non_substantive: tuple[str, ...]
+    exclusive: tuple[str, ...]
+    gaps: pl.DataFrame | None
+    note: str
+
+    def part(self, stored: str) -> tuple[str, str] | None:
+        """``(code, label)`` of the stored part ``stored`` (None when not one of its)."""
+        for code, label, sid in self.parts:
+            if sid == stored:
+                return code, label
+        return None
+
+
+def set_view(
+    question: Question, held: set[str] | frozenset[str], gaps: pl.DataFrame | None
+) -> SetView | None:
+    """The :class:`SetView` of ``question`` over the parts ``held`` (None: none held)."""
+    if question.kind == "multiple":
+        codes = [(o.code, o.label) for o in question.options]
+        levels: tuple[tuple[str, str], ...] = ((SELECTED, "Selected"),)
+        note = NOT_ADDITIVE
+    else:
+        codes = [(i.code, i.label) for i in question.items]
+        levels = tuple((lv.code, lv.label) for lv in question.levels)
+        note = (
+            "Each item's shares are of the respondents who answered that item; a "
+            "difference between two items is of those who answered both."
+        )
+    kept = tuple(
+        (code, label, part_id(question.id, code))
+        for code, label in codes
+        if part_id(question.id, code) in held
+    )
+    if not kept:
+        return None
+    return SetView(
+        question=question.id,
+        kind=question.kind,
+        wording=question.wording,
+        parts=kept,
+        levels=levels,
+        non_substantive=tuple(question.non_substantive),
+        exclusive=tuple(o.code for o in question.options if o.exclusive),
+        gaps=gaps,
+        note=note,
+    )

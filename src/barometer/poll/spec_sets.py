@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from barometer.errors import did_you_mean
 
 if TYPE_CHECKING:
-    from barometer.poll.spec import PollSpec, Question, VariableMap
+    from barometer.poll.spec import Level, PollSpec, Question, VariableMap
 
 __all__ = [
     "NOT_SELECTED",
@@ -158,15 +158,7 @@ def parts(question: Question) -> list[Question]:
                     "wording": f"{question.wording} — {item.label}".strip(" —"),
                     "kind": "question",
                     "levels": [
-                        lv.model_copy(
-                            update={
-                                "finding_label": (
-                                    f"{lv.finding_label} ({item.label})"
-                                    if lv.finding_label
-                                    else None
-                                )
-                            }
-                        )
+                        lv.model_copy(update={"finding_label": _item_phrase(lv, item)})
                         for lv in question.levels
                     ],
                     "items": [],
@@ -175,6 +167,17 @@ def parts(question: Question) -> list[Question]:
             for item in question.items
         ]
     return [question]
+
+
+def _item_phrase(level: Level, item: Level) -> str | None:
+    """A grid level's finding label for one item: ``{item}`` replaced by the item's
+    label ("see {item} as an ally"), else the item's label in brackets after it."""
+    phrase = level.finding_label
+    if not phrase:
+        return None
+    if "{item}" in phrase:
+        return phrase.replace("{item}", item.label)
+    return f"{phrase} ({item.label})"
 
 
 def check_parts(spec: PollSpec, problems: list[str]) -> None:

@@ -38,6 +38,7 @@ from barometer.errors import EstimationError, SpecError, did_you_mean
 from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
 from barometer.poll.spec import PublicationRules, publication_rules
+from barometer.publish.findings.items import ItemGap, item_findings
 from barometer.publish.findings.wording import Wording, markdown, members, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
@@ -65,9 +66,10 @@ class Finding:
     ``kind="change"``: the same subject in two consecutive waves (``first`` the later);
     ``kind="gap"``: two subjects in one wave (``first`` the higher). ``ci_low`` and
     ``ci_high`` are the (unadjusted) interval at ``confidence``; ``p_adjusted`` is the
-    p-value adjusted over every comparison of the scan by ``adjust``. ``score`` — the
-    nearer interval bound's distance from zero, the smallest difference the data
-    support — orders the findings.
+    p-value adjusted over every comparison of the scan by ``adjust`` (those of a
+    multiple-response question's options or a grid's items over that question's
+    own). ``score`` — the nearer interval bound's distance from zero, the smallest
+    difference the data support — orders the findings.
     """
 
     rank: int
@@ -106,6 +108,8 @@ class Findings:
     settings: Mapping[str, Any] = field(default_factory=dict)
     n_tests: int = 0
     notes: tuple[str, ...] = ()
+    #: significant differences between the items of a grid (on those answering both)
+    items: tuple[ItemGap, ...] = ()
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -140,6 +144,7 @@ class Findings:
                 "n_tests": self.n_tests,
                 "notes": list(self.notes),
                 "findings": self.to_dicts(),
+                "item_gaps": [g.to_dict() for g in self.items],
             },
             indent=2,
             ensure_ascii=False,
@@ -437,7 +442,8 @@ def find(
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
     cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes)
-    kept = _mirrors_out(_significant(cands, rules, family, min_gap, min_change), pub.spec)
+    sets = {sid: v.question for v in pub.sets.values() for _, _, sid in v.parts}
+    kept = _mirrors_out(_significant(cands, rules, family, min_gap, min_change, sets), pub.spec)
     if top is not None:
         kept = kept[:top]
     wording = Wording(pub.spec, phrases or {})
@@ -459,7 +465,10 @@ def find(
         "include_non_substantive": include_non_substantive,
         "family": family,
     }
-    return Findings(result, settings, len(cands), tuple(notes))
+    items = item_findings(pub, rules, min_gap, top) if "gap" in kinds else ()
+    scanned = {v.question for v in pub.sets.values() for _, _, sid in v.parts if sid in chosen}
+    items = tuple(g for g in items if g.question in scanned)
+    return Findings(result, settings, len(cands), tuple(notes), items)
 
 
 def _rules(
@@ -492,8 +501,10 @@ def _chosen(
     pub: Publication, questions: Sequence[str] | None, waves: Sequence[str] | None
 ) -> list[str]:
     """The questions to scan, with the waves checked."""
-    known_q = [q.id for q in pub.spec.questions if q.kind == "question"]
+    known_q = [q.id for q in pub.spec.stored_questions() if q.kind == "question"]
     chosen = list(questions) if questions is not None else list(pub.questions)
+    # a multiple-response question or grid stands for its options or items
+    chosen = [p for q in chosen for p in _parts_held(pub, q)]
     for qid in chosen:
         if qid not in known_q:
             raise EstimationError(
@@ -507,16 +518,31 @@ def _chosen(
     return [q for q in chosen if q in pub.questions]
 
 
+def _parts_held(pub: Publication, question: str) -> list[str]:
+    """``question``, or the parts the publication holds of the set it names."""
+    view = pub.sets.get(question)
+    return [sid for _, _, sid in view.parts] if view is not None else [question]
+
+
 def _significant(
     cands: list[dict[str, Any]],
     rules: PublicationRules,
     family: str,
     min_gap: float,
     min_change: float,
+    sets: Mapping[str, str],
 ) -> list[tuple[float, float, dict[str, Any]]]:
     """(score, adjusted p, candidate) of the findings kept, best first."""
     raw = np.array([c["p_value"] for c in cands], dtype=float)
-    group = np.array([c["kind"] if family == "kind" else "" for c in cands], dtype=object)
+    # A multiple-response question's or grid's comparisons are a family of their own:
+    # many tests of one question, which leave the rest of the scan's adjustment as it is.
+    group = np.array(
+        [
+            (c["kind"] if family == "kind" else "") + "|" + sets.get(c["question"], "")
+            for c in cands
+        ],
+        dtype=object,
+    )
     p_adj = np.empty(raw.size)
     for g in set(group.tolist()):
         p_adj[group == g] = adjust_pvalues(raw[group == g], rules.adjust)
