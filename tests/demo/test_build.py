@@ -122,6 +122,8 @@ def test_spec_validates_with_fixed_ids(spec: PollSpec) -> None:
     for q in spec.questions:
         if q.id in QUESTION_IDS:
             assert q.non_substantive == ["dont_know"] and q.kind == "question"
+        elif q.id in ("allies", "views"):  # the multiple-response question and the grid
+            assert q.kind == {"allies": "multiple", "views": "grid"}[q.id]
         else:
             assert q.id in WEIGHTING and q.kind == "weighting"
     for target in spec.targets:
@@ -155,6 +157,8 @@ def test_sav_files_carry_labels_and_user_missing(spec: PollSpec) -> None:
             continue
         names = dict(zip(meta.column_names, meta.column_labels, strict=True))
         for qid, vmap in source.variables.items():
+            if vmap.column is None:  # a multiple-response question or grid (test_sets.py)
+                continue
             labels = meta.variable_value_labels[vmap.column]
             mapped = {float(code) for code in vmap.codes}
             assert {float(c) for c in labels} == mapped, (source.id, vmap.column)

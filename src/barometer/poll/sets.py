@@ -226,7 +226,7 @@ def set_estimates(
     return Estimates(stacked, by=tuple(by), statistic="proportion", notes=notes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SetView:
     """A multiple-response question or grid as a publication holds it.
 

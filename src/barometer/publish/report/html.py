@@ -54,8 +54,10 @@ from barometer.errors import BarometerDeprecationWarning, BarometerError, Estima
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
+from barometer.publish.charts_sets import ranked_bars
 from barometer.publish.numbers import format_count, format_moe, format_percent
 from barometer.publish.report.methodology import methodology_view
+from barometer.publish.report.sets import GridTables, grid_tables, grid_view, multiple_pieces
 
 __all__ = ["QuestionResults", "ReportData", "collect", "render_report", "write_report"]
 
@@ -85,6 +87,10 @@ class QuestionResults:
     trends: dict[str, Estimates] = field(default_factory=dict)
     #: where the question was not asked ("not asked in 2024-11 in PL"), from the publication
     absent: tuple[str, ...] = ()
+    #: ``multiple``: a multiple-response question, its options as the levels
+    kind: str = "question"
+    #: what the section says under its figures (options' shares do not sum to 100%)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,44 @@ class ReportData:
     sources: list[Any] = field(default_factory=list)
     sponsor: str | None = None
     contact: str | None = None
+    #: the grids' overviews (items × levels), from :mod:`barometer.publish.report.sets`
+    grids: list[GridTables] = field(default_factory=list)
+
+
+def _parts_of(pub: Publication, question: str) -> list[str]:
+    """``question``, or the parts the publication holds of the set it names."""
+    view = pub.sets.get(question)
+    return [sid for _, _, sid in view.parts] if view is not None else [question]
+
+
+def _results(
+    pub: Publication, qid: str, region_ids: Sequence[str], focus: Mapping[str, str]
+) -> QuestionResults:
+    """One single-choice question's section estimates."""
+    q = pub.spec.question(qid)
+    cells = pub.cells(qid)
+    # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
+    used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
+    codes = [lv.code for lv in q.levels if lv.code in used]
+    style = LevelStyle.from_levels(
+        codes,
+        [lv.label for lv in q.levels if lv.code in used],
+        [c for c in q.non_substantive if c in used],
+    )
+    level = focus.get(qid) or next(
+        (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
+    )
+    style.color(level)
+    own = {r: _levels(cells.region(r), codes) for r in region_ids}
+    return QuestionResults(
+        question=q,
+        style=style,
+        focus=level,
+        countries=_levels(cells.countries(), codes),
+        regions={r: e for r, e in own.items() if len(e)},
+        trends={r: _levels(e, codes) for r, e in _trends(pub, qid, region_ids).items()},
+        absent=tuple(pub.absent(qid)),
+    )
 
 
 def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, Estimates]:
@@ -148,36 +192,33 @@ def collect(
             "`barometer weight`) before writing the report"
         )
     ids = list(questions) if questions is not None else list(pub.questions)
+    # a multiple-response question or grid named by its id stands for its parts
+    ids = [sid for q in ids for sid in _parts_of(pub, q)]
     region_ids = list(regions) if regions is not None else pub.region_ids()
     focus = dict(focus or {})
     results = []
+    grids = []
+    named = dict.fromkeys(v.question for q in ids if (v := pub.set_of(q)) is not None)
+    views = [pub.sets[name] for name in named]
+    for view in views:
+        if view.kind == "grid":
+            grids.append(grid_tables(pub, view, region_ids))
+    multiple = {sid: v for v in views if v.kind == "multiple" for _, _, sid in v.parts}
+    done: set[str] = set()
     for qid in ids:
-        q = spec.question(qid)
-        cells = pub.cells(qid)
-        # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
-        used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
-        codes = [lv.code for lv in q.levels if lv.code in used]
-        style = LevelStyle.from_levels(
-            codes,
-            [lv.label for lv in q.levels if lv.code in used],
-            [c for c in q.non_substantive if c in used],
-        )
-        level = focus.get(qid) or next(
-            (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
-        )
-        style.color(level)
-        own = {r: _levels(cells.region(r), codes) for r in region_ids}
-        results.append(
-            QuestionResults(
-                question=q,
-                style=style,
-                focus=level,
-                countries=_levels(cells.countries(), codes),
-                regions={r: e for r, e in own.items() if len(e)},
-                trends={r: _levels(e, codes) for r, e in _trends(pub, qid, region_ids).items()},
-                absent=tuple(pub.absent(qid)),
-            )
-        )
+        view = multiple.get(qid)
+        if view is not None and view.question not in done:
+            done.add(view.question)
+            p = multiple_pieces(pub, view, region_ids)
+            results.append(
+                QuestionResults(
+                    question=p.question, style=p.style, focus=focus.get(view.question, p.focus),
+                    countries=p.countries, regions=p.regions, trends=p.trends,
+                    absent=p.absent, kind="multiple", note=view.note,
+                )
+            )  # fmt: skip
+        if view is None:
+            results.append(_results(pub, qid, region_ids, focus))
     facts = pub.facts
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
@@ -194,6 +235,7 @@ def collect(
         sources=list(spec.sources),
         sponsor=spec.sponsor,
         contact=spec.contact,
+        grids=grids,
     )
 
 
@@ -371,6 +413,7 @@ def _question_view(
             else []
         ),
         "notes": [
+            *([q.note.removesuffix(".")] if q.note else []),
             *(a[0].upper() + a[1:] for a in q.absent),
             *sorted({n for e in q.regions.values() for n in e.notes}),
         ],
@@ -391,22 +434,10 @@ def _question_figures(
     without), and the trend when there are several waves."""
     regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
-    figures = [
-        _figure(
-            stacked_bars(
-                current,
-                q.style,
-                wave=latest,
-                order=order,
-                names=names,
-                title=f"Answers by country, {latest}",
-            ),
-            f"Stacked bars of the answers to {q.question.id} by country, {latest}",
-            f"Percentages inside the bars; unweighted bases at the right; the {moe} "
-            "are in the tables below.",
-            stem("bars"),
-        )
-    ]
+    if q.kind == "multiple":
+        figures = _ranked_figures(q, latest, current, names, stem)
+    else:
+        figures = [_bars_figure(q, latest, order, current, names, stem, moe)]
     for rid in regions or [None]:
         chart = gap_dots(
             current,
@@ -448,6 +479,63 @@ def _question_figures(
             )
         )
     return figures
+
+
+def _bars_figure(
+    q: QuestionResults,
+    latest: str,
+    order: Sequence[str],
+    current: pl.DataFrame,
+    names: Mapping[str, str],
+    stem: Any,
+    moe: str,
+) -> dict[str, Any]:
+    """Stacked bars of a question's answers by country in the latest wave."""
+    return _figure(
+        stacked_bars(
+            current, q.style, wave=latest, order=order, names=names,
+            title=f"Answers by country, {latest}",
+        ),
+        f"Stacked bars of the answers to {q.question.id} by country, {latest}",
+        f"Percentages inside the bars; unweighted bases at the right; the {moe} "
+        "are in the tables below.",
+        stem("bars"),
+    )  # fmt: skip
+
+
+def _ranked_figures(
+    q: QuestionResults,
+    latest: str,
+    current: pl.DataFrame,
+    names: Mapping[str, str],
+    stem: Any,
+) -> list[dict[str, Any]]:
+    """A multiple-response question's options ranked, in each region (or the first
+    country when there is none), latest wave."""
+    scopes = list(q.regions) or current.get_column("country").cast(pl.String).to_list()[:1]
+    labels = dict(zip(q.style.codes, q.style.labels, strict=True))
+    out = []
+    for scope in scopes:
+        rows = current.filter(
+            (pl.col("country").cast(pl.String) == scope) & (pl.col("wave") == latest)
+        ).rename({"level": "option"})
+        if rows.height == 0:
+            continue
+        where = names.get(scope, scope)
+        chart = ranked_bars(
+            rows, labels, q.question.non_substantive, title=f"{where}, {latest}",
+            subtitle="Share choosing each option; more than one could be chosen.",
+        )  # fmt: skip
+        out.append(
+            _figure(
+                chart,
+                f"Ranked bars of the options of {q.question.id}, {where}, {latest}",
+                "Each bar is the share choosing that option, with its 95% interval; "
+                "respondents could choose several, so the shares do not sum to 100%.",
+                stem(f"ranked_{scope}"),
+            )
+        )
+    return out
 
 
 def _findings_view(findings: Any) -> list[dict[str, str]]:
@@ -512,6 +600,15 @@ def render_report(
         title=data.title,
         findings=_findings_view(findings),
         questions=[_question_view(q, data, names, charts_dir, moe) for q in data.questions],
+        grids=[
+            grid_view(
+                g,
+                names,
+                _figure,
+                lambda k: charts_dir / k if charts_dir is not None else None,
+            )
+            for g in data.grids
+        ],
         method=method,
         sponsor=sponsor if sponsor is not None else data.sponsor,
         contact=contact if contact is not None else data.contact,
