@@ -178,6 +178,13 @@ def test_workbook_numbers_equal_estimates(poll, workbook) -> None:
 
 
 def _estimates_of(poll, question: str, by: list[str], where: dict[str, str]) -> dict:
+    q = poll.spec.question(question)
+    if q.kind == "multiple":  # one row per option: its share of "selected"
+        out = {}
+        for opt in q.options:
+            one = _estimates_of(poll, f"{question}__{opt.code}", by, where)
+            out |= {(v, opt.code): e for (v, lv), e in one.items() if lv == "selected"}
+        return out
     est = poll.design().proportion(question, by=by).to_polars()
     for k, v in where.items():
         est = est.filter(pl.col(k).cast(pl.String) == v)

@@ -106,7 +106,9 @@ def item_findings(
                 sentence=_sentence(
                     countries.get(row["country"], row["country"]), row["wave"],
                     levels.get(row["level"], row["level"]), labels[hi], labels[lo],
-                    sign * row["estimate"], (low, high), rules.confidence, int(row["n"]),
+                    sign * row["estimate"], (low, high), rules.confidence,
+                    (int(row["n"]), int(row["n_second" if flip else "n_first"]),
+                     int(row["n_first" if flip else "n_second"])),
                 ),
             )  # fmt: skip
             found.append((min(abs(low), abs(high)), gap))
@@ -124,12 +126,14 @@ def _sentence(
     diff: float,
     interval: tuple[float, float],
     confidence: float,
-    n: int,
+    bases: tuple[int, int, int],
 ) -> str:
     points = format_percent(diff)
     lo, hi = (format_percent(x) for x in interval)
+    both, n_first, n_second = bases
     return (
         f"In {country} ({wave}), more answer '{level}' for {first} than for {second}: "
-        f"{points} points more among the {n:,} who answered both "
-        f"({format_percent(confidence)}% interval {lo} to {hi} points)."
+        f"{points} points more among the {both:,} who answered both "
+        f"({format_percent(confidence)}% interval {lo} to {hi} points; {n_first:,} "
+        f"answered for {first}, {n_second:,} for {second})."
     )
