@@ -84,6 +84,8 @@ def respondents(spec: PollSpec) -> pl.DataFrame:
             out["country"] = raw[source.country_column].map(source.country_codes)
         assert raw[source.respondent_id].is_unique
         for qid, vmap in source.variables.items():
+            if vmap.column is None:  # the multiple-response question and the grid
+                continue  # (decoded through every layout in tests/publish/test_sets.py)
             codes = {float(k): v for k, v in vmap.codes.items()}
             values = raw[vmap.column].astype(float)
             unmapped = set(values.dropna().unique()) - set(codes)

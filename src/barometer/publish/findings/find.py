@@ -166,12 +166,19 @@ class Findings:
         """At most ``k`` findings to lead a publication with: those about a region
         first (a regional figure is what a poll of several countries is read for), then
         the rest, in rank order, one per kind × question × level, changes and gaps
-        taken in turn."""
+        taken in turn. The options of multiple-response questions and the items of
+        grids (``settings["set_parts"]``) have their own sections and lead only when
+        nothing else does."""
+        parts = set(self.settings.get("set_parts", ()))
         seen: set[tuple[str, str, str]] = set()
         queues: dict[str, list[Finding]] = {"change": [], "gap": []}
         ordered = sorted(
             self.findings,
-            key=lambda f: (f.first.type != "region" and f.second.type != "region", f.rank),
+            key=lambda f: (
+                f.question in parts,
+                f.first.type != "region" and f.second.type != "region",
+                f.rank,
+            ),
         )
         for f in ordered:
             key = (f.kind, f.question, f.level)
@@ -464,6 +471,7 @@ def find(
         "kinds": list(kinds),
         "include_non_substantive": include_non_substantive,
         "family": family,
+        **({"set_parts": sorted(sets)} if sets else {}),
     }
     items = item_findings(pub, rules, min_gap, top) if "gap" in kinds else ()
     scanned = {v.question for v in pub.sets.values() for _, _, sid in v.parts if sid in chosen}
