@@ -103,12 +103,13 @@ def _pct(x: float | None) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
-def _rich_table(frame: pl.DataFrame, title: str | None = None) -> Any:
-    """A rich Table of a polars frame; shares shown as percentages."""
+def _rich_table(frame: pl.DataFrame, title: str | None = None, percent: bool = True) -> Any:
+    """A rich Table of a polars frame; shares shown as percentages (``percent``; means and
+    quantiles of a numeric question as they are)."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
-    share_cols = {"estimate", "se", "ci_low", "ci_high"}
+    share_cols = {"estimate", "se", "ci_low", "ci_high"} if percent else set()
     for col in frame.columns:
         label = f"{col} %" if col in share_cols else _text(col)
         table.add_column(label, justify="right" if frame.schema[col].is_numeric() else "left")
@@ -158,7 +159,7 @@ def _headline(poll: Any, console: Console) -> None:
 
     for item in headline(poll):
         if isinstance(item, HeadlineTable):
-            console.print(_rich_table(item.frame, title=item.title))
+            console.print(_rich_table(item.frame, title=item.title, percent=item.percent))
         else:
             console.print(item)
 
@@ -563,8 +564,15 @@ def estimate(
     ] = None,
     suppress_below: SuppressOption = None,
     flag_below: FlagOption = None,
+    quantiles: Annotated[
+        bool,
+        typer.Option(
+            "--quantiles", help="A numeric question's quartiles and median, not its mean."
+        ),
+    ] = False,
 ) -> None:
-    """Weighted shares of every level of QUESTION with their intervals (95% by default).
+    """Weighted shares of every level of QUESTION (and of its nets) with their intervals
+    (95% by default); for a numeric question its mean, or with --quantiles its quartiles.
 
     Rows carry scope (country or region id), scope_kind, members (a region's countries
     with data), suppressed and flagged under the publication rules; a suppressed row
@@ -581,6 +589,15 @@ def estimate(
         rules = _rules(
             poll, suppress_below=suppress_below, flag_below=flag_below, confidence=confidence
         )
+        asked = poll.spec.question(question)
+        if asked.is_numeric:
+            _estimate_numeric(poll, question, by, region, waves, weights.value, rules, quantiles,
+                              format, countries=countries, like_for_like=like_for_like)  # fmt: skip
+            return
+        if quantiles:
+            from barometer.errors import EstimationError
+
+            raise EstimationError(f"--quantiles needs a numeric question; {question!r} has levels")
         est = poll.estimate(
             question,
             by=_split(by) or [],
@@ -614,6 +631,44 @@ def estimate(
             )
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
+
+
+def _estimate_numeric(
+    poll: Any, question: str, by: str, region: str | None, waves: str | None, weights: str,
+    rules: Any, quantiles: bool, format: OutputFormat, *, countries: str | None,
+    like_for_like: bool,
+) -> None:  # fmt: skip
+    """``estimate`` of a numeric question: its mean by ``by`` (a region's from its
+    members), or its quartiles (``quantiles``; not combined into regions)."""
+    import polars as pl
+
+    from barometer.errors import EstimationError
+    from barometer.poll.publication import mark, scope_columns
+
+    conf = f"{100 * rules.confidence:g}% intervals"
+    if quantiles:
+        if region is not None:
+            raise EstimationError(
+                "--quantiles with --region: quantiles are not combined into regions "
+                "(a median of medians is not a median); ask per country"
+            )
+        est = poll.quantiles(
+            question, by=_split(by) or [], weights=weights, confidence=rules.confidence
+        )
+        if countries is not None:
+            est = est.filter(pl.col("country").is_in(_split(countries) or []))
+        if waves is not None:
+            est = est.filter(pl.col("wave").is_in(_split(waves) or []))
+        title = f"{question} (quartiles and median; level = probability, {conf})"
+    else:
+        est = poll.estimate(
+            question, by=_split(by) or [], region=region, countries=_split(countries),
+            waves=_split(waves), like_for_like=like_for_like, weights=weights,
+            confidence=rules.confidence,
+        )  # fmt: skip
+        title = f"{question} (mean, {conf})"
+    frame = mark(_scoped(est.to_polars(), scope_columns), rules, blank=True)
+    _print_estimates(frame, format, title, est.notes, percent=False)
 
 
 def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
@@ -654,9 +709,14 @@ def _scoped(frame: pl.DataFrame, scope_columns: Any) -> pl.DataFrame:
 
 
 def _print_estimates(
-    frame: pl.DataFrame, format: OutputFormat, title: str, notes: Sequence[str]
+    frame: pl.DataFrame,
+    format: OutputFormat,
+    title: str,
+    notes: Sequence[str],
+    percent: bool = True,
 ) -> None:
-    """The rows as JSON, CSV (lists joined by ';') or a table with the notes."""
+    """The rows as JSON, CSV (lists joined by ';') or a table with the notes (shares as
+    percentages when ``percent``)."""
     if format is OutputFormat.json:
         typer.echo(json.dumps(_records(frame), indent=2, default=str))
     elif format is OutputFormat.csv:
@@ -680,7 +740,7 @@ def _print_estimates(
                 .otherwise(pl.lit(""))
             )
             shown = shown.with_columns(frame.select(flag.alias("flag")))
-        console.print(_rich_table(shown, title=title))
+        console.print(_rich_table(shown, title=title, percent=percent))
         for note in notes:
             console.print(f"note: {_text(note)}")
 

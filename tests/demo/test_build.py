@@ -15,6 +15,7 @@ import pytest
 import barometer as bm
 from barometer.demo import population as popn
 from barometer.demo.build import FIRMS, ITEM_MISSING, build_demo, draw_sample
+from barometer.demo.scales import SCALE
 from barometer.poll.spec import PollSpec, Source, load_spec
 
 # Population shares are fitted by IPF to 1e-14; allow rounding in sums of ~50 cells.
@@ -86,6 +87,25 @@ def respondents(spec: PollSpec) -> pl.DataFrame:
         for qid, vmap in source.variables.items():
             if vmap.column is None:  # the multiple-response question and the grid
                 continue  # (decoded through every layout in tests/publish/test_sets.py)
+            question = spec.question(qid)
+            if question.is_numeric:
+                values = raw[vmap.column].astype(float)
+                out[qid] = values.where(~values.isin(question.missing))
+                continue
+            if vmap.recode is not None:
+                years = raw[vmap.column].astype(float)
+                bands = pd.Series([None] * len(years), index=years.index, dtype=object)
+                for rule in vmap.recode:
+                    assert rule.range is not None
+                    bands[years.between(*rule.range)] = rule.to
+                assert bands.notna().all(), f"{source.id}: {vmap.column} has ages in no band"
+                out[qid] = bands
+                continue
+            assert vmap.codes is not None
+            if all(isinstance(k, str) for k in vmap.codes):  # bands delivered as text
+                assert set(raw[vmap.column].dropna()) <= set(vmap.codes)
+                out[qid] = raw[vmap.column].map(vmap.codes)
+                continue
             codes = {float(k): v for k, v in vmap.codes.items()}
             values = raw[vmap.column].astype(float)
             unmapped = set(values.dropna().unique()) - set(codes)
@@ -126,8 +146,12 @@ def test_spec_validates_with_fixed_ids(spec: PollSpec) -> None:
             assert q.non_substantive == ["dont_know"] and q.kind == "question"
         elif q.id in ("allies", "views"):  # the multiple-response question and the grid
             assert q.kind == {"allies": "multiple", "views": "grid"}[q.id]
+        elif q.id == SCALE.id:
+            assert q.kind == "numeric" and q.range == (0, 10) and q.missing == [98, 99]
         else:
             assert q.id in WEIGHTING and q.kind == "weighting"
+    (net,) = spec.question("us_relationship").nets
+    assert (net.code, net.levels) == ("ally_or_partner", ["ally", "partner"])
     for target in spec.targets:
         assert target.are_shares and set(target.margins) == set(WEIGHTING)
         assert target.margins == popn.census_margins(target.country)
@@ -159,7 +183,7 @@ def test_sav_files_carry_labels_and_user_missing(spec: PollSpec) -> None:
             continue
         names = dict(zip(meta.column_names, meta.column_labels, strict=True))
         for qid, vmap in source.variables.items():
-            if vmap.column is None:  # a multiple-response question or grid (test_sets.py)
+            if vmap.codes is None or vmap.column is None:  # the scale, ages (a recode), a set
                 continue
             labels = meta.variable_value_labels[vmap.column]
             mapped = {float(code) for code in vmap.codes}

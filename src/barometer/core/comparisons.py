@@ -201,16 +201,22 @@ def level_difference(
 
 
 def _derived(
-    estimates: Estimates, keys: pl.DataFrame, coef: np.ndarray, n: np.ndarray, note: str
+    estimates: Estimates,
+    keys: pl.DataFrame,
+    coef: np.ndarray,
+    n: np.ndarray,
+    note: str,
+    confidence: float = CONFIDENCE,
 ) -> Estimates:
     """The source rows followed by new rows ``coef @ theta`` (with ``keys`` their by,
-    variable and level columns), all with their covariance."""
+    variable and level columns), all with their covariance; normal intervals at
+    ``confidence``."""
     theta = estimates.table.get_column("estimate").to_numpy()
     v = estimates.vcov()
     est = coef @ theta
     var = np.einsum("ik,kl,il->i", coef, v, coef)
     se = np.sqrt(np.maximum(var, 0.0))
-    low, high = wald_interval(est, se, 0.95)
+    low, high = wald_interval(est, se, confidence)
     new = keys.with_columns(
         estimate=pl.Series(est),
         se=pl.Series(se),
@@ -233,13 +239,18 @@ def _derived(
     )
 
 
-def net(estimates: Estimates, nets: Mapping[str, Sequence[object]]) -> Estimates:
+def net(
+    estimates: Estimates, nets: Mapping[str, Sequence[object]], confidence: float = CONFIDENCE
+) -> Estimates:
     """Add nets — sums of levels, e.g. ``{"ally_or_partner": ["ally", "partner"]}`` — as
     new levels in every domain, with standard errors from the covariance of the levels.
 
     The result holds the original rows followed by the nets (their ``deff`` is null), and
-    its ``vcov()`` covers both, so nets can be compared like any other level.
+    its ``vcov()`` covers both, so nets can be compared like any other level. A net's
+    share equals R's ``svymean(~I(q %in% c(...)))`` (the sum of its levels' shares, the
+    variance ``c' V c``); its interval is normal at ``confidence``.
     """
+    conf = confidence_level(confidence, None, EstimationError, "net")
     table = estimates.table
     if "level" not in table.columns or table.get_column("level").null_count() == table.height:
         raise EstimationError("nets need the estimates of a categorical variable (levels)")
@@ -276,7 +287,7 @@ def net(estimates: Estimates, nets: Mapping[str, Sequence[object]]) -> Estimates
     coef = np.vstack(rows_per_net)
     key_frame = pl.concat(keys, how="vertical_relaxed")
     note = "nets: " + "; ".join(f"{k} = {' + '.join(map(str, v))}" for k, v in nets.items())
-    return _derived(estimates, key_frame, coef, np.concatenate(n_net), note)
+    return _derived(estimates, key_frame, coef, np.concatenate(n_net), note, conf)
 
 
 def region(

@@ -383,6 +383,7 @@ class _Estimating(abc.ABC):
         self,
         variables: str | Sequence[str],
         by: str | Sequence[str] | None = None,
+        confidence: float = CONFIDENCE,
     ) -> Estimates:
         """Weighted mean of each numeric variable, overall or by domain.
 
@@ -390,6 +391,7 @@ class _Estimating(abc.ABC):
         with a linearisation (or replicate) standard error that treats missing values and
         rows outside the domain as a domain, not as dropped rows (R ``svymean(...,
         na.rm=TRUE)`` under ``svyby``; Lumley 2010, sec. 2.3). Each variable has its own base.
+        Intervals are normal at ``confidence`` (R ``confint(svymean(...), level=)``).
 
         Examples
         --------
@@ -399,7 +401,8 @@ class _Estimating(abc.ABC):
         >>> bm.Design(df, weights="w").mean("y", by="g").to_polars()["estimate"].to_list()
         [1.6666666666666667, 3.0]
         """
-        return estimators.mean(self, as_list(variables), as_list(by))
+        conf = confidence_level(confidence, None, DesignError, "mean")
+        return estimators.mean(self, as_list(variables), as_list(by), conf)
 
     def total(
         self,

@@ -511,9 +511,20 @@ def _families(
     return coding.levels, each()
 
 
-def mean(design: SurveyDesign, variables: list[str], by: list[str]) -> Estimates:
-    """Weighted means ``sum w y / sum w`` of numeric variables, by domain (R ``svymean``)."""
-    return _run(design, variables, by, ratio=True, categorical=False, kind="mean")
+def mean(
+    design: SurveyDesign, variables: list[str], by: list[str], confidence: float = 0.95
+) -> Estimates:
+    """Weighted means ``sum w y / sum w`` of numeric variables, by domain (R ``svymean``),
+    with normal intervals at ``confidence``."""
+    est = _run(design, variables, by, ratio=True, categorical=False, kind="mean")
+    if confidence == 0.95:  # the table's own are the 95% Wald limits
+        return est
+    table = est.table
+    low, high = wald_interval(
+        table.get_column("estimate").to_numpy(), table.get_column("se").to_numpy(), confidence
+    )
+    table = table.with_columns(ci_low=pl.Series(low), ci_high=pl.Series(high))
+    return Estimates(table, by=est.by, statistic=est.statistic, families=est.families)
 
 
 def total(design: SurveyDesign, variables: list[str], by: list[str]) -> Estimates:

@@ -37,6 +37,14 @@ import pandas as pd
 
 from barometer.demo import population as popn
 from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
+from barometer.demo.scales import (
+    AGE_YEARS,
+    SCALE,
+    draw_age_years,
+    draw_scale,
+    numeric_rng,
+    population_mean,
+)
 from barometer.demo.sets import (
     draw_sets,
     encode_sets,
@@ -128,6 +136,12 @@ class Firm:
     country_codes: dict[str, int] = field(default_factory=dict)
     upper_labels: bool = False
     id_prefix: str | None = None
+    #: the code of no answer on the 0-10 scale (outside it; ``None``: left empty)
+    scale_missing: int | None = None
+    #: ages delivered in whole years (the spec bands them with a recode), not in bands
+    age_in_years: bool = False
+    #: in a CSV file, bands written as their text ("18-29"), not as numeric codes
+    text_bands: bool = False
 
 
 def _substantive_then(dk: int, first: int) -> Callable[[str, tuple[str, ...]], list[int]]:
@@ -161,10 +175,11 @@ FIRMS: dict[str, Firm] = {
         names={"us_relationship": "q1", "us_relations_outlook": "q2",
                "us_president_effect": "q3", "eu_equal_terms": "q4", "defence_spending": "q5",
                "age": "d1_age", "gender": "d2_gender", "education": "d3_edu",
-               "urbanity": "d4_urban"},
+               "urbanity": "d4_urban", "trust_eu": "q6_trust_eu"},
         codes=_substantive_then(dk=99, first=1),
         missing=98,
         countries={cc: "sav" for cc in ("FR", "DE", "IT", "ES", "PL", "RO")},
+        scale_missing=98,
     ),
     "YouGov": Firm(
         name="YouGov",
@@ -172,35 +187,40 @@ FIRMS: dict[str, Firm] = {
         names={"us_relationship": "US_Relationship", "us_relations_outlook": "US_Relations_Future",
                "us_president_effect": "Trump_Effect", "eu_equal_terms": "EU_Equal_Terms",
                "defence_spending": "Defence_Spending", "age": "age_group", "gender": "gender",
-               "education": "educ3", "urbanity": "urbrur"},
+               "education": "educ3", "urbanity": "urbrur", "trust_eu": "EU_Trust"},
         codes=_yougov_codes,
         missing=9,
         countries={"GB": "sav", "US": "sav", "DK": "csv"},
         id_prefix="YG",
+        scale_missing=99,
+        text_bands=True,
     ),
     "Gallup International": Firm(
         name="Gallup International",
         id_column="ID",
         names={"us_relationship": "Q10", "us_relations_outlook": "Q11",
                "us_president_effect": "Q12", "eu_equal_terms": "Q13", "defence_spending": "Q14",
-               "age": "AGEGR", "gender": "SEX", "education": "EDU", "urbanity": "SETTLEMENT"},
+               "age": "AGEGR", "gender": "SEX", "education": "EDU", "urbanity": "SETTLEMENT",
+               "trust_eu": "Q15"},
         codes=_substantive_then(dk=7, first=1),
         missing=9,
         countries={cc: "sav" for cc in ("KR", "BG", "HU")},
         country_column="COUNTRY",
         country_codes={"KR": 410, "BG": 100, "HU": 348},  # ISO 3166-1 numeric
         upper_labels=True,
+        scale_missing=99,
     ),
     "Norstat": Firm(
         name="Norstat",
         id_column="resp_no",
         names={"us_relationship": "s1_us_rel", "us_relations_outlook": "s2_us_future",
                "us_president_effect": "s3_president", "eu_equal_terms": "s4_eu_equal",
-               "defence_spending": "s5_defence", "age": "agecat", "gender": "sex",
-               "education": "edu_level", "urbanity": "urban_rural"},
+               "defence_spending": "s5_defence", "age": "age", "gender": "sex",
+               "education": "edu_level", "urbanity": "urban_rural", "trust_eu": "s6_trust_eu"},
         codes=_substantive_then(dk=9, first=1),
         missing=None,
         countries={"EE": "dta", "PT": "parquet"},
+        age_in_years=True,
     ),
 }  # fmt: skip
 
@@ -223,6 +243,8 @@ def _labels(var: str) -> tuple[str, ...]:
 
 
 def _variable_label(var: str) -> str:
+    if var == SCALE.id:
+        return SCALE.wording
     if var in QUESTIONS:
         wording = QUESTIONS[var].wording
         return wording if len(wording) <= 120 else wording[:117] + "..."
@@ -279,6 +301,13 @@ def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[
         if var not in frame.columns:
             continue
         column = firm.names[var]
+        if var == "age" and firm.age_in_years:
+            cols[column] = frame["age_years"].to_numpy().astype(float)
+            var_labels[column] = "Age (years)"
+            continue
+        if var in DEMOGRAPHICS and firm.text_bands and file.fmt == "csv":
+            cols[column] = np.asarray(DEMOGRAPHICS[var], dtype=object)[frame[var].to_numpy()]
+            continue
         level_codes = np.asarray(firm.codes(var, _levels(var)), dtype=float)
         index = frame[var].to_numpy()
         answered = index >= 0
@@ -294,6 +323,16 @@ def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[
         if firm.missing is not None and var in QUESTIONS:
             value_labels[column][firm.missing] = "No answer"
         var_labels[column] = _variable_label(var)
+    if SCALE.id in frame.columns:
+        column = firm.names[SCALE.id]
+        values = frame[SCALE.id].to_numpy().copy()
+        if firm.scale_missing is not None:
+            values[np.isnan(values)] = firm.scale_missing
+        cols[column] = values
+        value_labels[column] = {0: "No trust at all", SCALE.high: "Complete trust"}
+        if firm.scale_missing is not None:
+            value_labels[column][firm.scale_missing] = "Don't know"
+        var_labels[column] = _variable_label(SCALE.id)
     if "allies__us" in frame.columns:
         grid = firm.codes("views", QUESTIONS["us_relationship"].levels)
         extra = encode_sets(firm.name, frame, file.fmt, grid, firm.missing)
@@ -342,6 +381,8 @@ def _write(file: _File, path: Path) -> None:
             for q in QUESTIONS
             if file.firm.missing is not None and file.firm.names[q] in table.columns
         }
+        if file.firm.scale_missing is not None:
+            missing[file.firm.names[SCALE.id]] = [file.firm.scale_missing]
         missing |= set_missing(file.firm.name, file.firm.missing)
         pyreadstat.write_sav(
             table, path, file_label=label, column_labels=var_labels,
@@ -385,7 +426,18 @@ def _source(file: _File) -> dict[str, Any]:
     variables: dict[str, Any] = {}
     asked = set(file.samples[0].columns)
     for var in (*QUESTIONS, *DEMOGRAPHICS):
+        if var == next(iter(DEMOGRAPHICS)) and SCALE.id in asked:  # after the questions
+            variables[SCALE.id] = {"column": firm.names[SCALE.id]}
         if var not in asked:
+            continue
+        if var == "age" and firm.age_in_years:
+            bands = [{"range": list(span), "to": band} for band, span in AGE_YEARS.items()]
+            bands[-1]["range"][1] = 120  # the oldest band is open
+            variables[var] = {"column": firm.names[var], "recode": bands}
+            continue
+        if var in DEMOGRAPHICS and firm.text_bands and file.fmt == "csv":
+            text = {lv: lv for lv in DEMOGRAPHICS[var]}
+            variables[var] = {"column": firm.names[var], "codes": text}
             continue
         codes = dict(zip(firm.codes(var, _levels(var)), _levels(var), strict=True))
         if firm.missing is not None and var in QUESTIONS:
@@ -433,6 +485,15 @@ FINDING_LABELS: dict[str, dict[str, str]] = {
 }
 
 
+#: The net the demo publishes on the US relationship question.
+NET = {
+    "code": "ally_or_partner",
+    "label": "An ally or a necessary partner",
+    "levels": ["ally", "partner"],
+    "finding_label": "see the US as an ally or a necessary partner",
+}
+
+
 def _level(qid: str, code: str, label: str) -> dict[str, str]:
     phrase = FINDING_LABELS.get(qid, {}).get(code)
     return {"code": code, "label": label} | ({"finding_label": phrase} if phrase else {})
@@ -449,6 +510,18 @@ def _spec(files: list[_File]) -> dict[str, Any]:
         }
         for qid, q in QUESTIONS.items()
     ]
+    questions[0]["nets"] = [NET]
+    questions.insert(
+        1,
+        {
+            "id": SCALE.id,
+            "kind": "numeric",
+            "wording": SCALE.wording,
+            "range": [0, SCALE.high],
+            "missing": sorted({f.scale_missing for f in FIRMS.values() if f.scale_missing}),
+            "finding_label": SCALE.finding_label,
+        },
+    )
     questions += set_questions()
     questions += [
         {
@@ -505,6 +578,9 @@ def _plan(seed: int) -> list[_File]:
                 continue
             rng = np.random.default_rng([seed, w_index, c_index])
             sample = draw_sample(cc, wave, popn.COUNTRIES[cc].n, rng)
+            numeric = numeric_rng(seed, w_index, c_index)
+            sample[SCALE.id] = draw_scale(cc, wave, sample, numeric)
+            sample["age_years"] = draw_age_years(sample, numeric)
             # the sets' own generator: every other column stays as it was drawn
             sample = draw_sets(
                 sample, cc, wave, np.random.default_rng([seed, w_index, c_index, 15])
@@ -533,6 +609,8 @@ def _write_truth(path: Path) -> None:
                 for qid in pop.answers:
                     for level, share in pop.shares(qid).items():
                         out.writerow([cc, wave, qid, level, f"{share:.12f}"])
+                # a numeric question's truth is its mean (in the share column)
+                out.writerow([cc, wave, SCALE.id, "mean", f"{population_mean(cc, wave):.12f}"])
 
 
 def build_demo(out_dir: Path, seed: int = 2026) -> Path:

@@ -43,6 +43,8 @@ class HeadlineTable:
 
     title: str
     frame: pl.DataFrame
+    #: shares shown as percentages (a mean of a numeric question as it is)
+    percent: bool = True
 
 
 def _points(x: float | None) -> str:
@@ -95,5 +97,30 @@ def headline(poll: Poll) -> list[HeadlineTable | str]:
     out.append(_table(kr, "KR", "South Koreans: the US is ..."))
     outlook = poll.estimate("us_relations_outlook", countries=["KR"])
     out.append(_table(outlook, "KR", "South Koreans: relations with the US will ..."))
+    out.append(_scale_table(poll))
     out.append("Shares in %, 95% intervals (design-based, after raking each country × wave).")
     return out
+
+
+def _scale_table(poll: Poll) -> HeadlineTable:
+    """The EU average of the 0-10 trust scale, like for like, beside the simulated
+    population's (the demo's truth: no figure was published for it)."""
+    import polars as pl
+
+    from barometer.demo.scales import SCALE, population_mean
+
+    est = poll.estimate(SCALE.id, region="EU").to_polars().sort("wave")
+    truth = [
+        sum(population_mean(c, w) for c in members) / len(members)
+        for w, members in est.select("wave", "countries").iter_rows()
+    ]
+    frame = est.select("wave", "estimate", "ci_low", "ci_high", "n").with_columns(
+        pl.Series("population", [round(t, 2) for t in truth]),
+        pl.Series(
+            "in interval",
+            ["yes" if lo <= t <= hi else "NO"
+             for t, lo, hi in zip(truth, est["ci_low"], est["ci_high"], strict=True)],
+        ),
+    )  # fmt: skip
+    title = f"Europeans (like for like): {SCALE.finding_label}, mean on the 0-{SCALE.high} scale"
+    return HeadlineTable(title, frame, percent=False)

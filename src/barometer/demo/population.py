@@ -49,6 +49,8 @@ __all__ = [
     "ipf_table",
     "polled",
     "population",
+    "score_of",
+    "trait_values",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -302,6 +304,17 @@ _TRAITS: dict[str, dict[str, float]] = {
     "gender": {"female": 0.5, "male": -0.5},
 }
 _TRAIT_OF = {"age": "youth", "education": "education", "urbanity": "urban", "gender": "female"}
+
+
+def score_of(score: str, country: str) -> float:
+    """A country's score (e.g. ``euro_confidence``) spreading the EU countries; 0 for a
+    country outside the EU."""
+    return _SCORES[score].get(country, 0.0)
+
+
+def trait_values(var: str) -> tuple[float, ...]:
+    """The trait value of each level of a weighting variable (youth of an age band, …)."""
+    return tuple(_TRAITS[var].values())
 
 
 # ---------------------------------------------------------------------------------------

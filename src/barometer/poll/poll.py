@@ -28,6 +28,7 @@ from barometer.errors import (
 )
 from barometer.options import CIMethod, ModelFamily, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
+from barometer.poll.kinds import QUARTILES, estimate_question
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.sets import pair_columns, set_estimates
@@ -359,12 +360,18 @@ class Poll:
         return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
+        numeric = {q.id for q in self.spec.questions if q.is_numeric}
         allowed = ["country", "wave", *(q.id for q in self.spec.stored_questions())]
         for col in by:
             if col not in allowed:
                 raise EstimationError(
                     f"cannot break down by {col!r}: use country, wave or a question id"
                     f"{did_you_mean(col, allowed)}"
+                )
+            if col in numeric:
+                raise EstimationError(
+                    f"cannot break down by {col!r}: it is numeric; band it into levels "
+                    "with a recode (docs/spec.md) and break down by that question"
                 )
         return list(by)
 
@@ -382,7 +389,8 @@ class Poll:
         *,
         level: float | None = None,
     ) -> Estimates:
-        """Weighted shares of every level of ``question``, by country × wave or a region.
+        """Weighted shares of every level of ``question`` (and of its nets), or the mean
+        of a numeric question, by country × wave or a region.
 
         Parameters
         ----------
@@ -423,11 +431,13 @@ class Poll:
         Estimates
             Columns ``*by, variable, level, estimate, se, ci_low, ci_high, n, deff``;
             regional rows carry the region id in ``country``, the members combined in
-            ``countries`` and the members left out in ``missing``.
+            ``countries`` and the members left out in ``missing``. A question's nets
+            follow its levels (``level`` the net's code; ``deff`` null); a numeric
+            question's mean has ``level`` null (see :mod:`barometer.poll.kinds`).
         """
         spec = self.spec
         confidence = _confidence(confidence, level, spec.publication.confidence)
-        spec.question(question)
+        asked = spec.question(question)
         by_list = self._check_by([by] if isinstance(by, str) else by)
         self._check_names(countries, [c.code for c in spec.countries], "country")
         self._check_names(waves, [w.id for w in spec.waves], "wave")
@@ -438,7 +448,6 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        asked = spec.question(question)
         if asked.kind in ("multiple", "grid"):
             if region is not None:
                 raise EstimationError(
@@ -446,8 +455,7 @@ class Poll:
                     f"of its parts (e.g. {question}__{(asked.options or asked.items)[0].code})"
                 )
             return set_estimates(design, asked, by_list, ci, confidence)
-        est = design.proportion(question, by=by_list, ci=ci, confidence=confidence)
-        est = est.filter(pl.col("n") > 0)
+        est = estimate_question(design, asked, by_list, confidence, ci)
         if region is None:
             return est
         regional = with_regions(
@@ -463,6 +471,30 @@ class Poll:
             source=rows.source, coefficients=rows.coefficients,
         )  # fmt: skip
 
+    def quantiles(
+        self,
+        question: str,
+        probs: Sequence[float] = QUARTILES,
+        by: str | Sequence[str] = ("country", "wave"),
+        weights: WeightsChoice = "raked",
+        confidence: float | None = None,
+    ) -> Estimates:
+        """Quantiles of a numeric question (default: the quartiles and median) by ``by``,
+        with Woodruff intervals (R ``svyquantile``, ``qrule="math"``; see
+        ``Design.quantile``); ``level`` holds the probability (``"0.5"``). Quantiles are
+        not combined into regions (a median of medians is not a median)."""
+        spec = self.spec
+        asked = spec.question(question)
+        if not asked.is_numeric:
+            raise EstimationError(
+                f"question {question!r} is not numeric; quantiles need kind: numeric "
+                "(estimate() gives the shares of its levels)"
+            )
+        conf = _confidence(confidence, None, spec.publication.confidence)
+        by_list = self._check_by([by] if isinstance(by, str) else by)
+        est = self.design(weights).quantile(question, list(probs), by=by_list, confidence=conf)
+        return est.filter(pl.col("n") > 0)
+
     def publication(
         self,
         questions: Sequence[str] | None = None,
@@ -475,7 +507,7 @@ class Poll:
     ) -> Publication:
         """Every estimate a publication of the poll needs, computed once.
 
-        Per question (default: every question of kind ``question``) and breakdown
+        Per question (default: every question of kind ``question`` or ``numeric``) and breakdown
         (always none — country × wave — plus each of ``breakdowns``, question ids such
         as ``age``): the countries' shares, the regions (each cell's members with data,
         covariance kept), the pooled total, unweighted and weighted bases, and the

@@ -23,6 +23,7 @@ import polars as pl
 
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
+from barometer.poll.kinds import distribution, estimate_question, is_scale, quartiles
 from barometer.poll.regions import OVER, Regional, RegionFigure, with_regions
 from barometer.poll.sets import SetView, item_gaps, set_view
 from barometer.poll.spec import PollSpec, PublicationRules
@@ -104,7 +105,10 @@ class QuestionCells:
     ``suppressed`` and ``flagged``; ``total``: every respondent in scope pooled, by
     ``wave[, breakdown]``, with the same marks (the banner Total); ``regions``: how each
     region was formed. Figures are unblanked here (comparisons need them); printed
-    output takes :meth:`rows`.
+    output takes :meth:`rows`. For a numeric question the estimates are means
+    (``level`` null), and ``quantiles`` (and for a scale ``distribution``) are held
+    beside them; a single-choice question's nets are rows like its levels
+    (:mod:`barometer.poll.kinds`).
     """
 
     question: str
@@ -112,6 +116,15 @@ class QuestionCells:
     estimates: Estimates
     total: Estimates
     regions: tuple[RegionFigure, ...]
+    #: a numeric question's quartiles and median by country × wave[, breakdown], marked
+    quantiles: Estimates | None = None
+    #: a scale's share of each value by country × wave (no breakdown), marked
+    distribution: Estimates | None = None
+
+    @property
+    def numeric(self) -> bool:
+        """True for the cells of a numeric question (means, not shares)."""
+        return self.estimates.statistic == "mean"
 
     def rows(self, blank: bool = True) -> pl.DataFrame:
         """The estimates' table, figures of suppressed rows null (``blank``)."""
@@ -308,20 +321,28 @@ def _question_cells(
     question: str,
     breakdown: str | None,
 ) -> QuestionCells:
-    """One core call for the countries, one for the pooled total; regions and marks."""
+    """One core call for the countries, one for the pooled total; regions and marks; a
+    numeric question's quartiles (and a scale's distribution) beside them."""
+    asked = spec.question(question)
     extra = [breakdown] if breakdown else []
     by = [OVER, "wave", *extra]
-    est = design.proportion(question, by=by, confidence=rules.confidence)
-    est = est.filter(pl.col("n") > 0)
+    est = estimate_question(design, asked, by, rules.confidence)
     regional = with_regions(est, spec, confidence=rules.confidence)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
     stacked = _boundary_ci(stacked, design, question, by, rules)
     pooled_by = ["wave", *extra]
-    total = design.proportion(question, by=pooled_by, confidence=rules.confidence)
-    total = total.filter(pl.col("n") > 0)
+    total = estimate_question(design, asked, pooled_by, rules.confidence)
     total = _with_marks(_scoped_total(total), rules, _weighted_bases(design, question, pooled_by))
     total = _boundary_ci(total, design, question, pooled_by, rules)
-    return QuestionCells(question, breakdown, stacked, total, regional.regions)
+    quantiles = distribution_ = None
+    if asked.is_numeric:
+        quantiles = _with_marks(quartiles(design, asked, by, rules.confidence), rules, None)
+        if is_scale(asked) and breakdown is None:
+            shares = distribution(design, asked, by, rules.confidence)
+            distribution_ = _with_marks(shares, rules, None)
+    return QuestionCells(
+        question, breakdown, stacked, total, regional.regions, quantiles, distribution_
+    )
 
 
 def _boundary_ci(
@@ -337,7 +358,7 @@ def _boundary_ci(
     table = est.to_polars()
     at_edge = (pl.col("estimate").is_in([0.0, 1.0])) & (pl.col("scope_kind") != "region")
     table = table.with_columns(ci_method=pl.lit("wald"))
-    if not table.select(at_edge.any()).item():
+    if est.statistic == "mean" or not table.select(at_edge.any()).item():
         return _replaced(est, table)
     other = design.proportion(question, by=by, ci=rules.boundary_ci, confidence=rules.confidence)
     keys = [*by, "level"]
@@ -351,8 +372,9 @@ def _boundary_ci(
         .select(*keys, "ci_low", "ci_high", "_edge", "ci_method")
         .iter_rows()
     ):
-        if edge:
-            low, high = lookup[tuple(str(v) for v in key)]
+        found = lookup.get(tuple(str(v) for v in key)) if edge else None
+        if found is not None:  # a net at 0 or 1 keeps its Wald interval
+            low, high = found
             method = rules.boundary_ci
         lows.append(low)
         highs.append(high)
@@ -412,7 +434,7 @@ def build(
     if questions is not None:  # a multiple-response question or grid stands for its parts
         sets = {q.id: [p.id for p in parts(q)] for q in spec.questions}
         questions = [x for q in questions for x in sets.get(q, [q])]
-    asked = [q.id for q in stored if q.kind == "question"]
+    asked = [q.id for q in stored if q.kind in ("question", "numeric")]
     qids = _checked(questions, [q.id for q in stored], "question")
     if questions is None:
         qids = asked
@@ -420,6 +442,12 @@ def build(
     wave_ids = _checked(waves, [w.id for w in spec.waves], "wave")
     chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
     _checked([b for b in chosen if b is not None], [q.id for q in stored], "breakdown")
+    for b in chosen:
+        if b is not None and spec.question(b).is_numeric:
+            raise EstimationError(
+                f"publication: breakdown {b!r} is numeric; band it into levels with a "
+                "recode (docs/spec.md) and break down by that question"
+            )
     design = poll.design(
         weights,
         list(countries) if countries is not None else None,

@@ -40,6 +40,8 @@ __all__ = [
     "save_png",
     "save_svg",
     "stacked_bars",
+    "styled",
+    "text_column",
     "to_png",
     "to_svg",
     "trend",
@@ -191,7 +193,7 @@ def _order(table: pl.DataFrame, order: Sequence[str] | None) -> list[str]:
     return [pairs[c] for c in codes]
 
 
-def _text(values: pl.Series, fmt: Any, name: str = "text") -> pl.Series:
+def text_column(values: pl.Series, fmt: Any, name: str = "text") -> pl.Series:
     """A text column formatted from ``values`` (labels only; no arithmetic)."""
     return pl.Series(name, [fmt(v) for v in values.to_list()], dtype=pl.String)
 
@@ -222,7 +224,7 @@ def _percent_axis(title: str | None = None, **kw: Any) -> Any:
     return alt.Axis(format=".0%", title=title, labelFontSize=12, titleFontSize=12, **kw)
 
 
-def _styled(chart: Any, title: str | None, subtitle: str | None) -> Any:
+def styled(chart: Any, title: str | None, subtitle: str | None) -> Any:
     import altair as alt
 
     # set on the chart just built (no one else holds it): each of Altair's ``properties``
@@ -291,13 +293,15 @@ def stacked_bars(
     data = table.select(
         "who", "level", "level_label", "level_pos", "estimate", "ci_low", "ci_high", "n"
     ).with_columns(
-        _text(table["estimate"], lambda v: format_percent(v) if v >= MIN_LABELLED_SHARE else ""),
+        text_column(
+            table["estimate"], lambda v: format_percent(v) if v >= MIN_LABELLED_SHARE else ""
+        ),
         pl.col("level")
         .replace_strict({c: _is_dark(style.color(c)) for c in style.codes}, return_dtype=pl.Boolean)
         .alias("dark"),
     )
     bases = data.group_by("who", maintain_order=True).agg(pl.col("n").first())
-    bases = bases.with_columns(_text(bases["n"], lambda v: f"n = {v:,}", "base"))
+    bases = bases.with_columns(text_column(bases["n"], lambda v: f"n = {v:,}", "base"))
     height = max(60, 26 * len(rows))
     y = alt.Y("who:N", sort=rows, title=None, axis=alt.Axis(labelLimit=220, ticks=False))
     stacked = (
@@ -332,7 +336,7 @@ def stacked_bars(
     )
     chart = alt.layer(bars, text, base).properties(width=width, height=height)
     subtitle = f"Weighted shares{f', {wave}' if wave else ''}; n = unweighted base."
-    return _styled(chart, title, subtitle)
+    return styled(chart, title, subtitle)
 
 
 def trend(
@@ -378,7 +382,7 @@ def trend(
     table = table.filter(pl.col("wave").is_in(list(wave_order)))
     rows = _order(table, order)
     data = table.select("who", "wave", "estimate", "ci_low", "ci_high", "n").with_columns(
-        _text(table["estimate"], format_percent)
+        text_column(table["estimate"], format_percent)
     )
     colour = style.color(level)
     x = alt.X(
@@ -415,7 +419,7 @@ def trend(
         )
     )
     subtitle = f"“{style.label(level)}”: weighted share by wave; band = 95% interval."
-    return _styled(chart, title, subtitle)
+    return styled(chart, title, subtitle)
 
 
 def gap_dots(
@@ -458,7 +462,7 @@ def gap_dots(
         )
     dots = table.filter(pl.col("country") != reference) if reference is not None else table
     data = dots.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
-        _text(dots["estimate"], format_percent)
+        text_column(dots["estimate"], format_percent)
     )
     colour = style.color(level)
     x_scale = alt.Scale(zero=True, nice=True)
@@ -482,7 +486,7 @@ def gap_dots(
     layers = [whiskers, points, labels]
     if ref is not None:
         rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
-            _text(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_percent(v)}%")
+            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_percent(v)}%")
         )
         rbase = alt.Chart(rdata)
         layers = [
@@ -508,7 +512,7 @@ def gap_dots(
     )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
-    return _styled(chart, title, subtitle + ".")
+    return styled(chart, title, subtitle + ".")
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["format_count", "format_moe", "format_number", "format_percent", "round_half_up"]
+__all__ = [
+    "format_count",
+    "format_mean",
+    "format_moe",
+    "format_number",
+    "format_percent",
+    "mean_digits",
+    "round_half_up",
+]
 
 
 def round_half_up(x: float, digits: int = 0) -> Decimal:
@@ -54,3 +62,18 @@ def format_number(x: float | None, digits: int = 2) -> str:
     if x is None:
         return "–"
     return _text(round_half_up(x, digits), digits)
+
+
+def mean_digits(decimals: int) -> int:
+    """Decimals of a printed mean (a 0-10 scale, an age): one more than the percentages'
+    ``decimals`` of the publication rules, so 5.1 and 5.6 out of 10 read apart."""
+    return decimals + 1
+
+
+def format_mean(x: float | None, decimals: int = 0, signed: bool = False) -> str:
+    """A numeric question's mean (or a difference of means, with a sign when
+    ``signed``) to :func:`mean_digits` decimals: ``5.126`` → ``5.1``."""
+    if x is None:
+        return "–"
+    text = format_number(x, mean_digits(decimals))
+    return "+" + text if signed and not text.startswith("−") and float(text) != 0 else text

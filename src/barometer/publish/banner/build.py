@@ -49,6 +49,23 @@ class _Source:
     variables: Sequence[str]
     #: (banner or None for the total, where) -> the group's estimates and bases
     group: Callable[[str | None, Mapping[str, Any]], _Group]
+    #: "share" (a question's levels and nets) or "mean" (a numeric question)
+    statistic: str = "share"
+
+
+#: The row code and label of a numeric question's mean in a banner.
+MEAN_ROW = ("mean", "Mean")
+
+
+def _mean_rows(group: _Group) -> _Group:
+    """A numeric question's group with its mean rows' ``level`` set to
+    :data:`MEAN_ROW`'s code (the estimates and their covariance unchanged)."""
+    est, bases = group
+    table = est.to_polars().with_columns(level=pl.lit(MEAN_ROW[0]))
+    return Estimates(
+        table, by=est.by, statistic=est.statistic, families=est.families, rows=est.rows,
+        notes=est.notes, source=est.source, coefficients=est.coefficients,
+    ), bases  # fmt: skip
 
 
 def _publication_source(pub: Publication, question: str) -> _Source:
@@ -66,13 +83,21 @@ def _publication_source(pub: Publication, question: str) -> _Source:
         names[other.id] = other.wording if other.kind == "weighting" and other.wording else other.id
     title = f"{q.id}: {q.wording}" if q.wording else q.id
     held = [b for b in pub.breakdowns if b is not None]
+    variables = ["country", "wave", *([REGION] if spec.regions else []), *held]
+    if q.is_numeric:
+        return _Source(
+            title, (MEAN_ROW,), labels, names, order, variables,
+            lambda b, where: _mean_rows(_publication_group(pub, question, b, where)),
+            statistic="mean",
+        )  # fmt: skip
+    rows = [(lv.code, lv.label) for lv in q.levels] + [(n.code, n.label) for n in q.nets]
     return _Source(
         title,
-        tuple((lv.code, lv.label) for lv in q.levels),
+        tuple(rows),
         labels,
         names,
         order,
-        ["country", "wave", *([REGION] if spec.regions else []), *held],
+        variables,
         lambda b, where: _publication_group(pub, question, b, where),
     )
 
@@ -418,6 +443,8 @@ def _assemble(
     stacked = pl.concat(parts)
     # a level nobody chose in any column is left out (a row of zeros says nothing)
     chosen = set(stacked.filter(pl.col("estimate") > 0).get_column("level").to_list())
+    if src.statistic == "mean":  # a mean of 0 is a figure
+        chosen = set(stacked.get_column("level").to_list())
     cells = (
         stacked.filter(pl.col("level").is_in(list(chosen)))
         .with_columns(label=pl.col("level").replace_strict(label_of, default=pl.col("level")))
@@ -443,6 +470,7 @@ def _assemble(
         cells=cells,
         base=base,
         settings=settings,
+        statistic=src.statistic,
     )
 
 

@@ -77,6 +77,9 @@ class BannerTable:
     cells: pl.DataFrame
     base: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: "share": column percentages of levels and nets; "mean": a numeric question's
+    #: mean per column (one row, level "mean"), its letters from tests of the means
+    statistic: str = "share"
 
     def to_polars(self) -> pl.DataFrame:
         """The table in long form: one row per column × level, with the column's bases
@@ -188,6 +191,9 @@ def write_xlsx(
         contents.write_string(3 + i, 3, ", ".join(t.settings["banners"]), fmt.wrap)
         _write_sheet(wb.add_worksheet(name), t, fmt)
     row = 5 + len(tables)
+    if any(t.statistic == "mean" for t in tables):
+        contents.write_string(row, 0, _MEAN_NOTE)
+        row += 1
     for note in _method_notes(tables[0]):
         contents.write_string(row, 0, note)
         row += 1
@@ -208,6 +214,12 @@ _TOTAL_WORDS = {
     "one country": "Total: every respondent of the country in the base, weighted.",
     "pooled": "Total: every respondent in the base, weighted.",
 }
+
+
+_MEAN_NOTE = (
+    "Numeric questions (scales): the row is the weighted mean in each column; its letters "
+    "come from design-based z tests of the difference between two columns' means."
+)
 
 
 def _method_notes(t: BannerTable) -> list[str]:
@@ -244,6 +256,8 @@ class _Formats:
         )
         self.pct = wb.add_format({"num_format": "0%", "align": "center"})
         self.low_pct = wb.add_format({"num_format": "0%", "align": "center", "italic": True})
+        self.mean = wb.add_format({"num_format": "0.0", "align": "center"})
+        self.low_mean = wb.add_format({"num_format": "0.0", "align": "center", "italic": True})
         self.sig = wb.add_format({"align": "center", "font_color": "#1F4E79", "font_size": 9})
         self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
 
@@ -251,7 +265,10 @@ class _Formats:
 def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
     """One question's table: title, base, headers (rows 3-5), bases (6-7), levels."""
     ws.write_string(0, 0, t.title, fmt.title)
-    ws.write_string(1, 0, f"Base: {t.base}. Weighted column percentages.")
+    numeric = t.statistic == "mean"
+    what = "Weighted means" if numeric else "Weighted column percentages"
+    ws.write_string(1, 0, f"Base: {t.base}. {what}.")
+    plain, low = (fmt.mean, fmt.low_mean) if numeric else (fmt.pct, fmt.low_pct)
     ncol = len(t.columns)
     # banner group headers, merged over their columns
     start = 0
@@ -287,9 +304,9 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
         for j, c in enumerate(t.columns):
             est, letters = cell.get((j, code), (None, ""))
             if c.suppressed or est is None:
-                ws.write_string(row, 1 + j, _SUPPRESSED, fmt.pct)
+                ws.write_string(row, 1 + j, _SUPPRESSED, plain)
             else:
-                ws.write_number(row, 1 + j, est, fmt.low_pct if c.flagged else fmt.pct)
+                ws.write_number(row, 1 + j, est, low if c.flagged else plain)
                 if letters:
                     ws.write_string(row + 1, 1 + j, letters, fmt.sig)
         row += 2

@@ -75,7 +75,8 @@ class Finding:
     rank: int
     kind: FindingKind
     question: str
-    level: str
+    #: the answer level or net compared; None for a numeric question's mean
+    level: str | None
     level_label: str
     first: Subject
     second: Subject
@@ -442,18 +443,17 @@ def find(
     for qid in chosen:
         found = _changes(pub, qid, waves, rules.confidence, notes) if "change" in kinds else []
         found += _gaps(pub, qid, waves, rules.confidence, notes) if "gap" in kinds else []
-        keep = set(pub.spec.question(qid).level_codes)
-        if not include_non_substantive:
-            keep -= set(pub.spec.question(qid).non_substantive)
+        keep = _scanned_levels(pub, qid, include_non_substantive)
         cands += [c for c in found if c["level"] in keep]
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
     cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes)
     sets = {sid: v.question for v in pub.sets.values() for _, _, sid in v.parts}
-    kept = _mirrors_out(_significant(cands, rules, family, min_gap, min_change, sets), pub.spec)
+    kept = _significant(cands, rules, family, min_gap, min_change, pub.spec, sets)
+    kept = _complements_out(_mirrors_out(kept, pub.spec), pub.spec)
     if top is not None:
         kept = kept[:top]
-    wording = Wording(pub.spec, phrases or {})
+    wording = Wording(pub.spec, phrases or {}, decimals=rules.decimals)
     result = tuple(
         _finding(i, c, score, p, rules.adjust, rules.confidence, wording)
         for i, (score, p, c) in enumerate(kept, start=1)
@@ -505,11 +505,23 @@ def _rules(
         raise EstimationError(f"find: {err}") from None
 
 
+def _scanned_levels(pub: Publication, qid: str, non_substantive: bool) -> set[str | None]:
+    """The levels of ``qid`` a scan compares: its levels (without the non-substantive
+    ones unless ``non_substantive``) and nets, or a numeric question's mean (``None``)."""
+    q = pub.spec.question(qid)
+    if q.is_numeric:
+        return {None}
+    keep: set[str | None] = set(q.level_codes) | {n.code for n in q.nets}
+    if not non_substantive:
+        keep -= set(q.non_substantive)
+    return keep
+
+
 def _chosen(
     pub: Publication, questions: Sequence[str] | None, waves: Sequence[str] | None
 ) -> list[str]:
     """The questions to scan, with the waves checked."""
-    known_q = [q.id for q in pub.spec.stored_questions() if q.kind == "question"]
+    known_q = [q.id for q in pub.spec.stored_questions() if q.kind in ("question", "numeric")]
     chosen = list(questions) if questions is not None else list(pub.questions)
     # a multiple-response question or grid stands for its options or items
     chosen = [p for q in chosen for p in _parts_held(pub, q)]
@@ -532,15 +544,27 @@ def _parts_held(pub: Publication, question: str) -> list[str]:
     return [sid for _, _, sid in view.parts] if view is not None else [question]
 
 
+def _scale_width(spec: Any, question: str) -> float:
+    """What ``min_gap`` and ``min_change`` (shares) are a fraction of: 1 for a share, the
+    width of a numeric question's range (10 on a 0-10 scale, so ``0.10`` is one point),
+    0 for a numeric question without a range (significance alone then decides)."""
+    q = spec.question(question)
+    if not q.is_numeric:
+        return 1.0
+    return 0.0 if q.range is None else q.range[1] - q.range[0]
+
+
 def _significant(
     cands: list[dict[str, Any]],
     rules: PublicationRules,
     family: str,
     min_gap: float,
     min_change: float,
+    spec: Any,
     sets: Mapping[str, str],
 ) -> list[tuple[float, float, dict[str, Any]]]:
-    """(score, adjusted p, candidate) of the findings kept, best first."""
+    """(score, adjusted p, candidate) of the findings kept, best first (a mean's score in
+    shares of its range, so findings of means and shares rank together)."""
     raw = np.array([c["p_value"] for c in cands], dtype=float)
     # A multiple-response question's or grid's comparisons are a family of their own:
     # many tests of one question, which leave the rest of the scan's adjustment as it is.
@@ -558,13 +582,15 @@ def _significant(
     for c, p in zip(cands, p_adj, strict=True):
         if not p < rules.alpha or c["ci_low"] <= 0 <= c["ci_high"]:
             continue
+        width = _scale_width(spec, c["question"])
         size = abs(c["difference"])
         both_countries = not ({c["a"][0], c["b"][0]} & set(c["regions"].members))
-        if c["kind"] == "gap" and both_countries and size < min_gap:
+        if c["kind"] == "gap" and both_countries and size < min_gap * width:
             continue
-        if c["kind"] == "change" and size < min_change:
+        if c["kind"] == "change" and size < min_change * width:
             continue
-        kept.append((min(abs(c["ci_low"]), abs(c["ci_high"])), float(p), c))
+        score = min(abs(c["ci_low"]), abs(c["ci_high"])) / (width or 1.0)
+        kept.append((score, float(p), c))
     kept.sort(key=lambda t: (-t[0], t[1]))
     return kept
 
@@ -628,6 +654,42 @@ def _mirrors_out(
     return out
 
 
+def _complements_out(
+    kept: list[tuple[float, float, dict[str, Any]]], spec: Any
+) -> list[tuple[float, float, dict[str, Any]]]:
+    """The findings without a net's complement: when a net's comparison is reported, the
+    same comparison of the level (or net) made of the other substantive levels says the
+    same thing the other way round, and is left out."""
+    covers: dict[tuple[str, str], frozenset[str]] = {}
+    for q in spec.questions:
+        for n in q.nets:
+            covers[(q.id, n.code)] = frozenset(n.levels)
+    reported: set[tuple[str, str, frozenset[tuple[str, str]], frozenset[str]]] = set()
+    for _, _, c in kept:
+        net = covers.get((c["question"], c["level"]))
+        if net is not None:
+            reported.add((c["kind"], c["question"], frozenset((c["a"], c["b"])), net))
+    if not reported:
+        return kept
+    out, nets_kept = [], set()
+    for item in kept:
+        c = item[2]
+        q = spec.question(c["question"])
+        substantive = frozenset(lv for lv in q.level_codes if lv not in set(q.non_substantive))
+        net = covers.get((c["question"], c["level"]))
+        mine = net if net is not None else frozenset({c["level"]})
+        key = (c["kind"], c["question"], frozenset((c["a"], c["b"])))
+        other = (*key, substantive - mine)
+        # a level gives way to the net it complements; of two complementary nets, the
+        # better ranked is kept
+        if other in (nets_kept if net is not None else reported):
+            continue
+        if net is not None:
+            nets_kept.add((*key, mine))
+        out.append(item)
+    return out
+
+
 def _finding(
     rank: int,
     c: dict[str, Any],
@@ -664,7 +726,15 @@ def _finding(
         )
 
     first, second = subject(a, sa), subject(b, sb)
-    phrase = wording.phrase(c["question"], c["level"])
+    if c["level"] is None:
+        sentence = wording.mean_sentence(
+            c["kind"], c["question"], first, second, diff, (lo, hi), confidence, info.rules
+        )
+    else:
+        sentence = wording.sentence(
+            c["kind"], wording.phrase(c["question"], c["level"]), first, second, diff,
+            (lo, hi), confidence, info.rules,
+        )  # fmt: skip
     return Finding(
         rank=rank,
         kind=c["kind"],
@@ -682,8 +752,6 @@ def _finding(
         p_adjusted=p_adj,
         adjust=adjust,
         score=score,
-        sentence=wording.sentence(
-            c["kind"], phrase, first, second, diff, (lo, hi), confidence, info.rules
-        ),
+        sentence=sentence,
         notes=wording.notes(c["kind"], first, second, info.rules),
     )

@@ -4,8 +4,11 @@
 module only says it. Countries and regions are named from the spec (``in South Korea``,
 ``in the EU``); an answer level reads as the phrase given to
 :func:`barometer.publish.findings.find.find`, its ``finding_label`` in the spec, or
-``answer '<label>'``. Shares print as whole percentages and differences as signed points
-with one decimal, by the report's one rounding rule (:mod:`barometer.publish.numbers`).
+``answer '<label>'``; a net by its own ``finding_label`` or label. Shares print as whole
+percentages and differences as signed points with one decimal, by the report's one
+rounding rule (:mod:`barometer.publish.numbers`); a numeric question's mean reads "average
+<its finding_label>" with one decimal more than the percentages ("rose from 5.1 to 5.6 out
+of 10").
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from barometer.publish.cells import markdown_text
-from barometer.publish.numbers import format_percent
+from barometer.publish.numbers import format_mean, format_percent
 
 if TYPE_CHECKING:
     from barometer.publish.findings.find import Findings, Subject
@@ -33,9 +36,12 @@ class Wording:
     """Names of countries and regions and phrases of answer levels, from the spec, and
     the sentence and notes of a finding built from them."""
 
-    def __init__(self, spec: Any, phrases: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(
+        self, spec: Any, phrases: Mapping[str, Mapping[str, str]], decimals: int = 0
+    ) -> None:
         self.spec = spec
         self.phrases = phrases
+        self.decimals = decimals
         self.countries = {c.code: c.name for c in spec.countries}
         self.regions = {r.id: r.name or r.id for r in spec.regions}
         self.waves = {w.id: i for i, w in enumerate(spec.waves)}
@@ -53,20 +59,81 @@ class Wording:
         article = subject not in self.countries or name.startswith(_WITH_ARTICLE)
         return f"in the {name}" if article else f"in {name}"
 
-    def label(self, question: str, level: str) -> str:
+    def label(self, question: str, level: str | None) -> str:
+        """A level's (or net's) label; ``"mean"`` for a numeric question's mean."""
         q = self.spec.question(question)
+        if level is None:
+            return "mean"
+        net = _net(q, level)
+        if net is not None:
+            return str(net.label)
         return next(lv.label for lv in q.levels if lv.code == level)
 
-    def phrase(self, question: str, level: str) -> str:
+    def phrase(self, question: str, level: str | None) -> str:
+        """How a sentence speaks of those who gave ``level`` ("see the US as an ally"),
+        or of a numeric question's mean ("average trust in the EU")."""
+        q = self.spec.question(question)
+        if level is None:
+            given = self.phrases.get(question, {}).get("mean")
+            return given or f"average {q.finding_label or _short(q.wording or q.id)}"
         given = self.phrases.get(question, {}).get(level)
         if given:
             return given
-        q = self.spec.question(question)
-        lv = next(lv for lv in q.levels if lv.code == level)
+        lv = _net(q, level) or next(lv for lv in q.levels if lv.code == level)
         own = getattr(lv, "finding_label", None) or getattr(lv, "phrase", None)
         if own:
             return str(own)
         return f"answer '{_short(lv.label)}' ({question})"
+
+    def out_of(self, question: str) -> str:
+        """`` out of 10`` for a scale from 0 (a mean reads against its top), else empty."""
+        q = self.spec.question(question)
+        if q.range is None or q.range[0] != 0:
+            return ""
+        return f" out of {q.range[1]:g}"
+
+    def mean_sentence(
+        self,
+        kind: str,
+        question: str,
+        first: Subject,
+        second: Subject,
+        diff: float,
+        interval: tuple[float, float],
+        confidence: float,
+        rules: Mapping[str, str],
+    ) -> str:
+        """A finding about a numeric question's mean: "Germany: average trust in the EU
+        rose from 5.1 to 5.6 out of 10 between 2024-11 and 2025-11 (+0.5, 95% CI 0.2 to
+        0.8)", or "... was 5.6 out of 10 in 2025-11, against 5.1 in France (...)"."""
+        d = self.decimals
+        lo, hi = interval
+        conf = format_percent(confidence)
+        out_of = self.out_of(question)
+        figures = (
+            f"{format_mean(diff, d, signed=True)}, {conf}% CI {format_mean(lo, d)} to "
+            f"{format_mean(hi, d)}"
+        )
+        regions = [s for s in {s.id: s for s in (first, second)}.values() if s.type == "region"]
+        region_note = "; ".join(
+            f"{s.name}: {rule_words(rules[s.id])} of the {members(len(s.countries))} polled"
+            + (" in both waves" if kind == "change" else "")
+            for s in regions
+        )
+        tail = f" ({figures}{'; ' + region_note if region_note else ''})."
+        phrase = self.phrase(question, None)
+        if kind == "change":
+            verb = "rose" if diff > 0 else "fell"
+            return (
+                f"{first.name}: {phrase} {verb} from {format_mean(second.estimate, d)} to "
+                f"{format_mean(first.estimate, d)}{out_of} between {second.wave} and "
+                f"{first.wave}" + tail
+            )
+        return (
+            f"{first.name}: {phrase} was {format_mean(first.estimate, d)}{out_of} in "
+            f"{first.wave}, against {format_mean(second.estimate, d)} "
+            f"{self.place(second.id)}" + tail
+        )
 
     def notes(
         self, kind: str, first: Subject, second: Subject, rules: Mapping[str, str]
@@ -181,6 +248,11 @@ def members(k: int) -> str:
 def rule_words(rule: str) -> str:
     """How a region's combining rule reads: ``average`` or ``population-weighted average``."""
     return "average" if rule == "mean" else "population-weighted average"
+
+
+def _net(question: Any, code: str) -> Any:
+    """The net ``code`` of ``question``, or None (a question may have no nets)."""
+    return next((n for n in getattr(question, "nets", ()) if n.code == code), None)
 
 
 def _short(label: str) -> str:

@@ -55,9 +55,10 @@ from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
 from barometer.publish.charts_sets import ranked_bars
-from barometer.publish.numbers import format_count, format_moe, format_percent
+from barometer.publish.numbers import format_count, format_mean, format_moe, format_percent
 from barometer.publish.report.methodology import methodology_view
 from barometer.publish.report.sets import GridTables, grid_tables, grid_view, multiple_pieces
+from barometer.publish.scale_charts import distribution_bars, mean_dots
 
 __all__ = ["QuestionResults", "ReportData", "collect", "render_report", "write_report"]
 
@@ -87,8 +88,13 @@ class QuestionResults:
     trends: dict[str, Estimates] = field(default_factory=dict)
     #: where the question was not asked ("not asked in 2024-11 in PL"), from the publication
     absent: tuple[str, ...] = ()
-    #: ``multiple``: a multiple-response question, its options as the levels
-    kind: str = "question"
+    #: "share" (levels and nets), "mean" (a numeric question: one "mean" column) or
+    #: "multiple" (a multiple-response question: its options as the levels)
+    kind: str = "share"
+    #: the tables' columns: the levels then the nets (None: ``style``'s levels)
+    columns: LevelStyle | None = None
+    #: a numeric question's distribution by country × wave (a scale), for its chart
+    distribution: Estimates | None = None
     #: what the section says under its figures (options' shares do not sum to 100%)
     note: str = ""
 
@@ -118,36 +124,6 @@ def _parts_of(pub: Publication, question: str) -> list[str]:
     """``question``, or the parts the publication holds of the set it names."""
     view = pub.sets.get(question)
     return [sid for _, _, sid in view.parts] if view is not None else [question]
-
-
-def _results(
-    pub: Publication, qid: str, region_ids: Sequence[str], focus: Mapping[str, str]
-) -> QuestionResults:
-    """One single-choice question's section estimates."""
-    q = pub.spec.question(qid)
-    cells = pub.cells(qid)
-    # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
-    used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
-    codes = [lv.code for lv in q.levels if lv.code in used]
-    style = LevelStyle.from_levels(
-        codes,
-        [lv.label for lv in q.levels if lv.code in used],
-        [c for c in q.non_substantive if c in used],
-    )
-    level = focus.get(qid) or next(
-        (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
-    )
-    style.color(level)
-    own = {r: _levels(cells.region(r), codes) for r in region_ids}
-    return QuestionResults(
-        question=q,
-        style=style,
-        focus=level,
-        countries=_levels(cells.countries(), codes),
-        regions={r: e for r, e in own.items() if len(e)},
-        trends={r: _levels(e, codes) for r, e in _trends(pub, qid, region_ids).items()},
-        absent=tuple(pub.absent(qid)),
-    )
 
 
 def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, Estimates]:
@@ -207,18 +183,56 @@ def collect(
     done: set[str] = set()
     for qid in ids:
         view = multiple.get(qid)
-        if view is not None and view.question not in done:
-            done.add(view.question)
-            p = multiple_pieces(pub, view, region_ids)
-            results.append(
-                QuestionResults(
-                    question=p.question, style=p.style, focus=focus.get(view.question, p.focus),
-                    countries=p.countries, regions=p.regions, trends=p.trends,
-                    absent=p.absent, kind="multiple", note=view.note,
-                )
-            )  # fmt: skip
-        if view is None:
-            results.append(_results(pub, qid, region_ids, focus))
+        if view is not None:
+            if view.question not in done:
+                done.add(view.question)
+                p = multiple_pieces(pub, view, region_ids)
+                results.append(
+                    QuestionResults(
+                        question=p.question, style=p.style,
+                        focus=focus.get(view.question, p.focus), countries=p.countries,
+                        regions=p.regions, trends=p.trends, absent=p.absent, kind="multiple",
+                        note=view.note,
+                    )
+                )  # fmt: skip
+            continue
+        q = spec.question(qid)
+        cells = pub.cells(qid)
+        if cells.numeric:
+            results.append(_numeric_results(pub, q, region_ids))
+            continue
+        # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
+        used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
+        codes = [lv.code for lv in q.levels if lv.code in used]
+        style = LevelStyle.from_levels(
+            codes,
+            [lv.label for lv in q.levels if lv.code in used],
+            [c for c in q.non_substantive if c in used],
+        )
+        nets = [(n.code, n.label) for n in q.nets if n.code in used]
+        columns = LevelStyle(
+            (*style.codes, *(c for c, _ in nets)),
+            (*style.labels, *(lab for _, lab in nets)),
+            (*style.colors, *(_NET_COLOUR for _ in nets)),
+        )
+        level = focus.get(qid) or next(
+            (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
+        )
+        style.color(level)
+        shown = list(columns.codes)
+        own = {r: _levels(cells.region(r), shown) for r in region_ids}
+        results.append(
+            QuestionResults(
+                question=q,
+                style=style,
+                focus=level,
+                countries=_levels(cells.countries(), shown),
+                regions={r: e for r, e in own.items() if len(e)},
+                trends={r: _levels(e, shown) for r, e in _trends(pub, qid, region_ids).items()},
+                absent=tuple(pub.absent(qid)),
+                columns=columns,
+            )
+        )
     facts = pub.facts
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
@@ -236,6 +250,36 @@ def collect(
         sponsor=spec.sponsor,
         contact=spec.contact,
         grids=grids,
+    )
+
+
+#: The swatch of a net in the list of a question's answers (a net has no bar segment).
+_NET_COLOUR = "#ffffff"
+#: The one column of a numeric question's tables.
+_MEAN = ("mean", "Mean")
+
+
+def _as_mean(est: Estimates) -> Estimates:
+    """A numeric question's rows with ``level`` set to the mean column's code."""
+    return replace(est, table=est.to_polars().with_columns(level=pl.lit(_MEAN[0])))
+
+
+def _numeric_results(pub: Publication, q: Any, region_ids: Sequence[str]) -> QuestionResults:
+    """A numeric question's section: its means by country, region and trend, and (a
+    scale) its distribution."""
+    cells = pub.cells(q.id)
+    own = {r: _as_mean(cells.region(r)) for r in region_ids}
+    trends = {r: _as_mean(e) for r, e in _trends(pub, q.id, region_ids).items()}
+    return QuestionResults(
+        question=q,
+        style=LevelStyle.from_levels([_MEAN[0]], [_MEAN[1]]),
+        focus=_MEAN[0],
+        countries=_as_mean(cells.countries()),
+        regions={r: e for r, e in own.items() if len(e)},
+        trends=trends,
+        absent=tuple(pub.absent(q.id)),
+        kind="mean",
+        distribution=cells.distribution,
     )
 
 
@@ -274,10 +318,13 @@ _CHART_COLUMNS = ("country", "wave", "variable", "level", "estimate", "se", "ci_
                   "ci_high", "n", "suppressed")  # fmt: skip
 
 
-def _stack(frames: Sequence[Estimates]) -> pl.DataFrame:
-    """The frames' rows for the charts, suppressed cells left out (no chart shows them)."""
+def _stack(frames: Sequence[Estimates], codes: Sequence[str] | None = None) -> pl.DataFrame:
+    """The frames' rows for the charts, suppressed cells left out (no chart shows them);
+    only the levels ``codes`` when given (a net is no segment of a bar)."""
     tables = [f.to_polars().select(_CHART_COLUMNS) for f in frames]
     stacked = pl.concat(tables, how="vertical_relaxed")
+    if codes is not None:
+        stacked = stacked.filter(pl.col("level").is_in(list(codes)))
     return stacked.filter(~pl.col("suppressed")).drop("suppressed")
 
 
@@ -289,13 +336,32 @@ def _moe(r: Mapping[str, Any]) -> str:
     return format_moe(r["ci_low"], r["ci_high"])
 
 
+def _mean_cell(r: Mapping[str, Any], decimals: int) -> dict[str, str]:
+    """A mean's printed figure, its margin (half its interval's width, in the question's
+    units) and its interval."""
+    low, high = r["ci_low"], r["ci_high"]
+    return {
+        "pct": format_mean(r["estimate"], decimals),
+        "moe": "±" + format_mean((high - low) / 2, decimals),
+        "ci": f"95% interval {format_mean(low, decimals)}–{format_mean(high, decimals)}",
+    }
+
+
 def _row_cells(
-    rows: pl.DataFrame, style: LevelStyle, subject: str, wave: str, decimals: int = 0
+    rows: pl.DataFrame,
+    style: LevelStyle,
+    subject: str,
+    wave: str,
+    decimals: int = 0,
+    kind: str = "share",
 ) -> dict[str, Any]:
     by_level = {r["level"]: r for r in rows.to_dicts() if not r["suppressed"]}
     cells = []
     for code in style.codes:
         r = by_level.get(code)
+        if r is not None and kind == "mean":
+            cells.append({"level": code, "present": True, **_mean_cell(r, decimals)})
+            continue
         cells.append(
             {
                 "level": code,
@@ -331,16 +397,17 @@ def _wave_table(
     decimals: int = 0,
 ) -> dict[str, Any]:
     rows = []
+    columns = q.columns or q.style
     for rid, est in q.regions.items():
         t = est.to_polars().filter(pl.col("wave") == wave)
         if t.height:
-            row = _row_cells(t, q.style, rid, wave, decimals)
+            row = _row_cells(t, columns, rid, wave, decimals, q.kind)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
     table = q.countries.to_polars().filter(pl.col("wave") == wave)
     for country in order:
         t = table.filter(pl.col("country") == country)
         if t.height:
-            row = _row_cells(t, q.style, country, wave, decimals)
+            row = _row_cells(t, columns, country, wave, decimals, q.kind)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
 
@@ -351,7 +418,7 @@ def _trend_table(
     table = q.trends[rid].to_polars()
     rows = []
     for (wave,), t in table.group_by("wave", maintain_order=True):
-        row = _row_cells(t, q.style, rid, str(wave), decimals)
+        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind)
         rows.append(row | {"name": str(wave), "region": True})
     return {
         "region": rid,
@@ -388,20 +455,28 @@ def _question_view(
     asked = set(q.countries["country"].cast(pl.String).to_list())
     countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
-    current = _stack([*q.regions.values(), q.countries])
-    figures = _question_figures(q, latest, waves, order, current, names, stem, moe)
+    if q.kind == "mean":
+        figures = _numeric_figures(q, data, latest, order, names, stem, moe)
+    else:
+        current = _stack([*q.regions.values(), q.countries], q.style.codes)
+        figures = _question_figures(q, latest, waves, order, current, names, stem, moe)
+    columns = q.columns or q.style
+    nets = {n.code: ", ".join(n.levels) for n in getattr(q.question, "nets", ())}
     return {
         "id": q.question.id,
         "wording": q.question.wording,
         "heading": _heading(q.question),
+        "measure": _measure(q),
+        "moe_unit": "points of the scale" if q.kind == "mean" else "percentage points",
         "levels": [
             {
                 "code": c,
                 "label": lab,
                 "color": col,
                 "non_substantive": c in q.question.non_substantive,
+                "net": nets.get(c, ""),
             }
-            for c, lab, col in zip(q.style.codes, q.style.labels, q.style.colors, strict=True)
+            for c, lab, col in zip(columns.codes, columns.labels, columns.colors, strict=True)
         ],
         "figures": figures,
         "tables": [
@@ -459,7 +534,7 @@ def _question_figures(
             )
         )
     if len(waves) > 1:
-        trend_data = _stack([*q.trends.values(), q.countries])
+        trend_data = _stack([*q.trends.values(), q.countries], q.style.codes)
         chart = trend(
             trend_data,
             q.style,
@@ -536,6 +611,60 @@ def _ranked_figures(
             )
         )
     return out
+
+
+def _measure(q: QuestionResults) -> str:
+    """What a table's figures are: ``weighted %``, or ``weighted mean (0–10)``."""
+    if q.kind != "mean":
+        return "weighted %"
+    span = q.question.range
+    return "weighted mean" + (f" ({span[0]:g}–{span[1]:g})" if span is not None else "")
+
+
+def _numeric_figures(
+    q: QuestionResults,
+    data: ReportData,
+    latest: str,
+    order: Sequence[str],
+    names: Mapping[str, str],
+    stem: Any,
+    moe: str,
+) -> list[dict[str, Any]]:
+    """A numeric question's charts: its mean by country with intervals (against each
+    region), and a scale's distribution by country (latest wave)."""
+    current = _stack([*q.regions.values(), q.countries])
+    regions: list[str | None] = list(q.regions)
+    figures = []
+    for rid in regions or [None]:
+        chart = mean_dots(
+            current, q.question, wave=latest, reference=rid, names=names,
+            title=f"Average by country, {latest}", decimals=data.rules.decimals,
+        )  # fmt: skip
+        figures.append(
+            _figure(
+                chart,
+                f"Dot plot of the mean of {q.question.id} by country with 95% intervals, "
+                f"{latest}" + (f", against {names.get(rid, rid)}" if rid else ""),
+                f"Whiskers show 95% {moe}"
+                + ("; the shaded band around the dashed line is the region's." if rid else "."),
+                stem(f"means_{rid}" if rid else "means"),
+            )
+        )
+    if q.distribution is not None:
+        countries = [c for c in order if c not in q.regions]
+        chart = distribution_bars(
+            q.distribution, q.question, wave=latest, order=countries, names=names,
+            title=f"How answers spread, {latest}",
+        )  # fmt: skip
+        figures.append(
+            _figure(
+                chart,
+                f"Columns of the share giving each value of {q.question.id} by country, {latest}",
+                "Weighted share of respondents giving each value of the scale.",
+                stem("distribution"),
+            )
+        )
+    return figures
 
 
 def _findings_view(findings: Any) -> list[dict[str, str]]:

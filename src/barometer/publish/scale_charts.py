@@ -1,0 +1,230 @@
+"""Charts of numeric questions: a mean with its interval by country, and the
+distribution of a scale.
+
+Like :mod:`barometer.publish.charts` (whose rendering and styling they share), they
+draw the columns of the publication's estimates — a numeric question's means
+(``estimate``, ``ci_low``, ``ci_high``, ``n`` by country) and a scale's shares of each
+value — and do no statistics of their own.
+
+Examples
+--------
+>>> from barometer.publish.scale_charts import mean_dots, distribution_bars
+>>> cells = pub.cells("trust_eu")  # doctest: +SKIP
+>>> trust = pub.spec.question("trust_eu")  # doctest: +SKIP
+>>> chart = mean_dots(cells.estimates, trust, wave="2025-11")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from barometer.errors import EstimationError, did_you_mean
+from barometer.publish.charts import styled, text_column
+from barometer.publish.numbers import format_mean
+
+__all__ = ["distribution_bars", "mean_dots"]
+
+_MEAN = "#1f4e8c"
+_REFERENCE = "#555555"
+_BAR = "#4f86c6"
+
+
+def _rows(est: Any, wave: str | None, names: Mapping[str, str] | None) -> pl.DataFrame:
+    """The rows of one wave, with display names (``who``)."""
+    table = est.to_polars() if hasattr(est, "to_polars") else pl.DataFrame(est)
+    needed = ["country", "estimate", "ci_low", "ci_high", "n"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise EstimationError(
+            f"charts of a numeric question need columns {', '.join(needed)}; missing "
+            f"{', '.join(missing)}"
+        )
+    if "wave" in table.columns:
+        waves = table.get_column("wave").cast(pl.String).unique(maintain_order=True).to_list()
+        if wave is None and len(waves) > 1:
+            raise EstimationError(
+                f"the estimates hold waves {', '.join(waves)}; pass wave= to chart one"
+            )
+        if wave is not None and wave not in waves:
+            raise EstimationError(
+                f"no estimates for wave {wave!r} (have {', '.join(waves)})"
+                f"{did_you_mean(wave, waves)}"
+            )
+        if wave is not None:
+            table = table.filter(pl.col("wave").cast(pl.String) == wave)
+    if "suppressed" in table.columns:  # a suppressed cell is drawn nowhere
+        table = table.filter(~pl.col("suppressed"))
+    codes = table.get_column("country").cast(pl.String)
+    shown = [(names or {}).get(c, c) for c in codes.to_list()]
+    return table.with_columns(country=codes, who=pl.Series(shown, dtype=pl.String))
+
+
+def _axis_scale(question: Any) -> Any:
+    import altair as alt
+
+    if question.range is None:
+        return alt.Scale(zero=False, nice=True)
+    return alt.Scale(domain=list(question.range), nice=False)
+
+
+def mean_dots(
+    est: Any,
+    question: Any,
+    wave: str | None = None,
+    reference: str | None = None,
+    names: Mapping[str, str] | None = None,
+    title: str | None = None,
+    decimals: int = 0,
+    width: int = 520,
+) -> Any:
+    """A numeric question's mean by country (or region) with its interval as whiskers,
+    highest first, on the question's range (0 to 10 for a scale), and a dashed
+    reference line (its interval shaded) at a region's mean.
+
+    Parameters
+    ----------
+    est : Estimates
+        Means by ``country`` (and ``wave``): the publication's cells of the question.
+    question : spec Question
+        The numeric question (its ``range`` sets the axis).
+    wave : str, optional
+        The wave to chart when the estimates hold several.
+    reference : str, optional
+        The row drawn as the reference line (e.g. ``"EU"``) instead of a dot.
+    decimals : int
+        The publication's percentage decimals (a mean prints one more).
+    """
+    import altair as alt
+
+    table = _rows(est, wave, names)
+    if table.height == 0:
+        raise EstimationError(f"no means of {question.id!r} to chart")
+    ref = None
+    if reference is not None:
+        ref = table.filter(pl.col("country") == reference)
+        if ref.height == 0:
+            codes = table.get_column("country").to_list()
+            raise EstimationError(
+                f"no row for reference {reference!r} in the estimates"
+                f"{did_you_mean(reference, codes)}"
+            )
+        table = table.filter(pl.col("country") != reference)
+    data = table.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
+        text_column(table["estimate"], lambda v: format_mean(v, decimals))
+    )
+    scale = _axis_scale(question)
+    y = alt.Y(
+        "who:N",
+        sort=alt.EncodingSortField("estimate", order="descending"),
+        title=None,
+        axis=alt.Axis(labelLimit=220, ticks=False, grid=True, gridColor="#eeeeee"),
+    )
+    base = alt.Chart(data).encode(y=y)
+    tooltip = [
+        alt.Tooltip("who:N", title="Country"),
+        alt.Tooltip("estimate:Q", title="Mean", format=".2f"),
+        alt.Tooltip("ci_low:Q", title="Interval from", format=".2f"),
+        alt.Tooltip("ci_high:Q", title="to", format=".2f"),
+        alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
+    ]
+    layers = [
+        base.mark_rule(color=_MEAN, strokeWidth=2).encode(
+            x=alt.X("ci_low:Q", scale=scale, title="Mean"), x2="ci_high:Q"
+        ),
+        base.mark_point(color=_MEAN, filled=True, size=70, opacity=1).encode(
+            x="estimate:Q", tooltip=tooltip
+        ),
+        base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
+            x="ci_high:Q", text="text:N"
+        ),
+    ]
+    if ref is not None:
+        rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
+            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_mean(v, decimals)}")
+        )
+        rbase = alt.Chart(rdata)
+        layers = [
+            rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
+            rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
+                x="estimate:Q"
+            ),
+            *layers,
+            rbase.mark_text(
+                align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
+                color=_REFERENCE, fontWeight="bold",
+            ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
+        ]  # fmt: skip
+    chart = alt.layer(*layers).properties(width=width, height=max(60, 24 * data.height))
+    subtitle = f"Weighted mean{f', {wave}' if wave else ''}, with its interval"
+    if ref is not None:
+        subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
+    return styled(chart, title, subtitle + ".")
+
+
+def distribution_bars(
+    est: Any,
+    question: Any,
+    wave: str | None = None,
+    order: Sequence[str] | None = None,
+    names: Mapping[str, str] | None = None,
+    title: str | None = None,
+    columns: int = 4,
+) -> Any:
+    """The distribution of a scale: the weighted share giving each value (0, 1, …, 10),
+    one small panel of columns per country, every value of the range on the axis.
+
+    Parameters
+    ----------
+    est : Estimates
+        A scale's shares of each value by ``country`` (and ``wave``): the publication's
+        ``QuestionCells.distribution``.
+    question : spec Question
+        The numeric question (its ``range`` lists the values on the axis).
+    order : list of str, optional
+        Country codes in panel order (default: order in ``est``).
+    """
+    import altair as alt
+
+    if "level" not in (est.to_polars().columns if hasattr(est, "to_polars") else est):
+        raise EstimationError("a distribution chart needs the shares of each value (level)")
+    table = _rows(est, wave, names)
+    if table.height == 0:
+        raise EstimationError(f"no distribution of {question.id!r} to chart")
+    points = (
+        [f"{v:g}" for v in range(int(question.range[0]), int(question.range[1]) + 1)]
+        if question.range is not None
+        else table.get_column("level").unique(maintain_order=True).to_list()
+    )
+    panels = table.get_column("who").unique(maintain_order=True).to_list()
+    if order is not None:
+        shown = dict(table.select("country", "who").unique().iter_rows())
+        panels = [shown[c] for c in order if c in shown]
+    data = table.select("who", "level", "estimate", "ci_low", "ci_high", "n")
+    chart = (
+        alt.Chart(data)
+        .mark_bar(color=_BAR)
+        .encode(
+            x=alt.X("level:O", sort=points, scale=alt.Scale(domain=points), title=None,
+                    axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("estimate:Q", axis=alt.Axis(format=".0%"), title=None),
+            tooltip=[
+                alt.Tooltip("who:N", title="Country"),
+                alt.Tooltip("level:N", title="Value"),
+                alt.Tooltip("estimate:Q", title="Share", format=".1%"),
+                alt.Tooltip("ci_low:Q", title="Interval from", format=".1%"),
+                alt.Tooltip("ci_high:Q", title="to", format=".1%"),
+                alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
+            ],
+        )
+        .properties(width=150, height=110)
+        .facet(
+            facet=alt.Facet("who:N", sort=panels, title=None,
+                            header=alt.Header(labelFontSize=12, labelFontWeight="bold")),
+            columns=columns,
+        )
+    )  # fmt: skip
+    subtitle = f"Weighted share giving each value{f', {wave}' if wave else ''}."
+    return styled(chart, title, subtitle)
