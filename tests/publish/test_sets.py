@@ -48,8 +48,8 @@ def test_every_firms_layout_reaches_the_publication(pub: Publication) -> None:
     firms = {s.firm: s.variables["allies"] for s in pub.spec.sources}
     assert firms["Datapraxis"].selected == [1]
     assert firms["YouGov"].selected == "label"
-    assert firms["Gallup International"].delimited == "Q15"
-    assert firms["Norstat"].shown == "s6_shown"
+    assert firms["Gallup International"].delimited == "Q17"
+    assert firms["Norstat"].shown == "s7_shown"
     countries = set(_selected(pub, "us", "2025-11"))
     # one country of each firm's (and each file format's) delivery
     assert {"DE", "GB", "DK", "KR", "EE", "PT"} <= countries

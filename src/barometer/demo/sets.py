@@ -8,7 +8,7 @@ column of the demo's files, and every published figure, as it was.
 
 The firms deliver them as analysts receive such questions:
 
-* Datapraxis (SPSS): one 0/1 column per option (``q6_1`` …), grid codes as its others;
+* Datapraxis (SPSS): one 0/1 column per option (``q7_1`` …), grid codes as its others;
 * YouGov (SPSS and CSV): one *labelled* column per option — the option's label (in SPSS
   a code labelled so) when selected, blank when not;
 * Gallup International (SPSS, one file of several countries): one text column listing
@@ -79,21 +79,21 @@ _ITEM_MISSING = 0.02
 #: The firms' column names: option / item code -> column (``allies`` delimited: one).
 SET_COLUMNS: dict[str, dict[str, Any]] = {
     "Datapraxis": {
-        "allies": {code: f"q6_{k}" for k, (code, _) in enumerate(ALLY_OPTIONS, start=1)},
-        "views": {code: f"q7_{k}" for k, (code, _) in enumerate(VIEW_ITEMS, start=1)},
+        "allies": {code: f"q7_{k}" for k, (code, _) in enumerate(ALLY_OPTIONS, start=1)},
+        "views": {code: f"q8_{k}" for k, (code, _) in enumerate(VIEW_ITEMS, start=1)},
     },
     "YouGov": {
         "allies": {code: f"Allies_{code.upper()}" for code, _ in ALLY_OPTIONS},
         "views": {code: f"Views_{code.upper()}" for code, _ in VIEW_ITEMS},
     },
     "Gallup International": {
-        "allies": "Q15",
-        "views": {code: f"Q16_{k}" for k, (code, _) in enumerate(VIEW_ITEMS, start=1)},
+        "allies": "Q17",
+        "views": {code: f"Q18_{k}" for k, (code, _) in enumerate(VIEW_ITEMS, start=1)},
     },
     "Norstat": {
-        "allies": {code: f"s6_{code}" for code, _ in ALLY_OPTIONS},
-        "views": {code: f"s7_{code}" for code, _ in VIEW_ITEMS},
-        "shown": "s6_shown",
+        "allies": {code: f"s7_{code}" for code, _ in ALLY_OPTIONS},
+        "views": {code: f"s8_{code}" for code, _ in VIEW_ITEMS},
+        "shown": "s7_shown",
     },
 }
 
