@@ -116,7 +116,7 @@ def test_help_is_light(tmp_path: Path) -> None:
         [sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    for command in ("demo", "init", "ingest", "weight", "estimate", "info"):
+    for command in ("demo", "init", "ingest", "weight", "estimate", "info", "serve", "explorer"):
         assert command in proc.stdout
 
 

@@ -25,6 +25,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.output
     for name in ("report.html", "findings.md", "findings.json", "banners.xlsx", "poll.duckdb"):
         assert (out / name).is_file(), name
+    # It ends by saying how to open the explorer on the demo poll.
+    tail = result.output[result.output.rindex("Explore the demo poll") :]
+    assert f"barometer serve --store {out / 'poll.duckdb'}" in tail
+    assert f"barometer explorer --store {out / 'poll.duckdb'} --out {out / 'site'}" in tail
     return out
 
 
@@ -89,3 +93,13 @@ def test_model_prints_the_coefficient_table(demo: Path) -> None:
     assert "Intercept" in _run("model", formula, "--store", store, "--family", "quasibinomial")
     bad = runner.invoke(app, ["model", "nosuch ~ C(country)", "--store", store])
     assert bad.exit_code != 0 and "nosuch" in bad.output and "Traceback" not in bad.output
+
+
+def test_explorer_writes_the_static_site(demo: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    out = _run("explorer", "--store", str(demo / "poll.duckdb"), "--out", str(site))
+    assert str(site / "index.html") in out
+    for name in ("index.html", "cube.json", "static/explorer.js", "static/vega.js"):
+        assert (site / name).stat().st_size > 0, name
+    page = json.loads((site / "cube.json").read_text(encoding="utf-8"))
+    assert {b["id"] for b in page["catalogue"]["breakdowns"]} == {"age", "gender"}

@@ -194,6 +194,18 @@ def demo(
         _headline(poll, console)
         written = _publish(poll, out, demo_banners=True)
         console.print("\nWritten: " + ", ".join(str(p) for p in written))
+        store = out / "poll.duckdb"
+        console.print(
+            "\nExplore the demo poll in a browser, live:\n"
+            f"  barometer serve --store {store}\n"
+            "  then open http://127.0.0.1:8000/\n"
+            "or as static files to put on any web server:\n"
+            f"  barometer explorer --store {store} --out {out / 'site'}\n"
+            f"  then open {out / 'site' / 'index.html'}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
@@ -896,8 +908,9 @@ def serve(
     ),
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the explorer's JSON API over the poll: every question by country, region,
-    wave and declared breakdown, with margins, bases and suppression (Ctrl-C stops).
+    """Serve the explorer over the poll, its pages and their JSON API: every question by
+    country, region, wave and declared breakdown, with margins, bases and suppression
+    (Ctrl-C stops).
 
     The store is only read. The breakdowns offered are the spec's publication.breakdowns.
     """
@@ -924,6 +937,39 @@ def serve(
         err=True,
     )
     run(cube, host, port, warn=False)
+
+
+# ---------------------------------------------------------------------------------------
+# explorer (static export)
+
+
+@app.command()
+def explorer(
+    store: StoreOption,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write the static explorer to.")
+    ] = Path("site"),
+) -> None:
+    """Write the explorer as static files (HTML, JavaScript, the cube as JSON) that any
+    static web server can host, or that open from the folder itself.
+
+    The same pages, suppression and escaping as barometer serve; the breakdowns offered
+    are the spec's publication.breakdowns. The store is only read.
+    """
+    with _bad_input():
+        from barometer.poll.poll import Poll
+        from barometer.publish.explorer.api import CSP
+        from barometer.publish.explorer.cube import build_cube
+        from barometer.publish.explorer.pages import write_site
+
+        poll = Poll.open(store)
+        poll.store.require()
+        cube = build_cube(poll.publication(breakdowns=poll.spec.publication.breakdowns))
+        written = write_site(cube, out, CSP)
+    typer.echo(
+        f"Explorer of {cube.name} written to {out}/ ({len(written)} files): open "
+        f"{out / 'index.html'} in a browser, or copy the folder to any web server."
+    )
 
 
 @app.callback()

@@ -286,3 +286,22 @@ def test_adjust_pvalues_bad_input() -> None:
         adjust_pvalues([0.5, 1.5])
     with pytest.raises(bm.EstimationError, match="method='fdr'"):
         adjust_pvalues([0.5], "fdr")  # type: ignore[arg-type]
+
+
+def test_net_with_an_empty_domain_is_nan_only_there() -> None:
+    """Issue 14: a domain without respondents (its shares NaN) leaves the other domains'
+    nets and their covariance finite."""
+    df = pl.DataFrame(
+        {
+            "g": ["a"] * 6 + ["b"] * 4,
+            "q": ["x", "y", "z", "x", "y", "x", None, None, None, None],
+        }
+    )
+    est = bm.Design(df).proportion("q", by="g")
+    netted = bm.net(est, {"xy": ["x", "y"]})
+    rows = netted.to_polars().with_row_index("i").filter(pl.col("level") == "xy")
+    by_group = dict(zip(rows["g"], rows["estimate"], strict=True))
+    assert by_group["a"] == pytest.approx(5 / 6) and np.isnan(by_group["b"])
+    i = dict(zip(rows["g"], rows["i"], strict=True))
+    v = netted.vcov()
+    assert np.isfinite(v[i["a"]]).all() and v[i["a"], i["a"]] > 0

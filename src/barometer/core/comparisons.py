@@ -213,8 +213,13 @@ def _derived(
     ``confidence``."""
     theta = estimates.table.get_column("estimate").to_numpy()
     v = estimates.vcov()
-    est = coef @ theta
-    var = np.einsum("ik,kl,il->i", coef, v, coef)
+    # an empty domain's NaN makes NaN only the new rows that use it (0 * NaN is NaN)
+    missing = np.isnan(theta) | np.isnan(v).any(axis=1)
+    touched = (coef[:, missing] != 0).any(axis=1)
+    est = coef @ np.where(missing, 0.0, theta)
+    var = np.einsum("ik,kl,il->i", coef, np.nan_to_num(v), coef)
+    est[touched] = np.nan
+    var[touched] = np.nan
     se = np.sqrt(np.maximum(var, 0.0))
     low, high = wald_interval(est, se, confidence)
     new = keys.with_columns(

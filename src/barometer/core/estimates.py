@@ -98,8 +98,17 @@ class Estimates:
         if self.source is not None:
             c = self.coefficients
             assert c is not None
-            derived: np.ndarray = c @ self.source.vcov() @ c.T
-            return derived
+            base = self.source.vcov()
+            missing = np.isnan(base).any(axis=1)
+            if not missing.any():
+                derived: np.ndarray = c @ base @ c.T
+                return derived
+            # an empty domain's NaN reaches only the rows that use it (0 * NaN is NaN)
+            touched = (c[:, missing] != 0).any(axis=1)
+            out: np.ndarray = c @ np.nan_to_num(base) @ c.T
+            out[touched, :] = np.nan
+            out[:, touched] = np.nan
+            return out
         if not self.families:
             raise EstimationError(
                 f"these {self.statistic or ''} estimates carry no covariance matrix "

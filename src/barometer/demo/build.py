@@ -556,6 +556,8 @@ def _spec(files: list[_File]) -> dict[str, Any]:
             {"country": cc, "wave": None, "margins": popn.census_margins(cc)}
             for cc in popn.COUNTRIES
         ],
+        # The breakdowns the explorer offers (barometer serve, barometer explorer).
+        "publication": {"breakdowns": ["age", "gender"]},
     }
 
 

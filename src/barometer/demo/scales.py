@@ -67,7 +67,7 @@ SCALE = ScaleFacts(
     wording="On a scale from 0 to 10, how much do you trust the European Union?",
     finding_label="trust in the EU",
     high=10,
-    eu={"2024-11": 5.1, "2025-11": 5.6},
+    eu={"2024-11": 5.1, "2025-11": 5.4},
     countries={
         "KR": {"2024-11": 5.9, "2025-11": 6.2},
         "GB": {"2024-11": 4.6, "2025-11": 4.8},

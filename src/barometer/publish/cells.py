@@ -26,6 +26,8 @@ import polars as pl
 from barometer.untrusted import printable
 
 __all__ = [
+    "FORMULA_START",
+    "PLAIN_NUMBER",
     "WORKBOOK_OPTIONS",
     "csv_frame",
     "csv_text",
@@ -42,8 +44,8 @@ WORKBOOK_OPTIONS = {
 
 #: First characters that make a spreadsheet program evaluate a cell (OWASP), with the
 #: full-width forms some programs also accept.
-_FORMULA_START = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
-_PLAIN_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+FORMULA_START = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
+PLAIN_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 #: Characters that start markup anywhere in a CommonMark (or GFM) line: emphasis, code,
 #: links and images, raw HTML and entities, tables, strikethrough.
@@ -55,7 +57,7 @@ _MARKDOWN_BLOCK = re.compile(r"^(#|[-+=]|\d+[.)])")
 def csv_text(value: str) -> str:
     """One CSV text cell, neutralised: a leading formula character gets a ``'`` before
     it, unless the text is a plain number such as ``-3`` or ``+1.5e2``."""
-    if value and value[0] in _FORMULA_START and not re.match(_PLAIN_NUMBER, value):
+    if value and value[0] in FORMULA_START and not re.match(PLAIN_NUMBER, value):
         return "'" + value
     return value
 
@@ -63,10 +65,10 @@ def csv_text(value: str) -> str:
 def csv_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with every text column neutralised by :func:`csv_text` (vectorised);
     numeric columns are left as they are."""
-    starts = "".join(re.escape(c) for c in _FORMULA_START)
+    starts = "".join(re.escape(c) for c in FORMULA_START)
     text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(f"^[{starts}]") & ~pl.col(c).str.contains(_PLAIN_NUMBER))
+        pl.when(pl.col(c).str.contains(f"^[{starts}]") & ~pl.col(c).str.contains(PLAIN_NUMBER))
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)

@@ -124,6 +124,10 @@ class LevelStyle:
         """The colour of level ``code`` (the same in every chart)."""
         return self.colors[self._index(code)]
 
+    def dark(self, code: str) -> bool:
+        """True when level ``code``'s colour is dark (a label on it is printed white)."""
+        return _is_dark(self.color(code))
+
     def _index(self, code: str) -> int:
         try:
             return self.codes.index(code)

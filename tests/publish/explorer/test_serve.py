@@ -99,6 +99,17 @@ def test_the_command_serves_the_store_read_only(explorer) -> None:
             finally:
                 conn.close()
         assert status == 200 and b'"scope":"EU"' in body
+        # The pages and the charting library, from the package and vl-convert.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for path, expected in (
+                ("/", b'id="barometer-page"'),
+                ("/static/vega.js", b"vegaEmbed"),
+            ):
+                status, body = _get(conn, path)
+                assert status == 200 and expected in body, path
+        finally:
+            conn.close()
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

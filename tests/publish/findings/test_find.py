@@ -98,12 +98,15 @@ def test_no_finding_whose_interval_includes_zero(findings: Findings) -> None:
         assert min(f.first.n, f.second.n) >= 100
 
 
-def test_ranked_by_smallest_supported_difference(findings: Findings) -> None:
+def test_ranked_by_smallest_supported_difference(findings: Findings, pub) -> None:
     scores = [f.score for f in findings]
     assert scores == sorted(scores, reverse=True)
     assert [f.rank for f in findings] == list(range(1, len(findings) + 1))
     for f in findings:
-        assert f.score == pytest.approx(min(abs(f.ci_low), abs(f.ci_high)), rel=EXACT)
+        # a mean's score is in shares of its question's range (0-10: divided by 10)
+        q = pub.spec.question(f.question)
+        width = q.range[1] - q.range[0] if q.is_numeric and q.range else 1.0
+        assert f.score == pytest.approx(min(abs(f.ci_low), abs(f.ci_high)) / width, rel=EXACT)
 
 
 def test_gaps_oriented_and_country_pairs_notable(findings: Findings) -> None:

@@ -132,11 +132,22 @@ def _table_cells(table: Node) -> dict[tuple[str, str, str], dict[str, str]]:
     return out
 
 
-def _expected(frame: pl.DataFrame) -> dict[tuple[str, str, str], dict[str, str]]:
+def mean(x: float) -> str:
+    """A mean: one decimal (one more than the percentages' default none)."""
+    return str(Decimal(repr(float(x))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _expected(
+    frame: pl.DataFrame, numeric: bool = False
+) -> dict[tuple[str, str, str], dict[str, str]]:
     return {
         (r["country"], r["wave"], r["level"]): {
-            "pct": pct(r["estimate"]),
-            "moe": moe(r["ci_low"], r["ci_high"]),
+            "pct": mean(r["estimate"]) if numeric else pct(r["estimate"]),
+            "moe": (
+                "±" + mean((r["ci_high"] - r["ci_low"]) / 2)
+                if numeric
+                else moe(r["ci_low"], r["ci_high"])
+            ),
             "n": count(r["n"]),
         }
         for r in frame.to_dicts()
@@ -192,14 +203,15 @@ def test_every_table_number_equals_its_estimates(report: DemoReport, dom: Node) 
         shown: dict[tuple[str, str, str], dict[str, str]] = {}
         for t in tables:
             shown |= _table_cells(t)
-        expected = _expected(q.countries.to_polars())
+        numeric = q.kind == "mean"
+        expected = _expected(q.countries.to_polars(), numeric)
         for est in q.regions.values():
-            expected |= _expected(est.to_polars())
+            expected |= _expected(est.to_polars(), numeric)
         assert shown == expected, qid
         checked += len(expected)
         for rid, est in q.trends.items():
             (table,) = dom.find_all("table", data_question=qid, data_subject=rid)
-            assert _table_cells(table) == _expected(est.to_polars())
+            assert _table_cells(table) == _expected(est.to_polars(), numeric)
             checked += len(est)
     assert checked > 500
 

@@ -33,11 +33,16 @@ from barometer.errors import did_you_mean
 from barometer.publish.explorer.cube import ROW_COLUMNS, Cube
 from barometer.publish.explorer.escape import dumps
 from barometer.publish.explorer.openapi import MAX_ITEMS, MAX_NAME, MAX_QUERY, openapi
+from barometer.publish.explorer.pages import VEGA, live_page, render_index, vega_bundle
 
 __all__ = ["CSP", "BadRequest", "create_app"]
 
 #: The content-security policy of every response: scripts and styles from this origin
-#: only (no inline script, no eval), nothing framed, no plugins.
+#: only (no inline script, no eval), nothing framed, no plugins. The pages' charts keep
+#: to it: Vega-Embed runs Vega's expression interpreter (its ``ast`` option) instead of
+#: compiling expressions with ``Function``, takes no default style sheet, and the
+#: tooltip is the page's own element, so neither 'unsafe-eval' nor 'unsafe-inline' is
+#: needed. The static export carries the same policy as a ``<meta>`` element.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
@@ -217,20 +222,16 @@ def create_app(cube: Cube, static: Path | None = None) -> Starlette:
     package's own pages).
 
     Routes: ``GET /api/questions``, ``GET /api/estimates``, ``GET /api/methodology``,
-    ``GET /api/openapi.json``, ``GET /`` (index.html) and ``GET /static/<file>``.
+    ``GET /api/openapi.json``, ``GET /`` (index.html: the explorer's pages, reading
+    this API) and ``GET /static/<file>`` (the page files and ``vega.js``, the charting
+    library taken from vl-convert: :mod:`.pages`).
     """
     index = _Index(cube)
     checker = _Checker(cube)
     files = _static_files(static)
-    questions = dumps(
-        {
-            "poll": cube.name,
-            "questions": [q.to_dict() for q in cube.questions],
-            "scopes": [s.to_dict() for s in cube.scopes],
-            "waves": list(cube.waves),
-            "breakdowns": [b.to_dict() for b in cube.breakdowns],
-        }
-    )
+    if static is None:
+        files["index.html"] = (render_index(live_page()), _TYPES[".html"])
+    questions = dumps(cube.catalogue())
     methodology = dumps(dict(cube.methodology))
     schema = dumps(openapi(cube.name, checker.questions, checker.scopes, checker.waves,
                            checker.breakdowns))  # fmt: skip
@@ -252,6 +253,9 @@ def create_app(cube: Cube, static: Path | None = None) -> Starlette:
 
     async def static_file(request: Request) -> Response:
         name = request.path_params.get("name", "index.html")
+        if name == VEGA and name not in files:
+            # Built on first request (seconds), not at start-up: the API alone needs none.
+            files[VEGA] = (vega_bundle(), _TYPES[".js"])
         found = files.get(name)
         if found is None:
             return _error(404, "no such file")

@@ -22,8 +22,10 @@ from typing import Any
 import polars as pl
 
 from barometer.poll.publication import Publication
+from barometer.publish.charts import LevelStyle
 from barometer.publish.explorer.disclosure import protect
 from barometer.publish.explorer.marks import breakdown_marks, marks
+from barometer.publish.numbers import format_mean, format_moe, format_percent
 
 __all__ = ["ROW_COLUMNS", "Breakdown", "Cube", "QuestionInfo", "Scope", "build_cube"]
 
@@ -31,7 +33,7 @@ __all__ = ["ROW_COLUMNS", "Breakdown", "Cube", "QuestionInfo", "Scope", "build_c
 ROW_COLUMNS = (
     "scope", "scope_kind", "members", "wave", "breakdown", "breakdown_level", "question",
     "level", "estimate", "se", "ci_low", "ci_high", "n", "suppressed", "suppression",
-    "flagged", "change_mark", "region_mark", "mark_region",
+    "flagged", "change_mark", "region_mark", "mark_region", "percent", "moe",
 )  # fmt: skip
 
 
@@ -47,6 +49,10 @@ class QuestionInfo:
     non_substantive: tuple[str, ...]
     asked: Mapping[str, tuple[str, ...]]
     breakdowns: tuple[str, ...]
+    #: One colour per level, in ``levels`` order: the report's (:class:`LevelStyle`).
+    colors: tuple[str, ...] = ()
+    #: Whether each colour is dark (a label on it is white), as in the report.
+    dark: tuple[bool, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +64,8 @@ class QuestionInfo:
             "waves": list(self.asked),
             "asked": {w: list(cs) for w, cs in self.asked.items()},
             "breakdowns": list(self.breakdowns),
+            "colors": list(self.colors),
+            "dark": list(self.dark),
         }
 
 
@@ -114,6 +122,17 @@ class Cube:
 
     def question(self, qid: str) -> QuestionInfo | None:
         return next((q for q in self.questions if q.id == qid), None)
+
+    def catalogue(self) -> dict[str, Any]:
+        """What the pages label a view with (served at ``/api/questions``): the poll's
+        name, its questions, countries and regions, waves and breakdowns."""
+        return {
+            "poll": self.name,
+            "questions": [q.to_dict() for q in self.questions],
+            "scopes": [s.to_dict() for s in self.scopes],
+            "waves": list(self.waves),
+            "breakdowns": [b.to_dict() for b in self.breakdowns],
+        }
 
     def estimates(
         self,
@@ -179,7 +198,29 @@ def _rows(pub: Publication) -> pl.DataFrame:
         how="diagonal_relaxed",
     )
     table = table.join(found, on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return protect(table).select(ROW_COLUMNS)
+    numeric = {q.id for q in pub.spec.questions if q.is_numeric}
+    return _printed(protect(table), numeric, pub.rules.decimals).select(ROW_COLUMNS)
+
+
+def _printed(table: pl.DataFrame, numeric: set[str], decimals: int) -> pl.DataFrame:
+    """``table`` with each share and margin as the report prints them (``percent``,
+    ``moe``: :mod:`barometer.publish.numbers`, the one rounding rule), so the pages
+    print the same figures without a rounding rule of their own; null when suppressed.
+    A numeric question's mean prints as a mean (``5.4``, ``±0.1`` in its units)."""
+    percent, moe = [], []
+    for q, e, lo, hi in table.select("question", "estimate", "ci_low", "ci_high").iter_rows():
+        mean = q in numeric
+        if e is None:
+            percent.append(None)
+        else:
+            percent.append(format_mean(e, decimals) if mean else format_percent(e))
+        if lo is None or hi is None:
+            moe.append(None)
+        else:
+            moe.append("±" + format_mean((hi - lo) / 2, decimals) if mean else format_moe(lo, hi))
+    return table.with_columns(
+        percent=pl.Series(percent, dtype=pl.String), moe=pl.Series(moe, dtype=pl.String)
+    )
 
 
 def _questions(pub: Publication, rows: pl.DataFrame) -> tuple[QuestionInfo, ...]:
@@ -194,6 +235,7 @@ def _questions(pub: Publication, rows: pl.DataFrame) -> tuple[QuestionInfo, ...]
             if mine.filter(pl.col("wave") == w).height
         }
         held = tuple(b for b in pub.breakdowns if b is not None and (qid, b) in pub.by_question)
+        style = LevelStyle.from_question(q)
         out.append(
             QuestionInfo(
                 id=qid,
@@ -203,6 +245,8 @@ def _questions(pub: Publication, rows: pl.DataFrame) -> tuple[QuestionInfo, ...]
                 non_substantive=tuple(q.non_substantive),
                 asked=MappingProxyType(asked),
                 breakdowns=held,
+                colors=style.colors,
+                dark=tuple(style.dark(c) for c in style.codes),
             )
         )
     return tuple(out)

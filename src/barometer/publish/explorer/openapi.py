@@ -28,7 +28,7 @@ _ROW = {
     "required": [
         "scope", "scope_kind", "members", "wave", "breakdown", "breakdown_level",
         "question", "level", "estimate", "se", "ci_low", "ci_high", "n", "suppressed",
-        "suppression", "flagged", "change_mark", "region_mark", "mark_region",
+        "suppression", "flagged", "change_mark", "region_mark", "mark_region", "percent", "moe",
     ],
     "properties": {
         "scope": {"type": "string", "description": "country code or region id"},
@@ -50,6 +50,10 @@ _ROW = {
         "change_mark": {"enum": ["up", "down", None]},
         "region_mark": {"enum": ["above", "below", None]},
         "mark_region": _NULL_STR,
+        "percent": {**_NULL_STR, "description": "the share as printed: a percentage, "
+                    "rounded half away from zero; null when suppressed"},
+        "moe": {**_NULL_STR, "description": "the margin of error as printed: half the "
+                "interval, in points (one decimal); null when suppressed"},
     },
 }  # fmt: skip
 
@@ -98,6 +102,12 @@ _QUESTIONS = {
                     "waves": _LIST,
                     "asked": {"type": "object", "additionalProperties": _LIST},
                     "breakdowns": _LIST,
+                    "colors": {**_LIST, "description": "one colour per level, as in the report"},
+                    "dark": {
+                        "type": "array",
+                        "items": {"type": "boolean"},
+                        "description": "whether each level's colour is dark (labels on it white)",
+                    },
                 },
             },
         },
