@@ -6,7 +6,9 @@ model uses ~88% of the rows; 28 coefficients), linearisation SEs under the strat
 clustered design:
 
 * barometer: ``bm.Design(df, weights="w", strata="stratum", psu="psu")`` then
-  ``d.glm(FORMULA, family="quasibinomial").to_polars()``;
+  ``d.glm(FORMULA, family="quasibinomial").to_polars()``, the six factors given as polars
+  enums with sorted levels (made untimed, as R's factors are; what ``Poll`` hands the
+  core); ``barometer-strings`` the same on the plain string columns;
 * svy: ``svy.Sample(df, svy.Design(stratum="stratum", psu="psu", wgt="w"))`` then
   ``s.glm.fit("ind", x=[Cat(...) x 6, "q01".."q04"], family="binomial").to_polars()``;
 * R survey: ``svydesign`` then ``svyglm(FORMULA, design, family=quasibinomial())``
@@ -36,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from _common import PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
+from _common import PYTHON, SVY_PYTHON, emit, peak_rss_mb, pkg_version, run_child, timed
 
 import data
 
 HERE = Path(__file__).resolve().parent
-TOOLS = ("barometer", "svy", "r")
+TOOLS = ("barometer", "barometer-strings", "svy", "r")
 FACTORS = ["age", "gender", "education", "region", "country", "wave"]
 NUMERIC = ["q01", "q02", "q03", "q04"]
 FORMULA = "ind ~ " + " + ".join(FACTORS + NUMERIC)
@@ -71,9 +73,21 @@ def warm_up(work: Callable[[], object]) -> None:
     work()
 
 
-def glm_barometer(df: pl.DataFrame, n: int) -> dict:
+def as_enums(df: pl.DataFrame) -> pl.DataFrame:
+    """The factors as polars enums with sorted levels: what R's ``factor()`` makes of them
+    (untimed, as R's), and what ``Poll`` hands the core."""
+    return df.with_columns(
+        pl.col(v).cast(pl.Enum(sorted(df.get_column(v).drop_nulls().unique().to_list())))
+        for v in FACTORS
+    )
+
+
+def glm_barometer(df: pl.DataFrame, n: int, strings: bool = False) -> dict:
     import barometer as bm
 
+    tool = "barometer-strings" if strings else "barometer"
+    if not strings:
+        df = as_enums(df)
     load_mb = peak_rss_mb()
 
     def work() -> pl.DataFrame:
@@ -86,13 +100,13 @@ def glm_barometer(df: pl.DataFrame, n: int) -> dict:
         )
     )
     walls, cpus, tab = timed(work)
-    tab.select("term", "estimate", "se").write_csv(out_path("barometer", n))
+    tab.select("term", "estimate", "se").write_csv(out_path(tool, n))
     peak = peak_rss_mb()
     tracemalloc.start()
     work()
     traced = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    res = _result("barometer", pkg_version("barometer"), n, walls, cpus)
+    res = _result(tool, pkg_version("barometer"), n, walls, cpus)
     return res | {"peak_mb": peak, "load_mb": load_mb, "traced_work_mb": traced}
 
 
@@ -122,6 +136,8 @@ def child(tool: str, n: int) -> dict:
     df = pl.read_parquet(data.ensure(n)["parquet"]).select(
         "stratum", "psu", "w", "ind", *FACTORS, *NUMERIC
     )
+    if tool == "barometer-strings":
+        return glm_barometer(df, n, strings=True)
     return {"barometer": glm_barometer, "svy": glm_svy}[tool](df, n)
 
 
@@ -131,7 +147,9 @@ def run(tool: str, n: int) -> dict:
     if tool == "r":
         cmd = ["Rscript", str(HERE / "bench_models.R"), str(files["csv"]), str(out_path("r", n))]
     else:
-        cmd = [str(PYTHON), str(Path(__file__)), "--child", "--tool", tool, "--n", str(n)]
+        # svy in its own virtual environment when there is one (benchmarks/README.md)
+        python = SVY_PYTHON if tool == "svy" and SVY_PYTHON.exists() else PYTHON
+        cmd = [str(python), str(Path(__file__)), "--child", "--tool", tool, "--n", str(n)]
     res = run_child(cmd, timeout=3600.0)
     res.setdefault("n", n)
     return res

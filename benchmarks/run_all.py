@@ -28,6 +28,7 @@ from typing import Any
 
 import bench_estimates
 import bench_ingest
+import bench_models
 import bench_raking
 from _common import HERE, PYTHON, ROOT, pkg_version
 
@@ -41,6 +42,7 @@ TASKS: dict[str, tuple[str, ...]] = {
     "rake": bench_raking.TOOLS,
     "ingest": ("barometer",),
     "publish": ("barometer",),
+    "models": bench_models.TOOLS,
 }
 # tools measured at every size any peer of the task is measured at (like-for-like ratios)
 ANCHORS = {
@@ -48,6 +50,7 @@ ANCHORS = {
     "sdr": ("barometer",),
     "rake": ("barometer",),
     "raked": ("barometer",),
+    "models": ("barometer",),
 }
 LABEL = {
     "barometer": "barometer",
@@ -76,6 +79,8 @@ def run_one(task: str, tool: str, n: int) -> dict[str, Any]:
         return bench_raking.run(tool, n)
     if task == "publish":
         return run_publish(n)
+    if task == "models":
+        return bench_models.run(tool, n)
     return bench_ingest.run(n)
 
 
@@ -275,6 +280,19 @@ def targets(results: list[dict], main: dict[str, Any], n: int) -> list[tuple[str
             lambda x: x <= 2.0,
         )
 
+    speed(
+        "glm: >= 20x faster than R survey's svyglm",
+        get("models.r"),
+        get("models.r", "cpu_ratio"),
+        lambda x: x >= 20,
+    )
+    speed(
+        "glm: >= 2x faster than svy",
+        get("models.svy"),
+        get("models.svy", "cpu_ratio"),
+        lambda x: x >= 2,
+    )
+
     peers = [k for k in main if k.startswith("rake.") and not k.startswith("rake.barometer")]
 
     def sound(k: str) -> bool:
@@ -313,6 +331,8 @@ TITLES = {
     "education, region; tolerance 1e-10), calibration-aware linearisation SEs",
     "rake": "Raking 12 countries separately on 4 margins (age 5, gender 2, education 3, "
     "region 5), tolerance 1e-6",
+    "models": "Design-based logistic regression, 10 terms (28 coefficients), linearisation "
+    "SEs with strata and PSUs (issue 19)",
 }
 
 
@@ -408,7 +428,7 @@ def render(results: list[dict], meta: dict[str, Any], n: int, command: str) -> s
         "convergence_rate=1e-6)` per country, in its own virtual environment (numpy < 2).",
         "",
     ]
-    for task in ("shares", "sdr", "raked", "rake"):
+    for task in ("shares", "sdr", "raked", "rake", "models"):
         rows = [r for r in results if r["task"] == task]
         if not rows:
             continue
@@ -544,6 +564,14 @@ def agreements(results: list[dict]) -> dict[str, Any]:
                         f"{a['estimate']:.1e} (estimates), {a['se']:.1e} (SEs)"
                         + (f", {a['unmatched']} unmatched" if a["unmatched"] else "")
                     )
+    for r in results:
+        if r["task"] == "models" and r["tool"] in ("r", "svy") and "error" not in r:
+            a = bench_models.agreement(r["tool"], r["n"])
+            if a and "estimate" in a:
+                out[f"models.{r['tool']}.{r['n']:,}"] = (
+                    f"{a['terms']} coefficients, max relative difference "
+                    f"{a['estimate']:.1e} (estimates), {a['se']:.1e} (SEs)"
+                )
     return out
 
 

@@ -240,3 +240,42 @@ def test_publication_rules_overrides_checked() -> None:
         publication_rules(None, alpa=0.1)
     with pytest.raises(SpecError, match=r"publication rules: .*alpha"):
         publication_rules(None, alpha=2.0)
+
+
+def test_models_section_problems_are_located() -> None:
+    """A model's formula may name only questions, country and wave; its family is one of
+    R svyglm's; its countries and waves are the spec's (issue 19)."""
+    spec = base_spec()
+    spec["models"] = [
+        {"id": "ok", "formula": "I(us_relationship == 'ally') ~ C(age) + C(country) + wave"},
+        {
+            "id": "bad",
+            "formula": "I(us_relationship == 'ally') ~ C(agee) + gendre",
+            "countries": ["DE", "XX"],
+            "waves": ["2030-01"],
+        },
+        {"id": "fam", "formula": "us_relationship ~ age", "family": "logit"},
+        {"id": "ok", "formula": "age + gender"},
+    ]
+    with pytest.raises(SpecError) as err:
+        parse_spec(spec)
+    text = str(err.value)
+    for line in (
+        "models[1].formula: variable 'agee' is not a question, country or wave "
+        "(did you mean 'age'?)",
+        "models[1].formula: variable 'gendre' is not a question, country or wave "
+        "(did you mean 'gender'?)",
+        "models[1].countries[1]: country 'XX' is not in the spec",
+        "models[1].waves[0]: wave '2030-01' is not in the spec",
+        "models[2].family: Input should be 'gaussian', 'binomial', 'quasibinomial', "
+        "'poisson' or 'quasipoisson'",
+    ):
+        assert line in text, text
+    assert "ally" not in text.split("models[1]")[0]  # a value in quotes is not a variable
+    spec["models"] = [spec["models"][0], spec["models"][3]]
+    with pytest.raises(SpecError) as err:
+        parse_spec(spec)
+    assert "models: id 'ok' is used more than once" in str(err.value)
+    assert "models[1].formula: 'age + gender' has no response" in str(err.value)
+    spec["models"] = spec["models"][:1]
+    assert parse_spec(spec).models[0].family == "gaussian"

@@ -123,6 +123,9 @@ run_r <- function(D, call) {
   old <- options(survey.lonely.psu = D$lonely)
   on.exit(options(old))
   env <- list2env(list(d = D$r, pop_df = pop_df))
+  # regTermTest(method = "LRT") on a replicate design re-fits by update(), which evaluates
+  # the call (design = d) from the global environment
+  assign("d", D$r, envir = globalenv())
   withCallingHandlers(eval(parse(text = call), envir = env), warning = function(w) {
     # binomial() with survey weights: "non-integer #successes" (the fit is quasibinomial's)
     if (grepl("non-integer", conditionMessage(w))) invokeRestart("muffleWarning")
@@ -399,6 +402,12 @@ case_lrt("clus1_lrt_interaction", dclus1, int_f_r, int_f, "gaussian", "~api99:st
          "api99:C(stype)")
 case_lrt("gen_lrt_age", gp, gen_logit_r, gen_logit, "quasibinomial", "~age_group",
          "C(age_group)")
+# on replicate designs: R refits the smaller model under the same design; V is the
+# replicate covariance, V0 the full-sample fit's naive.cov
+case_lrt("jk1_lrt_enroll", r_jk1, lin_f, lin_f, "gaussian", "~enroll", "enroll")
+case_lrt("jk1_lrt_stype", r_jk1, logit_f_r, logit_f, "quasibinomial", "~stype", "C(stype)")
+case_lrt("jkn_lrt_stype", r_jkn, logit_f_r, logit_f, "quasibinomial", "~stype", "C(stype)")
+case_lrt("boot_lrt_enroll", r_boot, lin_f, lin_f, "gaussian", "~enroll", "enroll")
 
 # predictions
 case_predict("strat_predict_link", dstrat, logit_f_r, logit_f, "quasibinomial", "link",

@@ -578,7 +578,8 @@ class _Estimating(abc.ABC):
         where: Mapping[str, object] | None = None,
     ) -> OrdinalModel:
         """Proportional-odds regression of an ordered response (R ``svyolr``); ``levels``
-        orders the response (default: sorted); see ``core.models.olr``."""
+        orders the response (default: an ``Enum``'s declared order, else sorted); see
+        ``core.models.olr``."""
         from barometer.core.models import domain_rows
         from barometer.core.models.olr import olr
 

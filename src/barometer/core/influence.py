@@ -57,9 +57,17 @@ def linearised_vcov(
     z_psu = np.empty((k, s.n_psus))
     for j in range(k):
         z_psu[j] = np.bincount(psu, x[:, j], minlength=s.n_psus)
+    return psu_totals_vcov(design, z_psu, None if design.calibration else rows)
+
+
+def psu_totals_vcov(design: Design, z_psu: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """``linearised_vcov`` from the PSU totals ``z_psu`` (K x PSUs) of the influence values
+    (of a design without calibration, or of their calibration residuals); ``rows`` as there."""
+    s = design.structure
+    k = z_psu.shape[0]
     s2, s1 = lin.psu_sums(z_psu, s, True)
     present = None
-    if s.lonely_psu == "average" and rows is not None and not design.calibration:
+    if s.lonely_psu == "average" and rows is not None:
         masks = np.broadcast_to(rows[:, None] if rows.ndim == 1 else rows, (s.psu.size, k))
         present = np.stack(
             [np.bincount(s.strata[masks[:, j]], minlength=s.n_strata) > 0 for j in range(k)]
@@ -93,8 +101,14 @@ def domain_degf(design: Design, rows: np.ndarray) -> int:
     """R ``degf`` of ``design[rows, ]``: PSUs minus strata among the rows kept (R counts
     the rows of non-zero weight, so a calibrated design's subset counts the same)."""
     s = design.structure
-    psus = np.unique(s.psu[rows])
+    psus = np.flatnonzero(np.bincount(s.psu[rows], minlength=s.n_psus))
     return int(psus.size - np.unique(s.psu_stratum[psus]).size)
 
 
-__all__ = ["FixedEstimates", "domain_degf", "linearised_vcov", "replicate_vcov"]
+__all__ = [
+    "FixedEstimates",
+    "domain_degf",
+    "linearised_vcov",
+    "psu_totals_vcov",
+    "replicate_vcov",
+]

@@ -355,8 +355,10 @@ class Poll:
     ) -> Model:
         """A design-based GLM (R ``svyglm``) on the poll's design -- raked by default, so
         the SEs account for the raking -- over ``countries``/``waves``; question ids are
-        the formula's columns (``"I(q_ally == 'ally') ~ C(country) + age"``). See
-        ``Design.glm``."""
+        the formula's columns (``"I(q_ally == 'ally') ~ C(country) + age"``); a question
+        enters as a factor whose reference level is its first in questionnaire order (the
+        poll hands the core its questions as enums), ``country`` and ``wave`` with their
+        first in sorted order. See ``Design.glm``."""
         return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:

@@ -32,6 +32,7 @@ from barometer.poll.spec_sets import parts
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from barometer.core.models import Model
     from barometer.options import WeightsChoice
     from barometer.poll.poll import Poll
 
@@ -165,6 +166,20 @@ class Publication:
     facts: PollFacts
     by_question: Mapping[tuple[str, str | None], QuestionCells] = field(repr=False)
     notes: tuple[str, ...] = ()
+    #: the spec's ``models:`` fitted, by id, in spec order (those that could be fitted)
+    models: Mapping[str, Model] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+
+    def model(self, mid: str) -> Model:
+        """The fitted model ``mid`` of the spec's ``models:`` section."""
+        found = self.models.get(mid)
+        if found is None:
+            known = [m.id for m in self.spec.models]
+            why = "it could not be fitted (see notes)" if mid in known else "no such model"
+            raise EstimationError(
+                f"the publication holds no model {mid!r}: {why}{did_you_mean(mid, known)}"
+            )
+        return found
+
     #: the multiple-response questions and grids whose parts it holds, by question id
     sets: Mapping[str, SetView] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -467,6 +482,7 @@ def build(
             if found.estimates.to_polars().height or b is None:
                 cells[(qid, b)] = found
     held = tuple(q for q in qids if (q, None) in cells)
+    models = _fit_models(poll, codes, wave_ids, countries, waves, weights, notes)
     return Publication(
         spec=spec,
         rules=rules,
@@ -479,7 +495,43 @@ def build(
         by_question=MappingProxyType(cells),
         notes=tuple(notes),
         sets=MappingProxyType(_sets(design, spec, rules, set(held))),
+        models=MappingProxyType(models),
     )
+
+
+def _fit_models(
+    poll: Poll,
+    codes: list[str],
+    wave_ids: list[str],
+    countries: Sequence[str] | None,
+    waves: Sequence[str] | None,
+    weights: WeightsChoice,
+    notes: list[str],
+) -> dict[str, Model]:
+    """The spec's models, each by ``Poll.glm`` over its countries and waves within the
+    publication's; one that cannot be fitted (a perfectly separated response in this
+    scope, say) is left out with a note naming the reason, as a question without
+    respondents is."""
+    fitted: dict[str, Model] = {}
+    for declared in poll.spec.models:
+        scope_c = [c for c in (declared.countries or codes) if c in codes]
+        scope_w = [w for w in (declared.waves or wave_ids) if w in wave_ids]
+        if not scope_c or not scope_w:
+            notes.append(f"model {declared.id}: none of its countries or waves is published")
+            continue
+        # the publication's own scope reuses its design (no second raking)
+        whole = declared.countries is None and declared.waves is None
+        try:
+            fitted[declared.id] = poll.glm(
+                declared.formula,
+                family=declared.family,
+                countries=countries if whole else scope_c,
+                waves=waves if whole else scope_w,
+                weights=weights,
+            )
+        except EstimationError as exc:
+            notes.append(f"model {declared.id}: {exc}; left out")
+    return fitted
 
 
 def _sets(

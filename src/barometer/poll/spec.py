@@ -33,11 +33,13 @@ from pydantic import (
 )
 
 from barometer.atomic import write_text
+from barometer.core.formulas import unknown_names
 from barometer.errors import SpecError, did_you_mean
 from barometer.options import (
     CIMethod,
     LonelyPSU,
     MissingWeighting,
+    ModelFamily,
     PAdjustMethod,
     QuestionKind,
     RegionRule,
@@ -51,6 +53,7 @@ __all__ = [
     "RESERVED_COLUMNS",
     "Country",
     "Level",
+    "ModelDeclaration",
     "Net",
     "Option",
     "PollSpec",
@@ -550,6 +553,28 @@ class WeightingPolicy(_Model):
     seed: int = 0
 
 
+class ModelDeclaration(_Model):
+    """A design-based regression the publication fits and the report shows (``models:``).
+
+    ``formula`` is a Wilkinson formula over question ids, ``country`` and ``wave``
+    (``"I(us_relationship == 'ally') ~ C(age) + C(gender) + C(country)"``), fitted as
+    ``Poll.glm`` fits it -- on the raked design, over ``countries`` and ``waves`` (default:
+    all of the publication's) -- with ``family`` as R ``svyglm``'s.
+    """
+
+    id: Name
+    formula: Annotated[str, Field(min_length=3)]
+    family: ModelFamily = "gaussian"
+    countries: list[str] | None = None
+    waves: list[Name] | None = None
+    title: str | None = None
+
+    @field_validator("waves", mode="before")
+    @classmethod
+    def _wave_names(cls, value: Any) -> Any:
+        return [_as_name(v) for v in value] if isinstance(value, list) else value
+
+
 def _find(items: list[Any], wanted: str, what: str) -> Any:
     """The item whose ``id`` is ``wanted``; :class:`SpecError` with a suggestion if none."""
     for item in items:
@@ -579,6 +604,7 @@ class PollSpec(_Model):
     sponsor: str | None = None
     contact: str | None = None
     publication: PublicationRules = Field(default_factory=PublicationRules)
+    models: list[ModelDeclaration] = Field(default_factory=list)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @property
@@ -835,6 +861,32 @@ def _check_targets(spec: PollSpec, problems: list[str]) -> None:
             problems.append(f"{loc}.margins: totals disagree between variables ({listing})")
 
 
+def _check_models(spec: PollSpec, problems: list[str]) -> None:
+    """A model's formula names only questions, ``country`` and ``wave``; its scope only
+    the spec's countries and waves."""
+    variables = [q.id for q in spec.questions] + ["country", "wave"]
+    for dup in _duplicates([m.id for m in spec.models]):
+        problems.append(f"models: id {dup!r} is used more than once")
+    for i, model in enumerate(spec.models):
+        loc = f"models[{i}]"
+        if "~" not in model.formula:
+            problems.append(
+                f"{loc}.formula: {model.formula!r} has no response: write 'y ~ x1 + x2'"
+            )
+        for name in unknown_names(model.formula, variables):
+            problems.append(
+                f"{loc}.formula: variable {name!r} is not a question, country or wave"
+                f"{did_you_mean(name, variables)}"
+            )
+        for field, given, known, what in (
+            ("countries", model.countries, [c.code for c in spec.countries], "country"),
+            ("waves", model.waves, [w.id for w in spec.waves], "wave"),
+        ):
+            for j, value in enumerate(given or []):
+                if value not in known:
+                    problems.append(f"{loc}.{field}[{j}]: " + _unknown(value, known, what))
+
+
 def check_spec(spec: PollSpec) -> list[str]:
     """Every cross-reference problem of ``spec``, each prefixed by its location."""
     from barometer.poll.spec_sets import check_parts
@@ -847,6 +899,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     _check_sources(spec, problems)
     _check_targets(spec, problems)
     check_parts(spec, problems)
+    _check_models(spec, problems)
     return problems
 
 
@@ -878,6 +931,7 @@ _SECTIONS: dict[str, type[_Model]] = {
     "questions": Question,
     "sources": Source,
     "targets": Target,
+    "models": ModelDeclaration,
 }
 
 

@@ -35,6 +35,7 @@ from barometer.publish.numbers import format_percent
 
 __all__ = [
     "LevelStyle",
+    "coefficient_dots",
     "format_percent",
     "gap_dots",
     "save_png",
@@ -517,6 +518,58 @@ def gap_dots(
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
     return styled(chart, title, subtitle + ".")
+
+
+def coefficient_dots(
+    table: pl.DataFrame,
+    title: str | None = None,
+    odds_ratios: bool = False,
+    width: int = 520,
+) -> Any:
+    """A model's coefficients (``term, estimate, ci_low, ci_high``: a coefficient table, or
+    with ``odds_ratios`` the odds-ratio table's ``odds_ratio`` column) as dots with their
+    interval whiskers, in the model's order, and a dashed line at no effect (0, or 1 for
+    odds ratios on a log axis). The intercept is left out: it is on another scale."""
+    import altair as alt
+
+    value = "odds_ratio" if odds_ratios else "estimate"
+    data = table.filter(pl.col("term") != "Intercept").select(
+        "term", pl.col(value).alias("value"), "ci_low", "ci_high"
+    )
+    if data.height == 0:
+        raise EstimationError("the model has no coefficient besides the intercept to chart")
+    scale = alt.Scale(type="log", nice=False, zero=False) if odds_ratios else alt.Scale(zero=False)
+    axis_title = "odds ratio (log scale)" if odds_ratios else "coefficient (link scale)"
+    y = alt.Y(
+        "term:N",
+        sort=data.get_column("term").to_list(),
+        title=None,
+        axis=alt.Axis(labelLimit=260, ticks=False, grid=True, gridColor="#eeeeee"),
+    )
+    base = alt.Chart(data).encode(y=y)
+    colour = _DIVERGING[0]
+    whiskers = base.mark_rule(color=colour, strokeWidth=2).encode(
+        x=alt.X("ci_low:Q", scale=scale, title=axis_title), x2="ci_high:Q"
+    )
+    points = base.mark_point(color=colour, filled=True, size=60, opacity=1).encode(
+        x="value:Q",
+        tooltip=[
+            alt.Tooltip("term:N", title="term"),
+            alt.Tooltip("value:Q", title=value.replace("_", " "), format=".3f"),
+            alt.Tooltip("ci_low:Q", title="interval from", format=".3f"),
+            alt.Tooltip("ci_high:Q", title="to", format=".3f"),
+        ],
+    )
+    null = (
+        alt.Chart(pl.DataFrame({"x": [1.0 if odds_ratios else 0.0]}))
+        .mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5)
+        .encode(x="x:Q")
+    )
+    chart = alt.layer(null, whiskers, points).properties(
+        width=width, height=max(60, 22 * data.height)
+    )
+    what = "odds ratio" if odds_ratios else "coefficient"
+    return styled(chart, title, f"Each {what} with its interval; dashed line: no effect.")
 
 
 # ---------------------------------------------------------------------------------------

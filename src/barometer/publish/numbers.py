@@ -15,6 +15,7 @@ __all__ = [
     "format_mean",
     "format_moe",
     "format_number",
+    "format_p",
     "format_percent",
     "mean_digits",
     "round_half_up",
@@ -77,3 +78,12 @@ def format_mean(x: float | None, decimals: int = 0, signed: bool = False) -> str
         return "–"
     text = format_number(x, mean_digits(decimals))
     return "+" + text if signed and not text.startswith("−") and float(text) != 0 else text
+
+
+def format_p(p: float | None) -> str:
+    """A p-value to three decimals, ``<0.001`` below that (what a table can print)."""
+    if p is None or p != p:
+        return "–"
+    if p < 0.001:
+        return "<0.001"
+    return format_number(p, 3)

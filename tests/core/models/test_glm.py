@@ -147,3 +147,24 @@ def test_predict_needs_the_model_columns(strat: bm.Design) -> None:
     model = strat.glm("api00 ~ ell + meals")
     with pytest.raises(bm.EstimationError, match=r"lack column 'meals'"):
         model.predict(pl.DataFrame({"ell": [1.0]}))
+
+
+def test_olr_takes_an_enums_declared_order(strat: bm.Design) -> None:
+    """An Enum response is ordered as declared (a question's answer order), not sorted:
+    the same fit as giving ``levels`` in that order, and another than the sorted one."""
+    score = pl.col("api00")
+    band = (
+        pl.when(score < 600).then(pl.lit("low")).when(score < 720).then(pl.lit("mid"))
+        .otherwise(pl.lit("high"))
+    )  # fmt: skip
+    data = strat.data.with_columns(band.cast(pl.Enum(["low", "mid", "high"])).alias("band"))
+    d = bm.Design(data, weights="pw", strata="stype", fpc="fpc")
+    default = d.olr("band ~ ell + meals")
+    given = d.olr("band ~ ell + meals", levels=["low", "mid", "high"])
+    assert default.levels == ("low", "mid", "high")
+    assert default.terms[-2:] == ("low|mid", "mid|high")
+    np.testing.assert_array_equal(default.estimates, given.estimates)
+    np.testing.assert_array_equal(default.vcov(), given.vcov())
+    as_text = bm.Design(data.with_columns(pl.col("band").cast(pl.String)), weights="pw",
+                        strata="stype", fpc="fpc").olr("band ~ ell + meals")  # fmt: skip
+    assert as_text.levels == ("high", "low", "mid")

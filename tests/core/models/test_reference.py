@@ -67,6 +67,10 @@ def test_fixture_covers_the_issue() -> None:
     }
     kinds = {c["design_class"] for c in CASES}
     assert kinds == {"Design", "ReplicateDesign"}
+    # the working LRT on linearisation and on replicate designs (JK1, JKn, bootstrap)
+    assert {c["design_class"] for c in CASES if c["method"] == "lr_test"} == kinds
+    lrt_types = {c["design"].get("type") for c in CASES if c["method"] == "lr_test"}
+    assert lrt_types >= {"jk1", "jkn", "bootstrap"}
     assert any("weighting" in c for c in CASES)
 
 

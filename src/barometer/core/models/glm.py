@@ -147,6 +147,22 @@ class Model:
         """The coefficient table as a pandas DataFrame."""
         return self.to_polars(confidence).to_pandas()
 
+    def odds_ratios(self, confidence: float = 0.95) -> pl.DataFrame:
+        """``term, odds_ratio, ci_low, ci_high``: the exponentiated coefficients of a
+        logistic model and their interval (R ``exp(cbind(coef(m), confint(m)))``: the
+        ends of the coefficient's interval exponentiated, not a delta-method interval)."""
+        if Link(self.family).kind != "binomial":
+            raise EstimationError(
+                f"odds ratios need a binomial or quasibinomial model, not {self.family!r}"
+            )
+        table = self.to_polars(confidence)
+        return table.select(
+            "term",
+            pl.col("estimate").exp().alias("odds_ratio"),
+            pl.col("ci_low").exp(),
+            pl.col("ci_high").exp(),
+        )
+
     def __repr__(self) -> str:
         return f"Model({self.formula!r}, family={self.family!r}, n={self.n})\n{self.to_polars()}"
 
@@ -195,7 +211,10 @@ class Model:
         """Working likelihood-ratio (Rao-Scott) test that the coefficients of ``terms`` are
         zero, R ``regTermTest(model, ~terms, method="LRT")``: the model is re-fitted without
         the terms' columns on the same rows (R's ``update`` re-reads the data, so it would
-        also take rows missing only a dropped variable; barometer keeps the model's rows)."""
+        also take rows missing only a dropped variable; barometer keeps the model's rows).
+        On a replicate design, as in R, ``V`` is the replicate covariance and ``V0`` the
+        full-sample fit's naive covariance (tests/reference/make_models.R: JK1, JKn and
+        bootstrap cases)."""
         from barometer.core.models import lrt
 
         names = [terms] if isinstance(terms, str) else list(terms)
@@ -343,11 +362,11 @@ def fit(
     w = w_all[mf.rows]
     w = w / w.mean()  # R rescales the weights to mean 1 (for the fit's numerics only)
     off = _offset(design, offset)[mf.rows]
-    if mf.x.shape[1] == 0:
+    if not mf.columns:
         raise EstimationError(f"formula {formula!r}: the model has no coefficient")
-    cells = Cells.of(mf.x)
-    full = irls(mf.x, mf.y, w, link, off, mf.columns, cells=cells)
-    p = mf.x.shape[1]
+    cells = mf.cells
+    full = irls(None if cells else mf.x, mf.y, w, link, off, mf.columns, cells=cells)
+    p = len(mf.columns)
     if isinstance(design, ReplicateDesign):
         cov = _replicate_cov(design, mf, full, link, off, cells)
         df = float(design.degf + 1 - p)
@@ -355,10 +374,16 @@ def fit(
         # influence values are u_i A^-1 with u_i = x_i score_i; every step of the
         # linearisation is linear in them, so Cov(sum u A^-1) = A^-1 Cov(sum u) A^-1,
         # which spares an n x p x p product
-        u = mf.x * full.score[:, None]  # column-major, as mf.x: the PSU sums read columns
         inside = np.zeros(n, dtype=bool)
         inside[mf.rows] = True
-        cov = full.bread @ influence.linearised_vcov(design, u, inside, mf.rows) @ full.bread
+        score = full.score
+        z_psu = None if design.calibration else _psu_scores(design, mf, score)
+        if z_psu is not None:
+            meat = influence.psu_totals_vcov(design, z_psu, inside)
+        else:
+            u = mf.x * score[:, None]  # column-major, as mf.x: the PSU sums read columns
+            meat = influence.linearised_vcov(design, u, inside, mf.rows)
+        cov = full.bread @ meat @ full.bread
         cov = 0.5 * (cov + cov.T)
         df = float(influence.domain_degf(design, inside) + 1 - p)
     return Model(
@@ -373,6 +398,26 @@ def fit(
         offset=offset,
         naive_covariance=full.bread,
     )
+
+
+def _psu_scores(design: Design, mf: fm.ModelFrame, score: np.ndarray) -> np.ndarray | None:
+    """PSU totals (p x PSUs) of the estimating functions ``x_i score_i``, term by term from
+    the codes (``fm.Block``): one grouped sum by PSU x level combination per term, times
+    the term's coding. None when the frame has no blocks or a term has too many levels."""
+    if not mf.blocks:
+        return None
+    s = design.structure
+    psu = s.psu[mf.rows]
+    out = np.empty((len(mf.columns), s.n_psus))
+    for block in mf.blocks:
+        size = block.table.shape[0]
+        if s.n_psus * size > 4 * psu.size + (1 << 16):
+            return None
+        weights = score if block.numeric is None else score * block.numeric
+        key = psu if block.combo is None else psu * size + block.combo
+        sums = np.bincount(key, weights, minlength=s.n_psus * size).reshape(s.n_psus, size)
+        out[block.columns] = np.einsum("pk,kj->jp", sums, block.table)
+    return out
 
 
 def _replicate_cov(
@@ -394,7 +439,15 @@ def _replicate_cov(
             continue
         try:
             thetas[:, r] = irls(
-                mf.x, mf.y, wr / total, link, off, mf.columns, full.beta, False, cells
+                None if cells else mf.x,
+                mf.y,
+                wr / total,
+                link,
+                off,
+                mf.columns,
+                full.beta,
+                False,
+                cells,
             ).beta
         except EstimationError as exc:
             raise EstimationError(f"replicate {r + 1} of {reps.shape[1]}: {exc}") from exc

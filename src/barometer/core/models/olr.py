@@ -209,8 +209,10 @@ def olr(
     levels: Sequence[object] | None = None,
     rows: np.ndarray | None = None,
 ) -> OrdinalModel:
-    """Fit ``response ~ terms`` with the response's ordered ``levels`` (default: its
-    values sorted, as R's factor levels). See the module docstring."""
+    """Fit ``response ~ terms`` with the response's ordered ``levels``: by default an
+    ``Enum`` column's declared order (a question's answer order, as an R ordered factor
+    keeps its levels), any other column's values sorted (numbers as numbers, as R's
+    ``factor``). See the module docstring."""
     from barometer.core.design import ReplicateDesign
 
     if isinstance(design, ReplicateDesign):
@@ -226,14 +228,16 @@ def olr(
     keep = np.ones(frame.height, dtype=bool) if rows is None else rows
     # the response enters as its level code, so formulaic sees a numeric left-hand side
     coded = frame.with_columns(pl.col(response).cast(pl.String).alias("__olr_y"))
-    order = (
-        [str(v) for v in levels]
-        if levels is not None
-        else sorted(
-            {str(v) for v in frame.get_column(response).drop_nulls().to_list()},
+    column = frame.get_column(response)
+    if levels is not None:
+        order = [str(v) for v in levels]
+    elif isinstance(column.dtype, pl.Enum):
+        order = [str(v) for v in column.dtype.categories]
+    else:
+        order = sorted(
+            {str(v) for v in column.drop_nulls().to_list()},
             key=lambda s: (float(s), s) if _is_number(s) else (np.inf, s),
         )
-    )
     code = {lev: i for i, lev in enumerate(order)}
     ys = coded.get_column("__olr_y").to_list()
     unknown = {v for v in ys if v is not None and v not in code}

@@ -13,6 +13,10 @@ Jinja2 template with inline CSS.  The report holds
   dot plot of country gaps around each region, a trend across waves with interval
   bands, and tables of weighted percentages with modelled margins of error and
   unweighted bases for every wave;
+* a section per model of the spec's ``models:`` (fitted by the publication): its formula,
+  family, scope and unweighted n, and the coefficient table -- estimates, SEs, intervals
+  at the publication's confidence, p-values, and odds ratios with their intervals for a
+  logistic model;
 * a methodology section built from the store, covering the disclosure items of the
   AAPOR Transparency Initiative and the British Polling Council: sponsor, fieldwork
   firms, mode, fieldwork dates per country and wave, population, sample sizes,
@@ -53,14 +57,36 @@ from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.spec import PublicationRules
-from barometer.publish.charts import LevelStyle, gap_dots, save_png, stacked_bars, to_svg, trend
+from barometer.publish.charts import (
+    LevelStyle,
+    coefficient_dots,
+    gap_dots,
+    save_png,
+    stacked_bars,
+    to_svg,
+    trend,
+)
 from barometer.publish.charts_sets import ranked_bars
-from barometer.publish.numbers import format_count, format_mean, format_moe, format_percent
+from barometer.publish.numbers import (
+    format_count,
+    format_mean,
+    format_moe,
+    format_number,
+    format_p,
+    format_percent,
+)
 from barometer.publish.report.methodology import methodology_view
 from barometer.publish.report.sets import GridTables, grid_tables, grid_view, multiple_pieces
 from barometer.publish.scale_charts import distribution_bars, mean_dots
 
-__all__ = ["QuestionResults", "ReportData", "collect", "render_report", "write_report"]
+__all__ = [
+    "ModelResults",
+    "QuestionResults",
+    "ReportData",
+    "collect",
+    "render_report",
+    "write_report",
+]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -100,6 +126,18 @@ class QuestionResults:
 
 
 @dataclass(frozen=True)
+class ModelResults:
+    """One model of the spec's ``models:`` as the publication fitted it: its declaration,
+    coefficient table and (logistic models) odds ratios at the publication's confidence."""
+
+    declaration: Any
+    table: pl.DataFrame
+    odds_ratios: pl.DataFrame | None
+    n: int
+    df_residual: float
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report prints, gathered from the publication."""
 
@@ -118,12 +156,37 @@ class ReportData:
     contact: str | None = None
     #: the grids' overviews (items × levels), from :mod:`barometer.publish.report.sets`
     grids: list[GridTables] = field(default_factory=list)
+    #: the spec's models the publication fitted, and a note for each it could not
+    models: list[ModelResults] = field(default_factory=list)
+    model_notes: list[str] = field(default_factory=list)
 
 
 def _parts_of(pub: Publication, question: str) -> list[str]:
     """``question``, or the parts the publication holds of the set it names."""
     view = pub.sets.get(question)
     return [sid for _, _, sid in view.parts] if view is not None else [question]
+
+
+def _models(pub: Publication) -> tuple[list[ModelResults], list[str]]:
+    """The publication's fitted models, in spec order, and why any is missing."""
+    out, notes = [], []
+    confidence = pub.rules.confidence
+    for declared in pub.spec.models:
+        model = pub.models.get(declared.id)
+        if model is None:
+            notes += [n for n in pub.notes if n.startswith(f"model {declared.id}:")]
+            continue
+        logistic = "binomial" in declared.family
+        out.append(
+            ModelResults(
+                declaration=declared,
+                table=model.to_polars(confidence),
+                odds_ratios=model.odds_ratios(confidence) if logistic else None,
+                n=model.n,
+                df_residual=model.df_residual,
+            )
+        )
+    return out, notes
 
 
 def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, Estimates]:
@@ -237,9 +300,12 @@ def collect(
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
     ]
+    models, model_notes = _models(pub)
     return ReportData(
         title=spec.name,
         questions=results,
+        models=models,
+        model_notes=model_notes,
         waves=list(spec.waves),
         countries=list(spec.countries),
         regions=[spec.region(r) for r in region_ids],
@@ -684,6 +750,58 @@ def _findings_view(findings: Any) -> list[dict[str, str]]:
     return out
 
 
+def _model_view(m: ModelResults, confidence: float) -> dict[str, Any]:
+    """A model's heading, description and coefficient rows, formatted for the table."""
+    d = m.declaration
+    odds = m.odds_ratios.iter_rows(named=True) if m.odds_ratios is not None else None
+    rows = []
+    for r in m.table.iter_rows(named=True):
+        o = next(odds) if odds is not None else None
+        rows.append(
+            {
+                "term": r["term"],
+                "estimate": format_number(r["estimate"], 3),
+                "se": format_number(r["se"], 3),
+                "ci": f"{format_number(r['ci_low'], 3)} to {format_number(r['ci_high'], 3)}",
+                "p": format_p(r["p_value"]),
+                "odds": None if o is None else format_number(o["odds_ratio"], 2),
+                "odds_ci": None
+                if o is None
+                else f"{format_number(o['ci_low'], 2)} to {format_number(o['ci_high'], 2)}",
+            }
+        )
+    figures = []
+    if m.table.height > 1:
+        chart = coefficient_dots(
+            m.odds_ratios if m.odds_ratios is not None else m.table,
+            title=d.title or d.id,
+            odds_ratios=m.odds_ratios is not None,
+        )
+        what = "odds ratios" if m.odds_ratios is not None else "coefficients"
+        figures.append(
+            _figure(
+                chart,
+                f"Dot plot of the {what} of model {d.id} with their intervals",
+                f"{what.capitalize()} of {d.formula} with {format_percent(confidence)}% "
+                "intervals (design-based).",
+            )
+        )
+    return {
+        "id": d.id,
+        "heading": d.title or d.id,
+        "figures": figures,
+        "formula": d.formula,
+        "family": d.family,
+        "countries": ", ".join(d.countries) if d.countries else "all countries",
+        "waves": ", ".join(d.waves) if d.waves else "all waves",
+        "n": format_count(m.n),
+        "df": format_number(m.df_residual, 0),
+        "level": format_percent(confidence),
+        "logistic": m.odds_ratios is not None,
+        "rows": rows,
+    }
+
+
 def render_report(
     data: ReportData,
     findings: Any = None,
@@ -738,6 +856,8 @@ def render_report(
             )
             for g in data.grids
         ],
+        models=[_model_view(m, data.rules.confidence) for m in data.models],
+        model_notes=data.model_notes,
         method=method,
         sponsor=sponsor if sponsor is not None else data.sponsor,
         contact=contact if contact is not None else data.contact,
