@@ -17,6 +17,7 @@ time over the rows (flat across sizes is the goal).
 Usage::
 
     python benchmarks/bench_scale.py --sizes 10000000 30000000 --memory 1000000 10000000
+    python benchmarks/bench_scale.py --sizes 10000000 --memory 10000000 --calibrated
     python benchmarks/bench_scale.py --child duckdb --n 10000000     # one run (internal)
 """
 
@@ -112,7 +113,9 @@ def margins() -> dict[str, dict[str, dict[int, float]]]:
     return out
 
 
-def child(engine: str, n: int, memory_limit: str, threads: int) -> dict[str, Any]:
+def child(
+    engine: str, n: int, memory_limit: str, threads: int, calibrated: bool = False
+) -> dict[str, Any]:
     """One timed run in this process; returns the timings and the peak RSS."""
     import polars as pl
 
@@ -144,12 +147,18 @@ def child(engine: str, n: int, memory_limit: str, threads: int) -> dict[str, Any
     t1 = time.perf_counter()
     if engine == "duckdb":
         target = Path(spill) / "raked.parquet"
-        design.rake(margins(), by="country", id="id", to=target)
-        result["rake_s"] = time.perf_counter() - t1
-        shutil.rmtree(spill, ignore_errors=True)
+        raked = design.rake(margins(), by="country", id="id", to=target).design
     else:
-        design.rake(margins(), by="country")
-        result["rake_s"] = time.perf_counter() - t1
+        raked = design.rake(margins(), by="country")
+    result["rake_s"] = time.perf_counter() - t1
+    if calibrated:  # the shares again with calibrated SEs (DuckDB: from sums by cell)
+        t2 = time.perf_counter()
+        for q in QUESTIONS:
+            raked.proportion(q, by=["country", "wave"])
+        result["calibrated_shares_s"] = time.perf_counter() - t2
+        result["calibrated_us_per_row"] = result["calibrated_shares_s"] / n * 1e6
+    if engine == "duckdb":
+        shutil.rmtree(spill, ignore_errors=True)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["shares_us_per_row"] = result["shares_s"] / n * 1e6
     return result
@@ -163,9 +172,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child", choices=["duckdb", "memory"])
     ap.add_argument("--n", type=int)
+    ap.add_argument(
+        "--calibrated", action="store_true", help="then the shares again on the raked design"
+    )
     args = ap.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.n, args.memory_limit, args.threads)))
+        found = child(args.child, args.n, args.memory_limit, args.threads, args.calibrated)
+        print("RESULT " + json.dumps(found))
         return
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     runs = [("duckdb", n) for n in args.sizes] + [("memory", n) for n in args.memory]
@@ -179,6 +192,7 @@ def main() -> None:
         gen_s = time.perf_counter() - t0
         cmd = [sys.executable, __file__, "--child", engine, "--n", str(n)]
         cmd += ["--memory-limit", args.memory_limit, "--threads", str(args.threads)]
+        cmd += ["--calibrated"] if args.calibrated else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if not line:

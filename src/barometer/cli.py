@@ -390,9 +390,12 @@ def banners(
         chosen = _split(by) or ["country", *(["region"] if poll.spec.regions else [])]
         breakdowns = [b for b in chosen if b not in ("country", "wave", "region")]
         pub = _publication(poll, rules, questions, countries, waves, breakdowns)
-        for _, note in unasked(pub, _split(questions) or pub.questions, wave):
-            typer.echo(f"note: {note}", err=True)
         tables = banner_tables(pub, banners=chosen, wave=wave)
+        # a question the publication left out was said above; the others, per wave
+        for _, note in unasked(
+            pub, [q for q in _split(questions) or () if q in pub.questions] or pub.questions, wave
+        ):
+            typer.echo(f"note: {note}", err=True)
         if not tables:
             raise EstimationError("banners: no question has respondents in the scope chosen")
         path = write_csv(tables, out) if csv else write_xlsx(tables, out)
@@ -437,11 +440,37 @@ def _missing_table(quality: pl.DataFrame) -> Any:
     ).otherwise(pl.lit(""))
     cells = quality.select("question", "source_id", cell.alias("cell"))
     table = cells.pivot(on="source_id", index="question", values="cell")
+    # a source that does not map a question did not ask it (not "0 missing")
+    table = table.with_columns(pl.exclude("question").fill_null("not asked"))
     from rich.console import Group
     from rich.text import Text
 
     heading = "Missing answers by question × source (in brackets: of them, SPSS user-missing)"
     return Group(Text(heading, style="italic"), _rich_table(table))
+
+
+def _asked_where(spec: Any, cells: pl.DataFrame, quality: pl.DataFrame, question: str) -> str:
+    """Where ``question`` was asked — the country × wave cells of the sources that map
+    it (``cells``: ``Store.source_cells``), in spec order: ``"every country and wave"``,
+    ``"no source maps it"`` or, per wave polled, ``"2024-11: DE, FR; 2025-11: not
+    asked"``."""
+    import polars as pl
+
+    mapping = set(quality.filter(pl.col("question") == question)["source_id"].to_list())
+    if not mapping:
+        return "no source maps it"
+    polled: dict[str, list[str]] = {}
+    asked: dict[str, list[str]] = {}
+    for sid, country, wave in cells.select("source_id", "country", "wave").iter_rows():
+        polled.setdefault(str(wave), []).append(str(country))
+        if sid in mapping:
+            asked.setdefault(str(wave), []).append(str(country))
+    parts, everywhere = [], True
+    for wave in (w.id for w in spec.waves if w.id in polled):
+        here = list(dict.fromkeys(asked.get(wave, [])))
+        everywhere &= set(here) == set(polled[wave])
+        parts.append(f"{wave}: {', '.join(here) if here else 'not asked'}")
+    return "every country and wave" if everywhere else "; ".join(parts)
 
 
 @app.command("ingest")
@@ -641,6 +670,8 @@ def estimate(
                 + " (the question was not asked there); nothing to show",
                 err=True,
             )
+            if format is OutputFormat.table:  # an empty frame would say nothing more
+                return
         _print_estimates(frame, format, f"{question} (shares in %, "
                          f"{100 * rules.confidence:g}% intervals)", est.notes)  # fmt: skip
 
@@ -686,13 +717,13 @@ def _estimate_numeric(
 def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
     """``frame`` with ``ci_method``: at a country's share of exactly 0 or 1 (no variance,
     so most intervals are the point) the interval of the publication's ``boundary_ci``
-    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's row
-    keeps its Wald interval on the combined estimate."""
+    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's rows
+    come with their ``ci_method`` (``Poll.estimate``: Wald, or the same boundary rule)."""
     import polars as pl
 
     edge = pl.col("estimate").is_in([0.0, 1.0])
     if "countries" in frame.columns:  # a region's rows
-        return frame.with_columns(ci_method=pl.lit("wald"))
+        return frame
     if ci == boundary or not frame.select(edge.any()).item():
         return frame.with_columns(ci_method=pl.lit(ci))
     other = again(boundary)
@@ -877,17 +908,20 @@ def info(store: StoreOption) -> None:
         # waves in the spec's order (the pivot would follow the first country's waves)
         bases = bases.select("country", *(w.id for w in spec.waves if w.id in bases.columns))
         console.print(_rich_table(bases, title="Respondents by country × wave"))
+        cells = poll.store.source_cells()
         questions = pl.DataFrame(
             {
                 "question": [q.id for q in spec.questions],
                 "kind": [q.kind for q in spec.questions],
                 "levels": [", ".join(q.level_codes) for q in spec.questions],
+                "asked": [_asked_where(spec, cells, quality, q.id) for q in spec.questions],
             }
         )
         console.print(_rich_table(questions, title="Questionnaire"))
         for region in spec.regions:
             members = ", ".join(region.members)
-            console.print(_text(f"Region {region.id} ({region.rule}): {members}"))
+            named = f" — {region.name}" if region.name and region.name != region.id else ""
+            console.print(_text(f"Region {region.id} ({region.rule}): {members}{named}"))
         if poll.weighted:
             settings = {k: v for k, v in poll.weight_settings().items() if k != "imputed"}
             console.print(_rich_table(poll.diagnostics(), title=_text(f"Weights ({settings})")))

@@ -272,3 +272,32 @@ def test_base_weights_strata_psu_and_country_codes(tmp_path: Path) -> None:
     assert multi["base_weight"].to_list() == [0.5, 1.5, 1.0, 1.0]
     assert multi["strata"].to_list() == ["n", "s", "n", "s"]
     assert multi["respondent_id"].to_list() == ["9001", "9002", "9003", "9004"]
+
+
+def test_respondents_as_parquet_partitions(poll_dir: Path) -> None:
+    """ingest(partitions=...) writes country x wave partitions that a DuckDB design reads
+    where they lie, with the in-memory design's estimates."""
+    import barometer as bm
+
+    parts = poll_dir / "respondents"
+    ingest(poll_dir / "spec.yaml", poll_dir / "poll.duckdb", partitions=parts)
+    assert (parts / "DE" / "2024-11" / "respondents.parquet").is_file()
+    assert len(list(parts.glob("*/*/*.parquet"))) == 7
+    store = Store(poll_dir / "poll.duckdb")
+    memory = store.respondents(["country", "wave", "base_weight", "us_relationship"])
+    engine = bm.Design(str(parts / "*" / "*" / "*.parquet"), weights="base_weight")
+    a = bm.Design(memory, weights="base_weight").proportion("us_relationship", by="country")
+    b = engine.proportion("us_relationship", by="country")
+    assert (
+        a.to_polars()
+        .select("country", "level", "n")
+        .equals(b.to_polars().select("country", "level", "n"))
+    )
+    for col in ("estimate", "se"):
+        assert (a.to_polars()[col] - b.to_polars()[col]).abs().max() < 1e-12
+    # written again over its own folder; a foreign folder is refused
+    ingest(poll_dir / "spec.yaml", poll_dir / "poll.duckdb", partitions=parts)
+    assert len(list(parts.glob("*/*/*.parquet"))) == 7
+    (poll_dir / "mine").mkdir()
+    with pytest.raises(Exception, match="was not written by barometer"):
+        store.write_partitions(poll_dir / "mine")

@@ -49,3 +49,31 @@ def test_publication_prints_the_boundary_interval(tmp_path: Path) -> None:
     assert de["ci_high"][1] == pytest.approx(want["ci_high"][1], rel=1e-12)
     inside = rows.filter(pl.col("country") != "DE")
     assert set(inside["ci_method"]) == {"wald"}
+
+
+def test_combination_at_the_boundary_equals_r() -> None:
+    """A mean of domains all at 0 (tests/reference/make_boundary.R, ``combination``): the
+    estimate and SE of R's svycontrast, and the Clopper-Pearson limit qbeta(0.975, 1, n*)
+    at the effective size n* = 1 / sum(c_k^2 / n_k) that regions and a mean Total get."""
+    from barometer.poll.regions import combine
+    from barometer.poll.spec import parse_spec
+    from tests.support.pollkit import base_spec
+
+    ref = json.loads((REFERENCE / "boundary.json").read_text(encoding="utf-8"))["combination"]
+    data = pl.read_csv(REFERENCE / "data" / "apistrat.csv", null_values=["NA", ""])
+    design = bm.Design(data.rename({"stype": "country"}), weights="pw", strata="country",
+                       fpc="fpc")  # fmt: skip
+    est = design.proportion("awards", by=["country", "sch.wide"])
+    mean = combine(est, ref["members"], "ALL", "mean", parse_spec(base_spec()))
+    (row,) = (
+        mean.filter((pl.col("sch.wide") == "No") & (pl.col("level") == "Yes"))
+        .to_polars()
+        .iter_rows(named=True)
+    )
+    sizes = est.filter((pl.col("sch.wide") == "No") & (pl.col("level") == "Yes"))["n"]
+    assert sorted(sizes.to_list()) == sorted(ref["sizes"])
+    assert row["estimate"] == ref["estimate"] == 0 and row["se"] == ref["se"] == 0
+    assert row["ci_method"] == "beta" and row["ci_low"] == ref["ci_low"]
+    assert row["ci_high"] == pytest.approx(ref["ci_high"], rel=TOL)
+    inside = mean.filter(pl.col("sch.wide") == "Yes").to_polars()
+    assert set(inside["ci_method"]) == {"wald"}

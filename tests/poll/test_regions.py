@@ -12,9 +12,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+import barometer as bm
 from barometer.core.comparisons import difference, pairwise_differences
 from barometer.poll.poll import Poll
-from barometer.poll.regions import with_regions
+from barometer.poll.regions import dominant_members, member_shares, with_regions
 from barometer.poll.spec import Region
 from tests.support.pollkit import COUNTRIES, make_poll
 
@@ -125,7 +126,7 @@ def test_median_rule_and_a_region_without_data(poll: Poll, countries) -> None:
     spec = poll.spec.model_copy(update={"regions": regions})
     regional = with_regions(countries.filter(pl.col("wave") == W2), spec)
     assert regional.figure("NONE") is None  # PL has no data in 2025-11: left out, said
-    assert any(n.startswith("NONE") and "no data for PL" in n for n in regional.notes)
+    assert any(n.startswith("Nobody") and "not asked) for PL" in n for n in regional.notes)
     table = regional.estimates.to_polars().filter(pl.col("level") == "ally")
     e = {r["country"]: r["estimate"] for r in table.iter_rows(named=True)}
     assert e["MED"] == sorted([e["DE"], e["FR"], e["IT"]])[1]
@@ -138,3 +139,83 @@ def test_poll_estimate_region_has_covariance(poll: Poll) -> None:
     se = eu.to_polars()["se"].to_numpy()
     assert np.allclose(np.sqrt(np.diag(v)), se, rtol=1e-12)
     assert eu.to_polars().filter(pl.col("wave") == W2)["missing"].to_list()[0] == ["PL"]
+
+
+def test_member_shares_are_the_combination_coefficients(poll: Poll, countries) -> None:
+    """The one max_member_share rule weighs members exactly as the region's figure does."""
+    spec = poll.spec
+    one_cell = countries.filter((pl.col("wave") == W2) & (pl.col("level") == "ally"))
+    regional = with_regions(one_cell, spec, ["EU", "EUP"])
+    table = regional.estimates.to_polars()
+    coef = regional.estimates.coefficients
+    assert coef is not None
+    for rid in ("EU", "EUP"):
+        i = _row(regional.estimates, country=rid)
+        used = table["members"][i].to_list()
+        shares = member_shares(spec, rid, used)
+        for m in used:
+            assert shares[m] == pytest.approx(coef[i, _row(regional.estimates, country=m)])
+    pops = {c: COUNTRIES[c] for c in ("DE", "FR", "IT")}
+    de = pops["DE"] / sum(pops.values())  # 40%: not above one half
+    assert dominant_members(spec, "EUP", ["DE", "FR", "IT"], 0.5) == ()
+    assert dominant_members(spec, "EUP", ["DE", "FR", "IT"], de - 1e-9) == ("DE",)
+    assert dominant_members(spec, "EU", ["DE", "FR"], 0.5) == ()  # 1/2 is not above 1/2
+    assert dominant_members(spec, "EU", ["DE"], 0.5) == ("DE",)
+
+
+def test_region_at_the_boundary_gets_the_boundary_interval(poll: Poll) -> None:
+    """Every member at 1 (so at 0 for the other level): not a Wald point "100% ± 0" but
+    the Clopper-Pearson interval at the combination's effective size 1 / sum(c^2 / n);
+    with x = n* successes of n* it is closed-form: lower limit (alpha/2)^(1/n*)."""
+    sizes = {"DE": 50, "FR": 80, "IT": 60}
+    rows = []
+    for c, n in sizes.items():
+        answers = ["yes"] * n if c != "IT" else ["yes", "no"] * (n // 2)
+        rows += [{"country": c, "wave": W2, "q": a} for a in answers]
+    design = bm.Design(pl.DataFrame(rows), strata="country")
+    est = design.proportion("q", by=["country", "wave"])
+    regions = [
+        Region(id="WEST", name="West", members=["DE", "FR"], rule="mean"),
+        Region(id="WESTP", name="West pooled", members=["DE", "FR"], rule="population"),
+        Region(id="MIX", name="Mixed", members=["DE", "IT"], rule="mean"),
+    ]
+    spec = poll.spec.model_copy(update={"regions": regions})
+    table = with_regions(est, spec, boundary_ci="beta").estimates.to_polars()
+    pops = {c: COUNTRIES[c] for c in ("DE", "FR")}
+    shares = {
+        "WEST": {"DE": 0.5, "FR": 0.5},
+        "WESTP": {c: p / sum(pops.values()) for c, p in pops.items()},
+    }
+    for rid, c in shares.items():
+        n_eff = 1 / sum(c[m] ** 2 / sizes[m] for m in c)
+        got = table.filter(pl.col("country") == rid).sort("level")
+        assert got["ci_method"].to_list() == ["beta", "beta"]
+        assert got["estimate"].to_list() == [0.0, 1.0]
+        (no, yes) = got.iter_rows(named=True)
+        assert yes["ci_low"] == pytest.approx(0.025 ** (1 / n_eff), rel=1e-12)
+        assert yes["ci_high"] == 1.0 and no["ci_low"] == 0.0
+        assert no["ci_high"] == pytest.approx(1 - 0.025 ** (1 / n_eff), rel=1e-12)
+    mix = table.filter(pl.col("country") == "MIX")
+    assert set(mix["ci_method"]) == {"wald"}  # IT is inside (0, 1): a variance, a Wald interval
+    assert table.filter(pl.col("scope_kind") == "country")["ci_method"].null_count() == 6
+    # wilson: the same size, the normal quantile; any other method: the point
+    wilson = with_regions(est, spec, ["WEST"], boundary_ci="wilson").region_rows().to_polars()
+    assert set(wilson["ci_method"]) == {"wilson"} and wilson["ci_low"].min() == 0.0
+    logit = with_regions(est, spec, ["WEST"], boundary_ci="logit").region_rows().to_polars()
+    assert logit["ci_low"].to_list() == logit["estimate"].to_list()
+
+
+def test_region_notes_read_as_sentences(poll: Poll, countries) -> None:
+    """By the region's name, members counted in words, waves in spec order."""
+    spec = poll.spec
+    regional = with_regions(countries, spec, ["EUP"], like_for_like=True)
+    (note,) = [n for n in regional.notes if "like-for-like" in n]
+    assert note.startswith(f"EU pooled (population rule): like-for-like over waves {W1}, {W2}")
+    assert "the 3 members polled in every wave (DE, FR, IT)" in note
+    one = Region(id="ONE", name="Just Germany", members=["DE", "PL"], rule="mean")
+    spec = spec.model_copy(update={"regions": [one]})
+    late = with_regions(countries.filter(pl.col("wave") == W2), spec)
+    assert late.notes[-1] == (
+        "Just Germany (mean rule): the 1 member polled (DE); no data (not polled, or not "
+        "asked) for PL"
+    )

@@ -151,6 +151,20 @@ def test_dump_round_trip(tmp_path: Path) -> None:
     assert yaml.safe_load(out.read_text())["countries"][0]["code"] == "DE"
 
 
+def test_waves_are_listed_in_fieldwork_order() -> None:
+    """The spec's list is the one wave order; start dates may not contradict it."""
+    spec = base_spec()
+    spec["waves"].reverse()
+    with pytest.raises(SpecError, match=r"waves\[1\]: wave '2024-11' starts 2024-11-01, before"):
+        parse_spec(spec)
+    undated = base_spec()
+    undated["waves"] = [{"id": w["id"]} for w in reversed(undated["waves"])]
+    assert [w.id for w in parse_spec(undated).waves] == ["2025-11", "2024-11"]  # as listed
+    partly = base_spec()
+    partly["waves"].insert(1, {"id": "2025-01"})  # no date: not compared
+    assert [w.id for w in parse_spec(partly).waves] == ["2024-11", "2025-01", "2025-11"]
+
+
 def test_lookups_suggest_names() -> None:
     spec = parse_spec(base_spec())
     with pytest.raises(SpecError, match="did you mean 'us_relationship'"):

@@ -58,12 +58,36 @@ for (dom in c("No", "Yes")) {
   }
 }
 
+# A combination of domains all at the boundary (a region, or a mean Total, whose members
+# are all at 0): the mean over stype of the sch.wide == "No" domains' share of awards
+# "Yes", each exactly 0 with no variance. barometer gives it the Clopper-Pearson interval
+# at the combination's effective size n* = 1 / sum(c_k^2 / n_k) (c_k = 1/3 here): x = 0
+# successes of n*, upper limit qbeta(0.975, 1, n*) (binom.test's formula, at a
+# non-integer size). svyby + svycontrast give the estimate 0 and SE 0 it is built on.
+by_dom <- svyby(~I(awards == "Yes"), ~stype + sch.wide, des, svymean, covmat = TRUE)
+no <- by_dom[by_dom$sch.wide == "No", ]
+sizes <- sapply(as.character(no$stype), function(s) sum(d$stype == s & d$sch.wide == "No"))
+coef <- rep(1 / nrow(no), nrow(no))
+# svyby's coefficients are named "<stype>.<sch.wide>:<level>"; the "Yes" share is TRUE
+keys <- paste0(as.character(no$stype), ".No:I(awards == \"Yes\")TRUE")
+weights <- setNames(rep(0, length(coef(by_dom))), names(coef(by_dom)))
+weights[keys] <- coef
+combined <- svycontrast(by_dom, weights)
+n_eff <- 1 / sum(coef^2 / sizes)
+combination <- list(
+  members = as.character(no$stype), sizes = unname(sizes), coefficients = unname(coef),
+  estimate = num(coef(combined)), se = num(SE(combined)), n_eff = n_eff,
+  ci_low = 0, ci_high = qbeta(0.975, 1, n_eff),
+  expected_from = "svycontrast(svyby(~I(awards == 'Yes'), ~stype + sch.wide, dstrat, svymean, covmat = TRUE), mean of the sch.wide == 'No' rows); qbeta(0.975, 1, n_eff)"
+)
+
 out <- list(
   R = R.version.string,
   survey = as.character(packageVersion("survey")),
   design = 'dstrat <- svydesign(ids = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)',
   confidence = 0.95,
-  cases = cases
+  cases = cases,
+  combination = combination
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
            file.path(script_dir, "boundary.json"))

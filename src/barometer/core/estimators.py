@@ -164,7 +164,7 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
             return _element_sums(fam, full, None if fam.var.categorical else fam.influence())
         if not full:
             return _pair_sums(fam)
-        return lin.psu_sums(_psu_totals(fam), s, full)
+        return lin.psu_sums(psu_totals(fam), s, full)
     plan = calibrated.plan(design)
     if plan is None:
         return _calibrated_sums(fam, full)
@@ -180,7 +180,7 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
         s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
         s2 = s2 + calibrated.element_second_moments(plan, acc, sums, full)
         return s2, s1
-    zp = _psu_totals(fam) - calibrated.group_corrections(plan, acc, s.psu, s.n_psus, "psu").T
+    zp = psu_totals(fam) - calibrated.group_corrections(plan, acc, s.psu, s.n_psus, "psu").T
     return lin.psu_sums(zp, s, full)
 
 
@@ -195,7 +195,7 @@ def _pair_influence(fam: RatioFamily) -> tuple[reduce.PsuPairs, np.ndarray]:
     return pairs, np.nan_to_num(z, copy=False)
 
 
-def _psu_totals(fam: RatioFamily) -> np.ndarray:
+def psu_totals(fam: RatioFamily) -> np.ndarray:
     """PSU totals of the influence values (K x P), from the pairs' totals."""
     s = _structure(fam.design)
     pairs, z = _pair_influence(fam)

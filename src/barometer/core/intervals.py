@@ -169,8 +169,11 @@ def proportion_interval(
     n_levels = fam.n_levels
     by = _by_columns(table)
     design = fam.design
-    dom_all = reduce.domains(design, by).codes
-    info = domain_design(design, dom_all, fam.n_domains)
+    engine = getattr(design, "domain_design", None)  # a design over an engine's table
+    if engine is not None:
+        info: DomainDesign = engine(by)
+    else:
+        info = domain_design(design, reduce.domains(design, by).codes, fam.n_domains)
     df = np.repeat(info.degf, n_levels)
     q = t_quantile(level, df)
     var = se * se
@@ -192,11 +195,9 @@ def proportion_interval(
             alpha = 1 - level
             nrow = np.repeat(info.nrow, n_levels)
             ratio = stats.t.ppf(alpha / 2, nrow - 1) / stats.t.ppf(alpha / 2, df)
-            n_eff = np.where(edge, count, p * (1 - p) / var * ratio**2)
-            low, high = _clopper_pearson(p, n_eff, alpha)
+            low, high = _clopper_pearson(p, p * (1 - p) / var * ratio**2, alpha)
         elif method == "wilson":
-            n_eff = np.where(edge, count, p * (1 - p) / var)
-            low, high = _wilson(p, n_eff, np.where(edge, t_quantile(level), q))
+            low, high = _wilson(p, p * (1 - p) / var, q)
         elif method == "likelihood":
             if design.structure is None:  # a replicate design
                 raise EstimationError(
@@ -207,9 +208,28 @@ def proportion_interval(
             low, high = likelihood_interval(fam, info, p, se, level)
         else:  # pragma: no cover - options.check_option guards the boundary
             raise ValueError(method)
-    if method not in ("beta", "wilson"):
-        low, high = np.where(edge, p, low), np.where(edge, p, high)
+    if edge.any():
+        low, high = np.array(low, dtype=float), np.array(high, dtype=float)
+        low[edge], high[edge] = boundary_interval(p[edge], count[edge], method, level)
     return low, high
+
+
+def boundary_interval(
+    p: np.ndarray, n: np.ndarray, method: CIMethod, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """The interval ``proportion_interval`` gives a share of exactly 0 or 1 (no variance,
+    so no design effect to estimate) from ``n`` observations: ``beta`` the Clopper-Pearson
+    interval of ``n p`` successes in ``n`` (R ``binom.test``; Korn and Graubard's interval
+    with ``n* = n``), ``wilson`` the Wilson score interval with the normal quantile, every
+    other method the degenerate ``[p, p]``. ``n`` may be an effective size (e.g. that of a
+    combination of independent domains' shares, ``1 / sum(c_k^2 / n_k)``)."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if method == "beta":
+        return _clopper_pearson(p, n, 1 - level)
+    if method == "wilson":
+        return _wilson(p, n, np.broadcast_to(t_quantile(level), p.shape))
+    return p.copy(), p.copy()
 
 
 def _logit_interval(

@@ -49,6 +49,10 @@ def ratio(
     """
     from barometer.core.design import ReplicateDesign
 
+    engine = getattr(design, "reduce_ratio", None)
+    if engine is not None:  # a design over a query engine's table (core/backends)
+        found: Estimates = engine(numerators, denominators, by, confidence)
+        return found
     frame = design.data
     if not numerators or not denominators:
         raise EstimationError("ratio needs a numerator and a denominator")

@@ -71,6 +71,10 @@ def ttest(
     confidence: float = 0.95,
 ) -> TTest:
     """The t-test of ``variable`` between the two levels of ``group`` (or against 0)."""
+    engine = getattr(design, "ttest_parts", None)
+    if engine is not None:  # a design over a query engine's table (core/backends)
+        labels, est, se, df = engine(variable, group)
+        return _result(variable, group, labels, est, se, df, confidence)
     frame = design.data
     check_columns(
         frame, [variable] if group is None else [variable, group], "ttest", EstimationError

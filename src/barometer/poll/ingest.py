@@ -653,6 +653,7 @@ def ingest(
     store: str | Path,
     progress: Progress | None = None,
     data_dirs: Sequence[str | Path] = (),
+    partitions: str | Path | None = None,
 ) -> IngestReport:
     """Ingest every source of a spec into a store, in one transaction.
 
@@ -669,6 +670,9 @@ def ingest(
     data_dirs : folders, optional
         Folders besides the spec's own that source files may be read from (a spec
         cannot widen this itself; see :func:`contained_path`).
+    partitions : folder, optional
+        Also write the respondents as Parquet partitions by country x wave there
+        (``Store.write_partitions``), for estimating out of core through DuckDB.
 
     Raises
     ------
@@ -731,4 +735,6 @@ def ingest(
     report.removed = sorted(set(known) - {s.id for s in spec.sources})
     report.metadata_changed = db.write(spec, loaded, report.removed)
     report.respondents = db.respondent_count()
+    if partitions is not None:
+        db.write_partitions(partitions)
     return report

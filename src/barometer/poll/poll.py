@@ -184,14 +184,28 @@ class Poll:
         The store is read (and the enums formed) once per store state; a scope of
         countries or waves is a filter of that frame, which keeps its row order.
         """
-        frame: pl.DataFrame = self._while_unchanged("frame", self._read_frame)
+        full: pl.DataFrame = self._while_unchanged("frame", self._read_frame)
+        frame = full
         if countries is not None:
             frame = frame.filter(pl.col("country").is_in(list(countries)))
         if waves is not None:
             frame = frame.filter(pl.col("wave").is_in(list(waves)))
         if frame.height == 0:
+            chosen = " and ".join(
+                f"{what} {', '.join(given)}"
+                for what, given in (("countries", countries), ("waves", waves))
+                if given is not None
+            )
+            in_waves = full if waves is None else full.filter(pl.col("wave").is_in(list(waves)))
+            seen_w, seen_c = set(full["wave"].to_list()), set(in_waves["country"].to_list())
+            polled = [
+                f"waves {', '.join(w.id for w in self.spec.waves if w.id in seen_w) or 'none'}",
+                f"countries {', '.join(c.code for c in self.spec.countries if c.code in seen_c)}"
+                + (f" in {', '.join(waves)}" if waves is not None else ""),
+            ]
             raise EstimationError(
-                f"no respondents in {str(self.path)!r} for countries={countries}, waves={waves}"
+                f"no respondents in {str(self.path)!r} in {chosen or 'the poll'} (not polled "
+                f"there); polled: {'; '.join(polled if seen_c else polled[:1])}"
             )
         return frame
 
@@ -421,7 +435,10 @@ class Poll:
         ci : str
             Interval method for the countries' shares (the core's ``proportion``:
             ``wald``, ``logit``, ``wilson``, …); regional intervals are Wald intervals
-            on the combined estimate.
+            on the combined estimate (``ci_method`` ``"wald"``) except where every
+            member combined is at 0, or every one at 1: there the spec's
+            ``publication.boundary_ci`` at the combination's effective sample size
+            (:func:`barometer.poll.regions.combine`).
         confidence : float, optional
             Confidence level of the intervals (default: the spec's
             ``publication.confidence``, 0.95 unless set).
@@ -433,9 +450,11 @@ class Poll:
         Estimates
             Columns ``*by, variable, level, estimate, se, ci_low, ci_high, n, deff``;
             regional rows carry the region id in ``country``, the members combined in
-            ``countries`` and the members left out in ``missing``. A question's nets
-            follow its levels (``level`` the net's code; ``deff`` null); a numeric
-            question's mean has ``level`` null (see :mod:`barometer.poll.kinds`).
+            ``countries`` and the members left out in ``missing``. No rows when nobody
+            answers in scope (for a region: none of its members), ``notes`` saying why.
+            A question's nets follow its levels (``level`` the net's code; ``deff``
+            null); a numeric question's mean has ``level`` null (see
+            :mod:`barometer.poll.kinds`).
         """
         spec = self.spec
         confidence = _confidence(confidence, level, spec.publication.confidence)
@@ -462,10 +481,10 @@ class Poll:
             return est
         regional = with_regions(
             est, spec, [region], like_for_like=like_for_like, countries=countries,
-            confidence=confidence,
+            confidence=confidence, boundary_ci=spec.publication.boundary_ci,
         )  # fmt: skip
-        if regional.figure(region) is None:
-            raise EstimationError(f"region {region!r} has no member with results for these waves")
+        # a region none of whose members answered: no rows (as for a country), the note
+        # saying so — a question not asked there is not an error
         rows = regional.region_rows()
         table = rows.to_polars().drop("scope_kind").rename({"members": "countries"})
         return Estimates(

@@ -3,7 +3,9 @@
 ``Poll.publication()`` estimates each question once per breakdown over every country in
 scope — one ``Design.proportion(q, by=["country", "wave", *breakdown])`` call — adds the
 regions by the one region policy (:mod:`barometer.poll.regions`: members with data in
-the cell, covariance kept) and the pooled total (``by=["wave", *breakdown]``), and marks
+the cell, covariance kept) and the total by ``publication.total_rule`` (by default the
+mean of the countries in each wave × breakdown cell, as a ``mean`` region; or
+``population``: every respondent pooled, ``by=["wave", *breakdown]``), and marks
 every row under the publication rules (:class:`~barometer.poll.spec.PublicationRules`):
 ``suppressed`` when its unweighted base is below ``suppress_below`` (no output may print
 its estimate), ``flagged`` when below ``flag_below``. Findings, banners, charts, the
@@ -15,7 +17,7 @@ The result is immutable: a frozen dataclass of frozen parts over read-only mappi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ import polars as pl
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.poll.kinds import distribution, estimate_question, is_scale, quartiles
-from barometer.poll.regions import OVER, Regional, RegionFigure, with_regions
+from barometer.poll.regions import OVER, Regional, RegionFigure, combine, with_regions
 from barometer.poll.sets import SetView, item_gaps, set_view
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.spec_sets import parts
@@ -103,8 +105,10 @@ class QuestionCells:
     ``estimates``: the countries' rows, then each region's (each cell's own members),
     by ``country, wave[, breakdown]``, with their covariance (``vcov()``) and the columns
     ``scope``, ``scope_kind``, ``members``, ``missing``, ``base_weighted``,
-    ``suppressed`` and ``flagged``; ``total``: every respondent in scope pooled, by
-    ``wave[, breakdown]``, with the same marks (the banner Total); ``regions``: how each
+    ``suppressed`` and ``flagged``; ``total``: by ``wave[, breakdown]``, the mean of the
+    countries with respondents in each cell (``total_rule="mean"``, the default) or every
+    respondent in scope pooled (``"population"``), with the same marks (the banner Total
+    and its breakdown columns across countries); ``regions``: how each
     region was formed. Figures are unblanked here (comparisons need them); printed
     output takes :meth:`rows`. For a numeric question the estimates are means
     (``level`` null), and ``quantiles`` (and for a scale ``distribution``) are held
@@ -255,8 +259,9 @@ class Publication:
             notes=base.notes, source=base.source, coefficients=base.coefficients,
         )  # fmt: skip
         regional = with_regions(
-            plain, self.spec, regions, like_for_like=True, confidence=self.rules.confidence
-        )
+            plain, self.spec, regions, like_for_like=True, confidence=self.rules.confidence,
+            boundary_ci=self.rules.boundary_ci,
+        )  # fmt: skip
         return Regional(
             _with_marks(regional.estimates, self.rules, None),
             regional.regions,
@@ -336,18 +341,21 @@ def _question_cells(
     question: str,
     breakdown: str | None,
 ) -> QuestionCells:
-    """One core call for the countries, one for the pooled total; regions and marks; a
-    numeric question's quartiles (and a scale's distribution) beside them."""
+    """One core call for the countries (and one for a pooled total); regions, the total
+    and marks; a numeric question's quartiles (and a scale's distribution) beside them."""
     asked = spec.question(question)
     extra = [breakdown] if breakdown else []
     by = [OVER, "wave", *extra]
     est = estimate_question(design, asked, by, rules.confidence)
-    regional = with_regions(est, spec, confidence=rules.confidence)
+    regional = with_regions(est, spec, confidence=rules.confidence, boundary_ci=rules.boundary_ci)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
     stacked = _boundary_ci(stacked, design, question, by, rules)
     pooled_by = ["wave", *extra]
-    total = estimate_question(design, asked, pooled_by, rules.confidence)
-    total = _with_marks(_scoped_total(total), rules, _weighted_bases(design, question, pooled_by))
+    if rules.total_rule == "mean":
+        total = _mean_total(est, spec, rules, pooled_by)
+    else:
+        total = _scoped_total(estimate_question(design, asked, pooled_by, rules.confidence))
+    total = _with_marks(total, rules, _weighted_bases(design, question, pooled_by))
     total = _boundary_ci(total, design, question, pooled_by, rules)
     quantiles = distribution_ = None
     if asked.is_numeric:
@@ -360,21 +368,45 @@ def _question_cells(
     )
 
 
+def _mean_total(
+    est: Estimates, spec: PollSpec, rules: PublicationRules, pooled_by: list[str]
+) -> Estimates:
+    """The total under ``total_rule="mean"``: in each cell (wave × breakdown level) the
+    simple average of the countries with respondents there — each counts equally, as in
+    a ``mean`` region, and by the same combination
+    (:func:`barometer.poll.regions.combine`: covariance from the countries', the
+    boundary rule at 0 and 1); its ``n`` and weighted base are the countries' summed."""
+    members = est.to_polars().get_column(OVER).cast(pl.String).unique(maintain_order=True)
+    combined = combine(
+        est, members.to_list(), "total", "mean", spec, rules.confidence, rules.boundary_ci
+    )
+    table = combined.to_polars().drop(OVER).with_columns(scope_kind=pl.lit("total"))
+    return Estimates(
+        table, by=tuple(pooled_by), statistic=combined.statistic, notes=combined.notes,
+        source=combined.source, coefficients=combined.coefficients,
+    )  # fmt: skip
+
+
 def _boundary_ci(
     est: Estimates, design: Any, question: str, by: list[str], rules: PublicationRules
 ) -> Estimates:
     """``est`` with a ``ci_method`` column: ``"wald"``, or at an estimate of exactly 0 or 1
-    of a country or the total (no variance: a Wald interval is the point, a published
+    of a country or the pooled total (no variance: a Wald interval is the point, a published
     "100% ± 0") the interval of ``rules.boundary_ci`` — by default R ``svyciprop(method =
     "beta")``, Korn and Graubard's Clopper-Pearson interval, which at 0 and 1 is the exact
     interval of the domain's unweighted count (R's own gives NaN there;
     tests/reference/make_boundary.R). One more core call, only when such a row exists.
-    A region's rows keep their Wald interval on the combined estimate."""
+    A region's rows and a mean total's come with theirs
+    (:func:`barometer.poll.regions.combine`: the same method at the combination's
+    effective sample size when all its members are at 0, or all at 1)."""
     table = est.to_polars()
-    at_edge = (pl.col("estimate").is_in([0.0, 1.0])) & (pl.col("scope_kind") != "region")
-    table = table.with_columns(ci_method=pl.lit("wald"))
-    if est.statistic == "mean" or not table.select(at_edge.any()).item():
-        return _replaced(est, table)
+    if "ci_method" not in table.columns:
+        table = table.with_columns(ci_method=pl.lit(None, dtype=pl.String))
+    # rows with a method already are combinations (regions, a mean total): theirs stands
+    at_edge = pl.col("estimate").is_in([0.0, 1.0]) & pl.col("ci_method").is_null()
+    table = table.with_columns(_edge=at_edge).with_columns(pl.col("ci_method").fill_null("wald"))
+    if est.statistic == "mean" or not table.get_column("_edge").any():
+        return _replaced(est, table.drop("_edge"))
     other = design.proportion(question, by=by, ci=rules.boundary_ci, confidence=rules.confidence)
     keys = [*by, "level"]
     lookup = {
@@ -382,11 +414,9 @@ def _boundary_ci(
         for row in other.to_polars().select(*keys, "ci_low", "ci_high").iter_rows()
     }
     lows, highs, methods = [], [], []
-    for *key, low, high, edge, method in (
-        table.with_columns(_edge=at_edge)
-        .select(*keys, "ci_low", "ci_high", "_edge", "ci_method")
-        .iter_rows()
-    ):
+    for *key, low, high, edge, method in table.select(
+        *keys, "ci_low", "ci_high", "_edge", "ci_method"
+    ).iter_rows():
         found = lookup.get(tuple(str(v) for v in key)) if edge else None
         if found is not None:  # a net at 0 or 1 keeps its Wald interval
             low, high = found
@@ -399,7 +429,7 @@ def _boundary_ci(
         ci_high=pl.Series(highs, dtype=pl.Float64),
         ci_method=pl.Series(methods, dtype=pl.String),
     )
-    return _replaced(est, table)
+    return _replaced(est, table.drop("_edge"))
 
 
 def _replaced(est: Estimates, table: pl.DataFrame) -> Estimates:
@@ -420,6 +450,30 @@ def _scoped_total(total: Estimates) -> Estimates:
         rows=total.rows, notes=total.notes, source=total.source,
         coefficients=total.coefficients,
     )  # fmt: skip
+
+
+def _scoped_facts(facts: PollFacts, countries: Sequence[str], waves: Sequence[str]) -> PollFacts:
+    """``facts`` restricted to the publication's countries and waves (a row without a
+    country, e.g. a source holding several, or without a wave, e.g. a target for every
+    wave, is kept when the rest of it is in scope), so the methodology describes what
+    was published."""
+
+    def scoped(table: pl.DataFrame) -> pl.DataFrame:
+        keep = pl.lit(True)
+        for column, values in (("country", countries), ("wave", waves)):
+            if column in table.columns:
+                value = pl.col(column).cast(pl.String)
+                keep &= value.is_null() | value.is_in(list(values))
+        return table.filter(keep)
+
+    return replace(
+        facts,
+        bases=scoped(facts.bases),
+        fieldwork=scoped(facts.fieldwork),
+        sources=scoped(facts.sources),
+        targets=scoped(facts.targets),
+        diagnostics=scoped(facts.diagnostics),
+    )
 
 
 def _checked(given: Sequence[str] | None, known: list[str], what: str) -> list[str]:
@@ -469,11 +523,23 @@ def build(
         list(waves) if waves is not None else None,
     )
     present = set(design.data.columns)
+    mapped = set(poll.store.column_quality().get_column("question").to_list())
+    scope = " and ".join(
+        f"{what} {', '.join(chosen)}"
+        for what, chosen in (("countries", countries), ("waves", waves))
+        if chosen is not None
+    )
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     notes = []
     for qid in qids:
         if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
-            notes.append(f"{qid}: no respondent answers it (no source maps it); left out")
+            if qid not in mapped:
+                why = " (no source maps it)"
+            elif scope:
+                why = f" in {scope} (not asked there)"
+            else:
+                why = " (every answer is missing)"
+            notes.append(f"{qid}: no respondent answers it{why}; left out")
             continue
         for b in chosen:
             if b is not None and (b == qid or b not in present):
@@ -491,7 +557,7 @@ def build(
         countries=tuple(codes),
         waves=tuple(wave_ids),
         breakdowns=tuple(chosen),
-        facts=poll.facts(),
+        facts=_scoped_facts(poll.facts(), codes, wave_ids),
         by_question=MappingProxyType(cells),
         notes=tuple(notes),
         sets=MappingProxyType(_sets(design, spec, rules, set(held))),

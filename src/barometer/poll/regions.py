@@ -34,9 +34,22 @@ import numpy as np
 import polars as pl
 
 from barometer.core.estimates import Estimates
+from barometer.core.intervals import boundary_interval
+from barometer.options import CIMethod, CombineRule
 from barometer.poll.spec import PollSpec, Region
 
-__all__ = ["OVER", "RegionFigure", "Regional", "with_regions"]
+__all__ = [
+    "OVER",
+    "RegionFigure",
+    "Regional",
+    "combine",
+    "dominance_note",
+    "dominant_members",
+    "member_shares",
+    "members_phrase",
+    "rule_words",
+    "with_regions",
+]
 
 #: The by-column regions combine over.
 OVER = "country"
@@ -69,7 +82,9 @@ class Regional:
 
     The table gains ``scope_kind`` (``"country"`` or ``"region"``), ``members`` (the
     countries behind each row: the country itself, or the region's members with data in
-    that cell) and ``missing`` (the region's members left out of that cell).
+    that cell), ``missing`` (the region's members left out of that cell) and
+    ``ci_method`` (a region's: ``"wald"`` or, at the boundary, the ``boundary_ci`` of
+    :func:`combine`; null on country rows, whose interval is the one they came with).
     """
 
     estimates: Estimates
@@ -83,6 +98,133 @@ class Regional:
     def figure(self, region: str) -> RegionFigure | None:
         """How ``region`` was formed here (None when it has no member with data)."""
         return next((f for f in self.regions if f.region == region), None)
+
+
+def members_phrase(members: Sequence[str] | int) -> str:
+    """``"1 member"``, ``"3 members"`` (of a list, or of a count)."""
+    k = members if isinstance(members, int) else len(members)
+    return f"{k} member" if k == 1 else f"{k} members"
+
+
+def rule_words(rule: str) -> str:
+    """How a region's combining rule reads: ``average``, ``population-weighted average``
+    or ``median``."""
+    return {"mean": "average", "median": "median"}.get(rule, "population-weighted average")
+
+
+def dominance_note(
+    spec: PollSpec, region: str, members: Sequence[str], max_share: float
+) -> str | None:
+    """The sentence outputs print beside a figure of ``region`` over ``members`` that is
+    mostly one member (:func:`dominant_members`), or None."""
+    found = dominant_members(spec, region, members, max_share)
+    if not found:
+        return None
+    names = {c.code: c.name for c in spec.countries}
+    r = spec.region(region)
+    who = names.get(found[0], found[0])
+    share = member_shares(spec, region, members)[found[0]]
+    return (
+        f"{who} makes {share:.0%} of {r.name or r.id} (a {rule_words(r.rule)}; "
+        f"publication.max_member_share is {max_share:.0%}): the region's figure is mostly "
+        f"{who}'s, and findings do not compare the two"
+    )
+
+
+def _population_weights(spec: PollSpec, members: Sequence[str]) -> dict[str, float]:
+    """The members' adult populations (one number per country: the latest wave's when
+    given per wave), the weights of a ``population`` region."""
+    population = {c.code: c.population_in() for c in spec.countries}
+    return {m: float(population.get(m) or 0.0) for m in members}
+
+
+def member_shares(spec: PollSpec, region: str, members: Sequence[str]) -> dict[str, float]:
+    """Each member's weight in ``region``'s figure when it combines ``members`` (a cell's
+    members with data): ``1/k`` for a ``mean`` region, its population's share for a
+    ``population`` one — the coefficients :meth:`Estimates.combine` gives them. A
+    ``median`` region counts as a mean here (which member is the median depends on the
+    estimates, not on the region)."""
+    used = list(members)
+    if not used:
+        return {}
+    if spec.region(region).rule == "population":
+        pops = _population_weights(spec, used)
+        total = sum(pops.values())
+        if total > 0:
+            return {m: pops[m] / total for m in used}
+    return {m: 1.0 / len(used) for m in used}
+
+
+def dominant_members(
+    spec: PollSpec, region: str, members: Sequence[str], max_share: float
+) -> tuple[str, ...]:
+    """The members whose weight in ``region``'s figure over ``members`` is above
+    ``max_share`` (the publication rule ``max_member_share``): the region is then mostly
+    that member, so no output reports a gap between the two, and banners flag the
+    region's column. The one home of that rule."""
+    shares = member_shares(spec, region, members)
+    return tuple(m for m in members if shares[m] > max_share)
+
+
+def combine(
+    estimates: Estimates,
+    members: Sequence[str],
+    name: str,
+    rule: CombineRule,
+    spec: PollSpec,
+    confidence: float = 0.95,
+    boundary_ci: CIMethod = "beta",
+) -> Estimates:
+    """``members``' rows of ``estimates`` (by ``country``) combined by ``rule`` into
+    ``name`` (:meth:`Estimates.combine`, population weights from ``spec``), with a
+    ``ci_method`` column: ``"wald"``, the combination's normal interval, or
+    ``boundary_ci`` where every member combined is at the same boundary (all 0 or all 1).
+
+    There the combined share has no variance and a Wald interval is the point (a
+    published "100% ± 0"), so it gets the interval the core gives a country at the
+    boundary (:func:`barometer.core.intervals.boundary_interval`: by default the
+    Clopper-Pearson interval, as R ``binom.test``) with the effective sample size of
+    the combination, ``n* = 1 / sum_k (c_k^2 / n_k)`` — the size of a simple random
+    sample whose share has the variance ``p (1 - p) sum_k c_k^2 / n_k`` of ``sum_k c_k
+    p_k`` over independent samples of sizes ``n_k`` (Kish 1965, sec. 11.7); for a mean
+    of ``k`` members of equal size ``n`` it is ``k n``. Its estimate is then set to the
+    boundary exactly (the weighted sum can miss it by a rounding)."""
+    weights = _population_weights(spec, members) if rule == "population" else None
+    out = estimates.combine(OVER, members, name, rule=rule, weights=weights, confidence=confidence)
+    coef = out.coefficients
+    assert coef is not None
+    theta = estimates.to_polars().get_column("estimate").to_numpy().astype(float)
+    size = estimates.to_polars().get_column("n").to_numpy().astype(float)
+    table = out.to_polars()
+    est = table.get_column("estimate").to_numpy().astype(float).copy()
+    low = table.get_column("ci_low").to_numpy().astype(float).copy()
+    high = table.get_column("ci_high").to_numpy().astype(float).copy()
+    edge, at, n_eff = [], [], []
+    for g in range(coef.shape[0]):
+        used = coef[g] != 0
+        values = theta[used]
+        if values.size and (np.all(values == 0) or np.all(values == 1)):
+            edge.append(g)
+            at.append(values[0])
+            n_eff.append(1.0 / np.sum(coef[g, used] ** 2 / size[used]))
+    methods = np.full(est.size, "wald", dtype=object)
+    if edge:
+        rows = np.asarray(edge)
+        est[rows] = at
+        low[rows], high[rows] = boundary_interval(
+            np.asarray(at), np.asarray(n_eff), boundary_ci, confidence
+        )
+        methods[rows] = boundary_ci
+    table = table.with_columns(
+        estimate=pl.Series(est),
+        ci_low=pl.Series(low),
+        ci_high=pl.Series(high),
+        ci_method=pl.Series(methods.tolist(), dtype=pl.String),
+    )
+    return Estimates(
+        table, by=out.by, statistic=out.statistic, notes=out.notes, source=out.source,
+        coefficients=coef,
+    )  # fmt: skip
 
 
 def _presence(table: pl.DataFrame) -> dict[str, set[str]]:
@@ -114,11 +256,11 @@ def _figure(
     else:
         members = [m for m in eligible if m in anywhere]
     missing = tuple(m for m in region.members if m not in members)
-    head = f"{region.id} ({region.rule} rule)"
+    head = f"{region.name or region.id} ({region.rule} rule)"
     if like_for_like and len(waves) > 1:
         note = (
-            f"{head}: like-for-like over waves {', '.join(sorted(waves))}: the {len(members)} "
-            f"member(s) polled in every wave ({', '.join(members)})"
+            f"{head}: like-for-like over waves {', '.join(waves)}: the {members_phrase(members)} "
+            f"polled in every wave ({', '.join(members)})"
         )
         partly = [m for m in eligible if m in anywhere and m not in members]
         if partly:
@@ -126,10 +268,10 @@ def _figure(
     elif len(waves) > 1:
         note = f"{head}: each wave's own polled members"
     else:
-        note = f"{head}: the {len(members)} member(s) polled ({', '.join(members)})"
+        note = f"{head}: the {members_phrase(members)} polled ({', '.join(members)})"
     absent = [m for m in eligible if m not in anywhere]
     if absent:
-        note += f"; no data for {', '.join(absent)}"
+        note += f"; no data (not polled, or not asked) for {', '.join(absent)}"
     return RegionFigure(
         region.id, region.name, region.rule, tuple(members), missing, tuple(waves),
         like_for_like, note,
@@ -144,6 +286,7 @@ def with_regions(
     like_for_like: bool = False,
     countries: Sequence[str] | None = None,
     confidence: float = 0.95,
+    boundary_ci: CIMethod = "beta",
 ) -> Regional:
     """``estimates`` (by ``country``, and optionally ``wave`` and a breakdown) with the
     spec's ``regions`` (default: all) added under the policy of this module.
@@ -164,7 +307,10 @@ def with_regions(
     countries : list of str, optional
         Restrict regions to these members.
     confidence : float
-        Confidence level of the regions' (Wald) intervals.
+        Confidence level of the regions' intervals.
+    boundary_ci : str
+        The interval of a region whose members are all at 0 (or all at 1): see
+        :func:`combine` (the publication rule ``boundary_ci``).
 
     Returns
     -------
@@ -175,7 +321,6 @@ def with_regions(
     table = estimates.to_polars()
     present = _presence(table)
     order = [w.id for w in spec.waves]
-    population = {c.code: c.population_in() for c in spec.countries}
     ids = list(regions) if regions is not None else [r.id for r in spec.regions]
     k = table.height
     coefficients = [np.eye(k)]
@@ -184,6 +329,7 @@ def with_regions(
             scope_kind=pl.lit("country"),
             members=pl.concat_list(pl.col(OVER).cast(pl.String)),
             missing=pl.lit([], dtype=pl.List(pl.String)),
+            ci_method=pl.lit(None, dtype=pl.String),
         )
     ]
     figures, notes = [], list(estimates.notes)
@@ -194,15 +340,7 @@ def with_regions(
         if not fig.members:
             continue
         figures.append(fig)
-        weights = {m: float(population[m] or 0.0) for m in fig.members}
-        combined = estimates.combine(
-            OVER,
-            fig.members,
-            rid,
-            rule=region.rule,
-            weights=weights if region.rule == "population" else None,
-            confidence=confidence,
-        )
+        combined = combine(estimates, fig.members, rid, region.rule, spec, confidence, boundary_ci)
         assert combined.coefficients is not None
         coefficients.append(combined.coefficients)
         part = combined.to_polars().with_columns(pl.col(OVER).cast(table.schema[OVER]))
@@ -216,7 +354,7 @@ def with_regions(
                 missing=pl.Series(missing, dtype=pl.List(pl.String)),
             )
         )
-    columns = [*table.columns, "scope_kind", "members", "missing"]
+    columns = [*table.columns, "scope_kind", "members", "missing", "ci_method"]
     stacked = pl.concat([t.select(columns) for t in tables], how="vertical_relaxed")
     out = Estimates(
         stacked,

@@ -12,6 +12,7 @@ that lists each with its location, e.g.::
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -666,6 +667,21 @@ def _check_ids(spec: PollSpec, problems: list[str]) -> None:
             problems.append(f"regions[{i}].id: {region.id!r} is also a country code")
 
 
+def _check_wave_order(spec: PollSpec, problems: list[str]) -> None:
+    """Waves are listed in the order they were fielded: the list is the one wave order
+    of every output (trends, changes, "the latest wave"), so start dates given must not
+    contradict it (waves without a start date are not compared)."""
+    dated = [(i, w) for i, w in enumerate(spec.waves) if w.start is not None]
+    for (_, before), (j, wave) in itertools.pairwise(dated):
+        assert before.start is not None and wave.start is not None
+        if wave.start < before.start:
+            problems.append(
+                f"waves[{j}]: wave {wave.id!r} starts {wave.start}, before wave "
+                f"{before.id!r} listed above it (starts {before.start}); list waves in the "
+                "order they were fielded — trends, changes and the latest wave follow the list"
+            )
+
+
 def _check_regions(spec: PollSpec, problems: list[str]) -> None:
     countries = {c.code: c for c in spec.countries}
     for i, region in enumerate(spec.regions):
@@ -893,6 +909,7 @@ def check_spec(spec: PollSpec) -> list[str]:
 
     problems: list[str] = []
     _check_ids(spec, problems)
+    _check_wave_order(spec, problems)
     _check_regions(spec, problems)
     _check_breakdowns(spec, problems)
     _check_populations(spec, problems)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -167,6 +168,14 @@ def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     found = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(found[0]) if found else 0
+
+
+def _path_part(value: object) -> str:
+    """A country or wave code as one folder name (no separator, not a dot name)."""
+    text = str(value)
+    if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
+        raise BarometerError(f"{text!r} cannot name a partition folder")
+    return text
 
 
 def _quote(name: str) -> str:
@@ -394,6 +403,15 @@ class Store:
             "FROM sources ORDER BY position"
         )
 
+    def source_cells(self) -> pl.DataFrame:
+        """``source_id, country, wave``: the country × wave cells each source's respondents
+        fall in (one source may hold several countries), in spec order."""
+        return self.query(
+            "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, c.position AS cp "
+            "FROM respondents r JOIN sources s ON s.id = r.source_id "
+            "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp"
+        ).select("source_id", "country", "wave")
+
     def diagnostics(self) -> pl.DataFrame:
         """Weighting diagnostics per country × wave, in spec order (empty before weighting)."""
         return self.query(
@@ -561,6 +579,32 @@ class Store:
             }
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(new_meta.items()))
         return meta_changed
+
+    def write_partitions(self, folder: str | Path) -> Path:
+        """Write the respondents, with their weights when held (column ``weight``), as
+        Parquet files partitioned by country x wave (``folder/<country>/<wave>/
+        respondents.parquet``, every column kept in the files), for estimating out of
+        core: ``bm.Design("folder/*/*/*.parquet")`` reads them where they lie. One
+        country x wave is in memory at a time. The folder is replaced whole: it must be
+        new, or one this method wrote (it holds a ``_barometer`` marker)."""
+        out = Path(folder)
+        marker = out / "_barometer"
+        if out.exists() and not marker.exists():
+            raise BarometerError(
+                f"{str(out)!r} exists and was not written by barometer; respondents are "
+                "partitioned into a new folder"
+            )
+        if out.exists():
+            shutil.rmtree(out)
+        columns = sorted(self.columns())
+        weights = self.has_weights()
+        for country, wave in self.bases().select("country", "wave").iter_rows():
+            part = out / _path_part(country) / _path_part(wave)
+            part.mkdir(parents=True)
+            frame = self.respondents(columns, [country], [wave], with_weights=weights)
+            frame.write_parquet(part / "respondents.parquet")
+        marker.write_text("respondents partitioned by country x wave; rewritten by ingest\n")
+        return out
 
     def write_weights(
         self, weights: pl.DataFrame, diagnostics: pl.DataFrame, settings: dict[str, Any]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
 import barometer as bm
 from barometer.core.backends.duck_design import DuckDBDesign
+from barometer.options import CIMethod
 from tests.core.backends.conftest import REL, assert_same, both
 
 DESIGNS: dict[str, dict[str, Any]] = {
@@ -120,3 +122,61 @@ def test_design_properties(frame: Any, relation: Any) -> None:
         assert engine.n == memory.n
         assert engine.degf == memory.degf
     assert "DuckDBDesign(3000 rows of the DuckDB relation" in repr(engine)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"weights": "w"},
+        {"weights": "w", "strata": "h"},
+        {"weights": "w", "strata": "h", "psu": "psu"},
+        {"weights": "w", "strata": "h", "psu": "psu", "lonely_psu": "average"},
+    ],
+    ids=["srs", "strata", "clusters", "average"],
+)
+def test_ratio_equals_in_memory(frame: pl.DataFrame, relation: Any, spec: dict[str, Any]) -> None:
+    memory, engine = both(frame, relation, **spec)
+    assert_same(memory.ratio("y", "score"), engine.ratio("y", "score"))
+    assert_same(memory.ratio("y", "score", by="g"), engine.ratio("y", "score", by="g"))
+    if "psu" in spec:  # several ratios: their covariance across numerators and domains
+        a = memory.ratio(["y", "score"], ["score", "wave"], by=["g"])
+        b = engine.ratio(["y", "score"], ["score", "wave"], by=["g"])
+        assert_same(a, b)
+        np.testing.assert_allclose(b.vcov(), a.vcov(), rtol=1e-10, atol=1e-14 * abs(a.vcov()).max())
+    else:
+        with pytest.raises(bm.EstimationError, match="one numerator and one denominator"):
+            engine.ratio(["y", "score"], "wave")
+
+
+@pytest.mark.parametrize("ci", ["logit", "xlogit", "beta", "wilson", "asin", "mean"])
+@pytest.mark.parametrize(
+    "spec",
+    [{"weights": "w", "strata": "h"}, {"weights": "w", "strata": "h", "psu": "psu"}],
+    ids=["strata", "clusters"],
+)
+def test_proportion_intervals_equal_in_memory(
+    frame: pl.DataFrame, relation: Any, spec: dict[str, Any], ci: CIMethod
+) -> None:
+    memory, engine = both(frame, relation, **spec)
+    for by in (None, ["g", "wave"]):
+        a = memory.proportion("q", by=by, ci=ci, confidence=0.9)
+        b = engine.proportion("q", by=by, ci=ci, confidence=0.9)
+        assert_same(a, b)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"weights": "w"}, {"weights": "w", "strata": "h", "psu": "psu"}],
+    ids=["srs", "clusters"],
+)
+def test_ttest_equals_in_memory(frame: pl.DataFrame, relation: Any, spec: dict[str, Any]) -> None:
+    memory, engine = both(frame, relation, **spec)
+    for group in ("wave", "flag", None):
+        a, b = memory.ttest("y", group).to_polars(), engine.ttest("y", group).to_polars()
+        assert a.select("variable", "group", "contrast", "df").equals(
+            b.select("variable", "group", "contrast", "df")
+        )
+        for col in ("estimate", "se", "statistic", "p_value", "ci_low", "ci_high"):
+            np.testing.assert_allclose(b[col].to_numpy(), a[col].to_numpy(), rtol=REL)
+    with pytest.raises(bm.EstimationError, match="must have two levels"):
+        engine.ttest("y", "g")

@@ -24,6 +24,13 @@ def with_replicates(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(**reps)
 
 
+def _both(frame: pl.DataFrame, spec: dict[str, Any]) -> tuple[Any, Any]:
+    """The replicate design in memory and over DuckDB."""
+    rel = duckdb.connect().from_arrow(frame.to_arrow())
+    memory = bm.ReplicateDesign(frame, weights="w", replicates="rw", **spec)
+    return memory, bm.ReplicateDesign(rel, weights="w", replicates="rw", **spec)
+
+
 @pytest.mark.parametrize(
     "spec",
     [
@@ -38,9 +45,7 @@ def with_replicates(frame: pl.DataFrame) -> pl.DataFrame:
 def test_replicate_estimates_equal_in_memory(
     with_replicates: pl.DataFrame, spec: dict[str, Any]
 ) -> None:
-    rel = duckdb.connect().from_arrow(with_replicates.to_arrow())
-    memory = bm.ReplicateDesign(with_replicates, weights="w", replicates="rw", **spec)
-    engine = bm.ReplicateDesign(rel, weights="w", replicates="rw", **spec)
+    memory, engine = _both(with_replicates, spec)
     assert isinstance(engine, DuckDBReplicateDesign) and isinstance(engine, bm.ReplicateDesign)
     assert engine.scale == memory.scale and np.array_equal(engine.rscales, memory.rscales)
     assert_same(memory.mean(["y", "flag"], by="g"), engine.mean(["y", "flag"], by="g"))
@@ -75,3 +80,24 @@ def test_the_weights_stay_in_duckdb(with_replicates: pl.DataFrame) -> None:
             getattr(d, attribute)
     assert d.n == with_replicates.height
     assert repr(d).startswith(f"DuckDBReplicateDesign({d.n} rows of the DuckDB relation, 12 brr")
+
+
+def test_replicate_degf_is_the_rank_minus_one(with_replicates: pl.DataFrame) -> None:
+    """Full rank (12 - 1), and with two replicate columns repeating others (10 - 1)."""
+    repeated = with_replicates.with_columns(rw10=pl.col("rw01"), rw11=pl.col("rw02") * 3.0)
+    for frame, want in ((with_replicates, N_REP - 1), (repeated, N_REP - 3)):
+        rel = duckdb.connect().from_arrow(frame.to_arrow())
+        memory = bm.ReplicateDesign(frame, weights="w", replicates="rw", type="bootstrap")
+        engine = bm.ReplicateDesign(rel, weights="w", replicates="rw", type="bootstrap")
+        assert engine.degf == memory.degf == want
+
+
+@pytest.mark.parametrize("spec", [{"type": "brr"}, {"type": "jk1", "mse": True}], ids=str)
+def test_replicate_ratio_equals_in_memory(
+    with_replicates: pl.DataFrame, spec: dict[str, Any]
+) -> None:
+    memory, engine = _both(with_replicates, spec)
+    a = memory.ratio(["y", "score"], "wave", by="g")
+    b = engine.ratio(["y", "score"], "wave", by="g")
+    assert_same(a, b)
+    np.testing.assert_allclose(b.vcov(), a.vcov(), rtol=0, atol=REL * np.abs(a.vcov()).max())

@@ -276,3 +276,33 @@ def test_design_input_and_unknown_question() -> None:
     assert [c.label for c in t.columns] == ["a", "b", "c"]
     with pytest.raises(EstimationError, match="name the questions"):
         banner_tables(_toy())
+
+
+def test_breakdown_columns_across_countries_follow_the_total_rule(poll, pub) -> None:
+    """By default (total_rule "mean") an age column across countries is, like the Total,
+    the simple average of the countries' own shares in that age group; under
+    "population" every respondent of the group is pooled."""
+    table = banner(pub, Q, ["age"])
+    assert table.settings["total_rule"] == "mean"
+    country = _estimates(poll, ["wave", "age", "country"], {"wave": WAVE})
+    codes = {k[1] for k in country}
+    for r in table.cells.iter_rows(named=True):
+        c = table.columns[r["column"]]
+        if c.value is None:
+            continue
+        got = [country.get((c.value, k, r["level"]), (0.0, 0)) for k in codes]
+        shares = [e for e, n in got if n > 0]  # the countries with respondents there
+        assert r["estimate"] == pytest.approx(sum(shares) / len(shares), rel=1e-12)
+    # the letters test the means with their covariance (a region's variance)
+    cells = pub.cells(Q, "age").total.filter(pl.col("wave") == WAVE)
+    assert cells.vcov().shape == (len(cells),) * 2
+    pooled = poll.publication(
+        questions=[Q], breakdowns=["age"],
+        rules=publication_rules(poll.spec, total_rule="population"),
+    )  # fmt: skip
+    table = banner(pooled, Q, ["age"])
+    by_age = _estimates(poll, ["wave", "age"], {"wave": WAVE})
+    for r in table.cells.iter_rows(named=True):
+        c = table.columns[r["column"]]
+        if c.value is not None:
+            assert (r["estimate"], r["n"]) == by_age[(c.value, r["level"])]

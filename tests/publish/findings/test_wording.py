@@ -71,6 +71,7 @@ def test_names_and_places(wording: Wording) -> None:
     assert wording.wave_order("2025-11") == 1
     assert rule_words("mean") == "average"
     assert rule_words("population") == "population-weighted average"
+    assert rule_words("median") == "median"  # not a population-weighted average
 
 
 def test_change_sentence_and_region_notes(wording: Wording) -> None:

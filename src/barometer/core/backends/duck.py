@@ -47,6 +47,11 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal_text(text: str) -> str:
+    """A string as a SQL literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def literal(value: float) -> str:
     """A float as a SQL literal that reads back as the same double."""
     return f"CAST('{float(value)!r}' AS DOUBLE)"
@@ -61,7 +66,7 @@ def value_literal(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return literal(float(value))
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return literal_text(value)
     raise BarometerError(
         f"a {type(value).__name__} value cannot be matched in DuckDB here; use text, "
         "integer, float or boolean values"
@@ -150,6 +155,21 @@ class Source:
         except duckdb.Error as exc:
             raise BarometerError(str(exc)) from None
 
+    def joined(self, target: str, id: str, weight: str) -> Any:
+        """The relation with the column ``weight`` of ``target`` (written by ``write``)
+        joined by ``id``, replacing a column of that name: a view, run inside each query."""
+        parquet = target.endswith(".parquet")
+        table = f"read_parquet({literal_text(target)})" if parquet else ident(target)
+        key, new = ident(id), f"_bw.{ident(weight)}"
+        columns = (
+            f"{SRC}.* REPLACE ({new} AS {ident(weight)})"
+            if weight in self.types
+            else f"{SRC}.*, {new}"
+        )
+        return self.relation.query(
+            SRC, f"SELECT {columns} FROM {SRC} JOIN {table} AS _bw ON {SRC}.{key} = _bw.{key}"
+        )
+
     # -- columns ---------------------------------------------------------------------
 
     def check(self, names: Sequence[str], role: str, error: type[BarometerError]) -> None:
@@ -181,4 +201,4 @@ class Source:
         return int(found.item())
 
 
-__all__ = ["INF", "SRC", "Source", "connect", "ident", "literal", "value_literal"]
+__all__ = ["INF", "SRC", "Source", "connect", "ident", "literal", "literal_text", "value_literal"]

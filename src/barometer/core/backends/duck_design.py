@@ -9,8 +9,8 @@ per (domain, stratum[, level])); the statistics on those sums are the in-memory 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,17 +20,20 @@ import polars as pl
 
 from barometer.core._frame import as_list
 from barometer.core.backends.duck import SRC, Source, ident, value_literal
-from barometer.core.backends.duck_structure import Layout, check_door, structure
+from barometer.core.backends.duck_calibrated import CellRecord
+from barometer.core.backends.duck_structure import Layout, check_door, structure, weight_sql
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
 from barometer.core.chisq import ChisqTest
 from barometer.core.design import Design, Structure
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
+from barometer.core.intervals import DomainDesign
 from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError, EstimationError, WeightingError
 from barometer.options import (
     CONFIDENCE,
+    CalibrationMethod,
     ChisqStatistic,
     CIMethod,
     LonelyPSU,
@@ -52,11 +55,13 @@ class InDuckDB:
     source: Source
     layout: Layout
     _rows: int
+    #: the weighting this design's weights came from, on the cell table (None: base weights)
+    cell_record: CellRecord | None = None
 
     @cached_property
     def _reduction(self) -> Reduction:
         s, units = structure(self.source, self.layout, self._rows)
-        return Reduction(self.source, self.layout, s, units)
+        return Reduction(self.source, self.layout, s, units, self.cell_record)
 
     @property
     def n(self) -> int:
@@ -84,6 +89,9 @@ class DuckDBDesign(InDuckDB, Design):
     ``mean``, ``total`` and ``proportion`` (Wald intervals) by domains, with missing values,
     strata, clusters, fpc and every ``lonely_psu`` rule, are computed from grouped sums in
     DuckDB and equal the in-memory design's to rounding. The table is never modified.
+    ``rake``, ``poststratify`` and ``calibrate`` write the new weights beside it and return
+    them with the calibrated design (``WrittenWeights.design``), whose variances use the
+    calibration residuals from sums by cell (``backends.duck_calibrated``).
     Built by ``bm.Design`` from such a table; the arguments are ``bm.Design``'s.
     """
 
@@ -149,14 +157,78 @@ class DuckDBDesign(InDuckDB, Design):
         *,
         level_ci: float | None = None,
     ) -> Estimates:
-        """Share of every level of ``variable`` by domain, as ``Design.proportion``; the
-        intervals are Wald intervals (the t-based ``svyciprop`` methods need each domain's
-        degrees of freedom, not yet computed in DuckDB)."""
-        if ci != "wald":
+        """Share of every level of ``variable`` by domain, as ``Design.proportion``, with
+        every ``ci`` method but ``likelihood`` (its profile refits a GLM on the rows): each
+        domain's degrees of freedom, rows and weight sum come from one grouped query
+        (``domain_design``)."""
+        if ci == "likelihood":
             raise EstimationError(
-                f"ci={ci!r} is not yet available on a DuckDB design; use ci='wald'"
+                "ci='likelihood' is not yet available on a DuckDB design (it profiles a GLM "
+                "over the rows); use ci='logit', 'beta', 'wilson', 'asin', 'mean' or 'wald'"
             )
         return super().proportion(variable, by, level, ci, confidence, level_ci=level_ci)
+
+    def domain_design(self, by: list[str]) -> DomainDesign:
+        """R ``degf``, ``nrow`` and the weight sum of each domain's subset (as
+        ``intervals.domain_design``), from grouped queries."""
+        from barometer.core.backends.duck_quantiles import domain_degf, domain_of
+
+        red = self._reduction
+        levels = red.domains(by)
+        inside = self.source.present(by)
+        keys = [ident(b) for b in by]
+        w = weight_sql(self.layout.weights)
+        select = ", ".join([*keys, "count(*) AS _n", f"fsum({w}) AS _w"])
+        group = f" GROUP BY {', '.join(keys)}" if by else ""
+        found = self.source.sql(f"SELECT {select} FROM {SRC} WHERE {inside}{group}")
+        n_dom = max(levels.height, 1)
+        count, weight_sum = np.zeros(n_dom), np.zeros(n_dom)
+        if found.height:
+            at = domain_of(found, levels, by)
+            count[at] = found.get_column("_n").to_numpy()
+            weight_sum[at] = found.get_column("_w").to_numpy()
+        nrow = np.full(n_dom, float(self._rows)) if self.calibration else count
+        return DomainDesign(domain_degf(red, by, levels, inside), nrow, weight_sum)
+
+    def reduce_ratio(
+        self, numerators: list[str], denominators: list[str], by: list[str], confidence: float
+    ) -> Estimates:
+        """``Design.ratio`` (R ``svyratio``) computed from sums of ``w y`` and ``w x`` by
+        (domain, PSU) in DuckDB: ``core.ratio`` hands the call here; see
+        ``backends.duck_ratio``."""
+        from barometer.core.backends.duck_ratio import ratio
+
+        return ratio(self, self._reduction, numerators, denominators, by, confidence)
+
+    def ttest_parts(
+        self, variable: str, group: str | None
+    ) -> tuple[tuple[str, ...], float, float, float]:
+        """What ``Design.ttest`` (R ``svyttest``) reports, from grouped sums: the levels,
+        the difference of the two groups' means (second minus first; the mean without a
+        group), its SE and the degrees of freedom. The difference is the coefficient of
+        ``svyglm(variable ~ group)``, whose influence values are those of the difference
+        of the two domain means; its df are the PSUs minus strata among the rows with both
+        observed, + 1 - 2, as the in-memory model's."""
+        from barometer.core.backends.duck_quantiles import domain_degf
+
+        src = self.source
+        src.check([variable] if group is None else [variable, group], "ttest", EstimationError)
+        if group is None:
+            row = self.mean(variable).to_polars().row(0, named=True)
+            return (), float(row["estimate"]), float(row["se"]), float(self.degf - 1)
+        ok = src.present([variable, group])
+        found = src.sql(f"SELECT DISTINCT {ident(group)} AS _g FROM {SRC} WHERE {ok} ORDER BY 1")
+        if found.height != 2:
+            raise EstimationError(
+                f"ttest: group {group!r} must have two levels among the rows with {variable!r} "
+                f"observed; it has {found.height}"
+            )
+        means = self.mean(variable, by=group)
+        m, v = means.to_polars()["estimate"].to_numpy(), means.vcov()
+        se = float(np.sqrt(max(v[0, 0] + v[1, 1] - 2 * v[0, 1], 0.0)))
+        df = float(domain_degf(self._reduction, [], pl.DataFrame(), ok)[0]) - 1
+        labels = tuple(str(x) for x in found.get_column("_g").to_list())
+        return labels, float(m[1] - m[0]), se, df
 
     def quantile(
         self,
@@ -218,7 +290,8 @@ class DuckDBDesign(InDuckDB, Design):
         fam, counts = red.cells_family(self, a, b, (labels[0], labels[1]), inside, ratio)
         if counts.sum() == 0:
             raise EstimationError(f"chisq: no row has both {a!r} and {b!r} observed")
-        nu = float(self.degf if where is None else self._domain_degf(inside))
+        whole = where is None or bool(self.calibration)  # R keeps a calibrated design's rows
+        nu = float(self.degf if whole else self._domain_degf(inside))
         text = ([str(x) for x in labels[0]], [str(x) for x in labels[1]])
         return rao_scott(lambda _: fam, (a, b), text, counts, n_rows, nu, statistic)
 
@@ -254,9 +327,7 @@ class DuckDBDesign(InDuckDB, Design):
             raise WeightingError("cap= is not available on a DuckDB design (it bounds rows)")
         names = rake_variables(margins, by)
         cells = ([by] if by is not None else []) + names
-        return weight_cells(
-            self.source,
-            self.layout.weights,
+        return self._weigh(
             cells,
             "rake",
             lambda d: d.rake(margins, by=by, tol=tol, max_iter=max_iter),
@@ -268,7 +339,7 @@ class DuckDBDesign(InDuckDB, Design):
     def calibrate(
         self,
         margins: Mapping[Any, Any],
-        method: str = "linear",
+        method: CalibrationMethod = "linear",
         bounds: tuple[float, float] | None = None,
         *,
         id: str,
@@ -288,9 +359,7 @@ class DuckDBDesign(InDuckDB, Design):
                 "DuckDB design; categorical margins are"
             )
         names = [str(k) for k in margins if k not in numeric]
-        return weight_cells(
-            self.source,
-            self.layout.weights,
+        return self._weigh(
             names,
             "calibrate",
             lambda d: d.calibrate(
@@ -314,9 +383,7 @@ class DuckDBDesign(InDuckDB, Design):
         """Post-stratify to population cell totals (as ``Design.poststratify``, on the
         cell table), writing the weights to ``to`` keyed by ``id``; see ``WrittenWeights``."""
         names = [variables] if isinstance(variables, str) else list(variables)
-        return weight_cells(
-            self.source,
-            self.layout.weights,
+        return self._weigh(
             names,
             "poststratify",
             lambda d: d.poststratify(names, table, partial=partial),
@@ -324,6 +391,43 @@ class DuckDBDesign(InDuckDB, Design):
             to,
             name,
         )
+
+    def _weigh(
+        self,
+        variables: list[str],
+        method: str,
+        run: Callable[[Design], Design],
+        id: str,
+        to: str | Path,
+        name: str,
+    ) -> WrittenWeights:
+        """Weight on the cell table of ``variables`` and write the weights; the result
+        carries the calibrated design over the data joined to them."""
+        if self.cell_record is not None:
+            raise WeightingError(
+                f"this DuckDB design is already weighted (on {list(self.cell_record.variables)}"
+                "); weight its base design once, on all the variables together"
+            )
+        written, record = weight_cells(
+            self.source, self.layout.weights, variables, method, run, id, to, name
+        )
+        return replace(written, design=self._weighted(written, record))
+
+    def _weighted(self, written: WrittenWeights, record: CellRecord) -> DuckDBDesign:
+        """The design over the data joined by id to the written weights (a view: the
+        join runs inside every query), with the weighting's steps for its variances."""
+        target = written.target
+        joined = self.source.joined(target, written.id, written.weight)
+        lay = self.layout
+        design = DuckDBDesign(
+            joined, written.weight, lay.strata, lay.psu, lay.fpc, lay.nest, lay.lonely_psu
+        )
+        design.source = replace(
+            design.source, label=f"{self.source.label} with the weights of {target}"
+        )
+        design.cell_record = record
+        design.calibration = record.steps
+        return design
 
 
 def _where_sql(src: Source, where: Mapping[str, Any] | None) -> str:

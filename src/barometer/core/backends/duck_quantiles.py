@@ -93,7 +93,7 @@ def quantile(
         f"SELECT {', '.join([*keys, f'{x} AS _x'])}, fsum({w}) AS _w, count(*) AS _n "
         f"FROM {SRC} WHERE {ok} GROUP BY ALL"
     )
-    d = _domain_of(found, levels, by)
+    d = domain_of(found, levels, by)
     order = np.lexsort((found.get_column("_x").to_numpy(), d))
     cdf = DistinctCDF(
         d[order],
@@ -102,21 +102,21 @@ def quantile(
         found.get_column("_n").to_numpy()[order],
         n_dom,
     )
-    crit = t_quantile(confidence, _domain_degf(red, by, levels, ok))
+    crit = t_quantile(confidence, domain_degf(red, by, levels, ok))
 
     def below(qhat: np.ndarray) -> RatioFamily:
         thresholds = _thresholds(levels, by, qhat)
         value = f"CASE WHEN {x} <= _qv THEN 1.0 ELSE 0.0 END"
-        grouped = red.grouped(by, f"NOT {src.missing(variable)}", value=value, join=thresholds)
-        return red.family_of(
-            design, grouped, Variable(variable, None, None, None), by, levels, True
-        )
+        observed = f"NOT {src.missing(variable)}"
+        grouped = red.grouped(by, observed, value=value, join=thresholds)
+        fam = red.family_of(design, grouped, Variable(variable, None, None, None), by, levels, True)
+        return red.calibrated(fam, by, levels, observed, value=value, join=thresholds)
 
     rows = woodruff(cdf.quantile, below, crit, probs)
     return quantile_table(levels, variable, probs, rows, cdf.count)
 
 
-def _domain_of(frame: pl.DataFrame, levels: pl.DataFrame, by: list[str]) -> np.ndarray:
+def domain_of(frame: pl.DataFrame, levels: pl.DataFrame, by: list[str]) -> np.ndarray:
     if not by:
         return np.zeros(frame.height, dtype=np.int64)
     coded = frame.select(by).join(
@@ -142,7 +142,7 @@ def _thresholds(levels: pl.DataFrame, by: list[str], qhat: np.ndarray) -> str:
     )
 
 
-def _domain_degf(red: Reduction, by: list[str], levels: pl.DataFrame, ok: str) -> np.ndarray:
+def domain_degf(red: Reduction, by: list[str], levels: pl.DataFrame, ok: str) -> np.ndarray:
     """R ``degf`` of each domain's subset (its rows with the variable observed): distinct
     PSUs (rows, for an element design) minus distinct strata."""
     lay = red.layout
@@ -157,8 +157,8 @@ def _domain_degf(red: Reduction, by: list[str], levels: pl.DataFrame, ok: str) -
     found = red.src.sql(f"SELECT {select} FROM ({rows}) AS _u{group}")
     out = np.zeros(max(levels.height, 1))
     if found.height:
-        out[_domain_of(found, levels, by)] = found.get_column("_df").to_numpy()
+        out[domain_of(found, levels, by)] = found.get_column("_df").to_numpy()
     return out
 
 
-__all__ = ["DistinctCDF", "quantile"]
+__all__ = ["DistinctCDF", "domain_degf", "domain_of", "quantile"]

@@ -10,6 +10,7 @@ in-memory path's ``variance.replicate.svr_variance``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from typing import Any, NoReturn
 
 import numpy as np
@@ -20,6 +21,7 @@ from barometer.core.backends.duck_design import InDuckDB
 from barometer.core.backends.duck_structure import Layout, check_door, weight_sql
 from barometer.core.backends.duck_sums import with_codes
 from barometer.core.design import ReplicateDesign
+from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.replication.weights import replicate_setup
 from barometer.core.variance.steps import CalibrationStep
@@ -80,11 +82,24 @@ class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):
     def replicate_weights(self, weights: np.ndarray) -> None:
         raise EstimationError("a DuckDB design's replicate weights cannot be replaced")
 
-    @property
-    def degf(self) -> NoReturn:
-        raise EstimationError(
-            "degf (the rank of the replicate weights) is not yet computed in DuckDB"
-        )
+    @cached_property
+    def degf(self) -> int:
+        """R ``degf``: the rank of the replicate weights (n x R) minus one, as the rank of
+        their R x R cross-product, one query of ``fsum(rw_a * rw_b)``. The Gram matrix
+        holds the squared singular values, so a singular value counts when it exceeds
+        ``sqrt(max(n, R) eps)`` times the largest (numpy's ``matrix_rank`` cut on the
+        matrix itself is ``max(n, R) eps``; replicate weights have none in between)."""
+        reps = [weight_sql(r) for r in self.replicate_names]
+        n_rep = len(reps)
+        pairs = [(a, b) for a in range(n_rep) for b in range(a, n_rep)]
+        aggs = ", ".join(f"fsum({reps[a]} * {reps[b]}) AS _g{i}" for i, (a, b) in enumerate(pairs))
+        found = self.source.sql(f"SELECT {aggs} FROM {SRC}").row(0)
+        gram = np.zeros((n_rep, n_rep))
+        for (a, b), value in zip(pairs, found, strict=True):
+            gram[a, b] = gram[b, a] = value
+        eig = np.linalg.eigvalsh(gram)
+        cut = eig.max() * max(self._rows, n_rep) * np.finfo(float).eps
+        return int((eig > cut).sum()) - 1
 
     def __repr__(self) -> str:
         return (
@@ -107,6 +122,16 @@ class DuckDBReplicateDesign(InDuckDB, ReplicateDesign):
                 yield fam
 
         return levels, each()
+
+    def reduce_ratio(
+        self, numerators: list[str], denominators: list[str], by: list[str], confidence: float
+    ) -> Estimates:
+        """``ReplicateDesign.ratio`` (R ``svyratio`` on replicate weights) from grouped sums
+        in DuckDB: the ratio under the full-sample and every replicate weight; see
+        ``backends.duck_ratio``."""
+        from barometer.core.backends.duck_ratio import ratio
+
+        return ratio(self, self._reduction, numerators, denominators, by, confidence)
 
     def _thetas(self, fam: RatioFamily, by: list[str], levels: pl.DataFrame) -> np.ndarray:
         """The K estimates under every replicate weight (K x R), from one GROUP BY."""

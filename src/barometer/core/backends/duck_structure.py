@@ -15,6 +15,7 @@ import polars as pl
 from barometer.core.backends.duck import INF, SRC, Source, ident
 from barometer.core.design import Structure, fpc_factor
 from barometer.errors import DesignError, EstimationError
+from barometer.options import LonelyPSU
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,7 +27,7 @@ class Layout:
     psu: str | None
     fpc: str | None
     nest: bool
-    lonely_psu: str
+    lonely_psu: LonelyPSU
 
     @property
     def stratum_sql(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import polars as pl
 from barometer.core import estimators, reduce
 from barometer.core._protocols import SurveyDesign
 from barometer.core.backends.duck import SRC, Source, ident, value_literal
+from barometer.core.backends.duck_calibrated import CellCalibration, CellRecord
 from barometer.core.backends.duck_structure import Layout, weight_sql
 from barometer.core.design import Structure
 from barometer.core.estimators import RatioFamily
@@ -41,6 +43,8 @@ class Reduction:
     layout: Layout
     structure: Structure
     units: pl.DataFrame  # _h[, _p], _code
+    #: the steps of a weighting on the cell table (None: not calibrated)
+    record: CellRecord | None = None
     #: the domains of each ``by`` already asked for (the table never changes)
     found: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict, repr=False)
 
@@ -71,13 +75,40 @@ class Reduction:
         self.src.check([name], "variable", EstimationError)
         ok = f"NOT {self.src.missing(name)}"
         if self._kind(name, categorical):
-            grouped = self.grouped(by, ok, level=self.level_sql(name))
+            level = self.level_sql(name)
+            grouped = self.grouped(by, ok, level=level)
             found = grouped.get_column("_y").drop_nulls().unique().sort()
             var = Variable(name, None, None, found.alias(name))
-        else:
-            grouped = self.grouped(by, ok, value=f"CAST({ident(name)} AS DOUBLE)")
-            var = Variable(name, None, None, None)
-        return self.family_of(design, grouped, var, by, levels, ratio)
+            fam = self.family_of(design, grouped, var, by, levels, ratio)
+            return self.calibrated(fam, by, levels, ok, level=level)
+        value = f"CAST({ident(name)} AS DOUBLE)"
+        grouped = self.grouped(by, ok, value=value)
+        var = Variable(name, None, None, None)
+        fam = self.family_of(design, grouped, var, by, levels, ratio)
+        return self.calibrated(fam, by, levels, ok, value=value)
+
+    @cached_property
+    def calibration(self) -> CellCalibration | None:
+        """The design constants of the calibrated variances (None: not calibrated)."""
+        return None if self.record is None else CellCalibration.of(self, self.record)
+
+    def calibrated(
+        self,
+        fam: RatioFamily,
+        by: list[str],
+        levels: pl.DataFrame,
+        ok: str,
+        level: str | None = None,
+        value: str | None = None,
+        join: str = "",
+    ) -> RatioFamily:
+        """``fam`` with its calibrated variance, on a calibrated design: the family's sums
+        by cell (``ok``, ``level``, ``value`` and ``join`` as its ``grouped`` query)."""
+        cal = self.calibration
+        if cal is not None:
+            cells = cal.cell_sums(self, by, ok, level, value, join)
+            cal.attach(self, fam, cells, fam.var, by, levels)
+        return fam
 
     def cells_family(
         self,
@@ -99,6 +130,7 @@ class Reduction:
         cells = pl.Series("cell", np.arange(len(la) * len(lb), dtype=np.int64))
         var = Variable(f"{a}:{b}", None, None, cells)
         fam = self.family_of(design, grouped, var, [], pl.DataFrame(), ratio)
+        fam = self.calibrated(fam, [], pl.DataFrame(), ok, level=code)
         inside = grouped.filter(pl.col("_y").is_not_null())
         counts = np.bincount(
             inside.get_column("_y").to_numpy(),
@@ -145,11 +177,15 @@ class Reduction:
         level: str | None = None,
         value: str | None = None,
         join: str = "",
+        x: str | None = None,
     ) -> pl.DataFrame:
         """One GROUP BY over (by, stratum[, PSU][, level]) with the sums a family needs,
         of the categorical ``level`` or the numeric ``value`` where ``ok``; rows outside
         ``ok`` are kept (with zero sums) so that every (domain, PSU) pair with rows is
-        present, as in memory. ``join`` (SQL) joins the columns ``value`` may use."""
+        present, as in memory. ``join`` (SQL) joins the columns ``value`` may use. A
+        numeric ``value`` over the denominator ``x`` (SQL; 1 if None) gives the family of
+        the ratio ``sum w y / sum w x``: ``_sw`` is then ``sum w x``, the centring
+        ``y - theta x``."""
         src, lay = self.src, self.layout
         w = weight_sql(lay.weights)
         keys = [ident(b) for b in by]
@@ -162,19 +198,21 @@ class Reduction:
             aggs = [f"fsum({w}) AS _sw", f"fsum({w} * {w}) AS _sww", "count(*) AS _n"]
             return src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
         y = value
-        sums = {"_sw": w, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
+        wx = w if x is None else f"{w} * {x}"
+        t = "_t" if x is None else f"_t * {x}"
+        sums = {"_sw": wx, "_swy": f"{w} * {y}", "_swyy": f"{w} * {y} * {y}"}
         frm = f"{SRC} {join}"
         if lay.psu is None:
             # moments of the centred influence values z = w (y - theta_d) (see module doc),
             # each domain's mean joined back so that they are centred in the query
             sums |= {
-                "_sz": f"{w} * ({y} - _t)",
-                "_szz": f"{w} * {w} * ({y} - _t) * ({y} - _t)",
+                "_sz": f"{w} * ({y} - {t})",
+                "_szz": f"{w} * {w} * ({y} - {t}) * ({y} - {t})",
                 "_sww_yy": f"{w} * {w} * {y} * {y}",
             }
             by_cols = ", ".join(keys[: len(by)])
             theta = (
-                f"SELECT {by_cols}{',' if by else ''} fsum({w} * {y}) / fsum({w}) AS _t "
+                f"SELECT {by_cols}{',' if by else ''} fsum({w} * {y}) / fsum({wx}) AS _t "
                 f"FROM {SRC} WHERE {ok} AND {src.present(by)}"
                 + (f" GROUP BY {by_cols}" if by else "")
             )
@@ -215,7 +253,12 @@ def with_codes(
     if var.levels is not None:
         lv = pl.DataFrame({"_y": var.levels, "_l": np.arange(var.levels.len())})
         inside = inside.join(lv, on="_y", how="left").with_columns(pl.col("_l").fill_null(-1))
-    return inside.with_columns(pl.col("_d").cast(pl.Int64), pl.col("_u").cast(pl.Int64))
+    coded = inside.with_columns(pl.col("_d").cast(pl.Int64), pl.col("_u").cast(pl.Int64))
+    # the engine returns its groups in any order: sorted, every sum over them in Python
+    # adds in one order, so that a result does not depend on the engine's
+    cells = sorted(c for c in coded.columns if c.startswith("_j"))  # duck_calibrated's
+    order = [c for c in ("_d", "_u", "_l") if c in coded.columns] + cells
+    return coded.sort(order)
 
 
 def _pair_family(

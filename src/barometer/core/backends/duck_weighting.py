@@ -14,15 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from barometer.core.backends.duck import SRC, Source, ident, literal, value_literal
+from barometer.core.backends.duck_calibrated import CellRecord
 from barometer.core.backends.duck_structure import weight_sql
 from barometer.core.weighting.margins import from_table
 from barometer.errors import BarometerError, WeightingError
+
+if TYPE_CHECKING:
+    from barometer.core.backends.duck_design import DuckDBDesign
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,9 +35,10 @@ class WrittenWeights:
     row per respondent, ``id`` and ``weight`` (``w * factor`` of the respondent's cell).
 
     ``cells`` is the cell table: the weighting variables, ``n`` respondents, the weight
-    ``before`` and ``after`` and the ``factor``. To estimate with the new weights, join
-    them to the data by ``id`` (their standard errors there treat them as base weights:
-    the variance of a calibrated DuckDB design, from cell statistics, is not built yet).
+    ``before`` and ``after`` and the ``factor``. ``design`` is the calibrated design: the
+    data joined to the written weights by ``id`` (a view; nothing is copied), whose
+    variances are the calibrated ones (R ``svyrecvar`` after ``rake``, ``postStratify``
+    or ``calibrate``), computed from sums by cell (``backends.duck_calibrated``).
     """
 
     target: str
@@ -43,6 +48,7 @@ class WrittenWeights:
     cells: pl.DataFrame
     iterations: int | None
     max_error: float | None
+    design: DuckDBDesign | None = None
 
 
 def rake_variables(margins: Mapping[Any, Any], by: str | None) -> list[str]:
@@ -68,9 +74,10 @@ def weight_cells(
     id: str,
     to: str | Path,
     name: str,
-) -> WrittenWeights:
+) -> tuple[WrittenWeights, CellRecord]:
     """The cell table of ``variables``, weighted by ``run`` (the in-memory method on a
-    design over the cells), and the weights written to ``to`` keyed by ``id``."""
+    design over the cells), and the weights written to ``to`` keyed by ``id``; with the
+    steps of the weighting on the cells, for the calibrated variances."""
     from barometer.core.design import Design
 
     src.check([*variables, id], "weighting", WeightingError)
@@ -99,7 +106,7 @@ def weight_cells(
     except BarometerError as exc:
         raise WeightingError(f"the weights cannot be written to {target!r}: {exc}") from None
     info = done.weighting
-    return WrittenWeights(
+    written = WrittenWeights(
         target,
         id,
         name,
@@ -108,6 +115,7 @@ def weight_cells(
         getattr(info, "iterations", None),
         getattr(info, "max_error", None),
     )
+    return written, CellRecord(tuple(variables), cells.select(variables), done.calibration)
 
 
 def _check_target(src: Source, to: str | Path, id: str, name: str) -> str:

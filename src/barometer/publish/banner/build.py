@@ -1,11 +1,12 @@
 """Building a banner table: a question's shares by each banner, bases, flags and letters.
 
 The numbers come from a poll's :class:`~barometer.poll.publication.Publication` (the
-countries' cells when the banner is ``country`` or a country is fixed, else the pooled
-total; by a breakdown the publication holds; its rules' thresholds) or from a core
-``Design`` (``Design.proportion`` by the banner; bases from ``Estimates.n`` and
-``Design.total``); the letters from :func:`barometer.core.comparisons.pairwise_differences`.
-The table and its writers are in :mod:`barometer.publish.banner.tables`.
+countries' cells when the banner is ``country`` or a country is fixed, else the
+publication's total, by its ``total_rule``; by a breakdown the publication holds; its
+rules' thresholds) or from a core ``Design`` (``Design.proportion`` by the banner; bases
+from ``Estimates.n`` and ``Design.total``); the letters from
+:func:`barometer.core.comparisons.pairwise_differences`. The table and its writers are in
+:mod:`barometer.publish.banner.tables`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from barometer.core.comparisons import pairwise_differences
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PAdjustMethod, check_option
-from barometer.poll.publication import ADDED_COLUMNS, Publication
+from barometer.poll.publication import Publication
+from barometer.poll.regions import dominance_note
 from barometer.poll.spec import PublicationRules
 from barometer.publish.banner.tables import LETTER_LEVELS, TOTAL, BannerColumn, BannerTable
 
@@ -49,6 +51,9 @@ class _Source:
     variables: Sequence[str]
     #: (banner or None for the total, where) -> the group's estimates and bases
     group: Callable[[str | None, Mapping[str, Any]], _Group]
+    #: (banner, the group's estimates) -> {column value: its note}
+    notes: Callable[[str | None, Estimates], Mapping[str, str]] = lambda b, est: {}
+
     #: "share" (a question's levels and nets) or "mean" (a numeric question)
     statistic: str = "share"
 
@@ -99,15 +104,30 @@ def _publication_source(pub: Publication, question: str) -> _Source:
         order,
         variables,
         lambda b, where: _publication_group(pub, question, b, where),
+        lambda b, est: _region_notes(pub, est) if b == REGION else {},
     )
+
+
+def _region_notes(pub: Publication, est: Estimates) -> dict[str, str]:
+    """A note for each region column mostly made of one member (its weight in the
+    figure above the rule ``max_member_share``, by the one rule of
+    :func:`barometer.poll.regions.dominance_note`, which keeps findings from comparing
+    the two)."""
+    out: dict[str, str] = {}
+    for rid, members in est.to_polars().select(REGION, "members").iter_rows():
+        note = dominance_note(pub.spec, str(rid), members, pub.rules.max_member_share)
+        if note:
+            out.setdefault(str(rid), note)
+    return out
 
 
 def _publication_group(
     pub: Publication, question: str, b: str | None, where: Mapping[str, Any]
 ) -> _Group:
     """A banner's rows from the publication: the countries' cells when the banner is
-    country or a country is fixed, else the pooled total; by a breakdown when the banner
-    is one."""
+    country or a country is fixed, else the publication's total (by its ``total_rule``:
+    the mean of the countries, or every respondent pooled); by a breakdown when the
+    banner is one."""
     fixed = [k for k in where if k not in ("country", "wave")]
     if fixed:
         raise EstimationError(
@@ -118,8 +138,6 @@ def _publication_group(
     if b == REGION:
         return _region_group(cells.estimates, where)
     by_country = b == "country" or "country" in where
-    if b is None and not by_country and pub.rules.total_rule == "mean":
-        return _mean_total(cells.countries(), where, pub.rules.confidence)
     est = cells.countries() if by_country else cells.total
     est = _restrict(est, where)
     table = est.to_polars()
@@ -144,27 +162,6 @@ def _region_group(estimates: Estimates, where: Mapping[str, Any]) -> _Group:
     keys = table.get_column(REGION).cast(pl.String)
     bases = dict(zip(keys.to_list(), table.get_column("base_weighted").to_list(), strict=True))
     return renamed, bases
-
-
-def _mean_total(countries: Estimates, where: Mapping[str, Any], confidence: float) -> _Group:
-    """The Total column under ``total_rule="mean"``: the simple average of the countries
-    with respondents in the domain (each counts equally, as a ``mean`` region does),
-    from the core's :meth:`~barometer.core.estimates.Estimates.combine` (its covariance
-    follows from the countries'); its weighted base is the countries' summed."""
-    est = _restrict(countries, where)
-    table = est.to_polars()
-    members = table.get_column("country").cast(pl.String).unique(maintain_order=True).to_list()
-    base = float(
-        table.group_by("country").agg(pl.col("base_weighted").first())["base_weighted"].sum()
-    )
-    plain = est.to_polars().columns
-    keep = [c for c in plain if c not in ADDED_COLUMNS]
-    bare = Estimates(
-        table.select(keep), by=est.by, statistic=est.statistic, source=est.source,
-        coefficients=est.coefficients,
-    )  # fmt: skip
-    combined = bare.combine("country", members, TOTAL, "mean", confidence=confidence)
-    return combined, {None: base}
 
 
 def _design_source(design: Any, question: str) -> _Source:
@@ -284,8 +281,8 @@ def banner(
 
     From a :class:`~barometer.poll.publication.Publication` the shares, their covariance
     and the bases are the publication's (the countries' cells when the banner is
-    ``country`` or ``where`` fixes a country, otherwise the pooled total; by a breakdown
-    the publication holds); from a core ``Design``, ``design.proportion(question,
+    ``country`` or ``where`` fixes a country, otherwise the total by its ``total_rule``;
+    by a breakdown the publication holds); from a core ``Design``, ``design.proportion(question,
     by=[*where, banner])`` (the domain ``where`` is fixed by estimating by its columns
     and keeping its rows, so variances are domain estimates of the full design). Within
     a banner, every pair of columns is compared with the design-based z test of
@@ -397,6 +394,7 @@ def _group_cells(
     values.sort(key=lambda v: order.index(v) if v in order else len(order))
     n_of = dict(zip(key.to_list(), table.get_column("n").to_list(), strict=True))
     letter = sum(c.banner != TOTAL for c in columns)
+    notes = src.notes(b, est)
     index = {}
     for v in values:
         index[v] = len(columns)
@@ -412,6 +410,7 @@ def _group_cells(
                 weighted_base=float(wbase[v]),
                 flagged=n < thresholds[1],
                 suppressed=n < thresholds[0],
+                note=notes.get(v, "") if v is not None else "",
             )
         )
         letter += b is not None
@@ -528,6 +527,12 @@ def banner_tables(
         where["wave"] = wave
     if not isinstance(source, Publication):
         return [banner(source, q, banner_list, where=where, **options) for q in questions]
+    polled = [w for w in source.waves if w in set(source.facts.bases["wave"].cast(pl.String))]
+    if wave is not None and wave not in polled:
+        raise EstimationError(
+            f"banner: nobody was polled in wave {wave!r} in this publication (waves with "
+            f"respondents: {', '.join(polled) or 'none'})"
+        )
     skipped = {q for q, _ in unasked(source, questions, wave)}
     kept = [q for q in questions if q not in skipped]
     if "wave" in banner_list and "country" not in where:

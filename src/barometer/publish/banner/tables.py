@@ -39,6 +39,8 @@ __all__ = ["BannerColumn", "BannerTable", "write_csv", "write_xlsx"]
 LETTER_LEVELS = (0.05, 0.10)
 TOTAL = "total"
 _SUPPRESSED = "–"
+#: The mark of a column with a note (a region mostly made of one member).
+_NOTE_MARK = "†"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class BannerColumn:
     """One column of a banner table: which banner, which value, its letter and bases.
 
     ``flagged``: unweighted base under the flag threshold (shown, marked);
-    ``suppressed``: under the minimum base (shares not shown, not tested).
+    ``suppressed``: under the minimum base (shares not shown, not tested); ``note``: a
+    caution printed with the column (a region mostly made of one member, marked †).
     """
 
     banner: str
@@ -59,6 +62,7 @@ class BannerColumn:
     weighted_base: float
     flagged: bool
     suppressed: bool
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class BannerTable:
                     "suppressed" if c.suppressed else "low base" if c.flagged else ""
                     for c in self.columns
                 ],
+                "column_note": [c.note for c in self.columns],
             },
             schema_overrides={"value": pl.String},
         )
@@ -113,7 +118,7 @@ class BannerTable:
         return out.select(
             "question", "banner", "value", "column_label", "letter", "level", "label",
             "estimate", "se", "ci_low", "ci_high", "base_unweighted", "base_weighted",
-            "flag", "letters",
+            "flag", "letters", "column_note",
         )  # fmt: skip
 
     def to_csv(self, path: str | Path) -> Path:
@@ -207,10 +212,13 @@ def write_xlsx(
 #: What the Total column is, by the publication's ``total_rule``.
 _TOTAL_WORDS = {
     "mean": "Total: the simple average of the countries shown (each country counts "
-    "equally, as in the poll's regional figures); its base is theirs summed.",
+    "equally, as in the poll's regional figures); its base is theirs summed. Columns of "
+    "other banners across countries (age, gender, …) are averages of the countries' own "
+    "shares in the same way.",
     "population": "Total: every respondent in the base, weighted; across countries each "
     "counts in proportion to its weighted total (its adult population when the weights "
-    "gross up to it), unlike a mean region, the simple average of its countries.",
+    "gross up to it), unlike a mean region, the simple average of its countries. Columns "
+    "of other banners across countries pool their respondents in the same way.",
     "one country": "Total: every respondent of the country in the base, weighted.",
     "pooled": "Total: every respondent in the base, weighted.",
 }
@@ -238,6 +246,11 @@ def _method_notes(t: BannerTable) -> list[str]:
         f"* Unweighted base under {s['flag_base']}: read with caution. "
         f"Under {s['min_base']}: shares suppressed (–) and not tested.",
     ]
+
+
+def _column_notes(t: BannerTable) -> list[str]:
+    """The columns' notes, each once, marked as their columns are."""
+    return [f"{_NOTE_MARK} {n}" for n in dict.fromkeys(c.note for c in t.columns if c.note)]
 
 
 class _Formats:
@@ -285,7 +298,8 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
         start = end + 1
     ws.write_blank(4, 0, None, fmt.header)
     for j, c in enumerate(t.columns):
-        ws.write_string(4, 1 + j, c.label + (" *" if c.flagged else ""), fmt.column)
+        mark = (" *" if c.flagged else "") + (f" {_NOTE_MARK}" if c.note else "")
+        ws.write_string(4, 1 + j, c.label + mark, fmt.column)
         ws.write_string(5, 1 + j, f"({c.letter})" if c.letter else "", fmt.letter)
         base_fmt = fmt.low_base if c.flagged else fmt.base
         ws.write_number(6, 1 + j, c.n, base_fmt)
@@ -310,7 +324,7 @@ def _write_sheet(ws: Any, t: BannerTable, fmt: _Formats) -> None:
                 if letters:
                     ws.write_string(row + 1, 1 + j, letters, fmt.sig)
         row += 2
-    for note in _method_notes(t):
+    for note in [*_method_notes(t), *_column_notes(t)]:
         row += 1
         ws.write_string(row, 0, note)
     ws.freeze_panes(6, 1)

@@ -37,6 +37,7 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
 from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
+from barometer.poll.regions import dominant_members
 from barometer.poll.spec import PublicationRules, publication_rules
 from barometer.publish.findings.items import ItemGap, item_findings
 from barometer.publish.findings.wording import Wording, markdown, members, rule_words
@@ -221,7 +222,9 @@ def _note_once(notes: list[str], note: str) -> None:
         notes.append(note)
 
 
-def _scanned(est: Estimates, spec: Any, notes: list[str]) -> tuple[Estimates, _Regions]:
+def _scanned(
+    est: Estimates, spec: Any, notes: list[str], wording: Wording
+) -> tuple[Estimates, _Regions]:
     """The rows of ``est`` a scan compares (median regions left out: their ranking makes
     a test of them conditional) and the regions among them, members in spec order."""
     members: dict[str, list[str]] = {}
@@ -237,8 +240,8 @@ def _scanned(est: Estimates, spec: Any, notes: list[str]) -> tuple[Estimates, _R
         r = spec.region(rid)
         if r.rule == "median":
             dropped.append(rid)
-            note = f"{rid}: a median region is left out of the scan (its covariance with "
-            _note_once(notes, note + "its members is conditional on their ranking)")
+            note = f"{wording.name(rid)}: a median region is left out of the scan (its "
+            _note_once(notes, note + "covariance with its members depends on their ranking)")
             continue
         members[rid] = [m for m in r.members if m in set(who)]
         rules[rid] = r.rule
@@ -307,18 +310,27 @@ def _polled(pub: Publication, question: str) -> dict[str, set[str]]:
 
 def _changes(
     pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
-    notes: list[str],
+    notes: list[str], wording: Wording,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Changes between consecutive waves of each country and, like for like, region."""
+    """Changes between consecutive waves of each country and, like for like, region —
+    consecutive among the waves in which *it* was asked (a country not asked the question
+    in a wave compares the waves either side of the gap)."""
     polled = _polled(pub, question)
     present = [w for w, c in polled.items() if c]
+    groups = {c: {c} for c in pub.countries} | {r.id: set(r.members) for r in pub.spec.regions}
+    own = {
+        sid: set(pairwise([w for w in present if polled[w] & who])) for sid, who in groups.items()
+    }
+    pairs = sorted(set().union(*own.values()), key=lambda p: (present.index(p[1]), p[0]))
     out: list[dict[str, Any]] = []
-    for w1, w2 in pairwise(present):
+    for w1, w2 in pairs:
         if waves is not None and w2 not in waves:
             continue
         regional = pub.trend(question, [w1, w2])
-        ext, info = _scanned(regional.estimates, pub.spec, notes)
+        ext, info = _scanned(regional.estimates, pub.spec, notes, wording)
         for rid, used in info.members.items():
+            if (w1, w2) not in own.get(rid, set()):
+                continue
             left = [
                 m
                 for m in pub.spec.region(rid).members
@@ -326,21 +338,22 @@ def _changes(
             ]
             _note_once(
                 notes,
-                f"{rid}, {w1} to {w2}: changes compare like for like, the "
+                f"{wording.name(rid)}, {w1} to {w2}: changes compare like for like, the "
                 f"{rule_words(info.rules[rid])} of the {members(len(used))} polled in both "
                 f"waves ({', '.join(used)})"
                 + (f"; left out, polled in one wave only: {', '.join(left)}" if left else ""),
             )
         pw = pairwise_differences(ext, "wave", adjust="none", confidence=confidence)
-        out += _candidates(
+        found = _candidates(
             pw, "change", question, "wave", "country", info, _lookup(ext), "both waves"
         )
+        out += [c for c in found if (w1, w2) in own.get(c["a"][0], set())]
     return out
 
 
 def _gaps(
     pub: Publication, question: str, waves: Sequence[str] | None, confidence: float,
-    notes: list[str],
+    notes: list[str], wording: Wording,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Gaps within each wave between countries and regions (each wave's members)."""
     est = pub.cells(question).estimates
@@ -348,11 +361,11 @@ def _gaps(
     for w, countries in _polled(pub, question).items():
         if not countries or (waves is not None and w not in waves):
             continue
-        ext, info = _scanned(est.filter(pl.col("wave") == w), pub.spec, notes)
+        ext, info = _scanned(est.filter(pl.col("wave") == w), pub.spec, notes, wording)
         for rid, used in info.members.items():
             _note_once(
                 notes,
-                f"{rid} in {w}: the {rule_words(info.rules[rid])} of the "
+                f"{wording.name(rid)} in {w}: the {rule_words(info.rules[rid])} of the "
                 f"{members(len(used))} polled ({', '.join(used)})",
             )
         pw = pairwise_differences(ext, "country", adjust="none", confidence=confidence)
@@ -394,7 +407,11 @@ def find(
     is kept when its adjusted p-value is below ``alpha`` — so its interval excludes zero
     — and, for a gap between two countries, when it is at least ``min_gap`` (changes:
     ``min_change``). Findings are ranked by the nearer interval bound's distance from
-    zero (size and evidence at once), then by adjusted p-value.
+    zero (size and evidence at once), then by adjusted p-value. A comparison another one
+    implies is not made (:func:`_not_redundant`, each left out with a note: a region of one
+    member, a member above ``max_member_share`` of its region or one of a two-member
+    region against it, two regions of the same members) nor, for a question of two
+    substantive levels, the mirror of a finding kept.
 
     Parameters
     ----------
@@ -439,21 +456,23 @@ def find(
     rules = _rules(pub, min_base, alpha, adjust, confidence, kinds, family)
     chosen = _chosen(pub, questions, waves)
     notes: list[str] = []
+    wording = Wording(pub.spec, phrases or {}, decimals=rules.decimals)
     cands: list[dict[str, Any]] = []
     for qid in chosen:
-        found = _changes(pub, qid, waves, rules.confidence, notes) if "change" in kinds else []
-        found += _gaps(pub, qid, waves, rules.confidence, notes) if "gap" in kinds else []
+        found = (
+            _changes(pub, qid, waves, rules.confidence, notes, wording) if "change" in kinds else []
+        )
+        found += _gaps(pub, qid, waves, rules.confidence, notes, wording) if "gap" in kinds else []
         keep = _scanned_levels(pub, qid, include_non_substantive)
         cands += [c for c in found if c["level"] in keep]
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
-    cands = _not_dominated(cands, pub.spec, rules.max_member_share, notes)
+    cands = _not_redundant(cands, pub.spec, rules.max_member_share, notes, wording)
     sets = {sid: v.question for v in pub.sets.values() for _, _, sid in v.parts}
     kept = _significant(cands, rules, family, min_gap, min_change, pub.spec, sets)
     kept = _complements_out(_mirrors_out(kept, pub.spec), pub.spec)
     if top is not None:
         kept = kept[:top]
-    wording = Wording(pub.spec, phrases or {}, decimals=rules.decimals)
     result = tuple(
         _finding(i, c, score, p, rules.adjust, rules.confidence, wording)
         for i, (score, p, c) in enumerate(kept, start=1)
@@ -595,42 +614,70 @@ def _significant(
     return kept
 
 
-def _member_share(spec: Any, rule: str, used: Sequence[str], member: str) -> float:
-    """The weight of ``member`` in a region combining ``used`` by ``rule``: ``1/k`` for a
-    mean, its population's share for a population-weighted region."""
-    if rule != "population":
-        return 1.0 / len(used)
-    pops = {c.code: float(c.population or 0.0) for c in spec.countries}
-    total = sum(pops.get(m, 0.0) for m in used)
-    return pops.get(member, 0.0) / total if total > 0 else 1.0 / len(used)
-
-
-def _not_dominated(
-    cands: list[dict[str, Any]], spec: Any, max_share: float, notes: list[str]
+def _not_redundant(
+    cands: list[dict[str, Any]], spec: Any, max_share: float, notes: list[str], wording: Wording
 ) -> list[dict[str, Any]]:
-    """The candidates without a gap between a region and a member that makes more than
-    ``max_share`` of it (the region is then mostly that member: the "gap" is the rest of
-    the region against it, not a finding about the region)."""
+    """The candidates that say something no other comparison of the scan says; left out,
+    each with a note:
+
+    * any comparison of a region with a single member in the cell (its figure *is* that
+      member's, compared on its own already);
+    * a gap between a region and a member that makes more than ``max_share`` of it
+      (:func:`barometer.poll.regions.dominant_members`: the region is then mostly that
+      member, the "gap" is the rest of the region against it);
+    * a gap between a region of two members and one of them: it is a fixed share of the
+      gap between the two members (``m - (w m + (1 - w) o) = (1 - w)(m - o)``);
+    * a gap between two regions combining the same members: it is only the difference
+      between their rules (a mean against a population-weighted mean of the same
+      countries), not between places."""
     out = []
     for c in cands:
-        info: _Regions = c["regions"]
-        pair = {c["a"][0], c["b"][0]}
-        dominated = [
-            (rid, m)
-            for rid in pair & set(info.members)
-            for m in pair & set(info.members[rid])
-            if _member_share(spec, info.rules[rid], info.members[rid], m) > max_share
-        ]
-        if c["kind"] == "gap" and dominated:
-            rid, m = dominated[0]
-            _note_once(
-                notes,
-                f"{m} is not compared with {rid}: it makes more than "
-                f"{max_share:.0%} of the region's figure",
-            )
-            continue
-        out.append(c)
+        why = _redundancy(c, spec, max_share, wording)
+        if why is None:
+            out.append(c)
+        else:
+            _note_once(notes, why)
     return out
+
+
+def _redundancy(c: dict[str, Any], spec: Any, max_share: float, wording: Wording) -> str | None:
+    """Why candidate ``c`` repeats another comparison (see :func:`_not_redundant`), or
+    None."""
+    info: _Regions = c["regions"]
+    a, b, q = c["a"][0], c["b"][0], c["question"]
+    regions = [x for x in dict.fromkeys((a, b)) if x in info.members]
+    for rid in regions:
+        used = info.members[rid]
+        if len(used) == 1:
+            return (
+                f"{q}: {wording.name(rid)} is not compared where {wording.name(used[0])} is "
+                "its only member polled: its figure is that country's"
+            )
+    if c["kind"] != "gap":
+        return None
+    if len(regions) == 2 and set(info.members[a]) == set(info.members[b]):
+        return (
+            f"{wording.name(a)} and {wording.name(b)} are not compared where they combine "
+            "the same members: their gap would be only that of their rules"
+        )
+    for rid in regions:
+        other = b if rid == a else a
+        used = info.members[rid]
+        if other not in used:
+            continue
+        if other in dominant_members(spec, rid, used, max_share):
+            return (
+                f"{q}: {wording.name(other)} is not compared with {wording.name(rid)}: it "
+                f"makes more than {max_share:.0%} of the region's figure"
+            )
+        if len(used) == 2:
+            rest = wording.name(next(m for m in used if m != other))
+            return (
+                f"{q}: {wording.name(other)} is not compared with {wording.name(rid)}, which "
+                f"combines only {wording.name(other)} and {rest} there: the gap would be a "
+                "share of the gap between the two countries"
+            )
+    return None
 
 
 def _mirrors_out(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from barometer.poll.regions import members_phrase, rule_words
 from barometer.publish.cells import markdown_text
 from barometer.publish.numbers import format_mean, format_percent
 
@@ -241,13 +242,8 @@ def markdown(findings: Findings) -> str:
 
 
 def members(k: int) -> str:
-    """``"1 member"``, ``"3 members"``."""
-    return f"{k} member" if k == 1 else f"{k} members"
-
-
-def rule_words(rule: str) -> str:
-    """How a region's combining rule reads: ``average`` or ``population-weighted average``."""
-    return "average" if rule == "mean" else "population-weighted average"
+    """``"1 member"``, ``"3 members"`` (:func:`barometer.poll.regions.members_phrase`)."""
+    return members_phrase(k)
 
 
 def _net(question: Any, code: str) -> Any:

@@ -56,6 +56,7 @@ from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.poll.publication import PollFacts, Publication
+from barometer.poll.regions import dominance_note
 from barometer.poll.spec import PublicationRules
 from barometer.publish.charts import (
     LevelStyle,
@@ -199,6 +200,18 @@ def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, 
     return out
 
 
+def _dominance(pub: Publication, rows: Estimates, rid: str) -> Estimates:
+    """``rows`` of region ``rid`` with a note for each wave in which its figure is mostly
+    one member (:func:`barometer.poll.regions.dominance_note`, as banners flag it)."""
+    notes = []
+    table = rows.to_polars()
+    for wave, members in table.select("wave", "members").unique("wave", maintain_order=True).rows():
+        note = dominance_note(pub.spec, rid, members, pub.rules.max_member_share)
+        if note:
+            notes.append(f"{wave}: {note}")
+    return replace(rows, notes=(*rows.notes, *notes)) if notes else rows
+
+
 def _levels(est: Estimates, codes: Sequence[str]) -> Estimates:
     """The rows of ``est`` of the levels ``codes``."""
     return est.filter(pl.col("level").is_in(list(codes)))
@@ -283,7 +296,7 @@ def collect(
         )
         style.color(level)
         shown = list(columns.codes)
-        own = {r: _levels(cells.region(r), shown) for r in region_ids}
+        own = {r: _dominance(pub, _levels(cells.region(r), shown), r) for r in region_ids}
         results.append(
             QuestionResults(
                 question=q,
@@ -300,19 +313,26 @@ def collect(
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
     ]
+    # the methodology covers the publication's scope (report --countries/--waves): its
+    # waves with respondents there, its countries, their sources
+    polled = set(facts.bases.get_column("wave").cast(pl.String).to_list())
+    sources = [
+        s for s in spec.sources
+        if s.wave in pub.waves and (s.country is None or s.country in pub.countries)
+    ]  # fmt: skip
     models, model_notes = _models(pub)
     return ReportData(
         title=spec.name,
         questions=results,
         models=models,
         model_notes=model_notes,
-        waves=list(spec.waves),
-        countries=list(spec.countries),
+        waves=[w for w in spec.waves if w.id in pub.waves and w.id in polled],
+        countries=[c for c in spec.countries if c.code in pub.countries],
         regions=[spec.region(r) for r in region_ids],
         facts=facts,
         weighting_variables=variables,
         rules=pub.rules,
-        sources=list(spec.sources),
+        sources=sources,
         sponsor=spec.sponsor,
         contact=spec.contact,
         grids=grids,
@@ -375,7 +395,7 @@ def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> 
 def _names(data: ReportData) -> dict[str, str]:
     names = {c.code: c.name for c in data.countries}
     for r in data.regions:
-        names[r.id] = f"{r.name} ({r.id})"
+        names[r.id] = f"{r.name} ({r.id})" if r.name and r.name != r.id else r.id
     return names
 
 

@@ -33,6 +33,7 @@ def methodology_view(
     ``sampling`` (:func:`sampling_view`); ``probability_sample`` (deprecated) overrides it.
     """
     wave_ids = [w.id for w in data.waves]
+    shown = {c.code for c in data.countries}
     fieldwork = data.facts.fieldwork
     variables = data.weighting_variables
     target_cols = [(v.id, lv.code, lv.label) for v in variables for lv in v.levels]
@@ -56,7 +57,7 @@ def methodology_view(
                 "id": r.id,
                 "name": r.name,
                 "rule": r.rule,
-                "members": [names.get(m, m) for m in r.members],
+                "members": [names.get(m, m) for m in r.members if m in shown],
             }
             for r in data.regions
         ],
