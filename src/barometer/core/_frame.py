@@ -187,7 +187,8 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     n = frame.height
     if not names:
         return Coding(np.zeros(n, dtype=np.int64), pl.DataFrame(), 1)
-    if all(frame.schema[c] in (pl.String, pl.Categorical) for c in names):
+    # each column's dtype, not frame.schema: that builds the whole frame's schema per call
+    if all(frame.get_column(c).dtype in (pl.String, pl.Categorical) for c in names):
         combined, levels = _combine_strings(frame, names)
     else:
         parts = [encode_series(frame.get_column(c)) for c in names]

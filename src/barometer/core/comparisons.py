@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from barometer.core.estimates import Estimates, MemberWeights, linear_contrast
+from barometer.core import distributions
+from barometer.core.estimates import (
+    Estimates,
+    MemberWeights,
+    linear_contrast,
+    sandwich_diagonal,
+)
 from barometer.core.intervals import wald_interval
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import (
@@ -217,7 +223,7 @@ def _derived(
     missing = np.isnan(theta) | np.isnan(v).any(axis=1)
     touched = (coef[:, missing] != 0).any(axis=1)
     est = coef @ np.where(missing, 0.0, theta)
-    var = np.einsum("ik,kl,il->i", coef, np.nan_to_num(v), coef)
+    var = sandwich_diagonal(coef, np.nan_to_num(v))
     est[touched] = np.nan
     var[touched] = np.nan
     se = np.sqrt(np.maximum(var, 0.0))
@@ -356,8 +362,11 @@ def pairwise_differences(
         .agg(pl.col("_row"))
     )
     first, second, gid = [], [], []
+    pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by group size: most are alike
     for g, rows in enumerate(groups.get_column("_row").to_list()):
-        i, j = np.triu_indices(len(rows), k=1)
+        if len(rows) not in pairs:
+            pairs[len(rows)] = np.triu_indices(len(rows), k=1)
+        i, j = pairs[len(rows)]
         r = np.asarray(rows)
         first.append(r[i])
         second.append(r[j])
@@ -369,11 +378,12 @@ def pairwise_differences(
     se = np.sqrt(np.maximum(v[a, a] + v[b, b] - 2 * v[a, b], 0.0))
     low, high = wald_interval(diff, se, conf)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(se > 0, 2 * stats.norm.sf(np.abs(diff) / se), np.nan)
-    p_adj = np.full(p.size, np.nan)
-    for g in range(groups.height):
-        sel = g_of == g
-        p_adj[sel] = adjust_pvalues(p[sel], adjust)
+        p = np.where(se > 0, 2 * distributions.norm_sf(np.abs(diff) / se), np.nan)
+    p_adj = p.copy() if adjust == "none" else np.full(p.size, np.nan)
+    if adjust != "none":  # each group's pairs are contiguous (g_of ascends)
+        bounds = np.searchsorted(g_of, np.arange(groups.height + 1))
+        for lo, hi in pairwise(bounds):
+            p_adj[lo:hi] = adjust_pvalues(p[lo:hi], adjust)
     labels = table.get_column(over)
     out = groups.select(others)[g_of.tolist()] if g_of.size else groups.select(others).head(0)
     return out.with_columns(

@@ -101,11 +101,10 @@ class Estimates:
             base = self.source.vcov()
             missing = np.isnan(base).any(axis=1)
             if not missing.any():
-                derived: np.ndarray = c @ base @ c.T
-                return derived
+                return sandwich(c, base)
             # an empty domain's NaN reaches only the rows that use it (0 * NaN is NaN)
             touched = (c[:, missing] != 0).any(axis=1)
-            out: np.ndarray = c @ np.nan_to_num(base) @ c.T
+            out: np.ndarray = np.array(sandwich(c, np.nan_to_num(base)), dtype=float)
             out[touched, :] = np.nan
             out[:, touched] = np.nan
             return out
@@ -226,7 +225,7 @@ class Estimates:
                 else:
                     coef[g, order[mid - 1 : mid + 1]] = 0.5
         est = coef @ theta
-        se = np.sqrt(np.maximum(np.einsum("ik,kl,il->i", coef, self.vcov(), coef), 0.0))
+        se = np.sqrt(np.maximum(sandwich_diagonal(coef, self.vcov()), 0.0))
         low, high = wald_interval(est, se, conf)
         out = grouped.select(
             *[
@@ -265,16 +264,43 @@ class Contrast:
     p_value: float
 
 
+def sandwich(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``c v c'``, the covariance of the combinations ``c`` of estimates with covariance
+    ``v``; with sparse ``c`` (a region's rows combine a few members' rows, a selection one
+    row each) as a sparse product, which costs the non-zero coefficients, not all of them."""
+    if c.size and np.count_nonzero(c) * 4 < c.size:
+        import scipy.sparse as sp
+
+        cs = sp.csr_matrix(c)
+        left = np.asarray(cs @ v)  # c v
+        out: np.ndarray = np.asarray(cs @ left.T).T  # (c (c v)')' = c v c'
+        return out
+    dense: np.ndarray = c @ v @ c.T
+    return dense
+
+
+def sandwich_diagonal(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The diagonal of ``c v c'`` (the combinations' variances) without forming the rest:
+    ``rowsum((c v) * c)``, with ``c v`` a sparse product when ``c`` is sparse."""
+    if c.size and np.count_nonzero(c) * 4 < c.size:
+        import scipy.sparse as sp
+
+        left = np.asarray(sp.csr_matrix(c) @ v)
+    else:
+        left = c @ v
+    out: np.ndarray = (left * c).sum(axis=1)
+    return out
+
+
 def linear_contrast(
     theta: np.ndarray, vcov: np.ndarray, c: np.ndarray, confidence: float = CONFIDENCE
 ) -> Contrast:
     """``c' theta`` with variance ``c' V c`` (R ``svycontrast``); normal interval and test."""
-    from scipy import stats
-
+    from barometer.core import distributions
     from barometer.core.intervals import wald_interval
 
     est = float(c @ theta)
     se = float(np.sqrt(max(float(c @ vcov @ c), 0.0)))
     lo, hi = wald_interval(np.array([est]), np.array([se]), confidence)
-    p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan")
+    p = float(2 * distributions.norm_sf(abs(est) / se)) if se > 0 else float("nan")
     return Contrast(est, se, float(lo[0]), float(hi[0]), p)

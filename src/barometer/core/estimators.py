@@ -261,16 +261,23 @@ def _indicator_sums(
     """S2 and S1 of level indicators on an element design from sums by (domain, stratum,
     level), without the rows' influence values: ``S1[(d, l), h] = (W_dhl - theta_dl W_dh)
     / X_d`` (``W``: sums of ``w``; a total: ``W_dhl``), and the diagonal of S2 is
-    ``(A_dl (1 - theta_dl)^2 + (B_d - A_dl) theta_dl^2) / X_d^2`` (``A``, ``B`` as in
-    ``_indicator_blocks``; ``A_dl`` for a total)."""
+    ``(A_dl (1 - theta_dl)^2 + (B_d - A_dl) theta_dl^2) / X_d^2`` with ``A_dl = sum_h
+    scale_h sum_{(d, h, l)} w^2`` and ``B_d = sum_l A_dl`` (``A_dl`` for a total; the full
+    blocks in ``_indicator_blocks``). Two grouped passes (of ``w`` and ``w^2``) by
+    (level, domain x stratum), over all the rows: outside the domains is a spare group."""
     s = _structure(fam.design)
     n_dom, n_lev, n_strata = fam.n_domains, fam.n_levels, s.n_strata
-    d, h = fam.dom[inside], s.strata[inside]
-    w = fam.design.weights[inside]
-    codes = fam.var.level_codes[inside]
-    key = (d * n_strata + h) * n_lev + codes
-    wdhl = np.bincount(key, w, minlength=n_dom * n_strata * n_lev)
-    wdhl = wdhl.reshape(n_dom, n_strata, n_lev)
+    span = n_dom * n_strata
+    groups = fam.domains * n_strata
+    groups += s.strata
+    groups[fam.domains < 0] = span
+    w = fam.design.weights
+
+    def table(weights: np.ndarray) -> np.ndarray:  # (D, H, L)
+        sums = reduce.level_table(fam.var, groups, span + 1, weights)[:, :span]
+        return sums.T.reshape(n_dom, n_strata, n_lev)
+
+    wdhl = table(w)
     th = np.nan_to_num(fam.theta)
     if fam.ratio:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -279,17 +286,16 @@ def _indicator_sums(
     else:
         s1 = wdhl
     s1 = s1.transpose(0, 2, 1).reshape(n_dom * n_lev, n_strata)
+    a = np.einsum("dhl,h->dl", table(w * w), scale)
     if full:
-        blocks = _indicator_blocks(fam, d, scale[h], inside)
+        blocks = _indicator_blocks(fam, a)
         s2 = np.zeros((n_dom * n_lev, n_dom * n_lev))
         for dd in range(n_dom):
             sl = slice(dd * n_lev, (dd + 1) * n_lev)
             s2[sl, sl] = blocks[dd]
         return s2, s1
-    u = scale[h] * w * w
-    a = np.bincount(d * n_lev + codes, u, minlength=n_dom * n_lev).reshape(n_dom, n_lev)
     if fam.ratio:
-        b = np.bincount(d, u, minlength=n_dom)
+        b = a.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = (a * (1 - th) ** 2 + (b[:, None] - a) * th**2) / fam.denom[:, None] ** 2
         s2 = np.nan_to_num(s2, copy=False)
@@ -298,24 +304,20 @@ def _indicator_sums(
     return s2.ravel(), s1
 
 
-def _indicator_blocks(
-    fam: RatioFamily, d: np.ndarray, sc: np.ndarray, inside: np.ndarray
-) -> np.ndarray:
-    """``sum_i s_i z_i z_i'`` per domain for level indicators, in closed form:
-    with ``u_i = s_i w_i^2 / X_d^2`` (``s_i w_i^2`` for totals), ``A_dl = sum_{code=l} u``
-    and ``B_d = sum u``, the block is ``diag(A) - A theta' - theta A' + B theta theta'``."""
-    w = fam.design.weights[inside]
-    codes = fam.var.level_codes[inside]
+def _indicator_blocks(fam: RatioFamily, a: np.ndarray) -> np.ndarray:
+    """``sum_i s_i z_i z_i'`` per domain for level indicators, in closed form from ``A_dl =
+    sum_{code=l} s w^2`` (``_indicator_sums``): with ``A`` over ``X_d^2`` for a ratio and
+    ``B_d = sum_l A_dl``, the block is ``diag(A) - A theta' - theta A' + B theta theta'``."""
     n_dom, n_lev = fam.n_domains, fam.n_levels
-    u = sc * w * w
     if fam.ratio:
-        u = u / fam.denom[d] ** 2
-    a = np.bincount(d * n_lev + codes, u, minlength=n_dom * n_lev).reshape(n_dom, n_lev)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = a / fam.denom[:, None] ** 2
+        a = np.where(fam.denom[:, None] > 0, a, 0.0)
     blocks = np.zeros((n_dom, n_lev, n_lev))
     diag = np.arange(n_lev)
     blocks[:, diag, diag] = a
     if fam.ratio:
-        b = np.bincount(d, u, minlength=n_dom)
+        b = a.sum(axis=1)
         th = np.nan_to_num(fam.theta)
         blocks -= a[:, :, None] * th[:, None, :] + th[:, :, None] * a[:, None, :]
         blocks += b[:, None, None] * th[:, :, None] * th[:, None, :]

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import special, stats
+from scipy import special
 
-from barometer.core import reduce
+from barometer.core import distributions, reduce
 from barometer.core._protocols import FloatArray, IntArray, SurveyDesign
 from barometer.options import CIMethod
 
@@ -48,8 +48,8 @@ def _scalar_quantile(level: float, df: float) -> np.ndarray:
 def _t_quantile(level: float, df: np.ndarray) -> np.ndarray:
     upper = 0.5 + level / 2
     with np.errstate(invalid="ignore"):
-        t = stats.t.ppf(upper, np.where(np.isinf(df) | (df <= 0), 1.0, df))
-    return np.where(np.isinf(df), stats.norm.ppf(upper), np.where(df > 0, t, np.nan))
+        t = distributions.t_ppf(upper, np.where(np.isinf(df) | (df <= 0), 1.0, df))
+    return np.where(np.isinf(df), distributions.norm_ppf(upper), np.where(df > 0, t, np.nan))
 
 
 def wald_interval(
@@ -194,7 +194,7 @@ def proportion_interval(
         elif method == "beta":
             alpha = 1 - level
             nrow = np.repeat(info.nrow, n_levels)
-            ratio = stats.t.ppf(alpha / 2, nrow - 1) / stats.t.ppf(alpha / 2, df)
+            ratio = distributions.t_ppf(alpha / 2, nrow - 1) / distributions.t_ppf(alpha / 2, df)
             low, high = _clopper_pearson(p, p * (1 - p) / var * ratio**2, alpha)
         elif method == "wilson":
             low, high = _wilson(p, p * (1 - p) / var, q)
@@ -242,6 +242,8 @@ def _logit_interval(
 def _clopper_pearson(p: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """R: ``qbeta(a/2, n p, n (1-p) + 1)`` and ``qbeta(1 - a/2, n p + 1, n (1-p))``; a shape
     of 0 puts the limit at 0 (lower) or 1 (upper)."""
+    from scipy import stats  # the one caller of scipy.stats here: imported when asked
+
     x = n * p
     lo = np.where(x > 0, stats.beta.ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
     hi = np.where(n - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0)
@@ -396,8 +398,8 @@ def _profile_limits(
     level: float,
 ) -> tuple[float, float]:
     """One estimate's limits by R's ``MASSprofile_glm`` + ``confint_profile``."""
-    alpha = stats.norm.cdf(stats.t.ppf((1 - level) / 2, df) * np.sqrt(lam)) / 2
-    zmax = stats.t.isf(alpha / 2, n - 1)  # sqrt(qf(alpha, 1, n-1, upper)), stable when tiny
+    alpha = distributions.norm_cdf(distributions.t_ppf((1 - level) / 2, df) * np.sqrt(lam)) / 2
+    zmax = distributions.t_isf(alpha / 2, n - 1)  # sqrt(qf(alpha, 1, n-1, upper)), stable when tiny
     step_size = zmax / 5
     b0 = special.logit(p)
     zs, bs = [0.0], [b0]
@@ -415,7 +417,7 @@ def _profile_limits(
     order = np.argsort(zs, kind="stable")
     z_arr, b_arr = np.asarray(zs)[order], np.asarray(bs)[order]
     grid_b, grid_z = _r_spline(b_arr, z_arr)
-    cut = stats.norm.ppf(2 * alpha)
+    cut = float(distributions.norm_ppf(2 * alpha))
     lo = _r_approx(grid_z, grid_b, cut)
     hi = _r_approx(grid_z, grid_b, -cut)
     return float(special.expit(lo)), float(special.expit(hi))

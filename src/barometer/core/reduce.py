@@ -36,6 +36,8 @@ class Variable:
     _codes: np.ndarray | None
     levels: pl.Series | None
     lazy_codes: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    #: the integer values the codes are read off, when they came straight from the column
+    raw: RawLevels | None = field(default=None, repr=False)
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -80,6 +82,19 @@ class Variable:
         assert self.values is not None
         valid: np.ndarray = ~np.isnan(self.values)
         return valid
+
+
+@dataclass(frozen=True, eq=False)
+class RawLevels:
+    """A categorical integer column as read: ``values`` in ``shift`` (missing) .. ``shift +
+    n_range``, of which the levels are those ``seen`` (n_range,). A later grouped pass bins
+    the values themselves (``level_pass``) and keeps the rows of the levels seen, as the
+    first pass did, instead of first turning the values into codes."""
+
+    values: np.ndarray
+    shift: int
+    n_range: int
+    seen: np.ndarray
 
 
 def is_numeric(series: pl.Series) -> bool:
@@ -309,7 +324,9 @@ def column_pair_sums(
         design.cache.codings.setdefault((name,), Coding(found, pl.DataFrame(levels), len(levels)))
         return design.cache.codings[(name,)].codes
 
-    var = Variable(name, None, None, levels, lazy_codes=codes)
+    var = Variable(
+        name, None, None, levels, lazy_codes=codes, raw=RawLevels(raw, lo - 1, hi - lo + 1, seen)
+    )
     num = sums[:, : pairs.size] if seen.all() else sums[seen, : pairs.size]
     return PairSums(var, num, num.sum(axis=0), count)
 
@@ -318,18 +335,42 @@ def _level_pass(
     raw: np.ndarray, shift: int, n_range: int, pairs: PsuPairs, dom: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted sums by (value, pair) of integer values ``raw`` in ``shift`` (= missing)
-    ``.. shift + n_range``, by one ``np.bincount`` into (n_range + 1) x (M + 1) bins.
+    ``.. shift + n_range``, and the rows per domain where the value is not missing.
 
-    Returns the sums (n_range x (M + 1): the missing value's row dropped, the spare pair's
-    column last) and the rows per domain where the value is not missing.
-    """
-    width = pairs.size + 1
+    Returns the sums (n_range x (M + 1): the spare pair's column last) and the counts."""
+    sums = level_sums(raw, shift, n_range, pairs.codes, pairs.size + 1, w)
+    return sums, _observed(pairs, dom, raw == shift)
+
+
+def level_table(var: Variable, groups: np.ndarray, width: int, w: np.ndarray | None) -> np.ndarray:
+    """Sums of ``w`` (None: counts) by (level, group) of a categorical ``var``: (L x
+    width), by one pass over all the rows (``level_sums``) — of the column's own integer
+    values when its first pass binned those (``RawLevels``), else of its codes."""
+    raw = var.raw
+    if raw is not None:
+        sums = level_sums(raw.values, raw.shift, raw.n_range, groups, width, w)
+        return sums if raw.seen.all() else sums[raw.seen]
+    return level_sums(var.level_codes, -1, var.n_levels, groups, width, w)
+
+
+def level_sums(
+    raw: np.ndarray,
+    shift: int,
+    n_range: int,
+    groups: np.ndarray,
+    width: int,
+    w: np.ndarray | None,
+) -> np.ndarray:
+    """Sums of ``w`` (None: counts) by (value, group) of integer values ``raw`` in ``shift``
+    (= missing) ``.. shift + n_range`` and group codes ``groups`` in ``0 .. width - 1``, by
+    one ``np.bincount`` into (n_range + 1) x width bins: (n_range x width), the missing
+    value's row dropped (no selection of the rows observed)."""
     code = np.multiply(raw, width, dtype=np.intp)
     if shift:
         code -= shift * width
-    code += pairs.codes
+    code += groups
     sums = np.bincount(code, w, minlength=(n_range + 1) * width).reshape(n_range + 1, width)
-    return sums[1:], _observed(pairs, dom, raw == shift)
+    return sums[1:]
 
 
 def _observed(pairs: PsuPairs, dom: np.ndarray, missing: np.ndarray) -> np.ndarray:

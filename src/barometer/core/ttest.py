@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
-from scipy import stats
 
+from barometer.core import distributions
 from barometer.core._frame import check_columns
 from barometer.core.intervals import t_quantile
 from barometer.errors import EstimationError
@@ -112,7 +112,7 @@ def _result(
     confidence: float,
 ) -> TTest:
     t = est / se if se > 0 else float("nan")
-    p = float(2 * stats.t.sf(abs(t), df)) if df > 0 else float("nan")
+    p = float(2 * distributions.t_sf(abs(t), df)) if df > 0 else float("nan")
     q = float(t_quantile(confidence, df)) if df > 0 else float("nan")
     return TTest(variable, group, levels, est, se, t, df, p, est - q * se, est + q * se)
 

@@ -18,7 +18,8 @@ REL = 1e-9
 FLOOR = 1e-13
 
 
-def close(a: np.ndarray, b: np.ndarray) -> bool:
+def close(a: calibrated.Table, b: calibrated.Table) -> bool:
+    a, b = calibrated.dense(a), calibrated.dense(b)
     scale = float(np.abs(b).max()) if b.size else 0.0
     return bool(np.allclose(a, b, rtol=REL, atol=max(REL * scale, FLOOR)))
 
@@ -93,7 +94,7 @@ def test_sweep_matrix_equals_running_the_projections() -> None:
     assert plan is not None
     sums = calibrated.table_sums(plan, fam, ("q",))
     assert sums is not None
-    base = np.vstack([sums("q", v) for v in range(len(plan.distinct))])
+    base = np.vstack([calibrated.dense(sums("q", v)) for v in range(len(plan.distinct))])
     for a, b in zip(
         calibrated.accumulate(sums, plan), calibrated.run_projections(plan, base), strict=True
     ):

@@ -36,15 +36,31 @@ def _publication_rules(spec: dict[str, Any]) -> None:
     spec["countries"][0]["name"] = f"Germany {SCRIPT}"
 
 
-@pytest.fixture(scope="session")
-def explorer(tmp_path_factory: pytest.TempPathFactory) -> Explorer:
+#: Respondents of the load test's poll (issue 17: the CI load test at 100,000); make_poll
+#: writes seven samples (countries x waves) of ``n`` each.
+LOAD_RESPONDENTS = 100_000
+SAMPLES = 7
+
+
+def _explorer(root: Path, n: int) -> Explorer:
     from barometer.poll.poll import Poll
     from barometer.publish.explorer.cube import build_cube
 
-    root = tmp_path_factory.mktemp("explorer")
-    spec = make_poll(root, n=300, seed=3)
+    spec = make_poll(root, n=n, seed=3)
     edit_spec(spec, _publication_rules)
     poll, _ = Poll.ingest(spec, root / "poll.duckdb")
     poll.weight()
     pub = poll.publication(breakdowns=poll.spec.publication.breakdowns)
     return Explorer(root / "poll.duckdb", poll, pub, build_cube(pub))
+
+
+@pytest.fixture(scope="session")
+def explorer(tmp_path_factory: pytest.TempPathFactory) -> Explorer:
+    return _explorer(tmp_path_factory.mktemp("explorer"), 300)
+
+
+@pytest.fixture(scope="session")
+def large_explorer(tmp_path_factory: pytest.TempPathFactory) -> Explorer:
+    """The same poll with LOAD_RESPONDENTS respondents (built in a few seconds)."""
+    n = -(-LOAD_RESPONDENTS // SAMPLES)
+    return _explorer(tmp_path_factory.mktemp("large_explorer"), n)

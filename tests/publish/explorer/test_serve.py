@@ -1,8 +1,9 @@
 """``barometer serve``: loopback by default, a warning otherwise, and a real uvicorn
 server under a bounded load on the loopback interface.
 
-Bounds of the load test (small poll, shared CI machine): LOAD_REQUESTS requests from
-LOAD_CLIENTS keep-alive clients must all succeed within LOAD_SECONDS.
+Bounds of the load test (a poll of 100,000 respondents, ``conftest.LOAD_RESPONDENTS``, on
+a shared CI machine): LOAD_REQUESTS requests from LOAD_CLIENTS keep-alive clients must all
+succeed within LOAD_SECONDS.
 """
 
 from __future__ import annotations
@@ -118,10 +119,15 @@ def test_the_command_serves_the_store_read_only(explorer) -> None:
 
 
 @pytest.mark.slow
-def test_bounded_load_over_loopback(explorer) -> None:
-    """LOAD_REQUESTS estimates requests from LOAD_CLIENTS clients against uvicorn: no
-    error, all within LOAD_SECONDS."""
+def test_bounded_load_over_loopback(large_explorer) -> None:
+    """LOAD_REQUESTS estimates requests from LOAD_CLIENTS clients against uvicorn, on the
+    cube of a poll of LOAD_RESPONDENTS: no error, all within LOAD_SECONDS."""
     import uvicorn
+
+    from tests.publish.explorer.conftest import LOAD_RESPONDENTS
+
+    explorer = large_explorer
+    assert explorer.poll.design("base").n >= LOAD_RESPONDENTS
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import polars as pl
-from scipy import stats
 
-from barometer.core import influence
+from barometer.core import distributions, influence
 from barometer.core._frame import check_columns, to_polars
 from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
@@ -127,7 +126,7 @@ class Model:
             t = est / se
         df = self.df_residual
         if df > 0:
-            p = 2 * stats.t.sf(np.abs(t), df)
+            p = 2 * distributions.t_sf(np.abs(t), df)
             q = float(t_quantile(confidence, df))
         else:
             p, q = np.full(est.size, np.nan), np.nan
@@ -204,7 +203,7 @@ class Model:
         ndf = int(idx.size)
         ddf = self.df_residual
         f = chisq / ndf
-        p = float(stats.f.sf(f, ndf, ddf)) if ddf > 0 else float("nan")
+        p = float(distributions.f_sf(f, ndf, ddf)) if ddf > 0 else float("nan")
         return WaldTest(f, ndf, float(ddf), p, chisq, tuple(names))
 
     def lr_test(self, terms: str | Sequence[str]) -> LRTest:

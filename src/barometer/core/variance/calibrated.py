@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -40,11 +41,16 @@ RAKING_SWEEPS = 10
 #: Largest number of cells (over all projections) whose sweep matrix is formed.
 MAX_SWEEP_CELLS = 3000
 
-#: The cell sums of projection ``v`` for request kind ``"q"`` (``rowsum(z q_v, g_v)``) or
-#: ``"scaled"`` (``rowsum(z scale_h a_v, g_v)``, element designs): (G_v x K).
-Sums = Callable[[str, int], np.ndarray]
+#: A stacked residual table with fewer than 1 / SPARSE_SHARE of its entries non-zero is
+#: multiplied as a sparse matrix.
+SPARSE_SHARE = 4
 
 Table: TypeAlias = "np.ndarray | sp.csr_matrix"
+
+#: The cell sums of projection ``v`` for request kind ``"q"`` (``rowsum(z q_v, g_v)``) or
+#: ``"scaled"`` (``rowsum(z scale_h a_v, g_v)``, element designs): (G_v x K), sparse on
+#: the cell path (a cell's sums reach few domains), dense on the row path.
+Sums = Callable[[str, int], Table]
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +62,9 @@ class Projection:
     a: np.ndarray
     q: np.ndarray
     norm: np.ndarray
+    #: a raking margin's step, position and the step's rows per cell, when its ``a`` and
+    #: ``q`` are the step's base weights times, and over, a factor of the cell
+    margin: tuple[RakingStep, int, np.ndarray] | None = None
 
 
 @dataclass(eq=False)
@@ -97,7 +106,11 @@ class Plan:
         key = ("cross", u, v)
         if key not in self.tables:
             pu, pv = self.distinct[u], self.distinct[v]
-            self.tables[key] = cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
+            if pu.margin is not None and pv.margin is not None and pu.margin[0] is pv.margin[0]:
+                step, counts = pu.margin[0], pu.margin[2]
+                self.tables[key] = margin_cross(step, counts, pu.margin[1], pv.margin[1])
+            else:
+                self.tables[key] = cross_table(pu.g, pu.size, pv.g, pv.size, pv.a * pu.q)
         return self.tables[key]
 
     def request(self, kind: str, v: int) -> np.ndarray:
@@ -173,21 +186,44 @@ def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], l
             order.append(len(distinct) - 1)
         elif isinstance(step, RakingStep):
             first = len(distinct)
-            for codes, psw in zip(step.margins, step.weights, strict=True):
-                size = int(codes.max()) + 1
+            on_cells = on_cell_factors(step)
+            counts = np.bincount(step.cell, minlength=step.factors[0].size).astype(float)
+            for m, (codes, psw) in enumerate(zip(step.margins, step.weights, strict=True)):
+                of_cell = step.cell_margins[m]
+                size = int(of_cell[counts > 0].max()) + 1
                 distinct.append(
                     Projection(
                         codes,
                         size,
                         psw,
                         1.0 / psw,
-                        np.bincount(codes, minlength=size).astype(float),
+                        np.bincount(of_cell, counts, minlength=size),
+                        (step, m, counts) if on_cells else None,
                     )
                 )
             order.extend(list(range(first, len(distinct))) * RAKING_SWEEPS)
         else:
             return None
     return distinct, order
+
+
+def on_cell_factors(step: RakingStep) -> bool:
+    """Whether the step's weights after each margin are its base weights times a positive
+    factor of the cell, with nothing held at a bound (``a_v q_u`` is then a ratio of
+    factors, constant within cells: its cross tables are sums over cells)."""
+    if step.fixed is not None or not (step.base > 0).all():
+        return False
+    return all(bool((f > 0).all() and np.isfinite(f).all()) for f in step.factors)
+
+
+def margin_cross(step: RakingStep, counts: np.ndarray, u: int, v: int) -> sp.csr_matrix:
+    """``cross_table`` of margins ``u`` and ``v`` of one raking step from its cells
+    (``counts``: rows per cell): ``rowsum(a_v q_u) = rowsum(psw_v / psw_u)`` is each cell's
+    row count times the ratio of its factors, ``f_v / f_u``."""
+    inside = counts > 0
+    gu, gv = step.cell_margins[u][inside], step.cell_margins[v][inside]
+    ratio = step.factors[v][inside] / step.factors[u][inside]
+    return cross_table(gu, int(gu.max()) + 1, gv, int(gv.max()) + 1, counts[inside] * ratio)
 
 
 def cross_table(
@@ -257,40 +293,71 @@ def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
             if found is None:
                 return None
             maps[kind, v] = found
-    if cells.size * fam.n_domains * fam.n_levels > max(4 * cells.code.size, 1 << 16):
+    joint = cell_stats.joint_domains(cells, fam.domains, fam.n_domains)
+    if joint.size * fam.n_levels > max(4 * cells.code.size, 1 << 16):
         return None  # a table as large as the rows: nothing to gain
-    var = fam.var
     tables = {
         basis: cell_stats.cell_table(
             cells,
+            joint,
             cells.bases[basis],
-            fam.dom,
             fam.n_domains,
-            var.codes if var.categorical else None,
-            None if var.categorical else var.filled,
+            fam.var,
             fam.theta,
             fam.denom if fam.ratio else None,
         )
         for basis in sorted({b for b, _ in maps.values()})
     }
 
-    def sums(kind: str, v: int) -> np.ndarray:
+    def sums(kind: str, v: int) -> Table:
         basis, agg = maps[kind, v]
-        return np.asarray(agg @ tables[basis])
+        return sp.csr_matrix(agg @ tables[basis])
 
     return sums
 
 
-def accumulate(sums: Sums, plan: Plan) -> list[np.ndarray]:
+def accumulate(sums: Sums, plan: Plan) -> list[Table]:
     """The accumulated ``A_v`` of every projection from the cell sums of ``z q_v``.
 
     The sequence of projections is linear in those sums, so it is a design constant: the
-    (sum_v G_v)-square matrix ``plan.sweeps()``, applied in one product."""
-    base = np.vstack([sums("q", v) for v in range(len(plan.distinct))])
+    (sum_v G_v)-square matrix ``plan.sweeps()``, applied in one product (sparse when the
+    sums are: the ``A_v`` of a cell reach the domains its sums reach, and no others)."""
+    parts = [sums("q", v) for v in range(len(plan.distinct))]
     sweeps = plan.sweeps()
     if sweeps is None:
-        return run_projections(plan, base)
-    return np.split(np.asarray(sweeps @ base), plan.offsets()[1:-1])
+        return list(run_projections(plan, np.vstack([dense(p) for p in parts])))
+    bounds = plan.offsets()
+    if all(sp.issparse(p) for p in parts):
+        made = sp.csr_matrix(sweeps @ sp.vstack(parts, format="csr"))
+        return [made[a:b] for a, b in pairwise(bounds)]
+    base = np.vstack([dense(p) for p in parts])
+    return list(np.split(np.asarray(sweeps @ base), bounds[1:-1]))
+
+
+def dense(x: Table) -> np.ndarray:
+    """``x`` as a NumPy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    out: np.ndarray = np.asarray(sp.csr_matrix(x).toarray())
+    return out
+
+
+def nonzero(x: Table) -> bool:
+    """Whether ``x`` has an entry that is not zero."""
+    if isinstance(x, np.ndarray):
+        return bool(x.any())
+    return bool(sp.csr_matrix(x).count_nonzero())
+
+
+def column_dots(a: Table, b: Table) -> np.ndarray:
+    """``(a * b).sum(axis=0)``: each column's dot product of ``a`` and ``b``."""
+    if not isinstance(a, np.ndarray):
+        out: np.ndarray = np.asarray(sp.csr_matrix(a).multiply(b).sum(axis=0)).ravel()
+        return out
+    if not isinstance(b, np.ndarray):
+        return column_dots(b, a)
+    dots: np.ndarray = np.einsum("gk,gk->k", a, b)
+    return dots
 
 
 def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
@@ -311,46 +378,85 @@ def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
 
 
 def group_corrections(
-    plan: Plan, acc: list[np.ndarray], group: np.ndarray, n_groups: int, kind: str
+    plan: Plan, acc: list[Table], group: np.ndarray, n_groups: int, kind: str
 ) -> np.ndarray:
     """``sum_v rowsum(a_v * A_v[g_v], group)``: what the projections take off each group's
-    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K). The
-    (group x cell) tables are sparse: a PSU meets few of a margin's cells."""
-    out = np.zeros((n_groups, acc[0].shape[1]))
-    for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True)):
-        if av.any():
-            key = (kind, v)
-            if key not in plan.tables:
-                table = sp.csr_matrix((p.a, (group, p.g)), shape=(n_groups, p.size))
-                plan.tables[key] = table
-            out += plan.tables[key] @ av
-    return out
+    total (groups: the design's PSUs or strata, named by ``kind``), (groups x K), as one
+    product of the stacked (group x cell) tables — sparse: a PSU meets few of a margin's
+    cells — with the stacked ``A_v``, taken sparse when most of it is zero (calibrating
+    within countries, a cell's residuals reach only its own country's estimates)."""
+    key = (kind,)
+    if key not in plan.tables:
+        parts = [group_table(group, n_groups, p.g, p.size, p.a) for p in plan.distinct]
+        plan.tables[key] = sp.hstack(parts, format="csr")
+    table = plan.tables[key]
+    if all(sp.issparse(a) for a in acc):
+        return dense(table @ sp.vstack(acc, format="csr"))
+    stacked = np.vstack([dense(a) for a in acc])
+    if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
+        return dense(table @ sp.csr_matrix(stacked))
+    return np.asarray(table @ stacked)
 
 
-def element_second_moments(plan: Plan, acc: list[np.ndarray], sums: Sums, full: bool) -> np.ndarray:
+def group_table(
+    group: np.ndarray, n_groups: int, g: np.ndarray, size: int, values: np.ndarray
+) -> sp.csr_matrix:
+    """``rowsum(values)`` over (group, g) as a sparse (n_groups x size) table: binned
+    densely while the table is small beside the rows (a sort of the rows costs more)."""
+    if n_groups * size <= 4 * group.size:
+        return cross_table(group, n_groups, g, size, values)
+    return sp.csr_matrix((values, (group, g)), shape=(n_groups, size))
+
+
+def element_second_moments(plan: Plan, acc: list[Table], sums: Sums, full: bool) -> np.ndarray:
     """``sum_i s_i (c_i c_i' - z_i c_i' - c_i z_i')`` with ``c_i = sum_v a_v A_v[g_v(i)]``:
-    what the projections change in ``sum_i s_i x_i x_i'`` (element designs)."""
+    what the projections change in ``sum_i s_i x_i x_i'`` (element designs).
+
+    With the projections' tables stacked — ``A = [A_v]``, ``W = [rowsum(z s a_v, g_v)]`` and
+    the block matrix ``Q = [rowsum(s a_u a_v) over (g_u, g_v)]`` — that is ``A' Q A - W' A -
+    A' W``: three products (sparse on the cell path), one dense result."""
     assert plan.row_scale is not None
-    row_scale = plan.row_scale
     k = acc[0].shape[1]
-    out = np.zeros((k, k)) if full else np.zeros(k)
-    live = [(v, p, av) for v, (p, av) in enumerate(zip(plan.distinct, acc, strict=True))]
-    live = [item for item in live if item[2].any()]
-    for v, p, av in live:
-        w = sums("scaled", v)  # (G_v x K)
-        if full:
-            cross = w.T @ av
-            out -= cross + cross.T
-        else:
-            out -= 2.0 * np.einsum("gk,gk->k", w, av)
-        for v2, p2, av2 in live:
-            key = ("second", v, v2)
-            if key not in plan.tables:
-                sa = row_scale * p.a * p2.a
-                plan.tables[key] = cross_table(p.g, p.size, p2.g, p2.size, sa)
-            q = plan.tables[key]
-            if full:
-                out += av.T @ np.asarray(q @ av2)
-            else:
-                out += (av * np.asarray(q @ av2)).sum(axis=0)
-    return out
+    live = [v for v, av in enumerate(acc) if nonzero(av)]
+    if not live:
+        return np.zeros((k, k)) if full else np.zeros(k)
+    q = second_table(plan, tuple(live))
+    scaled = [sums("scaled", v) for v in live]
+    parts = [acc[v] for v in live]
+    if all(sp.issparse(x) for x in (*parts, *scaled)):
+        a: Table = sp.vstack(parts, format="csr")
+        w: Table = sp.vstack(scaled, format="csr")
+    else:
+        a = np.vstack([dense(x) for x in parts])
+        w = np.vstack([dense(x) for x in scaled])
+    qa = q @ a
+    if full:
+        cross = dense(w.T @ a)
+        second: np.ndarray = dense(a.T @ qa) - cross - cross.T
+        return second
+    diagonal: np.ndarray = column_dots(a, qa) - 2.0 * column_dots(w, a)
+    return diagonal
+
+
+def second_table(plan: Plan, live: tuple[int, ...]) -> sp.csr_matrix:
+    """The block matrix of ``rowsum(scale_h a_u a_v)`` over (g_u, g_v) for the projections
+    ``live`` (a design constant)."""
+    key = ("second", live)
+    if key not in plan.tables:
+        assert plan.row_scale is not None
+        blocks = [
+            [
+                cross_table(
+                    plan.distinct[u].g,
+                    plan.distinct[u].size,
+                    plan.distinct[v].g,
+                    plan.distinct[v].size,
+                    plan.row_scale * plan.distinct[u].a * plan.distinct[v].a,
+                )
+                for v in live
+            ]
+            for u in live
+        ]
+        plan.tables[key] = sp.csr_matrix(sp.bmat(blocks, format="csr"))
+    found: sp.csr_matrix = plan.tables[key]
+    return found

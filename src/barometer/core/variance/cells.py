@@ -52,10 +52,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from barometer.core._frame import dense_codes
+from barometer.core.reduce import Variable, level_table
 from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
 
 #: kappa_v must be constant within each joint cell to this relative tolerance.
 CONSTANT = 1e-12
+
+#: How many domain codings' joint combinations a design keeps.
+MAX_DOMAIN_CODINGS = 8
 
 
 @dataclass(eq=False)
@@ -71,6 +75,7 @@ class JointCells:
     first: np.ndarray  # (size,) one row of each joint cell
     bases: list[np.ndarray | None]
     kappas: dict[tuple[object, ...], tuple[int, np.ndarray] | None] = field(default_factory=dict)
+    by_domains: dict[int, JointDomains] = field(default_factory=dict)
 
     def kappa(self, key: tuple[object, ...], m: np.ndarray) -> tuple[int, np.ndarray] | None:
         """The basis ``b`` and the ``kappa`` with ``m = kappa[J] * b`` (``m = r_v w``)."""
@@ -132,45 +137,83 @@ def joint_cells(
     return JointCells(key, span, first, bases)
 
 
+@dataclass(frozen=True, eq=False)
+class JointDomains:
+    """The (joint cell, domain) combinations that hold rows, numbered 0..C-1: ``code`` (n,)
+    is each row's combination, C (a spare) for a row outside every domain. Formed once per
+    design and ``by``, so that a family's table is one ``np.bincount`` over the rows, with
+    no selection of the rows inside its domains (a domain meets few joint cells: calibrating
+    within countries, a country's domains meet its own cells only)."""
+
+    domains: np.ndarray  # the domain codes they were formed from (-1: outside)
+    code: np.ndarray
+    size: int
+    cell: np.ndarray  # (C,) joint cell of each combination
+    domain: np.ndarray  # (C,) domain of each combination
+
+
+def joint_domains(cells: JointCells, domains: np.ndarray, n_domains: int) -> JointDomains:
+    """The combinations of ``cells`` and the domain codes ``domains``, cached on ``cells``
+    by the identity of the codes (a design's coding of ``by`` is formed once)."""
+    found = cells.by_domains.get(id(domains))
+    if found is not None and found.domains is domains:
+        return found
+    inside = domains >= 0
+    key = cells.code * n_domains
+    key += domains
+    span = cells.size * n_domains
+    if inside.all():
+        code, present = dense_codes(key, span)
+    else:
+        picked, present = dense_codes(key[inside], span)
+        code = np.full(domains.size, present.size, dtype=np.int64)
+        code[inside] = picked
+    cell, domain = np.divmod(present, n_domains)
+    made = JointDomains(domains, code, present.size, cell, domain)
+    if len(cells.by_domains) >= MAX_DOMAIN_CODINGS:  # the oldest goes (subsets make new codes)
+        del cells.by_domains[next(iter(cells.by_domains))]
+    cells.by_domains[id(domains)] = made
+    return made
+
+
 def cell_table(
     cells: JointCells,
+    joint: JointDomains,
     basis: np.ndarray | None,
-    dom: np.ndarray,
     n_domains: int,
-    codes: np.ndarray | None,
-    values: np.ndarray | None,
+    var: Variable,
     theta: np.ndarray,
     denom: np.ndarray | None,
-) -> np.ndarray:
+) -> sp.csr_matrix:
     """``U_b`` (J x K, K = D x L): the family's influence values summed by joint cell with
-    per-row weights ``b`` (see the module doc), from one grouped pass.
+    per-row weights ``b`` (see the module doc), from one grouped pass by (level,
+    combination) over all the rows (of the column's own integer values when the first
+    pass binned those, ``reduce.RawLevels``). Sparse: a joint cell meets few domains (a
+    breakdown by age within countries: its own country's and age group's).
 
-    ``dom``: domain of each row where the variable is observed (-1 elsewhere); ``codes``
-    the level codes (categorical) or ``values`` (numeric, missing as 0); ``denom`` the
-    domains' weighted bases (None for totals)."""
-    inside = dom >= 0
-    rows = None if inside.all() else np.flatnonzero(inside)
-
-    def pick(x: np.ndarray) -> np.ndarray:
-        return x if rows is None else np.take(x, rows)
-
-    jd = pick(cells.code) * n_domains + pick(dom)
-    b = None if basis is None else pick(basis)
-    span = cells.size * n_domains
-    if codes is not None:
-        n_levels = theta.shape[1]
-        y = np.bincount(jd * n_levels + pick(codes), b, minlength=span * n_levels)
-        y = y.reshape(cells.size, n_domains, n_levels)
-        x = y.sum(axis=2)
+    ``denom`` is the domains' weighted bases (None for totals)."""
+    width = joint.size + 1
+    if var.categorical:
+        y = level_table(var, joint.code, width, basis)[:, : joint.size].T
+        x = y.sum(axis=1)
     else:
+        values = var.values
         assert values is not None
-        v = pick(values)
-        y = np.bincount(jd, v if b is None else b * v, minlength=span)
-        y = y.reshape(cells.size, n_domains, 1)
-        x = np.bincount(jd, b, minlength=span).reshape(cells.size, n_domains)
+        missing = np.isnan(values)
+        code = np.where(missing, joint.size, joint.code)
+        filled = np.where(missing, 0.0, values)
+        y = np.bincount(code, filled if basis is None else basis * filled, minlength=width)
+        y = y[: joint.size, None]
+        x = np.bincount(code, basis, minlength=width)[: joint.size]
     if denom is None:  # a total: z = w y
-        return y.reshape(cells.size, -1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = (y - np.nan_to_num(theta)[None] * x[:, :, None]) / denom[None, :, None]
-    out: np.ndarray = np.nan_to_num(u, copy=False).reshape(cells.size, -1)
-    return out
+        u = y
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = joint.domain
+            u = (y - np.nan_to_num(theta)[d] * x[:, None]) / denom[d][:, None]
+        u = np.nan_to_num(u, copy=False)
+    n_levels = u.shape[1]
+    cols = joint.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
+    rows = np.repeat(joint.cell, n_levels)
+    shape = (cells.size, n_domains * n_levels)
+    return sp.csr_matrix((u.ravel(), (rows, cols.ravel())), shape=shape)
