@@ -36,8 +36,9 @@ RegionRule = CombineRule
 #: Which weights an estimate uses: the poll's raked weights or the base weights.
 WeightsChoice = Literal["raked", "base"]
 SourceFormat = Literal["sav", "dta", "csv", "parquet"]
-#: A single-choice question, a weighting demographic, or a number (a 0–10 scale, an age).
-QuestionKind = Literal["question", "weighting", "numeric"]
+#: What a question is: single-choice, a weighting demographic, a number (a 0–10 scale, an
+#: age), multiple response (select all that apply) or a grid (one scale, several items).
+QuestionKind = Literal["question", "weighting", "numeric", "multiple", "grid"]
 FindingKind = Literal["change", "gap"]
 ScopeKind = Literal["country", "region"]
 #: Over which p-values a findings scan adjusts: the whole scan, or each kind of finding.

@@ -85,6 +85,8 @@ def respondents(spec: PollSpec) -> pl.DataFrame:
             out["country"] = raw[source.country_column].map(source.country_codes)
         assert raw[source.respondent_id].is_unique
         for qid, vmap in source.variables.items():
+            if vmap.column is None:  # the multiple-response question and the grid
+                continue  # (decoded through every layout in tests/publish/test_sets.py)
             question = spec.question(qid)
             if question.is_numeric:
                 values = raw[vmap.column].astype(float)
@@ -142,6 +144,8 @@ def test_spec_validates_with_fixed_ids(spec: PollSpec) -> None:
     for q in spec.questions:
         if q.id in QUESTION_IDS:
             assert q.non_substantive == ["dont_know"] and q.kind == "question"
+        elif q.id in ("allies", "views"):  # the multiple-response question and the grid
+            assert q.kind == {"allies": "multiple", "views": "grid"}[q.id]
         elif q.id == SCALE.id:
             assert q.kind == "numeric" and q.range == (0, 10) and q.missing == [98, 99]
         else:
@@ -179,7 +183,7 @@ def test_sav_files_carry_labels_and_user_missing(spec: PollSpec) -> None:
             continue
         names = dict(zip(meta.column_names, meta.column_labels, strict=True))
         for qid, vmap in source.variables.items():
-            if vmap.codes is None:  # the scale, or ages in years (a recode)
+            if vmap.codes is None or vmap.column is None:  # the scale, ages (a recode), a set
                 continue
             labels = meta.variable_value_labels[vmap.column]
             mapped = {float(code) for code in vmap.codes}

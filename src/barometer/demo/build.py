@@ -45,6 +45,13 @@ from barometer.demo.scales import (
     numeric_rng,
     population_mean,
 )
+from barometer.demo.sets import (
+    draw_sets,
+    encode_sets,
+    set_missing,
+    set_questions,
+    set_variables,
+)
 from barometer.errors import BarometerError
 from barometer.poll.spec_yaml import dump_yaml
 
@@ -326,6 +333,12 @@ def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[
         if firm.scale_missing is not None:
             value_labels[column][firm.scale_missing] = "Don't know"
         var_labels[column] = _variable_label(SCALE.id)
+    if "allies__us" in frame.columns:
+        grid = firm.codes("views", QUESTIONS["us_relationship"].levels)
+        extra = encode_sets(firm.name, frame, file.fmt, grid, firm.missing)
+        cols |= extra[0]
+        value_labels |= extra[1]
+        var_labels |= extra[2]
     return pd.DataFrame(cols), value_labels, var_labels
 
 
@@ -370,6 +383,7 @@ def _write(file: _File, path: Path) -> None:
         }
         if file.firm.scale_missing is not None:
             missing[file.firm.names[SCALE.id]] = [file.firm.scale_missing]
+        missing |= set_missing(file.firm.name, file.firm.missing)
         pyreadstat.write_sav(
             table, path, file_label=label, column_labels=var_labels,
             variable_value_labels=value_labels, missing_ranges=missing,
@@ -429,6 +443,9 @@ def _source(file: _File) -> dict[str, Any]:
         if firm.missing is not None and var in QUESTIONS:
             codes[firm.missing] = None
         variables[var] = {"column": firm.names[var], "codes": codes}
+    if "allies__us" in asked:
+        grid = firm.codes("views", QUESTIONS["us_relationship"].levels)
+        variables |= set_variables(firm.name, grid, firm.missing)
     src["variables"] = variables
     return src
 
@@ -505,6 +522,7 @@ def _spec(files: list[_File]) -> dict[str, Any]:
             "finding_label": SCALE.finding_label,
         },
     )
+    questions += set_questions()
     questions += [
         {
             "id": var,
@@ -565,6 +583,10 @@ def _plan(seed: int) -> list[_File]:
             numeric = numeric_rng(seed, w_index, c_index)
             sample[SCALE.id] = draw_scale(cc, wave, sample, numeric)
             sample["age_years"] = draw_age_years(sample, numeric)
+            # the sets' own generator: every other column stays as it was drawn
+            sample = draw_sets(
+                sample, cc, wave, np.random.default_rng([seed, w_index, c_index, 15])
+            )
             firm = _firm_of(cc)
             fmt = firm.countries[cc]
             if firm.country_column and firm.name in by_firm:

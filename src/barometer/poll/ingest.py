@@ -25,13 +25,17 @@ from barometer.poll.spec import PollSpec, Question, Source, load_spec
 from barometer.untrusted import MAX_QUOTED, printable, quote_value, quote_values, shorten
 
 __all__ = [
+    "ColumnInfo",
     "Harmonised",
     "IngestReport",
     "RawFile",
+    "code_text",
     "contained_path",
     "file_sha256",
     "harmonise",
     "ingest",
+    "listing",
+    "map_column",
     "read_file",
     "source_digest",
 ]
@@ -110,6 +114,13 @@ def source_digest(spec: PollSpec, source: Source) -> str:
             variable.pop("recode", None)
     levels = {q: spec.question(q).level_codes for q in source.variables}
     content: dict[str, Any] = {"source": entry, "levels": levels}
+    sets = {
+        q.id: q.model_dump(mode="json")
+        for q in map(spec.question, source.variables)
+        if q.kind in ("multiple", "grid")
+    }
+    if sets:  # a set's rows depend on its options or items (kept out of other digests)
+        content["sets"] = sets
     numeric = {
         q.id: [q.range, q.missing] for q in map(spec.question, source.variables) if q.is_numeric
     }
@@ -175,7 +186,7 @@ class RawFile:
 def _needed_columns(source: Source) -> list[str]:
     cols = [source.respondent_id]
     cols += [c for c in (source.country_column, source.weight, source.strata, source.psu) if c]
-    cols += [v.column for v in source.variables.values()]
+    cols += [c for v in source.variables.values() for c in v.source_columns()]
     return list(dict.fromkeys(cols))
 
 
@@ -305,23 +316,25 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
-def _code_text(value: Any) -> str:
+def code_text(value: Any) -> str:
+    """A code as it prints: ``1.0`` as ``1``."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def _listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
+def listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
+    """``code "label" (n respondents), …`` for the most frequent codes (bounded)."""
     parts = []
     for value, n in sorted(counts, key=lambda vc: (-vc[1], str(vc[0])))[:_MAX_LISTED]:
         label = labels.get(value)
         lab = f" {quote_value(str(label))}" if label else ""
-        parts.append(f"{shorten(_code_text(value))}{lab} ({n} respondent{'s' if n != 1 else ''})")
+        parts.append(f"{shorten(code_text(value))}{lab} ({n} respondent{'s' if n != 1 else ''})")
     more = len(counts) - _MAX_LISTED
     return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
-def _map_column(
+def map_column(
     series: pl.Series,
     codes: dict[Any, str | None] | None,
     allowed: list[str],
@@ -344,7 +357,7 @@ def _map_column(
         keymap = {f: lv for k, lv in codes.items() if (f := _as_float(k)) is not None}
         values = series.cast(pl.Float64)
     else:
-        keymap = {_code_text(k): lv for k, lv in codes.items()}
+        keymap = {code_text(k): lv for k, lv in codes.items()}
         values = series
     counts = values.drop_nulls().value_counts()
     uncovered: list[tuple[Any, int]] = []
@@ -387,7 +400,7 @@ def _map_question(
     ids: pl.Series,
 ) -> tuple[pl.Series | None, ColumnInfo | None]:
     vmap = source.variables[qid]
-    col = vmap.column
+    col = str(vmap.column)
     series = raw.frame.get_column(col)
     labels = raw.value_labels.get(col, {})
     where = f"column {col!r} ({qid})"
@@ -399,7 +412,7 @@ def _map_question(
         mapped, uncovered, n_um = result.values, [], result.n_user_missing
     else:
         try:
-            mapped, uncovered, n_um = _map_column(
+            mapped, uncovered, n_um = map_column(
                 series, vmap.codes, question.level_codes, raw.user_missing.get(col, [])
             )
         except TypeError as err:
@@ -416,7 +429,7 @@ def _map_question(
             hint = " (the column holds numbers but the mapping's codes are text)"
         problems.append(
             f"{where}: {len(uncovered)} code(s) not in the mapping, {n} respondent(s): "
-            f"{_listing(uncovered, labels)}{hint}; add them to "
+            f"{listing(uncovered, labels)}{hint}; add them to "
             f"sources[{index}].variables.{qid}.codes (map a code to null for missing)"
         )
         return None, None
@@ -424,7 +437,7 @@ def _map_question(
         question=qid,
         column=col,
         variable_label=raw.variable_labels.get(col),
-        value_labels={_code_text(k): str(v) for k, v in labels.items()},
+        value_labels={code_text(k): str(v) for k, v in labels.items()},
         n_missing=int(mapped.null_count()),
         n_user_missing=n_um,
     )
@@ -468,14 +481,14 @@ def _countries(
     known = [c.code for c in spec.countries]
     codes = source.country_codes or {c: c for c in known}
     try:
-        mapped, uncovered, _ = _map_column(raw.frame.get_column(col), codes, known, [])
+        mapped, uncovered, _ = map_column(raw.frame.get_column(col), codes, known, [])
     except TypeError as err:
         problems.append(f"country column {col!r} has type {err}")
         return pl.Series("country", [None] * n, dtype=pl.String)
     if uncovered:
         problems.append(
             f"country column {col!r}: {len(uncovered)} value(s) are not countries of the spec: "
-            f"{_listing(uncovered, raw.value_labels.get(col, {}))}; add them to "
+            f"{listing(uncovered, raw.value_labels.get(col, {}))}; add them to "
             f"sources[{index}].country_codes or to countries"
         )
     elif mapped.null_count():
@@ -544,7 +557,15 @@ def harmonise(
     ]
     infos = []
     for qid in source.variables:
-        mapped, info = _map_question(raw, source, index, qid, spec.question(qid), problems, ids)
+        question = spec.question(qid)
+        if question.kind in ("multiple", "grid"):
+            from barometer.poll.ingest_sets import map_set
+
+            found = map_set(raw, source, index, question, ids, problems)
+            columns += [series for series, _ in found]
+            infos += [info for _, info in found]
+            continue
+        mapped, info = _map_question(raw, source, index, qid, question, problems, ids)
         if mapped is not None and info is not None:
             columns.append(mapped)
             infos.append(info)

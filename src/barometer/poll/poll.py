@@ -31,6 +31,7 @@ from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.kinds import QUARTILES, estimate_question
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
+from barometer.poll.sets import pair_columns, set_estimates
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.store import Store, StoreState, spec_of
 from barometer.poll.weighting import (
@@ -210,11 +211,13 @@ class Poll:
 
     def _read_frame(self) -> pl.DataFrame:
         stored = self._store_columns()
-        questions = [q for q in self.spec.questions if q.id in stored]
-        return self.store.respondents(
+        questions = [q for q in self.spec.stored_questions() if q.id in stored]
+        frame = self.store.respondents(
             [*DESIGN_COLUMNS, *(q.id for q in questions)],
             levels={q.id: q.level_codes for q in questions if not q.is_numeric},
         )
+        # grids' paired item differences (barometer.poll.sets): one design holds them
+        return frame.with_columns(pair_columns(self.spec, stored))
 
     def _store_columns(self) -> frozenset[str]:
         return self._snapshot().columns
@@ -374,7 +377,7 @@ class Poll:
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
         numeric = {q.id for q in self.spec.questions if q.is_numeric}
-        allowed = ["country", "wave", *(q.id for q in self.spec.questions)]
+        allowed = ["country", "wave", *(q.id for q in self.spec.stored_questions())]
         for col in by:
             if col not in allowed:
                 raise EstimationError(
@@ -408,7 +411,10 @@ class Poll:
         Parameters
         ----------
         question : str
-            A question id of the spec.
+            A question id of the spec. A multiple-response question gives each option's
+            share of selecting it (ranked; the shares do not sum to 100%), a grid each
+            item's shares (:func:`barometer.poll.sets.set_estimates`); a part such as
+            ``allies__us`` is estimated as any question.
         by : str or list of str
             Breakdown: ``country``, ``wave`` and/or other question ids (banners).
         region : str, optional
@@ -463,6 +469,13 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
+        if asked.kind in ("multiple", "grid"):
+            if region is not None:
+                raise EstimationError(
+                    f"{question} is a {asked.kind} question; ask a region's figures of one "
+                    f"of its parts (e.g. {question}__{(asked.options or asked.items)[0].code})"
+                )
+            return set_estimates(design, asked, by_list, ci, confidence)
         est = estimate_question(design, asked, by_list, confidence, ci)
         if region is None:
             return est

@@ -27,7 +27,9 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.poll.kinds import distribution, estimate_question, is_scale, quartiles
 from barometer.poll.regions import OVER, Regional, RegionFigure, combine, with_regions
+from barometer.poll.sets import SetView, item_gaps, set_view
 from barometer.poll.spec import PollSpec, PublicationRules
+from barometer.poll.spec_sets import parts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -181,6 +183,19 @@ class Publication:
                 f"the publication holds no model {mid!r}: {why}{did_you_mean(mid, known)}"
             )
         return found
+
+    #: the multiple-response questions and grids whose parts it holds, by question id
+    sets: Mapping[str, SetView] = field(default_factory=lambda: MappingProxyType({}))
+
+    def set_of(self, question: str) -> SetView | None:
+        """The multiple-response question or grid that ``question`` (a stored part such
+        as ``allies__us``, or the set's own id) belongs to; None for other questions."""
+        if question in self.sets:
+            return self.sets[question]
+        for view in self.sets.values():
+            if view.part(question) is not None:
+                return view
+        return None
 
     def cells(self, question: str, breakdown: str | None = None) -> QuestionCells:
         """The cells of ``question`` (by ``breakdown``, or by country × wave only)."""
@@ -484,14 +499,18 @@ def build(
     """The publication of ``poll`` (see :meth:`barometer.poll.Poll.publication`)."""
     spec = poll.spec
     rules = rules if rules is not None else spec.publication
-    asked = [q.id for q in spec.questions if q.kind in ("question", "numeric")]
-    qids = _checked(questions, [q.id for q in spec.questions], "question")
+    stored = spec.stored_questions()
+    if questions is not None:  # a multiple-response question or grid stands for its parts
+        sets = {q.id: [p.id for p in parts(q)] for q in spec.questions}
+        questions = [x for q in questions for x in sets.get(q, [q])]
+    asked = [q.id for q in stored if q.kind in ("question", "numeric")]
+    qids = _checked(questions, [q.id for q in stored], "question")
     if questions is None:
         qids = asked
     codes = _checked(countries, [c.code for c in spec.countries], "country")
     wave_ids = _checked(waves, [w.id for w in spec.waves], "wave")
     chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
-    _checked([b for b in chosen if b is not None], [q.id for q in spec.questions], "breakdown")
+    _checked([b for b in chosen if b is not None], [q.id for q in stored], "breakdown")
     for b in chosen:
         if b is not None and spec.question(b).is_numeric:
             raise EstimationError(
@@ -541,6 +560,7 @@ def build(
         facts=_scoped_facts(poll.facts(), codes, wave_ids),
         by_question=MappingProxyType(cells),
         notes=tuple(notes),
+        sets=MappingProxyType(_sets(design, spec, rules, set(held))),
         models=MappingProxyType(models),
     )
 
@@ -578,3 +598,22 @@ def _fit_models(
         except EstimationError as exc:
             notes.append(f"model {declared.id}: {exc}; left out")
     return fitted
+
+
+def _sets(
+    design: Any, spec: PollSpec, rules: PublicationRules, held: set[str]
+) -> dict[str, SetView]:
+    """The set views of the multiple-response questions and grids with parts held; a
+    grid's item-versus-item differences by country × wave (one core call), marked on
+    their joint base."""
+    out = {}
+    for q in spec.questions:
+        if q.kind not in ("multiple", "grid"):
+            continue
+        gaps = None
+        if q.kind == "grid":
+            gaps = mark(item_gaps(design, q, [OVER, "wave"], rules.confidence), rules)
+        view = set_view(q, held, gaps)
+        if view is not None:
+            out[q.id] = view
+    return out

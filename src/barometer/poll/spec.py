@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -56,6 +56,7 @@ __all__ = [
     "Level",
     "ModelDeclaration",
     "Net",
+    "Option",
     "PollSpec",
     "PublicationRules",
     "Question",
@@ -191,6 +192,13 @@ class Level(_Model):
     finding_label: str | None = None
 
 
+class Option(Level):
+    """One option of a multiple-response question; an ``exclusive`` one ("None of
+    these") may not be selected together with another."""
+
+    exclusive: bool = False
+
+
 class Net(_Model):
     """A published combination of a question's levels ("ally or necessary partner",
     "top-two box"): the share of respondents who gave any of ``levels``.
@@ -215,7 +223,9 @@ class Question(_Model):
     into published nets.  ``kind: numeric`` is a number (a 0–10 scale, an age in years):
     no levels; ``range`` bounds its valid values (inclusive; a value outside is an ingest
     error), ``missing`` lists the codes that mean "no answer" (don't know, refused), and
-    ``finding_label`` is how findings name its mean ("trust in the EU").
+    ``finding_label`` is how findings name its mean ("trust in the EU").  ``kind:
+    multiple`` (select all that apply) has ``options`` instead of levels; ``kind: grid``
+    has ``items`` that share the ``levels`` (see :mod:`barometer.poll.spec_sets`).
     """
 
     id: Name
@@ -223,6 +233,8 @@ class Question(_Model):
     levels: list[Level] = Field(default_factory=list)
     non_substantive: list[Name] = Field(default_factory=list)
     kind: QuestionKind = "question"
+    options: list[Option] = Field(default_factory=list)
+    items: list[Level] = Field(default_factory=list)
     nets: list[Net] = Field(default_factory=list)
     range: tuple[float, float] | None = None
     missing: list[float] = Field(default_factory=list)
@@ -242,10 +254,13 @@ class Question(_Model):
 
     @model_validator(mode="after")
     def _levels_consistent(self) -> Question:
+        from barometer.poll.spec_sets import check_question_shape
+
+        check_question_shape(self)
         if self.kind == "numeric":
             self._check_numeric()
             return self
-        if not self.levels:
+        if not self.levels and self.kind != "multiple":
             raise ValueError(
                 f"question {self.id!r} has no levels; list them, or set kind: numeric for a number"
             )
@@ -380,17 +395,41 @@ class VariableMap(_Model):
     ``recode`` maps a numeric column by inclusive ranges instead (an age in years into
     bands), its last rule optionally ``{else: ...}``.  Omit both when the column already
     holds the level codes as text, or for a numeric question.
+    A multiple-response question or a grid gives ``columns`` (one per option or item)
+    or, for multiple response, one ``delimited`` column; ``selected``, ``separator``
+    and ``shown`` are theirs (:mod:`barometer.poll.spec_sets` states the rules).
     """
 
-    column: Name
+    column: Name | None = None
     codes: dict[SourceCode, Name | None] | None = None
     recode: Annotated[list[RecodeRule], Field(min_length=1)] | None = None
+    #: option (or grid item) code -> the column holding it
+    columns: dict[Name, Name] | None = None
+    #: the codes of an option column that mean "selected", or ``label``: a column
+    #: holding the option's label (or a code labelled so) when selected, blank if not
+    selected: list[SourceCode] | Literal["label"] | None = None
+    #: one text column listing the options selected, split by ``separator``
+    delimited: Name | None = None
+    separator: Annotated[str, Field(min_length=1)] = ","
+    #: a column saying whether the question was asked (1 / true / "yes": asked)
+    shown: Name | None = None
 
     @model_validator(mode="after")
-    def _one_mapping(self) -> VariableMap:
+    def _one_layout(self) -> VariableMap:
         if self.codes is not None and self.recode is not None:
             raise ValueError("give 'codes' or 'recode', not both")
+        given = [k for k in ("column", "columns", "delimited") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'column', 'columns' (one per option or item) and "
+                f"'delimited' (given: {', '.join(given) or 'none'})"
+            )
         return self
+
+    def source_columns(self) -> list[str]:
+        """Every column of the file this mapping reads, in order."""
+        cols = [self.column, *(self.columns or {}).values(), self.delimited, self.shown]
+        return list(dict.fromkeys(c for c in cols if c is not None))
 
 
 class Source(_Model):
@@ -575,8 +614,24 @@ class PollSpec(_Model):
         return self._base_dir
 
     def question(self, qid: str) -> Question:
-        """The question ``qid``; :class:`SpecError` with a suggestion when there is none."""
+        """The question ``qid`` — or the stored part ``qid`` of a multiple-response
+        question or grid (``allies__us``); :class:`SpecError` with a suggestion when
+        there is none."""
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        for q in self.stored_questions():
+            if q.id == qid:
+                return q
         return _find(self.questions, qid, "question")
+
+    def stored_questions(self) -> list[Question]:
+        """The single-choice columns the store holds, in questionnaire order: each
+        question, or the parts of a multiple-response question or grid
+        (:func:`barometer.poll.spec_sets.parts`)."""
+        from barometer.poll.spec_sets import parts
+
+        return [p for q in self.questions for p in parts(q)]
 
     def source_path(self, source: Source) -> Path:
         """The absolute path of a source's file."""
@@ -656,9 +711,11 @@ def _check_breakdowns(spec: PollSpec, problems: list[str]) -> None:
             )
 
 
-def _check_codes(
+def check_codes(
     loc: str, qid: str, vmap: VariableMap, question: Question, problems: list[str]
 ) -> None:
+    """Problems of a mapping's ``codes`` (or ``recode``): a level not of the question,
+    a number twice; a numeric question takes neither."""
     if question.is_numeric:
         for name in ("codes", "recode"):
             if getattr(vmap, name) is not None:
@@ -736,6 +793,8 @@ def _check_populations(spec: PollSpec, problems: list[str]) -> None:
 
 
 def _check_sources(spec: PollSpec, problems: list[str]) -> None:
+    from barometer.poll.spec_sets import check_set_variables
+
     countries = [c.code for c in spec.countries]
     questions = {q.id: q for q in spec.questions}
     for i, src in enumerate(spec.sources):
@@ -752,13 +811,21 @@ def _check_sources(spec: PollSpec, problems: list[str]) -> None:
             if qid not in questions:
                 problems.append(f"{vloc}: " + _unknown(qid, list(questions), "question"))
                 continue
-            if vmap.column in columns:
+            for col in vmap.source_columns():
+                if col in columns:
+                    problems.append(f"{vloc}: column {col!r} is already used for {columns[col]}")
+                columns[col] = qid
+            question = questions[qid]
+            if question.kind in ("multiple", "grid"):
+                check_set_variables(vloc, qid, vmap, question, problems)
+            elif vmap.column is None or vmap.shown is not None or vmap.selected is not None:
                 problems.append(
-                    f"{vloc}.column: column {vmap.column!r} is already used for "
-                    f"{columns[vmap.column]}"
+                    f"{vloc}: question {qid!r} is single-choice; map it with 'column' "
+                    "(and 'codes'); 'columns', 'delimited', 'selected' and 'shown' are for "
+                    "kind: multiple or grid"
                 )
-            columns[vmap.column] = qid
-            _check_codes(vloc, qid, vmap, questions[qid], problems)
+            else:
+                check_codes(vloc, qid, vmap, question, problems)
 
 
 def _check_targets(spec: PollSpec, problems: list[str]) -> None:
@@ -838,6 +905,8 @@ def _check_models(spec: PollSpec, problems: list[str]) -> None:
 
 def check_spec(spec: PollSpec) -> list[str]:
     """Every cross-reference problem of ``spec``, each prefixed by its location."""
+    from barometer.poll.spec_sets import check_parts
+
     problems: list[str] = []
     _check_ids(spec, problems)
     _check_wave_order(spec, problems)
@@ -846,6 +915,7 @@ def check_spec(spec: PollSpec) -> list[str]:
     _check_populations(spec, problems)
     _check_sources(spec, problems)
     _check_targets(spec, problems)
+    check_parts(spec, problems)
     _check_models(spec, problems)
     return problems
 

@@ -445,10 +445,11 @@ class Store:
         regions = [(r.id, r.name, r.rule, i) for i, r in enumerate(spec.regions)]
         members = [(r.id, m, j) for r in spec.regions for j, m in enumerate(r.members)]
         waves = [(w.id, w.start, w.end, i) for i, w in enumerate(spec.waves)]
-        questions = [(q.id, q.wording, q.kind, i) for i, q in enumerate(spec.questions)]
+        stored = spec.stored_questions()
+        questions = [(q.id, q.wording, q.kind, i) for i, q in enumerate(stored)]
         levels = [
             (q.id, lv.code, lv.label, j, lv.code in q.non_substantive)
-            for q in spec.questions
+            for q in stored
             for j, lv in enumerate(q.levels)
         ]
         targets = [
@@ -474,7 +475,7 @@ class Store:
                 "WHERE table_name = 'respondents'"
             ).fetchall()
         )
-        for q in spec.questions:
+        for q in stored:
             kind = "DOUBLE" if q.is_numeric else "VARCHAR"
             if types.get(q.id, kind) != kind:
                 # The question changed kind: every source holding it is re-read (its

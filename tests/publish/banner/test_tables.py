@@ -186,7 +186,14 @@ def _with_nets(poll, question: str, est):
 
 
 def _estimates_of(poll, question: str, by: list[str], where: dict[str, str]) -> dict:
-    if poll.spec.question(question).is_numeric:  # a banner's one row: the mean
+    q = poll.spec.question(question)
+    if q.kind == "multiple":  # one row per option: its share of "selected"
+        out = {}
+        for opt in q.options:
+            one = _estimates_of(poll, f"{question}__{opt.code}", by, where)
+            out |= {(v, opt.code): e for (v, lv), e in one.items() if lv == "selected"}
+        return out
+    if q.is_numeric:  # a banner's one row: the mean
         est = poll.design().mean(question, by=by).to_polars().with_columns(level=pl.lit("mean"))
     else:
         est = _with_nets(poll, question, poll.design().proportion(question, by=by)).to_polars()

@@ -80,8 +80,9 @@ def test_eu_ally_fell_like_for_like(poll, findings: Findings) -> None:
 
 def test_korea_far_more_likely_than_eu_to_see_an_ally(findings: Findings) -> None:
     f = _one(
-        findings, kind="gap", level="ally", first_id="KR", second_id="EU", first_wave="2025-11"
-    )
+        findings, kind="gap", question="us_relationship", level="ally", first_id="KR",
+        second_id="EU", first_wave="2025-11",
+    )  # fmt: skip
     assert f.first.estimate == pytest.approx(0.41, abs=SEED)
     assert f.second.estimate == pytest.approx(0.16, abs=SEED)
     assert f.difference > 0.2 and f.ci_low > 0.2

@@ -329,6 +329,15 @@ def banner(
     >>> [(c.label, c.letter, c.n, c.flagged) for c in t.columns]
     [('Total', '', 120, False), ('a', 'A', 70, False), ('b', 'B', 50, True)]
     """
+    if isinstance(source, Publication) and getattr(source.sets.get(question), "kind", "") == (
+        "multiple"
+    ):
+        from barometer.publish.banner.sets import set_banner
+
+        return set_banner(
+            source, question, banners, where, adjust=adjust, flag_base=flag_base,
+            min_base=min_base, total=total,
+        )  # fmt: skip
     adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
     thresholds = _thresholds(source, min_base, flag_base)
     banner_list = [banners] if isinstance(banners, str) else list(banners)
@@ -510,6 +519,8 @@ def banner_tables(
         if not isinstance(source, Publication):
             raise EstimationError("banner_tables: name the questions of a design")
         questions = list(source.questions)
+    if isinstance(source, Publication):  # a multiple-response question: one table
+        questions = _with_sets(source, questions)
     banner_list = [banners] if isinstance(banners, str) else list(banners)
     where = dict(options.pop("where", None) or {})
     if wave is not None:
@@ -528,7 +539,8 @@ def banner_tables(
         where.pop("wave", None)
         out = []
         for q in kept:
-            asked = set(source.cells(q).countries().to_polars()["country"].cast(pl.String))
+            cells = source.cells(_first_part(source, q)).countries()
+            asked = set(cells.to_polars()["country"].cast(pl.String))
             out += [
                 banner(source, q, banner_list, where={**where, "country": c}, total=False,
                        **options)
@@ -538,16 +550,35 @@ def banner_tables(
     return [banner(source, q, banner_list, where=where, **options) for q in kept]
 
 
+def _with_sets(pub: Publication, questions: Sequence[str]) -> list[str]:
+    """``questions`` with the options of a multiple-response question replaced by the
+    question (one table of its options), in the order first met."""
+    out: list[str] = []
+    for q in questions:
+        view = pub.set_of(q)
+        name = view.question if view is not None and view.kind == "multiple" else q
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def unasked(pub: Publication, questions: Sequence[str], wave: str | None) -> list[tuple[str, str]]:
     """(question, sentence) for each of ``questions`` that has no respondent in ``wave``
     (with no wave: in any wave of the publication)."""
     out = []
     for q in questions:
-        if q not in pub.questions:
+        part = _first_part(pub, q)
+        if part not in pub.questions:
             out.append((q, f"{q}: no respondent answers it; no table"))
             continue
-        waves = pub.waves_of(q)
+        waves = pub.waves_of(part)
         if wave is not None and wave not in waves:
             asked = ", ".join(waves)
             out.append((q, f"{q}: not asked in {wave} (asked in {asked}); no table"))
     return out
+
+
+def _first_part(pub: Publication, question: str) -> str:
+    """``question``, or for a set its first option (asked where the set is)."""
+    view = pub.sets.get(question)
+    return view.parts[0][2] if view is not None else question

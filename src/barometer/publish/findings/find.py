@@ -39,6 +39,7 @@ from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKin
 from barometer.poll.publication import Publication
 from barometer.poll.regions import dominant_members
 from barometer.poll.spec import PublicationRules, publication_rules
+from barometer.publish.findings.items import ItemGap, item_findings
 from barometer.publish.findings.wording import Wording, markdown, members, rule_words
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
@@ -66,9 +67,10 @@ class Finding:
     ``kind="change"``: the same subject in two consecutive waves (``first`` the later);
     ``kind="gap"``: two subjects in one wave (``first`` the higher). ``ci_low`` and
     ``ci_high`` are the (unadjusted) interval at ``confidence``; ``p_adjusted`` is the
-    p-value adjusted over every comparison of the scan by ``adjust``. ``score`` — the
-    nearer interval bound's distance from zero, the smallest difference the data
-    support — orders the findings.
+    p-value adjusted over every comparison of the scan by ``adjust`` (those of a
+    multiple-response question's options or a grid's items over that question's
+    own). ``score`` — the nearer interval bound's distance from zero, the smallest
+    difference the data support — orders the findings.
     """
 
     rank: int
@@ -108,6 +110,8 @@ class Findings:
     settings: Mapping[str, Any] = field(default_factory=dict)
     n_tests: int = 0
     notes: tuple[str, ...] = ()
+    #: significant differences between the items of a grid (on those answering both)
+    items: tuple[ItemGap, ...] = ()
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -142,6 +146,7 @@ class Findings:
                 "n_tests": self.n_tests,
                 "notes": list(self.notes),
                 "findings": self.to_dicts(),
+                "item_gaps": [g.to_dict() for g in self.items],
             },
             indent=2,
             ensure_ascii=False,
@@ -163,12 +168,19 @@ class Findings:
         """At most ``k`` findings to lead a publication with: those about a region
         first (a regional figure is what a poll of several countries is read for), then
         the rest, in rank order, one per kind × question × level, changes and gaps
-        taken in turn."""
+        taken in turn. The options of multiple-response questions and the items of
+        grids (``settings["set_parts"]``) have their own sections and lead only when
+        nothing else does."""
+        parts = set(self.settings.get("set_parts", ()))
         seen: set[tuple[str, str, str]] = set()
         queues: dict[str, list[Finding]] = {"change": [], "gap": []}
         ordered = sorted(
             self.findings,
-            key=lambda f: (f.first.type != "region" and f.second.type != "region", f.rank),
+            key=lambda f: (
+                f.question in parts,
+                f.first.type != "region" and f.second.type != "region",
+                f.rank,
+            ),
         )
         for f in ordered:
             key = (f.kind, f.question, f.level)
@@ -456,7 +468,8 @@ def find(
     floor = max(rules.claim_min_base, rules.suppress_below)
     cands = [c for c in cands if min(c["stats_a"][2], c["stats_b"][2]) >= floor]
     cands = _not_redundant(cands, pub.spec, rules.max_member_share, notes, wording)
-    kept = _significant(cands, rules, family, min_gap, min_change, pub.spec)
+    sets = {sid: v.question for v in pub.sets.values() for _, _, sid in v.parts}
+    kept = _significant(cands, rules, family, min_gap, min_change, pub.spec, sets)
     kept = _complements_out(_mirrors_out(kept, pub.spec), pub.spec)
     if top is not None:
         kept = kept[:top]
@@ -477,8 +490,12 @@ def find(
         "kinds": list(kinds),
         "include_non_substantive": include_non_substantive,
         "family": family,
+        **({"set_parts": sorted(sets)} if sets else {}),
     }
-    return Findings(result, settings, len(cands), tuple(notes))
+    items = item_findings(pub, rules, min_gap, top) if "gap" in kinds else ()
+    scanned = {v.question for v in pub.sets.values() for _, _, sid in v.parts if sid in chosen}
+    items = tuple(g for g in items if g.question in scanned)
+    return Findings(result, settings, len(cands), tuple(notes), items)
 
 
 def _rules(
@@ -523,8 +540,10 @@ def _chosen(
     pub: Publication, questions: Sequence[str] | None, waves: Sequence[str] | None
 ) -> list[str]:
     """The questions to scan, with the waves checked."""
-    known_q = [q.id for q in pub.spec.questions if q.kind in ("question", "numeric")]
+    known_q = [q.id for q in pub.spec.stored_questions() if q.kind in ("question", "numeric")]
     chosen = list(questions) if questions is not None else list(pub.questions)
+    # a multiple-response question or grid stands for its options or items
+    chosen = [p for q in chosen for p in _parts_held(pub, q)]
     for qid in chosen:
         if qid not in known_q:
             raise EstimationError(
@@ -536,6 +555,12 @@ def _chosen(
         if w not in known_w:
             raise EstimationError(f"find: no wave {w!r} in the poll{did_you_mean(w, known_w)}")
     return [q for q in chosen if q in pub.questions]
+
+
+def _parts_held(pub: Publication, question: str) -> list[str]:
+    """``question``, or the parts the publication holds of the set it names."""
+    view = pub.sets.get(question)
+    return [sid for _, _, sid in view.parts] if view is not None else [question]
 
 
 def _scale_width(spec: Any, question: str) -> float:
@@ -555,11 +580,20 @@ def _significant(
     min_gap: float,
     min_change: float,
     spec: Any,
+    sets: Mapping[str, str],
 ) -> list[tuple[float, float, dict[str, Any]]]:
     """(score, adjusted p, candidate) of the findings kept, best first (a mean's score in
     shares of its range, so findings of means and shares rank together)."""
     raw = np.array([c["p_value"] for c in cands], dtype=float)
-    group = np.array([c["kind"] if family == "kind" else "" for c in cands], dtype=object)
+    # A multiple-response question's or grid's comparisons are a family of their own:
+    # many tests of one question, which leave the rest of the scan's adjustment as it is.
+    group = np.array(
+        [
+            (c["kind"] if family == "kind" else "") + "|" + sets.get(c["question"], "")
+            for c in cands
+        ],
+        dtype=object,
+    )
     p_adj = np.empty(raw.size)
     for g in set(group.tolist()):
         p_adj[group == g] = adjust_pvalues(raw[group == g], rules.adjust)

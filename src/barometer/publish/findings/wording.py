@@ -230,6 +230,11 @@ def markdown(findings: Findings) -> str:
             continue
         lines += ["", f"## {title}", ""]
         lines += [f"{i}. {markdown_text(f.sentence)}" for i, f in enumerate(these, start=1)]
+    if findings.items:
+        lines += ["", "## Gaps between the items of a grid", ""]
+        lines += [
+            f"{i}. {markdown_text(g.sentence)}" for i, g in enumerate(findings.items, start=1)
+        ]
     if findings.notes:
         lines += ["", "## Notes", ""]
         lines += [f"- {markdown_text(n)}" for n in findings.notes]

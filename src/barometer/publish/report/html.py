@@ -67,6 +67,7 @@ from barometer.publish.charts import (
     to_svg,
     trend,
 )
+from barometer.publish.charts_sets import ranked_bars
 from barometer.publish.numbers import (
     format_count,
     format_mean,
@@ -76,6 +77,7 @@ from barometer.publish.numbers import (
     format_percent,
 )
 from barometer.publish.report.methodology import methodology_view
+from barometer.publish.report.sets import GridTables, grid_tables, grid_view, multiple_pieces
 from barometer.publish.scale_charts import distribution_bars, mean_dots
 
 __all__ = [
@@ -113,12 +115,15 @@ class QuestionResults:
     trends: dict[str, Estimates] = field(default_factory=dict)
     #: where the question was not asked ("not asked in 2024-11 in PL"), from the publication
     absent: tuple[str, ...] = ()
-    #: "share" (levels and nets) or "mean" (a numeric question: one "mean" column)
+    #: "share" (levels and nets), "mean" (a numeric question: one "mean" column) or
+    #: "multiple" (a multiple-response question: its options as the levels)
     kind: str = "share"
     #: the tables' columns: the levels then the nets (None: ``style``'s levels)
     columns: LevelStyle | None = None
     #: a numeric question's distribution by country × wave (a scale), for its chart
     distribution: Estimates | None = None
+    #: what the section says under its figures (options' shares do not sum to 100%)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,9 +155,17 @@ class ReportData:
     sources: list[Any] = field(default_factory=list)
     sponsor: str | None = None
     contact: str | None = None
+    #: the grids' overviews (items × levels), from :mod:`barometer.publish.report.sets`
+    grids: list[GridTables] = field(default_factory=list)
     #: the spec's models the publication fitted, and a note for each it could not
     models: list[ModelResults] = field(default_factory=list)
     model_notes: list[str] = field(default_factory=list)
+
+
+def _parts_of(pub: Publication, question: str) -> list[str]:
+    """``question``, or the parts the publication holds of the set it names."""
+    view = pub.sets.get(question)
+    return [sid for _, _, sid in view.parts] if view is not None else [question]
 
 
 def _models(pub: Publication) -> tuple[list[ModelResults], list[str]]:
@@ -231,10 +244,34 @@ def collect(
             "`barometer weight`) before writing the report"
         )
     ids = list(questions) if questions is not None else list(pub.questions)
+    # a multiple-response question or grid named by its id stands for its parts
+    ids = [sid for q in ids for sid in _parts_of(pub, q)]
     region_ids = list(regions) if regions is not None else pub.region_ids()
     focus = dict(focus or {})
     results = []
+    grids = []
+    named = dict.fromkeys(v.question for q in ids if (v := pub.set_of(q)) is not None)
+    views = [pub.sets[name] for name in named]
+    for view in views:
+        if view.kind == "grid":
+            grids.append(grid_tables(pub, view, region_ids))
+    multiple = {sid: v for v in views if v.kind == "multiple" for _, _, sid in v.parts}
+    done: set[str] = set()
     for qid in ids:
+        view = multiple.get(qid)
+        if view is not None:
+            if view.question not in done:
+                done.add(view.question)
+                p = multiple_pieces(pub, view, region_ids)
+                results.append(
+                    QuestionResults(
+                        question=p.question, style=p.style,
+                        focus=focus.get(view.question, p.focus), countries=p.countries,
+                        regions=p.regions, trends=p.trends, absent=p.absent, kind="multiple",
+                        note=view.note,
+                    )
+                )  # fmt: skip
+            continue
         q = spec.question(qid)
         cells = pub.cells(qid)
         if cells.numeric:
@@ -298,6 +335,7 @@ def collect(
         sources=sources,
         sponsor=spec.sponsor,
         contact=spec.contact,
+        grids=grids,
     )
 
 
@@ -536,6 +574,7 @@ def _question_view(
             else []
         ),
         "notes": [
+            *([q.note.removesuffix(".")] if q.note else []),
             *(a[0].upper() + a[1:] for a in q.absent),
             *sorted({n for e in q.regions.values() for n in e.notes}),
         ],
@@ -556,22 +595,10 @@ def _question_figures(
     without), and the trend when there are several waves."""
     regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
-    figures = [
-        _figure(
-            stacked_bars(
-                current,
-                q.style,
-                wave=latest,
-                order=order,
-                names=names,
-                title=f"Answers by country, {latest}",
-            ),
-            f"Stacked bars of the answers to {q.question.id} by country, {latest}",
-            f"Percentages inside the bars; unweighted bases at the right; the {moe} "
-            "are in the tables below.",
-            stem("bars"),
-        )
-    ]
+    if q.kind == "multiple":
+        figures = _ranked_figures(q, latest, current, names, stem)
+    else:
+        figures = [_bars_figure(q, latest, order, current, names, stem, moe)]
     for rid in regions or [None]:
         chart = gap_dots(
             current,
@@ -613,6 +640,63 @@ def _question_figures(
             )
         )
     return figures
+
+
+def _bars_figure(
+    q: QuestionResults,
+    latest: str,
+    order: Sequence[str],
+    current: pl.DataFrame,
+    names: Mapping[str, str],
+    stem: Any,
+    moe: str,
+) -> dict[str, Any]:
+    """Stacked bars of a question's answers by country in the latest wave."""
+    return _figure(
+        stacked_bars(
+            current, q.style, wave=latest, order=order, names=names,
+            title=f"Answers by country, {latest}",
+        ),
+        f"Stacked bars of the answers to {q.question.id} by country, {latest}",
+        f"Percentages inside the bars; unweighted bases at the right; the {moe} "
+        "are in the tables below.",
+        stem("bars"),
+    )  # fmt: skip
+
+
+def _ranked_figures(
+    q: QuestionResults,
+    latest: str,
+    current: pl.DataFrame,
+    names: Mapping[str, str],
+    stem: Any,
+) -> list[dict[str, Any]]:
+    """A multiple-response question's options ranked, in each region (or the first
+    country when there is none), latest wave."""
+    scopes = list(q.regions) or current.get_column("country").cast(pl.String).to_list()[:1]
+    labels = dict(zip(q.style.codes, q.style.labels, strict=True))
+    out = []
+    for scope in scopes:
+        rows = current.filter(
+            (pl.col("country").cast(pl.String) == scope) & (pl.col("wave") == latest)
+        ).rename({"level": "option"})
+        if rows.height == 0:
+            continue
+        where = names.get(scope, scope)
+        chart = ranked_bars(
+            rows, labels, q.question.non_substantive, title=f"{where}, {latest}",
+            subtitle="Share choosing each option; more than one could be chosen.",
+        )  # fmt: skip
+        out.append(
+            _figure(
+                chart,
+                f"Ranked bars of the options of {q.question.id}, {where}, {latest}",
+                "Each bar is the share choosing that option, with its 95% interval; "
+                "respondents could choose several, so the shares do not sum to 100%.",
+                stem(f"ranked_{scope}"),
+            )
+        )
+    return out
 
 
 def _measure(q: QuestionResults) -> str:
@@ -783,6 +867,15 @@ def render_report(
         title=data.title,
         findings=_findings_view(findings),
         questions=[_question_view(q, data, names, charts_dir, moe) for q in data.questions],
+        grids=[
+            grid_view(
+                g,
+                names,
+                _figure,
+                lambda k: charts_dir / k if charts_dir is not None else None,
+            )
+            for g in data.grids
+        ],
         models=[_model_view(m, data.rules.confidence) for m in data.models],
         model_notes=data.model_notes,
         method=method,

@@ -1,0 +1,188 @@
+"""The report's sections of multiple-response questions and grids, from the publication.
+
+A multiple-response question gets one section like any question's, whose "levels" are
+its options: each cell is an option's share of selecting it (its own estimate, interval
+and base, unchanged from the publication's cells of that option), the first chart
+ranks the options (:func:`barometer.publish.charts_sets.ranked_bars`) instead of
+stacking them, and the section says the shares do not sum to 100%. A grid gets an
+overview — one 100% bar per item in each region (or the first country when the spec
+has no region), each item with its own base — before its items' own sections.
+No statistics here: rows are selected and relabelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from barometer.core.estimates import Estimates
+from barometer.poll.publication import Publication
+from barometer.poll.sets import SetView
+from barometer.poll.spec import Level
+from barometer.poll.spec_sets import SELECTED
+from barometer.publish.charts import LevelStyle
+from barometer.publish.charts_sets import grid_bars
+
+__all__ = ["GridTables", "SetPieces", "SetQuestion", "grid_tables", "grid_view", "multiple_pieces"]
+
+
+@dataclass(frozen=True)
+class SetQuestion:
+    """What a report section reads of a question, for a multiple-response question:
+    its options stand as levels (an exclusive one as non-substantive)."""
+
+    id: str
+    wording: str
+    levels: tuple[Level, ...]
+    non_substantive: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetPieces:
+    """The estimates of a multiple-response question's section (see
+    :class:`barometer.publish.report.html.QuestionResults`)."""
+
+    question: SetQuestion
+    style: LevelStyle
+    focus: str
+    countries: Estimates
+    regions: dict[str, Estimates]
+    trends: dict[str, Estimates]
+    absent: tuple[str, ...]
+
+
+def _selected(est: Estimates, code: str) -> pl.DataFrame:
+    return (
+        est.to_polars()
+        .filter(pl.col("level").cast(pl.String) == SELECTED)
+        .with_columns(level=pl.lit(code))
+    )
+
+
+def _stacked(frames: list[pl.DataFrame], like: Estimates, notes: tuple[str, ...] = ()) -> Estimates:
+    table = pl.concat(frames, how="vertical_relaxed") if frames else like.to_polars().head(0)
+    return Estimates(table, by=like.by, statistic=like.statistic, notes=notes)
+
+
+def multiple_pieces(pub: Publication, view: SetView, region_ids: Sequence[str]) -> SetPieces:
+    """The section of multiple-response ``view``: each option's "selected" rows, by
+    country, region and like-for-like trend, with the option's code as the level."""
+    codes = [code for code, _, _ in view.parts]
+    labels = [label for _, label, _ in view.parts]
+    question = SetQuestion(
+        id=view.question,
+        wording=view.wording,
+        levels=tuple(Level(code=c, label=lb) for c, lb in zip(codes, labels, strict=True)),
+        non_substantive=view.exclusive,
+    )
+    style = LevelStyle.from_levels(codes, labels, list(view.exclusive))
+    first = pub.cells(view.parts[0][2])
+    countries = _stacked(
+        [_selected(pub.cells(sid).countries(), c) for c, _, sid in view.parts], first.countries()
+    )
+    regions: dict[str, Estimates] = {}
+    trends: dict[str, Estimates] = {}
+    for rid in region_ids:
+        rows = [_selected(pub.cells(sid).region(rid), c) for c, _, sid in view.parts]
+        rows = [r for r in rows if r.height]
+        if rows:
+            regions[rid] = _stacked(rows, first.region(rid))
+    trend_rows: dict[str, list[pl.DataFrame]] = {}
+    notes: dict[str, tuple[str, ...]] = {}
+    for code, _, sid in view.parts:
+        regional = pub.trend(sid, regions=list(region_ids))
+        for fig in regional.regions:
+            rows = regional.estimates.filter(pl.col("scope") == fig.region)
+            trend_rows.setdefault(fig.region, []).append(_selected(rows, code))
+            notes[fig.region] = (fig.note,)
+    for rid, rows in trend_rows.items():
+        trends[rid] = _stacked(rows, first.countries(), notes[rid])
+    focus = next((c for c in codes if c not in view.exclusive), codes[0])
+    return SetPieces(
+        question=question,
+        style=style,
+        focus=focus,
+        countries=countries,
+        regions=regions,
+        trends=trends,
+        absent=tuple(pub.absent(view.parts[0][2])),
+    )
+
+
+@dataclass(frozen=True)
+class GridTables:
+    """A grid's overview: per scope (a region, or the first country when the spec has
+    none) the latest wave's items × levels rows (``item``, ``level``, ``estimate``,
+    ``ci_low``, ``ci_high``, ``n`` — each item's own base)."""
+
+    view: SetView
+    style: LevelStyle
+    wave: str
+    tables: tuple[tuple[str, pl.DataFrame], ...]
+
+
+def grid_tables(pub: Publication, view: SetView, region_ids: Sequence[str]) -> GridTables:
+    """The overview of grid ``view`` (see :class:`GridTables`)."""
+    style = LevelStyle.from_levels(
+        [c for c, _ in view.levels], [lb for _, lb in view.levels], list(view.non_substantive)
+    )
+    first = view.parts[0][2]
+    latest = pub.waves_of(first)[-1]
+    scopes: list[str] = list(region_ids)
+    if not scopes:
+        asked = pub.cells(first).countries().to_polars()["country"].cast(pl.String).to_list()
+        scopes = asked[:1]
+    out = []
+    for scope in scopes:
+        frames = []
+        for code, _, sid in view.parts:
+            cells = pub.cells(sid)
+            est = cells.region(scope) if scope in region_ids else cells.countries()
+            t = est.to_polars().filter(
+                (pl.col("country").cast(pl.String) == scope) & (pl.col("wave") == latest)
+                & ~pl.col("suppressed")
+            )  # fmt: skip
+            frames.append(
+                t.select("level", "estimate", "ci_low", "ci_high", "n").with_columns(
+                    pl.col("level").cast(pl.String), item=pl.lit(code)
+                )
+            )
+        table = pl.concat(frames).filter(pl.col("level").is_in(list(style.codes)))
+        if table.height:
+            out.append((scope, table))
+    return GridTables(view, style, latest, tuple(out))
+
+
+def grid_view(grid: GridTables, names: dict[str, str], figure: Any, stem: Any) -> dict[str, Any]:
+    """The template's view of a grid overview; ``figure(chart, alt, caption, save_as)``
+    renders each chart."""
+    view, style = grid.view, grid.style
+    items = [(code, label) for code, label, _ in view.parts]
+    figures = []
+    for scope, table in grid.tables:
+        where = names.get(scope, scope)
+        chart = grid_bars(table, style, items, title=f"{where}, {grid.wave}")
+        figures.append(
+            figure(
+                chart,
+                f"Stacked bars of the answers to {view.question} for each item, {where}, "
+                f"{grid.wave}",
+                "One bar per item; each item's base (its own respondents) at the right.",
+                stem(f"{view.question}_grid_{scope}"),
+            )
+        )
+    return {
+        "id": view.question,
+        "heading": view.wording or view.question,
+        "wording": view.wording,
+        "item_labels": [label for _, label in items],
+        "levels": [
+            {"code": c, "label": lb, "color": col}
+            for c, lb, col in zip(style.codes, style.labels, style.colors, strict=True)
+        ],
+        "figures": figures,
+        "note": view.note,
+    }
