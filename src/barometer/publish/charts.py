@@ -31,7 +31,8 @@ import polars as pl
 
 from barometer.atomic import write_bytes, write_text
 from barometer.errors import EstimationError, did_you_mean
-from barometer.publish.numbers import format_percent
+from barometer.options import CONFIDENCE
+from barometer.publish.numbers import format_level, format_percent
 
 __all__ = [
     "LevelStyle",
@@ -203,15 +204,16 @@ def text_column(values: pl.Series, fmt: Any, name: str = "text") -> pl.Series:
     return pl.Series(name, [fmt(v) for v in values.to_list()], dtype=pl.String)
 
 
-def _tooltip(*extra: tuple[str, str]) -> list[Any]:
-    """Tooltip fields: who, ``extra`` (field, title) pairs, share, interval and base."""
+def _tooltip(*extra: tuple[str, str], confidence: float = CONFIDENCE) -> list[Any]:
+    """Tooltip fields: who, ``extra`` (field, title) pairs, share, interval (at
+    ``confidence``) and base."""
     import altair as alt
 
     return [
         alt.Tooltip("who:N", title="Country"),
         *(alt.Tooltip(f"{name}:N", title=title) for name, title in extra),
         alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-        alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
+        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".1%"),
         alt.Tooltip("ci_high:Q", title="to", format=".1%"),
         alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
     ]
@@ -265,6 +267,7 @@ def stacked_bars(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     width: int = 560,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """Stacked 100% bars of every level of a question, one bar per country (or region).
 
@@ -326,7 +329,7 @@ def stacked_bars(
             sort=list(style.labels),
             legend=alt.Legend(title=None, orient="bottom", direction="vertical", columns=2),
         ),
-        tooltip=_tooltip(("level_label", "Answer")),
+        tooltip=_tooltip(("level_label", "Answer"), confidence=confidence),
     )
     text = stacked.mark_text(fontSize=11, fontWeight="bold").encode(
         x="xm:Q",
@@ -353,6 +356,7 @@ def trend(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     columns: int = 5,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """The share giving one answer across waves, one small panel per country or region,
     with its interval as a shaded band (``ci_low`` to ``ci_high``).
@@ -371,6 +375,8 @@ def trend(
         Country / region codes in panel order (default: order in ``est``).
     columns : int
         Panels per row.
+    confidence : float
+        The confidence level of the bands, for the words (the publication's).
     """
     import altair as alt
 
@@ -405,7 +411,7 @@ def trend(
     line = base.mark_line(color=colour, strokeWidth=2).encode(y="estimate:Q")
     points = base.mark_point(color=colour, filled=True, size=45, opacity=1).encode(
         y="estimate:Q",
-        tooltip=_tooltip(("wave", "Wave")),
+        tooltip=_tooltip(("wave", "Wave"), confidence=confidence),
     )
     labels = base.mark_text(dy=-11, fontSize=11, fontWeight="bold", color="#1a1a1a").encode(
         y="estimate:Q", text="text:N"
@@ -423,7 +429,8 @@ def trend(
             columns=columns,
         )
     )
-    subtitle = f"“{style.label(level)}”: weighted share by wave; band = 95% interval."
+    band = format_level(confidence)
+    subtitle = f"“{style.label(level)}”: weighted share by wave; band = {band} interval."
     return styled(chart, title, subtitle)
 
 
@@ -436,8 +443,9 @@ def gap_dots(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     width: int = 520,
+    confidence: float = CONFIDENCE,
 ) -> Any:
-    """A dot plot of one answer's share by country with 95% whiskers, largest first,
+    """A dot plot of one answer's share by country with interval whiskers, largest first,
     and a dashed reference line (with its interval shaded) at a region's figure.
 
     Parameters
@@ -451,6 +459,8 @@ def gap_dots(
         The wave to chart when the estimates hold several.
     reference : str, optional
         The code of the row drawn as the reference line (e.g. ``"EU"``) instead of a dot.
+    confidence : float
+        The confidence level of the whiskers, for the words (the publication's).
     """
     import altair as alt
 
@@ -483,7 +493,7 @@ def gap_dots(
     )
     points = base.mark_point(color=colour, filled=True, size=70, opacity=1).encode(
         x="estimate:Q",
-        tooltip=_tooltip(),
+        tooltip=_tooltip(confidence=confidence),
     )
     labels = base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
         x="ci_high:Q", text="text:N"
@@ -512,8 +522,9 @@ def gap_dots(
         ]
     height = max(60, 24 * data.height)
     chart = alt.layer(*layers).properties(width=width, height=height)
+    when = f", {wave}" if wave else ""
     subtitle = (
-        f"“{style.label(level)}”{f', {wave}' if wave else ''}: weighted share with 95% interval"
+        f"“{style.label(level)}”{when}: weighted share with {format_level(confidence)} interval"
     )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"

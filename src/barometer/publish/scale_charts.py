@@ -22,8 +22,9 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
+from barometer.options import CONFIDENCE
 from barometer.publish.charts import styled, text_column
-from barometer.publish.numbers import format_mean
+from barometer.publish.numbers import format_level, format_mean
 
 __all__ = ["distribution_bars", "mean_dots"]
 
@@ -79,6 +80,7 @@ def mean_dots(
     title: str | None = None,
     decimals: int = 0,
     width: int = 520,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """A numeric question's mean by country (or region) with its interval as whiskers,
     highest first, on the question's range (0 to 10 for a scale), and a dashed
@@ -96,6 +98,8 @@ def mean_dots(
         The row drawn as the reference line (e.g. ``"EU"``) instead of a dot.
     decimals : int
         The publication's percentage decimals (a mean prints one more).
+    confidence : float
+        The confidence level of the intervals, for the words (the publication's).
     """
     import altair as alt
 
@@ -126,7 +130,7 @@ def mean_dots(
     tooltip = [
         alt.Tooltip("who:N", title="Country"),
         alt.Tooltip("estimate:Q", title="Mean", format=".2f"),
-        alt.Tooltip("ci_low:Q", title="Interval from", format=".2f"),
+        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".2f"),
         alt.Tooltip("ci_high:Q", title="to", format=".2f"),
         alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
     ]
@@ -158,7 +162,9 @@ def mean_dots(
             ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
         ]  # fmt: skip
     chart = alt.layer(*layers).properties(width=width, height=max(60, 24 * data.height))
-    subtitle = f"Weighted mean{f', {wave}' if wave else ''}, with its interval"
+    subtitle = (
+        f"Weighted mean{f', {wave}' if wave else ''}, with its {format_level(confidence)} interval"
+    )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
     return styled(chart, title, subtitle + ".")

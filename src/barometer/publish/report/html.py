@@ -27,9 +27,10 @@ Jinja2 template with inline CSS.  The report holds
 Rounding (the one rule for every number printed): shares as whole percentages and
 margins of error to one decimal place, both rounded half away from zero
 (:func:`~barometer.publish.charts.format_percent`).  The margin of error printed beside a
-share is half the width of its 95% interval, ``(ci_high - ci_low) / 2``.  Every number in
-the tables carries ``data-*`` attributes naming the estimate it came from, so tests (and
-readers' tools) can trace it.  Outputs do no statistics: they read ``Estimates``.
+share is half the width of its interval at the publication's confidence,
+``(ci_high - ci_low) / 2``.  Every number in the tables carries ``data-*`` attributes
+naming the estimate it came from, so tests (and readers' tools) can trace it.  Outputs do
+no statistics: they read ``Estimates``.
 
 Examples
 --------
@@ -55,6 +56,7 @@ import polars as pl
 from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
+from barometer.options import CONFIDENCE
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import dominance_note
 from barometer.poll.spec import PublicationRules
@@ -70,6 +72,7 @@ from barometer.publish.charts import (
 from barometer.publish.charts_sets import ranked_bars
 from barometer.publish.numbers import (
     format_count,
+    format_level,
     format_mean,
     format_moe,
     format_number,
@@ -422,14 +425,14 @@ def _moe(r: Mapping[str, Any]) -> str:
     return format_moe(r["ci_low"], r["ci_high"])
 
 
-def _mean_cell(r: Mapping[str, Any], decimals: int) -> dict[str, str]:
+def _mean_cell(r: Mapping[str, Any], decimals: int, level: str) -> dict[str, str]:
     """A mean's printed figure, its margin (half its interval's width, in the question's
-    units) and its interval."""
+    units) and its interval (``level``: the confidence level as printed, ``90%``)."""
     low, high = r["ci_low"], r["ci_high"]
     return {
         "pct": format_mean(r["estimate"], decimals),
         "moe": "±" + format_mean((high - low) / 2, decimals),
-        "ci": f"95% interval {format_mean(low, decimals)}–{format_mean(high, decimals)}",
+        "ci": f"{level} interval {format_mean(low, decimals)}–{format_mean(high, decimals)}",
     }
 
 
@@ -440,13 +443,14 @@ def _row_cells(
     wave: str,
     decimals: int = 0,
     kind: str = "share",
+    level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
     by_level = {r["level"]: r for r in rows.to_dicts() if not r["suppressed"]}
     cells = []
     for code in style.codes:
         r = by_level.get(code)
         if r is not None and kind == "mean":
-            cells.append({"level": code, "present": True, **_mean_cell(r, decimals)})
+            cells.append({"level": code, "present": True, **_mean_cell(r, decimals, level)})
             continue
         cells.append(
             {
@@ -454,7 +458,7 @@ def _row_cells(
                 "pct": format_percent(r["estimate"], decimals) if r else "–",
                 "moe": _moe(r) if r else "",
                 "ci": (
-                    f"95% interval {format_percent(r['ci_low'], 1)}–"
+                    f"{level} interval {format_percent(r['ci_low'], 1)}–"
                     f"{format_percent(r['ci_high'], 1)}%"
                     if r
                     else ""
@@ -481,30 +485,35 @@ def _wave_table(
     order: Sequence[str],
     names: Mapping[str, str],
     decimals: int = 0,
+    level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
     rows = []
     columns = q.columns or q.style
     for rid, est in q.regions.items():
         t = est.to_polars().filter(pl.col("wave") == wave)
         if t.height:
-            row = _row_cells(t, columns, rid, wave, decimals, q.kind)
+            row = _row_cells(t, columns, rid, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
     table = q.countries.to_polars().filter(pl.col("wave") == wave)
     for country in order:
         t = table.filter(pl.col("country") == country)
         if t.height:
-            row = _row_cells(t, columns, country, wave, decimals, q.kind)
+            row = _row_cells(t, columns, country, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
 
 
 def _trend_table(
-    q: QuestionResults, rid: str, names: Mapping[str, str], decimals: int = 0
+    q: QuestionResults,
+    rid: str,
+    names: Mapping[str, str],
+    decimals: int = 0,
+    level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
     table = q.trends[rid].to_polars()
     rows = []
     for (wave,), t in table.group_by("wave", maintain_order=True):
-        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind)
+        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind, level)
         rows.append(row | {"name": str(wave), "region": True})
     return {
         "region": rid,
@@ -541,11 +550,14 @@ def _question_view(
     asked = set(q.countries["country"].cast(pl.String).to_list())
     countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
+    level = format_level(data.rules.confidence)
     if q.kind == "mean":
         figures = _numeric_figures(q, data, latest, order, names, stem, moe)
     else:
         current = _stack([*q.regions.values(), q.countries], q.style.codes)
-        figures = _question_figures(q, latest, waves, order, current, names, stem, moe)
+        figures = _question_figures(
+            q, latest, waves, order, current, names, stem, moe, data.rules.confidence
+        )
     columns = q.columns or q.style
     nets = {n.code: ", ".join(n.levels) for n in getattr(q.question, "nets", ())}
     return {
@@ -566,10 +578,10 @@ def _question_view(
         ],
         "figures": figures,
         "tables": [
-            _wave_table(q, w, countries, names, data.rules.decimals) for w in reversed(waves)
+            _wave_table(q, w, countries, names, data.rules.decimals, level) for w in reversed(waves)
         ],
         "trend_tables": (
-            [_trend_table(q, rid, names, data.rules.decimals) for rid in q.trends]
+            [_trend_table(q, rid, names, data.rules.decimals, level) for rid in q.trends]
             if len(waves) > 1
             else []
         ),
@@ -590,15 +602,17 @@ def _question_figures(
     names: Mapping[str, str],
     stem: Any,
     moe: str,
+    confidence: float = CONFIDENCE,
 ) -> list[dict[str, Any]]:
     """A question's charts: stacked bars (latest wave), a dot plot per region (or one
     without), and the trend when there are several waves."""
     regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
+    level = format_level(confidence)
     if q.kind == "multiple":
-        figures = _ranked_figures(q, latest, current, names, stem)
+        figures = _ranked_figures(q, latest, current, names, stem, confidence)
     else:
-        figures = [_bars_figure(q, latest, order, current, names, stem, moe)]
+        figures = [_bars_figure(q, latest, order, current, names, stem, moe, confidence)]
     for rid in regions or [None]:
         chart = gap_dots(
             current,
@@ -608,13 +622,14 @@ def _question_figures(
             reference=rid,
             names=names,
             title=f"“{label}” by country, {latest}",
+            confidence=confidence,
         )
         figures.append(
             _figure(
                 chart,
-                f"Dot plot of “{label}” by country with 95% intervals, {latest}"
+                f"Dot plot of “{label}” by country with {level} intervals, {latest}"
                 + (f", against {names.get(rid, rid)}" if rid else ""),
-                f"Whiskers show 95% {moe}"
+                f"Whiskers show {level} {moe}"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
                 stem(f"gaps_{rid}" if rid else "gaps"),
             )
@@ -629,12 +644,13 @@ def _question_figures(
             order=order,
             names=names,
             title=f"“{label}” across waves",
+            confidence=confidence,
         )
         figures.append(
             _figure(
                 chart,
-                f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
-                f"Bands show 95% {moe}; regional lines compare the same "
+                f"Trend of “{label}” across waves {', '.join(waves)} with {level} bands",
+                f"Bands show {level} {moe}; regional lines compare the same "
                 "member countries in every wave.",
                 stem("trend"),
             )
@@ -650,12 +666,13 @@ def _bars_figure(
     names: Mapping[str, str],
     stem: Any,
     moe: str,
+    confidence: float = CONFIDENCE,
 ) -> dict[str, Any]:
     """Stacked bars of a question's answers by country in the latest wave."""
     return _figure(
         stacked_bars(
             current, q.style, wave=latest, order=order, names=names,
-            title=f"Answers by country, {latest}",
+            title=f"Answers by country, {latest}", confidence=confidence,
         ),
         f"Stacked bars of the answers to {q.question.id} by country, {latest}",
         f"Percentages inside the bars; unweighted bases at the right; the {moe} "
@@ -670,6 +687,7 @@ def _ranked_figures(
     current: pl.DataFrame,
     names: Mapping[str, str],
     stem: Any,
+    confidence: float = CONFIDENCE,
 ) -> list[dict[str, Any]]:
     """A multiple-response question's options ranked, in each region (or the first
     country when there is none), latest wave."""
@@ -686,12 +704,14 @@ def _ranked_figures(
         chart = ranked_bars(
             rows, labels, q.question.non_substantive, title=f"{where}, {latest}",
             subtitle="Share choosing each option; more than one could be chosen.",
+            confidence=confidence,
         )  # fmt: skip
         out.append(
             _figure(
                 chart,
                 f"Ranked bars of the options of {q.question.id}, {where}, {latest}",
-                "Each bar is the share choosing that option, with its 95% interval; "
+                f"Each bar is the share choosing that option, with its "
+                f"{format_level(confidence)} interval; "
                 "respondents could choose several, so the shares do not sum to 100%.",
                 stem(f"ranked_{scope}"),
             )
@@ -720,18 +740,20 @@ def _numeric_figures(
     region), and a scale's distribution by country (latest wave)."""
     current = _stack([*q.regions.values(), q.countries])
     regions: list[str | None] = list(q.regions)
+    level = format_level(data.rules.confidence)
     figures = []
     for rid in regions or [None]:
         chart = mean_dots(
             current, q.question, wave=latest, reference=rid, names=names,
             title=f"Average by country, {latest}", decimals=data.rules.decimals,
+            confidence=data.rules.confidence,
         )  # fmt: skip
         figures.append(
             _figure(
                 chart,
-                f"Dot plot of the mean of {q.question.id} by country with 95% intervals, "
+                f"Dot plot of the mean of {q.question.id} by country with {level} intervals, "
                 f"{latest}" + (f", against {names.get(rid, rid)}" if rid else ""),
-                f"Whiskers show 95% {moe}"
+                f"Whiskers show {level} {moe}"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
                 stem(f"means_{rid}" if rid else "means"),
             )
@@ -873,10 +895,12 @@ def render_report(
                 names,
                 _figure,
                 lambda k: charts_dir / k if charts_dir is not None else None,
+                data.rules.confidence,
             )
             for g in data.grids
         ],
         models=[_model_view(m, data.rules.confidence) for m in data.models],
+        level=format_level(data.rules.confidence),
         model_notes=data.model_notes,
         method=method,
         sponsor=sponsor if sponsor is not None else data.sponsor,
