@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,14 @@ __all__ = [
     "gap_dots",
     "save_png",
     "save_svg",
+    "split_reference",
     "stacked_bars",
     "styled",
     "text_column",
     "to_png",
     "to_svg",
     "trend",
+    "with_reference",
 ]
 
 #: Diverging anchors, first substantive level (dark blue) to last (dark red); a light
@@ -202,6 +204,48 @@ def _order(table: pl.DataFrame, order: Sequence[str] | None) -> list[str]:
 def text_column(values: pl.Series, fmt: Any, name: str = "text") -> pl.Series:
     """A text column formatted from ``values`` (labels only; no arithmetic)."""
     return pl.Series(name, [fmt(v) for v in values.to_list()], dtype=pl.String)
+
+
+def split_reference(
+    table: pl.DataFrame, reference: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``table``'s rows drawn as dots, and the ``reference`` row (a region, e.g.
+    ``"EU"``) drawn as a line instead — ``None`` when there is no reference."""
+    if reference is None:
+        return table, None
+    ref = table.filter(pl.col("country") == reference)
+    if ref.height == 0:
+        codes = table.get_column("country").to_list()
+        raise EstimationError(
+            f"no row for reference {reference!r} in the estimates{did_you_mean(reference, codes)}"
+        )
+    return table.filter(pl.col("country") != reference), ref
+
+
+def with_reference(
+    layers: list[Any], ref: pl.DataFrame | None, fmt: Callable[[Any], str]
+) -> list[Any]:
+    """``layers`` with the reference row drawn across them: its interval shaded and a
+    dashed line at its figure behind, its name and figure (``fmt``) at the top."""
+    import altair as alt
+
+    if ref is None:
+        return layers
+    rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
+        text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {fmt(v)}")
+    )
+    rbase = alt.Chart(rdata)
+    return [
+        rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
+        rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
+            x="estimate:Q"
+        ),
+        *layers,
+        rbase.mark_text(
+            align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
+            color=_REFERENCE, fontWeight="bold",
+        ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
+    ]  # fmt: skip
 
 
 def _tooltip(*extra: tuple[str, str], confidence: float = CONFIDENCE) -> list[Any]:
@@ -469,13 +513,7 @@ def gap_dots(
     table = table.filter(pl.col("level") == level)
     if table.height == 0:
         raise EstimationError(f"no estimates for level {level!r}")
-    ref = table.filter(pl.col("country") == reference) if reference is not None else None
-    if reference is not None and (ref is None or ref.height == 0):
-        codes = table.get_column("country").to_list()
-        raise EstimationError(
-            f"no row for reference {reference!r} in the estimates{did_you_mean(reference, codes)}"
-        )
-    dots = table.filter(pl.col("country") != reference) if reference is not None else table
+    dots, ref = split_reference(table, reference)
     data = dots.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(dots["estimate"], format_percent)
     )
@@ -498,28 +536,7 @@ def gap_dots(
     labels = base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
         x="ci_high:Q", text="text:N"
     )
-    layers = [whiskers, points, labels]
-    if ref is not None:
-        rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
-            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_percent(v)}%")
-        )
-        rbase = alt.Chart(rdata)
-        layers = [
-            rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
-            rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
-                x="estimate:Q"
-            ),
-            *layers,
-            rbase.mark_text(
-                align="left",
-                baseline="bottom",
-                dx=4,
-                dy=-4,
-                fontSize=11,
-                color=_REFERENCE,
-                fontWeight="bold",
-            ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
-        ]
+    layers = with_reference([whiskers, points, labels], ref, lambda v: f"{format_percent(v)}%")
     height = max(60, 24 * data.height)
     chart = alt.layer(*layers).properties(width=width, height=height)
     when = f", {wave}" if wave else ""

@@ -23,13 +23,12 @@ import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import CONFIDENCE
-from barometer.publish.charts import styled, text_column
+from barometer.publish.charts import split_reference, styled, text_column, with_reference
 from barometer.publish.numbers import format_level, format_mean
 
 __all__ = ["distribution_bars", "mean_dots"]
 
 _MEAN = "#1f4e8c"
-_REFERENCE = "#555555"
 _BAR = "#4f86c6"
 
 
@@ -106,16 +105,7 @@ def mean_dots(
     table = _rows(est, wave, names)
     if table.height == 0:
         raise EstimationError(f"no means of {question.id!r} to chart")
-    ref = None
-    if reference is not None:
-        ref = table.filter(pl.col("country") == reference)
-        if ref.height == 0:
-            codes = table.get_column("country").to_list()
-            raise EstimationError(
-                f"no row for reference {reference!r} in the estimates"
-                f"{did_you_mean(reference, codes)}"
-            )
-        table = table.filter(pl.col("country") != reference)
+    table, ref = split_reference(table, reference)
     data = table.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(table["estimate"], lambda v: format_mean(v, decimals))
     )
@@ -145,22 +135,7 @@ def mean_dots(
             x="ci_high:Q", text="text:N"
         ),
     ]
-    if ref is not None:
-        rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
-            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_mean(v, decimals)}")
-        )
-        rbase = alt.Chart(rdata)
-        layers = [
-            rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
-            rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
-                x="estimate:Q"
-            ),
-            *layers,
-            rbase.mark_text(
-                align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
-                color=_REFERENCE, fontWeight="bold",
-            ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
-        ]  # fmt: skip
+    layers = with_reference(layers, ref, lambda v: format_mean(v, decimals))
     chart = alt.layer(*layers).properties(width=width, height=max(60, 24 * data.height))
     subtitle = (
         f"Weighted mean{f', {wave}' if wave else ''}, with its {format_level(confidence)} interval"

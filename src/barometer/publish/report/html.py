@@ -57,9 +57,10 @@ from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.options import CONFIDENCE
-from barometer.poll.publication import PollFacts, Publication
+from barometer.poll.publication import PollFacts, Publication, QuestionCells
 from barometer.poll.regions import dominance_note
-from barometer.poll.spec import PublicationRules
+from barometer.poll.sets import SetView
+from barometer.poll.spec import PublicationRules, Question
 from barometer.publish.charts import (
     LevelStyle,
     coefficient_dots,
@@ -240,7 +241,6 @@ def collect(
         Per question id, the level followed in the trend and dot plot (default: the
         first substantive level in questionnaire order).
     """
-    spec = pub.spec
     if not pub.facts.weighted:
         raise EstimationError(
             f"store {str(pub.facts.path)!r} is not weighted; run poll.weight() (or "
@@ -251,68 +251,92 @@ def collect(
     ids = [sid for q in ids for sid in _parts_of(pub, q)]
     region_ids = list(regions) if regions is not None else pub.region_ids()
     focus = dict(focus or {})
-    results = []
-    grids = []
     named = dict.fromkeys(v.question for q in ids if (v := pub.set_of(q)) is not None)
     views = [pub.sets[name] for name in named]
-    for view in views:
-        if view.kind == "grid":
-            grids.append(grid_tables(pub, view, region_ids))
+    grids = [grid_tables(pub, view, region_ids) for view in views if view.kind == "grid"]
     multiple = {sid: v for v in views if v.kind == "multiple" for _, _, sid in v.parts}
+    results = []
     done: set[str] = set()
     for qid in ids:
         view = multiple.get(qid)
         if view is not None:
             if view.question not in done:
                 done.add(view.question)
-                p = multiple_pieces(pub, view, region_ids)
-                results.append(
-                    QuestionResults(
-                        question=p.question, style=p.style,
-                        focus=focus.get(view.question, p.focus), countries=p.countries,
-                        regions=p.regions, trends=p.trends, absent=p.absent, kind="multiple",
-                        note=view.note,
-                    )
-                )  # fmt: skip
+                results.append(_multiple_results(pub, view, region_ids, focus))
             continue
-        q = spec.question(qid)
+        q = pub.spec.question(qid)
         cells = pub.cells(qid)
         if cells.numeric:
             results.append(_numeric_results(pub, q, region_ids))
-            continue
-        # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
-        used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
-        codes = [lv.code for lv in q.levels if lv.code in used]
-        style = LevelStyle.from_levels(
-            codes,
-            [lv.label for lv in q.levels if lv.code in used],
-            [c for c in q.non_substantive if c in used],
-        )
-        nets = [(n.code, n.label) for n in q.nets if n.code in used]
-        columns = LevelStyle(
-            (*style.codes, *(c for c, _ in nets)),
-            (*style.labels, *(lab for _, lab in nets)),
-            (*style.colors, *(_NET_COLOUR for _ in nets)),
-        )
-        level = focus.get(qid) or next(
-            (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
-        )
-        style.color(level)
-        shown = list(columns.codes)
-        own = {r: _dominance(pub, _levels(cells.region(r), shown), r) for r in region_ids}
-        results.append(
-            QuestionResults(
-                question=q,
-                style=style,
-                focus=level,
-                countries=_levels(cells.countries(), shown),
-                regions={r: e for r, e in own.items() if len(e)},
-                trends={r: _levels(e, shown) for r, e in _trends(pub, qid, region_ids).items()},
-                absent=tuple(pub.absent(qid)),
-                columns=columns,
-            )
-        )
-    facts = pub.facts
+        else:
+            results.append(_question_results(pub, q, cells, region_ids, focus))
+    return _report_data(pub, results, grids, region_ids)
+
+
+def _multiple_results(
+    pub: Publication, view: SetView, region_ids: Sequence[str], focus: Mapping[str, str]
+) -> QuestionResults:
+    """A multiple-response question's section: its options as the levels of one
+    question (:func:`barometer.publish.report.sets.multiple_pieces`)."""
+    p = multiple_pieces(pub, view, region_ids)
+    return QuestionResults(
+        question=p.question, style=p.style, focus=focus.get(view.question, p.focus),
+        countries=p.countries, regions=p.regions, trends=p.trends, absent=p.absent,
+        kind="multiple", note=view.note,
+    )  # fmt: skip
+
+
+def _question_results(
+    pub: Publication,
+    q: Question,
+    cells: QuestionCells,
+    region_ids: Sequence[str],
+    focus: Mapping[str, str],
+) -> QuestionResults:
+    """A single-choice question's section: its shares by country, region and trend, in
+    the levels anyone chose, with its nets as extra columns."""
+    qid = q.id
+    # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
+    used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
+    codes = [lv.code for lv in q.levels if lv.code in used]
+    style = LevelStyle.from_levels(
+        codes,
+        [lv.label for lv in q.levels if lv.code in used],
+        [c for c in q.non_substantive if c in used],
+    )
+    nets = [(n.code, n.label) for n in q.nets if n.code in used]
+    columns = LevelStyle(
+        (*style.codes, *(c for c, _ in nets)),
+        (*style.labels, *(lab for _, lab in nets)),
+        (*style.colors, *(_NET_COLOUR for _ in nets)),
+    )
+    level = focus.get(qid) or next(
+        (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
+    )
+    style.color(level)
+    shown = list(columns.codes)
+    own = {r: _dominance(pub, _levels(cells.region(r), shown), r) for r in region_ids}
+    return QuestionResults(
+        question=q,
+        style=style,
+        focus=level,
+        countries=_levels(cells.countries(), shown),
+        regions={r: e for r, e in own.items() if len(e)},
+        trends={r: _levels(e, shown) for r, e in _trends(pub, qid, region_ids).items()},
+        absent=tuple(pub.absent(qid)),
+        columns=columns,
+    )
+
+
+def _report_data(
+    pub: Publication,
+    results: list[QuestionResults],
+    grids: list[GridTables],
+    region_ids: Sequence[str],
+) -> ReportData:
+    """The report's data: the sections with the facts and methodology of the
+    publication's scope."""
+    spec, facts = pub.spec, pub.facts
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
     ]
