@@ -584,6 +584,9 @@ def _question_view(
         )
     columns = q.columns or q.style
     nets = {n.code: ", ".join(n.levels) for n in getattr(q.question, "nets", ())}
+    # a multiple-response question's "None of these" excludes the other options: it is
+    # an exclusive option, not a non-substantive answer such as "Don't know"
+    mark = "exclusive" if q.kind == "multiple" else "non-substantive"
     return {
         "id": q.question.id,
         "wording": q.question.wording,
@@ -595,7 +598,7 @@ def _question_view(
                 "code": c,
                 "label": lab,
                 "color": col,
-                "non_substantive": c in q.question.non_substantive,
+                "mark": mark if c in q.question.non_substantive else "",
                 "net": nets.get(c, ""),
             }
             for c, lab, col in zip(columns.codes, columns.labels, columns.colors, strict=True)
