@@ -57,6 +57,7 @@ from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
 from barometer.options import CONFIDENCE
+from barometer.poll.kinds import QUARTILES
 from barometer.poll.publication import PollFacts, Publication, QuestionCells
 from barometer.poll.regions import dominance_note
 from barometer.poll.sets import SetView
@@ -126,6 +127,8 @@ class QuestionResults:
     columns: LevelStyle | None = None
     #: a numeric question's distribution by country × wave (a scale), for its chart
     distribution: Estimates | None = None
+    #: a numeric question's quartiles and median by country × wave, for its table
+    quantiles: Estimates | None = None
     #: what the section says under its figures (options' shares do not sum to 100%)
     note: str = ""
 
@@ -370,6 +373,12 @@ def _report_data(
 _NET_COLOUR = "#ffffff"
 #: The one column of a numeric question's tables.
 _MEAN = ("mean", "Mean")
+#: The columns of a numeric question's quartiles table: ``level`` as the publication
+#: holds it (the probability as R labels it, ``"0.5"``), and its name.
+_QUARTILE_NAMES = {0.25: "Lower quartile", 0.5: "Median", 0.75: "Upper quartile"}
+_QUARTILES = LevelStyle.from_levels(
+    [f"{p:g}" for p in QUARTILES], [_QUARTILE_NAMES.get(p, f"{p:g} quantile") for p in QUARTILES]
+)
 
 
 def _as_mean(est: Estimates) -> Estimates:
@@ -393,6 +402,7 @@ def _numeric_results(pub: Publication, q: Any, region_ids: Sequence[str]) -> Que
         absent=tuple(pub.absent(q.id)),
         kind="mean",
         distribution=cells.distribution,
+        quantiles=cells.quantiles,
     )
 
 
@@ -547,6 +557,32 @@ def _trend_table(
     }
 
 
+def _quartile_tables(
+    q: QuestionResults,
+    waves: Sequence[str],
+    order: Sequence[str],
+    names: Mapping[str, str],
+    decimals: int,
+    level: str,
+) -> list[dict[str, Any]]:
+    """A numeric question's quartiles and median by country, a table per wave (latest
+    first), each figure with its interval and the publication's marks."""
+    if q.quantiles is None:
+        return []
+    table = q.quantiles.to_polars()
+    out = []
+    for wave in reversed(waves):
+        rows = [
+            _row_cells(t, _QUARTILES, c, wave, decimals, "mean", level)
+            | {"name": names.get(c, c), "region": False}
+            for c in order
+            if (t := table.filter((pl.col("country") == c) & (pl.col("wave") == wave))).height
+        ]
+        if rows:
+            out.append({"wave": wave, "labels": list(_QUARTILES.labels), "rows": rows})
+    return out
+
+
 def _heading(question: Any) -> str:
     """A section heading: the wording's first sentence (or the question id)."""
     wording = (question.wording or "").strip()
@@ -607,6 +643,7 @@ def _question_view(
         "tables": [
             _wave_table(q, w, countries, names, data.rules.decimals, level) for w in reversed(waves)
         ],
+        "quartile_tables": _quartile_tables(q, waves, countries, names, data.rules.decimals, level),
         "trend_tables": (
             [_trend_table(q, rid, names, data.rules.decimals, level) for rid in q.trends]
             if len(waves) > 1
