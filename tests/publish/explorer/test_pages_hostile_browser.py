@@ -102,20 +102,20 @@ def test_a_suppressed_cell_shows_no_number(chrome: Any, site: eb.Site, explorer:
 def test_a_kind_without_a_chart_is_shown_as_a_table(
     chrome: Any, explorer: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """A question's kind selects its view: a kind the pages draw no chart for yet (here a
-    grid, issue 12) gets the table and a note, and nothing fails."""
+    """A question's kind selects its view: a kind the pages draw no chart for (here a
+    made-up ``ranking``) gets the table and a note, and nothing fails."""
     from dataclasses import replace
 
     from barometer.publish.explorer.api import CSP
     from barometer.publish.explorer.pages import write_site
 
     cube = explorer.cube
-    grid = replace(cube, questions=tuple(replace(q, kind="grid") for q in cube.questions))
-    root = tmp_path_factory.mktemp("grid_site")
-    write_site(grid, root, CSP)
+    ranking = replace(cube, questions=tuple(replace(q, kind="ranking") for q in cube.questions))
+    root = tmp_path_factory.mktemp("ranking_site")
+    write_site(ranking, root, CSP)
     eb.open_view(chrome, (root / "index.html").as_uri() + f"#q={Q}")
     note = chrome.find_element("id", "note").text
-    assert "grid" in note and "table" in note
+    assert "ranking" in note and "table" in note
     assert chrome.find_elements("css selector", "#chart svg") == []
     assert len(eb.table(chrome)) > 1
     assert eb.errors(chrome) == []
