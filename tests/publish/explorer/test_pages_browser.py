@@ -344,6 +344,17 @@ def test_each_kind_shows_the_api_numbers(chrome: Any, site: eb.Site, cube: Any, 
         assert all("%" not in line[head.index("Mean")] for line in body)
     if kind == "multiple":
         assert "do not sum to 100%" in chrome.find_element("id", "note").text
+        # Ranked by the first row's shares (the first country and wave), largest first.
+        first = {
+            lb: site.estimates(stored, countries[:1], WAVES[:1], "") for _, lb, stored in info.parts
+        }
+        share = {lb: next(r["estimate"] for r in rows if r["level"] == "selected")
+                 for lb, rows in first.items()}  # fmt: skip
+        axis = chrome.execute_script(
+            "return Array.from(document.querySelectorAll('#chart svg .role-axis-label text'))"
+            ".map(function (t) { return t.textContent; });"
+        )
+        assert [a for a in axis if a in share] == sorted(share, key=lambda lb: -share[lb])
     if kind == "grid":
         assert head[0] == "Item"
     marks = [m for m in eb.chart_marks(chrome) if " | " in m]
@@ -367,4 +378,8 @@ def test_parts_are_chosen_through_their_set(chrome: Any, sites: dict, cube: Any)
     eb.open_view(chrome, sites["live"].url + "#q=trust_eu&c=DE,FR&chart=trend")
     # Two countries x two waves: four points (each line also carries its first point's).
     assert len({m for m in eb.chart_marks(chrome) if " | " in m}) == 4
+    # The trends of a set: a line per option (per level within each item), points per wave.
+    for qid, points in (("allies", 5 * 2), ("views", 3 * 5 * 2)):
+        eb.open_view(chrome, sites["live"].url + f"#q={qid}&c=DE&chart=trend")
+        assert len({m for m in eb.chart_marks(chrome) if " | " in m}) == points, qid
     assert eb.errors(chrome) == []
