@@ -248,3 +248,33 @@ def test_the_explorer_prints_a_mean_as_a_mean(pub: Publication) -> None:
         (pl.col("question") == "us_relationship") & (pl.col("level") == "ally_or_partner")
     )
     assert net.height > 0
+
+
+def test_report_prints_the_quartiles_of_a_numeric_question(
+    pub: Publication, tmp_path: Path
+) -> None:
+    dom = parse(write_report(pub, tmp_path / "report.html").read_text(encoding="utf-8"))
+    (section,) = dom.find_all("section", id="q-trust_eu")
+    tables = section.find_all("table", data_table="quartiles")
+    assert tables
+    headers = [th.text for th in tables[0].find_all("th", scope="col")]
+    assert headers == ["Country", "Lower quartile", "Median", "Upper quartile", "Base (n)"]
+    held = pub.cells("trust_eu").quantiles
+    assert held is not None
+    rows = held.to_polars()
+    d = pub.rules.decimals
+    seen = 0
+    rows_printed = [tr for t in tables for tr in t.find_all("tr") if "data-subject" in tr.attrs]
+    for tr in rows_printed:
+        subject, wave = tr.attrs["data-subject"], tr.attrs["data-wave"]
+        want = rows.filter((pl.col("country") == subject) & (pl.col("wave") == wave))
+        got = {s.attrs["data-level"]: s.text for s in tr.find_all("span", data_kind="quantile")}
+        assert list(got) == ["0.25", "0.5", "0.75"]
+        for r in want.iter_rows(named=True):
+            printed = "–" if r["suppressed"] else format_mean(r["estimate"], d)
+            assert got[r["level"]] == printed, (subject, wave, r["level"])
+            seen += 1
+    assert seen >= 9
+    # a single-choice question has no quartiles table
+    (us,) = dom.find_all("section", id="q-us_relationship")
+    assert not us.find_all("table", data_table="quartiles")

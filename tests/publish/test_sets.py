@@ -131,6 +131,11 @@ def test_report_sections(pub: Publication, tmp_path: Path) -> None:
     html = write_report(pub, tmp_path / "report.html").read_text(encoding="utf-8")
     dom = parse(html)
     assert "do not sum to 100%" in html
+    # "None of these" excludes the other options; "Don't know" of a single choice is
+    # non-substantive
+    assert "None of these <em>(exclusive)</em>" in html
+    assert html.count("(exclusive)") == 1
+    assert "(non-substantive)" in html
     tables = dom.find_all("table", data_question="allies", data_table="wave")
     assert tables
     seen = 0

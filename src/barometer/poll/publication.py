@@ -34,6 +34,7 @@ from barometer.poll.spec_sets import parts
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from barometer.core.design import Design
     from barometer.core.models import Model
     from barometer.options import WeightsChoice
     from barometer.poll.poll import Poll
@@ -509,44 +510,19 @@ def build(
         qids = asked
     codes = _checked(countries, [c.code for c in spec.countries], "country")
     wave_ids = _checked(waves, [w.id for w in spec.waves], "wave")
-    chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
-    _checked([b for b in chosen if b is not None], [q.id for q in stored], "breakdown")
-    for b in chosen:
-        if b is not None and spec.question(b).is_numeric:
-            raise EstimationError(
-                f"publication: breakdown {b!r} is numeric; band it into levels with a "
-                "recode (docs/spec.md) and break down by that question"
-            )
+    chosen = _breakdowns(spec, breakdowns, [q.id for q in stored])
     design = poll.design(
         weights,
         list(countries) if countries is not None else None,
         list(waves) if waves is not None else None,
     )
-    present = set(design.data.columns)
-    mapped = set(poll.store.column_quality().get_column("question").to_list())
     scope = " and ".join(
         f"{what} {', '.join(chosen)}"
         for what, chosen in (("countries", countries), ("waves", waves))
         if chosen is not None
     )
-    cells: dict[tuple[str, str | None], QuestionCells] = {}
-    notes = []
-    for qid in qids:
-        if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
-            if qid not in mapped:
-                why = " (no source maps it)"
-            elif scope:
-                why = f" in {scope} (not asked there)"
-            else:
-                why = " (every answer is missing)"
-            notes.append(f"{qid}: no respondent answers it{why}; left out")
-            continue
-        for b in chosen:
-            if b is not None and (b == qid or b not in present):
-                continue
-            found = _question_cells(design, spec, rules, qid, b)
-            if found.estimates.to_polars().height or b is None:
-                cells[(qid, b)] = found
+    notes: list[str] = []
+    cells = _every_cell(poll, design, rules, qids, chosen, scope, notes)
     held = tuple(q for q in qids if (q, None) in cells)
     models = _fit_models(poll, codes, wave_ids, countries, waves, weights, notes)
     return Publication(
@@ -563,6 +539,55 @@ def build(
         sets=MappingProxyType(_sets(design, spec, rules, set(held))),
         models=MappingProxyType(models),
     )
+
+
+def _breakdowns(
+    spec: PollSpec, breakdowns: Sequence[str | None] | None, stored: list[str]
+) -> list[str | None]:
+    """The breakdowns of a publication: none (country × wave) first, then each named
+    one — a stored question with levels (a numeric one must be banded first)."""
+    chosen = [None, *(b for b in (breakdowns or ()) if b is not None)]
+    _checked([b for b in chosen if b is not None], stored, "breakdown")
+    for b in chosen:
+        if b is not None and spec.question(b).is_numeric:
+            raise EstimationError(
+                f"publication: breakdown {b!r} is numeric; band it into levels with a "
+                "recode (docs/spec.md) and break down by that question"
+            )
+    return chosen
+
+
+def _every_cell(
+    poll: Poll,
+    design: Design,
+    rules: PublicationRules,
+    qids: list[str],
+    chosen: list[str | None],
+    scope: str,
+    notes: list[str],
+) -> dict[tuple[str, str | None], QuestionCells]:
+    """The cells of every question by every breakdown; a question nobody answers in
+    the publication's ``scope`` is left out with a note in ``notes`` saying why."""
+    present = set(design.data.columns)
+    mapped = set(poll.store.column_quality().get_column("question").to_list())
+    cells: dict[tuple[str, str | None], QuestionCells] = {}
+    for qid in qids:
+        if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
+            if qid not in mapped:
+                why = " (no source maps it)"
+            elif scope:
+                why = f" in {scope} (not asked there)"
+            else:
+                why = " (every answer is missing)"
+            notes.append(f"{qid}: no respondent answers it{why}; left out")
+            continue
+        for b in chosen:
+            if b is not None and (b == qid or b not in present):
+                continue
+            found = _question_cells(design, poll.spec, rules, qid, b)
+            if found.estimates.to_polars().height or b is None:
+                cells[(qid, b)] = found
+    return cells
 
 
 def _fit_models(

@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ import polars as pl
 
 from barometer.atomic import write_bytes, write_text
 from barometer.errors import EstimationError, did_you_mean
-from barometer.publish.numbers import format_percent
+from barometer.options import CONFIDENCE
+from barometer.publish.numbers import format_level, format_percent
 
 __all__ = [
     "LevelStyle",
@@ -40,12 +41,14 @@ __all__ = [
     "gap_dots",
     "save_png",
     "save_svg",
+    "split_reference",
     "stacked_bars",
     "styled",
     "text_column",
     "to_png",
     "to_svg",
     "trend",
+    "with_reference",
 ]
 
 #: Diverging anchors, first substantive level (dark blue) to last (dark red); a light
@@ -203,15 +206,58 @@ def text_column(values: pl.Series, fmt: Any, name: str = "text") -> pl.Series:
     return pl.Series(name, [fmt(v) for v in values.to_list()], dtype=pl.String)
 
 
-def _tooltip(*extra: tuple[str, str]) -> list[Any]:
-    """Tooltip fields: who, ``extra`` (field, title) pairs, share, interval and base."""
+def split_reference(
+    table: pl.DataFrame, reference: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``table``'s rows drawn as dots, and the ``reference`` row (a region, e.g.
+    ``"EU"``) drawn as a line instead — ``None`` when there is no reference."""
+    if reference is None:
+        return table, None
+    ref = table.filter(pl.col("country") == reference)
+    if ref.height == 0:
+        codes = table.get_column("country").to_list()
+        raise EstimationError(
+            f"no row for reference {reference!r} in the estimates{did_you_mean(reference, codes)}"
+        )
+    return table.filter(pl.col("country") != reference), ref
+
+
+def with_reference(
+    layers: list[Any], ref: pl.DataFrame | None, fmt: Callable[[Any], str]
+) -> list[Any]:
+    """``layers`` with the reference row drawn across them: its interval shaded and a
+    dashed line at its figure behind, its name and figure (``fmt``) at the top."""
+    import altair as alt
+
+    if ref is None:
+        return layers
+    rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
+        text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {fmt(v)}")
+    )
+    rbase = alt.Chart(rdata)
+    return [
+        rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
+        rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
+            x="estimate:Q"
+        ),
+        *layers,
+        rbase.mark_text(
+            align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
+            color=_REFERENCE, fontWeight="bold",
+        ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
+    ]  # fmt: skip
+
+
+def _tooltip(*extra: tuple[str, str], confidence: float = CONFIDENCE) -> list[Any]:
+    """Tooltip fields: who, ``extra`` (field, title) pairs, share, interval (at
+    ``confidence``) and base."""
     import altair as alt
 
     return [
         alt.Tooltip("who:N", title="Country"),
         *(alt.Tooltip(f"{name}:N", title=title) for name, title in extra),
         alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-        alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
+        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".1%"),
         alt.Tooltip("ci_high:Q", title="to", format=".1%"),
         alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
     ]
@@ -265,6 +311,7 @@ def stacked_bars(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     width: int = 560,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """Stacked 100% bars of every level of a question, one bar per country (or region).
 
@@ -326,7 +373,7 @@ def stacked_bars(
             sort=list(style.labels),
             legend=alt.Legend(title=None, orient="bottom", direction="vertical", columns=2),
         ),
-        tooltip=_tooltip(("level_label", "Answer")),
+        tooltip=_tooltip(("level_label", "Answer"), confidence=confidence),
     )
     text = stacked.mark_text(fontSize=11, fontWeight="bold").encode(
         x="xm:Q",
@@ -353,6 +400,7 @@ def trend(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     columns: int = 5,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """The share giving one answer across waves, one small panel per country or region,
     with its interval as a shaded band (``ci_low`` to ``ci_high``).
@@ -371,6 +419,8 @@ def trend(
         Country / region codes in panel order (default: order in ``est``).
     columns : int
         Panels per row.
+    confidence : float
+        The confidence level of the bands, for the words (the publication's).
     """
     import altair as alt
 
@@ -405,7 +455,7 @@ def trend(
     line = base.mark_line(color=colour, strokeWidth=2).encode(y="estimate:Q")
     points = base.mark_point(color=colour, filled=True, size=45, opacity=1).encode(
         y="estimate:Q",
-        tooltip=_tooltip(("wave", "Wave")),
+        tooltip=_tooltip(("wave", "Wave"), confidence=confidence),
     )
     labels = base.mark_text(dy=-11, fontSize=11, fontWeight="bold", color="#1a1a1a").encode(
         y="estimate:Q", text="text:N"
@@ -423,7 +473,8 @@ def trend(
             columns=columns,
         )
     )
-    subtitle = f"“{style.label(level)}”: weighted share by wave; band = 95% interval."
+    band = format_level(confidence)
+    subtitle = f"“{style.label(level)}”: weighted share by wave; band = {band} interval."
     return styled(chart, title, subtitle)
 
 
@@ -436,8 +487,9 @@ def gap_dots(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     width: int = 520,
+    confidence: float = CONFIDENCE,
 ) -> Any:
-    """A dot plot of one answer's share by country with 95% whiskers, largest first,
+    """A dot plot of one answer's share by country with interval whiskers, largest first,
     and a dashed reference line (with its interval shaded) at a region's figure.
 
     Parameters
@@ -451,6 +503,8 @@ def gap_dots(
         The wave to chart when the estimates hold several.
     reference : str, optional
         The code of the row drawn as the reference line (e.g. ``"EU"``) instead of a dot.
+    confidence : float
+        The confidence level of the whiskers, for the words (the publication's).
     """
     import altair as alt
 
@@ -459,13 +513,7 @@ def gap_dots(
     table = table.filter(pl.col("level") == level)
     if table.height == 0:
         raise EstimationError(f"no estimates for level {level!r}")
-    ref = table.filter(pl.col("country") == reference) if reference is not None else None
-    if reference is not None and (ref is None or ref.height == 0):
-        codes = table.get_column("country").to_list()
-        raise EstimationError(
-            f"no row for reference {reference!r} in the estimates{did_you_mean(reference, codes)}"
-        )
-    dots = table.filter(pl.col("country") != reference) if reference is not None else table
+    dots, ref = split_reference(table, reference)
     data = dots.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(dots["estimate"], format_percent)
     )
@@ -483,37 +531,17 @@ def gap_dots(
     )
     points = base.mark_point(color=colour, filled=True, size=70, opacity=1).encode(
         x="estimate:Q",
-        tooltip=_tooltip(),
+        tooltip=_tooltip(confidence=confidence),
     )
     labels = base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
         x="ci_high:Q", text="text:N"
     )
-    layers = [whiskers, points, labels]
-    if ref is not None:
-        rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
-            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_percent(v)}%")
-        )
-        rbase = alt.Chart(rdata)
-        layers = [
-            rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
-            rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
-                x="estimate:Q"
-            ),
-            *layers,
-            rbase.mark_text(
-                align="left",
-                baseline="bottom",
-                dx=4,
-                dy=-4,
-                fontSize=11,
-                color=_REFERENCE,
-                fontWeight="bold",
-            ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
-        ]
+    layers = with_reference([whiskers, points, labels], ref, lambda v: f"{format_percent(v)}%")
     height = max(60, 24 * data.height)
     chart = alt.layer(*layers).properties(width=width, height=height)
+    when = f", {wave}" if wave else ""
     subtitle = (
-        f"“{style.label(level)}”{f', {wave}' if wave else ''}: weighted share with 95% interval"
+        f"“{style.label(level)}”{when}: weighted share with {format_level(confidence)} interval"
     )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"

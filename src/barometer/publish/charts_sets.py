@@ -17,8 +17,9 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import EstimationError
+from barometer.options import CONFIDENCE
 from barometer.publish.charts import LevelStyle, stacked_bars
-from barometer.publish.numbers import format_percent
+from barometer.publish.numbers import format_level, format_percent
 
 __all__ = ["grid_bars", "ranked_bars"]
 
@@ -34,6 +35,7 @@ def ranked_bars(
     title: str | None = None,
     subtitle: str | None = None,
     width: int = 520,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """Ranked bars of a multiple-response question's options in one scope and wave.
 
@@ -74,7 +76,7 @@ def ranked_bars(
     tooltip = [
         alt.Tooltip("label:N", title="Option"),
         alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-        alt.Tooltip("ci_low:Q", title="95% interval from", format=".1%"),
+        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".1%"),
         alt.Tooltip("ci_high:Q", title="to", format=".1%"),
         alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
     ]
@@ -107,6 +109,7 @@ def grid_bars(
     items: Sequence[tuple[str, str]],
     title: str | None = None,
     width: int = 560,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """A grid's items × levels in one scope and wave: one 100% bar per item.
 
@@ -116,5 +119,11 @@ def grid_bars(
     """
     rows = table.rename({"item": "country"}).drop("wave", strict=False)
     return stacked_bars(
-        rows, style, order=[c for c, _ in items], names=dict(items), title=title, width=width
+        rows,
+        style,
+        order=[c for c, _ in items],
+        names=dict(items),
+        title=title,
+        width=width,
+        confidence=confidence,
     )

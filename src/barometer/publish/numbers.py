@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 __all__ = [
     "format_count",
+    "format_level",
     "format_mean",
     "format_moe",
     "format_number",
@@ -41,6 +42,13 @@ def format_percent(share: float | None, digits: int = 0) -> str:
     if share is None:
         return "–"
     return _text(round_half_up(100.0 * float(share), digits), digits)
+
+
+def format_level(confidence: float) -> str:
+    """A confidence (or significance) level as the words print it: ``0.9`` → ``90%``,
+    ``0.995`` → ``99.5%`` — exact to four decimals of a percent, never rounded to a
+    whole number (``0.995`` is not "100%")."""
+    return f"{round(100.0 * float(confidence), 4):g}%"
 
 
 def format_moe(ci_low: float | None, ci_high: float | None) -> str:

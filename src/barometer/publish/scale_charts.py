@@ -22,13 +22,13 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
-from barometer.publish.charts import styled, text_column
-from barometer.publish.numbers import format_mean
+from barometer.options import CONFIDENCE
+from barometer.publish.charts import split_reference, styled, text_column, with_reference
+from barometer.publish.numbers import format_level, format_mean
 
 __all__ = ["distribution_bars", "mean_dots"]
 
 _MEAN = "#1f4e8c"
-_REFERENCE = "#555555"
 _BAR = "#4f86c6"
 
 
@@ -79,6 +79,7 @@ def mean_dots(
     title: str | None = None,
     decimals: int = 0,
     width: int = 520,
+    confidence: float = CONFIDENCE,
 ) -> Any:
     """A numeric question's mean by country (or region) with its interval as whiskers,
     highest first, on the question's range (0 to 10 for a scale), and a dashed
@@ -96,22 +97,15 @@ def mean_dots(
         The row drawn as the reference line (e.g. ``"EU"``) instead of a dot.
     decimals : int
         The publication's percentage decimals (a mean prints one more).
+    confidence : float
+        The confidence level of the intervals, for the words (the publication's).
     """
     import altair as alt
 
     table = _rows(est, wave, names)
     if table.height == 0:
         raise EstimationError(f"no means of {question.id!r} to chart")
-    ref = None
-    if reference is not None:
-        ref = table.filter(pl.col("country") == reference)
-        if ref.height == 0:
-            codes = table.get_column("country").to_list()
-            raise EstimationError(
-                f"no row for reference {reference!r} in the estimates"
-                f"{did_you_mean(reference, codes)}"
-            )
-        table = table.filter(pl.col("country") != reference)
+    table, ref = split_reference(table, reference)
     data = table.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(table["estimate"], lambda v: format_mean(v, decimals))
     )
@@ -126,7 +120,7 @@ def mean_dots(
     tooltip = [
         alt.Tooltip("who:N", title="Country"),
         alt.Tooltip("estimate:Q", title="Mean", format=".2f"),
-        alt.Tooltip("ci_low:Q", title="Interval from", format=".2f"),
+        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".2f"),
         alt.Tooltip("ci_high:Q", title="to", format=".2f"),
         alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
     ]
@@ -141,24 +135,11 @@ def mean_dots(
             x="ci_high:Q", text="text:N"
         ),
     ]
-    if ref is not None:
-        rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
-            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {format_mean(v, decimals)}")
-        )
-        rbase = alt.Chart(rdata)
-        layers = [
-            rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
-            rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
-                x="estimate:Q"
-            ),
-            *layers,
-            rbase.mark_text(
-                align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
-                color=_REFERENCE, fontWeight="bold",
-            ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
-        ]  # fmt: skip
+    layers = with_reference(layers, ref, lambda v: format_mean(v, decimals))
     chart = alt.layer(*layers).properties(width=width, height=max(60, 24 * data.height))
-    subtitle = f"Weighted mean{f', {wave}' if wave else ''}, with its interval"
+    subtitle = (
+        f"Weighted mean{f', {wave}' if wave else ''}, with its {format_level(confidence)} interval"
+    )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
     return styled(chart, title, subtitle + ".")

@@ -5,7 +5,8 @@ the side; across the top a total column and one or several *banners* (country, a
 gender, education, …), each a set of columns; in every column the weighted percentages,
 the unweighted and weighted bases, and column-proportion significance letters — under a
 share, the letters of the columns of the same banner it is significantly higher than,
-upper case at the 95% level and lower case at 90%.
+upper case at the 95% level and lower case at 90% (``LETTER_LEVELS``, fixed: not the
+publication's confidence).
 
 Everything comes from a poll's :class:`~barometer.poll.publication.Publication` (shares,
 covariance, bases and the publication rules' thresholds) or from a core ``Design``
@@ -31,6 +32,7 @@ import polars as pl
 from barometer.atomic import atomic_path, write_bytes
 from barometer.errors import EstimationError
 from barometer.publish.cells import WORKBOOK_OPTIONS, csv_frame, sheet_name
+from barometer.publish.numbers import format_level
 
 __all__ = ["BannerColumn", "BannerTable", "write_csv", "write_xlsx"]
 
@@ -234,11 +236,15 @@ def _method_notes(t: BannerTable) -> list[str]:
     s = t.settings
     adjust = {"bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg (false discovery rate)"}
     how = adjust.get(s["adjust"], s["adjust"])
+    # The letters' levels are the banner's own fixed significance levels, not the
+    # publication's confidence: word them from those.
+    upper, lower = s.get("letter_levels", LETTER_LEVELS)
     return [
         "Weighted column percentages; bases are respondents answering the question.",
         "Letters: the share is significantly higher than the share in the column with that "
-        "letter, within the same banner; UPPER CASE at the 95% level (adjusted p < 0.05), "
-        "lower case at 90% (adjusted p < 0.10).",
+        "letter, within the same banner; "
+        f"UPPER CASE at the {format_level(1 - upper)} level (adjusted p < {upper:g}), "
+        f"lower case at {format_level(1 - lower)} (adjusted p < {lower:g}).",
         "Tests: design-based z tests of the difference between two columns' shares, with "
         "their covariance from the survey design (weights, strata, clusters, weighting); "
         f"p-values adjusted within each row of a banner: {how}.",

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from barometer.options import CONFIDENCE
 from barometer.poll.regions import members_phrase, rule_words
 from barometer.publish.cells import markdown_text
-from barometer.publish.numbers import format_mean, format_percent
+from barometer.publish.numbers import format_level, format_mean, format_percent
 
 if TYPE_CHECKING:
     from barometer.publish.findings.find import Findings, Subject
@@ -109,10 +110,10 @@ class Wording:
         0.8)", or "... was 5.6 out of 10 in 2025-11, against 5.1 in France (...)"."""
         d = self.decimals
         lo, hi = interval
-        conf = format_percent(confidence)
+        conf = format_level(confidence)
         out_of = self.out_of(question)
         figures = (
-            f"{format_mean(diff, d, signed=True)}, {conf}% CI {format_mean(lo, d)} to "
+            f"{format_mean(diff, d, signed=True)}, {conf} CI {format_mean(lo, d)} to "
             f"{format_mean(hi, d)}"
         )
         regions = [s for s in {s.id: s for s in (first, second)}.values() if s.type == "region"]
@@ -180,9 +181,9 @@ class Wording:
         side of a gap) against ``second``, the difference ``diff`` with its ``interval``
         in points, and how any region is combined."""
         lo, hi = interval
-        conf = format_percent(confidence)
+        conf = format_level(confidence)
         points = (
-            f"{_points(diff)} points, {conf}% CI {format_percent(lo, 1)} to {format_percent(hi, 1)}"
+            f"{_points(diff)} points, {conf} CI {format_percent(lo, 1)} to {format_percent(hi, 1)}"
         )
         regions = {s.id: s for s in (first, second) if s.type == "region"}
         region_note = "; ".join(
@@ -210,14 +211,14 @@ def markdown(findings: Findings) -> str:
     Sentences and notes carry names and labels from the spec, so they are escaped
     (:func:`barometer.publish.cells.markdown_text`): data never becomes markup."""
     s = findings.settings
-    conf = format_percent(s.get("confidence", 0.95))
+    conf = format_level(s.get("confidence", CONFIDENCE))
     lines = [
         "# Findings",
         "",
         f"{len(findings)} significant differences out of {findings.n_tests} comparisons "
         f"(p < {s.get('alpha')} after {_ADJUST_NAMES.get(str(s.get('adjust')), '')} "
         f"adjustment over all of them; bases of at least {s.get('min_base')} "
-        f"respondents; intervals are {conf}% intervals).",
+        f"respondents; intervals are {conf} intervals).",
     ]
     heads = findings.headlines()
     if heads:

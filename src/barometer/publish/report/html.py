@@ -27,9 +27,10 @@ Jinja2 template with inline CSS.  The report holds
 Rounding (the one rule for every number printed): shares as whole percentages and
 margins of error to one decimal place, both rounded half away from zero
 (:func:`~barometer.publish.charts.format_percent`).  The margin of error printed beside a
-share is half the width of its 95% interval, ``(ci_high - ci_low) / 2``.  Every number in
-the tables carries ``data-*`` attributes naming the estimate it came from, so tests (and
-readers' tools) can trace it.  Outputs do no statistics: they read ``Estimates``.
+share is half the width of its interval at the publication's confidence,
+``(ci_high - ci_low) / 2``.  Every number in the tables carries ``data-*`` attributes
+naming the estimate it came from, so tests (and readers' tools) can trace it.  Outputs do
+no statistics: they read ``Estimates``.
 
 Examples
 --------
@@ -55,9 +56,12 @@ import polars as pl
 from barometer.atomic import write_text
 from barometer.core.estimates import Estimates
 from barometer.errors import BarometerDeprecationWarning, BarometerError, EstimationError, warn
-from barometer.poll.publication import PollFacts, Publication
+from barometer.options import CONFIDENCE
+from barometer.poll.kinds import QUARTILES
+from barometer.poll.publication import PollFacts, Publication, QuestionCells
 from barometer.poll.regions import dominance_note
-from barometer.poll.spec import PublicationRules
+from barometer.poll.sets import SetView
+from barometer.poll.spec import PublicationRules, Question
 from barometer.publish.charts import (
     LevelStyle,
     coefficient_dots,
@@ -70,6 +74,7 @@ from barometer.publish.charts import (
 from barometer.publish.charts_sets import ranked_bars
 from barometer.publish.numbers import (
     format_count,
+    format_level,
     format_mean,
     format_moe,
     format_number,
@@ -122,6 +127,8 @@ class QuestionResults:
     columns: LevelStyle | None = None
     #: a numeric question's distribution by country × wave (a scale), for its chart
     distribution: Estimates | None = None
+    #: a numeric question's quartiles and median by country × wave, for its table
+    quantiles: Estimates | None = None
     #: what the section says under its figures (options' shares do not sum to 100%)
     note: str = ""
 
@@ -237,7 +244,6 @@ def collect(
         Per question id, the level followed in the trend and dot plot (default: the
         first substantive level in questionnaire order).
     """
-    spec = pub.spec
     if not pub.facts.weighted:
         raise EstimationError(
             f"store {str(pub.facts.path)!r} is not weighted; run poll.weight() (or "
@@ -248,68 +254,92 @@ def collect(
     ids = [sid for q in ids for sid in _parts_of(pub, q)]
     region_ids = list(regions) if regions is not None else pub.region_ids()
     focus = dict(focus or {})
-    results = []
-    grids = []
     named = dict.fromkeys(v.question for q in ids if (v := pub.set_of(q)) is not None)
     views = [pub.sets[name] for name in named]
-    for view in views:
-        if view.kind == "grid":
-            grids.append(grid_tables(pub, view, region_ids))
+    grids = [grid_tables(pub, view, region_ids) for view in views if view.kind == "grid"]
     multiple = {sid: v for v in views if v.kind == "multiple" for _, _, sid in v.parts}
+    results = []
     done: set[str] = set()
     for qid in ids:
         view = multiple.get(qid)
         if view is not None:
             if view.question not in done:
                 done.add(view.question)
-                p = multiple_pieces(pub, view, region_ids)
-                results.append(
-                    QuestionResults(
-                        question=p.question, style=p.style,
-                        focus=focus.get(view.question, p.focus), countries=p.countries,
-                        regions=p.regions, trends=p.trends, absent=p.absent, kind="multiple",
-                        note=view.note,
-                    )
-                )  # fmt: skip
+                results.append(_multiple_results(pub, view, region_ids, focus))
             continue
-        q = spec.question(qid)
+        q = pub.spec.question(qid)
         cells = pub.cells(qid)
         if cells.numeric:
             results.append(_numeric_results(pub, q, region_ids))
-            continue
-        # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
-        used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
-        codes = [lv.code for lv in q.levels if lv.code in used]
-        style = LevelStyle.from_levels(
-            codes,
-            [lv.label for lv in q.levels if lv.code in used],
-            [c for c in q.non_substantive if c in used],
-        )
-        nets = [(n.code, n.label) for n in q.nets if n.code in used]
-        columns = LevelStyle(
-            (*style.codes, *(c for c, _ in nets)),
-            (*style.labels, *(lab for _, lab in nets)),
-            (*style.colors, *(_NET_COLOUR for _ in nets)),
-        )
-        level = focus.get(qid) or next(
-            (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
-        )
-        style.color(level)
-        shown = list(columns.codes)
-        own = {r: _dominance(pub, _levels(cells.region(r), shown), r) for r in region_ids}
-        results.append(
-            QuestionResults(
-                question=q,
-                style=style,
-                focus=level,
-                countries=_levels(cells.countries(), shown),
-                regions={r: e for r, e in own.items() if len(e)},
-                trends={r: _levels(e, shown) for r, e in _trends(pub, qid, region_ids).items()},
-                absent=tuple(pub.absent(qid)),
-                columns=columns,
-            )
-        )
-    facts = pub.facts
+        else:
+            results.append(_question_results(pub, q, cells, region_ids, focus))
+    return _report_data(pub, results, grids, region_ids)
+
+
+def _multiple_results(
+    pub: Publication, view: SetView, region_ids: Sequence[str], focus: Mapping[str, str]
+) -> QuestionResults:
+    """A multiple-response question's section: its options as the levels of one
+    question (:func:`barometer.publish.report.sets.multiple_pieces`)."""
+    p = multiple_pieces(pub, view, region_ids)
+    return QuestionResults(
+        question=p.question, style=p.style, focus=focus.get(view.question, p.focus),
+        countries=p.countries, regions=p.regions, trends=p.trends, absent=p.absent,
+        kind="multiple", note=view.note,
+    )  # fmt: skip
+
+
+def _question_results(
+    pub: Publication,
+    q: Question,
+    cells: QuestionCells,
+    region_ids: Sequence[str],
+    focus: Mapping[str, str],
+) -> QuestionResults:
+    """A single-choice question's section: its shares by country, region and trend, in
+    the levels anyone chose, with its nets as extra columns."""
+    qid = q.id
+    # a level nobody chose anywhere is left out (a row of "0 ± 0" says nothing)
+    used = set(cells.estimates.filter(pl.col("estimate") > 0).to_polars()["level"])
+    codes = [lv.code for lv in q.levels if lv.code in used]
+    style = LevelStyle.from_levels(
+        codes,
+        [lv.label for lv in q.levels if lv.code in used],
+        [c for c in q.non_substantive if c in used],
+    )
+    nets = [(n.code, n.label) for n in q.nets if n.code in used]
+    columns = LevelStyle(
+        (*style.codes, *(c for c, _ in nets)),
+        (*style.labels, *(lab for _, lab in nets)),
+        (*style.colors, *(_NET_COLOUR for _ in nets)),
+    )
+    level = focus.get(qid) or next(
+        (c for c in style.codes if c not in set(q.non_substantive)), style.codes[0]
+    )
+    style.color(level)
+    shown = list(columns.codes)
+    own = {r: _dominance(pub, _levels(cells.region(r), shown), r) for r in region_ids}
+    return QuestionResults(
+        question=q,
+        style=style,
+        focus=level,
+        countries=_levels(cells.countries(), shown),
+        regions={r: e for r, e in own.items() if len(e)},
+        trends={r: _levels(e, shown) for r, e in _trends(pub, qid, region_ids).items()},
+        absent=tuple(pub.absent(qid)),
+        columns=columns,
+    )
+
+
+def _report_data(
+    pub: Publication,
+    results: list[QuestionResults],
+    grids: list[GridTables],
+    region_ids: Sequence[str],
+) -> ReportData:
+    """The report's data: the sections with the facts and methodology of the
+    publication's scope."""
+    spec, facts = pub.spec, pub.facts
     variables = [
         spec.question(v) for v in dict.fromkeys(v for t in spec.targets for v in t.margins)
     ]
@@ -343,6 +373,12 @@ def collect(
 _NET_COLOUR = "#ffffff"
 #: The one column of a numeric question's tables.
 _MEAN = ("mean", "Mean")
+#: The columns of a numeric question's quartiles table: ``level`` as the publication
+#: holds it (the probability as R labels it, ``"0.5"``), and its name.
+_QUARTILE_NAMES = {0.25: "Lower quartile", 0.5: "Median", 0.75: "Upper quartile"}
+_QUARTILES = LevelStyle.from_levels(
+    [f"{p:g}" for p in QUARTILES], [_QUARTILE_NAMES.get(p, f"{p:g} quantile") for p in QUARTILES]
+)
 
 
 def _as_mean(est: Estimates) -> Estimates:
@@ -366,6 +402,7 @@ def _numeric_results(pub: Publication, q: Any, region_ids: Sequence[str]) -> Que
         absent=tuple(pub.absent(q.id)),
         kind="mean",
         distribution=cells.distribution,
+        quantiles=cells.quantiles,
     )
 
 
@@ -422,14 +459,14 @@ def _moe(r: Mapping[str, Any]) -> str:
     return format_moe(r["ci_low"], r["ci_high"])
 
 
-def _mean_cell(r: Mapping[str, Any], decimals: int) -> dict[str, str]:
+def _mean_cell(r: Mapping[str, Any], decimals: int, level: str) -> dict[str, str]:
     """A mean's printed figure, its margin (half its interval's width, in the question's
-    units) and its interval."""
+    units) and its interval (``level``: the confidence level as printed, ``90%``)."""
     low, high = r["ci_low"], r["ci_high"]
     return {
         "pct": format_mean(r["estimate"], decimals),
         "moe": "±" + format_mean((high - low) / 2, decimals),
-        "ci": f"95% interval {format_mean(low, decimals)}–{format_mean(high, decimals)}",
+        "ci": f"{level} interval {format_mean(low, decimals)}–{format_mean(high, decimals)}",
     }
 
 
@@ -440,13 +477,14 @@ def _row_cells(
     wave: str,
     decimals: int = 0,
     kind: str = "share",
+    level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
     by_level = {r["level"]: r for r in rows.to_dicts() if not r["suppressed"]}
     cells = []
     for code in style.codes:
         r = by_level.get(code)
         if r is not None and kind == "mean":
-            cells.append({"level": code, "present": True, **_mean_cell(r, decimals)})
+            cells.append({"level": code, "present": True, **_mean_cell(r, decimals, level)})
             continue
         cells.append(
             {
@@ -454,7 +492,7 @@ def _row_cells(
                 "pct": format_percent(r["estimate"], decimals) if r else "–",
                 "moe": _moe(r) if r else "",
                 "ci": (
-                    f"95% interval {format_percent(r['ci_low'], 1)}–"
+                    f"{level} interval {format_percent(r['ci_low'], 1)}–"
                     f"{format_percent(r['ci_high'], 1)}%"
                     if r
                     else ""
@@ -481,30 +519,35 @@ def _wave_table(
     order: Sequence[str],
     names: Mapping[str, str],
     decimals: int = 0,
+    level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
     rows = []
     columns = q.columns or q.style
     for rid, est in q.regions.items():
         t = est.to_polars().filter(pl.col("wave") == wave)
         if t.height:
-            row = _row_cells(t, columns, rid, wave, decimals, q.kind)
+            row = _row_cells(t, columns, rid, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
     table = q.countries.to_polars().filter(pl.col("wave") == wave)
     for country in order:
         t = table.filter(pl.col("country") == country)
         if t.height:
-            row = _row_cells(t, columns, country, wave, decimals, q.kind)
+            row = _row_cells(t, columns, country, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
 
 
 def _trend_table(
-    q: QuestionResults, rid: str, names: Mapping[str, str], decimals: int = 0
+    q: QuestionResults,
+    rid: str,
+    names: Mapping[str, str],
+    decimals: int = 0,
+    level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
     table = q.trends[rid].to_polars()
     rows = []
     for (wave,), t in table.group_by("wave", maintain_order=True):
-        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind)
+        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind, level)
         rows.append(row | {"name": str(wave), "region": True})
     return {
         "region": rid,
@@ -512,6 +555,32 @@ def _trend_table(
         "rows": rows,
         "notes": list(q.trends[rid].notes),
     }
+
+
+def _quartile_tables(
+    q: QuestionResults,
+    waves: Sequence[str],
+    order: Sequence[str],
+    names: Mapping[str, str],
+    decimals: int,
+    level: str,
+) -> list[dict[str, Any]]:
+    """A numeric question's quartiles and median by country, a table per wave (latest
+    first), each figure with its interval and the publication's marks."""
+    if q.quantiles is None:
+        return []
+    table = q.quantiles.to_polars()
+    out = []
+    for wave in reversed(waves):
+        rows = [
+            _row_cells(t, _QUARTILES, c, wave, decimals, "mean", level)
+            | {"name": names.get(c, c), "region": False}
+            for c in order
+            if (t := table.filter((pl.col("country") == c) & (pl.col("wave") == wave))).height
+        ]
+        if rows:
+            out.append({"wave": wave, "labels": list(_QUARTILES.labels), "rows": rows})
+    return out
 
 
 def _heading(question: Any) -> str:
@@ -541,13 +610,19 @@ def _question_view(
     asked = set(q.countries["country"].cast(pl.String).to_list())
     countries = [c.code for c in data.countries if c.code in asked]
     order = regions + countries
+    level = format_level(data.rules.confidence)
     if q.kind == "mean":
         figures = _numeric_figures(q, data, latest, order, names, stem, moe)
     else:
         current = _stack([*q.regions.values(), q.countries], q.style.codes)
-        figures = _question_figures(q, latest, waves, order, current, names, stem, moe)
+        figures = _question_figures(
+            q, latest, waves, order, current, names, stem, moe, data.rules.confidence
+        )
     columns = q.columns or q.style
     nets = {n.code: ", ".join(n.levels) for n in getattr(q.question, "nets", ())}
+    # a multiple-response question's "None of these" excludes the other options: it is
+    # an exclusive option, not a non-substantive answer such as "Don't know"
+    mark = "exclusive" if q.kind == "multiple" else "non-substantive"
     return {
         "id": q.question.id,
         "wording": q.question.wording,
@@ -559,17 +634,18 @@ def _question_view(
                 "code": c,
                 "label": lab,
                 "color": col,
-                "non_substantive": c in q.question.non_substantive,
+                "mark": mark if c in q.question.non_substantive else "",
                 "net": nets.get(c, ""),
             }
             for c, lab, col in zip(columns.codes, columns.labels, columns.colors, strict=True)
         ],
         "figures": figures,
         "tables": [
-            _wave_table(q, w, countries, names, data.rules.decimals) for w in reversed(waves)
+            _wave_table(q, w, countries, names, data.rules.decimals, level) for w in reversed(waves)
         ],
+        "quartile_tables": _quartile_tables(q, waves, countries, names, data.rules.decimals, level),
         "trend_tables": (
-            [_trend_table(q, rid, names, data.rules.decimals) for rid in q.trends]
+            [_trend_table(q, rid, names, data.rules.decimals, level) for rid in q.trends]
             if len(waves) > 1
             else []
         ),
@@ -590,15 +666,17 @@ def _question_figures(
     names: Mapping[str, str],
     stem: Any,
     moe: str,
+    confidence: float = CONFIDENCE,
 ) -> list[dict[str, Any]]:
     """A question's charts: stacked bars (latest wave), a dot plot per region (or one
     without), and the trend when there are several waves."""
     regions: list[str | None] = list(q.regions)
     label = q.style.label(q.focus)
+    level = format_level(confidence)
     if q.kind == "multiple":
-        figures = _ranked_figures(q, latest, current, names, stem)
+        figures = _ranked_figures(q, latest, current, names, stem, confidence)
     else:
-        figures = [_bars_figure(q, latest, order, current, names, stem, moe)]
+        figures = [_bars_figure(q, latest, order, current, names, stem, moe, confidence)]
     for rid in regions or [None]:
         chart = gap_dots(
             current,
@@ -608,13 +686,14 @@ def _question_figures(
             reference=rid,
             names=names,
             title=f"“{label}” by country, {latest}",
+            confidence=confidence,
         )
         figures.append(
             _figure(
                 chart,
-                f"Dot plot of “{label}” by country with 95% intervals, {latest}"
+                f"Dot plot of “{label}” by country with {level} intervals, {latest}"
                 + (f", against {names.get(rid, rid)}" if rid else ""),
-                f"Whiskers show 95% {moe}"
+                f"Whiskers show {level} {moe}"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
                 stem(f"gaps_{rid}" if rid else "gaps"),
             )
@@ -629,12 +708,13 @@ def _question_figures(
             order=order,
             names=names,
             title=f"“{label}” across waves",
+            confidence=confidence,
         )
         figures.append(
             _figure(
                 chart,
-                f"Trend of “{label}” across waves {', '.join(waves)} with 95% bands",
-                f"Bands show 95% {moe}; regional lines compare the same "
+                f"Trend of “{label}” across waves {', '.join(waves)} with {level} bands",
+                f"Bands show {level} {moe}; regional lines compare the same "
                 "member countries in every wave.",
                 stem("trend"),
             )
@@ -650,12 +730,13 @@ def _bars_figure(
     names: Mapping[str, str],
     stem: Any,
     moe: str,
+    confidence: float = CONFIDENCE,
 ) -> dict[str, Any]:
     """Stacked bars of a question's answers by country in the latest wave."""
     return _figure(
         stacked_bars(
             current, q.style, wave=latest, order=order, names=names,
-            title=f"Answers by country, {latest}",
+            title=f"Answers by country, {latest}", confidence=confidence,
         ),
         f"Stacked bars of the answers to {q.question.id} by country, {latest}",
         f"Percentages inside the bars; unweighted bases at the right; the {moe} "
@@ -670,6 +751,7 @@ def _ranked_figures(
     current: pl.DataFrame,
     names: Mapping[str, str],
     stem: Any,
+    confidence: float = CONFIDENCE,
 ) -> list[dict[str, Any]]:
     """A multiple-response question's options ranked, in each region (or the first
     country when there is none), latest wave."""
@@ -686,12 +768,14 @@ def _ranked_figures(
         chart = ranked_bars(
             rows, labels, q.question.non_substantive, title=f"{where}, {latest}",
             subtitle="Share choosing each option; more than one could be chosen.",
+            confidence=confidence,
         )  # fmt: skip
         out.append(
             _figure(
                 chart,
                 f"Ranked bars of the options of {q.question.id}, {where}, {latest}",
-                "Each bar is the share choosing that option, with its 95% interval; "
+                f"Each bar is the share choosing that option, with its "
+                f"{format_level(confidence)} interval; "
                 "respondents could choose several, so the shares do not sum to 100%.",
                 stem(f"ranked_{scope}"),
             )
@@ -720,18 +804,20 @@ def _numeric_figures(
     region), and a scale's distribution by country (latest wave)."""
     current = _stack([*q.regions.values(), q.countries])
     regions: list[str | None] = list(q.regions)
+    level = format_level(data.rules.confidence)
     figures = []
     for rid in regions or [None]:
         chart = mean_dots(
             current, q.question, wave=latest, reference=rid, names=names,
             title=f"Average by country, {latest}", decimals=data.rules.decimals,
+            confidence=data.rules.confidence,
         )  # fmt: skip
         figures.append(
             _figure(
                 chart,
-                f"Dot plot of the mean of {q.question.id} by country with 95% intervals, "
+                f"Dot plot of the mean of {q.question.id} by country with {level} intervals, "
                 f"{latest}" + (f", against {names.get(rid, rid)}" if rid else ""),
-                f"Whiskers show 95% {moe}"
+                f"Whiskers show {level} {moe}"
                 + ("; the shaded band around the dashed line is the region's." if rid else "."),
                 stem(f"means_{rid}" if rid else "means"),
             )
@@ -873,10 +959,12 @@ def render_report(
                 names,
                 _figure,
                 lambda k: charts_dir / k if charts_dir is not None else None,
+                data.rules.confidence,
             )
             for g in data.grids
         ],
         models=[_model_view(m, data.rules.confidence) for m in data.models],
+        level=format_level(data.rules.confidence),
         model_notes=data.model_notes,
         method=method,
         sponsor=sponsor if sponsor is not None else data.sponsor,

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from barometer.core.estimates import Estimates
+from barometer.options import CONFIDENCE
 from barometer.poll.publication import Publication
 from barometer.poll.sets import SetView
 from barometer.poll.spec import Level
@@ -156,15 +157,21 @@ def grid_tables(pub: Publication, view: SetView, region_ids: Sequence[str]) -> G
     return GridTables(view, style, latest, tuple(out))
 
 
-def grid_view(grid: GridTables, names: dict[str, str], figure: Any, stem: Any) -> dict[str, Any]:
+def grid_view(
+    grid: GridTables,
+    names: dict[str, str],
+    figure: Any,
+    stem: Any,
+    confidence: float = CONFIDENCE,
+) -> dict[str, Any]:
     """The template's view of a grid overview; ``figure(chart, alt, caption, save_as)``
-    renders each chart."""
+    renders each chart (intervals at ``confidence``, the publication's)."""
     view, style = grid.view, grid.style
     items = [(code, label) for code, label, _ in view.parts]
     figures = []
     for scope, table in grid.tables:
         where = names.get(scope, scope)
-        chart = grid_bars(table, style, items, title=f"{where}, {grid.wave}")
+        chart = grid_bars(table, style, items, title=f"{where}, {grid.wave}", confidence=confidence)
         figures.append(
             figure(
                 chart,
