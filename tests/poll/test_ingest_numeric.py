@@ -135,7 +135,9 @@ def test_every_layout_stores_numbers_and_bands(tmp_path: Path) -> None:
             "WHERE table_name = 'respondents'"
         ).iter_rows()
     )
-    assert types["trust_eu"] == "DOUBLE" and types["ageband"] == "VARCHAR"
+    assert types["trust_eu"] == "DOUBLE"
+    # single-choice columns are ENUMs of the spec's level codes, in spec order
+    assert types["ageband"] == "ENUM('18-29', '30-59', '60+')"
     assert _stored(store, "de", "trust_eu") == [0.0, 5.0, 10.0, None, None, 7.5]
     assert _stored(store, "de", "ageband") == ["18-29", "18-29", "30-59", "30-59", "60+", None]
     assert _stored(store, "fr", "trust_eu") == [3.0, None, None]

@@ -101,3 +101,56 @@ def test_not_a_store(tmp_path: Path) -> None:
         Store(bogus).exists()
     with pytest.raises(BarometerError, match="is not a barometer store"):
         Store(tmp_path / "missing.duckdb").require()
+
+
+def test_store_with_text_codes_opens_and_is_upgraded(tmp_path: Path) -> None:
+    """A store written when single-choice columns were TEXT reads the same, and the next
+    ingest turns them into ENUMs of the spec's levels without losing an answer."""
+    import duckdb
+
+    from barometer.poll.poll import Poll
+
+    make_poll(tmp_path, n=80)
+    path = tmp_path / "poll.duckdb"
+    ingest(tmp_path / "spec.yaml", path)
+    Poll.open(path).weight()
+
+    def column_types() -> dict[str, str]:
+        rows = Store(path).query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'respondents'"
+        )
+        return dict(rows.iter_rows())
+
+    enums = [c for c, t in column_types().items() if t.startswith("ENUM(")]
+    assert enums, "single-choice questions are stored as ENUMs"
+    question = Poll.open(path).spec.questions[0].id
+    assert question in enums
+    frame_before = Poll.open(path).estimate(question, by=["country"]).to_polars()
+    rows_before = snapshot(path)["respondents"]
+    con = duckdb.connect(str(path))
+    for c in enums:  # what an older barometer wrote
+        con.execute(f'ALTER TABLE respondents ALTER COLUMN "{c}" SET DATA TYPE VARCHAR')
+    con.close()
+    assert all(column_types()[c] == "VARCHAR" for c in enums)
+    assert snapshot(path)["respondents"] == rows_before
+    assert Poll.open(path).estimate(question, by=["country"]).to_polars().equals(frame_before)
+
+    # an ingest that writes (here: a corrected German file) converts the columns; the
+    # answers of the sources it does not re-read are kept
+    def others() -> list[tuple[object, ...]]:
+        cols = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in enums)
+        return (
+            Store(path)
+            .query(
+                f"SELECT source_id, _row, {cols} FROM respondents "
+                "WHERE country <> 'DE' ORDER BY source_id, _row"
+            )
+            .rows()
+        )
+
+    kept = others()
+    write_sav(sample("DE", "2024-11", 60, seed=42), tmp_path / "data/de_202411.sav")
+    ingest(tmp_path / "spec.yaml", path)
+    assert all(column_types()[c].startswith("ENUM(") for c in enums)
+    assert others() == kept and kept

@@ -178,6 +178,12 @@ def _path_part(value: object) -> str:
     return text
 
 
+def _column_type(codes: Sequence[str]) -> str:
+    """The DuckDB type of a single-choice column: an ENUM of its level codes in spec
+    order, rendered as DuckDB's ``information_schema`` renders it."""
+    return "ENUM(" + ", ".join("'" + c.replace("'", "''") + "'" for c in codes) + ")"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -369,8 +375,23 @@ class Store:
             params.append(list(waves))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        frame = self.query(sql, params).with_columns(
-            pl.col(c).cast(pl.Enum(codes)) for c, codes in (levels or {}).items()
+        enums = {c: pl.Enum(codes) for c, codes in (levels or {}).items()}
+        con = self._connect(read_only=True)
+        try:
+            # DuckDB hands ENUM columns over as Arrow dictionaries whose dictionary is the
+            # spec's levels, so polars takes them as its Enum without touching the strings
+            # (a text column of an older store is cast the same way)
+            table = con.sql(sql, params=params or None).arrow()
+        except duckdb.Error as err:  # a damaged file shows when its blocks are read
+            raise _store_error(self.path, err) from None
+        finally:
+            con.close()
+        frame = pl.from_arrow(table, schema_overrides=enums)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.with_columns(
+            pl.col(c).cast(pl.String)
+            for c, t in frame.schema.items()
+            if c not in enums and isinstance(t, pl.Categorical)
         )
         source, before = pl.col("source_id"), pl.col("source_id").shift(1)
         in_order = frame.select(
@@ -476,11 +497,21 @@ class Store:
             ).fetchall()
         )
         for q in stored:
-            kind = "DOUBLE" if q.is_numeric else "VARCHAR"
-            if types.get(q.id, kind) != kind:
+            kind = _column_type(q.level_codes) if not q.is_numeric else "DOUBLE"
+            held = types.get(q.id, kind)
+            if held != kind and "DOUBLE" in (held, kind):
                 # The question changed kind: every source holding it is re-read (its
                 # digest names the question's levels), so the old column can go.
                 con.execute(f"ALTER TABLE respondents DROP COLUMN {_quote(q.id)}")
+            elif held != kind:
+                # Text codes of a store written before single-choice columns were enums,
+                # or the levels changed (then the sources holding the question are re-read,
+                # so the codes no longer listed can go): kept codes carry over.
+                col = _quote(q.id)
+                con.execute(
+                    f"ALTER TABLE respondents ALTER COLUMN {col} SET DATA TYPE {kind} "
+                    f"USING TRY_CAST({col} AS {kind})"
+                )
             con.execute(f"ALTER TABLE respondents ADD COLUMN IF NOT EXISTS {_quote(q.id)} {kind}")
 
     def _write_source(self, con: duckdb.DuckDBPyConnection, h: Harmonised, position: int) -> None:
