@@ -42,6 +42,7 @@ __all__ = [
     "OVER",
     "RegionFigure",
     "Regional",
+    "at_boundary",
     "combine",
     "dominance_note",
     "dominant_members",
@@ -53,6 +54,18 @@ __all__ = [
 
 #: The by-column regions combine over.
 OVER = "country"
+
+#: How near 0 or 1 a share is at the boundary: rounding only (a net, a sum of levels'
+#: shares, of every answer given is 1 - 2e-16), far below any share a sample can give.
+EDGE = 1e-12
+
+
+def at_boundary(shares: np.ndarray) -> np.ndarray:
+    """The boundary each share is at: ``0.0`` or ``1.0`` within :data:`EDGE` (a rounding
+    of a sum), NaN for a share inside (0, 1) — the one test of "exactly 0 or 1" behind
+    every boundary interval of the publication (a country's, a total's, a region's)."""
+    p = np.asarray(shares, dtype=float)
+    return np.where(np.abs(p) <= EDGE, 0.0, np.where(np.abs(1 - p) <= EDGE, 1.0, np.nan))
 
 
 @dataclass(frozen=True)
@@ -202,7 +215,7 @@ def combine(
     edge, at, n_eff = [], [], []
     for g in range(coef.shape[0]):
         used = coef[g] != 0
-        values = theta[used]
+        values = at_boundary(theta[used])
         if values.size and (np.all(values == 0) or np.all(values == 1)):
             edge.append(g)
             at.append(values[0])
