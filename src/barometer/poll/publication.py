@@ -21,19 +21,17 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from barometer.core.estimates import Estimates
-from barometer.core.intervals import boundary_interval
 from barometer.errors import EstimationError, did_you_mean
 from barometer.poll.kinds import distribution, estimate_question, is_scale, quartiles
 from barometer.poll.regions import (
     OVER,
     Regional,
     RegionFigure,
-    at_boundary,
     combine,
+    with_boundary_ci,
     with_regions,
 )
 from barometer.poll.sets import SetView, item_gaps, set_view
@@ -397,45 +395,14 @@ def _mean_total(
 
 
 def _boundary_ci(est: Estimates, rules: PublicationRules) -> Estimates:
-    """``est`` with a ``ci_method`` column: ``"wald"``, or at an estimate of exactly 0 or 1
-    of a country or the pooled total — a level or a net alike (no variance: a Wald
-    interval is the point, a published "100% ± 0") — the interval of ``rules.boundary_ci``
-    at the domain's unweighted count ``n``
-    (:func:`barometer.core.intervals.boundary_interval`, the very interval the core's
-    ``proportion(ci=...)`` gives a level there): by default Korn and Graubard's
-    Clopper-Pearson interval, which at 0 and 1 is the exact interval of ``n``
-    observations, R ``svyciprop(method = "beta")`` (R's own gives NaN there;
-    tests/reference/make_boundary.R). A region's rows and a mean total's come with theirs
-    (:func:`barometer.poll.regions.combine`: the same method at the combination's
-    effective sample size when all its members are at 0, or all at 1)."""
+    """``est`` with a ``ci_method`` column: a share's (level's or net's) at exactly 0 or 1
+    gets the interval of ``rules.boundary_ci``
+    (:func:`barometer.poll.regions.with_boundary_ci`, the one rule); a mean's rows are
+    all ``"wald"``."""
     table = est.to_polars()
-    if "ci_method" not in table.columns:
-        table = table.with_columns(ci_method=pl.lit(None, dtype=pl.String))
-    # rows with a method already are combinations (regions, a mean total): theirs stands;
-    # a net at the boundary (up to a rounding of its sum) is set to it, as a region's is
-    p = table.get_column("estimate").to_numpy().astype(float)
-    at = at_boundary(p)
-    edge = ~np.isnan(at) & table.get_column("ci_method").is_null().to_numpy()
-    table = table.with_columns(pl.col("ci_method").fill_null("wald"))
-    if est.statistic == "mean" or not edge.any():
-        return _replaced(est, table)
-    p = np.where(edge, at, p)
-    se = np.where(edge, 0.0, table.get_column("se").to_numpy().astype(float))
-    low = table.get_column("ci_low").to_numpy().astype(float).copy()
-    high = table.get_column("ci_high").to_numpy().astype(float).copy()
-    count = table.get_column("n").to_numpy().astype(float)
-    low[edge], high[edge] = boundary_interval(
-        p[edge], count[edge], rules.boundary_ci, rules.confidence
-    )
-    methods = np.where(edge, rules.boundary_ci, table.get_column("ci_method").to_numpy())
-    table = table.with_columns(
-        estimate=pl.Series(p, dtype=pl.Float64),
-        se=pl.Series(se, dtype=pl.Float64),
-        ci_low=pl.Series(low, dtype=pl.Float64),
-        ci_high=pl.Series(high, dtype=pl.Float64),
-        ci_method=pl.Series(methods.tolist(), dtype=pl.String),
-    )
-    return _replaced(est, table)
+    if est.statistic == "mean":
+        return _replaced(est, table.with_columns(ci_method=pl.lit("wald")))
+    return _replaced(est, with_boundary_ci(table, rules.boundary_ci, rules.confidence))
 
 
 def _replaced(est: Estimates, table: pl.DataFrame) -> Estimates:
