@@ -224,3 +224,15 @@ def test_schema_names_every_row_column(client) -> None:
     ]["schema"]["properties"]["rows"]["items"]
     assert tuple(row["required"]) == ROW_COLUMNS
     assert pl.Series(list(row["properties"])).to_list() == list(ROW_COLUMNS)
+
+
+def test_a_set_is_asked_for_by_its_parts(explorer) -> None:
+    """A multiple-response question's own id holds no rows: a 400 names its parts."""
+    from dataclasses import replace
+
+    parts = (("a", "A", Q),)
+    info = replace(explorer.cube.questions[0], id="allies", kind="multiple", parts=parts)
+    cube = replace(explorer.cube, questions=(*explorer.cube.questions, info))
+    r = TestClient(create_app(cube)).get("/api/estimates", params={"question": "allies"})
+    assert r.status_code == 400
+    assert f"ask for its parts: {Q}" in r.json()["error"]["message"]

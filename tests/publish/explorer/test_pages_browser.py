@@ -285,3 +285,101 @@ def test_a_phone_reads_the_page(chrome: Any, sites: dict, width: int) -> None:
     finally:
         chrome.set_window_size(1280, 1400)
     assert eb.errors(chrome) == []
+
+
+def _cells(rows: list[dict], numeric: bool = False) -> list[tuple[str, str, str, str]]:
+    """(wave, figure, margin, base) of the API's rows, as the table prints them."""
+    out = []
+    for r in rows:
+        flag = "*" if r["flagged"] and not r["suppressed"] else ""
+        figure = "suppressed" if r["suppressed"] else r["percent"] + flag
+        moe = "" if r["suppressed"] else str(r["moe"]).removeprefix("±")
+        out.append((r["wave"], figure, moe, str(r["n"])))
+    return sorted(out)
+
+
+#: The demo's views of each new kind: a numeric question, a multiple-response question,
+#: a grid (issue 18 on issues 11-12), with the countries and waves they show.
+KIND_VIEWS = {
+    "numeric": ("trust_eu", ["DE", "FR", "EU"]),
+    "multiple": ("allies", ["DE", "PL"]),
+    "grid": ("views", ["DE", "FR"]),
+}
+
+
+@pytest.mark.parametrize("kind", ["numeric", "multiple", "grid"])
+def test_each_kind_shows_the_api_numbers(chrome: Any, site: eb.Site, cube: Any, kind: str) -> None:
+    """A numeric question prints means (no %), a multiple-response question one row per
+    option with the 'do not sum to 100%' note, a grid one stacked bar per item and
+    country: the table's figures are the API's, part by part; the chart paints."""
+    qid, countries = KIND_VIEWS[kind]
+    info = cube.question(qid)
+    assert info.kind == kind
+    state = eb.open_view(chrome, site.url + f"#q={qid}&c={','.join(countries)}&w={','.join(WAVES)}")
+    assert state["q"] == qid
+    head, *body = eb.table(chrome)
+    parts = [(p[0], p[2]) for p in info.parts] or [(None, qid)]
+    expected, shown = [], []
+    for code, stored in parts:
+        rows = site.estimates(stored, countries, WAVES, "")
+        if kind == "multiple":
+            rows = [r for r in rows if r["level"] == "selected"]
+        expected += [(code, *c) for c in _cells(rows)]
+    names = {s.id: s.name for s in cube.scopes}
+    labels = {c: lb for c, lb, _ in info.parts}
+    for line in body:
+        cell = dict(zip(head, line, strict=True))
+        code = None
+        if kind == "multiple":
+            code = next(c for c, lb in labels.items() if lb == cell["Option"])
+        if kind == "grid":
+            code = next(c for c, lb in labels.items() if lb == cell["Item"])
+        figure = cell.get("Mean", cell.get("Share (%)"))
+        moe = cell.get("Margin of error (±)", cell.get("Margin of error (± points)"))
+        shown.append((code, cell["Wave"], figure, moe, cell["Unweighted base"]))
+        assert cell["Country or region"] in {names[c] for c in countries}
+    assert sorted(shown) == sorted(expected) and len(shown) > 0
+    if kind == "numeric":
+        assert "Mean" in head and "Share (%)" not in head
+        assert all("%" not in line[head.index("Mean")] for line in body)
+    if kind == "multiple":
+        assert "do not sum to 100%" in chrome.find_element("id", "note").text
+        # Ranked by the first row's shares (the first country and wave), largest first.
+        first = {
+            lb: site.estimates(stored, countries[:1], WAVES[:1], "") for _, lb, stored in info.parts
+        }
+        share = {lb: next(r["estimate"] for r in rows if r["level"] == "selected")
+                 for lb, rows in first.items()}  # fmt: skip
+        axis = chrome.execute_script(
+            "return Array.from(document.querySelectorAll('#chart svg .role-axis-label text'))"
+            ".map(function (t) { return t.textContent; });"
+        )
+        assert [a for a in axis if a in share] == sorted(share, key=lambda lb: -share[lb])
+    if kind == "grid":
+        assert head[0] == "Item"
+    marks = [m for m in eb.chart_marks(chrome) if " | " in m]
+    assert len(marks) == sum(1 for s in shown if s[2] != "suppressed") > 0
+    shot = chrome.find_element("id", "view").screenshot_as_png
+    _, ink = _ink(shot)
+    assert ink > MIN_INK, f"{kind}: screenshot nearly blank ({ink:.1%} ink)"
+
+
+def test_parts_are_chosen_through_their_set(chrome: Any, sites: dict, cube: Any) -> None:
+    """A set's options and items are not offered one by one; a link to a part opens its
+    set; the trend of a mean draws."""
+    eb.open_view(chrome, sites["live"].url)
+    offered = chrome.execute_script(
+        "return Array.from(document.querySelectorAll('#question option')).map(function (o) {"
+        " return o.value; });"
+    )
+    assert {"trust_eu", "allies", "views"} <= set(offered)
+    assert not any("__" in q for q in offered)
+    assert eb.open_view(chrome, sites["live"].url + "#q=allies__us")["q"] == "allies"
+    eb.open_view(chrome, sites["live"].url + "#q=trust_eu&c=DE,FR&chart=trend")
+    # Two countries x two waves: four points (each line also carries its first point's).
+    assert len({m for m in eb.chart_marks(chrome) if " | " in m}) == 4
+    # The trends of a set: a line per option (per level within each item), points per wave.
+    for qid, points in (("allies", 5 * 2), ("views", 3 * 5 * 2)):
+        eb.open_view(chrome, sites["live"].url + f"#q={qid}&c=DE&chart=trend")
+        assert len({m for m in eb.chart_marks(chrome) if " | " in m}) == points, qid
+    assert eb.errors(chrome) == []

@@ -102,20 +102,20 @@ def test_a_suppressed_cell_shows_no_number(chrome: Any, site: eb.Site, explorer:
 def test_a_kind_without_a_chart_is_shown_as_a_table(
     chrome: Any, explorer: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """A question's kind selects its view: a kind the pages draw no chart for yet (here a
-    grid, issue 12) gets the table and a note, and nothing fails."""
+    """A question's kind selects its view: a kind the pages draw no chart for (here a
+    made-up ``ranking``) gets the table and a note, and nothing fails."""
     from dataclasses import replace
 
     from barometer.publish.explorer.api import CSP
     from barometer.publish.explorer.pages import write_site
 
     cube = explorer.cube
-    grid = replace(cube, questions=tuple(replace(q, kind="grid") for q in cube.questions))
-    root = tmp_path_factory.mktemp("grid_site")
-    write_site(grid, root, CSP)
+    ranking = replace(cube, questions=tuple(replace(q, kind="ranking") for q in cube.questions))
+    root = tmp_path_factory.mktemp("ranking_site")
+    write_site(ranking, root, CSP)
     eb.open_view(chrome, (root / "index.html").as_uri() + f"#q={Q}")
     note = chrome.find_element("id", "note").text
-    assert "grid" in note and "table" in note
+    assert "ranking" in note and "table" in note
     assert chrome.find_elements("css selector", "#chart svg") == []
     assert len(eb.table(chrome)) > 1
     assert eb.errors(chrome) == []
@@ -141,4 +141,47 @@ def test_a_multiple_response_question_gets_option_bars(
     assert len(marks) == rows.filter(~rows["suppressed"]).height > 0
     assert all("suppressed" not in m for m in marks)
     assert chrome.find_element("id", "note").text == ""
+    assert eb.errors(chrome) == []
+
+
+@pytest.mark.parametrize("kind", ["numeric", "grid"])
+def test_the_new_views_suppress_and_escape(
+    chrome: Any, explorer: Any, tmp_path_factory: pytest.TempPathFactory, kind: str
+) -> None:
+    """The mean view and the grid view (issue 18) draw no mark for a suppressed cell and
+    say it is suppressed; a grid item's label with markup shows as text."""
+    from dataclasses import replace
+
+    from barometer.publish.explorer.api import CSP
+    from barometer.publish.explorer.pages import write_site
+
+    cube = explorer.cube
+    base = cube.question(Q)
+    if kind == "numeric":  # the question's rows drawn as means (the figures are shares)
+        qid, extra = Q, replace(base, kind="numeric")
+        questions = tuple(extra if q.id == Q else q for q in cube.questions)
+    else:  # a grid of one item, the question itself, labelled with a payload
+        qid, extra = "grid", replace(base, id="grid", kind="grid", parts=(("a", IMG, Q),))
+        questions = (*cube.questions, extra)
+    root = tmp_path_factory.mktemp(f"{kind}_site")
+    write_site(replace(cube, questions=questions), root, CSP)
+    rows = cube.estimates(Q, ["DE", "FR", "IT", "PL"], ["2024-11", "2025-11"], "age")
+    hidden = rows.filter(rows["suppressed"])
+    assert 0 < hidden.height < rows.height
+    eb.open_view(
+        chrome, (root / "index.html").as_uri() + f"#q={qid}&c=DE,FR,IT,PL&w=2024-11,2025-11&by=age"
+    )
+    _no_alert(chrome)
+    marks = [m for m in eb.chart_marks(chrome) if " | " in m]
+    assert len(marks) == rows.height - hidden.height > 0
+    assert all("suppressed" not in m for m in marks)
+    texts = chrome.execute_script(
+        "return Array.from(document.querySelectorAll('#chart svg text'))"
+        ".map(function (t) { return t.textContent; });"
+    )
+    assert any(t.startswith("suppressed (base ") for t in texts)
+    assert chrome.execute_script("return document.images.length") == 0
+    if kind == "grid":
+        assert any(t.startswith(IMG[:12]) for t in texts)
+        assert all(line[0] == IMG for line in eb.table(chrome)[1:])
     assert eb.errors(chrome) == []

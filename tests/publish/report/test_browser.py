@@ -168,3 +168,32 @@ def test_report_of_a_ragged_poll_loads_without_errors(
     assert int(attrs["images-ok"]) == int(attrs["images"]) == text.count("<img ") > 0
     assert "Not asked in" in dom
     assert _page_errors(run.stderr) == []
+
+
+def _section(dom: str, question: str) -> str:
+    """The rendered DOM of one question's section (up to the next section)."""
+    start = dom.index(f'id="q-{question}"')
+    ends = [i for i in (dom.find('id="q-', start + 1), dom.find('id="methodology"')) if i > 0]
+    return dom[start : min(ends)]
+
+
+def test_each_question_kind_is_rendered(report: DemoReport, tmp_path: Path) -> None:
+    """Issues 14 and 15: the demo's numeric scale, its multiple-response question and its
+    grid reach the page Chromium renders, each with its own table and decoded charts."""
+    html = report.path.read_text(encoding="utf-8")
+    probed = tmp_path / "probed.html"
+    probed.write_text(html.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
+    run = _chromium(
+        tmp_path / "profile", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    dom = run.stdout.decode("utf-8")
+    assert _page_errors(run.stderr) == []
+    numeric = _section(dom, "trust_eu")
+    assert "Mean" in numeric and "0–10" in numeric
+    assert numeric.count('src="data:image/svg+xml;base64,') >= 2  # means by country, distribution
+    options = _section(dom, "allies")
+    assert "do not sum to 100%" in options
+    assert options.count('src="data:image/svg+xml;base64,') >= 1  # ranked option bars
+    for item in ("us", "cn", "ru"):
+        assert f'id="q-views__{item}"' in dom

@@ -167,6 +167,12 @@ class _Checker:
             raise BadRequest(
                 f"unknown question {qid[:MAX_NAME]!r}{hint}", "question", qid[:MAX_NAME]
             )
+        if info.parts:  # the cube holds a set's rows under its parts' ids only
+            raise BadRequest(
+                f"{qid!r} is a {'grid' if info.kind == 'grid' else 'multiple-response question'}"
+                f"; ask for its parts: {', '.join(p[2] for p in info.parts)}",
+                "question", qid,
+            )  # fmt: skip
         by = params.get("by") or None
         if by is not None and by not in info.breakdowns:
             known = list(info.breakdowns)

@@ -53,6 +53,13 @@ class QuestionInfo:
     colors: tuple[str, ...] = ()
     #: Whether each colour is dark (a label on it is white), as in the report.
     dark: tuple[bool, ...] = ()
+    #: A multiple-response question's options or a grid's items: ``(code, label, stored
+    #: question id)``, each stored part a question of the cube with its own rows.
+    parts: tuple[tuple[str, str, str], ...] = ()
+    #: The multiple-response question or grid a stored part belongs to.
+    part_of: str | None = None
+    #: What the set's tables say under the figures (shares that need not sum to 100%).
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,9 @@ class QuestionInfo:
             "breakdowns": list(self.breakdowns),
             "colors": list(self.colors),
             "dark": list(self.dark),
+            "parts": [{"code": c, "label": lb, "question": q} for c, lb, q in self.parts],
+            "part_of": self.part_of,
+            "note": self.note,
         }
 
 
@@ -247,9 +257,49 @@ def _questions(pub: Publication, rows: pl.DataFrame) -> tuple[QuestionInfo, ...]
                 breakdowns=held,
                 colors=style.colors,
                 dark=tuple(style.dark(c) for c in style.codes),
+                part_of=view.question if (view := pub.set_of(qid)) is not None else None,
             )
         )
-    return tuple(out)
+    return (*out, *_sets(pub, out))
+
+
+def _sets(pub: Publication, parts: list[QuestionInfo]) -> list[QuestionInfo]:
+    """One entry per multiple-response question or grid, grouping its stored parts (the
+    pages fetch the parts' rows; the cube holds no rows under the set's own id). Asked
+    where and when any part was; broken down by what every part is. A multiple-response
+    question's levels are its options; a grid's are the grid's answer levels, coloured
+    as its items are."""
+    by_id = {q.id: q for q in parts}
+    out = []
+    for sid, view in pub.sets.items():
+        held = [by_id[stored] for _, _, stored in view.parts if stored in by_id]
+        if not held:
+            continue
+        asked: dict[str, tuple[str, ...]] = {}
+        for w in pub.waves:
+            seen = [c for q in held for c in q.asked.get(w, ())]
+            if seen:
+                asked[w] = tuple(dict.fromkeys(seen))
+        grid = view.kind == "grid"
+        first = held[0]
+        out.append(
+            QuestionInfo(
+                id=sid,
+                wording=view.wording,
+                kind=view.kind,
+                levels=view.levels if grid else tuple((c, lb) for c, lb, _ in view.parts),
+                non_substantive=view.non_substantive if grid else (),
+                asked=MappingProxyType(asked),
+                breakdowns=tuple(
+                    b for b in first.breakdowns if all(b in q.breakdowns for q in held)
+                ),
+                colors=first.colors if grid else (),
+                dark=first.dark if grid else (),
+                parts=view.parts,
+                note=view.note,
+            )
+        )
+    return out
 
 
 def _scopes(pub: Publication) -> tuple[Scope, ...]:

@@ -40,7 +40,29 @@
     });
   }
 
+  function partRows(q, by) {
+    // A multiple-response question or grid is stored as one question per option or item
+    // (`<question>__<code>`): its rows are its parts' rows, tagged with the part. An
+    // option's figure is its part's "selected" row; a grid item keeps every level.
+    return Promise.all(q.parts.map(function (p) {
+      return estimates(p.question, by).then(function (rows) {
+        return rows.filter(function (r) {
+          return q.kind !== "multiple" || r.level === "selected";
+        }).map(function (r) {
+          var o = {};
+          Object.keys(r).forEach(function (k) { o[k] = r[k]; });
+          if (q.kind === "multiple") { o.level = p.code; } else { o.item = p.code; }
+          return o;
+        });
+      });
+    })).then(function (lists) { return [].concat.apply([], lists); });
+  }
+
   function estimates(question, by) {
+    var q = catalogue && question && catalogue.questions.filter(function (x) {
+      return x.id === question;
+    })[0];
+    if (q && q.parts && q.parts.length) { return partRows(q, by); }
     var key = JSON.stringify([question, by || null]);
     if (!cache[key]) {
       if (page.mode === "static") {
@@ -114,6 +136,7 @@
   function settle(wanted) {
     // A state the data can show: unknown names from a hand-edited link are dropped.
     var q = question(wanted.q) || catalogue.questions[0];
+    if (q.part_of) { q = question(q.part_of) || q; }
     var waves = q.waves.filter(function (w) { return !wanted.waves || wanted.waves.indexOf(w) >= 0; });
     var asked = {};
     q.waves.forEach(function (w) { q.asked[w].forEach(function (c) { asked[c] = true; }); });
@@ -139,6 +162,8 @@
     var words = $("search").value.trim().toLowerCase();
     clear(select);
     catalogue.questions.forEach(function (q) {
+      // A set's options and items are chosen through the set, not one by one.
+      if (q.part_of) { return; }
       var text = q.wording || q.id;
       if (words && (text + " " + q.id).toLowerCase().indexOf(words) < 0) { return; }
       var option = el("option", text, { value: q.id });
@@ -238,9 +263,11 @@
     var waveRank = rank(catalogue.waves);
     var levelRank = rank(q.levels.map(function (l) { return l.code; }));
     var blevelRank = rank(b ? b.levels.map(function (l) { return l.code; }) : []);
+    var parts = q.kind === "grid" ? q.parts : [];
+    var itemRank = rank(parts.map(function (p) { return p.code; }));
     var key = function (r) {
-      return [scopeRank[r.scope], waveRank[r.wave], blevelRank[r.breakdown_level] || 0,
-        levelRank[r.level]];
+      return [itemRank[r.item] || 0, scopeRank[r.scope], waveRank[r.wave],
+        blevelRank[r.breakdown_level] || 0, levelRank[r.level] || 0];
     };
     return rows.filter(function (r) {
       return state.scopes.indexOf(r.scope) >= 0 && state.waves.indexOf(r.wave) >= 0;
@@ -252,24 +279,36 @@
       return {
         row: r, where: scope(r.scope).name, wave: r.wave,
         group: b ? labelOf(b.levels, r.breakdown_level) : null,
-        answer: labelOf(q.levels, r.level)
+        item: parts.length ? labelOf(parts, r.item) : null,
+        answer: q.kind === "numeric" ? "Mean" : labelOf(q.levels, r.level)
       };
     });
   }
 
+  function shownKind() {
+    var q = state && question(state.q);
+    return q ? q.kind : "question";
+  }
+
   function tableColumns() {
-    var cols = ["Country or region", "Wave"];
+    var kind = shownKind();
+    var cols = kind === "grid" ? ["Item", "Country or region", "Wave"] : ["Country or region", "Wave"];
     if (state.by) { cols.push((breakdown(state.by) || { label: state.by }).label); }
-    return cols.concat(["Answer", "Share (%)", "Margin of error (± points)", "Unweighted base",
-      "Marks"]);
+    if (kind === "numeric") {
+      // A mean in the question's own units, not a share.
+      return cols.concat(["Mean", "Margin of error (±)", "Unweighted base", "Marks"]);
+    }
+    return cols.concat([kind === "multiple" ? "Option" : "Answer", "Share (%)",
+      "Margin of error (± points)", "Unweighted base", "Marks"]);
   }
 
   function tableCells(c) {
     var r = c.row;
     var flag = r.flagged && !r.suppressed ? "*" : "";
-    var cells = [c.where, c.wave];
+    var cells = c.item !== null ? [c.item, c.where, c.wave] : [c.where, c.wave];
     if (state.by) { cells.push(c.group); }
-    return cells.concat([c.answer, r.suppressed ? "suppressed" : r.percent + flag,
+    if (shownKind() !== "numeric") { cells.push(c.answer); }
+    return cells.concat([r.suppressed ? "suppressed" : r.percent + flag,
       r.suppressed ? "" : String(r.moe).replace(/^±/, ""), String(r.n), marksText(r)]);
   }
 
@@ -293,25 +332,28 @@
   }
 
   function rowLabel(c, withWave) {
-    var parts = [c.where];
+    var parts = c.item !== null ? [c.item, c.where] : [c.where];
     if (c.group !== null) { parts.push(c.group); }
     if (withWave) { parts.push(c.wave); }
     return parts.join(" · ");
   }
 
   function chartData(cells, withWave) {
+    // A mean prints in its own units; a share with "%" and its margin in points.
+    var pct = shownKind() === "numeric" ? "" : "%";
+    var pts = shownKind() === "numeric" ? "" : " points";
     return cells.map(function (c) {
       var r = c.row;
       return {
         row: rowLabel(c, withWave), wave: c.wave, answer: c.answer, share: r.estimate,
-        lo: r.ci_low, hi: r.ci_high, percent: r.suppressed ? "suppressed" : r.percent + "%",
-        moe: r.suppressed ? "" : r.moe + " points", n: r.n, marks: marksText(r) || "none",
+        lo: r.ci_low, hi: r.ci_high, percent: r.suppressed ? "suppressed" : r.percent + pct,
+        moe: r.suppressed ? "" : r.moe + pts, n: r.n, marks: marksText(r) || "none",
         suppressed: r.suppressed, order: q0LevelIndex(r.level),
         label: r.suppressed ? "" : r.percent + (marksText(r) ? " " + marksText(r) : ""),
         dark: q0Dark(r.level),
         // What a screen reader says of the mark (and what the tests read back).
         description: [rowLabel(c, withWave), c.wave, c.answer].join(" | ") + ": " +
-          (r.suppressed ? "suppressed" : r.percent + "% " + r.moe + " points") + ", base " + r.n
+          (r.suppressed ? "suppressed" : r.percent + pct + " " + r.moe + pts) + ", base " + r.n
       };
     });
   }
@@ -326,7 +368,9 @@
   ];
 
   function colours(q) {
-    return { domain: q.levels.map(function (l) { return l.label; }), range: q.colors };
+    var domain = q.levels.map(function (l) { return l.label; });
+    // Options of a multiple-response question have no scale order: categorical colours.
+    return q.colors.length ? { domain: domain, range: q.colors } : { domain: domain, scheme: "tableau10" };
   }
 
   function barsSpec(cells, q) {
@@ -335,12 +379,7 @@
     var rows = [];
     data.forEach(function (d) { if (rows.indexOf(d.row) < 0) { rows.push(d.row); } });
     var shown = data.filter(function (d) { return !d.suppressed; });
-    var suppressed = [];
-    data.forEach(function (d) {
-      if (d.suppressed && !suppressed.some(function (s) { return s.row === d.row; })) {
-        suppressed.push({ row: d.row, text: "suppressed (base " + d.n + ")" });
-      }
-    });
+    var suppressed = suppressedLabels(data);
     var y = { field: "row", type: "nominal", sort: rows, title: null,
       axis: { labelLimit: 220 } };
     return {
@@ -480,7 +519,15 @@
     var add = function (term, text) { dl.appendChild(el("dt", term)); dl.appendChild(el("dd", text)); };
     add("Question", q.wording || q.id);
     add("Identifier", q.id);
-    add("Answers, in the questionnaire's order", q.levels.map(function (l) { return l.label; }).join("; "));
+    if (q.kind === "numeric") {
+      add("Answers", "a number: the figures are weighted means with their margins of error");
+    } else {
+      add(q.kind === "multiple" ? "Options (more than one may be chosen)" :
+        "Answers, in the questionnaire's order", q.levels.map(function (l) { return l.label; }).join("; "));
+    }
+    if (q.kind === "grid") {
+      add("Items", q.parts.map(function (p) { return p.label; }).join("; "));
+    }
     q.waves.forEach(function (w) {
       add("Asked in " + w, q.asked[w].map(function (c) { return scope(c).name; }).join(", "));
     });
@@ -516,8 +563,16 @@
     var data = chartData(cells, withWave).filter(function (d) { return !d.suppressed; });
     var rows = [];
     data.forEach(function (d) { if (rows.indexOf(d.row) < 0) { rows.push(d.row); } });
-    var y = { field: "answer", type: "nominal", sort: q.levels.map(function (l) { return l.label; }),
-      title: null, axis: { labelLimit: 220 } };
+    // Ranked: the options in the order of their shares in the first row shown (the
+    // first country and wave), largest first; an option it lacks keeps its place after.
+    var first = {};
+    data.forEach(function (d) { if (d.row === rows[0]) { first[d.answer] = d.share; } });
+    var ranked = q.levels.map(function (l) { return l.label; }).map(function (label, i) {
+      return { label: label, share: label in first ? first[label] : -1, i: i };
+    }).sort(function (a, b) { return b.share - a.share || a.i - b.i; })
+      .map(function (o) { return o.label; });
+    var y = { field: "answer", type: "nominal", sort: ranked, title: null,
+      axis: { labelLimit: 220 } };
     var offset = { field: "row", type: "nominal", sort: rows };
     var x = { field: "share", type: "quantitative", title: "Share", axis: { format: ".0%" },
       scale: { domain: [0, 1] } };
@@ -538,12 +593,81 @@
     };
   }
 
+  function suppressedLabels(data) {
+    var out = [];
+    data.forEach(function (d) {
+      if (d.suppressed && !out.some(function (s) { return s.row === d.row; })) {
+        out.push({ row: d.row, text: "suppressed (base " + d.n + ")" });
+      }
+    });
+    return out;
+  }
+
+  function meanSpec(cells) {
+    // A numeric question: each country's (region's, group's) mean as a dot with its
+    // interval as a whisker, on a scale fitted to the means (not from zero).
+    var data = chartData(cells, state.waves.length > 1);
+    var rows = [];
+    data.forEach(function (d) { if (rows.indexOf(d.row) < 0) { rows.push(d.row); } });
+    var shown = data.filter(function (d) { return !d.suppressed; });
+    var y = { field: "row", type: "nominal", sort: rows, title: null, axis: { labelLimit: 220 } };
+    var scale = { zero: false, nice: true };
+    return {
+      width: Math.max(160, Math.min(900, $("chart").clientWidth - 240)), height: { step: 26 },
+      layer: [
+        { data: { values: shown }, mark: { type: "rule", color: "#1f4e8c", strokeWidth: 2, aria: false },
+          encoding: { y: y, x: { field: "lo", type: "quantitative", title: "Mean", scale: scale },
+            x2: { field: "hi" } } },
+        { data: { values: shown }, mark: { type: "point", filled: true, size: 90, color: "#1f4e8c",
+          opacity: 1, tooltip: true },
+          encoding: { y: y, x: { field: "share", type: "quantitative" }, tooltip: MEAN_TOOLTIP,
+            description: { field: "description" } } },
+        { data: { values: suppressedLabels(data) },
+          mark: { type: "text", align: "left", dx: 4, color: "#555555", aria: false },
+          encoding: { y: y, x: { value: 0 }, text: { field: "text" } } }
+      ],
+      config: { font: "system-ui, sans-serif", view: { stroke: null } }
+    };
+  }
+
+  function meanTrendSpec(cells) {
+    // The mean across waves, one line per country (region, group) with its interval band.
+    var data = chartData(cells, false).filter(function (d) { return !d.suppressed; });
+    var rows = [];
+    data.forEach(function (d) { if (rows.indexOf(d.row) < 0) { rows.push(d.row); } });
+    var x = { field: "wave", type: "ordinal", sort: state.waves, title: "Wave",
+      axis: { labelAngle: 0 } };
+    var color = { field: "row", type: "nominal", sort: rows, title: null,
+      legend: { orient: "bottom", columns: 1, labelLimit: 480 } };
+    return {
+      data: { values: data },
+      width: Math.max(200, Math.min(640, $("chart").clientWidth - 90)), height: 260,
+      layer: [
+        { mark: { type: "area", opacity: 0.18 },
+          encoding: { x: x, y: { field: "lo", type: "quantitative", title: "Mean",
+            scale: { zero: false } }, y2: { field: "hi" }, color: color } },
+        { mark: { type: "line", point: true, tooltip: true },
+          encoding: { x: x, y: { field: "share", type: "quantitative" }, color: color,
+            tooltip: MEAN_TOOLTIP, description: { field: "description" } } }
+      ],
+      config: { font: "system-ui, sans-serif" }
+    };
+  }
+
+  var MEAN_TOOLTIP = [
+    { field: "row", title: "Where" }, { field: "wave", title: "Wave" },
+    { field: "percent", title: "Mean" }, { field: "moe", title: "Margin of error" },
+    { field: "n", title: "Unweighted base" }, { field: "marks", title: "Marks" }
+  ];
+
   var VIEWS = {
-    // A question's kind selects its view. Numeric questions (means) and grids get theirs
-    // when the cube carries them; until then they are shown as a table.
+    // A question's kind selects its view; a kind with none is shown as a table.
     question: { bars: barsSpec, trend: trendSpec },
     weighting: { bars: barsSpec, trend: trendSpec },
-    multiple: { bars: optionsSpec, trend: trendSpec }
+    numeric: { bars: meanSpec, trend: meanTrendSpec },
+    multiple: { bars: optionsSpec, trend: trendSpec },
+    // A grid: one stacked bar per item (and country), in the grid's level colours.
+    grid: { bars: barsSpec, trend: trendSpec }
   };
 
   var current = []; // the cells on screen, for the CSV download
@@ -572,7 +696,7 @@
       if (state.chart === "trend" && state.waves.length < 2) {
         note = "A trend needs two waves or more: choose them under Waves.";
       }
-      $("note").textContent = note;
+      $("note").textContent = note || q.note || "";
       if (!kinds) {
         $("note").textContent = "Questions of kind " + q.kind + " are shown as a table.";
         if (view) { view.finalize(); view = null; }
