@@ -650,14 +650,7 @@ def estimate(
             ci=ci,  # type: ignore[arg-type]  # checked by the core
             confidence=rules.confidence,
         )
-        frame = _boundary(
-            est.to_polars(), ci, rules.boundary_ci,
-            lambda method: poll.estimate(
-                question, by=_split(by) or [], region=region, countries=_split(countries),
-                waves=_split(waves), like_for_like=like_for_like, weights=weights.value,
-                ci=method, confidence=rules.confidence,
-            ).to_polars(),
-        )  # fmt: skip
+        frame = _boundary(est.to_polars(), ci, rules.boundary_ci, rules.confidence)
         frame = mark(_scoped(frame, scope_columns), rules, blank=True)
         if frame.height == 0:
             chosen = ", ".join(
@@ -714,24 +707,13 @@ def _estimate_numeric(
     _print_estimates(frame, format, title, est.notes, percent=False)
 
 
-def _boundary(frame: pl.DataFrame, ci: str, boundary: str, again: Any) -> pl.DataFrame:
-    """``frame`` with ``ci_method``: at a country's share of exactly 0 or 1 (no variance,
-    so most intervals are the point) the interval of the publication's ``boundary_ci``
-    (``again(method)`` re-estimates with it), whatever ``ci`` was asked. A region's rows
-    come with their ``ci_method`` (``Poll.estimate``: Wald, or the same boundary rule)."""
-    import polars as pl
+def _boundary(frame: pl.DataFrame, ci: str, boundary: Any, confidence: float) -> pl.DataFrame:
+    """``frame`` with ``ci_method``: ``ci``, or at a country's share (level or net) of
+    exactly 0 or 1 the interval of the publication's ``boundary_ci``, by the one rule
+    (:func:`barometer.poll.regions.with_boundary_ci`); a region's rows come with theirs."""
+    from barometer.poll.regions import with_boundary_ci
 
-    edge = pl.col("estimate").is_in([0.0, 1.0])
-    if "countries" in frame.columns:  # a region's rows
-        return frame
-    if ci == boundary or not frame.select(edge.any()).item():
-        return frame.with_columns(ci_method=pl.lit(ci))
-    other = again(boundary)
-    return frame.with_columns(
-        ci_low=pl.when(edge).then(other["ci_low"]).otherwise(pl.col("ci_low")),
-        ci_high=pl.when(edge).then(other["ci_high"]).otherwise(pl.col("ci_high")),
-        ci_method=pl.when(edge).then(pl.lit(boundary)).otherwise(pl.lit(ci)),
-    )
+    return with_boundary_ci(frame, boundary, confidence, inside=ci)
 
 
 def _deprecated(message: str) -> None:

@@ -378,3 +378,34 @@ def test_demo_goes_through_ingest_and_rebuilding_changes_nothing(
     again = ingest(demo, store)
     assert sorted(again.unchanged) == sorted(first.added)
     assert not (again.added or again.replaced or again.removed)
+
+
+@pytest.mark.parametrize(("country", "wave"), [("DE", "2025-11"), ("KR", "2024-11")])
+def test_set_truth_is_what_draw_sets_draws(country: str, wave: str) -> None:
+    """population_truth.csv's rows of ``allies`` and ``views`` (:func:`set_truth`) are the
+    shares ``draw_sets`` draws from: over a large sample, given the sample's own
+    ``us_relationship`` shares, each option's share of its base (shown and answered) and
+    each grid item's share of each level are within 4 binomial SEs of them."""
+    from barometer.demo.sets import draw_sets, set_truth
+
+    n = 200_000
+    sample = draw_sample(country, wave, n, np.random.default_rng(7))
+    sample = sample[sample["us_relationship"] >= 0].reset_index(drop=True)
+    drawn = draw_sets(sample, country, wave, np.random.default_rng(8))
+    levels = popn.QUESTIONS["us_relationship"].levels
+    told = drawn["us_relationship"].value_counts(normalize=True)
+    shares = {lv: float(told.get(k, 0.0)) for k, lv in enumerate(levels)}
+    rows = set_truth(country, wave, shares)
+    assert len(rows) == 5 + 3 * len(levels)
+    for part, level, share in rows:
+        column = drawn[part].to_numpy()
+        if part.startswith("allies__"):
+            answered = np.zeros(len(drawn), dtype=bool)
+            for other, *_ in rows[:5]:
+                answered |= drawn[other].to_numpy() == 1
+            base = column[answered & (column >= 0)]
+            got = float(np.mean(base == 1))
+        else:
+            base = column[column >= 0]
+            got = float(np.mean(base == levels.index(level)))
+        assert abs(got - share) <= 4 * np.sqrt(share * (1 - share) / base.size), (part, level)

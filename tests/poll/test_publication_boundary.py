@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -77,3 +78,82 @@ def test_combination_at_the_boundary_equals_r() -> None:
     assert row["ci_high"] == pytest.approx(ref["ci_high"], rel=TOL)
     inside = mean.filter(pl.col("sch.wide") == "Yes").to_polars()
     assert set(inside["ci_method"]) == {"wald"}
+
+
+def _netted_poll(root: Path) -> Poll:
+    """The ragged poll, weighted, with ``nato`` netted "yes or no" (1 wherever asked)."""
+    from tests.support.pollkit import edit_spec
+
+    spec = make_ragged_poll(root)
+
+    def netted(doc: dict[str, object]) -> None:
+        questions = doc["questions"]
+        assert isinstance(questions, list)
+        nato = next(q for q in questions if q["id"] == "nato")
+        nato["nets"] = [{"code": "any", "label": "Yes or no", "levels": ["yes", "no"]}]
+
+    edit_spec(spec, netted)
+    poll, _ = Poll.ingest(spec, root / "poll.duckdb")
+    poll.weight()
+    return poll
+
+
+def test_a_net_at_1_gets_the_boundary_interval_like_a_level(tmp_path: Path) -> None:
+    """A net of every substantive level (``nato``'s "yes or no": nobody picks "unsure")
+    is exactly 1 in each country and in the regions: the ``boundary_ci`` interval, the
+    one a level at 1 gets (Clopper-Pearson at the domain's count; a region's at the
+    combination's effective size), never the Wald point "100% ± 0"."""
+    from barometer.core.intervals import boundary_interval
+
+    poll = _netted_poll(tmp_path)
+    pub = poll.publication(questions=["nato"])
+    cells = pub.cells("nato")
+    rows = cells.countries().to_polars().filter(pl.col("level") == "any")
+    assert rows.height == 4  # DE and FR, two waves
+    assert rows["estimate"].to_list() == [1.0] * 4
+    assert set(rows["ci_method"]) == {"beta"}
+    low, _ = boundary_interval(
+        rows["estimate"].to_numpy(), rows["n"].to_numpy().astype(float), "beta", 0.95
+    )
+    assert rows["ci_low"].to_list() == pytest.approx(low.tolist(), rel=1e-12)
+    assert all(lo < 1.0 for lo in rows["ci_low"]) and rows["ci_high"].to_list() == [1.0] * 4
+    # a level at the boundary in the same table: the same rule, the core's beta interval
+    unsure = cells.countries().to_polars().filter(pl.col("level") == "unsure")
+    assert set(unsure["ci_method"]) == {"beta"} and unsure["ci_low"].to_list() == [0.0] * 4
+    region = cells.region("EU").to_polars().filter(pl.col("level") == "any")
+    assert region.height == 2 and set(region["ci_method"]) == {"beta"}
+    assert region["estimate"].to_list() == [1.0, 1.0]
+    for wave, lo in region.select("wave", "ci_low").iter_rows():
+        sizes = rows.filter(pl.col("wave") == wave)["n"].to_numpy().astype(float)
+        n_eff = 1.0 / np.sum(0.25 / sizes)  # a mean of the two members: c_k = 1/2
+        assert lo == pytest.approx(boundary_interval(np.array([1.0]), np.array([n_eff]),
+                                                     "beta")[0][0], rel=1e-12)  # fmt: skip
+        assert lo < 1.0
+    inside = cells.countries().to_polars().filter(pl.col("level") == "yes")
+    assert set(inside["ci_method"]) == {"wald"}
+
+
+def test_the_estimate_command_gives_a_net_at_1_the_boundary_interval(tmp_path: Path) -> None:
+    """``barometer estimate`` by the same rule as the publication: the net "yes or no" at
+    1 has the publication's beta interval (not its Wald point), labelled so."""
+    from typer.testing import CliRunner
+
+    from barometer.cli import app
+
+    poll = _netted_poll(tmp_path)
+    result = CliRunner().invoke(
+        app, ["estimate", "nato", "--store", str(poll.path), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    nets = [r for r in rows if r["level"] == "any"]
+    published = poll.publication(questions=["nato"]).cells("nato").countries().to_polars()
+    want = {
+        (r["country"], r["wave"]): r["ci_low"]
+        for r in published.filter(pl.col("level") == "any").iter_rows(named=True)
+    }
+    assert len(nets) == 4 and {r["ci_method"] for r in nets} == {"beta"}
+    for r in nets:
+        assert r["ci_low"] == pytest.approx(want[(r["scope"], r["wave"])], rel=1e-12)
+        assert r["ci_low"] < 1.0
+    assert {r["ci_method"] for r in rows if r["level"] == "yes"} == {"wald"}

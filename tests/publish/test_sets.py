@@ -185,3 +185,39 @@ def test_estimate_command_ranks_the_options(poll: Any) -> None:
         app, ["estimate", "allies", "--store", str(poll.path), "--waves", "2025-11"]
     )
     assert table.exit_code == 0 and "do not sum to 100%" in table.output
+
+
+def test_a_region_of_a_multiple_question_and_a_grid(poll: Any) -> None:
+    """``estimate("allies", region="EU")``: each option combined by the region's rule
+    (``mean``: each member counts equally; independent samples, so the variance is the
+    sum of the members' over k^2), ranked, with the not-100% note; a grid's every item
+    × level likewise — against the hand combination of the members' own estimates."""
+    import numpy as np
+
+    from barometer.poll.sets import NOT_ADDITIVE
+
+    wave = ["2025-11"]
+    eu = poll.estimate("allies", region="EU", waves=wave, like_for_like=False)
+    rows = eu.to_polars()
+    assert NOT_ADDITIVE in eu.notes
+    assert set(rows["country"]) == {"EU"} and set(rows["level"]) == {"selected"}
+    assert sorted(rows["part"]) == sorted(OPTIONS)
+    by_rank = rows.sort("rank")["estimate"].to_list()
+    assert by_rank == sorted(by_rank, reverse=True) and rows["rank"].min() == 1
+    members = poll.estimate("allies", waves=wave).to_polars()
+    members = members.filter(pl.col("country").is_in(poll.spec.region("EU").members))
+    for row in rows.iter_rows(named=True):
+        mine = members.filter(pl.col("part") == row["part"])
+        k = mine.height
+        assert k > 1 and sorted(row["countries"]) == sorted(mine["country"])
+        assert row["estimate"] == pytest.approx(mine["estimate"].mean(), rel=1e-12)
+        se = np.sqrt(np.sum(mine["se"].to_numpy() ** 2)) / k
+        assert row["se"] == pytest.approx(se, rel=1e-10)
+    grid = poll.estimate("views", region="EU", waves=wave, like_for_like=False).to_polars()
+    items = poll.estimate("views", waves=wave).to_polars()
+    items = items.filter(pl.col("country").is_in(poll.spec.region("EU").members))
+    assert grid.height == items.select("part", "level").unique().height > 2
+    assert "rank" not in grid.columns
+    for row in grid.iter_rows(named=True):
+        mine = items.filter((pl.col("part") == row["part"]) & (pl.col("level") == row["level"]))
+        assert row["estimate"] == pytest.approx(mine["estimate"].mean(), rel=1e-12)

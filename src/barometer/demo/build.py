@@ -50,6 +50,7 @@ from barometer.demo.sets import (
     encode_sets,
     set_missing,
     set_questions,
+    set_truth,
     set_variables,
 )
 from barometer.errors import BarometerError
@@ -613,6 +614,10 @@ def _write_truth(path: Path) -> None:
                         out.writerow([cc, wave, qid, level, f"{share:.12f}"])
                 # a numeric question's truth is its mean (in the share column)
                 out.writerow([cc, wave, SCALE.id, "mean", f"{population_mean(cc, wave):.12f}"])
+                # the sets' by their stored parts (allies__us: level "selected")
+                told = pop.shares("us_relationship") if "us_relationship" in pop.answers else None
+                for part, level, share in set_truth(cc, wave, told):
+                    out.writerow([cc, wave, part, level, f"{share:.12f}"])
 
 
 def build_demo(out_dir: Path, seed: int = 2026) -> Path:

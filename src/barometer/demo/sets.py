@@ -34,6 +34,7 @@ __all__ = [
     "encode_sets",
     "set_missing",
     "set_questions",
+    "set_truth",
     "set_variables",
 ]
 
@@ -142,6 +143,53 @@ def draw_sets(
         col = f"views__{code}"
         out[col] = np.where(rng.random(n) < _ITEM_MISSING, -1, out[col])
     return out
+
+
+def set_truth(
+    country: str, wave: str, us_relationship: dict[str, float] | None
+) -> list[tuple[str, str, float]]:
+    """The population shares :func:`draw_sets` draws from — ``(stored part, level,
+    share)`` of every ``allies`` option (level ``selected``) and ``views`` item × level —
+    given the population shares of ``us_relationship`` (None where it is not asked).
+
+    Each option's share is of its base, those who answered (selected something, or
+    "None of these"): with ``p_k(l)`` the chance of option ``k`` for a respondent with
+    ``us_relationship`` level ``l``, and ``z(l) = prod_k (1 - p_k(l))`` the chance of
+    choosing none of the four, ``P(k | answered) = sum_l s_l p_k(l) / sum_l s_l (1 -
+    0.1 z(l))`` and "None of these" ``0.9 sum_l s_l z(l)`` over the same; the routing
+    and the grid's item non-response are independent of the answers, so they cancel.
+    The grid's US item is ``us_relationship`` nine times in ten, a uniform draw else."""
+    levels = list(_VIEW_LEVELS)
+    base = np.array(_SELECT[_where(country)])
+    if us_relationship is None:
+        mix = [(1.0, base.copy())]
+    else:
+        shift = {0: 0.30, 3: -0.15}
+        mix = [(us_relationship[lv], base + np.array([shift.get(k, 0.0), 0, 0, 0]))
+               for k, lv in enumerate(levels)]  # fmt: skip
+    picked = np.zeros(4)
+    nothing = answered = 0.0
+    for weight, p in mix:
+        if wave == "2025-11":
+            p = p - np.array([0.06, 0, 0, 0])
+        p = np.clip(p, 0.0, 1.0)
+        z = float(np.prod(1 - p))
+        picked += weight * p
+        nothing += weight * 0.9 * z
+        answered += weight * (1 - 0.1 * z)
+    rows = [(f"allies__{code}", "selected", float(v / answered))
+            for (code, _), v in zip(ALLY_OPTIONS[:4], picked, strict=True)]  # fmt: skip
+    rows.append(("allies__none", "selected", nothing / answered))
+    uniform = 1 / len(levels)
+    for lv in levels:
+        told = us_relationship[lv] if us_relationship is not None else 0.0
+        keep = 0.9 if us_relationship is not None else 0.0
+        rows.append(("views__us", lv, keep * told + (1 - keep) * uniform))
+    views = _VIEWS["KR" if country == "KR" else "EU"]
+    for code in ("cn", "ru"):
+        rows.extend((f"views__{code}", lv, share) for lv, share in zip(levels, views[code],
+                                                                       strict=True))  # fmt: skip
+    return rows
 
 
 def set_questions() -> list[dict[str, Any]]:

@@ -31,8 +31,9 @@ from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.kinds import QUARTILES, estimate_question
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
-from barometer.poll.sets import pair_columns, set_estimates
-from barometer.poll.spec import PollSpec, PublicationRules
+from barometer.poll.sets import pair_columns, set_estimates, stack_parts
+from barometer.poll.spec import PollSpec, PublicationRules, Question
+from barometer.poll.spec_sets import parts
 from barometer.poll.store import Store, StoreState, spec_of
 from barometer.poll.weighting import (
     DESIGN_COLUMNS,
@@ -413,8 +414,9 @@ class Poll:
         question : str
             A question id of the spec. A multiple-response question gives each option's
             share of selecting it (ranked; the shares do not sum to 100%), a grid each
-            item's shares (:func:`barometer.poll.sets.set_estimates`); a part such as
-            ``allies__us`` is estimated as any question.
+            item's shares (:func:`barometer.poll.sets.set_estimates`); for a region each
+            option (item) is combined as any question is, then ranked the same way; a
+            part such as ``allies__us`` is estimated as any question.
         by : str or list of str
             Breakdown: ``country``, ``wave`` and/or other question ids (banners).
         region : str, optional
@@ -469,19 +471,45 @@ class Poll:
             members = spec.region(region).members
             scope = [m for m in members if scope is None or m in scope]
         design = self.design(weights, scope, list(waves) if waves is not None else None)
-        if asked.kind in ("multiple", "grid"):
-            if region is not None:
-                raise EstimationError(
-                    f"{question} is a {asked.kind} question; ask a region's figures of one "
-                    f"of its parts (e.g. {question}__{(asked.options or asked.items)[0].code})"
-                )
+        if asked.kind in ("multiple", "grid") and region is None:
             return set_estimates(design, asked, by_list, ci, confidence)
-        est = estimate_question(design, asked, by_list, confidence, ci)
         if region is None:
-            return est
+            return estimate_question(design, asked, by_list, confidence, ci)
+        if asked.kind not in ("multiple", "grid"):
+            return self._regional(
+                design, asked, by_list, region, like_for_like, countries, ci, confidence
+            )
+        # each option (grid item) is a question of its own: combined by the region's
+        # rule as any question is, then stacked and ranked as a country's are
+        present = set(design.data.columns)
+        combined = {
+            part.id: self._regional(
+                design, part, by_list, region, like_for_like, countries, ci, confidence
+            )
+            for part in parts(asked)
+            if part.id in present
+        }
+        notes = dict.fromkeys(n for est in combined.values() for n in est.notes)
+        held = {k: v for k, v in combined.items() if v.to_polars().height}
+        return stack_parts(asked, held, by_list, list(notes))
+
+    def _regional(
+        self,
+        design: Design,
+        asked: Question,
+        by_list: list[str],
+        region: str,
+        like_for_like: bool,
+        countries: Sequence[str] | None,
+        ci: CIMethod,
+        confidence: float,
+    ) -> Estimates:
+        """The rows of ``region`` for the single-choice or numeric ``asked`` (see
+        :meth:`estimate`): its members' estimates combined by the region policy."""
+        est = estimate_question(design, asked, by_list, confidence, ci)
         regional = with_regions(
-            est, spec, [region], like_for_like=like_for_like, countries=countries,
-            confidence=confidence, boundary_ci=spec.publication.boundary_ci,
+            est, self.spec, [region], like_for_like=like_for_like, countries=countries,
+            confidence=confidence, boundary_ci=self.spec.publication.boundary_ci,
         )  # fmt: skip
         # a region none of whose members answered: no rows (as for a country), the note
         # saying so — a question not asked there is not an error

@@ -26,7 +26,14 @@ import polars as pl
 from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, did_you_mean
 from barometer.poll.kinds import distribution, estimate_question, is_scale, quartiles
-from barometer.poll.regions import OVER, Regional, RegionFigure, combine, with_regions
+from barometer.poll.regions import (
+    OVER,
+    Regional,
+    RegionFigure,
+    combine,
+    with_boundary_ci,
+    with_regions,
+)
 from barometer.poll.sets import SetView, item_gaps, set_view
 from barometer.poll.spec import PollSpec, PublicationRules
 from barometer.poll.spec_sets import parts
@@ -350,14 +357,14 @@ def _question_cells(
     est = estimate_question(design, asked, by, rules.confidence)
     regional = with_regions(est, spec, confidence=rules.confidence, boundary_ci=rules.boundary_ci)
     stacked = _with_marks(regional.estimates, rules, _weighted_bases(design, question, by))
-    stacked = _boundary_ci(stacked, design, question, by, rules)
+    stacked = _boundary_ci(stacked, rules)
     pooled_by = ["wave", *extra]
     if rules.total_rule == "mean":
         total = _mean_total(est, spec, rules, pooled_by)
     else:
         total = _scoped_total(estimate_question(design, asked, pooled_by, rules.confidence))
     total = _with_marks(total, rules, _weighted_bases(design, question, pooled_by))
-    total = _boundary_ci(total, design, question, pooled_by, rules)
+    total = _boundary_ci(total, rules)
     quantiles = distribution_ = None
     if asked.is_numeric:
         quantiles = _with_marks(quartiles(design, asked, by, rules.confidence), rules, None)
@@ -388,49 +395,15 @@ def _mean_total(
     )  # fmt: skip
 
 
-def _boundary_ci(
-    est: Estimates, design: Any, question: str, by: list[str], rules: PublicationRules
-) -> Estimates:
-    """``est`` with a ``ci_method`` column: ``"wald"``, or at an estimate of exactly 0 or 1
-    of a country or the pooled total (no variance: a Wald interval is the point, a published
-    "100% ± 0") the interval of ``rules.boundary_ci`` — by default R ``svyciprop(method =
-    "beta")``, Korn and Graubard's Clopper-Pearson interval, which at 0 and 1 is the exact
-    interval of the domain's unweighted count (R's own gives NaN there;
-    tests/reference/make_boundary.R). One more core call, only when such a row exists.
-    A region's rows and a mean total's come with theirs
-    (:func:`barometer.poll.regions.combine`: the same method at the combination's
-    effective sample size when all its members are at 0, or all at 1)."""
+def _boundary_ci(est: Estimates, rules: PublicationRules) -> Estimates:
+    """``est`` with a ``ci_method`` column: a share's (level's or net's) at exactly 0 or 1
+    gets the interval of ``rules.boundary_ci``
+    (:func:`barometer.poll.regions.with_boundary_ci`, the one rule); a mean's rows are
+    all ``"wald"``."""
     table = est.to_polars()
-    if "ci_method" not in table.columns:
-        table = table.with_columns(ci_method=pl.lit(None, dtype=pl.String))
-    # rows with a method already are combinations (regions, a mean total): theirs stands
-    at_edge = pl.col("estimate").is_in([0.0, 1.0]) & pl.col("ci_method").is_null()
-    table = table.with_columns(_edge=at_edge).with_columns(pl.col("ci_method").fill_null("wald"))
-    if est.statistic == "mean" or not table.get_column("_edge").any():
-        return _replaced(est, table.drop("_edge"))
-    other = design.proportion(question, by=by, ci=rules.boundary_ci, confidence=rules.confidence)
-    keys = [*by, "level"]
-    lookup = {
-        tuple(str(v) for v in row[:-2]): row[-2:]
-        for row in other.to_polars().select(*keys, "ci_low", "ci_high").iter_rows()
-    }
-    lows, highs, methods = [], [], []
-    for *key, low, high, edge, method in table.select(
-        *keys, "ci_low", "ci_high", "_edge", "ci_method"
-    ).iter_rows():
-        found = lookup.get(tuple(str(v) for v in key)) if edge else None
-        if found is not None:  # a net at 0 or 1 keeps its Wald interval
-            low, high = found
-            method = rules.boundary_ci
-        lows.append(low)
-        highs.append(high)
-        methods.append(method)
-    table = table.with_columns(
-        ci_low=pl.Series(lows, dtype=pl.Float64),
-        ci_high=pl.Series(highs, dtype=pl.Float64),
-        ci_method=pl.Series(methods, dtype=pl.String),
-    )
-    return _replaced(est, table.drop("_edge"))
+    if est.statistic == "mean":
+        return _replaced(est, table.with_columns(ci_method=pl.lit("wald")))
+    return _replaced(est, with_boundary_ci(table, rules.boundary_ci, rules.confidence))
 
 
 def _replaced(est: Estimates, table: pl.DataFrame) -> Estimates:

@@ -42,17 +42,31 @@ __all__ = [
     "OVER",
     "RegionFigure",
     "Regional",
+    "at_boundary",
     "combine",
     "dominance_note",
     "dominant_members",
     "member_shares",
     "members_phrase",
     "rule_words",
+    "with_boundary_ci",
     "with_regions",
 ]
 
 #: The by-column regions combine over.
 OVER = "country"
+
+#: How near 0 or 1 a share is at the boundary: rounding only (a net, a sum of levels'
+#: shares, of every answer given is 1 - 2e-16), far below any share a sample can give.
+EDGE = 1e-12
+
+
+def at_boundary(shares: np.ndarray) -> np.ndarray:
+    """The boundary each share is at: ``0.0`` or ``1.0`` within :data:`EDGE` (a rounding
+    of a sum), NaN for a share inside (0, 1) — the one test of "exactly 0 or 1" behind
+    every boundary interval of the publication (a country's, a total's, a region's)."""
+    p = np.asarray(shares, dtype=float)
+    return np.where(np.abs(p) <= EDGE, 0.0, np.where(np.abs(1 - p) <= EDGE, 1.0, np.nan))
 
 
 @dataclass(frozen=True)
@@ -202,7 +216,7 @@ def combine(
     edge, at, n_eff = [], [], []
     for g in range(coef.shape[0]):
         used = coef[g] != 0
-        values = theta[used]
+        values = at_boundary(theta[used])
         if values.size and (np.all(values == 0) or np.all(values == 1)):
             edge.append(g)
             at.append(values[0])
@@ -225,6 +239,48 @@ def combine(
         table, by=out.by, statistic=out.statistic, notes=out.notes, source=out.source,
         coefficients=coef,
     )  # fmt: skip
+
+
+def with_boundary_ci(
+    table: pl.DataFrame, method: CIMethod, confidence: float, inside: str = "wald"
+) -> pl.DataFrame:
+    """``table`` (shares: ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``n``) with a
+    ``ci_method`` column: ``inside`` (the method its intervals were made by), or at a
+    share of exactly 0 or 1 of a country or a pooled total — a level or a net alike (no
+    variance: a Wald interval is the point, a published "100% ± 0") — the interval of
+    ``method`` at the domain's unweighted count ``n``
+    (:func:`barometer.core.intervals.boundary_interval`, the very interval the core's
+    ``proportion(ci=method)`` gives a level there): for ``beta``, Korn and Graubard's
+    Clopper-Pearson interval, which at 0 and 1 is the exact interval of ``n``
+    observations (R ``svyciprop(method = "beta")`` gives NaN there;
+    tests/reference/make_boundary.R). Rows with a ``ci_method`` already are
+    combinations (a region, a mean total: :func:`combine`) and keep theirs. A net is a
+    sum of levels' shares, so one of every answer given can miss 1 by a rounding: it is
+    set to the boundary (:func:`at_boundary`), its SE to 0, as a region's is."""
+    if "ci_method" not in table.columns:
+        table = table.with_columns(ci_method=pl.lit(None, dtype=pl.String))
+    if "estimate" not in table.columns:  # nothing estimated (nobody answered in scope)
+        return table.with_columns(pl.col("ci_method").fill_null(inside))
+    p = table.get_column("estimate").to_numpy().astype(float)
+    at = at_boundary(p)
+    edge = ~np.isnan(at) & table.get_column("ci_method").is_null().to_numpy()
+    table = table.with_columns(pl.col("ci_method").fill_null(inside))
+    if not edge.any():
+        return table
+    p = np.where(edge, at, p)
+    se = np.where(edge, 0.0, table.get_column("se").to_numpy().astype(float))
+    low = table.get_column("ci_low").to_numpy().astype(float).copy()
+    high = table.get_column("ci_high").to_numpy().astype(float).copy()
+    count = table.get_column("n").to_numpy().astype(float)
+    low[edge], high[edge] = boundary_interval(p[edge], count[edge], method, confidence)
+    methods = np.where(edge, method, table.get_column("ci_method").to_numpy())
+    return table.with_columns(
+        estimate=pl.Series(p, dtype=pl.Float64),
+        se=pl.Series(se, dtype=pl.Float64),
+        ci_low=pl.Series(low, dtype=pl.Float64),
+        ci_high=pl.Series(high, dtype=pl.Float64),
+        ci_method=pl.Series(methods.tolist(), dtype=pl.String),
+    )
 
 
 def _presence(table: pl.DataFrame) -> dict[str, set[str]]:

@@ -19,6 +19,7 @@ reported beside the joint one (``n_first``, ``n_second``, ``n``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ __all__ = [
     "pairs",
     "set_estimates",
     "set_view",
+    "stack_parts",
 ]
 
 #: What every table of a multiple-response question says under its figures.
@@ -195,19 +197,38 @@ def set_estimates(
     stack carries no joint covariance (``vcov()`` of one part: estimate the part,
     ``allies__us``, on its own).
     """
-    tables = []
     present = set(design.data.columns)
+    tables = {
+        part.id: design.proportion(part.id, by=by, ci=ci, confidence=confidence).filter(
+            pl.col("n") > 0
+        )
+        for part in parts(question)
+        if part.id in present
+    }
+    return stack_parts(question, tables, by)
+
+
+def stack_parts(
+    question: Question,
+    estimates: Mapping[str, Estimates],
+    by: list[str],
+    notes: Sequence[str] = (),
+) -> Estimates:
+    """The parts' estimates of ``question`` (stored id -> a part's shares by ``by``, of a
+    country or of a region alike) as one table: level ``selected`` only for a
+    multiple-response question, ranked within each cell of ``by`` (``rank`` 1 the most
+    chosen, the :data:`NOT_ADDITIVE` note after ``notes``), every level for a grid;
+    columns ``part`` (the option or item code) and ``label`` added. No joint covariance
+    (see :func:`set_estimates`)."""
     labels = (
         {o.code: o.label for o in question.options}
         if question.kind == "multiple"
         else {i.code: i.label for i in question.items}
     )
-    for part in parts(question):
-        if part.id not in present:
-            continue
-        code = part.id.removeprefix(f"{question.id}__")
-        est = design.proportion(part.id, by=by, ci=ci, confidence=confidence)
-        table = est.filter(pl.col("n") > 0).to_polars()
+    tables = []
+    for stored, est in estimates.items():
+        code = stored.removeprefix(f"{question.id}__")
+        table = est.to_polars()
         if question.kind == "multiple":
             table = table.filter(pl.col("level").cast(pl.String) == SELECTED)
         tables.append(
@@ -218,12 +239,12 @@ def set_estimates(
             )
         )
     stacked = pl.concat(tables, how="vertical_relaxed") if tables else pl.DataFrame()
-    notes: tuple[str, ...] = ()
+    said = tuple(notes)
     if question.kind == "multiple" and stacked.height:
         rank = pl.col("estimate").rank("min", descending=True)
         stacked = stacked.with_columns(rank=rank.over(by) if by else rank)
-        notes = (NOT_ADDITIVE,)
-    return Estimates(stacked, by=tuple(by), statistic="proportion", notes=notes)
+        said = (*said, NOT_ADDITIVE)
+    return Estimates(stacked, by=tuple(by), statistic="proportion", notes=said)
 
 
 @dataclass(frozen=True, eq=False)
