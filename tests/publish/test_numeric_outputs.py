@@ -20,7 +20,7 @@ from barometer.publish.banner.tables import write_csv, write_xlsx
 from barometer.publish.charts import to_svg
 from barometer.publish.findings import find
 from barometer.publish.findings.wording import Wording
-from barometer.publish.numbers import format_mean
+from barometer.publish.numbers import format_mean, format_mean_moe
 from barometer.publish.report.html import write_report
 from barometer.publish.scale_charts import distribution_bars, mean_dots
 from tests.publish.report.test_html import parse
@@ -243,7 +243,7 @@ def test_the_explorer_prints_a_mean_as_a_mean(pub: Publication) -> None:
     assert trust.height > 0
     for r in trust.iter_rows(named=True):
         assert r["percent"] == format_mean(r["estimate"], pub.rules.decimals)
-        assert r["moe"] == "±" + format_mean((r["ci_high"] - r["ci_low"]) / 2)
+        assert r["moe"] == format_mean_moe(r["ci_low"], r["ci_high"], pub.rules.decimals)
     net = rows.filter(
         (pl.col("question") == "us_relationship") & (pl.col("level") == "ally_or_partner")
     )
@@ -278,3 +278,11 @@ def test_report_prints_the_quartiles_of_a_numeric_question(
     # a single-choice question has no quartiles table
     (us,) = dom.find_all("section", id="q-us_relationship")
     assert not us.find_all("table", data_table="quartiles")
+
+
+def test_a_means_margin_has_one_decimal_more_than_the_mean() -> None:
+    """A large sample's margin of a 0-10 mean (0.036) prints as ±0.04, not ±0.0."""
+    assert format_mean(5.356) == "5.4"
+    assert format_mean_moe(5.320, 5.392) == "±0.04"
+    assert format_mean_moe(4.9, 5.5, decimals=1) == "±0.300"
+    assert format_mean_moe(None, 5.5) == "–"

@@ -14,6 +14,7 @@ __all__ = [
     "format_count",
     "format_level",
     "format_mean",
+    "format_mean_moe",
     "format_moe",
     "format_number",
     "format_p",
@@ -86,6 +87,15 @@ def format_mean(x: float | None, decimals: int = 0, signed: bool = False) -> str
         return "–"
     text = format_number(x, mean_digits(decimals))
     return "+" + text if signed and not text.startswith("−") and float(text) != 0 else text
+
+
+def format_mean_moe(ci_low: float | None, ci_high: float | None, decimals: int = 0) -> str:
+    """A mean's margin of error, ``±`` half its interval's width in the question's units,
+    to one decimal more than the mean (as a share's margin has one more than the share), so
+    a large sample's ``±0.04`` does not print as ``±0.0``."""
+    if ci_low is None or ci_high is None:
+        return "–"
+    return "±" + format_number((float(ci_high) - float(ci_low)) / 2, mean_digits(decimals) + 1)
 
 
 def format_p(p: float | None) -> str:

@@ -137,6 +137,12 @@ def mean(x: float) -> str:
     return str(Decimal(repr(float(x))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+def mean_moe(low: float, high: float) -> str:
+    """A mean's margin: one decimal more than the mean (as a share's has)."""
+    half = Decimal(repr(float(high - low) / 2))
+    return "±" + str(half.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def _expected(
     frame: pl.DataFrame, numeric: bool = False
 ) -> dict[tuple[str, str, str], dict[str, str]]:
@@ -144,9 +150,7 @@ def _expected(
         (r["country"], r["wave"], r["level"]): {
             "pct": mean(r["estimate"]) if numeric else pct(r["estimate"]),
             "moe": (
-                "±" + mean((r["ci_high"] - r["ci_low"]) / 2)
-                if numeric
-                else moe(r["ci_low"], r["ci_high"])
+                mean_moe(r["ci_low"], r["ci_high"]) if numeric else moe(r["ci_low"], r["ci_high"])
             ),
             "n": count(r["n"]),
         }

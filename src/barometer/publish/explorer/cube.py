@@ -25,7 +25,7 @@ from barometer.poll.publication import Publication
 from barometer.publish.charts import LevelStyle
 from barometer.publish.explorer.disclosure import protect
 from barometer.publish.explorer.marks import breakdown_marks, marks
-from barometer.publish.numbers import format_mean, format_moe, format_percent
+from barometer.publish.numbers import format_mean, format_mean_moe, format_moe, format_percent
 
 __all__ = ["ROW_COLUMNS", "Breakdown", "Cube", "QuestionInfo", "Scope", "build_cube"]
 
@@ -227,7 +227,7 @@ def _printed(table: pl.DataFrame, numeric: set[str], decimals: int) -> pl.DataFr
         if lo is None or hi is None:
             moe.append(None)
         else:
-            moe.append("±" + format_mean((hi - lo) / 2, decimals) if mean else format_moe(lo, hi))
+            moe.append(format_mean_moe(lo, hi, decimals) if mean else format_moe(lo, hi))
     return table.with_columns(
         percent=pl.Series(percent, dtype=pl.String), moe=pl.Series(moe, dtype=pl.String)
     )

@@ -76,6 +76,7 @@ from barometer.publish.numbers import (
     format_count,
     format_level,
     format_mean,
+    format_mean_moe,
     format_moe,
     format_number,
     format_p,
@@ -465,7 +466,7 @@ def _mean_cell(r: Mapping[str, Any], decimals: int, level: str) -> dict[str, str
     low, high = r["ci_low"], r["ci_high"]
     return {
         "pct": format_mean(r["estimate"], decimals),
-        "moe": "±" + format_mean((high - low) / 2, decimals),
+        "moe": format_mean_moe(low, high, decimals),
         "ci": f"{level} interval {format_mean(low, decimals)}–{format_mean(high, decimals)}",
     }
 
