@@ -221,3 +221,31 @@ def test_a_region_of_a_multiple_question_and_a_grid(poll: Any) -> None:
     for row in grid.iter_rows(named=True):
         mine = items.filter((pl.col("part") == row["part"]) & (pl.col("level") == row["level"]))
         assert row["estimate"] == pytest.approx(mine["estimate"].mean(), rel=1e-12)
+
+
+def test_report_grid_overview_has_one_items_by_levels_table(
+    pub: Publication, tmp_path: Path
+) -> None:
+    """Issue 15: a grid is shown as one table of items x levels (each item on its own base)
+    beside its chart; every figure equals the publication's estimate of that item."""
+    html = write_report(pub, tmp_path / "report.html").read_text(encoding="utf-8")
+    tables = parse(html).find_all("table", data_grid="views")
+    assert tables
+    levels = [lv.code for lv in next(q for q in pub.spec.questions if q.id == "views").levels]
+    checked = 0
+    for table in tables:
+        scope, wave = table.attrs["data-scope"], table.attrs["data-wave"]
+        items = [tr.attrs["data-item"] for tr in table.find_all("tr") if "data-item" in tr.attrs]
+        assert items == ["us", "cn", "ru"]
+        for tr in table.find_all("tr"):
+            item = tr.attrs.get("data-item")
+            if item is None:
+                continue
+            rows = pub.cells(f"views__{item}").estimates.to_polars()
+            rows = rows.filter((pl.col("scope") == scope) & (pl.col("wave") == wave))
+            by_level = {r["level"]: r for r in rows.iter_rows(named=True)}
+            pcts = [s.text for s in tr.find_all("span", data_kind="pct")]
+            assert pcts == [format_percent(by_level[lv]["estimate"]) for lv in levels]
+            assert tr.find_all("td", data_kind="n")[0].text == f"{int(by_level[levels[0]]['n']):,}"
+            checked += len(pcts)
+    assert checked >= 3 * len(levels)

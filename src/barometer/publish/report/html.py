@@ -961,6 +961,7 @@ def render_report(
                 _figure,
                 lambda k: charts_dir / k if charts_dir is not None else None,
                 data.rules.confidence,
+                data.rules.decimals,
             )
             for g in data.grids
         ],

@@ -26,6 +26,7 @@ from barometer.poll.spec import Level
 from barometer.poll.spec_sets import SELECTED
 from barometer.publish.charts import LevelStyle
 from barometer.publish.charts_sets import grid_bars
+from barometer.publish.numbers import format_count, format_moe, format_percent
 
 __all__ = ["GridTables", "SetPieces", "SetQuestion", "grid_tables", "grid_view", "multiple_pieces"]
 
@@ -163,8 +164,10 @@ def grid_view(
     figure: Any,
     stem: Any,
     confidence: float = CONFIDENCE,
+    decimals: int = 0,
 ) -> dict[str, Any]:
-    """The template's view of a grid overview; ``figure(chart, alt, caption, save_as)``
+    """The template's view of a grid overview (percentages to ``decimals``, the
+    publication's); ``figure(chart, alt, caption, save_as)``
     renders each chart (intervals at ``confidence``, the publication's)."""
     view, style = grid.view, grid.style
     items = [(code, label) for code, label, _ in view.parts]
@@ -182,6 +185,11 @@ def grid_view(
             )
         )
     return {
+        "tables": [
+            _grid_table(scope, names.get(scope, scope), table, items, style, decimals)
+            for scope, table in grid.tables
+        ],
+        "wave": grid.wave,
         "id": view.question,
         "heading": view.wording or view.question,
         "wording": view.wording,
@@ -193,3 +201,39 @@ def grid_view(
         "figures": figures,
         "note": view.note,
     }
+
+
+def _grid_table(
+    scope: str,
+    where: str,
+    table: pl.DataFrame,
+    items: list[tuple[str, str]],
+    style: LevelStyle,
+    decimals: int,
+) -> dict[str, Any]:
+    """One scope's items x levels table: each item a row of its levels' shares (with their
+    margins) and its own unweighted base; a level an item has no estimate for prints "–"."""
+    cells = {(r["item"], r["level"]): r for r in table.iter_rows(named=True)}
+    rows = []
+    for code, label in items:
+        found = [cells.get((code, lv)) for lv in style.codes]
+        if not any(found):
+            continue
+        n = next(r["n"] for r in found if r is not None)
+        rows.append(
+            {
+                "item": code,
+                "label": label,
+                "cells": [
+                    {
+                        "pct": format_percent(r["estimate"], decimals),
+                        "moe": format_moe(r["ci_low"], r["ci_high"]),
+                    }
+                    if r is not None
+                    else {"pct": "–", "moe": ""}
+                    for r in found
+                ],
+                "n": format_count(n),
+            }
+        )
+    return {"scope_id": scope, "scope": where, "rows": rows}
