@@ -81,6 +81,21 @@ def _page_errors(stderr: bytes) -> list[str]:
     ]
 
 
+def _render(html: str, tmp_path: Path) -> tuple[str, dict[str, str], bytes]:
+    """Chromium's rendered DOM of ``html`` with :data:`PROBE` injected, the probe's
+    attributes on ``<html>`` and Chromium's log."""
+    probed = tmp_path / "probed.html"
+    probed.write_text(html.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
+    run = _chromium(
+        tmp_path / "profile", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    dom = run.stdout.decode("utf-8")
+    root = re.search(r"<html[^>]*>", dom)
+    assert root is not None
+    return dom, dict(re.findall(r'data-([a-z-]+)="([^"]*)"', root.group(0))), run.stderr
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> DemoReport:
     if CHROMIUM is None:
@@ -92,17 +107,8 @@ def test_report_loads_without_errors_and_decodes_every_chart(
     report: DemoReport, tmp_path: Path
 ) -> None:
     html = report.path.read_text(encoding="utf-8")
-    probed = tmp_path / "probed.html"
-    probed.write_text(html.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
-    run = _chromium(
-        tmp_path / "profile", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
-    )
-    assert run.returncode == 0, run.stderr.decode()[-2000:]
-    dom = run.stdout.decode("utf-8")
-    root = re.search(r"<html[^>]*>", dom)
-    assert root is not None
-    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', root.group(0)))
-    assert attrs.get("probe") == "done", root.group(0)
+    dom, attrs, stderr = _render(html, tmp_path)
+    assert attrs.get("probe") == "done", attrs
     assert attrs["errors"] == "0"
     assert attrs["external"] == ""  # nothing requested beyond the file itself
     expected_images = html.count("<img ")
@@ -110,7 +116,7 @@ def test_report_loads_without_errors_and_decodes_every_chart(
     assert int(attrs["images-ok"]) == expected_images
     assert dom.count('src="data:image/svg+xml;base64,') == expected_images
     assert 'id="methodology"' in dom
-    assert _page_errors(run.stderr) == []
+    assert _page_errors(stderr) == []
 
 
 def test_screenshot_shows_the_report(report: DemoReport, tmp_path: Path) -> None:
@@ -154,20 +160,11 @@ def test_report_of_a_ragged_poll_loads_without_errors(
     pub = poll.publication()
     html = write_report(pub, root / "report.html", findings=find(pub).headlines(8))
     text = html.read_text(encoding="utf-8")
-    probed = tmp_path / "probed.html"
-    probed.write_text(text.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
-    run = _chromium(
-        tmp_path / "profile", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
-    )
-    assert run.returncode == 0, run.stderr.decode()[-2000:]
-    dom = run.stdout.decode("utf-8")
-    root_tag = re.search(r"<html[^>]*>", dom)
-    assert root_tag is not None
-    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', root_tag.group(0)))
+    dom, attrs, stderr = _render(text, tmp_path)
     assert attrs.get("probe") == "done" and attrs["errors"] == "0"
     assert int(attrs["images-ok"]) == int(attrs["images"]) == text.count("<img ") > 0
     assert "Not asked in" in dom
-    assert _page_errors(run.stderr) == []
+    assert _page_errors(stderr) == []
 
 
 def _section(dom: str, question: str) -> str:
@@ -180,15 +177,9 @@ def _section(dom: str, question: str) -> str:
 def test_each_question_kind_is_rendered(report: DemoReport, tmp_path: Path) -> None:
     """Issues 14 and 15: the demo's numeric scale, its multiple-response question and its
     grid reach the page Chromium renders, each with its own table and decoded charts."""
-    html = report.path.read_text(encoding="utf-8")
-    probed = tmp_path / "probed.html"
-    probed.write_text(html.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
-    run = _chromium(
-        tmp_path / "profile", "--virtual-time-budget=15000", "--dump-dom", probed.as_uri()
-    )
-    assert run.returncode == 0, run.stderr.decode()[-2000:]
-    dom = run.stdout.decode("utf-8")
-    assert _page_errors(run.stderr) == []
+    dom, attrs, stderr = _render(report.path.read_text(encoding="utf-8"), tmp_path)
+    assert attrs.get("probe") == "done" and attrs["errors"] == "0"
+    assert _page_errors(stderr) == []
     numeric = _section(dom, "trust_eu")
     assert "Mean" in numeric and "0–10" in numeric
     assert numeric.count('src="data:image/svg+xml;base64,') >= 2  # means by country, distribution
