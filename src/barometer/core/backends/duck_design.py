@@ -143,9 +143,20 @@ class DuckDBDesign(InDuckDB, Design):
         from grouped sums computed by DuckDB."""
         red = self._reduction
         levels = red.domains(by)
+        if len(variables) > 1 and categorical is not False:
+            red.prefetch(variables, by, categorical)
         return levels, (
             red.family(self, name, by, levels, ratio, categorical) for name in variables
         )
+
+    def prefetch(self, variables: Sequence[str], by: str | Sequence[str] | None = None) -> None:
+        """Read the table once for the ``proportion`` (or categorical ``total``) of each of
+        ``variables`` by ``by`` that follows: their grouped sums (and a calibrated design's
+        sums by cell) come from one query of GROUPING SETS, one set per variable, instead
+        of one pass over the table per variable; each call then takes its own sums (once).
+        The estimates are the same as without it. ``total([...])`` and ``mean([...])`` of
+        several categorical variables do this by themselves."""
+        self._reduction.prefetch(list(variables), as_list(by))
 
     def proportion(
         self,
