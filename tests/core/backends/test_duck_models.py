@@ -66,7 +66,8 @@ def test_glm_where_and_by_equal_in_memory(designs: dict[str, Any]) -> None:
     mem, duck = designs["raked"]
     where = {"wave": 2}
     _same_table(
-        mem.glm("y ~ score", where=where).to_polars(), duck.glm("y ~ score", where=where).to_polars()
+        mem.glm("y ~ score", where=where).to_polars(),
+        duck.glm("y ~ score", where=where).to_polars(),
     )
     a, b = mem.glm("y ~ score", by="g"), duck.glm("y ~ score", by="g")
     _same_table(a.to_polars(), b.to_polars())
@@ -117,7 +118,7 @@ def test_glm_over_parquet_reads_only_the_model_columns(
 
 def test_unknown_model_variables_are_named(designs: dict[str, Any]) -> None:
     _, duck = designs["base"]
-    with pytest.raises(bm.EstimationError, match="'scor' is not in .*did you mean 'score'"):
+    with pytest.raises(bm.EstimationError, match=r"'scor' is not in .*did you mean 'score'"):
         duck.glm("y ~ scor")
     with pytest.raises(bm.EstimationError, match="'wav'"):
         duck.glm("y ~ score", where={"wav": 1})
