@@ -146,8 +146,6 @@ class DuckDBDesign(InDuckDB, Design):
         from grouped sums computed by DuckDB."""
         red = self._reduction
         levels = red.domains(by)
-        if len(variables) > 1 and categorical is not False:
-            red.prefetch(variables, by, categorical)
         return levels, (
             red.family(self, name, by, levels, ratio, categorical) for name in variables
         )
@@ -157,8 +155,10 @@ class DuckDBDesign(InDuckDB, Design):
         ``variables`` by ``by`` that follows: their grouped sums (and a calibrated design's
         sums by cell) come from one query of GROUPING SETS, one set per variable, instead
         of one pass over the table per variable; each call then takes its own sums (once).
-        The estimates are the same as without it. ``total([...])`` and ``mean([...])`` of
-        several categorical variables do this by themselves."""
+        The estimates are the same as without it. It pays where a pass is dear: a
+        calibrated design (each pass joins the written weights) and Spark (a fixed cost
+        per query); over plain Parquet DuckDB's cost is the hashing, which the sets do not
+        share (``benchmarks/RESULTS.md``, issue 20)."""
         self._reduction.prefetch(list(variables), as_list(by))
 
     def proportion(
