@@ -258,12 +258,12 @@ def with_reference(
     top; its row is added to ``datasets`` as ``"reference"``."""
     if ref is None:
         return parts
-    datasets["reference"] = rows(
+    name = "reference"
+    datasets[name] = rows(
         ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
             text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {fmt(v)}")
         )
     )
-    name = "reference"
     return [
         layer(mark("rect", color=_REFERENCE, opacity=0.12),
               encoding(x=channel("ci_low", "quantitative"), x2=channel("ci_high")), name),

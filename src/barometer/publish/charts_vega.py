@@ -2,11 +2,11 @@
 
 The charts of :mod:`barometer.publish.charts` and its siblings write their Vega-Lite
 specs directly as JSON-ready dicts: a spec is data (rows) plus encodings, and building
-it through Altair's object model cost more than rendering it (every ``encode`` call
-validated its channels against the schema, every ``layer`` and ``properties`` call
-deep-copied the chart, data included — about 60 ms per chart of the report). The specs
-are the ones Altair wrote (same keys, same order, same ``$schema``), so the rendered
-SVGs are byte-identical; :meth:`VegaLite.to_dict` validates a spec against the
+it through Altair's object model cost half of what rendering it does (every ``encode``
+call validated its channels against the schema, every ``layer`` and ``properties`` call
+deep-copied the chart, data included: about 50 ms CPU per chart of the report). The
+specs are the ones Altair wrote (same keys, same order, same ``$schema``), so the
+rendered SVGs are byte-identical; :meth:`VegaLite.to_dict` validates a spec against the
 Vega-Lite JSON schema (the tests do, for every chart kind) instead of every render.
 
 Rendering: vl-convert (1.9) runs Vega in one embedded JavaScript worker, so threads do
