@@ -95,17 +95,22 @@ def domain_design(design: SurveyDesign, dom: IntArray, n_domains: int) -> Domain
         assert reps is not None
         degf = _replicate_degf(reps, dom, n_domains, count)
     else:
-        degf = _distinct_per_domain(d, s.psu[inside], s.n_psus, n_domains) - (
-            _distinct_per_domain(d, s.strata[inside], s.n_strata, n_domains)
-        )
+        # each row its own PSU: a domain holds as many PSUs as rows
+        psus = count if s.element else _distinct_per_domain(d, s.psu[inside], s.n_psus, n_domains)
+        degf = psus - _distinct_per_domain(d, s.strata[inside], s.n_strata, n_domains)
     return DomainDesign(degf.astype(float), nrow, weight_sum)
 
 
 def _distinct_per_domain(d: IntArray, codes: IntArray, n_codes: int, n_domains: int) -> IntArray:
     """How many distinct ``codes`` (PSUs, strata) each domain's rows hold: the pairs
-    ``(domain, code)`` sorted once and counted where they change (a sort, where
-    ``np.unique``'s hashing costs several times as much on a million distinct PSUs)."""
+    ``(domain, code)`` marked in a table when there are few possible pairs, else sorted
+    once and counted where they change (a sort, where ``np.unique``'s hashing costs
+    several times as much on a million distinct PSUs)."""
     key = d.astype(np.int64) * n_codes + codes
+    if n_domains * n_codes <= 4 * key.size:  # few pairs: count them in a table
+        seen = np.bincount(key, minlength=n_domains * n_codes) > 0
+        found: IntArray = seen.reshape(n_domains, n_codes).sum(axis=1)
+        return found
     key.sort()
     first = np.ones(key.size, dtype=bool)
     first[1:] = key[1:] != key[:-1]
