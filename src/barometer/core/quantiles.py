@@ -165,8 +165,11 @@ def cdf_below(
     step = max(1, FAMILY_ESTIMATES // n_bins)
     for first in range(0, n_dom, step):
         last = min(n_dom, first + step)
-        local = dom - first
-        local[(dom < first) | (dom >= last)] = -1
+        if last - first == n_dom:  # one chunk: the domains as they are
+            local = dom
+        else:
+            local = dom - first
+            local[(dom < first) | (dom >= last)] = -1
         cover = estimators.family_variance(
             estimators.family(design, var, local, last - first, True), full=True
         )
