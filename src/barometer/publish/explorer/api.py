@@ -239,8 +239,9 @@ def create_app(cube: Cube, static: Path | None = None) -> Starlette:
         files["index.html"] = (render_index(live_page()), _TYPES[".html"])
     questions = dumps(cube.catalogue())
     methodology = dumps(dict(cube.methodology))
+    sets = [q.id for q in cube.questions if q.parts]
     schema = dumps(openapi(cube.name, checker.questions, checker.scopes, checker.waves,
-                           checker.breakdowns))  # fmt: skip
+                           checker.breakdowns, sets))  # fmt: skip
 
     def constant(body: bytes) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
