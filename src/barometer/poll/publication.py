@@ -344,14 +344,17 @@ class _WeightedBases:
         """``by`` columns and ``base_weighted`` of ``question``'s respondents."""
         key = tuple(by)
         if key not in self._by:
-            data = self._design.data
-            frame = data.select(*by, *(q for q in self._questions if q not in by))
-            frame = frame.with_columns(_w=pl.Series(self._design.weights, dtype=pl.Float64))
-            self._by[key] = frame.group_by(by).agg(
-                pl.col("_w").filter(pl.col(q).is_not_null()).sum().alias(q)
-                for q in self._questions
-                if q not in by
+            w = pl.Series("_w", self._design.weights, dtype=pl.Float64)
+            # each question's weights where it is answered (null elsewhere: not summed)
+            answered = self._design.data.with_columns(w).select(
+                *by,
+                *(
+                    pl.when(pl.col(q).is_not_null()).then(pl.col("_w")).alias(q)
+                    for q in self._questions
+                    if q not in by
+                ),
             )
+            self._by[key] = answered.group_by(by).agg(pl.exclude(by).sum())
         # a cell where nobody answers sums to 0.0, what _join_bases gives a cell absent
         return self._by[key].select(*by, pl.col(question).alias("base_weighted"))
 
