@@ -168,16 +168,18 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     plan = calibrated.plan(design)
     if plan is None:
         return _calibrated_sums(fam, full)
-    if "calibrated" not in fam.cache:  # the passes over the rows, shared by both forms
+    # the cell sums and their projections, shared by the SEs and the full covariance;
+    # the rows' influence values (n x K) are made again when needed, never kept
+    need_z = s.element and not fam.var.categorical
+    z = fam.influence() if need_z else None
+    if "calibrated" not in fam.cache:
         kinds = ("q", "scaled") if s.element else ("q",)
         found = calibrated.table_sums(plan, fam, kinds)
-        need_z = (s.element and not fam.var.categorical) or found is None
-        z_ = fam.influence() if need_z else None
         if found is None:
-            assert z_ is not None
-            found = calibrated.row_sums(plan, calibrated.DomainRows.of(z_, fam.dom, fam.n_domains))
-        fam.cache["calibrated"] = (found, calibrated.accumulate(found, plan), z_)
-    sums, acc, z = fam.cache["calibrated"]
+            z = fam.influence() if z is None else z
+            found = calibrated.row_sums(plan, calibrated.DomainRows.of(z, fam.dom, fam.n_domains))
+        fam.cache["calibrated"] = (found, calibrated.accumulate(found, plan))
+    sums, acc = fam.cache["calibrated"]
     if s.element:
         s2, s1 = _element_sums(fam, full, z)
         s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
