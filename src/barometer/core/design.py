@@ -379,6 +379,44 @@ class _Estimating(abc.ABC):
         """Number of rows (respondents)."""
         return self.data.height
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the data's columns (a DuckDB design's too, whose rows stay there)."""
+        return tuple(self.data.columns)
+
+    def bases(self, variable: str, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+        """The respondents with ``variable`` observed in each domain of ``by``, and their
+        weights summed: columns ``*by, n, weight`` (the unweighted and weighted base of an
+        estimate of ``variable``; no variance is computed).
+
+        Observed is not null (and not NaN); rows with a ``by`` value missing are in no
+        domain, and domains without a respondent observed are left out, as in every
+        estimate. The same on a DuckDB design, from one GROUP BY.
+
+        Examples
+        --------
+        >>> import polars as pl, barometer as bm
+        >>> df = pl.DataFrame({"w": [1.0, 2.0, 4.0], "g": ["a", "a", "b"], "q": ["x", None, "y"]})
+        >>> bm.Design(df, weights="w").bases("q", by="g").rows()
+        [('a', 1, 1.0), ('b', 1, 4.0)]
+        """
+        by_list = as_list(by)
+        check_columns(self.data, [variable, *by_list], "bases", EstimationError)
+        column = self.data.get_column(variable)
+        observed = column.is_not_null()
+        if column.dtype.is_float():
+            observed &= column.is_nan().fill_null(False).not_()
+        for name in by_list:
+            observed &= self.data.get_column(name).is_not_null()
+        mask = observed.to_numpy()
+        weights = pl.Series("weight", np.asarray(self.weights)[mask])
+        if not by_list:
+            out = pl.DataFrame({"n": [weights.len()], "weight": [weights.sum()]})
+            return out.with_columns(pl.col("n").cast(pl.Int64)).filter(pl.col("n") > 0)
+        rows = self.data.select(by_list).filter(observed).with_columns(weights)
+        out = rows.group_by(by_list).agg(n=pl.len().cast(pl.Int64), weight=pl.col("weight").sum())
+        return out.sort(by_list)
+
     def mean(
         self,
         variables: str | Sequence[str],

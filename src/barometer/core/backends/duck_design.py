@@ -30,6 +30,7 @@ from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.intervals import DomainDesign
 from barometer.core.variance.steps import CalibrationStep
+from barometer.core.weighting.diagnostics import WeightSummary
 from barometer.errors import DesignError, EstimationError, WeightingError
 from barometer.options import (
     CONFIDENCE,
@@ -41,10 +42,11 @@ from barometer.options import (
     confidence_level,
 )
 
-#: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
+#: Methods of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
-    "weight_summary",
     "to_replicates",
+    "glm",
+    "olr",
 )
 
 
@@ -67,6 +69,25 @@ class InDuckDB:
     def n(self) -> int:
         """Number of rows (respondents)."""
         return self._rows
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the table's columns."""
+        return tuple(self.source.types)
+
+    def bases(self, variable: str, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+        """``Design.bases`` from one GROUP BY: per domain of ``by``, the rows with
+        ``variable`` observed (``n``) and their weights summed (``fsum``)."""
+        by_list = as_list(by)
+        src = self.source
+        src.check([variable, *by_list], "bases", EstimationError)
+        keys = [ident(b) for b in by_list]
+        w = weight_sql(self.layout.weights)
+        select = ", ".join([*keys, "count(*) AS n", f"fsum({w}) AS weight"])
+        inside = f"NOT {src.missing(variable)} AND {src.present(by_list)}"
+        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+        found = src.sql(f"SELECT {select} FROM {SRC} WHERE {inside}{group}")
+        return found.with_columns(pl.col("n").cast(pl.Int64)).filter(pl.col("n") > 0)
 
     @property
     def data(self) -> NoReturn:
@@ -334,6 +355,7 @@ class DuckDBDesign(InDuckDB, Design):
             id,
             to,
             name,
+            group=by,
         )
 
     def calibrate(
@@ -400,9 +422,11 @@ class DuckDBDesign(InDuckDB, Design):
         id: str,
         to: str | Path,
         name: str,
+        group: str | None = None,
     ) -> WrittenWeights:
         """Weight on the cell table of ``variables`` and write the weights; the result
-        carries the calibrated design over the data joined to them."""
+        carries the calibrated design over the data joined to them (``group``: the
+        column raked within, for ``weight_summary``)."""
         if self.cell_record is not None:
             raise WeightingError(
                 f"this DuckDB design is already weighted (on {list(self.cell_record.variables)}"
@@ -411,6 +435,7 @@ class DuckDBDesign(InDuckDB, Design):
         written, record = weight_cells(
             self.source, self.layout.weights, variables, method, run, id, to, name
         )
+        written = replace(written, group=group, before=self.layout.weights)
         return replace(written, design=self._weighted(written, record))
 
     def _weighted(self, written: WrittenWeights, record: CellRecord) -> DuckDBDesign:
@@ -427,7 +452,17 @@ class DuckDBDesign(InDuckDB, Design):
         )
         design.cell_record = record
         design.calibration = record.steps
+        design.weighting = written
         return design
+
+    def weight_summary(self) -> WeightSummary:
+        """Weighting diagnostics (as ``Design.weight_summary``: Kish's design effect and
+        effective n, per group of a raking's ``by``) from grouped sums in DuckDB; see
+        ``duck_weighting.weight_summary``."""
+        from barometer.core.backends.duck_weighting import weight_summary
+
+        info = self.weighting if isinstance(self.weighting, WrittenWeights) else None
+        return weight_summary(self.source, self.layout.weights, info)
 
 
 def _where_sql(src: Source, where: Mapping[str, Any] | None) -> str:
