@@ -329,17 +329,10 @@ def _join_bases(table: pl.DataFrame, wbase: pl.DataFrame, by: list[str]) -> pl.D
     return table.with_columns(base_weighted=pl.Series(values, dtype=pl.Float64))
 
 
-def _weighted_bases(design: Any, question: str, by: list[str]) -> pl.DataFrame:
+def _weighted_bases(design: Design, question: str, by: list[str]) -> pl.DataFrame:
     """Sum of weights of the respondents answering ``question``, per value of ``by``
-    (a weighted count: no variance is needed for a base)."""
-    frame = design.data.select(*by, question).with_columns(
-        _w=pl.Series(design.weights, dtype=pl.Float64)
-    )
-    return (
-        frame.filter(pl.col(question).is_not_null())
-        .group_by(by)
-        .agg(base_weighted=pl.col("_w").sum())
-    )
+    (a weighted count: no variance is needed for a base; the core's ``Design.bases``)."""
+    return design.bases(question, by).select(*by, base_weighted=pl.col("weight"))
 
 
 def _question_cells(
@@ -541,11 +534,11 @@ def _every_cell(
 ) -> dict[tuple[str, str | None], QuestionCells]:
     """The cells of every question by every breakdown; a question nobody answers in
     the publication's ``scope`` is left out with a note in ``notes`` saying why."""
-    present = set(design.data.columns)
+    present = set(design.columns)
     mapped = set(poll.store.column_quality().get_column("question").to_list())
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     for qid in qids:
-        if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
+        if qid not in present or design.bases(qid).height == 0:
             if qid not in mapped:
                 why = " (no source maps it)"
             elif scope:
