@@ -137,9 +137,11 @@ class Partitions:
     _tables: int = 0
 
     def __post_init__(self) -> None:
-        # DuckDB spills what exceeds its memory limit beside the store, not in the cwd
+        # DuckDB spills what exceeds its memory limit beside the store, not in the cwd;
+        # local Parquet files need no extension, so none is loaded (or fetched)
         spill = self.store.with_name(self.store.name + ".tmp")
-        self.con = duckdb.connect(config={"temp_directory": str(spill)})
+        config = {"temp_directory": str(spill), "autoload_known_extensions": False}
+        self.con = duckdb.connect(config=config | {"autoinstall_known_extensions": False})
 
     @classmethod
     def of(cls, store: Path, meta: dict[str, str]) -> Partitions | None:

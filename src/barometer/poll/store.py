@@ -2,7 +2,8 @@
 
 Tables
 ------
-``meta``                key/value: schema version, the spec (JSON), ingest and weighting times
+``meta``                key/value: schema version, the spec (JSON), ingest and weighting times,
+                        where the respondents' Parquet partitions lie (``partitions``)
 ``countries``, ``regions``, ``region_members``, ``waves``
 ``questions``, ``levels``  the questionnaire (order, labels, non-substantive levels)
 ``sources``             one row per file: sha256 of its bytes and of its spec entry, rows, time
@@ -11,7 +12,9 @@ Tables
 ``respondents``         wide: source_id, _row, respondent_id, country, wave, base_weight, strata,
                         psu, then one column per question id: its level codes as text,
                         or its values as DOUBLE for a numeric question
-``weights``             after weighting: source_id, respondent_id, weight
+``weights``             after weighting: source_id, respondent_id, weight (empty for a poll of
+                        Parquet partitions: its weights are a file beside the store, named by
+                        the ``weights_file`` of the weighting settings)
 ``weight_diagnostics``  per country × wave: n, weight range, Kish design effect, effective n
 
 Every write is one transaction: a failure (or a killed process) part-way leaves the
