@@ -158,12 +158,15 @@ def test_estimates_of_a_scope_and_base_weights_equal_in_memory(demo: dict) -> No
 
 
 @pytest.mark.slow
-def test_what_the_duckdb_path_cannot_do_is_one_clear_error(demo: dict) -> None:
-    parts = demo["parts"]
-    with pytest.raises(EstimationError, match=r"glm\(\) is not yet available .* Parquet"):
-        parts.glm("trust_eu ~ C(country)")
-    with pytest.raises(EstimationError, match="ci='likelihood' is not yet available"):
-        parts.estimate("us_relationship", ci="likelihood")
+def test_models_read_only_their_columns_and_a_cap_is_refused(demo: dict) -> None:
+    memory, parts = demo["memory"], demo["parts"]
+    formula = "trust_eu ~ C(country) + C(gender)"
+    a = memory.glm(formula, waves=["2025-11"]).to_polars()
+    b = parts.glm(formula, waves=["2025-11"]).to_polars()
+    _same_table(a, b, "glm")
+    a = memory.estimate("us_relationship", countries=["DE"], ci="likelihood").to_polars()
+    b = parts.estimate("us_relationship", countries=["DE"], ci="likelihood").to_polars()
+    _same_table(a, b, "likelihood")
     with pytest.raises(WeightingError, match=r"cap=2\.0 is not available .* Parquet partitions"):
         parts.weight(cap=2.0)
     assert parts.weighted  # the refused weighting changed nothing

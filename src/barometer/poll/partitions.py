@@ -20,9 +20,10 @@ the weights to a new Parquet file beside the store (``<store>.weights/raked-*.pa
 again from the base weights with the stored settings, as in memory, into a table of the
 poll's own DuckDB connection, so their standard errors account for the raking.
 
-What the DuckDB designs cannot do yet fails with one message instead of reading the rows
-into memory: ``glm``, ``ci="likelihood"``, a weight ``cap``, and ``weighting: {missing:
-impute}`` (its hot deck draws donors row by row).
+A model (``Poll.glm``, a publication's ``models:``) and ``ci="likelihood"`` read only
+their columns into memory (the core's ``backends.duck_models``). What cannot run on the
+cell table fails with one message instead of reading the rows into memory: a weight
+``cap`` and ``weighting: {missing: impute}`` (its hot deck draws donors row by row).
 """
 
 from __future__ import annotations

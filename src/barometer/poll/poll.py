@@ -442,14 +442,8 @@ class Poll:
         the formula's columns (``"I(q_ally == 'ally') ~ C(country) + age"``); a question
         enters as a factor whose reference level is its first in questionnaire order (the
         poll hands the core its questions as enums), ``country`` and ``wave`` with their
-        first in sorted order. See ``Design.glm``."""
-        parts = self._partitions()
-        if parts is not None:
-            raise EstimationError(
-                f"glm() is not yet available on a poll whose respondents are Parquet "
-                f"partitions ({parts.folder}): a model reads its columns' rows into memory; "
-                "ingest without --partitions to fit it"
-            )
+        first in sorted order. See ``Design.glm``; on a poll of Parquet partitions only
+        the model's columns are read into memory (``backends.duck_models``)."""
         return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:

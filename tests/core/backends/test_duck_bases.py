@@ -1,5 +1,5 @@
 """What a poll asks of a DuckDB design besides estimates: its columns, the bases of a
-variable, the weighting diagnostics, ENUM levels in their order, and what it refuses."""
+variable, the weighting diagnostics, and ENUM levels in their order."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 import barometer as bm
-from barometer.errors import EstimationError
 from tests.core.backends.conftest import REL, assert_same
 
 MARGINS = {
@@ -90,8 +89,3 @@ def test_enum_levels_and_domains_keep_their_order(tmp_path: Path) -> None:
     levels = got.to_polars()["level"].unique(maintain_order=True).to_list()
     assert levels == order.categories.to_list()
     assert_same(want, got)
-
-
-def test_glm_is_refused_in_one_message(relation: duckdb.DuckDBPyRelation) -> None:
-    with pytest.raises(EstimationError, match=r"glm\(\) is not yet available on a DuckDB"):
-        bm.Design(relation, weights="w").glm("y ~ g")

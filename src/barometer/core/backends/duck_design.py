@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import polars as pl
@@ -42,12 +42,11 @@ from barometer.options import (
     confidence_level,
 )
 
+if TYPE_CHECKING:
+    from barometer.core.models import Family, Model, Models, OrdinalModel
+
 #: Methods of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
-_NOT_YET = (
-    "to_replicates",
-    "glm",
-    "olr",
-)
+_NOT_YET = ("to_replicates",)
 
 
 class InDuckDB:
@@ -182,12 +181,42 @@ class DuckDBDesign(InDuckDB, Design):
         every ``ci`` method but ``likelihood`` (its profile refits a GLM on the rows): each
         domain's degrees of freedom, rows and weight sum come from one grouped query
         (``domain_design``)."""
-        if ci == "likelihood":
-            raise EstimationError(
-                "ci='likelihood' is not yet available on a DuckDB design (it profiles a GLM "
-                "over the rows); use ci='logit', 'beta', 'wilson', 'asin', 'mean' or 'wald'"
-            )
+        if ci == "likelihood":  # profiles a GLM on the rows: see backends.duck_models
+            from barometer.core.backends.duck_models import materialise, model_columns
+
+            self.source.check([variable], "proportion", EstimationError)
+            memory = materialise(self, model_columns(self, "", [variable, by]))
+            return memory.proportion(variable, by, level, ci, confidence, level_ci=level_ci)
         return super().proportion(variable, by, level, ci, confidence, level_ci=level_ci)
+
+    def glm(
+        self,
+        formula: str,
+        family: Family = "gaussian",
+        offset: str | None = None,
+        where: Mapping[str, object] | None = None,
+        by: str | Sequence[str] | None = None,
+    ) -> Model | Models:
+        """``Design.glm`` (R ``svyglm``) on the model's columns read into memory, weighted
+        as this design is; see ``backends.duck_models``."""
+        from barometer.core.backends.duck_models import materialise, model_columns
+
+        keys = None if where is None else list(where)
+        memory = materialise(self, model_columns(self, formula, [offset, keys, by]))
+        return memory.glm(formula, family, offset, where, by=by)
+
+    def olr(
+        self,
+        formula: str,
+        levels: Sequence[object] | None = None,
+        where: Mapping[str, object] | None = None,
+    ) -> OrdinalModel:
+        """``Design.olr`` (R ``svyolr``) on the model's columns read into memory, weighted
+        as this design is; see ``backends.duck_models``."""
+        from barometer.core.backends.duck_models import materialise, model_columns
+
+        keys = None if where is None else list(where)
+        return materialise(self, model_columns(self, formula, [keys])).olr(formula, levels, where)
 
     def domain_design(self, by: list[str]) -> DomainDesign:
         """R ``degf``, ``nrow`` and the weight sum of each domain's subset (as
@@ -435,7 +464,7 @@ class DuckDBDesign(InDuckDB, Design):
         written, record = weight_cells(
             self.source, self.layout.weights, variables, method, run, id, to, name
         )
-        written = replace(written, group=group, before=self.layout.weights)
+        written = replace(written, group=group)
         return replace(written, design=self._weighted(written, record))
 
     def _weighted(self, written: WrittenWeights, record: CellRecord) -> DuckDBDesign:
@@ -462,7 +491,8 @@ class DuckDBDesign(InDuckDB, Design):
         from barometer.core.backends.duck_weighting import weight_summary
 
         info = self.weighting if isinstance(self.weighting, WrittenWeights) else None
-        return weight_summary(self.source, self.layout.weights, info)
+        before = self.cell_record.base_weights if self.cell_record is not None else None
+        return weight_summary(self.source, self.layout.weights, info, before)
 
 
 def _where_sql(src: Source, where: Mapping[str, Any] | None) -> str:

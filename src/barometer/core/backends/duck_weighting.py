@@ -50,9 +50,8 @@ class WrittenWeights:
     iterations: int | None
     max_error: float | None
     design: DuckDBDesign | None = None
-    #: the column raked within (``rake(by=)``), and the weights column weighted from
+    #: the column raked within (``rake(by=)``)
     group: str | None = None
-    before: str | None = None
 
 
 def rake_variables(margins: Mapping[Any, Any], by: str | None) -> list[str]:
@@ -119,20 +118,24 @@ def weight_cells(
         getattr(info, "iterations", None),
         getattr(info, "max_error", None),
     )
-    return written, CellRecord(tuple(variables), cells.select(variables), done.calibration)
+    record = CellRecord(tuple(variables), cells.select(variables), done.calibration, weights, run)
+    return written, record
 
 
-def weight_summary(src: Source, weights: str | None, info: WrittenWeights | None) -> WeightSummary:
+def weight_summary(
+    src: Source, weights: str | None, info: WrittenWeights | None, before: str | None
+) -> WeightSummary:
     """``Design.weight_summary`` of a DuckDB design from one GROUP BY (and one overall
     query): over the positive weights, per group of the raking's ``by`` (and overall),
     their count, sum, sum of squares, min and max, and of the weights before it (Kish's
     design effect and effective n by ``diagnostics.weight_stats``, as in memory). A
     DuckDB weighting bounds no rows (nothing capped or floored); ``margins`` is empty
-    (the margins' respondent counts would need the rows; the cells hold the totals)."""
+    (the margins' respondent counts would need the rows; the cells hold the totals).
+    ``before`` is the weights column the weighting started from (None: not weighted)."""
     from barometer.core.weighting.diagnostics import WeightSummary, weight_stats
 
     w = weight_sql(weights)
-    b = weight_sql(info.before) if info is not None else w
+    b = weight_sql(before) if info is not None else w
     sums = [
         f"count(*) FILTER (WHERE {w} > 0) AS n",
         f"fsum({w}) FILTER (WHERE {w} > 0) AS total",
