@@ -300,10 +300,9 @@ class Poll:
             settings |= {"missing": "impute", "seed": self.spec.weighting.seed}
             settings["imputed"] = imputed.to_dicts()
         if parts is not None:
-            settings["weights_file"] = str(weights_file)
             none = pl.DataFrame(schema={"source_id": pl.String, "respondent_id": pl.String,
                                         "weight": pl.Float64})  # fmt: skip
-            self.store.write_weights(none, diagnostics, settings)
+            self.store.write_weights(none, diagnostics, settings, file=weights_file)
             parts.forget_older(weights_file)
         else:
             weights = np.asarray(raked.weights, dtype=float)
@@ -319,6 +318,13 @@ class Poll:
         impute}``): ``country, wave, variable, n_imputed``; empty when none were."""
         rows = self.weight_settings().get("imputed") or []
         return pl.DataFrame(rows, schema=IMPUTED_SCHEMA, orient="row")
+
+    @property
+    def weights_file(self) -> Path | None:
+        """The Parquet file of the weights (``_respondent, weight``) of a poll whose
+        respondents are Parquet partitions, once weighted; None otherwise."""
+        found = self._snapshot().meta.get("weights_file")
+        return Path(found) if found else None
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""

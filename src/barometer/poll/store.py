@@ -14,7 +14,7 @@ Tables
                         or its values as DOUBLE for a numeric question
 ``weights``             after weighting: source_id, respondent_id, weight (empty for a poll of
                         Parquet partitions: its weights are a file beside the store, named by
-                        the ``weights_file`` of the weighting settings)
+                        ``meta.weights_file``)
 ``weight_diagnostics``  per country × wave: n, weight range, Kish design effect, effective n
 
 Every write is one transaction: a failure (or a killed process) part-way leaves the
@@ -314,7 +314,7 @@ class Store:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
             # a poll of Parquet partitions keeps its weights in a file beside the store
-            beside = "weights_file" in json.loads(meta.get("weight_settings") or "{}")
+            beside = "weights_file" in meta
             return StoreState(meta, columns, beside or bool(_count(con, "weights")))
 
         state: StoreState | None = self._read(read)
@@ -595,7 +595,10 @@ class Store:
             if clear_weights:
                 con.execute("DELETE FROM weights")
                 con.execute("DELETE FROM weight_diagnostics")
-                con.execute("DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings')")
+                con.execute(
+                    "DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings', "
+                    "'weights_file')"
+                )
             new_meta = {
                 "schema_version": SCHEMA_VERSION,
                 "spec": spec_json,
@@ -617,12 +620,18 @@ class Store:
             )
 
     def write_weights(
-        self, weights: pl.DataFrame, diagnostics: pl.DataFrame, settings: dict[str, Any]
+        self,
+        weights: pl.DataFrame,
+        diagnostics: pl.DataFrame,
+        settings: dict[str, Any],
+        file: Path | None = None,
     ) -> None:
         """Replace the weights and their diagnostics in one transaction.
 
         ``weights`` has columns ``source_id, respondent_id, weight``; ``diagnostics``
-        the columns of the ``weight_diagnostics`` table.
+        the columns of the ``weight_diagnostics`` table. ``file``: the weights are that
+        Parquet file beside the store instead (a poll of Parquet partitions; ``weights``
+        is then empty), named in ``meta`` as ``weights_file``.
         """
         with _transaction(self._connect(), self.path) as con:
             con.execute("DELETE FROM weights")
@@ -639,6 +648,9 @@ class Store:
                 ("weighted_at", _now().isoformat(timespec="seconds")),
                 ("weight_settings", json.dumps(settings, sort_keys=True)),
             ]
+            con.execute("DELETE FROM meta WHERE key = 'weights_file'")
+            if file is not None:
+                rows.append(("weights_file", str(file)))
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
 
     # -- data quality ------------------------------------------------------------------------
