@@ -218,11 +218,15 @@ def test_the_cli_ingests_partitions_weights_and_estimates(small: Path) -> None:
 
 def test_partitions_follow_the_store_and_stale_ones_are_refused(small: Path) -> None:
     spec, store, folder = small / "spec.yaml", small / "poll.duckdb", small / "parts"
-    Poll.ingest(spec, store, partitions=folder)
+    poll, _ = Poll.ingest(spec, store, partitions=folder)
     assert Store(store).meta()["partitions"]
-    # a change of data rewrites the recorded partitions, with or without the argument
+    poll.weight()
+    assert poll.weighted and poll.weights_file is not None
+    # a change of data rewrites the recorded partitions, with or without the argument,
+    # and clears the weights (as in memory)
     edit_spec(spec, lambda s: s["sources"].pop())
     Poll.ingest(spec, store)
+    assert not Poll.open(store).weighted and Poll.open(store).weights_file is None
     assert len(list(folder.glob("*/*/respondents.parquet"))) == 6
     assert Poll.open(store).bases().height == 6
     assert Poll.open(store).design("base").n == 6 * 60
