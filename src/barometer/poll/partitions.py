@@ -253,11 +253,11 @@ def _check_weighting_data(base: Design, spec: PollSpec, bases: pl.DataFrame) -> 
     for var in dict.fromkeys(v for t in scheme.values() for v in t.margins):
         if var not in base.columns:
             problems.append(f"no source maps weighting variable {var!r}")
-    counts = {
-        var: {(c, w): n for c, w, n, _ in base.bases(var, ["country", "wave"]).iter_rows()}
-        for var in dict.fromkeys(v for t in scheme.values() for v in t.margins)
-        if var in base.columns
-    }
+    mapped = [v for v in dict.fromkeys(v for t in scheme.values() for v in t.margins)]
+    mapped = [v for v in mapped if v in base.columns]
+    counts: dict[str, dict[tuple[str, str], int]] = {v: {} for v in mapped}
+    for c, w, var, n, _ in base.bases(mapped, ["country", "wave"]).iter_rows():
+        counts[var][(c, w)] = n
     size = {(c, w): n for c, w, n in bases.select("country", "wave", "n").iter_rows()}
     for (country, wave), target in scheme.items():
         for var in target.margins:

@@ -29,8 +29,8 @@ def test_bases_equal_in_memory(
     a = bm.Design(frame, weights="w").bases(variable, by)
     b = bm.Design(relation, weights="w").bases(variable, by)
     names = [by] if isinstance(by, str) else list(by or [])
-    assert a.columns == b.columns == [*names, "n", "weight"]
-    assert a.select(*names, "n").equals(b.select(*names, "n"))
+    assert a.columns == b.columns == [*names, "variable", "n", "weight"]
+    assert a.select(*names, "variable", "n").equals(b.select(*names, "variable", "n"))
     np.testing.assert_allclose(b["weight"].to_numpy(), a["weight"].to_numpy(), rtol=REL)
     observed = frame.filter(pl.col(variable).is_not_null())
     if frame.schema[variable].is_float():
@@ -38,6 +38,18 @@ def test_bases_equal_in_memory(
     for name in names:
         observed = observed.filter(pl.col(name).is_not_null())
     assert int(a["n"].sum()) == observed.height
+
+
+def test_bases_of_several_variables_in_one_pass(
+    frame: pl.DataFrame, relation: duckdb.DuckDBPyRelation
+) -> None:
+    a = bm.Design(frame, weights="w").bases(["y", "q", "flag"], by="g")
+    b = bm.Design(relation, weights="w").bases(["y", "q", "flag"], by="g")
+    assert a.select("g", "variable", "n").equals(b.select("g", "variable", "n"))
+    np.testing.assert_allclose(b["weight"].to_numpy(), a["weight"].to_numpy(), rtol=REL)
+    one = bm.Design(frame, weights="w").bases("q", by="g")
+    assert a.filter(pl.col("variable") == "q").equals(one)
+    assert bm.Design(frame).bases([], by="g").height == 0
 
 
 def test_columns_of_both_designs(frame: pl.DataFrame, relation: duckdb.DuckDBPyRelation) -> None:

@@ -25,7 +25,7 @@ from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
 from barometer.core.chisq import ChisqTest
-from barometer.core.design import Design, Structure
+from barometer.core.design import Design, Structure, long_bases
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.intervals import DomainDesign
@@ -74,19 +74,26 @@ class InDuckDB:
         """The names of the table's columns."""
         return tuple(self.source.types)
 
-    def bases(self, variable: str, by: str | Sequence[str] | None = None) -> pl.DataFrame:
-        """``Design.bases`` from one GROUP BY: per domain of ``by``, the rows with
-        ``variable`` observed (``n``) and their weights summed (``fsum``)."""
-        by_list = as_list(by)
+    def bases(
+        self, variables: str | Sequence[str], by: str | Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """``Design.bases`` from one GROUP BY: per domain of ``by``, the rows with each
+        variable observed (``n``) and their weights summed (``fsum``)."""
+        names, by_list = as_list(variables), as_list(by)
         src = self.source
-        src.check([variable, *by_list], "bases", EstimationError)
+        src.check([*names, *by_list], "bases", EstimationError)
         keys = [ident(b) for b in by_list]
         w = weight_sql(self.layout.weights)
-        select = ", ".join([*keys, "count(*) AS n", f"fsum({w}) AS weight"])
-        inside = f"NOT {src.missing(variable)} AND {src.present(by_list)}"
-        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
-        found = src.sql(f"SELECT {select} FROM {SRC} WHERE {inside}{group}")
-        return found.with_columns(pl.col("n").cast(pl.Int64)).filter(pl.col("n") > 0)
+        sums = []
+        for i, name in enumerate(names):
+            seen = f"NOT {src.missing(name)}"
+            sums += [
+                f"count(*) FILTER (WHERE {seen}) AS {ident(f'_bases_n{i}')}",
+                f"fsum({w}) FILTER (WHERE {seen}) AS {ident(f'_bases_w{i}')}",
+            ]
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        query = f"SELECT {', '.join([*keys, *sums])} FROM {SRC} WHERE {src.present(by_list)}"
+        return long_bases(src.sql(query + group), by_list, names)
 
     @property
     def data(self) -> NoReturn:
