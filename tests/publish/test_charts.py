@@ -275,6 +275,29 @@ def test_rendered_charts_are_kept_between_runs(
     assert charts_vega.chart_cache() is None
 
 
+def test_a_planted_chart_file_is_rendered_again(
+    est: Estimates, style: LevelStyle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache folder is only as trusted as the user's home: a kept file with script,
+    an event handler or a cut-off document is not passed on, the chart is rendered anew."""
+    from barometer.publish import charts_vega
+
+    monkeypatch.setenv(charts_vega.CACHE_ENV, str(tmp_path / "kept"))
+    monkeypatch.setattr(charts_vega, "_RENDERED", {})
+    chart = trend(est, style, "rival", names=NAMES, title="Planted")
+    honest = to_svg(chart)
+    (kept,) = (tmp_path / "kept").glob("*.svg")
+    for planted in (
+        honest.replace("</svg>", "<script>alert(1)</script></svg>"),
+        honest.replace("<svg ", '<svg onload="alert(1)" ', 1),
+        honest.replace("</svg>", '<a href="javascript:alert(1)">x</a></svg>'),
+        honest[: len(honest) // 2],
+    ):
+        kept.write_text(planted, encoding="utf-8")
+        monkeypatch.setattr(charts_vega, "_RENDERED", {})
+        assert to_svg(chart) == honest
+
+
 def test_png_is_the_rasterised_svg(est: Estimates, style: LevelStyle) -> None:
     import vl_convert as vlc
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -276,7 +277,9 @@ def _cached_svg(key: str, render: Callable[[], str]) -> str:
         return render()
     path = folder / f"{key}.svg"
     try:
-        return path.read_text(encoding="utf-8")
+        kept = path.read_text(encoding="utf-8")
+        if _plain_svg(kept):
+            return kept
     except (OSError, UnicodeDecodeError):
         pass  # not kept yet (or unreadable): render it
     svg = render()
@@ -287,6 +290,19 @@ def _cached_svg(key: str, render: Callable[[], str]) -> str:
     except (OSError, BarometerError):
         pass  # the cache is an optimisation: a read-only or full disk only costs time
     return svg
+
+
+#: What vl-convert's SVG never holds but a planted file could: script, an event handler,
+#: a javascript: link, embedded HTML.
+_ACTIVE = re.compile(r"<script|<foreignobject|javascript:|\son[a-z]+\s*=", re.IGNORECASE)
+
+
+def _plain_svg(text: str) -> bool:
+    """Whether a kept file is one whole SVG document with nothing that could run: the
+    folder is only as trusted as the user's home, and the report and ``charts_dir`` pass
+    its text on, so anything else is rendered again instead."""
+    body = text.strip()
+    return body.startswith("<svg") and body.endswith("</svg>") and not _ACTIVE.search(body)
 
 
 _PRUNED: set[Path] = set()
