@@ -51,13 +51,60 @@ IMPUTED_SCHEMA = {
 
 
 def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
-    """Add the design columns: group (country × wave), stratum (× source strata), PSU."""
+    """Add the design columns: group (country × wave), stratum (× source strata), PSU.
+
+    The group and stratum are enums of their labels (``country/wave[/strata]``, in sorted
+    order), formed once per combination present and coded from the columns' own codes
+    (:func:`_joined`); the PSU column (the source's, else one per respondent:
+    ``source_id/respondent_id``) is added only when a source has PSUs."""
     has_psu = frame.get_column("psu").null_count() < frame.height
-    cw = pl.col("country") + "/" + pl.col("wave")
-    stratum = pl.when(pl.col("strata").is_null()).then(cw).otherwise(cw + "/" + pl.col("strata"))
-    psu = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
-    out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), psu.alias(_PSU))
-    return out, has_psu
+    country, wave, strata = (_codes(frame.get_column(c)) for c in ("country", "wave", "strata"))
+    columns = [
+        _joined([country, wave], frame.height).alias(_GROUP),
+        _joined([country, wave, strata], frame.height).alias(_STRATUM),
+    ]
+    if has_psu:
+        own = pl.col("source_id") + "/" + pl.col("respondent_id")
+        columns.append(frame.select(pl.col("psu").fill_null(own)).to_series().alias(_PSU))
+    return frame.with_columns(columns), has_psu
+
+
+def _codes(column: pl.Series) -> tuple[np.ndarray, list[str | None]]:
+    """A column's values as codes into its sorted distinct values, then ``None`` (the code
+    of a missing value)."""
+    text = column.cast(pl.String)
+    present = text.drop_nulls().unique().sort()
+    codes = text.cast(pl.Enum(present)).to_physical().cast(pl.Int64).fill_null(len(present))
+    return codes.to_numpy(), [*present.to_list(), None]
+
+
+def _joined(parts: list[tuple[np.ndarray, list[str | None]]], n: int) -> pl.Series:
+    """The labels ``a/b/...`` of each row's values of the coded columns ``parts`` (a
+    missing value left out), as an enum of the labels present in sorted order."""
+    codes = np.zeros(n, dtype=np.int64)
+    for part, values in parts:
+        codes = codes * len(values) + part
+    # the combinations present are few (the countries × waves × strata polled), and
+    # their span small: found by counting, not by sorting the rows
+    span = int(np.prod([len(values) for _, values in parts]))
+    if span <= 4 * n + (1 << 16):
+        combos = np.flatnonzero(np.bincount(codes, minlength=span))
+        dense = np.zeros(span, dtype=np.int64)
+        dense[combos] = np.arange(combos.size)
+        inverse = dense[codes]
+    else:
+        combos, inverse = np.unique(codes, return_inverse=True)
+    labels = []
+    for combo in combos.tolist():
+        picked = []
+        for _, values in reversed(parts):
+            combo, i = divmod(combo, len(values))
+            picked.append(values[i])
+        labels.append("/".join(v for v in reversed(picked) if v is not None))
+    order = sorted(set(labels))  # (two combinations may read alike: they are one label)
+    rank = {label: i for i, label in enumerate(order)}
+    lookup = np.asarray([rank[label] for label in labels], dtype=np.uint32)
+    return pl.Series(lookup[inverse]).cat.to(pl.Enum(order))
 
 
 def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
@@ -119,14 +166,18 @@ def schemes(spec: PollSpec, frame: pl.DataFrame) -> dict[tuple[str, str], Target
 
 
 def margins(
-    spec: PollSpec, frame: pl.DataFrame, prefix: str = ""
+    spec: PollSpec,
+    frame: pl.DataFrame,
+    prefix: str = "",
+    scheme: Mapping[tuple[str, str], Target] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Targets per country × wave group (keys ``country/wave``), shares grossed up to the
-    country's adult population in that wave; ``prefix`` names the raking columns."""
+    country's adult population in that wave; ``prefix`` names the raking columns;
+    ``scheme`` is :func:`schemes` of ``frame`` when the caller has it."""
     countries = {c.code: c for c in spec.countries}
     out: dict[str, dict[str, dict[str, float]]] = {}
     no_population = []
-    for (country, wave), target in schemes(spec, frame).items():
+    for (country, wave), target in (scheme or schemes(spec, frame)).items():
         pop = countries[country].population_in(wave)
         if pop is None and target.are_shares and isinstance(countries[country].population, dict):
             no_population.append(f"{country} {wave}")
@@ -148,13 +199,22 @@ def check_weighting_data(frame: pl.DataFrame, scheme: Mapping[tuple[str, str], T
     country × wave, the respondents lacking a variable of that country × wave's targets
     (a variable other countries are raked on is not needed)."""
     problems = []
+    mapped = []
     for var in dict.fromkeys(v for t in scheme.values() for v in t.margins):
         if var not in frame.columns:
             problems.append(f"no source maps weighting variable {var!r}")
+        else:
+            mapped.append(var)
+    # one pass for every group: the missing values of each variable per country × wave
+    missing = {
+        (row["country"], row["wave"]): row
+        for row in frame.group_by("country", "wave")
+        .agg(pl.col(v).null_count() for v in mapped)
+        .iter_rows(named=True)
+    }
     for (country, wave), target in scheme.items():
-        group = frame.filter((pl.col("country") == country) & (pl.col("wave") == wave))
         for var in target.margins:
-            if var in frame.columns and (n := group.get_column(var).null_count()):
+            if var in mapped and (n := missing[(country, wave)][var]):
                 problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
     if problems:
         raise WeightingError(
@@ -190,7 +250,7 @@ def raked_design(
     else:
         check_weighting_data(frame, scheme)
     raked: Design = base_design(frame, lonely_psu).rake(
-        margins(spec, frame, prefix), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
+        margins(spec, frame, prefix, scheme), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
     )
     return raked, imputed
 
