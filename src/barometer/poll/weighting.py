@@ -71,11 +71,22 @@ def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
 
 def _codes(column: pl.Series) -> tuple[np.ndarray, list[str | None]]:
     """A column's values as codes into its sorted distinct values, then ``None`` (the code
-    of a missing value)."""
+    of a missing value).
+
+    The respondents come source by source, so country, wave and strata stand in long
+    runs of one value: the runs are coded, not the rows (a few thousand strings hashed
+    instead of a million); a column that is not in runs is coded row by row."""
     text = column.cast(pl.String)
-    present = text.drop_nulls().unique().sort()
-    codes = text.cast(pl.Enum(present)).to_physical().cast(pl.Int64).fill_null(len(present))
-    return codes.to_numpy(), [*present.to_list(), None]
+    runs = text.rle()
+    lengths: np.ndarray | None = None
+    values = text
+    if runs.len() * 8 <= text.len():
+        values = runs.struct.field("value")
+        lengths = runs.struct.field("len").to_numpy()
+    present = values.drop_nulls().unique().sort()
+    codes = values.cast(pl.Enum(present)).to_physical().cast(pl.Int64).fill_null(len(present))
+    out = codes.to_numpy() if lengths is None else np.repeat(codes.to_numpy(), lengths)
+    return out, [*present.to_list(), None]
 
 
 def _joined(parts: list[tuple[np.ndarray, list[str | None]]], n: int) -> pl.Series:
@@ -151,7 +162,11 @@ def schemes(spec: PollSpec, frame: pl.DataFrame) -> dict[tuple[str, str], Target
     by_key = {(t.country, t.wave): t for t in spec.targets}
     out: dict[tuple[str, str], Target] = {}
     missing = []
-    for country, wave in frame.select("country", "wave").unique(maintain_order=True).rows():
+    # a pair's first respondent differs from the one before it: among those few rows
+    # (the respondents come source by source) the pairs are found in order
+    keys = frame.select("country", "wave")
+    first = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1))).fill_null(True)
+    for country, wave in keys.filter(first).unique(maintain_order=True).rows():
         target = by_key.get((country, wave)) or by_key.get((country, None))
         if target is None:
             missing.append(f"{country} {wave}")
