@@ -8,22 +8,10 @@
 # kept) when a run takes under 10 s, the rule every tool follows.
 # Prints one line `RESULT {json}` and writes the estimates in long form to OUT.csv.
 
-suppressMessages({
-  library(survey)
-  library(data.table)
-  library(jsonlite)
-})
-
-args <- commandArgs(trailingOnly = TRUE)
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=benchmarks/."), value = TRUE)[1])), "common.R"))
 csv <- args[1]
 out <- args[2]
-
-hwm_mb <- function() {
-  s <- grep("^VmHWM", readLines("/proc/self/status"), value = TRUE)
-  as.numeric(gsub("[^0-9]", "", s)) / 1024
-}
-now <- function() as.numeric(Sys.time())
-cpu <- function() sum(proc.time()[c("user.self", "sys.self")])
 
 df <- as.data.frame(fread(csv, showProgress = FALSE))
 qs <- sprintf("q%02d", 1:20)
@@ -44,34 +32,9 @@ work <- function() {
   list(setup = t1 - t0, total = t2 - t0, cpu = cpu() - c0, res = res)
 }
 
-runs <- list()
-repeat {
-  runs[[length(runs) + 1]] <- work()
-  spent <- sum(vapply(runs, function(r) r$total, 0))
-  # as _common.py: runs under 10 s are repeated, at least 3 times and until 2 s are spent
-  if (runs[[1]]$total >= 10 || length(runs) >= 25 || (length(runs) >= 3 && spent >= 2)) break
-}
-totals <- vapply(runs, function(r) r$total, 0)
-best <- runs[[which.min(totals)]]
+runs <- repeat_runs(work)
+best <- fastest(runs)
 
-long <- rbindlist(lapply(seq_along(qs), function(i) {
-  q <- qs[i]
-  r <- best$res[[i]]
-  lev <- levels(df[[q]])
-  cols <- paste0(q, lev)
-  est <- as.matrix(as.data.frame(r)[, cols])
-  se <- as.matrix(as.data.frame(r)[, paste0("se.", cols)])
-  rbindlist(lapply(seq_along(lev), function(j) {
-    data.table(
-      country = as.character(r$country), wave = as.character(r$wave), variable = q,
-      level = lev[j], estimate = est[, j], se = se[, j]
-    )
-  }))
-}))
-fwrite(long, out)
+fwrite(shares_long(best$res, qs, df), out)
 
-cat("RESULT ", toJSON(list(
-  tool = "R survey", version = as.character(packageVersion("survey")),
-  r = R.version.string, n = nrow(df), times = totals, seconds = min(totals), cpu_seconds = best$cpu,
-  setup_seconds = best$setup, peak_mb = hwm_mb(), load_mb = load_mb
-), auto_unbox = TRUE, digits = NA), "\n", sep = "")
+print_result(runs, nrow(df), load_mb)

@@ -13,23 +13,11 @@
 # repeated, the rule every tool follows (benchmarks/_common.py).
 # Prints one line `RESULT {json}` and writes term, estimate, se to OUT.csv.
 
-suppressMessages({
-  library(survey)
-  library(data.table)
-  library(jsonlite)
-})
-
-args <- commandArgs(trailingOnly = TRUE)
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=benchmarks/."), value = TRUE)[1])), "common.R"))
 csv <- args[1]
 out <- args[2]
 ctl <- if (length(args) >= 3 && args[3] == "tight") glm.control(epsilon = 1e-15, maxit = 100) else glm.control()
-
-hwm_mb <- function() {
-  s <- grep("^VmHWM", readLines("/proc/self/status"), value = TRUE)
-  as.numeric(gsub("[^0-9]", "", s)) / 1024
-}
-now <- function() as.numeric(Sys.time())
-cpu <- function() sum(proc.time()[c("user.self", "sys.self")])
 
 df <- as.data.frame(fread(csv, showProgress = FALSE))
 for (v in c("age", "gender", "education", "region", "country", "wave")) df[[v]] <- factor(df[[v]])
@@ -47,18 +35,8 @@ work <- function() {
   list(setup = t1 - t0, total = t2 - t0, cpu = cpu() - c0, tab = tab)
 }
 
-runs <- list()
-repeat {
-  runs[[length(runs) + 1]] <- work()
-  spent <- sum(vapply(runs, function(r) r$total, 0))
-  if (runs[[1]]$total >= 10 || length(runs) >= 25 || (length(runs) >= 3 && spent >= 2)) break
-}
-totals <- vapply(runs, function(r) r$total, 0)
-best <- runs[[which.min(totals)]]
+runs <- repeat_runs(work)
+best <- fastest(runs)
 fwrite(best$tab, out)
 
-cat("RESULT ", toJSON(list(
-  tool = "R survey", version = as.character(packageVersion("survey")),
-  r = R.version.string, n = nrow(df), times = totals, seconds = min(totals), cpu_seconds = best$cpu,
-  setup_seconds = best$setup, peak_mb = hwm_mb(), load_mb = load_mb
-), auto_unbox = TRUE, digits = NA), "\n", sep = "")
+print_result(runs, nrow(df), load_mb)

@@ -11,20 +11,8 @@
 # Run once, or three times (fastest kept) when a run takes under 10 s. Prints one line
 # `RESULT {json}` and writes the final weights as (id, weight) to OUT.csv.
 
-suppressMessages({
-  library(survey)
-  library(data.table)
-  library(jsonlite)
-})
-
-args <- commandArgs(trailingOnly = TRUE)
-hwm_mb <- function() {
-  s <- grep("^VmHWM", readLines("/proc/self/status"), value = TRUE)
-  as.numeric(gsub("[^0-9]", "", s)) / 1024
-}
-now <- function() as.numeric(Sys.time())
-cpu <- function() sum(proc.time()[c("user.self", "sys.self")])
-
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=benchmarks/."), value = TRUE)[1])), "common.R"))
 vars <- c("age", "gender", "education", "region")
 df <- as.data.frame(fread(args[1], showProgress = FALSE,
                           select = c("id", "country", "stratum", "psu", "w", vars)))
@@ -50,20 +38,10 @@ work <- function() {
     r <- rake(des, sample_margins, pop[[c]], control = list(maxit = 100, epsilon = 1e-6))
     data.table(id = parts[[c]]$id, weight = weights(r))
   })
-  list(seconds = now() - t0, cpu = cpu() - c0, res = res)
+  list(total = now() - t0, cpu = cpu() - c0, res = res)
 }
 
-runs <- list()
-repeat {
-  runs[[length(runs) + 1]] <- work()
-  spent <- sum(vapply(runs, function(r) r$seconds, 0))
-  # as _common.py: runs under 10 s are repeated, at least 3 times and until 2 s are spent
-  if (runs[[1]]$seconds >= 10 || length(runs) >= 25 || (length(runs) >= 3 && spent >= 2)) break
-}
-times <- vapply(runs, function(r) r$seconds, 0)
-fwrite(rbindlist(runs[[which.min(times)]]$res), args[3])
+runs <- repeat_runs(work)
+fwrite(rbindlist(fastest(runs)$res), args[3])
 
-cat("RESULT ", toJSON(list(
-  tool = "r", version = as.character(packageVersion("survey")), n = nrow(df),
-  times = times, seconds = min(times), cpu_seconds = runs[[which.min(times)]]$cpu, peak_mb = hwm_mb(), load_mb = load_mb
-), auto_unbox = TRUE, digits = NA), "\n", sep = "")
+print_result(runs, nrow(df), load_mb, tool = "r")

@@ -13,22 +13,10 @@
 # method falls back to and the publication's boundary_ci default prints; inside (0, 1) it
 # is svyciprop's own. Each case stores the call and svyciprop's own limits beside it.
 
-suppressPackageStartupMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(as.character(packageVersion("survey")) == "4.1.1")
-
-script_dir <- local({
-  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
-})
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=tests/reference/."), value = TRUE)[1])), "common.R"))
 d <- read.csv(file.path(script_dir, "data", "apistrat.csv"), stringsAsFactors = TRUE)
 des <- svydesign(ids = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = d)
-num <- function(x) {
-  x <- unname(as.numeric(x))
-  if (length(x) != 1 || !is.finite(x)) NA else x
-}
 
 cases <- list()
 for (dom in c("No", "Yes")) {

@@ -12,21 +12,9 @@
 # The api data are read back from the committed CSVs (not from data(api)) so that R
 # and barometer see exactly the same numbers.
 
-suppressPackageStartupMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(as.character(packageVersion("survey")) == "4.1.1")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=tests/reference/."), value = TRUE)[1])), "common.R"))
 
-script_dir <- local({
-  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
-})
-data_dir <- file.path(script_dir, "data")
-
-read_data <- function(name) {
-  read.csv(file.path(data_dir, paste0(name, ".csv")), na.strings = "", stringsAsFactors = TRUE)
-}
 write_data <- function(df, name) {
   write.csv(df, file.path(data_dir, paste0(name, ".csv")), row.names = FALSE, na = "")
   read_data(name) # read back so R uses exactly what the CSV holds
@@ -40,10 +28,6 @@ options(survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
 # ---------------------------------------------------------------------------
 
 empty_obj <- structure(list(), names = character(0))
-num <- function(x) {
-  x <- unname(as.numeric(x))
-  if (length(x) != 1 || !is.finite(x)) NA else x
-}
 by_obj <- function(by) if (length(by) == 0) empty_obj else lapply(by, as.character)
 
 result_row <- function(by, variable, level, estimate, se = NA, deff = NA,
@@ -589,16 +573,6 @@ write_area("replicates")
 # ---------------------------------------------------------------------------
 
 apipop <- read_data("apipop")
-pop_table <- function(var) {
-  t <- table(apipop[[var]])
-  setNames(as.list(as.numeric(t)), names(t))
-}
-pop_df <- function(var) {
-  t <- table(apipop[[var]])
-  df <- data.frame(names(t), as.numeric(t))
-  names(df) <- c(var, "Freq")
-  df
-}
 
 # Apply an R weighting call to D; every estimator case added by `estimates(D2)` is tagged
 # with the barometer weighting spec, and the first one also carries the final weights.

@@ -15,29 +15,13 @@
 # ~1e-9 relative, so the reference would not be the estimator's value to 1e-8. barometer
 # iterates to convergence.
 
-suppressPackageStartupMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(as.character(packageVersion("survey")) == "4.1.1")
-
-script_dir <- local({
-  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
-})
-data_dir <- file.path(script_dir, "data")
-read_data <- function(name) {
-  read.csv(file.path(data_dir, paste0(name, ".csv")), na.strings = "", stringsAsFactors = TRUE)
-}
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=tests/reference/."), value = TRUE)[1])), "common.R"))
 
 options(survey.lonely.psu = "fail", survey.adjust.domain.lonely = FALSE,
         survey.replicates.mse = FALSE)
 ctl <- "control=glm.control(epsilon=1e-15, maxit=100)"
 
-num <- function(x) {
-  x <- unname(as.numeric(x))
-  if (length(x) != 1 || !is.finite(x)) NA else x
-}
 
 # ---------------------------------------------------------------------------
 # Designs: one spec gives the barometer arguments and the R call (as make_fixtures.R)
@@ -80,16 +64,6 @@ make_rep_design <- function(data, type, r_type, scale = NULL, rscales = NULL) {
 
 # the same design raked: barometer's weighting spec and the R call
 apipop <- read_data("apipop")
-pop_table <- function(var) {
-  t <- table(apipop[[var]])
-  setNames(as.list(as.numeric(t)), names(t))
-}
-pop_df <- function(var) {
-  t <- table(apipop[[var]])
-  df <- data.frame(names(t), as.numeric(t))
-  names(df) <- c(var, "Freq")
-  df
-}
 raked <- function(D) {
   D2 <- D
   D2$r <- rake(D$r, list(~stype, ~sch.wide), list(pop_df("stype"), pop_df("sch.wide")),

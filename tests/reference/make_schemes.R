@@ -12,16 +12,8 @@
 # only, from one population for both waves, and some FR respondents have no age (which
 # FR's scheme does not need). Same conventions as make_fixtures.R (tests/reference/README.md).
 
-suppressPackageStartupMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(as.character(packageVersion("survey")) == "4.1.1")
-
-script_dir <- local({
-  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
-})
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=tests/reference/."), value = TRUE)[1])), "common.R"))
 data_path <- file.path(script_dir, "data", "schemes_poll.csv")
 
 set.seed(20261201)

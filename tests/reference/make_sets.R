@@ -21,16 +21,8 @@
 #            na.rm = TRUE), c(1, -1)): the share seeing the US as an ally minus China, on
 #            the respondents who answered both (na.rm drops a row missing either)
 
-suppressPackageStartupMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(as.character(packageVersion("survey")) == "4.1.1")
-
-script_dir <- local({
-  arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(arg)) dirname(normalizePath(sub("^--file=", "", arg[1]))) else "tests/reference"
-})
+source(file.path(dirname(sub("^--file=", "", grep("^--file=",
+  c(commandArgs(FALSE), "--file=tests/reference/."), value = TRUE)[1])), "common.R"))
 
 set.seed(20251115)
 rows <- list()
@@ -80,7 +72,7 @@ for (i in c("us", "cn", "ru")) {
 }
 des <- svydesign(ids = ~psu_cw, strata = ~stratum_cw, weights = ~w, data = d, nest = TRUE)
 
-num <- function(x) unname(as.numeric(x))
+num <- function(x) unname(as.numeric(x)) # vectorised here, unlike common.R's
 shares <- list()
 for (o in c("us", "cn", "ru", "none")) {
   f <- as.formula(paste0("~sel_", o))

@@ -252,11 +252,11 @@ def _logit_interval(
 def _clopper_pearson(p: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """R: ``qbeta(a/2, n p, n (1-p) + 1)`` and ``qbeta(1 - a/2, n p + 1, n (1-p))``; a shape
     of 0 puts the limit at 0 (lower) or 1 (upper)."""
-    from scipy import stats  # the one caller of scipy.stats here: imported when asked
-
     x = n * p
-    lo = np.where(x > 0, stats.beta.ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
-    hi = np.where(n - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0)
+    lo = np.where(x > 0, distributions.beta_ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
+    hi = np.where(
+        n - x > 0, distributions.beta_ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0
+    )
     bad = ~np.isfinite(n)
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 

@@ -126,8 +126,8 @@ def test_estimation_errors(frame: pl.DataFrame) -> None:
         d.mean("q")
     with pytest.raises(bm.EstimationError, match="does not occur"):
         d.proportion("q", level="maybe")
-    with pytest.raises(bm.EstimationError, match="ci='likelihood' is not yet available"):
-        d.proportion("q", ci="likelihood")
+    with pytest.raises(bm.EstimationError, match="proportion column 'qq' is not in"):
+        d.proportion("qq", ci="likelihood")  # read into memory (duck_models), checked first
     with pytest.raises(bm.EstimationError, match=r"to_replicates\(\) is not yet available"):
         d.to_replicates()
     with pytest.raises(bm.EstimationError, match="stay in DuckDB"):

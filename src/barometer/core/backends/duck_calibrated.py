@@ -10,6 +10,7 @@ once. No respondent's influence value or weight leaves the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from barometer.core.variance.steps import CalibrationStep
 
 if TYPE_CHECKING:
     from barometer.core.backends.duck_sums import Reduction
+    from barometer.core.design import Design
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +40,11 @@ class CellRecord:
     variables: tuple[str, ...]
     cells: pl.DataFrame
     steps: tuple[CalibrationStep, ...]
+    #: the base weights' column (None: unweighted) and the in-memory weighting that was run
+    #: on the cells, so that rows read into memory can be weighted the same way
+    #: (``duck_models``)
+    base_weights: str | None = None
+    redo: Callable[[Design], Design] | None = None
 
 
 def _cell_keys(record: CellRecord) -> list[str]:

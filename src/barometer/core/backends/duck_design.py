@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import polars as pl
@@ -40,6 +40,9 @@ from barometer.options import (
     check_option,
     confidence_level,
 )
+
+if TYPE_CHECKING:
+    from barometer.core.models import Family, Model, Models, OrdinalModel
 
 #: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
 _NOT_YET = (
@@ -161,12 +164,42 @@ class DuckDBDesign(InDuckDB, Design):
         every ``ci`` method but ``likelihood`` (its profile refits a GLM on the rows): each
         domain's degrees of freedom, rows and weight sum come from one grouped query
         (``domain_design``)."""
-        if ci == "likelihood":
-            raise EstimationError(
-                "ci='likelihood' is not yet available on a DuckDB design (it profiles a GLM "
-                "over the rows); use ci='logit', 'beta', 'wilson', 'asin', 'mean' or 'wald'"
-            )
+        if ci == "likelihood":  # profiles a GLM on the rows: see backends.duck_models
+            from barometer.core.backends.duck_models import materialise, model_columns
+
+            self.source.check([variable], "proportion", EstimationError)
+            memory = materialise(self, model_columns(self, "", [variable, by]))
+            return memory.proportion(variable, by, level, ci, confidence, level_ci=level_ci)
         return super().proportion(variable, by, level, ci, confidence, level_ci=level_ci)
+
+    def glm(
+        self,
+        formula: str,
+        family: Family = "gaussian",
+        offset: str | None = None,
+        where: Mapping[str, object] | None = None,
+        by: str | Sequence[str] | None = None,
+    ) -> Model | Models:
+        """``Design.glm`` (R ``svyglm``) on the model's columns read into memory, weighted
+        as this design is; see ``backends.duck_models``."""
+        from barometer.core.backends.duck_models import materialise, model_columns
+
+        keys = None if where is None else list(where)
+        memory = materialise(self, model_columns(self, formula, [offset, keys, by]))
+        return memory.glm(formula, family, offset, where, by=by)
+
+    def olr(
+        self,
+        formula: str,
+        levels: Sequence[object] | None = None,
+        where: Mapping[str, object] | None = None,
+    ) -> OrdinalModel:
+        """``Design.olr`` (R ``svyolr``) on the model's columns read into memory, weighted
+        as this design is; see ``backends.duck_models``."""
+        from barometer.core.backends.duck_models import materialise, model_columns
+
+        keys = None if where is None else list(where)
+        return materialise(self, model_columns(self, formula, [keys])).olr(formula, levels, where)
 
     def domain_design(self, by: list[str]) -> DomainDesign:
         """R ``degf``, ``nrow`` and the weight sum of each domain's subset (as

@@ -115,7 +115,8 @@ def weight_cells(
         getattr(info, "iterations", None),
         getattr(info, "max_error", None),
     )
-    return written, CellRecord(tuple(variables), cells.select(variables), done.calibration)
+    record = CellRecord(tuple(variables), cells.select(variables), done.calibration, weights, run)
+    return written, record
 
 
 def _check_target(src: Source, to: str | Path, id: str, name: str) -> str:

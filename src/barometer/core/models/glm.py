@@ -25,6 +25,7 @@ from barometer.core._frame import check_columns, to_polars
 from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
 from barometer.core.models.irls import Cells, Family, Fit, Link, check_response, irls
+from barometer.core.models.table import coefficient_table
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import PredictType, check_option
 
@@ -120,26 +121,8 @@ class Model:
 
     def to_polars(self, confidence: float = 0.95) -> pl.DataFrame:
         """The coefficient table (see the class docstring)."""
-        est = self.coefficients
-        se = np.sqrt(np.diag(self.covariance))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = est / se
-        df = self.df_residual
-        if df > 0:
-            p = 2 * distributions.t_sf(np.abs(t), df)
-            q = float(t_quantile(confidence, df))
-        else:
-            p, q = np.full(est.size, np.nan), np.nan
-        return pl.DataFrame(
-            {
-                "term": list(self.terms),
-                "estimate": est,
-                "se": se,
-                "statistic": t,
-                "p_value": p,
-                "ci_low": est - q * se,
-                "ci_high": est + q * se,
-            }
+        return coefficient_table(
+            self.terms, self.coefficients, self.covariance, self.df_residual, confidence
         )
 
     def to_pandas(self, confidence: float = 0.95) -> pd.DataFrame:

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import polars as pl
-from scipy import special, stats
+from scipy import special
 
 from barometer.core import influence
-from barometer.core.intervals import t_quantile
 from barometer.core.models import formula as fm
+from barometer.core.models.table import coefficient_table
 from barometer.errors import EstimationError
 
 if TYPE_CHECKING:
@@ -58,22 +58,8 @@ class OrdinalModel:
 
     def to_polars(self, confidence: float = 0.95) -> pl.DataFrame:
         """``term, estimate, se, statistic, p_value, ci_low, ci_high``."""
-        se = np.sqrt(np.diag(self.covariance))
-        t = self.estimates / se
-        df = self.df_residual
-        p = 2 * stats.t.sf(np.abs(t), df) if df > 0 else np.full(t.size, np.nan)
-        q = float(t_quantile(confidence, df)) if df > 0 else np.nan
-        est = self.estimates
-        return pl.DataFrame(
-            {
-                "term": list(self.terms),
-                "estimate": est,
-                "se": se,
-                "statistic": t,
-                "p_value": p,
-                "ci_low": est - q * se,
-                "ci_high": est + q * se,
-            }
+        return coefficient_table(
+            self.terms, self.estimates, self.covariance, self.df_residual, confidence
         )
 
     def to_pandas(self, confidence: float = 0.95) -> pd.DataFrame:
