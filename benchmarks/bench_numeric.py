@@ -14,7 +14,7 @@ workbook — and the time per question is compared:
 
 Usage::
 
-    python benchmarks/bench_numeric.py --n 200000      # prints JSON, writes _data/
+    python benchmarks/bench_numeric.py --n 200000      # prints JSON (wall and CPU s), writes _data/
 """
 
 from __future__ import annotations
@@ -120,6 +120,25 @@ def write_poll(n: int, out: Path) -> Path:
     return path
 
 
+class _Clock:
+    """Wall-clock and CPU seconds of each step since the previous one."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, tuple[float, float]] = {}
+        self.at = (time.perf_counter(), time.process_time())
+
+    def lap(self, step: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.steps[step] = (now[0] - self.at[0], now[1] - self.at[1])
+        self.at = (time.perf_counter(), time.process_time())
+
+    def summary(self, which: int, questions: int) -> dict[str, float]:
+        got = {step: pair[which] for step, pair in self.steps.items()}
+        got["total"] = sum(got.values())
+        got["per_question"] = got["total"] / questions
+        return {k: round(v, 3) for k, v in got.items()}
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -141,31 +160,36 @@ def main() -> None:
     poll.weight(tol=1e-6)
     poll.publication(questions=SINGLE[:1])  # the design is built (and cached) once
     groups = {"single": SINGLE[:5], "nets": NETTED, "numeric": SCALES}
+    # wall-clock seconds, and CPU seconds of the process (all its threads): on a shared
+    # machine the CPU time is the steadier of the two
     seconds: dict[str, dict[str, float]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     for name, questions in groups.items():
-        steps: dict[str, float] = {}
-        t = time.perf_counter()
+        clock = _Clock()
         pub = poll.publication(questions=questions)
-        steps["publication"] = time.perf_counter() - t
-        t = time.perf_counter()
+        clock.lap("publication")
         find(pub)
-        steps["findings"] = time.perf_counter() - t
-        t = time.perf_counter()
+        clock.lap("findings")
         write_xlsx(banner_tables(pub, banners=["country"]), out / f"banners_{name}.xlsx")
-        steps["banners"] = time.perf_counter() - t
-        steps["total"] = sum(steps.values())
-        steps["per_question"] = steps["total"] / len(questions)
-        seconds[name] = {k: round(v, 3) for k, v in steps.items()}
-    single = seconds["single"]["per_question"]
+        clock.lap("banners")
+        seconds[name] = clock.summary(0, len(questions))
+        cpu[name] = clock.summary(1, len(questions))
+
+    def ratios(of: dict[str, dict[str, float]]) -> dict[str, float]:
+        single = of["single"]["per_question"]
+        return {
+            "numeric / single": round(of["numeric"]["per_question"] / single, 2),
+            "with net / single": round(of["nets"]["per_question"] / single, 2),
+        }
+
     result = {
         "n": args.n,
         "countries": len(COUNTRIES),
         "waves": len(WAVES),
         "seconds": seconds,
-        "ratio_per_question": {
-            "numeric / single": round(seconds["numeric"]["per_question"] / single, 2),
-            "with net / single": round(seconds["nets"]["per_question"] / single, 2),
-        },
+        "cpu_seconds": cpu,
+        "ratio_per_question": ratios(seconds),
+        "ratio_per_question_cpu": ratios(cpu),
         "peak_mb": round(_peak_mb()),
     }
     (DATA / f"numeric_{args.n}.json").write_text(json.dumps(result, indent=2))

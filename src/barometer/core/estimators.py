@@ -71,14 +71,13 @@ class RatioFamily:
         dd = np.where(inside, d, 0)
         if self.var.categorical:
             y = (self.var.level_codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
-        else:
-            y = self.var.filled[:, None]
-        if self.ratio:
-            z = w[:, None] * (y - self.theta[dd]) / self.denom[dd][:, None]
-        else:
-            z = w[:, None] * y
+            wy, theta, denom = w[:, None], self.theta[dd], self.denom[dd][:, None]
+        else:  # one column: formed flat (no n x 1 temporaries), viewed as n x 1 at the end
+            y = self.var.filled
+            wy, theta, denom = w, self.theta[:, 0][dd], self.denom[dd]
+        z = wy * (y - theta) / denom if self.ratio else wy * y
         z[~inside] = 0.0
-        out: FloatArray = z
+        out: FloatArray = z if z.ndim == 2 else z[:, None]
         return out
 
 
@@ -239,25 +238,17 @@ def _element_sums(
     inside = fam.dom >= 0
     if fam.var.categorical:
         return _indicator_sums(fam, full, scale, inside)
-    assert z is not None
-    d, h, zi = fam.dom[inside], s.strata[inside], z[inside]
-    n_est, n_strata = fam.n_domains * n_levels, s.n_strata
-    lv = np.arange(n_levels)
-    k = (d[:, None] * n_levels + lv[None, :]).ravel()
-    s1 = np.bincount(
-        (k * n_strata + np.repeat(h, n_levels)), zi.ravel(), minlength=n_est * n_strata
-    ).reshape(n_est, n_strata)
-    sc = scale[h]
-    if not full:
-        return np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est), s1
-    # a numeric variable: one estimate per domain, so S2 is diagonal
-    squares = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)
-    blocks: FloatArray = squares.astype(float, copy=False)[:, None, None]
-    s2 = np.zeros((n_est, n_est))
-    for dd in range(fam.n_domains):
-        sl = slice(dd * n_levels, (dd + 1) * n_levels)
-        s2[sl, sl] = blocks[dd]
-    return s2, s1
+    assert z is not None and n_levels == 1  # a numeric variable: one estimate per domain
+    # a row outside the domains adds its zero influence to domain 0: the same sums, with
+    # no selection of the rows inside
+    d = np.maximum(fam.dom, 0)
+    zi = z[:, 0]
+    n_dom, n_strata = fam.n_domains, s.n_strata
+    s1 = np.bincount(d * n_strata + s.strata, zi, minlength=n_dom * n_strata)
+    squares = np.bincount(d, zi * zi * scale[s.strata], minlength=n_dom)
+    s1 = s1.reshape(n_dom, n_strata)
+    # S2 is diagonal: an estimate's influence values are zero outside its domain
+    return (np.diag(squares) if full else squares), s1
 
 
 def _indicator_sums(

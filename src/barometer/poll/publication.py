@@ -332,31 +332,24 @@ def _join_bases(table: pl.DataFrame, wbase: pl.DataFrame, by: list[str]) -> pl.D
 class _WeightedBases:
     """Sums of weights of the respondents answering each question, per value of a
     ``by`` list (a weighted count: no variance is needed for a base), every question of
-    the publication in one grouped pass per ``by`` (one pass per question and ``by``
-    was a pass over every respondent 240 times for 30 questions by 4 breakdowns)."""
+    the publication in one grouped pass per ``by`` (the core's ``Design.bases``; one pass
+    per question and ``by`` was a pass over every respondent 240 times for 30 questions
+    by 4 breakdowns)."""
 
-    def __init__(self, design: Any, questions: Sequence[str]) -> None:
+    def __init__(self, design: Design, questions: Sequence[str]) -> None:
         self._design = design
-        self._questions = [q for q in dict.fromkeys(questions) if q in design.data.columns]
+        self._questions = [q for q in dict.fromkeys(questions) if q in design.columns]
         self._by: dict[tuple[str, ...], pl.DataFrame] = {}
 
     def of(self, question: str, by: list[str]) -> pl.DataFrame:
         """``by`` columns and ``base_weighted`` of ``question``'s respondents."""
         key = tuple(by)
         if key not in self._by:
-            w = pl.Series("_w", self._design.weights, dtype=pl.Float64)
-            # each question's weights where it is answered (null elsewhere: not summed)
-            answered = self._design.data.with_columns(w).select(
-                *by,
-                *(
-                    pl.when(pl.col(q).is_not_null()).then(pl.col("_w")).alias(q)
-                    for q in self._questions
-                    if q not in by
-                ),
-            )
-            self._by[key] = answered.group_by(by).agg(pl.exclude(by).sum())
-        # a cell where nobody answers sums to 0.0, what _join_bases gives a cell absent
-        return self._by[key].select(*by, pl.col(question).alias("base_weighted"))
+            asked = [q for q in self._questions if q not in by]
+            self._by[key] = self._design.bases(asked, by)
+        # a cell where nobody answers has no row: _join_bases gives it 0.0
+        table = self._by[key].filter(pl.col("variable") == question)
+        return table.select(*by, base_weighted=pl.col("weight"))
 
 
 def _question_cells(
@@ -559,12 +552,12 @@ def _every_cell(
 ) -> dict[tuple[str, str | None], QuestionCells]:
     """The cells of every question by every breakdown; a question nobody answers in
     the publication's ``scope`` is left out with a note in ``notes`` saying why."""
-    present = set(design.data.columns)
+    present = set(design.columns)
     mapped = set(poll.store.column_quality().get_column("question").to_list())
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     bases = _WeightedBases(design, qids)
     for qid in qids:
-        if qid not in present or design.data.get_column(qid).null_count() == design.data.height:
+        if qid not in present or design.bases(qid).height == 0:
             if qid not in mapped:
                 why = " (no source maps it)"
             elif scope:

@@ -2,7 +2,8 @@
 
 Tables
 ------
-``meta``                key/value: schema version, the spec (JSON), ingest and weighting times
+``meta``                key/value: schema version, the spec (JSON), ingest and weighting times,
+                        where the respondents' Parquet partitions lie (``partitions``)
 ``countries``, ``regions``, ``region_members``, ``waves``
 ``questions``, ``levels``  the questionnaire (order, labels, non-substantive levels)
 ``sources``             one row per file: sha256 of its bytes and of its spec entry, rows, time
@@ -11,7 +12,9 @@ Tables
 ``respondents``         wide: source_id, _row, respondent_id, country, wave, base_weight, strata,
                         psu, then one column per question id: its level codes as text,
                         or its values as DOUBLE for a numeric question
-``weights``             after weighting: source_id, respondent_id, weight
+``weights``             after weighting: source_id, respondent_id, weight (empty for a poll of
+                        Parquet partitions: its weights are a file beside the store, named by
+                        ``meta.weights_file``)
 ``weight_diagnostics``  per country × wave: n, weight range, Kish design effect, effective n
 
 Every write is one transaction: a failure (or a killed process) part-way leaves the
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -41,7 +43,7 @@ from barometer.untrusted import MAX_QUOTED, printable, quote_value
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreState", "spec_of"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreState", "partition_relation", "spec_of"]
 
 SCHEMA_VERSION = "1"
 
@@ -190,14 +192,6 @@ def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     found = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(found[0]) if found else 0
-
-
-def _path_part(value: object) -> str:
-    """A country or wave code as one folder name (no separator, not a dot name)."""
-    text = str(value)
-    if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
-        raise BarometerError(f"{text!r} cannot name a partition folder")
-    return text
 
 
 def _column_type(codes: Sequence[str]) -> str:
@@ -406,7 +400,9 @@ class Store:
         def read(con: duckdb.DuckDBPyConnection) -> StoreState:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
-            return StoreState(meta, columns, bool(_count(con, "weights")))
+            # a poll of Parquet partitions keeps its weights in a file beside the store
+            beside = "weights_file" in meta
+            return StoreState(meta, columns, beside or bool(_count(con, "weights")))
 
         state: StoreState | None = self._read(read)
         return state
@@ -670,7 +666,10 @@ class Store:
             if clear_weights:
                 con.execute("DELETE FROM weights")
                 con.execute("DELETE FROM weight_diagnostics")
-                con.execute("DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings')")
+                con.execute(
+                    "DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings', "
+                    "'weights_file')"
+                )
             new_meta = {
                 "schema_version": SCHEMA_VERSION,
                 "spec": spec_json,
@@ -682,39 +681,28 @@ class Store:
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(new_meta.items()))
         return meta_changed
 
-    def write_partitions(self, folder: str | Path) -> Path:
-        """Write the respondents, with their weights when held (column ``weight``), as
-        Parquet files partitioned by country x wave (``folder/<country>/<wave>/
-        respondents.parquet``, every column kept in the files), for estimating out of
-        core: ``bm.Design("folder/*/*/*.parquet")`` reads them where they lie. One
-        country x wave is in memory at a time. The folder is replaced whole: it must be
-        new, or one this method wrote (it holds a ``_barometer`` marker)."""
-        out = Path(folder)
-        marker = out / "_barometer"
-        if out.exists() and not marker.exists():
-            raise BarometerError(
-                f"{str(out)!r} exists and was not written by barometer; respondents are "
-                "partitioned into a new folder"
+    def record_partitions(self, record: Mapping[str, object]) -> None:
+        """Record in ``meta`` where the respondents' Parquet partitions lie and which
+        ingest they hold (written by :mod:`barometer.poll.partitions`)."""
+        with _transaction(self._connect(), self.path) as con:
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('partitions', ?)",
+                [json.dumps(record, sort_keys=True)],
             )
-        if out.exists():
-            shutil.rmtree(out)
-        columns = sorted(self.columns())
-        weights = self.has_weights()
-        for country, wave in self.bases().select("country", "wave").iter_rows():
-            part = out / _path_part(country) / _path_part(wave)
-            part.mkdir(parents=True)
-            frame = self.respondents(columns, [country], [wave], with_weights=weights)
-            frame.write_parquet(part / "respondents.parquet")
-        marker.write_text("respondents partitioned by country x wave; rewritten by ingest\n")
-        return out
 
     def write_weights(
-        self, weights: pl.DataFrame, diagnostics: pl.DataFrame, settings: dict[str, Any]
+        self,
+        weights: pl.DataFrame,
+        diagnostics: pl.DataFrame,
+        settings: dict[str, Any],
+        file: Path | None = None,
     ) -> None:
         """Replace the weights and their diagnostics in one transaction.
 
         ``weights`` has columns ``source_id, respondent_id, weight``; ``diagnostics``
-        the columns of the ``weight_diagnostics`` table.
+        the columns of the ``weight_diagnostics`` table. ``file``: the weights are that
+        Parquet file beside the store instead (a poll of Parquet partitions; ``weights``
+        is then empty), named in ``meta`` as ``weights_file``.
         """
         with _transaction(self._connect(), self.path) as con:
             con.execute("DELETE FROM weights")
@@ -731,6 +719,9 @@ class Store:
                 ("weighted_at", _now().isoformat(timespec="seconds")),
                 ("weight_settings", json.dumps(settings, sort_keys=True)),
             ]
+            con.execute("DELETE FROM meta WHERE key = 'weights_file'")
+            if file is not None:
+                rows.append(("weights_file", str(file)))
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
 
     # -- data quality ------------------------------------------------------------------------
@@ -765,3 +756,37 @@ class Store:
             sql += " WHERE c.source_id IN (SELECT unnest(?))"
             params.append(list(sources))
         return self.query(sql + " ORDER BY s.position, q.position", params)
+
+
+def partition_relation(
+    con: duckdb.DuckDBPyConnection,
+    files: str,
+    levels: Mapping[str, Sequence[str]],
+    countries: Sequence[str] | None = None,
+    waves: Sequence[str] | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """The respondents held as Parquet partitions (``files``: their glob) as a relation on
+    ``con`` — a connection that may read files, unlike a store's — with the columns in
+    ``levels`` as ENUMs of their level codes in spec order, as the store holds them (so
+    levels and breakdowns sort in questionnaire order), and only the respondents of
+    ``countries`` and ``waves`` when given."""
+    rel = con.read_parquet(files)
+    held = set(rel.columns)
+    casts = [
+        f"CAST({_quote(c)} AS {_column_type(codes)}) AS {_quote(c)}"
+        for c, codes in levels.items()
+        if c in held
+    ]
+    where = [
+        f"{column} IN ({', '.join(_literal(v) for v in values)})"
+        for column, values in (("country", countries), ("wave", waves))
+        if values is not None
+    ]
+    select = "*" + (f" REPLACE ({', '.join(casts)})" if casts else "")
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    return rel.query("partitions", f"SELECT {select} FROM partitions{condition}")
+
+
+def _literal(text: str) -> str:
+    """A string as a SQL literal."""
+    return "'" + str(text).replace("'", "''") + "'"
