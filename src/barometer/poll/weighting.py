@@ -50,22 +50,32 @@ IMPUTED_SCHEMA = {
 }
 
 
-def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
-    """Add the design columns: group (country × wave), stratum (× source strata), PSU.
+def design_frame(frame: pl.DataFrame, coded: bool = False) -> tuple[pl.DataFrame, bool]:
+    """Add the design columns: group (country × wave), stratum (× source strata), PSU
+    (the source's, else one per respondent: ``source_id/respondent_id``).
 
-    The group and stratum are enums of their labels (``country/wave[/strata]``, in sorted
-    order), formed once per combination present and coded from the columns' own codes
-    (:func:`_joined`); the PSU column (the source's, else one per respondent:
-    ``source_id/respondent_id``) is added only when a source has PSUs."""
+    As text labels (``country/wave[/strata]``), formed row by row — what the Parquet
+    partitions hold, written one country × wave at a time; or ``coded``, for a design in
+    memory: group and stratum as enums of the same labels in sorted order, formed once per
+    combination present and coded from the columns' own codes (:func:`_joined`), so the
+    core codes them without hashing text, and the PSU column only when a source has PSUs.
+    """
     has_psu = frame.get_column("psu").null_count() < frame.height
+    own = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
+    if not coded:
+        cw = pl.col("country") + "/" + pl.col("wave")
+        stratum = (
+            pl.when(pl.col("strata").is_null()).then(cw).otherwise(cw + "/" + pl.col("strata"))
+        )
+        out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), own.alias(_PSU))
+        return out, has_psu
     country, wave, strata = (_codes(frame.get_column(c)) for c in ("country", "wave", "strata"))
     columns = [
         _joined([country, wave], frame.height).alias(_GROUP),
         _joined([country, wave, strata], frame.height).alias(_STRATUM),
     ]
     if has_psu:
-        own = pl.col("source_id") + "/" + pl.col("respondent_id")
-        columns.append(frame.select(pl.col("psu").fill_null(own)).to_series().alias(_PSU))
+        columns.append(frame.select(own).to_series().alias(_PSU))
     return frame.with_columns(columns), has_psu
 
 
@@ -139,7 +149,7 @@ def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
 
 def base_design(frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail") -> Design:
     """The respondents' design with the sources' base weights."""
-    data, has_psu = design_frame(frame)
+    data, has_psu = design_frame(frame, coded=True)
     return Design(
         data,
         weights="base_weight",
