@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from barometer.errors import BarometerError
 from barometer.poll.spec import PollSpec, parse_spec
@@ -115,6 +117,26 @@ _TABLES = frozenset(
 )
 
 
+#: Stores this process found clean (``Store._check_contents``), with the state of their
+#: files then (:func:`_file_state`): a store whose files have not changed since is not
+#: checked again (the check lists DuckDB's thousands of functions: ~25 ms per opening).
+_CLEAN: dict[Path, tuple[object, ...]] = {}
+
+
+def _file_state(path: Path) -> tuple[object, ...]:
+    """Device, inode, size and modification and change times of the store's file and of
+    its write-ahead log: any write changes them (the change time cannot be set back)."""
+    out: list[object] = []
+    for f in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
 def _store_error(path: Path, err: Exception) -> BarometerError:
     """One message for a failure of the store file: a full disk, or a damaged file."""
     text = str(err)
@@ -182,6 +204,66 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """``table`` as polars, the columns named in ``levels`` as enums of those codes, the
+    other categorical ones as text.
+
+    DuckDB hands an ENUM column over as Arrow dictionary arrays whose dictionary is the
+    ENUM's levels: when those are the spec's, the dictionary's indices are the enum's own
+    codes and become its values without a string being looked at.  Any other column (a
+    TEXT column of a store written before single-choice columns were ENUMs) is cast by
+    its text.
+    """
+    coded: dict[str, pl.Enum] = {}
+    made: dict[tuple[str, ...], pl.Enum] = {}  # (forming a polars Enum is not free)
+    for name, codes in levels.items():
+        col = table.column(name)
+        want = list(codes)
+        if pa.types.is_dictionary(col.type) and all(
+            chunk.dictionary.to_pylist() == want for chunk in col.chunks
+        ):
+            indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+            table = table.set_column(table.schema.get_field_index(name), name, indices)
+            coded[name] = made.setdefault(tuple(want), pl.Enum(want))
+    cast = {c: made.setdefault(tuple(v), pl.Enum(v)) for c, v in levels.items() if c not in coded}
+    frame = pl.from_arrow(table, schema_overrides=cast)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(
+        *(pl.col(c).cat.to(dtype) for c, dtype in coded.items()),
+        *(
+            pl.col(c).cast(pl.String)
+            for c, t in frame.schema.items()
+            if c not in levels and isinstance(t, pl.Categorical)
+        ),
+    )
+
+
+def _source_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` sorted by (``source_id``, ``_row``), in one contiguous chunk per column.
+
+    Ingest inserts each source's rows at once, in file order, so the table holds one run
+    per source with ``_row`` increasing: putting the runs in order of their ids is all
+    the sort takes (a copy of each column, not a gather of every row); a table in any
+    other order (never written by barometer) is sorted.
+    """
+    if frame.height == 0:
+        return frame
+    source = frame.get_column("source_id")
+    starts = np.flatnonzero((source != source.shift(1)).fill_null(True).to_numpy())
+    ids = source.gather(starts).to_list()
+    rows = frame.get_column("_row").to_numpy()
+    # positions where _row fails to increase must each start a new source
+    breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
+    if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
+        return frame.sort("source_id", "_row")
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    if order == list(range(len(ids))):
+        return frame.rechunk()
+    ends = [*starts[1:].tolist(), frame.height]
+    runs = [frame.slice(int(starts[i]), ends[i] - int(starts[i])) for i in order]
+    return pl.concat(runs, rechunk=True)
+
+
 class Store:
     """A poll store on disk (a DuckDB file); connections are opened per operation.
 
@@ -198,7 +280,8 @@ class Store:
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection with external access off (see ``_CONFIG``); the first one of
-        this object also checks the file holds only a barometer store's tables."""
+        this object also checks the file holds only a barometer store's tables, unless
+        this process found it clean and its files have not changed since."""
         try:
             con = duckdb.connect(str(self.path), read_only=read_only, config=_CONFIG)
         except duckdb.Error as err:
@@ -208,11 +291,15 @@ class Store:
                 "(a DuckDB file), and is no other program writing to it?"
             ) from None
         if not self._checked:
-            try:
-                self._check_contents(con)
-            except BaseException:
-                con.close()
-                raise
+            # stat after opening: what the connection sees was written no later than this
+            seen = _file_state(self.path)
+            if _CLEAN.get(self.path) != seen:
+                try:
+                    self._check_contents(con)
+                except BaseException:
+                    con.close()
+                    raise
+                _CLEAN[self.path] = seen
             self._checked = True
         return con
 
@@ -351,9 +438,9 @@ class Store:
 
         ``columns`` are taken from the respondents table; ``weight`` is added when
         ``with_weights``; the columns named in ``levels`` become ordered enums of those
-        level codes.  The rows are read in the table's order and sorted (after the enum
-        casts: integers sort faster than text) only when that is not the fixed one — a
-        DuckDB ``ORDER BY`` costs as much as the read itself.
+        level codes (:func:`_as_enums`).  The rows are read in the table's order and put
+        in the fixed one by :func:`_source_order` (a DuckDB ``ORDER BY`` costs as much as
+        the read itself).
         """
         cols = ", ".join(f"r.{_quote(c)}" for c in dict.fromkeys(("source_id", "_row", *columns)))
         sql = f"SELECT {cols}"
@@ -371,30 +458,14 @@ class Store:
             params.append(list(waves))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        enums = {c: pl.Enum(codes) for c, codes in (levels or {}).items()}
         con = self._connect(read_only=True)
         try:
-            # DuckDB hands ENUM columns over as Arrow dictionaries whose dictionary is the
-            # spec's levels, so polars takes them as its Enum without touching the strings
-            # (a text column of an older store is cast the same way)
-            table = con.sql(sql, params=params or None).arrow()
+            table = con.sql(sql, params=params or None).to_arrow_table()
         except duckdb.Error as err:  # a damaged file shows when its blocks are read
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        frame = pl.from_arrow(table, schema_overrides=enums)
-        assert isinstance(frame, pl.DataFrame)
-        frame = frame.with_columns(
-            pl.col(c).cast(pl.String)
-            for c, t in frame.schema.items()
-            if c not in enums and isinstance(t, pl.Categorical)
-        )
-        source, before = pl.col("source_id"), pl.col("source_id").shift(1)
-        in_order = frame.select(
-            (source > before) | ((source == before) & (pl.col("_row").diff() > 0))
-        ).to_series()
-        if in_order.slice(1).not_().any():
-            frame = frame.sort("source_id", "_row")
+        frame = _source_order(_as_enums(table, levels or {}))
         return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
