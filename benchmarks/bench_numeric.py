@@ -14,7 +14,7 @@ workbook — and the time per question is compared:
 
 Usage::
 
-    python benchmarks/bench_numeric.py --n 200000      # prints JSON, writes _data/
+    python benchmarks/bench_numeric.py --n 200000      # prints JSON (wall and CPU s), writes _data/
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ import json
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from barometer.poll.spec_yaml import dump_yaml
+import data
+from data import POLL_COUNTRIES as COUNTRIES
+from data import WAVES, PollShape
 
 DATA = Path(__file__).parent / "_data"
-COUNTRIES = ["AT", "BE", "DE", "DK", "ES", "FR", "IT", "NL", "PL", "SE", "GB", "US"]
-EU = COUNTRIES[:10]
-WAVES = ["2024-11", "2025-11"]
 LEVELS = ["a", "b", "c", "d", "dont_know"]
 SINGLE = [f"q{i:02d}" for i in range(10)]
 NETTED = SINGLE[5:]
@@ -46,46 +46,25 @@ RAKING = {
 SEED = 20261202
 
 
+def _answers(
+    rng: np.random.Generator, per: int, c_i: int, w_i: int, cols: dict[str, Any]
+) -> dict[str, Any]:
+    for q in SINGLE:
+        p = rng.dirichlet(np.full(len(LEVELS), 4.0))
+        answer = np.array(LEVELS, dtype=object)[rng.choice(len(LEVELS), per, p=p)]
+        answer[rng.random(per) < 0.03] = None
+        cols[q] = pl.Series(answer.tolist(), dtype=pl.String)
+    for s in SCALES:
+        p = np.clip(0.5 + 0.02 * (c_i - 5) + 0.02 * w_i, 0.05, 0.95)
+        values = rng.binomial(10, p, per).astype(float)
+        values[rng.random(per) < 0.03] = 99.0
+        cols[s] = values
+    return {q: {"column": q} for q in [*SINGLE, *SCALES]}
+
+
 def write_poll(n: int, out: Path) -> Path:
     """Parquet sources and spec of the benchmark poll; returns the spec's path."""
-    rng = np.random.default_rng(SEED)
-    out.mkdir(parents=True, exist_ok=True)
-    per = n // (len(COUNTRIES) * len(WAVES))
-    sources, targets = [], []
-    for c_i, country in enumerate(COUNTRIES):
-        margins = {}
-        for var, levels in RAKING.items():
-            share = rng.dirichlet(np.full(len(levels), 20.0))
-            margins[var] = {lv: float(s) for lv, s in zip(levels, share, strict=True)}
-        targets.append({"country": country, "margins": margins})
-        for w_i, wave in enumerate(WAVES):
-            cols: dict[str, object] = {"rid": np.arange(per)}
-            for var, levels in RAKING.items():
-                skew = rng.dirichlet(np.full(len(levels), 5.0))
-                cols[var] = np.array(levels)[rng.choice(len(levels), per, p=skew)]
-            for q in SINGLE:
-                p = rng.dirichlet(np.full(len(LEVELS), 4.0))
-                answer = np.array(LEVELS, dtype=object)[rng.choice(len(LEVELS), per, p=p)]
-                answer[rng.random(per) < 0.03] = None
-                cols[q] = pl.Series(answer.tolist(), dtype=pl.String)
-            for s in SCALES:
-                p = np.clip(0.5 + 0.02 * (c_i - 5) + 0.02 * w_i, 0.05, 0.95)
-                values = rng.binomial(10, p, per).astype(float)
-                values[rng.random(per) < 0.03] = 99.0
-                cols[s] = values
-            file = out / f"{country}_{wave}.parquet"
-            pl.DataFrame(cols).write_parquet(file)
-            sources.append(
-                {
-                    "id": f"{country}-{wave}",
-                    "file": file.name,
-                    "wave": wave,
-                    "country": country,
-                    "respondent_id": "rid",
-                    "variables": {q: {"column": q} for q in [*RAKING, *SINGLE, *SCALES]},
-                }
-            )
-    questions = [
+    questions: list[dict[str, Any]] = [
         {
             "id": q,
             "levels": [{"code": lv, "label": lv} for lv in LEVELS],
@@ -102,22 +81,27 @@ def write_poll(n: int, out: Path) -> Path:
         {"id": s, "kind": "numeric", "range": [0, 10], "missing": [99], "finding_label": s}
         for s in SCALES
     ]
-    questions += [
-        {"id": var, "kind": "weighting", "levels": [{"code": lv, "label": lv} for lv in lvs]}
-        for var, lvs in RAKING.items()
-    ]
-    spec = {
-        "name": f"Numeric benchmark ({n:,} respondents)",
-        "countries": [{"code": c, "name": c, "population": 1e7} for c in COUNTRIES],
-        "regions": [{"id": "EU", "name": "EU members", "members": EU, "rule": "mean"}],
-        "waves": [{"id": w} for w in WAVES],
-        "questions": questions,
-        "sources": sources,
-        "targets": targets,
-    }
-    path = out / "spec.yaml"
-    path.write_text(dump_yaml(spec, sort_keys=False))
-    return path
+    shape = PollShape("Numeric benchmark", RAKING, questions, _answers)
+    return data.write_poll(shape, n, out, SEED)
+
+
+class _Clock:
+    """Wall-clock and CPU seconds of each step since the previous one."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, tuple[float, float]] = {}
+        self.at = (time.perf_counter(), time.process_time())
+
+    def lap(self, step: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.steps[step] = (now[0] - self.at[0], now[1] - self.at[1])
+        self.at = (time.perf_counter(), time.process_time())
+
+    def summary(self, which: int, questions: int) -> dict[str, float]:
+        got = {step: pair[which] for step, pair in self.steps.items()}
+        got["total"] = sum(got.values())
+        got["per_question"] = got["total"] / questions
+        return {k: round(v, 3) for k, v in got.items()}
 
 
 def _peak_mb() -> float:
@@ -141,31 +125,36 @@ def main() -> None:
     poll.weight(tol=1e-6)
     poll.publication(questions=SINGLE[:1])  # the design is built (and cached) once
     groups = {"single": SINGLE[:5], "nets": NETTED, "numeric": SCALES}
+    # wall-clock seconds, and CPU seconds of the process (all its threads): on a shared
+    # machine the CPU time is the steadier of the two
     seconds: dict[str, dict[str, float]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     for name, questions in groups.items():
-        steps: dict[str, float] = {}
-        t = time.perf_counter()
+        clock = _Clock()
         pub = poll.publication(questions=questions)
-        steps["publication"] = time.perf_counter() - t
-        t = time.perf_counter()
+        clock.lap("publication")
         find(pub)
-        steps["findings"] = time.perf_counter() - t
-        t = time.perf_counter()
+        clock.lap("findings")
         write_xlsx(banner_tables(pub, banners=["country"]), out / f"banners_{name}.xlsx")
-        steps["banners"] = time.perf_counter() - t
-        steps["total"] = sum(steps.values())
-        steps["per_question"] = steps["total"] / len(questions)
-        seconds[name] = {k: round(v, 3) for k, v in steps.items()}
-    single = seconds["single"]["per_question"]
+        clock.lap("banners")
+        seconds[name] = clock.summary(0, len(questions))
+        cpu[name] = clock.summary(1, len(questions))
+
+    def ratios(of: dict[str, dict[str, float]]) -> dict[str, float]:
+        single = of["single"]["per_question"]
+        return {
+            "numeric / single": round(of["numeric"]["per_question"] / single, 2),
+            "with net / single": round(of["nets"]["per_question"] / single, 2),
+        }
+
     result = {
         "n": args.n,
         "countries": len(COUNTRIES),
         "waves": len(WAVES),
         "seconds": seconds,
-        "ratio_per_question": {
-            "numeric / single": round(seconds["numeric"]["per_question"] / single, 2),
-            "with net / single": round(seconds["nets"]["per_question"] / single, 2),
-        },
+        "cpu_seconds": cpu,
+        "ratio_per_question": ratios(seconds),
+        "ratio_per_question_cpu": ratios(cpu),
         "peak_mb": round(_peak_mb()),
     }
     (DATA / f"numeric_{args.n}.json").write_text(json.dumps(result, indent=2))

@@ -24,16 +24,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from barometer.poll.spec_yaml import dump_yaml
+import data
+from data import POLL_COUNTRIES as COUNTRIES
+from data import WAVES, PollShape
 
 DATA = Path(__file__).parent / "_data"
-COUNTRIES = ["AT", "BE", "DE", "DK", "ES", "FR", "IT", "NL", "PL", "SE", "GB", "US"]
-EU = COUNTRIES[:10]
-WAVES = ["2024-11", "2025-11"]
 N_QUESTIONS = 30
 LEVELS = ["a", "b", "c", "d", "dont_know"]
 RAKING = {
@@ -45,73 +45,39 @@ RAKING = {
 SEED = 20261124
 
 
+def _answers(
+    rng: np.random.Generator, per: int, c_i: int, w_i: int, cols: dict[str, Any]
+) -> dict[str, Any]:
+    tilt = (cols["education"] == "high").astype(float)
+    for q in range(N_QUESTIONS):
+        base = rng.dirichlet(np.full(len(LEVELS), 4.0))
+        shift = 0.02 * (c_i - 5) + 0.01 * w_i
+        p_hi = np.clip(base[0] + shift + 0.05 * tilt, 0.01, 0.9)
+        u = rng.random(per)
+        rest = rng.choice(len(LEVELS) - 1, per, p=base[1:] / base[1:].sum()) + 1
+        code = np.where(u < p_hi, 0, rest)
+        answer = np.array(LEVELS, dtype=object)[code]
+        answer[rng.random(per) < 0.03] = None
+        cols[f"q{q:02d}"] = pl.Series(answer.tolist(), dtype=pl.String)
+    return {q: {"column": q} for q in _questions()}
+
+
 def write_poll(n: int, out: Path) -> Path:
     """Parquet sources and spec of the benchmark poll; returns the spec's path."""
-    rng = np.random.default_rng(SEED)
-    out.mkdir(parents=True, exist_ok=True)
-    per = n // (len(COUNTRIES) * len(WAVES))
-    sources, targets = [], []
-    for c_i, country in enumerate(COUNTRIES):
-        margins = {}
-        for var, levels in RAKING.items():
-            share = rng.dirichlet(np.full(len(levels), 20.0))
-            margins[var] = {lv: float(s) for lv, s in zip(levels, share, strict=True)}
-        targets.append({"country": country, "margins": margins})
-        for w_i, wave in enumerate(WAVES):
-            cols: dict[str, object] = {"rid": np.arange(per)}
-            for var, levels in RAKING.items():
-                # an online panel's skew: the sample shares differ from the targets
-                skew = rng.dirichlet(np.full(len(levels), 5.0))
-                cols[var] = np.array(levels)[rng.choice(len(levels), per, p=skew)]
-            tilt = (cols["education"] == "high").astype(float)
-            for q in range(N_QUESTIONS):
-                base = rng.dirichlet(np.full(len(LEVELS), 4.0))
-                shift = 0.02 * (c_i - 5) + 0.01 * w_i
-                p_hi = np.clip(base[0] + shift + 0.05 * tilt, 0.01, 0.9)
-                u = rng.random(per)
-                rest = rng.choice(len(LEVELS) - 1, per, p=base[1:] / base[1:].sum()) + 1
-                code = np.where(u < p_hi, 0, rest)
-                answer = np.array(LEVELS, dtype=object)[code]
-                answer[rng.random(per) < 0.03] = None
-                cols[f"q{q:02d}"] = pl.Series(answer.tolist(), dtype=pl.String)
-            file = out / f"{country}_{wave}.parquet"
-            pl.DataFrame(cols).write_parquet(file)
-            sources.append(
-                {
-                    "id": f"{country}-{wave}",
-                    "file": file.name,
-                    "wave": wave,
-                    "country": country,
-                    "respondent_id": "rid",
-                    "firm": "Benchmark fieldwork",
-                    "mode": "online panel",
-                    "variables": {q: {"column": q} for q in [*RAKING, *_questions()]},
-                }
-            )
-    spec = {
-        "name": f"Publishing benchmark ({n:,} respondents)",
-        "countries": [{"code": c, "name": c, "population": 1e7} for c in COUNTRIES],
-        "regions": [{"id": "EU", "name": "EU members", "members": EU, "rule": "mean"}],
-        "waves": [{"id": w} for w in WAVES],
-        "questions": [
-            {
-                "id": q,
-                "wording": f"Benchmark question {q}",
-                "levels": [{"code": lv, "label": lv} for lv in LEVELS],
-                "non_substantive": ["dont_know"],
-            }
-            for q in _questions()
-        ]
-        + [
-            {"id": var, "kind": "weighting", "levels": [{"code": lv, "label": lv} for lv in lvs]}
-            for var, lvs in RAKING.items()
-        ],
-        "sources": sources,
-        "targets": targets,
-    }
-    path = out / "spec.yaml"
-    path.write_text(dump_yaml(spec, sort_keys=False))
-    return path
+    questions = [
+        {
+            "id": q,
+            "wording": f"Benchmark question {q}",
+            "levels": [{"code": lv, "label": lv} for lv in LEVELS],
+            "non_substantive": ["dont_know"],
+        }
+        for q in _questions()
+    ]
+    shape = PollShape(
+        "Publishing benchmark", RAKING, questions, _answers,
+        source={"firm": "Benchmark fieldwork", "mode": "online panel"},
+    )  # fmt: skip
+    return data.write_poll(shape, n, out, SEED)
 
 
 def _questions() -> list[str]:

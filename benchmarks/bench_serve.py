@@ -90,6 +90,12 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _url(rng: random.Random) -> str:
     q = rng.choice(_questions())
     parts = [f"question={q}"]
@@ -106,6 +112,7 @@ def _load(port: int, pid: int, clients: int, seconds: float) -> dict[str, object
     latencies: list[float] = []
     errors: list[str] = []
     rss: list[tuple[float, float]] = []
+    sizes: list[int] = []
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
@@ -127,6 +134,7 @@ def _load(port: int, pid: int, clients: int, seconds: float) -> dict[str, object
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 continue
             mine.append(time.perf_counter() - t0)
+            sizes.append(len(body))
             if response.status != 200 or not body.startswith(b"{"):
                 with lock:
                     errors.append(f"{url}: {response.status}")
@@ -135,6 +143,7 @@ def _load(port: int, pid: int, clients: int, seconds: float) -> dict[str, object
             latencies.extend(mine)
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    server_cpu, client_cpu = _cpu_s(pid), time.process_time()
     start = time.monotonic()
     for t in threads:
         t.start()
@@ -143,6 +152,7 @@ def _load(port: int, pid: int, clients: int, seconds: float) -> dict[str, object
         time.sleep(0.25)
     for t in threads:
         t.join()
+    server_cpu, client_cpu = _cpu_s(pid) - server_cpu, time.process_time() - client_cpu
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -160,6 +170,12 @@ def _load(port: int, pid: int, clients: int, seconds: float) -> dict[str, object
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
+        # where the time of a request goes: the server's CPU and the clients' (the 20
+        # threads of this process, GIL-bound), per request, beside the machine's load
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(latencies), 1), 3),
+        "client_cpu_ms_per_request": round(1000 * client_cpu / max(len(latencies), 1), 3),
+        "mean_response_bytes": round(sum(sizes) / max(len(sizes), 1)),
+        "load_average": os.getloadavg()[0],
         "rss_first_5s_mb": round(sum(first) / len(first), 1),
         "rss_last_5s_mb": round(sum(last) / len(last), 1),
         "rss_growth": round(growth, 4),

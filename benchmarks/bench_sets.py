@@ -29,11 +29,10 @@ import numpy as np
 import polars as pl
 from _common import emit, peak_rss_mb, timed
 
-from barometer.poll.spec_yaml import dump_yaml
+import data
+from data import PollShape
 
 HERE = Path(__file__).resolve().parent
-COUNTRIES = ["AT", "BE", "DE", "DK", "ES", "FR", "IT", "NL", "PL", "SE", "GB", "US"]
-WAVES = ["2024-11", "2025-11"]
 N_MULTIPLE, N_OPTIONS = 5, 8
 N_GRIDS, N_ITEMS = 2, 5
 LEVELS = ["a", "b", "c", "d", "dont_know"]
@@ -41,58 +40,39 @@ RAKING = {"age": ["18-34", "35-54", "55+"], "gender": ["female", "male"]}
 SEED = 20251115
 
 
-def write_poll(n: int, out: Path) -> Path:
-    """Parquet sources and spec of the benchmark poll; returns the spec's path."""
-    rng = np.random.default_rng(SEED)
-    out.mkdir(parents=True, exist_ok=True)
-    per = n // (len(COUNTRIES) * len(WAVES))
-    sources, targets = [], []
-    for country in COUNTRIES:
-        targets.append(
-            {
-                "country": country,
-                "margins": {
-                    "age": dict(zip(RAKING["age"], (0.3, 0.35, 0.35), strict=True)),
-                    "gender": {"female": 0.52, "male": 0.48},
-                },
-            }
-        )
-        for wave in WAVES:
-            cols: dict[str, Any] = {"rid": np.arange(per)}
-            for var, levels in RAKING.items():
-                cols[var] = np.array(levels)[rng.integers(0, len(levels), per)]
-            variables: dict[str, Any] = {v: {"column": v} for v in RAKING}
-            for m in range(N_MULTIPLE):
-                asked = rng.random(per) >= 0.03
-                opts = {}
-                for k in range(N_OPTIONS):
-                    p = rng.uniform(0.05, 0.6)
-                    pick = (rng.random(per) < p).astype(float)
-                    pick[~asked] = np.nan
-                    cols[f"m{m}_{k}"] = pl.Series(pick).fill_nan(None).cast(pl.Int8)
-                    opts[f"o{k}"] = f"m{m}_{k}"
-                    # the single-choice twin: the same draw, a question of two levels
-                    twin = np.where(np.isnan(pick), None, np.where(pick == 1, "yes", "no"))
-                    cols[f"s{m}_{k}"] = pl.Series(twin.tolist(), dtype=pl.String)
-                    variables[f"s{m}_{k}"] = {"column": f"s{m}_{k}"}
-                variables[f"m{m}"] = {"columns": opts, "selected": [1]}
-            for g in range(N_GRIDS):
-                items = {}
-                for k in range(N_ITEMS):
-                    p = rng.dirichlet(np.full(len(LEVELS), 3.0))
-                    answer = np.array(LEVELS, dtype=object)[rng.choice(len(LEVELS), per, p=p)]
-                    answer[rng.random(per) < 0.04] = None
-                    cols[f"g{g}_{k}"] = pl.Series(answer.tolist(), dtype=pl.String)
-                    items[f"i{k}"] = f"g{g}_{k}"
-                    cols[f"t{g}_{k}"] = cols[f"g{g}_{k}"]
-                    variables[f"t{g}_{k}"] = {"column": f"t{g}_{k}"}
-                variables[f"g{g}"] = {"columns": items}
-            file = out / f"{country}_{wave}.parquet"
-            pl.DataFrame(cols).write_parquet(file)
-            sources.append(
-                {"id": f"{country}-{wave}", "file": file.name, "wave": wave,
-                 "country": country, "respondent_id": "rid", "variables": variables}
-            )  # fmt: skip
+def _answers(
+    rng: np.random.Generator, per: int, c_i: int, w_i: int, cols: dict[str, Any]
+) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    for m in range(N_MULTIPLE):
+        asked = rng.random(per) >= 0.03
+        opts = {}
+        for k in range(N_OPTIONS):
+            p = rng.uniform(0.05, 0.6)
+            pick = (rng.random(per) < p).astype(float)
+            pick[~asked] = np.nan
+            cols[f"m{m}_{k}"] = pl.Series(pick).fill_nan(None).cast(pl.Int8)
+            opts[f"o{k}"] = f"m{m}_{k}"
+            # the single-choice twin: the same draw, a question of two levels
+            twin = np.where(np.isnan(pick), None, np.where(pick == 1, "yes", "no"))
+            cols[f"s{m}_{k}"] = pl.Series(twin.tolist(), dtype=pl.String)
+            variables[f"s{m}_{k}"] = {"column": f"s{m}_{k}"}
+        variables[f"m{m}"] = {"columns": opts, "selected": [1]}
+    for g in range(N_GRIDS):
+        items = {}
+        for k in range(N_ITEMS):
+            p = rng.dirichlet(np.full(len(LEVELS), 3.0))
+            answer = np.array(LEVELS, dtype=object)[rng.choice(len(LEVELS), per, p=p)]
+            answer[rng.random(per) < 0.04] = None
+            cols[f"g{g}_{k}"] = pl.Series(answer.tolist(), dtype=pl.String)
+            items[f"i{k}"] = f"g{g}_{k}"
+            cols[f"t{g}_{k}"] = cols[f"g{g}_{k}"]
+            variables[f"t{g}_{k}"] = {"column": f"t{g}_{k}"}
+        variables[f"g{g}"] = {"columns": items}
+    return variables
+
+
+def _questions() -> list[dict[str, Any]]:
     levels = [{"code": lv, "label": lv} for lv in LEVELS]
     questions: list[dict[str, Any]] = []
     for m in range(N_MULTIPLE):
@@ -115,22 +95,23 @@ def write_poll(n: int, out: Path) -> Path:
             {"id": f"t{g}_{k}", "levels": levels, "non_substantive": ["dont_know"]}
             for k in range(N_ITEMS)
         ]
-    questions += [
-        {"id": v, "kind": "weighting", "levels": [{"code": lv, "label": lv} for lv in lvs]}
-        for v, lvs in RAKING.items()
-    ]
-    spec = {
-        "name": f"Sets benchmark ({n:,} respondents)",
-        "countries": [{"code": c, "name": c, "population": 1e7} for c in COUNTRIES],
-        "regions": [{"id": "EU", "name": "EU", "members": COUNTRIES[:10], "rule": "mean"}],
-        "waves": [{"id": w} for w in WAVES],
-        "questions": questions,
-        "sources": sources,
-        "targets": targets,
+    return questions
+
+
+def _margins(rng: np.random.Generator) -> dict[str, dict[str, float]]:
+    return {
+        "age": dict(zip(RAKING["age"], (0.3, 0.35, 0.35), strict=True)),
+        "gender": {"female": 0.52, "male": 0.48},
     }
-    path = out / "spec.yaml"
-    path.write_text(dump_yaml(spec, sort_keys=False))
-    return path
+
+
+def write_poll(n: int, out: Path) -> Path:
+    """Parquet sources and spec of the benchmark poll; returns the spec's path."""
+    shape = PollShape(
+        "Sets benchmark", RAKING, _questions(), _answers, margins=_margins, skewed=False,
+        region="EU",
+    )  # fmt: skip
+    return data.write_poll(shape, n, out, SEED)
 
 
 def measure(n: int) -> dict[str, Any]:

@@ -35,9 +35,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -198,6 +202,90 @@ def ensure(n: int, seed: int = SEED, out: Path = DATA_DIR) -> dict[str, Path]:
     if all(f.exists() for f in p.values()):
         return p
     return write(n, seed, out)
+
+
+# ---------------------------------------------------------------------------------------
+# The poll benchmarks (bench_publish, bench_numeric, bench_sets): Parquet sources per
+# country x wave and a spec, ingested through the public path.
+
+POLL_COUNTRIES = ["AT", "BE", "DE", "DK", "ES", "FR", "IT", "NL", "PL", "SE", "GB", "US"]
+POLL_EU = POLL_COUNTRIES[:10]
+
+
+@dataclass(frozen=True)
+class PollShape:
+    """What a poll benchmark's respondents answer; :func:`write_poll` writes the rest.
+
+    ``answers(rng, per, country_index, wave_index, cols)`` adds one country-wave's answer
+    columns to ``cols`` (which holds ``rid`` and the raking columns) and returns their
+    ``variables`` entries; ``questions`` are their spec entries. ``margins`` gives a
+    country's raking targets (default: shares drawn around equal ones); ``skewed`` draws
+    the raking columns with an online panel's skew, else uniformly.
+    """
+
+    name: str
+    raking: dict[str, list[str]]
+    questions: list[dict[str, Any]]
+    answers: Callable[[np.random.Generator, int, int, int, dict[str, Any]], dict[str, Any]]
+    margins: Callable[[np.random.Generator], dict[str, dict[str, float]]] | None = None
+    skewed: bool = True
+    region: str = "EU members"
+    source: dict[str, str] = field(default_factory=dict)
+
+
+def _drawn_margins(rng: np.random.Generator, raking: dict[str, list[str]]) -> dict[str, Any]:
+    margins = {}
+    for var, levels in raking.items():
+        share = rng.dirichlet(np.full(len(levels), 20.0))
+        margins[var] = {lv: float(s) for lv, s in zip(levels, share, strict=True)}
+    return margins
+
+
+def write_poll(shape: PollShape, n: int, out: Path, seed: int) -> Path:
+    """Parquet sources (one per country x wave, ``n`` respondents in all) and the spec
+    of a poll benchmark in ``out``; returns the spec's path."""
+    from barometer.poll.spec_yaml import dump_yaml
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    per = n // (len(POLL_COUNTRIES) * len(WAVES))
+    sources, targets = [], []
+    for c_i, country in enumerate(POLL_COUNTRIES):
+        margins = shape.margins(rng) if shape.margins else _drawn_margins(rng, shape.raking)
+        targets.append({"country": country, "margins": margins})
+        for w_i, wave in enumerate(WAVES):
+            cols: dict[str, Any] = {"rid": np.arange(per)}
+            for var, levels in shape.raking.items():
+                if shape.skewed:  # an online panel's skew: sample shares differ from targets
+                    skew = rng.dirichlet(np.full(len(levels), 5.0))
+                    cols[var] = np.array(levels)[rng.choice(len(levels), per, p=skew)]
+                else:
+                    cols[var] = np.array(levels)[rng.integers(0, len(levels), per)]
+            variables = {v: {"column": v} for v in shape.raking}
+            variables |= shape.answers(rng, per, c_i, w_i, cols)
+            file = out / f"{country}_{wave}.parquet"
+            pl.DataFrame(cols).write_parquet(file)
+            sources.append(
+                {"id": f"{country}-{wave}", "file": file.name, "wave": wave,
+                 "country": country, "respondent_id": "rid", **shape.source,
+                 "variables": variables}
+            )  # fmt: skip
+    spec = {
+        "name": f"{shape.name} ({n:,} respondents)",
+        "countries": [{"code": c, "name": c, "population": 1e7} for c in POLL_COUNTRIES],
+        "regions": [{"id": "EU", "name": shape.region, "members": POLL_EU, "rule": "mean"}],
+        "waves": [{"id": w} for w in WAVES],
+        "questions": shape.questions
+        + [
+            {"id": v, "kind": "weighting", "levels": [{"code": lv, "label": lv} for lv in lvs]}
+            for v, lvs in shape.raking.items()
+        ],
+        "sources": sources,
+        "targets": targets,
+    }
+    path = out / "spec.yaml"
+    path.write_text(dump_yaml(spec, sort_keys=False))
+    return path
 
 
 def main() -> None:

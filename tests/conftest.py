@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 REFERENCE = Path(__file__).parent / "reference"
+
+# Every test renders its charts with vl-convert (the folder of charts kept between runs
+# would let a second run skip it) and writes nothing to the user's cache; the cache's
+# own tests point it at a temporary folder.
+os.environ["BAROMETER_CHART_CACHE"] = "off"
 
 
 def read_api(name: str) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 
 A package lists which module defines each public name; the name is imported on first
 use, so that ``import barometer`` (and ``barometer --help``) does not load NumPy, DuckDB,
-Altair or xlsxwriter until something needs them.
+vl-convert or xlsxwriter until something needs them.
 """
 
 from __future__ import annotations

@@ -488,6 +488,15 @@ def ingest_command(
             "a spec may only read files under its own folder.",
         ),
     ] = None,
+    partitions: Annotated[
+        Path | None,
+        typer.Option(
+            "--partitions",
+            help="Also write the respondents as Parquet partitions by country x wave in "
+            "this new folder: the poll is then estimated, weighted and published from "
+            "them through DuckDB, out of core.",
+        ),
+    ] = None,
 ) -> None:
     """Read the spec's respondent files, harmonise them and write the store (atomically)."""
     with _bad_input():
@@ -495,7 +504,9 @@ def ingest_command(
 
         target = store if store is not None else spec.parent / "poll.duckdb"
         with _progress("reading the spec") as update:
-            report = ingest(spec, target, progress=update, data_dirs=data_dir or ())
+            report = ingest(
+                spec, target, progress=update, data_dirs=data_dir or (), partitions=partitions
+            )
         parts = [
             f"{len(ids)} {what}"
             for what, ids in (
@@ -511,6 +522,8 @@ def ingest_command(
             f"{report.store}: {verdict}; sources: {', '.join(parts) or 'none'}; "
             f"{report.respondents:,} respondents"
         )
+        if partitions is not None:
+            typer.echo(f"Respondents partitioned by country × wave in {partitions.resolve()}")
         read = report.added + report.replaced
         if read:
             from barometer.poll.store import Store

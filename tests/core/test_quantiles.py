@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import barometer as bm
+from barometer.core import estimators, quantiles, reduce
+from barometer.core.intervals import domain_design, t_quantile
 from barometer.errors import EstimationError
 
 # Estimates and interval ends are data values read off the weighted CDF: exact. The SE is
@@ -214,7 +216,10 @@ def _r_qs(x: list[float], w: list[float], p: float) -> float:
 @st.composite
 def samples(draw: st.DrawFn) -> pl.DataFrame:
     n = draw(st.integers(2, 40))
-    return pl.DataFrame(
+    # whole numbers (an answer scale: sorted by one small integer key) or thirds (sorted
+    # by value, then domain)
+    unit = draw(st.sampled_from([1.0, 1 / 3]))
+    frame = pl.DataFrame(
         {
             "g": draw(st.lists(st.sampled_from("ab"), min_size=n, max_size=n)),
             # integer weights and values: exact sums, and ties
@@ -223,6 +228,7 @@ def samples(draw: st.DrawFn) -> pl.DataFrame:
         },
         schema={"g": pl.String, "w": pl.Float64, "y": pl.Float64},
     )
+    return frame.with_columns(pl.col("y") * unit)
 
 
 @settings(max_examples=60, deadline=None)
@@ -238,3 +244,68 @@ def test_estimate_is_r_rule_math(df: pl.DataFrame, grid: list[int]) -> None:
             continue
         want = [_r_qs(sub["y"].to_list(), sub["w"].to_list(), p) for p in probs]
         assert got == want
+
+
+# ---------------------------------------------------------------------------------------
+# every probability from one family of bins = one indicator family per probability (R)
+# ---------------------------------------------------------------------------------------
+
+
+def _woodruff_per_probability(
+    design: bm.Design, variable: str, probs: list[float], by: list[str]
+) -> np.ndarray:
+    """R's way: the indicator ``y <= q_d`` of each probability, its own family."""
+    x = reduce.variable(design, variable, categorical=False).values
+    assert x is not None
+    coding = reduce.domains(design, by)
+    valid = ~np.isnan(x) & (design.weights != 0)
+    dom = np.where(valid, coding.codes, -1)
+    cdf = quantiles.WeightedCDF.of_rows(x, design.weights, dom, coding.size)
+    crit = t_quantile(0.95, domain_design(design, dom, coding.size).degf)
+
+    def below(qhat: np.ndarray) -> estimators.RatioFamily:
+        ind = np.where(dom >= 0, (x <= qhat[np.maximum(dom, 0)]).astype(float), np.nan)
+        var = reduce.Variable(variable, ind, None, None)
+        return estimators.family(design, var, coding.codes, coding.size, True)
+
+    rows = quantiles.woodruff(cdf.quantile, quantiles.per_probability(below), crit, probs)
+    return np.stack([np.stack(r, axis=1) for r in rows], axis=1).reshape(-1, 4)
+
+
+def _designs(clus1: bm.Design) -> dict[str, bm.Design]:
+    rng = np.random.default_rng(11)
+    n = 3000
+    frame = pl.DataFrame(
+        {
+            "h": rng.integers(0, 3, n),
+            "g": rng.choice(["a", "b", "c"], n),
+            "k": rng.choice(["x", "y"], n),
+            "s": np.where(rng.random(n) < 0.05, np.nan, rng.binomial(10, 0.6, n).astype(float)),
+            "w": rng.random(n) + 0.5,
+        }
+    )
+    element = bm.Design(frame, weights="w", strata="h")
+    lonely = clus1.data.with_columns(h=pl.when(pl.col("dnum") == 15).then(1).otherwise(2))
+    return {
+        "calibrated clusters": clus1.poststratify("stype", POP),
+        "replicates": clus1.to_replicates("jk1"),
+        "lonely PSU": bm.Design(lonely, weights="pw", psu="dnum", strata="h", lonely_psu="average"),
+        "raked elements": element.rake(
+            {"g": {"a": 0.2, "b": 0.3, "c": 0.5}, "k": {"x": 0.4, "y": 0.6}}
+        ),
+    }
+
+
+@pytest.mark.parametrize("chunk", [quantiles.FAMILY_ESTIMATES, 4])
+def test_one_family_equals_a_family_per_probability(
+    clus1: bm.Design, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a chunk of 4 estimates holds one domain's bins: the domains taken one by one
+    monkeypatch.setattr(quantiles, "FAMILY_ESTIMATES", chunk)
+    probs = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
+    for name, d in _designs(clus1).items():
+        variable, by = ("s", ["g", "k"]) if name == "raked elements" else ("api00", ["stype"])
+        got = _rows(d.quantile(variable, probs, by=by))
+        want = _woodruff_per_probability(d, variable, probs, by)
+        assert np.isfinite(got[:, 1]).sum() > len(probs), name  # intervals were formed
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True, err_msg=name)

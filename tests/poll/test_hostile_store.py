@@ -154,3 +154,16 @@ def test_full_disk_outputs(weighted: Path, small_disk: Path, output: str) -> Non
     assert target.name in str(err.value)
     assert target.read_text(encoding="utf-8") == "the previous file"
     assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_store_found_clean_is_checked_again_once_changed(weighted: Path, tmp_path: Path) -> None:
+    """A store this process found clean is not checked on every opening, but SQL planted
+    in it afterwards is still refused: any write changes the file the check remembers."""
+    trap = tmp_path / "poll.duckdb"
+    shutil.copy(weighted / "poll.duckdb", trap)
+    assert Poll.open(trap).bases().height
+    con = duckdb.connect(str(trap))
+    con.execute(PLANTED["macro"])
+    con.close()
+    with pytest.raises(BarometerError, match="not a plain barometer store"):
+        Poll.open(trap)

@@ -298,6 +298,8 @@ def test_respondents_as_parquet_partitions(poll_dir: Path) -> None:
     # written again over its own folder; a foreign folder is refused
     ingest(poll_dir / "spec.yaml", poll_dir / "poll.duckdb", partitions=parts)
     assert len(list(parts.glob("*/*/*.parquet"))) == 7
+    from barometer.poll import partitions
+
     (poll_dir / "mine").mkdir()
     with pytest.raises(Exception, match="was not written by barometer"):
-        store.write_partitions(poll_dir / "mine")
+        partitions.write(store, poll_dir / "mine")

@@ -154,3 +154,44 @@ def test_store_with_text_codes_opens_and_is_upgraded(tmp_path: Path) -> None:
     ingest(tmp_path / "spec.yaml", path)
     assert all(column_types()[c].startswith("ENUM(") for c in enums)
     assert others() == kept and kept
+
+
+def test_respondents_come_in_source_then_row_order(ingested: Path) -> None:
+    """The read puts each source's run of rows in order of source id (a re-ingested source
+    is written at the end of the table), and a table in any other order is sorted; the
+    single-choice columns arrive as enums equal to the text they store."""
+    import duckdb
+    import polars as pl
+
+    path = ingested / "poll.duckdb"
+    ingest(ingested / "spec.yaml", path)  # the corrected DE files: their rows go last
+    store = Store(path)
+    spec = store.spec()
+    question = next(q for q in spec.stored_questions() if not q.is_numeric)
+    levels = {question.id: question.level_codes}
+
+    def read(s: Store) -> pl.DataFrame:
+        return s.respondents(["source_id", "_row", "respondent_id", question.id], levels=levels)
+
+    stored = store.query("SELECT source_id FROM respondents").get_column("source_id")
+    assert stored.to_list() != sorted(stored.to_list())  # the table is not in the order
+    frame = read(store)
+    assert frame.equals(frame.sort("source_id", "_row"))
+    assert frame.schema[question.id] == pl.Enum(question.level_codes)
+    assert frame.height == stored.len()
+    text = store.query(
+        f'SELECT source_id, _row, CAST("{question.id}" AS VARCHAR) AS q FROM respondents '
+        "ORDER BY source_id, _row"
+    )
+    assert (
+        frame.get_column(question.id)
+        .cast(pl.String)
+        .equals(text.get_column("q").alias(question.id))
+    )
+    # rows shuffled within sources (not how ingest writes them): sorted all the same
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t AS SELECT * FROM respondents ORDER BY hash(respondent_id)")
+    con.execute("DROP TABLE respondents")
+    con.execute("ALTER TABLE t RENAME TO respondents")
+    con.close()
+    assert read(Store(path)).equals(frame)

@@ -20,11 +20,13 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError
 from barometer.publish.charts import (
     LevelStyle,
+    VegaLite,
     gap_dots,
     save_png,
     save_svg,
     stacked_bars,
     to_png,
+    to_svg,
     trend,
 )
 
@@ -222,3 +224,82 @@ def test_svg_is_valid_and_labelled(est: Estimates, style: LevelStyle, tmp_path: 
     assert {"Germany", "South Korea", "France", "41", "EU average: 16%"} <= texts
     # The reference region is a line, not a dot row.
     assert "EU average" not in texts
+
+
+# -- the specs and their rendering --------------------------------------------------------
+
+
+def test_every_chart_kind_is_valid_vega_lite(est: Estimates, style: LevelStyle) -> None:
+    from barometer.publish.charts import coefficient_dots
+
+    charts = [
+        stacked_bars(est, style, wave="2025-11", names=NAMES, title="T"),
+        trend(est, style, "ally", names=NAMES),
+        gap_dots(est, style, "ally", wave="2025-11", names=NAMES),
+        gap_dots(est, style, "ally", wave="2025-11", reference="EU", names=NAMES),
+        coefficient_dots(pl.DataFrame({"term": ["Intercept", "age"], "estimate": [0.1, 0.2],
+                                       "ci_low": [0.0, 0.1], "ci_high": [0.2, 0.3]})),
+    ]  # fmt: skip
+    for chart in charts:
+        spec = chart.to_dict()  # raises on a spec the Vega-Lite schema refuses
+        assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v6")
+    bad = VegaLite({**charts[0].spec, "mark": 5})
+    with pytest.raises(Exception, match="5"):
+        bad.to_dict()
+
+
+def test_rendered_charts_are_kept_between_runs(
+    est: Estimates, style: LevelStyle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vl_convert as vlc
+
+    from barometer.publish import charts_vega
+
+    monkeypatch.setenv(charts_vega.CACHE_ENV, str(tmp_path / "kept"))
+    monkeypatch.setattr(charts_vega, "_RENDERED", {})
+    chart = trend(est, style, "rival", names=NAMES, title="Kept")
+    first = to_svg(chart)
+    kept = list((tmp_path / "kept").glob("*.svg"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == first
+    # a new process (an empty memory) reads the kept SVG and renders nothing
+    monkeypatch.setattr(charts_vega, "_RENDERED", {})
+    monkeypatch.setattr(vlc, "vegalite_to_svg", lambda spec: pytest.fail("rendered again"))
+    assert to_svg(chart) == first
+    # another spec is another file; a folder that cannot be written only costs time
+    monkeypatch.undo()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv(charts_vega.CACHE_ENV, str(blocked))
+    assert "<svg" in to_svg(gap_dots(est, style, "rival", wave="2025-11", names=NAMES))
+    monkeypatch.setenv(charts_vega.CACHE_ENV, "off")
+    assert charts_vega.chart_cache() is None
+
+
+def test_a_planted_chart_file_is_rendered_again(
+    est: Estimates, style: LevelStyle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache folder is only as trusted as the user's home: a kept file with script,
+    an event handler or a cut-off document is not passed on, the chart is rendered anew."""
+    from barometer.publish import charts_vega
+
+    monkeypatch.setenv(charts_vega.CACHE_ENV, str(tmp_path / "kept"))
+    monkeypatch.setattr(charts_vega, "_RENDERED", {})
+    chart = trend(est, style, "rival", names=NAMES, title="Planted")
+    honest = to_svg(chart)
+    (kept,) = (tmp_path / "kept").glob("*.svg")
+    for planted in (
+        honest.replace("</svg>", "<script>alert(1)</script></svg>"),
+        honest.replace("<svg ", '<svg onload="alert(1)" ', 1),
+        honest.replace("</svg>", '<a href="javascript:alert(1)">x</a></svg>'),
+        honest[: len(honest) // 2],
+    ):
+        kept.write_text(planted, encoding="utf-8")
+        monkeypatch.setattr(charts_vega, "_RENDERED", {})
+        assert to_svg(chart) == honest
+
+
+def test_png_is_the_rasterised_svg(est: Estimates, style: LevelStyle) -> None:
+    import vl_convert as vlc
+
+    chart = gap_dots(est, style, "ally", wave="2025-11", reference="EU", names=NAMES)
+    assert to_png(chart) == vlc.vegalite_to_png(chart.to_dict(validate=False), scale=2.0)

@@ -14,6 +14,7 @@ import pytest
 import barometer as bm
 from barometer.errors import EstimationError
 from barometer.poll.publication import Publication
+from barometer.poll.regions import dominance_note
 from barometer.poll.spec import parse_spec
 from barometer.publish.banner.build import banner
 from barometer.publish.banner.tables import write_csv, write_xlsx
@@ -28,10 +29,15 @@ from tests.support.numeric_poll import make_numeric_poll
 
 
 @pytest.fixture(scope="module")
-def pub(tmp_path_factory: pytest.TempPathFactory) -> Publication:
+def poll(tmp_path_factory: pytest.TempPathFactory) -> bm.Poll:
     root: Path = tmp_path_factory.mktemp("numeric_outputs")
     poll, _ = bm.Poll.ingest(make_numeric_poll(root), root / "poll.duckdb")
     poll.weight()
+    return poll
+
+
+@pytest.fixture(scope="module")
+def pub(poll: bm.Poll) -> Publication:
     return poll.publication(breakdowns=["age"])
 
 
@@ -286,3 +292,33 @@ def test_a_means_margin_has_one_decimal_more_than_the_mean() -> None:
     assert format_mean_moe(5.320, 5.392) == "±0.04"
     assert format_mean_moe(4.9, 5.5, decimals=1) == "±0.300"
     assert format_mean_moe(None, 5.5) == "–"
+
+
+def _section_notes(report: Path, question: str) -> list[str]:
+    (section,) = parse(report.read_text(encoding="utf-8")).find_all("section", id=f"q-{question}")
+    return [p.text for p in section.find_all("p", **{"class": "note"})]
+
+
+@pytest.mark.parametrize("question", ["trust_eu", "us_relationship"])
+def test_report_notes_a_region_mostly_one_member(
+    poll: bm.Poll, pub: Publication, question: str, tmp_path: Path
+) -> None:
+    """A mean's region rows, and a net's, carry the note a share's do when the region is
+    mostly one member (DE is 34% of the population-weighted EUP: above a 30% rule)."""
+    assert not [n for n in _section_notes(write_report(pub, tmp_path / "a.html"), question)
+                if "max_member_share" in n]  # fmt: skip
+    strict = poll.publication(rules=pub.rules.model_copy(update={"max_member_share": 0.3}))
+    notes = _section_notes(write_report(strict, tmp_path / "b.html"), question)
+    cells = strict.cells(question)
+    want = set()
+    for rid in ("EU", "EUP"):
+        rows = cells.region(rid).to_polars().unique("wave", maintain_order=True)
+        for wave, members in rows.select("wave", "members").iter_rows():
+            note = dominance_note(strict.spec, rid, members, 0.3)
+            if note:
+                want.add(f"{wave}: {note}.")
+    assert want and {n for n in notes if "max_member_share" in n} == want
+    assert any(n.startswith("2024-11: de makes 34% of EU pooled (a population-") for n in want)
+    assert any(n.startswith("2025-11: de makes 33% of EU (an average;") for n in want)
+    if question == "us_relationship":  # the net is one of the region's rows noted
+        assert "ally_or_partner" in set(cells.region("EUP").to_polars()["level"].to_list())

@@ -116,6 +116,10 @@ def encode_series(s: pl.Series) -> tuple[IntArray, pl.Series]:
         return _encode_integers(s)
     if s.dtype.is_float():
         s = s.fill_nan(None)
+        whole = _whole_numbers(s)
+        if whole is not None:  # an answer scale stored as floats: the integer path
+            codes, levels = _encode_integers(whole)
+            return codes, levels.cast(s.dtype)
     if s.dtype in (pl.String, pl.Categorical):
         # a categorical cast is the fastest way to codes; then renumber in sorted order
         cat = s.cast(pl.Categorical)
@@ -131,6 +135,19 @@ def encode_series(s: pl.Series) -> tuple[IntArray, pl.Series]:
     levels = s.drop_nulls().unique().sort()
     codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
     return codes, levels
+
+
+def _whole_numbers(s: pl.Series) -> pl.Series | None:
+    """A float column (NaN already null) as Int64 when every value is a whole number that
+    a double holds exactly, else None."""
+    valid = s.drop_nulls()
+    if valid.len() == 0:
+        return None
+    lo, hi = valid.min(), valid.max()
+    assert isinstance(lo, float) and isinstance(hi, float)
+    if not (-(2.0**53) <= lo and hi <= 2.0**53) or not (valid == valid.floor()).all():
+        return None
+    return s.cast(pl.Int64)
 
 
 def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:

@@ -304,6 +304,27 @@ def fpc_factor(
     return out
 
 
+def long_bases(wide: pl.DataFrame, by: list[str], names: list[str]) -> pl.DataFrame:
+    """``Design.bases``'s table from one row per domain holding ``_bases_n{i}`` (count)
+    and ``_bases_w{i}`` (weight sum) of the ``i``-th variable: one row per domain and variable
+    observed there, domains sorted, variables in the order given."""
+    parts = [
+        wide.select(
+            *by,
+            pl.lit(name).alias("variable"),
+            pl.col(f"_bases_n{i}").cast(pl.Int64).alias("n"),
+            pl.col(f"_bases_w{i}").cast(pl.Float64).fill_null(0.0).alias("weight"),
+        )
+        for i, name in enumerate(names)
+    ]
+    if not parts:  # no variable: no row
+        empty = {"variable": pl.String, "n": pl.Int64, "weight": pl.Float64}
+        nothing = (pl.lit(None, t).alias(c) for c, t in empty.items())
+        return wide.select(by).clear().with_columns(nothing)
+    out = pl.concat(parts).filter(pl.col("n") > 0)
+    return out.sort(by, maintain_order=True) if by else out
+
+
 class _Estimating(abc.ABC):
     """The estimator methods, shared by linearisation and replicate designs; each kind
     supplies what ``SurveyDesign`` asks of it beyond these."""
@@ -378,6 +399,48 @@ class _Estimating(abc.ABC):
     def n(self) -> int:
         """Number of rows (respondents)."""
         return self.data.height
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the data's columns (a DuckDB design's too, whose rows stay there)."""
+        return tuple(self.data.columns)
+
+    def bases(
+        self, variables: str | Sequence[str], by: str | Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """The respondents with each of ``variables`` observed in each domain of ``by``,
+        and their weights summed: columns ``*by, variable, n, weight`` (the unweighted
+        and weighted base of an estimate of the variable; no variance is computed), from
+        one grouped pass over the rows for all the variables.
+
+        Observed is not null (and not NaN); rows with a ``by`` value missing are in no
+        domain, and a domain without a respondent observed has no row for the variable,
+        as in every estimate. The same on a DuckDB design, from one GROUP BY.
+
+        Examples
+        --------
+        >>> import polars as pl, barometer as bm
+        >>> df = pl.DataFrame({"w": [1.0, 2.0, 4.0], "g": ["a", "a", "b"], "q": ["x", None, "y"]})
+        >>> bm.Design(df, weights="w").bases("q", by="g").rows()
+        [('a', 'q', 1, 1.0), ('b', 'q', 1, 4.0)]
+        """
+        names, by_list = as_list(variables), as_list(by)
+        check_columns(self.data, [*names, *by_list], "bases", EstimationError)
+        weight = pl.Series("_bases_w", np.asarray(self.weights, dtype=np.float64))
+        sums = []
+        for i, name in enumerate(names):
+            column = pl.col(name)
+            seen = column.is_not_null()
+            if self.data.schema[name].is_float():
+                seen &= column.is_nan().fill_null(False).not_()
+            total = pl.col("_bases_w").filter(seen).sum()
+            sums += [seen.sum().alias(f"_bases_n{i}"), total.alias(f"_bases_w{i}")]
+        inside = pl.all_horizontal(pl.col(b).is_not_null() for b in by_list) if by_list else None
+        frame = self.data.select(*by_list, *names).with_columns(weight)
+        if inside is not None:
+            frame = frame.filter(inside)
+        wide = frame.group_by(by_list).agg(sums) if by_list else frame.select(sums)
+        return long_bases(wide, by_list, names)
 
     def mean(
         self,

@@ -52,3 +52,8 @@ def chi2_sf(x: np.ndarray | float, df: np.ndarray | float) -> np.ndarray:
 def f_sf(x: np.ndarray | float, dfn: np.ndarray | float, dfd: np.ndarray | float) -> np.ndarray:
     """F upper tail (``f.sf``)."""
     return np.asarray(special.fdtrc(dfn, dfd, x), dtype=float)
+
+
+def beta_ppf(q: np.ndarray | float, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Beta quantile (``beta.ppf``: both are Boost's ``ibeta_inv``, the same doubles)."""
+    return np.asarray(special.betaincinv(a, b, q), dtype=float)

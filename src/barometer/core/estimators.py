@@ -71,14 +71,13 @@ class RatioFamily:
         dd = np.where(inside, d, 0)
         if self.var.categorical:
             y = (self.var.level_codes[:, None] == np.arange(self.n_levels)[None, :]).astype(float)
-        else:
-            y = self.var.filled[:, None]
-        if self.ratio:
-            z = w[:, None] * (y - self.theta[dd]) / self.denom[dd][:, None]
-        else:
-            z = w[:, None] * y
+            wy, theta, denom = w[:, None], self.theta[dd], self.denom[dd][:, None]
+        else:  # one column: formed flat (no n x 1 temporaries), viewed as n x 1 at the end
+            y = self.var.filled
+            wy, theta, denom = w, self.theta[:, 0][dd], self.denom[dd]
+        z = wy * (y - theta) / denom if self.ratio else wy * y
         z[~inside] = 0.0
-        out: FloatArray = z
+        out: FloatArray = z if z.ndim == 2 else z[:, None]
         return out
 
 
@@ -168,13 +167,18 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     plan = calibrated.plan(design)
     if plan is None:
         return _calibrated_sums(fam, full)
-    kinds = ("q", "scaled") if s.element else ("q",)
-    sums = calibrated.table_sums(plan, fam, kinds)
-    z = fam.influence() if (s.element and not fam.var.categorical) or sums is None else None
-    if sums is None:
-        assert z is not None
-        sums = calibrated.row_sums(plan, calibrated.DomainRows.of(z, fam.dom, fam.n_domains))
-    acc = calibrated.accumulate(sums, plan)
+    # the cell sums and their projections, shared by the SEs and the full covariance;
+    # the rows' influence values (n x K) are made again when needed, never kept
+    need_z = s.element and not fam.var.categorical
+    z = fam.influence() if need_z else None
+    if "calibrated" not in fam.cache:
+        kinds = ("q", "scaled") if s.element else ("q",)
+        found = calibrated.table_sums(plan, fam, kinds)
+        if found is None:
+            z = fam.influence() if z is None else z
+            found = calibrated.row_sums(plan, calibrated.DomainRows.of(z, fam.dom, fam.n_domains))
+        fam.cache["calibrated"] = (found, calibrated.accumulate(found, plan))
+    sums, acc = fam.cache["calibrated"]
     if s.element:
         s2, s1 = _element_sums(fam, full, z)
         s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
@@ -234,25 +238,17 @@ def _element_sums(
     inside = fam.dom >= 0
     if fam.var.categorical:
         return _indicator_sums(fam, full, scale, inside)
-    assert z is not None
-    d, h, zi = fam.dom[inside], s.strata[inside], z[inside]
-    n_est, n_strata = fam.n_domains * n_levels, s.n_strata
-    lv = np.arange(n_levels)
-    k = (d[:, None] * n_levels + lv[None, :]).ravel()
-    s1 = np.bincount(
-        (k * n_strata + np.repeat(h, n_levels)), zi.ravel(), minlength=n_est * n_strata
-    ).reshape(n_est, n_strata)
-    sc = scale[h]
-    if not full:
-        return np.bincount(k, (zi * zi * sc[:, None]).ravel(), minlength=n_est), s1
-    # a numeric variable: one estimate per domain, so S2 is diagonal
-    squares = np.bincount(d, zi[:, 0] * zi[:, 0] * sc, minlength=fam.n_domains)
-    blocks: FloatArray = squares.astype(float, copy=False)[:, None, None]
-    s2 = np.zeros((n_est, n_est))
-    for dd in range(fam.n_domains):
-        sl = slice(dd * n_levels, (dd + 1) * n_levels)
-        s2[sl, sl] = blocks[dd]
-    return s2, s1
+    assert z is not None and n_levels == 1  # a numeric variable: one estimate per domain
+    # a row outside the domains adds its zero influence to domain 0: the same sums, with
+    # no selection of the rows inside
+    d = np.maximum(fam.dom, 0)
+    zi = z[:, 0]
+    n_dom, n_strata = fam.n_domains, s.n_strata
+    s1 = np.bincount(d * n_strata + s.strata, zi, minlength=n_dom * n_strata)
+    squares = np.bincount(d, zi * zi * scale[s.strata], minlength=n_dom)
+    s1 = s1.reshape(n_dom, n_strata)
+    # S2 is diagonal: an estimate's influence values are zero outside its domain
+    return (np.diag(squares) if full else squares), s1
 
 
 def _indicator_sums(
@@ -265,6 +261,31 @@ def _indicator_sums(
     scale_h sum_{(d, h, l)} w^2`` and ``B_d = sum_l A_dl`` (``A_dl`` for a total; the full
     blocks in ``_indicator_blocks``). Two grouped passes (of ``w`` and ``w^2``) by
     (level, domain x stratum), over all the rows: outside the domains is a spare group."""
+    n_dom, n_lev = fam.n_domains, fam.n_levels
+    if "indicator" not in fam.cache:  # the two passes, shared by the diagonal and full forms
+        fam.cache["indicator"] = _indicator_tables(fam, scale)
+    s1, a = fam.cache["indicator"]
+    s1 = s1.copy()
+    th = np.nan_to_num(fam.theta)
+    if full:
+        blocks = _indicator_blocks(fam, a)
+        s2 = np.zeros((n_dom * n_lev, n_dom * n_lev))
+        for dd in range(n_dom):
+            sl = slice(dd * n_lev, (dd + 1) * n_lev)
+            s2[sl, sl] = blocks[dd]
+        return s2, s1
+    if fam.ratio:
+        b = a.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = (a * (1 - th) ** 2 + (b[:, None] - a) * th**2) / fam.denom[:, None] ** 2
+        s2 = np.nan_to_num(s2, copy=False)
+    else:
+        s2 = a.astype(float)  # a copy: the cached table stays as it was
+    return s2.ravel(), s1
+
+
+def _indicator_tables(fam: RatioFamily, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """S1 and ``A_dl`` of ``_indicator_sums``, from its two grouped passes over the rows."""
     s = _structure(fam.design)
     n_dom, n_lev, n_strata = fam.n_domains, fam.n_levels, s.n_strata
     span = n_dom * n_strata
@@ -287,21 +308,7 @@ def _indicator_sums(
         s1 = wdhl
     s1 = s1.transpose(0, 2, 1).reshape(n_dom * n_lev, n_strata)
     a = np.einsum("dhl,h->dl", table(w * w), scale)
-    if full:
-        blocks = _indicator_blocks(fam, a)
-        s2 = np.zeros((n_dom * n_lev, n_dom * n_lev))
-        for dd in range(n_dom):
-            sl = slice(dd * n_lev, (dd + 1) * n_lev)
-            s2[sl, sl] = blocks[dd]
-        return s2, s1
-    if fam.ratio:
-        b = a.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s2 = (a * (1 - th) ** 2 + (b[:, None] - a) * th**2) / fam.denom[:, None] ** 2
-        s2 = np.nan_to_num(s2, copy=False)
-    else:
-        s2 = a.astype(float, copy=False)
-    return s2.ravel(), s1
+    return s1, a
 
 
 def _indicator_blocks(fam: RatioFamily, a: np.ndarray) -> np.ndarray:

@@ -84,9 +84,10 @@ class DomainDesign:
 def domain_design(design: SurveyDesign, dom: IntArray, n_domains: int) -> DomainDesign:
     """The ``DomainDesign`` of the domains coded by ``dom`` (-1: row outside every domain)."""
     inside = dom >= 0
-    d = dom[inside]
-    count = np.bincount(d, minlength=n_domains).astype(float)
-    weight_sum = np.bincount(d, design.weights[inside], minlength=n_domains)
+    # rows outside every domain go to a spare bin: the same sums, with no selection
+    spare = np.where(inside, dom, n_domains)
+    count = np.bincount(spare, minlength=n_domains + 1)[:n_domains].astype(float)
+    weight_sum = np.bincount(spare, design.weights, minlength=n_domains + 1)[:n_domains]
     s = design.structure  # None: a replicate design
     calibrated = bool(design.calibration)
     nrow = np.full(n_domains, float(design.n)) if calibrated and s is not None else count
@@ -95,17 +96,27 @@ def domain_design(design: SurveyDesign, dom: IntArray, n_domains: int) -> Domain
         assert reps is not None
         degf = _replicate_degf(reps, dom, n_domains, count)
     else:
-        degf = _distinct_per_domain(d, s.psu[inside], s.n_psus, n_domains) - (
-            _distinct_per_domain(d, s.strata[inside], s.n_strata, n_domains)
-        )
+        # each row its own PSU: a domain holds as many PSUs as rows
+        psus = count if s.element else _distinct_per_domain(spare, s.psu, s.n_psus, n_domains)
+        degf = psus - _distinct_per_domain(spare, s.strata, s.n_strata, n_domains)
     return DomainDesign(degf.astype(float), nrow, weight_sum)
 
 
-def _distinct_per_domain(d: IntArray, codes: IntArray, n_codes: int, n_domains: int) -> IntArray:
-    """How many distinct ``codes`` (PSUs, strata) each domain's rows hold: the pairs
-    ``(domain, code)`` sorted once and counted where they change (a sort, where
-    ``np.unique``'s hashing costs several times as much on a million distinct PSUs)."""
-    key = d.astype(np.int64) * n_codes + codes
+def _distinct_per_domain(
+    spare: IntArray, codes: IntArray, n_codes: int, n_domains: int
+) -> IntArray:
+    """How many distinct ``codes`` (PSUs, strata) each domain's rows hold (``spare``: each
+    row's domain, ``n_domains`` for a row outside them all): the pairs ``(domain, code)``
+    marked in a table when there are few possible pairs, else sorted once and counted
+    where they change (a sort, where ``np.unique``'s hashing costs several times as much
+    on a million distinct PSUs)."""
+    if (n_domains + 1) * n_codes <= 4 * spare.size:  # few pairs: mark them in a table
+        key = spare * n_codes + codes
+        seen = np.bincount(key, minlength=(n_domains + 1) * n_codes) > 0
+        found: IntArray = seen.reshape(n_domains + 1, n_codes)[:n_domains].sum(axis=1)
+        return found
+    inside = spare < n_domains
+    key = spare[inside].astype(np.int64) * n_codes + codes[inside]
     key.sort()
     first = np.ones(key.size, dtype=bool)
     first[1:] = key[1:] != key[:-1]
@@ -252,11 +263,11 @@ def _logit_interval(
 def _clopper_pearson(p: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """R: ``qbeta(a/2, n p, n (1-p) + 1)`` and ``qbeta(1 - a/2, n p + 1, n (1-p))``; a shape
     of 0 puts the limit at 0 (lower) or 1 (upper)."""
-    from scipy import stats  # the one caller of scipy.stats here: imported when asked
-
     x = n * p
-    lo = np.where(x > 0, stats.beta.ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
-    hi = np.where(n - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0)
+    lo = np.where(x > 0, distributions.beta_ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1), 0.0)
+    hi = np.where(
+        n - x > 0, distributions.beta_ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)), 1.0
+    )
     bad = ~np.isfinite(n)
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 

@@ -671,8 +671,12 @@ def ingest(
         Folders besides the spec's own that source files may be read from (a spec
         cannot widen this itself; see :func:`contained_path`).
     partitions : folder, optional
-        Also write the respondents as Parquet partitions by country x wave there
-        (``Store.write_partitions``), for estimating out of core through DuckDB.
+        Also write the respondents as Parquet partitions by country × wave there
+        (``folder/<country>/<wave>/respondents.parquet``; the folder must be new or one
+        barometer wrote) and record it in the store: the ``Poll`` then estimates,
+        weights and publishes from them through DuckDB, out of core
+        (:mod:`barometer.poll.partitions`). A store that records partitions has them
+        rewritten whenever its respondents change, with or without this argument.
 
     Raises
     ------
@@ -735,6 +739,17 @@ def ingest(
     report.removed = sorted(set(known) - {s.id for s in spec.sources})
     report.metadata_changed = db.write(spec, loaded, report.removed)
     report.respondents = db.respondent_count()
-    if partitions is not None:
-        db.write_partitions(partitions)
+    _write_partitions(db, partitions, report.changed)
     return report
+
+
+def _write_partitions(db: Any, partitions: str | Path | None, changed: bool) -> None:
+    """Write the Parquet partitions when asked, or when the respondents changed in a
+    store that keeps them (so they never lag behind it)."""
+    from barometer.poll import partitions as parquet
+
+    folder = Path(partitions) if partitions is not None else None
+    if folder is None and changed:
+        folder = parquet.recorded(db.meta())
+    if folder is not None:
+        parquet.write(db, folder)

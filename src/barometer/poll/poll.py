@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import polars as pl
@@ -26,9 +26,10 @@ from barometer.errors import (
     did_you_mean,
     warn,
 )
-from barometer.options import CIMethod, ModelFamily, WeightsChoice
+from barometer.options import CIMethod, LonelyPSU, ModelFamily, WeightsChoice
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.kinds import QUARTILES, estimate_question
+from barometer.poll.partitions import Partitions
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
 from barometer.poll.sets import pair_columns, set_estimates, stack_parts
@@ -96,10 +97,18 @@ class Poll:
 
     @classmethod
     def ingest(
-        cls, spec: PollSpec | str | Path, store: str | Path, progress: Progress | None = None
+        cls,
+        spec: PollSpec | str | Path,
+        store: str | Path,
+        progress: Progress | None = None,
+        data_dirs: Sequence[str | Path] = (),
+        partitions: str | Path | None = None,
     ) -> tuple[Poll, IngestReport]:
-        """Ingest a spec's sources into ``store`` (see :func:`barometer.poll.ingest`)."""
-        report = ingest(spec, store, progress=progress)
+        """Ingest a spec's sources into ``store`` (see :func:`barometer.poll.ingest`);
+        with ``partitions`` (a folder) the respondents are also written there as Parquet
+        partitions, and the poll estimates, weights and publishes from them in DuckDB
+        (:mod:`barometer.poll.partitions`)."""
+        report = ingest(spec, store, progress=progress, data_dirs=data_dirs, partitions=partitions)
         return cls.open(store), report
 
     # -- what is in it ---------------------------------------------------------------------
@@ -192,23 +201,30 @@ class Poll:
         if waves is not None:
             frame = frame.filter(pl.col("wave").is_in(list(waves)))
         if frame.height == 0:
-            chosen = " and ".join(
-                f"{what} {', '.join(given)}"
-                for what, given in (("countries", countries), ("waves", waves))
-                if given is not None
-            )
-            in_waves = full if waves is None else full.filter(pl.col("wave").is_in(list(waves)))
-            seen_w, seen_c = set(full["wave"].to_list()), set(in_waves["country"].to_list())
-            polled = [
-                f"waves {', '.join(w.id for w in self.spec.waves if w.id in seen_w) or 'none'}",
-                f"countries {', '.join(c.code for c in self.spec.countries if c.code in seen_c)}"
-                + (f" in {', '.join(waves)}" if waves is not None else ""),
-            ]
-            raise EstimationError(
-                f"no respondents in {str(self.path)!r} in {chosen or 'the poll'} (not polled "
-                f"there); polled: {'; '.join(polled if seen_c else polled[:1])}"
-            )
+            self._unpolled(countries, waves, full.select("country", "wave"))
         return frame
+
+    def _unpolled(
+        self, countries: Sequence[str] | None, waves: Sequence[str] | None, cells: pl.DataFrame
+    ) -> NoReturn:
+        """The error for a scope without respondents, naming what was polled (``cells``:
+        the country and wave of the respondents, or of each cell polled)."""
+        chosen = " and ".join(
+            f"{what} {', '.join(given)}"
+            for what, given in (("countries", countries), ("waves", waves))
+            if given is not None
+        )
+        in_waves = cells if waves is None else cells.filter(pl.col("wave").is_in(list(waves)))
+        seen_w, seen_c = set(cells["wave"].to_list()), set(in_waves["country"].to_list())
+        polled = [
+            f"waves {', '.join(w.id for w in self.spec.waves if w.id in seen_w) or 'none'}",
+            f"countries {', '.join(c.code for c in self.spec.countries if c.code in seen_c)}"
+            + (f" in {', '.join(waves)}" if waves is not None else ""),
+        ]
+        raise EstimationError(
+            f"no respondents in {str(self.path)!r} in {chosen or 'the poll'} (not polled "
+            f"there); polled: {'; '.join(polled if seen_c else polled[:1])}"
+        )
 
     def _read_frame(self) -> pl.DataFrame:
         stored = self._store_columns()
@@ -222,6 +238,13 @@ class Poll:
 
     def _store_columns(self) -> frozenset[str]:
         return self._snapshot().columns
+
+    def _partitions(self) -> Partitions | None:
+        """The Parquet partitions the respondents are estimated from (None: in memory)."""
+        parts: Partitions | None = self._while_unchanged(
+            "partitions", lambda: Partitions.of(self.path, self._snapshot().meta)
+        )
+        return parts
 
     def weight(
         self,
@@ -256,10 +279,16 @@ class Poll:
             Diagnostics per country × wave: n, sum of weights, min and max weight, their
             ratio, Kish's design effect ``n Σw² / (Σw)²`` and effective sample size.
         """
-        frame = self._frame()
         rule = lonely_psu_rule(self.spec, lonely_psu)
-        raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule)
-        weights = np.asarray(raked.weights, dtype=float)
+        parts = self._partitions()
+        if parts is None:
+            frame = self._frame()
+            raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule)
+        else:  # weights written beside the store, never into the partitions
+            weights_file = parts.new_weights_file()
+            settings_ = (tol, max_iter, cap, rule)
+            raked = parts.raked(self.spec, self.bases(), settings_, to=weights_file)
+            imputed = pl.DataFrame(schema=IMPUTED_SCHEMA)
         diagnostics = weighting_diagnostics(raked)
         info = getattr(raked, "weighting", None)
         settings: dict[str, Any] = {"tol": tol, "cap": cap, "max_iter": max_iter}
@@ -270,10 +299,17 @@ class Poll:
         if self.spec.weighting.missing == "impute":
             settings |= {"missing": "impute", "seed": self.spec.weighting.seed}
             settings["imputed"] = imputed.to_dicts()
-        out = frame.select("source_id", "respondent_id").with_columns(pl.Series("weight", weights))
-        self.store.write_weights(out, diagnostics, settings)
-        # the respondents are unchanged by weighting: keep their frame for the new state
-        self._memo["frame"] = (self._state(), frame)
+        if parts is not None:
+            none = pl.DataFrame(schema={"source_id": pl.String, "respondent_id": pl.String,
+                                        "weight": pl.Float64})  # fmt: skip
+            self.store.write_weights(none, diagnostics, settings, file=weights_file)
+            parts.forget_older(weights_file)
+        else:
+            weights = np.asarray(raked.weights, dtype=float)
+            out = frame.select("source_id", "respondent_id").with_columns(weight=weights)
+            self.store.write_weights(out, diagnostics, settings)
+            # the respondents are unchanged by weighting: keep their frame for the new state
+            self._memo["frame"] = (self._state(), frame)
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 
@@ -282,6 +318,13 @@ class Poll:
         impute}``): ``country, wave, variable, n_imputed``; empty when none were."""
         rows = self.weight_settings().get("imputed") or []
         return pl.DataFrame(rows, schema=IMPUTED_SCHEMA, orient="row")
+
+    @property
+    def weights_file(self) -> Path | None:
+        """The Parquet file of the weights (``_respondent, weight``) of a poll whose
+        respondents are Parquet partitions, once weighted; None otherwise."""
+        found = self._snapshot().meta.get("weights_file")
+        return Path(found) if found else None
 
     def weight_settings(self) -> dict[str, object]:
         """The settings (and iterations, largest margin error) of the last weighting."""
@@ -343,22 +386,54 @@ class Poll:
         key = (weights, self._state(), scope)
         if key in self._designs:
             return self._designs[key]
+        if self._partitions() is not None:
+            design = self._partitioned_design(weights, countries, waves)
+            self._remember(key, design)
+            return design
         frame = self._frame(countries, waves)
         if weights == "raked":
-            if not self.weighted:
-                raise EstimationError(
-                    f"store {str(self.path)!r} is not weighted (or its data changed since); "
-                    "run poll.weight() or `barometer weight`, or ask for weights='base'"
-                )
-            s = self.weight_settings()
-            rule = s.get("lonely_psu", "fail")
-            design, _ = raked_design(self.spec, frame, s["tol"], s["max_iter"], s["cap"], rule)
+            design, _ = raked_design(self.spec, frame, *self._raking_settings())
         elif weights == "base":
             design = base_design(frame, lonely_psu_rule(self.spec))
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)
         return design
+
+    def _partitioned_design(
+        self,
+        weights: WeightsChoice,
+        countries: Sequence[str] | None,
+        waves: Sequence[str] | None,
+    ) -> Design:
+        """:meth:`design` over the Parquet partitions (a DuckDB design; see
+        :mod:`barometer.poll.partitions`)."""
+        parts = self._partitions()
+        assert parts is not None
+        cells = self.bases().select("country", "wave")
+        inside = pl.lit(True)
+        for column, given in (("country", countries), ("wave", waves)):
+            if given is not None:
+                inside &= pl.col(column).is_in(list(given))
+        if cells.filter(inside).height == 0:
+            self._unpolled(countries, waves, cells)
+        if weights == "base":
+            return parts.base(self.spec, lonely_psu_rule(self.spec), countries, waves)
+        if weights != "raked":
+            raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
+        settings = self._raking_settings()
+        return parts.raked(self.spec, self.bases(), settings, countries, waves)
+
+    def _raking_settings(self) -> tuple[float, int, float | None, LonelyPSU]:
+        """The stored weighting's tolerance, sweeps, cap and lonely-PSU rule, to rake
+        again with; an error when the store holds no weights."""
+        if not self.weighted:
+            raise EstimationError(
+                f"store {str(self.path)!r} is not weighted (or its data changed since); "
+                "run poll.weight() or `barometer weight`, or ask for weights='base'"
+            )
+        s = self.weight_settings()
+        return s["tol"], s["max_iter"], s["cap"], s.get("lonely_psu", "fail")
 
     def glm(
         self,
@@ -373,7 +448,8 @@ class Poll:
         the formula's columns (``"I(q_ally == 'ally') ~ C(country) + age"``); a question
         enters as a factor whose reference level is its first in questionnaire order (the
         poll hands the core its questions as enums), ``country`` and ``wave`` with their
-        first in sorted order. See ``Design.glm``."""
+        first in sorted order. See ``Design.glm``; on a poll of Parquet partitions only
+        the model's columns are read into memory (``backends.duck_models``)."""
         return self.design(weights, countries, waves).glm(formula, family=family)
 
     def _check_by(self, by: Sequence[str]) -> list[str]:
@@ -481,7 +557,7 @@ class Poll:
             )
         # each option (grid item) is a question of its own: combined by the region's
         # rule as any question is, then stacked and ranked as a country's are
-        present = set(design.data.columns)
+        present = set(design.columns)
         combined = {
             part.id: self._regional(
                 design, part, by_list, region, like_for_like, countries, ci, confidence

@@ -138,8 +138,10 @@ def dominance_note(
     r = spec.region(region)
     who = names.get(found[0], found[0])
     share = member_shares(spec, region, members)[found[0]]
+    rule = rule_words(r.rule)
     return (
-        f"{who} makes {share:.0%} of {r.name or r.id} (a {rule_words(r.rule)}; "
+        f"{who} makes {share:.0%} of {r.name or r.id} ({'an' if rule[0] in 'aeiou' else 'a'} "
+        f"{rule}; "
         f"publication.max_member_share is {max_share:.0%}): the region's figure is mostly "
         f"{who}'s, and findings do not compare the two"
     )

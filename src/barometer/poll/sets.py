@@ -124,7 +124,7 @@ def item_gaps(
     interval and two-sided p-value are the normal ones of ``Estimates.contrast``.
     Pairs with no respondent answering both are left out.
     """
-    present = set(design.data.columns)
+    present = set(design.columns)
     wanted = [p for p in pairs(question) if p.column in present]
     if not wanted:
         text = [*by, "first", "second", "level"]
@@ -171,12 +171,11 @@ def _item_bases(design: Design, question: Question, by: list[str]) -> pl.DataFra
     frames = []
     for item in question.items:
         col = part_id(question.id, item.code)
-        if col not in design.data.columns:
+        if col not in design.columns:
             continue
         frames.append(
-            design.data.filter(pl.col(col).is_not_null())
-            .group_by(by)
-            .agg(n_item=pl.len().cast(pl.Int64))
+            design.bases(col, by)
+            .select(*by, n_item=pl.col("n"))
             .with_columns(pl.lit(item.code).alias("item"))
         )
     if not frames:
@@ -199,7 +198,7 @@ def set_estimates(
     stack carries no joint covariance (``vcov()`` of one part: estimate the part,
     ``allies__us``, on its own).
     """
-    present = set(design.data.columns)
+    present = set(design.columns)
     tables = {
         part.id: design.proportion(part.id, by=by, ci=ci, confidence=confidence).filter(
             pl.col("n") > 0

@@ -2,7 +2,8 @@
 
 Tables
 ------
-``meta``                key/value: schema version, the spec (JSON), ingest and weighting times
+``meta``                key/value: schema version, the spec (JSON), ingest and weighting times,
+                        where the respondents' Parquet partitions lie (``partitions``)
 ``countries``, ``regions``, ``region_members``, ``waves``
 ``questions``, ``levels``  the questionnaire (order, labels, non-substantive levels)
 ``sources``             one row per file: sha256 of its bytes and of its spec entry, rows, time
@@ -11,7 +12,9 @@ Tables
 ``respondents``         wide: source_id, _row, respondent_id, country, wave, base_weight, strata,
                         psu, then one column per question id: its level codes as text,
                         or its values as DOUBLE for a numeric question
-``weights``             after weighting: source_id, respondent_id, weight
+``weights``             after weighting: source_id, respondent_id, weight (empty for a poll of
+                        Parquet partitions: its weights are a file beside the store, named by
+                        ``meta.weights_file``)
 ``weight_diagnostics``  per country × wave: n, weight range, Kish design effect, effective n
 
 Every write is one transaction: a failure (or a killed process) part-way leaves the
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -30,7 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from barometer.errors import BarometerError
 from barometer.poll.spec import PollSpec, parse_spec
@@ -39,7 +43,7 @@ from barometer.untrusted import MAX_QUOTED, printable, quote_value
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreState", "spec_of"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreState", "partition_relation", "spec_of"]
 
 SCHEMA_VERSION = "1"
 
@@ -113,6 +117,26 @@ _TABLES = frozenset(
 )
 
 
+#: Stores this process found clean (``Store._check_contents``), with the state of their
+#: files then (:func:`_file_state`): a store whose files have not changed since is not
+#: checked again (the check lists DuckDB's thousands of functions: ~25 ms per opening).
+_CLEAN: dict[Path, tuple[object, ...]] = {}
+
+
+def _file_state(path: Path) -> tuple[object, ...]:
+    """Device, inode, size and modification and change times of the store's file and of
+    its write-ahead log: any write changes them (the change time cannot be set back)."""
+    out: list[object] = []
+    for f in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
 def _store_error(path: Path, err: Exception) -> BarometerError:
     """One message for a failure of the store file: a full disk, or a damaged file."""
     text = str(err)
@@ -170,14 +194,6 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(found[0]) if found else 0
 
 
-def _path_part(value: object) -> str:
-    """A country or wave code as one folder name (no separator, not a dot name)."""
-    text = str(value)
-    if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
-        raise BarometerError(f"{text!r} cannot name a partition folder")
-    return text
-
-
 def _column_type(codes: Sequence[str]) -> str:
     """The DuckDB type of a single-choice column: an ENUM of its level codes in spec
     order, rendered as DuckDB's ``information_schema`` renders it."""
@@ -186,6 +202,66 @@ def _column_type(codes: Sequence[str]) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """``table`` as polars, the columns named in ``levels`` as enums of those codes, the
+    other categorical ones as text.
+
+    DuckDB hands an ENUM column over as Arrow dictionary arrays whose dictionary is the
+    ENUM's levels: when those are the spec's, the dictionary's indices are the enum's own
+    codes and become its values without a string being looked at.  Any other column (a
+    TEXT column of a store written before single-choice columns were ENUMs) is cast by
+    its text.
+    """
+    coded: dict[str, pl.Enum] = {}
+    made: dict[tuple[str, ...], pl.Enum] = {}  # (forming a polars Enum is not free)
+    for name, codes in levels.items():
+        col = table.column(name)
+        want = list(codes)
+        if pa.types.is_dictionary(col.type) and all(
+            chunk.dictionary.to_pylist() == want for chunk in col.chunks
+        ):
+            indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+            table = table.set_column(table.schema.get_field_index(name), name, indices)
+            coded[name] = made.setdefault(tuple(want), pl.Enum(want))
+    cast = {c: made.setdefault(tuple(v), pl.Enum(v)) for c, v in levels.items() if c not in coded}
+    frame = pl.from_arrow(table, schema_overrides=cast)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(
+        *(pl.col(c).cat.to(dtype) for c, dtype in coded.items()),
+        *(
+            pl.col(c).cast(pl.String)
+            for c, t in frame.schema.items()
+            if c not in levels and isinstance(t, pl.Categorical)
+        ),
+    )
+
+
+def _source_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` sorted by (``source_id``, ``_row``), in one contiguous chunk per column.
+
+    Ingest inserts each source's rows at once, in file order, so the table holds one run
+    per source with ``_row`` increasing: putting the runs in order of their ids is all
+    the sort takes (a copy of each column, not a gather of every row); a table in any
+    other order (never written by barometer) is sorted.
+    """
+    if frame.height == 0:
+        return frame
+    source = frame.get_column("source_id")
+    starts = np.flatnonzero((source != source.shift(1)).fill_null(True).to_numpy())
+    ids = source.gather(starts).to_list()
+    rows = frame.get_column("_row").to_numpy()
+    # positions where _row fails to increase must each start a new source
+    breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
+    if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
+        return frame.sort("source_id", "_row")
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    if order == list(range(len(ids))):
+        return frame.rechunk()
+    ends = [*starts[1:].tolist(), frame.height]
+    runs = [frame.slice(int(starts[i]), ends[i] - int(starts[i])) for i in order]
+    return pl.concat(runs, rechunk=True)
 
 
 class Store:
@@ -204,7 +280,8 @@ class Store:
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection with external access off (see ``_CONFIG``); the first one of
-        this object also checks the file holds only a barometer store's tables."""
+        this object also checks the file holds only a barometer store's tables, unless
+        this process found it clean and its files have not changed since."""
         try:
             con = duckdb.connect(str(self.path), read_only=read_only, config=_CONFIG)
         except duckdb.Error as err:
@@ -214,11 +291,15 @@ class Store:
                 "(a DuckDB file), and is no other program writing to it?"
             ) from None
         if not self._checked:
-            try:
-                self._check_contents(con)
-            except BaseException:
-                con.close()
-                raise
+            # stat after opening: what the connection sees was written no later than this
+            seen = _file_state(self.path)
+            if _CLEAN.get(self.path) != seen:
+                try:
+                    self._check_contents(con)
+                except BaseException:
+                    con.close()
+                    raise
+                _CLEAN[self.path] = seen
             self._checked = True
         return con
 
@@ -319,7 +400,9 @@ class Store:
         def read(con: duckdb.DuckDBPyConnection) -> StoreState:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
-            return StoreState(meta, columns, bool(_count(con, "weights")))
+            # a poll of Parquet partitions keeps its weights in a file beside the store
+            beside = "weights_file" in meta
+            return StoreState(meta, columns, beside or bool(_count(con, "weights")))
 
         state: StoreState | None = self._read(read)
         return state
@@ -355,9 +438,9 @@ class Store:
 
         ``columns`` are taken from the respondents table; ``weight`` is added when
         ``with_weights``; the columns named in ``levels`` become ordered enums of those
-        level codes.  The rows are read in the table's order and sorted (after the enum
-        casts: integers sort faster than text) only when that is not the fixed one — a
-        DuckDB ``ORDER BY`` costs as much as the read itself.
+        level codes (:func:`_as_enums`).  The rows are read in the table's order and put
+        in the fixed one by :func:`_source_order` (a DuckDB ``ORDER BY`` costs as much as
+        the read itself).
         """
         cols = ", ".join(f"r.{_quote(c)}" for c in dict.fromkeys(("source_id", "_row", *columns)))
         sql = f"SELECT {cols}"
@@ -375,30 +458,14 @@ class Store:
             params.append(list(waves))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        enums = {c: pl.Enum(codes) for c, codes in (levels or {}).items()}
         con = self._connect(read_only=True)
         try:
-            # DuckDB hands ENUM columns over as Arrow dictionaries whose dictionary is the
-            # spec's levels, so polars takes them as its Enum without touching the strings
-            # (a text column of an older store is cast the same way)
-            table = con.sql(sql, params=params or None).arrow()
+            table = con.sql(sql, params=params or None).to_arrow_table()
         except duckdb.Error as err:  # a damaged file shows when its blocks are read
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        frame = pl.from_arrow(table, schema_overrides=enums)
-        assert isinstance(frame, pl.DataFrame)
-        frame = frame.with_columns(
-            pl.col(c).cast(pl.String)
-            for c, t in frame.schema.items()
-            if c not in enums and isinstance(t, pl.Categorical)
-        )
-        source, before = pl.col("source_id"), pl.col("source_id").shift(1)
-        in_order = frame.select(
-            (source > before) | ((source == before) & (pl.col("_row").diff() > 0))
-        ).to_series()
-        if in_order.slice(1).not_().any():
-            frame = frame.sort("source_id", "_row")
+        frame = _source_order(_as_enums(table, levels or {}))
         return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
@@ -599,7 +666,10 @@ class Store:
             if clear_weights:
                 con.execute("DELETE FROM weights")
                 con.execute("DELETE FROM weight_diagnostics")
-                con.execute("DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings')")
+                con.execute(
+                    "DELETE FROM meta WHERE key IN ('weighted_at', 'weight_settings', "
+                    "'weights_file')"
+                )
             new_meta = {
                 "schema_version": SCHEMA_VERSION,
                 "spec": spec_json,
@@ -611,39 +681,28 @@ class Store:
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(new_meta.items()))
         return meta_changed
 
-    def write_partitions(self, folder: str | Path) -> Path:
-        """Write the respondents, with their weights when held (column ``weight``), as
-        Parquet files partitioned by country x wave (``folder/<country>/<wave>/
-        respondents.parquet``, every column kept in the files), for estimating out of
-        core: ``bm.Design("folder/*/*/*.parquet")`` reads them where they lie. One
-        country x wave is in memory at a time. The folder is replaced whole: it must be
-        new, or one this method wrote (it holds a ``_barometer`` marker)."""
-        out = Path(folder)
-        marker = out / "_barometer"
-        if out.exists() and not marker.exists():
-            raise BarometerError(
-                f"{str(out)!r} exists and was not written by barometer; respondents are "
-                "partitioned into a new folder"
+    def record_partitions(self, record: Mapping[str, object]) -> None:
+        """Record in ``meta`` where the respondents' Parquet partitions lie and which
+        ingest they hold (written by :mod:`barometer.poll.partitions`)."""
+        with _transaction(self._connect(), self.path) as con:
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('partitions', ?)",
+                [json.dumps(record, sort_keys=True)],
             )
-        if out.exists():
-            shutil.rmtree(out)
-        columns = sorted(self.columns())
-        weights = self.has_weights()
-        for country, wave in self.bases().select("country", "wave").iter_rows():
-            part = out / _path_part(country) / _path_part(wave)
-            part.mkdir(parents=True)
-            frame = self.respondents(columns, [country], [wave], with_weights=weights)
-            frame.write_parquet(part / "respondents.parquet")
-        marker.write_text("respondents partitioned by country x wave; rewritten by ingest\n")
-        return out
 
     def write_weights(
-        self, weights: pl.DataFrame, diagnostics: pl.DataFrame, settings: dict[str, Any]
+        self,
+        weights: pl.DataFrame,
+        diagnostics: pl.DataFrame,
+        settings: dict[str, Any],
+        file: Path | None = None,
     ) -> None:
         """Replace the weights and their diagnostics in one transaction.
 
         ``weights`` has columns ``source_id, respondent_id, weight``; ``diagnostics``
-        the columns of the ``weight_diagnostics`` table.
+        the columns of the ``weight_diagnostics`` table. ``file``: the weights are that
+        Parquet file beside the store instead (a poll of Parquet partitions; ``weights``
+        is then empty), named in ``meta`` as ``weights_file``.
         """
         with _transaction(self._connect(), self.path) as con:
             con.execute("DELETE FROM weights")
@@ -660,6 +719,9 @@ class Store:
                 ("weighted_at", _now().isoformat(timespec="seconds")),
                 ("weight_settings", json.dumps(settings, sort_keys=True)),
             ]
+            con.execute("DELETE FROM meta WHERE key = 'weights_file'")
+            if file is not None:
+                rows.append(("weights_file", str(file)))
             con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
 
     # -- data quality ------------------------------------------------------------------------
@@ -694,3 +756,37 @@ class Store:
             sql += " WHERE c.source_id IN (SELECT unnest(?))"
             params.append(list(sources))
         return self.query(sql + " ORDER BY s.position, q.position", params)
+
+
+def partition_relation(
+    con: duckdb.DuckDBPyConnection,
+    files: str,
+    levels: Mapping[str, Sequence[str]],
+    countries: Sequence[str] | None = None,
+    waves: Sequence[str] | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """The respondents held as Parquet partitions (``files``: their glob) as a relation on
+    ``con`` — a connection that may read files, unlike a store's — with the columns in
+    ``levels`` as ENUMs of their level codes in spec order, as the store holds them (so
+    levels and breakdowns sort in questionnaire order), and only the respondents of
+    ``countries`` and ``waves`` when given."""
+    rel = con.read_parquet(files)
+    held = set(rel.columns)
+    casts = [
+        f"CAST({_quote(c)} AS {_column_type(codes)}) AS {_quote(c)}"
+        for c, codes in levels.items()
+        if c in held
+    ]
+    where = [
+        f"{column} IN ({', '.join(_literal(v) for v in values)})"
+        for column, values in (("country", countries), ("wave", waves))
+        if values is not None
+    ]
+    select = "*" + (f" REPLACE ({', '.join(casts)})" if casts else "")
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    return rel.query("partitions", f"SELECT {select} FROM partitions{condition}")
+
+
+def _literal(text: str) -> str:
+    """A string as a SQL literal."""
+    return "'" + str(text).replace("'", "''") + "'"

@@ -50,14 +50,82 @@ IMPUTED_SCHEMA = {
 }
 
 
-def design_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
-    """Add the design columns: group (country × wave), stratum (× source strata), PSU."""
+def design_frame(frame: pl.DataFrame, coded: bool = False) -> tuple[pl.DataFrame, bool]:
+    """Add the design columns: group (country × wave), stratum (× source strata), PSU
+    (the source's, else one per respondent: ``source_id/respondent_id``).
+
+    As text labels (``country/wave[/strata]``), formed row by row — what the Parquet
+    partitions hold, written one country × wave at a time; or ``coded``, for a design in
+    memory: group and stratum as enums of the same labels in sorted order, formed once per
+    combination present and coded from the columns' own codes (:func:`_joined`), so the
+    core codes them without hashing text, and the PSU column only when a source has PSUs.
+    """
     has_psu = frame.get_column("psu").null_count() < frame.height
-    cw = pl.col("country") + "/" + pl.col("wave")
-    stratum = pl.when(pl.col("strata").is_null()).then(cw).otherwise(cw + "/" + pl.col("strata"))
-    psu = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
-    out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), psu.alias(_PSU))
-    return out, has_psu
+    own = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
+    if not coded:
+        cw = pl.col("country") + "/" + pl.col("wave")
+        stratum = (
+            pl.when(pl.col("strata").is_null()).then(cw).otherwise(cw + "/" + pl.col("strata"))
+        )
+        out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), own.alias(_PSU))
+        return out, has_psu
+    country, wave, strata = (_codes(frame.get_column(c)) for c in ("country", "wave", "strata"))
+    columns = [
+        _joined([country, wave], frame.height).alias(_GROUP),
+        _joined([country, wave, strata], frame.height).alias(_STRATUM),
+    ]
+    if has_psu:
+        columns.append(frame.select(own).to_series().alias(_PSU))
+    return frame.with_columns(columns), has_psu
+
+
+def _codes(column: pl.Series) -> tuple[np.ndarray, list[str | None]]:
+    """A column's values as codes into its sorted distinct values, then ``None`` (the code
+    of a missing value).
+
+    The respondents come source by source, so country, wave and strata stand in long
+    runs of one value: the runs are coded, not the rows (a few thousand strings hashed
+    instead of a million); a column that is not in runs is coded row by row."""
+    text = column.cast(pl.String)
+    runs = text.rle()
+    lengths: np.ndarray | None = None
+    values = text
+    if runs.len() * 8 <= text.len():
+        values = runs.struct.field("value")
+        lengths = runs.struct.field("len").to_numpy()
+    present = values.drop_nulls().unique().sort()
+    codes = values.cast(pl.Enum(present)).to_physical().cast(pl.Int64).fill_null(len(present))
+    out = codes.to_numpy() if lengths is None else np.repeat(codes.to_numpy(), lengths)
+    return out, [*present.to_list(), None]
+
+
+def _joined(parts: list[tuple[np.ndarray, list[str | None]]], n: int) -> pl.Series:
+    """The labels ``a/b/...`` of each row's values of the coded columns ``parts`` (a
+    missing value left out), as an enum of the labels present in sorted order."""
+    codes = np.zeros(n, dtype=np.int64)
+    for part, values in parts:
+        codes = codes * len(values) + part
+    # the combinations present are few (the countries × waves × strata polled), and
+    # their span small: found by counting, not by sorting the rows
+    span = int(np.prod([len(values) for _, values in parts]))
+    if span <= 4 * n + (1 << 16):
+        combos = np.flatnonzero(np.bincount(codes, minlength=span))
+        dense = np.zeros(span, dtype=np.int64)
+        dense[combos] = np.arange(combos.size)
+        inverse = dense[codes]
+    else:
+        combos, inverse = np.unique(codes, return_inverse=True)
+    labels = []
+    for combo in combos.tolist():
+        picked = []
+        for _, values in reversed(parts):
+            combo, i = divmod(combo, len(values))
+            picked.append(values[i])
+        labels.append("/".join(v for v in reversed(picked) if v is not None))
+    order = sorted(set(labels))  # (two combinations may read alike: they are one label)
+    rank = {label: i for i, label in enumerate(order)}
+    lookup = np.asarray([rank[label] for label in labels], dtype=np.uint32)
+    return pl.Series(lookup[inverse]).cat.to(pl.Enum(order))
 
 
 def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
@@ -81,7 +149,7 @@ def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
 
 def base_design(frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail") -> Design:
     """The respondents' design with the sources' base weights."""
-    data, has_psu = design_frame(frame)
+    data, has_psu = design_frame(frame, coded=True)
     return Design(
         data,
         weights="base_weight",
@@ -104,7 +172,11 @@ def schemes(spec: PollSpec, frame: pl.DataFrame) -> dict[tuple[str, str], Target
     by_key = {(t.country, t.wave): t for t in spec.targets}
     out: dict[tuple[str, str], Target] = {}
     missing = []
-    for country, wave in frame.select("country", "wave").unique(maintain_order=True).rows():
+    # a pair's first respondent differs from the one before it: among those few rows
+    # (the respondents come source by source) the pairs are found in order
+    keys = frame.select("country", "wave")
+    first = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1))).fill_null(True)
+    for country, wave in keys.filter(first).unique(maintain_order=True).rows():
         target = by_key.get((country, wave)) or by_key.get((country, None))
         if target is None:
             missing.append(f"{country} {wave}")
@@ -119,14 +191,18 @@ def schemes(spec: PollSpec, frame: pl.DataFrame) -> dict[tuple[str, str], Target
 
 
 def margins(
-    spec: PollSpec, frame: pl.DataFrame, prefix: str = ""
+    spec: PollSpec,
+    frame: pl.DataFrame,
+    prefix: str = "",
+    scheme: Mapping[tuple[str, str], Target] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Targets per country × wave group (keys ``country/wave``), shares grossed up to the
-    country's adult population in that wave; ``prefix`` names the raking columns."""
+    country's adult population in that wave; ``prefix`` names the raking columns;
+    ``scheme`` is :func:`schemes` of ``frame`` when the caller has it."""
     countries = {c.code: c for c in spec.countries}
     out: dict[str, dict[str, dict[str, float]]] = {}
     no_population = []
-    for (country, wave), target in schemes(spec, frame).items():
+    for (country, wave), target in (scheme or schemes(spec, frame)).items():
         pop = countries[country].population_in(wave)
         if pop is None and target.are_shares and isinstance(countries[country].population, dict):
             no_population.append(f"{country} {wave}")
@@ -148,13 +224,22 @@ def check_weighting_data(frame: pl.DataFrame, scheme: Mapping[tuple[str, str], T
     country × wave, the respondents lacking a variable of that country × wave's targets
     (a variable other countries are raked on is not needed)."""
     problems = []
+    mapped = []
     for var in dict.fromkeys(v for t in scheme.values() for v in t.margins):
         if var not in frame.columns:
             problems.append(f"no source maps weighting variable {var!r}")
+        else:
+            mapped.append(var)
+    # one pass for every group: the missing values of each variable per country × wave
+    missing = {
+        (row["country"], row["wave"]): row
+        for row in frame.group_by("country", "wave")
+        .agg(pl.col(v).null_count() for v in mapped)
+        .iter_rows(named=True)
+    }
     for (country, wave), target in scheme.items():
-        group = frame.filter((pl.col("country") == country) & (pl.col("wave") == wave))
         for var in target.margins:
-            if var in frame.columns and (n := group.get_column(var).null_count()):
+            if var in mapped and (n := missing[(country, wave)][var]):
                 problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
     if problems:
         raise WeightingError(
@@ -190,7 +275,7 @@ def raked_design(
     else:
         check_weighting_data(frame, scheme)
     raked: Design = base_design(frame, lonely_psu).rake(
-        margins(spec, frame, prefix), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
+        margins(spec, frame, prefix, scheme), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
     )
     return raked, imputed
 

@@ -1,6 +1,6 @@
 """The publish band: findings, banners, charts and the report (they read estimates; no statistics).
 
-Import is lazy so that ``import barometer`` stays cheap: Altair, vl-convert and Jinja2
+Import is lazy so that ``import barometer`` stays cheap: vl-convert and Jinja2
 load only when a chart or report is made.
 """
 

@@ -1,9 +1,12 @@
-"""Charts of poll estimates: Altair (Vega-Lite) specs rendered offline with vl-convert.
+"""Charts of poll estimates: Vega-Lite specs rendered offline with vl-convert.
 
-Why Altair + vl-convert rather than matplotlib: a chart is a declarative Vega-Lite spec
-(data + encodings), so the same object renders to PNG and SVG *offline* (vl-convert
+Why Vega-Lite + vl-convert rather than matplotlib: a chart is a declarative Vega-Lite
+spec (data + encodings), so the same object renders to PNG and SVG *offline* (vl-convert
 bundles the Vega engine and fonts in one wheel, no browser or network), embeds in the
 HTML report as a vector image and could later drive an interactive explorer unchanged.
+The specs are written as plain dicts (:mod:`barometer.publish.charts_vega`: the pieces
+and the rendering), the shapes shared by the other chart modules here: the dot layers
+of an estimate with its interval, the row and percentage axes, the tooltips.
 
 Every chart reads the columns of an :class:`~barometer.core.estimates.Estimates` table —
 ``estimate``, ``ci_low``, ``ci_high``, ``n`` and the by-columns — and does no statistics
@@ -24,23 +27,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from barometer.atomic import write_bytes, write_text
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import CONFIDENCE
+from barometer.publish.charts_vega import (
+    JSON,
+    VegaLite,
+    channel,
+    encoding,
+    facet,
+    layer,
+    layers,
+    mark,
+    props,
+    rows,
+    save_png,
+    save_svg,
+    styled,
+    to_png,
+    to_svg,
+    tooltip,
+)
 from barometer.publish.numbers import format_level, format_percent
 
 __all__ = [
     "LevelStyle",
+    "VegaLite",
     "coefficient_dots",
+    "dot_layers",
+    "estimate_tooltip",
     "format_percent",
     "gap_dots",
+    "percent_axis",
+    "rows_axis",
     "save_png",
     "save_svg",
+    "share_tooltip",
     "split_reference",
     "stacked_bars",
     "styled",
@@ -48,6 +73,7 @@ __all__ = [
     "to_png",
     "to_svg",
     "trend",
+    "with_data",
     "with_reference",
 ]
 
@@ -58,7 +84,6 @@ _DIVERGING = ("#1f4e8c", "#4f86c6", "#a6c8e6", "#efe1a8", "#f0a35e", "#d5602c", 
 #: Greys for non-substantive levels (don't know, refused, ...), darker first.
 _GREYS = ("#9a9a9a", "#bdbdbd", "#d9d9d9", "#7a7a7a")
 _REFERENCE = "#555555"
-_FONT = "Helvetica Neue, Helvetica, Arial, Liberation Sans, DejaVu Sans, sans-serif"
 #: Segment labels are shown on stacked bars only for shares at least this large.
 MIN_LABELLED_SHARE = 0.05
 
@@ -223,80 +248,105 @@ def split_reference(
 
 
 def with_reference(
-    layers: list[Any], ref: pl.DataFrame | None, fmt: Callable[[Any], str]
-) -> list[Any]:
-    """``layers`` with the reference row drawn across them: its interval shaded and a
-    dashed line at its figure behind, its name and figure (``fmt``) at the top."""
-    import altair as alt
-
+    parts: list[JSON],
+    ref: pl.DataFrame | None,
+    fmt: Callable[[Any], str],
+    datasets: dict[str, list[JSON]],
+) -> list[JSON]:
+    """``parts`` (layers) with the reference row drawn across them: its interval
+    shaded and a dashed line at its figure behind, its name and figure (``fmt``) at the
+    top; its row is added to ``datasets`` as ``"reference"``."""
     if ref is None:
-        return layers
-    rdata = ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
-        text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {fmt(v)}")
+        return parts
+    name = "reference"
+    datasets[name] = rows(
+        ref.select("who", "estimate", "ci_low", "ci_high").with_columns(
+            text_column(ref["estimate"], lambda v: f"{ref['who'][0]}: {fmt(v)}")
+        )
     )
-    rbase = alt.Chart(rdata)
     return [
-        rbase.mark_rect(color=_REFERENCE, opacity=0.12).encode(x="ci_low:Q", x2="ci_high:Q"),
-        rbase.mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5).encode(
-            x="estimate:Q"
+        layer(mark("rect", color=_REFERENCE, opacity=0.12),
+              encoding(x=channel("ci_low", "quantitative"), x2=channel("ci_high")), name),
+        layer(mark("rule", color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5),
+              encoding(x=channel("estimate", "quantitative")), name),
+        *parts,
+        layer(
+            mark("text", align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
+                 color=_REFERENCE, fontWeight="bold"),
+            encoding(x=channel("estimate", "quantitative"), y={"value": 0},
+                     text=channel("text", "nominal")),
+            name,
         ),
-        *layers,
-        rbase.mark_text(
-            align="left", baseline="bottom", dx=4, dy=-4, fontSize=11,
-            color=_REFERENCE, fontWeight="bold",
-        ).encode(x="estimate:Q", y=alt.value(0), text="text:N"),
     ]  # fmt: skip
 
 
-def _tooltip(*extra: tuple[str, str], confidence: float = CONFIDENCE) -> list[Any]:
-    """Tooltip fields: who, ``extra`` (field, title) pairs, share, interval (at
-    ``confidence``) and base."""
-    import altair as alt
+def share_tooltip(*extra: tuple[str, str], confidence: float = CONFIDENCE) -> list[JSON]:
+    """Tooltip fields of a share: who, ``extra`` (field, title) pairs, share, interval
+    (at ``confidence``) and base."""
+    return tooltip(("who", "nominal", "Country", None),
+                   *((name, "nominal", title, None) for name, title in extra),
+                   *estimate_tooltip("Share", ".1%", confidence))  # fmt: skip
 
+
+def estimate_tooltip(
+    what: str, fmt: str, confidence: float | None = CONFIDENCE
+) -> list[tuple[str, str, str, str | None]]:
+    """The tooltip fields of an estimate (``what``, in ``fmt``), its interval (at
+    ``confidence``; ``None``: not named) and its unweighted base."""
+    level = "Interval" if confidence is None else f"{format_level(confidence)} interval"
     return [
-        alt.Tooltip("who:N", title="Country"),
-        *(alt.Tooltip(f"{name}:N", title=title) for name, title in extra),
-        alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".1%"),
-        alt.Tooltip("ci_high:Q", title="to", format=".1%"),
-        alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
+        ("estimate", "quantitative", what, fmt),
+        ("ci_low", "quantitative", f"{level} from", fmt),
+        ("ci_high", "quantitative", "to", fmt),
+        ("n", "quantitative", "Base (unweighted)", ","),
     ]
 
 
-def _level_scale(style: LevelStyle) -> Any:
-    import altair as alt
-
-    return alt.Scale(domain=list(style.labels), range=list(style.colors))
-
-
-def _percent_axis(title: str | None = None, **kw: Any) -> Any:
-    import altair as alt
-
-    return alt.Axis(format=".0%", title=title, labelFontSize=12, titleFontSize=12, **kw)
+def percent_axis(**extra: object) -> JSON:
+    """A percentage axis (``.0%``) in the house label size."""
+    return props(format=".0%", title=None, labelFontSize=12, titleFontSize=12, **extra)
 
 
-def styled(chart: Any, title: str | None, subtitle: str | None) -> Any:
-    import altair as alt
+def rows_axis(field: str, sort: object, limit: int = 220, grid: bool = False) -> JSON:
+    """The y channel naming each row (country, option, term) at the left, no ticks;
+    with ``grid``, a faint line along each row."""
+    given: dict[str, object] = {"labelLimit": limit, "ticks": False}
+    if grid:
+        given |= {"grid": True, "gridColor": "#eeeeee"}
+    return channel(field, "nominal", sort=sort, title=None, axis=props(**given))
 
-    # set on the chart just built (no one else holds it): each of Altair's ``properties``
-    # and ``configure_*`` methods deep-copies the whole spec, its data included
-    if title is not None:
-        chart.title = alt.TitleParams(
-            title,
-            subtitle=subtitle or "",
-            anchor="start",
-            fontSize=15,
-            subtitleFontSize=12,
-            subtitleColor="#444444",
-        )
-    chart.config = alt.Config(
-        font=_FONT,
-        background="white",
-        view=alt.ViewConfig(stroke=None),
-        axis=alt.AxisConfig(labelFontSize=12, titleFontSize=12, labelColor="#222222"),
-        legend=alt.LegendConfig(labelFontSize=12, titleFontSize=12, labelLimit=520),
-    )
-    return chart
+
+def dot_layers(
+    x: JSON,
+    colour: str,
+    tip: list[JSON],
+    y: JSON | None = None,
+    size: int = 70,
+    label: bool = True,
+    value: str = "estimate",
+) -> list[JSON]:
+    """An estimate with its interval: a whisker (``ci_low`` to ``ci_high`` on the
+    ``x`` channel given), a dot at ``value`` and (with ``label``) its figure after the
+    whisker — each layer encoded on ``y`` (default: the countries, largest first)."""
+    y = y if y is not None else rows_axis("who", {"field": "estimate", "order": "descending"},
+                                          grid=True)  # fmt: skip
+    parts = [
+        layer(mark("rule", color=colour, strokeWidth=2), encoding(x=x, x2=channel("ci_high"), y=y)),
+        layer(mark("point", color=colour, filled=True, size=size, opacity=1),
+              encoding(x=channel(value, "quantitative"), tooltip=tip, y=y)),
+    ]  # fmt: skip
+    if label:
+        parts.append(
+            layer(mark("text", align="left", dx=6, fontSize=11, color="#1a1a1a"),
+                  encoding(x=channel("ci_high", "quantitative"), text=channel("text", "nominal"),
+                           y=y))
+        )  # fmt: skip
+    return parts
+
+
+def with_data(parts: list[JSON], name: str) -> list[JSON]:
+    """``parts`` reading the dataset ``name``."""
+    return [{"data": {"name": name}, **p} for p in parts]
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,7 +362,7 @@ def stacked_bars(
     title: str | None = None,
     width: int = 560,
     confidence: float = CONFIDENCE,
-) -> Any:
+) -> VegaLite:
     """Stacked 100% bars of every level of a question, one bar per country (or region).
 
     Segments follow the questionnaire order left to right in the level's colour, with
@@ -336,12 +386,10 @@ def stacked_bars(
 
     Returns
     -------
-    altair.LayerChart
+    VegaLite
     """
-    import altair as alt
-
     table, wave = _one_wave(_table(est, style, names), wave)
-    rows = _order(table, order)
+    order_ = _order(table, order)
     data = table.select(
         "who", "level", "level_label", "level_pos", "estimate", "ci_low", "ci_high", "n"
     ).with_columns(
@@ -354,41 +402,47 @@ def stacked_bars(
     )
     bases = data.group_by("who", maintain_order=True).agg(pl.col("n").first())
     bases = bases.with_columns(text_column(bases["n"], lambda v: f"n = {v:,}", "base"))
-    height = max(60, 26 * len(rows))
-    y = alt.Y("who:N", sort=rows, title=None, axis=alt.Axis(labelLimit=220, ticks=False))
-    stacked = (
-        alt.Chart(data)
-        .transform_stack(
-            stack="estimate", groupby=["who"], as_=["x0", "x1"], sort=[{"field": "level_pos"}]
-        )
-        .transform_calculate(xm="(datum.x0 + datum.x1) / 2")
-    )
-    bars = stacked.mark_bar(height={"band": 0.78}).encode(
-        x=alt.X("x0:Q", scale=alt.Scale(domain=[0, 1], nice=False), axis=_percent_axis()),
-        x2="x1:Q",
-        y=y,
-        color=alt.Color(
-            "level_label:N",
-            scale=_level_scale(style),
-            sort=list(style.labels),
-            legend=alt.Legend(title=None, orient="bottom", direction="vertical", columns=2),
+    height = max(60, 26 * len(order_))
+    y = rows_axis("who", order_)
+    stack = [
+        {"groupby": ["who"], "stack": "estimate", "sort": [{"field": "level_pos"}],
+         "as": ["x0", "x1"]},
+        {"calculate": "(datum.x0 + datum.x1) / 2", "as": "xm"},
+    ]  # fmt: skip
+    labels = list(style.labels)
+    colour = channel(
+        "level_label", "nominal", sort=labels,
+        scale={"domain": labels, "range": list(style.colors)},
+        legend=props(title=None, orient="bottom", direction="vertical", columns=2),
+    )  # fmt: skip
+    bars = layer(
+        mark("bar", height={"band": 0.78}),
+        encoding(
+            x=channel("x0", "quantitative", scale={"domain": [0, 1], "nice": False},
+                      axis=percent_axis()),
+            x2=channel("x1"), y=y, color=colour,
+            tooltip=share_tooltip(("level_label", "Answer"), confidence=confidence),
         ),
-        tooltip=_tooltip(("level_label", "Answer"), confidence=confidence),
+        "bars", stack,
+    )  # fmt: skip
+    text = layer(
+        mark("text", fontSize=11, fontWeight="bold"),
+        encoding(
+            x=channel("xm", "quantitative"), y=y, text=channel("text", "nominal"),
+            color={"condition": {"test": "datum.dark", "value": "white"}, "value": "#1a1a1a"},
+        ),
+        "bars", stack,
+    )  # fmt: skip
+    base = layer(
+        mark("text", align="left", dx=6, fontSize=11, color="#444444"),
+        encoding(x={"datum": 1.0}, y=y, text=channel("base", "nominal")),
+        "bases",
     )
-    text = stacked.mark_text(fontSize=11, fontWeight="bold").encode(
-        x="xm:Q",
-        y=y,
-        text="text:N",
-        color=alt.condition("datum.dark", alt.value("white"), alt.value("#1a1a1a")),
-    )
-    base = (
-        alt.Chart(bases)
-        .mark_text(align="left", dx=6, fontSize=11, color="#444444")
-        .encode(x=alt.datum(1.0), y=y, text="base:N")
-    )
-    chart = alt.layer(bars, text, base).properties(width=width, height=height)
     subtitle = f"Weighted shares{f', {wave}' if wave else ''}; n = unweighted base."
-    return styled(chart, title, subtitle)
+    return styled(
+        {**layers([bars, text, base]), "width": width, "height": height},
+        title, subtitle, {"bars": rows(data), "bases": rows(bases)},
+    )  # fmt: skip
 
 
 def trend(
@@ -401,7 +455,7 @@ def trend(
     title: str | None = None,
     columns: int = 5,
     confidence: float = CONFIDENCE,
-) -> Any:
+) -> VegaLite:
     """The share giving one answer across waves, one small panel per country or region,
     with its interval as a shaded band (``ci_low`` to ``ci_high``).
 
@@ -422,8 +476,6 @@ def trend(
     confidence : float
         The confidence level of the bands, for the words (the publication's).
     """
-    import altair as alt
-
     table = _table(est, style, names)
     if "wave" not in table.columns:
         raise EstimationError(
@@ -435,47 +487,35 @@ def trend(
         raise EstimationError(f"no estimates for level {level!r}")
     wave_order = list(waves) if waves is not None else table["wave"].unique(maintain_order=True)
     table = table.filter(pl.col("wave").is_in(list(wave_order)))
-    rows = _order(table, order)
+    panels = _order(table, order)
     data = table.select("who", "wave", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(table["estimate"], format_percent)
     )
     colour = style.color(level)
-    x = alt.X(
-        "wave:O",
-        sort=list(wave_order),
-        title=None,
-        axis=alt.Axis(labelAngle=0),
-        scale=alt.Scale(padding=0.3),
-    )
-    y_scale = alt.Scale(zero=True, nice=True)
-    base = alt.Chart().encode(x=x)
-    band = base.mark_area(opacity=0.22, color=colour).encode(
-        y=alt.Y("ci_low:Q", scale=y_scale, axis=_percent_axis(tickCount=5)), y2="ci_high:Q"
-    )
-    line = base.mark_line(color=colour, strokeWidth=2).encode(y="estimate:Q")
-    points = base.mark_point(color=colour, filled=True, size=45, opacity=1).encode(
-        y="estimate:Q",
-        tooltip=_tooltip(("wave", "Wave"), confidence=confidence),
-    )
-    labels = base.mark_text(dy=-11, fontSize=11, fontWeight="bold", color="#1a1a1a").encode(
-        y="estimate:Q", text="text:N"
-    )
-    chart = (
-        alt.layer(band, line, points, labels, data=data)
-        .properties(width=120, height=130)
-        .facet(
-            facet=alt.Facet(
-                "who:N",
-                sort=rows,
-                title=None,
-                header=alt.Header(labelFontSize=12, labelFontWeight="bold"),
-            ),
-            columns=columns,
-        )
-    )
+    x = channel("wave", "ordinal", sort=list(wave_order), title=None,
+                axis=props(labelAngle=0), scale={"padding": 0.3})  # fmt: skip
+    estimate = channel("estimate", "quantitative")
+    parts = [
+        layer(mark("area", opacity=0.22, color=colour),
+              encoding(x=x, y=channel("ci_low", "quantitative", scale={"zero": True, "nice": True},
+                                      axis=percent_axis(tickCount=5)),
+                       y2=channel("ci_high"))),
+        layer(mark("line", color=colour, strokeWidth=2), encoding(x=x, y=estimate)),
+        layer(mark("point", color=colour, filled=True, size=45, opacity=1),
+              encoding(x=x, y=estimate,
+                       tooltip=share_tooltip(("wave", "Wave"), confidence=confidence))),
+        layer(mark("text", dy=-11, fontSize=11, fontWeight="bold", color="#1a1a1a"),
+              encoding(x=x, y=estimate, text=channel("text", "nominal"))),
+    ]  # fmt: skip
+    body = {
+        "data": {"name": "trend"},
+        "facet": facet("who", panels),
+        "spec": {"layer": parts, "height": 130, "width": 120},
+        "columns": columns,
+    }
     band = format_level(confidence)
     subtitle = f"“{style.label(level)}”: weighted share by wave; band = {band} interval."
-    return styled(chart, title, subtitle)
+    return styled(body, title, subtitle, {"trend": rows(data)})
 
 
 def gap_dots(
@@ -488,7 +528,7 @@ def gap_dots(
     title: str | None = None,
     width: int = 520,
     confidence: float = CONFIDENCE,
-) -> Any:
+) -> VegaLite:
     """A dot plot of one answer's share by country with interval whiskers, largest first,
     and a dashed reference line (with its interval shaded) at a region's figure.
 
@@ -506,8 +546,6 @@ def gap_dots(
     confidence : float
         The confidence level of the whiskers, for the words (the publication's).
     """
-    import altair as alt
-
     table, wave = _one_wave(_table(est, style, names), wave)
     style.color(level)
     table = table.filter(pl.col("level") == level)
@@ -517,35 +555,22 @@ def gap_dots(
     data = dots.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(dots["estimate"], format_percent)
     )
-    colour = style.color(level)
-    x_scale = alt.Scale(zero=True, nice=True)
-    y = alt.Y(
-        "who:N",
-        sort=alt.EncodingSortField("estimate", order="descending"),
-        title=None,
-        axis=alt.Axis(labelLimit=220, ticks=False, grid=True, gridColor="#eeeeee"),
-    )
-    base = alt.Chart(data).encode(y=y)
-    whiskers = base.mark_rule(color=colour, strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", scale=x_scale, axis=_percent_axis(tickCount=8)), x2="ci_high:Q"
-    )
-    points = base.mark_point(color=colour, filled=True, size=70, opacity=1).encode(
-        x="estimate:Q",
-        tooltip=_tooltip(confidence=confidence),
-    )
-    labels = base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
-        x="ci_high:Q", text="text:N"
-    )
-    layers = with_reference([whiskers, points, labels], ref, lambda v: f"{format_percent(v)}%")
+    x = channel("ci_low", "quantitative", scale={"zero": True, "nice": True},
+                axis=percent_axis(tickCount=8))  # fmt: skip
+    datasets = {"dots": rows(data)}
+    parts = with_data(dot_layers(x, style.color(level), share_tooltip(confidence=confidence)),
+                      "dots")  # fmt: skip
+    parts = with_reference(parts, ref, lambda v: f"{format_percent(v)}%", datasets)
     height = max(60, 24 * data.height)
-    chart = alt.layer(*layers).properties(width=width, height=height)
     when = f", {wave}" if wave else ""
     subtitle = (
         f"“{style.label(level)}”{when}: weighted share with {format_level(confidence)} interval"
     )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
-    return styled(chart, title, subtitle + ".")
+    return styled(
+        {**layers(parts), "width": width, "height": height}, title, subtitle + ".", datasets
+    )
 
 
 def coefficient_dots(
@@ -553,86 +578,37 @@ def coefficient_dots(
     title: str | None = None,
     odds_ratios: bool = False,
     width: int = 520,
-) -> Any:
+) -> VegaLite:
     """A model's coefficients (``term, estimate, ci_low, ci_high``: a coefficient table, or
     with ``odds_ratios`` the odds-ratio table's ``odds_ratio`` column) as dots with their
     interval whiskers, in the model's order, and a dashed line at no effect (0, or 1 for
     odds ratios on a log axis). The intercept is left out: it is on another scale."""
-    import altair as alt
-
     value = "odds_ratio" if odds_ratios else "estimate"
     data = table.filter(pl.col("term") != "Intercept").select(
         "term", pl.col(value).alias("value"), "ci_low", "ci_high"
     )
     if data.height == 0:
         raise EstimationError("the model has no coefficient besides the intercept to chart")
-    scale = alt.Scale(type="log", nice=False, zero=False) if odds_ratios else alt.Scale(zero=False)
+    scale = {"type": "log", "nice": False, "zero": False} if odds_ratios else {"zero": False}
     axis_title = "odds ratio (log scale)" if odds_ratios else "coefficient (link scale)"
-    y = alt.Y(
-        "term:N",
-        sort=data.get_column("term").to_list(),
-        title=None,
-        axis=alt.Axis(labelLimit=260, ticks=False, grid=True, gridColor="#eeeeee"),
+    y = rows_axis("term", data.get_column("term").to_list(), limit=260, grid=True)
+    tip = tooltip(
+        ("term", "nominal", "term", None),
+        ("value", "quantitative", value.replace("_", " "), ".3f"),
+        ("ci_low", "quantitative", "interval from", ".3f"),
+        ("ci_high", "quantitative", "to", ".3f"),
     )
-    base = alt.Chart(data).encode(y=y)
-    colour = _DIVERGING[0]
-    whiskers = base.mark_rule(color=colour, strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", scale=scale, title=axis_title), x2="ci_high:Q"
+    x = channel("ci_low", "quantitative", scale=props(**scale), title=axis_title)
+    null = layer(
+        mark("rule", color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5),
+        encoding(x=channel("x", "quantitative")),
+        "null",
     )
-    points = base.mark_point(color=colour, filled=True, size=60, opacity=1).encode(
-        x="value:Q",
-        tooltip=[
-            alt.Tooltip("term:N", title="term"),
-            alt.Tooltip("value:Q", title=value.replace("_", " "), format=".3f"),
-            alt.Tooltip("ci_low:Q", title="interval from", format=".3f"),
-            alt.Tooltip("ci_high:Q", title="to", format=".3f"),
-        ],
-    )
-    null = (
-        alt.Chart(pl.DataFrame({"x": [1.0 if odds_ratios else 0.0]}))
-        .mark_rule(color=_REFERENCE, strokeDash=[5, 4], strokeWidth=1.5)
-        .encode(x="x:Q")
-    )
-    chart = alt.layer(null, whiskers, points).properties(
-        width=width, height=max(60, 22 * data.height)
-    )
+    dots = dot_layers(x, _DIVERGING[0], tip, y, size=60, label=False, value="value")
+    parts = [null, *with_data(dots, "coef")]
     what = "odds ratio" if odds_ratios else "coefficient"
-    return styled(chart, title, f"Each {what} with its interval; dashed line: no effect.")
-
-
-# ---------------------------------------------------------------------------------------
-# Rendering (offline: vl-convert embeds the Vega engine, no browser, no network).
-
-
-def _spec(chart: Any) -> dict[str, Any]:
-    # the charts are built here and checked against the Vega-Lite schema by the tests;
-    # validating every one again at render time would double the report's cost
-    return chart.to_dict(validate=False) if hasattr(chart, "to_dict") else dict(chart)
-
-
-def to_svg(chart: Any) -> str:
-    """The chart rendered to an SVG document (a string), offline with vl-convert."""
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_svg(_spec(chart))
-
-
-def to_png(chart: Any, scale: float = 2.0) -> bytes:
-    """The chart rendered to PNG bytes (``scale`` × its CSS pixel size), offline."""
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_png(_spec(chart), scale=scale)
-
-
-def save_svg(chart: Any, path: str | Path) -> Path:
-    """Write the chart as an SVG file; returns the path."""
-    path = Path(path)
-    write_text(path, to_svg(chart))
-    return path
-
-
-def save_png(chart: Any, path: str | Path, scale: float = 2.0) -> Path:
-    """Write the chart as a PNG file (``scale`` × pixel density); returns the path."""
-    path = Path(path)
-    write_bytes(path, to_png(chart, scale=scale))
-    return path
+    return styled(
+        {**layers(parts), "width": width, "height": max(60, 22 * data.height)},
+        title, f"Each {what} with its interval; dashed line: no effect.",
+        {"null": [{"x": 1.0 if odds_ratios else 0.0}], "coef": rows(data)},
+    )  # fmt: skip

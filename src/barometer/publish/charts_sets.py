@@ -1,4 +1,4 @@
-"""Charts of multiple-response questions and grids (Altair, rendered as the others are).
+"""Charts of multiple-response questions and grids (Vega-Lite, rendered as the others are).
 
 * :func:`ranked_bars` — a multiple-response question's options as horizontal bars,
   most chosen first, each with its interval: the shares do not sum to 100%, so they are
@@ -12,20 +12,36 @@ Both read the estimates as the publication holds them and do no statistics.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import polars as pl
 
 from barometer.errors import EstimationError
 from barometer.options import CONFIDENCE
-from barometer.publish.charts import LevelStyle, stacked_bars
-from barometer.publish.numbers import format_level, format_percent
+from barometer.publish.charts import (
+    LevelStyle,
+    estimate_tooltip,
+    rows_axis,
+    stacked_bars,
+    with_data,
+)
+from barometer.publish.charts_vega import (
+    VegaLite,
+    channel,
+    encoding,
+    house_style,
+    layer,
+    layers,
+    mark,
+    rows,
+    styled,
+    tooltip,
+)
+from barometer.publish.numbers import format_percent
 
 __all__ = ["grid_bars", "ranked_bars"]
 
 _BAR = "#1f4e8c"
 _EXCLUSIVE = "#9a9a9a"
-_FONT = "Helvetica Neue, Helvetica, Arial, Liberation Sans, DejaVu Sans, sans-serif"
 
 
 def ranked_bars(
@@ -36,7 +52,7 @@ def ranked_bars(
     subtitle: str | None = None,
     width: int = 520,
     confidence: float = CONFIDENCE,
-) -> Any:
+) -> VegaLite:
     """Ranked bars of a multiple-response question's options in one scope and wave.
 
     ``table`` has one row per option: ``option`` (code), ``estimate``, ``ci_low``,
@@ -44,14 +60,12 @@ def ranked_bars(
     share, an exclusive option ("None of these") last and grey; whiskers are the
     intervals, the percentage is written after each bar.
     """
-    import altair as alt
-
     needed = {"option", "estimate", "ci_low", "ci_high", "n"}
     if not needed <= set(table.columns):
         raise EstimationError(f"ranked_bars needs columns {', '.join(sorted(needed))}")
-    rows = table.filter(pl.col("estimate").is_not_null())
+    kept = table.filter(pl.col("estimate").is_not_null())
     ranked = sorted(
-        rows.iter_rows(named=True),
+        kept.iter_rows(named=True),
         key=lambda r: (r["option"] in exclusive, -float(r["estimate"])),
     )
     order = [labels.get(r["option"], r["option"]) for r in ranked]
@@ -66,41 +80,25 @@ def ranked_bars(
             "colour": [_EXCLUSIVE if r["option"] in exclusive else _BAR for r in ranked],
         }
     )
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=240, ticks=False))
+    y = rows_axis("label", order, limit=240)
     top = max(0.1, float(data["ci_high"].max() or 0.0)) * 1.15
-    x = alt.X(
-        "estimate:Q",
-        scale=alt.Scale(domain=[0, min(1.0, top)], nice=False),
-        axis=alt.Axis(format=".0%", title=None),
+    x = channel("estimate", "quantitative", scale={"domain": [0, min(1.0, top)], "nice": False},
+                axis={"format": ".0%", "title": None})  # fmt: skip
+    tip = tooltip(
+        ("label", "nominal", "Option", None), *estimate_tooltip("Share", ".1%", confidence)
     )
-    tooltip = [
-        alt.Tooltip("label:N", title="Option"),
-        alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".1%"),
-        alt.Tooltip("ci_high:Q", title="to", format=".1%"),
-        alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
-    ]
-    base = alt.Chart(data)
-    bars = base.mark_bar(height={"band": 0.7}).encode(
-        x=x, y=y, color=alt.Color("colour:N", scale=None), tooltip=tooltip
-    )
-    whiskers = base.mark_rule(color="#333333").encode(x="ci_low:Q", x2="ci_high:Q", y=y)
-    text = base.mark_text(align="left", dx=4, fontSize=11, color="#222222").encode(
-        x="ci_high:Q", y=y, text="text:N"
-    )
-    chart = alt.layer(bars, whiskers, text).properties(
-        width=width, height=max(60, 28 * data.height)
-    )
-    if title is not None:
-        chart.title = alt.TitleParams(
-            title, subtitle=subtitle or "", anchor="start", fontSize=15, subtitleFontSize=12,
-            subtitleColor="#444444",
-        )  # fmt: skip
-    chart.config = alt.Config(
-        font=_FONT, background="white", view=alt.ViewConfig(stroke=None),
-        axis=alt.AxisConfig(labelFontSize=12, labelColor="#222222"),
-    )  # fmt: skip
-    return chart
+    parts = [
+        layer(mark("bar", height={"band": 0.7}),
+              encoding(x=x, y=y, color=channel("colour", "nominal", scale=None), tooltip=tip)),
+        layer(mark("rule", color="#333333"),
+              encoding(x=channel("ci_low", "quantitative"), x2=channel("ci_high"), y=y)),
+        layer(mark("text", align="left", dx=4, fontSize=11, color="#222222"),
+              encoding(x=channel("ci_high", "quantitative"), y=y, text=channel("text", "nominal"))),
+    ]  # fmt: skip
+    body = {**layers(with_data(parts, "options")), "width": width,
+            "height": max(60, 28 * data.height)}  # fmt: skip
+    return styled(body, title, subtitle, {"options": rows(data)},
+                  config=house_style(legend=False, axis_titles=False))  # fmt: skip
 
 
 def grid_bars(
@@ -110,7 +108,7 @@ def grid_bars(
     title: str | None = None,
     width: int = 560,
     confidence: float = CONFIDENCE,
-) -> Any:
+) -> VegaLite:
     """A grid's items × levels in one scope and wave: one 100% bar per item.
 
     ``table`` has ``item`` (code), ``level``, ``estimate``, ``ci_low``, ``ci_high`` and

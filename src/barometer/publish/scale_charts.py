@@ -1,7 +1,8 @@
 """Charts of numeric questions: a mean with its interval by country, and the
 distribution of a scale.
 
-Like :mod:`barometer.publish.charts` (whose rendering and styling they share), they
+Like :mod:`barometer.publish.charts` (whose dot layers, reference line, tooltips,
+rendering and styling they share), they
 draw the columns of the publication's estimates — a numeric question's means
 (``estimate``, ``ci_low``, ``ci_high``, ``n`` by country) and a scale's shares of each
 value — and do no statistics of their own.
@@ -23,7 +24,28 @@ import polars as pl
 
 from barometer.errors import EstimationError, did_you_mean
 from barometer.options import CONFIDENCE
-from barometer.publish.charts import split_reference, styled, text_column, with_reference
+from barometer.publish.charts import (
+    dot_layers,
+    estimate_tooltip,
+    split_reference,
+    text_column,
+    with_data,
+    with_reference,
+)
+from barometer.publish.charts_vega import (
+    JSON,
+    VegaLite,
+    channel,
+    encoding,
+    facet,
+    layer,
+    layers,
+    mark,
+    props,
+    rows,
+    styled,
+    tooltip,
+)
 from barometer.publish.numbers import format_level, format_mean
 
 __all__ = ["distribution_bars", "mean_dots"]
@@ -62,12 +84,10 @@ def _rows(est: Any, wave: str | None, names: Mapping[str, str] | None) -> pl.Dat
     return table.with_columns(country=codes, who=pl.Series(shown, dtype=pl.String))
 
 
-def _axis_scale(question: Any) -> Any:
-    import altair as alt
-
+def _axis_scale(question: Any) -> JSON:
     if question.range is None:
-        return alt.Scale(zero=False, nice=True)
-    return alt.Scale(domain=list(question.range), nice=False)
+        return props(zero=False, nice=True)
+    return props(domain=list(question.range), nice=False)
 
 
 def mean_dots(
@@ -80,7 +100,7 @@ def mean_dots(
     decimals: int = 0,
     width: int = 520,
     confidence: float = CONFIDENCE,
-) -> Any:
+) -> VegaLite:
     """A numeric question's mean by country (or region) with its interval as whiskers,
     highest first, on the question's range (0 to 10 for a scale), and a dashed
     reference line (its interval shaded) at a region's mean.
@@ -100,8 +120,6 @@ def mean_dots(
     confidence : float
         The confidence level of the intervals, for the words (the publication's).
     """
-    import altair as alt
-
     table = _rows(est, wave, names)
     if table.height == 0:
         raise EstimationError(f"no means of {question.id!r} to chart")
@@ -109,40 +127,18 @@ def mean_dots(
     data = table.select("who", "estimate", "ci_low", "ci_high", "n").with_columns(
         text_column(table["estimate"], lambda v: format_mean(v, decimals))
     )
-    scale = _axis_scale(question)
-    y = alt.Y(
-        "who:N",
-        sort=alt.EncodingSortField("estimate", order="descending"),
-        title=None,
-        axis=alt.Axis(labelLimit=220, ticks=False, grid=True, gridColor="#eeeeee"),
-    )
-    base = alt.Chart(data).encode(y=y)
-    tooltip = [
-        alt.Tooltip("who:N", title="Country"),
-        alt.Tooltip("estimate:Q", title="Mean", format=".2f"),
-        alt.Tooltip("ci_low:Q", title=f"{format_level(confidence)} interval from", format=".2f"),
-        alt.Tooltip("ci_high:Q", title="to", format=".2f"),
-        alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
-    ]
-    layers = [
-        base.mark_rule(color=_MEAN, strokeWidth=2).encode(
-            x=alt.X("ci_low:Q", scale=scale, title="Mean"), x2="ci_high:Q"
-        ),
-        base.mark_point(color=_MEAN, filled=True, size=70, opacity=1).encode(
-            x="estimate:Q", tooltip=tooltip
-        ),
-        base.mark_text(align="left", dx=6, fontSize=11, color="#1a1a1a").encode(
-            x="ci_high:Q", text="text:N"
-        ),
-    ]
-    layers = with_reference(layers, ref, lambda v: format_mean(v, decimals))
-    chart = alt.layer(*layers).properties(width=width, height=max(60, 24 * data.height))
+    tip = tooltip(("who", "nominal", "Country", None), *estimate_tooltip("Mean", ".2f", confidence))
+    x = channel("ci_low", "quantitative", scale=_axis_scale(question), title="Mean")
+    datasets = {"dots": rows(data)}
+    parts = with_data(dot_layers(x, _MEAN, tip), "dots")
+    parts = with_reference(parts, ref, lambda v: format_mean(v, decimals), datasets)
+    body = {**layers(parts), "width": width, "height": max(60, 24 * data.height)}
     subtitle = (
         f"Weighted mean{f', {wave}' if wave else ''}, with its {format_level(confidence)} interval"
     )
     if ref is not None:
         subtitle += f"; dashed line: {ref.get_column('who')[0]} (shaded: its interval)"
-    return styled(chart, title, subtitle + ".")
+    return styled(body, title, subtitle + ".", datasets)
 
 
 def distribution_bars(
@@ -153,7 +149,7 @@ def distribution_bars(
     names: Mapping[str, str] | None = None,
     title: str | None = None,
     columns: int = 4,
-) -> Any:
+) -> VegaLite:
     """The distribution of a scale: the weighted share giving each value (0, 1, …, 10),
     one small panel of columns per country, every value of the range on the axis.
 
@@ -167,8 +163,6 @@ def distribution_bars(
     order : list of str, optional
         Country codes in panel order (default: order in ``est``).
     """
-    import altair as alt
-
     if "level" not in (est.to_polars().columns if hasattr(est, "to_polars") else est):
         raise EstimationError("a distribution chart needs the shares of each value (level)")
     table = _rows(est, wave, names)
@@ -184,28 +178,14 @@ def distribution_bars(
         shown = dict(table.select("country", "who").unique().iter_rows())
         panels = [shown[c] for c in order if c in shown]
     data = table.select("who", "level", "estimate", "ci_low", "ci_high", "n")
-    chart = (
-        alt.Chart(data)
-        .mark_bar(color=_BAR)
-        .encode(
-            x=alt.X("level:O", sort=points, scale=alt.Scale(domain=points), title=None,
-                    axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("estimate:Q", axis=alt.Axis(format=".0%"), title=None),
-            tooltip=[
-                alt.Tooltip("who:N", title="Country"),
-                alt.Tooltip("level:N", title="Value"),
-                alt.Tooltip("estimate:Q", title="Share", format=".1%"),
-                alt.Tooltip("ci_low:Q", title="Interval from", format=".1%"),
-                alt.Tooltip("ci_high:Q", title="to", format=".1%"),
-                alt.Tooltip("n:Q", title="Base (unweighted)", format=","),
-            ],
-        )
-        .properties(width=150, height=110)
-        .facet(
-            facet=alt.Facet("who:N", sort=panels, title=None,
-                            header=alt.Header(labelFontSize=12, labelFontWeight="bold")),
-            columns=columns,
-        )
-    )  # fmt: skip
+    x = channel("level", "ordinal", sort=points, scale={"domain": points}, title=None,
+                axis=props(labelAngle=0))  # fmt: skip
+    y = channel("estimate", "quantitative", axis={"format": ".0%"}, title=None)
+    tip = tooltip(("who", "nominal", "Country", None), ("level", "nominal", "Value", None),
+                  *estimate_tooltip("Share", ".1%", None))  # fmt: skip
+    spec = {**layer(mark("bar", color=_BAR), encoding(x=x, y=y, tooltip=tip)),
+            "height": 110, "width": 150}  # fmt: skip
+    body = {"data": {"name": "shares"}, "facet": facet("who", panels), "spec": spec,
+            "columns": columns}  # fmt: skip
     subtitle = f"Weighted share giving each value{f', {wave}' if wave else ''}."
-    return styled(chart, title, subtitle)
+    return styled(body, title, subtitle, {"shares": rows(data)})

@@ -84,3 +84,20 @@ def test_kernels_match_bincount(n: int) -> None:
             if with_y:
                 want = np.bincount(key, x * y, 7)
                 np.testing.assert_allclose(got[0], want, rtol=1e-12, atol=1e-14)
+
+
+def test_loaded_kernels_serve_every_pass() -> None:
+    """Below the size that repays loading numba, a pass takes the compiled loops all the
+    same once they are loaded in the process (their load is paid); before, it does not."""
+    import sys
+
+    pytest.importorskip("numba")
+    from barometer.core.variance import kernels
+
+    assert replicate._kernels(10) is kernels
+    del sys.modules["barometer.core.variance.kernels"]
+    try:
+        assert replicate._kernels(10) is None
+        assert replicate._kernels(replicate._COMPILED_FROM) is not None
+    finally:
+        sys.modules["barometer.core.variance.kernels"] = kernels

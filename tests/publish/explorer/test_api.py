@@ -233,6 +233,20 @@ def test_a_set_is_asked_for_by_its_parts(explorer) -> None:
     parts = (("a", "A", Q),)
     info = replace(explorer.cube.questions[0], id="allies", kind="multiple", parts=parts)
     cube = replace(explorer.cube, questions=(*explorer.cube.questions, info))
-    r = TestClient(create_app(cube)).get("/api/estimates", params={"question": "allies"})
+    client = TestClient(create_app(cube))
+    r = client.get("/api/estimates", params={"question": "allies"})
     assert r.status_code == 400
     assert f"ask for its parts: {Q}" in r.json()["error"]["message"]
+    # the schema documents that 400: the set's id is no value of `question`, the
+    # parameter and the 400 say why, and the body is the documented error
+    import jsonschema
+
+    get = client.get("/api/openapi.json").json()["paths"]["/api/estimates"]["get"]
+    question = next(p for p in get["parameters"] if p["name"] == "question")
+    assert Q in question["schema"]["enum"] and "allies" not in question["schema"]["enum"]
+    assert "naming its parts" in question["description"]
+    refused = get["responses"]["400"]
+    assert "multiple-response question or grid (allies)" in refused["description"]
+    jsonschema.validate(r.json(), refused["content"]["application/json"]["schema"])
+    plain = TestClient(create_app(explorer.cube)).get("/api/openapi.json").json()
+    assert "grid" not in plain["paths"]["/api/estimates"]["get"]["responses"]["400"]["description"]

@@ -92,6 +92,22 @@ def connect(
     return duckdb.connect(config=config)
 
 
+def _with_enums(table: Any) -> pl.DataFrame:
+    """A query's Arrow result as polars, an ENUM column as a polars ``Enum`` of its
+    levels in the ENUM's order (DuckDB hands it over as a dictionary holding every
+    level): its levels and domains then sort in that order, as an ``Enum`` column's do
+    in memory, not alphabetically as a ``Categorical``'s."""
+    import pyarrow as pa
+
+    enums = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_dictionary(column.type) and column.num_chunks:
+            enums[name] = pl.Enum(column.chunk(0).dictionary.to_pylist())
+    frame = pl.from_arrow(table, schema_overrides=enums)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 @dataclass(frozen=True, eq=False)
 class Source:
     """The user's table as DuckDB sees it: the relation, its column types and a label for
@@ -137,8 +153,7 @@ class Source:
         try:
             result = self.relation.query(SRC, query)
             assert result is not None  # a SELECT always has a result
-            frame: pl.DataFrame = result.pl()
-            return frame
+            return _with_enums(result.arrow().read_all())
         except duckdb.Error as exc:  # pragma: no cover - the queries are built here
             raise BarometerError(f"DuckDB failed on {self.label}: {exc}") from None
 

@@ -25,11 +25,12 @@ from barometer.core.backends.duck_structure import Layout, check_door, structure
 from barometer.core.backends.duck_sums import Reduction
 from barometer.core.backends.duck_weighting import WrittenWeights, rake_variables, weight_cells
 from barometer.core.chisq import ChisqTest
-from barometer.core.design import Design, Structure
+from barometer.core.design import Design, Structure, long_bases
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.intervals import DomainDesign
 from barometer.core.variance.steps import CalibrationStep
+from barometer.core.weighting.diagnostics import WeightSummary
 from barometer.errors import DesignError, EstimationError, WeightingError
 from barometer.options import (
     CONFIDENCE,
@@ -44,11 +45,8 @@ from barometer.options import (
 if TYPE_CHECKING:
     from barometer.core.models import Family, Model, Models, OrdinalModel
 
-#: Estimators of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
-_NOT_YET = (
-    "weight_summary",
-    "to_replicates",
-)
+#: Methods of ``bm.Design`` that do not yet run in DuckDB (they need per-row data).
+_NOT_YET = ("to_replicates",)
 
 
 class InDuckDB:
@@ -70,6 +68,32 @@ class InDuckDB:
     def n(self) -> int:
         """Number of rows (respondents)."""
         return self._rows
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the table's columns."""
+        return tuple(self.source.types)
+
+    def bases(
+        self, variables: str | Sequence[str], by: str | Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """``Design.bases`` from one GROUP BY: per domain of ``by``, the rows with each
+        variable observed (``n``) and their weights summed (``fsum``)."""
+        names, by_list = as_list(variables), as_list(by)
+        src = self.source
+        src.check([*names, *by_list], "bases", EstimationError)
+        keys = [ident(b) for b in by_list]
+        w = weight_sql(self.layout.weights)
+        sums = []
+        for i, name in enumerate(names):
+            seen = f"NOT {src.missing(name)}"
+            sums += [
+                f"count(*) FILTER (WHERE {seen}) AS {ident(f'_bases_n{i}')}",
+                f"fsum({w}) FILTER (WHERE {seen}) AS {ident(f'_bases_w{i}')}",
+            ]
+        group = f" GROUP BY {', '.join(keys)}" if keys else ""
+        query = f"SELECT {', '.join([*keys, *sums])} FROM {SRC} WHERE {src.present(by_list)}"
+        return long_bases(src.sql(query + group), by_list, names)
 
     @property
     def data(self) -> NoReturn:
@@ -378,6 +402,7 @@ class DuckDBDesign(InDuckDB, Design):
             id,
             to,
             name,
+            group=by,
         )
 
     def calibrate(
@@ -444,9 +469,11 @@ class DuckDBDesign(InDuckDB, Design):
         id: str,
         to: str | Path,
         name: str,
+        group: str | None = None,
     ) -> WrittenWeights:
         """Weight on the cell table of ``variables`` and write the weights; the result
-        carries the calibrated design over the data joined to them."""
+        carries the calibrated design over the data joined to them (``group``: the
+        column raked within, for ``weight_summary``)."""
         if self.cell_record is not None:
             raise WeightingError(
                 f"this DuckDB design is already weighted (on {list(self.cell_record.variables)}"
@@ -455,6 +482,7 @@ class DuckDBDesign(InDuckDB, Design):
         written, record = weight_cells(
             self.source, self.layout.weights, variables, method, run, id, to, name
         )
+        written = replace(written, group=group)
         return replace(written, design=self._weighted(written, record))
 
     def _weighted(self, written: WrittenWeights, record: CellRecord) -> DuckDBDesign:
@@ -471,7 +499,18 @@ class DuckDBDesign(InDuckDB, Design):
         )
         design.cell_record = record
         design.calibration = record.steps
+        design.weighting = written
         return design
+
+    def weight_summary(self) -> WeightSummary:
+        """Weighting diagnostics (as ``Design.weight_summary``: Kish's design effect and
+        effective n, per group of a raking's ``by``) from grouped sums in DuckDB; see
+        ``duck_weighting.weight_summary``."""
+        from barometer.core.backends.duck_weighting import weight_summary
+
+        info = self.weighting if isinstance(self.weighting, WrittenWeights) else None
+        before = self.cell_record.base_weights if self.cell_record is not None else None
+        return weight_summary(self.source, self.layout.weights, info, before)
 
 
 def _where_sql(src: Source, where: Mapping[str, Any] | None) -> str:

@@ -1,8 +1,8 @@
 """Quantiles of a DuckDB design (R ``svyquantile``, ``qrule="math"``, Woodruff intervals).
 
 The weighted CDF is formed over the distinct values of each domain — one GROUP BY
-(domain, value) with the summed weight and row count — rather than over the rows; the
-inverse (``quantiles._WeightedCDF``'s rule, R ``qs``) reads the same on either. The CDF at
+(domain, value) with the summed weight and row count — as the in-memory one is
+(``quantiles.WeightedCDF``, whose inverse is R ``qs``'s rule for both). The CDF at
 each estimate, with its design-based variance, is the mean of ``y <= q_d`` computed by the
 grouped sums of ``duck_sums`` (the thresholds joined in as a VALUES table). Only the
 table of distinct values per domain leaves the engine: a few thousand rows for answer
@@ -21,50 +21,15 @@ from barometer.core.backends.duck_sums import Reduction
 from barometer.core.estimates import Estimates
 from barometer.core.estimators import RatioFamily
 from barometer.core.intervals import t_quantile
-from barometer.core.quantiles import check_probs, quantile_table, woodruff
+from barometer.core.quantiles import (
+    WeightedCDF,
+    check_probs,
+    per_probability,
+    quantile_table,
+    woodruff,
+)
 from barometer.core.reduce import Variable
 from barometer.errors import EstimationError
-
-
-class DistinctCDF:
-    """The weighted CDF of every domain over its distinct values, and R ``qs``'s inverse.
-
-    ``values`` holds one row per (domain, distinct value), sorted, with the summed weight
-    ``_w`` and rows ``_n``; cumulative weights are summed in extended precision.
-    """
-
-    def __init__(self, d: np.ndarray, x: np.ndarray, w: np.ndarray, n: np.ndarray, n_dom: int):
-        self.x, self.dom, self.rows = x, d, n
-        self.count = np.bincount(d, n, minlength=n_dom).astype(np.int64)  # rows per domain
-        values = np.bincount(d, minlength=n_dom)
-        self.start = np.concatenate([[0], np.cumsum(values)[:-1]]).astype(np.int64)
-        self.values = values
-        run = np.concatenate([[0], np.cumsum(w.astype(np.longdouble))])
-        self.cumw = (run[1:] - np.repeat(run[self.start], values)).astype(float)
-        self.total = (run[self.start + values] - run[self.start]).astype(float)
-
-    def quantile(self, p: np.ndarray) -> np.ndarray:
-        """``min{x : F(x) >= p_d}`` per domain, as ``quantiles._WeightedCDF.quantile``: the
-        last value whose cumulative weight is at most ``p W`` if it is exactly ``p W``, else
-        the next value. Below the smallest value's share R takes the *second row*: the
-        smallest value again if it has two rows, else the next value."""
-        n_dom = self.values.size
-        out = np.full(n_dom, np.nan)
-        if self.x.size == 0:
-            return out
-        below = self.cumw <= (p * self.total)[self.dom]
-        n_below = np.bincount(self.dom, below, minlength=n_dom).astype(np.int64)
-        has = self.values > 0
-        start, last = self.start[has], (self.start + self.values - 1)[has]
-        nb = n_below[has]
-        pos = start + np.maximum(nb, 1) - 1
-        exact = (nb > 0) & (p[has] - self.cumw[pos] / self.total[has] == 0)
-        nxt = np.minimum(pos + 1, last)
-        none = nb == 0
-        pick = np.where(exact, pos, nxt)
-        pick = np.where(none & (self.rows[start] >= 2), start, pick)
-        out[has] = self.x[pick]
-        return out
 
 
 def quantile(
@@ -95,7 +60,7 @@ def quantile(
     )
     d = domain_of(found, levels, by)
     order = np.lexsort((found.get_column("_x").to_numpy(), d))
-    cdf = DistinctCDF(
+    cdf = WeightedCDF.of_values(
         d[order],
         found.get_column("_x").to_numpy()[order],
         found.get_column("_w").to_numpy()[order],
@@ -112,7 +77,7 @@ def quantile(
         fam = red.family_of(design, grouped, Variable(variable, None, None, None), by, levels, True)
         return red.calibrated(fam, by, levels, observed, value=value, join=thresholds)
 
-    rows = woodruff(cdf.quantile, below, crit, probs)
+    rows = woodruff(cdf.quantile, per_probability(below), crit, probs)
     return quantile_table(levels, variable, probs, rows, cdf.count)
 
 
@@ -161,4 +126,4 @@ def domain_degf(red: Reduction, by: list[str], levels: pl.DataFrame, ok: str) ->
     return out
 
 
-__all__ = ["DistinctCDF", "domain_degf", "domain_of", "quantile"]
+__all__ = ["domain_degf", "domain_of", "quantile"]

@@ -27,6 +27,7 @@ from barometer.errors import BarometerError, WeightingError
 
 if TYPE_CHECKING:
     from barometer.core.backends.duck_design import DuckDBDesign
+    from barometer.core.weighting.diagnostics import WeightSummary
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +50,8 @@ class WrittenWeights:
     iterations: int | None
     max_error: float | None
     design: DuckDBDesign | None = None
+    #: the column raked within (``rake(by=)``)
+    group: str | None = None
 
 
 def rake_variables(margins: Mapping[Any, Any], by: str | None) -> list[str]:
@@ -119,6 +122,59 @@ def weight_cells(
     return written, record
 
 
+def weight_summary(
+    src: Source, weights: str | None, info: WrittenWeights | None, before: str | None
+) -> WeightSummary:
+    """``Design.weight_summary`` of a DuckDB design from one GROUP BY (and one overall
+    query): over the positive weights, per group of the raking's ``by`` (and overall),
+    their count, sum, sum of squares, min and max, and of the weights before it (Kish's
+    design effect and effective n by ``diagnostics.weight_stats``, as in memory). A
+    DuckDB weighting bounds no rows (nothing capped or floored); ``margins`` is empty
+    (the margins' respondent counts would need the rows; the cells hold the totals).
+    ``before`` is the weights column the weighting started from (None: not weighted)."""
+    from barometer.core.weighting.diagnostics import WeightSummary, weight_stats
+
+    w = weight_sql(weights)
+    b = weight_sql(before) if info is not None else w
+    sums = [
+        f"count(*) FILTER (WHERE {w} > 0) AS n",
+        f"fsum({w}) FILTER (WHERE {w} > 0) AS total",
+        f"fsum({w} * {w}) FILTER (WHERE {w} > 0) AS sq",
+        f"min({w}) FILTER (WHERE {w} > 0) AS lo",
+        f"max({w}) FILTER (WHERE {w} > 0) AS hi",
+        f"count(*) FILTER (WHERE {b} > 0) AS nb",
+        f"fsum({b}) FILTER (WHERE {b} > 0) AS tb",
+        f"fsum({b} * {b}) FILTER (WHERE {b} > 0) AS sb",
+    ]
+
+    def stats(group: str | None) -> list[Any]:
+        key = f"CAST({ident(group)} AS VARCHAR) AS _g, " if group is not None else ""
+        tail = f" GROUP BY {ident(group)} ORDER BY {ident(group)}" if group is not None else ""
+        found = src.sql(f"SELECT {key}{', '.join(sums)} FROM {SRC}{tail}")
+        labels = found.get_column("_g").to_list() if group is not None else [None]
+        col = {c: found.get_column(c).cast(pl.Float64).fill_null(0.0).to_numpy() for c in
+               ("n", "total", "sq", "lo", "hi", "nb", "tb", "sb")}  # fmt: skip
+        zeros = np.zeros(found.height)
+        return weight_stats(
+            labels,
+            (col["n"], col["total"], col["sq"], col["lo"], col["hi"]),
+            (col["nb"], col["tb"], col["sb"]),
+            zeros,
+            zeros,
+        )
+
+    group = info.group if info is not None else None
+    (overall,) = stats(None)
+    return WeightSummary(
+        overall=overall,
+        groups=tuple(stats(group)) if group is not None else (),
+        method=info.method if info is not None else None,
+        iterations=info.iterations if info is not None else None,
+        max_margin_error=info.max_error if info is not None else None,
+        margins=pl.DataFrame(),
+    )
+
+
 def _check_target(src: Source, to: str | Path, id: str, name: str) -> str:
     """Where the weights go: a new Parquet file (never over an existing file) or, for a
     relation, a new table in its database. The id must identify the respondents."""
@@ -144,4 +200,4 @@ def _check_target(src: Source, to: str | Path, id: str, name: str) -> str:
     return target
 
 
-__all__ = ["WrittenWeights", "rake_variables", "weight_cells"]
+__all__ = ["WrittenWeights", "rake_variables", "weight_cells", "weight_summary"]

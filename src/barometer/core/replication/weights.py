@@ -109,11 +109,13 @@ def replicate_setup(
     if not names:
         raise DesignError("replicates: no replicate weight columns given")
     check_columns(frame, names, "replicate weight", DesignError)
+    picked: list[str | pl.Expr] = []  # (a cast costs an expression each: only where needed)
     for name in names:
         col = frame.get_column(name)
         if not col.dtype.is_numeric():
             raise DesignError(f"replicate weight column {name!r} must be numeric, not {col.dtype}")
-    reps = frame.select([pl.col(c).cast(pl.Float64) for c in names])
+        picked.append(name if col.dtype == pl.Float64 else pl.col(name).cast(pl.Float64))
+    reps = frame.select(picked)
     if check or any(reps.null_count().row(0)):
         check_values(reps)
     n_rep = reps.width

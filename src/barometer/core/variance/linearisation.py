@@ -51,7 +51,7 @@ def combine(
     if s2.ndim == 1:
         v = s2 - (s1 * s1) @ centre
     else:
-        v = s2 - (s1 * centre) @ s1.T
+        v = s2 - _centring(s1, centre)
     if structure.lonely_psu == "average":
         lonely = structure.n_psu == 1
         if lonely.any():
@@ -65,6 +65,21 @@ def combine(
             factor = np.where(nok > 0, nstrat / np.maximum(nok, 1), np.nan)
             v = v * factor if v.ndim == 1 else v * np.sqrt(np.outer(factor, factor))
     out: FloatArray = v
+    return out
+
+
+def _centring(s1: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """``S1 diag(c) S1'`` (K x K). An estimate's stratum totals are zero outside the
+    strata its domain meets — a domain of one country and wave meets one stratum of a
+    poll stratified by country x wave — so ``S1`` is mostly zeros and the product is
+    taken sparse: it costs the pairs of estimates sharing a stratum, not K^2 H (with H
+    in the tens, a dense K x H x K product is many small BLAS calls' worth of threads
+    for little arithmetic). Each entry sums the same terms, the zeros left out."""
+    if s1.size and np.count_nonzero(s1) * 4 < s1.size:
+        left = sp.csr_matrix(s1 * centre)
+        dense: np.ndarray = (left @ sp.csr_matrix(s1).T).toarray()
+        return dense
+    out: np.ndarray = (s1 * centre) @ s1.T
     return out
 
 

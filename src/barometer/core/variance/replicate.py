@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -115,8 +116,11 @@ def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _kernels(cells: int) -> ModuleType | None:
     """The compiled loops of ``variance.kernels`` for a pass over ``cells`` values (rows x
     replicates), or None: where numba is not installed, or for less data than it takes to
-    repay loading them (about half a second, once per process)."""
-    if cells < _COMPILED_FROM:
+    repay loading them (about half a second, once per process) while they are not loaded
+    yet — once they are, every pass takes them (a third of Arrow's time, and the values'
+    check comes with the sums)."""
+    loaded = sys.modules.get("barometer.core.variance.kernels")
+    if cells < _COMPILED_FROM and loaded is None:
         return None
     from barometer.core.variance import kernels
 

@@ -72,6 +72,23 @@ def _stats(
         lo[idx], hi[idx] = agg["lo"].to_numpy(), agg["hi"].to_numpy()
     capped = np.bincount(codes, held == 1, minlength=G) if held is not None else np.zeros(G)
     floored = np.bincount(codes, held == 2, minlength=G) if held is not None else np.zeros(G)
+    return weight_stats(labels, (n, total, sq, lo, hi), (nb, tb, sb), capped, floored)
+
+
+def weight_stats(
+    labels: list[str | None],
+    after: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    before: tuple[np.ndarray, np.ndarray, np.ndarray],
+    capped: np.ndarray,
+    floored: np.ndarray,
+) -> list[WeightStats]:
+    """Weight statistics of each group from its sums over the positive weights: ``after``
+    is (count, sum, sum of squares, min, max) of the weights, ``before`` (count, sum, sum
+    of squares) of the weights before the weighting; ``capped``/``floored`` the rows held
+    at a bound. What a query engine's GROUP BY returns as well as ``np.bincount``."""
+    n, total, sq, lo, hi = after
+    nb, tb, sb = before
+    G = len(labels)
     with np.errstate(divide="ignore", invalid="ignore"):
         deff = n * sq / total**2
         deff_b = nb * sb / tb**2

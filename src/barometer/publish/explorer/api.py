@@ -99,14 +99,14 @@ class _Index:
 
     def __init__(self, cube: Cube) -> None:
         self.parts: dict[tuple[str, str | None], dict[str, dict[str, bytes]]] = {}
-        table = cube.rows.select(ROW_COLUMNS)
-        for row in table.iter_rows(named=True):
-            key = (row["question"], row["breakdown"])
-            cell = self.parts.setdefault(key, {}).setdefault(row["scope"], {})
-            fragment = dumps(row)
-            cell[row["wave"]] = (
-                cell[row["wave"]] + b"," + fragment if row["wave"] in cell else fragment
-            )
+        cells: dict[tuple[str, str | None, str, str], list[dict[str, Any]]] = {}
+        for row in cube.rows.select(ROW_COLUMNS).iter_rows(named=True):
+            key = (row["question"], row["breakdown"], row["scope"], row["wave"])
+            cells.setdefault(key, []).append(row)
+        for (question, breakdown, scope, wave), rows in cells.items():
+            # one encoding per cell: its rows as a JSON list, without the brackets
+            fragment = dumps(rows, string_keys=True)[1:-1]
+            self.parts.setdefault((question, breakdown), {}).setdefault(scope, {})[wave] = fragment
 
     def rows(
         self, question: str, breakdown: str | None, scopes: list[str], waves: list[str]
@@ -239,8 +239,9 @@ def create_app(cube: Cube, static: Path | None = None) -> Starlette:
         files["index.html"] = (render_index(live_page()), _TYPES[".html"])
     questions = dumps(cube.catalogue())
     methodology = dumps(dict(cube.methodology))
+    sets = [q.id for q in cube.questions if q.parts]
     schema = dumps(openapi(cube.name, checker.questions, checker.scopes, checker.waves,
-                           checker.breakdowns))  # fmt: skip
+                           checker.breakdowns, sets))  # fmt: skip
 
     def constant(body: bytes) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

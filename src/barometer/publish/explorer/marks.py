@@ -125,14 +125,23 @@ def _tests(pub: Publication, question: str, breakdown: str, floor: int) -> list[
             return
         out.append({**row, **mark})
 
+    def tested(diffs: pl.DataFrame, pairs: list[str] | None = None) -> pl.DataFrame:
+        """The rows ``add`` can keep (substantive levels, a finite p-value, and with
+        ``pairs`` a country and its own region): the others are never read."""
+        kept = pl.col("level").cast(pl.String).is_in(list(keep)) & pl.col("p_value").is_finite()
+        if pairs is not None:
+            pair = pl.concat_str(pl.col("first").cast(pl.String), pl.col("second").cast(pl.String),
+                                 separator="\x00")  # fmt: skip
+            kept &= pair.is_in(pairs)
+        return diffs.filter(kept)
+
     cells = pub.cells(question, breakdown).estimates
     waves = [w for w in pub.waves if w in set(cells.to_polars()["wave"].cast(pl.String))]
     for w1, w2 in pairwise(waves):
         est = _without_median(pub.trend(question, [w1, w2], breakdown=breakdown).estimates, pub)
         bases = _bases(est, breakdown)
-        for row in pairwise_differences(est, "wave", adjust="none", confidence=conf).iter_rows(
-            named=True
-        ):
+        diffs = pairwise_differences(est, "wave", adjust="none", confidence=conf)
+        for row in tested(diffs).iter_rows(named=True):
             scope, blevel, lv = row["country"], str(row[breakdown]), row["level"]
             later = 1.0 if row["second"] == w2 else -1.0  # first - second, later last
             add(
@@ -141,9 +150,9 @@ def _tests(pub: Publication, question: str, breakdown: str, floor: int) -> list[
             )  # fmt: skip
     est = _without_median(cells, pub)
     bases = _bases(est, breakdown)
-    for row in pairwise_differences(est, "country", adjust="none", confidence=conf).iter_rows(
-        named=True
-    ):
+    diffs = pairwise_differences(est, "country", adjust="none", confidence=conf)
+    homes = [f"{c}\x00{r}" for c, r in home.items()] + [f"{r}\x00{c}" for c, r in home.items()]
+    for row in tested(diffs, homes).iter_rows(named=True):
         a, b = row["first"], row["second"]
         for country, region, sign in ((a, b, 1.0), (b, a, -1.0)):
             if home.get(country) != region:

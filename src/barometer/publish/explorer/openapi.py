@@ -140,10 +140,20 @@ def _names(known: Sequence[str]) -> dict[str, Any]:
     }
 
 
-_ERRORS = {
-    "400": _json(_ERROR, "a parameter names an unknown question, country, wave or breakdown, "
-                 "or is malformed or too long"),
-}  # fmt: skip
+def _errors(sets: Sequence[str]) -> dict[str, Any]:
+    """The 4xx responses of /api/estimates."""
+    why = (
+        "a parameter names an unknown question, country, wave or breakdown, or is "
+        "malformed or too long"
+    )
+    if sets:
+        why += (
+            "; or question names a multiple-response question or grid ("
+            + ", ".join(sets)
+            + "), whose rows are held under its parts: the message names them, and "
+            "/api/questions lists each set's parts"
+        )
+    return {"400": _json(_ERROR, why)}
 
 
 def openapi(
@@ -152,9 +162,19 @@ def openapi(
     scopes: Sequence[str],
     waves: Sequence[str],
     breakdowns: Sequence[str],
+    sets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The OpenAPI document of the API serving the poll ``title``: its parameters list
-    the cube's own questions, countries and regions, waves and breakdowns."""
+    the cube's own questions, countries and regions, waves and breakdowns. ``sets``
+    are the ids of the multiple-response questions and grids: not values of
+    ``question`` (their rows are their parts'), each a documented 400."""
+    asked = [q for q in questions if q not in set(sets)]
+    about = "question id"
+    if sets:
+        about += (
+            " (a multiple-response question's or grid's own id is refused with a 400 "
+            "naming its parts, the question ids that hold its rows)"
+        )
     lists = {"style": "form", "explode": False}
     return {
         "openapi": "3.1.0",
@@ -177,7 +197,7 @@ def openapi(
                     "operationId": "estimates",
                     "summary": "Shares of one question by country/region and wave",
                     "parameters": [
-                        _param("question", "question id", {"enum": list(questions)}, True),
+                        _param("question", about, {"enum": asked}, True),
                         _param(
                             "countries",
                             "comma-separated country codes or region ids (default: all)",
@@ -206,7 +226,7 @@ def openapi(
                             },
                             "the rows",
                         ),
-                        **_ERRORS,
+                        **_errors(sets),
                     },
                 }
             },

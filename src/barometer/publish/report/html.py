@@ -389,9 +389,9 @@ def _as_mean(est: Estimates) -> Estimates:
 
 def _numeric_results(pub: Publication, q: Any, region_ids: Sequence[str]) -> QuestionResults:
     """A numeric question's section: its means by country, region and trend, and (a
-    scale) its distribution."""
+    scale) its distribution; a region's mean mostly one member's is noted, as a share is."""
     cells = pub.cells(q.id)
-    own = {r: _as_mean(cells.region(r)) for r in region_ids}
+    own = {r: _dominance(pub, _as_mean(cells.region(r)), r) for r in region_ids}
     trends = {r: _as_mean(e) for r, e in _trends(pub, q.id, region_ids).items()}
     return QuestionResults(
         question=q,

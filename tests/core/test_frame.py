@@ -1,0 +1,43 @@
+"""The one column encoder (``core._frame.encode_series``): codes into sorted levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from barometer.core._frame import encode_series
+
+
+def _reference(values: list[float | None]) -> tuple[list[int], list[float]]:
+    """Codes into the sorted distinct values, -1 for a missing one (null or NaN)."""
+    present = sorted({v for v in values if v is not None and not np.isnan(v)})
+    index = {v: i for i, v in enumerate(present)}
+    codes = [-1 if v is None or np.isnan(v) else index[v] for v in values]
+    return codes, present
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.just(float("nan")),
+            st.integers(-3, 12).map(float),  # an answer scale stored as floats
+            st.sampled_from([0.5, 2.25, 1e17, -1e300, float("inf")]),  # not whole, or too wide
+        ),
+        max_size=30,
+    )
+)
+def test_float_codes_are_the_sorted_distinct_values(values: list[float | None]) -> None:
+    codes, levels = encode_series(pl.Series("x", values, dtype=pl.Float64))
+    want_codes, want_levels = _reference(values)
+    assert codes.tolist() == want_codes
+    assert levels.dtype == pl.Float64 and levels.to_list() == want_levels
+
+
+def test_whole_floats_keep_their_levels_as_floats() -> None:
+    codes, levels = encode_series(pl.Series("x", [10.0, None, 0.0, 7.0, 0.0]))
+    assert codes.tolist() == [2, -1, 0, 1, 0]
+    assert levels.to_list() == [0.0, 7.0, 10.0] and levels.dtype == pl.Float64
