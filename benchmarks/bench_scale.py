@@ -18,6 +18,7 @@ Usage::
 
     python benchmarks/bench_scale.py --sizes 10000000 30000000 --memory 1000000 10000000
     python benchmarks/bench_scale.py --sizes 10000000 --memory 10000000 --calibrated
+    python benchmarks/bench_scale.py --sizes --memory --spark 10000000 --calibrated
     python benchmarks/bench_scale.py --child duckdb --n 10000000     # one run (internal)
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -127,25 +129,38 @@ def child(
     bm.Design(warm, weights="w", strata="h", psu="p", lonely_psu="adjust").proportion("q")
     glob = str(poll_dir(n) / "*" / "*" / "*.parquet")
     spec = {"weights": "w", "strata": "stratum", "psu": "psu"}
-    result: dict[str, Any] = {"engine": engine, "n": n}
+    result: dict[str, Any] = {"engine": engine, "n": n, "load_average": os.getloadavg()}
+    by = ["country", "wave"]
+    spill = tempfile.mkdtemp(prefix=f"{engine}-spill-", dir=DATA_DIR)
+    session = None
     t0 = time.perf_counter()
     if engine == "duckdb":
-        spill = tempfile.mkdtemp(prefix="duckdb-spill-", dir=DATA_DIR)
         con = connect(memory_limit=memory_limit, temp_directory=spill, threads=threads)
         rel = con.read_parquet(glob, hive_partitioning=True)
         design = bm.Design(rel, **spec)
+    elif engine == "spark":
+        session = _spark(memory_limit, threads, spill)
+        # partition values as text (country, wave), as DuckDB's hive partitioning reads them
+        frame = session.read.parquet(str(poll_dir(n)))
+        design = bm.Design(frame, **spec)
     else:
         frame = pl.read_parquet(glob, hive_partitioning=True)
         result["load_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         design = bm.Design(frame, **spec)
+    engine_side = engine != "memory"
+    # all 20 questions' sums from one pass (GROUPING SETS) where a pass is dear: Spark (a
+    # fixed cost per query) and, below, the raked design (a join per pass); over plain
+    # Parquet, DuckDB's hashing is the cost, and one pass of 20 sets was slower at 10-30M
+    if engine == "spark":
+        design.prefetch(QUESTIONS, by=by)
     rows = 0
     for q in QUESTIONS:
-        rows += design.proportion(q, by=["country", "wave"]).to_polars().height
+        rows += design.proportion(q, by=by).to_polars().height
     result["shares_s"] = time.perf_counter() - t0
     result["share_rows"] = rows
     t1 = time.perf_counter()
-    if engine == "duckdb":
+    if engine_side:
         target = Path(spill) / "raked.parquet"
         raked = design.rake(margins(), by="country", id="id", to=target).design
     else:
@@ -153,15 +168,64 @@ def child(
     result["rake_s"] = time.perf_counter() - t1
     if calibrated:  # the shares again with calibrated SEs (DuckDB: from sums by cell)
         t2 = time.perf_counter()
+        if engine_side:
+            raked.prefetch(QUESTIONS, by=by)
         for q in QUESTIONS:
-            raked.proportion(q, by=["country", "wave"])
+            raked.proportion(q, by=by)
         result["calibrated_shares_s"] = time.perf_counter() - t2
         result["calibrated_us_per_row"] = result["calibrated_shares_s"] / n * 1e6
-    if engine == "duckdb":
-        shutil.rmtree(spill, ignore_errors=True)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
+    if session is not None:
+        session.stop()
+    shutil.rmtree(spill, ignore_errors=True)
     result["shares_us_per_row"] = result["shares_s"] / n * 1e6
     return result
+
+
+def _spark(memory_limit: str, threads: int, spill: str) -> Any:
+    """A local Spark session of ``threads`` cores whose driver (executor too, in local
+    mode) has a heap of ``memory_limit`` less a gigabyte for the JVM's own memory."""
+    from pyspark.sql import SparkSession
+
+    heap_gb = max(1, int(memory_limit.upper().removesuffix("GB")) - 1)
+    session = (
+        SparkSession.builder.master(f"local[{threads}]")
+        .appName("barometer-bench-scale")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", f"{heap_gb}g")
+        .config("spark.local.dir", spill)
+        .config("spark.sql.shuffle.partitions", str(4 * threads))
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process and its live children (Spark's JVM), from
+    each one's ``VmHWM``; ``getrusage`` would miss a child that has not exited."""
+    me = os.getpid()
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [me]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return max(total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
 def main() -> None:
@@ -170,7 +234,8 @@ def main() -> None:
     ap.add_argument("--memory", type=int, nargs="*", default=[1_000_000])
     ap.add_argument("--memory-limit", default="3GB")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--child", choices=["duckdb", "memory"])
+    ap.add_argument("--spark", type=int, nargs="*", default=[], help="sizes for Spark (local)")
+    ap.add_argument("--child", choices=["duckdb", "memory", "spark"])
     ap.add_argument("--n", type=int)
     ap.add_argument(
         "--calibrated", action="store_true", help="then the shares again on the raked design"
@@ -182,6 +247,7 @@ def main() -> None:
         return
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     runs = [("duckdb", n) for n in args.sizes] + [("memory", n) for n in args.memory]
+    runs += [("spark", n) for n in args.spark]
     for engine, n in sorted(runs, key=lambda r: (r[1], r[0])):
         t0 = time.perf_counter()
         try:

@@ -119,24 +119,37 @@ class CellCalibration:
     ) -> pl.DataFrame:
         """A family's sums by (domain, cell[, stratum][, level]): of ``1``, ``w`` and ``w^2``
         (and times the numeric ``value``) over the rows where ``ok``."""
-        lay = red.layout
-        w = weight_sql(lay.weights)
-        keys = [ident(b) for b in by] + _cell_keys(self.record)
-        if red.structure.element:
-            keys.append(f"{lay.stratum_sql} AS _h")
-        keys.append(f"{red.src.present(by)} AS _in")
-        sums = {"_sw": w, "_sww": f"{w} * {w}"}
         if level is not None:
-            keys.append(f"CASE WHEN {ok} THEN {level} END AS _y")
-        else:
-            assert value is not None
-            sums |= {"_sy": value, "_swy": f"{w} * {value}", "_swwy": f"{w} * {w} * {value}"}
+            return self.cell_levels(red, by, [ok], [level])[0]
+        assert value is not None
+        w = weight_sql(red.layout.weights)
+        keys = self._keys(red, by)
+        sums = {"_sw": w, "_sww": f"{w} * {w}"}
+        sums |= {"_sy": value, "_swy": f"{w} * {value}", "_swwy": f"{w} * {w} * {value}"}
         aggs = [f"fsum({e}) FILTER (WHERE {ok}) AS {k}" for k, e in sums.items()]
         aggs.append(f"count(*) FILTER (WHERE {ok}) AS _n")
         found = red.src.sql(
             f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} {join} GROUP BY ALL"
         )
         return found.with_columns(pl.col(*sums).fill_null(0.0))
+
+    def cell_levels(
+        self, red: Reduction, by: list[str], oks: list[str], levels: list[str]
+    ) -> list[pl.DataFrame]:
+        """``cell_sums`` of each categorical ``levels[i]`` where ``oks[i]``, from one
+        query (``duck_sums.level_sums``)."""
+        from barometer.core.backends.duck_sums import level_sums
+
+        w = weight_sql(red.layout.weights)
+        return level_sums(red.src, self._keys(red, by), oks, levels, w, True, True)
+
+    def _keys(self, red: Reduction, by: list[str]) -> list[str]:
+        """The keys of the sums by (domain, cell[, stratum])."""
+        keys = [ident(b) for b in by] + _cell_keys(self.record)
+        if red.structure.element:
+            keys.append(f"{red.layout.stratum_sql} AS _h")
+        keys.append(f"{red.src.present(by)} AS _in")
+        return keys
 
     def attach(
         self,

@@ -174,6 +174,17 @@ class DuckDBDesign(InDuckDB, Design):
             red.family(self, name, by, levels, ratio, categorical) for name in variables
         )
 
+    def prefetch(self, variables: Sequence[str], by: str | Sequence[str] | None = None) -> None:
+        """Read the table once for the ``proportion`` (or categorical ``total``) of each of
+        ``variables`` by ``by`` that follows: their grouped sums (and a calibrated design's
+        sums by cell) come from one query of GROUPING SETS, one set per variable, instead
+        of one pass over the table per variable; each call then takes its own sums (once).
+        The estimates are the same as without it. It pays where a pass is dear: a
+        calibrated design (each pass joins the written weights) and Spark (a fixed cost
+        per query); over plain Parquet DuckDB's cost is the hashing, which the sets do not
+        share (``benchmarks/RESULTS.md``, issue 20)."""
+        self._reduction.prefetch(list(variables), as_list(by))
+
     def proportion(
         self,
         variable: str,

@@ -47,6 +47,11 @@ class Reduction:
     record: CellRecord | None = None
     #: the domains of each ``by`` already asked for (the table never changes)
     found: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict, repr=False)
+    #: sums of categorical variables by ``by`` formed ahead in one pass (``prefetch``),
+    #: each taken out when its family is formed: (variable, by) -> (grouped, cell sums)
+    batch: dict[tuple[str, tuple[str, ...]], tuple[pl.DataFrame, pl.DataFrame | None]] = field(
+        default_factory=dict, repr=False
+    )
 
     def domains(self, by: list[str]) -> pl.DataFrame:
         """The domains of ``by``: their observed combinations, sorted (rows with a missing
@@ -76,11 +81,13 @@ class Reduction:
         ok = f"NOT {self.src.missing(name)}"
         if self._kind(name, categorical):
             level = self.level_sql(name)
-            grouped = self.grouped(by, ok, level=level)
+            batched = self.batch.pop((name, tuple(by)), None)
+            grouped = self.grouped(by, ok, level=level) if batched is None else batched[0]
             found = grouped.get_column("_y").drop_nulls().unique().sort()
             var = Variable(name, None, None, found.alias(name))
             fam = self.family_of(design, grouped, var, by, levels, ratio)
-            return self.calibrated(fam, by, levels, ok, level=level)
+            cells = None if batched is None else batched[1]
+            return self.calibrated(fam, by, levels, ok, level=level, cells=cells)
         value = f"CAST({ident(name)} AS DOUBLE)"
         grouped = self.grouped(by, ok, value=value)
         var = Variable(name, None, None, None)
@@ -101,14 +108,51 @@ class Reduction:
         level: str | None = None,
         value: str | None = None,
         join: str = "",
+        cells: pl.DataFrame | None = None,
     ) -> RatioFamily:
         """``fam`` with its calibrated variance, on a calibrated design: the family's sums
-        by cell (``ok``, ``level``, ``value`` and ``join`` as its ``grouped`` query)."""
+        by cell (``ok``, ``level``, ``value`` and ``join`` as its ``grouped`` query;
+        ``cells``: already formed by ``prefetch``)."""
         cal = self.calibration
         if cal is not None:
-            cells = cal.cell_sums(self, by, ok, level, value, join)
+            if cells is None:
+                cells = cal.cell_sums(self, by, ok, level, value, join)
             cal.attach(self, fam, cells, fam.var, by, levels)
         return fam
+
+    def prefetch(self, names: list[str], by: list[str], categorical: bool | None = True) -> None:
+        """Form the sums of the categorical variables ``names`` by ``by`` (and, on a
+        calibrated design, their sums by cell) in one pass over the table, for the
+        families asked for next: one query of GROUPING SETS, one set per variable, reads
+        the design's columns (and joins the written weights) once rather than once per
+        variable. The sums are those of one ``grouped`` query each."""
+        todo = [n for n in dict.fromkeys(names) if (n, tuple(by)) not in self.batch]
+        self.src.check(todo, "variable", EstimationError)
+        todo = [n for n in todo if self._kind(n, categorical)]
+        if len(todo) < 2:  # one variable: its own query, when its family is formed
+            return
+        oks = [f"NOT {self.src.missing(n)}" for n in todo]
+        ys = [self.level_sql(n) for n in todo]
+        grouped = self.grouped_levels(by, oks, ys)
+        cal = self.calibration
+        cells = [None] * len(todo) if cal is None else cal.cell_levels(self, by, oks, ys)
+        for name, g, c in zip(todo, grouped, cells, strict=True):
+            self.batch[(name, tuple(by))] = (g, c)
+
+    def grouped_levels(
+        self, by: list[str], oks: list[str], levels: list[str]
+    ) -> list[pl.DataFrame]:
+        """``grouped(by, ok, level=level)`` for each pair of ``oks`` and ``levels``, from
+        one query (``level_sums``)."""
+        lay = self.layout
+        keys = [ident(b) for b in by]
+        keys.append(f"{lay.stratum_sql} AS _h")
+        if lay.psu is not None:
+            keys.append(f"{ident(lay.psu)} AS _p")
+        keys.append(f"{self.src.present(by)} AS _in")
+        # w^2 only feeds an element design's moments (a clustered one's come by PSU)
+        squares = self.structure.element
+        return level_sums(self.src, keys, oks, levels, weight_sql(lay.weights), squares, False)
 
     def cells_family(
         self,
@@ -186,6 +230,8 @@ class Reduction:
         numeric ``value`` over the denominator ``x`` (SQL; 1 if None) gives the family of
         the ratio ``sum w y / sum w x``: ``_sw`` is then ``sum w x``, the centring
         ``y - theta x``."""
+        if level is not None:
+            return self.grouped_levels(by, [ok], [level])[0]
         src, lay = self.src, self.layout
         w = weight_sql(lay.weights)
         keys = [ident(b) for b in by]
@@ -193,10 +239,6 @@ class Reduction:
         if lay.psu is not None:
             keys.append(f"{ident(lay.psu)} AS _p")
         keys.append(f"{src.present(by)} AS _in")
-        if level is not None:
-            keys.append(f"CASE WHEN {ok} THEN {level} END AS _y")
-            aggs = [f"fsum({w}) AS _sw", f"fsum({w} * {w}) AS _sww", "count(*) AS _n"]
-            return src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
         y = value
         wx = w if x is None else f"{w} * {x}"
         t = "_t" if x is None else f"_t * {x}"
@@ -223,6 +265,67 @@ class Reduction:
         grouped = src.sql(f"SELECT {', '.join(keys)}, {', '.join(aggs)} FROM {frm} GROUP BY ALL")
         # a group with the variable all missing sums to null: to 0
         return grouped.with_columns(pl.col(*sums).fill_null(0.0))
+
+
+def level_sums(
+    src: Source,
+    keys: list[str],
+    oks: list[str],
+    levels: list[str],
+    w: str,
+    squares: bool,
+    filtered: bool,
+) -> list[pl.DataFrame]:
+    """For each categorical ``levels[i]`` observed where ``oks[i]``: ``fsum(w)``
+    (``_sw``), ``fsum(w^2)`` if ``squares`` (``_sww``) and ``count(*)`` (``_n``) by
+    ``keys`` (SQL, ``expr AS name`` or a column) and the level ``_y`` (null outside ``ok``).
+    With ``filtered`` the sums are over the rows where ``ok`` only (the null level's are 0).
+
+    Several variables are one query of GROUPING SETS, one set per variable, so the table
+    (and any join in it) is read once: DuckDB and Spark aggregate every set in the same
+    scan. ``GROUPING(_y<i>)`` (0 in variable ``i``'s set) tells the sets apart, since a
+    level that is null (missing) and one grouped away look alike."""
+    names = [k.rsplit(" AS ", 1)[-1] for k in keys]  # SQL
+    columns = [n[1:-1].replace('""', '"') if n.startswith('"') else n for n in names]
+    sums = {"_sw": w} | ({"_sww": f"{w} * {w}"} if squares else {})
+    if len(levels) == 1:
+        y = f"CASE WHEN {oks[0]} THEN {levels[0]} END AS _y"
+        where = f" FILTER (WHERE {oks[0]})" if filtered else ""
+        aggs = [f"fsum({e}){where} AS {k}" for k, e in sums.items()]
+        aggs.append(f"count(*){where} AS _n")
+        found = src.sql(f"SELECT {', '.join(keys)}, {y}, {', '.join(aggs)} FROM {SRC} GROUP BY ALL")
+        return [found.with_columns(pl.col(*sums).fill_null(0.0))] if filtered else [found]
+    ys = [f"_y{i}" for i in range(len(levels))]
+    inner = [
+        *keys,
+        *(
+            f"CASE WHEN {ok} THEN {lv} END AS {y}"
+            for ok, lv, y in zip(oks, levels, ys, strict=True)
+        ),
+    ]
+    inner.append(f"{w} AS _w")
+    common = ", ".join(names)
+    sets = ", ".join(f"({common}, {y})" for y in ys)
+    term = {"_sw": "_w", "_sww": "_w * _w"}
+    aggs = [f"fsum({term[k]}) AS {k}" for k in sums] + ["count(*) AS _n"]
+    flags = [f"GROUPING({y}) AS _g{i}" for i, y in enumerate(ys)]
+    found = src.sql(
+        f"SELECT {common}, {', '.join(ys)}, {', '.join(flags)}, {', '.join(aggs)} "
+        f"FROM (SELECT {', '.join(inner)} FROM {SRC}) AS _rows GROUP BY GROUPING SETS ({sets})"
+    )
+    out = []
+    for i, y in enumerate(ys):
+        part = found.filter(pl.col(f"_g{i}") == 0).select(
+            *columns, pl.col(y).alias("_y"), "_n", *sums
+        )
+        if filtered:  # the rows outside ok are the null level's: their sums are 0
+            outside = pl.col("_y").is_null()
+            part = part.with_columns(
+                pl.when(outside).then(0).otherwise(pl.col(c)).cast(part.schema[c]).alias(c)
+                for c in [*sums, "_n"]
+            )
+        out.append(part.select(*columns, "_y", *sums, "_n"))
+    return out
 
 
 def _position(expr: str, values: list[Any]) -> str:
@@ -411,4 +514,4 @@ def _finish(
         fam.cache["strata_present"] = np.repeat(present, fam.n_levels, axis=0)
 
 
-__all__ = ["Reduction", "with_codes"]
+__all__ = ["Reduction", "level_sums", "with_codes"]

@@ -31,12 +31,10 @@ def sdf(spark: Any, frame: pl.DataFrame) -> Any:
 
 @pytest.mark.parametrize(
     "spec",
-    [
-        {"weights": "w"},
-        {"weights": "w", "strata": "h"},
-        {"weights": "w", "strata": "h", "psu": "psu"},
-    ],
-    ids=["srs", "strata", "strata-clusters"],
+    # an element design (every row its PSU: moments by stratum) and a clustered one (sums
+    # by PSU), the two reductions; without strata is the DuckDB tests' (the same SQL)
+    [{"weights": "w", "strata": "h"}, {"weights": "w", "strata": "h", "psu": "psu"}],
+    ids=["strata", "strata-clusters"],
 )
 def test_spark_estimates_equal_in_memory(
     frame: pl.DataFrame, sdf: Any, spec: dict[str, Any]
@@ -46,6 +44,11 @@ def test_spark_estimates_equal_in_memory(
     assert_same(memory.proportion("q", by=["g", "wave"]), engine.proportion("q", by=["g", "wave"]))
     assert_same(memory.mean(["y", "flag"], by="g"), engine.mean(["y", "flag"], by="g"))
     assert_same(memory.total("score", by="wave"), engine.total("score", by="wave"))
+    # several categorical variables from one query of GROUPING SETS
+    engine.prefetch(["q", "flag", "score"], by=["g", "wave"])
+    for name in ("q", "flag", "score"):
+        want = memory.proportion(name, by=["g", "wave"])
+        assert_same(want, engine.proportion(name, by=["g", "wave"]))
 
 
 def test_spark_quantile_chisq_and_replicates(frame: pl.DataFrame, spark: Any, sdf: Any) -> None:
