@@ -607,6 +607,11 @@ class PollSpec(_Model):
     publication: PublicationRules = Field(default_factory=PublicationRules)
     models: list[ModelDeclaration] = Field(default_factory=list)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    # the stored parts and the index by id, made once: the spec is frozen, and the
+    # publication asks for questions by id thousands of times (building the parts of a
+    # set makes new Question objects each time)
+    _stored: tuple[Question, ...] | None = PrivateAttr(default=None)
+    _by_id: dict[str, Question] | None = PrivateAttr(default=None)
 
     @property
     def base_dir(self) -> Path:
@@ -617,13 +622,12 @@ class PollSpec(_Model):
         """The question ``qid`` — or the stored part ``qid`` of a multiple-response
         question or grid (``allies__us``); :class:`SpecError` with a suggestion when
         there is none."""
-        for q in self.questions:
-            if q.id == qid:
-                return q
-        for q in self.stored_questions():
-            if q.id == qid:
-                return q
-        return _find(self.questions, qid, "question")
+        if self._by_id is None:
+            index = {q.id: q for q in reversed(self.stored_questions())}
+            index.update({q.id: q for q in reversed(self.questions)})  # a question first
+            self._by_id = index
+        found = self._by_id.get(qid)
+        return found if found is not None else _find(self.questions, qid, "question")
 
     def stored_questions(self) -> list[Question]:
         """The single-choice columns the store holds, in questionnaire order: each
@@ -631,7 +635,9 @@ class PollSpec(_Model):
         (:func:`barometer.poll.spec_sets.parts`)."""
         from barometer.poll.spec_sets import parts
 
-        return [p for q in self.questions for p in parts(q)]
+        if self._stored is None:
+            self._stored = tuple(p for q in self.questions for p in parts(q))
+        return list(self._stored)
 
     def source_path(self, source: Source) -> Path:
         """The absolute path of a source's file."""
