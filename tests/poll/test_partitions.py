@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -254,6 +255,31 @@ def test_a_foreign_folder_or_the_stores_own_is_refused(small: Path) -> None:
     )
     assert result.exit_code == 1 and "was not written by barometer" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_write_cut_short_can_be_ingested_again(
+    small: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills during the partitions leaves a folder the next ingest replaces,
+    and that is not read meanwhile."""
+    store, folder = small / "poll.duckdb", small / "parts"
+    written = pl.DataFrame.write_parquet
+    calls = []
+
+    def fail_second(frame: pl.DataFrame, path: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        written(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", fail_second)
+    with pytest.raises(BarometerError, match="No space left on device"):
+        Poll.ingest(small / "spec.yaml", store, partitions=folder)
+    monkeypatch.undo()
+    assert (folder / "_barometer").is_file()
+    Poll.ingest(small / "spec.yaml", store, partitions=folder)
+    got = Poll.open(store).estimate("us_relationship", weights="base")
+    assert got.to_polars().height > 0
 
 
 def test_missing_weighting_data_and_imputation_are_refused(small: Path) -> None:

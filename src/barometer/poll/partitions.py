@@ -101,6 +101,10 @@ def write(store: Store, folder: str | Path) -> Path:
     levels = {q.id: q.level_codes for q in questions if not q.is_numeric}
     has_psu = False
     try:
+        # the marker first: a write cut short leaves a folder the next ingest may replace
+        # (it is read only once the store records it, after the last partition)
+        out.mkdir(parents=True)
+        (out / MARKER).write_text("respondents by country x wave; rewritten by ingest\n")
         for country, wave in store.bases().select("country", "wave").iter_rows():
             part = out / _path_part(country) / _path_part(wave)
             part.mkdir(parents=True)
@@ -109,7 +113,6 @@ def write(store: Store, folder: str | Path) -> Path:
             has_psu |= psu
             key = pl.col("source_id") + "/" + pl.col("respondent_id")
             frame.with_columns(key.alias(KEY)).write_parquet(part / "respondents.parquet")
-        (out / MARKER).write_text("respondents by country x wave; rewritten by ingest\n")
     except OSError as err:
         raise BarometerError(
             f"cannot write the partitions in {str(out)!r} ({err.strerror or err}); the store "
