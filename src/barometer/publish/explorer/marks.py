@@ -119,8 +119,7 @@ def _tests(pub: Publication, question: str, breakdown: str, floor: int) -> list[
     out: list[dict[str, Any]] = []
 
     def add(row: dict[str, Any], bases: dict[Any, int], a: Key, b: Key, **mark: Any) -> None:
-        if row["level"] not in keep or row["p_value"] is None or not np.isfinite(row["p_value"]):
-            return
+        # rows come from ``tested``: a substantive level with a finite p-value
         if min(bases.get(a, 0), bases.get(b, 0)) < floor:
             return
         out.append({**row, **mark})
