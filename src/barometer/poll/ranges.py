@@ -1,7 +1,8 @@
 """Numeric columns at ingest: a numeric question's values, and recodes by range.
 
-A numeric question (``kind: numeric``) is stored as numbers: its ``missing`` codes and
-the file's SPSS user-missing codes become missing, and a value outside its ``range`` is
+A numeric question (``kind: numeric``) is stored as numbers: its ``missing`` codes (or
+the source's own, which replace them for that file) and the file's SPSS user-missing
+codes become missing, and a value outside its ``range`` is
 an ingest error naming the respondents.  A ``recode`` bands a numeric column into a
 question's levels by inclusive ranges (an age in years into age groups); a value that no
 range covers is an error unless an ``else`` rule catches it.  Both refuse a text column.
@@ -78,16 +79,18 @@ def read_numeric(
     series: pl.Series,
     ids: pl.Series,
     question: Question,
+    missing: list[float],
     user_missing: list[tuple[float, float]],
     where: str,
     fix: str,
 ) -> NumericResult:
     """A numeric question's column as numbers (Float64), missing codes set to missing.
 
-    ``where`` names the column in messages, ``fix`` the spec path of the question (for
-    the hint to list a code under ``missing``).  An SPSS user-missing code is missing;
-    a value outside ``question.range`` (both ends included) is a problem naming the
-    respondents who gave it.
+    ``missing`` are the don't-know codes in force for this file (the question's, or the
+    source's own: :meth:`~barometer.poll.spec.Question.missing_in`). ``where`` names the
+    column in messages, ``fix`` the spec path(s) where a don't-know code is listed.  An
+    SPSS user-missing code is missing; a value outside ``question.range`` (both ends
+    included) is a problem naming the respondents who gave it.
     """
     values = _numbers(series, where, f"numeric question {question.id}")
     if isinstance(values, str):
@@ -95,7 +98,7 @@ def read_numeric(
     problem = _not_finite(values, ids, where)
     if problem:
         return NumericResult(None, problem=problem)
-    declared = values.is_in([float(m) for m in question.missing]).fill_null(False)
+    declared = values.is_in([float(m) for m in missing]).fill_null(False)
     spss = _user_missing(values, user_missing) & ~declared
     values = values.set(declared | spss, None)  # type: ignore[arg-type]
     if question.range is not None:
@@ -108,7 +111,7 @@ def read_numeric(
                     f"{where}: {int(outside.sum())} value(s) outside the range "
                     f"[{low:g}, {high:g}]: {_values_listing(values.filter(outside))} "
                     f"({_who(ids, outside)}); correct the file, or list a don't-know code "
-                    f"under {fix}.missing"
+                    f"under {fix}"
                 ),
             )
     return NumericResult(values, n_user_missing=int(spss.sum()))
