@@ -355,3 +355,23 @@ def test_the_cli_gives_one_message_for_bad_missing_codes(tmp_path: Path) -> None
     assert "98 (1 respondent) (respondent id(s) 'b')" in bad_file.stderr
     assert "sources[0].variables.trust_eu.missing" in bad_file.stderr
     assert not (tmp_path / "poll.duckdb").exists()
+
+
+def test_values_out_of_range_show_their_labels(tmp_path: Path) -> None:
+    """A labelled code out of the range (an SPSS 97 "Don't know" the spec does not list)
+    or in no band of a recode (150 "Refused") is shown with its label, so it reads as
+    the don't-know code it is."""
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = pl.DataFrame({"rid": [1.0, 2.0, 3.0], "TRUST": [3.0, 97, 97], "AGE": [20.0, 150, 30]})
+    pyreadstat.write_sav(
+        frame.to_pandas(),
+        str(data / "x.sav"),
+        variable_value_labels={"TRUST": {97: "Don't know"}, "AGE": {150: "Refused"}},
+    )
+    variables = {"trust_eu": {"column": "TRUST"}, "ageband": {"column": "AGE", "recode": RECODE}}
+    with pytest.raises(IngestError) as err:
+        _ingest(tmp_path, _spec([_source("x", "data/x.sav", variables)]))
+    text = str(err.value)
+    assert 'outside the range [0, 10]: 97 "Don\'t know" (2 respondents)' in text
+    assert "in no range of the recode: 150 'Refused' (1 respondent)" in text

@@ -135,7 +135,8 @@ def test_overlapping_and_gapped_ranges_are_located() -> None:
     ) in text
     assert (
         "sources[0].variables.age.recode[2]: range [50, 120] leaves a gap after "
-        "recode[1]'s [29, 44]; start it at 45"
+        "recode[1]'s [29, 44]; start it at 45, or map the gap to null with "
+        "{range: [45, 49], to: null}"
     ) in text
     assert "2 problem(s)" in text
 
@@ -343,3 +344,38 @@ def test_a_questions_missing_codes_must_be_numbers() -> None:
     assert "questions[3].missing[1]: missing code 'refused' is not a number" in _problems(
         _spec(missing=[98, "refused"])
     )
+
+
+def test_a_column_may_feed_questions_that_read_it_differently() -> None:
+    """An age in years as a number and banded; the same codes grouped two ways."""
+    spec = _spec()
+    variables = spec["sources"][0]["variables"]
+    variables["trust_eu"] = {"column": "Q_AGE"}
+    variables["gender"] = {"column": "Q_AGE", "codes": {1: "female", 2: "male"}}
+    parse_spec(spec)
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        {"column": "Q_AGE", "recode": _RECODE},  # the age entry copied
+        {"column": "Q_TRUST"},  # a plain column read as levels by two questions
+    ],
+)
+def test_a_column_read_the_same_way_twice_is_refused(twice: dict[str, Any]) -> None:
+    spec = _spec()
+    spec["questions"].append(
+        {
+            "id": "age_copy",
+            "levels": [{"code": "young", "label": "Y"}, {"code": "old", "label": "O"}],
+        }
+    )
+    variables = spec["sources"][0]["variables"]
+    if "recode" not in twice:
+        variables["us_relationship"] = dict(twice)
+    variables["age_copy"] = dict(twice)
+    first = "age" if "recode" in twice else "us_relationship"
+    assert (
+        f"sources[0].variables.age_copy: column {twice['column']!r} is already mapped to "
+        f"{first} the same way; check the column name"
+    ) in _problems(spec)

@@ -385,6 +385,7 @@ def _map_by_range(
     vmap = source.variables[qid]
     series = raw.frame.get_column(vmap.column)
     spans = raw.user_missing.get(vmap.column, [])
+    labels = raw.value_labels.get(vmap.column, {})
     where = f"column {vmap.column!r} ({qid})"
     fix = f"sources[{index}].variables.{qid}"
     if question.is_numeric:
@@ -393,8 +394,8 @@ def _map_by_range(
         if vmap.missing is None:
             hint = f"questions[{question.id}].missing (or, for this file only, {hint})"
         missing = question.missing_in(vmap)
-        return read_numeric(series, ids, question, missing, spans, where, hint)
-    return recode_by_range(series, ids, vmap.recode or [], spans, where, fix)
+        return read_numeric(series, ids, question, missing, spans, where, hint, labels)
+    return recode_by_range(series, ids, vmap.recode or [], spans, where, fix, labels)
 
 
 def _map_question(

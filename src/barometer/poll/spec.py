@@ -814,9 +814,11 @@ def _check_recode(
                 "a number must fall in one range only"
             )
         elif lo2 > hi1 + 1:
+            gap = f" with {{range: [{hi1 + 1:g}, {lo2 - 1:g}], to: null}}"
             problems.append(
                 f"{where}: range [{lo2:g}, {hi2:g}] leaves a gap after recode[{j1}]'s "
                 f"[{lo1:g}, {hi1:g}]; start it at {hi1 + 1:g}, or map the gap to null"
+                f"{gap if hi1 + 1 <= lo2 - 1 else ''}"
             )
 
 
@@ -843,6 +845,30 @@ def _check_populations(spec: PollSpec, problems: list[str]) -> None:
                     )
 
 
+def _check_reuse(
+    loc: str,
+    qid: str,
+    vmap: VariableMap,
+    question: Question,
+    readings: dict[tuple[str, bool, str], str],
+    problems: list[str],
+) -> None:
+    """A column may feed several questions of a source when each reads it its own way
+    (an age in years as a number and banded by a recode; provinces, and regions by other
+    codes; a set's ``shown`` column); the same column read the same way twice is most
+    likely a copied entry whose column was not changed, so it is refused."""
+    reading = vmap.model_dump_json()
+    for col in vmap.source_columns():
+        key = (col, question.is_numeric, reading)
+        if key in readings:
+            problems.append(
+                f"{loc}: column {col!r} is already mapped to {readings[key]} the same way; "
+                "check the column name (a second question may read a column only "
+                "differently: other codes, a recode, or as a number)"
+            )
+        readings.setdefault(key, qid)
+
+
 def _check_sources(spec: PollSpec, problems: list[str]) -> None:
     from barometer.poll.spec_sets import check_set_variables
 
@@ -856,17 +882,14 @@ def _check_sources(spec: PollSpec, problems: list[str]) -> None:
                 problems.append(
                     f"{loc}.country_codes.{code}: " + _unknown(country, countries, "country")
                 )
-        columns: dict[str, str] = {}
+        readings: dict[tuple[str, bool, str], str] = {}
         for qid, vmap in src.variables.items():
             vloc = f"{loc}.variables.{qid}"
             if qid not in questions:
                 problems.append(f"{vloc}: " + _unknown(qid, list(questions), "question"))
                 continue
-            for col in vmap.source_columns():
-                if col in columns:
-                    problems.append(f"{vloc}: column {col!r} is already used for {columns[col]}")
-                columns[col] = qid
             question = questions[qid]
+            _check_reuse(vloc, qid, vmap, question, readings, problems)
             if vmap.missing is not None and not question.is_numeric:
                 problems.append(
                     f"{vloc}.missing: question {qid} is not numeric; map this file's "
