@@ -379,3 +379,22 @@ def test_a_column_read_the_same_way_twice_is_refused(twice: dict[str, Any]) -> N
         f"sources[0].variables.age_copy: column {twice['column']!r} is already mapped to "
         f"{first} the same way; check the column name"
     ) in _problems(spec)
+
+
+def test_a_multiple_response_mapping_takes_no_missing() -> None:
+    spec = _spec()
+    spec["questions"].append(
+        {
+            "id": "allies",
+            "kind": "multiple",
+            "options": [{"code": "us", "label": "US"}, {"code": "cn", "label": "China"}],
+        }
+    )
+    spec["sources"][0]["variables"]["allies"] = {
+        "columns": {"us": "A1", "cn": "A2"},
+        "selected": [1],
+        "missing": [9],
+    }
+    text = _problems(spec)
+    assert "sources[0].variables.allies.missing: question allies is not numeric" in text
+    assert "1 problem(s)" in text
