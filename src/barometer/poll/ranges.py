@@ -2,10 +2,10 @@
 
 A numeric question (``kind: numeric``) is stored as numbers: its ``missing`` codes (or
 the source's own, which replace them for that file) and the file's SPSS user-missing
-codes become missing, and a value outside its ``range`` is
-an ingest error naming the respondents.  A ``recode`` bands a numeric column into a
-question's levels by inclusive ranges (an age in years into age groups); a value that no
-range covers is an error unless an ``else`` rule catches it.  Both refuse a text column.
+codes become missing, and a value outside its ``range`` is an ingest error naming the
+respondents.  A ``recode`` bands a numeric column into a question's levels by inclusive
+ranges (an age in years into age groups); a value that no range covers is an error
+unless an ``else`` rule catches it.  Both refuse a text column.
 """
 
 from __future__ import annotations
