@@ -233,6 +233,11 @@ _ANSWERS = {
 _FIRM_CODES = {"de": (98, 99), "fr": (-1, -2), "it": (11, 12)}
 
 
+def _weight(i: int) -> float:
+    """The base weight of a firm's i-th respondent."""
+    return 1.0 + (i % 3) * 0.5
+
+
 def _firm_files(data: Path, codes: dict[str, tuple[int, int]]) -> None:
     data.mkdir(exist_ok=True)
     for sid, answers in _ANSWERS.items():
@@ -242,7 +247,7 @@ def _firm_files(data: Path, codes: dict[str, tuple[int, int]]) -> None:
             {
                 "rid": [f"{sid}{i}" for i in range(len(values))],
                 "T": values,
-                "w": [1.0 + (i % 3) * 0.5 for i in range(len(values))],
+                "w": [_weight(i) for i in range(len(values))],
             }
         )
         if sid == "de":
@@ -266,12 +271,40 @@ def _firm_spec(own_codes: bool) -> dict[str, Any]:
     return _spec(sources)
 
 
-def _estimates(root: Path, own_codes: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _one_recoded_file(root: Path) -> dict[str, Any]:
+    """Every firm's respondents in one CSV, recoded to the question's 98 / 99 (what an
+    analyst does by hand today), and its spec: one source with a country column."""
+    (root / "data").mkdir()
+    rows = [
+        {
+            "rid": f"{sid}{i}",
+            "cc": sid.upper(),
+            "T": {"dk": 98, "ref": 99}.get(a, a),
+            "w": _weight(i),
+        }
+        for sid, answers in _ANSWERS.items()
+        for i, a in enumerate(answers)
+    ]
+    pl.DataFrame(rows).write_csv(root / "data" / "all.csv")
+    source = _source("all", "data/all.csv", {"trust_eu": {"column": "T"}})
+    del source["country"]
+    return _spec([source | {"country_column": "cc", "weight": "w"}])
+
+
+def _estimates(root: Path, own_codes: bool | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The means by country and of the EU, from the firms' files (``own_codes``: with
+    their own codes, declared per source; False: recoded to 98 / 99) or (None) from
+    one recoded file."""
     import barometer as bm
 
     root.mkdir()
-    _firm_files(root / "data", _FIRM_CODES if own_codes else dict.fromkeys(_ANSWERS, (98, 99)))
-    store = _ingest(root, _firm_spec(own_codes))
+    if own_codes is None:
+        spec = _one_recoded_file(root)
+    else:
+        codes = _FIRM_CODES if own_codes else dict.fromkeys(_ANSWERS, (98, 99))
+        _firm_files(root / "data", codes)
+        spec = _firm_spec(own_codes)
+    store = _ingest(root, spec)
     poll = bm.Poll.open(store.path)
     means = poll.estimate("trust_eu", weights="base").to_polars().sort("country")
     region = poll.estimate("trust_eu", region="EU", weights="base").to_polars()
@@ -282,10 +315,12 @@ def test_each_firms_own_missing_codes_give_the_estimates_of_one_coding(tmp_path:
     own, own_region = _estimates(tmp_path / "own", own_codes=True)
     recoded, recoded_region = _estimates(tmp_path / "recoded", own_codes=False)
     assert own.equals(recoded) and own_region.equals(recoded_region)
+    one, one_region = _estimates(tmp_path / "one", own_codes=None)
+    assert own.equals(one) and own_region.equals(one_region)
     # don't-know and refused are left out of each firm's mean (no code leaks into it)
     assert own["n"].to_list() == [8, 7, 8]
     for row, answers in zip(own.iter_rows(named=True), _ANSWERS.values(), strict=True):
-        kept = [(a, 1.0 + (i % 3) * 0.5) for i, a in enumerate(answers) if isinstance(a, int)]
+        kept = [(a, _weight(i)) for i, a in enumerate(answers) if isinstance(a, int)]
         expected = sum(a * w for a, w in kept) / sum(w for _, w in kept)
         assert row["estimate"] == pytest.approx(expected, rel=1e-12)
 
