@@ -486,11 +486,27 @@ def _run(
     parts, families = [], []
     by_levels, found = _families(design, variables, by, ratio, categorical)
     for fam in found:
-        v = family_variance(fam)
+        v = np.diag(family_variance(fam, True)).copy() if _full_first(fam) else family_variance(fam)
         parts.append(_table(fam, by_levels, v, design_effect(fam, v)))
         families.append(fam)
     table = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     return Estimates(table, by=tuple(by), statistic=kind, families=tuple(families))
+
+
+#: At most this many estimates in a numeric family whose covariance matrix is formed
+#: with its variances (see ``_full_first``).
+_FULL_FIRST = 1024
+
+
+def _full_first(fam: RatioFamily) -> bool:
+    """True when a numeric family's covariance matrix costs what its variances do (one
+    estimate per domain, few domains; not the dense calibrated path, which keeps every
+    column for it): formed at once, later asks for it (regions, changes, a total across
+    domains) are read from the family's cache instead of a second pass over the rows."""
+    design = fam.design
+    if fam.var.categorical or fam.n_domains > _FULL_FIRST or hasattr(design, "reduce_families"):
+        return False  # (an engine's families: as the engine computes them)
+    return design.structure is None or not design.calibration or calibrated.plan(design) is not None
 
 
 def _families(
@@ -510,7 +526,9 @@ def _families(
 
     def each() -> Iterator[RatioFamily]:
         for name in variables:
-            if pairs is not None:
+            if ratio and categorical:
+                yield level_family(design, name, by)
+            elif pairs is not None:
                 sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
                 yield pair_family(design, sums, pairs, coding.codes, ratio)
             else:
@@ -518,6 +536,26 @@ def _families(
                 yield family(design, var, coding.codes, coding.size, ratio)
 
     return coding.levels, each()
+
+
+def level_family(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily:
+    """The family of the shares of every level of ``name`` by ``by`` on an in-memory design
+    (what ``proportion`` estimates), the last one kept on the design's cache: a scale's
+    quantiles (``core.quantiles``) take their variances from its covariance, and the
+    scale's distribution, asked next, reads them instead of a second pass over the rows."""
+    key = (name, tuple(by))
+    kept = design.cache.level_family
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    coding = reduce.domains(design, by)
+    if clusters(design) is not None:
+        pairs = reduce.psu_pairs(design, by)
+        sums = reduce.column_pair_sums(design, name, True, pairs, coding.codes)
+        fam = pair_family(design, sums, pairs, coding.codes, True)
+    else:
+        fam = family(design, reduce.variable(design, name, True), coding.codes, coding.size, True)
+    design.cache.level_family = (key, fam)
+    return fam
 
 
 def mean(

@@ -77,11 +77,21 @@ def quantile(
     w = design.weights
     valid = ~np.isnan(x) & (w != 0)
     dom = np.where(valid, coding.codes, -1)
-    cdf = WeightedCDF.of_rows(x, w, dom, n_dom)
+    scale = WeightedCDF.of_scale(x, w, dom, n_dom)
+    cdf = scale if scale is not None else WeightedCDF.of_rows(x, w, dom, n_dom)
     info = domain_design(design, dom, n_dom)
     crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
+    # a scale's shares of each value carry the indicators' variances, when every observed
+    # row is kept (no zero weight: the shares' domains are the CDF's)
+    shared = (
+        scale is not None
+        and n_dom * (scale.x.max() - scale.x.min() + 1) <= FAMILY_ESTIMATES
+        and np.count_nonzero(valid) == np.count_nonzero(~np.isnan(x))
+    )
 
     def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if shared:
+            return level_below(estimators.level_family(design, variable, by), cdf, qhat)
         return cdf_below(design, cdf, variable, x, dom, qhat)
 
     rows = woodruff(cdf.quantile, below, crit, probs)
@@ -183,6 +193,32 @@ def cdf_below(
     return f_hat, variance
 
 
+def level_below(
+    fam: estimators.RatioFamily, cdf: WeightedCDF, qhat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """As ``cdf_below``, from the family ``fam`` of the shares of each of the variable's
+    values (levels in increasing order) in the same domains: ``x <= qhat[d, j]`` is the sum
+    of the indicators of the levels at or below it, so its variance is the sum of the
+    domain's covariance block over them or, equally, over the levels above (the side
+    holding the smaller share; exactly zero above when no row is). The family, and its
+    covariance, is the one the scale's distribution reads (``Design.proportion``)."""
+    levels = fam.var.levels
+    assert levels is not None
+    values = levels.cast(pl.Float64).to_numpy()
+    n_dom, n_lev = fam.n_domains, fam.n_levels
+    cover = estimators.family_variance(fam, full=True)
+    k = np.arange(n_dom)
+    blocks = cover.reshape(n_dom, n_lev, n_dom, n_lev)[k, :, k, :]
+    below = np.zeros((n_dom, n_lev + 1, n_lev + 1))  # [d, b, b]: the levels before b
+    below[:, 1:, 1:] = blocks.cumsum(axis=1).cumsum(axis=2)
+    above = np.zeros((n_dom, n_lev + 1, n_lev + 1))  # [d, b, b]: level b and after
+    above[:, :-1, :-1] = blocks[:, ::-1, ::-1].cumsum(axis=1).cumsum(axis=2)[:, ::-1, ::-1]
+    upto = np.searchsorted(values, qhat, side="right")  # levels at or below (NaN: all)
+    f_hat = cdf.share(qhat)
+    kk = k[:, None]
+    return f_hat, np.where(f_hat <= 0.5, below[kk, upto, upto], above[kk, upto, upto])
+
+
 def per_probability(below: Callable[[np.ndarray], estimators.RatioFamily]) -> Below:
     """A ``Below`` from the family of ``y <= q_d`` for one threshold per domain, asked for
     each column of thresholds in turn (an engine that forms the indicators itself)."""
@@ -238,6 +274,27 @@ class WeightedCDF:
         total = (run[first_row + count] - run[first_row]).astype(float)
         values = np.bincount(vd, minlength=n_dom)
         return cls(xs[firsts], ends - firsts, cumw, total, _starts(values), values, count)
+
+    @classmethod
+    def of_scale(
+        cls, x: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int
+    ) -> WeightedCDF | None:
+        """From sums of weights by (domain, value) when the kept rows' values are whole
+        numbers in a short range (an answer scale: no more (domain, value) cells than rows),
+        which needs no sort of the rows; None otherwise. The sums by cell are formed in
+        double precision and accumulated over the values in extended precision: the same
+        double as ``of_rows`` but for a rounding in the last bits, which moves an estimate
+        only where ``p W`` falls within those bits of a cumulative weight."""
+        codes = _scale_codes(x, dom, n_dom)
+        if codes is None:
+            return None
+        cells, lo, span = codes
+        size = n_dom * span
+        weight = np.bincount(cells, w, minlength=size + 1)[:size]
+        rows = np.bincount(cells, minlength=size + 1)[:size]
+        held = np.flatnonzero(rows)
+        d, v = np.divmod(held, span)
+        return cls.of_values(d, (v + lo).astype(float), weight[held], rows[held], n_dom)
 
     @classmethod
     def of_values(
@@ -306,6 +363,24 @@ def _small(codes: np.ndarray, size: int) -> np.ndarray:
         if size <= np.iinfo(kind).max:
             return codes.astype(kind)
     return codes
+
+
+def _scale_codes(x: np.ndarray, dom: np.ndarray, n_dom: int) -> tuple[np.ndarray, int, int] | None:
+    """The (domain, value) cell of every row (``n_dom * span`` for a row left out, ``dom``
+    -1), the smallest value and the span, when the kept rows' values are whole numbers
+    with at most as many cells as rows; None otherwise."""
+    kept = x[dom >= 0]
+    if not kept.size:
+        return None
+    lo, hi = float(kept.min()), float(kept.max())
+    span = hi - lo + 1
+    if span * n_dom > max(x.size, 1 << 16) or not (kept == np.floor(kept)).all():
+        return None
+    size = n_dom * int(span)
+    # a row left out may hold NaN or any value: its offset is read as 0, its cell the spare
+    offset = np.where(dom >= 0, x - lo, 0.0).astype(np.int64)
+    cells = np.where(dom >= 0, dom * int(span) + offset, size)
+    return cells, int(lo), int(span)
 
 
 def _domain_order(x: np.ndarray, dom: np.ndarray, n_dom: int) -> np.ndarray:
