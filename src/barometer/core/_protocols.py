@@ -49,9 +49,9 @@ class DesignCache:
     ``codings``: the integer codes of column combinations (``reduce.coding``);
     ``psu_pairs``: the (domain, PSU) pairs of a by-list (``reduce.psu_pairs``);
     ``calibration_plan``: the calibrated-variance plan of the design's calibration steps
-    (``variance.calibrated.plan``), with the steps it was made for; ``level_family``: the
-    last family of a categorical variable's shares by a by-list (``estimators.
-    level_family``: a scale's quantiles and its distribution read one). A reweighted copy
+    (``variance.calibrated.plan``), with the steps it was made for; ``level_family``: a
+    family of a variable's shares by a by-list handed from one estimate to the next
+    (``estimators.level_family``: a scale's quantiles to its distribution). A reweighted copy
     of a design (``with_weights``) has the same rows and structure, so it shares the first
     two and starts its own plan and families (:meth:`for_new_weights`).
     """

@@ -119,10 +119,13 @@ def family(
     else:
         num = reduce.sums(dom, n_domains, w * var.filled)[:, None]
         denom = reduce.sums(dom, n_domains, w)
-    count = reduce.sums(cells, n_cells).reshape(n_domains, n_levels).sum(axis=1)
+    rows = reduce.sums(cells, n_cells).reshape(n_domains, n_levels)
+    count = rows.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
     cache: dict[str, Any] = {"dom": dom}
+    if var.categorical:  # a scale's weighted CDF is read off them (core.quantiles)
+        cache["cells"] = (num, rows)
     return RatioFamily(design, var, dom_coding_codes, n_domains, ratio, theta, denom, count, cache)
 
 
@@ -538,14 +541,18 @@ def _families(
     return coding.levels, each()
 
 
-def level_family(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily:
+def level_family(design: SurveyDesign, name: str, by: list[str], keep: bool = False) -> RatioFamily:
     """The family of the shares of every level of ``name`` by ``by`` on an in-memory design
-    (what ``proportion`` estimates), the last one kept on the design's cache: a scale's
-    quantiles (``core.quantiles``) take their variances from its covariance, and the
-    scale's distribution, asked next, reads them instead of a second pass over the rows."""
+    (what ``proportion`` estimates). With ``keep``, it is left on the design's cache for
+    the next call without (which takes it off): a scale's quantiles (``core.quantiles``)
+    take their variances from its covariance, and the scale's distribution, asked next,
+    reads them instead of a second pass over the rows. Only one is kept, and only until
+    then: a family held longer keeps its row arrays alive for nothing."""
     key = (name, tuple(by))
     kept = design.cache.level_family
     if kept is not None and kept[0] == key:
+        if not keep:
+            design.cache.level_family = None
         return kept[1]
     coding = reduce.domains(design, by)
     if clusters(design) is not None:
@@ -554,7 +561,8 @@ def level_family(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily:
         fam = pair_family(design, sums, pairs, coding.codes, True)
     else:
         fam = family(design, reduce.variable(design, name, True), coding.codes, coding.size, True)
-    design.cache.level_family = (key, fam)
+    if keep:
+        design.cache.level_family = (key, fam)
     return fam
 
 

@@ -75,27 +75,39 @@ def quantile(
     coding = reduce.domains(design, by)
     n_dom = coding.size
     w = design.weights
-    valid = ~np.isnan(x) & (w != 0)
+    observed = ~np.isnan(x)
+    valid = observed & (w != 0)
     dom = np.where(valid, coding.codes, -1)
-    scale = WeightedCDF.of_scale(x, w, dom, n_dom)
-    cdf = scale if scale is not None else WeightedCDF.of_rows(x, w, dom, n_dom)
     info = domain_design(design, dom, n_dom)
     crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
-    # a scale's shares of each value carry the indicators' variances, when every observed
-    # row is kept (no zero weight: the shares' domains are the CDF's)
-    shared = (
-        scale is not None
-        and n_dom * (scale.x.max() - scale.x.min() + 1) <= FAMILY_ESTIMATES
-        and np.count_nonzero(valid) == np.count_nonzero(~np.isnan(x))
-    )
+    below: Below
+    if few_whole_values(x, observed, n_dom) and np.count_nonzero(valid) == np.count_nonzero(
+        observed
+    ):
+        # every observed row kept (no zero weight): the shares' domains are the CDF's
+        fam = estimators.level_family(design, variable, by, keep=True)
+        cdf = WeightedCDF.of_levels(fam)
 
-    def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if shared:
-            return level_below(estimators.level_family(design, variable, by), cdf, qhat)
-        return cdf_below(design, cdf, variable, x, dom, qhat)
+        def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return level_below(fam, cdf, qhat)
+    else:
+        scale = WeightedCDF.of_scale(x, w, dom, n_dom)
+        cdf = scale if scale is not None else WeightedCDF.of_rows(x, w, dom, n_dom)
+
+        def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return cdf_below(design, cdf, variable, x, dom, qhat)
 
     rows = woodruff(cdf.quantile, below, crit, probs)
     return quantile_table(coding.levels, variable, probs, rows, cdf.count)
+
+
+def few_whole_values(x: np.ndarray, observed: np.ndarray, n_dom: int) -> bool:
+    """True when the observed values are whole numbers in a range short enough that the
+    shares of each value in every domain form one family (:data:`FAMILY_ESTIMATES`)."""
+    lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
+    if not lo <= hi or n_dom * (hi - lo + 1) > FAMILY_ESTIMATES:
+        return False
+    return not np.any(x != np.floor(x), where=observed)
 
 
 def check_probs(probs: list[float]) -> None:
@@ -295,6 +307,26 @@ class WeightedCDF:
         held = np.flatnonzero(rows)
         d, v = np.divmod(held, span)
         return cls.of_values(d, (v + lo).astype(float), weight[held], rows[held], n_dom)
+
+    @classmethod
+    def of_levels(cls, fam: estimators.RatioFamily) -> WeightedCDF:
+        """From the family of the shares of each of the variable's values (levels in
+        increasing order): its sums of weights and rows by (domain, level) (those of
+        ``family``; formed here for a family of sums by PSU)."""
+        levels = fam.var.levels
+        assert levels is not None
+        n_dom, n_lev = fam.n_domains, fam.n_levels
+        if "cells" in fam.cache:
+            weight, rows = fam.cache["cells"]
+        else:
+            cells, _ = reduce.cell_codes(fam.dom, fam.var)
+            weight = reduce.sums(cells, n_dom * n_lev, fam.design.weights)
+            rows = reduce.sums(cells, n_dom * n_lev)
+        held = np.flatnonzero(np.ravel(rows))
+        d, lv = np.divmod(held, n_lev)
+        values = levels.cast(pl.Float64).to_numpy()[lv]
+        n = np.ravel(rows)[held].astype(np.int64)
+        return cls.of_values(d, values, np.ravel(weight)[held], n, n_dom)
 
     @classmethod
     def of_values(
