@@ -509,7 +509,7 @@ def _full_first(fam: RatioFamily) -> bool:
     design = fam.design
     if fam.var.categorical or fam.n_domains > _FULL_FIRST or hasattr(design, "reduce_families"):
         return False  # (an engine's families: as the engine computes them)
-    return design.structure is None or not design.calibration or calibrated.plan(design) is not None
+    return covariance_is_cheap(design)
 
 
 def _families(
@@ -529,7 +529,10 @@ def _families(
 
     def each() -> Iterator[RatioFamily]:
         for name in variables:
-            if ratio and categorical:
+            scale = scale_mean(design, name, by) if ratio and categorical is False else None
+            if scale is not None:
+                yield scale
+            elif ratio and categorical:
                 yield level_family(design, name, by)
             elif pairs is not None:
                 sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
@@ -539,6 +542,72 @@ def _families(
                 yield family(design, var, coding.codes, coding.size, ratio)
 
     return coding.levels, each()
+
+
+#: At most this many shares (domains x values) in the family of a scale's values from
+#: which its mean and quantiles are read (a covariance matrix of 32 MB).
+LEVEL_ESTIMATES = 2048
+
+
+def few_whole_values(
+    design: SurveyDesign, name: str, x: np.ndarray, observed: np.ndarray, n_dom: int
+) -> bool:
+    """True when column ``name`` is numeric (not boolean: its levels are not numbers) and
+    the ``observed`` values ``x`` of it are whole numbers in a range short enough that the
+    shares of each value in ``n_dom`` domains form one family whose covariance is formed
+    (:data:`LEVEL_ESTIMATES`): an answer scale."""
+    if not reduce.is_numeric(design.data.get_column(name)):
+        return False
+    lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
+    if not lo <= hi or n_dom * (hi - lo + 1) > LEVEL_ESTIMATES:
+        return False
+    return not np.any(x != np.floor(x), where=observed)
+
+
+def covariance_is_cheap(design: SurveyDesign) -> bool:
+    """True unless the design's variances take the dense calibrated path, which keeps a
+    column per estimate for every row to form a covariance matrix."""
+    return design.structure is None or not design.calibration or calibrated.plan(design) is not None
+
+
+def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | None:
+    """The family of the mean of ``name`` by ``by`` read off the shares of its values, when
+    it is an answer scale (``few_whole_values``) on an in-memory design and every observed
+    row has a weight (the shares' domains are the mean's); None otherwise.
+
+    The mean is ``sum_v v p_dv`` and its covariance ``A V A'`` with ``V`` the shares'
+    (``A`` the values, per domain): the same estimator as ``sum w y / sum w`` with
+    influence values ``w (y - theta) / X`` (a linear combination of the indicators'),
+    the same to the last bits; ``deff`` from ``sum w y^2 = sum_v v^2 W_dv``. The shares'
+    family is kept on the design's cache (``level_family``): the scale's quantiles and
+    distribution, asked next, read it instead of a pass of their own."""
+    var = reduce.variable(design, name, False)
+    x = var.values
+    assert x is not None
+    coding = reduce.domains(design, by)
+    observed = ~np.isnan(x)
+    if not few_whole_values(design, name, x, observed, coding.size):
+        return None
+    if not covariance_is_cheap(design):
+        return None
+    if np.any(design.weights == 0, where=observed):
+        return None
+    shares = level_family(design, name, by, keep=True)
+    levels = shares.var.levels
+    assert levels is not None
+    values = levels.cast(pl.Float64).to_numpy()
+    n_dom, n_lev = shares.n_domains, shares.n_levels
+    cover = family_variance(shares, full=True).reshape(n_dom, n_lev, n_dom, n_lev)
+    vcov = np.einsum("l,dlem,m->de", values, cover, values)
+    vcov.setflags(write=False)
+    th = np.nan_to_num(shares.theta)
+    empty = shares.count == 0
+    theta = np.where(empty, np.nan, th @ values)[:, None]
+    squares = (th * shares.denom[:, None]) @ (values * values)
+    cache: dict[str, Any] = {"dom": shares.dom, "vcov": vcov, "sq": squares}
+    return RatioFamily(
+        design, var, coding.codes, n_dom, True, theta, shares.denom, shares.count, cache
+    )
 
 
 def level_family(design: SurveyDesign, name: str, by: list[str], keep: bool = False) -> RatioFamily:

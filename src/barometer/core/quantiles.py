@@ -81,8 +81,10 @@ def quantile(
     info = domain_design(design, dom, n_dom)
     crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
     below: Below
-    if few_whole_values(x, observed, n_dom) and np.count_nonzero(valid) == np.count_nonzero(
-        observed
+    if (
+        estimators.few_whole_values(design, variable, x, observed, n_dom)
+        and estimators.covariance_is_cheap(design)
+        and np.count_nonzero(valid) == np.count_nonzero(observed)
     ):
         # every observed row kept (no zero weight): the shares' domains are the CDF's
         fam = estimators.level_family(design, variable, by, keep=True)
@@ -99,15 +101,6 @@ def quantile(
 
     rows = woodruff(cdf.quantile, below, crit, probs)
     return quantile_table(coding.levels, variable, probs, rows, cdf.count)
-
-
-def few_whole_values(x: np.ndarray, observed: np.ndarray, n_dom: int) -> bool:
-    """True when the observed values are whole numbers in a range short enough that the
-    shares of each value in every domain form one family (:data:`FAMILY_ESTIMATES`)."""
-    lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
-    if not lo <= hi or n_dom * (hi - lo + 1) > FAMILY_ESTIMATES:
-        return False
-    return not np.any(x != np.floor(x), where=observed)
 
 
 def check_probs(probs: list[float]) -> None:
