@@ -6,6 +6,11 @@ variable, one indicator ``y`` per level. Its influence values are
 ``z_i = w_i (y_i - theta x_i) / X_d`` for ``i`` in the domain and 0 outside (Lumley 2010,
 sec. 2.3; R ``svymean``/``svytotal`` under ``svyby``): missing values of the variable, like
 rows outside the domain, contribute zero, while the variance keeps the whole design.
+
+The mean of an answer scale (whole numbers in a short range) is read off the shares of
+its values, ``sum_v v p_v`` (``scale_mean``): the same estimator, whose influence values
+are the same combination of the indicators', from the one family the scale's quantiles
+and distribution read as well.
 """
 
 from __future__ import annotations
@@ -124,8 +129,8 @@ def family(
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
     cache: dict[str, Any] = {"dom": dom}
-    if var.categorical:  # a scale's weighted CDF is read off them (core.quantiles)
-        cache["cells"] = (num, rows)
+    if var.categorical:  # a scale's mean and weighted CDF are read off them (scale_mean)
+        cache["level_sums"], cache["level_rows"] = num, rows
     return RatioFamily(design, var, dom_coding_codes, n_domains, ratio, theta, denom, count, cache)
 
 
@@ -146,7 +151,7 @@ def pair_family(
         num, denom = np.zeros((n_dom, n_lev)), np.zeros(n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-    cache: dict[str, Any] = {"pairs": (pairs, sums)}
+    cache: dict[str, Any] = {"pairs": (pairs, sums), "level_sums": num}
     return RatioFamily(
         design, sums.var, domains, n_dom, ratio, theta, denom, sums.count.copy(), cache
     )
@@ -600,10 +605,11 @@ def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | 
     cover = family_variance(shares, full=True).reshape(n_dom, n_lev, n_dom, n_lev)
     vcov = np.einsum("l,dlem,m->de", values, cover, values)
     vcov.setflags(write=False)
-    th = np.nan_to_num(shares.theta)
-    empty = shares.count == 0
-    theta = np.where(empty, np.nan, th @ values)[:, None]
-    squares = (th * shares.denom[:, None]) @ (values * values)
+    # from the sums of weights by value, as sum w y / sum w: one rounding at the end
+    sums = shares.cache["level_sums"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = ((sums @ values) / shares.denom)[:, None]
+    squares = sums @ (values * values)
     cache: dict[str, Any] = {"dom": shares.dom, "vcov": vcov, "sq": squares}
     return RatioFamily(
         design, var, coding.codes, n_dom, True, theta, shares.denom, shares.count, cache

@@ -21,6 +21,13 @@ below its value, so ``y <= Q(p)`` is "bin at most ``b_p``", whose influence valu
 the sum of the bins' — the same variance, from one grouped pass for all the probabilities
 (``cdf_below``). ``F(Q(p))`` itself is read off the weighted CDF.
 
+An answer scale (whole numbers in a short range, ``estimators.few_whole_values``) needs
+neither the sort nor the bins: its CDF is the domain's sums of weights by value, and
+``y <= Q(p)`` is the sum of the indicators of the values at or below ``Q(p)``, whose
+variance is the sum of their covariance block (``level_below``) — all read off one family
+of the shares of each value, the one the scale's mean (``estimators.scale_mean``) and
+distribution (``Design.proportion``) read too. The same estimator, by one grouped pass.
+
 Sources: R ``survey`` 4.1.1 ``svyquantile.survey.design``, ``qrule_math``, ``woodruffCI``;
 Woodruff (1952), JASA 47, 635-646; Lumley (2010), *Complex Surveys*, sec. 2.4.1.
 """
@@ -309,8 +316,8 @@ class WeightedCDF:
         levels = fam.var.levels
         assert levels is not None
         n_dom, n_lev = fam.n_domains, fam.n_levels
-        if "cells" in fam.cache:
-            weight, rows = fam.cache["cells"]
+        if "level_rows" in fam.cache:
+            weight, rows = fam.cache["level_sums"], fam.cache["level_rows"]
         else:
             cells, _ = reduce.cell_codes(fam.dom, fam.var)
             weight = reduce.sums(cells, n_dom * n_lev, fam.design.weights)
