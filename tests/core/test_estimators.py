@@ -190,13 +190,10 @@ def test_integer_answer_codes_read_as_their_levels_in_a_clustered_design() -> No
 
 
 @pytest.mark.parametrize("kind", ["element", "clustered", "raked", "replicates"])
-def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(
-    kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a 0-10 scale's mean is read off the shares of its values (estimators.scale_mean);
-    # with no room for those, from the rows: the same estimates, SEs, deff and covariance
-    from barometer.core import estimators
-
+def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(kind: str) -> None:
+    # after its quantiles, a 0-10 scale's mean is read off the shares of its values they
+    # kept (estimators.scale_mean); alone, from the rows: the same estimates, SEs, deff
+    # and covariance
     rng = np.random.default_rng(5)
     n = 2000
     frame = pl.DataFrame(
@@ -214,11 +211,15 @@ def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(
         "raked": lambda: bm.Design(frame, weights="w").rake({"h": {0: 0.2, 1: 0.3, 2: 0.5}}),
         "replicates": lambda: bm.Design(frame, weights="w", psu="psu").to_replicates("jk1"),
     }[kind]
-    got = d().mean("s", by=["g"])
+    scale = d()
+    scale.quantile("s", [0.5], by=["g"])
+    got = scale.mean("s", by=["g"])
     assert "sq" in got.families[0].cache  # the shares' path was taken
-    monkeypatch.setattr(estimators, "LEVEL_ESTIMATES", 0)
+    assert scale.cache.level_family is not None  # and left for the distribution
     want = d().mean("s", by=["g"])
     assert "sq" not in want.families[0].cache
+    other = scale.mean("s", by=["h"])  # other domains: the rows
+    assert "sq" not in other.families[0].cache
     for column in ("estimate", "se", "ci_low", "ci_high", "deff", "n"):
         np.testing.assert_allclose(
             got.to_polars()[column].to_numpy(),

@@ -51,9 +51,9 @@ class DesignCache:
     ``calibration_plan``: the calibrated-variance plan of the design's calibration steps
     (``variance.calibrated.plan``), with the steps it was made for; ``level_family``: a
     family of a variable's shares by a by-list handed from one estimate to the next
-    (``estimators.level_family``: a scale's quantiles to its distribution). A reweighted copy
-    of a design (``with_weights``) has the same rows and structure, so it shares the first
-    two and starts its own plan and families (:meth:`for_new_weights`).
+    (``estimators.level_family``: a scale's quantiles to its mean and distribution). A
+    reweighted copy of a design (``with_weights``) has the same rows and structure, so it
+    shares the first two and starts its own plan and families (:meth:`for_new_weights`).
     """
 
     codings: dict[tuple[str, ...], Coding] = field(default_factory=dict)

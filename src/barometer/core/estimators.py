@@ -7,10 +7,10 @@ variable, one indicator ``y`` per level. Its influence values are
 sec. 2.3; R ``svymean``/``svytotal`` under ``svyby``): missing values of the variable, like
 rows outside the domain, contribute zero, while the variance keeps the whole design.
 
-The mean of an answer scale (whole numbers in a short range) is read off the shares of
-its values, ``sum_v v p_v`` (``scale_mean``): the same estimator, whose influence values
-are the same combination of the indicators', from the one family the scale's quantiles
-and distribution read as well.
+The mean of an answer scale (whole numbers in a short range) whose quantiles were just
+estimated is read off the shares of its values they kept, ``sum_v v W_v / X``
+(``scale_mean``): the same estimator, whose influence values are the same combination of
+the indicators', from the one family the scale's distribution reads too.
 """
 
 from __future__ import annotations
@@ -577,27 +577,20 @@ def covariance_is_cheap(design: SurveyDesign) -> bool:
 
 def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | None:
     """The family of the mean of ``name`` by ``by`` read off the shares of its values, when
-    it is an answer scale (``few_whole_values``) on an in-memory design and every observed
-    row has a weight (the shares' domains are the mean's); None otherwise.
+    the design's cache holds them (``level_family``: a scale's quantiles, asked first, keep
+    them; its distribution takes them after); None otherwise: a mean alone is cheaper from
+    its rows than from the shares of its values.
 
-    The mean is ``sum_v v p_dv`` and its covariance ``A V A'`` with ``V`` the shares'
-    (``A`` the values, per domain): the same estimator as ``sum w y / sum w`` with
-    influence values ``w (y - theta) / X`` (a linear combination of the indicators'),
-    the same to the last bits; ``deff`` from ``sum w y^2 = sum_v v^2 W_dv``. The shares'
-    family is kept on the design's cache (``level_family``): the scale's quantiles and
-    distribution, asked next, read it instead of a pass of their own."""
-    var = reduce.variable(design, name, False)
-    x = var.values
-    assert x is not None
-    coding = reduce.domains(design, by)
-    observed = ~np.isnan(x)
-    if not few_whole_values(design, name, x, observed, coding.size):
+    The mean is ``sum_v v W_dv / X_d`` (``W_dv`` the weights of value ``v`` in domain ``d``)
+    and its covariance ``A V A'`` with ``V`` the shares' (``A`` the values, per domain):
+    the same estimator as ``sum w y / sum w`` with influence values ``w (y - theta) / X``
+    (a linear combination of the indicators'); ``deff`` from ``sum w y^2 = sum_v v^2
+    W_dv``. The shares' family is kept only for a scale whose every observed row has a
+    weight (``core.quantiles``), so the shares' domains are the mean's."""
+    kept = design.cache.level_family
+    if kept is None or kept[0] != (name, tuple(by)):
         return None
-    if not covariance_is_cheap(design):
-        return None
-    if np.any(design.weights == 0, where=observed):
-        return None
-    shares = level_family(design, name, by, keep=True)
+    shares = kept[1]
     levels = shares.var.levels
     assert levels is not None
     values = levels.cast(pl.Float64).to_numpy()
@@ -611,8 +604,9 @@ def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | 
         theta = ((sums @ values) / shares.denom)[:, None]
     squares = sums @ (values * values)
     cache: dict[str, Any] = {"dom": shares.dom, "vcov": vcov, "sq": squares}
+    var = reduce.variable(design, name, False)
     return RatioFamily(
-        design, var, coding.codes, n_dom, True, theta, shares.denom, shares.count, cache
+        design, var, shares.domains, n_dom, True, theta, shares.denom, shares.count, cache
     )
 
 
@@ -620,9 +614,10 @@ def level_family(design: SurveyDesign, name: str, by: list[str], keep: bool = Fa
     """The family of the shares of every level of ``name`` by ``by`` on an in-memory design
     (what ``proportion`` estimates). With ``keep``, it is left on the design's cache for
     the next call without (which takes it off): a scale's quantiles (``core.quantiles``)
-    take their variances from its covariance, and the scale's distribution, asked next,
-    reads them instead of a second pass over the rows. Only one is kept, and only until
-    then: a family held longer keeps its row arrays alive for nothing."""
+    take their variances from its covariance, and the scale's mean (``scale_mean``, which
+    leaves it there) and distribution, asked next, read them instead of a pass over the
+    rows each. Only one is kept, and only until then: a family held longer keeps its row
+    arrays alive for nothing."""
     key = (name, tuple(by))
     kept = design.cache.level_family
     if kept is not None and kept[0] == key:

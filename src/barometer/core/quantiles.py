@@ -25,8 +25,8 @@ An answer scale (whole numbers in a short range, ``estimators.few_whole_values``
 neither the sort nor the bins: its CDF is the domain's sums of weights by value, and
 ``y <= Q(p)`` is the sum of the indicators of the values at or below ``Q(p)``, whose
 variance is the sum of their covariance block (``level_below``) — all read off one family
-of the shares of each value, the one the scale's mean (``estimators.scale_mean``) and
-distribution (``Design.proportion``) read too. The same estimator, by one grouped pass.
+of the shares of each value, kept for the scale's mean (``estimators.scale_mean``) and
+distribution (``Design.proportion``) asked next. The same estimator, by one grouped pass.
 
 Sources: R ``survey`` 4.1.1 ``svyquantile.survey.design``, ``qrule_math``, ``woodruffCI``;
 Woodruff (1952), JASA 47, 635-646; Lumley (2010), *Complex Surveys*, sec. 2.4.1.
