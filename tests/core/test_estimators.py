@@ -187,3 +187,44 @@ def test_integer_answer_codes_read_as_their_levels_in_a_clustered_design() -> No
     np.testing.assert_allclose(a.vcov(), b.vcov(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(np.sqrt(np.diag(a.vcov())), ta["se"].to_numpy(), rtol=1e-10)
     assert d.proportion("q", by="country", ci="logit").to_polars().height == ta.height
+
+
+@pytest.mark.parametrize("kind", ["element", "clustered", "raked", "replicates"])
+def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(kind: str) -> None:
+    # after its quantiles, a 0-10 scale's mean is read off the shares of its values they
+    # kept (estimators.scale_mean); alone, from the rows: the same estimates, SEs, deff
+    # and covariance
+    rng = np.random.default_rng(5)
+    n = 2000
+    frame = pl.DataFrame(
+        {
+            "h": rng.integers(0, 3, n),
+            "psu": rng.integers(0, 60, n),
+            "g": rng.choice(["a", "b", "c", "d"], n),
+            "s": np.where(rng.random(n) < 0.05, np.nan, rng.binomial(10, 0.6, n).astype(float)),
+            "w": rng.random(n) + 0.5,
+        }
+    )
+    d = {
+        "element": lambda: bm.Design(frame, weights="w", strata="h"),
+        "clustered": lambda: bm.Design(frame, weights="w", psu="psu"),
+        "raked": lambda: bm.Design(frame, weights="w").rake({"h": {0: 0.2, 1: 0.3, 2: 0.5}}),
+        "replicates": lambda: bm.Design(frame, weights="w", psu="psu").to_replicates("jk1"),
+    }[kind]
+    scale = d()
+    scale.quantile("s", [0.5], by=["g"])
+    got = scale.mean("s", by=["g"])
+    assert "sq" in got.families[0].cache  # the shares' path was taken
+    assert scale.cache.level_family is not None  # and left for the distribution
+    want = d().mean("s", by=["g"])
+    assert "sq" not in want.families[0].cache
+    other = scale.mean("s", by=["h"])  # other domains: the rows
+    assert "sq" not in other.families[0].cache
+    for column in ("estimate", "se", "ci_low", "ci_high", "deff", "n"):
+        np.testing.assert_allclose(
+            got.to_polars()[column].to_numpy(),
+            want.to_polars()[column].to_numpy(),
+            rtol=1e-12,
+            err_msg=column,
+        )
+    np.testing.assert_allclose(got.vcov(), want.vcov(), rtol=1e-11, atol=1e-18)

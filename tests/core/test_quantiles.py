@@ -296,16 +296,82 @@ def _designs(clus1: bm.Design) -> dict[str, bm.Design]:
     }
 
 
-@pytest.mark.parametrize("chunk", [quantiles.FAMILY_ESTIMATES, 4])
+@pytest.mark.parametrize(
+    ("chunk", "shares"),
+    [(quantiles.FAMILY_ESTIMATES, True), (quantiles.FAMILY_ESTIMATES, False), (4, False)],
+)
 def test_one_family_equals_a_family_per_probability(
-    clus1: bm.Design, chunk: int, monkeypatch: pytest.MonkeyPatch
+    clus1: bm.Design, chunk: int, shares: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a chunk of 4 estimates holds one domain's bins: the domains taken one by one
+    # the values here are whole numbers in short ranges: by default their variances come
+    # from the shares of each value (``level_below``); with no room for those, from the
+    # family of bins (``cdf_below``), where a chunk of 4 estimates holds one domain's bins:
+    # the domains taken one by one
     monkeypatch.setattr(quantiles, "FAMILY_ESTIMATES", chunk)
+    if not shares:
+        monkeypatch.setattr(estimators, "LEVEL_ESTIMATES", 0)
     probs = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
     for name, d in _designs(clus1).items():
         variable, by = ("s", ["g", "k"]) if name == "raked elements" else ("api00", ["stype"])
         got = _rows(d.quantile(variable, probs, by=by))
+        assert (d.cache.level_family is not None) == shares, name  # the path taken
         want = _woodruff_per_probability(d, variable, probs, by)
         assert np.isfinite(got[:, 1]).sum() > len(probs), name  # intervals were formed
         np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True, err_msg=name)
+
+
+# ---------------------------------------------------------------------------------------
+# a scale: the CDF from sums by (domain, value), the variances from the shares' family
+# ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.booleans())
+def test_cdf_of_a_scale_equals_the_sorted_rows(seed: int, span: int, zero: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    x = rng.integers(-3, span - 3, n).astype(float)
+    x[rng.random(n) < 0.1] = np.nan
+    w = rng.choice([0.5, 1.0, 1.5, 2.0], n) * (rng.random(n) < 0.9 if zero else 1.0)
+    n_dom = int(rng.integers(1, 5))
+    dom = rng.integers(-1, n_dom, n)
+    dom[np.isnan(x) | (w == 0)] = -1
+    got = quantiles.WeightedCDF.of_scale(x, w, dom, n_dom)
+    want = quantiles.WeightedCDF.of_rows(x, w, dom, n_dom)
+    if not (dom >= 0).any():
+        assert got is None
+        return
+    assert got is not None
+    # halves and whole weights: every sum is exact in either order
+    for field in ("x", "rows", "cumw", "total", "start", "values", "count"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    p = np.tile(np.linspace(0, 1, 11), (n_dom, 1))
+    np.testing.assert_array_equal(got.quantile(p), want.quantile(p))
+
+
+def test_cdf_of_a_scale_declines_other_values() -> None:
+    dom = np.zeros(4, dtype=np.int64)
+    w = np.ones(4)
+    assert quantiles.WeightedCDF.of_scale(np.array([0.5, 1, 2, 3]), w, dom, 1) is None
+    assert quantiles.WeightedCDF.of_scale(np.array([0.0, 1, 2, 1e9]), w, dom, 1) is None
+    # a row left out may hold anything
+    kept = np.array([0, 0, 0, -1])
+    assert quantiles.WeightedCDF.of_scale(np.array([0.0, 1, 2, 1e300]), w, kept, 1) is not None
+
+
+def test_scale_shares_are_handed_to_the_distribution_once(clus1: bm.Design) -> None:
+    d = _designs(clus1)["raked elements"]
+    d.quantile("s", [0.5], by=["g"])
+    kept = d.cache.level_family
+    assert kept is not None and kept[0] == ("s", ("g",))
+    got = d.proportion("s", by=["g"])
+    assert got.families[0] is kept[1]
+    assert d.cache.level_family is None  # taken: not held for nothing
+    fresh = _designs(clus1)["raked elements"].proportion("s", by=["g"])
+    for column in ("estimate", "se", "ci_low", "ci_high", "deff"):
+        np.testing.assert_allclose(
+            got.to_polars()[column].to_numpy(), fresh.to_polars()[column].to_numpy(), rtol=1e-13
+        )
+    d.quantile("s", [0.5], by=["g"])  # kept again; a reweighted copy starts without it
+    assert d.cache.level_family is not None
+    assert d.cache.for_new_weights().level_family is None

@@ -6,6 +6,11 @@ variable, one indicator ``y`` per level. Its influence values are
 ``z_i = w_i (y_i - theta x_i) / X_d`` for ``i`` in the domain and 0 outside (Lumley 2010,
 sec. 2.3; R ``svymean``/``svytotal`` under ``svyby``): missing values of the variable, like
 rows outside the domain, contribute zero, while the variance keeps the whole design.
+
+The mean of an answer scale (whole numbers in a short range) whose quantiles were just
+estimated is read off the shares of its values they kept, ``sum_v v W_v / X``
+(``scale_mean``): the same estimator, whose influence values are the same combination of
+the indicators', from the one family the scale's distribution reads too.
 """
 
 from __future__ import annotations
@@ -119,10 +124,13 @@ def family(
     else:
         num = reduce.sums(dom, n_domains, w * var.filled)[:, None]
         denom = reduce.sums(dom, n_domains, w)
-    count = reduce.sums(cells, n_cells).reshape(n_domains, n_levels).sum(axis=1)
+    rows = reduce.sums(cells, n_cells).reshape(n_domains, n_levels)
+    count = rows.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
     cache: dict[str, Any] = {"dom": dom}
+    if var.categorical:  # a scale's mean and weighted CDF are read off them (scale_mean)
+        cache["level_sums"], cache["level_rows"] = num, rows
     return RatioFamily(design, var, dom_coding_codes, n_domains, ratio, theta, denom, count, cache)
 
 
@@ -143,7 +151,7 @@ def pair_family(
         num, denom = np.zeros((n_dom, n_lev)), np.zeros(n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
-    cache: dict[str, Any] = {"pairs": (pairs, sums)}
+    cache: dict[str, Any] = {"pairs": (pairs, sums), "level_sums": num}
     return RatioFamily(
         design, sums.var, domains, n_dom, ratio, theta, denom, sums.count.copy(), cache
     )
@@ -486,11 +494,27 @@ def _run(
     parts, families = [], []
     by_levels, found = _families(design, variables, by, ratio, categorical)
     for fam in found:
-        v = family_variance(fam)
+        v = np.diag(family_variance(fam, True)).copy() if _full_first(fam) else family_variance(fam)
         parts.append(_table(fam, by_levels, v, design_effect(fam, v)))
         families.append(fam)
     table = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
     return Estimates(table, by=tuple(by), statistic=kind, families=tuple(families))
+
+
+#: At most this many estimates in a numeric family whose covariance matrix is formed
+#: with its variances (see ``_full_first``).
+_FULL_FIRST = 1024
+
+
+def _full_first(fam: RatioFamily) -> bool:
+    """True when a numeric family's covariance matrix costs what its variances do (one
+    estimate per domain, few domains; not the dense calibrated path, which keeps every
+    column for it): formed at once, later asks for it (regions, changes, a total across
+    domains) are read from the family's cache instead of a second pass over the rows."""
+    design = fam.design
+    if fam.var.categorical or fam.n_domains > _FULL_FIRST or hasattr(design, "reduce_families"):
+        return False  # (an engine's families: as the engine computes them)
+    return covariance_is_cheap(design)
 
 
 def _families(
@@ -510,7 +534,12 @@ def _families(
 
     def each() -> Iterator[RatioFamily]:
         for name in variables:
-            if pairs is not None:
+            scale = scale_mean(design, name, by) if ratio and categorical is False else None
+            if scale is not None:
+                yield scale
+            elif ratio and categorical:
+                yield level_family(design, name, by)
+            elif pairs is not None:
                 sums = reduce.column_pair_sums(design, name, categorical, pairs, coding.codes)
                 yield pair_family(design, sums, pairs, coding.codes, ratio)
             else:
@@ -518,6 +547,93 @@ def _families(
                 yield family(design, var, coding.codes, coding.size, ratio)
 
     return coding.levels, each()
+
+
+#: At most this many shares (domains x values) in the family of a scale's values from
+#: which its mean and quantiles are read (a covariance matrix of 32 MB).
+LEVEL_ESTIMATES = 2048
+
+
+def few_whole_values(
+    design: SurveyDesign, name: str, x: np.ndarray, observed: np.ndarray, n_dom: int
+) -> bool:
+    """True when column ``name`` is numeric (not boolean: its levels are not numbers) and
+    the ``observed`` values ``x`` of it are whole numbers in a range short enough that the
+    shares of each value in ``n_dom`` domains form one family whose covariance is formed
+    (:data:`LEVEL_ESTIMATES`): an answer scale."""
+    if not reduce.is_numeric(design.data.get_column(name)):
+        return False
+    lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
+    if not lo <= hi or n_dom * (hi - lo + 1) > LEVEL_ESTIMATES:
+        return False
+    return not np.any(x != np.floor(x), where=observed)
+
+
+def covariance_is_cheap(design: SurveyDesign) -> bool:
+    """True unless the design's variances take the dense calibrated path, which keeps a
+    column per estimate for every row to form a covariance matrix."""
+    return design.structure is None or not design.calibration or calibrated.plan(design) is not None
+
+
+def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | None:
+    """The family of the mean of ``name`` by ``by`` read off the shares of its values, when
+    the design's cache holds them (``level_family``: a scale's quantiles, asked first, keep
+    them; its distribution takes them after); None otherwise: a mean alone is cheaper from
+    its rows than from the shares of its values.
+
+    The mean is ``sum_v v W_dv / X_d`` (``W_dv`` the weights of value ``v`` in domain ``d``)
+    and its covariance ``A V A'`` with ``V`` the shares' (``A`` the values, per domain):
+    the same estimator as ``sum w y / sum w`` with influence values ``w (y - theta) / X``
+    (a linear combination of the indicators'); ``deff`` from ``sum w y^2 = sum_v v^2
+    W_dv``. The shares' family is kept only for a scale whose every observed row has a
+    weight (``core.quantiles``), so the shares' domains are the mean's."""
+    kept = design.cache.level_family
+    if kept is None or kept[0] != (name, tuple(by)):
+        return None
+    shares = kept[1]
+    levels = shares.var.levels
+    assert levels is not None
+    values = levels.cast(pl.Float64).to_numpy()
+    n_dom, n_lev = shares.n_domains, shares.n_levels
+    cover = family_variance(shares, full=True).reshape(n_dom, n_lev, n_dom, n_lev)
+    vcov = np.einsum("l,dlem,m->de", values, cover, values)
+    vcov.setflags(write=False)
+    # from the sums of weights by value, as sum w y / sum w: one rounding at the end
+    sums = shares.cache["level_sums"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = ((sums @ values) / shares.denom)[:, None]
+    squares = sums @ (values * values)
+    cache: dict[str, Any] = {"dom": shares.dom, "vcov": vcov, "sq": squares}
+    var = reduce.variable(design, name, False)
+    return RatioFamily(
+        design, var, shares.domains, n_dom, True, theta, shares.denom, shares.count, cache
+    )
+
+
+def level_family(design: SurveyDesign, name: str, by: list[str], keep: bool = False) -> RatioFamily:
+    """The family of the shares of every level of ``name`` by ``by`` on an in-memory design
+    (what ``proportion`` estimates). With ``keep``, it is left on the design's cache for
+    the next call without (which takes it off): a scale's quantiles (``core.quantiles``)
+    take their variances from its covariance, and the scale's mean (``scale_mean``, which
+    leaves it there) and distribution, asked next, read them instead of a pass over the
+    rows each. Only one is kept, and only until then: a family held longer keeps its row
+    arrays alive for nothing."""
+    key = (name, tuple(by))
+    kept = design.cache.level_family
+    if kept is not None and kept[0] == key:
+        if not keep:
+            design.cache.level_family = None
+        return kept[1]
+    coding = reduce.domains(design, by)
+    if clusters(design) is not None:
+        pairs = reduce.psu_pairs(design, by)
+        sums = reduce.column_pair_sums(design, name, True, pairs, coding.codes)
+        fam = pair_family(design, sums, pairs, coding.codes, True)
+    else:
+        fam = family(design, reduce.variable(design, name, True), coding.codes, coding.size, True)
+    if keep:
+        design.cache.level_family = (key, fam)
+    return fam
 
 
 def mean(

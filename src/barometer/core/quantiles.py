@@ -21,6 +21,13 @@ below its value, so ``y <= Q(p)`` is "bin at most ``b_p``", whose influence valu
 the sum of the bins' — the same variance, from one grouped pass for all the probabilities
 (``cdf_below``). ``F(Q(p))`` itself is read off the weighted CDF.
 
+An answer scale (whole numbers in a short range, ``estimators.few_whole_values``) needs
+neither the sort nor the bins: its CDF is the domain's sums of weights by value, and
+``y <= Q(p)`` is the sum of the indicators of the values at or below ``Q(p)``, whose
+variance is the sum of their covariance block (``level_below``) — all read off one family
+of the shares of each value, kept for the scale's mean (``estimators.scale_mean``) and
+distribution (``Design.proportion``) asked next. The same estimator, by one grouped pass.
+
 Sources: R ``survey`` 4.1.1 ``svyquantile.survey.design``, ``qrule_math``, ``woodruffCI``;
 Woodruff (1952), JASA 47, 635-646; Lumley (2010), *Complex Surveys*, sec. 2.4.1.
 """
@@ -75,14 +82,29 @@ def quantile(
     coding = reduce.domains(design, by)
     n_dom = coding.size
     w = design.weights
-    valid = ~np.isnan(x) & (w != 0)
+    observed = ~np.isnan(x)
+    valid = observed & (w != 0)
     dom = np.where(valid, coding.codes, -1)
-    cdf = WeightedCDF.of_rows(x, w, dom, n_dom)
     info = domain_design(design, dom, n_dom)
     crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
+    below: Below
+    if (
+        estimators.few_whole_values(design, variable, x, observed, n_dom)
+        and estimators.covariance_is_cheap(design)
+        and np.count_nonzero(valid) == np.count_nonzero(observed)
+    ):
+        # every observed row kept (no zero weight): the shares' domains are the CDF's
+        fam = estimators.level_family(design, variable, by, keep=True)
+        cdf = WeightedCDF.of_levels(fam)
 
-    def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return cdf_below(design, cdf, variable, x, dom, qhat)
+        def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return level_below(fam, cdf, qhat)
+    else:
+        scale = WeightedCDF.of_scale(x, w, dom, n_dom)
+        cdf = scale if scale is not None else WeightedCDF.of_rows(x, w, dom, n_dom)
+
+        def below(qhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return cdf_below(design, cdf, variable, x, dom, qhat)
 
     rows = woodruff(cdf.quantile, below, crit, probs)
     return quantile_table(coding.levels, variable, probs, rows, cdf.count)
@@ -183,6 +205,32 @@ def cdf_below(
     return f_hat, variance
 
 
+def level_below(
+    fam: estimators.RatioFamily, cdf: WeightedCDF, qhat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """As ``cdf_below``, from the family ``fam`` of the shares of each of the variable's
+    values (levels in increasing order) in the same domains: ``x <= qhat[d, j]`` is the sum
+    of the indicators of the levels at or below it, so its variance is the sum of the
+    domain's covariance block over them or, equally, over the levels above (the side
+    holding the smaller share; exactly zero above when no row is). The family, and its
+    covariance, is the one the scale's distribution reads (``Design.proportion``)."""
+    levels = fam.var.levels
+    assert levels is not None
+    values = levels.cast(pl.Float64).to_numpy()
+    n_dom, n_lev = fam.n_domains, fam.n_levels
+    cover = estimators.family_variance(fam, full=True)
+    k = np.arange(n_dom)
+    blocks = cover.reshape(n_dom, n_lev, n_dom, n_lev)[k, :, k, :]
+    below = np.zeros((n_dom, n_lev + 1, n_lev + 1))  # [d, b, b]: the levels before b
+    below[:, 1:, 1:] = blocks.cumsum(axis=1).cumsum(axis=2)
+    above = np.zeros((n_dom, n_lev + 1, n_lev + 1))  # [d, b, b]: level b and after
+    above[:, :-1, :-1] = blocks[:, ::-1, ::-1].cumsum(axis=1).cumsum(axis=2)[:, ::-1, ::-1]
+    upto = np.searchsorted(values, qhat, side="right")  # levels at or below (NaN: all)
+    f_hat = cdf.share(qhat)
+    kk = k[:, None]
+    return f_hat, np.where(f_hat <= 0.5, below[kk, upto, upto], above[kk, upto, upto])
+
+
 def per_probability(below: Callable[[np.ndarray], estimators.RatioFamily]) -> Below:
     """A ``Below`` from the family of ``y <= q_d`` for one threshold per domain, asked for
     each column of thresholds in turn (an engine that forms the indicators itself)."""
@@ -238,6 +286,47 @@ class WeightedCDF:
         total = (run[first_row + count] - run[first_row]).astype(float)
         values = np.bincount(vd, minlength=n_dom)
         return cls(xs[firsts], ends - firsts, cumw, total, _starts(values), values, count)
+
+    @classmethod
+    def of_scale(
+        cls, x: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int
+    ) -> WeightedCDF | None:
+        """From sums of weights by (domain, value) when the kept rows' values are whole
+        numbers in a short range (an answer scale: no more (domain, value) cells than rows),
+        which needs no sort of the rows; None otherwise. The sums by cell are formed in
+        double precision and accumulated over the values in extended precision: the same
+        double as ``of_rows`` but for a rounding in the last bits, which moves an estimate
+        only where ``p W`` falls within those bits of a cumulative weight."""
+        codes = _scale_codes(x, dom, n_dom)
+        if codes is None:
+            return None
+        cells, lo, span = codes
+        size = n_dom * span
+        weight = np.bincount(cells, w, minlength=size + 1)[:size]
+        rows = np.bincount(cells, minlength=size + 1)[:size]
+        held = np.flatnonzero(rows)
+        d, v = np.divmod(held, span)
+        return cls.of_values(d, (v + lo).astype(float), weight[held], rows[held], n_dom)
+
+    @classmethod
+    def of_levels(cls, fam: estimators.RatioFamily) -> WeightedCDF:
+        """From the family of the shares of each of the variable's values (levels in
+        increasing order): its sums of weights and rows by (domain, level) (those of
+        ``family``; formed here for a family of sums by PSU)."""
+        levels = fam.var.levels
+        assert levels is not None
+        n_dom, n_lev = fam.n_domains, fam.n_levels
+        if "level_rows" in fam.cache:
+            weight, rows = fam.cache["level_sums"], fam.cache["level_rows"]
+        else:
+            cells, _ = reduce.cell_codes(fam.dom, fam.var)
+            weight = reduce.sums(cells, n_dom * n_lev, fam.design.weights)
+            rows = reduce.sums(cells, n_dom * n_lev)
+        held = np.flatnonzero(np.ravel(rows))
+        d, lv = np.divmod(held, n_lev)
+        values = levels.cast(pl.Float64).to_numpy()[lv]
+        n = np.ravel(rows)[held].astype(np.int64)
+        return cls.of_values(d, values, np.ravel(weight)[held], n, n_dom)
 
     @classmethod
     def of_values(
@@ -306,6 +395,24 @@ def _small(codes: np.ndarray, size: int) -> np.ndarray:
         if size <= np.iinfo(kind).max:
             return codes.astype(kind)
     return codes
+
+
+def _scale_codes(x: np.ndarray, dom: np.ndarray, n_dom: int) -> tuple[np.ndarray, int, int] | None:
+    """The (domain, value) cell of every row (``n_dom * span`` for a row left out, ``dom``
+    -1), the smallest value and the span, when the kept rows' values are whole numbers
+    with at most as many cells as rows; None otherwise."""
+    kept = x[dom >= 0]
+    if not kept.size:
+        return None
+    lo, hi = float(kept.min()), float(kept.max())
+    span = hi - lo + 1
+    if span * n_dom > max(x.size, 1 << 16) or not (kept == np.floor(kept)).all():
+        return None
+    size = n_dom * int(span)
+    # a row left out may hold NaN or any value: its offset is read as 0, its cell the spare
+    offset = np.where(dom >= 0, x - lo, 0.0).astype(np.int64)
+    cells = np.where(dom >= 0, dom * int(span) + offset, size)
+    return cells, int(lo), int(span)
 
 
 def _domain_order(x: np.ndarray, dom: np.ndarray, n_dom: int) -> np.ndarray:

@@ -365,6 +365,9 @@ def _question_cells(
     asked = spec.question(question)
     extra = [breakdown] if breakdown else []
     by = [OVER, "wave", *extra]
+    quantiles = distribution_ = None
+    if asked.is_numeric:  # first: a scale's mean and distribution read what they keep
+        quantiles = _with_marks(quartiles(design, asked, by, rules.confidence), rules, None)
     est = estimate_question(design, asked, by, rules.confidence)
     regional = with_regions(est, spec, confidence=rules.confidence, boundary_ci=rules.boundary_ci)
     stacked = _with_marks(regional.estimates, rules, bases.of(question, by))
@@ -376,12 +379,9 @@ def _question_cells(
         total = _scoped_total(estimate_question(design, asked, pooled_by, rules.confidence))
     total = _with_marks(total, rules, bases.of(question, pooled_by))
     total = _boundary_ci(total, rules)
-    quantiles = distribution_ = None
-    if asked.is_numeric:
-        quantiles = _with_marks(quartiles(design, asked, by, rules.confidence), rules, None)
-        if is_scale(asked) and breakdown is None:
-            shares = distribution(design, asked, by, rules.confidence)
-            distribution_ = _with_marks(shares, rules, None)
+    if asked.is_numeric and is_scale(asked) and breakdown is None:
+        shares = distribution(design, asked, by, rules.confidence)
+        distribution_ = _with_marks(shares, rules, None)
     return QuestionCells(
         question, breakdown, stacked, total, regional.regions, quantiles, distribution_
     )
