@@ -1,4 +1,5 @@
-"""Calibration residuals on the table of cells, for post-stratified and raked designs.
+"""Calibration residuals on the table of cells, for post-stratified, raked and GREG-calibrated
+(categorical margins) designs.
 
 R's ``svyrecvar`` replaces the influence values ``x`` by their calibration residuals with a
 sequence of elementary projections, one per post-stratification and per raking margin (ten
@@ -13,10 +14,12 @@ with ``a = psw``, ``q = oldw / psw``, ``norm = rowsum(oldw)`` for ``postStratify
 cell-by-cell cross sums ``T[u, v] = rowsum(a_v q_u)`` over (g_u, g_v), which are design
 constants. The influence values of the K estimates never need to be formed row by row,
 which keeps calibrated variances linear in the respondents with a small constant.
+``calibrate()`` on categorical margins is one more such projection, with ``diag(1 /
+norm)`` replaced by a (cells x cells) matrix (``GregProjection``, where it is derived).
 
 The cell sums of ``z q`` themselves come from one grouped pass per estimate family over
 the joint calibration cells (``variance.cells``, where the reduction is derived and the
-cases that stay on the row path are named); ``RowSums`` is that row path. What the
+cases that stay on the row path are named); ``row_sums`` is that row path. What the
 projections take off the PSU totals is ``sum_v T_psu,v A_v`` with ``T_psu,v =
 rowsum(a_v)`` over (PSU, g_v): a sparse design constant, as each PSU meets few cells.
 """
@@ -29,11 +32,12 @@ from itertools import pairwise
 from typing import Any, TypeAlias
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from barometer.core._protocols import SurveyDesign
 from barometer.core.variance import cells as cell_stats
-from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
+from barometer.core.variance.steps import CalibrationStep, GregStep, PostStratStep, RakingStep
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
 RAKING_SWEEPS = 10
@@ -66,6 +70,73 @@ class Projection:
     #: ``q`` are the step's base weights times, and over, a factor of the cell
     margin: tuple[RakingStep, int, np.ndarray] | None = None
 
+    def solve(self, m: np.ndarray) -> np.ndarray:
+        """``M`` from the cell sums ``m`` of ``x q``: each cell's sum over its ``norm``."""
+        out: np.ndarray = m / self.norm[:, None]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class GregProjection:
+    """GREG calibration on categorical margins as one projection on its calibration cells:
+    ``x <- x - a * (H rowsum(x * q, g))[g]`` with ``a = w_new``, ``q = 1 / g_w`` (the
+    g-weights) and ``H = X_c (X_c' diag(W_c) X_c)^- X_c'`` (G x G), kept as ``basis``
+    (G x r) with ``H = basis basis'``.
+
+    Derivation. R's residual (``svyrecvar`` on a ``greg_calibration`` record of
+    ``calibrate``; Deville & Särndal 1992; Lumley 2010, sec. 7.4) is ``qr.resid(qr(X
+    sqrt(w_old)), x / w) * w`` with ``w = g_w sqrt(w_old)``: the residual of regressing ``x
+    / g_w`` on ``X`` with the *pre-calibration* weights, times the *final* ones,
+
+        x_i <- x_i - w_new,i X_i' B,   B = (X' W_old X)^- X' (x / g_w).
+
+    On categorical margins ``X_i`` is an intercept and level dummies, the same row ``X_c``
+    for every respondent of a calibration cell ``c`` (the crossing of the margins' levels);
+    ``g_w = 1 + F(X_c' lambda)`` is then constant within cells too, whatever the
+    calibration function or bounds. Hence ``X' W_old X = X_c' diag(W_c) X_c`` with ``W_c``
+    the cells' summed old weights, and ``X' (x / g_w) = X_c' rowsum(x q, g)``: ``X_i' B``
+    is ``(H rowsum(x q, g))[c(i)]``, a (G x G) design constant applied to the cell sums.
+    With ``D = diag(sqrt(W_c))`` and the pivoted QR ``D X_c = Q R`` of rank ``r`` (the rank
+    rule of the row path, ``linearisation._greg_residual``), ``H = D^-1 Q_r Q_r' D^-1``:
+    the fitted values do not depend on the generalised inverse. The projection is then the
+    post-stratification one with ``diag(1 / norm)`` replaced by ``H``, and composes with
+    the other steps (``Plan``) and the joint cells (``variance.cells``: ``q w`` is ``w /
+    g_w``, a cell constant times the final weight) in the same way."""
+
+    g: np.ndarray
+    size: int
+    a: np.ndarray
+    q: np.ndarray
+    basis: np.ndarray
+    margin: None = None
+
+    def solve(self, m: np.ndarray) -> np.ndarray:
+        """``H m`` for cell sums ``m`` of ``x q`` (G x K)."""
+        out: np.ndarray = self.basis @ (self.basis.T @ m)
+        return out
+
+
+def greg_projection(step: GregStep) -> GregProjection | None:
+    """The step as a ``GregProjection``, or None: a model with a numeric column (no cells),
+    or an old weight or g-weight of zero (R's residual divides by them, giving NaN; the
+    dense path reproduces that)."""
+    cells, old, g = step.cells, step.old_weights, step.g
+    if cells is None or not (old > 0).all() or not (np.isfinite(g).all() and (g != 0).all()):
+        return None
+    size = int(cells.max()) + 1 if cells.size else 0
+    first = np.full(size, -1, dtype=np.int64)
+    first[cells[::-1]] = np.arange(cells.size - 1, -1, -1)
+    root = np.sqrt(np.bincount(cells, old, minlength=size))
+    x_cells = step.model_matrix[first] * root[:, None]
+    q, r, _ = scipy.linalg.qr(x_cells, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int((diag > 1e-7 * diag.max()).sum()) if diag.size else 0
+    basis = q[:, :rank] / root[:, None]
+    return GregProjection(cells, size, old * g, 1.0 / g, basis)
+
+
+AnyProjection: TypeAlias = "Projection | GregProjection"
+
 
 @dataclass(eq=False)
 class Plan:
@@ -76,7 +147,7 @@ class Plan:
     designs only), ``cells`` the joint calibration cells (None: the row path only)."""
 
     steps: tuple[CalibrationStep, ...]
-    distinct: list[Projection]
+    distinct: list[AnyProjection]
     order: list[int]
     weights: np.ndarray
     row_scale: np.ndarray | None = None
@@ -165,10 +236,12 @@ def plan(design: SurveyDesign) -> Plan | None:
     return made
 
 
-def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], list[int]] | None:
+def projections(
+    steps: tuple[CalibrationStep, ...],
+) -> tuple[list[AnyProjection], list[int]] | None:
     """The distinct projections and the order they are applied in; ``None`` if a step is not
-    a cell projection (regression calibration goes the dense way)."""
-    distinct: list[Projection] = []
+    a cell projection (regression calibration on a numeric auxiliary goes the dense way)."""
+    distinct: list[AnyProjection] = []
     order: list[int] = []
     for step in steps:
         if isinstance(step, PostStratStep):
@@ -203,7 +276,11 @@ def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], l
                 )
             order.extend(list(range(first, len(distinct))) * RAKING_SWEEPS)
         else:
-            return None
+            greg = greg_projection(step)
+            if greg is None:
+                return None
+            distinct.append(greg)
+            order.append(len(distinct) - 1)
     return distinct, order
 
 
@@ -362,7 +439,8 @@ def column_dots(a: Table, b: Table) -> np.ndarray:
 
 def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
     """Run the projections in order on the stacked cell sums ``base`` (sum_v G_v x K):
-    ``M_u = (rowsum(z q_u, g_u) - sum_v T[u, v] A_v) / norm_u``, ``A_u += M_u``."""
+    ``M_u = (rowsum(z q_u, g_u) - sum_v T[u, v] A_v) / norm_u`` (``H_u (...)`` for GREG),
+    ``A_u += M_u``."""
     distinct = plan.distinct
     parts = np.split(base, plan.offsets()[1:-1])
     acc = [np.zeros_like(b) for b in parts]
@@ -373,7 +451,7 @@ def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
             if not av.any():
                 continue
             m -= np.asarray(plan.cross(u, v) @ av)
-        acc[u] += m / pu.norm[:, None]
+        acc[u] += pu.solve(m)
     return acc
 
 

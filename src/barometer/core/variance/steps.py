@@ -69,11 +69,17 @@ class GregStep:
     ``model_matrix`` is the calibration model matrix (n x p), ``old_weights`` the weights
     before calibration and ``g`` the g-weights (new = old * g). Variance: residuals of the
     weighted regression, ``x - w_new X (X' W_old X)^-1 X' (x / g)``.
+
+    ``cells`` (categorical margins only; None when the model has a numeric column) numbers
+    each row's calibration cell 0..C-1, the crossing of the margins' levels present: the
+    model matrix's row, and so the g-weight, is the same for every row of a cell, which
+    lets the variance run on cell sums (``variance.calibrated.GregProjection``).
     """
 
     model_matrix: np.ndarray
     old_weights: np.ndarray
     g: np.ndarray
+    cells: np.ndarray | None = None
 
 
 CalibrationStep = PostStratStep | RakingStep | GregStep

@@ -22,6 +22,7 @@ import polars as pl
 from barometer.core._frame import check_columns
 from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import GregStep
+from barometer.core.weighting._codes import Column, combine
 from barometer.core.weighting.margins import (
     MarginSet,
     check_convergence,
@@ -374,7 +375,7 @@ def calibrate(
     g, iterations = solve(w, None)
     new = w * g
     reps = design.replicate_weights
-    step = GregStep(model_matrix=model.X, old_weights=w, g=g)
+    step = GregStep(model_matrix=model.X, old_weights=w, g=g, cells=calibration_cells(model))
     achieved = model.X.T @ new
     info = WeightingInfo(
         method="calibrate",
@@ -396,6 +397,19 @@ def calibrate(
     for r in range(reps.shape[1]):
         new_reps[:, r] = reps[:, r] * solve(reps[:, r], r)[0]
     return design.with_weights(new, step, info, replicate_weights=new_reps)
+
+
+def calibration_cells(model: Model) -> np.ndarray | None:
+    """Each row's calibration cell — the crossing of the category margins' levels present —
+    when the model has no numeric column (None otherwise): the rows of a cell share one row
+    of the model matrix (an intercept and level dummies; a missing level codes as the
+    first, whose dummies are all zero), so their g-weights are equal too."""
+    ms = model.categories
+    if ms is None or model.numeric:
+        return None
+    columns = [Column(v.name, v.nonnegative(), v.levels) for v in ms.variables]
+    cells, _ = combine(columns)
+    return cells
 
 
 def _solver(
