@@ -28,7 +28,8 @@ SEs can be compared at 1e-8), with calibration-aware SEs:
 Task ``calibrated``: the same 20 calls on the design calibrated linearly (``calibrate()``,
 GREG) on national margins of country, age, gender, education and region (main effects:
 each level's total summed over the countries' raking targets), with calibration-aware SEs
-(``--calfun logit`` for logit calibration with bounds (0.3, 3.0)).
+(``--calfun logit``: logit calibration with bounds (0.3, 3.0), to each country's level
+shares of its own weighted sample total).
 
 Timings cover design construction plus estimation on data already in memory. Each tool
 runs in its own process (``--child``). barometer's estimates and SEs are compared with R's
@@ -226,7 +227,21 @@ def calibrated_barometer(
     margins = national_margins(targets)
     kw: dict[str, Any] = {"method": calfun, "tol": RAKED_TOL, "max_iter": 1000}
     if calfun == "logit":
+        # bounded g-weights need totals on the base weights' scale, which differs from the
+        # population's by country: each country's share of a level is applied to its own
+        # weighted sample total
         kw["bounds"] = CALIBRATED_LOGIT_BOUNDS
+        sample = df.group_by("country").agg(pl.col("w").sum())
+        own = dict(zip(sample.get_column("country"), sample.get_column("w"), strict=True))
+        margins = national_margins(
+            {
+                c: {
+                    v: {lv: t * own[c] / sum(levels.values()) for lv, t in levels.items()}
+                    for v, levels in m.items()
+                }
+                for c, m in targets.items()
+            }
+        )
 
     def design() -> Any:
         d = bm.Design(df, weights="w", strata="stratum", psu="psu")

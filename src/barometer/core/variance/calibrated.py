@@ -108,6 +108,7 @@ class GregProjection:
     a: np.ndarray
     q: np.ndarray
     basis: np.ndarray
+    weights: np.ndarray  # (G,) the cells' summed old weights
     margin: None = None
 
     def solve(self, m: np.ndarray) -> np.ndarray:
@@ -129,13 +130,14 @@ def greg_projection(step: GregStep) -> GregProjection | None:
     size = int(cells.max()) + 1 if cells.size else 0
     first = np.full(size, -1, dtype=np.int64)
     first[cells[::-1]] = np.arange(cells.size - 1, -1, -1)
-    root = np.sqrt(np.bincount(cells, old, minlength=size))
+    weights = np.bincount(cells, old, minlength=size)
+    root = np.sqrt(weights)
     x_cells = step.model_matrix[first] * root[:, None]
     q, r, _ = scipy.linalg.qr(x_cells, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
     rank = int((diag > 1e-7 * diag.max()).sum()) if diag.size else 0
     basis = q[:, :rank] / root[:, None]
-    return GregProjection(cells, size, old * g, 1.0 / g, basis)
+    return GregProjection(cells, size, old * g, 1.0 / g, basis, weights)
 
 
 AnyProjection: TypeAlias = "Projection | GregProjection"
@@ -313,9 +315,13 @@ def cross_table(
 ) -> sp.csr_matrix:
     """``rowsum(values)`` over the cells (g1, g2): a (size1 x size2) table, sparse (cells
     of different calibration groups never meet; and a sparse product is single-threaded,
-    where BLAS threads on a shared machine can cost more than the product)."""
-    dense = np.bincount(g1 * size2 + g2, values, minlength=size1 * size2)
-    return sp.csr_matrix(dense.reshape(size1, size2))
+    where BLAS threads on a shared machine can cost more than the product). Binned densely
+    while the grid is small beside the rows (a sort of the rows costs more); a grid of
+    thousands of cells each way (the PSUs, or a GREG step's cells) is built sparse."""
+    if size1 * size2 <= max(4 * g1.size, 1 << 16):
+        dense = np.bincount(g1 * size2 + g2, values, minlength=size1 * size2)
+        return sp.csr_matrix(dense.reshape(size1, size2))
+    return sp.csr_matrix((values, (g1, g2)), shape=(size1, size2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -468,27 +474,52 @@ def group_corrections(
     product of the stacked (group x cell) tables — sparse: a PSU meets few of a margin's
     cells — with the stacked ``A_v``, taken sparse when most of it is zero (calibrating
     within countries, a cell's residuals reach only its own country's estimates)."""
-    key = (kind,)
+    greg = [v for v, p in enumerate(plan.distinct) if isinstance(p, GregProjection)]
+    cells = [v for v in range(len(plan.distinct)) if v not in greg]
+    out = np.zeros((n_groups, acc[0].shape[1]))
+    if cells:
+        key = (kind,)
+        if key not in plan.tables:
+            parts = [
+                cross_table(group, n_groups, p.g, p.size, p.a)
+                for p in (plan.distinct[v] for v in cells)
+            ]
+            plan.tables[key] = sp.hstack(parts, format="csr")
+        table = plan.tables[key]
+        live = [acc[v] for v in cells]
+        if all(sp.issparse(a) for a in live):
+            out += dense(table @ sp.vstack(live, format="csr"))
+        else:
+            stacked = np.vstack([dense(a) for a in live])
+            if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
+                out += dense(table @ sp.csr_matrix(stacked))
+            else:
+                out += np.asarray(table @ stacked)
+    for v in greg:
+        out += greg_correction(plan, v, acc[v], group, n_groups, kind)
+    return out
+
+
+def greg_correction(
+    plan: Plan, v: int, acc: Table, group: np.ndarray, n_groups: int, kind: str
+) -> np.ndarray:
+    """``rowsum(a_v * A_v[g_v], group)`` of a ``GregProjection`` through its basis: ``A_v``
+    only ever accumulates ``H m = basis (basis' m)``, so it lies in the basis's column
+    space, and ``basis' W basis = Q_r' Q_r = I`` (``W`` the cells' old weights) gives
+    ``A_v = basis (basis' W A_v)``. The correction ``T_v A_v`` (``T_v``: the (group x
+    cell) table of ``a_v``) is then ``(T_v basis)(basis' W A_v)``: a (groups x r) design
+    constant times r rows, instead of every PSU's cells times K (a national calibration's
+    ``A_v`` is dense: its intercept couples every cell)."""
+    p = plan.distinct[v]
+    assert isinstance(p, GregProjection)
+    key = (kind, "greg", v)
     if key not in plan.tables:
-        parts = [group_table(group, n_groups, p.g, p.size, p.a) for p in plan.distinct]
-        plan.tables[key] = sp.hstack(parts, format="csr")
-    table = plan.tables[key]
-    if all(sp.issparse(a) for a in acc):
-        return dense(table @ sp.vstack(acc, format="csr"))
-    stacked = np.vstack([dense(a) for a in acc])
-    if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
-        return dense(table @ sp.csr_matrix(stacked))
-    return np.asarray(table @ stacked)
-
-
-def group_table(
-    group: np.ndarray, n_groups: int, g: np.ndarray, size: int, values: np.ndarray
-) -> sp.csr_matrix:
-    """``rowsum(values)`` over (group, g) as a sparse (n_groups x size) table: binned
-    densely while the table is small beside the rows (a sort of the rows costs more)."""
-    if n_groups * size <= 4 * group.size:
-        return cross_table(group, n_groups, g, size, values)
-    return sp.csr_matrix((values, (group, g)), shape=(n_groups, size))
+        table = cross_table(group, n_groups, p.g, p.size, p.a)
+        plan.tables[key] = np.asarray(table @ p.basis)
+    reduced = dense(plan.tables[key])
+    coef = np.einsum("gr,gk->rk", p.basis * p.weights[:, None], dense(acc))
+    out: np.ndarray = np.einsum("pr,rk->pk", reduced, coef)
+    return out
 
 
 def element_second_moments(plan: Plan, acc: list[Table], sums: Sums, full: bool) -> np.ndarray:
