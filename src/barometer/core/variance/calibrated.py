@@ -128,8 +128,7 @@ def greg_projection(step: GregStep) -> GregProjection | None:
     if cells is None or not (old > 0).all() or not (np.isfinite(g).all() and (g != 0).all()):
         return None
     size = int(cells.max()) + 1 if cells.size else 0
-    first = np.full(size, -1, dtype=np.int64)
-    first[cells[::-1]] = np.arange(cells.size - 1, -1, -1)
+    first = cell_stats.first_rows(cells, size)
     weights = np.bincount(cells, old, minlength=size)
     root = np.sqrt(weights)
     x_cells = step.model_matrix[first] * root[:, None]

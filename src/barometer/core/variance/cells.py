@@ -111,6 +111,14 @@ class JointCells:
         return sp.csr_matrix((kappa, (g_of, cols)), shape=(size, self.size))
 
 
+def first_rows(codes: np.ndarray, size: int) -> np.ndarray:
+    """The first row of each of ``size`` cells (``codes``: every row's cell; -1 for a cell
+    with no row)."""
+    first = np.full(size, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    return first
+
+
 def joint_cells(
     steps: tuple[CalibrationStep, ...], weights: np.ndarray, row_scale: np.ndarray | None
 ) -> JointCells | None:
@@ -135,8 +143,7 @@ def joint_cells(
         span = present.size
     if span * 4 > n:
         return None
-    first = np.full(span, -1, dtype=np.int64)
-    first[key[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each cell
+    first = first_rows(key, span)
     bases: list[np.ndarray | None] = [None, weights]
     if row_scale is not None:
         bases.append(row_scale * weights * weights)

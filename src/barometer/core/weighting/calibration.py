@@ -21,6 +21,7 @@ import polars as pl
 
 from barometer.core._frame import check_columns
 from barometer.core._protocols import SurveyDesign, Targets
+from barometer.core.variance.cells import first_rows
 from barometer.core.variance.steps import GregStep
 from barometer.core.weighting._codes import Column, combine
 from barometer.core.weighting.margins import (
@@ -351,8 +352,10 @@ def calibrate(
     -------
     Design
         A new design, with a ``GregStep`` record so that variances use the residuals of the
-        calibration regression (R). A replicate design has every replicate calibrated to the
-        same totals.
+        calibration regression (R). On categorical margins only, the record also numbers
+        each row's calibration cell, and those variances run on sums by cell
+        (``variance.calibrated.GregProjection``); with a numeric total they are formed row
+        by row. A replicate design has every replicate calibrated to the same totals.
 
     Examples
     --------
@@ -371,11 +374,12 @@ def calibrate(
     w = np.asarray(design.weights, dtype=np.float64)
     model = build_model(design.data, margins, w)
     _check_bounds_feasible(model, w, lo, hi)
-    solve = _solver(model, method, lo, hi, tol, max_iter)
+    cells = calibration_cells(model)
+    solve = _solver(model, cells, method, lo, hi, tol, max_iter)
     g, iterations = solve(w, None)
     new = w * g
     reps = design.replicate_weights
-    step = GregStep(model_matrix=model.X, old_weights=w, g=g, cells=calibration_cells(model))
+    step = GregStep(model_matrix=model.X, old_weights=w, g=g, cells=cells)
     achieved = model.X.T @ new
     info = WeightingInfo(
         method="calibrate",
@@ -413,14 +417,36 @@ def calibration_cells(model: Model) -> np.ndarray | None:
 
 
 def _solver(
-    model: Model, method: str, lo: float, hi: float, tol: float, max_iter: int
+    model: Model,
+    cells: np.ndarray | None,
+    method: str,
+    lo: float,
+    hi: float,
+    tol: float,
+    max_iter: int,
 ) -> Callable[[np.ndarray, int | None], tuple[np.ndarray, int]]:
-    """g-weights for a weight vector: closed form or Newton (as R chooses)."""
+    """g-weights for a weight vector: closed form or Newton (as R chooses).
+
+    With calibration ``cells`` (categorical margins) the equations are solved on the cell
+    table — one row per cell, its summed weight — as the DuckDB path does: every sum the
+    iterations take (``X' W X``, ``X' w F(X lambda)``) is a sum over cells of the rows'
+    sums, and a cell's g-weight is a function of its model row, so the g-weights are the
+    same (to rounding) at the cost of the cells, not the respondents."""
+    if cells is None:
+        x_fit = model.X
+    else:
+        x_fit = model.X[first_rows(cells, int(cells.max()) + 1 if cells.size else 0)]
 
     def solve(w: np.ndarray, replicate: int | None = None) -> tuple[np.ndarray, int]:
+        if cells is not None:
+            g, iterations = fit(np.bincount(cells, w, minlength=x_fit.shape[0]), replicate)
+            return np.take(g, cells), iterations
+        return fit(w, replicate)
+
+    def fit(w: np.ndarray, replicate: int | None) -> tuple[np.ndarray, int]:
         if method == "linear" and not (math.isfinite(lo) or math.isfinite(hi)):
-            return linear_g(model.X, w, model.population), 1
-        res = grake(model.X, w, model.population, method, lo, hi, tol=tol, max_iter=max_iter)
+            return linear_g(x_fit, w, model.population), 1
+        res = grake(x_fit, w, model.population, method, lo, hi, tol=tol, max_iter=max_iter)
         if not res.converged:
             j = int(np.nanargmax(np.nan_to_num(res.misfit, nan=np.inf)))
             which = "" if replicate is None else f"replicate {replicate + 1}: "
