@@ -98,7 +98,7 @@ def test_calibration_cells_share_one_model_row() -> None:
     assert isinstance(step, GregStep) and step.cells is not None
     cells = step.cells
     n_cells = int(cells.max()) + 1
-    assert n_cells == 3 * 2 * 3  # country x gender x age, all present
+    assert n_cells == 3 * 2 * 3 == step.matrix.shape[0]  # country x gender x age, all present
     for c in range(n_cells):
         rows = step.model_matrix[cells == c]
         assert (rows == rows[0]).all()
@@ -143,6 +143,6 @@ def test_a_zero_g_weight_goes_the_dense_path() -> None:
     assert isinstance(step, GregStep)
     g = step.g.copy()
     g[step.cells == 0] = 0.0
-    zeroed = GregStep(step.model_matrix, step.old_weights, g, step.cells)
+    zeroed = GregStep(step.matrix, step.old_weights, g, step.cells)
     assert calibrated.greg_projection(zeroed) is None
     assert calibrated.greg_projection(step) is not None

@@ -127,11 +127,10 @@ def greg_projection(step: GregStep) -> GregProjection | None:
     cells, old, g = step.cells, step.old_weights, step.g
     if cells is None or not (old > 0).all() or not (np.isfinite(g).all() and (g != 0).all()):
         return None
-    size = int(cells.max()) + 1 if cells.size else 0
-    first = cell_stats.first_rows(cells, size)
+    size = step.matrix.shape[0]
     weights = np.bincount(cells, old, minlength=size)
     root = np.sqrt(weights)
-    x_cells = step.model_matrix[first] * root[:, None]
+    x_cells = step.matrix * root[:, None]
     q, r, _ = scipy.linalg.qr(x_cells, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
     rank = int((diag > 1e-7 * diag.max()).sum()) if diag.size else 0
