@@ -146,3 +146,28 @@ def test_a_zero_g_weight_goes_the_dense_path() -> None:
     zeroed = GregStep(step.matrix, step.old_weights, g, step.cells)
     assert calibrated.greg_projection(zeroed) is None
     assert calibrated.greg_projection(step) is not None
+
+
+def test_redundant_margins_drop_a_direction_as_the_row_path_does() -> None:
+    """A margin that is a coarsening of another (``young`` = age 18-34) makes the model
+    matrix rank-deficient: both paths project on the same column space (the rank rule of
+    the row path's pivoted QR, on singular values)."""
+    base = poll(13, True)
+    df = base.data.with_columns(
+        young=pl.when(pl.col("age") == "18-34").then(pl.lit("y")).otherwise(pl.lit("n"))
+    )
+    margins = {
+        "age": CAL["age"],
+        "young": {"y": CAL["age"]["18-34"], "n": 1050.0 - CAL["age"]["18-34"]},
+        "gender": CAL["gender"],
+    }
+    d = bm.Design(df, weights="w", strata="stratum", psu="psu").calibrate(margins, method="raking")
+    plan = calibrated.plan(d)
+    assert plan is not None
+    (greg,) = plan.distinct
+    assert isinstance(greg, calibrated.GregProjection)
+    step = d.calibration[-1]
+    assert isinstance(step, GregStep)
+    assert step.matrix.shape[1] == 5 and greg.basis.shape[1] == 4
+    for method, var, by in FAMILIES:
+        assert_paths_agree(family(d, method, var, by))
