@@ -25,6 +25,12 @@ SEs can be compared at 1e-8), with calibration-aware SEs:
 * R survey: ``rake(design, list(~country+age, ...), <totals>)`` then ``svyby(~q,
   ~country+wave, design, svymean, na.rm=TRUE)`` for q01 and q02 (``bench_raked.R``).
 
+Task ``calibrated``: the same 20 calls on the design calibrated linearly (``calibrate()``,
+GREG) on national margins of country, age, gender, education and region (main effects:
+each level's total summed over the countries' raking targets), with calibration-aware SEs
+(``--calfun logit``: logit calibration with bounds (0.3, 3.0), to each country's level
+shares of its own weighted sample total).
+
 Timings cover design construction plus estimation on data already in memory. Each tool
 runs in its own process (``--child``). barometer's estimates and SEs are compared with R's
 (shares) and svy's (sdr); the largest relative differences are printed.
@@ -54,6 +60,7 @@ SHARES_TOOLS = ("barometer", "svy", "r", "floor")
 SDR_TOOLS = ("barometer", "svy")
 RAKED_TOOLS = ("barometer", "r")
 RAKED_TOL = 1e-10
+CALIBRATED_LOGIT_BOUNDS = (0.3, 3.0)
 #: the questions R answers in the raked task (it takes over a minute per question at 200,000)
 RAKED_R_QUESTIONS = 2
 BY = ["country", "wave"]
@@ -198,6 +205,60 @@ def raked_barometer(df: pl.DataFrame, n: int, questions: list[str], targets: dic
     }
 
 
+def national_margins(targets: dict) -> dict[str, dict[str, float]]:
+    """Main-effect calibration totals: each country's total and, per raking variable, each
+    level's total over the countries."""
+    out: dict[str, dict[str, float]] = {"country": {}}
+    for country, margins in targets.items():
+        first = next(iter(margins.values()))
+        out["country"][country] = float(sum(first.values()))
+        for var, levels in margins.items():
+            for level, total in levels.items():
+                out.setdefault(var, {})
+                out[var][level] = out[var].get(level, 0.0) + float(total)
+    return out
+
+
+def calibrated_barometer(
+    df: pl.DataFrame, n: int, questions: list[str], targets: dict, calfun: str
+) -> dict:
+    import barometer as bm
+
+    margins = national_margins(targets)
+    kw: dict[str, Any] = {"method": calfun, "tol": RAKED_TOL, "max_iter": 1000}
+    if calfun == "logit":
+        # bounded g-weights need totals on the base weights' scale, which differs from the
+        # population's by country: each country's share of a level is applied to its own
+        # weighted sample total
+        kw["bounds"] = CALIBRATED_LOGIT_BOUNDS
+        sample = df.group_by("country").agg(pl.col("w").sum())
+        own = dict(zip(sample.get_column("country"), sample.get_column("w"), strict=True))
+        margins = national_margins(
+            {
+                c: {
+                    v: {lv: t * own[c] / sum(levels.values()) for lv, t in levels.items()}
+                    for v, levels in m.items()
+                }
+                for c, m in targets.items()
+            }
+        )
+
+    def design() -> Any:
+        d = bm.Design(df, weights="w", strata="stratum", psu="psu")
+        return d.calibrate(margins, **kw)
+
+    load_mb = peak_rss_mb()
+    runs, res = _two_step(design, lambda d: [d.proportion(q, by=BY) for q in questions])
+    tidy = pl.concat([e.to_polars() for e in res]).select(
+        *BY, "variable", "level", "estimate", "se"
+    )
+    tidy.write_parquet(out_path(f"calibrated_{calfun}", "barometer", n))
+    return _result("barometer", pkg_version("barometer"), n, runs, load_mb=load_mb) | {
+        "questions": len(questions),
+        "calfun": calfun,
+    }
+
+
 # --- sdr ---------------------------------------------------------------------------------
 
 
@@ -239,7 +300,7 @@ def sdr_svy(df: pl.DataFrame, n: int) -> dict:
 # --- driver ------------------------------------------------------------------------------
 
 
-def child(tool: str, task: str, n: int) -> dict:
+def child(tool: str, task: str, n: int, calfun: str = "linear") -> dict:
     """Run one tool on one task in this process (the data are read first, untimed)."""
     files = data.ensure(n)
     if task == "sdr":
@@ -247,16 +308,18 @@ def child(tool: str, task: str, n: int) -> dict:
         return {"barometer": sdr_barometer, "svy": sdr_svy}[tool](df, n)
     questions = data.QUESTIONS
     df = pl.read_parquet(files["parquet"])
-    if task == "raked":
+    if task in ("raked", "calibrated"):
         import json
 
         targets = json.loads(files["targets"].read_text())["targets"]
+        if task == "calibrated":
+            return calibrated_barometer(df, n, questions, targets, calfun)
         return raked_barometer(df, n, questions, targets)
     fn = {"barometer": shares_barometer, "svy": shares_svy, "floor": shares_floor}[tool]
     return fn(df, n, questions)
 
 
-def run(tool: str, task: str, n: int) -> dict:
+def run(tool: str, task: str, n: int, calfun: str = "linear") -> dict:
     """Run one tool on one task in its own process and return its result."""
     files = data.ensure(n)
     if tool == "r" and task == "raked":
@@ -272,7 +335,7 @@ def run(tool: str, task: str, n: int) -> dict:
     else:
         python = SVY_PYTHON if tool == "svy" and SVY_PYTHON.exists() else PYTHON
         cmd = [str(python), str(Path(__file__))]
-        cmd += ["--child", "--tool", tool, "--task", task, "--n", str(n)]
+        cmd += ["--child", "--tool", tool, "--task", task, "--n", str(n), "--calfun", calfun]
     res = run_child(cmd)
     res.setdefault("n", n)
     return res
@@ -310,23 +373,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--tool", choices=sorted(set(SHARES_TOOLS) | set(SDR_TOOLS)))
-    ap.add_argument("--task", choices=("shares", "sdr", "raked"))
+    ap.add_argument("--task", choices=("shares", "sdr", "raked", "calibrated"))
+    ap.add_argument("--calfun", choices=("linear", "logit"), default="linear")
     ap.add_argument("--child", action="store_true", help="run in this process (internal)")
     a = ap.parse_args()
     if a.child:
-        emit(child(a.tool, a.task, a.n))
+        emit(child(a.tool, a.task, a.n, a.calfun))
         return
-    for task, tools in (("shares", SHARES_TOOLS), ("sdr", SDR_TOOLS), ("raked", RAKED_TOOLS)):
+    tasks = (("shares", SHARES_TOOLS), ("sdr", SDR_TOOLS), ("raked", RAKED_TOOLS))
+    # the calibrated task has no peer: it runs only when asked for
+    tasks += (("calibrated", ("barometer",)),) if a.task == "calibrated" else ()
+    for task, tools in tasks:
         if a.task and task != a.task:
             continue
         for tool in tools:
             if a.tool and tool != a.tool:
                 continue
-            r = run(tool, task, a.n)
+            r = run(tool, task, a.n, a.calfun)
             msg = r.get("error") or f"{r['seconds']:.3f} s  peak {r['peak_mb']:.0f} MB"
             print(f"{task:7s} {tool:10s} n={r['n']:>9,}  {msg}", flush=True)
-        ref = "svy" if task == "sdr" else "r"
-        print(f"{task:7s} agreement barometer vs {ref}: {agreement(task, ref, a.n)}")
+        if task != "calibrated":
+            ref = "svy" if task == "sdr" else "r"
+            print(f"{task:7s} agreement barometer vs {ref}: {agreement(task, ref, a.n)}")
 
 
 if __name__ == "__main__":

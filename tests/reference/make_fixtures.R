@@ -877,6 +877,64 @@ weighting_group("cells_poststratify_rake_rep_sdr", R_sdr,
                         rake_ctl),
                 rep_rake_estimates)
 
+# issue 16 (h16greg): calibrate() on categorical margins only, whose variance runs on the
+# calibration cells (variance/calibrated.py, GregProjection): linear, bounded linear,
+# logit; calibrate then rake and rake then calibrate; an element design. The totals are
+# the generated population's shares of a total near the sample's weighted total (so that
+# the logit bounds can be met), as R's model.matrix columns and as barometer's margins.
+gen_cal_totals <- function(total, shares) {
+  lapply(shares, function(v) as.list(setNames(round(total * v / sum(v)), names(v))))
+}
+gen_shares <- list(
+  country = c(DE = 0.416, FR = 0.317, KR = 0.267),
+  gender = c(female = 0.511, male = 0.489),
+  age_group = c(`18-34` = 0.269, `35-54` = 0.337, `55+` = 0.394)
+)
+gen_cal_r <- function(margins) {
+  # (Intercept) then every level but the first of each margin (R's treatment contrasts);
+  # each margin's levels add up to the same total, as barometer requires
+  total <- sum(unlist(margins[[1]]))
+  parts <- c(sprintf("`(Intercept)`=%.17g", total))
+  for (v in names(margins)) {
+    lv <- names(margins[[v]])
+    for (l in lv[-1]) parts <- c(parts, sprintf("`%s%s`=%.17g", v, l, margins[[v]][[l]]))
+  }
+  sprintf("c(%s)", paste(parts, collapse = ", "))
+}
+gen_cal <- gen_cal_totals(12.7e6, gen_shares)
+# after raking to the population (166e6) the calibration totals move each margin a little
+gen_cal_big <- gen_cal_totals(166e6, list(country = c(DE = 0.42, FR = 0.31, KR = 0.27),
+                                          gender = c(female = 0.515, male = 0.485),
+                                          age_group = c(`18-34` = 0.28, `35-54` = 0.335,
+                                                        `55+` = 0.385)))
+gen_cal_step <- function(margins, calfun, bounds = NULL) {
+  args <- list(margins = margins, method = calfun, tol = 1e-12, max_iter = 200)
+  r_bounds <- ""
+  if (!is.null(bounds)) {
+    args$bounds <- as.list(bounds)
+    r_bounds <- sprintf(", bounds=c(%g, %g)", bounds[1], bounds[2])
+  }
+  list(step = list(method = "calibrate", args = args),
+       r = sprintf("calibrate(%%s, ~country+gender+age_group, %s, calfun='%s'%s, epsilon=1e-12, maxit=200)",
+                   gen_cal_r(margins), calfun, r_bounds))
+}
+for (cal in list(list("linear", NULL, "linear"), list("linear", c(0.7, 1.3), "linear_bounded"),
+                 list("logit", c(0.5, 2), "logit"), list("raking", NULL, "raking"))) {
+  st <- gen_cal_step(gen_cal, cal[[1]], cal[[2]])
+  weighting_group(paste0("cells_calibrate_", cal[[3]], "_gen"), gp, st$step$method,
+                  st$step$args, sprintf(st$r, "d"), cells_estimates)
+}
+st <- gen_cal_step(gen_cal, "linear")
+weighting_group("cells_calibrate_rake_gen", gp, list(st$step, gen_rake_step), NULL,
+                sprintf(gen_rake_r, sprintf(st$r, "d")), cells_estimates)
+st <- gen_cal_step(gen_cal_big, "logit", c(0.5, 2))
+weighting_group("cells_rake_calibrate_logit_gen", gp, list(gen_rake_step, st$step), NULL,
+                sprintf(st$r, sprintf(gen_rake_r, "d")), cells_estimates)
+gp_elements <- make_design("gen_poll", "w", strata = "stratum")
+st <- gen_cal_step(gen_cal, "linear")
+weighting_group("cells_calibrate_linear_elements_gen", gp_elements, st$step$method,
+                st$step$args, sprintf(st$r, "d"), cells_estimates)
+
 write_area("weighting")
 
 # ---------------------------------------------------------------------------

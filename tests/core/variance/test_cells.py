@@ -24,6 +24,15 @@ def close(a: calibrated.Table, b: calibrated.Table) -> bool:
     return bool(np.allclose(a, b, rtol=REL, atol=max(REL * scale, FLOOR)))
 
 
+def assert_paths_agree(fam: estimators.RatioFamily) -> None:
+    """The family's sums (SEs and full covariance) equal the dense projections'."""
+    for full in (False, True):
+        fast = estimators.linearised_sums(fam, full)
+        slow = estimators._calibrated_sums(fam, full)
+        for a, b in zip(fast, slow, strict=True):
+            assert close(a, b)
+
+
 def chained(d: bm.Design) -> bm.Design:
     """Three calibration steps: post-stratify on gender, rake by country, post-stratify on
     country x age."""
@@ -111,11 +120,7 @@ def test_capped_raking_stays_on_the_row_path() -> None:
     assert isinstance(step, RakingStep) and step.fixed is not None and step.fixed.any()
     # weights held at the cap are not a cell factor times the base weight
     assert calibrated.table_sums(plan, fam, ("q",)) is None
-    for full in (False, True):
-        fast = estimators.linearised_sums(fam, full)
-        slow = estimators._calibrated_sums(fam, full)
-        for a, b in zip(fast, slow, strict=True):
-            assert close(a, b)
+    assert_paths_agree(fam)
 
 
 def test_greg_on_a_numeric_auxiliary_goes_the_dense_way() -> None:

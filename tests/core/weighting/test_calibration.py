@@ -201,3 +201,42 @@ def test_calibrating_twice_changes_nothing(base, method) -> None:
         return
     again = once.calibrate(CAL_TARGETS, method=method, bounds=bounds)
     np.testing.assert_allclose(again.weights, once.weights, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("method", "bounds"),
+    [("linear", None), ("linear", (0.7, 1.35)), ("raking", None), ("logit", (0.5, 2.0))],
+)
+def test_categorical_margins_are_solved_on_the_cell_table(
+    method: str, bounds: tuple[float, float] | None
+) -> None:
+    """On categorical margins the equations run on one row per calibration cell: the same
+    g-weights as solving on the respondents' rows (what a numeric total still does)."""
+    rng = np.random.default_rng(5)
+    n = 400
+    df = pl.DataFrame(
+        {
+            "a": rng.choice(["x", "y", "z"], n, p=[0.5, 0.3, 0.2]),
+            "b": rng.choice(["p", "q"], n),
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+    total = float(df["w"].sum())
+    margins = {
+        "a": {"x": 0.4 * total, "y": 0.35 * total, "z": 0.25 * total},
+        "b": {"p": 0.55 * total, "q": 0.45 * total},
+    }
+    d = bm.Design(df, weights="w").calibrate(margins, method=method, bounds=bounds, tol=1e-13)
+    (step,) = d.calibration
+    assert isinstance(step, GregStep) and step.cells is not None
+    assert int(step.cells.max()) + 1 == 6  # the rows were solved as 6 cells
+    lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
+    x, w = step.model_matrix, step.old_weights
+    population = x.T @ d.weights
+    if method == "linear" and bounds is None:
+        rows = linear_g(x, w, population)
+    else:
+        rows = grake(x, w, population, method, lo, hi, tol=1e-13, max_iter=100).g
+    np.testing.assert_allclose(step.g, rows, rtol=1e-11)
+    if bounds is not None:
+        assert step.g.min() >= lo - 1e-12 and step.g.max() <= hi + 1e-12

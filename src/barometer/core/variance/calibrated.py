@@ -1,4 +1,5 @@
-"""Calibration residuals on the table of cells, for post-stratified and raked designs.
+"""Calibration residuals on the table of cells, for post-stratified, raked and GREG-calibrated
+(categorical margins) designs.
 
 R's ``svyrecvar`` replaces the influence values ``x`` by their calibration residuals with a
 sequence of elementary projections, one per post-stratification and per raking margin (ten
@@ -13,10 +14,12 @@ with ``a = psw``, ``q = oldw / psw``, ``norm = rowsum(oldw)`` for ``postStratify
 cell-by-cell cross sums ``T[u, v] = rowsum(a_v q_u)`` over (g_u, g_v), which are design
 constants. The influence values of the K estimates never need to be formed row by row,
 which keeps calibrated variances linear in the respondents with a small constant.
+``calibrate()`` on categorical margins is one more such projection, with ``diag(1 /
+norm)`` replaced by a (cells x cells) matrix (``GregProjection``, where it is derived).
 
 The cell sums of ``z q`` themselves come from one grouped pass per estimate family over
 the joint calibration cells (``variance.cells``, where the reduction is derived and the
-cases that stay on the row path are named); ``RowSums`` is that row path. What the
+cases that stay on the row path are named); ``row_sums`` is that row path. What the
 projections take off the PSU totals is ``sum_v T_psu,v A_v`` with ``T_psu,v =
 rowsum(a_v)`` over (PSU, g_v): a sparse design constant, as each PSU meets few cells.
 """
@@ -33,7 +36,7 @@ import scipy.sparse as sp
 
 from barometer.core._protocols import SurveyDesign
 from barometer.core.variance import cells as cell_stats
-from barometer.core.variance.steps import CalibrationStep, PostStratStep, RakingStep
+from barometer.core.variance.steps import CalibrationStep, GregStep, PostStratStep, RakingStep
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
 RAKING_SWEEPS = 10
@@ -66,6 +69,89 @@ class Projection:
     #: ``q`` are the step's base weights times, and over, a factor of the cell
     margin: tuple[RakingStep, int, np.ndarray] | None = None
 
+    def solve(self, m: np.ndarray) -> np.ndarray:
+        """``M`` from the cell sums ``m`` of ``x q``: each cell's sum over its ``norm``."""
+        out: np.ndarray = m / self.norm[:, None]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class GregProjection:
+    """GREG calibration on categorical margins as one projection on its calibration cells:
+    ``x <- x - a * (H rowsum(x * q, g))[g]`` with ``a = w_new``, ``q = 1 / g_w`` (the
+    g-weights) and ``H = X_c (X_c' diag(W_c) X_c)^- X_c'`` (G x G), kept as ``basis``
+    (G x r) with ``H = basis basis'``.
+
+    Derivation. R's residual (``svyrecvar`` on a ``greg_calibration`` record of
+    ``calibrate``; Deville & Särndal 1992; Lumley 2010, sec. 7.4) is ``qr.resid(qr(X
+    sqrt(w_old)), x / w) * w`` with ``w = g_w sqrt(w_old)``: the residual of regressing ``x
+    / g_w`` on ``X`` with the *pre-calibration* weights, times the *final* ones,
+
+        x_i <- x_i - w_new,i X_i' B,   B = (X' W_old X)^- X' (x / g_w).
+
+    On categorical margins ``X_i`` is an intercept and level dummies, the same row ``X_c``
+    for every respondent of a calibration cell ``c`` (the crossing of the margins' levels);
+    ``g_w = 1 + F(X_c' lambda)`` is then constant within cells too, whatever the
+    calibration function or bounds. Hence ``X' W_old X = X_c' diag(W_c) X_c`` with ``W_c``
+    the cells' summed old weights, and ``X' (x / g_w) = X_c' rowsum(x q, g)``: ``X_i' B``
+    is ``(H rowsum(x q, g))[c(i)]``, a (G x G) design constant applied to the cell sums.
+    With ``D = diag(sqrt(W_c))`` and ``Q_r`` an orthonormal basis of the column space of
+    ``D X_c`` (rank ``r``: ``orthonormal_columns``, with the rank rule of the row path's
+    pivoted QR, ``linearisation._greg_residual``), ``H = D^-1 Q_r Q_r' D^-1``: the fitted
+    values do not depend on the generalised inverse. The projection is then the
+    post-stratification one with ``diag(1 / norm)`` replaced by ``H``, and composes with
+    the other steps (``Plan``) and the joint cells (``variance.cells``: ``q w`` is ``w /
+    g_w``, a cell constant times the final weight) in the same way."""
+
+    g: np.ndarray
+    size: int
+    a: np.ndarray
+    q: np.ndarray
+    basis: np.ndarray
+    weights: np.ndarray  # (G,) the cells' summed old weights
+    margin: None = None
+
+    def solve(self, m: np.ndarray) -> np.ndarray:
+        """``H m`` for cell sums ``m`` of ``x q`` (G x K)."""
+        # einsum's own loops, not BLAS: a few million multiply-adds, where BLAS threads on a
+        # shared machine cost up to ~50x the product
+        fitted = np.einsum("gr,gk->rk", self.basis, m)
+        out: np.ndarray = np.einsum("gr,rk->gk", self.basis, fitted)
+        return out
+
+
+def greg_projection(step: GregStep) -> GregProjection | None:
+    """The step as a ``GregProjection``, or None: a model with a numeric column (no cells),
+    or an old weight or g-weight of zero (R's residual divides by them, giving NaN; the
+    dense path reproduces that)."""
+    cells, old, g = step.cells, step.old_weights, step.g
+    if cells is None or not (old > 0).all() or not (np.isfinite(g).all() and (g != 0).all()):
+        return None
+    size = step.matrix.shape[0]
+    weights = np.bincount(cells, old, minlength=size)
+    root = np.sqrt(weights)
+    basis = orthonormal_columns(step.matrix * root[:, None]) / root[:, None]
+    return GregProjection(cells, size, old * g, 1.0 / g, basis, weights)
+
+
+def orthonormal_columns(x: np.ndarray) -> np.ndarray:
+    """An orthonormal basis ``Q_r`` of the column space of ``x`` (G x p, G >> p), from the
+    eigenvectors of the small Gram matrix ``x' x`` and once more from those of ``Q' Q``
+    (which restores the orthogonality that squaring the condition number loses, while it
+    stays below ~1e8). Directions with singular values under 1e-7 of the largest are
+    dropped: the rank rule of the row path's pivoted QR, on singular values. Neither pass
+    calls LAPACK on the G x p matrix, whose threads cost ~100x the arithmetic on a shared
+    machine (a QR of 1,800 x 23: ~0.5 ms on one thread, 0.1-0.9 s on two busy ones)."""
+    lam, vec = np.linalg.eigh(np.einsum("gi,gj->ij", x, x))
+    keep = lam > 1e-14 * lam.max() if lam.size else lam > 0
+    q = np.einsum("gi,ir->gr", x, vec[:, keep] / np.sqrt(lam[keep]))
+    lam2, vec2 = np.linalg.eigh(np.einsum("gi,gj->ij", q, q))
+    out: np.ndarray = np.einsum("gi,ir->gr", q, vec2 / np.sqrt(lam2))
+    return out
+
+
+AnyProjection: TypeAlias = "Projection | GregProjection"
+
 
 @dataclass(eq=False)
 class Plan:
@@ -76,7 +162,7 @@ class Plan:
     designs only), ``cells`` the joint calibration cells (None: the row path only)."""
 
     steps: tuple[CalibrationStep, ...]
-    distinct: list[Projection]
+    distinct: list[AnyProjection]
     order: list[int]
     weights: np.ndarray
     row_scale: np.ndarray | None = None
@@ -92,9 +178,11 @@ class Plan:
         """The linear map from the stacked cell sums of ``z q_v`` to the stacked ``A_v``:
         the projections run once on the identity (None above ``MAX_SWEEP_CELLS`` cells,
         where the projections run per family instead). Sparse: calibrating within
-        countries, cells of different countries never meet."""
+        countries, cells of different countries never meet. None with a GREG step too:
+        its ``H`` couples every pair of its cells (the intercept), so the matrix would be
+        dense, and its product costs G^2 K where running the projections costs G r K."""
         total = int(self.offsets()[-1])
-        if total > MAX_SWEEP_CELLS:
+        if total > MAX_SWEEP_CELLS or any(isinstance(p, GregProjection) for p in self.distinct):
             return None
         if ("sweeps",) not in self.tables:
             made = np.vstack(run_projections(self, np.eye(total)))
@@ -165,10 +253,12 @@ def plan(design: SurveyDesign) -> Plan | None:
     return made
 
 
-def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], list[int]] | None:
+def projections(
+    steps: tuple[CalibrationStep, ...],
+) -> tuple[list[AnyProjection], list[int]] | None:
     """The distinct projections and the order they are applied in; ``None`` if a step is not
-    a cell projection (regression calibration goes the dense way)."""
-    distinct: list[Projection] = []
+    a cell projection (regression calibration on a numeric auxiliary goes the dense way)."""
+    distinct: list[AnyProjection] = []
     order: list[int] = []
     for step in steps:
         if isinstance(step, PostStratStep):
@@ -203,7 +293,11 @@ def projections(steps: tuple[CalibrationStep, ...]) -> tuple[list[Projection], l
                 )
             order.extend(list(range(first, len(distinct))) * RAKING_SWEEPS)
         else:
-            return None
+            greg = greg_projection(step)
+            if greg is None:
+                return None
+            distinct.append(greg)
+            order.append(len(distinct) - 1)
     return distinct, order
 
 
@@ -231,9 +325,13 @@ def cross_table(
 ) -> sp.csr_matrix:
     """``rowsum(values)`` over the cells (g1, g2): a (size1 x size2) table, sparse (cells
     of different calibration groups never meet; and a sparse product is single-threaded,
-    where BLAS threads on a shared machine can cost more than the product)."""
-    dense = np.bincount(g1 * size2 + g2, values, minlength=size1 * size2)
-    return sp.csr_matrix(dense.reshape(size1, size2))
+    where BLAS threads on a shared machine can cost more than the product). Binned densely
+    while the grid is small beside the rows (a sort of the rows costs more); a grid of
+    thousands of cells each way (the PSUs, or a GREG step's cells) is built sparse."""
+    if size1 * size2 <= max(4 * g1.size, 1 << 16):
+        dense = np.bincount(g1 * size2 + g2, values, minlength=size1 * size2)
+        return sp.csr_matrix(dense.reshape(size1, size2))
+    return sp.csr_matrix((values, (g1, g2)), shape=(size1, size2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,7 +460,8 @@ def column_dots(a: Table, b: Table) -> np.ndarray:
 
 def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
     """Run the projections in order on the stacked cell sums ``base`` (sum_v G_v x K):
-    ``M_u = (rowsum(z q_u, g_u) - sum_v T[u, v] A_v) / norm_u``, ``A_u += M_u``."""
+    ``M_u = (rowsum(z q_u, g_u) - sum_v T[u, v] A_v) / norm_u`` (``H_u (...)`` for GREG),
+    ``A_u += M_u``."""
     distinct = plan.distinct
     parts = np.split(base, plan.offsets()[1:-1])
     acc = [np.zeros_like(b) for b in parts]
@@ -373,7 +472,7 @@ def run_projections(plan: Plan, base: np.ndarray) -> list[np.ndarray]:
             if not av.any():
                 continue
             m -= np.asarray(plan.cross(u, v) @ av)
-        acc[u] += m / pu.norm[:, None]
+        acc[u] += pu.solve(m)
     return acc
 
 
@@ -385,27 +484,52 @@ def group_corrections(
     product of the stacked (group x cell) tables — sparse: a PSU meets few of a margin's
     cells — with the stacked ``A_v``, taken sparse when most of it is zero (calibrating
     within countries, a cell's residuals reach only its own country's estimates)."""
-    key = (kind,)
+    greg = [v for v, p in enumerate(plan.distinct) if isinstance(p, GregProjection)]
+    cells = [v for v in range(len(plan.distinct)) if v not in greg]
+    out = np.zeros((n_groups, acc[0].shape[1]))
+    if cells:
+        key = (kind,)
+        if key not in plan.tables:
+            parts = [
+                cross_table(group, n_groups, p.g, p.size, p.a)
+                for p in (plan.distinct[v] for v in cells)
+            ]
+            plan.tables[key] = sp.hstack(parts, format="csr")
+        table = plan.tables[key]
+        live = [acc[v] for v in cells]
+        if all(sp.issparse(a) for a in live):
+            out += dense(table @ sp.vstack(live, format="csr"))
+        else:
+            stacked = np.vstack([dense(a) for a in live])
+            if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
+                out += dense(table @ sp.csr_matrix(stacked))
+            else:
+                out += np.asarray(table @ stacked)
+    for v in greg:
+        out += greg_correction(plan, v, acc[v], group, n_groups, kind)
+    return out
+
+
+def greg_correction(
+    plan: Plan, v: int, acc: Table, group: np.ndarray, n_groups: int, kind: str
+) -> np.ndarray:
+    """``rowsum(a_v * A_v[g_v], group)`` of a ``GregProjection`` through its basis: ``A_v``
+    only ever accumulates ``H m = basis (basis' m)``, so it lies in the basis's column
+    space, and ``basis' W basis = Q_r' Q_r = I`` (``W`` the cells' old weights) gives
+    ``A_v = basis (basis' W A_v)``. The correction ``T_v A_v`` (``T_v``: the (group x
+    cell) table of ``a_v``) is then ``(T_v basis)(basis' W A_v)``: a (groups x r) design
+    constant times r rows, instead of every PSU's cells times K (a national calibration's
+    ``A_v`` is dense: its intercept couples every cell)."""
+    p = plan.distinct[v]
+    assert isinstance(p, GregProjection)
+    key = (kind, "greg", v)
     if key not in plan.tables:
-        parts = [group_table(group, n_groups, p.g, p.size, p.a) for p in plan.distinct]
-        plan.tables[key] = sp.hstack(parts, format="csr")
-    table = plan.tables[key]
-    if all(sp.issparse(a) for a in acc):
-        return dense(table @ sp.vstack(acc, format="csr"))
-    stacked = np.vstack([dense(a) for a in acc])
-    if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
-        return dense(table @ sp.csr_matrix(stacked))
-    return np.asarray(table @ stacked)
-
-
-def group_table(
-    group: np.ndarray, n_groups: int, g: np.ndarray, size: int, values: np.ndarray
-) -> sp.csr_matrix:
-    """``rowsum(values)`` over (group, g) as a sparse (n_groups x size) table: binned
-    densely while the table is small beside the rows (a sort of the rows costs more)."""
-    if n_groups * size <= 4 * group.size:
-        return cross_table(group, n_groups, g, size, values)
-    return sp.csr_matrix((values, (group, g)), shape=(n_groups, size))
+        table = cross_table(group, n_groups, p.g, p.size, p.a)
+        plan.tables[key] = np.asarray(table @ p.basis)
+    reduced = dense(plan.tables[key])
+    coef = np.einsum("gr,gk->rk", p.basis * p.weights[:, None], dense(acc))
+    out: np.ndarray = np.einsum("pr,rk->pk", reduced, coef)
+    return out
 
 
 def element_second_moments(plan: Plan, acc: list[Table], sums: Sums, full: bool) -> np.ndarray:

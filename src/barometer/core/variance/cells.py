@@ -30,18 +30,22 @@ The identity holds for the steps R records:
   and each sweep is a cell aggregate, so the whole sequence reduces to the cell table
   exactly (``calibrated.accumulate``).
 * ``postStratify()``: ``r_v = oldw / psw``, the inverse of the cell's factor: ``b = w``.
-* linear or logit ``calibrate()`` on categorical margins only: the g-weights are constant
-  within the cells of the margins' crossing (raking-like steps of ``weighting.calibrate``
-  are recorded as such), the same two cases.
+* ``calibrate()`` (linear, raking or logit, bounded or not) on categorical margins only:
+  the g-weights are a function of the model matrix's row, constant within the cells of the
+  margins' crossing (``GregStep.cells``), and ``r_v = q_v = 1 / g``: ``b = w``, ``kappa_v =
+  1 / g`` when it is the last step (in general the later steps' cell factors times it);
+  ``calibrated.GregProjection`` derives the projection itself.
 * element designs' second moments: ``r_v = scale_h psw_v`` gives ``b = scale_h w^2``,
   ``kappa_v = psw_v / w``.
 
 Which basis holds is not assumed from the step's type: it is checked on the rows, once per
 design (``kappa_v`` must be constant within joint cells to 1e-12 relative). Where none
-does, the family goes the row path (``calibrated.RowSums``, the same algebra on the rows):
-GREG on numeric auxiliaries (``GregStep``: no cells at all, ``estimators._calibrated_sums``
-goes densely), capped or bounded raking (weights held at a bound are not a cell factor
-times the base weight), and weights trimmed or otherwise changed after calibration.
+does, the family goes the row path (``calibrated.row_sums``, the same algebra on the rows):
+capped or bounded raking (weights held at a bound are not a cell factor times the base
+weight), and weights trimmed or otherwise changed after calibration. GREG on a numeric
+auxiliary (a ``GregStep`` without cells: the model matrix differs row by row) has no
+cells at all, and ``estimators._calibrated_sums`` residualises densely, as does a GREG
+step with a zero old weight or g-weight (R's residual divides by both).
 """
 
 from __future__ import annotations
@@ -107,11 +111,19 @@ class JointCells:
         return sp.csr_matrix((kappa, (g_of, cols)), shape=(size, self.size))
 
 
+def first_rows(codes: np.ndarray, size: int) -> np.ndarray:
+    """The first row of each of ``size`` cells (``codes``: every row's cell; -1 for a cell
+    with no row)."""
+    first = np.full(size, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    return first
+
+
 def joint_cells(
     steps: tuple[CalibrationStep, ...], weights: np.ndarray, row_scale: np.ndarray | None
 ) -> JointCells | None:
-    """The crossing of the steps' cells, or None when a step has no cells (GREG) or the
-    crossing is as fine as the rows (nothing to gain)."""
+    """The crossing of the steps' cells, or None when a step has no cells (GREG on a numeric
+    auxiliary) or the crossing is as fine as the rows (nothing to gain)."""
     n = weights.size
     key = np.zeros(n, dtype=np.int64)
     span = 1
@@ -120,6 +132,8 @@ def joint_cells(
             cells = step.cells
         elif isinstance(step, RakingStep):
             cells = step.cell
+        elif step.cells is not None:  # GREG on categorical margins
+            cells = step.cells
         else:
             return None
         size = int(cells.max()) + 1 if cells.size else 1
@@ -129,8 +143,7 @@ def joint_cells(
         span = present.size
     if span * 4 > n:
         return None
-    first = np.full(span, -1, dtype=np.int64)
-    first[key[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each cell
+    first = first_rows(key, span)
     bases: list[np.ndarray | None] = [None, weights]
     if row_scale is not None:
         bases.append(row_scale * weights * weights)

@@ -69,11 +69,26 @@ class GregStep:
     ``model_matrix`` is the calibration model matrix (n x p), ``old_weights`` the weights
     before calibration and ``g`` the g-weights (new = old * g). Variance: residuals of the
     weighted regression, ``x - w_new X (X' W_old X)^-1 X' (x / g)``.
+
+    ``cells`` (categorical margins only; None when the model has a numeric column) numbers
+    each row's calibration cell 0..C-1, the crossing of the margins' levels present: the
+    model matrix's row, and so the g-weight, is the same for every row of a cell, which
+    lets the variance run on cell sums (``variance.calibrated.GregProjection``). ``matrix``
+    is then the (C x p) matrix of the cells' rows, and the respondents' ``model_matrix`` is
+    formed only if a variance asks for it (the dense path); without cells it is ``matrix``.
     """
 
-    model_matrix: np.ndarray
+    matrix: np.ndarray
     old_weights: np.ndarray
     g: np.ndarray
+    cells: np.ndarray | None = None
+
+    @cached_property
+    def model_matrix(self) -> np.ndarray:
+        """The model matrix, one row per respondent (n x p)."""
+        if self.cells is None:
+            return self.matrix
+        return np.take(self.matrix, self.cells, axis=0)
 
 
 CalibrationStep = PostStratStep | RakingStep | GregStep

@@ -22,6 +22,7 @@ import polars as pl
 from barometer.core._frame import check_columns
 from barometer.core._protocols import SurveyDesign, Targets
 from barometer.core.variance.steps import GregStep
+from barometer.core.weighting._codes import Column, combine, split
 from barometer.core.weighting.margins import (
     MarginSet,
     check_convergence,
@@ -180,13 +181,20 @@ def linear_g(X: np.ndarray, w: np.ndarray, population: np.ndarray) -> np.ndarray
 @dataclass(frozen=True, eq=False)
 class Model:
     """Calibration model matrix (R ``model.matrix``: intercept, treatment dummies with the
-    first level dropped, numeric columns) with its population totals and column names."""
+    first level dropped, numeric columns) with its population totals and column names.
+
+    On categorical margins only, ``cells`` numbers each respondent's calibration cell —
+    the crossing of the margins' levels present — and ``X`` has one row per cell: every
+    respondent of a cell has that row (a level's dummies are all that vary), so the
+    respondents' matrix is ``X[cells]``, never needed to calibrate. Otherwise ``X`` has one
+    row per respondent and ``cells`` is None."""
 
     X: np.ndarray
     population: np.ndarray
     names: tuple[str, ...]
     categories: MarginSet | None
     numeric: tuple[str, ...]
+    cells: np.ndarray | None = None
 
 
 def _split_margins(
@@ -224,6 +232,8 @@ def build_model(frame: pl.DataFrame, margins: Targets, weights: np.ndarray) -> M
     """Check the targets and build the calibration model matrix and population vector."""
     cats, nums, intercept = _split_margins(margins)
     ms = None
+    cells = None
+    n_rows = frame.height
     columns: list[np.ndarray] = []
     names: list[str] = []
     pop: list[float] = []
@@ -238,16 +248,24 @@ def build_model(frame: pl.DataFrame, margins: Targets, weights: np.ndarray) -> M
                 f"total {total:,.6g}"
             )
         intercept = total
+    codes: list[np.ndarray] = []
+    if ms is not None:
+        codes = [v.nonnegative() for v in ms.variables]  # (no missing values pass parse)
+        if not nums:  # the model's rows are those of the calibration cells
+            cols = [Column(v.name, c, v.levels) for v, c in zip(ms.variables, codes, strict=True)]
+            cells, present = combine(cols)
+            codes = split(present, [v.size for v in ms.variables])
+            n_rows = present.size
     if intercept is not None:
-        columns.append(np.ones(frame.height))
+        columns.append(np.ones(n_rows))
         names.append(INTERCEPT)
         pop.append(intercept)
     if ms is not None:
-        for m, var in enumerate(ms.variables):
+        for m, (var, code) in enumerate(zip(ms.variables, codes, strict=True)):
             # levels with no respondents (and so a zero target) have no column, as in R
-            present = np.flatnonzero(np.bincount(np.maximum(var.codes, 0), minlength=var.size))
+            present = np.flatnonzero(np.bincount(code, minlength=var.size))
             for lv in present[1:]:
-                columns.append((var.codes == lv).astype(np.float64))
+                columns.append((code == lv).astype(np.float64))
                 names.append(f"{var.name}{var.levels[lv]}")
                 pop.append(float(ms.targets[m][0, lv]))
     for name, total in nums.items():
@@ -255,7 +273,7 @@ def build_model(frame: pl.DataFrame, margins: Targets, weights: np.ndarray) -> M
         names.append(name)
         pop.append(total)
     X = np.column_stack(columns)
-    return Model(X, np.asarray(pop), tuple(names), ms, tuple(nums))
+    return Model(X, np.asarray(pop), tuple(names), ms, tuple(nums), cells)
 
 
 def _numeric(frame: pl.DataFrame, var: str) -> np.ndarray:
@@ -350,8 +368,10 @@ def calibrate(
     -------
     Design
         A new design, with a ``GregStep`` record so that variances use the residuals of the
-        calibration regression (R). A replicate design has every replicate calibrated to the
-        same totals.
+        calibration regression (R). On categorical margins only, the record also numbers
+        each row's calibration cell, and those variances run on sums by cell
+        (``variance.calibrated.GregProjection``); with a numeric total they are formed row
+        by row. A replicate design has every replicate calibrated to the same totals.
 
     Examples
     --------
@@ -374,8 +394,8 @@ def calibrate(
     g, iterations = solve(w, None)
     new = w * g
     reps = design.replicate_weights
-    step = GregStep(model_matrix=model.X, old_weights=w, g=g)
-    achieved = model.X.T @ new
+    step = GregStep(matrix=model.X, old_weights=w, g=g, cells=model.cells)
+    achieved = model.X.T @ (new if model.cells is None else np.bincount(model.cells, new))
     info = WeightingInfo(
         method="calibrate",
         spec=spec,
@@ -401,12 +421,25 @@ def calibrate(
 def _solver(
     model: Model, method: str, lo: float, hi: float, tol: float, max_iter: int
 ) -> Callable[[np.ndarray, int | None], tuple[np.ndarray, int]]:
-    """g-weights for a weight vector: closed form or Newton (as R chooses)."""
+    """g-weights for a weight vector: closed form or Newton (as R chooses).
+
+    With calibration cells (categorical margins, ``Model.cells``) the equations are solved
+    on the cell table — one row per cell, its summed weight — as the DuckDB path does:
+    every sum the iterations take (``X' W X``, ``X' w F(X lambda)``) is a sum over cells of
+    the rows' sums, and a cell's g-weight is a function of its model row, so the g-weights
+    are the same (to rounding) at the cost of the cells, not the respondents."""
+    cells, x_fit = model.cells, model.X
 
     def solve(w: np.ndarray, replicate: int | None = None) -> tuple[np.ndarray, int]:
+        if cells is not None:
+            g, iterations = fit(np.bincount(cells, w, minlength=x_fit.shape[0]), replicate)
+            return np.take(g, cells), iterations
+        return fit(w, replicate)
+
+    def fit(w: np.ndarray, replicate: int | None) -> tuple[np.ndarray, int]:
         if method == "linear" and not (math.isfinite(lo) or math.isfinite(hi)):
-            return linear_g(model.X, w, model.population), 1
-        res = grake(model.X, w, model.population, method, lo, hi, tol=tol, max_iter=max_iter)
+            return linear_g(x_fit, w, model.population), 1
+        res = grake(x_fit, w, model.population, method, lo, hi, tol=tol, max_iter=max_iter)
         if not res.converged:
             j = int(np.nanargmax(np.nan_to_num(res.misfit, nan=np.inf)))
             which = "" if replicate is None else f"replicate {replicate + 1}: "
