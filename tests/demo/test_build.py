@@ -4,6 +4,8 @@ weighting that recovers the published figures (../shared/SEED-FACTS.md)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pyreadstat
 import pytest
 
 import barometer as bm
+from barometer.demo import build
 from barometer.demo import population as popn
 from barometer.demo.build import FIRMS, ITEM_MISSING, build_demo, draw_sample
 from barometer.demo.scales import SCALE
@@ -128,6 +131,96 @@ def test_same_seed_same_bytes(demo: Path, tmp_path: Path) -> None:
     changed = [name for name in first if first[name] != second[name]]
     assert "data/datapraxis_de_2025-11.sav" in changed
     assert "population_truth.csv" not in changed  # the populations do not depend on the seed
+
+
+def _copy(demo: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "copy"
+    shutil.copytree(demo.parent, out)
+    return out
+
+
+def test_files_in_place_are_not_written_again(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second build over the same files draws and writes nothing (the demo's second
+    run), and says so by returning the same spec without touching a file."""
+    out = _copy(demo, tmp_path)
+    before = _hashes(out)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    def no_drawing(seed: int) -> None:
+        raise AssertionError("the demo's files were drawn again")
+
+    monkeypatch.setattr(build, "_plan", no_drawing)
+    assert build_demo(out) == out / "spec.yaml"
+    assert _hashes(out) == before
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "planted respondent file",
+        "edited spec",
+        "deleted truth",
+        "manifest of another seed",
+        "manifest of another generator",
+        "manifest garbage",
+        "manifest missing",
+    ],
+)
+def test_changed_files_are_rewritten(demo: Path, tmp_path: Path, damage: str) -> None:
+    """Anything that makes the folder differ from what the demo writes — a respondent
+    file replaced, the spec edited, a file deleted, a manifest from another seed or
+    another version of the generator, an unreadable or missing manifest — means a full
+    rewrite, back to the demo's exact bytes."""
+    out = _copy(demo, tmp_path)
+    wanted = _hashes(out)
+    manifest = out / build.MANIFEST
+    record = json.loads(manifest.read_text(encoding="utf-8"))
+    sav = out / "data" / "datapraxis_de_2025-11.sav"
+    if damage == "planted respondent file":
+        sav.write_bytes((out / "data" / "datapraxis_de_2024-11.sav").read_bytes())
+    elif damage == "edited spec":
+        spec_file = out / "spec.yaml"
+        spec_file.write_text(spec_file.read_text(encoding="utf-8") + "# edited\n", "utf-8")
+    elif damage == "deleted truth":
+        (out / "population_truth.csv").unlink()
+    elif damage == "manifest of another seed":
+        # the other seed's files, recorded truthfully: the default seed must rewrite them
+        build_demo(out, seed=7)
+        assert (
+            _hashes(out)["data/datapraxis_de_2025-11.sav"]
+            != wanted["data/datapraxis_de_2025-11.sav"]
+        )
+    elif damage == "manifest of another generator":
+        sav.write_bytes(b"$FL2 stale")
+        record["files"]["data/datapraxis_de_2025-11.sav"] = _sha(sav)
+        record["key"]["code"] = "0" * 64
+        manifest.write_text(json.dumps(record), encoding="utf-8")
+    elif damage == "manifest garbage":
+        sav.write_bytes(b"$FL2 stale")
+        manifest.write_text("{not json", encoding="utf-8")
+    else:
+        sav.write_bytes(b"$FL2 stale")
+        manifest.unlink()
+    build_demo(out)
+    assert _hashes(out) == wanted
+
+
+def test_the_content_key_follows_the_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key names the seed and changes with the demo's source (an edited generator
+    never takes another's files for its own)."""
+    first = build._content_key(2026)
+    assert first["seed"] == "2026"
+    assert build._content_key(7) != first
+    read = Path.read_bytes
+
+    def edited(self: Path) -> bytes:
+        return read(self) + (b"# edited" if self.name == "figures.py" else b"")
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert build._content_key(2026)["code"] != first["code"]
 
 
 def test_spec_validates_with_fixed_ids(spec: PollSpec) -> None:

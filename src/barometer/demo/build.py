@@ -27,13 +27,14 @@ Examples
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from barometer.demo import population as popn
 from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
@@ -55,6 +56,11 @@ from barometer.demo.sets import (
 )
 from barometer.errors import BarometerError
 from barometer.poll.spec_yaml import dump_yaml
+
+if TYPE_CHECKING:
+    # pandas only where samples are drawn and files written: a demo whose files are
+    # already in place (the second run) never imports it
+    import pandas as pd
 
 __all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
 
@@ -96,6 +102,8 @@ def draw_sample(country: str, wave: str, n: int, rng: np.random.Generator) -> pd
         One row per respondent: a level index (0-based, questionnaire order) for each
         weighting variable and each question asked, ``-1`` for no answer.
     """
+    import pandas as pd
+
     pop = popn.population(country, wave)
     select = pop.cell_share.copy()
     for j, var in enumerate(DEMOGRAPHICS):
@@ -276,6 +284,8 @@ class _File:
 
 def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[str, str]]:
     """The firm's table for ``file``, with its value labels and variable labels."""
+    import pandas as pd
+
     firm = file.firm
     frame = pd.concat(file.samples, ignore_index=True)
     n = len(frame)
@@ -353,7 +363,7 @@ def _stamp_sav(path: Path, day: str) -> None:
     data = bytearray(path.read_bytes())
     if data[:4] != b"$FL2":  # pragma: no cover
         raise BarometerError(f"demo: {path} is not an SPSS system file")
-    stamp = pd.Timestamp(day).strftime("%d %b %y").encode("ascii") + b"12:00:00"
+    stamp = date.fromisoformat(day).strftime("%d %b %y").encode("ascii") + b"12:00:00"
     data[92:109] = stamp
     path.write_bytes(bytes(data))
 
@@ -364,7 +374,7 @@ def _stamp_dta(path: Path, day: str) -> None:
     at = data.find(b"<timestamp>")
     if at < 0 or data[at + 11] != 17:  # pragma: no cover
         raise BarometerError(f"demo: {path} has no Stata timestamp to set")
-    stamp = pd.Timestamp(day).strftime("%d %b %Y").encode("ascii") + b" 12:00"
+    stamp = date.fromisoformat(day).strftime("%d %b %Y").encode("ascii") + b" 12:00"
     data[at + 12 : at + 12 + 17] = stamp
     path.write_bytes(bytes(data))
 
@@ -620,6 +630,54 @@ def _write_truth(path: Path) -> None:
                     out.writerow([cc, wave, part, level, f"{share:.12f}"])
 
 
+#: Where build_demo records what it wrote (the content key and every file's SHA-256).
+MANIFEST = ".barometer-demo.json"
+
+
+def _content_key(seed: int) -> dict[str, str]:
+    """What the demo's bytes depend on: the seed, barometer's version, the source of the
+    demo package and the spec writer (so an edited generator is never mistaken for the
+    one that wrote the files) and the versions of the libraries that write them."""
+    import hashlib
+    from importlib.metadata import version
+
+    import barometer
+    from barometer.poll import spec_yaml
+
+    code = hashlib.sha256()
+    for path in [*sorted(Path(__file__).parent.glob("*.py")), Path(spec_yaml.__file__)]:
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    key = {"seed": str(seed), "barometer": barometer.__version__, "code": code.hexdigest()}
+    return key | {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "pyreadstat")}
+
+
+def _in_place(out_dir: Path, key: dict[str, str]) -> bool:
+    """True when ``out_dir`` holds exactly what the demo with ``key`` writes: its manifest
+    has the same key and every file listed there has the recorded SHA-256 (a file
+    deleted, edited or replaced since means a full rewrite)."""
+    from barometer.poll.ingest import file_sha256
+
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        if manifest["key"] != key or not isinstance(files, dict) or not files:
+            return False
+        return all(
+            (out_dir / name).is_file() and file_sha256(out_dir / name) == digest
+            for name, digest in files.items()
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _write_manifest(out_dir: Path, key: dict[str, str], names: list[str]) -> None:
+    from barometer.atomic import write_text
+    from barometer.poll.ingest import file_sha256
+
+    files = {name: file_sha256(out_dir / name) for name in names}
+    write_text(out_dir / MANIFEST, json.dumps({"key": key, "files": files}, indent=1) + "\n")
+
+
 def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     """Write the demo poll's respondent files and spec to ``out_dir``.
 
@@ -627,7 +685,10 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     ``.sav`` from Datapraxis, YouGov and Gallup International, a YouGov ``.csv``, a
     Norstat Stata ``.dta`` and ``.parquet``) and ``out_dir/population_truth.csv``
     (the simulated population shares a correct pipeline recovers).  The output is
-    byte-identical for a given ``seed``.
+    byte-identical for a given ``seed``, so when ``out_dir`` already holds exactly these
+    files — the manifest ``out_dir/.barometer-demo.json`` records the content key (seed,
+    versions, the generator's source) and each file's SHA-256, and every file still
+    matches — nothing is drawn or written again.
 
     Parameters
     ----------
@@ -644,13 +705,19 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     from barometer.poll.spec import load_spec
 
     out_dir = Path(out_dir)
+    spec_path = out_dir / "spec.yaml"
+    key = _content_key(seed)
+    if _in_place(out_dir, key):
+        return spec_path
+    (out_dir / MANIFEST).unlink(missing_ok=True)
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
     files = _plan(seed)
     for f in files:
         _write(f, out_dir / "data" / f.name)
     _write_truth(out_dir / "population_truth.csv")
-    spec_path = out_dir / "spec.yaml"
     text = dump_yaml(_spec(files), sort_keys=False, allow_unicode=True, width=100)
     spec_path.write_text(_HEADER.format(seed=seed) + text, encoding="utf-8")
     load_spec(spec_path)  # the demo must always satisfy the spec models
+    names = [f"data/{f.name}" for f in files] + ["population_truth.csv", spec_path.name]
+    _write_manifest(out_dir, key, names)
     return spec_path

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from barometer.demo import population as popn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "AGE_YEARS",
