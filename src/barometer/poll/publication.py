@@ -618,8 +618,8 @@ def _sets(
     their joint base."""
     out = {}
     for q in spec.questions:
-        if q.kind not in ("multiple", "grid"):
-            continue
+        if q.kind not in ("multiple", "grid") or not held & {p.id for p in parts(q)}:
+            continue  # (a grid's gaps are a core call: not for a publication without it)
         gaps = None
         if q.kind == "grid":
             gaps = mark(item_gaps(design, q, [OVER, "wave"], rules.confidence), rules)
