@@ -553,11 +553,13 @@ def _every_cell(
     """The cells of every question by every breakdown; a question nobody answers in
     the publication's ``scope`` is left out with a note in ``notes`` saying why."""
     present = set(design.columns)
-    mapped = set(poll.store.column_quality().get_column("question").to_list())
+    mapped: set[str] | None = None  # read from the store only to say why one is left out
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     bases = _WeightedBases(design, qids)
     for qid in qids:
         if qid not in present or design.bases(qid).height == 0:
+            if mapped is None:
+                mapped = set(poll.store.column_quality().get_column("question").to_list())
             if qid not in mapped:
                 why = " (no source maps it)"
             elif scope:
