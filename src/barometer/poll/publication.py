@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +152,12 @@ class QuestionCells:
 
     def countries(self) -> Estimates:
         """The countries' rows only."""
+        return self._country_rows
+
+    @cached_property
+    def _country_rows(self) -> Estimates:
+        # once per question × breakdown: findings, banners, the report and trends all
+        # start from them, and a filter of estimates slices their covariance too
         return self.estimates.filter(pl.col("scope_kind") == "country")
 
     def region(self, rid: str) -> Estimates:
@@ -194,6 +201,10 @@ class Publication:
 
     #: the multiple-response questions and grids whose parts it holds, by question id
     sets: Mapping[str, SetView] = field(default_factory=lambda: MappingProxyType({}))
+    #: trends formed so far (:meth:`trend`), by question, breakdown, waves and regions
+    _trends: dict[tuple[object, ...], Regional] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def set_of(self, question: str) -> SetView | None:
         """The multiple-response question or grid that ``question`` (a stored part such
@@ -236,7 +247,7 @@ class Publication:
         not polled, which the fieldwork says)."""
         asked = self.cells(question).countries().to_polars()
         answered = {(str(c), str(w)) for c, w in asked.select("country", "wave").iter_rows()}
-        polled = _polled_cells(self.facts.bases)
+        polled = self._polled
         out = []
         for wave in self.waves:
             here = [c for c in self.countries if (c, wave) in polled]
@@ -257,10 +268,23 @@ class Publication:
         breakdown: str | None = None,
     ) -> Regional:
         """Countries' rows over ``waves`` (default: every wave) with the regions formed
-        like for like — from the members with data in every one of those waves."""
+        like for like — from the members with data in every one of those waves.
+
+        Formed once per question, waves and regions: the findings' changes and the
+        report's trends over the same waves read one result."""
         base = self.cells(question, breakdown).countries()
-        if waves is not None:
+        if waves is not None and not set(base.to_polars()["wave"].to_list()) <= set(waves):
             base = base.filter(pl.col("wave").is_in(list(waves)))
+        else:  # every wave with rows: the same trend as over all of them
+            waves = None
+        ids = tuple(regions) if regions is not None else tuple(self.region_ids())
+        key = (question, breakdown, tuple(waves) if waves is not None else None, ids)
+        found = self._trends.get(key)
+        if found is None:
+            found = self._trends[key] = self._trend(base, ids)
+        return found
+
+    def _trend(self, base: Estimates, regions: Sequence[str]) -> Regional:
         keep = [c for c in base.to_polars().columns if c not in ADDED_COLUMNS]
         plain = Estimates(
             base.to_polars().select(keep), by=base.by, statistic=base.statistic,
@@ -275,6 +299,10 @@ class Publication:
             regional.regions,
             regional.notes,
         )
+
+    @cached_property
+    def _polled(self) -> frozenset[tuple[str, str]]:
+        return frozenset(_polled_cells(self.facts.bases))
 
     def region_ids(self) -> list[str]:
         """The spec's regions, in spec order."""
