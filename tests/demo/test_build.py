@@ -4,7 +4,6 @@ weighting that recovers the published figures (../shared/SEED-FACTS.md)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -133,28 +132,58 @@ def test_same_seed_same_bytes(demo: Path, tmp_path: Path) -> None:
     assert "population_truth.csv" not in changed  # the populations do not depend on the seed
 
 
-def _copy(demo: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "copy"
+def _copy(demo: Path, tmp_path: Path, name: str = "copy") -> Path:
+    out = tmp_path / name
     shutil.copytree(demo.parent, out)
     return out
 
 
+@pytest.fixture
+def records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of build records of its own (the tests keep none by default)."""
+    folder = tmp_path / "records"
+    monkeypatch.setenv(build.RECORDS_ENV, str(folder))
+    return folder
+
+
+def _no_drawing(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the builds that draw the samples again (and so write every file)."""
+    drawn: list[int] = []
+    plan = build._plan
+    monkeypatch.setattr(build, "_plan", lambda seed: drawn.append(seed) or plan(seed))
+    return drawn
+
+
 def test_files_in_place_are_not_written_again(
+    demo: Path, tmp_path: Path, records: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build records what it wrote (in the user's cache, not in the folder); a second
+    build over the same files draws and writes nothing (the demo's second run)."""
+    out = tmp_path / "out"
+    drawn = _no_drawing(monkeypatch)
+    assert build_demo(out) == out / "spec.yaml"
+    assert drawn == [2026] and len(list(records.glob("*.json"))) == 1
+    assert _hashes(out) == _hashes(demo.parent)  # nothing of the record in the folder
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert build_demo(out) == out / "spec.yaml"
+    assert drawn == [2026]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    # a copy of the folder elsewhere (files prepared by anyone) has no record: rewritten
+    elsewhere = _copy(demo, tmp_path, "elsewhere")
+    build_demo(elsewhere)
+    assert drawn == [2026, 2026]
+
+
+def test_without_records_every_build_writes(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A second build over the same files draws and writes nothing (the demo's second
-    run), and says so by returning the same spec without touching a file."""
+    monkeypatch.setenv(build.RECORDS_ENV, "off")
     out = _copy(demo, tmp_path)
-    before = _hashes(out)
-    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-
-    def no_drawing(seed: int) -> None:
-        raise AssertionError("the demo's files were drawn again")
-
-    monkeypatch.setattr(build, "_plan", no_drawing)
-    assert build_demo(out) == out / "spec.yaml"
-    assert _hashes(out) == before
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    drawn = _no_drawing(monkeypatch)
+    build_demo(out)
+    build_demo(out)
+    assert drawn == [2026, 2026]
+    assert _hashes(out) == _hashes(demo.parent)
 
 
 @pytest.mark.parametrize(
@@ -163,21 +192,25 @@ def test_files_in_place_are_not_written_again(
         "planted respondent file",
         "edited spec",
         "deleted truth",
-        "manifest of another seed",
-        "manifest of another generator",
-        "manifest garbage",
-        "manifest missing",
+        "record of another seed",
+        "record of another generator",
+        "record garbage",
+        "record missing",
     ],
 )
-def test_changed_files_are_rewritten(demo: Path, tmp_path: Path, damage: str) -> None:
-    """Anything that makes the folder differ from what the demo writes — a respondent
-    file replaced, the spec edited, a file deleted, a manifest from another seed or
-    another version of the generator, an unreadable or missing manifest — means a full
+def test_changed_files_are_rewritten(
+    demo: Path, tmp_path: Path, records: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """Anything that makes the folder differ from what the demo wrote there — a
+    respondent file replaced, the spec edited, a file deleted, a record from another seed
+    or another version of the generator, an unreadable or missing record — means a full
     rewrite, back to the demo's exact bytes."""
     out = _copy(demo, tmp_path)
     wanted = _hashes(out)
-    manifest = out / build.MANIFEST
-    record = json.loads(manifest.read_text(encoding="utf-8"))
+    key = build._content_key(2026)
+    build._remember(out, key, sorted(wanted))  # as the build that wrote them would
+    record = build._record(out)
+    assert record is not None and record.parent == records
     sav = out / "data" / "datapraxis_de_2025-11.sav"
     if damage == "planted respondent file":
         sav.write_bytes((out / "data" / "datapraxis_de_2024-11.sav").read_bytes())
@@ -186,25 +219,22 @@ def test_changed_files_are_rewritten(demo: Path, tmp_path: Path, damage: str) ->
         spec_file.write_text(spec_file.read_text(encoding="utf-8") + "# edited\n", "utf-8")
     elif damage == "deleted truth":
         (out / "population_truth.csv").unlink()
-    elif damage == "manifest of another seed":
+    elif damage == "record of another seed":
         # the other seed's files, recorded truthfully: the default seed must rewrite them
         build_demo(out, seed=7)
-        assert (
-            _hashes(out)["data/datapraxis_de_2025-11.sav"]
-            != wanted["data/datapraxis_de_2025-11.sav"]
-        )
-    elif damage == "manifest of another generator":
+        assert _sha(sav) != wanted["data/datapraxis_de_2025-11.sav"]
+    elif damage == "record of another generator":
         sav.write_bytes(b"$FL2 stale")
-        record["files"]["data/datapraxis_de_2025-11.sav"] = _sha(sav)
-        record["key"]["code"] = "0" * 64
-        manifest.write_text(json.dumps(record), encoding="utf-8")
-    elif damage == "manifest garbage":
+        build._remember(out, key | {"code": "0" * 64}, sorted(wanted))
+    elif damage == "record garbage":
         sav.write_bytes(b"$FL2 stale")
-        manifest.write_text("{not json", encoding="utf-8")
+        record.write_text("{not json", encoding="utf-8")
     else:
         sav.write_bytes(b"$FL2 stale")
-        manifest.unlink()
+        record.unlink()
+    drawn = _no_drawing(monkeypatch)
     build_demo(out)
+    assert drawn == [2026]
     assert _hashes(out) == wanted
 
 

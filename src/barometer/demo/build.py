@@ -27,7 +27,9 @@ Examples
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -630,15 +632,31 @@ def _write_truth(path: Path) -> None:
                     out.writerow([cc, wave, part, level, f"{share:.12f}"])
 
 
-#: Where build_demo records what it wrote (the content key and every file's SHA-256).
-MANIFEST = ".barometer-demo.json"
+#: The environment variable naming the folder where build_demo records what it wrote
+#: (``off``: no record, every build writes every file; default
+#: ``$XDG_CACHE_HOME/barometer/demo``).
+RECORDS_ENV = "BAROMETER_DEMO_CACHE"
+
+
+def _record(out_dir: Path) -> Path | None:
+    """Where the record of the demo written to ``out_dir`` is kept, or None (``off``).
+
+    Outside ``out_dir``, in the user's cache (as trusted as the user's home, like the
+    rendered charts): a record planted in the folder beside planted files could not
+    make them pass for the demo's."""
+    given = os.environ.get(RECORDS_ENV, "")
+    if given.lower() == "off":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(given) if given else Path(base) / "barometer" / "demo"
+    name = hashlib.sha256(str(out_dir.resolve()).encode("utf-8")).hexdigest()
+    return folder / f"{name}.json"
 
 
 def _content_key(seed: int) -> dict[str, str]:
     """What the demo's bytes depend on: the seed, barometer's version, the source of the
     demo package and the spec writer (so an edited generator is never mistaken for the
     one that wrote the files) and the versions of the libraries that write them."""
-    import hashlib
     from importlib.metadata import version
 
     import barometer
@@ -652,15 +670,18 @@ def _content_key(seed: int) -> dict[str, str]:
 
 
 def _in_place(out_dir: Path, key: dict[str, str]) -> bool:
-    """True when ``out_dir`` holds exactly what the demo with ``key`` writes: its manifest
-    has the same key and every file listed there has the recorded SHA-256 (a file
+    """True when ``out_dir`` holds exactly what the demo with ``key`` wrote there: its
+    record has the same key and every file it lists has the recorded SHA-256 (a file
     deleted, edited or replaced since means a full rewrite)."""
     from barometer.poll.ingest import file_sha256
 
+    record = _record(out_dir)
+    if record is None:
+        return False
     try:
-        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-        if manifest["key"] != key or not isinstance(files, dict) or not files:
+        kept = json.loads(record.read_text(encoding="utf-8"))
+        files = kept["files"]
+        if kept["key"] != key or not isinstance(files, dict) or not files:
             return False
         return all(
             (out_dir / name).is_file() and file_sha256(out_dir / name) == digest
@@ -670,12 +691,25 @@ def _in_place(out_dir: Path, key: dict[str, str]) -> bool:
         return False
 
 
-def _write_manifest(out_dir: Path, key: dict[str, str], names: list[str]) -> None:
+def _forget(out_dir: Path) -> None:
+    record = _record(out_dir)
+    if record is not None:
+        record.unlink(missing_ok=True)
+
+
+def _remember(out_dir: Path, key: dict[str, str], names: list[str]) -> None:
     from barometer.atomic import write_text
     from barometer.poll.ingest import file_sha256
 
+    record = _record(out_dir)
+    if record is None:
+        return
     files = {name: file_sha256(out_dir / name) for name in names}
-    write_text(out_dir / MANIFEST, json.dumps({"key": key, "files": files}, indent=1) + "\n")
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_text(record, json.dumps({"key": key, "files": files}, indent=1) + "\n")
+    except (OSError, BarometerError):
+        pass  # the record is an optimisation: a read-only or full cache only costs time
 
 
 def build_demo(out_dir: Path, seed: int = 2026) -> Path:
@@ -685,10 +719,10 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     ``.sav`` from Datapraxis, YouGov and Gallup International, a YouGov ``.csv``, a
     Norstat Stata ``.dta`` and ``.parquet``) and ``out_dir/population_truth.csv``
     (the simulated population shares a correct pipeline recovers).  The output is
-    byte-identical for a given ``seed``, so when ``out_dir`` already holds exactly these
-    files — the manifest ``out_dir/.barometer-demo.json`` records the content key (seed,
-    versions, the generator's source) and each file's SHA-256, and every file still
-    matches — nothing is drawn or written again.
+    byte-identical for a given ``seed``, so when ``out_dir`` still holds exactly the files
+    a build with the same content key (seed, versions, the generator's source) wrote
+    there — recorded with each file's SHA-256 in the user's cache (:data:`RECORDS_ENV`),
+    not in ``out_dir`` — nothing is drawn or written again.
 
     Parameters
     ----------
@@ -709,7 +743,7 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     key = _content_key(seed)
     if _in_place(out_dir, key):
         return spec_path
-    (out_dir / MANIFEST).unlink(missing_ok=True)
+    _forget(out_dir)  # until every file is written again
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
     files = _plan(seed)
     for f in files:
@@ -719,5 +753,5 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     spec_path.write_text(_HEADER.format(seed=seed) + text, encoding="utf-8")
     load_spec(spec_path)  # the demo must always satisfy the spec models
     names = [f"data/{f.name}" for f in files] + ["population_truth.csv", spec_path.name]
-    _write_manifest(out_dir, key, names)
+    _remember(out_dir, key, names)
     return spec_path
