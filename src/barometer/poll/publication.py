@@ -152,12 +152,6 @@ class QuestionCells:
 
     def countries(self) -> Estimates:
         """The countries' rows only."""
-        return self._country_rows
-
-    @cached_property
-    def _country_rows(self) -> Estimates:
-        # once per question × breakdown: findings, banners, the report and trends all
-        # start from them, and a filter of estimates slices their covariance too
         return self.estimates.filter(pl.col("scope_kind") == "country")
 
     def region(self, rid: str) -> Estimates:
@@ -201,7 +195,8 @@ class Publication:
 
     #: the multiple-response questions and grids whose parts it holds, by question id
     sets: Mapping[str, SetView] = field(default_factory=lambda: MappingProxyType({}))
-    #: trends formed so far (:meth:`trend`), by question, breakdown, waves and regions
+    #: trends without a breakdown formed so far (:meth:`trend`), by question, waves and
+    #: regions
     _trends: dict[tuple[object, ...], Regional] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -245,7 +240,8 @@ class Publication:
         polled, ``"not asked in 2025-11 in FR, DE"`` when some countries polled then did
         not ask it. A country or wave with no respondents at all is not listed (it was
         not polled, which the fieldwork says)."""
-        asked = self.cells(question).countries().to_polars()
+        # the table's country rows, not countries(): no covariance is needed here
+        asked = self.cells(question).estimates.to_polars().filter(pl.col("scope_kind") == "country")
         answered = {(str(c), str(w)) for c, w in asked.select("country", "wave").iter_rows()}
         polled = self._polled
         out = []
@@ -270,15 +266,18 @@ class Publication:
         """Countries' rows over ``waves`` (default: every wave) with the regions formed
         like for like — from the members with data in every one of those waves.
 
-        Formed once per question, waves and regions: the findings' changes and the
-        report's trends over the same waves read one result."""
+        Without a breakdown, formed once per question, waves and regions: the findings'
+        changes and the report's trends over the same waves read one result (those by a
+        breakdown, many and larger, are formed when asked)."""
         base = self.cells(question, breakdown).countries()
         if waves is not None and not set(base.to_polars()["wave"].to_list()) <= set(waves):
             base = base.filter(pl.col("wave").is_in(list(waves)))
         else:  # every wave with rows: the same trend as over all of them
             waves = None
         ids = tuple(regions) if regions is not None else tuple(self.region_ids())
-        key = (question, breakdown, tuple(waves) if waves is not None else None, ids)
+        if breakdown is not None:
+            return self._trend(base, ids)
+        key = (question, tuple(waves) if waves is not None else None, ids)
         found = self._trends.get(key)
         if found is None:
             found = self._trends[key] = self._trend(base, ids)

@@ -304,7 +304,9 @@ def _candidates(
 
 def _polled(pub: Publication, question: str) -> dict[str, set[str]]:
     """wave -> the countries with respondents to ``question`` in it."""
-    table = pub.cells(question).countries().to_polars()
+    # the table's country rows (no covariance needed, so not QuestionCells.countries())
+    rows = pub.cells(question).estimates.to_polars()
+    table = rows.filter(pl.col("scope_kind") == "country")
     return {
         w: set(table.filter(pl.col("wave") == w).get_column("country").to_list()) for w in pub.waves
     }
