@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -694,7 +695,8 @@ def _in_place(out_dir: Path, key: dict[str, str]) -> bool:
 def _forget(out_dir: Path) -> None:
     record = _record(out_dir)
     if record is not None:
-        record.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # an unwritable cache only costs time
+            record.unlink(missing_ok=True)
 
 
 def _remember(out_dir: Path, key: dict[str, str], names: list[str]) -> None:
