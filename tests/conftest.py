@@ -12,6 +12,8 @@ REFERENCE = Path(__file__).parent / "reference"
 # would let a second run skip it) and writes nothing to the user's cache; the cache's
 # own tests point it at a temporary folder.
 os.environ["BAROMETER_CHART_CACHE"] = "off"
+# Likewise every demo build writes its files (no record of earlier builds is kept).
+os.environ["BAROMETER_DEMO_CACHE"] = "off"
 
 
 def read_api(name: str) -> pl.DataFrame:

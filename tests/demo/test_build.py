@@ -4,6 +4,7 @@ weighting that recovers the published figures (../shared/SEED-FACTS.md)."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pyreadstat
 import pytest
 
 import barometer as bm
+from barometer.demo import build
 from barometer.demo import population as popn
 from barometer.demo.build import FIRMS, ITEM_MISSING, build_demo, draw_sample
 from barometer.demo.scales import SCALE
@@ -128,6 +130,127 @@ def test_same_seed_same_bytes(demo: Path, tmp_path: Path) -> None:
     changed = [name for name in first if first[name] != second[name]]
     assert "data/datapraxis_de_2025-11.sav" in changed
     assert "population_truth.csv" not in changed  # the populations do not depend on the seed
+
+
+def _copy(demo: Path, tmp_path: Path, name: str = "copy") -> Path:
+    out = tmp_path / name
+    shutil.copytree(demo.parent, out)
+    return out
+
+
+@pytest.fixture
+def records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of build records of its own (the tests keep none by default)."""
+    folder = tmp_path / "records"
+    monkeypatch.setenv(build.RECORDS_ENV, str(folder))
+    return folder
+
+
+def _no_drawing(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the builds that draw the samples again (and so write every file)."""
+    drawn: list[int] = []
+    plan = build._plan
+    monkeypatch.setattr(build, "_plan", lambda seed: drawn.append(seed) or plan(seed))
+    return drawn
+
+
+def test_files_in_place_are_not_written_again(
+    demo: Path, tmp_path: Path, records: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build records what it wrote (in the user's cache, not in the folder); a second
+    build over the same files draws and writes nothing (the demo's second run)."""
+    out = tmp_path / "out"
+    drawn = _no_drawing(monkeypatch)
+    assert build_demo(out) == out / "spec.yaml"
+    assert drawn == [2026] and len(list(records.glob("*.json"))) == 1
+    assert _hashes(out) == _hashes(demo.parent)  # nothing of the record in the folder
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert build_demo(out) == out / "spec.yaml"
+    assert drawn == [2026]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    # a copy of the folder elsewhere (files prepared by anyone) has no record: rewritten
+    elsewhere = _copy(demo, tmp_path, "elsewhere")
+    build_demo(elsewhere)
+    assert drawn == [2026, 2026]
+
+
+def test_without_records_every_build_writes(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(build.RECORDS_ENV, "off")
+    out = _copy(demo, tmp_path)
+    drawn = _no_drawing(monkeypatch)
+    build_demo(out)
+    build_demo(out)
+    assert drawn == [2026, 2026]
+    assert _hashes(out) == _hashes(demo.parent)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "planted respondent file",
+        "edited spec",
+        "deleted truth",
+        "record of another seed",
+        "record of another generator",
+        "record garbage",
+        "record missing",
+    ],
+)
+def test_changed_files_are_rewritten(
+    demo: Path, tmp_path: Path, records: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """Anything that makes the folder differ from what the demo wrote there — a
+    respondent file replaced, the spec edited, a file deleted, a record from another seed
+    or another version of the generator, an unreadable or missing record — means a full
+    rewrite, back to the demo's exact bytes."""
+    out = _copy(demo, tmp_path)
+    wanted = _hashes(out)
+    key = build._content_key(2026)
+    build._remember(out, key, sorted(wanted))  # as the build that wrote them would
+    record = build._record(out)
+    assert record is not None and record.parent == records
+    sav = out / "data" / "datapraxis_de_2025-11.sav"
+    if damage == "planted respondent file":
+        sav.write_bytes((out / "data" / "datapraxis_de_2024-11.sav").read_bytes())
+    elif damage == "edited spec":
+        spec_file = out / "spec.yaml"
+        spec_file.write_text(spec_file.read_text(encoding="utf-8") + "# edited\n", "utf-8")
+    elif damage == "deleted truth":
+        (out / "population_truth.csv").unlink()
+    elif damage == "record of another seed":
+        # the other seed's files, recorded truthfully: the default seed must rewrite them
+        build_demo(out, seed=7)
+        assert _sha(sav) != wanted["data/datapraxis_de_2025-11.sav"]
+    elif damage == "record of another generator":
+        sav.write_bytes(b"$FL2 stale")
+        build._remember(out, key | {"code": "0" * 64}, sorted(wanted))
+    elif damage == "record garbage":
+        sav.write_bytes(b"$FL2 stale")
+        record.write_text("{not json", encoding="utf-8")
+    else:
+        sav.write_bytes(b"$FL2 stale")
+        record.unlink()
+    drawn = _no_drawing(monkeypatch)
+    build_demo(out)
+    assert drawn == [2026]
+    assert _hashes(out) == wanted
+
+
+def test_the_content_key_follows_the_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key names the seed and changes with the demo's source (an edited generator
+    never takes another's files for its own)."""
+    first = build._content_key(2026)
+    assert first["seed"] == "2026"
+    assert build._content_key(7) != first
+    read = Path.read_bytes
+
+    def edited(self: Path) -> bytes:
+        return read(self) + (b"# edited" if self.name == "figures.py" else b"")
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert build._content_key(2026)["code"] != first["code"]
 
 
 def test_spec_validates_with_fixed_ids(spec: PollSpec) -> None:

@@ -317,6 +317,22 @@ def test_confidence_spelling_and_the_deprecated_level(poll: Poll) -> None:
         poll.estimate("us_relationship", confidence=1.5)
 
 
+def test_a_trend_is_formed_once_per_question_waves_and_regions(poll: Poll) -> None:
+    """Findings ask for the change between two waves, the report for the trend over
+    every wave: over the same waves and regions they read one result; fewer waves or
+    other regions form their own."""
+    pub = poll.publication()
+    waves = list(pub.waves)
+    every = pub.trend("us_relationship")
+    assert pub.trend("us_relationship", waves) is every
+    assert pub.trend("us_relationship", regions=pub.region_ids()) is every
+    first = pub.trend("us_relationship", waves[:1])
+    assert first is not every
+    assert set(first.estimates["wave"].to_list()) == {waves[0]}
+    assert set(every.estimates["wave"].to_list()) == set(waves)
+    assert len(pub.trend("us_relationship", regions=[]).estimates) < len(every.estimates)
+
+
 def test_publication_holds_each_question_once(poll: Poll) -> None:
     pub = poll.publication(breakdowns=["gender"])
     assert pub.questions == ("us_relationship",) and pub.breakdowns == (None, "gender")

@@ -58,6 +58,25 @@ def test_every_firms_layout_reaches_the_publication(pub: Publication) -> None:
     assert list(pub.sets) == ["allies", "views"]
 
 
+def test_a_publication_without_a_sets_parts_holds_no_view_of_it(
+    poll: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its grid's item gaps (a core call over every respondent) are not computed for a
+    publication that holds none of the grid's items; one that holds an item has them."""
+    from barometer.poll import publication
+
+    calls: list[str] = []
+    gaps = publication.item_gaps
+    monkeypatch.setattr(
+        publication, "item_gaps", lambda design, q, *a: calls.append(q.id) or gaps(design, q, *a)
+    )
+    without = poll.publication(questions=["us_relationship"], countries=["KR"])
+    assert dict(without.sets) == {} and calls == []
+    held = poll.publication(questions=["views"], countries=["KR"])
+    assert list(held.sets) == ["views"] and calls == ["views"]
+    assert held.sets["views"].gaps is not None
+
+
 def test_option_shares_have_one_base_and_do_not_sum_to_one(pub: Publication) -> None:
     wave = "2025-11"
     rows = {o: _selected(pub, o, wave)["DE"] for o in OPTIONS}

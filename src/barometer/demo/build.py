@@ -26,14 +26,18 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from barometer.demo import population as popn
 from barometer.demo.population import DEMOGRAPHICS, QUESTIONS, WAVES
@@ -55,6 +59,11 @@ from barometer.demo.sets import (
 )
 from barometer.errors import BarometerError
 from barometer.poll.spec_yaml import dump_yaml
+
+if TYPE_CHECKING:
+    # pandas only where samples are drawn and files written: a demo whose files are
+    # already in place (the second run) never imports it
+    import pandas as pd
 
 __all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
 
@@ -96,6 +105,8 @@ def draw_sample(country: str, wave: str, n: int, rng: np.random.Generator) -> pd
         One row per respondent: a level index (0-based, questionnaire order) for each
         weighting variable and each question asked, ``-1`` for no answer.
     """
+    import pandas as pd
+
     pop = popn.population(country, wave)
     select = pop.cell_share.copy()
     for j, var in enumerate(DEMOGRAPHICS):
@@ -276,6 +287,8 @@ class _File:
 
 def _encode(file: _File) -> tuple[pd.DataFrame, dict[str, dict[int, str]], dict[str, str]]:
     """The firm's table for ``file``, with its value labels and variable labels."""
+    import pandas as pd
+
     firm = file.firm
     frame = pd.concat(file.samples, ignore_index=True)
     n = len(frame)
@@ -353,7 +366,7 @@ def _stamp_sav(path: Path, day: str) -> None:
     data = bytearray(path.read_bytes())
     if data[:4] != b"$FL2":  # pragma: no cover
         raise BarometerError(f"demo: {path} is not an SPSS system file")
-    stamp = pd.Timestamp(day).strftime("%d %b %y").encode("ascii") + b"12:00:00"
+    stamp = date.fromisoformat(day).strftime("%d %b %y").encode("ascii") + b"12:00:00"
     data[92:109] = stamp
     path.write_bytes(bytes(data))
 
@@ -364,7 +377,7 @@ def _stamp_dta(path: Path, day: str) -> None:
     at = data.find(b"<timestamp>")
     if at < 0 or data[at + 11] != 17:  # pragma: no cover
         raise BarometerError(f"demo: {path} has no Stata timestamp to set")
-    stamp = pd.Timestamp(day).strftime("%d %b %Y").encode("ascii") + b" 12:00"
+    stamp = date.fromisoformat(day).strftime("%d %b %Y").encode("ascii") + b" 12:00"
     data[at + 12 : at + 12 + 17] = stamp
     path.write_bytes(bytes(data))
 
@@ -620,6 +633,87 @@ def _write_truth(path: Path) -> None:
                     out.writerow([cc, wave, part, level, f"{share:.12f}"])
 
 
+#: The environment variable naming the folder where build_demo records what it wrote
+#: (``off``: no record, every build writes every file; default
+#: ``$XDG_CACHE_HOME/barometer/demo``).
+RECORDS_ENV = "BAROMETER_DEMO_CACHE"
+
+
+def _record(out_dir: Path) -> Path | None:
+    """Where the record of the demo written to ``out_dir`` is kept, or None (``off``).
+
+    Outside ``out_dir``, in the user's cache (as trusted as the user's home, like the
+    rendered charts): a record planted in the folder beside planted files could not
+    make them pass for the demo's."""
+    given = os.environ.get(RECORDS_ENV, "")
+    if given.lower() == "off":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(given) if given else Path(base) / "barometer" / "demo"
+    name = hashlib.sha256(str(out_dir.resolve()).encode("utf-8")).hexdigest()
+    return folder / f"{name}.json"
+
+
+def _content_key(seed: int) -> dict[str, str]:
+    """What the demo's bytes depend on: the seed, barometer's version, the source of the
+    demo package and the spec writer (so an edited generator is never mistaken for the
+    one that wrote the files) and the versions of the libraries that write them."""
+    from importlib.metadata import version
+
+    import barometer
+    from barometer.poll import spec_yaml
+
+    code = hashlib.sha256()
+    for path in [*sorted(Path(__file__).parent.glob("*.py")), Path(spec_yaml.__file__)]:
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    key = {"seed": str(seed), "barometer": barometer.__version__, "code": code.hexdigest()}
+    return key | {lib: version(lib) for lib in ("numpy", "pandas", "pyarrow", "pyreadstat")}
+
+
+def _in_place(out_dir: Path, key: dict[str, str]) -> bool:
+    """True when ``out_dir`` holds exactly what the demo with ``key`` wrote there: its
+    record has the same key and every file it lists has the recorded SHA-256 (a file
+    deleted, edited or replaced since means a full rewrite)."""
+    from barometer.poll.ingest import file_sha256
+
+    record = _record(out_dir)
+    if record is None:
+        return False
+    try:
+        kept = json.loads(record.read_text(encoding="utf-8"))
+        files = kept["files"]
+        if kept["key"] != key or not isinstance(files, dict) or not files:
+            return False
+        return all(
+            (out_dir / name).is_file() and file_sha256(out_dir / name) == digest
+            for name, digest in files.items()
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _forget(out_dir: Path) -> None:
+    record = _record(out_dir)
+    if record is not None:
+        with contextlib.suppress(OSError):  # an unwritable cache only costs time
+            record.unlink(missing_ok=True)
+
+
+def _remember(out_dir: Path, key: dict[str, str], names: list[str]) -> None:
+    from barometer.atomic import write_text
+    from barometer.poll.ingest import file_sha256
+
+    record = _record(out_dir)
+    if record is None:
+        return
+    files = {name: file_sha256(out_dir / name) for name in names}
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_text(record, json.dumps({"key": key, "files": files}, indent=1) + "\n")
+    except (OSError, BarometerError):
+        pass  # the record is an optimisation: a read-only or full cache only costs time
+
+
 def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     """Write the demo poll's respondent files and spec to ``out_dir``.
 
@@ -627,7 +721,10 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     ``.sav`` from Datapraxis, YouGov and Gallup International, a YouGov ``.csv``, a
     Norstat Stata ``.dta`` and ``.parquet``) and ``out_dir/population_truth.csv``
     (the simulated population shares a correct pipeline recovers).  The output is
-    byte-identical for a given ``seed``.
+    byte-identical for a given ``seed``, so when ``out_dir`` still holds exactly the files
+    a build with the same content key (seed, versions, the generator's source) wrote
+    there — recorded with each file's SHA-256 in the user's cache (:data:`RECORDS_ENV`),
+    not in ``out_dir`` — nothing is drawn or written again.
 
     Parameters
     ----------
@@ -644,13 +741,19 @@ def build_demo(out_dir: Path, seed: int = 2026) -> Path:
     from barometer.poll.spec import load_spec
 
     out_dir = Path(out_dir)
+    spec_path = out_dir / "spec.yaml"
+    key = _content_key(seed)
+    if _in_place(out_dir, key):
+        return spec_path
+    _forget(out_dir)  # until every file is written again
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
     files = _plan(seed)
     for f in files:
         _write(f, out_dir / "data" / f.name)
     _write_truth(out_dir / "population_truth.csv")
-    spec_path = out_dir / "spec.yaml"
     text = dump_yaml(_spec(files), sort_keys=False, allow_unicode=True, width=100)
     spec_path.write_text(_HEADER.format(seed=seed) + text, encoding="utf-8")
     load_spec(spec_path)  # the demo must always satisfy the spec models
+    names = [f"data/{f.name}" for f in files] + ["population_truth.csv", spec_path.name]
+    _remember(out_dir, key, names)
     return spec_path

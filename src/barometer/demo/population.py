@@ -45,7 +45,9 @@ __all__ = [
     "QUESTIONS",
     "WAVES",
     "Population",
+    "adult_shares",
     "country_targets",
+    "demographic_cells",
     "ipf_table",
     "polled",
     "population",
@@ -380,7 +382,7 @@ def country_targets(question: str, wave: str) -> dict[str, np.ndarray]:
     return {cc: out[cc] for cc in polled(wave) if cc in out and cc not in facts.not_asked}
 
 
-def _cells() -> np.ndarray:
+def demographic_cells() -> np.ndarray:
     """Level indices of the 48 demographic cells, shape (48, 4), variables as DEMOGRAPHICS."""
     ranges = [range(len(levels)) for levels in DEMOGRAPHICS.values()]
     return np.array(list(itertools.product(*ranges)), dtype=np.int64)
@@ -426,6 +428,14 @@ def _cell_shares(country: str, cells: np.ndarray) -> np.ndarray:
     )  # pragma: no cover
 
 
+@cache
+def adult_shares(country: str) -> np.ndarray:
+    """Joint adult shares of the 48 demographic cells of ``country`` (a population's
+    ``cell_share``, the same in every wave): what a population mean needs without the
+    answers' fitting."""
+    return _cell_shares(country, demographic_cells())
+
+
 @dataclass(frozen=True)
 class Population:
     """The simulated adult population of one country in one wave.
@@ -455,8 +465,8 @@ class Population:
 @cache
 def population(country: str, wave: str) -> Population:
     """The simulated population of ``country`` in ``wave`` (see the module docstring)."""
-    cells = _cells()
-    share = _cell_shares(country, cells)
+    cells = demographic_cells()
+    share = adult_shares(country)
     answers = {}
     for qid, facts in QUESTIONS.items():
         targets = country_targets(qid, wave)

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from barometer.demo import population as popn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "AGE_YEARS",
@@ -131,12 +134,14 @@ def _tilt(cells: np.ndarray) -> np.ndarray:
 def cell_probabilities(country: str, wave: str) -> np.ndarray:
     """The binomial success probability of the scale in each demographic cell, solved so
     that the population mean ``high * sum(share * p)`` is the country's target."""
-    pop = popn.population(country, wave)
+    # the cells and their shares, not the population's answers (whose fitting costs
+    # more than the headline that asks for the scale's mean)
+    share = popn.adult_shares(country)
     target = scale_targets(wave)[country] / SCALE.high
-    tilt = _tilt(pop.cells)
+    tilt = _tilt(popn.demographic_cells())
 
     def mean(a: float) -> float:
-        return float(pop.cell_share @ (1.0 / (1.0 + np.exp(-(a + tilt)))))
+        return float(share @ (1.0 / (1.0 + np.exp(-(a + tilt)))))
 
     lo, hi = -20.0, 20.0
     for _ in range(200):  # bisection: the mean rises with the level a
@@ -147,8 +152,8 @@ def cell_probabilities(country: str, wave: str) -> np.ndarray:
 
 def population_mean(country: str, wave: str) -> float:
     """The population mean of the scale (the truth a poll estimates)."""
-    pop = popn.population(country, wave)
-    return float(SCALE.high * pop.cell_share @ cell_probabilities(country, wave))
+    share = popn.adult_shares(country)
+    return float(SCALE.high * share @ cell_probabilities(country, wave))
 
 
 def _cell_index(sample: pd.DataFrame) -> np.ndarray:

@@ -19,12 +19,14 @@ The firms deliver them as analysts receive such questions:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from barometer.demo.population import EU_MEMBERS, QUESTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ALLY_OPTIONS",

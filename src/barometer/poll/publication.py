@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +195,11 @@ class Publication:
 
     #: the multiple-response questions and grids whose parts it holds, by question id
     sets: Mapping[str, SetView] = field(default_factory=lambda: MappingProxyType({}))
+    #: trends without a breakdown formed so far (:meth:`trend`), by question, waves and
+    #: regions
+    _trends: dict[tuple[object, ...], Regional] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def set_of(self, question: str) -> SetView | None:
         """The multiple-response question or grid that ``question`` (a stored part such
@@ -234,9 +240,10 @@ class Publication:
         polled, ``"not asked in 2025-11 in FR, DE"`` when some countries polled then did
         not ask it. A country or wave with no respondents at all is not listed (it was
         not polled, which the fieldwork says)."""
-        asked = self.cells(question).countries().to_polars()
+        # the table's country rows, not countries(): no covariance is needed here
+        asked = self.cells(question).estimates.to_polars().filter(pl.col("scope_kind") == "country")
         answered = {(str(c), str(w)) for c, w in asked.select("country", "wave").iter_rows()}
-        polled = _polled_cells(self.facts.bases)
+        polled = self._polled
         out = []
         for wave in self.waves:
             here = [c for c in self.countries if (c, wave) in polled]
@@ -257,10 +264,26 @@ class Publication:
         breakdown: str | None = None,
     ) -> Regional:
         """Countries' rows over ``waves`` (default: every wave) with the regions formed
-        like for like — from the members with data in every one of those waves."""
+        like for like — from the members with data in every one of those waves.
+
+        Without a breakdown, formed once per question, waves and regions: the findings'
+        changes and the report's trends over the same waves read one result (those by a
+        breakdown, many and larger, are formed when asked)."""
         base = self.cells(question, breakdown).countries()
-        if waves is not None:
+        if waves is not None and not set(base.to_polars()["wave"].to_list()) <= set(waves):
             base = base.filter(pl.col("wave").is_in(list(waves)))
+        else:  # every wave with rows: the same trend as over all of them
+            waves = None
+        ids = tuple(regions) if regions is not None else tuple(self.region_ids())
+        if breakdown is not None:
+            return self._trend(base, ids)
+        key = (question, tuple(waves) if waves is not None else None, ids)
+        found = self._trends.get(key)
+        if found is None:
+            found = self._trends[key] = self._trend(base, ids)
+        return found
+
+    def _trend(self, base: Estimates, regions: Sequence[str]) -> Regional:
         keep = [c for c in base.to_polars().columns if c not in ADDED_COLUMNS]
         plain = Estimates(
             base.to_polars().select(keep), by=base.by, statistic=base.statistic,
@@ -275,6 +298,10 @@ class Publication:
             regional.regions,
             regional.notes,
         )
+
+    @cached_property
+    def _polled(self) -> frozenset[tuple[str, str]]:
+        return frozenset(_polled_cells(self.facts.bases))
 
     def region_ids(self) -> list[str]:
         """The spec's regions, in spec order."""
@@ -553,11 +580,13 @@ def _every_cell(
     """The cells of every question by every breakdown; a question nobody answers in
     the publication's ``scope`` is left out with a note in ``notes`` saying why."""
     present = set(design.columns)
-    mapped = set(poll.store.column_quality().get_column("question").to_list())
+    mapped: set[str] | None = None  # read from the store only to say why one is left out
     cells: dict[tuple[str, str | None], QuestionCells] = {}
     bases = _WeightedBases(design, qids)
     for qid in qids:
         if qid not in present or design.bases(qid).height == 0:
+            if mapped is None:
+                mapped = set(poll.store.column_quality().get_column("question").to_list())
             if qid not in mapped:
                 why = " (no source maps it)"
             elif scope:
@@ -618,8 +647,8 @@ def _sets(
     their joint base."""
     out = {}
     for q in spec.questions:
-        if q.kind not in ("multiple", "grid"):
-            continue
+        if q.kind not in ("multiple", "grid") or not held & {p.id for p in parts(q)}:
+            continue  # (a grid's gaps are a core call: not for a publication without it)
         gaps = None
         if q.kind == "grid":
             gaps = mark(item_gaps(design, q, [OVER, "wave"], rules.confidence), rules)

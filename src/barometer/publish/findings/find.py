@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -95,9 +95,13 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as a JSON-ready record (subjects nested, tuples as lists)."""
-        out = asdict(self)
+        # field by field, not dataclasses.asdict: its deep copy of every value (floats
+        # and strings here) was half the time of writing findings.json
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         for side in ("first", "second"):
-            out[side]["countries"] = list(out[side]["countries"])
+            subject = out[side]
+            out[side] = {f.name: getattr(subject, f.name) for f in fields(subject)}
+            out[side]["countries"] = list(subject.countries)
         out["notes"] = list(self.notes)
         return out
 
@@ -270,29 +274,27 @@ def _candidates(
 ) -> list[dict[str, Any]]:
     """One record per compared pair of ``pw`` (a pairwise_differences table)."""
     out = []
-    for row in pw.iter_rows(named=True):
-        if row["p_value"] is None or not np.isfinite(row["p_value"]):
+    columns = ("p_value", "level", fixed, "first", "second", "difference", "se", "ci_low",
+               "ci_high")  # fmt: skip
+    # rows as tuples (not dicts): a scan reads tens of thousands of them
+    for p, level, at, one, other, difference, se, ci_low, ci_high in pw.select(columns).iter_rows():
+        if p is None or not np.isfinite(p):
             continue
-        level = row["level"]
-        sides = []
-        for which in ("first", "second"):
-            subject = row[fixed] if over == "wave" else row[which]
-            wave = row[which] if over == "wave" else row[fixed]
-            sides.append((subject, wave))
+        a, b = ((at, one), (at, other)) if over == "wave" else ((one, at), (other, at))
         out.append(
             {
                 "kind": kind,
                 "question": question,
                 "level": level,
-                "a": sides[0],
-                "b": sides[1],
-                "stats_a": stats[(sides[0][0], sides[0][1], level)],
-                "stats_b": stats[(sides[1][0], sides[1][1], level)],
-                "difference": row["difference"],
-                "se": row["se"],
-                "ci_low": row["ci_low"],
-                "ci_high": row["ci_high"],
-                "p_value": row["p_value"],
+                "a": a,
+                "b": b,
+                "stats_a": stats[(a[0], a[1], level)],
+                "stats_b": stats[(b[0], b[1], level)],
+                "difference": difference,
+                "se": se,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+                "p_value": p,
                 "regions": info,
                 "scope": scope,
             }
@@ -302,7 +304,9 @@ def _candidates(
 
 def _polled(pub: Publication, question: str) -> dict[str, set[str]]:
     """wave -> the countries with respondents to ``question`` in it."""
-    table = pub.cells(question).countries().to_polars()
+    # the table's country rows (no covariance needed, so not QuestionCells.countries())
+    rows = pub.cells(question).estimates.to_polars()
+    table = rows.filter(pl.col("scope_kind") == "country")
     return {
         w: set(table.filter(pl.col("wave") == w).get_column("country").to_list()) for w in pub.waves
     }
@@ -597,11 +601,12 @@ def _significant(
     p_adj = np.empty(raw.size)
     for g in set(group.tolist()):
         p_adj[group == g] = adjust_pvalues(raw[group == g], rules.adjust)
+    widths = {q: _scale_width(spec, q) for q in dict.fromkeys(c["question"] for c in cands)}
     kept = []
     for c, p in zip(cands, p_adj, strict=True):
         if not p < rules.alpha or c["ci_low"] <= 0 <= c["ci_high"]:
             continue
-        width = _scale_width(spec, c["question"])
+        width = widths[c["question"]]
         size = abs(c["difference"])
         both_countries = not ({c["a"][0], c["b"][0]} & set(c["regions"].members))
         if c["kind"] == "gap" and both_countries and size < min_gap * width:
@@ -680,6 +685,12 @@ def _redundancy(c: dict[str, Any], spec: Any, max_share: float, wording: Wording
     return None
 
 
+def _substantive(spec: Any, question: str) -> frozenset[str]:
+    """The substantive levels of ``question`` (its levels but "don't know" and the like)."""
+    q = spec.question(question)
+    return frozenset(lv for lv in q.level_codes if lv not in set(q.non_substantive))
+
+
 def _mirrors_out(
     kept: list[tuple[float, float, dict[str, Any]]], spec: Any
 ) -> list[tuple[float, float, dict[str, Any]]]:
@@ -688,11 +699,12 @@ def _mirrors_out(
     the non-substantive answers), so only the better-ranked of the two is kept."""
     seen: set[tuple[str, str, frozenset[tuple[str, str]]]] = set()
     out = []
+    two = {
+        q: len(_substantive(spec, q)) == 2 for q in dict.fromkeys(c["question"] for *_, c in kept)
+    }
     for item in kept:
         c = item[2]
-        q = spec.question(c["question"])
-        substantive = [lv for lv in q.level_codes if lv not in set(q.non_substantive)]
-        if len(substantive) == 2:
+        if two[c["question"]]:
             key = (c["kind"], c["question"], frozenset((c["a"], c["b"])))
             if key in seen:
                 continue
@@ -719,10 +731,10 @@ def _complements_out(
     if not reported:
         return kept
     out, nets_kept = [], set()
+    levels = {q: _substantive(spec, q) for q in dict.fromkeys(c["question"] for *_, c in kept)}
     for item in kept:
         c = item[2]
-        q = spec.question(c["question"])
-        substantive = frozenset(lv for lv in q.level_codes if lv not in set(q.non_substantive))
+        substantive = levels[c["question"]]
         net = covers.get((c["question"], c["level"]))
         mine = net if net is not None else frozenset({c["level"]})
         key = (c["kind"], c["question"], frozenset((c["a"], c["b"])))

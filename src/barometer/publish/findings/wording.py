@@ -22,6 +22,7 @@ from barometer.publish.cells import markdown_text
 from barometer.publish.numbers import format_level, format_mean, format_percent
 
 if TYPE_CHECKING:
+    from barometer.poll.spec import Question
     from barometer.publish.findings.find import Findings, Subject
 
 #: Longest answer label quoted in a sentence before it is cut (at a word) with "…".
@@ -47,6 +48,15 @@ class Wording:
         self.countries = {c.code: c.name for c in spec.countries}
         self.regions = {r.id: r.name or r.id for r in spec.regions}
         self.waves = {w.id: i for i, w in enumerate(spec.waves)}
+        self._questions: dict[str, Question] = {}
+
+    def question(self, qid: str) -> Question:
+        """The spec's question ``qid``, looked up once (a scan words thousands of
+        comparisons of a few questions)."""
+        found = self._questions.get(qid)
+        if found is None:
+            found = self._questions[qid] = self.spec.question(qid)
+        return found
 
     def wave_order(self, wave: str) -> int:
         return self.waves[wave]
@@ -63,7 +73,7 @@ class Wording:
 
     def label(self, question: str, level: str | None) -> str:
         """A level's (or net's) label; ``"mean"`` for a numeric question's mean."""
-        q = self.spec.question(question)
+        q = self.question(question)
         if level is None:
             return "mean"
         net = _net(q, level)
@@ -74,7 +84,7 @@ class Wording:
     def phrase(self, question: str, level: str | None) -> str:
         """How a sentence speaks of those who gave ``level`` ("see the US as an ally"),
         or of a numeric question's mean ("average trust in the EU")."""
-        q = self.spec.question(question)
+        q = self.question(question)
         if level is None:
             given = self.phrases.get(question, {}).get("mean")
             return given or f"average {q.finding_label or _short(q.wording or q.id)}"
@@ -89,7 +99,7 @@ class Wording:
 
     def out_of(self, question: str) -> str:
         """`` out of 10`` for a scale from 0 (a mean reads against its top), else empty."""
-        q = self.spec.question(question)
+        q = self.question(question)
         if q.range is None or q.range[0] != 0:
             return ""
         return f" out of {q.range[1]:g}"

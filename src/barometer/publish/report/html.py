@@ -525,9 +525,11 @@ def _wave_table(
             row = _row_cells(t, columns, rid, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
     table = q.countries.to_polars().filter(pl.col("wave") == wave)
+    # one split by country, not a filter per country (a filter is a query plan each)
+    by_country = {str(key[0]): t for key, t in table.partition_by("country", as_dict=True).items()}
     for country in order:
-        t = table.filter(pl.col("country") == country)
-        if t.height:
+        t = by_country.get(country)
+        if t is not None and t.height:
             row = _row_cells(t, columns, country, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
