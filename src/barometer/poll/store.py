@@ -121,6 +121,10 @@ _TABLES = frozenset(
 #: files then (:func:`_file_state`): a store whose files have not changed since is not
 #: checked again (the check lists DuckDB's thousands of functions: ~25 ms per opening).
 _CLEAN: dict[Path, tuple[object, ...]] = {}
+#: The last :meth:`Store.snapshot` of each store, with the state of its files while it
+#: was read: a store opened again whose files have not changed since is not connected to
+#: for it (each DuckDB connection to a file not already open costs ~15-20 ms).
+_SNAPSHOTS: dict[Path, tuple[tuple[object, ...], StoreState]] = {}
 
 
 def _file_state(path: Path) -> tuple[object, ...]:
@@ -182,11 +186,24 @@ class StoreState(NamedTuple):
     weighted: bool
 
 
+#: Specs parsed from stores' ``meta`` (the spec's JSON and folder -> the frozen spec): a
+#: poll opened again, or another store of the same spec, is not validated again.
+_SPECS: dict[tuple[str, str | None], PollSpec] = {}
+_SPECS_KEPT = 8
+
+
 def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
     """The spec held in a store's ``meta`` table (read from the store at ``path``)."""
     if "spec" not in meta:
         raise BarometerError(f"store {str(path)!r} holds no spec; ingest one first")
-    return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+    key = (meta["spec"], meta.get("spec_dir"))
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+        while len(_SPECS) >= _SPECS_KEPT:
+            _SPECS.pop(next(iter(_SPECS)))
+        _SPECS[key] = spec
+    return spec
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -397,15 +414,25 @@ class Store:
         """The meta table, the respondents' columns and whether weights are held, read on one
         connection (None when the path holds no store)."""
 
-        def read(con: duckdb.DuckDBPyConnection) -> StoreState:
+        kept = _SNAPSHOTS.get(self.path)
+        if kept is not None and kept[0] == _file_state(self.path):
+            return kept[1]
+
+        def read(con: duckdb.DuckDBPyConnection) -> tuple[tuple[object, ...], StoreState]:
+            # stat while connected: no writer can run beside a read-only connection (the
+            # file is locked), so these are the files the snapshot was read from
+            seen = _file_state(self.path)
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
             # a poll of Parquet partitions keeps its weights in a file beside the store
             beside = "weights_file" in meta
-            return StoreState(meta, columns, beside or bool(_count(con, "weights")))
+            return seen, StoreState(meta, columns, beside or bool(_count(con, "weights")))
 
-        state: StoreState | None = self._read(read)
-        return state
+        found = self._read(read)
+        if found is None:
+            return None
+        _SNAPSHOTS[self.path] = found
+        return found[1]
 
     def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
         """``source_id, country, wave, respondent_id`` of the given sources' respondents

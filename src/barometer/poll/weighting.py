@@ -25,6 +25,7 @@ __all__ = [
     "DESIGN_COLUMNS",
     "base_design",
     "check_weighting_data",
+    "design_columns",
     "diagnostics",
     "impute",
     "margins",
@@ -33,7 +34,7 @@ __all__ = [
     "weighting_variables",
 ]
 
-#: The respondents' columns every design needs (question columns are added to them).
+#: The respondents' columns of a design and its key (question columns are added to them).
 DESIGN_COLUMNS = ["source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu"]
 _GROUP = "_country_wave"
 _STRATUM = "_stratum"
@@ -48,6 +49,19 @@ IMPUTED_SCHEMA = {
     "variable": pl.String,
     "n_imputed": pl.Int64,
 }
+
+
+def design_columns(spec: PollSpec) -> list[str]:
+    """The respondents' columns an in-memory design of ``spec`` reads (question columns
+    are added to them): :data:`DESIGN_COLUMNS`, without ``respondent_id`` unless a rule
+    reads it — the hot deck's order and messages (``weighting: {missing: impute}``,
+    :func:`impute`) and the own PSU of a respondent beside sources that have PSUs
+    (:func:`design_frame`).  The unique ids are the costliest column to read (~0.04 s
+    per million respondents) and no estimate uses them; the weights are keyed by them
+    when written (``Poll.weight``)."""
+    if spec.weighting.missing == "impute" or any(s.psu is not None for s in spec.sources):
+        return list(DESIGN_COLUMNS)
+    return [c for c in DESIGN_COLUMNS if c != "respondent_id"]
 
 
 def design_frame(frame: pl.DataFrame, coded: bool = False) -> tuple[pl.DataFrame, bool]:
