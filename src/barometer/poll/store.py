@@ -222,14 +222,15 @@ def _quote(name: str) -> str:
 
 
 def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFrame:
-    """``table`` as polars, the columns named in ``levels`` as enums of those codes, the
-    other categorical ones as text.
+    """``table`` as polars in (``source_id``, ``_row``) order (:func:`_source_order`), the
+    columns named in ``levels`` as enums of those codes, the other categorical ones as text.
 
     DuckDB hands an ENUM column over as Arrow dictionary arrays whose dictionary is the
     ENUM's levels: when those are the spec's, the dictionary's indices are the enum's own
     codes and become its values without a string being looked at.  Any other column (a
     TEXT column of a store written before single-choice columns were ENUMs) is cast by
-    its text.
+    its text.  The rows are put in order while the codes are still Arrow arrays, in one
+    copy that also joins each column's chunks, so polars makes each column once.
     """
     coded: dict[str, pl.Enum] = {}
     made: dict[tuple[str, ...], pl.Enum] = {}  # (forming a polars Enum is not free)
@@ -243,7 +244,7 @@ def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFr
             table = table.set_column(table.schema.get_field_index(name), name, indices)
             coded[name] = made.setdefault(tuple(want), pl.Enum(want))
     cast = {c: made.setdefault(tuple(v), pl.Enum(v)) for c, v in levels.items() if c not in coded}
-    frame = pl.from_arrow(table, schema_overrides=cast)
+    frame = pl.from_arrow(_source_order(table), schema_overrides=cast)
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(
         *(pl.col(c).cat.to(dtype) for c, dtype in coded.items()),
@@ -255,30 +256,31 @@ def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFr
     )
 
 
-def _source_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` sorted by (``source_id``, ``_row``), in one contiguous chunk per column.
+def _source_order(table: pa.Table) -> pa.Table:
+    """``table`` sorted by (``source_id``, ``_row``), in one contiguous chunk per column.
 
     Ingest inserts each source's rows at once, in file order, so the table holds one run
     per source with ``_row`` increasing: putting the runs in order of their ids is all
-    the sort takes (a copy of each column, not a gather of every row); a table in any
-    other order (never written by barometer) is sorted.
+    the sort takes (slices of the table, then one copy of each column that joins its
+    chunks, not a gather of every row); a table in any other order (never written by
+    barometer) is sorted.
     """
-    if frame.height == 0:
-        return frame
-    source = frame.get_column("source_id")
+    if table.num_rows == 0:
+        return table.combine_chunks()
+    source = pl.Series(table.column("source_id"))
     starts = np.flatnonzero((source != source.shift(1)).fill_null(True).to_numpy())
     ids = source.gather(starts).to_list()
-    rows = frame.get_column("_row").to_numpy()
+    rows = table.column("_row").to_numpy()
     # positions where _row fails to increase must each start a new source
     breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
     if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
-        return frame.sort("source_id", "_row")
+        return table.sort_by([("source_id", "ascending"), ("_row", "ascending")]).combine_chunks()
     order = sorted(range(len(ids)), key=ids.__getitem__)
-    if order == list(range(len(ids))):
-        return frame.rechunk()
-    ends = [*starts[1:].tolist(), frame.height]
-    runs = [frame.slice(int(starts[i]), ends[i] - int(starts[i])) for i in order]
-    return pl.concat(runs, rechunk=True)
+    if order != list(range(len(ids))):
+        ends = [*starts[1:].tolist(), table.num_rows]
+        runs = [table.slice(int(starts[i]), ends[i] - int(starts[i])) for i in order]
+        table = pa.concat_tables(runs)
+    return table.combine_chunks()
 
 
 class Store:
@@ -492,7 +494,7 @@ class Store:
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        frame = _source_order(_as_enums(table, levels or {}))
+        frame = _as_enums(table, levels or {})
         return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
