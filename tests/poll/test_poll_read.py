@@ -74,3 +74,16 @@ def test_weighting_a_store_changed_under_it_is_refused(
     monkeypatch.setattr(poll.store, "respondents", other_rows)
     with pytest.raises(WeightingError, match="changed while it was being weighted"):
         poll.weight(tol=1e-10)
+
+
+def test_the_facts_are_read_once_per_state_of_the_store(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = Poll.open(poll.path).facts()
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path).facts()
+    assert opened == [] and again.diagnostics is before.diagnostics
+    poll.weight(tol=1e-10, cap=3.0)  # a new state of the store: every fact read again
+    after = Poll.open(poll.path).facts()
+    assert opened and after.weight_settings["cap"] == 3.0
+    assert after.diagnostics is not before.diagnostics and after.bases is not before.bases

@@ -125,6 +125,18 @@ _CLEAN: dict[Path, tuple[object, ...]] = {}
 #: was read: a store opened again whose files have not changed since is not connected to
 #: for it (each DuckDB connection to a file not already open costs ~15-20 ms).
 _SNAPSHOTS: dict[Path, tuple[tuple[object, ...], StoreState]] = {}
+#: The poll's facts (:meth:`Store.bases`, ``sources`` ...: small tables) as last read,
+#: per store and query, with the state of the files then, on the same terms.
+_FACTS: dict[tuple[Path, str], tuple[tuple[object, ...], pl.DataFrame]] = {}
+#: Entries kept in ``_SNAPSHOTS`` and ``_FACTS`` (the oldest go first).
+_KEPT = 64
+
+
+def _keep(cache: dict[Any, Any], key: object, value: object) -> None:
+    cache.pop(key, None)
+    while len(cache) >= _KEPT:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def _file_state(path: Path) -> tuple[object, ...]:
@@ -433,7 +445,7 @@ class Store:
         found = self._read(read)
         if found is None:
             return None
-        _SNAPSHOTS[self.path] = found
+        _keep(_SNAPSHOTS, self.path, found)
         return found[1]
 
     def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
@@ -499,13 +511,30 @@ class Store:
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 
+    def _fact(self, sql: str) -> pl.DataFrame:
+        """``query(sql)``, read once per state of the store's files (see ``_FACTS``): a
+        publication asks for the same small tables from several places."""
+        kept = _FACTS.get((self.path, sql))
+        if kept is not None and kept[0] == _file_state(self.path):
+            return kept[1]
+        con = self._connect(read_only=True)
+        try:
+            seen = _file_state(self.path)  # (while connected: see snapshot)
+            found = con.sql(sql).pl()
+        except duckdb.Error as err:  # a damaged file shows when its blocks are read
+            raise _store_error(self.path, err) from None
+        finally:
+            con.close()
+        _keep(_FACTS, (self.path, sql), (seen, found))
+        return found
+
     def columns(self) -> frozenset[str]:
         """The columns of the respondents table."""
-        return frozenset(self.query("SELECT * FROM respondents LIMIT 0").columns)
+        return frozenset(self._fact("SELECT * FROM respondents LIMIT 0").columns)
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
-        return self.query(
+        return self._fact(
             "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
             "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
             "GROUP BY r.country, r.wave, c.position, w.position "
@@ -515,7 +544,7 @@ class Store:
     def sources(self) -> pl.DataFrame:
         """The sources ingested: id, file, format, wave, country, firm, mode, rows, sha256,
         time, in spec order."""
-        return self.query(
+        return self._fact(
             "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
             "FROM sources ORDER BY position"
         )
@@ -523,7 +552,7 @@ class Store:
     def source_cells(self) -> pl.DataFrame:
         """``source_id, country, wave``: the country × wave cells each source's respondents
         fall in (one source may hold several countries), in spec order."""
-        return self.query(
+        return self._fact(
             "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, c.position AS cp "
             "FROM respondents r JOIN sources s ON s.id = r.source_id "
             "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp"
@@ -531,14 +560,14 @@ class Store:
 
     def diagnostics(self) -> pl.DataFrame:
         """Weighting diagnostics per country × wave, in spec order (empty before weighting)."""
-        return self.query(
+        return self._fact(
             "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
             "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position"
         )
 
     def fieldwork(self) -> pl.DataFrame:
         """Per country × wave, in spec order: fieldwork firm(s), mode(s) and respondents."""
-        return self.query(
+        return self._fact(
             "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
             "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
             "FROM respondents r JOIN sources s ON s.id = r.source_id "
@@ -548,7 +577,7 @@ class Store:
 
     def targets(self) -> pl.DataFrame:
         """The weighting targets: country, wave, variable, level, value, kind (share|total)."""
-        return self.query("SELECT * FROM targets")
+        return self._fact("SELECT * FROM targets")
 
     # -- writing ---------------------------------------------------------------------------
 
