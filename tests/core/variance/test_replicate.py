@@ -4,11 +4,14 @@ grouped pass codes differently, with missing values and rows outside every domai
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import polars as pl
 import pytest
 
 import barometer as bm
+from barometer.core.estimators import RatioFamily
 from barometer.core.variance import replicate
 
 
@@ -101,3 +104,43 @@ def test_loaded_kernels_serve_every_pass() -> None:
         assert replicate._kernels(replicate._COMPILED_FROM) is not None
     finally:
         sys.modules["barometer.core.variance.kernels"] = kernels
+
+
+def _thetas_and_check(
+    design: bm.ReplicateDesign, fam: RatioFamily, monkeypatch: pytest.MonkeyPatch
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """The family's replicate estimates from a first pass over unchecked weights, and the
+    columns' minima that pass handed to the values' check (None: the check reads them)."""
+    seen: list[np.ndarray | None] = []
+    check = bm.ReplicateDesign.mark_checked
+    monkeypatch.setattr(design, "_unchecked", True)
+    monkeypatch.setattr(design, "mark_checked", lambda low: (seen.append(low), check(design, low)))
+    return replicate.replicate_thetas(design, fam), seen
+
+
+@pytest.mark.parametrize("var", ["ind", "scale", "halves", "cont", "cat"])
+def test_arrow_pass_equals_compiled_pass(
+    poll: pl.DataFrame, var: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass without numba (Arrow's or polars' sums) gives the compiled loops' replicate
+    estimates to 1e-12, for each kind of variable the grouped pass codes differently (by
+    cell, by (cell, value), w * y), and both check the weights once, on the same minima."""
+    pytest.importorskip("numba")
+    from barometer.core.estimators import family
+    from barometer.core.reduce import domains, variable
+    from barometer.core.replication.weights import column_mins
+
+    design = bm.ReplicateDesign(poll, weights="w", replicates="rw", type="sdr")
+    coding = domains(design, ["g"])
+    fam = family(design, variable(design, var, None), coding.codes, coding.size, True)
+    monkeypatch.setattr(replicate, "_COMPILED_FROM", 0)
+    compiled, compiled_lows = _thetas_and_check(design, fam, monkeypatch)
+    monkeypatch.setattr(replicate, "_COMPILED_FROM", 2**62)
+    monkeypatch.delitem(sys.modules, "barometer.core.variance.kernels")
+    arrow, arrow_lows = _thetas_and_check(design, fam, monkeypatch)
+    assert np.isfinite(compiled).all() and compiled.shape == arrow.shape
+    np.testing.assert_allclose(arrow, compiled, rtol=1e-12, atol=0)
+    want = poll.select(pl.col("^rw.*$").min()).row(0)
+    assert arrow_lows == [None] and len(compiled_lows) == 1
+    np.testing.assert_array_equal(compiled_lows[0], want)
+    np.testing.assert_array_equal(column_mins(design.replicate_frame), want)

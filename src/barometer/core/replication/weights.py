@@ -61,6 +61,19 @@ def parallel_map(fn: Callable[[T], U], items: Sequence[T]) -> list[U]:
     return list(_POOL.map(fn, items))
 
 
+def column_mins(frame: pl.DataFrame) -> np.ndarray:
+    """NumPy's ``min`` of every column (NaN where a column holds one), read in parallel: one
+    task per thread, each over its share of the columns (not a task per column: ~8 us of
+    dispatch each)."""
+    columns = frame.get_columns()
+    n_blocks = min(len(columns), max(1, pl.thread_pool_size()))
+    blocks = [columns[i::n_blocks] for i in range(n_blocks)]
+    lows = np.empty(len(columns))
+    for i, part in enumerate(parallel_map(lambda b: [np.min(c.to_numpy()) for c in b], blocks)):
+        lows[i::n_blocks] = part
+    return lows
+
+
 def check_values(reps: pl.DataFrame, lows: np.ndarray | None = None) -> None:
     """Missing (null or NaN) or negative replicate weights: a DesignError naming the first
     column at fault (missing values first).
@@ -72,7 +85,7 @@ def check_values(reps: pl.DataFrame, lows: np.ndarray | None = None) -> None:
     if lows is None or np.isnan(lows).any():
         lows = None
         if not any(reps.null_count().row(0)):
-            lows = np.array(parallel_map(lambda c: np.min(c.to_numpy()), reps.get_columns()))
+            lows = column_mins(reps)
     if lows is not None and not np.isnan(lows).any():
         if (lows < 0).any():
             name = reps.columns[int(np.argmax(lows < 0))]
