@@ -126,8 +126,30 @@ _CLEAN: dict[Path, tuple[object, ...]] = {}
 #: for it (each DuckDB connection to a file not already open costs ~15-20 ms).
 _SNAPSHOTS: dict[Path, tuple[tuple[object, ...], StoreState]] = {}
 #: The poll's facts (:meth:`Store.bases`, ``sources`` ...: small tables) as last read,
-#: per store and query, with the state of the files then, on the same terms.
-_FACTS: dict[tuple[Path, str], tuple[tuple[object, ...], pl.DataFrame]] = {}
+#: per store, with the state of the files then, on the same terms.
+_FACTS: dict[Path, tuple[tuple[object, ...], dict[str, pl.DataFrame]]] = {}
+#: The queries of the facts.  Those that scan the respondents are read when asked for;
+#: the others, small tables, are read with whichever fact is first asked for.
+_FACT_SQL = {
+    "columns": "SELECT * FROM respondents LIMIT 0",
+    "sources": "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
+    "FROM sources ORDER BY position",
+    "diagnostics": "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
+    "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position",
+    "targets": "SELECT * FROM targets",
+    "bases": "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
+    "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+    "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position",
+    "source_cells": "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, "
+    "c.position AS cp FROM respondents r JOIN sources s ON s.id = r.source_id "
+    "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp",
+    "fieldwork": "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
+    "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
+    "FROM respondents r JOIN sources s ON s.id = r.source_id "
+    "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+    "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position",
+}
+_SCANS = frozenset({"bases", "source_cells", "fieldwork"})
 #: Entries kept in ``_SNAPSHOTS`` and ``_FACTS`` (the oldest go first).
 _KEPT = 64
 
@@ -362,7 +384,11 @@ class Store:
             )
 
     def exists(self) -> bool:
-        """True when the file exists and holds a barometer store."""
+        """True when the file exists and holds a barometer store (known without a connection
+        when this process read the store's snapshot from the files as they are)."""
+        kept = _SNAPSHOTS.get(self.path)
+        if kept is not None and kept[0] == _file_state(self.path):
+            return True
         return self._read(lambda con: True) is not None
 
     def _read(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
@@ -511,73 +537,59 @@ class Store:
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 
-    def _fact(self, sql: str) -> pl.DataFrame:
-        """``query(sql)``, read once per state of the store's files (see ``_FACTS``): a
-        publication asks for the same small tables from several places."""
-        kept = _FACTS.get((self.path, sql))
-        if kept is not None and kept[0] == _file_state(self.path):
-            return kept[1]
+    def _fact(self, name: str) -> pl.DataFrame:
+        """The fact ``name`` of ``_FACT_SQL``, read once per state of the store's files (see
+        ``_FACTS``; a publication asks for the same small tables from several places), with
+        the small tables not read yet on the same connection."""
+        kept = _FACTS.get(self.path)
+        if kept is None or kept[0] != _file_state(self.path):
+            kept = None
+        elif name in kept[1]:
+            return kept[1][name]
+        held = {} if kept is None else kept[1]
+        wanted = [k for k in _FACT_SQL if k == name or (k not in _SCANS and k not in held)]
         con = self._connect(read_only=True)
         try:
             seen = _file_state(self.path)  # (while connected: see snapshot)
-            found = con.sql(sql).pl()
+            found = {k: con.sql(_FACT_SQL[k]).pl() for k in wanted}
         except duckdb.Error as err:  # a damaged file shows when its blocks are read
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        _keep(_FACTS, (self.path, sql), (seen, found))
-        return found
+        if kept is not None and kept[0] == seen:
+            found = {**held, **found}
+        _keep(_FACTS, self.path, (seen, found))
+        return found[name]
 
     def columns(self) -> frozenset[str]:
         """The columns of the respondents table."""
-        return frozenset(self._fact("SELECT * FROM respondents LIMIT 0").columns)
+        return frozenset(self._fact("columns").columns)
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
-        return self._fact(
-            "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
-            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-            "GROUP BY r.country, r.wave, c.position, w.position "
-            "ORDER BY c.position, w.position"
-        )
+        return self._fact("bases")
 
     def sources(self) -> pl.DataFrame:
         """The sources ingested: id, file, format, wave, country, firm, mode, rows, sha256,
         time, in spec order."""
-        return self._fact(
-            "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
-            "FROM sources ORDER BY position"
-        )
+        return self._fact("sources")
 
     def source_cells(self) -> pl.DataFrame:
         """``source_id, country, wave``: the country × wave cells each source's respondents
         fall in (one source may hold several countries), in spec order."""
-        return self._fact(
-            "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, c.position AS cp "
-            "FROM respondents r JOIN sources s ON s.id = r.source_id "
-            "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp"
-        ).select("source_id", "country", "wave")
+        return self._fact("source_cells").select("source_id", "country", "wave")
 
     def diagnostics(self) -> pl.DataFrame:
         """Weighting diagnostics per country × wave, in spec order (empty before weighting)."""
-        return self._fact(
-            "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
-            "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position"
-        )
+        return self._fact("diagnostics")
 
     def fieldwork(self) -> pl.DataFrame:
         """Per country × wave, in spec order: fieldwork firm(s), mode(s) and respondents."""
-        return self._fact(
-            "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
-            "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
-            "FROM respondents r JOIN sources s ON s.id = r.source_id "
-            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-            "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position"
-        )
+        return self._fact("fieldwork")
 
     def targets(self) -> pl.DataFrame:
         """The weighting targets: country, wave, variable, level, value, kind (share|total)."""
-        return self._fact("SELECT * FROM targets")
+        return self._fact("targets")
 
     # -- writing ---------------------------------------------------------------------------
 
