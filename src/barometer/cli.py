@@ -390,11 +390,10 @@ def banners(
         chosen = _split(by) or ["country", *(["region"] if poll.spec.regions else [])]
         breakdowns = [b for b in chosen if b not in ("country", "wave", "region")]
         pub = _publication(poll, rules, questions, countries, waves, breakdowns)
-        tables = banner_tables(pub, banners=chosen, wave=wave)
         # a question the publication left out was said above; the others, per wave
-        for _, note in unasked(
-            pub, [q for q in _split(questions) or () if q in pub.questions] or pub.questions, wave
-        ):
+        named = [q for q in _split(questions) or () if q in pub.questions] or None
+        tables = banner_tables(pub, questions=named, banners=chosen, wave=wave)
+        for _, note in unasked(pub, named or pub.questions, wave):
             typer.echo(f"note: {note}", err=True)
         if not tables:
             raise EstimationError("banners: no question has respondents in the scope chosen")

@@ -218,3 +218,195 @@ def test_changing_a_question_to_numeric_retypes_its_column(tmp_path: Path) -> No
     spec = _spec([_source("x", "data/x.csv", {"trust_eu": {"column": "T"}})])
     store = _ingest(tmp_path, spec)
     assert _stored(store, "x", "trust_eu") == [3.0, 4.0]
+
+
+# ---------------------------------------------------------------------------------------
+# Per-source missing codes: each firm codes don't-know / refused its own way.
+
+#: The answers of three firms' respondents: a number, or "dk" / "ref".
+_ANSWERS = {
+    "de": [0, 3, "dk", 7, 10, "ref", 5, 5, 2, 8],
+    "fr": [1, "ref", 4, 4, 9, "dk", "dk", 6, 10, 0],
+    "it": [2, 2, 6, "dk", 7, 3, "ref", 10, 1, 4],
+}
+#: How each firm codes them (DE uses the question's own 98/99).
+_FIRM_CODES = {"de": (98, 99), "fr": (-1, -2), "it": (11, 12)}
+
+
+def _weight(i: int) -> float:
+    """The base weight of a firm's i-th respondent."""
+    return 1.0 + (i % 3) * 0.5
+
+
+def _firm_files(data: Path, codes: dict[str, tuple[int, int]]) -> None:
+    data.mkdir(exist_ok=True)
+    for sid, answers in _ANSWERS.items():
+        dk, ref = codes[sid]
+        values = [dk if a == "dk" else ref if a == "ref" else a for a in answers]
+        frame = pl.DataFrame(
+            {
+                "rid": [f"{sid}{i}" for i in range(len(values))],
+                "T": values,
+                "w": [_weight(i) for i in range(len(values))],
+            }
+        )
+        if sid == "de":
+            pyreadstat.write_sav(frame.to_pandas(), str(data / f"{sid}.sav"))
+        elif sid == "fr":
+            frame.write_csv(data / f"{sid}.csv")
+        else:
+            frame.write_parquet(data / f"{sid}.parquet")
+
+
+def _firm_spec(own_codes: bool) -> dict[str, Any]:
+    files = {"de": "data/de.sav", "fr": "data/fr.csv", "it": "data/it.parquet"}
+    countries = {"de": "DE", "fr": "FR", "it": "IT"}
+    sources = []
+    for sid, file in files.items():
+        trust: dict[str, Any] = {"column": "T"}
+        if own_codes and sid != "de":
+            trust["missing"] = list(_FIRM_CODES[sid])
+        source = _source(sid, file, {"trust_eu": trust}, country=countries[sid])
+        sources.append(source | {"weight": "w"})
+    return _spec(sources)
+
+
+def _one_recoded_file(root: Path) -> dict[str, Any]:
+    """Every firm's respondents in one CSV, recoded to the question's 98 / 99 (what an
+    analyst does by hand today), and its spec: one source with a country column."""
+    (root / "data").mkdir()
+    rows = [
+        {
+            "rid": f"{sid}{i}",
+            "cc": sid.upper(),
+            "T": {"dk": 98, "ref": 99}.get(a, a),
+            "w": _weight(i),
+        }
+        for sid, answers in _ANSWERS.items()
+        for i, a in enumerate(answers)
+    ]
+    pl.DataFrame(rows).write_csv(root / "data" / "all.csv")
+    source = _source("all", "data/all.csv", {"trust_eu": {"column": "T"}})
+    del source["country"]
+    return _spec([source | {"country_column": "cc", "weight": "w"}])
+
+
+def _estimates(root: Path, own_codes: bool | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The means by country and of the EU, from the firms' files (``own_codes``: with
+    their own codes, declared per source; False: recoded to 98 / 99) or (None) from
+    one recoded file."""
+    import barometer as bm
+
+    root.mkdir()
+    if own_codes is None:
+        spec = _one_recoded_file(root)
+    else:
+        codes = _FIRM_CODES if own_codes else dict.fromkeys(_ANSWERS, (98, 99))
+        _firm_files(root / "data", codes)
+        spec = _firm_spec(own_codes)
+    store = _ingest(root, spec)
+    poll = bm.Poll.open(store.path)
+    means = poll.estimate("trust_eu", weights="base").to_polars().sort("country")
+    region = poll.estimate("trust_eu", region="EU", weights="base").to_polars()
+    return means, region
+
+
+def test_each_firms_own_missing_codes_give_the_estimates_of_one_coding(tmp_path: Path) -> None:
+    own, own_region = _estimates(tmp_path / "own", own_codes=True)
+    recoded, recoded_region = _estimates(tmp_path / "recoded", own_codes=False)
+    assert own.equals(recoded) and own_region.equals(recoded_region)
+    one, one_region = _estimates(tmp_path / "one", own_codes=None)
+    assert own.equals(one) and own_region.equals(one_region)
+    # don't-know and refused are left out of each firm's mean (no code leaks into it)
+    assert own["n"].to_list() == [8, 7, 8]
+    for row, answers in zip(own.iter_rows(named=True), _ANSWERS.values(), strict=True):
+        kept = [(a, _weight(i)) for i, a in enumerate(answers) if isinstance(a, int)]
+        expected = sum(a * w for a, w in kept) / sum(w for _, w in kept)
+        assert row["estimate"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_firms_own_codes_replace_the_questions(tmp_path: Path) -> None:
+    """A source with its own ``missing`` no longer reads the question's 98/99 as missing:
+    the range check applies to its codes, and the hint names the source's list."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pl.DataFrame({"rid": ["a", "b", "c"], "T": [3, -1, 98]}).write_csv(data / "x.csv")
+    spec = _spec([_source("x", "data/x.csv", {"trust_eu": {"column": "T", "missing": [-1]}})])
+    with pytest.raises(IngestError) as err:
+        _ingest(tmp_path, spec)
+    assert (
+        "column 'T' (trust_eu): 1 value(s) outside the range [0, 10]: 98 (1 respondent) "
+        "(respondent id(s) 'c'); correct the file, or list a don't-know code under "
+        "sources[0].variables.trust_eu.missing"
+    ) in str(err.value)
+
+
+def test_the_hint_offers_a_firms_own_codes(tmp_path: Path) -> None:
+    text = _problem(tmp_path, {"rid": ["a", "b"], "T": [3, -1]}, {"trust_eu": {"column": "T"}})
+    assert (
+        "list a don't-know code under questions[trust_eu].missing (or, for this file only, "
+        "sources[0].variables.trust_eu.missing)"
+    ) in text
+
+
+def test_changing_a_firms_missing_codes_reingests_its_source(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    pl.DataFrame({"rid": ["a", "b", "c"], "T": [3, -1, -2]}).write_csv(data / "x.csv")
+    trust: dict[str, Any] = {"column": "T", "missing": [-1, -2]}
+    spec = _spec([_source("x", "data/x.csv", {"trust_eu": trust})])
+    store = _ingest(tmp_path, spec)
+    assert _stored(store, "x", "trust_eu") == [3.0, None, None]
+    report = ingest(write_spec(tmp_path, spec), tmp_path / "poll.duckdb")
+    assert report.unchanged == ["x"]
+    trust["missing"] = [-2]  # the source's digest holds its codes: read again, and refused
+    with pytest.raises(IngestError, match=r"outside the range \[0, 10\]: -1"):
+        ingest(write_spec(tmp_path, spec), tmp_path / "poll.duckdb")
+
+
+def test_the_cli_gives_one_message_for_bad_missing_codes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from barometer.cli import app
+
+    runner = CliRunner()
+    data = tmp_path / "data"
+    data.mkdir()
+    pl.DataFrame({"rid": ["a", "b"], "T": [3, 98]}).write_csv(data / "x.csv")
+    trust: dict[str, Any] = {"column": "T", "missing": [5, -1]}
+    path = write_spec(tmp_path, _spec([_source("x", "data/x.csv", {"trust_eu": trust})]))
+    bad_spec = runner.invoke(app, ["ingest", str(path)])
+    assert bad_spec.exit_code == 1 and "Traceback" not in bad_spec.output
+    assert bad_spec.stderr.strip().startswith("error: ") and bad_spec.stderr.count("error: ") == 1
+    assert (
+        "sources[0].variables.trust_eu.missing: missing code 5 lies inside question "
+        "trust_eu's range [0, 10]"
+    ) in bad_spec.stderr
+    trust["missing"] = [-1]  # valid, but the file's 98 is now out of range for this firm
+    write_spec(tmp_path, _spec([_source("x", "data/x.csv", {"trust_eu": trust})]))
+    bad_file = runner.invoke(app, ["ingest", str(path)])
+    assert bad_file.exit_code == 1 and "Traceback" not in bad_file.output
+    assert bad_file.stderr.count("error: ") == 1 and "nothing was ingested" in bad_file.stderr
+    assert "98 (1 respondent) (respondent id(s) 'b')" in bad_file.stderr
+    assert "sources[0].variables.trust_eu.missing" in bad_file.stderr
+    assert not (tmp_path / "poll.duckdb").exists()
+
+
+def test_values_out_of_range_show_their_labels(tmp_path: Path) -> None:
+    """A labelled code out of the range (an SPSS 97 "Don't know" the spec does not list)
+    or in no band of a recode (150 "Refused") is shown with its label, so it reads as
+    the don't-know code it is."""
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = pl.DataFrame({"rid": [1.0, 2.0, 3.0], "TRUST": [3.0, 97, 97], "AGE": [20.0, 150, 30]})
+    pyreadstat.write_sav(
+        frame.to_pandas(),
+        str(data / "x.sav"),
+        variable_value_labels={"TRUST": {97: "Don't know"}, "AGE": {150: "Refused"}},
+    )
+    variables = {"trust_eu": {"column": "TRUST"}, "ageband": {"column": "AGE", "recode": RECODE}}
+    with pytest.raises(IngestError) as err:
+        _ingest(tmp_path, _spec([_source("x", "data/x.sav", variables)]))
+    text = str(err.value)
+    assert 'outside the range [0, 10]: 97 "Don\'t know" (2 respondents)' in text
+    assert "in no range of the recode: 150 'Refused' (1 respondent)" in text

@@ -69,13 +69,28 @@ def test_raked_weights_equal_rs(name: str, polls: dict[str, Poll]) -> None:
     assert all(_close(h, w) for h, w in zip(weights[: len(head)], head, strict=True))
 
 
+def _barometer_rows(case: dict[str, Any], poll: Poll) -> pl.DataFrame:
+    """barometer's rows for an R case: the median (``kind: median``), or the estimate —
+    each level's share and each net's, or a numeric question's mean (``level`` null, R's
+    ``""``) — less the rows that this case does not hold (a net has its own case, R
+    ``svymean(~I(q %in% c(...)))``)."""
+    by = ["country", "wave", *case["by"]]
+    if case.get("kind") == "median":
+        return poll.quantiles(case["question"], probs=[0.5], by=by).to_polars()
+    table = poll.estimate(case["question"], by=by, weights=case["weights"]).to_polars()
+    table = table.with_columns(pl.col("level").fill_null(""))
+    question = poll.spec.question(case["question"])
+    nets = {net.code for net in question.nets}
+    held = {want["level"] for want in case["results"]}
+    # a case of the levels leaves the nets out; a net's case, the levels and other nets
+    others = nets if held.isdisjoint(nets) else nets | set(question.level_codes)
+    assert set(table["level"]) - held == others - held, case["r_call"]
+    return table.filter(pl.col("level").is_in(list(held)))
+
+
 @pytest.mark.parametrize("case", FIGURES["cases"], ids=[c["id"] for c in FIGURES["cases"]])
 def test_estimates_equal_rs(case: dict[str, Any], polls: dict[str, Poll]) -> None:
-    by = list(case["by"])
-    est = polls[case["poll"]].estimate(
-        case["question"], by=["country", "wave", *by], weights=case["weights"]
-    )
-    table = est.to_polars()
+    table = _barometer_rows(case, polls[case["poll"]])
     assert table.height == len(case["results"]), case["r_call"]
     for want in case["results"]:
         row = table.filter(pl.col("level") == want["level"])
@@ -91,10 +106,13 @@ def test_user_missing_codes_are_counted(tmp_path: Path) -> None:
     report = ingest(REAL / "nhanes.yaml", tmp_path / "nhanes.duckdb")
     assert report.respondents == 8591
     quality = Poll.open(tmp_path / "nhanes.duckdb").store.column_quality()
-    hi_chol = quality.filter(pl.col("question") == "hi_chol").row(0, named=True)
-    # survey::nhanes has 745 missing HI_CHOL; make_real.py writes them as user-missing 9
-    assert (hi_chol["n_missing"], hi_chol["n_user_missing"]) == (745, 745)
-    assert quality.filter(pl.col("question") != "hi_chol")["n_missing"].sum() == 0
+    # survey::nhanes has 745 missing HI_CHOL; make_real.py writes them as user-missing 9,
+    # which the numeric chol_high (the same column, read as a number) leaves out too
+    for question in ("hi_chol", "chol_high"):
+        row = quality.filter(pl.col("question") == question).row(0, named=True)
+        assert (row["n_missing"], row["n_user_missing"]) == (745, 745), question
+    others = quality.filter(~pl.col("question").is_in(["hi_chol", "chol_high"]))
+    assert others.height == 4 and others["n_missing"].sum() == 0
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES["polls"]))
@@ -120,6 +138,11 @@ def test_report_of_a_real_poll(name: str, polls: dict[str, Poll], tmp_path: Path
     for want in case["results"]:
         level = want["level"]
         assert f'data-level="{level}">{100 * want["estimate"]:.0f}</span>' in text, level
+    # the numeric question's mean, one decimal more than the shares, is R's
+    (numeric,) = [q for q in spec.questions if q.is_numeric]
+    (mean,) = [c for c in FIGURES["cases"] if (c["id"], c["by"]) == (f"{name}_{numeric.id}", [])]
+    section = text[text.index(f'data-question="{numeric.id}" data-table="wave"') :]
+    assert f'data-level="mean">{mean["results"][0]["estimate"]:.1f}</span>' in section
 
 
 def test_ingest_and_info_show_missing_answers(tmp_path: Path) -> None:
@@ -136,3 +159,51 @@ def test_ingest_and_info_show_missing_answers(tmp_path: Path) -> None:
     info = runner.invoke(app, ["info", "--store", str(store)])
     assert info.exit_code == 0, info.output
     assert re.search(r"hi_chol\s+│\s+745 \(745\)", info.output), info.output
+
+
+def test_a_real_files_labels_name_the_codes_a_range_leaves_out(tmp_path: Path) -> None:
+    """The CES file labels its codes: a range or a recode that leaves some out says
+    which answers they are, with the respondents who gave them."""
+    from barometer.errors import IngestError
+    from barometer.poll.spec import parse_spec
+    from barometer.poll.spec_yaml import read_yaml
+
+    data = read_yaml(REAL / "ces11.yaml")
+    (religiosity,) = [q for q in data["questions"] if q["id"] == "religiosity"]
+    religiosity["range"] = [1, 3]
+    variables = data["sources"][0]["variables"]
+    variables["education3"]["recode"][-1] = {"range": [5, 5], "to": "university"}
+    with pytest.raises(IngestError) as err:
+        ingest(parse_spec(data, base_dir=REAL), tmp_path / "ces.duckdb")
+    text = str(err.value)
+    assert (
+        "column 'importance' (religiosity): 607 value(s) outside the range [1, 3]: "
+        "4 'Not important at all' (607 respondents) (respondent id(s) "
+    ) in text
+    assert "under questions[religiosity].missing (or, for this file only, " in text
+    assert (
+        "column 'education' (education3): 246 value(s) in no range of the recode: "
+        "6 'Graduate degree' (246 respondents)"
+    ) in text
+
+
+def test_banners_by_a_question_of_a_real_poll(tmp_path: Path) -> None:
+    """`barometer banners --by urban` on the CES file: every other question gets a table
+    with the Urban and Rural columns; the banner question itself gets none (naming it is
+    still the located error)."""
+    spec = REAL / FIGURES["polls"]["ces11"]["spec"]
+    store = str(tmp_path / "ces.duckdb")
+    assert runner.invoke(app, ["ingest", str(spec), "--store", store]).exit_code == 0
+    assert runner.invoke(app, ["weight", "--store", store]).exit_code == 0
+    out = tmp_path / "b.csv"
+    args = ["banners", "--store", store, "--by", "urban", "--csv", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tables = pl.read_csv(out)
+    assert set(tables["banner"]) == {"total", "urban"}
+    assert set(tables.filter(pl.col("banner") == "urban")["column_label"]) == {"Urban", "Rural"}
+    published = set(Poll.open(store).publication().questions)
+    assert "urban" in published and set(tables["question"]) == published - {"urban"}
+    named = runner.invoke(app, [*args, "--questions", "urban"])
+    assert named.exit_code == 1 and "cannot be a banner of itself" in named.output
+    assert "Traceback" not in named.output

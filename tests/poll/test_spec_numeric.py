@@ -135,7 +135,8 @@ def test_overlapping_and_gapped_ranges_are_located() -> None:
     ) in text
     assert (
         "sources[0].variables.age.recode[2]: range [50, 120] leaves a gap after "
-        "recode[1]'s [29, 44]; start it at 45"
+        "recode[1]'s [29, 44]; start it at 45, or map the gap to null with "
+        "{range: [45, 49], to: null}"
     ) in text
     assert "2 problem(s)" in text
 
@@ -262,3 +263,138 @@ def test_numeric_questions_cannot_be_targets_or_breakdowns() -> None:
     text = _problems(spec)
     assert "publication.breakdowns[0]: question trust_eu is numeric" in text
     assert "targets[0].margins.trust_eu: question trust_eu is numeric" in text
+
+
+# ---------------------------------------------------------------------------------------
+# A source's own missing codes (firms code don't-know / refused differently)
+
+
+def test_a_source_may_give_its_own_missing_codes(tmp_path: Path) -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["trust_eu"]["missing"] = [-1, -2]
+    parsed = parse_spec(spec, base_dir=tmp_path)
+    trust = parsed.question("trust_eu")
+    assert trust.missing_in(parsed.sources[0].variables["trust_eu"]) == [-1.0, -2.0]
+    assert trust.missing_in(parsed.sources[0].variables["age"]) == [98.0, 99.0]
+    assert trust.missing_in() == [98.0, 99.0]
+    # an empty list is a firm without don't-know codes, not "use the question's"
+    spec["sources"][0]["variables"]["trust_eu"]["missing"] = []
+    assert (
+        parse_spec(spec)
+        .question("trust_eu")
+        .missing_in(parse_spec(spec).sources[0].variables["trust_eu"])
+        == []
+    )
+    again = load_spec(dump_spec(parsed, tmp_path / "spec.yaml"))
+    assert again.sources[0].variables["trust_eu"].missing == [-1.0, -2.0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "missing", "expected"),
+    [
+        (
+            "trust_eu",
+            [11, 5],
+            "sources[0].variables.trust_eu.missing: missing code 5 lies inside question "
+            "trust_eu's range [0, 10], so it would also be a valid answer",
+        ),
+        (
+            "trust_eu",
+            [0],
+            "sources[0].variables.trust_eu.missing: missing code 0 lies inside question "
+            "trust_eu's range [0, 10]",
+        ),
+        (
+            "age",
+            [999],
+            "sources[0].variables.age.missing: question age is not numeric; map this file's "
+            "don't-know codes to null under 'codes' (or, in a recode, 'to: null')",
+        ),
+        (
+            "trust_eu",
+            ["dk"],
+            "sources[0].variables.trust_eu.missing[0]: missing code 'dk' is not a number; a "
+            "numeric question's column holds numbers",
+        ),
+        ("trust_eu", ["98"], "missing code '98' is not a number"),
+        ("trust_eu", [True], "missing code True is not a number"),
+        ("trust_eu", [float("nan")], "missing code nan is not a finite number"),
+        ("trust_eu", 98, "sources[0].variables.trust_eu.missing: Input should be a valid list"),
+    ],
+)
+def test_bad_source_missing_codes(variable: str, missing: Any, expected: str) -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"][variable]["missing"] = missing
+    assert expected in _problems(spec)
+
+
+def test_a_single_choice_mapping_takes_no_missing() -> None:
+    spec = _spec()
+    spec["sources"][0]["variables"]["us_relationship"] = {
+        "column": "Q1",
+        "codes": {1: "ally", 2: "partner", 9: "dont_know"},
+        "missing": [98],
+    }
+    assert (
+        "sources[0].variables.us_relationship.missing: question us_relationship is not numeric"
+    ) in _problems(spec)
+
+
+def test_a_questions_missing_codes_must_be_numbers() -> None:
+    assert "questions[3].missing[1]: missing code 'refused' is not a number" in _problems(
+        _spec(missing=[98, "refused"])
+    )
+
+
+def test_a_column_may_feed_questions_that_read_it_differently() -> None:
+    """An age in years as a number and banded; the same codes grouped two ways."""
+    spec = _spec()
+    variables = spec["sources"][0]["variables"]
+    variables["trust_eu"] = {"column": "Q_AGE"}
+    variables["gender"] = {"column": "Q_AGE", "codes": {1: "female", 2: "male"}}
+    parse_spec(spec)
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        {"column": "Q_AGE", "recode": _RECODE},  # the age entry copied
+        {"column": "Q_TRUST"},  # a plain column read as levels by two questions
+    ],
+)
+def test_a_column_read_the_same_way_twice_is_refused(twice: dict[str, Any]) -> None:
+    spec = _spec()
+    spec["questions"].append(
+        {
+            "id": "age_copy",
+            "levels": [{"code": "young", "label": "Y"}, {"code": "old", "label": "O"}],
+        }
+    )
+    variables = spec["sources"][0]["variables"]
+    if "recode" not in twice:
+        variables["us_relationship"] = dict(twice)
+    variables["age_copy"] = dict(twice)
+    first = "age" if "recode" in twice else "us_relationship"
+    assert (
+        f"sources[0].variables.age_copy: column {twice['column']!r} is already mapped to "
+        f"{first} the same way; check the column name"
+    ) in _problems(spec)
+
+
+def test_a_multiple_response_mapping_takes_no_missing() -> None:
+    spec = _spec()
+    spec["questions"].append(
+        {
+            "id": "allies",
+            "kind": "multiple",
+            "options": [{"code": "us", "label": "US"}, {"code": "cn", "label": "China"}],
+        }
+    )
+    spec["sources"][0]["variables"]["allies"] = {
+        "columns": {"us": "A1", "cn": "A2"},
+        "selected": [1],
+        "missing": [9],
+    }
+    text = _problems(spec)
+    assert "sources[0].variables.allies.missing: question allies is not numeric" in text
+    assert "1 problem(s)" in text

@@ -249,3 +249,43 @@ def test_report_grid_overview_has_one_items_by_levels_table(
             assert tr.find_all("td", data_kind="n")[0].text == f"{int(by_level[levels[0]]['n']):,}"
             checked += len(pcts)
     assert checked >= 3 * len(levels)
+
+
+def test_a_region_mostly_one_member_is_noted_on_sets(poll: Any, pub: Publication, tmp_path: Path):
+    """A multiple-response section, a grid's overview and a set's banner note a region
+    whose figure is mostly one member, as a single-choice question's do (the one rule
+    of barometer.poll.regions.dominance_note). The demo's EU is a mean of its members,
+    so a 5% rule notes it in every wave; the default 50% in none."""
+    from barometer.poll.regions import dominance_note
+
+    def notes_of(html: str, section: str) -> list[str]:
+        (found,) = parse(html).find_all("section", id=section)
+        return [p.text for p in found.find_all("p", **{"class": "note"})]
+
+    def noted(notes: list[str]) -> set[str]:
+        return {n for n in notes if "max_member_share" in n}
+
+    html = write_report(pub, tmp_path / "a.html").read_text(encoding="utf-8")
+    assert not noted(notes_of(html, "q-allies")) and "max_member_share" not in html
+    strict = poll.publication(rules=pub.rules.model_copy(update={"max_member_share": 0.05}))
+    html = write_report(strict, tmp_path / "b.html").read_text(encoding="utf-8")
+    rows = strict.cells("allies__us").region("EU").to_polars()
+    want = {
+        f"{wave}: {dominance_note(strict.spec, 'EU', members, 0.05)}."
+        for wave, members in rows.unique("wave").select("wave", "members").iter_rows()
+    }
+    assert len(want) == len(strict.waves) and noted(notes_of(html, "q-allies")) == want
+    # the grid overview shows the latest wave: its note is that wave's
+    (grid_note,) = noted(notes_of(html, "grid-views"))
+    latest = strict.waves_of("views__us")[-1]
+    item = strict.cells("views__us").region("EU").to_polars().filter(pl.col("wave") == latest)
+    members = item["members"][0].to_list()
+    assert f"{latest}: {dominance_note(strict.spec, 'EU', members, 0.05)}." in grid_note
+    assert grid_note.count("max_member_share") == 1  # once, not once per item
+    # a set's banner: its region column carries the note its options' banners carry
+    where = {"wave": latest}
+    table = banner(strict, "allies", ["country", "region"], where=where)
+    option = banner(strict, "allies__us", ["country", "region"], where=where)
+    (eu,) = [c for c in table.columns if c.banner == "region" and c.value == "EU"]
+    (own,) = [c for c in option.columns if c.banner == "region" and c.value == "EU"]
+    assert eu.note == own.note and "max_member_share" in eu.note

@@ -110,8 +110,9 @@ def source_digest(spec: PollSpec, source: Source) -> str:
     if entry.get("lonely_psu") is None:  # a field added later: unset keeps old digests
         entry.pop("lonely_psu", None)
     for variable in entry.get("variables", {}).values():
-        if variable.get("recode") is None:  # likewise (issue 14)
-            variable.pop("recode", None)
+        for added in ("recode", "missing"):  # likewise (issue 14)
+            if variable.get(added) is None:
+                variable.pop(added, None)
     levels = {q: spec.question(q).level_codes for q in source.variables}
     content: dict[str, Any] = {"source": entry, "levels": levels}
     sets = {
@@ -122,7 +123,9 @@ def source_digest(spec: PollSpec, source: Source) -> str:
     if sets:  # a set's rows depend on its options or items (kept out of other digests)
         content["sets"] = sets
     numeric = {
-        q.id: [q.range, q.missing] for q in map(spec.question, source.variables) if q.is_numeric
+        qid: [q.range, q.missing_in(vmap)]
+        for qid, vmap in source.variables.items()
+        if (q := spec.question(qid)).is_numeric
     }
     if numeric:  # a numeric question's rows depend on its range and missing codes
         content["numeric"] = numeric
@@ -382,12 +385,17 @@ def _map_by_range(
     vmap = source.variables[qid]
     series = raw.frame.get_column(vmap.column)
     spans = raw.user_missing.get(vmap.column, [])
+    labels = raw.value_labels.get(vmap.column, {})
     where = f"column {vmap.column!r} ({qid})"
-    if question.is_numeric:
-        fix = f"questions[{question.id}]"
-        return read_numeric(series, ids, question, spans, where, fix)
     fix = f"sources[{index}].variables.{qid}"
-    return recode_by_range(series, ids, vmap.recode or [], spans, where, fix)
+    if question.is_numeric:
+        # the hint names where this file's don't-know codes are declared
+        hint = f"{fix}.missing"
+        if vmap.missing is None:
+            hint = f"questions[{question.id}].missing (or, for this file only, {hint})"
+        missing = question.missing_in(vmap)
+        return read_numeric(series, ids, question, missing, spans, where, hint, labels)
+    return recode_by_range(series, ids, vmap.recode or [], spans, where, fix, labels)
 
 
 def _map_question(

@@ -45,6 +45,7 @@ __all__ = [
     "at_boundary",
     "combine",
     "dominance_note",
+    "dominance_notes",
     "dominant_members",
     "member_shares",
     "members_phrase",
@@ -145,6 +146,21 @@ def dominance_note(
         f"publication.max_member_share is {max_share:.0%}): the region's figure is mostly "
         f"{who}'s, and findings do not compare the two"
     )
+
+
+def dominance_notes(
+    spec: PollSpec, region: str, rows: Estimates, max_share: float
+) -> tuple[str, ...]:
+    """``"wave: note"`` for each wave of ``rows`` (figures of ``region``, with their
+    ``members``) whose figure is mostly one member (:func:`dominance_note`): what the
+    report prints under a region's rows, whatever the question's kind."""
+    notes = []
+    table = rows.to_polars()
+    for wave, members in table.select("wave", "members").unique("wave", maintain_order=True).rows():
+        note = dominance_note(spec, region, members, max_share)
+        if note:
+            notes.append(f"{wave}: {note}")
+    return tuple(notes)
 
 
 def _population_weights(spec: PollSpec, members: Sequence[str]) -> dict[str, float]:

@@ -113,6 +113,23 @@ def _as_name(value: Any) -> Any:
 
 
 Name = Annotated[str, BeforeValidator(_as_name), Field(min_length=1)]
+
+
+def _as_missing_code(value: Any) -> Any:
+    """A don't-know code of a numeric column must be a number: its column holds numbers,
+    so a text (``"98"``, ``"dk"``) or a boolean would never match a value."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"missing code {value!r} is not a number; a numeric question's column holds "
+            "numbers, so list its don't-know codes as numbers (e.g. [98, 99])"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"missing code {value!r} is not a finite number")
+    return float(value)
+
+
+#: A code of a numeric column that means "no answer" (don't know, refused).
+MissingCode = Annotated[float, BeforeValidator(_as_missing_code)]
 #: A code as it appears in a source file: a number (SPSS/Stata) or a string (CSV).
 SourceCode = int | float | str
 
@@ -237,7 +254,7 @@ class Question(_Model):
     items: list[Level] = Field(default_factory=list)
     nets: list[Net] = Field(default_factory=list)
     range: tuple[float, float] | None = None
-    missing: list[float] = Field(default_factory=list)
+    missing: list[MissingCode] = Field(default_factory=list)
     finding_label: str | None = None
 
     @field_validator("id")
@@ -298,13 +315,32 @@ class Question(_Model):
                 f"question {self.id!r}: range [{low:g}, {high:g}] must be two finite numbers, "
                 "the lower first"
             )
-        inside = [m for m in self.missing if low <= m <= high]
-        if inside:
-            raise ValueError(
-                f"question {self.id!r}: missing code {inside[0]:g} lies inside its range "
-                f"[{low:g}, {high:g}], so it would also be a valid answer; use a code outside "
-                "the range"
-            )
+        problem = self.missing_inside_range(self.missing)
+        if problem:
+            raise ValueError(f"question {self.id!r}: {problem}")
+
+    def missing_inside_range(self, codes: list[float], whose: str = "its") -> str | None:
+        """Why ``codes`` cannot be missing codes of this question (one lies inside its
+        range, so it would also be a valid answer), or None; ``whose`` names the range
+        in the message."""
+        if self.range is None:
+            return None
+        low, high = self.range
+        inside = [m for m in codes if low <= m <= high]
+        if not inside:
+            return None
+        return (
+            f"missing code {inside[0]:g} lies inside {whose} range [{low:g}, {high:g}], so "
+            "it would also be a valid answer; use a code outside the range"
+        )
+
+    def missing_in(self, vmap: VariableMap | None = None) -> list[float]:
+        """The codes read as missing in one source: the source mapping's own ``missing``
+        when it gives one (firms code don't-know and refused differently: 98/99, -1/-2,
+        11/12 on a 0-10 scale), else the question's."""
+        if vmap is not None and vmap.missing is not None:
+            return vmap.missing
+        return self.missing
 
     def _check_nets(self, codes: list[str]) -> None:
         net_codes = [net.code for net in self.nets]
@@ -394,7 +430,9 @@ class VariableMap(_Model):
     ``codes`` maps each source code to a level code, or to ``null`` for "missing".
     ``recode`` maps a numeric column by inclusive ranges instead (an age in years into
     bands), its last rule optionally ``{else: ...}``.  Omit both when the column already
-    holds the level codes as text, or for a numeric question.
+    holds the level codes as text, or for a numeric question.  A numeric question's
+    mapping may give ``missing``: this file's don't-know codes, in place of the
+    question's (:meth:`Question.missing_in`).
     A multiple-response question or a grid gives ``columns`` (one per option or item)
     or, for multiple response, one ``delimited`` column; ``selected``, ``separator``
     and ``shown`` are theirs (:mod:`barometer.poll.spec_sets` states the rules).
@@ -403,6 +441,8 @@ class VariableMap(_Model):
     column: Name | None = None
     codes: dict[SourceCode, Name | None] | None = None
     recode: Annotated[list[RecodeRule], Field(min_length=1)] | None = None
+    #: a numeric question's don't-know codes in this file, replacing the question's
+    missing: list[MissingCode] | None = None
     #: option (or grid item) code -> the column holding it
     columns: dict[Name, Name] | None = None
     #: the codes of an option column that mean "selected", or ``label``: a column
@@ -721,14 +761,19 @@ def check_codes(
     loc: str, qid: str, vmap: VariableMap, question: Question, problems: list[str]
 ) -> None:
     """Problems of a mapping's ``codes`` (or ``recode``): a level not of the question,
-    a number twice; a numeric question takes neither."""
+    a number twice; a numeric question takes neither, and its own ``missing`` codes
+    must lie outside the question's range."""
     if question.is_numeric:
         for name in ("codes", "recode"):
             if getattr(vmap, name) is not None:
                 problems.append(
                     f"{loc}.{name}: question {qid} is numeric, so its column is read as "
-                    "numbers; drop the mapping (don't-know codes go in the question's missing)"
+                    "numbers; drop the mapping (don't-know codes go under 'missing', the "
+                    "question's or this mapping's)"
                 )
+        inside = question.missing_inside_range(vmap.missing or [], f"question {qid}'s")
+        if inside:
+            problems.append(f"{loc}.missing: {inside}")
         return
     levels = question.level_codes
     if vmap.recode is not None:
@@ -769,9 +814,11 @@ def _check_recode(
                 "a number must fall in one range only"
             )
         elif lo2 > hi1 + 1:
+            gap = f" with {{range: [{hi1 + 1:g}, {lo2 - 1:g}], to: null}}"
             problems.append(
                 f"{where}: range [{lo2:g}, {hi2:g}] leaves a gap after recode[{j1}]'s "
                 f"[{lo1:g}, {hi1:g}]; start it at {hi1 + 1:g}, or map the gap to null"
+                f"{gap if hi1 + 1 <= lo2 - 1 else ''}"
             )
 
 
@@ -798,6 +845,30 @@ def _check_populations(spec: PollSpec, problems: list[str]) -> None:
                     )
 
 
+def _check_reuse(
+    loc: str,
+    qid: str,
+    vmap: VariableMap,
+    question: Question,
+    readings: dict[tuple[str, bool, str], str],
+    problems: list[str],
+) -> None:
+    """A column may feed several questions of a source when each reads it its own way
+    (an age in years as a number and banded by a recode; provinces, and regions by other
+    codes; a set's ``shown`` column); the same column read the same way twice is most
+    likely a copied entry whose column was not changed, so it is refused."""
+    reading = vmap.model_dump_json()
+    for col in vmap.source_columns():
+        key = (col, question.is_numeric, reading)
+        if key in readings:
+            problems.append(
+                f"{loc}: column {col!r} is already mapped to {readings[key]} the same way; "
+                "check the column name (a second question may read a column only "
+                "differently: other codes, a recode, or as a number)"
+            )
+        readings.setdefault(key, qid)
+
+
 def _check_sources(spec: PollSpec, problems: list[str]) -> None:
     from barometer.poll.spec_sets import check_set_variables
 
@@ -811,17 +882,19 @@ def _check_sources(spec: PollSpec, problems: list[str]) -> None:
                 problems.append(
                     f"{loc}.country_codes.{code}: " + _unknown(country, countries, "country")
                 )
-        columns: dict[str, str] = {}
+        readings: dict[tuple[str, bool, str], str] = {}
         for qid, vmap in src.variables.items():
             vloc = f"{loc}.variables.{qid}"
             if qid not in questions:
                 problems.append(f"{vloc}: " + _unknown(qid, list(questions), "question"))
                 continue
-            for col in vmap.source_columns():
-                if col in columns:
-                    problems.append(f"{vloc}: column {col!r} is already used for {columns[col]}")
-                columns[col] = qid
             question = questions[qid]
+            _check_reuse(vloc, qid, vmap, question, readings, problems)
+            if vmap.missing is not None and not question.is_numeric:
+                problems.append(
+                    f"{vloc}.missing: question {qid} is not numeric; map this file's "
+                    "don't-know codes to null under 'codes' (or, in a recode, 'to: null')"
+                )
             if question.kind in ("multiple", "grid"):
                 check_set_variables(vloc, qid, vmap, question, problems)
             elif vmap.column is None or vmap.shown is not None or vmap.selected is not None:

@@ -89,21 +89,27 @@ def test_kernels_match_bincount(n: int) -> None:
                 np.testing.assert_allclose(got[0], want, rtol=1e-12, atol=1e-14)
 
 
-def test_loaded_kernels_serve_every_pass() -> None:
+def test_loaded_kernels_serve_every_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Below the size that repays loading numba, a pass takes the compiled loops all the
-    same once they are loaded in the process (their load is paid); before, it does not."""
+    same once they are loaded in the process (their load is paid); before, it does not —
+    until the process's small passes together reach that size."""
     import sys
 
     pytest.importorskip("numba")
     from barometer.core.variance import kernels
 
     assert replicate._kernels(10) is kernels
-    del sys.modules["barometer.core.variance.kernels"]
-    try:
-        assert replicate._kernels(10) is None
-        assert replicate._kernels(replicate._COMPILED_FROM) is not None
-    finally:
-        sys.modules["barometer.core.variance.kernels"] = kernels
+    monkeypatch.setattr(replicate, "_read_without", 0)
+    monkeypatch.delitem(sys.modules, "barometer.core.variance.kernels")
+    assert replicate._kernels(10) is None
+    assert replicate._kernels(replicate._COMPILED_FROM) is not None
+    monkeypatch.delitem(sys.modules, "barometer.core.variance.kernels", raising=False)
+    monkeypatch.setattr(replicate, "_read_without", 0)
+    third = replicate._COMPILED_FROM // 3
+    assert replicate._kernels(third) is None
+    assert replicate._kernels(third) is None
+    assert replicate._read_without == 2 * third
+    assert replicate._kernels(third + 2) is not None  # the three passes together repay it
 
 
 def _thetas_and_check(

@@ -30,16 +30,35 @@ read_poll <- function(spec_file) {
   path <- file.path(here, src$file)
   raw <- if (grepl("\\.sav$", path)) read_sav(path, user_na = FALSE) else read_dta(path)
   raw <- zap_labels(raw)
+  ids <- vapply(spec$questions, function(q) q$id, "")
+  questions <- setNames(spec$questions, ids)
   levels_of <- setNames(lapply(spec$questions, function(q) {
     vapply(q$levels, function(l) as.character(l$code), "")
-  }), vapply(spec$questions, function(q) q$id, ""))
+  }), ids)
   data <- data.frame(weight = raw[[src$weight]])
   data$strata <- if (is.null(src$strata)) 1 else raw[[src$strata]]
   data$psu <- if (is.null(src$psu)) seq_len(nrow(raw)) else raw[[src$psu]]
   for (qid in names(src$variables)) {
     v <- src$variables[[qid]]
-    codes <- unlist(v$codes)
-    data[[qid]] <- factor(unname(codes[as.character(raw[[v$column]])]), levels = levels_of[[qid]])
+    x <- raw[[v$column]]
+    if (identical(questions[[qid]]$kind, "numeric")) {
+      # a number; the source's own missing codes replace the question's
+      missing <- unlist(if (is.null(v$missing)) questions[[qid]]$missing else v$missing)
+      x <- as.numeric(x)
+      x[x %in% missing] <- NA
+      data[[qid]] <- x
+    } else if (!is.null(v$recode)) {
+      # inclusive ranges; `else` for the rest (none of these specs' recodes has one)
+      out <- rep(NA_character_, length(x))
+      for (rule in v$recode) {
+        inside <- !is.na(x) & x >= rule$range[[1]] & x <= rule$range[[2]]
+        out[inside] <- if (is.null(rule$to)) NA_character_ else as.character(rule$to)
+      }
+      data[[qid]] <- factor(out, levels = levels_of[[qid]])
+    } else {
+      codes <- unlist(v$codes)
+      data[[qid]] <- factor(unname(codes[as.character(x)]), levels = levels_of[[qid]])
+    }
   }
   country <- spec$countries[[1]]
   target <- spec$targets[[1]]$margins
@@ -65,7 +84,8 @@ add_case <- function(id, poll, weights, question, by, design, call) {
   ci <- confint(est)
   rows <- lapply(seq_along(cf), function(i) {
     parts <- strsplit(names(cf)[i], ":", fixed = TRUE)[[1]]
-    level <- sub(paste0("^", question), "", parts[length(parts)])
+    # a mean (numeric question) has no level: "religiosity", or by group "female"
+    level <- if (length(by) && length(parts) == 1) "" else sub(paste0("^", question), "", parts[length(parts)])
     by_values <- if (length(by)) setNames(list(parts[1]), by) else setNames(list(), character(0))
     list(by = by_values, level = level, estimate = unname(cf[i]), se = unname(se[i]),
          ci_low = unname(ci[i, 1]), ci_high = unname(ci[i, 2]))
@@ -73,6 +93,37 @@ add_case <- function(id, poll, weights, question, by, design, call) {
   cases[[length(cases) + 1]] <<- list(id = id, poll = poll, weights = weights,
                                       question = question, by = I(by), r_call = call,
                                       results = rows)
+}
+
+# A net: the share who gave any of its levels, svymean of the indicator; its TRUE row.
+add_net_case <- function(id, poll, question, net, levels, design) {
+  call <- sprintf("svymean(~I(%s %%in%% c(%s)), d)", question,
+                  paste0('"', levels, '"', collapse = ", "))
+  est <- eval(parse(text = call), list(d = design))
+  i <- which(endsWith(names(coef(est)), "TRUE"))
+  ci <- confint(est)
+  cases[[length(cases) + 1]] <<- list(
+    id = id, poll = poll, weights = "raked", question = question, by = I(character(0)),
+    r_call = call,
+    results = list(list(by = setNames(list(), character(0)), level = net,
+                        estimate = unname(coef(est)[i]), se = unname(SE(est)[i]),
+                        ci_low = unname(ci[i, 1]), ci_high = unname(ci[i, 2])))
+  )
+}
+
+# The median of a numeric question: svyquantile (qrule="math", as barometer; Wald-type
+# interval from the Woodruff CI as survey 4.1 gives it: its SE).
+add_median_case <- function(id, poll, question, design) {
+  call <- sprintf("svyquantile(~%s, d, 0.5, qrule='math', ci=TRUE)", question)
+  est <- eval(parse(text = call), list(d = design))
+  q <- est[[question]]
+  cases[[length(cases) + 1]] <<- list(
+    id = id, poll = poll, weights = "raked", question = question, by = I(character(0)),
+    kind = "median", r_call = call,
+    results = list(list(by = setNames(list(), character(0)), level = "0.5",
+                        estimate = unname(q[1, "quantile"]), se = unname(q[1, "se"]),
+                        ci_low = unname(q[1, "ci.2.5"]), ci_high = unname(q[1, "ci.97.5"])))
+  )
 }
 
 polls <- list()
@@ -102,6 +153,15 @@ add_case("nhanes_hi_chol_base", "nhanes", "base", "hi_chol", character(0), nh$ba
          "svymean(~hi_chol, d, na.rm=TRUE)")
 add_case("nhanes_hi_chol_by_gender_base", "nhanes", "base", "hi_chol", "gender", nh$base,
          "svyby(~hi_chol, ~gender, d, svymean, na.rm=TRUE)")
+# issue 14: HI_CHOL as a 0/1 number (its mean is the over_240 share above), a recode, a net
+add_case("nhanes_chol_high", "nhanes", "raked", "chol_high", character(0), nh$raked,
+         "svymean(~chol_high, d, na.rm=TRUE)")
+add_case("nhanes_chol_high_by_age2", "nhanes", "raked", "chol_high", "age2", nh$raked,
+         "svyby(~chol_high, ~age2, d, svymean, na.rm=TRUE)")
+add_case("nhanes_age2", "nhanes", "raked", "age2", character(0), nh$raked,
+         "svymean(~age2, d)")
+add_net_case("nhanes_agecat_net", "nhanes", "agecat", "20+", c("20-39", "40-59", "60+"),
+             nh$raked)
 
 ces <- designs("ces11", "ces11.yaml",
                "svydesign(id=~1, strata=~strata, weights=~weight, data=data)")
@@ -115,6 +175,16 @@ add_case("ces11_abortion_by_gender", "ces11", "raked", "abortion", "gender", ces
          "svyby(~abortion, ~gender, d, svymean)")
 add_case("ces11_abortion_base", "ces11", "base", "abortion", character(0), ces$base,
          "svymean(~abortion, d)")
+# issue 14: the importance answers as a 1-4 score, education banded by a recode, a net
+add_case("ces11_religiosity", "ces11", "raked", "religiosity", character(0), ces$raked,
+         "svymean(~religiosity, d)")
+add_case("ces11_religiosity_by_gender", "ces11", "raked", "religiosity", "gender", ces$raked,
+         "svyby(~religiosity, ~gender, d, svymean)")
+add_median_case("ces11_religiosity_median", "ces11", "religiosity", ces$raked)
+add_case("ces11_education3", "ces11", "raked", "education3", character(0), ces$raked,
+         "svymean(~education3, d)")
+add_net_case("ces11_importance_net", "ces11", "importance", "important",
+             c("very", "somewhat"), ces$raked)
 
 out <- list(
   r_version = R.version.string,

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from barometer.core.design import ReplicateDesign
     from barometer.core.estimators import RatioFamily
 
-#: Rows x replicates from which the grouped pass uses numba's compiled loops, if installed.
+#: Rows x replicates from which the grouped pass uses numba's compiled loops, if installed:
+#: in one pass, or over all the passes of a process so far (see ``_kernels``).
 _COMPILED_FROM = 20_000_000
+
+#: Rows x replicates the passes of this process have read without the compiled loops.
+_read_without = 0
 
 
 def replicate_thetas(design: ReplicateDesign, fam: RatioFamily) -> FloatArray:
@@ -115,12 +119,17 @@ def _value_codes(y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _kernels(cells: int) -> ModuleType | None:
     """The compiled loops of ``variance.kernels`` for a pass over ``cells`` values (rows x
-    replicates), or None: where numba is not installed, or for less data than it takes to
-    repay loading them (about half a second, once per process) while they are not loaded
-    yet — once they are, every pass takes them (a third of Arrow's time, and the values'
-    check comes with the sums)."""
+    replicates), or None: where numba is not installed, or while they are not loaded and
+    this pass together with the process's earlier ones has read less than it takes to repay
+    loading them (about half a second, once per process). Counting the process's passes,
+    not only this one, is the rent-or-buy rule: a process making one small call never
+    pays the load, and one making many small calls pays it once it has spent about as much
+    on Arrow's slower pass. Once loaded, every pass takes them (a third of Arrow's time,
+    and the values' check comes with the sums)."""
+    global _read_without
     loaded = sys.modules.get("barometer.core.variance.kernels")
-    if cells < _COMPILED_FROM and loaded is None:
+    if loaded is None and _read_without + cells < _COMPILED_FROM:
+        _read_without += cells
         return None
     from barometer.core.variance import kernels
 

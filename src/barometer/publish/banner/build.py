@@ -511,17 +511,19 @@ def banner_tables(
     publication), with the same banners and options, in ``wave`` (default: each
     question's latest wave with respondents).
 
-    A question not asked in ``wave`` gets no table (:func:`unasked` says which). With
+    By default a question that is one of the banners gets no table (its columns are its
+    levels: the table would be its own diagonal); named, it is an error. A question not
+    asked in ``wave`` gets no table (:func:`unasked` says which). With
     ``"wave"`` among the banners of a publication of several countries, the waves are
     compared within each country (one table per question × country, no Total column:
     adding countries' populations across waves says nothing about any one of them)."""
+    banner_list = [banners] if isinstance(banners, str) else list(banners)
     if questions is None:
         if not isinstance(source, Publication):
             raise EstimationError("banner_tables: name the questions of a design")
-        questions = list(source.questions)
+        questions = [q for q in source.questions if q not in banner_list]
     if isinstance(source, Publication):  # a multiple-response question: one table
         questions = _with_sets(source, questions)
-    banner_list = [banners] if isinstance(banners, str) else list(banners)
     where = dict(options.pop("where", None) or {})
     if wave is not None:
         where["wave"] = wave

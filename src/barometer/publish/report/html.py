@@ -59,7 +59,7 @@ from barometer.errors import BarometerDeprecationWarning, BarometerError, Estima
 from barometer.options import CONFIDENCE
 from barometer.poll.kinds import QUARTILES
 from barometer.poll.publication import PollFacts, Publication, QuestionCells
-from barometer.poll.regions import dominance_note
+from barometer.poll.regions import dominance_notes
 from barometer.poll.sets import SetView
 from barometer.poll.spec import PublicationRules, Question
 from barometer.publish.charts import (
@@ -210,13 +210,8 @@ def _trends(pub: Publication, qid: str, region_ids: Sequence[str]) -> dict[str, 
 
 def _dominance(pub: Publication, rows: Estimates, rid: str) -> Estimates:
     """``rows`` of region ``rid`` with a note for each wave in which its figure is mostly
-    one member (:func:`barometer.poll.regions.dominance_note`, as banners flag it)."""
-    notes = []
-    table = rows.to_polars()
-    for wave, members in table.select("wave", "members").unique("wave", maintain_order=True).rows():
-        note = dominance_note(pub.spec, rid, members, pub.rules.max_member_share)
-        if note:
-            notes.append(f"{wave}: {note}")
+    one member (:func:`barometer.poll.regions.dominance_notes`, as banners flag it)."""
+    notes = dominance_notes(pub.spec, rid, rows, pub.rules.max_member_share)
     return replace(rows, notes=(*rows.notes, *notes)) if notes else rows
 
 

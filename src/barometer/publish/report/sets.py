@@ -7,13 +7,15 @@ ranks the options (:func:`barometer.publish.charts_sets.ranked_bars`) instead of
 stacking them, and the section says the shares do not sum to 100%. A grid gets an
 overview — one 100% bar per item in each region (or the first country when the spec
 has no region), each item with its own base — before its items' own sections.
+A region's figures that are mostly one member carry the note a single-choice
+question's do (:func:`barometer.poll.regions.dominance_notes`).
 No statistics here: rows are selected and relabelled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -21,6 +23,7 @@ import polars as pl
 from barometer.core.estimates import Estimates
 from barometer.options import CONFIDENCE
 from barometer.poll.publication import Publication
+from barometer.poll.regions import dominance_notes
 from barometer.poll.sets import SetView
 from barometer.poll.spec import Level
 from barometer.poll.spec_sets import SELECTED
@@ -91,17 +94,19 @@ def multiple_pieces(pub: Publication, view: SetView, region_ids: Sequence[str]) 
         rows = [_selected(pub.cells(sid).region(rid), c) for c, _, sid in view.parts]
         rows = [r for r in rows if r.height]
         if rows:
-            regions[rid] = _stacked(rows, first.region(rid))
+            stacked = _stacked(rows, first.region(rid))
+            notes = dominance_notes(pub.spec, rid, stacked, pub.rules.max_member_share)
+            regions[rid] = replace(stacked, notes=notes)
     trend_rows: dict[str, list[pl.DataFrame]] = {}
-    notes: dict[str, tuple[str, ...]] = {}
+    trend_notes: dict[str, tuple[str, ...]] = {}
     for code, _, sid in view.parts:
         regional = pub.trend(sid, regions=list(region_ids))
         for fig in regional.regions:
-            rows = regional.estimates.filter(pl.col("scope") == fig.region)
-            trend_rows.setdefault(fig.region, []).append(_selected(rows, code))
-            notes[fig.region] = (fig.note,)
-    for rid, rows in trend_rows.items():
-        trends[rid] = _stacked(rows, first.countries(), notes[rid])
+            found = regional.estimates.filter(pl.col("scope") == fig.region)
+            trend_rows.setdefault(fig.region, []).append(_selected(found, code))
+            trend_notes[fig.region] = (fig.note,)
+    for rid, frames in trend_rows.items():
+        trends[rid] = _stacked(frames, first.countries(), trend_notes[rid])
     focus = next((c for c in codes if c not in view.exclusive), codes[0])
     return SetPieces(
         question=question,
@@ -124,6 +129,8 @@ class GridTables:
     style: LevelStyle
     wave: str
     tables: tuple[tuple[str, pl.DataFrame], ...]
+    #: a region's figures that are mostly one member (as a question's section says)
+    notes: tuple[str, ...] = ()
 
 
 def grid_tables(pub: Publication, view: SetView, region_ids: Sequence[str]) -> GridTables:
@@ -138,11 +145,16 @@ def grid_tables(pub: Publication, view: SetView, region_ids: Sequence[str]) -> G
         asked = pub.cells(first).countries().to_polars()["country"].cast(pl.String).to_list()
         scopes = asked[:1]
     out = []
+    notes: dict[str, None] = {}
     for scope in scopes:
         frames = []
         for code, _, sid in view.parts:
             cells = pub.cells(sid)
             est = cells.region(scope) if scope in region_ids else cells.countries()
+            if scope in region_ids:
+                shown = est.filter(pl.col("wave") == latest)
+                rule = pub.rules.max_member_share
+                notes.update(dict.fromkeys(dominance_notes(pub.spec, scope, shown, rule)))
             t = est.to_polars().filter(
                 (pl.col("country").cast(pl.String) == scope) & (pl.col("wave") == latest)
                 & ~pl.col("suppressed")
@@ -155,7 +167,7 @@ def grid_tables(pub: Publication, view: SetView, region_ids: Sequence[str]) -> G
         table = pl.concat(frames).filter(pl.col("level").is_in(list(style.codes)))
         if table.height:
             out.append((scope, table))
-    return GridTables(view, style, latest, tuple(out))
+    return GridTables(view, style, latest, tuple(out), tuple(notes))
 
 
 def grid_view(
@@ -199,7 +211,7 @@ def grid_view(
             for c, lb, col in zip(style.codes, style.labels, style.colors, strict=True)
         ],
         "figures": figures,
-        "note": view.note,
+        "note": " ".join([view.note, *(f"{note}." for note in grid.notes)]),
     }
 
 
