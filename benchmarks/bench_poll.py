@@ -12,7 +12,11 @@ stored as ordered enums, raked per country x wave) is written, ingested and weig
   the Poll layer adds;
 * ``estimate``: ``poll.estimate(q, by=["country", "wave"])`` once the design is cached.
 
-Each figure is the fastest of repeated runs (``_common.timed``).
+Each figure is the fastest of repeated runs (``_common.timed``).  On a shared machine
+``--pairs K`` runs the Poll and the core harness alternately K times instead (each pair
+one after the other, so a burst of load from other processes falls on both) and reports
+for each the least CPU seconds and the least wall seconds, and ``poll / core`` from the
+least CPU seconds.
 
 Usage::
 
@@ -57,7 +61,29 @@ def best(walls: list[float], cpus: list[float]) -> dict[str, float]:
     return {"seconds": walls[i], "cpu_seconds": cpus[i], "runs": len(walls)}
 
 
-def measure(n: int) -> dict[str, Any]:
+def paired(first: Any, second: Any, k: int) -> tuple[dict[str, float], dict[str, float]]:
+    """``first`` and ``second`` run alternately ``k`` times: least CPU and wall of each."""
+    runs: list[list[tuple[float, float]]] = [[], []]
+    for _ in range(k):
+        for i, work in enumerate((first, second)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            work()
+            runs[i].append((time.process_time() - c0, time.perf_counter() - t0))
+    out = []
+    for r in runs:
+        cpus = sorted(c for c, _ in r)
+        out.append(
+            {
+                "cpu_min": cpus[0],
+                "cpu_median": cpus[len(cpus) // 2],
+                "wall_min": min(w for _, w in r),
+                "runs": len(r),
+            }
+        )
+    return out[0], out[1]
+
+
+def measure(n: int, pairs: int = 0) -> dict[str, Any]:
     import polars as pl
 
     import barometer as bm
@@ -77,8 +103,9 @@ def measure(n: int) -> dict[str, Any]:
             d = Poll.open(store).design(weights)
             return [d.proportion(q, by=BY) for q in questions]
 
-        walls, cpus, _ = timed(via_poll)
-        out[f"poll_{weights}"] = best(walls, cpus)
+        if not pairs:
+            walls, cpus, _ = timed(via_poll)
+            out[f"poll_{weights}"] = best(walls, cpus)
         # the core harness on the same frame: build the design (and rake) from scratch
         p = Poll.open(store)
         d0 = p.design(weights)
@@ -98,8 +125,13 @@ def measure(n: int) -> dict[str, Any]:
                 d = d.rake(margins, by=weighting._GROUP, tol=s["tol"], max_iter=s["max_iter"])
             return [d.proportion(q, by=BY) for q in questions]
 
-        walls, cpus, _ = timed(via_core)
-        out[f"core_{weights}"] = best(walls, cpus)
+        if pairs:
+            got = paired(via_poll, via_core, pairs)
+            out[f"poll_{weights}"], out[f"core_{weights}"] = got
+            out[f"ratio_{weights}"] = got[0]["cpu_min"] / got[1]["cpu_min"]
+        else:
+            walls, cpus, _ = timed(via_core)
+            out[f"core_{weights}"] = best(walls, cpus)
     p = Poll.open(store)
     p.design("raked")
     walls, cpus, _ = timed(lambda: p.estimate("q00", by=BY))
@@ -112,6 +144,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--profile", type=Path, help="write a cProfile of one raked Poll call")
+    ap.add_argument(
+        "--pairs", type=int, default=0, help="run Poll and core alternately this many times"
+    )
     a = ap.parse_args()
     if a.profile:
         import cProfile
@@ -129,7 +164,7 @@ def main() -> None:
         cProfile.runctx("once()", {"once": once}, {}, str(a.profile))
         print(json.dumps({"profiled_seconds": time.perf_counter() - t}))
         return
-    emit(measure(a.n))
+    emit(measure(a.n, a.pairs))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from barometer.errors import (
     BarometerDeprecationWarning,
     EstimationError,
     SpecError,
+    WeightingError,
     did_you_mean,
     warn,
 )
@@ -37,9 +38,9 @@ from barometer.poll.spec import PollSpec, PublicationRules, Question
 from barometer.poll.spec_sets import parts
 from barometer.poll.store import Store, StoreState, spec_of
 from barometer.poll.weighting import (
-    DESIGN_COLUMNS,
     IMPUTED_SCHEMA,
     base_design,
+    design_columns,
     lonely_psu_rule,
     raked_design,
 )
@@ -230,7 +231,7 @@ class Poll:
         stored = self._store_columns()
         questions = [q for q in self.spec.stored_questions() if q.id in stored]
         frame = self.store.respondents(
-            [*DESIGN_COLUMNS, *(q.id for q in questions)],
+            [*design_columns(self.spec), *(q.id for q in questions)],
             levels={q.id: q.level_codes for q in questions if not q.is_numeric},
         )
         # grids' paired item differences (barometer.poll.sets): one design holds them
@@ -306,12 +307,26 @@ class Poll:
             parts.forget_older(weights_file)
         else:
             weights = np.asarray(raked.weights, dtype=float)
-            out = frame.select("source_id", "respondent_id").with_columns(weight=weights)
+            out = self._keys(frame).with_columns(weight=weights)
             self.store.write_weights(out, diagnostics, settings)
             # the respondents are unchanged by weighting: keep their frame for the new state
             self._memo["frame"] = (self._state(), frame)
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
+
+    def _keys(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``source_id, respondent_id`` of the rows of ``frame`` (the whole poll, in the
+        store's order): its own when it holds the ids, else read from the store in the
+        same order (:func:`barometer.poll.weighting.design_columns`)."""
+        if "respondent_id" in frame.columns:
+            return frame.select("source_id", "respondent_id")
+        keys = self.store.respondents(["source_id", "respondent_id"])
+        if not keys.get_column("source_id").equals(frame.get_column("source_id")):
+            raise WeightingError(
+                f"store {str(self.path)!r} changed while it was being weighted (its "
+                "respondents are not those raked); run the weighting again"
+            )
+        return keys
 
     def imputed(self) -> pl.DataFrame:
         """Weighting values imputed in the last weighting (``weighting: {missing:

@@ -121,6 +121,44 @@ _TABLES = frozenset(
 #: files then (:func:`_file_state`): a store whose files have not changed since is not
 #: checked again (the check lists DuckDB's thousands of functions: ~25 ms per opening).
 _CLEAN: dict[Path, tuple[object, ...]] = {}
+#: The last :meth:`Store.snapshot` of each store, with the state of its files while it
+#: was read: a store opened again whose files have not changed since is not connected to
+#: for it (each DuckDB connection to a file not already open costs ~15-20 ms).
+_SNAPSHOTS: dict[Path, tuple[tuple[object, ...], StoreState]] = {}
+#: The poll's facts (:meth:`Store.bases`, ``sources`` ...: small tables) as last read,
+#: per store, with the state of the files then, on the same terms.
+_FACTS: dict[Path, tuple[tuple[object, ...], dict[str, pl.DataFrame]]] = {}
+#: The queries of the facts.  Those that scan the respondents are read when asked for;
+#: the others, small tables, are read with whichever fact is first asked for.
+_FACT_SQL = {
+    "columns": "SELECT * FROM respondents LIMIT 0",
+    "sources": "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
+    "FROM sources ORDER BY position",
+    "diagnostics": "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
+    "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position",
+    "targets": "SELECT * FROM targets",
+    "bases": "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
+    "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+    "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position",
+    "source_cells": "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, "
+    "c.position AS cp FROM respondents r JOIN sources s ON s.id = r.source_id "
+    "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp",
+    "fieldwork": "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
+    "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
+    "FROM respondents r JOIN sources s ON s.id = r.source_id "
+    "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
+    "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position",
+}
+_SCANS = frozenset({"bases", "source_cells", "fieldwork"})
+#: Entries kept in ``_SNAPSHOTS`` and ``_FACTS`` (the oldest go first).
+_KEPT = 64
+
+
+def _keep(cache: dict[Any, Any], key: object, value: object) -> None:
+    cache.pop(key, None)
+    while len(cache) >= _KEPT:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def _file_state(path: Path) -> tuple[object, ...]:
@@ -182,11 +220,24 @@ class StoreState(NamedTuple):
     weighted: bool
 
 
+#: Specs parsed from stores' ``meta`` (the spec's JSON and folder -> the frozen spec): a
+#: poll opened again, or another store of the same spec, is not validated again.
+_SPECS: dict[tuple[str, str | None], PollSpec] = {}
+_SPECS_KEPT = 8
+
+
 def spec_of(meta: dict[str, str], path: Path) -> PollSpec:
     """The spec held in a store's ``meta`` table (read from the store at ``path``)."""
     if "spec" not in meta:
         raise BarometerError(f"store {str(path)!r} holds no spec; ingest one first")
-    return parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+    key = (meta["spec"], meta.get("spec_dir"))
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = parse_spec(json.loads(meta["spec"]), base_dir=meta.get("spec_dir"))
+        while len(_SPECS) >= _SPECS_KEPT:
+            _SPECS.pop(next(iter(_SPECS)))
+        _SPECS[key] = spec
+    return spec
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -205,14 +256,15 @@ def _quote(name: str) -> str:
 
 
 def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFrame:
-    """``table`` as polars, the columns named in ``levels`` as enums of those codes, the
-    other categorical ones as text.
+    """``table`` as polars in (``source_id``, ``_row``) order (:func:`_source_order`), the
+    columns named in ``levels`` as enums of those codes, the other categorical ones as text.
 
     DuckDB hands an ENUM column over as Arrow dictionary arrays whose dictionary is the
     ENUM's levels: when those are the spec's, the dictionary's indices are the enum's own
     codes and become its values without a string being looked at.  Any other column (a
     TEXT column of a store written before single-choice columns were ENUMs) is cast by
-    its text.
+    its text.  The rows are put in order while the codes are still Arrow arrays, in one
+    copy that also joins each column's chunks, so polars makes each column once.
     """
     coded: dict[str, pl.Enum] = {}
     made: dict[tuple[str, ...], pl.Enum] = {}  # (forming a polars Enum is not free)
@@ -226,7 +278,7 @@ def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFr
             table = table.set_column(table.schema.get_field_index(name), name, indices)
             coded[name] = made.setdefault(tuple(want), pl.Enum(want))
     cast = {c: made.setdefault(tuple(v), pl.Enum(v)) for c, v in levels.items() if c not in coded}
-    frame = pl.from_arrow(table, schema_overrides=cast)
+    frame = pl.from_arrow(_source_order(table), schema_overrides=cast)
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(
         *(pl.col(c).cat.to(dtype) for c, dtype in coded.items()),
@@ -238,30 +290,31 @@ def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFr
     )
 
 
-def _source_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` sorted by (``source_id``, ``_row``), in one contiguous chunk per column.
+def _source_order(table: pa.Table) -> pa.Table:
+    """``table`` sorted by (``source_id``, ``_row``), in one contiguous chunk per column.
 
     Ingest inserts each source's rows at once, in file order, so the table holds one run
     per source with ``_row`` increasing: putting the runs in order of their ids is all
-    the sort takes (a copy of each column, not a gather of every row); a table in any
-    other order (never written by barometer) is sorted.
+    the sort takes (slices of the table, then one copy of each column that joins its
+    chunks, not a gather of every row); a table in any other order (never written by
+    barometer) is sorted.
     """
-    if frame.height == 0:
-        return frame
-    source = frame.get_column("source_id")
+    if table.num_rows == 0:
+        return table.combine_chunks()
+    source = pl.Series(table.column("source_id"))
     starts = np.flatnonzero((source != source.shift(1)).fill_null(True).to_numpy())
     ids = source.gather(starts).to_list()
-    rows = frame.get_column("_row").to_numpy()
+    rows = table.column("_row").to_numpy()
     # positions where _row fails to increase must each start a new source
     breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
     if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
-        return frame.sort("source_id", "_row")
+        return table.sort_by([("source_id", "ascending"), ("_row", "ascending")]).combine_chunks()
     order = sorted(range(len(ids)), key=ids.__getitem__)
-    if order == list(range(len(ids))):
-        return frame.rechunk()
-    ends = [*starts[1:].tolist(), frame.height]
-    runs = [frame.slice(int(starts[i]), ends[i] - int(starts[i])) for i in order]
-    return pl.concat(runs, rechunk=True)
+    if order != list(range(len(ids))):
+        ends = [*starts[1:].tolist(), table.num_rows]
+        runs = [table.slice(int(starts[i]), ends[i] - int(starts[i])) for i in order]
+        table = pa.concat_tables(runs)
+    return table.combine_chunks()
 
 
 class Store:
@@ -331,7 +384,11 @@ class Store:
             )
 
     def exists(self) -> bool:
-        """True when the file exists and holds a barometer store."""
+        """True when the file exists and holds a barometer store (known without a connection
+        when this process read the store's snapshot from the files as they are)."""
+        kept = _SNAPSHOTS.get(self.path)
+        if kept is not None and kept[0] == _file_state(self.path):
+            return True
         return self._read(lambda con: True) is not None
 
     def _read(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
@@ -397,15 +454,25 @@ class Store:
         """The meta table, the respondents' columns and whether weights are held, read on one
         connection (None when the path holds no store)."""
 
-        def read(con: duckdb.DuckDBPyConnection) -> StoreState:
+        kept = _SNAPSHOTS.get(self.path)
+        if kept is not None and kept[0] == _file_state(self.path):
+            return kept[1]
+
+        def read(con: duckdb.DuckDBPyConnection) -> tuple[tuple[object, ...], StoreState]:
+            # stat while connected: no writer can run beside a read-only connection (the
+            # file is locked), so these are the files the snapshot was read from
+            seen = _file_state(self.path)
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
             # a poll of Parquet partitions keeps its weights in a file beside the store
             beside = "weights_file" in meta
-            return StoreState(meta, columns, beside or bool(_count(con, "weights")))
+            return seen, StoreState(meta, columns, beside or bool(_count(con, "weights")))
 
-        state: StoreState | None = self._read(read)
-        return state
+        found = self._read(read)
+        if found is None:
+            return None
+        _keep(_SNAPSHOTS, self.path, found)
+        return found[1]
 
     def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
         """``source_id, country, wave, respondent_id`` of the given sources' respondents
@@ -465,61 +532,64 @@ class Store:
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        frame = _source_order(_as_enums(table, levels or {}))
+        frame = _as_enums(table, levels or {})
         return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 
+    def _fact(self, name: str) -> pl.DataFrame:
+        """The fact ``name`` of ``_FACT_SQL``, read once per state of the store's files (see
+        ``_FACTS``; a publication asks for the same small tables from several places), with
+        the small tables not read yet on the same connection."""
+        kept = _FACTS.get(self.path)
+        if kept is None or kept[0] != _file_state(self.path):
+            kept = None
+        elif name in kept[1]:
+            return kept[1][name]
+        held = {} if kept is None else kept[1]
+        wanted = [k for k in _FACT_SQL if k == name or (k not in _SCANS and k not in held)]
+        con = self._connect(read_only=True)
+        try:
+            seen = _file_state(self.path)  # (while connected: see snapshot)
+            found = {k: con.sql(_FACT_SQL[k]).pl() for k in wanted}
+        except duckdb.Error as err:  # a damaged file shows when its blocks are read
+            raise _store_error(self.path, err) from None
+        finally:
+            con.close()
+        if kept is not None and kept[0] == seen:
+            found = {**held, **found}
+        _keep(_FACTS, self.path, (seen, found))
+        return found[name]
+
     def columns(self) -> frozenset[str]:
         """The columns of the respondents table."""
-        return frozenset(self.query("SELECT * FROM respondents LIMIT 0").columns)
+        return frozenset(self._fact("columns").columns)
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
-        return self.query(
-            "SELECT r.country, r.wave, count(*) AS n FROM respondents r "
-            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-            "GROUP BY r.country, r.wave, c.position, w.position "
-            "ORDER BY c.position, w.position"
-        )
+        return self._fact("bases")
 
     def sources(self) -> pl.DataFrame:
         """The sources ingested: id, file, format, wave, country, firm, mode, rows, sha256,
         time, in spec order."""
-        return self.query(
-            "SELECT id, file, format, wave, country, firm, mode, n_rows, sha256, ingested_at "
-            "FROM sources ORDER BY position"
-        )
+        return self._fact("sources")
 
     def source_cells(self) -> pl.DataFrame:
         """``source_id, country, wave``: the country × wave cells each source's respondents
         fall in (one source may hold several countries), in spec order."""
-        return self.query(
-            "SELECT DISTINCT r.source_id, r.country, r.wave, s.position, c.position AS cp "
-            "FROM respondents r JOIN sources s ON s.id = r.source_id "
-            "LEFT JOIN countries c ON c.code = r.country ORDER BY s.position, cp"
-        ).select("source_id", "country", "wave")
+        return self._fact("source_cells").select("source_id", "country", "wave")
 
     def diagnostics(self) -> pl.DataFrame:
         """Weighting diagnostics per country × wave, in spec order (empty before weighting)."""
-        return self.query(
-            "SELECT d.* FROM weight_diagnostics d JOIN countries c ON c.code = d.country "
-            "JOIN waves w ON w.id = d.wave ORDER BY c.position, w.position"
-        )
+        return self._fact("diagnostics")
 
     def fieldwork(self) -> pl.DataFrame:
         """Per country × wave, in spec order: fieldwork firm(s), mode(s) and respondents."""
-        return self.query(
-            "SELECT r.country, r.wave, string_agg(DISTINCT s.firm, ', ') AS firm, "
-            "string_agg(DISTINCT s.mode, ', ') AS mode, count(*) AS n "
-            "FROM respondents r JOIN sources s ON s.id = r.source_id "
-            "JOIN countries c ON c.code = r.country JOIN waves w ON w.id = r.wave "
-            "GROUP BY r.country, r.wave, c.position, w.position ORDER BY c.position, w.position"
-        )
+        return self._fact("fieldwork")
 
     def targets(self) -> pl.DataFrame:
         """The weighting targets: country, wave, variable, level, value, kind (share|total)."""
-        return self.query("SELECT * FROM targets")
+        return self._fact("targets")
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ __all__ = [
     "DESIGN_COLUMNS",
     "base_design",
     "check_weighting_data",
+    "design_columns",
     "diagnostics",
     "impute",
     "margins",
@@ -33,7 +34,7 @@ __all__ = [
     "weighting_variables",
 ]
 
-#: The respondents' columns every design needs (question columns are added to them).
+#: The respondents' columns of a design and its key (question columns are added to them).
 DESIGN_COLUMNS = ["source_id", "respondent_id", "country", "wave", "base_weight", "strata", "psu"]
 _GROUP = "_country_wave"
 _STRATUM = "_stratum"
@@ -50,6 +51,19 @@ IMPUTED_SCHEMA = {
 }
 
 
+def design_columns(spec: PollSpec) -> list[str]:
+    """The respondents' columns an in-memory design of ``spec`` reads (question columns
+    are added to them): :data:`DESIGN_COLUMNS`, without ``respondent_id`` unless a rule
+    reads it — the hot deck's order and messages (``weighting: {missing: impute}``,
+    :func:`impute`) and the own PSU of a respondent beside sources that have PSUs
+    (:func:`design_frame`).  The unique ids are the costliest column to read (~0.04 s
+    per million respondents) and no estimate uses them; the weights are keyed by them
+    when written (``Poll.weight``)."""
+    if spec.weighting.missing == "impute" or any(s.psu is not None for s in spec.sources):
+        return list(DESIGN_COLUMNS)
+    return [c for c in DESIGN_COLUMNS if c != "respondent_id"]
+
+
 def design_frame(frame: pl.DataFrame, coded: bool = False) -> tuple[pl.DataFrame, bool]:
     """Add the design columns: group (country × wave), stratum (× source strata), PSU
     (the source's, else one per respondent: ``source_id/respondent_id``).
@@ -57,8 +71,8 @@ def design_frame(frame: pl.DataFrame, coded: bool = False) -> tuple[pl.DataFrame
     As text labels (``country/wave[/strata]``), formed row by row — what the Parquet
     partitions hold, written one country × wave at a time; or ``coded``, for a design in
     memory: group and stratum as enums of the same labels in sorted order, formed once per
-    combination present and coded from the columns' own codes (:func:`_joined`), so the
-    core codes them without hashing text, and the PSU column only when a source has PSUs.
+    run of rows that share them (:func:`_run_labels`), so the core codes them without
+    hashing text, and the PSU column only when a source has PSUs.
     """
     has_psu = frame.get_column("psu").null_count() < frame.height
     own = pl.col("psu").fill_null(pl.col("source_id") + "/" + pl.col("respondent_id"))
@@ -69,63 +83,39 @@ def design_frame(frame: pl.DataFrame, coded: bool = False) -> tuple[pl.DataFrame
         )
         out = frame.with_columns(cw.alias(_GROUP), stratum.alias(_STRATUM), own.alias(_PSU))
         return out, has_psu
-    country, wave, strata = (_codes(frame.get_column(c)) for c in ("country", "wave", "strata"))
-    columns = [
-        _joined([country, wave], frame.height).alias(_GROUP),
-        _joined([country, wave, strata], frame.height).alias(_STRATUM),
-    ]
+    columns = _run_labels(
+        frame, {_GROUP: ["country", "wave"], _STRATUM: ["country", "wave", "strata"]}
+    )
     if has_psu:
         columns.append(frame.select(own).to_series().alias(_PSU))
     return frame.with_columns(columns), has_psu
 
 
-def _codes(column: pl.Series) -> tuple[np.ndarray, list[str | None]]:
-    """A column's values as codes into its sorted distinct values, then ``None`` (the code
-    of a missing value).
+def _run_labels(frame: pl.DataFrame, made: Mapping[str, list[str]]) -> list[pl.Series]:
+    """Per name of ``made``, the labels ``a/b/...`` of each row's values of those columns (a
+    missing value left out), as an enum of the labels present in sorted order.
 
     The respondents come source by source, so country, wave and strata stand in long
-    runs of one value: the runs are coded, not the rows (a few thousand strings hashed
-    instead of a million); a column that is not in runs is coded row by row."""
-    text = column.cast(pl.String)
-    runs = text.rle()
-    lengths: np.ndarray | None = None
-    values = text
-    if runs.len() * 8 <= text.len():
-        values = runs.struct.field("value")
-        lengths = runs.struct.field("len").to_numpy()
-    present = values.drop_nulls().unique().sort()
-    codes = values.cast(pl.Enum(present)).to_physical().cast(pl.Int64).fill_null(len(present))
-    out = codes.to_numpy() if lengths is None else np.repeat(codes.to_numpy(), lengths)
-    return out, [*present.to_list(), None]
-
-
-def _joined(parts: list[tuple[np.ndarray, list[str | None]]], n: int) -> pl.Series:
-    """The labels ``a/b/...`` of each row's values of the coded columns ``parts`` (a
-    missing value left out), as an enum of the labels present in sorted order."""
-    codes = np.zeros(n, dtype=np.int64)
-    for part, values in parts:
-        codes = codes * len(values) + part
-    # the combinations present are few (the countries × waves × strata polled), and
-    # their span small: found by counting, not by sorting the rows
-    span = int(np.prod([len(values) for _, values in parts]))
-    if span <= 4 * n + (1 << 16):
-        combos = np.flatnonzero(np.bincount(codes, minlength=span))
-        dense = np.zeros(span, dtype=np.int64)
-        dense[combos] = np.arange(combos.size)
-        inverse = dense[codes]
-    else:
-        combos, inverse = np.unique(codes, return_inverse=True)
-    labels = []
-    for combo in combos.tolist():
-        picked = []
-        for _, values in reversed(parts):
-            combo, i = divmod(combo, len(values))
-            picked.append(values[i])
-        labels.append("/".join(v for v in reversed(picked) if v is not None))
-    order = sorted(set(labels))  # (two combinations may read alike: they are one label)
-    rank = {label: i for i, label in enumerate(order)}
-    lookup = np.asarray([rank[label] for label in labels], dtype=np.uint32)
-    return pl.Series(lookup[inverse]).cat.to(pl.Enum(order))
+    runs of one value: the labels are formed once per run (a few thousand instead of a
+    million) and their codes repeated over the runs' rows; rows in any order are simply
+    more runs."""
+    used = dict.fromkeys(c for parts in made.values() for c in parts)
+    keys = frame.select(pl.col(c).cast(pl.String) for c in used)
+    if keys.height == 0:
+        return [pl.Series(name, [], pl.Enum([])) for name in made]
+    changed = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1)))
+    starts = np.flatnonzero(keys.select(changed).to_series().to_numpy())
+    if not starts.size or starts[0] != 0:
+        starts = np.concatenate([[0], starts])
+    lengths = np.diff(np.append(starts, keys.height))
+    runs = keys[starts]
+    out = []
+    for name, parts in made.items():
+        labels = runs.select(pl.concat_str(parts, separator="/", ignore_nulls=True)).to_series()
+        enum = pl.Enum(labels.unique().sort())
+        codes = labels.cast(enum).to_physical().to_numpy()
+        out.append(pl.Series(name, np.repeat(codes, lengths)).cat.to(enum))
+    return out
 
 
 def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
@@ -230,16 +220,16 @@ def check_weighting_data(frame: pl.DataFrame, scheme: Mapping[tuple[str, str], T
             problems.append(f"no source maps weighting variable {var!r}")
         else:
             mapped.append(var)
-    # one pass for every group: the missing values of each variable per country × wave
-    missing = {
-        (row["country"], row["wave"]): row
-        for row in frame.group_by("country", "wave")
-        .agg(pl.col(v).null_count() for v in mapped)
-        .iter_rows(named=True)
-    }
+    # a column's missing values are counted as it is made: only a variable that has some
+    # is counted per country × wave (one grouped pass for every such variable)
+    lacking = [v for v in mapped if frame.get_column(v).null_count()]
+    missing: dict[tuple[str, str], dict[str, int]] = {}
+    if lacking:
+        counted = frame.group_by("country", "wave").agg(pl.col(v).null_count() for v in lacking)
+        missing = {(row["country"], row["wave"]): row for row in counted.iter_rows(named=True)}
     for (country, wave), target in scheme.items():
         for var in target.margins:
-            if var in mapped and (n := missing[(country, wave)][var]):
+            if var in lacking and (n := missing[(country, wave)][var]):
                 problems.append(f"{country} {wave}: {n} respondent(s) have no {var}")
     if problems:
         raise WeightingError(

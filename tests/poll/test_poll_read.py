@@ -1,0 +1,89 @@
+"""How a ``Poll`` reads its store: one connection per opening and design, the ids only
+where a rule reads them (barometer.poll.poll, barometer.poll.store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from barometer.errors import BarometerError, WeightingError
+from barometer.poll import store as store_module
+from barometer.poll.poll import Poll
+from tests.support.pollkit import make_poll
+
+
+@pytest.fixture
+def poll(tmp_path: Path) -> Poll:
+    make_poll(tmp_path, n=120, seed=3)
+    p, _ = Poll.ingest(tmp_path / "spec.yaml", tmp_path / "poll.duckdb")
+    p.weight(tol=1e-10)
+    return p
+
+
+def _count_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def counting(database: str = ":memory:", *args: object, **kwargs: object) -> object:
+        opened.append(str(database))
+        return real(database, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module.duckdb, "connect", counting)
+    return opened
+
+
+def test_an_unchanged_store_is_opened_again_without_a_connection(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path)
+    assert opened == [] and again.weighted and again.spec is poll.spec
+    again.design("raked")
+    assert len(opened) == 1  # the respondents' read
+
+
+def test_a_changed_store_is_read_again_and_a_planted_macro_refused(poll: Poll) -> None:
+    Poll.open(poll.path)
+    con = duckdb.connect(str(poll.path))
+    con.execute("CREATE MACRO planted(x) AS x + 1")
+    con.close()
+    with pytest.raises(BarometerError, match="macro planted"):
+        Poll.open(poll.path)
+
+
+def test_the_design_holds_no_ids_and_the_weights_are_keyed_by_them(poll: Poll) -> None:
+    assert "respondent_id" not in poll.design("raked").columns
+    stored = poll.store.respondents(["source_id", "respondent_id"], with_weights=True)
+    assert stored.height == 7 * 120 and stored["weight"].null_count() == 0
+    raked = poll.design("raked").weights
+    assert stored["weight"].to_list() == pytest.approx(list(raked), rel=1e-12)
+
+
+def test_weighting_a_store_changed_under_it_is_refused(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = poll.store.respondents
+
+    def other_rows(columns: list[str], *args: object, **kwargs: object) -> pl.DataFrame:
+        frame = real(columns, *args, **kwargs)  # type: ignore[arg-type]
+        return frame.reverse() if columns == ["source_id", "respondent_id"] else frame
+
+    monkeypatch.setattr(poll.store, "respondents", other_rows)
+    with pytest.raises(WeightingError, match="changed while it was being weighted"):
+        poll.weight(tol=1e-10)
+
+
+def test_the_facts_are_read_once_per_state_of_the_store(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = Poll.open(poll.path).facts()
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path).facts()
+    assert opened == [] and again.diagnostics is before.diagnostics
+    poll.weight(tol=1e-10, cap=3.0)  # a new state of the store: every fact read again
+    after = Poll.open(poll.path).facts()
+    assert opened and after.weight_settings["cap"] == 3.0
+    assert after.diagnostics is not before.diagnostics and after.bases is not before.bases
