@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +68,7 @@ from barometer.publish.charts import (
     LevelStyle,
     coefficient_dots,
     gap_dots,
+    render_ahead,
     save_png,
     stacked_bars,
     to_svg,
@@ -406,9 +409,27 @@ def _numeric_results(pub: Publication, q: Any, region_ids: Sequence[str]) -> Que
 # Building the template's view: formatted strings with the source of every number.
 
 
+#: The figures of the report being built (:func:`render_report`), drawn together once
+#: every view is built; ``None`` outside one: a figure is drawn at once.
+_DRAWING: ContextVar[list[tuple[Any, Path | None, dict[str, Any]]] | None] = ContextVar(
+    "_DRAWING", default=None
+)
+
+
 def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> dict[str, Any]:
     """The chart as an inline SVG image (base64 data URI) with its pixel size and text;
-    also written to ``save_as`` + ``.svg`` and ``.png`` when given."""
+    also written to ``save_as`` + ``.svg`` and ``.png`` when given. Inside
+    :func:`render_report` the image is filled in when the report's charts are drawn."""
+    figure = {"alt": alt, "caption": caption}
+    drawing = _DRAWING.get()
+    if drawing is None:
+        figure.update(_image(chart, save_as))
+    else:
+        drawing.append((chart, save_as, figure))
+    return figure
+
+
+def _image(chart: Any, save_as: Path | None) -> dict[str, Any]:
     svg = to_svg(chart)
     if save_as is not None:
         write_text(save_as.with_suffix(".svg"), svg)
@@ -416,13 +437,23 @@ def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> 
     size = re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', svg)
     width, height = (float(size.group(1)), float(size.group(2))) if size else (800.0, 500.0)
     src = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    return {
-        "src": src,
-        "width": round(width),
-        "height": round(height),
-        "alt": alt,
-        "caption": caption,
-    }
+    return {"src": src, "width": round(width), "height": round(height)}
+
+
+@contextmanager
+def _drawn_together() -> Iterator[None]:
+    """Collect the figures made inside, then render their charts together
+    (:func:`render_ahead`: in parallel, the charts are most of a report's cost) and fill
+    in each figure's image, in the order they were made."""
+    drawing: list[tuple[Any, Path | None, dict[str, Any]]] = []
+    token = _DRAWING.set(drawing)
+    try:
+        yield
+    finally:
+        _DRAWING.reset(token)
+    render_ahead([chart for chart, _, _ in drawing])
+    for chart, save_as, figure in drawing:
+        figure.update(_image(chart, save_as))
 
 
 def _names(data: ReportData) -> dict[str, str]:
@@ -947,11 +978,9 @@ def render_report(
     method = methodology_view(data, names, probability_sample)
     moe = method["sampling"]["moe_plural"]
     template = env.get_template("report.html.j2")
-    return template.render(
-        title=data.title,
-        findings=_findings_view(findings),
-        questions=[_question_view(q, data, names, charts_dir, moe) for q in data.questions],
-        grids=[
+    with _drawn_together():
+        questions = [_question_view(q, data, names, charts_dir, moe) for q in data.questions]
+        grids = [
             grid_view(
                 g,
                 names,
@@ -961,8 +990,14 @@ def render_report(
                 data.rules.decimals,
             )
             for g in data.grids
-        ],
-        models=[_model_view(m, data.rules.confidence) for m in data.models],
+        ]
+        models = [_model_view(m, data.rules.confidence) for m in data.models]
+    return template.render(
+        title=data.title,
+        findings=_findings_view(findings),
+        questions=questions,
+        grids=grids,
+        models=models,
         level=format_level(data.rules.confidence),
         model_notes=data.model_notes,
         method=method,
