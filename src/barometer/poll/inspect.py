@@ -16,7 +16,6 @@ every value present in a drafted column is covered by its ``codes``.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -31,6 +30,7 @@ import polars as pl
 from barometer.errors import IngestError
 from barometer.options import SourceFormat, check_option
 from barometer.poll.ingest import RawFile, read_file
+from barometer.poll.inspect_yaml import Code, code_text, code_yaml, comment, yaml_text
 from barometer.poll.spec import RESERVED_COLUMNS, format_of
 
 __all__ = [
@@ -49,8 +49,6 @@ MAX_LEVELS = 30
 
 ColumnKind = Literal["numeric", "text", "other"]
 Role = Literal["respondent_id", "weight", "strata", "psu", "country_column"]
-#: A value as the file holds it: a number (SPSS, Stata, numeric CSV) or a text.
-Code = float | str
 
 # Names that suggest a column's role in the design (matched on the lower-cased name).
 _ROLE_NAMES: dict[Role, re.Pattern[str]] = {
@@ -281,28 +279,6 @@ def inspect_file(
 # The draft
 
 
-def _yaml_text(text: str) -> str:
-    """A YAML double-quoted scalar (JSON's escapes are YAML's; its line breaks too)."""
-    quoted = json.dumps(text, ensure_ascii=False)
-    for char in ("\u0085", "\u2028", "\u2029", "\ufeff"):
-        quoted = quoted.replace(char, f"\\u{ord(char):04x}")
-    return quoted
-
-
-def _comment(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _code_yaml(value: Code) -> str:
-    if isinstance(value, str):
-        return _yaml_text(value)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _code_text(value: Code) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
 def _slug(text: str) -> str:
     # "Don't know" -> dont_know: an apostrophe joins, it does not separate
     text = re.sub(r"['\u2019]", "", text)
@@ -345,17 +321,17 @@ def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
     for value in sources:
         if value == "":
             continue
-        label = labels.get(value) or _code_text(value)
+        label = labels.get(value) or code_text(value)
         if value in labels:
-            code = _slug(labels[value]) or _code_text(value)
+            code = _slug(labels[value]) or code_text(value)
         elif isinstance(value, str) and not _PLAIN.match(value):
             code = _slug(value) or value
         else:
-            code = _code_text(value)
+            code = code_text(value)
         # two codes with one label ("Other") get two levels, told apart by their codes
         base, n = code, 1
         while code in used:
-            code, n = f"{base}_{_slug(_code_text(value)) or n}" + ("" if n == 1 else f"_{n}"), n + 1
+            code, n = f"{base}_{_slug(code_text(value)) or n}" + ("" if n == 1 else f"_{n}"), n + 1
         used.add(code)
         levels.append(_Level(value, code, label))
     return levels, not plain
@@ -364,21 +340,21 @@ def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
 def _question_yaml(qid: str, col: ColumnSummary, levels: list[_Level]) -> list[str]:
     lines = [f"  - id: {qid}"]
     if col.label:
-        lines.append(f"    wording: {_yaml_text(col.label)}")
+        lines.append(f"    wording: {yaml_text(col.label)}")
     lines.append("    levels:")
     for lv in levels:
-        lines.append(f"      - {{code: {_yaml_text(lv.code)}, label: {_yaml_text(lv.label)}}}")
+        lines.append(f"      - {{code: {yaml_text(lv.code)}, label: {yaml_text(lv.label)}}}")
     dont_know = [lv.code for lv in levels if _NON_SUBSTANTIVE.search(lv.label)]
     if dont_know:
-        lines.append(f"    non_substantive: [{', '.join(map(_yaml_text, dont_know))}]")
+        lines.append(f"    non_substantive: [{', '.join(map(yaml_text, dont_know))}]")
     return lines
 
 
 def _variable_yaml(qid: str, col: ColumnSummary, levels: list[_Level], coded: bool) -> list[str]:
     if not coded:
-        return [f"      {qid}: {{column: {_yaml_text(col.name)}}}"]
-    lines = [f"      {qid}:", f"        column: {_yaml_text(col.name)}", "        codes:"]
-    lines += [f"          {_code_yaml(lv.source)}: {_yaml_text(lv.code)}" for lv in levels]
+        return [f"      {qid}: {{column: {yaml_text(col.name)}}}"]
+    lines = [f"      {qid}:", f"        column: {yaml_text(col.name)}", "        codes:"]
+    lines += [f"          {code_yaml(lv.source)}: {yaml_text(lv.code)}" for lv in levels]
     if any(v.value == "" for v in col.values):
         lines.append('          "": null            # blank')
     missing = [v for v in col.values if v.user_missing]
@@ -389,7 +365,7 @@ def _variable_yaml(qid: str, col: ColumnSummary, levels: list[_Level], coded: bo
     ]
     if missing:
         listed = ", ".join(
-            f"{_code_text(v.value)}{' ' + _comment(repr(v.label)) if v.label else ''} ({v.count})"
+            f"{code_text(v.value)}{' ' + comment(repr(v.label)) if v.label else ''} ({v.count})"
             for v in sorted(missing, key=lambda v: float(v.value))
         )
         lines.append(
@@ -400,7 +376,7 @@ def _variable_yaml(qid: str, col: ColumnSummary, levels: list[_Level], coded: bo
 
 def _range(col: ColumnSummary) -> str:
     if col.minimum is not None and col.maximum is not None:
-        return f", {_code_text(col.minimum)} to {_code_text(col.maximum)}"
+        return f", {code_text(col.minimum)} to {code_text(col.maximum)}"
     return ""
 
 
@@ -408,8 +384,8 @@ def _source_yaml(found: FileInspection, file: str) -> list[str]:
     roles = found.roles
     stem = found.path.stem
     lines = [
-        f"  - id: {_yaml_text(_slug(stem).replace('_', '-') or 'source')}",
-        f"    file: {_yaml_text(file)}          # relative to the spec file",
+        f"  - id: {yaml_text(_slug(stem).replace('_', '-') or 'source')}",
+        f"    file: {yaml_text(file)}          # relative to the spec file",
     ]
     if found.format != format_of(file):
         lines.append(f"    format: {found.format}")
@@ -419,21 +395,21 @@ def _source_yaml(found: FileInspection, file: str) -> list[str]:
         lines.append('    country: "?"                  # fill in: a country code of the spec')
     else:
         col = found.column(country)
-        lines.append(f"    country_column: {_yaml_text(country)}     # guessed; check")
+        lines.append(f"    country_column: {yaml_text(country)}     # guessed; check")
         codes = [v for v in col.values if not v.user_missing]
         if not all(isinstance(v.value, str) and re.fullmatch(r"[A-Z]{2}", v.value) for v in codes):
             lines.append("    country_codes:                # fill in each country's code")
             for v in codes:
-                note = f"  # {_comment(v.label)}" if v.label else ""
-                lines.append(f'      {_code_yaml(v.value)}: "?"{note}')
+                note = f"  # {comment(v.label)}" if v.label else ""
+                lines.append(f'      {code_yaml(v.value)}: "?"{note}')
     rid = roles.get("respondent_id")
     if rid is None:
         lines.append('    respondent_id: "?"            # no column holds unique ids')
     else:
-        lines.append(f"    respondent_id: {_yaml_text(rid)}")
+        lines.append(f"    respondent_id: {yaml_text(rid)}")
     for role in ("weight", "strata", "psu"):
         if role in roles:
-            lines.append(f"    {role}: {_yaml_text(roles[role])}  # guessed from its name; check")
+            lines.append(f"    {role}: {yaml_text(roles[role])}  # guessed from its name; check")
     return lines
 
 
@@ -486,7 +462,7 @@ def describe(col: ColumnSummary, shown: int = 5) -> str:
     for v in col.most_frequent(shown):
         label = f" {v.label!r}" if v.label else ""
         flag = " user-missing" if v.user_missing else ""
-        value = repr(v.value) if isinstance(v.value, str) else _code_text(v.value)
+        value = repr(v.value) if isinstance(v.value, str) else code_text(v.value)
         parts.append(f"{value}{label}{flag} ({v.count:,})")
     more = col.n_distinct + len([v for v in col.values if v.user_missing]) - len(parts)
     if more > 0:
@@ -496,7 +472,7 @@ def describe(col: ColumnSummary, shown: int = 5) -> str:
 
 def _labels_text(pairs: Iterable[tuple[Code, str]], shown: int = 6) -> str:
     items = list(pairs)
-    text = ", ".join(f"{_code_text(c)}={lab}" for c, lab in items[:shown])
+    text = ", ".join(f"{code_text(c)}={lab}" for c, lab in items[:shown])
     return text + (f", … ({len(items)})" if len(items) > shown else "")
 
 
