@@ -30,6 +30,16 @@ import polars as pl
 from barometer.errors import IngestError
 from barometer.options import SourceFormat, check_option
 from barometer.poll.ingest import RawFile, read_file
+from barometer.poll.inspect_numeric import (
+    WEIGHT_NAME,
+    Numeric,
+    Skip,
+    missing_listing,
+    no_answer_codes,
+    numeric_yaml,
+    plan,
+    user_missing_codes,
+)
 from barometer.poll.inspect_yaml import Code, code_text, code_yaml, comment, yaml_text
 from barometer.poll.spec import RESERVED_COLUMNS, format_of
 
@@ -55,7 +65,7 @@ _ROLE_NAMES: dict[Role, re.Pattern[str]] = {
     "respondent_id": re.compile(
         r"^(id|idno|rid|respid|resp_?id|respondent_?id|caseid|case_?id|serial|seqn)$|_id$"
     ),
-    "weight": re.compile(r"weight|wght|wgt|^wt|_wt$|^pw$|^w$"),
+    "weight": WEIGHT_NAME,
     "strata": re.compile(r"stratum|strata|stra$"),
     "psu": re.compile(r"psu|cluster|^clus"),
     "country_column": re.compile(r"^(country|cntry|country_?code|cntry_?code|nation|iso2?)$"),
@@ -91,7 +101,10 @@ class ColumnSummary:
     CSV fields); ``n_user_missing`` the values declared user-missing in an SPSS file;
     ``n_distinct`` the distinct values that are neither.  ``values`` lists distinct values
     (user-missing ones flagged) in order of value — every one when ``complete``,
-    else the ``MAX_LEVELS`` most frequent.
+    else the ``MAX_LEVELS`` most frequent.  ``no_answer`` are the numeric codes labelled
+    as no answer (98 "Don't know") that the file does not declare user-missing, each
+    with its count (0 when only labelled); ``n_answers`` and ``answer_range`` count and
+    bound the distinct values that are neither (what a numeric question's draft reads).
     """
 
     name: str
@@ -108,6 +121,9 @@ class ColumnSummary:
     minimum: float | None
     maximum: float | None
     whole_numbers: bool
+    no_answer: tuple[ValueCount, ...] = ()
+    n_answers: int = 0
+    answer_range: tuple[float, float] | None = None
 
     @property
     def complete(self) -> bool:
@@ -186,6 +202,9 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
     ]
     found.sort(key=lambda v: (isinstance(v.value, str), v.value))
     numeric = kind == "numeric" and valid.len() > 0
+    no_answer = no_answer_codes(labels, spans) if kind == "numeric" else []
+    held = dict(counts.filter(pl.col("value").is_in(no_answer)).iter_rows()) if no_answer else {}
+    answers = valid.filter(~valid.is_in(no_answer)) if no_answer else valid
     return ColumnSummary(
         name=name,
         kind=kind,
@@ -201,6 +220,11 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
         minimum=_number(valid.min()) if numeric else None,
         maximum=_number(valid.max()) if numeric else None,
         whole_numbers=numeric and bool((valid == valid.round(0)).all()),
+        no_answer=tuple(ValueCount(c, int(held.get(c, 0)), labels[c], False) for c in no_answer),
+        n_answers=answers.len(),
+        answer_range=(
+            (_number(answers.min()), _number(answers.max())) if numeric and answers.len() else None
+        ),
     )
 
 
@@ -357,19 +381,11 @@ def _variable_yaml(qid: str, col: ColumnSummary, levels: list[_Level], coded: bo
     lines += [f"          {code_yaml(lv.source)}: {yaml_text(lv.code)}" for lv in levels]
     if any(v.value == "" for v in col.values):
         lines.append('          "": null            # blank')
-    missing = [v for v in col.values if v.user_missing]
-    missing += [
-        ValueCount(value, 0, label, True)
-        for value, label in col.value_labels
-        if col.is_user_missing(value) and value not in {v.value for v in missing}
-    ]
+    missing = user_missing_codes(col)
     if missing:
-        listed = ", ".join(
-            f"{code_text(v.value)}{' ' + comment(repr(v.label)) if v.label else ''} ({v.count})"
-            for v in sorted(missing, key=lambda v: float(v.value))
-        )
         lines.append(
-            f"          # user-missing in the file, read as missing unless mapped: {listed}"
+            "          # user-missing in the file, read as missing unless mapped: "
+            + missing_listing(missing)
         )
     return lines
 
@@ -432,12 +448,18 @@ def draft(found: FileInspection, file: str | None = None) -> str:
     for col in found.columns:
         if col.name in roles:
             continue
-        if col.kind == "other" or not col.complete or col.n_distinct == 0:
-            why = "no values" if col.n_distinct == 0 else f"{col.n_distinct} distinct values"
-            skipped.append(f"#   {col.name} ({col.kind}, {why}{_range(col)})")
+        decided = plan(col, found.n_rows)
+        if isinstance(decided, Skip):
+            many = f"{col.n_distinct} distinct values{_range(col)}: " if col.n_distinct else ""
+            skipped.append(f"#   {col.name} ({col.kind}, {many}{decided.why})")
+            continue
+        qid = _question_id(col.name, taken)
+        if isinstance(decided, Numeric):
+            question, variable = numeric_yaml(qid, col, decided)
+            questions += question
+            variables += variable
             continue
         levels, coded = _levels(col)
-        qid = _question_id(col.name, taken)
         questions += _question_yaml(qid, col, levels)
         variables += _variable_yaml(qid, col, levels, coded)
     name = file if file is not None else str(found.path)
@@ -452,7 +474,7 @@ def draft(found: FileInspection, file: str | None = None) -> str:
     out += _source_yaml(found, name)
     out += ["    variables:", *(variables or ["      {}"])]
     if skipped:
-        out += ["# Not drafted (too many distinct values, or none): map or band them", *skipped]
+        out += ["# Not drafted (map or band them by hand, or leave them out):", *skipped]
     return "\n".join(out) + "\n"
 
 
