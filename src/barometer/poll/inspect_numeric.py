@@ -210,7 +210,7 @@ def numeric_yaml(qid: str, col: ColumnSummary, num: Numeric) -> tuple[list[str],
         question.append(f"    wording: {yaml_text(col.label)}")
     question.append(
         f"    range: [{code_yaml(num.low)}, {code_yaml(num.high)}]"
-        "      # as found in this file; widen it to the scale's ends"
+        "      # as found in this file; widen it to all valid values"
     )
     if num.missing:
         codes = ", ".join(code_yaml(c.value) for c in num.missing)
