@@ -313,3 +313,22 @@ def test_inspection_is_a_value() -> None:
     assert isinstance(found, FileInspection)
     assert found == inspect_file(REAL / "ces11.dta")
     assert draft(found) == draft(inspect_file(REAL / "ces11.dta"))
+
+
+def test_stata_extended_missing_labels_are_not_levels(tmp_path: Path) -> None:
+    # .a "Refused" and .b "Don't know" are labels of Stata missing values, which ingest
+    # reads as null: the draft once sorted them among the numeric codes and failed
+    (tmp_path / "file").mkdir()
+    path = tmp_path / "file" / "ext.dta"
+    answers = pd.Series([1.0, 2.0, "a", 1.0, "b", 2.0], dtype=object)
+    pyreadstat.write_dta(
+        pd.DataFrame({"id": range(1, 7), "q": answers}),
+        str(path),
+        variable_value_labels={"q": {1: "Yes", 2: "No", "a": "Refused", "b": "Don't know"}},
+        missing_user_values={"q": ["a", "b"]},
+    )
+    text = draft(inspect_file(path))
+    (question,) = yaml.safe_load(text)["questions"]
+    assert [lv["label"] for lv in question["levels"]] == ["Yes", "No"]
+    assert "# Stata missing values, read as missing: .a 'Refused', .b \"Don't know\"" in text
+    check_round_trip(path, tmp_path)

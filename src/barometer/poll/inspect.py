@@ -34,6 +34,8 @@ from barometer.poll.inspect_numeric import (
     WEIGHT_NAME,
     Numeric,
     Skip,
+    extended_comment,
+    extended_missing,
     missing_listing,
     no_answer_codes,
     numeric_yaml,
@@ -333,7 +335,8 @@ class _Level:
 def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
     """The levels drafted for a column, and whether it needs ``codes`` (a text column
     whose values are already plain level codes needs none)."""
-    labels = dict(col.value_labels)
+    letters = {k for k, _ in extended_missing(col)}
+    labels = {k: v for k, v in col.value_labels if k not in letters}
     sources: list[Code] = [v for v in labels if not col.is_user_missing(v)]
     sources += [v.value for v in col.values if not v.user_missing and v.value not in labels]
     if col.kind == "numeric":
@@ -387,6 +390,9 @@ def _variable_yaml(qid: str, col: ColumnSummary, levels: list[_Level], coded: bo
             "          # user-missing in the file, read as missing unless mapped: "
             + missing_listing(missing)
         )
+    letters = extended_missing(col)
+    if letters:
+        lines.append(f"          {extended_comment(letters)}")
     return lines
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "Numeric",
     "Plan",
     "Skip",
+    "extended_comment",
+    "extended_missing",
     "missing_listing",
     "no_answer_codes",
     "numeric_yaml",
@@ -129,6 +131,20 @@ def user_missing_codes(col: ColumnSummary) -> list[MissingCode]:
     return sorted(codes, key=lambda c: c.value)
 
 
+def extended_missing(col: ColumnSummary) -> tuple[tuple[str, str], ...]:
+    """A Stata column's labelled extended missing values (``("a", "Not asked")``): ingest
+    reads ``.a``–``.z`` as null, so they are neither levels nor ``missing`` codes."""
+    if col.kind != "numeric":
+        return ()
+    return tuple((k, v) for k, v in col.value_labels if isinstance(k, str))
+
+
+def extended_comment(letters: Sequence[tuple[str, str]]) -> str:
+    """The comment line that lists a column's labelled Stata missing values."""
+    listed = ", ".join(f".{k} {comment(repr(v))}" for k, v in letters)
+    return f"# Stata missing values, read as missing: {listed}"
+
+
 def _answer_labels(col: ColumnSummary) -> list[float]:
     """The numeric codes labelled as answers: neither user-missing nor no-answer codes."""
     no_answer = {v.value for v in col.no_answer}
@@ -185,13 +201,12 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
         return Skip(f"{code_text(amid[0].value)} {amid[0].label!r} lies amid the answers")
     declared = user_missing_codes(col)
     outside = [c for c in declared + labelled if not low <= c.value <= high]
-    letters = tuple((k, v) for k, v in col.value_labels if isinstance(k, str))
     return Numeric(
         low=low,
         high=high,
         missing=tuple(sorted(outside, key=lambda c: c.value)),
         inside=tuple(c for c in declared if low <= c.value <= high),
-        letters=letters,
+        letters=extended_missing(col),
     )
 
 
@@ -221,6 +236,5 @@ def numeric_yaml(qid: str, col: ColumnSummary, num: Numeric) -> tuple[list[str],
         listed = missing_listing(num.inside)
         variable.append(f"        # user-missing in the file, read as missing: {listed}")
     if num.letters:
-        listed = ", ".join(f".{k} {comment(repr(v))}" for k, v in num.letters)
-        variable.append(f"        # Stata missing values, read as missing: {listed}")
+        variable.append(f"        {extended_comment(num.letters)}")
     return question, variable
