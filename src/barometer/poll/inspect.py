@@ -7,8 +7,10 @@ read_file`: SPSS user-missing codes kept as values, Stata's missing values as nu
 returns a :class:`FileInspection`; :func:`draft` turns it into ``questions:`` and
 ``sources:`` entries to paste into the spec: ``codes:`` from the value labels (user-missing
 codes left out, so ingest reads them as missing and counts them, and listed in a
-comment), the respondent id, weight, strata, PSU and country columns guessed from their
-names and values. Nothing is written: inspecting never opens a store.
+comment), numeric questions for columns of many unlabelled numbers
+(:mod:`barometer.poll.inspect_numeric`), the respondent id, weight, strata, PSU and
+country columns guessed from their names and values. Nothing is written: inspecting
+never opens a store.
 
 The draft is meant to ingest the file as it is once a wave and a country are filled in:
 every value present in a drafted column is covered by its ``codes``.
@@ -438,13 +440,17 @@ def _source_yaml(found: FileInspection, file: str) -> list[str]:
 def draft(found: FileInspection, file: str | None = None) -> str:
     """Draft ``questions:`` and ``sources:`` entries for an inspected file (YAML text).
 
-    Each column with value labels or at most ``MAX_LEVELS`` distinct values becomes a
-    question (id from the column name, wording from its label, levels from its value
-    labels and values) and a ``variables`` entry whose ``codes`` cover every value in
-    the file; user-missing codes are left out (ingest reads them as missing and counts
-    them) and listed in a comment.  ``file`` is the name written in ``file:`` (default:
-    the path inspected).  Fill in ``wave`` and ``country`` (and any ``"?"``), rename the
-    question ids in both places, then paste into the spec.
+    A column with value labels on its answers, a text column, or one of fewer than
+    :data:`~barometer.poll.inspect_numeric.MIN_NUMERIC_VALUES` distinct numbers (at most
+    ``MAX_LEVELS`` values) becomes a question (id from the column name, wording from its
+    label, levels from its value labels and values) and a ``variables`` entry whose
+    ``codes`` cover every value in the file; user-missing codes are left out (ingest
+    reads them as missing and counts them) and listed in a comment.  A column of more
+    numbers unlabelled on its answers becomes a numeric question with the range found
+    and its no-answer codes as ``missing`` (:func:`barometer.poll.inspect_numeric.plan`);
+    the columns left out are listed with why.  ``file`` is the name written in ``file:``
+    (default: the path inspected).  Fill in ``wave`` and ``country`` (and any ``"?"``),
+    rename the question ids in both places, then paste into the spec.
     """
     roles = set(found.roles.values())
     taken: set[str] = set()
