@@ -237,6 +237,28 @@ def test_a_date_stays_out_and_pond_is_a_weight(tmp_path: Path) -> None:
     assert skipped(text)["interview"].endswith(": a date or time)")
 
 
+def test_nan_and_infinity_stay_out_and_respondent_is_no_weight(tmp_path: Path) -> None:
+    # ingest refuses NaN and infinity in a numeric question: the draft leaves them out
+    path = tmp_path / "odd.parquet"
+    n = 30
+    pl.DataFrame(
+        {
+            "id": list(range(n)),
+            "respondent_age": [float(18 + i % 20) for i in range(n)],
+            "x": [math.nan if i == 3 else i % 12 + 0.5 for i in range(n)],
+            "y": [math.inf if i == 3 else float(i % 13) for i in range(n)],
+        }
+    ).write_parquet(path)
+    found = inspect_file(path)
+    assert "weight" not in found.roles  # "pond" is a weight, "respondent" is not
+    questions, text = drafted(path)
+    assert list(questions) == ["respondent_age"]
+    for name in ("x", "y"):
+        assert skipped(text)[name].endswith(
+            ": NaN or infinite values, which ingest refuses: export them as missing)"
+        )
+
+
 def test_plan_follows_the_counts() -> None:
     # the rule itself on a real file's columns: every labelled one keeps its levels, and
     # its only many-valued unlabelled one (a population) is numeric

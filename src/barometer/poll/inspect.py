@@ -108,7 +108,8 @@ class ColumnSummary:
     else the ``MAX_LEVELS`` most frequent.  ``no_answer`` are the numeric codes labelled
     as no answer (98 "Don't know") that the file does not declare user-missing, each
     with its count (0 when only labelled); ``n_answers`` and ``answer_range`` count and
-    bound the distinct values that are neither (what a numeric question's draft reads).
+    bound the distinct values that are neither (what a numeric question's draft reads);
+    ``finite`` is False when a number is NaN or infinite (which ingest refuses).
     """
 
     name: str
@@ -128,6 +129,7 @@ class ColumnSummary:
     no_answer: tuple[ValueCount, ...] = ()
     n_answers: int = 0
     answer_range: tuple[float, float] | None = None
+    finite: bool = True
 
     @property
     def complete(self) -> bool:
@@ -229,6 +231,7 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
         answer_range=(
             (_number(answers.min()), _number(answers.max())) if numeric and answers.len() else None
         ),
+        finite=not numeric or bool(valid.is_finite().all()),
     )
 
 

@@ -59,9 +59,13 @@ _NO_ANSWER = re.compile(
     re.IGNORECASE,
 )
 # Names of ids and of weights (lower-cased): hhid, caseid, pers_id, snum, serial; wgt, pond.
-_ID_NAME = re.compile(r"^[a-z]{0,4}id$|[_.]id$|^id[_.]|^[a-z]?num$|[_.](num|nr|no)$|serial")
-#: Names of weights (lower-cased), also used to guess a file's weight column.
-WEIGHT_NAME = re.compile(r"weight|wght|wgt|^wt|_wt$|^pw$|^w$|pond")
+_ID_NAME = re.compile(
+    r"^(id|idno|rid|pid|uid|hhid|respid|persid|caseid|caseno|seqn)$|[_.]id$|^id[_.]"
+    r"|^[a-z]?num$|[_.](num|nr|no)$|serial"
+)
+#: Names of weights (lower-cased), also used to guess a file's weight column; "pond" for
+#: the French "pondération", not inside "respondent".
+WEIGHT_NAME = re.compile(r"weight|wght|wgt|^wt|_wt$|^pw$|^w$|(^|[_.])pond")
 _TEMPORAL = ("Date", "Datetime", "Time", "Duration")
 
 
@@ -190,6 +194,8 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
     skip = _not_a_number(col, n_rows)
     if skip is not None:
         return skip
+    if not col.finite:
+        return Skip("NaN or infinite values, which ingest refuses: export them as missing")
     assert col.answer_range is not None  # numbers with answers have a range
     low, high = col.answer_range
     labelled = [MissingCode(float(v.value), v.count, v.label, False) for v in col.no_answer]
