@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from barometer.cli import app
 from barometer.poll.inspect import draft, inspect_file
-from barometer.poll.inspect_numeric import LEVELS, Numeric, Skip, plan
+from barometer.poll.inspect_numeric import LEVELS, Numeric, Skip, no_answer_codes, plan
 from barometer.poll.poll import Poll
 from tests.poll.test_inspect import REAL, check_round_trip, fill_in
 
@@ -257,6 +257,20 @@ def test_nan_and_infinity_stay_out_and_respondent_is_no_weight(tmp_path: Path) -
         assert skipped(text)[name].endswith(
             ": NaN or infinite values, which ingest refuses: export them as missing)"
         )
+
+
+def test_no_answer_labels() -> None:
+    labels = {
+        0.0: "Not at all",
+        10.0: "Completely",
+        97.0: "Don\u2019t know",  # a typographic apostrophe, as Word exports it
+        98.0: "No opinion",
+        99.0: "N/A",
+        -1.0: "Refused",
+        "a": "Not asked",  # a Stata .a: already missing, not a code
+    }
+    assert no_answer_codes(labels, ()) == [-1.0, 97.0, 98.0, 99.0]
+    assert no_answer_codes(labels, ((97.0, 99.0),)) == [-1.0]  # declared: user-missing
 
 
 def test_plan_follows_the_counts() -> None:

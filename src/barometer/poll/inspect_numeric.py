@@ -54,7 +54,8 @@ LEVELS: Literal["levels"] = "levels"
 
 # Labels that mark a code as no answer rather than an answer (matched anywhere, any case).
 _NO_ANSWER = re.compile(
-    r"don'?t know|\bdk\b|refus|no answer|not answered|prefer not|not sure|can'?t say|"
+    r"don['\u2019]?t know|\bdk\b|refus|no answer|not answered|prefer not|not sure|"
+    r"can['\u2019]?t say|no opinion|"
     r"not applicable|inapplicable|\bn/?a\b|not asked|skipped|^missing|no response|not stated",
     re.IGNORECASE,
 )
@@ -71,14 +72,12 @@ _TEMPORAL = ("Date", "Datetime", "Time", "Duration")
 
 @dataclass(frozen=True)
 class MissingCode:
-    """A code that means no answer: how many respondents hold it, its label, and whether
-    the SPSS file declares it user-missing (ingest then reads it as missing whatever the
-    spec says)."""
+    """A code that means no answer: how many respondents hold it (0: only labelled), and
+    its label."""
 
     value: float
     count: int
     label: str | None
-    declared: bool
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,9 @@ def no_answer_codes(
 def user_missing_codes(col: ColumnSummary) -> list[MissingCode]:
     """The column's SPSS user-missing codes found in the file or labelled, in order of value."""
     found = {v.value: v for v in col.values if v.user_missing}
-    codes = [MissingCode(float(v.value), v.count, v.label, True) for v in found.values()]
+    codes = [MissingCode(float(v.value), v.count, v.label) for v in found.values()]
     codes += [
-        MissingCode(float(value), 0, label, True)
+        MissingCode(float(value), 0, label)
         for value, label in col.value_labels
         if col.is_user_missing(value) and value not in found
     ]
@@ -198,7 +197,7 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
         return Skip("NaN or infinite values, which ingest refuses: export them as missing")
     assert col.answer_range is not None  # numbers with answers have a range
     low, high = col.answer_range
-    labelled = [MissingCode(float(v.value), v.count, v.label, False) for v in col.no_answer]
+    labelled = [MissingCode(float(v.value), v.count, v.label) for v in col.no_answer]
     amid = [c for c in labelled if low <= c.value <= high]
     if amid:
         # 5 "Don't know" amid answers 0-10 cannot be a missing code: keep the levels
