@@ -3,6 +3,8 @@ where a rule reads them (barometer.poll.poll, barometer.poll.store)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -87,3 +89,19 @@ def test_the_facts_are_read_once_per_state_of_the_store(
     after = Poll.open(poll.path).facts()
     assert opened and after.weight_settings["cap"] == 3.0
     assert after.diagnostics is not before.diagnostics and after.bases is not before.bases
+
+
+def test_reading_the_respondents_imports_neither_pandas_nor_pyarrow_compute(poll: Poll) -> None:
+    """A real process (the modules imported are the process's): a pyarrow column's own
+    ``to_numpy`` imports pandas, ~0.4 s of a short command such as a second demo run."""
+    code = (
+        "import sys\n"
+        "from barometer.poll.poll import Poll\n"
+        "Poll.open(sys.argv[1]).design('raked')\n"
+        "loaded = [m for m in ('pandas', 'pyarrow.compute') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(poll.path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr

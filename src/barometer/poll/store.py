@@ -301,10 +301,14 @@ def _source_order(table: pa.Table) -> pa.Table:
     """
     if table.num_rows == 0:
         return table.combine_chunks()
-    source = pl.Series(table.column("source_id"))
+    # through a polars frame of the two columns: a pyarrow column's own to_numpy imports
+    # pandas, and pl.Series of one pyarrow.compute (~0.4 s and ~0.05 s of a short command)
+    keys = pl.from_arrow(table.select(["source_id", "_row"]))
+    assert isinstance(keys, pl.DataFrame)
+    source = keys.get_column("source_id")
     starts = np.flatnonzero((source != source.shift(1)).fill_null(True).to_numpy())
     ids = source.gather(starts).to_list()
-    rows = table.column("_row").to_numpy()
+    rows = keys.get_column("_row").to_numpy()
     # positions where _row fails to increase must each start a new source
     breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
     if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
