@@ -183,7 +183,12 @@ class Poll:
         return self.store.targets()
 
     def facts(self) -> PollFacts:
-        """What the report's methodology prints about the poll, read from the store once."""
+        """What the report's methodology prints about the poll, read from the store once
+        per state of the store (each publication asks: the demo makes two)."""
+        facts: PollFacts = self._while_unchanged("facts", self._read_facts)
+        return facts
+
+    def _read_facts(self) -> PollFacts:
         return PollFacts(
             name=self.spec.name,
             path=self.path,
