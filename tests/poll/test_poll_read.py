@@ -117,3 +117,17 @@ def test_the_poll_facts_are_formed_once_per_state_of_the_store(poll: Poll) -> No
     poll.weight(tol=1e-10, cap=3.0)
     after = poll.facts()
     assert after is not first and after.weight_settings["cap"] == 3.0
+
+
+def test_the_small_facts_are_read_with_the_snapshot(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as in a new process: nothing of the store read yet
+    monkeypatch.setattr(store_module, "_SNAPSHOTS", {})
+    monkeypatch.setattr(store_module, "_FACTS", {})
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path)
+    assert len(opened) == 1 and again.weighted
+    sources, targets, diagnostics = again.sources(), again.targets(), again.diagnostics()
+    assert len(opened) == 1  # read on the snapshot's connection
+    assert sources.height == 7 and targets.height and diagnostics.height == 7

@@ -463,13 +463,17 @@ class Store:
 
     def snapshot(self) -> StoreState | None:
         """The meta table, the respondents' columns and whether weights are held, read on one
-        connection (None when the path holds no store)."""
+        connection (None when the path holds no store), with the small facts (``_FACTS``:
+        sources, diagnostics, targets; a few milliseconds, where a connection of their own
+        would cost ~15-20)."""
 
         kept = _SNAPSHOTS.get(self.path)
         if kept is not None and kept[0] == file_state(self.path):
             return kept[1]
 
-        def read(con: duckdb.DuckDBPyConnection) -> tuple[tuple[object, ...], StoreState]:
+        def read(
+            con: duckdb.DuckDBPyConnection,
+        ) -> tuple[tuple[object, ...], StoreState, dict[str, pl.DataFrame]]:
             # stat while connected: no writer can run beside a read-only connection (the
             # file is locked), so these are the files the snapshot was read from
             seen = file_state(self.path)
@@ -477,13 +481,19 @@ class Store:
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
             # a poll of Parquet partitions keeps its weights in a file beside the store
             beside = "weights_file" in meta
-            return seen, StoreState(meta, columns, beside or bool(_count(con, "weights")))
+            small = {k: con.sql(sql).pl() for k, sql in _FACT_SQL.items() if k not in _SCANS}
+            state = StoreState(meta, columns, beside or bool(_count(con, "weights")))
+            return seen, state, small
 
         found = self._read(read)
         if found is None:
             return None
-        _keep(_SNAPSHOTS, self.path, found)
-        return found[1]
+        seen, state, small = found
+        _keep(_SNAPSHOTS, self.path, (seen, state))
+        facts = _FACTS.get(self.path)
+        if facts is None or facts[0] != seen:
+            _keep(_FACTS, self.path, (seen, small))
+        return state
 
     def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
         """``source_id, country, wave, respondent_id`` of the given sources' respondents
