@@ -72,7 +72,8 @@ def _confidence(confidence: float | None, level: float | None, default: float) -
 
 def _weighting_key(tol: float, cap: float | None, max_iter: int, rule: str) -> str:
     """What the weights of a store's respondents and targets depend on besides them: the
-    settings, the source of the raking (barometer's and numpy's, polars' versions)."""
+    settings, the source code of the raking and barometer's, numpy's and polars' versions
+    (the store's record, :mod:`barometer.poll.store_record`, keeps it)."""
     from barometer import __version__, core
 
     code = hashlib.sha256()
