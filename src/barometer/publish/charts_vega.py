@@ -36,6 +36,7 @@ import polars as pl
 from barometer.atomic import write_bytes, write_text
 from barometer.errors import BarometerError
 from barometer.publish.charts_render import render_specs
+from barometer.user_cache import cache_folder
 
 __all__ = [
     "CACHE_ENV",
@@ -265,13 +266,7 @@ def chart_cache() -> Path | None:
     Rendering is a pure function of the spec and the vl-convert version, both in the
     file's name (a SHA-256), so a kept SVG is the one vl-convert would render again: the
     second ``barometer demo`` or report of an unchanged poll renders nothing."""
-    given = os.environ.get(CACHE_ENV, "")
-    if given.lower() == "off":
-        return None
-    if given:
-        return Path(given)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "barometer" / "charts"
+    return cache_folder(CACHE_ENV, "charts")
 
 
 def _cached_svg(key: str, render: Callable[[], str]) -> str:

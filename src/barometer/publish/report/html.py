@@ -498,7 +498,7 @@ def _mean_cell(r: Mapping[str, Any], decimals: int, level: str) -> dict[str, str
 
 
 def _row_cells(
-    rows: pl.DataFrame,
+    rows: Sequence[dict[str, Any]],
     style: LevelStyle,
     subject: str,
     wave: str,
@@ -506,7 +506,7 @@ def _row_cells(
     kind: str = "share",
     level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
-    by_level = {r["level"]: r for r in rows.to_dicts() if not r["suppressed"]}
+    by_level = {r["level"]: r for r in rows if not r["suppressed"]}
     cells = []
     for code in style.codes:
         r = by_level.get(code)
@@ -527,7 +527,7 @@ def _row_cells(
                 "present": r is not None,
             }
         )
-    first = rows.row(0, named=True)
+    first = rows[0]
     return {
         "subject": subject,
         "wave": wave,
@@ -551,16 +551,18 @@ def _wave_table(
     rows = []
     columns = q.columns or q.style
     for rid, est in q.regions.items():
-        t = est.to_polars().filter(pl.col("wave") == wave)
-        if t.height:
+        t = est.to_polars().filter(pl.col("wave") == wave).to_dicts()
+        if t:
             row = _row_cells(t, columns, rid, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
-    table = q.countries.to_polars().filter(pl.col("wave") == wave)
-    # one split by country, not a filter per country (a filter is a query plan each)
-    by_country = {str(key[0]): t for key, t in table.partition_by("country", as_dict=True).items()}
+    # the wave's rows read once and grouped by country in their order (a polars split
+    # or filter per country is a frame or a query plan each)
+    by_country: dict[str, list[dict[str, Any]]] = {}
+    for r in q.countries.to_polars().filter(pl.col("wave") == wave).to_dicts():
+        by_country.setdefault(str(r["country"]), []).append(r)
     for country in order:
         t = by_country.get(country)
-        if t is not None and t.height:
+        if t:
             row = _row_cells(t, columns, country, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
@@ -576,7 +578,8 @@ def _trend_table(
     table = q.trends[rid].to_polars()
     rows = []
     for (wave,), t in table.group_by("wave", maintain_order=True):
-        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind, level)
+        cells = t.to_dicts()
+        row = _row_cells(cells, q.columns or q.style, rid, str(wave), decimals, q.kind, level)
         rows.append(row | {"name": str(wave), "region": True})
     return {
         "region": rid,
@@ -605,7 +608,7 @@ def _quartile_tables(
             _row_cells(t, _QUARTILES, c, wave, decimals, "mean", level)
             | {"name": names.get(c, c), "region": False}
             for c in order
-            if (t := table.filter((pl.col("country") == c) & (pl.col("wave") == wave))).height
+            if (t := table.filter((pl.col("country") == c) & (pl.col("wave") == wave)).to_dicts())
         ]
         if rows:
             out.append({"wave": wave, "labels": list(_QUARTILES.labels), "rows": rows})
