@@ -394,7 +394,12 @@ class Poll:
                 self.store.require()  # the one error for "not a store"
             assert snapshot is not None
             meta = snapshot.meta
-            state = f"{meta.get('ingested_at')}|{meta.get('weighted_at')}|{meta.get('spec_sha256')}"
+            # the files' stamp too: the times are to the second, and a poll weighted twice
+            # within one second must not keep the first weighting's designs and facts
+            state = (
+                f"{stamp}|{meta.get('ingested_at')}|{meta.get('weighted_at')}|"
+                f"{meta.get('spec_sha256')}"
+            )
             self._stamp = (stamp, state, snapshot)
         return self._stamp[1]
 
