@@ -561,7 +561,7 @@ def few_whole_values(
     the ``observed`` values ``x`` of it are whole numbers in a range short enough that the
     shares of each value in ``n_dom`` domains form one family whose covariance is formed
     (:data:`LEVEL_ESTIMATES`): an answer scale."""
-    if not reduce.is_numeric(design.data.get_column(name)):
+    if not reduce.is_numeric(design.data_with([name]).get_column(name)):
         return False
     lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
     if not lo <= hi or n_dom * (hi - lo + 1) > LEVEL_ESTIMATES:
