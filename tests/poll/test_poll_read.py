@@ -3,12 +3,14 @@ where a rule reads them (barometer.poll.poll, barometer.poll.store)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
+import barometer as bm
 from barometer.errors import BarometerError, WeightingError
 from barometer.poll import store as store_module
 from barometer.poll.poll import Poll
@@ -87,3 +89,57 @@ def test_the_facts_are_read_once_per_state_of_the_store(
     after = Poll.open(poll.path).facts()
     assert opened and after.weight_settings["cap"] == 3.0
     assert after.diagnostics is not before.diagnostics and after.bases is not before.bases
+
+
+def _forming(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the columns each call makes into polars from the store's one read."""
+    made: list[list[str]] = []
+    real = store_module.Rows.frame
+
+    def recording(self: store_module.Rows, names: Sequence[str]) -> pl.DataFrame:
+        made.append(list(names))
+        return real(self, names)
+
+    monkeypatch.setattr(store_module.Rows, "frame", recording)
+    return made
+
+
+def test_a_design_forms_a_question_column_when_an_estimate_first_needs_it(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _forming(monkeypatch)
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path)
+    raked = again.design("raked")
+    assert raked.columns[-1] == "us_relationship"  # known before it is formed
+    assert len(made) == 1 and "us_relationship" not in made[0]  # the design's own columns
+    assert {"age", "gender"} <= set(made[0])  # raking's variables
+    opened.clear()
+    first = raked.proportion("us_relationship", by=["country", "wave"])
+    base = again.design("base", countries=["DE"])
+    base.proportion("us_relationship", by="wave")
+    assert made[1:] == [["us_relationship"]] and opened == []  # formed once, no new read
+    whole = Poll.open(poll.path)
+    whole_est = whole.design("raked").proportion("us_relationship", by=["country", "wave"])
+    assert first.to_polars().equals(whole_est.to_polars())
+
+
+def test_a_store_changed_after_the_design_does_not_mix_into_its_columns(
+    tmp_path: Path,
+) -> None:
+    make_poll(tmp_path, n=120, seed=3)
+    store = tmp_path / "poll.duckdb"
+    poll, _ = Poll.ingest(tmp_path / "spec.yaml", store)
+    design = poll.design("base")
+    q = "us_relationship"
+    codes = {q: poll.spec.question(q).level_codes}
+    rows = poll.store.respondents(["country", "wave", "base_weight", q], levels=codes)
+    before = bm.Design(rows, weights="base_weight").proportion(q, by=["country", "wave"])
+    make_poll(tmp_path, n=150, seed=4)  # other respondents, ingested into the same store
+    Poll.ingest(tmp_path / "spec.yaml", store)
+    after = Poll.open(store).design("base").proportion(q, by="country")
+    assert after.to_polars()["n"].sum() != before.to_polars()["n"].sum()
+    # the design made before reads the column of its own rows, never the new ones
+    got = design.proportion(q, by=["country", "wave"]).to_polars()
+    cols = ["country", "wave", "level", "estimate", "n"]
+    assert got.select(cols).equals(before.to_polars().select(cols))

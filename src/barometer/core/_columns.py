@@ -28,11 +28,12 @@ class Columns:
         held = set(frame.columns)
         # the frame's own column wins over a source's column of the same name
         self._pending = [] if source is None else [c for c in source.names if c not in held]
+        self._order = (*frame.columns, *self._pending)
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Every column: the frame's, then those still to be read, in the source's order."""
-        return (*self.frame.columns, *self._pending)
+        """Every column: the frame's, then the source's, in its order."""
+        return self._order
 
     def with_names(self, names: Sequence[str]) -> pl.DataFrame:
         """The frame with ``names`` among its columns where the source gives them (read
@@ -43,9 +44,12 @@ class Columns:
         return self.frame
 
     def full(self) -> pl.DataFrame:
-        """The frame with every column (the ones still pending read in one call)."""
+        """The frame with every column (the ones still pending read in one call), in the
+        order of :attr:`names` whichever were read first."""
         if self._pending:
             self._read(list(self._pending))
+        if self.frame.columns != list(self._order):
+            self.frame = self.frame.select(self._order)
         return self.frame
 
     def _read(self, names: list[str]) -> None:
