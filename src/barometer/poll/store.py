@@ -529,19 +529,22 @@ class Store:
         in the fixed one by :func:`_source_order` (a DuckDB ``ORDER BY`` costs as much as
         the read itself).
         """
-        rows = self.respondent_rows(columns, countries, waves, with_weights, levels)
+        rows = Rows(self._respondents_table(columns, countries, waves, with_weights), levels or {})
         return rows.frame([*columns, *(["weight"] if with_weights else [])])
 
     def respondent_rows(
-        self,
-        columns: Sequence[str],
-        countries: Sequence[str] | None = None,
-        waves: Sequence[str] | None = None,
-        with_weights: bool = False,
-        levels: Mapping[str, Sequence[str]] | None = None,
+        self, columns: Sequence[str], levels: Mapping[str, Sequence[str]] | None = None
     ) -> Rows:
-        """:meth:`respondents` read in one query but made into polars a few columns at a
-        time, when asked for (:meth:`Rows.frame`)."""
+        """Every respondent's ``columns`` as :meth:`respondents` gives them, read in one
+        query but made into polars a few columns at a time, when asked for
+        (:meth:`Rows.frame`)."""
+        return Rows(self._respondents_table(columns), levels or {})
+
+    def _respondents_table(
+        self, columns: Sequence[str], countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None, with_weights: bool = False,
+    ) -> pa.Table:  # fmt: skip
+        """The query of :meth:`respondents`, as Arrow in the table's order."""
         cols = ", ".join(f"r.{_quote(c)}" for c in dict.fromkeys(("source_id", "_row", *columns)))
         sql = f"SELECT {cols}"
         if with_weights:
@@ -565,7 +568,7 @@ class Store:
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        return Rows(table, levels or {})
+        return table
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 
