@@ -14,6 +14,8 @@ REFERENCE = Path(__file__).parent / "reference"
 os.environ["BAROMETER_CHART_CACHE"] = "off"
 # Likewise every demo build writes its files (no record of earlier builds is kept).
 os.environ["BAROMETER_DEMO_CACHE"] = "off"
+# And every ingest and weighting does its full work (no record of the stores written).
+os.environ["BAROMETER_STORE_CACHE"] = "off"
 
 
 def read_api(name: str) -> pl.DataFrame:

@@ -841,7 +841,8 @@ def inspect_command(
     """List a file's columns (type, labels, missing counts, values) and draft its spec entry.
 
     Prints a `questions:` and a `sources:` entry to paste into the spec, with `codes:`
-    from the value labels. Never writes a store.
+    from the value labels, and numeric questions (`range:`, `missing:`) for columns of
+    many unlabelled numbers. Never writes a store.
     """
     with _bad_input():
         from rich.table import Table

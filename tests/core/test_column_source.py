@@ -124,3 +124,9 @@ def test_a_source_that_gives_other_rows_is_refused() -> None:
     design = bm.Design(table.select(OWN), weights="w", column_source=Short(table, MORE))
     with pytest.raises(DesignError, match="one row per row of the design"):
         design.proportion("q1")
+
+
+def test_the_row_count_and_the_columns_read_nothing() -> None:
+    lazy, whole, source = _pair()
+    assert lazy.n == whole.n == 400 and lazy.columns == whole.columns
+    assert source.asked == []

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import barometer as bm
+from barometer.core import estimators
 
 # Tolerances: the properties are exact in real arithmetic; 1e-9 relative covers rounding.
 REL = 1e-9
@@ -190,10 +191,12 @@ def test_integer_answer_codes_read_as_their_levels_in_a_clustered_design() -> No
 
 
 @pytest.mark.parametrize("kind", ["element", "clustered", "raked", "replicates"])
-def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(kind: str) -> None:
-    # after its quantiles, a 0-10 scale's mean is read off the shares of its values they
-    # kept (estimators.scale_mean); alone, from the rows: the same estimates, SEs, deff
-    # and covariance
+def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a 0-10 scale's mean is read off the shares of its values (estimators.scale_mean),
+    # the ones its quantiles kept or made anew: the same digits whatever was asked first,
+    # and the estimates, SEs, deff and covariance of the mean from its rows
     rng = np.random.default_rng(5)
     n = 2000
     frame = pl.DataFrame(
@@ -216,10 +219,15 @@ def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(kind: str) -> None:
     got = scale.mean("s", by=["g"])
     assert "sq" in got.families[0].cache  # the shares' path was taken
     assert scale.cache.level_family is not None  # and left for the distribution
+    alone = d().mean("s", by=["g"])
+    assert "sq" in alone.families[0].cache  # alone too: the same path, the same digits
+    assert alone.to_polars().equals(got.to_polars())
+    np.testing.assert_array_equal(alone.vcov(), got.vcov())
+    other = scale.mean("s", by=["h"])  # other domains: their own shares
+    assert "sq" in other.families[0].cache
+    monkeypatch.setattr(estimators, "is_scale", lambda *args: False)
     want = d().mean("s", by=["g"])
-    assert "sq" not in want.families[0].cache
-    other = scale.mean("s", by=["h"])  # other domains: the rows
-    assert "sq" not in other.families[0].cache
+    assert "sq" not in want.families[0].cache  # the rows' path
     for column in ("estimate", "se", "ci_low", "ci_high", "deff", "n"):
         np.testing.assert_allclose(
             got.to_polars()[column].to_numpy(),
@@ -228,3 +236,29 @@ def test_mean_of_a_scale_from_its_shares_equals_the_row_sums(kind: str) -> None:
             err_msg=column,
         )
     np.testing.assert_allclose(got.vcov(), want.vcov(), rtol=1e-11, atol=1e-18)
+
+
+def test_a_scale_over_many_small_psus_takes_its_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shares' PSU totals (domains x values x PSUs) would outgrow the dense budget: the
+    # mean and the quartiles both take the rows, and the mean is the same whichever is first
+    rng = np.random.default_rng(11)
+    n = 600
+    frame = pl.DataFrame(
+        {
+            "psu": np.arange(n) // 2,
+            "g": rng.choice(["a", "b"], n),
+            "s": rng.integers(0, 5, n).astype(float),
+            "w": rng.random(n) + 0.5,
+        }
+    )
+    # 2 domains x 5 values x 300 PSUs = 3,000 cells
+    monkeypatch.setattr(estimators, "_DENSE_CELLS", 2_999)
+    d = bm.Design(frame, weights="w", psu="psu")
+    alone = d.mean("s", by=["g"])
+    assert "sq" not in alone.families[0].cache
+    d.quantile("s", [0.5], by=["g"])
+    assert d.cache.level_family is None  # no shares kept
+    after = d.mean("s", by=["g"])
+    assert after.to_polars().equals(alone.to_polars())
+    monkeypatch.setattr(estimators, "_DENSE_CELLS", 3_000)
+    assert "sq" in bm.Design(frame, weights="w", psu="psu").mean("s", by=["g"]).families[0].cache

@@ -115,21 +115,31 @@ def check_round_trip(path: Path, tmp: Path, country_codes: dict[Any, str] | None
     assert stored["respondent_id"].to_list() == [_text(v) for v in frame[rid]]
     quality = {r["question"]: r for r in store.column_quality().iter_rows(named=True)}
     for qid, column in columns.items():
-        label_of = {lv.code: lv.label for lv in spec.question(qid).levels}
-        got = [None if c is None else label_of[c] for c in stored[qid].to_list()]
+        question = spec.question(qid)
+        label_of = {lv.code: lv.label for lv in question.levels}
+        got = stored[qid].to_list()
+        if not question.is_numeric:
+            got = [None if c is None else label_of[c] for c in got]
         spans = missing.get(column, [])
-        want = []
+        # a numeric question's missing codes are missing; SPSS user-missing ones listed
+        # there count as the spec's missing codes, not as the file's user-missing
+        declared = set(question.missing)
+        want: list[Any] = []
         for value in frame[column].tolist():
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 want.append(None)
-            elif value == "" or _is_user_missing(value, spans):
+            elif value == "" or _is_user_missing(value, spans) or value in declared:
                 want.append(None)
+            elif question.is_numeric:
+                want.append(float(value))
             else:
                 want.append(labels.get(column, {}).get(value, _text(value)))
         assert got == want, (path.name, column)
         summary = found.column(column)
         n_um = sum(_is_user_missing(v, spans) for v in frame[column].tolist())
-        assert quality[qid]["n_user_missing"] == summary.n_user_missing == n_um
+        n_um_kept = sum(_is_user_missing(v, spans) and v not in declared for v in frame[column])
+        assert summary.n_user_missing == n_um
+        assert quality[qid]["n_user_missing"] == n_um_kept
         assert quality[qid]["n_missing"] == sum(w is None for w in want)
 
 
@@ -191,7 +201,10 @@ def test_round_trip_awkward_file(tmp_path: Path) -> None:
     found = inspect_file(path)
     text = draft(found)
     assert "user-missing in the file" in text and "97 'Refused'" in text
-    assert "#   agey (numeric, " in text  # 72 ages: not drafted, their range noted
+    # 72 unlabelled ages: a numeric question over the ages found
+    ages = pyreadstat.read_sav(str(path))[0]["agey"]
+    agey = next(q for q in yaml.safe_load(text)["questions"] if q["id"] == "agey")
+    assert (agey["kind"], agey["range"]) == ("numeric", [ages.min(), ages.max()])
     assert found.roles == {"respondent_id": "SERIAL", "country_column": "cntry"}
     q1 = yaml.safe_load(text)["questions"][0]
     assert q1["wording"] == 'Is the "US" an ally? (\\ scale)'
@@ -199,7 +212,8 @@ def test_round_trip_awkward_file(tmp_path: Path) -> None:
     assert len(set(codes)) == len(codes) == 4  # 1, 2, 3 ("Other" twice), 7 (no label)
     assert codes[0] == "tres_daccord" and q1["levels"][0]["label"] == "Très d'accord"
     drafted = yaml.safe_load(text)
-    assert [q["id"] for q in drafted["questions"]] == ["q1", "q1_open", "wave_q"]  # reserved
+    ids = ["q1", "q1_open", "agey", "wave_q"]  # wave_q: "wave" is reserved
+    assert [q["id"] for q in drafted["questions"]] == ids
     open_codes = drafted["sources"][0]["variables"]["q1_open"]["codes"]
     assert open_codes == {"Très bien": "tres_bien", "no": "no", "yes": "yes", "": None}
 
@@ -299,3 +313,22 @@ def test_inspection_is_a_value() -> None:
     assert isinstance(found, FileInspection)
     assert found == inspect_file(REAL / "ces11.dta")
     assert draft(found) == draft(inspect_file(REAL / "ces11.dta"))
+
+
+def test_stata_extended_missing_labels_are_not_levels(tmp_path: Path) -> None:
+    # .a "Refused" and .b "Don't know" are labels of Stata missing values, which ingest
+    # reads as null: the draft once sorted them among the numeric codes and failed
+    (tmp_path / "file").mkdir()
+    path = tmp_path / "file" / "ext.dta"
+    answers = pd.Series([1.0, 2.0, "a", 1.0, "b", 2.0], dtype=object)
+    pyreadstat.write_dta(
+        pd.DataFrame({"id": range(1, 7), "q": answers}),
+        str(path),
+        variable_value_labels={"q": {1: "Yes", 2: "No", "a": "Refused", "b": "Don't know"}},
+        missing_user_values={"q": ["a", "b"]},
+    )
+    text = draft(inspect_file(path))
+    (question,) = yaml.safe_load(text)["questions"]
+    assert [lv["label"] for lv in question["levels"]] == ["Yes", "No"]
+    assert "# Stata missing values, read as missing: .a 'Refused', .b \"Don't know\"" in text
+    check_round_trip(path, tmp_path)

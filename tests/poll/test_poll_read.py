@@ -3,6 +3,8 @@ where a rule reads them (barometer.poll.poll, barometer.poll.store)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -143,3 +145,45 @@ def test_a_store_changed_after_the_design_does_not_mix_into_its_columns(
     got = design.proportion(q, by=["country", "wave"]).to_polars()
     cols = ["country", "wave", "level", "estimate", "n"]
     assert got.select(cols).equals(before.to_polars().select(cols))
+
+
+def test_a_raked_estimate_imports_neither_pandas_nor_pyarrow_compute_nor_scipy_linalg(
+    poll: Poll,
+) -> None:
+    """A real process (the modules imported are the process's): a pyarrow column's own
+    ``to_numpy`` imports pandas, ~0.4 s of a short command such as a second demo run;
+    scipy.linalg (~0.05 s) is for GREG steps only."""
+    code = (
+        "import sys\n"
+        "from barometer.poll.poll import Poll\n"
+        "Poll.open(sys.argv[1]).estimate('us_relationship', region='EU')\n"
+        "heavy = ('pandas', 'pyarrow.compute', 'scipy.linalg')\n"
+        "loaded = [m for m in heavy if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(poll.path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_poll_facts_are_formed_once_per_state_of_the_store(poll: Poll) -> None:
+    first = poll.facts()
+    assert poll.facts() is first
+    poll.weight(tol=1e-10, cap=3.0)
+    after = poll.facts()
+    assert after is not first and after.weight_settings["cap"] == 3.0
+
+
+def test_the_small_facts_are_read_with_the_snapshot(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as in a new process: nothing of the store read yet
+    monkeypatch.setattr(store_module, "_SNAPSHOTS", {})
+    monkeypatch.setattr(store_module, "_FACTS", {})
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path)
+    assert len(opened) == 1 and again.weighted
+    sources, targets, diagnostics = again.sources(), again.targets(), again.diagnostics()
+    assert len(opened) == 1  # read on the snapshot's connection
+    assert sources.height == 7 and targets.height and diagnostics.height == 7

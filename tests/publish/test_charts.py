@@ -303,3 +303,33 @@ def test_png_is_the_rasterised_svg(est: Estimates, style: LevelStyle) -> None:
 
     chart = gap_dots(est, style, "ally", wave="2025-11", reference="EU", names=NAMES)
     assert to_png(chart) == vlc.vegalite_to_png(chart.to_dict(validate=False), scale=2.0)
+
+
+def test_charts_rendered_ahead_in_parallel_are_the_ones_rendered_alone(
+    est: Estimates, style: LevelStyle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """render_ahead splits new charts between this process and a spawned one: the SVGs are
+    byte for byte vl-convert's of each spec alone, kept for to_svg (which renders nothing
+    more) and in the cache folder; a planted kept file is rendered again, not passed on."""
+    from barometer.publish import charts_vega
+    from barometer.publish.charts_render import render_specs
+
+    monkeypatch.setenv(charts_vega.CACHE_ENV, str(tmp_path / "kept"))
+    monkeypatch.setattr(charts_vega, "_RENDERED", {})
+    n = 2 * charts_vega.AHEAD_CHARTS
+    charts = [trend(est, style, "rival", names=NAMES, title=f"Chart {i}") for i in range(n)]
+    alone = [render_specs([c.to_dict(validate=False)])[0] for c in charts]
+    (tmp_path / "kept").mkdir()
+    planted = charts_vega._cache_key(charts[0].to_json())
+    (tmp_path / "kept" / f"{planted}.svg").write_text("<svg><script>x</script></svg>")
+    assert charts_vega.render_ahead([*charts, charts[1]], processes=2) == n
+    monkeypatch.setattr(charts_vega, "render_specs", lambda specs: pytest.fail("rendered again"))
+    assert [to_svg(c) for c in charts] == alone
+    kept = {p.read_text(encoding="utf-8") for p in (tmp_path / "kept").glob("*.svg")}
+    assert kept == set(alone)
+    # all kept now: nothing to render; too few new charts for a worker: none started
+    assert charts_vega.render_ahead(charts, processes=2) == 0
+    monkeypatch.setattr(charts_vega, "_RENDERED", {})
+    monkeypatch.setenv(charts_vega.CACHE_ENV, "off")
+    few = charts[: 2 * charts_vega.AHEAD_CHARTS - 1]
+    assert charts_vega.render_ahead(few, processes=2) == 0

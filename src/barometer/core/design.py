@@ -403,7 +403,7 @@ class _Estimating(abc.ABC):
     @property
     def n(self) -> int:
         """Number of rows (respondents)."""
-        return self.data.height
+        return self._columns.frame.height  # (no column source's column need be read)
 
     @property
     def data(self) -> pl.DataFrame:

@@ -7,10 +7,10 @@ variable, one indicator ``y`` per level. Its influence values are
 sec. 2.3; R ``svymean``/``svytotal`` under ``svyby``): missing values of the variable, like
 rows outside the domain, contribute zero, while the variance keeps the whole design.
 
-The mean of an answer scale (whole numbers in a short range) whose quantiles were just
-estimated is read off the shares of its values they kept, ``sum_v v W_v / X``
-(``scale_mean``): the same estimator, whose influence values are the same combination of
-the indicators', from the one family the scale's distribution reads too.
+The mean of an answer scale (whole numbers in a short range, ``is_scale``) is read off the
+shares of its values, ``sum_v v W_v / X`` (``scale_mean``): the same estimator, whose
+influence values are the same combination of the indicators', from the one family the
+scale's quantiles and distribution read too.
 """
 
 from __future__ import annotations
@@ -554,19 +554,30 @@ def _families(
 LEVEL_ESTIMATES = 2048
 
 
-def few_whole_values(
-    design: SurveyDesign, name: str, x: np.ndarray, observed: np.ndarray, n_dom: int
-) -> bool:
-    """True when column ``name`` is numeric (not boolean: its levels are not numbers) and
-    the ``observed`` values ``x`` of it are whole numbers in a range short enough that the
-    shares of each value in ``n_dom`` domains form one family whose covariance is formed
-    (:data:`LEVEL_ESTIMATES`): an answer scale."""
+def is_scale(design: SurveyDesign, name: str, x: np.ndarray, n_dom: int) -> bool:
+    """True when column ``name`` is numeric (not boolean: its levels are not numbers) and its
+    values ``x`` (NaN: missing) in ``n_dom`` domains are an answer scale: whole numbers in a
+    range short enough that the shares of each value by domain form one family whose
+    covariance is formed (:data:`LEVEL_ESTIMATES`), whose every observed row has a weight
+    (so the shares' domains are the scale's), on a design whose covariance is cheap —
+    including the shares' PSU totals, at most ``_DENSE_CELLS`` (many small PSUs: the rows
+    are cheaper). Then its mean (``scale_mean``), quantiles (``core.quantiles``) and
+    distribution are all read off that one family (``level_family``)."""
     if not reduce.is_numeric(design.data_with([name]).get_column(name)):
         return False
     lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
-    if not lo <= hi or n_dom * (hi - lo + 1) > LEVEL_ESTIMATES:
+    if not lo <= hi:
         return False
-    return not np.any(x != np.floor(x), where=observed)
+    n_shares = n_dom * (hi - lo + 1)
+    s = clusters(design)
+    if n_shares > LEVEL_ESTIMATES or (s is not None and n_shares * s.n_psus > _DENSE_CELLS):
+        return False
+    observed = ~np.isnan(x)
+    return (
+        not np.any(x != np.floor(x), where=observed)
+        and covariance_is_cheap(design)
+        and not np.any(design.weights == 0, where=observed)
+    )
 
 
 def covariance_is_cheap(design: SurveyDesign) -> bool:
@@ -577,20 +588,27 @@ def covariance_is_cheap(design: SurveyDesign) -> bool:
 
 def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | None:
     """The family of the mean of ``name`` by ``by`` read off the shares of its values, when
-    the design's cache holds them (``level_family``: a scale's quantiles, asked first, keep
-    them; its distribution takes them after); None otherwise: a mean alone is cheaper from
-    its rows than from the shares of its values.
+    ``name`` is an answer scale (``is_scale``); None otherwise (the mean from its rows).
+    The shares are the design's kept ones when a scale's quantiles, asked first, left them
+    (``level_family``; its distribution takes them after), or made here: one path for a
+    scale's mean whatever was asked before it, so the same call gives the same digits.
 
     The mean is ``sum_v v W_dv / X_d`` (``W_dv`` the weights of value ``v`` in domain ``d``)
     and its covariance ``A V A'`` with ``V`` the shares' (``A`` the values, per domain):
-    the same estimator as ``sum w y / sum w`` with influence values ``w (y - theta) / X``
-    (a linear combination of the indicators'); ``deff`` from ``sum w y^2 = sum_v v^2
-    W_dv``. The shares' family is kept only for a scale whose every observed row has a
-    weight (``core.quantiles``), so the shares' domains are the mean's."""
+    the same estimator as ``sum w y / sum w`` (R ``svymean``) with influence values ``w (y -
+    theta) / X`` (a linear combination of the indicators'); ``deff`` from ``sum w y^2 =
+    sum_v v^2 W_dv``. It is also the more exact sum: one rounding per value, not per row.
+    A scale's every observed row has a weight (``is_scale``), so the shares' domains are
+    the mean's."""
     kept = design.cache.level_family
-    if kept is None or kept[0] != (name, tuple(by)):
-        return None
-    shares = kept[1]
+    if kept is not None and kept[0] == (name, tuple(by)):
+        shares = kept[1]
+    else:
+        x = reduce.variable(design, name, False).values
+        assert x is not None
+        if not is_scale(design, name, x, reduce.domains(design, by).size):
+            return None
+        shares = level_family(design, name, by)
     levels = shares.var.levels
     assert levels is not None
     values = levels.cast(pl.Float64).to_numpy()

@@ -21,7 +21,7 @@ below its value, so ``y <= Q(p)`` is "bin at most ``b_p``", whose influence valu
 the sum of the bins' — the same variance, from one grouped pass for all the probabilities
 (``cdf_below``). ``F(Q(p))`` itself is read off the weighted CDF.
 
-An answer scale (whole numbers in a short range, ``estimators.few_whole_values``) needs
+An answer scale (whole numbers in a short range, ``estimators.is_scale``) needs
 neither the sort nor the bins: its CDF is the domain's sums of weights by value, and
 ``y <= Q(p)`` is the sum of the indicators of the values at or below ``Q(p)``, whose
 variance is the sum of their covariance block (``level_below``) — all read off one family
@@ -88,11 +88,7 @@ def quantile(
     info = domain_design(design, dom, n_dom)
     crit = t_quantile(confidence, info.degf)  # R: qt(1 - alpha/2, df), also for the SE
     below: Below
-    if (
-        estimators.few_whole_values(design, variable, x, observed, n_dom)
-        and estimators.covariance_is_cheap(design)
-        and np.count_nonzero(valid) == np.count_nonzero(observed)
-    ):
+    if estimators.is_scale(design, variable, x, n_dom):
         # every observed row kept (no zero weight): the shares' domains are the CDF's
         fam = estimators.level_family(design, variable, by, keep=True)
         cdf = WeightedCDF.of_levels(fam)

@@ -30,7 +30,6 @@ import contextlib
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -59,6 +58,7 @@ from barometer.demo.sets import (
 )
 from barometer.errors import BarometerError
 from barometer.poll.spec_yaml import dump_yaml
+from barometer.user_cache import cache_folder
 
 if TYPE_CHECKING:
     # pandas only where samples are drawn and files written: a demo whose files are
@@ -645,11 +645,9 @@ def _record(out_dir: Path) -> Path | None:
     Outside ``out_dir``, in the user's cache (as trusted as the user's home, like the
     rendered charts): a record planted in the folder beside planted files could not
     make them pass for the demo's."""
-    given = os.environ.get(RECORDS_ENV, "")
-    if given.lower() == "off":
+    folder = cache_folder(RECORDS_ENV, "demo")
+    if folder is None:
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(given) if given else Path(base) / "barometer" / "demo"
     name = hashlib.sha256(str(out_dir.resolve()).encode("utf-8")).hexdigest()
     return folder / f"{name}.json"
 

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from barometer.errors import IngestError, did_you_mean
+from barometer.poll import store_record
 from barometer.poll.ranges import NumericResult, read_numeric, recode_by_range
 from barometer.poll.spec import PollSpec, Question, Source, load_spec
 from barometer.untrusted import MAX_QUOTED, printable, quote_value, quote_values, shorten
@@ -704,14 +705,19 @@ def ingest(
     if not isinstance(spec, PollSpec):
         spec = load_spec(spec)
     db = Store(store)
-    known = db.source_fingerprints()
     report = IngestReport(store=db.path)
-    todo: list[tuple[int, Source, str, str]] = []
+    found: list[tuple[Path, tuple[str, str]]] = []
     for i, source in enumerate(spec.sources):
         path = contained_path(spec, source, data_dirs)
         if not path.is_file():
             raise IngestError(f"sources[{i}] ({source.id!r}): file {str(path)!r} does not exist")
-        fingerprint = (file_sha256(path), source_digest(spec, source))
+        found.append((path, (file_sha256(path), source_digest(spec, source))))
+    key = _ingest_key(spec, found)
+    if partitions is None and _ingested_already(db.path, key, spec, report):
+        return report
+    known = db.source_fingerprints()
+    todo: list[tuple[int, Source, str, str]] = []
+    for i, (source, (_, fingerprint)) in enumerate(zip(spec.sources, found, strict=True)):
         if known.get(source.id) == fingerprint:
             report.unchanged.append(source.id)
         else:
@@ -748,7 +754,40 @@ def ingest(
     report.metadata_changed = db.write(spec, loaded, report.removed)
     report.respondents = db.respondent_count()
     _write_partitions(db, partitions, report.changed)
+    # the store as this ingest left it (a weighting recorded before no longer applies)
+    store_record.remember(db.path, {"ingest": key, "respondents": report.respondents})
     return report
+
+
+def _ingest_key(spec: PollSpec, found: Sequence[tuple[Path, tuple[str, str]]]) -> str:
+    """What an ingest's store depends on: the whole spec (and its folder), each source's
+    file (the path read, its SHA-256, the digest of its spec entry) and the store's
+    schema and barometer's version."""
+    from barometer import __version__
+    from barometer.poll.store import SCHEMA_VERSION
+
+    return store_record.content_key(
+        {
+            "spec": spec.model_dump(mode="json"),
+            "spec_dir": str(spec.base_dir),
+            "sources": [[str(path), sha, digest] for path, (sha, digest) in found],
+            "schema": SCHEMA_VERSION,
+            "barometer": __version__,
+        }
+    )
+
+
+def _ingested_already(store: Path, key: str, spec: PollSpec, report: IngestReport) -> bool:
+    """True (``report`` filled in: every source unchanged) when the store's record says
+    an ingest with ``key`` left it as its files are now (:mod:`barometer.poll.store_record`):
+    there is nothing to read, check or write, and the store is not connected to."""
+    entries = store_record.kept(store)
+    respondents = entries.get("respondents")
+    if entries.get("ingest") != key or type(respondents) is not int:
+        return False
+    report.unchanged = [s.id for s in spec.sources]
+    report.respondents = respondents
+    return True
 
 
 def _write_partitions(db: Any, partitions: str | Path | None, changed: bool) -> None:

@@ -7,8 +7,10 @@ read_file`: SPSS user-missing codes kept as values, Stata's missing values as nu
 returns a :class:`FileInspection`; :func:`draft` turns it into ``questions:`` and
 ``sources:`` entries to paste into the spec: ``codes:`` from the value labels (user-missing
 codes left out, so ingest reads them as missing and counts them, and listed in a
-comment), the respondent id, weight, strata, PSU and country columns guessed from their
-names and values. Nothing is written: inspecting never opens a store.
+comment), numeric questions for columns of many unlabelled numbers
+(:mod:`barometer.poll.inspect_numeric`), the respondent id, weight, strata, PSU and
+country columns guessed from their names and values. Nothing is written: inspecting
+never opens a store.
 
 The draft is meant to ingest the file as it is once a wave and a country are filled in:
 every value present in a drafted column is covered by its ``codes``.
@@ -16,7 +18,6 @@ every value present in a drafted column is covered by its ``codes``.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -31,6 +32,19 @@ import polars as pl
 from barometer.errors import IngestError
 from barometer.options import SourceFormat, check_option
 from barometer.poll.ingest import RawFile, read_file
+from barometer.poll.inspect_numeric import (
+    WEIGHT_NAME,
+    Numeric,
+    Skip,
+    extended_comment,
+    extended_missing,
+    missing_listing,
+    no_answer_codes,
+    numeric_yaml,
+    plan,
+    user_missing_codes,
+)
+from barometer.poll.inspect_yaml import Code, code_text, code_yaml, comment, yaml_text
 from barometer.poll.spec import RESERVED_COLUMNS, format_of
 
 __all__ = [
@@ -49,15 +63,13 @@ MAX_LEVELS = 30
 
 ColumnKind = Literal["numeric", "text", "other"]
 Role = Literal["respondent_id", "weight", "strata", "psu", "country_column"]
-#: A value as the file holds it: a number (SPSS, Stata, numeric CSV) or a text.
-Code = float | str
 
 # Names that suggest a column's role in the design (matched on the lower-cased name).
 _ROLE_NAMES: dict[Role, re.Pattern[str]] = {
     "respondent_id": re.compile(
         r"^(id|idno|rid|respid|resp_?id|respondent_?id|caseid|case_?id|serial|seqn)$|_id$"
     ),
-    "weight": re.compile(r"weight|wght|wgt|^wt|_wt$|^pw$|^w$"),
+    "weight": WEIGHT_NAME,
     "strata": re.compile(r"stratum|strata|stra$"),
     "psu": re.compile(r"psu|cluster|^clus"),
     "country_column": re.compile(r"^(country|cntry|country_?code|cntry_?code|nation|iso2?)$"),
@@ -93,7 +105,11 @@ class ColumnSummary:
     CSV fields); ``n_user_missing`` the values declared user-missing in an SPSS file;
     ``n_distinct`` the distinct values that are neither.  ``values`` lists distinct values
     (user-missing ones flagged) in order of value — every one when ``complete``,
-    else the ``MAX_LEVELS`` most frequent.
+    else the ``MAX_LEVELS`` most frequent.  ``no_answer`` are the numeric codes labelled
+    as no answer (98 "Don't know") that the file does not declare user-missing, each
+    with its count (0 when only labelled); ``n_answers`` and ``answer_range`` count and
+    bound the distinct values that are neither (what a numeric question's draft reads);
+    ``finite`` is False when a number is NaN or infinite (which ingest refuses).
     """
 
     name: str
@@ -110,6 +126,10 @@ class ColumnSummary:
     minimum: float | None
     maximum: float | None
     whole_numbers: bool
+    no_answer: tuple[ValueCount, ...] = ()
+    n_answers: int = 0
+    answer_range: tuple[float, float] | None = None
+    finite: bool = True
 
     @property
     def complete(self) -> bool:
@@ -188,6 +208,9 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
     ]
     found.sort(key=lambda v: (isinstance(v.value, str), v.value))
     numeric = kind == "numeric" and valid.len() > 0
+    no_answer = no_answer_codes(labels, spans) if kind == "numeric" else []
+    held = dict(counts.filter(pl.col("value").is_in(no_answer)).iter_rows()) if no_answer else {}
+    answers = valid.filter(~valid.is_in(no_answer)) if no_answer else valid
     return ColumnSummary(
         name=name,
         kind=kind,
@@ -203,6 +226,12 @@ def _summarise(raw: RawFile, name: str, max_levels: int) -> ColumnSummary:
         minimum=_number(valid.min()) if numeric else None,
         maximum=_number(valid.max()) if numeric else None,
         whole_numbers=numeric and bool((valid == valid.round(0)).all()),
+        no_answer=tuple(ValueCount(c, int(held.get(c, 0)), labels[c], False) for c in no_answer),
+        n_answers=answers.len(),
+        answer_range=(
+            (_number(answers.min()), _number(answers.max())) if numeric and answers.len() else None
+        ),
+        finite=not numeric or bool(valid.is_finite().all()),
     )
 
 
@@ -281,28 +310,6 @@ def inspect_file(
 # The draft
 
 
-def _yaml_text(text: str) -> str:
-    """A YAML double-quoted scalar (JSON's escapes are YAML's; its line breaks too)."""
-    quoted = json.dumps(text, ensure_ascii=False)
-    for char in ("\u0085", "\u2028", "\u2029", "\ufeff"):
-        quoted = quoted.replace(char, f"\\u{ord(char):04x}")
-    return quoted
-
-
-def _comment(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _code_yaml(value: Code) -> str:
-    if isinstance(value, str):
-        return _yaml_text(value)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _code_text(value: Code) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
 def _slug(text: str) -> str:
     # "Don't know" -> dont_know: an apostrophe joins, it does not separate
     text = re.sub(r"['\u2019]", "", text)
@@ -333,7 +340,8 @@ class _Level:
 def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
     """The levels drafted for a column, and whether it needs ``codes`` (a text column
     whose values are already plain level codes needs none)."""
-    labels = dict(col.value_labels)
+    letters = {k for k, _ in extended_missing(col)}
+    labels = {k: v for k, v in col.value_labels if k not in letters}
     sources: list[Code] = [v for v in labels if not col.is_user_missing(v)]
     sources += [v.value for v in col.values if not v.user_missing and v.value not in labels]
     if col.kind == "numeric":
@@ -345,17 +353,17 @@ def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
     for value in sources:
         if value == "":
             continue
-        label = labels.get(value) or _code_text(value)
+        label = labels.get(value) or code_text(value)
         if value in labels:
-            code = _slug(labels[value]) or _code_text(value)
+            code = _slug(labels[value]) or code_text(value)
         elif isinstance(value, str) and not _PLAIN.match(value):
             code = _slug(value) or value
         else:
-            code = _code_text(value)
+            code = code_text(value)
         # two codes with one label ("Other") get two levels, told apart by their codes
         base, n = code, 1
         while code in used:
-            code, n = f"{base}_{_slug(_code_text(value)) or n}" + ("" if n == 1 else f"_{n}"), n + 1
+            code, n = f"{base}_{_slug(code_text(value)) or n}" + ("" if n == 1 else f"_{n}"), n + 1
         used.add(code)
         levels.append(_Level(value, code, label))
     return levels, not plain
@@ -364,43 +372,38 @@ def _levels(col: ColumnSummary) -> tuple[list[_Level], bool]:
 def _question_yaml(qid: str, col: ColumnSummary, levels: list[_Level]) -> list[str]:
     lines = [f"  - id: {qid}"]
     if col.label:
-        lines.append(f"    wording: {_yaml_text(col.label)}")
+        lines.append(f"    wording: {yaml_text(col.label)}")
     lines.append("    levels:")
     for lv in levels:
-        lines.append(f"      - {{code: {_yaml_text(lv.code)}, label: {_yaml_text(lv.label)}}}")
+        lines.append(f"      - {{code: {yaml_text(lv.code)}, label: {yaml_text(lv.label)}}}")
     dont_know = [lv.code for lv in levels if _NON_SUBSTANTIVE.search(lv.label)]
     if dont_know:
-        lines.append(f"    non_substantive: [{', '.join(map(_yaml_text, dont_know))}]")
+        lines.append(f"    non_substantive: [{', '.join(map(yaml_text, dont_know))}]")
     return lines
 
 
 def _variable_yaml(qid: str, col: ColumnSummary, levels: list[_Level], coded: bool) -> list[str]:
     if not coded:
-        return [f"      {qid}: {{column: {_yaml_text(col.name)}}}"]
-    lines = [f"      {qid}:", f"        column: {_yaml_text(col.name)}", "        codes:"]
-    lines += [f"          {_code_yaml(lv.source)}: {_yaml_text(lv.code)}" for lv in levels]
+        return [f"      {qid}: {{column: {yaml_text(col.name)}}}"]
+    lines = [f"      {qid}:", f"        column: {yaml_text(col.name)}", "        codes:"]
+    lines += [f"          {code_yaml(lv.source)}: {yaml_text(lv.code)}" for lv in levels]
     if any(v.value == "" for v in col.values):
         lines.append('          "": null            # blank')
-    missing = [v for v in col.values if v.user_missing]
-    missing += [
-        ValueCount(value, 0, label, True)
-        for value, label in col.value_labels
-        if col.is_user_missing(value) and value not in {v.value for v in missing}
-    ]
+    missing = user_missing_codes(col)
     if missing:
-        listed = ", ".join(
-            f"{_code_text(v.value)}{' ' + _comment(repr(v.label)) if v.label else ''} ({v.count})"
-            for v in sorted(missing, key=lambda v: float(v.value))
-        )
         lines.append(
-            f"          # user-missing in the file, read as missing unless mapped: {listed}"
+            "          # user-missing in the file, read as missing unless mapped: "
+            + missing_listing(missing)
         )
+    letters = extended_missing(col)
+    if letters:
+        lines.append(f"          {extended_comment(letters)}")
     return lines
 
 
 def _range(col: ColumnSummary) -> str:
     if col.minimum is not None and col.maximum is not None:
-        return f", {_code_text(col.minimum)} to {_code_text(col.maximum)}"
+        return f", {code_text(col.minimum)} to {code_text(col.maximum)}"
     return ""
 
 
@@ -408,8 +411,8 @@ def _source_yaml(found: FileInspection, file: str) -> list[str]:
     roles = found.roles
     stem = found.path.stem
     lines = [
-        f"  - id: {_yaml_text(_slug(stem).replace('_', '-') or 'source')}",
-        f"    file: {_yaml_text(file)}          # relative to the spec file",
+        f"  - id: {yaml_text(_slug(stem).replace('_', '-') or 'source')}",
+        f"    file: {yaml_text(file)}          # relative to the spec file",
     ]
     if found.format != format_of(file):
         lines.append(f"    format: {found.format}")
@@ -419,34 +422,38 @@ def _source_yaml(found: FileInspection, file: str) -> list[str]:
         lines.append('    country: "?"                  # fill in: a country code of the spec')
     else:
         col = found.column(country)
-        lines.append(f"    country_column: {_yaml_text(country)}     # guessed; check")
+        lines.append(f"    country_column: {yaml_text(country)}     # guessed; check")
         codes = [v for v in col.values if not v.user_missing]
         if not all(isinstance(v.value, str) and re.fullmatch(r"[A-Z]{2}", v.value) for v in codes):
             lines.append("    country_codes:                # fill in each country's code")
             for v in codes:
-                note = f"  # {_comment(v.label)}" if v.label else ""
-                lines.append(f'      {_code_yaml(v.value)}: "?"{note}')
+                note = f"  # {comment(v.label)}" if v.label else ""
+                lines.append(f'      {code_yaml(v.value)}: "?"{note}')
     rid = roles.get("respondent_id")
     if rid is None:
         lines.append('    respondent_id: "?"            # no column holds unique ids')
     else:
-        lines.append(f"    respondent_id: {_yaml_text(rid)}")
+        lines.append(f"    respondent_id: {yaml_text(rid)}")
     for role in ("weight", "strata", "psu"):
         if role in roles:
-            lines.append(f"    {role}: {_yaml_text(roles[role])}  # guessed from its name; check")
+            lines.append(f"    {role}: {yaml_text(roles[role])}  # guessed from its name; check")
     return lines
 
 
 def draft(found: FileInspection, file: str | None = None) -> str:
     """Draft ``questions:`` and ``sources:`` entries for an inspected file (YAML text).
 
-    Each column with value labels or at most ``MAX_LEVELS`` distinct values becomes a
-    question (id from the column name, wording from its label, levels from its value
-    labels and values) and a ``variables`` entry whose ``codes`` cover every value in
-    the file; user-missing codes are left out (ingest reads them as missing and counts
-    them) and listed in a comment.  ``file`` is the name written in ``file:`` (default:
-    the path inspected).  Fill in ``wave`` and ``country`` (and any ``"?"``), rename the
-    question ids in both places, then paste into the spec.
+    A column with value labels on its answers, a text column, or one of fewer than
+    :data:`~barometer.poll.inspect_numeric.MIN_NUMERIC_VALUES` distinct numbers (at most
+    ``MAX_LEVELS`` values) becomes a question (id from the column name, wording from its
+    label, levels from its value labels and values) and a ``variables`` entry whose
+    ``codes`` cover every value in the file; user-missing codes are left out (ingest
+    reads them as missing and counts them) and listed in a comment.  A column of more
+    numbers unlabelled on its answers becomes a numeric question with the range found
+    and its no-answer codes as ``missing`` (:func:`barometer.poll.inspect_numeric.plan`);
+    the columns left out are listed with why.  ``file`` is the name written in ``file:``
+    (default: the path inspected).  Fill in ``wave`` and ``country`` (and any ``"?"``),
+    rename the question ids in both places, then paste into the spec.
     """
     roles = set(found.roles.values())
     taken: set[str] = set()
@@ -456,12 +463,18 @@ def draft(found: FileInspection, file: str | None = None) -> str:
     for col in found.columns:
         if col.name in roles:
             continue
-        if col.kind == "other" or not col.complete or col.n_distinct == 0:
-            why = "no values" if col.n_distinct == 0 else f"{col.n_distinct} distinct values"
-            skipped.append(f"#   {col.name} ({col.kind}, {why}{_range(col)})")
+        decided = plan(col, found.n_rows)
+        if isinstance(decided, Skip):
+            many = f"{col.n_distinct} distinct values{_range(col)}: " if col.n_distinct else ""
+            skipped.append(f"#   {col.name} ({col.kind}, {many}{decided.why})")
+            continue
+        qid = _question_id(col.name, taken)
+        if isinstance(decided, Numeric):
+            question, variable = numeric_yaml(qid, col, decided)
+            questions += question
+            variables += variable
             continue
         levels, coded = _levels(col)
-        qid = _question_id(col.name, taken)
         questions += _question_yaml(qid, col, levels)
         variables += _variable_yaml(qid, col, levels, coded)
     name = file if file is not None else str(found.path)
@@ -476,7 +489,7 @@ def draft(found: FileInspection, file: str | None = None) -> str:
     out += _source_yaml(found, name)
     out += ["    variables:", *(variables or ["      {}"])]
     if skipped:
-        out += ["# Not drafted (too many distinct values, or none): map or band them", *skipped]
+        out += ["# Not drafted (map or band them by hand, or leave them out):", *skipped]
     return "\n".join(out) + "\n"
 
 
@@ -486,7 +499,7 @@ def describe(col: ColumnSummary, shown: int = 5) -> str:
     for v in col.most_frequent(shown):
         label = f" {v.label!r}" if v.label else ""
         flag = " user-missing" if v.user_missing else ""
-        value = repr(v.value) if isinstance(v.value, str) else _code_text(v.value)
+        value = repr(v.value) if isinstance(v.value, str) else code_text(v.value)
         parts.append(f"{value}{label}{flag} ({v.count:,})")
     more = col.n_distinct + len([v for v in col.values if v.user_missing]) - len(parts)
     if more > 0:
@@ -496,7 +509,7 @@ def describe(col: ColumnSummary, shown: int = 5) -> str:
 
 def _labels_text(pairs: Iterable[tuple[Code, str]], shown: int = 6) -> str:
     items = list(pairs)
-    text = ", ".join(f"{_code_text(c)}={lab}" for c, lab in items[:shown])
+    text = ", ".join(f"{code_text(c)}={lab}" for c, lab in items[:shown])
     return text + (f", … ({len(items)})" if len(items) > shown else "")
 
 

@@ -8,6 +8,7 @@ shares and ``Estimates.combine`` for regions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from barometer.errors import (
     warn,
 )
 from barometer.options import CIMethod, LonelyPSU, ModelFamily, WeightsChoice
+from barometer.poll import store_record
 from barometer.poll.columns import PollColumns, ScopedColumns
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.kinds import QUARTILES, estimate_question
@@ -66,6 +68,25 @@ def _confidence(confidence: float | None, level: float | None, default: float) -
     if not 0 < value < 1:
         raise EstimationError(f"confidence={value!r} must lie between 0 and 1")
     return value
+
+
+def _weighting_key(tol: float, cap: float | None, max_iter: int, rule: str) -> str:
+    """What the weights of a store's respondents and targets depend on besides them: the
+    settings, the source code of the raking and barometer's, numpy's and polars' versions
+    (the store's record, :mod:`barometer.poll.store_record`, keeps it)."""
+    from barometer import __version__, core
+
+    code = hashlib.sha256()
+    folder = Path(core.__file__).parent / "weighting"
+    for path in [*sorted(folder.glob("*.py")), Path(__file__).with_name("weighting.py")]:
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    return store_record.content_key(
+        {
+            "settings": [tol, cap, max_iter, rule],
+            "code": code.hexdigest(),
+            "versions": [__version__, np.__version__, pl.__version__],
+        }
+    )
 
 
 class Poll:
@@ -163,7 +184,12 @@ class Poll:
         return self.store.targets()
 
     def facts(self) -> PollFacts:
-        """What the report's methodology prints about the poll, read from the store once."""
+        """What the report's methodology prints about the poll, read from the store once
+        per state of the store (each publication asks: the demo makes two)."""
+        facts: PollFacts = self._while_unchanged("facts", self._read_facts)
+        return facts
+
+    def _read_facts(self) -> PollFacts:
         return PollFacts(
             name=self.spec.name,
             path=self.path,
@@ -279,6 +305,12 @@ class Poll:
         """
         rule = lonely_psu_rule(self.spec, lonely_psu)
         parts = self._partitions()
+        key = _weighting_key(tol, cap, max_iter, rule)
+        recorded = store_record.kept(self.path) if parts is None else {}
+        if recorded.get("weighting") == key and self.weighted:
+            # the store is as this weighting left it: the same weights again (estimates
+            # rake again from the base weights with the stored settings in any case)
+            return self.diagnostics()
         if parts is None:
             frame, source = self._frame()
             raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule, source)
@@ -309,6 +341,8 @@ class Poll:
             # the respondents are unchanged by weighting: keep their frame (and the columns
             # formed) for the new state
             self._memo["frame"] = (self._state(), self._memo["frame"][1])
+            ingested = {k: v for k, v in recorded.items() if k in ("ingest", "respondents")}
+            store_record.remember(self.path, ingested | {"weighting": key})
         self._remember(("raked", self._state(), (None, None)), raked)
         return diagnostics
 

@@ -43,7 +43,15 @@ from barometer.untrusted import MAX_QUOTED, printable, quote_value
 if TYPE_CHECKING:
     from barometer.poll.ingest import Harmonised
 
-__all__ = ["SCHEMA_VERSION", "Rows", "Store", "StoreState", "partition_relation", "spec_of"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Rows",
+    "Store",
+    "StoreState",
+    "file_state",
+    "partition_relation",
+    "spec_of",
+]
 
 SCHEMA_VERSION = "1"
 
@@ -118,7 +126,7 @@ _TABLES = frozenset(
 
 
 #: Stores this process found clean (``Store._check_contents``), with the state of their
-#: files then (:func:`_file_state`): a store whose files have not changed since is not
+#: files then (:func:`file_state`): a store whose files have not changed since is not
 #: checked again (the check lists DuckDB's thousands of functions: ~25 ms per opening).
 _CLEAN: dict[Path, tuple[object, ...]] = {}
 #: The last :meth:`Store.snapshot` of each store, with the state of its files while it
@@ -161,7 +169,7 @@ def _keep(cache: dict[Any, Any], key: object, value: object) -> None:
     cache[key] = value
 
 
-def _file_state(path: Path) -> tuple[object, ...]:
+def file_state(path: Path) -> tuple[object, ...]:
     """Device, inode, size and modification and change times of the store's file and of
     its write-ahead log: any write changes them (the change time cannot be set back)."""
     out: list[object] = []
@@ -321,10 +329,14 @@ def _source_order(table: pa.Table) -> pa.Table:
     """
     if table.num_rows == 0:
         return table.combine_chunks()
-    source = pl.Series(table.column("source_id"))
+    # through a polars frame of the two columns: a pyarrow column's own to_numpy imports
+    # pandas, and pl.Series of one pyarrow.compute (~0.4 s and ~0.05 s of a short command)
+    keys = pl.from_arrow(table.select(["source_id", "_row"]))
+    assert isinstance(keys, pl.DataFrame)
+    source = keys.get_column("source_id")
     starts = np.flatnonzero((source != source.shift(1)).fill_null(True).to_numpy())
     ids = source.gather(starts).to_list()
-    rows = table.column("_row").to_numpy()
+    rows = keys.get_column("_row").to_numpy()
     # positions where _row fails to increase must each start a new source
     breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
     if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
@@ -365,7 +377,7 @@ class Store:
             ) from None
         if not self._checked:
             # stat after opening: what the connection sees was written no later than this
-            seen = _file_state(self.path)
+            seen = file_state(self.path)
             if _CLEAN.get(self.path) != seen:
                 try:
                     self._check_contents(con)
@@ -407,7 +419,7 @@ class Store:
         """True when the file exists and holds a barometer store (known without a connection
         when this process read the store's snapshot from the files as they are)."""
         kept = _SNAPSHOTS.get(self.path)
-        if kept is not None and kept[0] == _file_state(self.path):
+        if kept is not None and kept[0] == file_state(self.path):
             return True
         return self._read(lambda con: True) is not None
 
@@ -472,27 +484,37 @@ class Store:
 
     def snapshot(self) -> StoreState | None:
         """The meta table, the respondents' columns and whether weights are held, read on one
-        connection (None when the path holds no store)."""
+        connection (None when the path holds no store), with the small facts (``_FACTS``:
+        sources, diagnostics, targets; a few milliseconds, where a connection of their own
+        would cost ~15-20)."""
 
         kept = _SNAPSHOTS.get(self.path)
-        if kept is not None and kept[0] == _file_state(self.path):
+        if kept is not None and kept[0] == file_state(self.path):
             return kept[1]
 
-        def read(con: duckdb.DuckDBPyConnection) -> tuple[tuple[object, ...], StoreState]:
+        def read(
+            con: duckdb.DuckDBPyConnection,
+        ) -> tuple[tuple[object, ...], StoreState, dict[str, pl.DataFrame]]:
             # stat while connected: no writer can run beside a read-only connection (the
             # file is locked), so these are the files the snapshot was read from
-            seen = _file_state(self.path)
+            seen = file_state(self.path)
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
             # a poll of Parquet partitions keeps its weights in a file beside the store
             beside = "weights_file" in meta
-            return seen, StoreState(meta, columns, beside or bool(_count(con, "weights")))
+            small = {k: con.sql(sql).pl() for k, sql in _FACT_SQL.items() if k not in _SCANS}
+            state = StoreState(meta, columns, beside or bool(_count(con, "weights")))
+            return seen, state, small
 
         found = self._read(read)
         if found is None:
             return None
-        _keep(_SNAPSHOTS, self.path, found)
-        return found[1]
+        seen, state, small = found
+        _keep(_SNAPSHOTS, self.path, (seen, state))
+        facts = _FACTS.get(self.path)
+        if facts is None or facts[0] != seen:
+            _keep(_FACTS, self.path, (seen, small))
+        return state
 
     def respondent_keys(self, source_ids: Sequence[str]) -> pl.DataFrame:
         """``source_id, country, wave, respondent_id`` of the given sources' respondents
@@ -577,7 +599,7 @@ class Store:
         ``_FACTS``; a publication asks for the same small tables from several places), with
         the small tables not read yet on the same connection."""
         kept = _FACTS.get(self.path)
-        if kept is None or kept[0] != _file_state(self.path):
+        if kept is None or kept[0] != file_state(self.path):
             kept = None
         elif name in kept[1]:
             return kept[1][name]
@@ -585,7 +607,7 @@ class Store:
         wanted = [k for k in _FACT_SQL if k == name or (k not in _SCANS and k not in held)]
         con = self._connect(read_only=True)
         try:
-            seen = _file_state(self.path)  # (while connected: see snapshot)
+            seen = file_state(self.path)  # (while connected: see snapshot)
             found = {k: con.sql(_FACT_SQL[k]).pl() for k in wanted}
         except duckdb.Error as err:  # a damaged file shows when its blocks are read
             raise _store_error(self.path, err) from None

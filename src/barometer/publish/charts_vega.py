@@ -16,7 +16,8 @@ What is cut here is rendering the same chart twice: :func:`to_svg` keeps the SVG
 each distinct spec of this process and, between runs, in a folder of rendered charts
 (:func:`chart_cache`, keyed by the spec and the vl-convert version), and :func:`to_png`
 rasterises that SVG (``svg_to_png``, the step ``vegalite_to_png`` ends with) instead of
-running Vega again.
+running Vega again. A report's new charts are rendered in parallel processes
+(:func:`render_ahead`, one per CPU), since they are most of its cost.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import polars as pl
 
 from barometer.atomic import write_bytes, write_text
 from barometer.errors import BarometerError
+from barometer.publish.charts_render import render_specs
+from barometer.user_cache import cache_folder
 
 __all__ = [
     "CACHE_ENV",
@@ -50,6 +53,7 @@ __all__ = [
     "layers",
     "mark",
     "props",
+    "render_ahead",
     "rows",
     "save_png",
     "save_svg",
@@ -262,34 +266,40 @@ def chart_cache() -> Path | None:
     Rendering is a pure function of the spec and the vl-convert version, both in the
     file's name (a SHA-256), so a kept SVG is the one vl-convert would render again: the
     second ``barometer demo`` or report of an unchanged poll renders nothing."""
-    given = os.environ.get(CACHE_ENV, "")
-    if given.lower() == "off":
-        return None
-    if given:
-        return Path(given)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "barometer" / "charts"
+    return cache_folder(CACHE_ENV, "charts")
 
 
 def _cached_svg(key: str, render: Callable[[], str]) -> str:
+    kept = _kept_svg(key)
+    if kept is not None:
+        return kept
+    svg = render()
+    _keep_svg(key, svg)
+    return svg
+
+
+def _kept_svg(key: str) -> str | None:
+    """The SVG kept in :func:`chart_cache` under ``key``, if it is one (and plain)."""
     folder = chart_cache()
     if folder is None:
-        return render()
-    path = folder / f"{key}.svg"
+        return None
     try:
-        kept = path.read_text(encoding="utf-8")
-        if _plain_svg(kept):
-            return kept
+        kept = (folder / f"{key}.svg").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        pass  # not kept yet (or unreadable): render it
-    svg = render()
+        return None  # not kept yet (or unreadable): render it
+    return kept if _plain_svg(kept) else None
+
+
+def _keep_svg(key: str, svg: str) -> None:
+    folder = chart_cache()
+    if folder is None:
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_text(path, svg)
+        write_text(folder / f"{key}.svg", svg)
         _prune(folder)
     except (OSError, BarometerError):
         pass  # the cache is an optimisation: a read-only or full disk only costs time
-    return svg
 
 
 #: What vl-convert's SVG never holds but a planted file could: script, an event handler,
@@ -318,24 +328,82 @@ def _prune(folder: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-def to_svg(chart: VegaLite | Mapping[str, object]) -> str:
-    """The chart rendered to an SVG document (a string), offline with vl-convert; a
-    spec rendered before in this process, or kept in :func:`chart_cache`, is not
-    rendered again."""
+def _cache_key(text: str) -> str:
     import vl_convert as vlc
 
+    return hashlib.sha256(f"vl-convert {vlc.__version__}\n{text}".encode()).hexdigest()
+
+
+def _remember(text: str, svg: str) -> None:
+    if len(_RENDERED) >= _KEEP:
+        _RENDERED.pop(next(iter(_RENDERED)))
+    _RENDERED[text] = svg
+
+
+def to_svg(chart: VegaLite | Mapping[str, object]) -> str:
+    """The chart rendered to an SVG document (a string), offline with vl-convert; a
+    spec rendered before in this process (or by :func:`render_ahead`), or kept in
+    :func:`chart_cache`, is not rendered again."""
     spec = _spec(chart)
     text = json.dumps(spec, ensure_ascii=False)
     svg = _RENDERED.get(text)
     if svg is None:
-        key = hashlib.sha256(f"vl-convert {vlc.__version__}\n{text}".encode()).hexdigest()
-        # the dict, not the JSON text: vl-convert parses JSON numbers inexactly (the
-        # last digits of a coordinate would change), a Python float goes over exactly
-        svg = _cached_svg(key, lambda: str(vlc.vegalite_to_svg(spec)))
-        if len(_RENDERED) >= _KEEP:
-            _RENDERED.pop(next(iter(_RENDERED)))
-        _RENDERED[text] = svg
+        svg = _cached_svg(_cache_key(text), lambda: render_specs([spec])[0])
+        _remember(text, svg)
     return svg
+
+
+#: :func:`render_ahead` starts worker processes only for at least this many new charts
+#: per process: a worker's start-up (Python, vl-convert's JavaScript runtime: ~0.5 s)
+#: costs what rendering about five charts does.
+AHEAD_CHARTS = 8
+
+
+def render_ahead(charts: Sequence[VegaLite | Mapping[str, object]], processes: int = 0) -> int:
+    """Render the charts not rendered yet — in this process or kept in
+    :func:`chart_cache` — in parallel, so that :func:`to_svg` then reads each from memory;
+    returns how many were rendered here. vl-convert runs one JavaScript worker per process
+    (threads do not help), so the new charts are split between this process and
+    ``processes - 1`` spawned ones (``0``: one per CPU, fewer when there are fewer than
+    :data:`AHEAD_CHARTS` new charts for each). Rendering is a pure function of the spec,
+    so the SVGs are byte for byte the ones :func:`to_svg` renders alone; if worker
+    processes cannot start, nothing is rendered ahead and :func:`to_svg` renders as it
+    goes."""
+    todo: dict[str, tuple[JSON, str]] = {}
+    for chart in charts:
+        spec = _spec(chart)
+        text = json.dumps(spec, ensure_ascii=False)
+        if text in _RENDERED or text in todo:
+            continue
+        key = _cache_key(text)
+        kept = _kept_svg(key)
+        if kept is not None:
+            _remember(text, kept)
+        else:
+            todo[text] = (spec, key)
+    items = list(todo.items())[:_KEEP]  # more would push the first out before they are read
+    workers = min(processes or os.cpu_count() or 1, len(items) // AHEAD_CHARTS)
+    if workers < 2:
+        return 0
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # interleaved, so each process gets charts of every kind (their costs differ by 3x)
+    shares = [items[i::workers] for i in range(workers)]
+    specs = [[spec for _, (spec, _) in share] for share in shares]
+    # spawn: a fork would copy the caller's memory (a publication's data) per worker
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
+            theirs = [pool.submit(render_specs, part) for part in specs[1:]]
+            svgs = [render_specs(specs[0]), *(future.result() for future in theirs)]
+    except (OSError, RuntimeError):  # (BrokenProcessPool is a RuntimeError)
+        return 0
+    for share, rendered in zip(shares, svgs, strict=True):
+        for (text, (_, key)), svg in zip(share, rendered, strict=True):
+            _keep_svg(key, svg)
+            _remember(text, svg)
+    return len(items)
 
 
 def to_png(chart: VegaLite | Mapping[str, object], scale: float = 2.0) -> bytes:

@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +68,7 @@ from barometer.publish.charts import (
     LevelStyle,
     coefficient_dots,
     gap_dots,
+    render_ahead,
     save_png,
     stacked_bars,
     to_svg,
@@ -406,9 +409,27 @@ def _numeric_results(pub: Publication, q: Any, region_ids: Sequence[str]) -> Que
 # Building the template's view: formatted strings with the source of every number.
 
 
+#: The figures of the report being built (:func:`render_report`), drawn together once
+#: every view is built; ``None`` outside one: a figure is drawn at once.
+_DRAWING: ContextVar[list[tuple[Any, Path | None, dict[str, Any]]] | None] = ContextVar(
+    "_DRAWING", default=None
+)
+
+
 def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> dict[str, Any]:
     """The chart as an inline SVG image (base64 data URI) with its pixel size and text;
-    also written to ``save_as`` + ``.svg`` and ``.png`` when given."""
+    also written to ``save_as`` + ``.svg`` and ``.png`` when given. Inside
+    :func:`render_report` the image is filled in when the report's charts are drawn."""
+    figure = {"alt": alt, "caption": caption}
+    drawing = _DRAWING.get()
+    if drawing is None:
+        figure.update(_image(chart, save_as))
+    else:
+        drawing.append((chart, save_as, figure))
+    return figure
+
+
+def _image(chart: Any, save_as: Path | None) -> dict[str, Any]:
     svg = to_svg(chart)
     if save_as is not None:
         write_text(save_as.with_suffix(".svg"), svg)
@@ -416,13 +437,23 @@ def _figure(chart: Any, alt: str, caption: str, save_as: Path | None = None) -> 
     size = re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', svg)
     width, height = (float(size.group(1)), float(size.group(2))) if size else (800.0, 500.0)
     src = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    return {
-        "src": src,
-        "width": round(width),
-        "height": round(height),
-        "alt": alt,
-        "caption": caption,
-    }
+    return {"src": src, "width": round(width), "height": round(height)}
+
+
+@contextmanager
+def _drawn_together() -> Iterator[None]:
+    """Collect the figures made inside, then render their charts together
+    (:func:`render_ahead`: in parallel, the charts are most of a report's cost) and fill
+    in each figure's image, in the order they were made."""
+    drawing: list[tuple[Any, Path | None, dict[str, Any]]] = []
+    token = _DRAWING.set(drawing)
+    try:
+        yield
+    finally:
+        _DRAWING.reset(token)
+    render_ahead([chart for chart, _, _ in drawing])
+    for chart, save_as, figure in drawing:
+        figure.update(_image(chart, save_as))
 
 
 def _names(data: ReportData) -> dict[str, str]:
@@ -467,7 +498,7 @@ def _mean_cell(r: Mapping[str, Any], decimals: int, level: str) -> dict[str, str
 
 
 def _row_cells(
-    rows: pl.DataFrame,
+    rows: Sequence[dict[str, Any]],
     style: LevelStyle,
     subject: str,
     wave: str,
@@ -475,7 +506,7 @@ def _row_cells(
     kind: str = "share",
     level: str = format_level(CONFIDENCE),
 ) -> dict[str, Any]:
-    by_level = {r["level"]: r for r in rows.to_dicts() if not r["suppressed"]}
+    by_level = {r["level"]: r for r in rows if not r["suppressed"]}
     cells = []
     for code in style.codes:
         r = by_level.get(code)
@@ -496,7 +527,7 @@ def _row_cells(
                 "present": r is not None,
             }
         )
-    first = rows.row(0, named=True)
+    first = rows[0]
     return {
         "subject": subject,
         "wave": wave,
@@ -520,16 +551,18 @@ def _wave_table(
     rows = []
     columns = q.columns or q.style
     for rid, est in q.regions.items():
-        t = est.to_polars().filter(pl.col("wave") == wave)
-        if t.height:
+        t = est.to_polars().filter(pl.col("wave") == wave).to_dicts()
+        if t:
             row = _row_cells(t, columns, rid, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(rid, rid), "region": True})
-    table = q.countries.to_polars().filter(pl.col("wave") == wave)
-    # one split by country, not a filter per country (a filter is a query plan each)
-    by_country = {str(key[0]): t for key, t in table.partition_by("country", as_dict=True).items()}
+    # the wave's rows read once and grouped by country in their order (a polars split
+    # or filter per country is a frame or a query plan each)
+    by_country: dict[str, list[dict[str, Any]]] = {}
+    for r in q.countries.to_polars().filter(pl.col("wave") == wave).to_dicts():
+        by_country.setdefault(str(r["country"]), []).append(r)
     for country in order:
         t = by_country.get(country)
-        if t is not None and t.height:
+        if t:
             row = _row_cells(t, columns, country, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
@@ -545,7 +578,8 @@ def _trend_table(
     table = q.trends[rid].to_polars()
     rows = []
     for (wave,), t in table.group_by("wave", maintain_order=True):
-        row = _row_cells(t, q.columns or q.style, rid, str(wave), decimals, q.kind, level)
+        cells = t.to_dicts()
+        row = _row_cells(cells, q.columns or q.style, rid, str(wave), decimals, q.kind, level)
         rows.append(row | {"name": str(wave), "region": True})
     return {
         "region": rid,
@@ -574,7 +608,7 @@ def _quartile_tables(
             _row_cells(t, _QUARTILES, c, wave, decimals, "mean", level)
             | {"name": names.get(c, c), "region": False}
             for c in order
-            if (t := table.filter((pl.col("country") == c) & (pl.col("wave") == wave))).height
+            if (t := table.filter((pl.col("country") == c) & (pl.col("wave") == wave)).to_dicts())
         ]
         if rows:
             out.append({"wave": wave, "labels": list(_QUARTILES.labels), "rows": rows})
@@ -947,11 +981,9 @@ def render_report(
     method = methodology_view(data, names, probability_sample)
     moe = method["sampling"]["moe_plural"]
     template = env.get_template("report.html.j2")
-    return template.render(
-        title=data.title,
-        findings=_findings_view(findings),
-        questions=[_question_view(q, data, names, charts_dir, moe) for q in data.questions],
-        grids=[
+    with _drawn_together():
+        questions = [_question_view(q, data, names, charts_dir, moe) for q in data.questions]
+        grids = [
             grid_view(
                 g,
                 names,
@@ -961,8 +993,14 @@ def render_report(
                 data.rules.decimals,
             )
             for g in data.grids
-        ],
-        models=[_model_view(m, data.rules.confidence) for m in data.models],
+        ]
+        models = [_model_view(m, data.rules.confidence) for m in data.models]
+    return template.render(
+        title=data.title,
+        findings=_findings_view(findings),
+        questions=questions,
+        grids=grids,
+        models=models,
         level=format_level(data.rules.confidence),
         model_notes=data.model_notes,
         method=method,
