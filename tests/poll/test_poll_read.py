@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -27,16 +28,26 @@ def poll(tmp_path: Path) -> Poll:
     return p
 
 
+def _calls(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, note: Callable[..., Any]
+) -> list[Any]:
+    """Wrap ``owner.name``: each call appends ``note(*args)`` to the list returned."""
+    seen: list[Any] = []
+    real = getattr(owner, name)
+
+    def wrapped(*args: object, **kwargs: object) -> object:
+        seen.append(note(*args, **kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)
+    return seen
+
+
 def _count_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    opened: list[str] = []
-    real = duckdb.connect
+    def database(database: str = ":memory:", *args: object, **kwargs: object) -> str:
+        return str(database)
 
-    def counting(database: str = ":memory:", *args: object, **kwargs: object) -> object:
-        opened.append(str(database))
-        return real(database, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store_module.duckdb, "connect", counting)
-    return opened
+    return _calls(monkeypatch, store_module.duckdb, "connect", database)
 
 
 def test_an_unchanged_store_is_opened_again_without_a_connection(
@@ -95,15 +106,7 @@ def test_the_facts_are_read_once_per_state_of_the_store(
 
 def _forming(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record the columns each call makes into polars from the store's one read."""
-    made: list[list[str]] = []
-    real = store_module.Rows.frame
-
-    def recording(self: store_module.Rows, names: Sequence[str]) -> pl.DataFrame:
-        made.append(list(names))
-        return real(self, names)
-
-    monkeypatch.setattr(store_module.Rows, "frame", recording)
-    return made
+    return _calls(monkeypatch, store_module.Rows, "frame", lambda rows, names: list(names))
 
 
 def test_a_design_forms_a_question_column_when_an_estimate_first_needs_it(
