@@ -23,6 +23,7 @@ from barometer.errors import (
 
 if TYPE_CHECKING:
     from barometer.core import weighting
+    from barometer.core._protocols import ColumnSource
     from barometer.core.chisq import ChisqTest
     from barometer.core.comparisons import (
         Difference,
@@ -46,6 +47,7 @@ _LAZY = {
     "Estimates": "barometer.core.estimates",
     "Poll": "barometer.poll",
     "ChisqTest": "barometer.core.chisq",
+    "ColumnSource": "barometer.core._protocols",
     "Difference": "barometer.core.comparisons",
     "adjust_pvalues": "barometer.core.comparisons",
     "difference": "barometer.core.comparisons",
@@ -68,6 +70,7 @@ __all__ = [
     "BarometerWarning",
     "ChisqTest",
     "ColumnNotFoundError",
+    "ColumnSource",
     "Contrast",
     "Design",
     "DesignError",

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 import pytest
 
+import barometer as bm
 from barometer.errors import BarometerError, WeightingError
 from barometer.poll import store as store_module
 from barometer.poll.poll import Poll
@@ -25,16 +28,26 @@ def poll(tmp_path: Path) -> Poll:
     return p
 
 
+def _calls(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, note: Callable[..., Any]
+) -> list[Any]:
+    """Wrap ``owner.name``: each call appends ``note(*args)`` to the list returned."""
+    seen: list[Any] = []
+    real = getattr(owner, name)
+
+    def wrapped(*args: object, **kwargs: object) -> object:
+        seen.append(note(*args, **kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)
+    return seen
+
+
 def _count_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    opened: list[str] = []
-    real = duckdb.connect
+    def database(database: str = ":memory:", *args: object, **kwargs: object) -> str:
+        return str(database)
 
-    def counting(database: str = ":memory:", *args: object, **kwargs: object) -> object:
-        opened.append(str(database))
-        return real(database, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store_module.duckdb, "connect", counting)
-    return opened
+    return _calls(monkeypatch, store_module.duckdb, "connect", database)
 
 
 def test_an_unchanged_store_is_opened_again_without_a_connection(
@@ -89,6 +102,52 @@ def test_the_facts_are_read_once_per_state_of_the_store(
     after = Poll.open(poll.path).facts()
     assert opened and after.weight_settings["cap"] == 3.0
     assert after.diagnostics is not before.diagnostics and after.bases is not before.bases
+
+
+def _forming(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the columns each call makes into polars from the store's one read."""
+    return _calls(monkeypatch, store_module.Rows, "frame", lambda rows, names: list(names))
+
+
+def test_a_design_forms_a_question_column_when_an_estimate_first_needs_it(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _forming(monkeypatch)
+    opened = _count_connections(monkeypatch)
+    again = Poll.open(poll.path)
+    raked = again.design("raked")
+    assert raked.columns[-1] == "us_relationship"  # known before it is formed
+    assert len(made) == 1 and "us_relationship" not in made[0]  # the design's own columns
+    assert {"age", "gender"} <= set(made[0])  # raking's variables
+    opened.clear()
+    first = raked.proportion("us_relationship", by=["country", "wave"])
+    base = again.design("base", countries=["DE"])
+    base.proportion("us_relationship", by="wave")
+    assert made[1:] == [["us_relationship"]] and opened == []  # formed once, no new read
+    whole = Poll.open(poll.path)
+    whole_est = whole.design("raked").proportion("us_relationship", by=["country", "wave"])
+    assert first.to_polars().equals(whole_est.to_polars())
+
+
+def test_a_store_changed_after_the_design_does_not_mix_into_its_columns(
+    tmp_path: Path,
+) -> None:
+    make_poll(tmp_path, n=120, seed=3)
+    store = tmp_path / "poll.duckdb"
+    poll, _ = Poll.ingest(tmp_path / "spec.yaml", store)
+    design = poll.design("base")
+    q = "us_relationship"
+    codes = {q: poll.spec.question(q).level_codes}
+    rows = poll.store.respondents(["country", "wave", "base_weight", q], levels=codes)
+    before = bm.Design(rows, weights="base_weight").proportion(q, by=["country", "wave"])
+    make_poll(tmp_path, n=150, seed=4)  # other respondents, ingested into the same store
+    Poll.ingest(tmp_path / "spec.yaml", store)
+    after = Poll.open(store).design("base").proportion(q, by="country")
+    assert after.to_polars()["n"].sum() != before.to_polars()["n"].sum()
+    # the design made before reads the column of its own rows, never the new ones
+    got = design.proportion(q, by=["country", "wave"]).to_polars()
+    cols = ["country", "wave", "level", "estimate", "n"]
+    assert got.select(cols).equals(before.to_polars().select(cols))
 
 
 def test_a_raked_estimate_imports_neither_pandas_nor_pyarrow_compute_nor_scipy_linalg(

@@ -10,6 +10,7 @@ apart: ``structure`` (strata, PSUs, fpc) is ``None`` exactly for a replicate des
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
@@ -42,6 +43,26 @@ TableLike: TypeAlias = object
 Targets: TypeAlias = object
 
 
+class ColumnSource(Protocol):
+    """Columns of a design's rows that its frame leaves out, read when first needed.
+
+    ``Design(frame, ..., column_source=src)``: the design knows ``src.names`` as columns
+    beside the frame's own and asks ``src.read`` for those an estimate uses, once each
+    (several in one call where a caller asks for several, ``Design.load``), so a table
+    held elsewhere is not read whole up front for an estimate that uses a few columns.
+    """
+
+    @property
+    def names(self) -> Sequence[str]:
+        """The columns it can give."""
+        ...
+
+    def read(self, names: Sequence[str]) -> pl.DataFrame:
+        """Those columns (a subset of ``names``), one row per row of the design's frame, in
+        the frame's row order; an error when it can no longer give the same rows."""
+        ...
+
+
 @dataclass(slots=True, eq=False)
 class DesignCache:
     """What estimates learn about a design's data once and reuse on every later call.
@@ -72,6 +93,11 @@ class SurveyDesign(Protocol):
     @property
     def data(self) -> pl.DataFrame:
         """The respondents, converted once at the door and never modified."""
+        ...
+
+    def data_with(self, names: Sequence[str]) -> pl.DataFrame:
+        """The respondents with at least the columns ``names`` the design knows (those of
+        a column source read now): what an estimate reads of ``data``."""
         ...
 
     @property

@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 
 from barometer.core import estimators
+from barometer.core._columns import Columns
 from barometer.core._frame import as_list, check_columns, dense_codes, encode, first_rows, to_polars
-from barometer.core._protocols import DesignCache, FloatArray, TableLike, Targets
+from barometer.core._protocols import ColumnSource, DesignCache, FloatArray, TableLike, Targets
 from barometer.core.variance import linearisation as lin
 from barometer.core.variance.steps import CalibrationStep
 from barometer.errors import DesignError, EstimationError
@@ -329,7 +330,7 @@ class _Estimating(abc.ABC):
     """The estimator methods, shared by linearisation and replicate designs; each kind
     supplies what ``SurveyDesign`` asks of it beyond these."""
 
-    data: pl.DataFrame
+    _columns: Columns
     weights: FloatArray
     calibration: tuple[CalibrationStep, ...]
     weighting: WeightingInfo | None
@@ -359,18 +360,22 @@ class _Estimating(abc.ABC):
         assert isinstance(self, Design | ReplicateDesign)
         return self
 
-    def _bind(self, data: TableLike, weights: str | None) -> pl.DataFrame:
+    def _bind(
+        self, data: TableLike, weights: str | None, source: ColumnSource | None = None
+    ) -> pl.DataFrame:
         """Convert the table once, at the door, and read and check its weights."""
         frame = to_polars(data)
         if frame.height == 0:
             raise DesignError("data has no rows")
         w = _weights(frame, weights)
         w.setflags(write=False)
-        self._start(frame, w)
+        self._start(frame, w, source)
         return frame
 
-    def _start(self, frame: pl.DataFrame, weights: FloatArray) -> None:
-        self.data = frame
+    def _start(
+        self, frame: pl.DataFrame, weights: FloatArray, source: ColumnSource | None = None
+    ) -> None:
+        self._columns = Columns(frame, source)
         self.weights = weights
         self.calibration = ()
         self.weighting = None
@@ -398,12 +403,30 @@ class _Estimating(abc.ABC):
     @property
     def n(self) -> int:
         """Number of rows (respondents)."""
-        return self.data.height
+        return self._columns.frame.height  # (no column source's column need be read)
+
+    @property
+    def data(self) -> pl.DataFrame:
+        """The respondents, every column (a column source's still unread ones read now)."""
+        return self._columns.full()
+
+    def data_with(self, names: Sequence[str]) -> pl.DataFrame:
+        """The respondents with at least the columns ``names`` that the design knows (a
+        column source's read now, in one call, and kept): what an estimate reads, so a
+        design over a column source reads only the columns its estimates use."""
+        return self._columns.with_names(names)
+
+    def load(self, names: str | Sequence[str]) -> None:
+        """Read the columns ``names`` from the design's column source now, in one call (a
+        caller about to estimate several saves a read per column); a no-op for columns
+        the design holds."""
+        self.data_with(as_list(names))
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The names of the data's columns (a DuckDB design's too, whose rows stay there)."""
-        return tuple(self.data.columns)
+        """The names of the data's columns (a column source's too, before they are read;
+        a DuckDB design's too, whose rows stay there)."""
+        return self._columns.names
 
     def bases(
         self, variables: str | Sequence[str], by: str | Sequence[str] | None = None
@@ -425,18 +448,19 @@ class _Estimating(abc.ABC):
         [('a', 'q', 1, 1.0), ('b', 'q', 1, 4.0)]
         """
         names, by_list = as_list(variables), as_list(by)
-        check_columns(self.data, [*names, *by_list], "bases", EstimationError)
+        data = self.data_with([*names, *by_list])
+        check_columns(data, [*names, *by_list], "bases", EstimationError)
         weight = pl.Series("_bases_w", np.asarray(self.weights, dtype=np.float64))
         sums = []
         for i, name in enumerate(names):
             column = pl.col(name)
             seen = column.is_not_null()
-            if self.data.schema[name].is_float():
+            if data.schema[name].is_float():
                 seen &= column.is_nan().fill_null(False).not_()
             total = pl.col("_bases_w").filter(seen).sum()
             sums += [seen.sum().alias(f"_bases_n{i}"), total.alias(f"_bases_w{i}")]
         inside = pl.all_horizontal(pl.col(b).is_not_null() for b in by_list) if by_list else None
-        frame = self.data.select(*by_list, *names).with_columns(weight)
+        frame = data.select(*by_list, *names).with_columns(weight)
         if inside is not None:
             frame = frame.filter(inside)
         wide = frame.group_by(by_list).agg(sums) if by_list else frame.select(sums)
@@ -693,6 +717,10 @@ class Design(_Estimating):
         an error.
     lonely_psu : {"fail", "adjust", "average", "certainty", "remove"}
         What to do with a stratum that has a single PSU (R ``options(survey.lonely.psu)``).
+    column_source : ColumnSource, optional
+        More columns of the same rows, read when an estimate first uses one (see
+        ``core._protocols.ColumnSource``): ``data`` then holds the design's own columns
+        (weights, strata, PSUs, fpc) and any others at hand.
 
     Notes
     -----
@@ -731,9 +759,11 @@ class Design(_Estimating):
         fpc: str | None = None,
         nest: bool = True,
         lonely_psu: LonelyPSU = "fail",
+        *,
+        column_source: ColumnSource | None = None,
     ) -> None:
         lonely_psu = check_option(lonely_psu, LonelyPSU, "lonely_psu", DesignError)
-        frame = self._bind(data, weights)
+        frame = self._bind(data, weights, column_source)
         _check_layout(frame, strata, psu, fpc)
         self._layout = (strata, psu, fpc, nest, lonely_psu)
         if fpc is not None or (not nest and strata is not None and psu is not None):
@@ -752,7 +782,8 @@ class Design(_Estimating):
         """The sampling structure as integer codes (R ``svydesign``'s strata, clusters, fpc).
 
         Formed when a variance first needs it: raking and point estimates do not."""
-        return _structure(self.data, *self._layout)
+        layout = [c for c in self._layout[:3] if isinstance(c, str)]
+        return _structure(self.data_with(layout), *self._layout)
 
     def __repr__(self) -> str:
         s = self.structure

@@ -563,7 +563,7 @@ def is_scale(design: SurveyDesign, name: str, x: np.ndarray, n_dom: int) -> bool
     including the shares' PSU totals, at most ``_DENSE_CELLS`` (many small PSUs: the rows
     are cheaper). Then its mean (``scale_mean``), quantiles (``core.quantiles``) and
     distribution are all read off that one family (``level_family``)."""
-    if not reduce.is_numeric(design.data.get_column(name)):
+    if not reduce.is_numeric(design.data_with([name]).get_column(name)):
         return False
     lo, hi = np.fmin.reduce(x, initial=np.inf), np.fmax.reduce(x, initial=-np.inf)
     if not lo <= hi:

@@ -106,13 +106,13 @@ def coding(design: SurveyDesign, names: list[str]) -> Coding:
     cache = design.cache.codings
     key = tuple(names)
     if key not in cache:
-        cache[key] = encode(design.data, names)
+        cache[key] = encode(design.data_with(names), names)
     return cache[key]
 
 
 def variable(design: SurveyDesign, name: str, categorical: bool | None) -> Variable:
     """Read column ``name`` as numeric (``categorical=False``), categorical (True) or by type."""
-    frame = design.data
+    frame = design.data_with([name])
     check_columns(frame, [name], "variable", EstimationError)
     col = frame.get_column(name)
     if col.dtype == pl.Boolean and categorical is False:
@@ -137,7 +137,7 @@ def variable(design: SurveyDesign, name: str, categorical: bool | None) -> Varia
 
 def domains(design: SurveyDesign, by: list[str]) -> Coding:
     """The domains of ``by`` (their observed combinations); rows with a null by-value: -1."""
-    check_columns(design.data, by, "by", EstimationError)
+    check_columns(design.data_with(by), by, "by", EstimationError)
     return coding(design, by)
 
 
@@ -295,7 +295,7 @@ def column_pair_sums(
     with a positive weighted sum, which are the values present when every weight is
     positive (always so without calibration; a calibrated design's weights are checked).
     """
-    frame = design.data
+    frame = design.data_with([name])
     w = design.weights
     col = frame.get_column(name) if name in frame.columns else None
     if (

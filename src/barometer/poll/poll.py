@@ -30,19 +30,19 @@ from barometer.errors import (
 )
 from barometer.options import CIMethod, LonelyPSU, ModelFamily, WeightsChoice
 from barometer.poll import store_record
+from barometer.poll.columns import PollColumns, ScopedColumns
 from barometer.poll.ingest import IngestReport, Progress, ingest
 from barometer.poll.kinds import QUARTILES, estimate_question
 from barometer.poll.partitions import Partitions
 from barometer.poll.publication import PollFacts, Publication
 from barometer.poll.regions import with_regions
-from barometer.poll.sets import pair_columns, set_estimates, stack_parts
+from barometer.poll.sets import set_estimates, stack_parts
 from barometer.poll.spec import PollSpec, PublicationRules, Question
 from barometer.poll.spec_sets import parts
 from barometer.poll.store import Store, StoreState, spec_of
 from barometer.poll.weighting import (
     IMPUTED_SCHEMA,
     base_design,
-    design_columns,
     lonely_psu_rule,
     raked_design,
 )
@@ -215,21 +215,25 @@ class Poll:
 
     def _frame(
         self, countries: Sequence[str] | None = None, waves: Sequence[str] | None = None
-    ) -> pl.DataFrame:
-        """Respondents with every question column, levels as ordered enums.
+    ) -> tuple[pl.DataFrame, ScopedColumns]:
+        """Respondents with the design's own columns (levels as ordered enums), and the
+        source of their question columns, read when an estimate needs them
+        (:mod:`barometer.poll.columns`).
 
         The store is read (and the enums formed) once per store state; a scope of
         countries or waves is a filter of that frame, which keeps its row order.
         """
-        full: pl.DataFrame = self._while_unchanged("frame", self._read_frame)
-        frame = full
-        if countries is not None:
-            frame = frame.filter(pl.col("country").is_in(list(countries)))
-        if waves is not None:
-            frame = frame.filter(pl.col("wave").is_in(list(waves)))
+        held: PollColumns = self._while_unchanged("frame", self._read_frame)
+        full = held.frame
+        inside = pl.lit(True)
+        for column, given in (("country", countries), ("wave", waves)):
+            if given is not None:
+                inside &= pl.col(column).is_in(list(given))
+        rows = None if countries is None and waves is None else full.select(inside).to_series()
+        frame = full if rows is None else full.filter(rows)
         if frame.height == 0:
             self._unpolled(countries, waves, full.select("country", "wave"))
-        return frame
+        return frame, held.source(rows)
 
     def _unpolled(
         self, countries: Sequence[str] | None, waves: Sequence[str] | None, cells: pl.DataFrame
@@ -253,15 +257,8 @@ class Poll:
             f"there); polled: {'; '.join(polled if seen_c else polled[:1])}"
         )
 
-    def _read_frame(self) -> pl.DataFrame:
-        stored = self._store_columns()
-        questions = [q for q in self.spec.stored_questions() if q.id in stored]
-        frame = self.store.respondents(
-            [*design_columns(self.spec), *(q.id for q in questions)],
-            levels={q.id: q.level_codes for q in questions if not q.is_numeric},
-        )
-        # grids' paired item differences (barometer.poll.sets): one design holds them
-        return frame.with_columns(pair_columns(self.spec, stored))
+    def _read_frame(self) -> PollColumns:
+        return PollColumns(self.store, self.spec, self._store_columns())
 
     def _store_columns(self) -> frozenset[str]:
         return self._snapshot().columns
@@ -315,8 +312,8 @@ class Poll:
             # rake again from the base weights with the stored settings in any case)
             return self.diagnostics()
         if parts is None:
-            frame = self._frame()
-            raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule)
+            frame, source = self._frame()
+            raked, imputed = raked_design(self.spec, frame, tol, max_iter, cap, rule, source)
         else:  # weights written beside the store, never into the partitions
             weights_file = parts.new_weights_file()
             settings_ = (tol, max_iter, cap, rule)
@@ -341,8 +338,9 @@ class Poll:
             weights = np.asarray(raked.weights, dtype=float)
             out = self._keys(frame).with_columns(weight=weights)
             self.store.write_weights(out, diagnostics, settings)
-            # the respondents are unchanged by weighting: keep their frame for the new state
-            self._memo["frame"] = (self._state(), frame)
+            # the respondents are unchanged by weighting: keep their frame (and the columns
+            # formed) for the new state
+            self._memo["frame"] = (self._state(), self._memo["frame"][1])
             ingested = {k: v for k, v in recorded.items() if k in ("ingest", "respondents")}
             store_record.remember(self.path, ingested | {"weighting": key})
         self._remember(("raked", self._state(), (None, None)), raked)
@@ -444,11 +442,11 @@ class Poll:
             design = self._partitioned_design(weights, countries, waves)
             self._remember(key, design)
             return design
-        frame = self._frame(countries, waves)
+        frame, source = self._frame(countries, waves)
         if weights == "raked":
-            design, _ = raked_design(self.spec, frame, *self._raking_settings())
+            design, _ = raked_design(self.spec, frame, *self._raking_settings(), source=source)
         elif weights == "base":
-            design = base_design(frame, lonely_psu_rule(self.spec))
+            design = base_design(frame, lonely_psu_rule(self.spec), source)
         else:
             raise EstimationError(f"weights={weights!r} is not one of 'raked', 'base'")
         self._remember(key, design)

@@ -533,6 +533,8 @@ def build(
         if chosen is not None
     )
     notes: list[str] = []
+    # every column the cells read, made at once (a design forms its columns on demand)
+    design.load([*qids, *(b for b in chosen if b is not None)])
     cells = _every_cell(poll, design, rules, qids, chosen, scope, notes)
     held = tuple(q for q in qids if (q, None) in cells)
     models = _fit_models(poll, codes, wave_ids, countries, waves, weights, notes)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Rows",
     "Store",
     "StoreState",
     "file_state",
@@ -262,39 +263,59 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _as_enums(table: pa.Table, levels: Mapping[str, Sequence[str]]) -> pl.DataFrame:
-    """``table`` as polars in (``source_id``, ``_row``) order (:func:`_source_order`), the
-    columns named in ``levels`` as enums of those codes, the other categorical ones as text.
+class Rows:
+    """Respondents read as Arrow, in (``source_id``, ``_row``) order (:func:`_source_order`),
+    made into polars a few columns at a time (:meth:`frame`): the columns named in
+    ``levels`` as enums of those codes, the other categorical ones as text.
 
     DuckDB hands an ENUM column over as Arrow dictionary arrays whose dictionary is the
     ENUM's levels: when those are the spec's, the dictionary's indices are the enum's own
     codes and become its values without a string being looked at.  Any other column (a
     TEXT column of a store written before single-choice columns were ENUMs) is cast by
     its text.  The rows are put in order while the codes are still Arrow arrays, in one
-    copy that also joins each column's chunks, so polars makes each column once.
+    copy that also joins each column's chunks, so polars makes each column once — when
+    it is asked for: forming a million enum values costs a few milliseconds per column,
+    which columns no estimate reads need not cost.
     """
-    coded: dict[str, pl.Enum] = {}
-    made: dict[tuple[str, ...], pl.Enum] = {}  # (forming a polars Enum is not free)
-    for name, codes in levels.items():
-        col = table.column(name)
-        want = list(codes)
-        if pa.types.is_dictionary(col.type) and all(
-            chunk.dictionary.to_pylist() == want for chunk in col.chunks
-        ):
-            indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
-            table = table.set_column(table.schema.get_field_index(name), name, indices)
-            coded[name] = made.setdefault(tuple(want), pl.Enum(want))
-    cast = {c: made.setdefault(tuple(v), pl.Enum(v)) for c, v in levels.items() if c not in coded}
-    frame = pl.from_arrow(_source_order(table), schema_overrides=cast)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(
-        *(pl.col(c).cat.to(dtype) for c, dtype in coded.items()),
-        *(
-            pl.col(c).cast(pl.String)
-            for c, t in frame.schema.items()
-            if c not in levels and isinstance(t, pl.Categorical)
-        ),
-    )
+
+    def __init__(self, table: pa.Table, levels: Mapping[str, Sequence[str]]) -> None:
+        self._coded: dict[str, pl.Enum] = {}
+        made: dict[tuple[str, ...], pl.Enum] = {}  # (forming a polars Enum is not free)
+        for name, codes in levels.items():
+            col = table.column(name)
+            want = list(codes)
+            if pa.types.is_dictionary(col.type) and all(
+                chunk.dictionary.to_pylist() == want for chunk in col.chunks
+            ):
+                indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+                table = table.set_column(table.schema.get_field_index(name), name, indices)
+                self._coded[name] = made.setdefault(tuple(want), pl.Enum(want))
+        self._cast = {
+            c: made.setdefault(tuple(v), pl.Enum(v))
+            for c, v in levels.items()
+            if c not in self._coded
+        }
+        self._table = _source_order(table)
+
+    @property
+    def height(self) -> int:
+        """The number of respondents."""
+        return int(self._table.num_rows)
+
+    def frame(self, names: Sequence[str]) -> pl.DataFrame:
+        """The columns ``names`` as polars, in the fixed order."""
+        names = list(dict.fromkeys(names))
+        cast = {c: t for c, t in self._cast.items() if c in names}
+        frame = pl.from_arrow(self._table.select(names), schema_overrides=cast)
+        assert isinstance(frame, pl.DataFrame)
+        return frame.with_columns(
+            *(pl.col(c).cat.to(t) for c, t in self._coded.items() if c in names),
+            *(
+                pl.col(c).cast(pl.String)
+                for c, t in frame.schema.items()
+                if c not in self._coded and c not in cast and isinstance(t, pl.Categorical)
+            ),
+        )
 
 
 def _source_order(table: pa.Table) -> pa.Table:
@@ -526,10 +547,26 @@ class Store:
 
         ``columns`` are taken from the respondents table; ``weight`` is added when
         ``with_weights``; the columns named in ``levels`` become ordered enums of those
-        level codes (:func:`_as_enums`).  The rows are read in the table's order and put
+        level codes (:class:`Rows`).  The rows are read in the table's order and put
         in the fixed one by :func:`_source_order` (a DuckDB ``ORDER BY`` costs as much as
         the read itself).
         """
+        rows = Rows(self._respondents_table(columns, countries, waves, with_weights), levels or {})
+        return rows.frame([*columns, *(["weight"] if with_weights else [])])
+
+    def respondent_rows(
+        self, columns: Sequence[str], levels: Mapping[str, Sequence[str]] | None = None
+    ) -> Rows:
+        """Every respondent's ``columns`` as :meth:`respondents` gives them, read in one
+        query but made into polars a few columns at a time, when asked for
+        (:meth:`Rows.frame`)."""
+        return Rows(self._respondents_table(columns), levels or {})
+
+    def _respondents_table(
+        self, columns: Sequence[str], countries: Sequence[str] | None = None,
+        waves: Sequence[str] | None = None, with_weights: bool = False,
+    ) -> pa.Table:  # fmt: skip
+        """The query of :meth:`respondents`, as Arrow in the table's order."""
         cols = ", ".join(f"r.{_quote(c)}" for c in dict.fromkeys(("source_id", "_row", *columns)))
         sql = f"SELECT {cols}"
         if with_weights:
@@ -553,8 +590,7 @@ class Store:
             raise _store_error(self.path, err) from None
         finally:
             con.close()
-        frame = _as_enums(table, levels or {})
-        return frame.select(*dict.fromkeys(columns), *(["weight"] if with_weights else []))
+        return table
 
     # -- the poll's facts (what Poll and the Publication expose) ---------------------------
 

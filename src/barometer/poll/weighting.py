@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -20,6 +21,9 @@ from barometer.core.design import Design
 from barometer.errors import WeightingError
 from barometer.options import LonelyPSU, check_option
 from barometer.poll.spec import PollSpec, Target
+
+if TYPE_CHECKING:
+    from barometer import ColumnSource
 
 __all__ = [
     "DESIGN_COLUMNS",
@@ -137,8 +141,11 @@ def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
     return next(iter(rules.values()), "fail")
 
 
-def base_design(frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail") -> Design:
-    """The respondents' design with the sources' base weights."""
+def base_design(
+    frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail", source: ColumnSource | None = None
+) -> Design:
+    """The respondents' design with the sources' base weights; ``source``: the columns
+    ``frame`` leaves out, read when an estimate needs them (``barometer.poll.columns``)."""
     data, has_psu = design_frame(frame, coded=True)
     return Design(
         data,
@@ -146,6 +153,7 @@ def base_design(frame: pl.DataFrame, lonely_psu: LonelyPSU = "fail") -> Design:
         strata=_STRATUM,
         psu=_PSU if has_psu else None,
         lonely_psu=lonely_psu,
+        column_source=source,
     )
 
 
@@ -247,8 +255,10 @@ def raked_design(
     max_iter: int,
     cap: float | None,
     lonely_psu: LonelyPSU = "fail",
+    source: ColumnSource | None = None,
 ) -> tuple[Design, pl.DataFrame]:
-    """The respondents' design raked within each country × wave to its own targets.
+    """The respondents' design raked within each country × wave to its own targets
+    (``source``: as for :func:`base_design`; ``frame`` holds the weighting variables).
 
     With ``weighting: {missing: impute}`` the raking runs on hot-deck-imputed copies of
     the weighting variables (:func:`impute`); the design's own columns, which every
@@ -264,7 +274,7 @@ def raked_design(
         prefix = IMPUTED_PREFIX
     else:
         check_weighting_data(frame, scheme)
-    raked: Design = base_design(frame, lonely_psu).rake(
+    raked: Design = base_design(frame, lonely_psu, source).rake(
         margins(spec, frame, prefix, scheme), by=_GROUP, tol=tol, max_iter=max_iter, cap=cap
     )
     return raked, imputed

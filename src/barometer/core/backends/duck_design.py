@@ -102,6 +102,12 @@ class InDuckDB:
             "in-memory data (read a sample into polars for that)"
         )
 
+    def data_with(self, names: Sequence[str]) -> NoReturn:
+        return self.data
+
+    def load(self, names: str | Sequence[str]) -> None:
+        """Nothing to read: a DuckDB design's estimates query the columns where they lie."""
+
     @property
     def weights(self) -> NoReturn:
         raise EstimationError(

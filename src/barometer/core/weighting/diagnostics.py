@@ -183,7 +183,7 @@ def weight_summary(design: SurveyDesign) -> WeightSummary:
     groups: list[WeightStats] = []
     if info is not None and info.by is not None:
         keys = list(info.spec.margins.keys()) if isinstance(info.spec, RakeSpec) else None
-        col = encode_column(design.data, info.by, "by column", expected=keys)
+        col = encode_column(design.data_with([info.by]), info.by, "by column", expected=keys)
         present = np.bincount(np.maximum(col.codes, 0), minlength=col.size) > 0
         stats = _stats([str(v) for v in col.levels], np.maximum(col.codes, 0), w, before, held)
         groups = [st for st, keep in zip(stats, present, strict=True) if keep]

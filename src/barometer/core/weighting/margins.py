@@ -217,6 +217,17 @@ class EncodedMargins:
     per_group: list[Mapping[str, object]]
 
 
+def margin_columns(margins: Targets, by: str | None) -> list[str]:
+    """The columns ``margins`` names (``by`` and the variables of every group), what a
+    weighting reads of a design's data; anything malformed is left to
+    :func:`encode_margins` to report."""
+    if not isinstance(margins, Mapping):
+        return []
+    groups = margins.values() if by is not None else [margins]
+    named = (v for g in groups if isinstance(g, Mapping) for v in g if isinstance(v, str))
+    return list(dict.fromkeys([*([by] if by is not None else []), *named]))
+
+
 def encode_margins(
     frame: pl.DataFrame,
     margins: Targets,

@@ -28,6 +28,7 @@ from barometer.core.weighting.margins import (
     check_support,
     encode_margins,
     from_table,
+    margin_columns,
 )
 from barometer.core.weighting.spec import RakeSpec, WeightingInfo, freeze, margin_table
 from barometer.errors import WeightingError
@@ -179,7 +180,7 @@ def rake(
     spec = RakeSpec(freeze(targets), by, tol, max_iter, cap, floor)
     weights = np.asarray(design.weights, dtype=np.float64)
     reps = design.replicate_weights
-    enc = encode_margins(design.data, targets, by)
+    enc = encode_margins(design.data_with(margin_columns(targets, by)), targets, by)
     cell, present = _cell_codes(enc)
     cell_before = np.bincount(cell, weights, minlength=present.size)
     n_groups = enc.groups.size

@@ -165,7 +165,7 @@ def _region_group(estimates: Estimates, where: Mapping[str, Any]) -> _Group:
 
 
 def _design_source(design: Any, question: str) -> _Source:
-    columns = design.data.columns
+    columns = list(design.columns)
     if question not in columns:
         raise EstimationError(
             f"banner: no question {question!r} in the data{did_you_mean(question, columns)}"
