@@ -130,3 +130,34 @@ def test_the_row_count_and_the_columns_read_nothing() -> None:
     lazy, whole, source = _pair()
     assert lazy.n == whole.n == 400 and lazy.columns == whole.columns
     assert source.asked == []
+
+
+def test_threads_asking_for_the_same_column_read_it_once() -> None:
+    import threading
+    import time
+
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"w": rng.random(500) + 0.5})
+    extra = pl.DataFrame({"q": rng.choice(["a", "b"], 500)})
+    reads: list[list[str]] = []
+
+    class Slow:
+        names = ("q",)
+
+        def read(self, names: Sequence[str]) -> pl.DataFrame:
+            reads.append(list(names))
+            time.sleep(0.05)  # long enough for the other threads to arrive
+            return extra.select(names)
+
+    d = bm.Design(frame, weights="w", column_source=Slow())
+    got: list[pl.DataFrame] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(d.proportion("q").to_polars()))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert reads == [["q"]] and len(got) == 4
+    assert all(g.equals(got[0]) for g in got)

@@ -9,6 +9,7 @@ for one is read for all of them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import polars as pl
@@ -29,6 +30,9 @@ class Columns:
         # the frame's own column wins over a source's column of the same name
         self._pending = [] if source is None else [c for c in source.names if c not in held]
         self._order = (*frame.columns, *self._pending)
+        # one reader at a time: a design may serve several threads (a web server's), and
+        # two reading the same column would each add it
+        self._lock = threading.Lock()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -38,19 +42,23 @@ class Columns:
     def with_names(self, names: Sequence[str]) -> pl.DataFrame:
         """The frame with ``names`` among its columns where the source gives them (read
         now, in one call); names neither holds are left for the caller's own check."""
-        wanted = set(names).intersection(self._pending)
-        if wanted:
-            self._read([c for c in self._pending if c in wanted])
-        return self.frame
+        if not self._pending:
+            return self.frame
+        with self._lock:
+            wanted = set(names).intersection(self._pending)
+            if wanted:
+                self._read([c for c in self._pending if c in wanted])
+            return self.frame
 
     def full(self) -> pl.DataFrame:
         """The frame with every column (the ones still pending read in one call), in the
         order of :attr:`names` whichever were read first."""
-        if self._pending:
-            self._read(list(self._pending))
-        if self.frame.columns != list(self._order):
-            self.frame = self.frame.select(self._order)
-        return self.frame
+        with self._lock:
+            if self._pending:
+                self._read(list(self._pending))
+            if self.frame.columns != list(self._order):
+                self.frame = self.frame.select(self._order)
+            return self.frame
 
     def _read(self, names: list[str]) -> None:
         assert self._source is not None
