@@ -152,8 +152,7 @@ def test_threads_asking_for_the_same_column_read_it_once() -> None:
     d = bm.Design(frame, weights="w", column_source=Slow())
     got: list[pl.DataFrame] = []
     threads = [
-        threading.Thread(target=lambda: got.append(d.proportion("q").to_polars()))
-        for _ in range(4)
+        threading.Thread(target=lambda: got.append(d.proportion("q").to_polars())) for _ in range(4)
     ]
     for t in threads:
         t.start()
