@@ -1,4 +1,4 @@
-"""Run every benchmark side by side and write benchmarks/RESULTS.md.
+"""Run every benchmark side by side and write the run's report (``--out``).
 
 One command, one run: the estimates benchmark (issue 2: shares by country x wave with
 linearisation SEs, and a mean with 80 SDR replicate weights), the raking benchmark
@@ -7,6 +7,10 @@ generated first (deterministic, untimed). A peer that is too slow at the full si
 measured at a smaller one with ``--size TASK.TOOL=N``; barometer (and the NumPy floor) is
 then also measured at that size, so every ratio compares like with like, and RESULTS.md
 says which size each figure is for.
+
+The report goes to ``benchmarks/_data/run_all.md`` (and its JSON beside it) unless
+``--out`` says otherwise: benchmarks/RESULTS.md is a log kept by hand, section by section,
+which a run must not overwrite; a recorded run is pasted into it as a section.
 
 Usage::
 
@@ -580,9 +584,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--size", action="append", default=[], metavar="TASK.TOOL=N")
     ap.add_argument("--skip", action="append", default=[], metavar="TASK.TOOL")
-    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--out", type=Path, default=data.DATA_DIR / "run_all.md")
     ap.add_argument(
-        "--render", type=Path, metavar="JSON", help="only re-render RESULTS.md from a results JSON"
+        "--render", type=Path, metavar="JSON", help="only re-render the report from a results JSON"
     )
     a = ap.parse_args()
     if a.render:
@@ -603,6 +607,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     t0 = time.perf_counter()
+    a.out.parent.mkdir(parents=True, exist_ok=True)
     for m in sorted({m for _, _, m in todo}):
         data.ensure(m)
     results = []
