@@ -44,8 +44,8 @@ RAKING_SWEEPS = 10
 #: Largest number of cells (over all projections) whose sweep matrix is formed.
 MAX_SWEEP_CELLS = 3000
 
-#: A stacked residual table larger than ``cells.DENSE_TABLE`` with fewer than
-#: 1 / SPARSE_SHARE of its entries non-zero is multiplied as a sparse matrix.
+#: A stacked residual table with fewer than 1 / SPARSE_SHARE of its entries non-zero is
+#: multiplied as a sparse matrix.
 SPARSE_SHARE = 4
 
 Table: TypeAlias = "np.ndarray | sp.csr_matrix"
@@ -409,10 +409,7 @@ def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
 
     def sums(kind: str, v: int) -> Table:
         basis, agg = maps[kind, v]
-        table = tables[basis]
-        if isinstance(table, np.ndarray):
-            return np.asarray(agg @ table)
-        return sp.csr_matrix(agg @ table)
+        return sp.csr_matrix(agg @ tables[basis])
 
     return sums
 
@@ -504,8 +501,7 @@ def group_corrections(
             out += dense(table @ sp.vstack(live, format="csr"))
         else:
             stacked = np.vstack([dense(a) for a in live])
-            big = stacked.size > cell_stats.DENSE_TABLE
-            if big and np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
+            if np.count_nonzero(stacked) * SPARSE_SHARE < stacked.size:
                 out += dense(table @ sp.csr_matrix(stacked))
             else:
                 out += np.asarray(table @ stacked)

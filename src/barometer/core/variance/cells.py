@@ -189,12 +189,6 @@ def joint_domains(cells: JointCells, domains: np.ndarray, n_domains: int) -> Joi
     return made
 
 
-#: A family's cell table of at most this many entries (joint cells x estimates; 8 MB) is
-#: dense: the few sparse products it goes through cost more in scipy's per-matrix checks
-#: than in arithmetic (a country x wave breakdown on cells within countries: 1,800 x 120).
-DENSE_TABLE = 1 << 20
-
-
 def cell_table(
     cells: JointCells,
     joint: JointDomains,
@@ -203,7 +197,7 @@ def cell_table(
     var: Variable,
     theta: np.ndarray,
     denom: np.ndarray | None,
-) -> np.ndarray | sp.csr_matrix:
+) -> sp.csr_matrix:
     """``U_b`` (J x K, K = D x L): the family's influence values summed by joint cell with
     per-row weights ``b`` (see the module doc), from one grouped pass by (level,
     combination) over all the rows (of the column's own integer values when the first
@@ -235,8 +229,4 @@ def cell_table(
     cols = joint.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
     rows = np.repeat(joint.cell, n_levels)
     shape = (cells.size, n_domains * n_levels)
-    if shape[0] * shape[1] <= DENSE_TABLE:
-        table = np.zeros(shape)
-        table[rows, cols.ravel()] = u.ravel()  # each (cell, domain, level) once
-        return table
     return sp.csr_matrix((u.ravel(), (rows, cols.ravel())), shape=shape)
