@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -74,19 +75,28 @@ def _weighting_key(tol: float, cap: float | None, max_iter: int, rule: str) -> s
     """What the weights of a store's respondents and targets depend on besides them: the
     settings, the source code of the raking and barometer's, numpy's and polars' versions
     (the store's record, :mod:`barometer.poll.store_record`, keeps it)."""
-    from barometer import __version__, core
+    from barometer import __version__
+
+    return store_record.content_key(
+        {
+            "settings": [tol, cap, max_iter, rule],
+            "code": _raking_code(),
+            "versions": [__version__, np.__version__, pl.__version__],
+        }
+    )
+
+
+@cache
+def _raking_code() -> str:
+    """The SHA-256 of the raking's source files, read once per process (the code a
+    process runs does not change under it)."""
+    from barometer import core
 
     code = hashlib.sha256()
     folder = Path(core.__file__).parent / "weighting"
     for path in [*sorted(folder.glob("*.py")), Path(__file__).with_name("weighting.py")]:
         code.update(path.name.encode() + b"\0" + path.read_bytes())
-    return store_record.content_key(
-        {
-            "settings": [tol, cap, max_iter, rule],
-            "code": code.hexdigest(),
-            "versions": [__version__, np.__version__, pl.__version__],
-        }
-    )
+    return code.hexdigest()
 
 
 class Poll:
