@@ -61,7 +61,8 @@ def written(tmp: Path, name: str) -> tuple[Path, Path]:
 
 def scales_sav(path: Path) -> None:
     """A 0-10 scale with user-missing 98/99, one with a declared range -9..-1, one
-    labelled at its ends, and a short unlabelled count."""
+    labelled at its ends (whose 0 nobody chose), one labelled at its middle too, and a
+    short unlabelled count."""
     rng = np.random.default_rng(14)
     n = 90
     trust = rng.integers(0, 11, n).astype(float)
@@ -73,7 +74,8 @@ def scales_sav(path: Path) -> None:
             "resp_id": np.arange(1, n + 1, dtype=float),
             "trust": trust,
             "lr": left,
-            "sat": rng.integers(0, 11, n).astype(float),
+            "sat": rng.integers(1, 11, n).astype(float),
+            "mid": rng.integers(0, 11, n).astype(float),
             "kids": rng.integers(0, 4, n).astype(float),
         }
     )
@@ -85,6 +87,7 @@ def scales_sav(path: Path) -> None:
             "trust": {98: "Don't know", 99: "Refused"},
             "lr": {-9: "Not asked", -1: "Don't know"},
             "sat": {0: "Not at all satisfied", 10: "Completely satisfied"},
+            "mid": {0: "Left", 5: "Centre", 10: "Right"},
         },
         missing_ranges={"trust": [98, 99], "lr": [{"lo": -9.0, "hi": -1.0}]},
     )
@@ -101,8 +104,14 @@ def test_spss_user_missing_codes_are_the_questions_missing(tmp_path: Path) -> No
     assert "# no answer: 98 \"Don't know\" (4), 99 'Refused' (2)" in text
     # a declared range: the codes found in it (-1) and labelled in it (-9, absent)
     assert questions["lr"]["missing"] == [-9, -1]
-    # labels on answers (0 and 10) keep the levels; so do 4 unlabelled values
-    assert len(questions["sat"]["levels"]) == 11 and "kind" not in questions["sat"]
+    # labels only at a scale's ends (0 and 10) make it numeric, its range reaching the
+    # unchosen 0; a label between them (5) keeps the levels, as do 4 unlabelled values
+    assert questions["sat"]["kind"] == "numeric" and questions["sat"]["range"] == [0, 10]
+    assert (
+        "# a scale labelled at its ends: 0 'Not at all satisfied', 10 'Completely satisfied'"
+        in text
+    )
+    assert len(questions["mid"]["levels"]) == 11 and "kind" not in questions["mid"]
     assert [lv["code"] for lv in questions["kids"]["levels"]] == ["0", "1", "2", "3"]
     assert yaml.safe_load(text)["sources"][0]["variables"]["trust"] == {"column": "trust"}
     check_round_trip(path, work)

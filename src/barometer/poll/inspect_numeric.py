@@ -1,7 +1,8 @@
 """Which columns ``barometer inspect`` drafts as numeric questions, and why it leaves others out.
 
 A column of numbers with many distinct values and no value labels on its answers — an age
-in years, a 0–10 scale, a count — is a numeric question (``kind: numeric``, docs/spec.md):
+in years, a 0–10 scale, a count — is a numeric question (``kind: numeric``, docs/spec.md),
+as is one labelled only at the two ends of its scale (0 "Extremely dissatisfied"):
 its draft gives the range of the answers in the file and, as ``missing``, its no-answer
 codes: the SPSS user-missing codes the file declares, and the codes whose value label
 reads as no answer (98 "Don't know", 99 "Refused" in a Stata file that declares none).
@@ -87,7 +88,9 @@ class Numeric:
     ``low`` and ``high`` bound the answers in the file; ``missing`` are the no-answer
     codes written under ``missing:``; ``inside`` the SPSS user-missing codes that lie
     within the range (ingest reads them as missing, but ``missing:`` takes only codes
-    outside it); ``letters`` Stata's labelled extended missing values (``.a``: label).
+    outside it); ``letters`` Stata's labelled extended missing values (``.a``: label); ``ends``
+    the labels of a scale labelled only at its ends (``0``: "Extremely dissatisfied"),
+    whose range reaches both even when no respondent chose one.
     """
 
     low: float
@@ -95,6 +98,7 @@ class Numeric:
     missing: tuple[MissingCode, ...]
     inside: tuple[MissingCode, ...]
     letters: tuple[tuple[str, str], ...]
+    ends: tuple[tuple[float, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,21 @@ def _answer_labels(col: ColumnSummary) -> list[float]:
     ]
 
 
+def _scale_ends(
+    col: ColumnSummary, answers: Sequence[float]
+) -> tuple[tuple[float, str], ...] | None:
+    """The labels of a scale labelled only at its ends (ESS's 0 "Extremely dissatisfied"
+    ... 10 "Extremely satisfied"), in order of value; None when an answer between the
+    ends is labelled, or when there is no range to have ends."""
+    if col.answer_range is None:
+        return None
+    low, high = min([col.answer_range[0], *answers]), max([col.answer_range[1], *answers])
+    if any(low < a < high for a in answers):
+        return None
+    labels = dict(col.value_labels)
+    return tuple((a, labels[a]) for a in sorted(answers))
+
+
 def _not_a_number(col: ColumnSummary, n_rows: int) -> Skip | None:
     """Why a column of many numbers is not a numeric question (an id, a weight), or None."""
     name = col.name.lower()
@@ -175,8 +194,9 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
 
     Levels for a column whose values all fit in the draft (``complete``) and that is
     text, labelled on its answers, or has fewer than :data:`MIN_NUMERIC_VALUES` distinct
-    answers; a numeric question for a column of numbers unlabelled on its answers with
-    at least that many, unless it is an id or a weight; otherwise left out, with why.
+    answers; a numeric question for a column of numbers unlabelled on its answers (or
+    labelled only at the two ends of its scale) with at least that many, unless it is an
+    id or a weight; otherwise left out, with why.
     """
     if col.kind == "other":
         return Skip("a date or time" if col.dtype.startswith(_TEMPORAL) else f"type {col.dtype}")
@@ -188,7 +208,9 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
         if col.n_distinct == n_rows:
             return Skip("every value distinct: an id or free text")
         return Skip("free text, or too many levels to draft")
-    if _answer_labels(col) or col.n_answers < MIN_NUMERIC_VALUES:
+    answers = _answer_labels(col)
+    ends = _scale_ends(col, answers)
+    if (answers and ends is None) or col.n_answers < MIN_NUMERIC_VALUES:
         return LEVELS if col.complete else Skip("labelled: map or band its codes")
     skip = _not_a_number(col, n_rows)
     if skip is not None:
@@ -197,6 +219,9 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
         return Skip("NaN or infinite values, which ingest refuses: export them as missing")
     assert col.answer_range is not None  # numbers with answers have a range
     low, high = col.answer_range
+    if answers:
+        # a labelled end is a valid answer even when no respondent chose it
+        low, high = min([low, *answers]), max([high, *answers])
     labelled = [MissingCode(float(v.value), v.count, v.label) for v in col.no_answer]
     amid = [c for c in labelled if low <= c.value <= high]
     if amid:
@@ -212,6 +237,7 @@ def plan(col: ColumnSummary, n_rows: int) -> Plan:
         missing=tuple(sorted(outside, key=lambda c: c.value)),
         inside=tuple(c for c in declared if low <= c.value <= high),
         letters=extended_missing(col),
+        ends=ends or (),
     )
 
 
@@ -232,6 +258,9 @@ def numeric_yaml(qid: str, col: ColumnSummary, num: Numeric) -> tuple[list[str],
         f"    range: [{code_yaml(num.low)}, {code_yaml(num.high)}]"
         "      # as found in this file; widen it to all valid values"
     )
+    if num.ends:
+        ends = ", ".join(f"{code_text(v)} {comment(repr(label))}" for v, label in num.ends)
+        question.append(f"    # a scale labelled at its ends: {ends}")
     if num.missing:
         codes = ", ".join(code_yaml(c.value) for c in num.missing)
         listed = missing_listing(num.missing)
