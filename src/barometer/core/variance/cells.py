@@ -101,12 +101,20 @@ class JointCells:
                 return index, kappa
         return None
 
-    def aggregator(self, g: np.ndarray, size: int, kappa: np.ndarray) -> sp.csr_matrix | None:
+    def aggregator(
+        self, g: np.ndarray, size: int, kappa: np.ndarray, of_cells: np.ndarray | None = None
+    ) -> sp.csr_matrix | None:
         """The (size x J) matrix summing ``kappa``-weighted joint cells into cells ``g`` (the
-        cells of a projection); None if ``g`` is not constant within joint cells."""
-        g_of = np.take(g, self.first)
-        if not np.array_equal(np.take(g_of, self.code), g):
-            return None
+        cells of a projection); None if ``g`` is not constant within joint cells. Checked
+        on the rows, unless ``of_cells`` gives each joint cell's ``g`` (a raking margin:
+        its levels are unions of the step's cells, of which the joint cells are a
+        refinement)."""
+        if of_cells is not None:
+            g_of = of_cells
+        else:
+            g_of = np.take(g, self.first)
+            if not np.array_equal(np.take(g_of, self.code), g):
+                return None
         cols = np.arange(self.size)
         return sp.csr_matrix((kappa, (g_of, cols)), shape=(size, self.size))
 
@@ -125,7 +133,7 @@ def joint_cells(
     """The crossing of the steps' cells, or None when a step has no cells (GREG on a numeric
     auxiliary) or the crossing is as fine as the rows (nothing to gain)."""
     n = weights.size
-    key = np.zeros(n, dtype=np.int64)
+    key: np.ndarray | None = None
     span = 1
     for step in steps:
         if isinstance(step, PostStratStep):
@@ -137,10 +145,15 @@ def joint_cells(
         else:
             return None
         size = int(cells.max()) + 1 if cells.size else 1
-        key = key * size + cells
-        span *= size
-        key, present = dense_codes(key, span)
+        if key is None and np.bincount(cells, minlength=size).all():
+            # a first step's cells that all hold rows number themselves densely
+            key, span = cells.astype(np.int64, copy=False), size
+            continue
+        key = cells.astype(np.int64) if key is None else key * size + cells
+        key, present = dense_codes(key, span * size)
         span = present.size
+    if key is None:  # no steps
+        key = np.zeros(n, dtype=np.int64)
     if span * 4 > n:
         return None
     first = first_rows(key, span)
