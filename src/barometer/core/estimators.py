@@ -226,10 +226,12 @@ def sparse_psu_totals(fam: RatioFamily) -> sp.csr_matrix:
     s = _structure(fam.design)
     pairs, z = _pair_influence(fam)
     n_lev = fam.n_levels
-    rows = np.repeat(pairs.psu, n_lev)
-    cols = (pairs.domain[:, None] * n_lev + np.arange(n_lev)).ravel()
-    shape = (s.n_psus, fam.n_domains * n_lev)
-    return sp.csr_matrix((z.T.ravel(), (rows, cols)), shape=shape)
+    # the pairs in PSU order (a stable sort keeps each PSU's domains in order): CSR order
+    order = np.argsort(pairs.psu, kind="stable")
+    cols = (np.take(pairs.domain, order)[:, None] * n_lev + np.arange(n_lev)).ravel()
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.psu, minlength=s.n_psus) * n_lev)))
+    data = np.take(z, order, axis=1).T.ravel()
+    return sp.csr_matrix((data, cols, indptr), shape=(s.n_psus, fam.n_domains * n_lev))
 
 
 def _pair_sums(fam: RatioFamily) -> tuple[np.ndarray, np.ndarray]:

@@ -641,9 +641,9 @@ def psu_sums(
 
     Calibrating within countries, an estimate's calibrated PSU totals are zero outside
     the PSUs of its domain's country: a few per cent of the P x K grid. Its sums then
-    cost those entries, not the grid — the same terms, in the same PSU order for S1
-    (S2's squares are summed per estimate in PSU order, not in ``einsum``'s order: the
-    two agree to rounding, ~1e-16 relative). ``acc.stacked`` is the stacked ``A_v``
+    cost those entries, not the grid: the same terms, summed in PSU order (where
+    ``einsum`` and ``np.add.reduceat`` sum pairwise), so the two agree to rounding,
+    ~1e-16 relative. ``acc.stacked`` is the stacked ``A_v``
     that ``group_corrections`` stacks again from its parts: the same matrix."""
     stacked = acc.stacked
     if not sp.issparse(stacked) or any(isinstance(p, GregProjection) for p in plan.distinct):

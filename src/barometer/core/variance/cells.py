@@ -176,6 +176,23 @@ class JointDomains:
     size: int
     cell: np.ndarray  # (C,) joint cell of each combination
     domain: np.ndarray  # (C,) domain of each combination
+    layouts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def layout(self, n_cells: int, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """The CSR column indices and row pointers of a (joint cell x (domain, level))
+        table with one entry per combination and level, in combination order: the
+        combinations are numbered in (cell, domain) order, so that order is CSR's (rows
+        sorted, columns sorted within rows, none twice) and the table is formed without
+        a sort. Cached per shape."""
+        key = (n_cells, n_levels)
+        if key not in self.layouts:
+            cols = self.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
+            per_cell = np.bincount(self.cell, minlength=n_cells) * n_levels
+            indptr = np.concatenate(([0], np.cumsum(per_cell)))
+            self.layouts[key] = (cols.ravel(), indptr)
+        return self.layouts[key]
 
 
 def joint_domains(cells: JointCells, domains: np.ndarray, n_domains: int) -> JointDomains:
@@ -239,7 +256,6 @@ def cell_table(
             u = (y - np.nan_to_num(theta)[d] * x[:, None]) / denom[d][:, None]
         u = np.nan_to_num(u, copy=False)
     n_levels = u.shape[1]
-    cols = joint.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
-    rows = np.repeat(joint.cell, n_levels)
+    indices, indptr = joint.layout(cells.size, n_levels)
     shape = (cells.size, n_domains * n_levels)
-    return sp.csr_matrix((u.ravel(), (rows, cols.ravel())), shape=shape)
+    return sp.csr_matrix((u.ravel(), indices, indptr), shape=shape)
