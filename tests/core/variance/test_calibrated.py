@@ -108,6 +108,11 @@ def test_margin_kappa_is_the_row_fit(clustered: bool, how: str) -> None:
         assert checked is not None and trusted is not None
         assert np.array_equal(checked.toarray(), trusted.toarray())
     assert margins_seen == 2
+    # raked last, the final weights are the last margin's to the bit (the one comparison
+    # of ``Plan.base_ratio_constant``); a later post-stratification takes the row check
+    step = plan.distinct[0].margin
+    assert step is not None
+    assert np.array_equal(d.weights, step[0].weights[-1]) == (how == "rake")
 
 
 def test_weights_off_the_cell_factors_take_the_row_fit() -> None:

@@ -261,7 +261,7 @@ class Plan:
         Why it is the same fit. ``q_v w = w / psw_v`` with ``psw_v = base f_v[cell]``, so
         where ``w / base`` is the same ``t_J`` throughout each joint cell ``J`` (to
         ``BASE_RATIO``, checked on the rows once per step: ``base_ratio_constant``), every
-        row of ``J`` has ``q_v w = (t_J / f_v[J]) (1 + d)`` with ``|d| <= BASE_RATIO + 5
+        row of ``J`` has ``q_v w = (t_J / f_v[J]) (1 + d)`` with ``|d| <= BASE_RATIO + 8
         eps``: constant to within ``cells.CONSTANT`` (1e-12), the tolerance of the row-by-row
         fit, whose basis is then the constant 1 and whose ``kappa`` is the value of the
         first row of each joint cell — computed here by the same floating-point operations
@@ -283,16 +283,21 @@ class Plan:
     def base_ratio_constant(self, step: RakingStep) -> bool:
         """Whether the final weights over the step's base weights are the same, to
         ``BASE_RATIO`` relative, throughout each joint cell (``margin_kappa``); once per
-        step. So they are when the raking is the last step, or the later steps scale
-        cells: every step's factor is constant within joint cells."""
+        step. So they are when the raking is the last step — the final weights are then
+        the weights after its last margin, ``base f[cell]`` to the bit, which one
+        comparison shows — or the later steps scale cells (the ratio is checked on the
+        rows): every step's factor is constant within joint cells."""
         key = ("base ratio", id(step))
         if key not in self.tables:
             cells = self.cells
             assert cells is not None
-            ratio = self.weights / step.base  # base > 0: a margin on cell factors
-            ref = np.take(np.take(ratio, cells.first), cells.code)
-            gap = np.abs(ratio - ref)
-            ok = bool(np.isfinite(ref).all() and (gap <= BASE_RATIO * ref).all())
+            if np.array_equal(self.weights, step.weights[-1]):
+                ok = True  # w / base = f[cell] up to one rounding
+            else:
+                ratio = self.weights / step.base  # base > 0: a margin on cell factors
+                ref = np.take(np.take(ratio, cells.first), cells.code)
+                gap = np.abs(ratio - ref)
+                ok = bool(np.isfinite(ref).all() and (gap <= BASE_RATIO * ref).all())
             self.tables[key] = np.array(ok)
         return bool(self.tables[key])
 
