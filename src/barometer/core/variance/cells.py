@@ -39,7 +39,10 @@ The identity holds for the steps R records:
   ``kappa_v = psw_v / w``.
 
 Which basis holds is not assumed from the step's type: it is checked on the rows, once per
-design (``kappa_v`` must be constant within joint cells to 1e-12 relative). Where none
+design (``kappa_v`` must be constant within joint cells to 1e-12 relative; for a raking
+margin on cell factors, ``calibrated.Plan.margin_kappa`` checks the final over the base
+weights once per step instead, which implies it, and reads ``kappa_v`` off one row per
+joint cell). Where none
 does, the family goes the row path (``calibrated.row_sums``, the same algebra on the rows):
 capped or bounded raking (weights held at a bound are not a cell factor times the base
 weight), and weights trimmed or otherwise changed after calibration. GREG on a numeric
