@@ -189,11 +189,15 @@ def linearised_sums(fam: RatioFamily, full: bool) -> tuple[np.ndarray, np.ndarra
     sums, acc = fam.cache["calibrated"]
     if s.element:
         s2, s1 = _element_sums(fam, full, z)
-        s1 = s1 - calibrated.group_corrections(plan, acc, s.strata, s.n_strata, "strata").T
-        s2 = s2 + calibrated.element_second_moments(plan, acc, sums, full)
+        parts = acc.parts
+        s1 = s1 - calibrated.group_corrections(plan, parts, s.strata, s.n_strata, "strata").T
+        s2 = s2 + calibrated.element_second_moments(plan, parts, sums, full)
         return s2, s1
-    zp = psu_totals(fam) - calibrated.group_corrections(plan, acc, s.psu, s.n_psus, "psu").T
-    return lin.psu_sums(zp, s, full)
+    sparse_sums = calibrated.psu_sums(plan, acc, sparse_psu_totals(fam), s, full)
+    if sparse_sums is not None:
+        return sparse_sums
+    corrections = calibrated.group_corrections(plan, acc.parts, s.psu, s.n_psus, "psu")
+    return lin.psu_sums(psu_totals(fam) - corrections.T, s, full)
 
 
 def _pair_influence(fam: RatioFamily) -> tuple[reduce.PsuPairs, np.ndarray]:
@@ -214,6 +218,20 @@ def psu_totals(fam: RatioFamily) -> np.ndarray:
     zp = np.zeros((fam.n_domains, fam.n_levels, s.n_psus))
     zp[pairs.domain, :, pairs.psu] = z.T
     return zp.reshape(-1, s.n_psus)
+
+
+def sparse_psu_totals(fam: RatioFamily) -> sp.csr_matrix:
+    """``psu_totals`` transposed and sparse (P x K): a PSU's totals are non-zero for the
+    estimates of the domains it meets only."""
+    s = _structure(fam.design)
+    pairs, z = _pair_influence(fam)
+    n_lev = fam.n_levels
+    # the pairs in PSU order (a stable sort keeps each PSU's domains in order): CSR order
+    order = np.argsort(pairs.psu, kind="stable")
+    cols = (np.take(pairs.domain, order)[:, None] * n_lev + np.arange(n_lev)).ravel()
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(pairs.psu, minlength=s.n_psus) * n_lev)))
+    data = np.take(z, order, axis=1).T.ravel()
+    return sp.csr_matrix((data, cols, indptr), shape=(s.n_psus, fam.n_domains * n_lev))
 
 
 def _pair_sums(fam: RatioFamily) -> tuple[np.ndarray, np.ndarray]:

@@ -28,18 +28,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
 from barometer.core._protocols import SurveyDesign
 from barometer.core.variance import cells as cell_stats
+from barometer.core.variance import linearisation as lin
 from barometer.core.variance.steps import CalibrationStep, GregStep, PostStratStep, RakingStep
+
+if TYPE_CHECKING:
+    from barometer.core.design import Structure
 
 #: R's raking variance runs a fixed ten sweeps over the margins.
 RAKING_SWEEPS = 10
+
+#: ``Plan.margin_kappa``: the final over the base weights must be constant within joint
+#: cells to this relative tolerance (ten times tighter than ``cells.CONSTANT``, so that
+#: the rounding of ``w / psw`` stays inside that).
+BASE_RATIO = 1e-13
 
 #: Largest number of cells (over all projections) whose sweep matrix is formed.
 MAX_SWEEP_CELLS = 3000
@@ -63,11 +73,18 @@ class Projection:
     g: np.ndarray
     size: int
     a: np.ndarray
-    q: np.ndarray
+    #: ``q`` per row; None for ``1 / a`` (a raking margin), formed when first asked for:
+    #: the cell path of a margin on cell factors never asks (``Plan.margin_kappa``)
+    q_rows: np.ndarray | None
     norm: np.ndarray
     #: a raking margin's step, position and the step's rows per cell, when its ``a`` and
     #: ``q`` are the step's base weights times, and over, a factor of the cell
     margin: tuple[RakingStep, int, np.ndarray] | None = None
+
+    @cached_property
+    def q(self) -> np.ndarray:
+        """``q`` per row."""
+        return 1.0 / self.a if self.q_rows is None else self.q_rows
 
     def solve(self, m: np.ndarray) -> np.ndarray:
         """``M`` from the cell sums ``m`` of ``x q``: each cell's sum over its ``norm``."""
@@ -220,13 +237,69 @@ class Plan:
         if key not in self.maps:
             found = None
             if self.cells is not None:
-                fit = self.cells.kappa(key, self.request(kind, v) * self.weights)
-                if fit is not None:
-                    p = self.distinct[v]
-                    agg = self.cells.aggregator(p.g, p.size, fit[1])
+                p = self.distinct[v]
+                fit = self.margin_kappa(kind, v)
+                if fit is not None:  # a margin's cells are unions of the joint cells
+                    step, m, _ = fit[2]
+                    of_cells = np.take(step.cell_margins[m], np.take(step.cell, self.cells.first))
+                    agg = self.cells.aggregator(p.g, p.size, fit[1], of_cells)
                     found = None if agg is None else (fit[0], agg)
+                else:
+                    general = self.cells.kappa(key, self.request(kind, v) * self.weights)
+                    if general is not None:
+                        agg = self.cells.aggregator(p.g, p.size, general[1])
+                        found = None if agg is None else (general[0], agg)
             self.maps[key] = found
         return self.maps[key]
+
+    def margin_kappa(
+        self, kind: str, v: int
+    ) -> tuple[int, np.ndarray, tuple[RakingStep, int, np.ndarray]] | None:
+        """``JointCells.kappa`` of the request ``q_v w`` of a raking margin on cell factors,
+        read off one row per joint cell, without forming ``q_v w`` for every row.
+
+        Why it is the same fit. ``q_v w = w / psw_v`` with ``psw_v = base f_v[cell]``, so
+        where ``w / base`` is the same ``t_J`` throughout each joint cell ``J`` (to
+        ``BASE_RATIO``, checked on the rows once per step: ``base_ratio_constant``), every
+        row of ``J`` has ``q_v w = (t_J / f_v[J]) (1 + d)`` with ``|d| <= BASE_RATIO + 8
+        eps``: constant to within ``cells.CONSTANT`` (1e-12), the tolerance of the row-by-row
+        fit, whose basis is then the constant 1 and whose ``kappa`` is the value of the
+        first row of each joint cell — computed here by the same floating-point operations
+        on that row (``(1 / (base f_v)) w``), so the two give the same bits. Returns the
+        basis, ``kappa`` and the projection's margin, or None (the general fit decides)."""
+        p = self.distinct[v]
+        if kind != "q" or p.margin is None or self.cells is None:
+            return None
+        step, m, _ = p.margin
+        if not self.base_ratio_constant(step):
+            return None
+        first = self.cells.first
+        psw = np.take(step.base, first) * np.take(step.factors[m], np.take(step.cell, first))
+        kappa = (1.0 / psw) * np.take(self.weights, first)
+        if not (np.isfinite(kappa).all() and (kappa > 0).all()):
+            return None
+        return 0, kappa, p.margin
+
+    def base_ratio_constant(self, step: RakingStep) -> bool:
+        """Whether the final weights over the step's base weights are the same, to
+        ``BASE_RATIO`` relative, throughout each joint cell (``margin_kappa``); once per
+        step. So they are when the raking is the last step — the final weights are then
+        the weights after its last margin, ``base f[cell]`` to the bit, which one
+        comparison shows — or the later steps scale cells (the ratio is checked on the
+        rows): every step's factor is constant within joint cells."""
+        key = ("base ratio", id(step))
+        if key not in self.tables:
+            cells = self.cells
+            assert cells is not None
+            if np.array_equal(self.weights, step.weights[-1]):
+                ok = True  # w / base = f[cell] up to one rounding
+            else:
+                ratio = self.weights / step.base  # base > 0: a margin on cell factors
+                ref = np.take(np.take(ratio, cells.first), cells.code)
+                gap = np.abs(ratio - ref)
+                ok = bool(np.isfinite(ref).all() and (gap <= BASE_RATIO * ref).all())
+            self.tables[key] = np.array(ok)
+        return bool(self.tables[key])
 
 
 def plan(design: SurveyDesign) -> Plan | None:
@@ -244,9 +317,7 @@ def plan(design: SurveyDesign) -> Plan | None:
         assert s is not None  # a linearisation design
         row_scale = None
         if s.element:
-            from barometer.core.variance.linearisation import stratum_factors
-
-            row_scale = np.take(stratum_factors(s)[0], s.strata)
+            row_scale = np.take(lin.stratum_factors(s)[0], s.strata)
         joint = cell_stats.joint_cells(steps, design.weights, row_scale)
         made = Plan(steps, *found, weights=design.weights, row_scale=row_scale, cells=joint)
     design.cache.calibration_plan = (steps, made)
@@ -286,7 +357,7 @@ def projections(
                         codes,
                         size,
                         psw,
-                        1.0 / psw,
+                        None,
                         np.bincount(of_cell, counts, minlength=size),
                         (step, m, counts) if on_cells else None,
                     )
@@ -406,30 +477,77 @@ def table_sums(plan: Plan, fam: Any, kinds: tuple[str, ...]) -> Sums | None:
         )
         for basis in sorted({b for b, _ in maps.values()})
     }
-
-    def sums(kind: str, v: int) -> Table:
-        basis, agg = maps[kind, v]
-        return sp.csr_matrix(agg @ tables[basis])
-
-    return sums
+    return CellSums(plan, maps, tables)
 
 
-def accumulate(sums: Sums, plan: Plan) -> list[Table]:
+@dataclass(frozen=True, eq=False)
+class CellSums:
+    """The cell path's requests (``Sums``): ``rowsum(z r_v, g_v)`` as the aggregator of
+    request ``v`` times the family's table of its basis (``cells.cell_table``)."""
+
+    plan: Plan
+    maps: dict[tuple[str, int], tuple[int, sp.csr_matrix]]
+    tables: dict[int, sp.csr_matrix]
+
+    def __call__(self, kind: str, v: int) -> Table:
+        basis, agg = self.maps[kind, v]
+        return sp.csr_matrix(agg @ self.tables[basis])
+
+    def stacked(self, kind: str) -> sp.csr_matrix:
+        """Every projection's request of ``kind`` stacked (sum_v G_v x K): one product of
+        the stacked aggregators when the requests share a basis (each row of a product
+        is summed on its own, so the rows are those of ``__call__``), else one each."""
+        n = len(self.plan.distinct)
+        bases = {self.maps[kind, v][0] for v in range(n)}
+        if len(bases) > 1:
+            return sp.vstack([self(kind, v) for v in range(n)], format="csr")
+        key = ("aggregators", kind)
+        if key not in self.plan.tables:
+            aggs = [self.maps[kind, v][1] for v in range(n)]
+            self.plan.tables[key] = sp.vstack(aggs, format="csr")
+        return sp.csr_matrix(self.plan.tables[key] @ self.tables[bases.pop()])
+
+
+@dataclass(eq=False)
+class Accumulated:
+    """The accumulated ``A_v`` of every projection (``accumulate``): ``stacked`` (sum_v
+    G_v x K) when they come out of one product, else ``given`` per projection."""
+
+    bounds: np.ndarray
+    stacked: Table | None = None
+    given: list[np.ndarray] | None = None
+
+    @cached_property
+    def parts(self) -> list[Table]:
+        """``A_v`` of each projection."""
+        if self.given is not None:
+            return list(self.given)
+        if sp.issparse(self.stacked):
+            made = sp.csr_matrix(self.stacked)
+            return [made[a:b] for a, b in pairwise(self.bounds)]
+        assert isinstance(self.stacked, np.ndarray)
+        return list(np.split(self.stacked, self.bounds[1:-1]))
+
+
+def accumulate(sums: Sums, plan: Plan) -> Accumulated:
     """The accumulated ``A_v`` of every projection from the cell sums of ``z q_v``.
 
     The sequence of projections is linear in those sums, so it is a design constant: the
     (sum_v G_v)-square matrix ``plan.sweeps()``, applied in one product (sparse when the
     sums are: the ``A_v`` of a cell reach the domains its sums reach, and no others)."""
-    parts = [sums("q", v) for v in range(len(plan.distinct))]
     sweeps = plan.sweeps()
-    if sweeps is None:
-        return list(run_projections(plan, np.vstack([dense(p) for p in parts])))
     bounds = plan.offsets()
+    if isinstance(sums, CellSums) and sweeps is not None:
+        return Accumulated(bounds, sp.csr_matrix(sweeps @ sums.stacked("q")))
+    parts = [sums("q", v) for v in range(len(plan.distinct))]
+    if sweeps is None:
+        return Accumulated(
+            bounds, given=run_projections(plan, np.vstack([dense(p) for p in parts]))
+        )
     if all(sp.issparse(p) for p in parts):
-        made = sp.csr_matrix(sweeps @ sp.vstack(parts, format="csr"))
-        return [made[a:b] for a, b in pairwise(bounds)]
+        return Accumulated(bounds, sp.csr_matrix(sweeps @ sp.vstack(parts, format="csr")))
     base = np.vstack([dense(p) for p in parts])
-    return list(np.split(np.asarray(sweeps @ base), bounds[1:-1]))
+    return Accumulated(bounds, np.asarray(sweeps @ base))
 
 
 def dense(x: Table) -> np.ndarray:
@@ -488,14 +606,7 @@ def group_corrections(
     cells = [v for v in range(len(plan.distinct)) if v not in greg]
     out = np.zeros((n_groups, acc[0].shape[1]))
     if cells:
-        key = (kind,)
-        if key not in plan.tables:
-            parts = [
-                cross_table(group, n_groups, p.g, p.size, p.a)
-                for p in (plan.distinct[v] for v in cells)
-            ]
-            plan.tables[key] = sp.hstack(parts, format="csr")
-        table = plan.tables[key]
+        table = group_table(plan, cells, group, n_groups, kind)
         live = [acc[v] for v in cells]
         if all(sp.issparse(a) for a in live):
             out += dense(table @ sp.vstack(live, format="csr"))
@@ -508,6 +619,55 @@ def group_corrections(
     for v in greg:
         out += greg_correction(plan, v, acc[v], group, n_groups, kind)
     return out
+
+
+def group_table(
+    plan: Plan, cells: list[int], group: np.ndarray, n_groups: int, kind: str
+) -> sp.csr_matrix:
+    """The stacked (group x cell) tables ``rowsum(a_v)`` over (group, g_v) of the cell
+    projections ``cells`` (a design constant)."""
+    key = (kind,)
+    if key not in plan.tables:
+        parts = [
+            cross_table(group, n_groups, p.g, p.size, p.a)
+            for p in (plan.distinct[v] for v in cells)
+        ]
+        plan.tables[key] = sp.hstack(parts, format="csr")
+    found: sp.csr_matrix = plan.tables[key]
+    return found
+
+
+def psu_sums(
+    plan: Plan, acc: Accumulated, totals: sp.csr_matrix, structure: Structure, full: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """S2 and S1 (``linearisation.psu_sums``) of the calibrated PSU totals ``Z_p - sum_v
+    T_psu,v A_v`` with both terms kept sparse (``totals``: the family's PSU totals, P x
+    K), or None when an ``A_v`` is dense or a step is GREG (``group_corrections``).
+
+    Calibrating within countries, an estimate's calibrated PSU totals are zero outside
+    the PSUs of its domain's country: a few per cent of the P x K grid. Its sums then
+    cost those entries, not the grid: the same terms, summed in PSU order (where
+    ``einsum`` and ``np.add.reduceat`` sum pairwise), so the two agree to rounding,
+    ~1e-16 relative. ``acc.stacked`` is the stacked ``A_v``
+    that ``group_corrections`` stacks again from its parts: the same matrix."""
+    stacked = acc.stacked
+    if not sp.issparse(stacked) or any(isinstance(p, GregProjection) for p in plan.distinct):
+        return None
+    cells = list(range(len(plan.distinct)))
+    table = group_table(plan, cells, structure.psu, structure.n_psus, "psu")
+    x = sp.csr_matrix(totals - table @ stacked)
+    scale, _ = lin.stratum_factors(structure)
+    scale_p = np.take(scale, structure.psu_stratum)
+    psu = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    n_est, n_strata = x.shape[1], structure.n_strata
+    block = x.indices * n_strata + np.take(structure.psu_stratum, psu)
+    s1 = np.bincount(block, x.data, minlength=n_est * n_strata).reshape(n_est, n_strata)
+    if full:
+        left = x.copy()
+        left.data *= np.take(scale_p, psu)
+        return dense(left.T @ x), s1
+    s2 = np.bincount(x.indices, x.data * x.data * np.take(scale_p, psu), minlength=n_est)
+    return s2, s1
 
 
 def greg_correction(

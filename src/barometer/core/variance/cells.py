@@ -39,7 +39,10 @@ The identity holds for the steps R records:
   ``kappa_v = psw_v / w``.
 
 Which basis holds is not assumed from the step's type: it is checked on the rows, once per
-design (``kappa_v`` must be constant within joint cells to 1e-12 relative). Where none
+design (``kappa_v`` must be constant within joint cells to 1e-12 relative; for a raking
+margin on cell factors, ``calibrated.Plan.margin_kappa`` checks the final over the base
+weights once per step instead, which implies it, and reads ``kappa_v`` off one row per
+joint cell). Where none
 does, the family goes the row path (``calibrated.row_sums``, the same algebra on the rows):
 capped or bounded raking (weights held at a bound are not a cell factor times the base
 weight), and weights trimmed or otherwise changed after calibration. GREG on a numeric
@@ -101,12 +104,20 @@ class JointCells:
                 return index, kappa
         return None
 
-    def aggregator(self, g: np.ndarray, size: int, kappa: np.ndarray) -> sp.csr_matrix | None:
+    def aggregator(
+        self, g: np.ndarray, size: int, kappa: np.ndarray, of_cells: np.ndarray | None = None
+    ) -> sp.csr_matrix | None:
         """The (size x J) matrix summing ``kappa``-weighted joint cells into cells ``g`` (the
-        cells of a projection); None if ``g`` is not constant within joint cells."""
-        g_of = np.take(g, self.first)
-        if not np.array_equal(np.take(g_of, self.code), g):
-            return None
+        cells of a projection); None if ``g`` is not constant within joint cells. Checked
+        on the rows, unless ``of_cells`` gives each joint cell's ``g`` (a raking margin:
+        its levels are unions of the step's cells, of which the joint cells are a
+        refinement)."""
+        if of_cells is not None:
+            g_of = of_cells
+        else:
+            g_of = np.take(g, self.first)
+            if not np.array_equal(np.take(g_of, self.code), g):
+                return None
         cols = np.arange(self.size)
         return sp.csr_matrix((kappa, (g_of, cols)), shape=(size, self.size))
 
@@ -125,7 +136,7 @@ def joint_cells(
     """The crossing of the steps' cells, or None when a step has no cells (GREG on a numeric
     auxiliary) or the crossing is as fine as the rows (nothing to gain)."""
     n = weights.size
-    key = np.zeros(n, dtype=np.int64)
+    key: np.ndarray | None = None
     span = 1
     for step in steps:
         if isinstance(step, PostStratStep):
@@ -137,10 +148,15 @@ def joint_cells(
         else:
             return None
         size = int(cells.max()) + 1 if cells.size else 1
-        key = key * size + cells
-        span *= size
-        key, present = dense_codes(key, span)
+        if key is None and np.bincount(cells, minlength=size).all():
+            # a first step's cells that all hold rows number themselves densely
+            key, span = cells.astype(np.int64, copy=False), size
+            continue
+        key = cells.astype(np.int64) if key is None else key * size + cells
+        key, present = dense_codes(key, span * size)
         span = present.size
+    if key is None:  # no steps
+        key = np.zeros(n, dtype=np.int64)
     if span * 4 > n:
         return None
     first = first_rows(key, span)
@@ -163,6 +179,23 @@ class JointDomains:
     size: int
     cell: np.ndarray  # (C,) joint cell of each combination
     domain: np.ndarray  # (C,) domain of each combination
+    layouts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def layout(self, n_cells: int, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """The CSR column indices and row pointers of a (joint cell x (domain, level))
+        table with one entry per combination and level, in combination order: the
+        combinations are numbered in (cell, domain) order, so that order is CSR's (rows
+        sorted, columns sorted within rows, none twice) and the table is formed without
+        a sort. Cached per shape."""
+        key = (n_cells, n_levels)
+        if key not in self.layouts:
+            cols = self.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
+            per_cell = np.bincount(self.cell, minlength=n_cells) * n_levels
+            indptr = np.concatenate(([0], np.cumsum(per_cell)))
+            self.layouts[key] = (cols.ravel(), indptr)
+        return self.layouts[key]
 
 
 def joint_domains(cells: JointCells, domains: np.ndarray, n_domains: int) -> JointDomains:
@@ -226,7 +259,6 @@ def cell_table(
             u = (y - np.nan_to_num(theta)[d] * x[:, None]) / denom[d][:, None]
         u = np.nan_to_num(u, copy=False)
     n_levels = u.shape[1]
-    cols = joint.domain[:, None] * n_levels + np.arange(n_levels)[None, :]
-    rows = np.repeat(joint.cell, n_levels)
+    indices, indptr = joint.layout(cells.size, n_levels)
     shape = (cells.size, n_domains * n_levels)
-    return sp.csr_matrix((u.ravel(), (rows, cols.ravel())), shape=shape)
+    return sp.csr_matrix((u.ravel(), indices, indptr), shape=shape)
