@@ -11,7 +11,8 @@ Vega-Lite JSON schema (the tests do, for every chart kind) instead of every rend
 
 Rendering: vl-convert (1.9) runs Vega in one embedded JavaScript worker, so threads do
 not render in parallel; most of a chart's cost is Vega measuring each text item (axis
-labels, segment labels, titles) through vl-convert's font layout, about 1 ms apiece.
+labels, segment labels, titles) through vl-convert's font layout, about 1 ms apiece (a third
+less with the fonts held in memory: :mod:`barometer.publish.charts_render`).
 What is cut here is rendering the same chart twice: :func:`to_svg` keeps the SVG of
 each distinct spec of this process and, between runs, in a folder of rendered charts
 (:func:`chart_cache`, keyed by the spec and the vl-convert version), and :func:`to_png`
@@ -35,7 +36,7 @@ import polars as pl
 
 from barometer.atomic import write_bytes, write_text
 from barometer.errors import BarometerError
-from barometer.publish.charts_render import render_specs
+from barometer.publish.charts_render import FONTS, converter, render_specs
 from barometer.user_cache import cache_folder
 
 __all__ = [
@@ -331,7 +332,8 @@ def _prune(folder: Path) -> None:
 def _cache_key(text: str) -> str:
     import vl_convert as vlc
 
-    return hashlib.sha256(f"vl-convert {vlc.__version__}\n{text}".encode()).hexdigest()
+    kind = f"vl-convert {vlc.__version__}, {FONTS}"
+    return hashlib.sha256(f"{kind}\n{text}".encode()).hexdigest()
 
 
 def _remember(text: str, svg: str) -> None:
@@ -409,9 +411,8 @@ def render_ahead(charts: Sequence[VegaLite | Mapping[str, object]], processes: i
 def to_png(chart: VegaLite | Mapping[str, object], scale: float = 2.0) -> bytes:
     """The chart rendered to PNG bytes (``scale`` × its CSS pixel size), offline: its
     SVG (:func:`to_svg`) rasterised."""
-    import vl_convert as vlc
-
-    return bytes(vlc.svg_to_png(to_svg(chart), scale=scale))
+    svg = to_svg(chart)  # (its fonts, once rasterised: vl-convert's, see `converter`)
+    return bytes(converter().svg_to_png(svg, scale=scale))
 
 
 def save_svg(chart: VegaLite | Mapping[str, object], path: str | Path) -> Path:
