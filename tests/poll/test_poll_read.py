@@ -3,6 +3,7 @@ where a rule reads them (barometer.poll.poll, barometer.poll.store)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -180,6 +181,21 @@ def test_the_poll_facts_are_formed_once_per_state_of_the_store(poll: Poll) -> No
     after = poll.facts()
     assert after is not first and after.weight_settings["cap"] == 3.0
     assert poll.design() is not design
+
+
+def test_a_store_replaced_by_a_copy_of_the_same_size_and_times_is_read_again(
+    poll: Poll, tmp_path: Path
+) -> None:
+    # the poll's stamp is the store record's (store.file_state): a file put in the
+    # store's place is another inode even when its size and modification time match
+    first = poll.facts()
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(poll.path.read_bytes())
+    st = poll.path.stat()
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(copy, poll.path)
+    again = poll.facts()
+    assert again is not first and again.weight_settings == first.weight_settings
 
 
 def test_the_small_facts_are_read_with_the_snapshot(

@@ -40,7 +40,7 @@ from barometer.poll.regions import with_regions
 from barometer.poll.sets import set_estimates, stack_parts
 from barometer.poll.spec import PollSpec, PublicationRules, Question
 from barometer.poll.spec_sets import parts
-from barometer.poll.store import Store, StoreState, spec_of
+from barometer.poll.store import Store, StoreState, file_state, spec_of
 from barometer.poll.weighting import (
     IMPUTED_SCHEMA,
     base_design,
@@ -392,18 +392,16 @@ class Poll:
 
     def _state(self) -> str:
         """What the store holds now; re-read only when its files changed on disk."""
-        files = [self.path, self.path.with_name(self.path.name + ".wal")]
-        stamp = tuple(
-            (f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files
-        )
+        stamp = file_state(self.path)
         if self._stamp is None or self._stamp[0] != stamp:
             snapshot = self.store.snapshot()
             if snapshot is None:
                 self.store.require()  # the one error for "not a store"
             assert snapshot is not None
             meta = snapshot.meta
-            # the files' stamp too: the times are to the second, and a poll weighted twice
-            # within one second must not keep the first weighting's designs and facts
+            # the files' state too (the store record's rule): the times are to the second,
+            # and a poll weighted twice within one second must not keep the first
+            # weighting's designs and facts
             state = (
                 f"{stamp}|{meta.get('ingested_at')}|{meta.get('weighted_at')}|"
                 f"{meta.get('spec_sha256')}"
