@@ -59,3 +59,41 @@ def test_the_fontconfig_variable_is_put_back() -> None:
     before = os.environ.get(FONTCONFIG_ENV)
     converter()
     assert os.environ.get(FONTCONFIG_ENV) == before
+
+
+def test_threads_asking_at_once_build_the_font_database_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    import vl_convert
+
+    from barometer.publish import charts_render
+
+    seen: list[str | None] = []
+    real = vl_convert.vegalite_to_svg
+
+    def slow(spec: object, *args: object, **kwargs: object) -> str:
+        seen.append(os.environ.get(FONTCONFIG_ENV))
+        time.sleep(0.05)  # long enough for every thread to arrive while it is built
+        return str(real(spec, *args, **kwargs))
+
+    monkeypatch.setattr(charts_render, "_READY", [])  # as in a process that has not built it
+    monkeypatch.setattr(vl_convert, "vegalite_to_svg", slow)
+    before = os.environ.get(FONTCONFIG_ENV)
+    start = threading.Barrier(4)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(converter())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 1 and seen[0] != before  # one build, under the empty font folder
+    assert got == [vl_convert] * 4
+    assert os.environ.get(FONTCONFIG_ENV) == before

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from html import escape  # (xml.sax.saxutils would import urllib: 70 ms)
 from pathlib import Path
@@ -35,15 +36,28 @@ FONTCONFIG_ENV = "FONTCONFIG_FILE"
 FONTS = "fonts: vl-convert's Liberation Sans"
 
 _READY: list[ModuleType] = []
+#: Held while the font database is built: the explorer's server renders charts from several
+#: threads, and two first conversions at once would each set and put back the variable
+#: (the later one could put back the earlier one's value, a file about to be removed).
+_BUILDING = threading.Lock()
 
 
 def converter() -> ModuleType:
     """vl-convert, its font database built (once per process) from its own Liberation Sans
     alone: fontdb reads the fontconfig file that ``FONTCONFIG_FILE`` names when the first
     conversion needs a font, so for that conversion it names one whose only font folder
-    is empty. The variable is put back right after: nothing else in the process sees it."""
+    is empty. The variable is put back right after: nothing else in the process sees it,
+    and threads asking at once wait for the one that builds it."""
     if _READY:
         return _READY[0]
+    with _BUILDING:
+        if not _READY:
+            _READY.append(_built())
+    return _READY[0]
+
+
+def _built() -> ModuleType:
+    """vl-convert after its first conversion, measured with its own font alone."""
     import vl_convert as vlc
 
     with tempfile.TemporaryDirectory(prefix="barometer-fonts-") as folder:
@@ -61,7 +75,6 @@ def converter() -> ModuleType:
                 del os.environ[FONTCONFIG_ENV]
             else:
                 os.environ[FONTCONFIG_ENV] = before
-    _READY.append(vlc)
     return vlc
 
 
