@@ -46,8 +46,9 @@ def converter() -> ModuleType:
     """vl-convert, its font database built (once per process) from its own Liberation Sans
     alone: fontdb reads the fontconfig file that ``FONTCONFIG_FILE`` names when the first
     conversion needs a font, so for that conversion it names one whose only font folder
-    is empty. The variable is put back right after: nothing else in the process sees it,
-    and threads asking at once wait for the one that builds it."""
+    is empty. The variable is put back right after, and threads asking at once wait for
+    the one that builds it; barometer reads the variable nowhere else (another thread
+    reading the environment during that one conversion would see it)."""
     if _READY:
         return _READY[0]
     with _BUILDING:
