@@ -153,11 +153,12 @@ def _progress(description: str) -> Iterator[Any]:
 # demo
 
 
-def _headline(poll: Any, console: Console) -> None:
-    """Print the demo's headline figures with 95% intervals and the published values."""
+def _headline(pub: Any, console: Console) -> None:
+    """Print the demo's headline figures (read from its publication) with 95% intervals
+    and the published values."""
     from barometer.demo.figures import HeadlineTable, headline
 
-    for item in headline(poll):
+    for item in headline(pub):
         if isinstance(item, HeadlineTable):
             console.print(_rich_table(item.frame, title=item.title, percent=item.percent))
         else:
@@ -191,8 +192,12 @@ def demo(
             f"Demo poll written to {out}/ ({report.respondents:,} respondents); "
             f"store: {poll.path.name}\n"
         )
-        _headline(poll, console)
-        written = _publish(poll, out, demo_banners=True)
+        with _progress("estimating every question") as update:
+            update("estimating every question", 0, 1)
+            pub = poll.publication()
+            update("done", 1, 1)
+        _headline(pub, console)
+        written = _publish(poll, pub, out, demo_banners=True)
         console.print("\nWritten: " + ", ".join(str(p) for p in written))
         store = out / "poll.duckdb"
         console.print(
@@ -208,36 +213,36 @@ def demo(
         )
 
 
-def _publish(poll: Any, out: Path, demo_banners: bool = False) -> list[Path]:
+def _publish(poll: Any, pub: Any, out: Path, demo_banners: bool = False) -> list[Path]:
     """Findings (Markdown, JSON), banner workbook and HTML report of a weighted poll,
-    all read from one publication."""
+    all read from its publication ``pub``."""
     from barometer.publish import write_report
     from barometer.publish.banner.build import banner, banner_tables
     from barometer.publish.banner.tables import write_xlsx
     from barometer.publish.findings import find
 
     with _progress("publishing") as update:
-        update("estimating every question", 0, 4)
-        pub = poll.publication()
-        update("scanning for findings", 1, 4)
+        update("scanning for findings", 0, 3)
         found = find(pub)
         md, js = found.write(out)
-        update("writing banner tables", 2, 4)
+        update("writing banner tables", 1, 3)
         tables = banner_tables(pub, banners=["country"])
         if demo_banners:
             from barometer.demo.figures import DEMO_BANNERS
 
             wanted = list(dict.fromkeys(q for q, _, _ in DEMO_BANNERS))
             by = list(dict.fromkeys(b for _, bs, _ in DEMO_BANNERS for b in bs))
-            kr = poll.publication(questions=wanted, breakdowns=by)
+            # only the countries the tables are of: their bases' notes speak of them alone
+            where = list(dict.fromkeys(c for _, _, c in DEMO_BANNERS))
+            kr = poll.publication(questions=wanted, countries=where, breakdowns=by)
             tables += [
                 banner(kr, q, list(bs), where={"country": country})
                 for q, bs, country in DEMO_BANNERS
             ]
         xlsx = write_xlsx(tables, out / "banners.xlsx")
-        update("writing the report", 3, 4)
+        update("writing the report", 2, 3)
         html = write_report(pub, out / "report.html", findings=found.headlines(8))
-        update("done", 4, 4)
+        update("done", 3, 3)
     return [html, md, js, Path(xlsx)]
 
 

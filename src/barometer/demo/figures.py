@@ -2,7 +2,9 @@
 
 The demo's populations are set so that a correct pipeline recovers these figures within
 their margins of error (../shared/SEED-FACTS.md); :func:`headline` puts each estimate
-beside the published value and says whether the value falls inside its 95% interval.
+beside the published value and says whether the value falls inside its 95% interval. It
+reads the publication the demo writes (:meth:`barometer.poll.Poll.publication`), so its
+figures are the report's and the findings', computed once.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import polars as pl
 
-    from barometer.core.estimates import Estimates
-    from barometer.poll.poll import Poll
+    from barometer.poll.publication import Publication
 
 #: Figures published for the poll the demo simulates (../shared/SEED-FACTS.md):
 #: (population, question, level, wave) -> share.
@@ -51,10 +52,9 @@ def _points(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.1f}"
 
 
-def _table(est: Estimates, population: str, title: str) -> HeadlineTable:
+def _table(frame: pl.DataFrame, population: str, title: str) -> HeadlineTable:
     import polars as pl
 
-    frame = est.to_polars()
     published = [
         PUBLISHED.get((population, r["variable"], r["level"], r["wave"]))
         for r in frame.iter_rows(named=True)
@@ -73,36 +73,49 @@ def _table(est: Estimates, population: str, title: str) -> HeadlineTable:
     return HeadlineTable(title, shown)
 
 
-def headline(poll: Poll) -> list[HeadlineTable | str]:
-    """The demo's headline: its tables and lines of text, in the order they print."""
+def headline(pub: Publication) -> list[HeadlineTable | str]:
+    """The demo's headline, read from its publication: its tables and lines of text, in
+    the order they print. The EU rows are the publication's region (each wave's own
+    members with data: ``poll.estimate(..., region="EU", like_for_like=False)``) and its
+    like-for-like trend (:meth:`~barometer.poll.publication.Publication.trend`)."""
     import polars as pl
 
     out: list[HeadlineTable | str] = []
-    eu = poll.estimate("us_relationship", region="EU", like_for_like=False)
+    eu = pub.cells("us_relationship").region("EU").to_polars()
     out.append(
         _table(eu, "EU", "Europeans (mean of the EU countries polled in each wave): the US is ...")
     )
-    waves = eu.to_polars().select("wave", "countries").unique("wave").sort("wave")
-    for wave, members in waves.rows():
+    for wave, members in eu.select("wave", "members").unique("wave").sort("wave").rows():
         out.append(f"  EU {wave}: {len(members)} countries ({', '.join(members)})")
-    trend = poll.estimate("us_relationship", region="EU").to_polars()
-    ally = trend.filter(pl.col("level") == "ally").sort("wave")
+    trend = _like_for_like(pub, "us_relationship")
+    ally = trend.filter(pl.col("level") == "ally")
     if ally.height == 2:
         a, b = ally.rows(named=True)
         out.append(
-            f"  Like-for-like ({len(a['countries'])} countries polled in both waves): ally "
+            f"  Like-for-like ({len(a['members'])} countries polled in both waves): ally "
             f"{_points(a['estimate'])}% → {_points(b['estimate'])}%\n"
         )
-    kr = poll.estimate("us_relationship", countries=["KR"])
-    out.append(_table(kr, "KR", "South Koreans: the US is ..."))
-    outlook = poll.estimate("us_relations_outlook", countries=["KR"])
-    out.append(_table(outlook, "KR", "South Koreans: relations with the US will ..."))
-    out.append(_scale_table(poll))
+    for question, title in (
+        ("us_relationship", "South Koreans: the US is ..."),
+        ("us_relations_outlook", "South Koreans: relations with the US will ..."),
+    ):
+        kr = pub.cells(question).countries().to_polars().filter(pl.col("country") == "KR")
+        out.append(_table(kr, "KR", title))
+    out.append(_scale_table(pub))
     out.append("Shares in %, 95% intervals (design-based, after raking each country × wave).")
     return out
 
 
-def _scale_table(poll: Poll) -> HeadlineTable:
+def _like_for_like(pub: Publication, question: str) -> pl.DataFrame:
+    """The EU's rows of ``question`` over every wave, from the members polled in all of
+    them, by wave."""
+    import polars as pl
+
+    rows = pub.trend(question, regions=["EU"]).region_rows().to_polars()
+    return rows.filter(pl.col("scope") == "EU").sort("wave", maintain_order=True)
+
+
+def _scale_table(pub: Publication) -> HeadlineTable:
     """The EU average of the 0-10 trust scale, like for like, beside the simulated
     population's (the demo's truth: no figure was published for it) and how many
     standard errors apart they are."""
@@ -110,10 +123,10 @@ def _scale_table(poll: Poll) -> HeadlineTable:
 
     from barometer.demo.scales import SCALE, population_mean
 
-    est = poll.estimate(SCALE.id, region="EU").to_polars().sort("wave")
+    est = _like_for_like(pub, SCALE.id)
     truth = [
         sum(population_mean(c, w) for c in members) / len(members)
-        for w, members in est.select("wave", "countries").iter_rows()
+        for w, members in est.select("wave", "members").iter_rows()
     ]
     # No figure was published for the scale, so there is no interval check to pass: the
     # simulated population's mean is shown beside the estimate (a 95% interval misses it
