@@ -162,6 +162,22 @@ def test_records_hold_what_a_reader_needs(findings: Findings, tmp_path) -> None:
     assert flat.height == len(findings) and "first_countries" in flat.columns
 
 
+def test_findings_json_is_the_records_one_finding_per_line(findings: Findings) -> None:
+    text = findings.to_json()
+    doc = json.loads(text)
+    assert doc["findings"] == json.loads(json.dumps(findings.to_dicts()))
+    assert doc["item_gaps"] == json.loads(json.dumps([g.to_dict() for g in findings.items]))
+    lines = text.splitlines()
+    # the document's keys, then one line per finding between the list's brackets
+    assert lines[0] == "{" and lines[-1] == "}"
+    first = lines.index('  "findings": [')
+    for i, record in enumerate(doc["findings"]):
+        assert json.loads(lines[first + 1 + i].strip().rstrip(",")) == record
+    assert lines[first + 1 + len(findings)].strip() in ("]", "],")
+    # letters beyond ASCII as they are (the sentences' minus signs), not escaped
+    assert "\\u" not in text and "\u2212" in text
+
+
 def test_min_base_and_adjustment(poll, pub) -> None:
     none = find(pub, questions=["us_relationship"], min_base=10**6)
     assert len(none) == 0 and none.n_tests == 0

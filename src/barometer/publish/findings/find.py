@@ -142,18 +142,16 @@ class Findings:
         return pl.DataFrame(rows, infer_schema_length=None)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """``{"settings", "n_tests", "notes", "findings": [records]}`` as JSON (also
-        written to ``path`` when given)."""
-        text = json.dumps(
+        """``{"settings", "n_tests", "notes", "findings": [records], "item_gaps"}`` as
+        JSON, one finding per line (also written to ``path`` when given)."""
+        text = _json_document(
             {
                 "settings": dict(self.settings),
                 "n_tests": self.n_tests,
                 "notes": list(self.notes),
                 "findings": self.to_dicts(),
                 "item_gaps": [g.to_dict() for g in self.items],
-            },
-            indent=2,
-            ensure_ascii=False,
+            }
         )
         if path is not None:
             write_text(path, text + "\n")
@@ -206,6 +204,29 @@ class Findings:
         self.to_markdown(md)
         self.to_json(js)
         return md, js
+
+
+def _json_document(doc: Mapping[str, Any]) -> str:
+    """``doc`` as JSON: one key per line, and each element of a list on a line of its own
+    (a finding per line: a file of ten thousand findings reads, greps and diffs by
+    finding).
+
+    Each line is the json module's C encoder's; ``indent=`` sends a whole document through
+    its pure-Python encoder: that was two thirds of writing findings.json (0.46 of 0.70 s
+    for the 10,721 findings of the 1,000,000-respondent benchmark poll), whose indented
+    file was a third larger (12.9 MB against 9.4)."""
+
+    def line(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {line(v)}" for v in value)
+            parts.append(f"  {line(key)}: [\n{items}\n  ]")
+        else:
+            parts.append(f"  {line(key)}: {line(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
 
 
 # ---------------------------------------------------------------------------------------
