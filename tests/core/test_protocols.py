@@ -58,6 +58,23 @@ def test_caches_live_in_the_declared_cache_not_in_the_instance_dict() -> None:
     assert raked.cache.calibration_plan[0] is raked.calibration
 
 
+def test_squared_weights_are_kept_per_design_and_not_shared_by_a_reweighted_copy() -> None:
+    # an element design (each row its own PSU) sums the squared weights for each question's
+    # variance: they are computed once, and a copy with new weights makes its own
+    d = bm.Design(clus1().data, weights="pw")
+    assert d.cache.squared_weights is None
+    d.proportion("awards", by="stype")
+    kept = d.cache.squared_weights
+    assert kept is not None and np.array_equal(kept, d.weights * d.weights)
+    second = d.proportion("sch.wide", by="stype")
+    assert d.cache.squared_weights is kept
+    # the question read with the kept squares gives what a new design gives, bit for bit
+    alone = bm.Design(clus1().data, weights="pw").proportion("sch.wide", by="stype")
+    assert second.to_polars().equals(alone.to_polars())
+    raked = d.rake({"stype": {"E": 4000.0, "H": 800.0, "M": 1000.0}})
+    assert raked.cache.squared_weights is None
+
+
 def test_with_weights_returns_the_same_kind() -> None:
     d = clus1()
     raked = d.rake({"stype": {"E": 4000.0, "H": 800.0, "M": 1000.0}})

@@ -72,18 +72,22 @@ class DesignCache:
     ``calibration_plan``: the calibrated-variance plan of the design's calibration steps
     (``variance.calibrated.plan``), with the steps it was made for; ``level_family``: a
     family of a variable's shares by a by-list handed from one estimate to the next
-    (``estimators.level_family``: a scale's quantiles to its mean and distribution). A
-    reweighted copy of a design (``with_weights``) has the same rows and structure, so it
-    shares the first two and starts its own plan and families (:meth:`for_new_weights`).
+    (``estimators.level_family``: a scale's quantiles to its mean and distribution);
+    ``squared_weights``: the weights squared (each question's variance pass of an element
+    design sums them). A reweighted copy of a design (``with_weights``) has the same rows
+    and structure, so it shares the first two and starts its own plan, families and
+    squares (:meth:`for_new_weights`).
     """
 
     codings: dict[tuple[str, ...], Coding] = field(default_factory=dict)
     psu_pairs: dict[tuple[str, ...], PsuPairs] = field(default_factory=dict)
     calibration_plan: tuple[tuple[CalibrationStep, ...], Plan | None] | None = None
     level_family: tuple[tuple[str, tuple[str, ...]], RatioFamily] | None = None
+    squared_weights: FloatArray | None = None
 
     def for_new_weights(self) -> DesignCache:
-        """The cache of a copy with new weights: codes and pairs shared, no plan yet."""
+        """The cache of a copy with new weights: codes and pairs shared, no plan or squares
+        yet."""
         return DesignCache(self.codings, self.psu_pairs)
 
 

@@ -118,13 +118,15 @@ def family(
     dom = reduce.domain_codes(dom_coding_codes, var)
     cells, n_levels = reduce.cell_codes(dom, var)
     n_cells = n_domains * n_levels
+    # the weighted sums and the counts from one binning of the rows' cells
     if var.categorical:
-        num = reduce.sums(cells, n_cells, w).reshape(n_domains, n_levels)
+        num, rows = reduce.sums_each(cells, n_cells, (w, None))
+        num = num.reshape(n_domains, n_levels)
         denom = num.sum(axis=1)
-    else:
-        num = reduce.sums(dom, n_domains, w * var.filled)[:, None]
-        denom = reduce.sums(dom, n_domains, w)
-    rows = reduce.sums(cells, n_cells).reshape(n_domains, n_levels)
+    else:  # (one level: the cells are the domains)
+        num, denom, rows = reduce.sums_each(dom, n_domains, (w * var.filled, w, None))
+        num = num[:, None]
+    rows = rows.reshape(n_domains, n_levels)
     count = rows.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         theta = num / denom[:, None] if ratio else num
@@ -319,12 +321,14 @@ def _indicator_tables(fam: RatioFamily, scale: np.ndarray) -> tuple[np.ndarray, 
     groups += s.strata
     groups[fam.domains < 0] = span
     w = fam.design.weights
+    # both passes from one (level, group) code per row; the squared weights are the
+    # design's, kept for its next question
+    of_w, of_squares = reduce.level_tables(fam.var, groups, span + 1, (w, _squared(fam.design)))
 
-    def table(weights: np.ndarray) -> np.ndarray:  # (D, H, L)
-        sums = reduce.level_table(fam.var, groups, span + 1, weights)[:, :span]
-        return sums.T.reshape(n_dom, n_strata, n_lev)
+    def table(sums: np.ndarray) -> np.ndarray:  # (D, H, L)
+        return sums[:, :span].T.reshape(n_dom, n_strata, n_lev)
 
-    wdhl = table(w)
+    wdhl = table(of_w)
     th = np.nan_to_num(fam.theta)
     if fam.ratio:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -333,8 +337,18 @@ def _indicator_tables(fam: RatioFamily, scale: np.ndarray) -> tuple[np.ndarray, 
     else:
         s1 = wdhl
     s1 = s1.transpose(0, 2, 1).reshape(n_dom * n_lev, n_strata)
-    a = np.einsum("dhl,h->dl", table(w * w), scale)
+    a = np.einsum("dhl,h->dl", table(of_squares), scale)
     return s1, a
+
+
+def _squared(design: SurveyDesign) -> np.ndarray:
+    """The design's weights squared, computed once per design (``DesignCache``)."""
+    kept = design.cache.squared_weights
+    if kept is None:
+        kept = design.weights * design.weights
+        kept.setflags(write=False)  # (as the weights are: shared by every question)
+        design.cache.squared_weights = kept
+    return kept
 
 
 def _indicator_blocks(fam: RatioFamily, a: np.ndarray) -> np.ndarray:

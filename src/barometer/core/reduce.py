@@ -6,7 +6,7 @@ algebra then runs on the small arrays that come out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -149,9 +149,18 @@ def domain_codes(dom: np.ndarray, var: Variable) -> np.ndarray:
 def sums(codes: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
     """``np.bincount`` over ``codes`` into ``size`` bins; rows with a negative code are dropped
     (sent to one spare bin, which is cheaper than selecting the others)."""
-    if codes.size and codes.min() >= 0:  # no row left out: no copy of the codes
-        return np.bincount(codes, weights, minlength=size).astype(float, copy=False)
-    return binned_sums(np.where(codes < 0, size, codes), size, weights)
+    return sums_each(codes, size, (weights,))[0]
+
+
+def sums_each(
+    codes: np.ndarray, size: int, weights: Sequence[np.ndarray | None]
+) -> list[np.ndarray]:
+    """:func:`sums` of each of ``weights`` (None: counts) over the same ``codes``, the rows
+    left out sent to the spare bin once for all of them."""
+    if not (codes.size and codes.min() >= 0):  # rows left out: one copy of the codes
+        codes = np.where(codes < 0, size, codes)
+        return [binned_sums(codes, size, w) for w in weights]
+    return [np.bincount(codes, w, minlength=size).astype(float, copy=False) for w in weights]
 
 
 def cell_codes(dom: np.ndarray, var: Variable) -> tuple[np.ndarray, int]:
@@ -346,11 +355,19 @@ def level_table(var: Variable, groups: np.ndarray, width: int, w: np.ndarray | N
     """Sums of ``w`` (None: counts) by (level, group) of a categorical ``var``: (L x
     width), by one pass over all the rows (``level_sums``) — of the column's own integer
     values when its first pass binned those (``RawLevels``), else of its codes."""
+    return level_tables(var, groups, width, (w,))[0]
+
+
+def level_tables(
+    var: Variable, groups: np.ndarray, width: int, weights: Sequence[np.ndarray | None]
+) -> list[np.ndarray]:
+    """:func:`level_table` for each of ``weights``, the rows' (level, group) code formed
+    once for all of them."""
     raw = var.raw
     if raw is not None:
-        sums = level_sums(raw.values, raw.shift, raw.n_range, groups, width, w)
-        return sums if raw.seen.all() else sums[raw.seen]
-    return level_sums(var.level_codes, -1, var.n_levels, groups, width, w)
+        tables = level_sums_each(raw.values, raw.shift, raw.n_range, groups, width, weights)
+        return tables if raw.seen.all() else [t[raw.seen] for t in tables]
+    return level_sums_each(var.level_codes, -1, var.n_levels, groups, width, weights)
 
 
 def level_sums(
@@ -365,12 +382,25 @@ def level_sums(
     (= missing) ``.. shift + n_range`` and group codes ``groups`` in ``0 .. width - 1``, by
     one ``np.bincount`` into (n_range + 1) x width bins: (n_range x width), the missing
     value's row dropped (no selection of the rows observed)."""
+    return level_sums_each(raw, shift, n_range, groups, width, (w,))[0]
+
+
+def level_sums_each(
+    raw: np.ndarray,
+    shift: int,
+    n_range: int,
+    groups: np.ndarray,
+    width: int,
+    weights: Sequence[np.ndarray | None],
+) -> list[np.ndarray]:
+    """:func:`level_sums` of each of ``weights``: one (value, group) code per row, then one
+    ``np.bincount`` per weight (a pass of the codes costs what a pass of the sums does)."""
     code = np.multiply(raw, width, dtype=np.intp)
     if shift:
         code -= shift * width
     code += groups
-    sums = np.bincount(code, w, minlength=(n_range + 1) * width).reshape(n_range + 1, width)
-    return sums[1:]
+    size = (n_range + 1) * width
+    return [np.bincount(code, w, minlength=size).reshape(n_range + 1, width)[1:] for w in weights]
 
 
 def _observed(pairs: PsuPairs, dom: np.ndarray, missing: np.ndarray) -> np.ndarray:
