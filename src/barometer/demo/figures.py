@@ -109,10 +109,13 @@ def headline(pub: Publication) -> list[HeadlineTable | str]:
 def _like_for_like(pub: Publication, question: str) -> pl.DataFrame:
     """The EU's rows of ``question`` over every wave, from the members polled in all of
     them, by wave."""
-    import polars as pl
-
-    rows = pub.trend(question, regions=["EU"]).region_rows().to_polars()
-    return rows.filter(pl.col("scope") == "EU").sort("wave", maintain_order=True)
+    # (a trend of the one region: its rows are the EU's)
+    return (
+        pub.trend(question, regions=["EU"])
+        .region_rows()
+        .to_polars()
+        .sort("wave", maintain_order=True)
+    )
 
 
 def _scale_table(pub: Publication) -> HeadlineTable:
