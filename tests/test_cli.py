@@ -139,6 +139,24 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert text.count(" yes ") >= 10 and " NO " not in text  # published value in every CI
 
 
+def test_a_command_with_a_progress_bar_writes_nothing_to_a_stderr_that_is_no_terminal(
+    tmp_path: Path,
+) -> None:
+    """A real process with stderr on a pipe: `weight` draws its bar on a terminal only, so
+    stderr stays empty (before, the transient bar left a blank line behind)."""
+    make_poll(tmp_path, n=40, waves=["2024-11"])
+    code = "from barometer.cli import app; app()"
+    for args in (
+        ["ingest", str(tmp_path / "spec.yaml")],
+        ["weight", "--store", str(tmp_path / "poll.duckdb")],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == "" and proc.stdout.strip()
+
+
 def test_deprecated_level_flag_warns_and_gives_the_same_numbers(store: Path) -> None:
     base = ["estimate", "us_relationship", "--store", str(store), "--format", "json"]
     new = runner.invoke(app, [*base, "--confidence", "0.9"])
@@ -166,8 +184,7 @@ def test_every_error_is_one_line_on_stderr(tmp_path: Path, store: Path) -> None:
     spec.write_text(text.replace("rule: mean", "rule: average", 1), encoding="utf-8")
     bad_spec = runner.invoke(app, ["ingest", str(spec)])
     assert bad_spec.exit_code == 1 and bad_spec.stdout == ""
-    # (the progress bar's transient display may leave an empty line)
-    (line,) = [x for x in bad_spec.stderr.splitlines() if x.strip()]
+    (line,) = bad_spec.stderr.splitlines()
     assert line.startswith("error: ") and "problem(s):" in line and "regions[0].rule" in line
     bad_rule = runner.invoke(app, ["findings", "--store", str(store), "--adjust", "fdr"])
     assert bad_rule.exit_code == 1 and len(bad_rule.stderr.strip().splitlines()) == 1

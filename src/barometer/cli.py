@@ -130,15 +130,20 @@ def _rich_table(frame: pl.DataFrame, title: str | None = None, percent: bool = T
 
 @contextmanager
 def _progress(description: str) -> Iterator[Any]:
-    """A rich progress bar (on stderr) and a ``progress(step, done, total)`` callback."""
+    """A rich progress bar (on stderr) and a ``progress(step, done, total)`` callback.
+
+    Only on a terminal: a transient bar on a pipe or a log file draws nothing but leaves
+    a blank line behind it, which a script reading stderr would take for output."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    console = _console(stderr=True)
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=_console(stderr=True),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
     with bar:
         task = bar.add_task(description, total=None)
