@@ -10,13 +10,19 @@ stored as ordered enums, raked per country x wave) is written, ingested and weig
 * ``core``: the same 20 calls on a ``bm.Design`` built (and raked) over the very frame the
   poll hands the core — the core harness on the poll's data, so ``poll / core`` is what
   the Poll layer adds;
-* ``estimate``: ``poll.estimate(q, by=["country", "wave"])`` once the design is cached.
+* ``estimate``: ``poll.estimate(q, by=["country", "wave"])`` once the design is cached;
+* ``scan``: DuckDB alone reading the columns the Poll reads (every column of the
+  respondents table but ``respondent_id``) into Arrow, on a connection of its own: what
+  any reader of the store pays before barometer touches a value.  ``poll - scan`` is
+  what barometer's Poll layer does itself, and ``(poll - scan) / core`` the ratio the Poll
+  path would have with a store read that cost nothing.
 
 Each figure is the fastest of repeated runs (``_common.timed``).  On a shared machine
-``--pairs K`` runs the Poll and the core harness alternately K times instead (each pair
-one after the other, so a burst of load from other processes falls on both) and reports
-for each the least CPU seconds and the least wall seconds, and ``poll / core`` from the
-least CPU seconds.
+``--pairs K`` runs the Poll, the core harness and the scan in turn K times instead (one
+right after the other, so a burst of load from other processes falls on all three) and
+reports for each the least and median CPU seconds and the least wall seconds, and
+``poll / core`` (``ratio_*``) and ``(poll - scan) / core`` (``ratio_*_less_scan``) from
+the least CPU seconds.
 
 Usage::
 
@@ -61,11 +67,11 @@ def best(walls: list[float], cpus: list[float]) -> dict[str, float]:
     return {"seconds": walls[i], "cpu_seconds": cpus[i], "runs": len(walls)}
 
 
-def paired(first: Any, second: Any, k: int) -> tuple[dict[str, float], dict[str, float]]:
-    """``first`` and ``second`` run alternately ``k`` times: least CPU and wall of each."""
-    runs: list[list[tuple[float, float]]] = [[], []]
+def paired(*works: Any, k: int) -> list[dict[str, float]]:
+    """``works`` run in turn ``k`` times: least and median CPU, and least wall, of each."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in works]
     for _ in range(k):
-        for i, work in enumerate((first, second)):
+        for i, work in enumerate(works):
             t0, c0 = time.perf_counter(), time.process_time()
             work()
             runs[i].append((time.process_time() - c0, time.perf_counter() - t0))
@@ -80,7 +86,24 @@ def paired(first: Any, second: Any, k: int) -> tuple[dict[str, float], dict[str,
                 "runs": len(r),
             }
         )
-    return out[0], out[1]
+    return out
+
+
+def scan_columns(store: Path) -> Any:
+    """The store read of ``Poll.design()`` done by DuckDB alone: every respondent's columns
+    (but ``respondent_id``, which an in-memory design of these sources never reads) as an
+    Arrow table, on a read-only connection opened for it."""
+    import duckdb
+
+    with duckdb.connect(str(store), read_only=True) as con:
+        names = [r[0] for r in con.sql("DESCRIBE respondents").fetchall()]
+    cols = ", ".join(f'"{c}"' for c in names if c != "respondent_id")
+
+    def scan() -> Any:
+        with duckdb.connect(str(store), read_only=True) as con:
+            return con.sql(f"SELECT {cols} FROM respondents").to_arrow_table()
+
+    return scan
 
 
 def measure(n: int, pairs: int = 0) -> dict[str, Any]:
@@ -97,6 +120,7 @@ def measure(n: int, pairs: int = 0) -> dict[str, Any]:
     warm = Poll.open(store)
     warm.design("raked").proportion(questions[0], by=BY)
     warm.estimate(questions[0], by=BY)
+    scan = scan_columns(store)
     for weights in ("raked", "base"):
 
         def via_poll(weights: str = weights) -> list[Any]:
@@ -126,12 +150,17 @@ def measure(n: int, pairs: int = 0) -> dict[str, Any]:
             return [d.proportion(q, by=BY) for q in questions]
 
         if pairs:
-            got = paired(via_poll, via_core, pairs)
-            out[f"poll_{weights}"], out[f"core_{weights}"] = got
+            got = paired(via_poll, via_core, scan, k=pairs)
+            out[f"poll_{weights}"], out[f"core_{weights}"], out[f"scan_{weights}"] = got
             out[f"ratio_{weights}"] = got[0]["cpu_min"] / got[1]["cpu_min"]
+            own = got[0]["cpu_min"] - got[2]["cpu_min"]
+            out[f"ratio_{weights}_less_scan"] = own / got[1]["cpu_min"]
         else:
             walls, cpus, _ = timed(via_core)
             out[f"core_{weights}"] = best(walls, cpus)
+    if not pairs:
+        walls, cpus, _ = timed(scan)
+        out["scan"] = best(walls, cpus)
     p = Poll.open(store)
     p.design("raked")
     walls, cpus, _ = timed(lambda: p.estimate("q00", by=BY))
@@ -145,7 +174,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--profile", type=Path, help="write a cProfile of one raked Poll call")
     ap.add_argument(
-        "--pairs", type=int, default=0, help="run Poll and core alternately this many times"
+        "--pairs", type=int, default=0, help="run Poll, core and scan in turn this many times"
     )
     a = ap.parse_args()
     if a.profile:
