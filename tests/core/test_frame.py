@@ -7,7 +7,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from barometer.core._frame import encode_series
+from barometer.core import _frame
+from barometer.core._frame import encode, encode_series
 
 
 def _reference(values: list[float | None]) -> tuple[list[int], list[float]]:
@@ -41,3 +42,30 @@ def test_whole_floats_keep_their_levels_as_floats() -> None:
     codes, levels = encode_series(pl.Series("x", [10.0, None, 0.0, 7.0, 0.0]))
     assert codes.tolist() == [2, -1, 0, 1, 0]
     assert levels.to_list() == [0.0, 7.0, 10.0] and levels.dtype == pl.Float64
+
+
+def test_strings_in_runs_are_coded_from_their_runs_as_from_every_row() -> None:
+    """``encode`` of text columns whose rows stand in runs (a poll's country and wave, read
+    source by source) codes the runs' first rows: the codes and levels are those of the
+    same rows in no order, which are coded row by row -- nulls (-1) included."""
+    rng = np.random.default_rng(3)
+    n = 50_000
+    country = np.array(["FR", "DE", "KR", "US"])[rng.integers(0, 4, n)]
+    wave = np.array(["2025-11", "2024-11"])[rng.integers(0, 2, n)]
+    order = np.lexsort((wave, country))
+    frame = pl.DataFrame({"country": country[order], "wave": wave[order]})
+    # a whole run of nulls, the first one ("DE" sorts first)
+    frame = frame.with_columns(pl.col("country").replace("DE", None))
+    perm = rng.permutation(n)
+    shuffled = frame[perm]
+    for names in (["country"], ["country", "wave"], ["wave", "country"]):
+        assert _frame._run_starts(frame.select(names)) is not None
+        assert _frame._run_starts(shuffled.select(names)) is None
+        runs, rows = encode(frame, names), encode(shuffled, names)
+        np.testing.assert_array_equal(runs.codes[perm], rows.codes)
+        assert runs.levels.equals(rows.levels) and runs.size == rows.size
+        assert (runs.codes == -1).sum() == (frame.get_column("country").is_null()).sum()
+    categorical = frame.with_columns(pl.col("country").cast(pl.Categorical))
+    np.testing.assert_array_equal(
+        encode(categorical, ["country"]).codes, encode(frame, ["country"]).codes
+    )

@@ -237,11 +237,50 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     return Coding(out, pl.DataFrame(list(reversed(columns))), present.size)
 
 
+#: String columns whose rows stand in runs of at least this many equal values on average
+#: (data sorted by them, or read source by source: a poll's country and wave) are coded
+#: from the first row of each run; ``_RUN_PROBE`` first rows tell whether to look.
+_ROWS_PER_RUN = 16
+_RUN_PROBE = 4096
+
+
 def _combine_strings(
     frame: pl.DataFrame, names: Sequence[str]
 ) -> tuple[np.ndarray, list[pl.Series]]:
-    """Mixed-radix codes (-1: a null) of string columns and their sorted levels, in polars:
-    the levels of every column in one parallel select, the codes in one expression."""
+    """Mixed-radix codes (-1: a null) of string columns and their sorted levels.
+
+    Hashing every row's text is most of the cost, so where the rows stand in runs the
+    runs' first rows are coded and their codes repeated (the same codes and levels: every
+    value present starts a run); otherwise every row is (:func:`_combine_string_rows`)."""
+    keys = frame.select(names)
+    starts = _run_starts(keys)
+    if starts is None:
+        return _combine_string_rows(keys, names)
+    combined, levels = _combine_string_rows(keys[starts], names)
+    return np.repeat(combined, np.diff(np.append(starts, keys.height))), levels
+
+
+def _run_starts(keys: pl.DataFrame) -> np.ndarray | None:
+    """The first row of each run of equal rows of ``keys`` (a null equal to a null) when
+    the runs are ``_ROWS_PER_RUN`` rows long on average, else None; a probe of the first
+    rows answers first, so rows in no particular order cost a few thousand comparisons."""
+    n = keys.height
+    if n < 2 * _RUN_PROBE:
+        return None
+    changed = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1)))
+    if int(keys.head(_RUN_PROBE).select(changed.sum()).item()) * _ROWS_PER_RUN > _RUN_PROBE:
+        return None
+    flags = keys.select(changed).to_series().to_numpy()
+    flags[0] = True  # (a first row of nulls equals the shift's null)
+    starts = np.flatnonzero(flags)
+    return starts if starts.size * _ROWS_PER_RUN <= n else None
+
+
+def _combine_string_rows(
+    frame: pl.DataFrame, names: Sequence[str]
+) -> tuple[np.ndarray, list[pl.Series]]:
+    """:func:`_combine_strings` over every row, in polars: the levels of every column in
+    one parallel select, the codes in one expression."""
     found = frame.select(
         pl.col(c).cast(pl.String).drop_nulls().unique().sort().implode() for c in names
     )
