@@ -142,8 +142,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 def test_a_command_with_a_progress_bar_writes_nothing_to_a_stderr_that_is_no_terminal(
     tmp_path: Path,
 ) -> None:
-    """A real process with stderr on a pipe: `weight` draws its bar on a terminal only, so
-    stderr stays empty (before, the transient bar left a blank line behind)."""
+    """Real processes with stderr on a pipe: `ingest` and `weight` draw their bars on a
+    terminal only, so stderr stays empty (before, a transient bar left a blank line)."""
     make_poll(tmp_path, n=40, waves=["2024-11"])
     code = "from barometer.cli import app; app()"
     for args in (
