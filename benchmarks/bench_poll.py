@@ -95,9 +95,11 @@ def scan_columns(store: Path) -> Any:
     Arrow table, on a read-only connection opened for it."""
     import duckdb
 
+    from barometer.poll.store import _quote  # the store's own quoting of a column name
+
     with duckdb.connect(str(store), read_only=True) as con:
         names = [r[0] for r in con.sql("DESCRIBE respondents").fetchall()]
-    cols = ", ".join(f'"{c}"' for c in names if c != "respondent_id")
+    cols = ", ".join(_quote(c) for c in names if c != "respondent_id")
 
     def scan() -> Any:
         with duckdb.connect(str(store), read_only=True) as con:
