@@ -95,7 +95,15 @@ def test_source_dropped_from_spec_is_removed(poll_dir: Path) -> None:
     edit_spec(poll_dir / "spec.yaml", lambda s: s["sources"].pop(3))  # pl-2024-11
     report = _ingest(poll_dir)
     assert report.removed == ["pl-2024-11"]
-    assert Store(poll_dir / "poll.duckdb").respondent_count() == 6 * 120
+    store = Store(poll_dir / "poll.duckdb")
+    assert store.respondent_count() == 6 * 120
+    # the source ids' ENUM no longer lists it, and no row lost its id on the way
+    (held,) = store.query(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'respondents' AND column_name = 'source_id'"
+    ).row(0)
+    assert "'pl-2024-11'" not in held and "'de-2024-11'" in held
+    assert store.query("SELECT count(*) AS n FROM respondents WHERE source_id IS NULL")["n"][0] == 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -104,8 +104,9 @@ def test_not_a_store(tmp_path: Path) -> None:
 
 
 def test_store_with_text_codes_opens_and_is_upgraded(tmp_path: Path) -> None:
-    """A store written when single-choice columns were TEXT reads the same, and the next
-    ingest turns them into ENUMs of the spec's levels without losing an answer."""
+    """A store written when single-choice columns (and source ids, countries and waves)
+    were TEXT reads the same, and the next ingest turns them into ENUMs of the spec's
+    levels (and ids) without losing an answer."""
     import duckdb
 
     from barometer.poll.poll import Poll
@@ -124,6 +125,7 @@ def test_store_with_text_codes_opens_and_is_upgraded(tmp_path: Path) -> None:
 
     enums = [c for c, t in column_types().items() if t.startswith("ENUM(")]
     assert enums, "single-choice questions are stored as ENUMs"
+    assert {"source_id", "country", "wave"} <= set(enums), "so are the design's ids"
     question = Poll.open(path).spec.questions[0].id
     assert question in enums
     frame_before = Poll.open(path).estimate(question, by=["country"]).to_polars()
@@ -144,7 +146,7 @@ def test_store_with_text_codes_opens_and_is_upgraded(tmp_path: Path) -> None:
             Store(path)
             .query(
                 f"SELECT source_id, _row, {cols} FROM respondents "
-                "WHERE country <> 'DE' ORDER BY source_id, _row"
+                "WHERE country <> 'DE' ORDER BY CAST(source_id AS VARCHAR), _row"
             )
             .rows()
         )
@@ -154,6 +156,44 @@ def test_store_with_text_codes_opens_and_is_upgraded(tmp_path: Path) -> None:
     ingest(tmp_path / "spec.yaml", path)
     assert all(column_types()[c].startswith("ENUM(") for c in enums)
     assert others() == kept and kept
+
+
+def test_source_ids_countries_and_waves_are_enums_of_the_spec_read_as_text(
+    ingested: Path,
+) -> None:
+    """The store holds source_id, country and wave as ENUMs of the spec's ids in spec
+    order (a design reads them for every respondent: codes cost less to hand over than
+    text); every reader gets them back as the text they stand for."""
+    import polars as pl
+
+    store = Store(ingested / "poll.duckdb")
+    spec = store.spec()
+    types = dict(
+        store.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'respondents'"
+        ).iter_rows()
+    )
+
+    def enum(ids: list[str]) -> str:
+        return "ENUM(" + ", ".join(f"'{i}'" for i in ids) + ")"
+
+    assert types["source_id"] == enum([s.id for s in spec.sources])
+    assert types["country"] == enum([c.code for c in spec.countries])
+    assert types["wave"] == enum([w.id for w in spec.waves])
+    design = ["source_id", "country", "wave"]
+    frame = store.respondents([*design, "_row"])
+    assert all(frame.schema[c] == pl.String for c in design)
+    text = store.query(
+        "SELECT CAST(source_id AS VARCHAR) AS source_id, CAST(country AS VARCHAR) AS country, "
+        "CAST(wave AS VARCHAR) AS wave, _row FROM respondents "
+        "ORDER BY CAST(source_id AS VARCHAR), _row"
+    )
+    assert frame.equals(text)
+    for fact in (store.bases(), store.fieldwork(), store.source_cells()):
+        assert all(fact.schema[c] == pl.String for c in design if c in fact.columns)
+    keys = store.respondent_keys(["de-2024-11"])
+    assert all(keys.schema[c] == pl.String for c in design) and keys.height == 80
 
 
 def test_respondents_come_in_source_then_row_order(ingested: Path) -> None:
@@ -181,7 +221,7 @@ def test_respondents_come_in_source_then_row_order(ingested: Path) -> None:
     assert frame.height == stored.len()
     text = store.query(
         f'SELECT source_id, _row, CAST("{question.id}" AS VARCHAR) AS q FROM respondents '
-        "ORDER BY source_id, _row"
+        "ORDER BY CAST(source_id AS VARCHAR), _row"
     )
     assert (
         frame.get_column(question.id)
