@@ -69,3 +69,26 @@ def test_strings_in_runs_are_coded_from_their_runs_as_from_every_row() -> None:
     np.testing.assert_array_equal(
         encode(categorical, ["country"]).codes, encode(frame, ["country"]).codes
     )
+
+
+_TEXT = st.sampled_from(["b", "a", "A", "", "zz", "a b", "ç", "é", None])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=40))
+def test_text_codes_are_the_sorted_distinct_values(rows: list[tuple[str | None, ...]]) -> None:
+    """Text (and categorical) columns are coded into their distinct values in sorted
+    order, -1 for a null, alone (``encode_series``) and in combination (``encode``: the
+    combinations present, sorted, a null in either column -1)."""
+    x = [r[0] for r in rows]
+    frame = pl.DataFrame({"x": x, "y": [r[1] for r in rows]}, schema=dict.fromkeys("xy", pl.String))
+    present = sorted({v for v in x if v is not None})
+    want = [-1 if v is None else present.index(v) for v in x]
+    for column in (frame.get_column("x"), frame.get_column("x").cast(pl.Categorical)):
+        codes, levels = encode_series(column)
+        assert codes.tolist() == want
+        assert levels.dtype == pl.String and levels.to_list() == present
+    pairs = sorted({r for r in rows if None not in r})
+    both = encode(frame, ["x", "y"])
+    assert both.codes.tolist() == [-1 if None in r else pairs.index(r) for r in rows]
+    assert both.levels.rows() == pairs and both.size == len(pairs)

@@ -121,17 +121,7 @@ def encode_series(s: pl.Series) -> tuple[IntArray, pl.Series]:
             codes, levels = _encode_integers(whole)
             return codes, levels.cast(s.dtype)
     if s.dtype in (pl.String, pl.Categorical):
-        # a categorical cast is the fastest way to codes; then renumber in sorted order
-        cat = s.cast(pl.Categorical)
-        present = cat.unique().drop_nulls()
-        phys = present.to_physical().cast(pl.Int64).to_numpy()
-        levels = present.cast(pl.String)
-        order = np.argsort(levels.to_numpy(), kind="stable")
-        lookup = np.full(int(phys.max()) + 1 if phys.size else 1, -1, dtype=np.int64)
-        lookup[phys[order]] = np.arange(phys.size)
-        raw = cat.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-        codes = np.where(raw >= 0, lookup[np.maximum(raw, 0)], -1)
-        return codes, levels.gather(order).alias(s.name)
+        return _encode_strings(s)
     levels = s.drop_nulls().unique().sort()
     codes = (s.rank("dense") - 1).cast(pl.Int64).fill_null(-1).to_numpy()
     return codes, levels
@@ -170,6 +160,21 @@ def _encode_integers(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     codes = np.where(v >= 0, lookup[np.maximum(v, 0)], -1) if nulls else lookup[v]
     levels = pl.Series(s.name, np.flatnonzero(seen) + lo).cast(s.dtype)
     return codes, levels
+
+
+def _encode_strings(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Codes of a text (or categorical) column into its sorted values, its text hashed
+    once: cast to a categorical of categories of its own (codes in order of first
+    appearance), whose few values are then sorted and the codes renumbered to match."""
+    categories = pl.Categories.random()
+    cat = s.cast(pl.String).cast(pl.Categorical(categories))
+    found = categories.to_series()
+    order = found.arg_sort().to_numpy()
+    renumber = np.empty(order.size + 1, dtype=np.int64)
+    renumber[order] = np.arange(order.size)
+    renumber[-1] = -1  # a null's code
+    codes = renumber[cat.to_physical().fill_null(order.size).to_numpy()]
+    return codes, found.gather(order).alias(s.name)
 
 
 def integer_range(s: pl.Series) -> tuple[int, int]:
@@ -279,16 +284,18 @@ def _run_starts(keys: pl.DataFrame) -> np.ndarray | None:
 def _combine_string_rows(
     frame: pl.DataFrame, names: Sequence[str]
 ) -> tuple[np.ndarray, list[pl.Series]]:
-    """:func:`_combine_strings` over every row, in polars: the levels of every column in
-    one parallel select, the codes in one expression."""
-    found = frame.select(
-        pl.col(c).cast(pl.String).drop_nulls().unique().sort().implode() for c in names
-    )
-    levels = [found.get_column(c)[0].alias(c) for c in names]
-    code: pl.Expr | None = None
-    for c, lv in zip(names, levels, strict=True):
-        one = pl.col(c).cast(pl.String).cast(pl.Enum(lv)).to_physical().cast(pl.Int64)
-        code = one if code is None else code * max(lv.len(), 1) + one
-    assert code is not None  # names is not empty
-    combined = frame.select(code.fill_null(-1)).to_series().to_numpy()
+    """:func:`_combine_strings` over every row: each column coded by
+    :func:`_encode_strings`, the codes combined in mixed radix."""
+    combined: np.ndarray | None = None
+    levels = []
+    for c in names:
+        codes, lv = _encode_strings(frame.get_column(c))
+        levels.append(lv)
+        if combined is None:
+            combined = codes
+        else:
+            missing = (combined < 0) | (codes < 0)
+            combined = combined * max(lv.len(), 1) + codes
+            combined[missing] = -1
+    assert combined is not None  # names is not empty
     return combined, levels
