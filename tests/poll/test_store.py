@@ -235,3 +235,27 @@ def test_respondents_come_in_source_then_row_order(ingested: Path) -> None:
     con.execute("ALTER TABLE t RENAME TO respondents")
     con.close()
     assert read(Store(path)).equals(frame)
+
+
+def test_rows_make_text_of_codes_and_of_columns_without_a_value() -> None:
+    """``Rows`` hands over an ENUM-like dictionary column as its text and a text column
+    with no value at all as text nulls, in the fixed (source id, row) order."""
+    import polars as pl
+    import pyarrow as pa
+
+    from barometer.poll.store import Rows
+
+    ids = pa.array(["b-1", "b-1", "a-1"]).dictionary_encode()
+    table = pa.table(
+        {
+            "source_id": ids,
+            "_row": [0, 1, 0],
+            "strata": pa.nulls(3, pa.string()),
+            "psu": pa.array([None, "p2", None], pa.string()),
+        }
+    )
+    frame = Rows(table, {}).frame(["source_id", "_row", "strata", "psu"])
+    assert frame.schema == pl.Schema(
+        {"source_id": pl.String, "_row": pl.Int64, "strata": pl.String, "psu": pl.String}
+    )
+    assert frame.rows() == [("a-1", 0, None, None), ("b-1", 0, None, None), ("b-1", 1, None, "p2")]
