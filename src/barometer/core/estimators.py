@@ -632,13 +632,13 @@ def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | 
     sum_v v^2 W_dv``. It is also the more exact sum: one rounding per value, not per row.
     A scale's every observed row has a weight (``is_scale``), so the shares' domains are
     the mean's."""
+    var = reduce.variable(design, name, False)
     kept = design.cache.level_family
     if kept is not None and kept[0] == (name, tuple(by)):
         shares = kept[1]
     else:
-        x = reduce.variable(design, name, False).values
-        assert x is not None
-        if not is_scale(design, name, x, reduce.domains(design, by).size):
+        assert var.values is not None
+        if not is_scale(design, name, var.values, reduce.domains(design, by).size):
             return None
         shares = level_family(design, name, by)
     levels = shares.var.levels
@@ -654,7 +654,6 @@ def scale_mean(design: SurveyDesign, name: str, by: list[str]) -> RatioFamily | 
         theta = ((sums @ values) / shares.denom)[:, None]
     squares = sums @ (values * values)
     cache: dict[str, Any] = {"dom": shares.dom, "vcov": vcov, "sq": squares}
-    var = reduce.variable(design, name, False)
     return RatioFamily(
         design, var, shares.domains, n_dom, True, theta, shares.denom, shares.count, cache
     )
