@@ -72,8 +72,9 @@ def check_columns(
     """Raise a ``ColumnNotFoundError`` (also an ``error``: the caller's layer) naming the
     first column of ``names`` that ``frame`` lacks (as ``role + noun``, "by column"), with
     the closest ones as candidates."""
+    present = set(frame.columns)  # (a frame's column list is made anew per call)
     for name in names:
-        if name not in frame.columns:
+        if name not in present:
             candidates = difflib.get_close_matches(name, frame.columns, n=3, cutoff=0.6)
             what = role + noun
             raise column_not_found(error)(
