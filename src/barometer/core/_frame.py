@@ -167,6 +167,8 @@ def _encode_strings(s: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Codes of a text (or categorical) column into its sorted values, its text hashed
     once: cast to a categorical of categories of its own (codes in order of first
     appearance), whose few values are then sorted and the codes renumbered to match."""
+    # (polars 2.1 marks Categories unstable: tests/core/test_frame.py holds these codes to
+    # the sorted distinct values, alone and in pairs)
     categories = pl.Categories.random()
     cat = s.cast(pl.String).cast(pl.Categorical(categories))
     found = categories.to_series()
