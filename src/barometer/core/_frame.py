@@ -216,16 +216,7 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
     if all(frame.get_column(c).dtype in (pl.String, pl.Categorical) for c in names):
         combined, levels = _combine_strings(frame, names)
     else:
-        parts = [encode_series(frame.get_column(c)) for c in names]
-        levels = [lv.alias(c) for (_, lv), c in zip(parts, names, strict=True)]
-        if len(parts) == 1:
-            return Coding(parts[0][0], pl.DataFrame(levels), levels[0].len())
-        combined = np.zeros(n, dtype=np.int64)
-        missing = np.zeros(n, dtype=bool)
-        for codes, lv in parts:
-            missing |= codes < 0
-            combined = combined * max(lv.len(), 1) + np.maximum(codes, 0)
-        combined[missing] = -1
+        combined, levels = _mixed_radix(frame, names)
     if len(names) == 1:
         return Coding(combined, pl.DataFrame(levels), levels[0].len())
     sizes = [max(lv.len(), 1) for lv in levels]
@@ -246,7 +237,7 @@ def encode(frame: pl.DataFrame, names: Sequence[str]) -> Coding:
 
 
 #: String columns whose rows stand in runs of at least this many equal values on average
-#: (data sorted by them, or read source by source: a poll's country and wave) are coded
+#: (data sorted by them, or read group by group) are coded
 #: from the first row of each run; ``_RUN_PROBE`` first rows tell whether to look.
 _ROWS_PER_RUN = 16
 _RUN_PROBE = 4096
@@ -259,12 +250,12 @@ def _combine_strings(
 
     Hashing every row's text is most of the cost, so where the rows stand in runs the
     runs' first rows are coded and their codes repeated (the same codes and levels: every
-    value present starts a run); otherwise every row is (:func:`_combine_string_rows`)."""
+    value present starts a run); otherwise every row is (:func:`_mixed_radix`)."""
     keys = frame.select(names)
     starts = _run_starts(keys)
     if starts is None:
-        return _combine_string_rows(keys, names)
-    combined, levels = _combine_string_rows(keys[starts], names)
+        return _mixed_radix(keys, names)
+    combined, levels = _mixed_radix(keys[starts], names)
     return np.repeat(combined, np.diff(np.append(starts, keys.height))), levels
 
 
@@ -284,21 +275,17 @@ def _run_starts(keys: pl.DataFrame) -> np.ndarray | None:
     return starts if starts.size * _ROWS_PER_RUN <= n else None
 
 
-def _combine_string_rows(
-    frame: pl.DataFrame, names: Sequence[str]
-) -> tuple[np.ndarray, list[pl.Series]]:
-    """:func:`_combine_strings` over every row: each column coded by
-    :func:`_encode_strings`, the codes combined in mixed radix."""
-    combined: np.ndarray | None = None
-    levels = []
-    for c in names:
-        codes, lv = _encode_strings(frame.get_column(c))
-        levels.append(lv)
-        if combined is None:
-            combined = codes
-        else:
-            missing = (combined < 0) | (codes < 0)
-            combined = combined * max(lv.len(), 1) + codes
-            combined[missing] = -1
-    assert combined is not None  # names is not empty
+def _mixed_radix(frame: pl.DataFrame, names: Sequence[str]) -> tuple[np.ndarray, list[pl.Series]]:
+    """Each column of ``names`` coded by :func:`encode_series`, the codes combined in mixed
+    radix (the first column most significant; -1 where any is missing), and the levels."""
+    parts = [encode_series(frame.get_column(c)) for c in names]
+    levels = [lv.alias(c) for (_, lv), c in zip(parts, names, strict=True)]
+    if len(parts) == 1:
+        return parts[0][0], levels
+    combined = np.zeros(frame.height, dtype=np.int64)
+    missing = np.zeros(frame.height, dtype=bool)
+    for codes, lv in parts:
+        missing |= codes < 0
+        combined = combined * max(lv.len(), 1) + np.maximum(codes, 0)
+    combined[missing] = -1
     return combined, levels

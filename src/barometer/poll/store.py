@@ -262,6 +262,16 @@ def _column_type(codes: Sequence[str]) -> str:
     return "ENUM(" + ", ".join("'" + c.replace("'", "''") + "'" for c in codes) + ")"
 
 
+def _respondent_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each column of the respondents table and its type, as DuckDB renders it."""
+    return dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'respondents'"
+        ).fetchall()
+    )
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -721,12 +731,7 @@ class Store:
             if rows:
                 marks = ", ".join("?" * width)
                 con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = 'respondents'"
-            ).fetchall()
-        )
+        types = _respondent_types(con)
         for q in stored:
             kind = _column_type(q.level_codes) if not q.is_numeric else "DOUBLE"
             held = types.get(q.id, kind)
@@ -757,12 +762,7 @@ class Store:
         another (text, in a store an older barometer wrote; ids the spec added or
         dropped) is rewritten, keeping every value.
         """
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = 'respondents'"
-            ).fetchall()
-        )
+        types = _respondent_types(con)
         for name, ids in (
             ("source_id", [s.id for s in spec.sources]),
             ("country", [c.code for c in spec.countries]),
