@@ -18,7 +18,7 @@ import barometer as bm
 from barometer.errors import BarometerError, WeightingError
 from barometer.poll import store as store_module
 from barometer.poll.poll import Poll
-from tests.support.pollkit import make_poll
+from tests.support.pollkit import edit_spec, make_poll
 
 
 @pytest.fixture
@@ -210,3 +210,49 @@ def test_the_small_facts_are_read_with_the_snapshot(
     sources, targets, diagnostics = again.sources(), again.targets(), again.diagnostics()
     assert len(opened) == 1  # read on the snapshot's connection
     assert sources.height == 7 and targets.height and diagnostics.height == 7
+
+
+def _read_columns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the columns each read of the respondents table asks for."""
+
+    def names(store: object, columns: list[str], *args: object, **kwargs: object) -> list[str]:
+        return list(columns)
+
+    return _calls(monkeypatch, store_module.Store, "_respondents_table", names)
+
+
+def test_strata_and_psus_no_source_has_are_not_read_but_are_in_the_design(
+    poll: Poll, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = _read_columns(monkeypatch)
+    data = Poll.open(poll.path).design("base").data
+    assert len(read) == 1 and not {"strata", "psu"} & set(read[0])
+    assert data.columns[:6] == ["source_id", "country", "wave", "base_weight", "strata", "psu"]
+    for name in ("strata", "psu"):
+        assert data.schema[name] == pl.String and data[name].null_count() == data.height
+
+
+def test_strata_and_psus_one_source_has_are_read_for_every_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_poll(tmp_path, n=40, waves=["2024-11"])
+    for csv in (tmp_path / "data").glob("fr_*.csv"):
+        frame = pl.read_csv(csv)
+        frame.with_columns(
+            pl.Series("st", ["a", "b"] * (frame.height // 2)),
+            pl.Series("cl", [f"c{i % 6}" for i in range(frame.height)]),
+        ).write_csv(csv)
+    edit_spec(path, lambda s: s["sources"][1].update(strata="st"))
+    poll, _ = Poll.ingest(path, tmp_path / "poll.duckdb")
+    read = _read_columns(monkeypatch)
+    data = poll.design("base").data
+    assert "strata" in read[0] and "psu" not in read[0]
+    fr = data.filter(pl.col("country") == "FR")
+    assert fr["strata"].value_counts().sort("strata")["count"].to_list() == [20, 20]
+    assert data.filter(pl.col("country") != "FR")["strata"].null_count() == data.height - 40
+    edit_spec(path, lambda s: s["sources"][1].update(strata=None, psu="cl"))
+    poll, report = Poll.ingest(path, tmp_path / "poll.duckdb")  # its entry changed: read again
+    assert report.replaced == ["fr-2024-11"]
+    data = poll.design("base").data
+    assert data["strata"].null_count() == data.height
+    assert data.filter(pl.col("country") == "FR")["psu"].n_unique() == 6

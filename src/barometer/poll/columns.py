@@ -23,7 +23,12 @@ import polars as pl
 from barometer.poll.sets import pair_columns
 from barometer.poll.spec import PollSpec
 from barometer.poll.store import Store
-from barometer.poll.weighting import design_columns, weighting_variables
+from barometer.poll.weighting import (
+    DESIGN_COLUMNS,
+    blank_design_columns,
+    design_columns,
+    weighting_variables,
+)
 
 __all__ = ["PollColumns", "ScopedColumns"]
 
@@ -44,7 +49,12 @@ class PollColumns:
             [*own, *self._stored],
             levels={q.id: q.level_codes for q in questions if not q.is_numeric},
         )
-        self.frame = self._rows.frame(own)
+        blank = blank_design_columns(spec)
+        frame = self._rows.frame(own).with_columns(pl.lit(None, pl.String).alias(c) for c in blank)
+        # (in the design's order, as if read)
+        self.frame = frame.select(
+            c for c in dict.fromkeys([*DESIGN_COLUMNS, *own]) if c in frame.columns
+        )
         # grids' paired item differences (barometer.poll.sets) are formed from two items
         self._pairs = {e.meta.output_name(): e for e in pair_columns(spec, stored)}
         self._made: dict[str, pl.Series] = {}
