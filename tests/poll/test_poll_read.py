@@ -214,11 +214,9 @@ def test_the_small_facts_are_read_with_the_snapshot(
 
 def _read_columns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record the columns each read of the respondents table asks for."""
-
-    def names(store: object, columns: list[str], *args: object, **kwargs: object) -> list[str]:
-        return list(columns)
-
-    return _calls(monkeypatch, store_module.Store, "_respondents_table", names)
+    return _calls(
+        monkeypatch, store_module.Store, "_respondents_table", lambda _, cols, *a, **k: list(cols)
+    )
 
 
 def test_strata_and_psus_no_source_has_are_not_read_but_are_in_the_design(
