@@ -123,10 +123,7 @@ def _run_labels(frame: pl.DataFrame, made: Mapping[str, list[str]]) -> list[pl.S
     keys = frame.select(pl.col(c).cast(pl.String) for c in used)
     if keys.height == 0:
         return [pl.Series(name, [], pl.Enum([])) for name in made]
-    changed = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1)))
-    starts = np.flatnonzero(keys.select(changed).to_series().to_numpy())
-    if not starts.size or starts[0] != 0:
-        starts = np.concatenate([[0], starts])
+    starts = _run_starts(keys)
     lengths = np.diff(np.append(starts, keys.height))
     runs = keys[starts]
     out = []
@@ -136,6 +133,16 @@ def _run_labels(frame: pl.DataFrame, made: Mapping[str, list[str]]) -> list[pl.S
         codes = labels.cast(enum).to_physical().to_numpy()
         out.append(pl.Series(name, np.repeat(codes, lengths)).cat.to(enum))
     return out
+
+
+def _run_starts(keys: pl.DataFrame) -> np.ndarray:
+    """The first row of each run of equal rows of ``keys`` (a null equal to a null), 0
+    first: rows in any order are simply more runs."""
+    changed = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1)))
+    starts = np.flatnonzero(keys.select(changed).to_series().to_numpy())
+    if keys.height and (not starts.size or starts[0] != 0):
+        starts = np.concatenate([[0], starts])
+    return starts
 
 
 def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
@@ -186,11 +193,10 @@ def schemes(spec: PollSpec, frame: pl.DataFrame) -> dict[tuple[str, str], Target
     by_key = {(t.country, t.wave): t for t in spec.targets}
     out: dict[tuple[str, str], Target] = {}
     missing = []
-    # a pair's first respondent differs from the one before it: among those few rows
-    # (the respondents come source by source) the pairs are found in order
+    # among the first rows of the runs (a few: the respondents come source by source)
+    # are every pair's, in order
     keys = frame.select("country", "wave")
-    first = pl.any_horizontal(pl.all().ne_missing(pl.all().shift(1))).fill_null(True)
-    for country, wave in keys.filter(first).unique(maintain_order=True).rows():
+    for country, wave in keys[_run_starts(keys)].unique(maintain_order=True).rows():
         target = by_key.get((country, wave)) or by_key.get((country, None))
         if target is None:
             missing.append(f"{country} {wave}")
