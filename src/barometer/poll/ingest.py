@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,12 +217,15 @@ def _read_readstat(path: Path, file_format: str, columns: Sequence[str] | None) 
     import pyreadstat
 
     reader = pyreadstat.read_sav if file_format == "sav" else pyreadstat.read_dta
-    extra = {"user_missing": True} if file_format == "sav" else {}
+    # SPSS user-missing codes are kept (Stata has none: read_dta's default, False)
+    user_missing = file_format == "sav"
     usecols = list(columns) if columns is not None else None
     try:
         _, meta = reader(str(path), metadataonly=True)
         _check_columns(path, columns, list(meta.column_names))
-        frame, meta = reader(str(path), usecols=usecols, output_format="polars", **extra)
+        frame, meta = reader(
+            str(path), usecols=usecols, output_format="polars", user_missing=user_missing
+        )
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError) as err:
         raise IngestError(
             f"{path.name}: cannot read this {file_format} file "
@@ -340,7 +343,7 @@ def listing(counts: list[tuple[Any, int]], labels: dict[Any, str]) -> str:
 
 def map_column(
     series: pl.Series,
-    codes: dict[Any, str | None] | None,
+    codes: Mapping[Any, str | None] | None,
     allowed: list[str],
     user_missing: list[tuple[float, float]],
 ) -> tuple[pl.Series, list[tuple[Any, int]], int]:
@@ -384,10 +387,11 @@ def _map_by_range(
 ) -> NumericResult:
     """A numeric question's values, or a column recoded by range (see barometer.poll.ranges)."""
     vmap = source.variables[qid]
-    series = raw.frame.get_column(vmap.column)
-    spans = raw.user_missing.get(vmap.column, [])
-    labels = raw.value_labels.get(vmap.column, {})
-    where = f"column {vmap.column!r} ({qid})"
+    column = str(vmap.column)  # (as _map_question, its caller: a one-column mapping)
+    series = raw.frame.get_column(column)
+    spans = raw.user_missing.get(column, [])
+    labels = raw.value_labels.get(column, {})
+    where = f"column {column!r} ({qid})"
     fix = f"sources[{index}].variables.{qid}"
     if question.is_numeric:
         # the hint names where this file's don't-know codes are declared
@@ -413,6 +417,7 @@ def _map_question(
     series = raw.frame.get_column(col)
     labels = raw.value_labels.get(col, {})
     where = f"column {col!r} ({qid})"
+    uncovered: list[tuple[Any, int]]
     if question.is_numeric or vmap.recode is not None:
         result = _map_by_range(raw, source, index, qid, question, ids)
         if result.values is None:

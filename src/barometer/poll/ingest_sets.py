@@ -187,8 +187,8 @@ def _option_columns(
             hit = values.is_in(wanted).fill_null(False).to_numpy()
         else:
             text = series.cast(pl.String)
-            hit = text.is_in([code_text(c) for c in vmap.selected or []]).fill_null(False)
-            hit = hit.to_numpy()
+            selected = text.is_in([code_text(c) for c in vmap.selected or []]).fill_null(False)
+            hit = selected.to_numpy()
         chosen[opt.code] = hit & ~missing
         answered[opt.code] = ~missing
         user_missing[opt.code] = n_um

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -45,6 +46,9 @@ from barometer.poll.sets import pair_columns
 from barometer.poll.spec import PollSpec
 from barometer.poll.store import Store, partition_relation
 from barometer.poll.weighting import DESIGN_COLUMNS, design_frame, margins, schemes
+
+if TYPE_CHECKING:
+    from barometer.core.backends.duck_design import DuckDBDesign
 
 __all__ = ["GROUP", "KEY", "MARKER", "Partitions", "write"]
 
@@ -144,7 +148,10 @@ class Partitions:
         # DuckDB spills what exceeds its memory limit beside the store, not in the cwd;
         # local Parquet files need no extension, so none is loaded (or fetched)
         spill = self.store.with_name(self.store.name + ".tmp")
-        config = {"temp_directory": str(spill), "autoload_known_extensions": False}
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "temp_directory": str(spill),
+            "autoload_known_extensions": False,
+        }
         self.con = duckdb.connect(config=config | {"autoinstall_known_extensions": False})
 
     @classmethod
@@ -178,14 +185,18 @@ class Partitions:
         lonely_psu: LonelyPSU,
         countries: Sequence[str] | None = None,
         waves: Sequence[str] | None = None,
-    ) -> Design:
+    ) -> DuckDBDesign:
         """The respondents' design with the sources' base weights (as
         ``weighting.base_design``), over the partitions of ``countries`` × ``waves``."""
+        from barometer.core.backends.duck_design import DuckDBDesign
+
         levels = {q.id: q.level_codes for q in spec.stored_questions() if not q.is_numeric}
         files = str(self.folder / "*" / "*" / "respondents.parquet")
         rel = partition_relation(self.con, files, levels, countries, waves)
         psu = PSU if self.has_psu else None
-        return Design(rel, weights="base_weight", strata=STRATUM, psu=psu, lonely_psu=lonely_psu)
+        design = Design(rel, weights="base_weight", strata=STRATUM, psu=psu, lonely_psu=lonely_psu)
+        assert isinstance(design, DuckDBDesign)  # a Design over a relation stays in DuckDB
+        return design
 
     def raked(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import numpy as np
 import polars as pl
@@ -165,7 +165,8 @@ class Poll:
 
     def bases(self) -> pl.DataFrame:
         """Unweighted respondents per country × wave, in spec order."""
-        return self._while_unchanged("bases", self.store.bases)
+        bases: pl.DataFrame = self._while_unchanged("bases", self.store.bases)
+        return bases
 
     def _while_unchanged(self, name: str, read: Callable[[], Any]) -> Any:
         """``read()``, kept until the store changes (a banner workbook asks once per
@@ -373,7 +374,8 @@ class Poll:
     def imputed(self) -> pl.DataFrame:
         """Weighting values imputed in the last weighting (``weighting: {missing:
         impute}``): ``country, wave, variable, n_imputed``; empty when none were."""
-        rows = self.weight_settings().get("imputed") or []
+        # (the rows weight() wrote to the settings' JSON: one dict per row)
+        rows = cast(list[dict[str, object]], self.weight_settings().get("imputed") or [])
         return pl.DataFrame(rows, schema=IMPUTED_SCHEMA, orient="row")
 
     @property
@@ -493,7 +495,9 @@ class Poll:
                 "run poll.weight() or `barometer weight`, or ask for weights='base'"
             )
         s = self.weight_settings()
-        return s["tol"], s["max_iter"], s["cap"], s.get("lonely_psu", "fail")
+        # (the values weight() wrote to the settings' JSON)
+        settings = (s["tol"], s["max_iter"], s["cap"], s.get("lonely_psu", "fail"))
+        return cast(tuple[float, int, float | None, LonelyPSU], settings)
 
     def glm(
         self,

@@ -106,7 +106,7 @@ def read_numeric(
         return NumericResult(None, problem=problem)
     declared = values.is_in([float(m) for m in missing]).fill_null(False)
     spss = _user_missing(values, user_missing) & ~declared
-    values = values.set(declared | spss, None)  # type: ignore[arg-type]
+    values = values.set(declared | spss, None)
     if question.range is not None:
         low, high = question.range
         outside = (~values.is_between(low, high)).fill_null(False)
@@ -153,12 +153,12 @@ def recode_by_range(
         if rule.range is None:
             continue
         inside = values.is_between(*rule.range).fill_null(False) & ~placed
-        level = level.set(inside, rule.level)  # type: ignore[arg-type]
+        level = level.set(inside, rule.level)
         placed = placed | inside
     spss = _user_missing(values, user_missing) & ~placed
     placed = placed | spss
     if fallback is not None:
-        level = level.set(~placed, fallback.level)  # type: ignore[arg-type]
+        level = level.set(~placed, fallback.level)
     elif (~placed).any():
         return NumericResult(
             None,

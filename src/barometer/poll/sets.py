@@ -129,9 +129,11 @@ def item_gaps(
     if not wanted:
         text = [*by, "first", "second", "level"]
         floats = ["estimate", "se", "ci_low", "ci_high", "p_value"]
-        schema = {c: pl.String for c in text} | {c: pl.Float64 for c in floats}
-        ints = {c: pl.Int64 for c in ("n", "n_first", "n_second")}
-        return pl.DataFrame(schema=schema | ints)
+        ints = ["n", "n_first", "n_second"]
+        schema: dict[str, type[pl.DataType]] = {c: pl.String for c in text}
+        schema |= {c: pl.Float64 for c in floats}
+        schema |= {c: pl.Int64 for c in ints}
+        return pl.DataFrame(schema=schema)
     est = design.mean([p.column for p in wanted], by=by)
     table = est.to_polars().filter(pl.col("n") > 0)
     by_col = {p.column: p for p in wanted}

@@ -16,10 +16,11 @@ import itertools
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -616,7 +617,15 @@ class ModelDeclaration(_Model):
         return [_as_name(v) for v in value] if isinstance(value, list) else value
 
 
-def _find(items: list[Any], wanted: str, what: str) -> Any:
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_Identified)
+
+
+def _find(items: Sequence[_Item], wanted: str, what: str) -> _Item:
     """The item whose ``id`` is ``wanted``; :class:`SpecError` with a suggestion if none."""
     for item in items:
         if item.id == wanted:

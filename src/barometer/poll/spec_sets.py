@@ -244,9 +244,9 @@ def check_set_variables(
         return
     if vmap.selected is not None:
         problems.append(f"{loc}.selected: a delimited column lists the options; drop 'selected'")
-    for token, code in (vmap.codes or {}).items():
-        if code is not None and code not in codes:
+    for token, option in (vmap.codes or {}).items():
+        if option is not None and option not in codes:
             problems.append(
-                f"{loc}.codes: {code!r} (for {token!r}) is not an option of question {qid}"
-                f"{did_you_mean(code, codes)}"
+                f"{loc}.codes: {option!r} (for {token!r}) is not an option of question {qid}"
+                f"{did_you_mean(option, codes)}"
             )

@@ -36,7 +36,7 @@ MAX_SPEC_BYTES = 10 * 1024 * 1024
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc,valid-type]
+class _Loader(_Base):
     """Composes the node tree (in C with libyaml); YAML 1.2 booleans only.
 
     The tag of a plain scalar depends on its text alone, and a spec repeats the same
@@ -207,4 +207,5 @@ class _Dumper(yaml.SafeDumper):
 def dump_yaml(data: Any, **options: Any) -> str:
     """``data`` as YAML that :func:`read_yaml` reads back: plain data, no aliases
     (``options`` go to ``yaml.dump``: ``sort_keys``, ``width``, …)."""
-    return yaml.dump(data, Dumper=_Dumper, **options)
+    text: str = yaml.dump(data, Dumper=_Dumper, **options)
+    return text

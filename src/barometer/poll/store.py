@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import duckdb
 import numpy as np
@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1"
+
+_T = TypeVar("_T")
 
 #: Test hook: called inside the ingest transaction after the first source's rows are
 #: inserted, so tests can fail or kill an ingest midway.  Always ``None`` in use.
@@ -112,7 +114,7 @@ def _now() -> datetime:
 #: How every connection is opened: a store may come from someone else, so SQL run on it
 #: can read no file and reach no network (``read_text('/etc/passwd')`` in a view fails),
 #: loads no extension, and cannot switch either back on (the configuration is locked).
-_CONFIG = {
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
     "autoload_known_extensions": False,
     "autoinstall_known_extensions": False,
@@ -384,9 +386,9 @@ def _source_order(table: pa.Table) -> pa.Table:
     breaks = np.flatnonzero(rows[1:] <= rows[:-1]) + 1
     if len(set(ids)) < len(ids) or not np.isin(breaks, starts).all():
         # (sorted by polars: Arrow sorts no dictionary column, and source_id may be one)
-        order = keys.with_columns(pl.col("source_id").cast(pl.String)).with_row_index()
-        order = order.sort("source_id", "_row").get_column("index")
-        return table.take(order.to_numpy()).combine_chunks()
+        indexed = keys.with_columns(pl.col("source_id").cast(pl.String)).with_row_index()
+        sorted_rows = indexed.sort("source_id", "_row").get_column("index")
+        return table.take(sorted_rows.to_numpy()).combine_chunks()
     order = sorted(range(len(ids)), key=ids.__getitem__)
     if order != list(range(len(ids))):
         ends = [*starts[1:].tolist(), table.num_rows]
@@ -469,7 +471,7 @@ class Store:
             return True
         return self._read(lambda con: True) is not None
 
-    def _read(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+    def _read(self, read: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T | None:
         """``read(con)`` on one read-only connection, or None when the path holds no store
         (one connection per read: each opening of the file costs more than a small query)."""
         if not self.path.is_file():
@@ -497,7 +499,8 @@ class Store:
         """Run a read-only SQL query and return a polars frame."""
         con = self._connect(read_only=True)
         try:
-            return con.sql(sql, params=list(params) if params else None).pl()
+            frame: pl.DataFrame = con.sql(sql, params=list(params) if params else None).pl()
+            return frame
         except duckdb.Error as err:  # a damaged file shows when its blocks are read
             raise _store_error(self.path, err) from None
         finally:
@@ -548,7 +551,9 @@ class Store:
             columns = frozenset(con.sql("SELECT * FROM respondents LIMIT 0").columns)
             # a poll of Parquet partitions keeps its weights in a file beside the store
             beside = "weights_file" in meta
-            small = {k: con.sql(sql).pl() for k, sql in _FACT_SQL.items() if k not in _SCANS}
+            small: dict[str, pl.DataFrame] = {
+                k: con.sql(sql).pl() for k, sql in _FACT_SQL.items() if k not in _SCANS
+            }
             state = StoreState(meta, columns, beside or bool(_count(con, "weights")))
             return seen, state, small
 
@@ -655,7 +660,7 @@ class Store:
         con = self._connect(read_only=True)
         try:
             seen = file_state(self.path)  # (while connected: see snapshot)
-            found = {k: con.sql(_FACT_SQL[k]).pl() for k in wanted}
+            found: dict[str, pl.DataFrame] = {k: con.sql(_FACT_SQL[k]).pl() for k in wanted}
         except duckdb.Error as err:  # a damaged file shows when its blocks are read
             raise _store_error(self.path, err) from None
         finally:
@@ -982,7 +987,9 @@ def partition_relation(
     ]
     select = "*" + (f" REPLACE ({', '.join(casts)})" if casts else "")
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    return rel.query("partitions", f"SELECT {select} FROM partitions{condition}")
+    result = rel.query("partitions", f"SELECT {select} FROM partitions{condition}")
+    assert result is not None  # a SELECT always has a result relation
+    return result
 
 
 def _literal(text: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import polars as pl
@@ -151,7 +151,7 @@ def lonely_psu_rule(spec: PollSpec, given: str | None = None) -> LonelyPSU:
     ``"fail"`` (R's default).  The core applies one rule to a design, so sources that
     set different rules are an error."""
     if given is not None:
-        rule: LonelyPSU = check_option(given, LonelyPSU, "lonely_psu", WeightingError)
+        rule = cast(LonelyPSU, check_option(given, LonelyPSU, "lonely_psu", WeightingError))
         return rule
     rules = {s.id: s.lonely_psu for s in spec.sources if s.lonely_psu is not None}
     if len(set(rules.values())) > 1:
@@ -409,7 +409,8 @@ def _hot_deck(
     for key, members in sorted(cells.items()):
         match = [j for j in range(k) if key[j] >= 0]
         while True:
-            ok = np.all(table[np.ix_(donors, match)] == np.asarray([key[j] for j in match]), axis=1)
+            rows = table[np.ix_(donors, np.asarray(match, dtype=np.intp))]
+            ok = np.all(rows == np.asarray([key[j] for j in match]), axis=1)
             pool = donors[ok]
             if pool.size or not match:
                 break
