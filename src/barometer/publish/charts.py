@@ -406,7 +406,7 @@ def stacked_bars(
     bases = bases.with_columns(text_column(bases["n"], lambda v: f"n = {v:,}", "base"))
     height = max(60, 26 * len(order_))
     y = rows_axis("who", order_)
-    stack = [
+    stack: list[JSON] = [
         {"groupby": ["who"], "stack": "estimate", "sort": [{"field": "level_pos"}],
          "as": ["x0", "x1"]},
         {"calculate": "(datum.x0 + datum.x1) / 2", "as": "xm"},

@@ -12,6 +12,7 @@ Both read the estimates as the publication holds them and do no statistics.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import polars as pl
 
@@ -81,7 +82,8 @@ def ranked_bars(
         }
     )
     y = rows_axis("label", order, limit=240)
-    top = max(0.1, float(data["ci_high"].max() or 0.0)) * 1.15
+    highest = cast(float | None, data["ci_high"].max())  # (a float column, or no rows)
+    top = max(0.1, float(highest or 0.0)) * 1.15
     x = channel("estimate", "quantitative", scale={"domain": [0, min(1.0, top)], "nice": False},
                 axis={"format": ".0%", "title": None})  # fmt: skip
     tip = tooltip(

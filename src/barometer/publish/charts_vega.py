@@ -332,7 +332,8 @@ def _prune(folder: Path) -> None:
 def _cache_key(text: str) -> str:
     import vl_convert as vlc
 
-    kind = f"vl-convert {vlc.__version__}, {FONTS}"
+    # (vl-convert's stubs leave out its __version__, which the module has)
+    kind = f"vl-convert {vlc.__version__}, {FONTS}"  # type: ignore[attr-defined]
     return hashlib.sha256(f"{kind}\n{text}".encode()).hexdigest()
 
 

@@ -338,7 +338,7 @@ def banner(
             source, question, banners, where, adjust=adjust, flag_base=flag_base,
             min_base=min_base, total=total,
         )  # fmt: skip
-    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)  # type: ignore[assignment]
+    adjust = check_option(adjust, PAdjustMethod, "adjust", EstimationError)
     thresholds = _thresholds(source, min_base, flag_base)
     banner_list = [banners] if isinstance(banners, str) else list(banners)
     where = dict(where or {})

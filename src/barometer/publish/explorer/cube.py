@@ -217,7 +217,8 @@ def _printed(table: pl.DataFrame, numeric: set[str], decimals: int) -> pl.DataFr
     ``moe``: :mod:`barometer.publish.numbers`, the one rounding rule), so the pages
     print the same figures without a rounding rule of their own; null when suppressed.
     A numeric question's mean prints as a mean (``5.4``, ``±0.1`` in its units)."""
-    percent, moe = [], []
+    percent: list[str | None] = []
+    moe: list[str | None] = []
     for q, e, lo, hi in table.select("question", "estimate", "ci_low", "ci_high").iter_rows():
         mean = q in numeric
         if e is None:

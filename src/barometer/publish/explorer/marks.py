@@ -72,8 +72,9 @@ def home_regions(spec: PollSpec) -> dict[str, str]:
 
 def marks_of(found: Iterable[Finding], home: dict[str, str]) -> pl.DataFrame:
     """The mark rows of some findings (see the module docstring)."""
-    change: dict[tuple[str, str, str, str], str] = {}
-    versus: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    # keyed by question, scope, wave and level (None: a numeric question's mean)
+    change: dict[tuple[str, str, str, str | None], str] = {}
+    versus: dict[tuple[str, str, str, str | None], tuple[str, str]] = {}
     for f in found:
         if f.kind == "change":
             key = (f.question, f.first.id, f.first.wave, f.level)

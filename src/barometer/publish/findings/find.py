@@ -37,10 +37,10 @@ from barometer.core.estimates import Estimates
 from barometer.errors import EstimationError, SpecError, did_you_mean
 from barometer.options import AdjustFamily, FindingKind, PAdjustMethod, ScopeKind, check_option
 from barometer.poll.publication import Publication
-from barometer.poll.regions import dominant_members
+from barometer.poll.regions import dominant_members, rule_words
 from barometer.poll.spec import PublicationRules, publication_rules
 from barometer.publish.findings.items import ItemGap, item_findings
-from barometer.publish.findings.wording import Wording, markdown, members, rule_words
+from barometer.publish.findings.wording import Wording, markdown, members
 
 __all__ = ["Finding", "Findings", "Subject", "find"]
 
@@ -174,7 +174,7 @@ class Findings:
         grids (``settings["set_parts"]``) have their own sections and lead only when
         nothing else does."""
         parts = set(self.settings.get("set_parts", ()))
-        seen: set[tuple[str, str, str]] = set()
+        seen: set[tuple[str, str, str | None]] = set()
         queues: dict[str, list[Finding]] = {"change": [], "gap": []}
         ordered = sorted(
             self.findings,
@@ -555,7 +555,7 @@ def _scanned_levels(pub: Publication, qid: str, non_substantive: bool) -> set[st
     q = pub.spec.question(qid)
     if q.is_numeric:
         return {None}
-    keep: set[str | None] = set(q.level_codes) | {n.code for n in q.nets}
+    keep: set[str | None] = {*q.level_codes, *(n.code for n in q.nets)}
     if not non_substantive:
         keep -= set(q.non_substantive)
     return keep
@@ -751,7 +751,8 @@ def _complements_out(
             reported.add((c["kind"], c["question"], frozenset((c["a"], c["b"])), net))
     if not reported:
         return kept
-    out, nets_kept = [], set()
+    out: list[tuple[float, float, dict[str, Any]]] = []
+    nets_kept: set[tuple[str, str, frozenset[tuple[str, str]], frozenset[str]]] = set()
     levels = {q: _substantive(spec, q) for q in dict.fromkeys(c["question"] for *_, c in kept)}
     for item in kept:
         c = item[2]

@@ -561,9 +561,9 @@ def _wave_table(
     for r in q.countries.to_polars().filter(pl.col("wave") == wave).to_dicts():
         by_country.setdefault(str(r["country"]), []).append(r)
     for country in order:
-        t = by_country.get(country)
-        if t:
-            row = _row_cells(t, columns, country, wave, decimals, q.kind, level)
+        held = by_country.get(country)
+        if held:
+            row = _row_cells(held, columns, country, wave, decimals, q.kind, level)
             rows.append(row | {"name": names.get(country, country), "region": False})
     return {"wave": wave, "rows": rows}
 
