@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +22,7 @@ import typer
 
 if TYPE_CHECKING:
     import polars as pl
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
 
 app = typer.Typer(
     help="barometer: multi-country public-opinion polls, from respondent files to findings.",
@@ -743,7 +743,9 @@ def _deprecated(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)
 
 
-def _scoped(frame: pl.DataFrame, scope_columns: Any) -> pl.DataFrame:
+def _scoped(
+    frame: pl.DataFrame, scope_columns: Callable[[pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
     """The estimate's rows with scope, scope_kind and members (a region's rows from
     ``Poll.estimate`` carry their members in ``countries``)."""
     import polars as pl
@@ -870,7 +872,7 @@ def inspect_command(
             for name in rows[0] if rows else ():
                 numbers = name in ("missing", "user-missing", "distinct")
                 wide = {"values": 3, "value labels": 2, "label": 2}.get(name)
-                justify = "right" if numbers else "left"
+                justify: JustifyMethod = "right" if numbers else "left"
                 table.add_column(name, justify=justify, ratio=wide, no_wrap=wide is None)
             for row in rows:
                 table.add_row(*(Text(str(v)) for v in row.values()))

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     # pandas only where samples are drawn and files written: a demo whose files are
     # already in place (the second run) never imports it
     import pandas as pd
+    from pyreadstat.pyclasses import MissingRange
 
 __all__ = ["FIRMS", "ITEM_MISSING", "PANEL_SKEW", "build_demo", "draw_sample"]
 
@@ -389,6 +390,9 @@ def _write(file: _File, path: Path) -> None:
     table, value_labels, var_labels = _encode(file)
     day = WAVES[file.wave][1]
     label = f"{file.firm.name}: {', '.join(file.countries)} {file.wave} (simulated demo data)"
+    # pyreadstat types its (read-only) label and missing-code arguments as dicts of its
+    # widest values, and dict is invariant: ours (str labels, int codes) are cast to them
+    codes = cast("dict[str, dict[int | float, str]]", value_labels)
     if file.fmt == "sav":
         missing = {
             file.firm.names[q]: [file.firm.missing]
@@ -399,15 +403,17 @@ def _write(file: _File, path: Path) -> None:
             missing[file.firm.names[SCALE.id]] = [file.firm.scale_missing]
         missing |= set_missing(file.firm.name, file.firm.missing)
         pyreadstat.write_sav(
-            table, path, file_label=label, column_labels=var_labels,
-            variable_value_labels=value_labels, missing_ranges=missing,
+            table, path, file_label=label,
+            column_labels=cast("dict[str, str | None]", var_labels),
+            variable_value_labels=codes,
+            missing_ranges=cast("dict[str, list[int | float | str | MissingRange]]", missing),
         )  # fmt: skip
         _stamp_sav(path, day)
     elif file.fmt == "dta":
         short = {c: lb if len(lb) <= 80 else lb[:77] + "..." for c, lb in var_labels.items()}
         pyreadstat.write_dta(
-            table, path, file_label=label[:80], column_labels=short,
-            variable_value_labels=value_labels,
+            table, path, file_label=label[:80],
+            column_labels=cast("dict[str, str | None]", short), variable_value_labels=codes,
         )  # fmt: skip
         _stamp_dta(path, day)
     elif file.fmt == "parquet":
@@ -445,15 +451,18 @@ def _source(file: _File) -> dict[str, Any]:
         if var not in asked:
             continue
         if var == "age" and firm.age_in_years:
-            bands = [{"range": list(span), "to": band} for band, span in AGE_YEARS.items()]
-            bands[-1]["range"][1] = 120  # the oldest band is open
+            spans = [list(span) for span in AGE_YEARS.values()]
+            spans[-1][1] = 120  # the oldest band is open
+            bands = [{"range": r, "to": band} for band, r in zip(AGE_YEARS, spans, strict=True)]
             variables[var] = {"column": firm.names[var], "recode": bands}
             continue
         if var in DEMOGRAPHICS and firm.text_bands and file.fmt == "csv":
             text = {lv: lv for lv in DEMOGRAPHICS[var]}
             variables[var] = {"column": firm.names[var], "codes": text}
             continue
-        codes = dict(zip(firm.codes(var, _levels(var)), _levels(var), strict=True))
+        codes: dict[int, str | None] = dict(
+            zip(firm.codes(var, _levels(var)), _levels(var), strict=True)
+        )
         if firm.missing is not None and var in QUESTIONS:
             codes[firm.missing] = None
         variables[var] = {"column": firm.names[var], "codes": codes}
@@ -515,7 +524,7 @@ def _level(qid: str, code: str, label: str) -> dict[str, str]:
 
 def _spec(files: list[_File]) -> dict[str, Any]:
     """The demo's spec as plain data, in the order a reader expects."""
-    questions = [
+    questions: list[dict[str, object]] = [
         {
             "id": qid,
             "wording": q.wording,

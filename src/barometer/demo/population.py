@@ -411,7 +411,7 @@ def _cell_shares(country: str, cells: np.ndarray) -> np.ndarray:
     age, edu, urb = cells[:, 0], cells[:, 2], cells[:, 3]
     # Older adults are less often highly educated and more often rural.
     assoc = np.exp(np.array([0.3, 0.2, -0.1, -0.4])[age] * (edu - 1) - 0.15 * age * urb)
-    share = assoc / assoc.sum()
+    share: np.ndarray = assoc / assoc.sum()
     targets = [np.array(list(margins[var].values())) for var in DEMOGRAPHICS]
     for _ in range(1000):
         for j, target in enumerate(targets):

@@ -171,7 +171,7 @@ def draw_scale(
     """The scale's answers of ``sample``'s respondents (whole numbers 0 to ``high``, NaN
     for no answer)."""
     p = cell_probabilities(country, wave)[_cell_index(sample)]
-    values = rng.binomial(SCALE.high, p).astype(float)
+    values: np.ndarray = rng.binomial(SCALE.high, p).astype(float)
     values[rng.random(len(sample)) < SCALE.missing] = np.nan
     return values
 
@@ -181,4 +181,5 @@ def draw_age_years(sample: pd.DataFrame, rng: np.random.Generator) -> np.ndarray
     bands = list(AGE_YEARS.values())
     low = np.array([b[0] for b in bands])[sample["age"].to_numpy()]
     high = np.array([b[1] for b in bands])[sample["age"].to_numpy()]
-    return rng.integers(low, high + 1)
+    years: np.ndarray = rng.integers(low, high + 1)
+    return years
