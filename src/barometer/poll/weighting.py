@@ -66,7 +66,7 @@ def design_columns(spec: PollSpec) -> list[str]:
     when written (``Poll.weight``).  Nor are strata or PSUs read when no source has
     them (:func:`blank_design_columns`)."""
     left = set(blank_design_columns(spec))
-    if spec.weighting.missing != "impute" and all(s.psu is None for s in spec.sources):
+    if spec.weighting.missing != "impute" and "psu" in left:
         left.add("respondent_id")
     return [c for c in DESIGN_COLUMNS if c not in left]
 
